@@ -1,0 +1,7 @@
+#pragma once
+/// The umbrella that kernel sources include: typed dimensions and device helpers.
+/// Includes no standard library or vendor header.
+
+#include "device/portability.hpp"
+#include "device/thread.hpp"
+#include "dims.hpp"

@@ -1,0 +1,190 @@
+#pragma once
+/// Tensors: a pointer with a typed layout, indexed by dimension values in any order.
+///
+///   KILN_DIM(I); KILN_DIM(K);
+///   using A = kiln::Tensor<float, kiln::Extent<I, kiln::dynamic>, kiln::Extent<K, 32>>;
+///   A a(ptr, I(rows));                       // (I:rows, K:32)
+///   *a[I(3)][K(5)] = 1.0f;                   // same element as a[K(5)][I(3)]
+///   a[I(3) + K(5)].ptr() == a[K(5)][I(3)].ptr();
+///
+/// Indexing returns a Cursor that accumulates coordinates; its offset is computed
+/// once, when the element is reached (so K(7) then K(5) carries into a K8 fold exactly
+/// like K(12) would).
+
+#include "layout.hpp"
+#include "swizzle.hpp"
+
+namespace kiln {
+
+template <class T, class Sw, class... Es>
+class BasicTensor;
+
+/// A position in a tensor: the tensor plus accumulated coordinates.
+template <class Tensor, class C>
+class Cursor {
+ public:
+  using tensor_type = Tensor;
+  using element_type = typename Tensor::element_type;
+
+  KILN_HOST_DEVICE constexpr Cursor(const Tensor& tensor, const C& c)
+      : tensor_(tensor), coords_(c) {}
+
+  /// Moves further by a dimension value or coordinates.
+  template <class X>
+  KILN_HOST_DEVICE constexpr auto operator[](const X& x) const {
+    Tensor::template check_index<X>();
+    using Next = detail::remove_cvref_t<decltype(coords_ + x)>;
+    return Cursor<Tensor, Next>(tensor_, coords_ + x);
+  }
+  /// The element's address; the offset is computed here.
+  KILN_HOST_DEVICE constexpr element_type* ptr() const { return tensor_.element_ptr(coords_); }
+  KILN_HOST_DEVICE constexpr element_type& operator*() const { return *ptr(); }
+  KILN_HOST_DEVICE constexpr element_type* operator->() const { return ptr(); }
+  /// Whether the position lies inside the tensor.
+  KILN_HOST_DEVICE constexpr bool in_bounds() const { return tensor_.in_bounds(coords_); }
+  KILN_HOST_DEVICE constexpr const C& coords() const { return coords_; }
+  KILN_HOST_DEVICE constexpr const Tensor& tensor() const { return tensor_; }
+
+  /// Two cursors are equal when they reach the same element.
+  template <class C2>
+  KILN_HOST_DEVICE constexpr bool operator==(const Cursor<Tensor, C2>& other) const {
+    return ptr() == other.ptr();
+  }
+  template <class C2>
+  KILN_HOST_DEVICE constexpr bool operator!=(const Cursor<Tensor, C2>& other) const {
+    return ptr() != other.ptr();
+  }
+
+ private:
+  Tensor tensor_;
+  C coords_;
+};
+
+namespace detail {
+
+template <class Sw>
+struct SwizzleOrigin {
+  // Offsets are swizzled from the origin of the whole tile, so a slice of a swizzled
+  // tensor keeps the tile's pointer and remembers where it starts.
+  int origin = 0;
+};
+template <>
+struct SwizzleOrigin<NoSwizzle> {};
+
+template <class T, class Sw, int I, class NewE, class Seq, class... Es>
+struct ReplaceExtent;
+template <class T, class Sw, int I, class NewE, int... Is, class... Es>
+struct ReplaceExtent<T, Sw, I, NewE, IntSeq<Is...>, Es...> {
+  using type =
+      BasicTensor<T, Sw, conditional_t<Is == I, NewE, typename TypeAt<Is, Es...>::type>...>;
+};
+
+}  // namespace detail
+
+/// A typed view of memory: element type T, swizzle Sw, resolved extents Es (use the
+/// Tensor and SwizzledTensor aliases, which resolve packed strides).
+template <class T, class Sw, class... Es>
+class BasicTensor : public Layout<Es...>, detail::SwizzleOrigin<Sw> {
+  using LayoutType = Layout<Es...>;
+
+ public:
+  using element_type = T;
+  using layout_type = LayoutType;
+  using swizzle_type = Sw;
+
+  /// A view of `data`; `rt` are the run-time sizes and strides (see Layout).
+  template <class... Rt>
+  KILN_HOST_DEVICE constexpr explicit BasicTensor(T* data, Rt... rt)
+      : LayoutType(rt...), data_(data) {}
+
+  KILN_HOST_DEVICE constexpr BasicTensor(T* data, const LayoutType& layout)
+      : LayoutType(layout), data_(data) {}
+
+  /// The start of the view (for a swizzled tensor, of the whole swizzled tile).
+  KILN_HOST_DEVICE constexpr T* data() const { return data_; }
+  KILN_HOST_DEVICE constexpr const LayoutType& layout() const { return *this; }
+
+  /// A cursor at a dimension value or coordinates; t[I(3)][K(5)] == t[K(5)][I(3)].
+  template <class X>
+  KILN_HOST_DEVICE constexpr auto operator[](const X& x) const {
+    check_index<X>();
+    using C = detail::remove_cvref_t<decltype(to_coords(x))>;
+    return Cursor<BasicTensor, C>(*this, to_coords(x));
+  }
+
+  /// The address of the element at coordinates c.
+  template <class C>
+  KILN_HOST_DEVICE constexpr T* element_ptr(const C& c) const {
+    if constexpr (Sw::is_identity) {
+      return data_ + this->offset(c);
+    } else {
+      return data_ + Sw::apply(this->origin + this->offset(c));
+    }
+  }
+
+  /// The sub-tile of N units of D starting at `start` (its other extents unchanged).
+  ///
+  ///   (I:64, K:32).slice<16>(I(32)) -> (I:16, K:32) at row 32
+  template <int N, class D>
+  KILN_HOST_DEVICE constexpr auto slice(D start) const {
+    static_assert(N > 0, "a slice's size must be positive");
+    return slice_impl<N>(start, N);
+  }
+  /// The sub-tile of `size` units of D (a run-time extent) starting at `start`.
+  template <class D>
+  KILN_HOST_DEVICE constexpr auto slice(D start, D size) const {
+    return slice_impl<dynamic>(start, size.get());
+  }
+
+  /// Checked at compile time: a single dimension value must name a dimension this
+  /// tensor has; coordinates may carry others, which are ignored.
+  template <class X>
+  KILN_HOST_DEVICE static constexpr void check_index() {
+    using Y = detail::remove_cvref_t<X>;
+    static_assert(is_dim<Y> || is_coords<Y>, "a tensor is indexed by dimension values or Coords");
+    if constexpr (is_dim<Y>) {
+      static_assert(LayoutType::template has_dimension<Y>,
+                    "this tensor has no dimension of that type (index with Coords to ignore "
+                    "dimensions a tensor lacks)");
+    }
+  }
+
+ private:
+  template <int N, class D>
+  KILN_HOST_DEVICE constexpr auto slice_impl(D start, int size) const {
+    constexpr int i = LayoutType::template index_of<D>;
+    static_assert(i >= 0, "slice: this tensor has no dimension of that type");
+    using E = typename LayoutType::template extent_at<i>;
+    using NewE = Extent<D, N, (E::stride >= 0 ? E::stride : dynamic)>;
+    using R = typename detail::ReplaceExtent<T, Sw, i, NewE, detail::make_int_seq<sizeof...(Es)>,
+                                             Es...>::type;
+    int sizes[sizeof...(Es)] = {};
+    int strides[sizeof...(Es)] = {};
+    this->to_arrays(sizes, strides);
+    sizes[i] = size;
+    using RLayout = typename R::layout_type;
+    int offset = this->offset(to_coords(start));
+    if constexpr (Sw::is_identity) {
+      return R(data_ + offset, RLayout(detail::FromArrays(), sizes, strides));
+    } else {
+      R r(data_, RLayout(detail::FromArrays(), sizes, strides));
+      r.origin = this->origin + offset;
+      return r;
+    }
+  }
+
+  template <class, class, class...>
+  friend class BasicTensor;
+
+  T* data_;
+};
+
+/// A tensor of T over extents Es (outermost first; packed strides resolved).
+template <class T, class... Es>
+using Tensor = resolve_layout_t<BasicTensor, detail::TypeList<T, NoSwizzle>, Es...>;
+
+/// A tensor whose final offsets go through swizzle Sw (typically in shared memory).
+template <class T, class Sw, class... Es>
+using SwizzledTensor = resolve_layout_t<BasicTensor, detail::TypeList<T, Sw>, Es...>;
+
+}  // namespace kiln

@@ -1,0 +1,80 @@
+#pragma once
+/// Vector access: N consecutive elements moved as one (up to 16-byte) load or store
+/// where the layout allows it, element by element where it does not.
+
+#include "tensor.hpp"
+
+namespace kiln {
+
+namespace detail {
+KILN_HOST_DEVICE constexpr int vector_alignment(int bytes) {
+  int a = 1;
+  while (a < 16 && bytes % (a * 2) == 0) a *= 2;
+  return a;
+}
+}  // namespace detail
+
+/// N values of T, aligned for one wide memory access.
+template <class T, int N>
+struct alignas(detail::vector_alignment(int(sizeof(T)) * N)) Vec {
+  static_assert(N > 0, "a vector holds at least one element");
+  T v[N];
+  KILN_HOST_DEVICE constexpr T& operator[](int i) { return v[i]; }
+  KILN_HOST_DEVICE constexpr const T& operator[](int i) const { return v[i]; }
+  static constexpr int size = N;
+};
+
+/// Whether load_vector<N>/store_vector<N> on Tensor compile to one wide access: its
+/// contiguous dimension has a static size that N divides (so a vector never crosses a
+/// row or a fold boundary), N elements fit an aligned access of a power-of-two size,
+/// and the swizzle keeps runs of N elements together.
+template <class Tensor, int N>
+inline constexpr bool is_vectorizable = [] {
+  using L = typename Tensor::layout_type;
+  constexpr int i = L::contiguous_index;
+  if constexpr (i < 0) {
+    return false;
+  } else {
+    using E = typename L::template extent_at<i>;
+    constexpr int bytes = int(sizeof(typename Tensor::element_type)) * N;
+    constexpr int ratio = L::template carry_ratio<i>;
+    return E::size > 0 && E::size % N == 0 && (ratio == 0 || ratio % N == 0) &&
+           detail::vector_alignment(bytes) == bytes && Tensor::swizzle_type::contiguous % N == 0;
+  }
+}();
+
+/// Loads N consecutive elements along the tensor's contiguous dimension, starting at
+/// `at`. For the one-access path, the tensor's data must be aligned to the vector's
+/// size and `at`'s index along that dimension a multiple of N.
+template <int N, class Tensor, class C>
+KILN_HOST_DEVICE constexpr auto load_vector(const Cursor<Tensor, C>& at) {
+  using L = typename Tensor::layout_type;
+  using T = typename detail::RemoveConst<typename Tensor::element_type>::type;
+  static_assert(L::contiguous_index >= 0,
+                "load_vector needs a tensor dimension with a static stride of 1");
+  using D = typename L::template dim_at<L::contiguous_index>;
+  Vec<T, N> r{};
+  if constexpr (is_vectorizable<Tensor, N> && KILN_DEVICE_PASS) {
+    r = *reinterpret_cast<const Vec<T, N>*>(at.ptr());
+  } else {
+    for (int j = 0; j < N; ++j) r[j] = *at[D(j)];
+  }
+  return r;
+}
+
+/// Stores N consecutive elements along the tensor's contiguous dimension (see
+/// load_vector for the alignment rule).
+template <int N, class Tensor, class C, class T>
+KILN_HOST_DEVICE constexpr void store_vector(const Cursor<Tensor, C>& at, const Vec<T, N>& v) {
+  using L = typename Tensor::layout_type;
+  static_assert(L::contiguous_index >= 0,
+                "store_vector needs a tensor dimension with a static stride of 1");
+  using D = typename L::template dim_at<L::contiguous_index>;
+  if constexpr (is_vectorizable<Tensor, N> && KILN_DEVICE_PASS) {
+    *reinterpret_cast<Vec<T, N>*>(at.ptr()) = v;
+  } else {
+    for (int j = 0; j < N; ++j) *at[D(j)] = v[j];
+  }
+}
+
+}  // namespace kiln

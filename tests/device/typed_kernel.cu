@@ -1,0 +1,71 @@
+// A small kernel over every device header, compiled by the nvrtc and hip tests.
+// Its static_asserts re-check the typed-dimension rules under each GPU compiler.
+#include "kiln/device.hpp"
+
+KILN_DIM(I);
+KILN_DIM(K);
+KILN_DIM(WARP);
+KILN_DIM(LANE);
+using K8 = kiln::Fold<K, 8>;
+
+namespace checks {
+using namespace kiln;
+static_assert(K8(3) + K(4) == K(28), "folds carry");
+static_assert(fold<8>(K(28)) == K8(3), "fold");
+static_assert(get<K>(I(1) + K8(1) + K(3)) == K(11), "coordinates carry");
+static_assert((I(1) + K(2)) == (K(2) + I(1)), "coordinates are order-free");
+using Tile = make_layout_t<Extent<K8, 4>, Extent<I, 16>, Extent<K, 8>>;
+static_assert(Tile().offset(coords(K(12))) == 1 * 128 + 4, "fold split");
+static_assert(Tile().offset(coords(K(7)) + K(5)) == Tile().offset(coords(K8(1)) + K(4)),
+              "carry across folds");
+static_assert(warp_size == 32 || warp_size == 64, "warp size comes from the target");
+}  // namespace checks
+
+// out[i][k] = in[k][i] * scale over a (I:rows, K:32) output with run-time rows; each
+// block copies a (K:32, I:32) input tile into shared memory (swizzled) first.
+KILN_GLOBAL void kiln_typed_transpose(const float* in, float* out, int rows, float scale) {
+  using namespace kiln;
+  using In = Tensor<const float, Extent<K, 32>, Extent<I, dynamic>>;
+  using Out = Tensor<float, Extent<I, dynamic>, Extent<K, 32>>;
+  using Smem = SwizzledTensor<float, Swizzle<2, 2, 3>, Extent<K, 32>, Extent<I, 32>>;
+  KILN_SHARED float smem_buf[32 * 32];
+
+  In src(in, I(rows));
+  Out dst(out, I(rows));
+  Smem smem(smem_buf);
+
+  const I row0(block_index() * 32);
+  auto src_tile = src.slice<32>(row0);
+  for (int k = 0; k < 32; ++k) {
+    for (I i : range(I(32)).split(thread_index(), block_size())) {
+      if ((src_tile[K(k)][i]).in_bounds() && row0 + i < I(rows))
+        *smem[K(k)][i] = *src_tile[K(k)][i];
+    }
+  }
+  sync_threads();
+
+  using Threads = CompoundIndex<Extent<WARP, dynamic>, Extent<LANE, warp_size>>;
+  Threads t(thread_index(), WARP(block_size() / warp_size));
+  auto dst_tile = dst.slice<32>(row0);
+  for (I i : range(I(32)).split(t.get<WARP>().get(), t.size<WARP>().get())) {
+    for (K k : range(K(32)).split(t.get<LANE>().get(), warp_size)) {
+      if (row0 + i < I(rows)) *dst_tile[i + k] = *smem[k][i] * scale;
+    }
+  }
+}
+
+// Wide loads: each thread moves 4 floats at once along the contiguous dimension.
+KILN_GLOBAL void kiln_typed_vector_copy(const float* in, float* out, int rows) {
+  using namespace kiln;
+  using T = Tensor<const float, Extent<I, dynamic>, Extent<K8, 4>, Extent<K, 8>>;
+  using U = Tensor<float, Extent<I, dynamic>, Extent<K8, 4>, Extent<K, 8>>;
+  static_assert(is_vectorizable<T, 4>, "an aligned run of 4 floats is one load");
+  T src(in, I(rows));
+  U dst(out, I(rows));
+  const int n = rows * 8;  // vectors of 4
+  for (int v = block_index() * block_size() + thread_index(); v < n;
+       v += grid_size() * block_size()) {
+    auto c = I(v / 8) + K((v % 8) * 4);
+    store_vector<4>(dst[c], load_vector<4>(src[c]));
+  }
+}
