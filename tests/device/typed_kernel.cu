@@ -23,7 +23,7 @@ static_assert(warp_size == 32 || warp_size == 64, "warp size comes from the targ
 
 // out[i][k] = in[k][i] * scale over a (I:rows, K:32) output with run-time rows; each
 // block copies a (K:32, I:32) input tile into shared memory (swizzled) first.
-KILN_GLOBAL void kiln_typed_transpose(const float* in, float* out, int rows, float scale) {
+KILN_KERNEL void kiln_typed_transpose(const float* in, float* out, int rows, float scale) {
   using namespace kiln;
   using In = Tensor<const float, Extent<K, 32>, Extent<I, dynamic>>;
   using Out = Tensor<float, Extent<I, dynamic>, Extent<K, 32>>;
@@ -55,7 +55,7 @@ KILN_GLOBAL void kiln_typed_transpose(const float* in, float* out, int rows, flo
 }
 
 // Wide loads: each thread moves 4 floats at once along the contiguous dimension.
-KILN_GLOBAL void kiln_typed_vector_copy(const float* in, float* out, int rows) {
+KILN_KERNEL void kiln_typed_vector_copy(const float* in, float* out, int rows) {
   using namespace kiln;
   using T = Tensor<const float, Extent<I, dynamic>, Extent<K8, 4>, Extent<K, 8>>;
   using U = Tensor<float, Extent<I, dynamic>, Extent<K8, 4>, Extent<K, 8>>;

@@ -46,6 +46,10 @@
 #define KILN_FORCEINLINE inline
 #endif
 
+/// A kernel entry point with an unmangled name, for launching by name:
+///   KILN_KERNEL void my_kernel(float* out) { ... }
+#define KILN_KERNEL extern "C" KILN_GLOBAL
+
 /// The number of threads that execute in lock step: 32 on NVIDIA GPUs, 64 on CDNA
 /// (gfx9) GPUs. Host code has no warp; it sees KILN_WARP_SIZE if defined, else 32, so
 /// that host-side unit tests of device helpers can run. Never write 32 in device code.

@@ -64,9 +64,6 @@ struct RemoveConst<const T> {
   using type = T;
 };
 
-template <class T>
-T&& declval() noexcept;
-
 /// An ordered list of types.
 template <class... Ts>
 struct TypeList {

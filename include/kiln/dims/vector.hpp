@@ -24,12 +24,9 @@ struct alignas(detail::vector_alignment(int(sizeof(T)) * N)) Vec {
   static constexpr int size = N;
 };
 
-/// Whether load_vector<N>/store_vector<N> on Tensor compile to one wide access: its
-/// contiguous dimension has a static size that N divides (so a vector never crosses a
-/// row or a fold boundary), N elements fit an aligned access of a power-of-two size,
-/// and the swizzle keeps runs of N elements together.
+namespace detail {
 template <class Tensor, int N>
-inline constexpr bool is_vectorizable = [] {
+KILN_HOST_DEVICE constexpr bool vectorizable() {
   using L = typename Tensor::layout_type;
   constexpr int i = L::contiguous_index;
   if constexpr (i < 0) {
@@ -39,9 +36,17 @@ inline constexpr bool is_vectorizable = [] {
     constexpr int bytes = int(sizeof(typename Tensor::element_type)) * N;
     constexpr int ratio = L::template carry_ratio<i>;
     return E::size > 0 && E::size % N == 0 && (ratio == 0 || ratio % N == 0) &&
-           detail::vector_alignment(bytes) == bytes && Tensor::swizzle_type::contiguous % N == 0;
+           vector_alignment(bytes) == bytes && Tensor::swizzle_type::contiguous % N == 0;
   }
-}();
+}
+}  // namespace detail
+
+/// Whether load_vector<N>/store_vector<N> on Tensor compile to one wide access: its
+/// contiguous dimension has a static size that N divides (so a vector never crosses a
+/// row or a fold boundary), N elements fit an aligned access of a power-of-two size,
+/// and the swizzle keeps runs of N elements together.
+template <class Tensor, int N>
+inline constexpr bool is_vectorizable = detail::vectorizable<Tensor, N>();
 
 /// Loads N consecutive elements along the tensor's contiguous dimension, starting at
 /// `at`. For the one-access path, the tensor's data must be aligned to the vector's
