@@ -1,0 +1,12 @@
+// Values of different dimensions do not compare.
+// expect: no match for .operator==.
+#include "kiln/dims.hpp"
+KILN_DIM(I);
+KILN_DIM(J);
+KILN_DIM(K);
+#ifdef KILN_COMPILE_FAIL
+bool same = I(1) == K(1);
+#else
+bool same = I(1) == I(1);
+#endif
+int main() { return same ? 0 : 1; }
