@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages kiln's build and tests need, where they are missing.
+# The CUDA toolkit (for cuda.h, nvrtc.h and nvcc) is not a Debian package: install it
+# from NVIDIA, at /usr/local/cuda or where CUDA_PATH points.
+set -euo pipefail
+
+packages=(cmake ninja-build g++ libfmt-dev nlohmann-json3-dev libxxhash-dev doctest-dev
+          clang-19 lld-19 llvm-19)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "kiln: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cuda="${CUDA_PATH:-${CUDA_HOME:-/usr/local/cuda}}"
+if [ ! -f "$cuda/include/nvrtc.h" ]; then
+  echo "kiln: no CUDA toolkit at $cuda (nvrtc.h missing); install it or set CUDA_PATH" >&2
+  exit 1
+fi
