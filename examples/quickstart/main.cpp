@@ -36,10 +36,11 @@ int main() try {
   std::stringstream source;
   source << file.rdbuf();
   auto start = std::chrono::steady_clock::now();
-  auto out = jit::nvrtc_compile(source.str(), "scale_rows.cu",
-                                {"--gpu-architecture=sm_90", "-std=c++17",
-                                 std::string("-I") + KILN_INCLUDE_DIR});
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto out = jit::nvrtc_compile(
+      source.str(), "scale_rows.cu",
+      {"--gpu-architecture=sm_90", "-std=c++17", std::string("-I") + KILN_INCLUDE_DIR});
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   auto [major, minor] = jit::NvrtcApi::get().version_pair();
   std::printf("NVRTC %d.%d compiled scale_rows for sm_90 in %.0f ms: %zu-byte cubin\n", major,
               minor, ms, out.cubin.size());

@@ -9,22 +9,24 @@
 
 #include "../device/typed_kernel.cu"
 
-#define CHECK_CUDA(call)                                                                    \
-  do {                                                                                      \
-    cudaError_t e_ = (call);                                                                \
-    if (e_ != cudaSuccess) {                                                                \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_));               \
-      std::exit(1);                                                                         \
-    }                                                                                       \
+#define CHECK_CUDA(call)                                                      \
+  do {                                                                        \
+    cudaError_t e_ = (call);                                                  \
+    if (e_ != cudaSuccess) {                                                  \
+      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                           \
+    }                                                                         \
   } while (0)
 
 static int failures = 0;
 
-static void expect_equal(const char* what, const std::vector<float>& got, const std::vector<float>& want) {
+static void expect_equal(const char* what, const std::vector<float>& got,
+                         const std::vector<float>& want) {
   int bad = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     if (!(got[i] == want[i])) {  // NaN (the poison) never passes
-      if (bad++ < 5) std::fprintf(stderr, "%s: element %zu is %g, expected %g\n", what, i, got[i], want[i]);
+      if (bad++ < 5)
+        std::fprintf(stderr, "%s: element %zu is %g, expected %g\n", what, i, got[i], want[i]);
     }
   }
   std::printf("%s: %zu elements, %d wrong\n", what, want.size(), bad);

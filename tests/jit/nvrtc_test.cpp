@@ -27,7 +27,10 @@ kiln::jit::NvrtcOutput compile(const std::string& source, const std::string& arc
 // A cubin is an ELF file for machine EM_CUDA (190); kernels appear in its symbol names.
 void check_cubin(const std::vector<char>& cubin, const std::vector<std::string>& kernels) {
   REQUIRE(cubin.size() > 64);
-  CHECK(std::memcmp(cubin.data(), "\x7f" "ELF", 4) == 0);
+  CHECK(std::memcmp(cubin.data(),
+                    "\x7f"
+                    "ELF",
+                    4) == 0);
   unsigned short machine = 0;
   std::memcpy(&machine, cubin.data() + 18, 2);
   CHECK(machine == 190);
@@ -44,7 +47,8 @@ TEST_CASE("NVRTC is found and reports its version") {
 }
 
 TEST_CASE("the typed kernel compiles for every NVIDIA target, C++17 and C++20") {
-  const std::string source = read_file(std::string(KILN_SOURCE_DIR) + "/tests/device/typed_kernel.cu");
+  const std::string source =
+      read_file(std::string(KILN_SOURCE_DIR) + "/tests/device/typed_kernel.cu");
   for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
     for (int std : {17, 20}) {
       CAPTURE(arch);
@@ -58,7 +62,8 @@ TEST_CASE("the typed kernel compiles for every NVIDIA target, C++17 and C++20") 
 }
 
 TEST_CASE("the wide copy compiles to 16-byte loads and stores") {
-  const std::string source = read_file(std::string(KILN_SOURCE_DIR) + "/tests/device/typed_kernel.cu");
+  const std::string source =
+      read_file(std::string(KILN_SOURCE_DIR) + "/tests/device/typed_kernel.cu");
   auto out = compile(source, "sm_90", 17);
   auto begin = out.ptx.find(".entry kiln_typed_vector_copy");
   REQUIRE(begin != std::string::npos);

@@ -34,7 +34,8 @@ class DynamicLibrary {
   /// Opens the first loadable of `candidates` (names or paths), or, where the environment
   /// variable `env_var` is set, exactly the library it names. Throws LibraryError naming
   /// every candidate tried, why each failed, and the variable that overrides the search.
-  static DynamicLibrary open_first(const std::string& what, const std::vector<std::string>& candidates,
+  static DynamicLibrary open_first(const std::string& what,
+                                   const std::vector<std::string>& candidates,
                                    const char* env_var) {
     std::vector<std::string> tried;
     if (const char* forced = env_var ? std::getenv(env_var) : nullptr; forced && *forced) {

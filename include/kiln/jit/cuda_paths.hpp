@@ -14,7 +14,8 @@ namespace kiln::jit {
 /// The directories searched, in order: $CUDA_PATH/include, $CUDA_HOME/include,
 /// /usr/local/cuda/include, then include/ beside the directory of `loaded_library_symbol`'s
 /// library (the libnvrtc kiln loaded: <root>/lib64/libnvrtc.so -> <root>/include).
-inline std::vector<std::filesystem::path> cuda_include_candidates(const void* loaded_library_symbol = nullptr) {
+inline std::vector<std::filesystem::path> cuda_include_candidates(
+    const void* loaded_library_symbol = nullptr) {
   namespace fs = std::filesystem;
   std::vector<fs::path> dirs;
   for (const char* var : {"CUDA_PATH", "CUDA_HOME"}) {
@@ -25,7 +26,8 @@ inline std::vector<std::filesystem::path> cuda_include_candidates(const void* lo
   if (loaded_library_symbol && ::dladdr(loaded_library_symbol, &info) && info.dli_fname) {
     std::error_code ec;
     fs::path lib = fs::weakly_canonical(fs::path(info.dli_fname), ec);
-    for (fs::path dir = lib.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+    for (fs::path dir = lib.parent_path(); !dir.empty() && dir != dir.root_path();
+         dir = dir.parent_path()) {
       dirs.push_back(dir / "include");
       if (dirs.size() > 8) break;
     }

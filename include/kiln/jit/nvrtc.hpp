@@ -124,7 +124,8 @@ inline NvrtcOutput nvrtc_compile(const std::string& source, const std::string& n
     ~Destroy() { api.destroy_program(&prog); }
   } destroy{api, prog};
 
-  for (const auto& e : name_expressions) api.check(api.add_name_expression(prog, e.c_str()), "nvrtcAddNameExpression");
+  for (const auto& e : name_expressions)
+    api.check(api.add_name_expression(prog, e.c_str()), "nvrtcAddNameExpression");
   nvrtcResult compiled = api.compile_program(prog, int(option_ptrs.size()), option_ptrs.data());
 
   NvrtcOutput out;
@@ -137,8 +138,8 @@ inline NvrtcOutput nvrtc_compile(const std::string& source, const std::string& n
   if (compiled != NVRTC_SUCCESS) {
     std::string opts;
     for (const auto& o : options) opts += " " + o;
-    throw CompileError("kiln: NVRTC could not compile " + name + " (" + api.get_error_string(compiled) +
-                           ")\n  options:" + opts + "\n" + out.log,
+    throw CompileError("kiln: NVRTC could not compile " + name + " (" +
+                           api.get_error_string(compiled) + ")\n  options:" + opts + "\n" + out.log,
                        out.log);
   }
 

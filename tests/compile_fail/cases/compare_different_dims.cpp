@@ -9,4 +9,6 @@ bool same = I(1) == K(1);
 #else
 bool same = I(1) == I(1);
 #endif
-int main() { return same ? 0 : 1; }
+int main() {
+  return same ? 0 : 1;
+}

@@ -9,4 +9,6 @@ int v = I(3);
 #else
 int v = I(3).get();
 #endif
-int main() { return v == 3 ? 0 : 1; }
+int main() {
+  return v == 3 ? 0 : 1;
+}

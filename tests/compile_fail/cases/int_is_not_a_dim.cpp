@@ -9,4 +9,6 @@ I i = 3;
 #else
 I i(3);
 #endif
-int main() { return i.get() == 3 ? 0 : 1; }
+int main() {
+  return i.get() == 3 ? 0 : 1;
+}

@@ -9,4 +9,6 @@ bool less = I(1) < K(2);
 #else
 bool less = I(1) < I(2);
 #endif
-int main() { return less ? 0 : 1; }
+int main() {
+  return less ? 0 : 1;
+}

@@ -9,4 +9,6 @@ I i = I(1) + K(2);
 #else
 I i = I(1) + I(2);
 #endif
-int main() { return i.get() == 3 ? 0 : 1; }
+int main() {
+  return i.get() == 3 ? 0 : 1;
+}
