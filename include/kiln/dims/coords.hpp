@@ -169,5 +169,9 @@ template <class D, class... Bs, class = detail::if_dim<D>>
 KILN_HOST_DEVICE constexpr auto operator+(D d, const Coords<Bs...>& c) {
   return Coords<>() + d + c;
 }
+template <class D, class... Bs, class = detail::if_dim<D>>
+KILN_HOST_DEVICE constexpr auto operator-(D d, const Coords<Bs...>& c) {
+  return Coords<>() + d - c;
+}
 
 }  // namespace kiln

@@ -79,6 +79,23 @@ class DimValue {
     value_ -= other.get();
     return self();
   }
+  /// Adds a coarser fold of the same dimension: K k; k += K8(1) adds 8.
+  template <class Other,
+            class = detail::enable_if_t<!detail::is_same<Other, Self> &&
+                                        detail::is_same<typename Other::kiln_dim_base, Base> &&
+                                        Other::stride % Stride == 0>>
+  KILN_HOST_DEVICE constexpr Self& operator+=(Other other) {
+    value_ += other.base_units() / Stride;
+    return self();
+  }
+  template <class Other,
+            class = detail::enable_if_t<!detail::is_same<Other, Self> &&
+                                        detail::is_same<typename Other::kiln_dim_base, Base> &&
+                                        Other::stride % Stride == 0>>
+  KILN_HOST_DEVICE constexpr Self& operator-=(Other other) {
+    value_ -= other.base_units() / Stride;
+    return self();
+  }
   KILN_HOST_DEVICE constexpr Self& operator++() {
     ++value_;
     return self();
@@ -141,7 +158,8 @@ using UnboundedOf = typename detail::FoldOf<base_of<D>, Stride>::type;
 template <class D, int N>
 using Fold = UnboundedOf<D, D::stride * N>;
 
-/// D modulo N (a bounded fold): values of D reduced into [0, N).
+/// D modulo N (a bounded fold). mod<N>(d) and dim_cast reduce a value into [0, N); the
+/// constructor, like every dimension's, takes the value as given.
 template <class D, int N>
 using Module = ModuleDim<base_of<D>, N, D::stride>;
 
@@ -174,7 +192,11 @@ using if_dim = enable_if_t<is_dim<A>>;
 template <class To, class From, class = detail::if_same_dimension<To, From>>
 KILN_HOST_DEVICE constexpr To dim_cast(From from) {
   int units = from.base_units() / To::stride;
-  return To(To::modulus ? units % To::modulus : units);
+  if constexpr (To::modulus > 0) {
+    units %= To::modulus;
+    if (units < 0) units += To::modulus;  // into [0, N) for negative values too
+  }
+  return To(units);
 }
 
 /// K(28) -> Fold<K, 8>(3).

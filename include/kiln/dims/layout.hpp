@@ -3,13 +3,16 @@
 /// each a compile-time constant or a run-time value.
 ///
 ///   // (I:64, K:32), row-major: K contiguous, I stride 32; everything static
-///   Layout<Extent<I, 64>, Extent<K, 32>>
+///   make_layout_t<Extent<I, 64>, Extent<K, 32>>
 ///   // (I:n, K:32): run-time I, packed strides still static (I stride 32)
-///   Layout<Extent<I, dynamic>, Extent<K, 32>>
+///   make_layout_t<Extent<I, dynamic>, Extent<K, 32>>
 ///   // (I:64, K:n): K's run-time size makes I's packed stride run-time too
-///   Layout<Extent<I, 64>, Extent<K, dynamic>>
+///   make_layout_t<Extent<I, 64>, Extent<K, dynamic>>
 ///   // (I:64 stride 40, K:32): padded rows
-///   Layout<Extent<I, 64, 40>, Extent<K, 32>>
+///   make_layout_t<Extent<I, 64, 40>, Extent<K, 32>>
+///
+/// make_layout_t (and the Tensor and CompoundIndex templates) resolve kiln::packed
+/// strides; Layout itself takes resolved extents only.
 ///
 /// Dimensions listed first are outermost. A tensor may hold several folds of one
 /// dimension (K8 and K): an index in K is split across them, coarsest first, so
@@ -133,7 +136,8 @@ class Layout : detail::RuntimeValues<((Es::size < 0) + ... + 0) + ((Es::stride <
   template <class D>
   static constexpr bool has_dimension = (same_dimension<D, typename Es::dim> || ...);
 
-  static_assert(((index_of<typename Es::dim> >= 0) && ...), "unreachable");
+  static_assert(((Es::stride != packed) && ...),
+                "Layout takes resolved strides: spell it make_layout_t<Extent...>");
 
  private:
   template <int I, int... Js>
@@ -158,9 +162,20 @@ class Layout : detail::RuntimeValues<((Es::size < 0) + ... + 0) + ((Es::stride <
              (coarser_stride<Is>(seq) % dim_at<Is>::stride == 0)) &&
             ...);
   }
+  // A finer fold must fit under the next coarser one: (K8:4, K:16) would put K(8)
+  // and K8(1) on different elements.
+  template <int... Is>
+  KILN_HOST_DEVICE static constexpr bool folds_fit(detail::IntSeq<Is...> seq) {
+    return ((extent_at<Is>::size < 0 || coarser_stride<Is>(seq) == 0 ||
+             extent_at<Is>::size * dim_at<Is>::stride <= coarser_stride<Is>(seq)) &&
+            ...);
+  }
   static_assert(folds_consistent(detail::make_int_seq<rank>()),
                 "a layout may hold each fold of a dimension once, and the fold strides of "
                 "one dimension must divide each other (K and K8, not K and Module<K, 8>)");
+  static_assert(folds_fit(detail::make_int_seq<rank>()),
+                "a finer fold's size must fit under the next coarser fold of its dimension: "
+                "(K8:4, K:8) is fine, (K8:4, K:16) is not");
 
   template <int... Is>
   KILN_HOST_DEVICE static constexpr int find_contiguous(detail::IntSeq<Is...>) {

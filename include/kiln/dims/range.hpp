@@ -23,8 +23,9 @@ class Range {
       return *this;
     }
     // Only ever compared with end(): the loop stops once the value passes it.
+    // A step of 0 gives an empty range rather than an endless loop.
     KILN_HOST_DEVICE constexpr bool operator!=(const iterator& end) const {
-      return step_ > 0 ? v_ < end.v_ : v_ > end.v_;
+      return step_ > 0 ? v_ < end.v_ : (step_ < 0 && v_ > end.v_);
     }
 
    private:

@@ -25,6 +25,15 @@ struct alignas(detail::vector_alignment(int(sizeof(T)) * N)) Vec {
 };
 
 namespace detail {
+// Every stride is static and a multiple of N, so aligned starts stay aligned.
+template <class L, int N, int... Is>
+KILN_HOST_DEVICE constexpr bool strides_keep_alignment(IntSeq<Is...>) {
+  return (
+      (L::template extent_at<Is>::stride >= 0 &&
+       (L::template extent_at<Is>::stride == 1 || L::template extent_at<Is>::stride % N == 0)) &&
+      ...);
+}
+
 template <class Tensor, int N>
 KILN_HOST_DEVICE constexpr bool vectorizable() {
   using L = typename Tensor::layout_type;
@@ -36,15 +45,17 @@ KILN_HOST_DEVICE constexpr bool vectorizable() {
     constexpr int bytes = int(sizeof(typename Tensor::element_type)) * N;
     constexpr int ratio = L::template carry_ratio<i>;
     return E::size > 0 && E::size % N == 0 && (ratio == 0 || ratio % N == 0) &&
-           vector_alignment(bytes) == bytes && Tensor::swizzle_type::contiguous % N == 0;
+           vector_alignment(bytes) == bytes && Tensor::swizzle_type::contiguous % N == 0 &&
+           strides_keep_alignment<L, N>(make_int_seq<L::rank>());
   }
 }
 }  // namespace detail
 
 /// Whether load_vector<N>/store_vector<N> on Tensor compile to one wide access: its
 /// contiguous dimension has a static size that N divides (so a vector never crosses a
-/// row or a fold boundary), N elements fit an aligned access of a power-of-two size,
-/// and the swizzle keeps runs of N elements together.
+/// row or a fold boundary), every other stride is static and a multiple of N (so an
+/// aligned start stays aligned), N elements fit an aligned access of a power-of-two
+/// size, and the swizzle keeps runs of N elements together.
 template <class Tensor, int N>
 inline constexpr bool is_vectorizable = detail::vectorizable<Tensor, N>();
 
