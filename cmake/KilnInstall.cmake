@@ -31,4 +31,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/kilnConfigVersion.cmake
   COMPATIBILITY SameMajorVersion
   ARCH_INDEPENDENT)
 install(FILES ${PROJECT_BINARY_DIR}/kilnConfig.cmake ${PROJECT_BINARY_DIR}/kilnConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/KilnEmbed.cmake
   DESTINATION ${KILN_INSTALL_CMAKEDIR})

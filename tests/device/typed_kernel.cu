@@ -69,3 +69,23 @@ KILN_KERNEL void kiln_typed_vector_copy(const float* in, float* out, int rows) {
     store_vector<4>(dst[c], load_vector<4>(src[c]));
   }
 }
+
+// The whole-tensor helpers in device code: a (ROW:8, COL:32) tile is filled, copied
+// transposed into shared memory and back, and scaled through for_each.
+KILN_KERNEL void kiln_typed_tile_helpers(const float* in, float* out, float scale) {
+  using namespace kiln;
+  using Tile = Tensor<const float, Extent<I, 8>, Extent<K, 32>>;
+  using OutTile = Tensor<float, Extent<I, 8>, Extent<K, 32>>;
+  using Transposed = Tensor<float, Extent<K, 32>, Extent<I, 8>>;
+  KILN_SHARED float buf[8 * 32];
+  Tile src(in);
+  OutTile dst(out);
+  Transposed smem(buf);
+  zero(smem, thread_index(), block_size());
+  sync_threads();
+  copy(smem, src, thread_index(), block_size());
+  sync_threads();
+  for_each(
+      dst, [&](const coords_t<OutTile>& c) { *dst[c] = *smem[c] * scale; }, thread_index(),
+      block_size());
+}

@@ -72,6 +72,24 @@ int main() {
     CHECK_CUDA(cudaFree(d_in));
     CHECK_CUDA(cudaFree(d_out));
   }
+  {
+    // tile helpers: zero, copy into a transposed shared tile, for_each scaling back out
+    std::vector<float> in(8 * 32), want(in.size()), got(in.size());
+    for (auto& v : in) v = dist(rng);
+    const float scale = dist(rng);
+    for (size_t i = 0; i < in.size(); ++i) want[i] = in[i] * scale;
+    float *d_in, *d_out;
+    CHECK_CUDA(cudaMalloc(&d_in, in.size() * sizeof(float)));
+    CHECK_CUDA(cudaMalloc(&d_out, in.size() * sizeof(float)));
+    CHECK_CUDA(cudaMemcpy(d_in, in.data(), in.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemset(d_out, 0xff, in.size() * sizeof(float)));
+    kiln_typed_tile_helpers<<<1, 96>>>(d_in, d_out, scale);
+    CHECK_CUDA(cudaGetLastError());
+    CHECK_CUDA(cudaMemcpy(got.data(), d_out, in.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    expect_equal("typed tile helpers (zero, copy, for_each)", got, want);
+    CHECK_CUDA(cudaFree(d_in));
+    CHECK_CUDA(cudaFree(d_out));
+  }
   std::printf(failures ? "FAILED\n" : "all typed-kernel checks passed\n");
   return failures ? 1 : 0;
 }

@@ -56,7 +56,8 @@ TEST_CASE("the typed kernel compiles for every NVIDIA target, C++17 and C++20") 
       auto out = compile(source, arch, std);
       CHECK(out.log.find("warning") == std::string::npos);
       CHECK(out.ptx.find(std::string(".target ") + arch) != std::string::npos);
-      check_cubin(out.cubin, {"kiln_typed_transpose", "kiln_typed_vector_copy"});
+      check_cubin(out.cubin,
+                  {"kiln_typed_transpose", "kiln_typed_vector_copy", "kiln_typed_tile_helpers"});
     }
   }
 }

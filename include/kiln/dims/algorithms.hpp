@@ -12,9 +12,14 @@
 
 namespace kiln {
 
-/// Calls f(coords) for every index point of t's layout.
+/// The coordinates type of Tensor's index points (what for_each passes).
+template <class Tensor>
+using coords_t = decltype(static_cast<const Tensor*>(nullptr)->coords_of(0));
+
+/// Calls f(coords) for every index point of t's layout. Under NVRTC, f must not be a
+/// generic lambda (NVRTC rejects `[&](auto c)` in device code): take a coords_t<Tensor>.
 template <class Tensor, class F>
-KILN_HOST_DEVICE constexpr void for_each(const Tensor& t, F f, int rank = 0, int count = 1) {
+KILN_HOST_DEVICE void for_each(const Tensor& t, F f, int rank = 0, int count = 1) {
   const int n = t.num_elements();
   for (int i = rank; i < n; i += count) f(t.coords_of(i));
 }
@@ -22,10 +27,10 @@ KILN_HOST_DEVICE constexpr void for_each(const Tensor& t, F f, int rank = 0, int
 /// Sets every element of t to v.
 template <class Tensor, class V>
 KILN_HOST_DEVICE constexpr void fill(const Tensor& t, const V& v, int rank = 0, int count = 1) {
-  using T = typename Tensor::element_type;
+  using T = typename detail::RemoveConst<typename Tensor::element_type>::type;
   const T value = static_cast<T>(v);
-  for_each(
-      t, [&](const auto& c) { *t[c] = value; }, rank, count);
+  const int n = t.num_elements();
+  for (int i = rank; i < n; i += count) *t[t.coords_of(i)] = value;
 }
 
 /// Sets every element of t to zero.
@@ -39,8 +44,11 @@ KILN_HOST_DEVICE constexpr void zero(const Tensor& t, int rank = 0, int count = 
 /// dst reads src at the same coordinates (dimensions src lacks are ignored).
 template <class Dst, class Src>
 KILN_HOST_DEVICE constexpr void copy(const Dst& dst, const Src& src, int rank = 0, int count = 1) {
-  for_each(
-      dst, [&](const auto& c) { *dst[c] = *src[c]; }, rank, count);
+  const int n = dst.num_elements();
+  for (int i = rank; i < n; i += count) {
+    const auto c = dst.coords_of(i);
+    *dst[c] = *src[c];
+  }
 }
 
 }  // namespace kiln

@@ -11,6 +11,8 @@
 
 #include "../detail/dynamic_library.hpp"
 #include "../error.hpp"
+#include "compile_error.hpp"
+#include "program.hpp"
 
 namespace kiln::jit {
 
@@ -53,7 +55,7 @@ class NvrtcApi {
 
  private:
   NvrtcApi()
-      : lib_(detail::DynamicLibrary::open_first(
+      : lib_(::kiln::detail::DynamicLibrary::open_first(
             "NVRTC (libnvrtc.so.13 or libnvrtc.so.12, from the CUDA toolkit)",
             {"libnvrtc.so.13", "libnvrtc.so.12", "/usr/local/cuda/lib64/libnvrtc.so.13",
              "/usr/local/cuda/lib64/libnvrtc.so.12"},
@@ -74,7 +76,7 @@ class NvrtcApi {
     check(version(&major_, &minor_), "nvrtcVersion");
   }
 
-  detail::DynamicLibrary lib_;
+  ::kiln::detail::DynamicLibrary lib_;
   int major_ = 0;
   int minor_ = 0;
 };
@@ -86,12 +88,6 @@ struct NvrtcOutput {
   std::string log;          ///< warnings (empty when there were none)
   /// {name expression, lowered (mangled) name} for each requested expression.
   std::vector<std::pair<std::string, std::string>> lowered_names;
-};
-
-/// A source file NVRTC sees by name: {name, contents}.
-struct NamedSource {
-  std::string name;
-  std::string contents;
 };
 
 /// Compiles `source` (named `name` in messages) with NVRTC.
@@ -136,10 +132,8 @@ inline NvrtcOutput nvrtc_compile(const std::string& source, const std::string& n
   while (!out.log.empty() && (out.log.back() == '\0' || out.log.back() == '\n')) out.log.pop_back();
 
   if (compiled != NVRTC_SUCCESS) {
-    std::string opts;
-    for (const auto& o : options) opts += " " + o;
-    throw CompileError("kiln: NVRTC could not compile " + name + " (" +
-                           api.get_error_string(compiled) + ")\n  options:" + opts + "\n" + out.log,
+    throw CompileError(describe_compile_failure("NVRTC", name, source, headers, options, out.log,
+                                                api.get_error_string(compiled)),
                        out.log);
   }
 

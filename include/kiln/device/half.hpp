@@ -1,0 +1,71 @@
+#pragma once
+/// 16-bit floating-point element types with one spelling everywhere: kiln::f16 (IEEE
+/// binary16) and kiln::bf16 (bfloat16).
+///
+///   CUDA (nvcc, NVRTC)   __half and __nv_bfloat16, from <cuda_fp16.h> and <cuda_bf16.h>
+///                        (under NVRTC, pass -I<CUDA include dir>)
+///   HIP (clang, hipRTC)  the compiler's _Float16 and __bf16; no HIP header is needed
+///   host C++             _Float16 and __bf16 where the compiler has them (g++ 12 has
+///                        _Float16 but not __bf16; g++ >= 13 and clang >= 17 have both);
+///                        otherwise a 16-bit storage struct holding the raw bits
+///
+/// The storage fallbacks only hold bits (no arithmetic): they let host code size, copy
+/// and lay out buffers of a kernel's element type. kiln::has_native_f16 and
+/// kiln::has_native_bf16 say which one a compiler got. Includes no standard library.
+
+#include "portability.hpp"
+
+#if KILN_GPU_COMPILER && !KILN_HIP
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#define KILN_NATIVE_F16 1
+#define KILN_NATIVE_BF16 1
+#elif KILN_HIP
+#define KILN_NATIVE_F16 1
+#define KILN_NATIVE_BF16 1
+#else
+#if defined(__FLT16_MANT_DIG__)
+#define KILN_NATIVE_F16 1
+#else
+#define KILN_NATIVE_F16 0
+#endif
+#if defined(__BFLT16_MANT_DIG__) || \
+    (defined(__clang__) && __clang_major__ >= 17 && (defined(__x86_64__) || defined(__aarch64__)))
+#define KILN_NATIVE_BF16 1
+#else
+#define KILN_NATIVE_BF16 0
+#endif
+#endif
+
+namespace kiln {
+
+#if KILN_GPU_COMPILER && !KILN_HIP
+using f16 = __half;
+using bf16 = __nv_bfloat16;
+#else
+#if KILN_NATIVE_F16
+using f16 = _Float16;
+#else
+/// The raw bits of an IEEE binary16 value (this host compiler has no _Float16).
+struct alignas(2) f16 {
+  unsigned short bits;
+};
+#endif
+#if KILN_NATIVE_BF16
+using bf16 = __bf16;
+#else
+/// The raw bits of a bfloat16 value (this host compiler has no __bf16).
+struct alignas(2) bf16 {
+  unsigned short bits;
+};
+#endif
+#endif
+
+/// Whether f16 / bf16 are the compiler's own types (or CUDA's), rather than storage structs.
+inline constexpr bool has_native_f16 = KILN_NATIVE_F16;
+inline constexpr bool has_native_bf16 = KILN_NATIVE_BF16;
+
+static_assert(sizeof(f16) == 2 && alignof(f16) == 2, "kiln::f16 is 16 bits");
+static_assert(sizeof(bf16) == 2 && alignof(bf16) == 2, "kiln::bf16 is 16 bits");
+
+}  // namespace kiln

@@ -1,0 +1,449 @@
+#pragma once
+/// kiln::gen::Spec: a kernel's dimensions, folds, tensors, compound indices, constants and
+/// macros, built from run-time values, and the C++ header that declares them for the
+/// typed-dimension headers (kiln/device.hpp).
+///
+///   kiln::gen::Spec spec;
+///   spec.dim("I", 128).dim("K").fold("K8", "K", 8)
+///       .tensor(TensorSpec("A", DType::f16).read_only().dim("I", 64).dim("K", dynamic))
+///       .compound_index("ThreadIdx", {{"WARP", 8}, {"LANE", 32}})
+///       .constant("kScale", 0.5f)
+///       .macro("TILE", "64");
+///   std::string text = spec.header();   // the same bytes for the same spec
+///
+/// The header declares everything in the global namespace, sorted by name within each
+/// kind (a fold after what it folds), so insertion order never changes it.
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dtype.hpp"
+#include "literals.hpp"
+#include "names.hpp"
+#include "size.hpp"
+#include "spec_error.hpp"
+#include "tensor_spec.hpp"
+
+namespace kiln::gen {
+
+/// One dimension of a compound index: a dimension or fold name and its size.
+struct IndexDim {
+  std::string dim;
+  Size size;
+};
+
+/// A fold of a dimension (or of another fold): `name` counts `of` in units of `factor`
+/// (kiln::Fold), or, when bounded, `of` modulo `factor` (kiln::Module).
+struct FoldSpec {
+  std::string name;
+  std::string of;
+  int factor;
+  bool bounded;
+};
+
+/// What a dimension or fold name means to kiln: the declared dimension it measures, how
+/// many of those one unit is, and its modulus (0: unbounded).
+struct DimInfo {
+  std::string base;
+  long long stride;
+  int modulus;
+};
+
+/// The value of a constant; its alternative is the C++ type the header declares.
+using ConstantValue = std::variant<int, long long, float, double>;
+
+class Spec {
+ public:
+  /// A dimension: `KILN_DIM(name);`.
+  Spec& dim(std::string name) {
+    claim("dimension", name);
+    dims_.emplace(std::move(name), std::nullopt);
+    return *this;
+  }
+  /// A dimension whose full extent is `total_size` (positive); folds of it must divide it.
+  Spec& dim(std::string name, int total_size) {
+    check_name("dimension", name);
+    if (total_size <= 0) {
+      throw SpecError(fmt::format(
+          "kiln::gen: dimension '{}' has the total size {}; a total size must be positive "
+          "(leave it out if it is not known)",
+          name, total_size));
+    }
+    claim("dimension", name);
+    dims_.emplace(std::move(name), total_size);
+    return *this;
+  }
+
+  /// A fold: `using name = kiln::Fold<of, factor>;` (`of` a dimension or unbounded fold).
+  Spec& fold(std::string name, std::string of, int factor) {
+    return add_fold(std::move(name), std::move(of), factor, false);
+  }
+  /// A bounded fold: `using name = kiln::Module<of, modulus>;` (`of` modulo `modulus`).
+  Spec& module(std::string name, std::string of, int modulus) {
+    return add_fold(std::move(name), std::move(of), modulus, true);
+  }
+
+  /// A tensor: `using name = kiln::Tensor<...>;` or kiln::SwizzledTensor.
+  Spec& tensor(const TensorSpec& t) {
+    (void)t.declared_strides();  // no dimensions, padding on a run-time stride, overflow
+    claim("tensor", t.name());
+    tensors_.emplace(t.name(), t);
+    return *this;
+  }
+
+  /// A compound index: `using name = kiln::CompoundIndex<kiln::Extent<D, size>...>;`,
+  /// dimensions outermost (slowest) first.
+  Spec& compound_index(std::string name, std::vector<IndexDim> dims) {
+    check_name("compound index", name);
+    if (dims.empty()) {
+      throw SpecError(fmt::format(
+          "kiln::gen: compound index '{}' has no dimensions; give at least one {{name, size}}",
+          name));
+    }
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+      const IndexDim& d = dims[i];
+      check_name("dimension", d.dim);
+      if (!d.size.is_dynamic() && d.size.value() <= 0) {
+        throw SpecError(fmt::format(
+            "kiln::gen: compound index '{}' gives dimension '{}' the size {}; a size must be "
+            "positive or kiln::gen::dynamic",
+            name, d.dim, d.size.value()));
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (dims[j].dim == d.dim) {
+          throw SpecError(fmt::format(
+              "kiln::gen: compound index '{}' lists dimension '{}' twice; list each dimension "
+              "once",
+              name, d.dim));
+        }
+      }
+    }
+    claim("compound index", name);
+    indices_.emplace(std::move(name), std::move(dims));
+    return *this;
+  }
+
+  /// Constants: `inline constexpr T name = value;` with T int, long long (also for long),
+  /// float or double, the type of the argument. Floating values must be finite and are
+  /// printed so that they read back exactly.
+  Spec& constant(std::string name, int value) { return add_constant(std::move(name), value); }
+  Spec& constant(std::string name, long value) {
+    return add_constant(std::move(name), static_cast<long long>(value));
+  }
+  Spec& constant(std::string name, long long value) { return add_constant(std::move(name), value); }
+  Spec& constant(std::string name, float value) { return add_constant(std::move(name), value); }
+  Spec& constant(std::string name, double value) { return add_constant(std::move(name), value); }
+
+  /// A macro: `#define name value` (`value` on one line; it may be empty).
+  Spec& macro(std::string name, std::string value) {
+    check_name("macro", name);
+    if (value.find_first_of("\r\n") != std::string::npos) {
+      throw SpecError(fmt::format(
+          "kiln::gen: macro '{}' has a value with a line break; a macro's value must be one line",
+          name));
+    }
+    claim("macro", name);
+    macros_.emplace(std::move(name), std::move(value));
+    return *this;
+  }
+
+  /// What every dimension and fold name means. Throws SpecError for a fold of an unknown
+  /// name, of a tensor, constant, macro or compound index, of a bounded fold, a cycle of
+  /// folds, a fold that does not divide its dimension's total size, or a stride past int.
+  std::map<std::string, DimInfo> resolve() const {
+    std::map<std::string, DimInfo> out;
+    for (const auto& [name, total] : dims_) out.emplace(name, DimInfo{name, 1, 0});
+    for (const auto& [name, f] : folds_) {
+      std::vector<std::string> chain;
+      resolve_fold(f, out, chain);
+    }
+    for (const auto& [name, f] : folds_) {
+      const DimInfo& info = out.at(name);
+      const std::optional<int>& total = dims_.at(info.base);
+      long long unit = info.modulus > 0 ? info.stride * info.modulus : info.stride;
+      if (total && *total % unit != 0) {
+        throw SpecError(fmt::format(
+            "kiln::gen: {} '{}' counts '{}' in units of {}, which do not divide its total size "
+            "{}; use a factor that divides {}",
+            f.bounded ? "module" : "fold", name, info.base, unit, *total, *total));
+      }
+    }
+    return out;
+  }
+
+  /// Checks everything header() needs (see resolve(), and every tensor's and compound
+  /// index's dimensions); throws SpecError naming the first problem.
+  void validate() const {
+    auto infos = resolve();
+    for (const auto& [name, t] : tensors_) {
+      std::vector<std::string> dims;
+      for (const auto& d : t.dims()) dims.push_back(d.dim);
+      check_dims(fmt::format("tensor '{}'", name), dims, infos);
+    }
+    for (const auto& [name, index] : indices_) {
+      std::vector<std::string> dims;
+      for (const auto& d : index) dims.push_back(d.dim);
+      check_dims(fmt::format("compound index '{}'", name), dims, infos);
+    }
+  }
+
+  /// The header, after validate(): `#pragma once`, a generated-file comment, the kiln
+  /// includes (kiln/device/half.hpp only for an f16 or bf16 tensor), then the dimensions,
+  /// folds, constants, tensors, compound indices and macros, each sorted by name. Macros
+  /// come last so that none can change the declarations before them.
+  std::string header() const {
+    validate();
+    std::string out =
+        "#pragma once\n"
+        "// Generated by kiln::gen::Spec (include/kiln/gen); do not edit. The same spec gives\n"
+        "// the same bytes.\n\n"
+        "#include \"kiln/device.hpp\"\n";
+    bool half = false;
+    for (const auto& [name, t] : tensors_) half = half || is_half(t.type());
+    if (half) out += "#include \"kiln/device/half.hpp\"\n";
+
+    if (!dims_.empty()) {
+      out += "\n// Dimensions\n";
+      for (const auto& [name, total] : dims_) {
+        out += total ? fmt::format("KILN_DIM({});  // total size {}\n", name, *total)
+                     : fmt::format("KILN_DIM({});\n", name);
+      }
+    }
+    if (!folds_.empty()) {
+      out += "\n// Folds\n";
+      std::set<std::string> done;
+      for (const auto& [name, f] : folds_) emit_fold(f, done, out);
+    }
+    if (!constants_.empty()) {
+      out += "\n// Constants\n";
+      for (const auto& [name, value] : constants_) {
+        out += fmt::format("inline constexpr {} {} = {};\n", constant_type(value), name,
+                           constant_literal(value));
+      }
+    }
+    if (!tensors_.empty()) {
+      out += "\n// Tensors\n";
+      for (const auto& [name, t] : tensors_) out += tensor_line(t);
+    }
+    if (!indices_.empty()) {
+      out += "\n// Compound indices\n";
+      for (const auto& [name, index] : indices_) {
+        std::string extents;
+        for (const auto& d : index) {
+          extents += fmt::format("{}kiln::Extent<{}, {}>", extents.empty() ? "" : ", ", d.dim,
+                                 size_literal(d.size));
+        }
+        out += fmt::format("using {} = kiln::CompoundIndex<{}>;\n", name, extents);
+      }
+    }
+    if (!macros_.empty()) {
+      out += "\n// Macros\n";
+      for (const auto& [name, value] : macros_) {
+        out += value.empty() ? fmt::format("#define {}\n", name)
+                             : fmt::format("#define {} {}\n", name, value);
+      }
+    }
+    return out;
+  }
+
+ private:
+  // Takes `name` for an item of kind `what`, or throws: names are shared by every kind.
+  void claim(const char* what, const std::string& name) {
+    check_name(what, name);
+    auto [it, inserted] = names_.emplace(name, what);
+    if (!inserted) {
+      throw SpecError(fmt::format(
+          "kiln::gen: the name '{}' is already taken by a {}, so it cannot name a {} too; "
+          "dimensions, folds, tensors, compound indices, constants and macros share one set of "
+          "names, so rename one of them",
+          name, it->second, what));
+    }
+  }
+
+  Spec& add_fold(std::string name, std::string of, int factor, bool bounded) {
+    const char* what = bounded ? "module" : "fold";
+    check_name(what, name);
+    check_name("dimension", of);
+    if (factor <= 0) {
+      throw SpecError(
+          fmt::format("kiln::gen: {} '{}' of '{}' has the factor {}; a {} factor must be positive",
+                      what, name, of, factor, what));
+    }
+    claim(what, name);
+    folds_.emplace(name, FoldSpec{name, std::move(of), factor, bounded});
+    return *this;
+  }
+
+  Spec& add_constant(std::string name, ConstantValue value) {
+    check_name("constant", name);
+    bool finite = std::visit([](auto v) { return std::isfinite(static_cast<double>(v)); }, value);
+    if (!finite) {
+      throw SpecError(fmt::format(
+          "kiln::gen: constant '{}' is not finite (an infinity or NaN); give a finite value",
+          name));
+    }
+    claim("constant", name);
+    constants_.emplace(std::move(name), value);
+    return *this;
+  }
+
+  // The kind of a name that is not a dimension or fold, for error messages.
+  std::string kind_of(const std::string& name) const {
+    auto it = names_.find(name);
+    return it == names_.end() ? std::string() : it->second;
+  }
+
+  const DimInfo& resolve_fold(const FoldSpec& f, std::map<std::string, DimInfo>& infos,
+                              std::vector<std::string>& chain) const {
+    if (auto it = infos.find(f.name); it != infos.end()) return it->second;
+    const char* what = f.bounded ? "module" : "fold";
+    for (const auto& c : chain) {
+      if (c == f.name) {
+        std::string cycle;
+        for (const auto& n : chain) cycle += n + " -> ";
+        throw SpecError(fmt::format(
+            "kiln::gen: {} '{}' folds itself ({}{}); every chain of folds must end at a "
+            "dimension declared with dim()",
+            what, f.name, cycle, f.name));
+      }
+    }
+    chain.push_back(f.name);
+    const DimInfo* of = nullptr;
+    if (auto d = infos.find(f.of); d != infos.end() && dims_.count(f.of)) {
+      of = &d->second;
+    } else if (auto g = folds_.find(f.of); g != folds_.end()) {
+      if (g->second.bounded) {
+        throw SpecError(fmt::format(
+            "kiln::gen: {} '{}' folds '{}', which is a module (a bounded fold); fold the "
+            "dimension or unbounded fold it bounds instead",
+            what, f.name, f.of));
+      }
+      of = &resolve_fold(g->second, infos, chain);
+    } else {
+      std::string kind = kind_of(f.of);
+      throw SpecError(
+          kind.empty()
+              ? fmt::format("kiln::gen: {} '{}' folds '{}', an unknown dimension; declare it with "
+                            "dim(\"{}\") or fold(...), or fix the name",
+                            what, f.name, f.of, f.of)
+              : fmt::format("kiln::gen: {} '{}' folds '{}', which is a {}, not a dimension or "
+                            "fold; fold a dimension",
+                            what, f.name, f.of, kind));
+    }
+    chain.pop_back();
+    DimInfo info{of->base, f.bounded ? of->stride : of->stride * f.factor,
+                 f.bounded ? f.factor : 0};
+    long long unit = info.modulus > 0 ? info.stride * info.modulus : info.stride;
+    if (unit > std::numeric_limits<int>::max()) {
+      throw SpecError(fmt::format(
+          "kiln::gen: {} '{}' measures '{}' in units of {}, more than an int holds; use a "
+          "smaller factor",
+          what, f.name, of->base, unit));
+    }
+    return infos.emplace(f.name, info).first->second;
+  }
+
+  // Checks the dimensions of a tensor or compound index (`owner`): each is a declared
+  // dimension or fold, and the folds of one dimension have distinct strides that divide
+  // each other (what kiln::Layout requires).
+  void check_dims(const std::string& owner, const std::vector<std::string>& dims,
+                  const std::map<std::string, DimInfo>& infos) const {
+    for (const auto& d : dims) {
+      if (infos.count(d)) continue;
+      std::string kind = kind_of(d);
+      throw SpecError(
+          kind.empty()
+              ? fmt::format("kiln::gen: {} uses dimension '{}', which the spec does not declare; "
+                            "declare it with dim(\"{}\") or fold(...), or fix the name",
+                            owner, d, d)
+              : fmt::format("kiln::gen: {} uses '{}' as a dimension, but it is a {}; use a "
+                            "dimension or fold",
+                            owner, d, kind));
+    }
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+      const DimInfo& a = infos.at(dims[i]);
+      for (std::size_t j = 0; j < dims.size(); ++j) {
+        const DimInfo& b = infos.at(dims[j]);
+        if (i == j || a.base != b.base) continue;
+        if (a.stride == b.stride && i < j) {
+          throw SpecError(fmt::format(
+              "kiln::gen: {} holds '{}' and '{}', which both count '{}' in units of {}, so an "
+              "index in '{}' could go to either; keep one of them",
+              owner, dims[i], dims[j], a.base, a.stride, a.base));
+        }
+        if (b.stride > a.stride && b.stride % a.stride != 0) {
+          throw SpecError(fmt::format(
+              "kiln::gen: {} holds '{}' (units of {}) and '{}' (units of {}) of dimension '{}', "
+              "whose fold strides do not divide each other, so an index cannot be split "
+              "between them; use folds whose strides divide each other (units of {} and a "
+              "multiple of {})",
+              owner, dims[i], a.stride, dims[j], b.stride, a.base, a.stride, a.stride));
+        }
+      }
+    }
+  }
+
+  void emit_fold(const FoldSpec& f, std::set<std::string>& done, std::string& out) const {
+    if (done.count(f.name)) return;
+    if (auto g = folds_.find(f.of); g != folds_.end()) emit_fold(g->second, done, out);
+    out += fmt::format("using {} = kiln::{}<{}, {}>;\n", f.name, f.bounded ? "Module" : "Fold",
+                       f.of, f.factor);
+    done.insert(f.name);
+  }
+
+  static std::string size_literal(const Size& s) {
+    return s.is_dynamic() ? std::string("kiln::dynamic") : fmt::format("{}", s.value());
+  }
+
+  static std::string tensor_line(const TensorSpec& t) {
+    std::vector<std::optional<Size>> strides = t.declared_strides();
+    std::string args = fmt::format("{}{}", t.is_read_only() ? "const " : "", cpp_type(t.type()));
+    if (const auto& sw = t.swizzle()) {
+      args += fmt::format(", kiln::Swizzle<{}, {}, {}>", sw->bits, sw->base, sw->shift);
+    }
+    for (std::size_t i = 0; i < t.dims().size(); ++i) {
+      const TensorDim& d = t.dims()[i];
+      args += strides[i] ? fmt::format(", kiln::Extent<{}, {}, {}>", d.dim, size_literal(d.size),
+                                       size_literal(*strides[i]))
+                         : fmt::format(", kiln::Extent<{}, {}>", d.dim, size_literal(d.size));
+    }
+    return fmt::format("using {} = kiln::{}<{}>;\n", t.name(),
+                       t.swizzle() ? "SwizzledTensor" : "Tensor", args);
+  }
+
+  static const char* constant_type(const ConstantValue& v) {
+    static constexpr const char* types[] = {"int", "long long", "float", "double"};
+    return types[v.index()];
+  }
+  static std::string constant_literal(const ConstantValue& v) {
+    switch (v.index()) {
+      case 0:
+        return int_literal(std::get<int>(v));
+      case 1:
+        return long_long_literal(std::get<long long>(v));
+      case 2:
+        return float_literal(std::get<float>(v));
+      default:
+        return double_literal(std::get<double>(v));
+    }
+  }
+
+  std::map<std::string, std::string> names_;  // every name -> its kind
+  std::map<std::string, std::optional<int>> dims_;
+  std::map<std::string, FoldSpec> folds_;
+  std::map<std::string, TensorSpec> tensors_;
+  std::map<std::string, std::vector<IndexDim>> indices_;
+  std::map<std::string, ConstantValue> constants_;
+  std::map<std::string, std::string> macros_;
+};
+
+}  // namespace kiln::gen

@@ -1,0 +1,361 @@
+#pragma once
+/// The content-addressed on-disk cache of compiled kernel binaries.
+///
+/// Entries live at `<dir>/<first 2 hex digits of the key>/<key.hex()>.bin`, one file each:
+/// a 64-byte header (magic, format version, payload size, payload checksum, the key, a
+/// header checksum; see detail/cache_entry_format.hpp) and then the payload. Every load
+/// checks all of it; an entry that fails is deleted and reported as a miss, so the caller
+/// compiles again. Stores write a temp file in the entry's directory and rename() it over
+/// the entry, so readers in any process see a whole old entry, a whole new one, or none.
+/// Loads refresh the entry's mtime, and the cache evicts the least recently used entries
+/// (oldest mtime) when their total size passes the limit.
+///
+/// Since binaries from the cache run on the GPU, the cache directory must belong to the
+/// user and be writable by nobody else; otherwise the cache warns once on stderr and stays
+/// off. Failures to write an entry (disk full, permissions) never throw: the cache warns
+/// once and carries on without the entry.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../error.hpp"
+#include "cache_key.hpp"
+#include "detail/cache_directory.hpp"
+#include "detail/cache_entry_format.hpp"
+#include "detail/cache_environment.hpp"
+#include "detail/posix_file.hpp"
+
+namespace kiln::jit {
+
+/// Where the disk cache lives and how big it may grow.
+struct DiskCacheConfig {
+  /// The cache directory; created (mode 0700, with missing parents) where missing.
+  std::filesystem::path dir;
+  /// The limit on the total size of the entry files, in bytes (headers included).
+  std::uint64_t max_bytes = std::uint64_t{1024} << 20;
+  /// False: the cache does nothing (loads miss, stores are dropped).
+  bool enabled = true;
+  /// Why `enabled` is false, where from_environment() turned the cache off.
+  std::string disabled_reason;
+  /// fsync() each entry before renaming it into place. Off by default: a torn entry left
+  /// by a crash fails its checksum and is recompiled anyway.
+  bool fsync = false;
+
+  /// The configuration the environment asks for: dir from $KILN_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln (else disabled, with the reason);
+  /// max_bytes from KILN_CACHE_MAX_MB (MiB, default 1024); KILN_CACHE=0/off/false
+  /// disables it. Empty variables count as unset. Throws kiln::Error for a KILN_CACHE or
+  /// KILN_CACHE_MAX_MB value it does not accept, naming the variable and what it accepts.
+  static DiskCacheConfig from_environment() {
+    DiskCacheConfig config;
+    config.enabled = detail::cache_switch_from_environment();
+    config.max_bytes = detail::cache_max_bytes_from_environment(1024);
+    if (!config.enabled) {
+      config.disabled_reason = "the environment variable KILN_CACHE turns it off";
+    }
+    if (auto dir = detail::cache_dir_from_environment()) {
+      config.dir = std::move(*dir);
+    } else if (config.enabled) {
+      config.enabled = false;
+      config.disabled_reason =
+          "none of KILN_CACHE_DIR, XDG_CACHE_HOME and HOME is set, so kiln has no directory "
+          "for it; set KILN_CACHE_DIR to enable it";
+    }
+    return config;
+  }
+};
+
+/// Counts since the cache was made (this process only).
+struct DiskCacheStats {
+  std::uint64_t hits = 0;            // loads that returned an entry
+  std::uint64_t misses = 0;          // loads that returned nullopt (corrupt ones included)
+  std::uint64_t stores = 0;          // entries written
+  std::uint64_t corrupt = 0;         // invalid entries found by loads, and deleted
+  std::uint64_t evictions = 0;       // entries removed to keep under max_bytes, and stores
+                                     // dropped because the entry alone exceeds max_bytes
+  std::uint64_t store_failures = 0;  // stores that failed on I/O (the entry is not kept)
+};
+
+/// The on-disk kernel binary cache; thread-safe, and safe to share its directory between
+/// processes.
+class DiskCache {
+ public:
+  /// Opens (creating where needed) the cache directory of `config`. An unsafe or unusable
+  /// directory leaves the cache disabled with one warning on stderr (see disabled_reason()).
+  /// Throws kiln::Error only for a config that cannot be meant: enabled with an empty dir
+  /// or a max_bytes of 0.
+  explicit DiskCache(DiskCacheConfig config)
+      : dir_(std::move(config.dir)), max_bytes_(config.max_bytes), fsync_(config.fsync) {
+    if (!config.enabled) {
+      disabled_reason_ = config.disabled_reason.empty() ? "its configuration turns it off"
+                                                        : std::move(config.disabled_reason);
+      return;
+    }
+    if (dir_.empty()) {
+      throw Error(
+          "kiln: DiskCacheConfig::dir is empty; set it, or use "
+          "DiskCacheConfig::from_environment()");
+    }
+    if (max_bytes_ == 0) {
+      throw Error(
+          "kiln: DiskCacheConfig::max_bytes is 0; give the cache a positive size "
+          "limit in bytes, or set enabled = false to turn it off");
+    }
+    std::error_code ec;
+    if (auto absolute = std::filesystem::absolute(dir_, ec); !ec) dir_ = std::move(absolute);
+    detail::OpenedCacheDirectory opened = detail::open_private_directory(dir_);
+    if (!opened.fd) {
+      disabled_reason_ = "the cache directory " + dir_.string() + " is not used: " + opened.problem;
+      warn("kiln: not using the kernel cache directory " + dir_.string() + ": " + opened.problem +
+           ". To use it, " + opened.advice +
+           ". Until then kernels are compiled again in every run.\n");
+      return;
+    }
+    dir_fd_ = std::move(opened.fd);
+    enabled_ = true;
+  }
+
+  DiskCache(const DiskCache&) = delete;
+  DiskCache& operator=(const DiskCache&) = delete;
+
+  bool enabled() const noexcept { return enabled_; }
+  /// Why the cache is disabled ("" while it is enabled).
+  const std::string& disabled_reason() const noexcept { return disabled_reason_; }
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  std::uint64_t max_bytes() const noexcept { return max_bytes_; }
+
+  /// Where the entry of `key` lives: `<dir>/<2 hex digits>/<32 hex digits>.bin`.
+  std::filesystem::path entry_path(const CacheKey& key) const { return dir_ / relative(key); }
+
+  /// The payload stored under `key`, or nullopt on a miss. An entry that fails any check
+  /// is deleted and counted as corrupt (and as a miss). Never throws for a missing,
+  /// unreadable or corrupt entry. A hit refreshes the entry's mtime (least recently used
+  /// entries are evicted first).
+  std::optional<std::string> load(const CacheKey& key) {
+    auto result = enabled_ ? read_entry(key) : std::nullopt;
+    (result ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+    return result;
+  }
+
+  /// Stores `payload` under `key`, replacing any entry there, then evicts the least
+  /// recently used entries while the total passes max_bytes (never the entry just
+  /// written; an entry that alone passes max_bytes is not kept at all). I/O failures do
+  /// not throw: the first one warns on stderr, each counts as a store failure.
+  void store(const CacheKey& key, std::string_view payload) {
+    if (!enabled_) return;
+    const std::uint64_t entry_size = detail::cache_entry_header_size + payload.size();
+    if (entry_size > max_bytes_) {
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const std::string hex = key.hex();
+    const std::string shard = hex.substr(0, 2);
+    const std::string final_name = relative(key);
+    if (::mkdirat(dir_fd_.get(), shard.c_str(), 0700) != 0 && errno != EEXIST) {
+      const int error = errno;
+      return store_failed("mkdir " + shard, error);
+    }
+    std::string temp_name;
+    detail::UniqueFd fd;
+    int open_error = 0;
+    for (int attempt = 0; attempt < 8 && !fd; ++attempt) {
+      temp_name = shard + "/." + hex + "." + std::to_string(::getpid()) + "." +
+                  std::to_string(process_nonce()) + "." +
+                  std::to_string(temp_counter().fetch_add(1, std::memory_order_relaxed)) + ".tmp";
+      fd = detail::UniqueFd(::openat(dir_fd_.get(), temp_name.c_str(),
+                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      open_error = fd ? 0 : errno;
+      if (open_error != EEXIST) break;
+    }
+    if (!fd) return store_failed("create " + temp_name, open_error);
+    const detail::CacheEntryHeader header = detail::make_cache_entry_header(key, payload);
+    int error = detail::write_all(fd.get(), header.data(), header.size());
+    if (error == 0) error = detail::write_all(fd.get(), payload.data(), payload.size());
+    if (error == 0 && fsync_ && ::fsync(fd.get()) != 0) error = errno;
+    if (const int close_error = fd.reset(); error == 0) error = close_error;
+    if (error != 0) {
+      ::unlinkat(dir_fd_.get(), temp_name.c_str(), 0);
+      return store_failed("write " + temp_name, error);
+    }
+    // Renaming under the lock keeps this process's running total exact.
+    std::lock_guard lock(mutex_);
+    struct ::stat old {};
+    const bool replaces =
+        ::fstatat(dir_fd_.get(), final_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(old.st_mode);
+    if (::renameat(dir_fd_.get(), temp_name.c_str(), dir_fd_.get(), final_name.c_str()) != 0) {
+      error = errno;
+      ::unlinkat(dir_fd_.get(), temp_name.c_str(), 0);
+      return store_failed("rename " + temp_name + " to " + final_name, error);
+    }
+    stores_.fetch_add(1, std::memory_order_relaxed);
+    account_store_locked(key, entry_size, replaces ? static_cast<std::uint64_t>(old.st_size) : 0);
+  }
+
+  /// The counts so far.
+  DiskCacheStats stats() const noexcept {
+    constexpr auto r = std::memory_order_relaxed;
+    return {hits_.load(r),    misses_.load(r),    stores_.load(r),
+            corrupt_.load(r), evictions_.load(r), store_failures_.load(r)};
+  }
+
+  /// Removes every entry (and stale temp files); other files in the directory stay.
+  void clear() {
+    if (!enabled_) return;
+    std::lock_guard lock(mutex_);
+    for (const auto& e : scan_locked()) ::unlinkat(dir_fd_.get(), e.relative.c_str(), 0);
+    total_bytes_ = 0;
+  }
+
+  /// The total size of the entry files now on disk (a fresh scan; 0 while disabled).
+  std::uint64_t size_bytes() {
+    if (!enabled_) return 0;
+    std::lock_guard lock(mutex_);
+    scan_locked();
+    return total_bytes_;
+  }
+
+ private:
+  /// Temp files older than this are taken to be left by writers that died.
+  static constexpr ::time_t stale_temp_seconds = 300;
+
+  static std::string relative(const CacheKey& key) {
+    const std::string hex = key.hex();
+    return hex.substr(0, 2) + "/" + hex + ".bin";
+  }
+
+  /// A random number per process, so that temp names differ even between processes of
+  /// one pid (in other pid namespaces sharing the directory); O_EXCL catches the rest.
+  static std::uint64_t process_nonce() {
+    static const std::uint64_t nonce = [] {
+      std::uint64_t n = static_cast<std::uint64_t>(detail::now_realtime().nsec);
+      try {
+        std::random_device rd;
+        n ^= (std::uint64_t{rd()} << 32) ^ rd();
+      } catch (...) {  // no entropy source: the time and O_EXCL will do
+      }
+      return n;
+    }();
+    return nonce;
+  }
+  static std::atomic<std::uint64_t>& temp_counter() {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter;
+  }
+
+  static void warn(const std::string& message) {
+    std::fwrite(message.data(), 1, message.size(), stderr);
+    std::fflush(stderr);
+  }
+
+  std::optional<std::string> read_entry(const CacheKey& key) {
+    const std::string name = relative(key);
+    detail::UniqueFd fd(::openat(dir_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    std::string bytes;
+    if (detail::read_to_end(fd.get(), bytes, static_cast<std::size_t>(st.st_size)) != 0) {
+      return std::nullopt;
+    }
+    if (detail::cache_entry_problem(bytes, key) != nullptr) {
+      remove_corrupt(name, st);
+      return std::nullopt;
+    }
+    ::futimens(fd.get(), nullptr);  // now: most recently used
+    bytes.erase(0, detail::cache_entry_header_size);
+    return bytes;
+  }
+
+  /// Deletes the corrupt entry `name`, unless another writer has replaced it meanwhile.
+  void remove_corrupt(const std::string& name, const struct ::stat& seen) {
+    corrupt_.fetch_add(1, std::memory_order_relaxed);
+    struct ::stat now {};
+    if (::fstatat(dir_fd_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+        now.st_ino != seen.st_ino || now.st_dev != seen.st_dev) {
+      return;
+    }
+    if (::unlinkat(dir_fd_.get(), name.c_str(), 0) == 0) {
+      std::lock_guard lock(mutex_);
+      total_bytes_ -= std::min(total_bytes_, static_cast<std::uint64_t>(seen.st_size));
+    }
+  }
+
+  void store_failed(const std::string& what, int error) {
+    store_failures_.fetch_add(1, std::memory_order_relaxed);
+    if (store_warned_.exchange(true)) return;
+    warn("kiln: could not write a kernel to the cache directory " + dir_.string() + " (" + what +
+         ": " + detail::errno_text(error) +
+         "). The kernel runs fine but is compiled again next time; check the free space "
+         "and permissions there, or set KILN_CACHE_DIR elsewhere (or KILN_CACHE=0). "
+         "Further cache write failures are only counted.\n");
+  }
+
+  /// Scans the directory: sets the running total, removes stale temp files, and returns
+  /// the entries. Needs mutex_.
+  std::vector<detail::ScannedEntry> scan_locked() {
+    detail::FileTime cutoff = detail::now_realtime();
+    cutoff.sec -= stale_temp_seconds;
+    auto entries = detail::scan_cache_directory(dir_fd_.get(), cutoff);
+    total_bytes_ = 0;
+    for (const auto& e : entries) total_bytes_ += e.size;
+    scanned_ = true;
+    return entries;
+  }
+
+  /// Adds a store of `size` bytes (replacing `replaced` bytes) to the running total and
+  /// evicts least recently used entries, other than `keep`, while the total passes the cap.
+  /// The total is an estimate (other processes write too): it is recounted by a scan
+  /// before the first store and whenever it passes the cap. Needs mutex_.
+  void account_store_locked(const CacheKey& keep, std::uint64_t size, std::uint64_t replaced) {
+    if (scanned_) {
+      total_bytes_ = total_bytes_ - std::min(total_bytes_, replaced) + size;
+      if (total_bytes_ <= max_bytes_) return;
+    }
+    auto entries = scan_locked();
+    if (total_bytes_ <= max_bytes_) return;
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+      return a.mtime != b.mtime ? a.mtime < b.mtime : a.relative < b.relative;
+    });
+    for (const auto& e : entries) {
+      if (total_bytes_ <= max_bytes_) break;
+      if (e.key == keep) continue;
+      if (::unlinkat(dir_fd_.get(), e.relative.c_str(), 0) == 0) {
+        evictions_.fetch_add(1, std::memory_order_relaxed);
+      } else if (errno != ENOENT) {
+        continue;
+      }
+      total_bytes_ -= std::min(total_bytes_, e.size);
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::uint64_t max_bytes_;
+  bool fsync_;
+  bool enabled_ = false;
+  std::string disabled_reason_;
+  detail::UniqueFd dir_fd_;
+
+  std::mutex mutex_;  // guards the two below; serializes renames, scans and eviction
+  std::uint64_t total_bytes_ = 0;
+  bool scanned_ = false;
+
+  std::atomic<std::uint64_t> hits_{0}, misses_{0}, stores_{0}, corrupt_{0}, evictions_{0},
+      store_failures_{0};
+  std::atomic<bool> store_warned_{false};
+};
+
+}  // namespace kiln::jit

@@ -1,0 +1,254 @@
+#pragma once
+/// The kernel binary cache: compiled programs kept in memory and on disk.
+///
+///   auto& cache = kiln::jit::KernelCache::global();
+///   std::shared_ptr<const Binary> bin = cache.get(program, options);
+///
+/// get() looks in memory, then on disk, then compiles. Many threads asking for one
+/// program at once compile it once; different programs compile in parallel (no lock is
+/// held across a compile).
+
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cache_key.hpp"
+#include "compiler.hpp"
+#include "default_target.hpp"
+#include "dependencies.hpp"
+#include "disk_cache.hpp"
+
+namespace kiln::jit {
+
+/// Counts since the cache was made.
+struct KernelCacheStats {
+  std::uint64_t memory_hits = 0;  ///< get() answered from memory
+  std::uint64_t disk_hits = 0;    ///< get() answered from disk
+  std::uint64_t compiles = 0;     ///< programs compiled (successfully or not)
+  std::uint64_t compile_failures = 0;
+  double compile_ms = 0;  ///< time spent compiling
+  DiskCacheStats disk;
+};
+
+/// One program to compile, for compile_all().
+struct CompileRequest {
+  Program program;
+  Options options;
+};
+
+/// The result of one request of compile_all(): a binary, or the exception it raised.
+struct CompileOutcome {
+  std::shared_ptr<const Binary> binary;
+  std::exception_ptr error;
+};
+
+class KernelCache {
+ public:
+  /// A cache whose disk part follows `disk` (see DiskCacheConfig::from_environment()).
+  explicit KernelCache(DiskCacheConfig disk) : disk_(std::move(disk)) {}
+
+  /// The process-wide cache, configured from the environment on first use.
+  static KernelCache& global() {
+    static KernelCache cache(DiskCacheConfig::from_environment());
+    return cache;
+  }
+
+  /// The binary of `program` compiled with `options` (an empty target means the current
+  /// device's). Throws CompileError when it does not compile; a failed compile is not
+  /// remembered, so a later call tries again.
+  std::shared_ptr<const Binary> get(const Program& program, Options options) {
+    if (options.target.empty()) options.target = current_device_target();
+    options.validate();
+    const CacheKey request = request_key(program, options);
+
+    std::promise<std::shared_ptr<const Binary>> promise;
+    std::shared_future<std::shared_ptr<const Binary>> future;
+    bool compile_here = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = memory_.find(request);
+      if (it != memory_.end()) {
+        future = it->second;
+      } else {
+        future = promise.get_future().share();
+        memory_.emplace(request, future);
+        compile_here = true;
+      }
+    }
+    if (!compile_here) {
+      memory_hits_.fetch_add(1, std::memory_order_relaxed);
+      return future.get();
+    }
+    try {
+      promise.set_value(load_or_compile(program, options));
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      std::lock_guard lock(mutex_);
+      memory_.erase(request);
+    }
+    return future.get();
+  }
+
+  /// Compiles a batch on `jobs` threads (0: KILN_JOBS, else the number of cores). Each
+  /// outcome holds the binary or the exception of its request, in request order.
+  std::vector<CompileOutcome> compile_all(const std::vector<CompileRequest>& requests,
+                                          int jobs = 0) {
+    std::vector<CompileOutcome> out(requests.size());
+    if (jobs <= 0) jobs = default_jobs();
+    const size_t threads = std::min(requests.size(), size_t(jobs));
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < requests.size();) {
+        try {
+          out[i].binary = get(requests[i].program, requests[i].options);
+        } catch (...) {
+          out[i].error = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    return out;
+  }
+
+  /// The content key of a compile: kiln's cache schema version, the compiler's name and
+  /// version, the target, every flag, the program's name, source, in-memory headers and
+  /// name expressions, and the path and bytes of every file it includes (toolkit headers
+  /// aside, which the compiler's version covers). `options.target` must be set.
+  CacheKey content_key(const Program& program, const Options& options) const {
+    const Compiler& compiler = compiler_for(options.target);
+    auto flags = compiler.flags(options);
+    KeyBuilder k;
+    k.add("schema", cache_schema_version);
+    k.add("compiler", compiler.name());
+    k.add("compiler_version", compiler.version());
+    k.add("target", options.target);
+    for (const auto& f : flags) k.add("flag", f);
+    add_program(k, program);
+    std::vector<std::string> dirs;
+    for (const auto& f : flags) {
+      if (f.rfind("-I", 0) == 0) dirs.push_back(f.substr(2));
+    }
+    // The toolkit's own headers are covered by the compiler version; scanning them would
+    // cost more than the compile.
+    if (auto cuda = find_cuda_include_dir(); !cuda.empty()) {
+      std::erase(dirs, cuda.string());
+    }
+    for (const auto& inc : collect_includes(program, dirs)) {
+      k.add("include_path", inc.path);
+      k.add("include_bytes", inc.contents);
+    }
+    return k.finish();
+  }
+
+  KernelCacheStats stats() const {
+    KernelCacheStats s;
+    s.memory_hits = memory_hits_.load();
+    s.disk_hits = disk_hits_.load();
+    s.compiles = compiles_.load();
+    s.compile_failures = compile_failures_.load();
+    {
+      std::lock_guard lock(stats_mutex_);
+      s.compile_ms = compile_ms_;
+    }
+    s.disk = disk_.stats();
+    return s;
+  }
+
+  DiskCache& disk() { return disk_; }
+
+  /// Forgets every binary held in memory (the disk cache is kept).
+  void clear_memory() {
+    std::lock_guard lock(mutex_);
+    memory_.clear();
+  }
+
+ private:
+  static int default_jobs() {
+    if (const char* env = std::getenv("KILN_JOBS"); env && *env) {
+      char* end = nullptr;
+      long v = std::strtol(env, &end, 10);
+      if (*end != '\0' || v < 1 || v > 1024) {
+        throw Error(std::string("kiln: KILN_JOBS=") + env +
+                    " is not a thread count; set it to a whole number from 1 to 1024");
+      }
+      return int(v);
+    }
+    unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : int(n);
+  }
+
+  static void add_program(KeyBuilder& k, const Program& program) {
+    k.add("name", program.name);
+    k.add("source", program.source);
+    for (const auto& h : program.headers) {
+      k.add("header_name", h.name);
+      k.add("header", h.contents);
+    }
+    for (const auto& e : program.name_expressions) k.add("name_expression", e);
+  }
+
+  // The memory cache's key: everything in the request, but not the included files' bytes
+  // (within one process kiln assumes they do not change), so a hit costs one hash.
+  static CacheKey request_key(const Program& program, const Options& o) {
+    KeyBuilder k;
+    k.add("target", o.target);
+    k.add("std", o.cxx_standard);
+    k.add("flags",
+          std::int64_t(o.line_info) | std::int64_t(o.debug) << 1 | std::int64_t(o.fast_math) << 2);
+    k.add("max_registers", o.max_registers);
+    for (const auto& [n, v] : o.defines) {
+      k.add("define", n);
+      k.add("value", v);
+    }
+    for (const auto& d : o.include_dirs) k.add("include_dir", d);
+    for (const auto& e : o.extra) k.add("extra", e);
+    add_program(k, program);
+    return k.finish();
+  }
+
+  std::shared_ptr<const Binary> load_or_compile(const Program& program, const Options& options) {
+    const CacheKey key = content_key(program, options);
+    if (auto bytes = disk_.load(key)) {
+      try {
+        auto b = std::make_shared<const Binary>(Binary::deserialize(*bytes));
+        disk_hits_.fetch_add(1, std::memory_order_relaxed);
+        return b;
+      } catch (const Error&) {
+        // A well-formed file with a malformed payload: compile again and overwrite it.
+      }
+    }
+    compiles_.fetch_add(1, std::memory_order_relaxed);
+    Binary b;
+    try {
+      b = compiler_for(options.target).compile(program, options);
+    } catch (...) {
+      compile_failures_.fetch_add(1, std::memory_order_relaxed);
+      throw;
+    }
+    {
+      std::lock_guard lock(stats_mutex_);
+      compile_ms_ += b.compile_ms;
+    }
+    disk_.store(key, b.serialize());
+    return std::make_shared<const Binary>(std::move(b));
+  }
+
+  DiskCache disk_;
+  mutable std::mutex mutex_;
+  std::unordered_map<CacheKey, std::shared_future<std::shared_ptr<const Binary>>> memory_;
+  std::atomic<std::uint64_t> memory_hits_{0}, disk_hits_{0}, compiles_{0}, compile_failures_{0};
+  mutable std::mutex stats_mutex_;
+  double compile_ms_ = 0;
+};
+
+}  // namespace kiln::jit

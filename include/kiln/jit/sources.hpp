@@ -1,0 +1,100 @@
+#pragma once
+/// Loading kernel sources: from strings, or from files found on kiln's search path.
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "../error.hpp"
+#include "embedded.hpp"
+#include "paths.hpp"
+#include "program.hpp"
+
+namespace kiln::jit {
+
+namespace detail {
+inline bool read_file(const std::filesystem::path& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  out = s.str();
+  return bool(in) || in.eof();
+}
+}  // namespace detail
+
+/// A kernel source: its name and text, and where it came from.
+struct KernelSource {
+  std::string name;
+  std::string text;
+  std::string origin;  ///< the file's path, or "embedded"
+};
+
+/// Finds kernel source `name` ("softmax.cu"): in each KILN_KERNEL_PATH directory, then
+/// among the embedded sources, then in kiln's source-tree kernels/, then in the installed
+/// share/kiln/kernels. An absolute or ./-relative path is read as it is. Throws
+/// kiln::Error listing every place searched when it is nowhere.
+inline KernelSource load_kernel_source(const std::string& name) {
+  namespace fs = std::filesystem;
+  KernelSource src{name, {}, {}};
+  fs::path p(name);
+  if (p.is_absolute() || name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0) {
+    if (!detail::read_file(p, src.text)) throw Error("kiln: cannot read kernel source " + name);
+    src.origin = name;
+    return src;
+  }
+  auto dirs = kernel_search_path();
+  const size_t user_dirs = detail::split_path_list(std::getenv("KILN_KERNEL_PATH")).size();
+  std::string searched;
+  for (size_t i = 0; i <= dirs.size(); ++i) {
+    if (i == user_dirs) {
+      if (const auto* e = EmbeddedSources::find(name)) {
+        src.text = std::string(*e);
+        src.origin = "embedded";
+        return src;
+      }
+      searched += "\n  (embedded sources)";
+    }
+    if (i == dirs.size()) break;
+    fs::path file = dirs[i] / name;
+    std::error_code ec;
+    if (fs::is_regular_file(file, ec) && detail::read_file(file, src.text)) {
+      src.origin = file.string();
+      return src;
+    }
+    searched += "\n  " + dirs[i].string();
+  }
+  throw Error("kiln: kernel source '" + name + "' not found; searched:" + searched +
+              "\nAdd its directory to KILN_KERNEL_PATH (colon-separated), or embed it with "
+              "kiln_embed_sources() in CMake.");
+}
+
+/// A Program whose main file is kernel source `name`, found as load_kernel_source does.
+inline Program program_from_file(const std::string& name) {
+  KernelSource s = load_kernel_source(name);
+  return Program{s.name, std::move(s.text), {}, {}};
+}
+
+/// kiln's include directory (the one holding kiln/device.hpp) for kernels to #include:
+/// $KILN_INCLUDE_DIR, else the tree this header belongs to, else the embedded copy.
+/// Throws kiln::Error when there is none.
+inline std::filesystem::path kiln_include_dir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const char* env = std::getenv("KILN_INCLUDE_DIR"); env && *env) {
+    if (!fs::exists(fs::path(env) / "kiln" / "device.hpp", ec)) {
+      throw Error(std::string("kiln: KILN_INCLUDE_DIR=") + env +
+                  " does not hold kiln/device.hpp; point it at kiln's include directory");
+    }
+    return env;
+  }
+  fs::path here = detail::this_include_dir();
+  if (fs::exists(here / "kiln" / "device.hpp", ec)) return here;
+  if (EmbeddedSources::find("kiln/device.hpp")) return EmbeddedSources::mirror_dir();
+  throw Error("kiln: cannot find kiln's device headers (kiln/device.hpp) at " + here.string() +
+              "; set KILN_INCLUDE_DIR, or embed them with kiln_embed_sources(... KILN_HEADERS)");
+}
+
+}  // namespace kiln::jit

@@ -1,0 +1,237 @@
+// Host-side logic of kiln/jit: options, binaries, logs, includes, sources, embedding.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/jit.hpp"
+#include "kiln/jit/hiprtc.hpp"
+
+namespace fs = std::filesystem;
+using namespace kiln::jit;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "kiln-jit-test-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  void write(const std::string& name, const std::string& text) const {
+    fs::create_directories((path / name).parent_path());
+    std::ofstream(path / name) << text;
+  }
+};
+
+struct EnvVar {
+  std::string name;
+  std::string old;
+  bool had;
+  EnvVar(std::string n, const char* value) : name(std::move(n)) {
+    const char* o = std::getenv(name.c_str());
+    had = o != nullptr;
+    if (had) old = o;
+    if (value)
+      ::setenv(name.c_str(), value, 1);
+    else
+      ::unsetenv(name.c_str());
+  }
+  ~EnvVar() {
+    if (had)
+      ::setenv(name.c_str(), old.c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("options: validation names the offending option") {
+  Options o;
+  o.target = "sm_75";
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("unsupported target 'sm_75'"), kiln::Error);
+  o.target = "sm_90";
+  o.cxx_standard = 14;
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("C++ standard 14"), kiln::Error);
+  o.cxx_standard = 20;
+  o.max_registers = 300;
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("max_registers 300"), kiln::Error);
+  o.max_registers = 64;
+  o.defines = {{"2BAD", "1"}};
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("define '2BAD'"), kiln::Error);
+  o.defines = {{"GOOD_1", "1"}, {"FLAG", ""}};
+  CHECK_NOTHROW(o.validate());
+}
+
+TEST_CASE("options: backend flags") {
+  Options o;
+  o.target = "sm_90";
+  o.cxx_standard = 20;
+  o.line_info = o.fast_math = true;
+  o.max_registers = 64;
+  o.defines = {{"N", "4"}, {"FLAG", ""}};
+  o.include_dirs = {"/inc"};
+  auto f = o.nvrtc_flags();
+  std::vector<std::string> want = {
+      "--gpu-architecture=sm_90", "-std=c++20", "-lineinfo", "--use_fast_math",
+      "--maxrregcount=64",        "-DN=4",      "-DFLAG",    "-I/inc"};
+  CHECK(f == want);
+  o.target = "gfx942";
+  CHECK_THROWS_WITH_AS(o.hiprtc_flags(), doctest::Contains("max_registers is not supported"),
+                       kiln::Error);
+  o.max_registers = 0;
+  auto h = o.hiprtc_flags();
+  CHECK(h.front() == "--offload-arch=gfx942");
+  CHECK(std::find(h.begin(), h.end(), "-ffast-math") != h.end());
+  CHECK(is_amd_target("gfx942"));
+  CHECK_FALSE(is_amd_target("sm_90"));
+}
+
+TEST_CASE("binary: serialize round trip, and malformed input is an error") {
+  Binary b;
+  b.compiler = "nvrtc";
+  b.compiler_version = "13.0";
+  b.target = "sm_90";
+  b.code = std::string(
+      "\x7f"
+      "ELF\0\1\2",
+      7);
+  b.ptx = ".version 8.0";
+  b.log = "warning: x";
+  b.lowered_names = {{"&k<float>", "_Z1kIfEvv"}, {"&k<int>", "_Z1kIiEvv"}};
+  b.compile_ms = 12.5;
+  std::string bytes = b.serialize();
+  Binary c = Binary::deserialize(bytes);
+  CHECK(c.code == b.code);
+  CHECK(c.lowered_name("&k<int>") == "_Z1kIiEvv");
+  CHECK(c.compile_ms == 12.5);
+  CHECK_THROWS_AS(c.lowered_name("&k<double>"), kiln::Error);
+  CHECK_THROWS_AS(Binary::deserialize(bytes.substr(0, bytes.size() - 3)), kiln::Error);
+  CHECK_THROWS_AS(Binary::deserialize(bytes + "x"), kiln::Error);
+}
+
+TEST_CASE("compile errors: logs are parsed in both styles") {
+  auto d = parse_compiler_log(
+      "k.cu(12): error: identifier \"x\" is undefined\n"
+      "/a/b.hpp(3): warning: unused\n"
+      "k.hip:7:5: error: use of undeclared identifier 'y'\n"
+      "1 error detected\n");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0].file == "k.cu");
+  CHECK(d[0].line == 12);
+  CHECK(d[0].severity == "error");
+  CHECK(d[1].severity == "warning");
+  CHECK(d[2].file == "k.hip");
+  CHECK(d[2].line == 7);
+}
+
+TEST_CASE(
+    "compile errors: the message shows the failing line with context, from source or header") {
+  std::string source = "line1\nline2\nline3\nline4 BAD\nline5\nline6\nline7\n";
+  std::vector<NamedSource> headers = {{"gen.hpp", "h1\nh2 WRONG\nh3\n"}};
+  std::string log = "k.cu(4): error: bad thing\ngen.hpp(2): error: wrong thing\n";
+  std::string msg = describe_compile_failure(
+      "NVRTC", "k.cu", source, headers, {"--gpu-architecture=sm_90", "-std=c++17"}, log, "ERR");
+  CHECK(msg.find("could not compile k.cu for sm_90") != std::string::npos);
+  CHECK(msg.find("options: --gpu-architecture=sm_90 -std=c++17") != std::string::npos);
+  CHECK(msg.find("  >     4 | line4 BAD") != std::string::npos);
+  CHECK(msg.find("        2 | line2") != std::string::npos);
+  CHECK(msg.find("        6 | line6") != std::string::npos);
+  CHECK(msg.find("line7") == std::string::npos);  // only two lines of context
+  CHECK(msg.find("  >     2 | h2 WRONG") != std::string::npos);
+  CHECK(msg.find("full log:") != std::string::npos);
+}
+
+TEST_CASE("includes: every file reached through #include, with its bytes") {
+  TempDir dir;
+  dir.write("inc/a.hpp", "#pragma once\n#include \"sub/b.hpp\"\n#include <c.hpp>\n");
+  dir.write("inc/sub/b.hpp", "#include \"d.hpp\" // relative to sub/\n");
+  dir.write("inc/sub/d.hpp", "int d;\n");
+  dir.write("inc/c.hpp", "int c;\n#include <cuda_fp16.h>\n");
+  Program p{"k.cu",
+            "#include \"a.hpp\"\n  #  include \"mem.hpp\"\n",
+            {{"mem.hpp", "#include \"c.hpp\"\n"}},
+            {}};
+  auto inc = collect_includes(p, {(dir.path / "inc").string()});
+  REQUIRE(inc.size() == 4);
+  std::vector<std::string> names;
+  for (auto& f : inc) names.push_back(fs::path(f.path).filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"a.hpp", "b.hpp", "c.hpp", "d.hpp"});
+  for (auto& f : inc) {
+    if (f.path.ends_with("d.hpp")) CHECK(f.contents == "int d;\n");
+  }
+}
+
+TEST_CASE(
+    "sources: KILN_KERNEL_PATH first, then embedded, then kiln's kernels/; a miss lists every "
+    "place") {
+  TempDir a, b;
+  a.write("k.cu", "from a");
+  b.write("k.cu", "from b");
+  b.write("only_b.cu", "only b");
+  {
+    EnvVar env("KILN_KERNEL_PATH", (a.path.string() + ":" + b.path.string()).c_str());
+    CHECK(load_kernel_source("k.cu").text == "from a");
+    CHECK(load_kernel_source("only_b.cu").text == "only b");
+    CHECK(load_kernel_source("only_b.cu").origin == (b.path / "only_b.cu").string());
+    try {
+      load_kernel_source("missing.cu");
+      FAIL("found a missing kernel");
+    } catch (const kiln::Error& e) {
+      std::string m = e.what();
+      CHECK(m.find(a.path.string()) != std::string::npos);
+      CHECK(m.find(b.path.string()) != std::string::npos);
+      CHECK(m.find("(embedded sources)") != std::string::npos);
+      CHECK(m.find("KILN_KERNEL_PATH") != std::string::npos);
+    }
+  }
+  static const char text[] = "embedded text";
+  static const EmbeddedFile files[] = {{"jit_test_embedded.cu", text, sizeof(text) - 1}};
+  EmbeddedSources::add(files, 1);
+  CHECK(load_kernel_source("jit_test_embedded.cu").text == "embedded text");
+  CHECK(load_kernel_source("jit_test_embedded.cu").origin == "embedded");
+  {
+    a.write("jit_test_embedded.cu", "override");
+    EnvVar env("KILN_KERNEL_PATH", a.path.string().c_str());
+    CHECK(load_kernel_source("jit_test_embedded.cu").text == "override");
+  }
+  CHECK(kiln_include_dir() / "kiln" / "device.hpp" ==
+        fs::path(KILN_INCLUDE_DIR) / "kiln" / "device.hpp");
+  {
+    EnvVar env("KILN_INCLUDE_DIR", a.path.string().c_str());
+    CHECK_THROWS_WITH_AS(kiln_include_dir(), doctest::Contains("does not hold kiln/device.hpp"),
+                         kiln::Error);
+  }
+}
+
+TEST_CASE("hipRTC: a missing library names itself and the variable to set") {
+  EnvVar env("KILN_HIPRTC_LIBRARY", "/nonexistent/libhiprtc.so");
+  // The API object is loaded once per process; this test runs before any hipRTC use.
+  try {
+    HiprtcApi::get();
+    FAIL("loaded a library that does not exist");
+  } catch (const kiln::LibraryError& e) {
+    std::string m = e.what();
+    CHECK(m.find("hipRTC") != std::string::npos);
+    CHECK(m.find("/nonexistent/libhiprtc.so") != std::string::npos);
+    CHECK(m.find("KILN_HIPRTC_LIBRARY") != std::string::npos);
+  }
+}
+
+TEST_CASE("default target: without a GPU the error says to set Options::target") {
+  // The driver is looked up once per process; this is this process's only lookup.
+  EnvVar env("KILN_CUDA_LIBRARY", "/nonexistent/libcuda.so.1");
+  CHECK_THROWS_WITH_AS(current_device_target(), doctest::Contains("set Options::target"),
+                       kiln::Error);
+  Options o;  // no target
+  KernelCache cache(DiskCacheConfig{{}, 1, false, "off for this test", false});
+  CHECK_THROWS_WITH_AS(cache.get(Program{"k.cu", "", {}, {}}, o),
+                       doctest::Contains("/nonexistent/libcuda.so.1"), kiln::Error);
+}
