@@ -44,20 +44,16 @@ KILN_KERNEL void tiled_matmul(const float* a, const float* b, float* c, int rows
   float acc[tile::per_thread][tile::per_thread] = {};
   for (K k0 : range(K(0), K(depth), tile::k)) {
     // Stage the tiles: every thread loads its share; out-of-range elements read as zero.
-    for_each(
-        As,
-        [&](const auto& at) {
-          auto src = A[m0 + k0][at];
-          *As[at] = src.in_bounds() ? *src : 0.0f;
-        },
-        thread_index(), block_size());
-    for_each(
-        Bs,
-        [&](const auto& at) {
-          auto src = B[n0 + k0][at];
-          *Bs[at] = src.in_bounds() ? *src : 0.0f;
-        },
-        thread_index(), block_size());
+    for (int i = thread_index(); i < As.num_elements(); i += block_size()) {
+      const auto at = As.coords_of(i);
+      const auto src = A[m0 + k0][at];
+      *As[at] = src.in_bounds() ? *src : 0.0f;
+    }
+    for (int i = thread_index(); i < Bs.num_elements(); i += block_size()) {
+      const auto at = Bs.coords_of(i);
+      const auto src = B[n0 + k0][at];
+      *Bs[at] = src.in_bounds() ? *src : 0.0f;
+    }
     sync_threads();
     for (K k : range(K(tile::k))) {
       float av[tile::per_thread], bv[tile::per_thread];

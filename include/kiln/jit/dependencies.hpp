@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +12,23 @@
 #include "sources.hpp"
 
 namespace kiln::jit {
+
+namespace detail {
+/// The target of an #include directive on `line` ("a.hpp" or <a.hpp>), or false.
+inline bool parse_include(const std::string& line, std::string& target, bool& quoted) {
+  size_t i = line.find_first_not_of(" \t");
+  if (i == std::string::npos || line[i] != '#') return false;
+  i = line.find_first_not_of(" \t", i + 1);
+  if (i == std::string::npos || line.compare(i, 7, "include") != 0) return false;
+  i = line.find_first_not_of(" \t", i + 7);
+  if (i == std::string::npos || (line[i] != '"' && line[i] != '<')) return false;
+  quoted = line[i] == '"';
+  size_t end = line.find(quoted ? '"' : '>', i + 1);
+  if (end == std::string::npos) return false;
+  target = line.substr(i + 1, end - i - 1);
+  return true;
+}
+}  // namespace detail
 
 /// One included file: the path (or in-memory name) it resolved to, and its bytes.
 struct IncludedFile {
@@ -28,7 +44,6 @@ struct IncludedFile {
 inline std::vector<IncludedFile> collect_includes(const Program& program,
                                                   const std::vector<std::string>& include_dirs) {
   namespace fs = std::filesystem;
-  static const std::regex include_re(R"(^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"])");
   std::map<std::string, std::string> found;  // path -> contents
   struct Pending {
     std::string text;
@@ -40,13 +55,11 @@ inline std::vector<IncludedFile> collect_includes(const Program& program,
     Pending cur = std::move(work.back());
     work.pop_back();
     std::istringstream in(cur.text);
-    std::string line;
-    std::smatch m;
+    std::string line, target;
+    bool quoted = false;
     while (std::getline(in, line)) {
-      if (line.find("include") == std::string::npos || !std::regex_search(line, m, include_re))
+      if (line.find("include") == std::string::npos || !detail::parse_include(line, target, quoted))
         continue;
-      const std::string target = m[2].str();
-      bool quoted = m[1].str() == "\"";
       bool resolved = false;
       for (const auto& h : program.headers) {
         if (h.name == target) resolved = true;  // in-memory: hashed with the program

@@ -63,9 +63,12 @@ class KernelCache {
   /// The binary of `program` compiled with `options` (an empty target means the current
   /// device's). Throws CompileError when it does not compile; a failed compile is not
   /// remembered, so a later call tries again.
-  std::shared_ptr<const Binary> get(const Program& program, Options options) {
-    if (options.target.empty()) options.target = current_device_target();
-    options.validate();
+  std::shared_ptr<const Binary> get(const Program& program, const Options& options) {
+    if (options.target.empty()) {
+      Options resolved = options;
+      resolved.target = current_device_target();
+      return get(program, resolved);
+    }
     const CacheKey request = request_key(program, options);
 
     std::promise<std::shared_ptr<const Binary>> promise;
@@ -87,6 +90,7 @@ class KernelCache {
       return future.get();
     }
     try {
+      options.validate();
       promise.set_value(load_or_compile(program, options));
     } catch (...) {
       promise.set_exception(std::current_exception());
