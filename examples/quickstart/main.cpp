@@ -1,51 +1,101 @@
-// kiln quickstart: typed dimensions on the host, then the same headers in a GPU kernel
-// compiled at run time with NVRTC.
+// kiln quickstart, the whole path: a typed Spec -> generated header -> compile (or cache
+// hit) -> launch on the GPU -> check against the CPU. Without a GPU it compiles for sm_90
+// and says so.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <random>
 #include <vector>
 
-#include "kiln/dims.hpp"
-#include "kiln/jit/nvrtc.hpp"
+#include "kiln/gen.hpp"
+#include "kiln/jit.hpp"
+#include "kiln/rt.hpp"
 
+// The same dimensions on the host side, for typed views of device buffers.
 KILN_DIM(ROW);
 KILN_DIM(COL);
-using COL8 = kiln::Fold<COL, 8>;  // COL counted in groups of 8
 
 int main() try {
   using namespace kiln;
+  constexpr int cols = 256;
+  const int rows = 1000;
 
-  // 1. A (ROW: 3, run-time; COL: 16) matrix over host memory.
-  std::vector<float> data(3 * 16);
-  for (size_t i = 0; i < data.size(); ++i) data[i] = float(i);
-  Tensor<float, Extent<ROW, dynamic>, Extent<COL, 16>> m(data.data(), ROW(3));
+  // 1. Describe the kernel's tensors; kiln generates the header the kernel includes.
+  gen::Spec spec;
+  spec.dim("ROW")
+      .dim("COL")
+      .constant("COLS", cols)
+      .tensor(gen::TensorSpec("In", gen::DType::f32)
+                  .read_only()
+                  .dim("ROW", gen::dynamic)
+                  .dim("COL", cols))
+      .tensor(gen::TensorSpec("Scale", gen::DType::f32).read_only().dim("COL", cols))
+      .tensor(gen::TensorSpec("Out", gen::DType::f32).dim("ROW", gen::dynamic).dim("COL", cols));
 
-  // Indexing is order-free, and folds carry: COL8(1) + COL(2) is COL(10).
-  float a = *m[ROW(2)][COL(10)];
-  float b = *m[COL8(1) + COL(2)][ROW(2)];
-  std::printf("m[ROW(2)][COL(10)] = %.0f, m[COL8(1) + COL(2)][ROW(2)] = %.0f\n", a, b);
+  jit::Program program = jit::program_from_file(QUICKSTART_KERNEL);
+  program.name = "scale_rows.cu";
+  program.headers.push_back({"spec.hpp", spec.header()});
 
-  // A typed sub-tile keeps its extents: (ROW:3, COL:16) -> (ROW:3, COL:4) from COL 8.
-  auto tile = m.slice<4>(COL(8));
-  std::printf("tile: %d rows x %d cols, tile[ROW(1)][COL(0)] = %.0f\n", tile.size<ROW>().get(),
-              tile.size<COL>().get(), *tile[ROW(1)][COL(0)]);
+  // 2. Compile for the GPU here (or for sm_90 when there is none), through the caches.
+  const bool have_gpu = rt::device_count() > 0;
+  jit::Options options;
+  options.target = have_gpu ? rt::Device(0).arch() : "sm_90";
+  auto& cache = jit::KernelCache::global();
+  auto t0 = std::chrono::steady_clock::now();
+  auto binary = cache.get(program, options);
+  double get_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto st = cache.stats();
+  std::printf("scale_rows for %s: %s in %.1f ms (%zu-byte binary)\n", options.target.c_str(),
+              st.disk_hits ? "loaded from the disk cache" : "compiled", get_ms,
+              binary->code.size());
+  if (!have_gpu) {
+    std::printf("no GPU found: compiled only (this is fine on a machine without one)\n");
+    return 0;
+  }
 
-  // 2. The same headers in a kernel, compiled by NVRTC for sm_90.
-  std::ifstream file(QUICKSTART_KERNEL);
-  std::stringstream source;
-  source << file.rdbuf();
-  auto start = std::chrono::steady_clock::now();
-  auto out = jit::nvrtc_compile(
-      source.str(), "scale_rows.cu",
-      {"--gpu-architecture=sm_90", "-std=c++17", std::string("-I") + KILN_INCLUDE_DIR});
-  double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  auto [major, minor] = jit::NvrtcApi::get().version_pair();
-  std::printf("NVRTC %d.%d compiled scale_rows for sm_90 in %.0f ms: %zu-byte cubin\n", major,
-              minor, ms, out.cubin.size());
-  std::printf("(launching it comes with kiln's driver layer)\n");
-  return a == b ? 0 : 1;
+  // 3. Launch on device 0 with typed views of device buffers, and time it.
+  rt::Device device(0);
+  rt::Function fn = rt::load_module(binary, device).function("scale_rows");
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<float> in(std::size_t(rows) * cols), scale(cols);
+  for (auto& v : in) v = dist(rng);
+  for (auto& v : scale) v = dist(rng);
+
+  rt::DeviceBuffer<float> d_in(in.size(), device), d_scale(scale.size(), device),
+      d_out(in.size(), device);
+  d_in.copy_from(in);
+  d_scale.copy_from(scale);
+  d_out.fill_bytes(0xff);  // NaN: an element the kernel misses cannot pass the check
+
+  rt::Stream stream(device);
+  rt::Event start(device), stop(device);
+  start.record(stream);
+  rt::launch(fn, {{unsigned(rows)}, {128}, 0, stream},
+             d_in.tensor<Extent<ROW, dynamic>, Extent<COL, cols>>(ROW(rows)),
+             d_scale.tensor<Extent<COL, cols>>(),
+             d_out.tensor<Extent<ROW, dynamic>, Extent<COL, cols>>(ROW(rows)));
+  stop.record(stream);
+  stop.synchronize();
+
+  // 4. Check every element against a double-precision CPU reference.
+  std::vector<float> out = d_out.to_vector();
+  double worst = 0;
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      double want =
+          double(in[std::size_t(r) * cols + std::size_t(c)]) * double(scale[std::size_t(c)]);
+      double got = out[std::size_t(r) * cols + std::size_t(c)];
+      double err =
+          std::isnan(got) ? INFINITY : std::abs(got - want) / std::max(1e-30, std::abs(want));
+      worst = std::max(worst, err);
+    }
+  }
+  std::printf("ran on %s in %.3f ms; %d x %d elements, worst relative error %.2e: %s\n",
+              device.properties().name.c_str(), stop.elapsed_ms_since(start), rows, cols, worst,
+              worst < 1e-6 ? "correct" : "WRONG");
+  return worst < 1e-6 ? 0 : 1;
 } catch (const kiln::Error& e) {
   std::fprintf(stderr, "%s\n", e.what());
   return 1;

@@ -1,21 +1,13 @@
-// out[row][col] = in[row][col] * scale[col], over (ROW: run-time, COL: 256).
+// out[row][col] = in[row][col] * scale[col] over (ROW: run-time, COL: COLS).
+// The tensor types and COLS come from the header the host generates (spec.hpp).
 // One block per row; each thread handles every block_size()-th column.
-#include "kiln/device.hpp"
+#include "spec.hpp"
 
-KILN_DIM(ROW);
-KILN_DIM(COL);
-
-KILN_KERNEL void scale_rows(const float* in, const float* scale, float* out, int rows) {
+KILN_KERNEL void scale_rows(In in, Scale scale, Out out) {
   using namespace kiln;
-  using Matrix = Tensor<const float, Extent<ROW, dynamic>, Extent<COL, 256>>;
-  using Result = Tensor<float, Extent<ROW, dynamic>, Extent<COL, 256>>;
-  Matrix x(in, ROW(rows));
-  Result y(out, ROW(rows));
-  Tensor<const float, Extent<COL, 256>> s(scale);
-
   const ROW row(block_index());
-  if (row >= x.size<ROW>()) return;
-  for (COL col : range(COL(256)).split(thread_index(), block_size())) {
-    *y[row][col] = *x[col][row] * *s[col];  // order-free: x[col][row] == x[row][col]
+  if (row >= out.size<ROW>()) return;
+  for (COL col : range(COL(COLS)).split(thread_index(), block_size())) {
+    *out[row][col] = *in[col][row] * *scale[col];  // order-free: in[col][row] == in[row][col]
   }
 }

@@ -1,0 +1,121 @@
+// benchmarks/launch_overhead: host cost of one launch through kiln::rt::launch against a
+// raw cuLaunchKernel of the same kernel with the same arguments, in the same run.
+//
+// Each sample times a burst of launches on the host (short enough that the launch queue
+// never fills, so the host never waits for the GPU), then synchronizes outside the timed
+// region. kiln and raw bursts alternate, and the medians are compared.
+// Prints a markdown table; --json FILE writes kiln_us, raw_us and ratio.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kiln/jit.hpp"
+#include "kiln/rt.hpp"
+
+using namespace kiln;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+const char* source = R"(
+extern "C" __global__ void tiny(float* out, int n) {
+  if (threadIdx.x == 0 && blockIdx.x == 0 && n < 0) out[0] = 1.0f;
+}
+)";
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::string json;
+  int samples = 200, burst = 256;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc)
+      json = argv[++i];
+    else if (a == "--samples" && i + 1 < argc)
+      samples = std::max(3, std::atoi(argv[++i]));
+    else {
+      std::fprintf(stderr, "usage: %s [--json FILE] [--samples N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (rt::device_count() == 0) {
+    std::printf("no GPU found: launch_overhead needs one\n");
+    return 0;
+  }
+  if (rt::driver().platform != rt::Platform::cuda) {
+    std::printf("launch_overhead compares against raw cuLaunchKernel: needs CUDA\n");
+    return 0;
+  }
+  rt::Device device(0);
+  device.make_current();
+  jit::Options options;
+  options.target = device.arch();
+  auto binary = jit::KernelCache::global().get(jit::Program{"tiny.cu", source, {}, {}}, options);
+  rt::Function fn = rt::load_module(binary, device).function("tiny");
+  rt::DeviceBuffer<float> out(1, device);
+  rt::Stream stream(device);
+  const int n = 1;
+
+  // The raw peer: the driver's own cuLaunchKernel, prepared arguments, same stream.
+  auto raw_launch = rt::cuda_detail::fns.launch;
+  CUfunction raw_fn = static_cast<CUfunction>(fn.handle());
+  CUstream raw_stream = static_cast<CUstream>(stream.handle());
+  float* out_ptr = out.data();
+  int n_arg = n;
+  void* params[] = {&out_ptr, &n_arg};
+
+  auto kiln_burst = [&] {
+    auto t = Clock::now();
+    for (int i = 0; i < burst; ++i) rt::launch(fn, {{1}, {32}, 0, stream}, out, n);
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
+  };
+  auto raw_burst = [&] {
+    auto t = Clock::now();
+    for (int i = 0; i < burst; ++i) {
+      if (raw_launch(raw_fn, 1, 1, 1, 32, 1, 1, 0, raw_stream, params, nullptr) != CUDA_SUCCESS) {
+        throw Error("raw cuLaunchKernel failed");
+      }
+    }
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
+  };
+  for (int i = 0; i < 20; ++i) {  // warm-up
+    kiln_burst();
+    raw_burst();
+    stream.synchronize();
+  }
+  std::vector<double> kiln_us, raw_us;
+  for (int s = 0; s < samples; ++s) {
+    if (s % 2) {
+      kiln_us.push_back(kiln_burst());
+      stream.synchronize();
+      raw_us.push_back(raw_burst());
+    } else {
+      raw_us.push_back(raw_burst());
+      stream.synchronize();
+      kiln_us.push_back(kiln_burst());
+    }
+    stream.synchronize();
+  }
+  const double k = median(kiln_us), r = median(raw_us);
+  std::printf("| launch path | host us per launch (median of %d bursts of %d) |\n| --- | --- |\n",
+              samples, burst);
+  std::printf("| raw cuLaunchKernel | %.3f |\n| kiln::rt::launch | %.3f |\n", r, k);
+  std::printf("\nratio kiln / raw: %.3f (target <= 1.10) on %s\n", k / r,
+              device.properties().name.c_str());
+  if (!json.empty()) {
+    std::ofstream(json) << "{\"kiln_us\": " << k << ", \"raw_us\": " << r
+                        << ", \"ratio\": " << k / r << ", \"device\": \""
+                        << device.properties().name << "\"}\n";
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,10 @@
+#pragma once
+/// kiln's driver layer: devices, memory, streams, events, modules and launches, over the
+/// CUDA driver API or the HIP module API, both loaded at run time.
+
+#include "rt/device.hpp"
+#include "rt/driver.hpp"
+#include "rt/launch.hpp"
+#include "rt/memory.hpp"
+#include "rt/module.hpp"
+#include "rt/stream.hpp"

@@ -1,0 +1,333 @@
+#pragma once
+/// The CUDA driver API (libcuda.so.1), loaded at run time. Entry points are resolved with
+/// cuGetProcAddress for the CUDA version of the cuda.h kiln was built with, so each one
+/// has exactly the signature that header declares.
+
+#include <cuda.h>
+
+#include <memory>
+#include <string>
+
+#include "../detail/dynamic_library.hpp"
+#include "driver_api.hpp"
+
+namespace kiln::rt {
+
+namespace cuda_detail {
+
+struct Fns {
+  decltype(&::cuInit) init;
+  decltype(&::cuDriverGetVersion) driver_version;
+  decltype(&::cuDeviceGetCount) device_count;
+  decltype(&::cuDeviceGet) device_get;
+  decltype(&::cuDeviceGetName) device_name;
+  decltype(&::cuDeviceGetAttribute) device_attribute;
+  decltype(&::cuDeviceTotalMem) total_mem;
+  decltype(&::cuDevicePrimaryCtxRetain) primary_retain;
+  decltype(&::cuDevicePrimaryCtxRelease) primary_release;
+  decltype(&::cuCtxSetCurrent) ctx_set;
+  decltype(&::cuCtxGetCurrent) ctx_get;
+  decltype(&::cuMemAlloc) mem_alloc;
+  decltype(&::cuMemFree) mem_free;
+  decltype(&::cuMemGetInfo) mem_info;
+  decltype(&::cuMemHostAlloc) host_alloc;
+  decltype(&::cuMemFreeHost) host_free;
+  decltype(&::cuMemcpyHtoDAsync) htod;
+  decltype(&::cuMemcpyDtoHAsync) dtoh;
+  decltype(&::cuMemcpyDtoDAsync) dtod;
+  decltype(&::cuMemsetD8Async) memset8;
+  decltype(&::cuMemsetD32Async) memset32;
+  decltype(&::cuStreamCreate) stream_create;
+  decltype(&::cuStreamDestroy) stream_destroy;
+  decltype(&::cuStreamSynchronize) stream_sync;
+  decltype(&::cuEventCreate) event_create;
+  decltype(&::cuEventRecord) event_record;
+  decltype(&::cuEventSynchronize) event_sync;
+  decltype(&::cuEventElapsedTime) event_elapsed;
+  decltype(&::cuEventDestroy) event_destroy;
+  decltype(&::cuModuleLoadData) module_load;
+  decltype(&::cuModuleUnload) module_unload;
+  decltype(&::cuModuleGetFunction) module_function;
+  decltype(&::cuFuncGetAttribute) func_attribute;
+  decltype(&::cuFuncSetAttribute) func_set_attribute;
+  decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) occupancy;
+  decltype(&::cuFuncGetParamInfo) param_info;  // CUDA 12.4 and later; may be null
+  decltype(&::cuLaunchKernel) launch;
+  decltype(&::cuGetErrorName) error_name;
+  decltype(&::cuGetErrorString) error_string;
+};
+
+inline Fns fns{};
+
+inline CUdevice_attribute to_cuda(DeviceAttribute a) {
+  switch (a) {
+    case DeviceAttribute::compute_major:
+      return CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR;
+    case DeviceAttribute::compute_minor:
+      return CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR;
+    case DeviceAttribute::multiprocessor_count:
+      return CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT;
+    case DeviceAttribute::warp_size:
+      return CU_DEVICE_ATTRIBUTE_WARP_SIZE;
+    case DeviceAttribute::max_threads_per_block:
+      return CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK;
+    case DeviceAttribute::max_threads_per_multiprocessor:
+      return CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR;
+    case DeviceAttribute::max_block_x:
+      return CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X;
+    case DeviceAttribute::max_block_y:
+      return CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y;
+    case DeviceAttribute::max_block_z:
+      return CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z;
+    case DeviceAttribute::max_grid_x:
+      return CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X;
+    case DeviceAttribute::max_grid_y:
+      return CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y;
+    case DeviceAttribute::max_grid_z:
+      return CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z;
+    case DeviceAttribute::shared_memory_per_block:
+      return CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK;
+    case DeviceAttribute::shared_memory_per_block_optin:
+      return CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN;
+    case DeviceAttribute::shared_memory_per_multiprocessor:
+      return CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR;
+    case DeviceAttribute::registers_per_multiprocessor:
+      return CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR;
+    case DeviceAttribute::registers_per_block:
+      return CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK;
+    case DeviceAttribute::l2_cache_bytes:
+      return CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE;
+    case DeviceAttribute::clock_khz:
+      return CU_DEVICE_ATTRIBUTE_CLOCK_RATE;
+    case DeviceAttribute::memory_clock_khz:
+      return CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE;
+    case DeviceAttribute::memory_bus_width_bits:
+      return CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH;
+    case DeviceAttribute::count_:
+      break;
+  }
+  return CU_DEVICE_ATTRIBUTE_MAX;
+}
+
+inline CUfunction_attribute to_cuda(FunctionAttribute a) {
+  switch (a) {
+    case FunctionAttribute::max_threads_per_block:
+      return CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK;
+    case FunctionAttribute::registers:
+      return CU_FUNC_ATTRIBUTE_NUM_REGS;
+    case FunctionAttribute::static_shared_bytes:
+      return CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES;
+    case FunctionAttribute::local_bytes:
+      return CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES;
+    case FunctionAttribute::max_dynamic_shared_bytes:
+      return CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+    case FunctionAttribute::count_:
+      break;
+  }
+  return CU_FUNC_ATTRIBUTE_MAX;
+}
+
+inline CUdeviceptr ptr(std::uint64_t a) {
+  return static_cast<CUdeviceptr>(a);
+}
+inline CUstream stream(void* s) {
+  return static_cast<CUstream>(s);
+}
+
+}  // namespace cuda_detail
+
+/// Opens libcuda.so.1 (or KILN_CUDA_LIBRARY), initializes the driver, and fills a DriverApi.
+/// Throws NoDeviceError when the library is missing or cuInit fails (no GPU, no driver).
+inline std::unique_ptr<DriverApi> load_cuda_driver() {
+  using namespace cuda_detail;
+  static ::kiln::detail::DynamicLibrary lib;
+  if (!lib) {
+    try {
+      lib = ::kiln::detail::DynamicLibrary::open_first(
+          "the CUDA driver (libcuda.so.1, from the NVIDIA driver)", {"libcuda.so.1"},
+          "KILN_CUDA_LIBRARY");
+    } catch (const LibraryError& e) {
+      throw NoDeviceError(std::string(e.what()) +
+                          "\nNo CUDA driver: is this a machine with an NVIDIA GPU?");
+    }
+  }
+  auto get_proc = lib.get<decltype(&::cuGetProcAddress)>("cuGetProcAddress_v2");
+  auto load = [&](auto& fn, const char* name, bool required = true) {
+    void* p = nullptr;
+    CUdriverProcAddressQueryResult status{};
+    if (get_proc(name, &p, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &status) != CUDA_SUCCESS ||
+        status != CU_GET_PROC_ADDRESS_SUCCESS) {
+      p = nullptr;
+    }
+    if (!p && required) {
+      throw LibraryError(std::string("kiln: the CUDA driver ") + lib.path() + " has no " + name +
+                         " for CUDA " + std::to_string(CUDA_VERSION / 1000) +
+                         "; update the NVIDIA driver");
+    }
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+  };
+  load(fns.init, "cuInit");
+  load(fns.driver_version, "cuDriverGetVersion");
+  load(fns.device_count, "cuDeviceGetCount");
+  load(fns.device_get, "cuDeviceGet");
+  load(fns.device_name, "cuDeviceGetName");
+  load(fns.device_attribute, "cuDeviceGetAttribute");
+  load(fns.total_mem, "cuDeviceTotalMem");
+  load(fns.primary_retain, "cuDevicePrimaryCtxRetain");
+  load(fns.primary_release, "cuDevicePrimaryCtxRelease");
+  load(fns.ctx_set, "cuCtxSetCurrent");
+  load(fns.ctx_get, "cuCtxGetCurrent");
+  load(fns.mem_alloc, "cuMemAlloc");
+  load(fns.mem_free, "cuMemFree");
+  load(fns.mem_info, "cuMemGetInfo");
+  load(fns.host_alloc, "cuMemHostAlloc");
+  load(fns.host_free, "cuMemFreeHost");
+  load(fns.htod, "cuMemcpyHtoDAsync");
+  load(fns.dtoh, "cuMemcpyDtoHAsync");
+  load(fns.dtod, "cuMemcpyDtoDAsync");
+  load(fns.memset8, "cuMemsetD8Async");
+  load(fns.memset32, "cuMemsetD32Async");
+  load(fns.stream_create, "cuStreamCreate");
+  load(fns.stream_destroy, "cuStreamDestroy");
+  load(fns.stream_sync, "cuStreamSynchronize");
+  load(fns.event_create, "cuEventCreate");
+  load(fns.event_record, "cuEventRecord");
+  load(fns.event_sync, "cuEventSynchronize");
+  load(fns.event_elapsed, "cuEventElapsedTime");
+  load(fns.event_destroy, "cuEventDestroy");
+  load(fns.module_load, "cuModuleLoadData");
+  load(fns.module_unload, "cuModuleUnload");
+  load(fns.module_function, "cuModuleGetFunction");
+  load(fns.func_attribute, "cuFuncGetAttribute");
+  load(fns.func_set_attribute, "cuFuncSetAttribute");
+  load(fns.occupancy, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  load(fns.param_info, "cuFuncGetParamInfo", false);
+  load(fns.launch, "cuLaunchKernel");
+  load(fns.error_name, "cuGetErrorName");
+  load(fns.error_string, "cuGetErrorString");
+
+  auto api = std::make_unique<DriverApi>();
+  api->platform = Platform::cuda;
+  api->library = lib.path();
+  api->error_name = [](int c, const char** n) { return int(fns.error_name(CUresult(c), n)); };
+  api->error_string = [](int c, const char** t) { return int(fns.error_string(CUresult(c), t)); };
+  if (int r = fns.init(0); r != CUDA_SUCCESS) {
+    throw NoDeviceError(api->describe(r, "cuInit", "starting the CUDA driver") +
+                        "\nNo usable CUDA device: check nvidia-smi and CUDA_VISIBLE_DEVICES.");
+  }
+  fns.driver_version(&api->driver_version);
+
+  api->device_count = [](int* n) { return int(fns.device_count(n)); };
+  api->device_get = [](int* d, int i) {
+    CUdevice dev = 0;
+    int r = fns.device_get(&dev, i);
+    *d = int(dev);
+    return r;
+  };
+  api->device_name = [](char* s, int n, int d) { return int(fns.device_name(s, n, CUdevice(d))); };
+  api->device_attribute = [](int* v, DeviceAttribute a, int d) {
+    return int(fns.device_attribute(v, to_cuda(a), CUdevice(d)));
+  };
+  api->device_total_memory = [](std::size_t* b, int d) {
+    return int(fns.total_mem(b, CUdevice(d)));
+  };
+  api->primary_context_retain = [](void** c, int d) {
+    CUcontext ctx = nullptr;
+    int r = fns.primary_retain(&ctx, CUdevice(d));
+    *c = ctx;
+    return r;
+  };
+  api->primary_context_release = [](int d) { return int(fns.primary_release(CUdevice(d))); };
+  api->context_set_current = [](void* c) { return int(fns.ctx_set(static_cast<CUcontext>(c))); };
+  api->context_get_current = [](void** c) {
+    CUcontext ctx = nullptr;
+    int r = fns.ctx_get(&ctx);
+    *c = ctx;
+    return r;
+  };
+  api->memory_allocate = [](std::uint64_t* a, std::size_t n) {
+    CUdeviceptr p = 0;
+    int r = fns.mem_alloc(&p, n);
+    *a = std::uint64_t(p);
+    return r;
+  };
+  api->memory_free = [](std::uint64_t a) { return int(fns.mem_free(ptr(a))); };
+  api->memory_info = [](std::size_t* f, std::size_t* t) { return int(fns.mem_info(f, t)); };
+  api->host_allocate = [](void** p, std::size_t n) {
+    return int(fns.host_alloc(p, n, CU_MEMHOSTALLOC_PORTABLE));
+  };
+  api->host_free = [](void* p) { return int(fns.host_free(p)); };
+  api->copy_to_device = [](std::uint64_t d, const void* s, std::size_t n, void* st) {
+    return int(fns.htod(ptr(d), s, n, stream(st)));
+  };
+  api->copy_to_host = [](void* d, std::uint64_t s, std::size_t n, void* st) {
+    return int(fns.dtoh(d, ptr(s), n, stream(st)));
+  };
+  api->copy_device = [](std::uint64_t d, std::uint64_t s, std::size_t n, void* st) {
+    return int(fns.dtod(ptr(d), ptr(s), n, stream(st)));
+  };
+  api->fill_bytes = [](std::uint64_t d, unsigned char v, std::size_t n, void* st) {
+    return int(fns.memset8(ptr(d), v, n, stream(st)));
+  };
+  api->fill_words = [](std::uint64_t d, unsigned v, std::size_t n, void* st) {
+    return int(fns.memset32(ptr(d), v, n, stream(st)));
+  };
+  api->stream_create = [](void** s) {
+    CUstream st = nullptr;
+    int r = fns.stream_create(&st, CU_STREAM_NON_BLOCKING);
+    *s = st;
+    return r;
+  };
+  api->stream_destroy = [](void* s) { return int(fns.stream_destroy(stream(s))); };
+  api->stream_synchronize = [](void* s) { return int(fns.stream_sync(stream(s))); };
+  api->event_create = [](void** e) {
+    CUevent ev = nullptr;
+    int r = fns.event_create(&ev, CU_EVENT_DEFAULT);
+    *e = ev;
+    return r;
+  };
+  api->event_record = [](void* e, void* s) {
+    return int(fns.event_record(static_cast<CUevent>(e), stream(s)));
+  };
+  api->event_synchronize = [](void* e) { return int(fns.event_sync(static_cast<CUevent>(e))); };
+  api->event_elapsed_ms = [](float* ms, void* a, void* b) {
+    return int(fns.event_elapsed(ms, static_cast<CUevent>(a), static_cast<CUevent>(b)));
+  };
+  api->event_destroy = [](void* e) { return int(fns.event_destroy(static_cast<CUevent>(e))); };
+  api->module_load = [](void** m, const void* image) {
+    CUmodule mod = nullptr;
+    int r = fns.module_load(&mod, image);
+    *m = mod;
+    return r;
+  };
+  api->module_unload = [](void* m) { return int(fns.module_unload(static_cast<CUmodule>(m))); };
+  api->module_function = [](void** f, void* m, const char* name) {
+    CUfunction fn = nullptr;
+    int r = fns.module_function(&fn, static_cast<CUmodule>(m), name);
+    *f = fn;
+    return r;
+  };
+  api->function_attribute = [](int* v, FunctionAttribute a, void* f) {
+    return int(fns.func_attribute(v, to_cuda(a), static_cast<CUfunction>(f)));
+  };
+  api->function_set_max_dynamic_shared = [](void* f, int bytes) {
+    return int(fns.func_set_attribute(static_cast<CUfunction>(f),
+                                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes));
+  };
+  api->occupancy = [](int* b, void* f, int block, std::size_t smem) {
+    return int(fns.occupancy(b, static_cast<CUfunction>(f), block, smem));
+  };
+  if (fns.param_info) {
+    api->function_param_info = [](void* f, std::size_t i, std::size_t* off, std::size_t* size) {
+      return int(fns.param_info(static_cast<CUfunction>(f), i, off, size));
+    };
+  }
+  api->launch = [](void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                   unsigned bz, unsigned smem, void* s, void** params) {
+    return int(fns.launch(static_cast<CUfunction>(f), gx, gy, gz, bx, by, bz, smem, stream(s),
+                          params, nullptr));
+  };
+  return api;
+}
+
+}  // namespace kiln::rt

@@ -1,0 +1,86 @@
+#pragma once
+/// The process's GPU driver: CUDA where libcuda is present, else HIP (or as
+/// KILN_PLATFORM=cuda|hip says), loaded once on first use.
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cuda_driver.hpp"
+#include "driver_api.hpp"
+#if __has_include(<hip/hip_runtime_api.h>) && __has_include("hip_driver.hpp")
+#include "hip_driver.hpp"
+#define KILN_RT_HAS_HIP 1
+#else
+#define KILN_RT_HAS_HIP 0
+#endif
+
+namespace kiln::rt {
+
+namespace detail {
+struct DriverState {
+  std::unique_ptr<DriverApi> api;
+  std::string error;  // why there is no driver
+};
+
+inline DriverState load_driver() {
+  DriverState s;
+  const char* forced = std::getenv("KILN_PLATFORM");
+  std::string platform = forced ? forced : "";
+  if (!platform.empty() && platform != "cuda" && platform != "hip") {
+    s.error = "KILN_PLATFORM=" + platform + " is not a platform; set it to cuda or hip";
+    return s;
+  }
+  std::string errors;
+  if (platform.empty() || platform == "cuda") {
+    try {
+      s.api = load_cuda_driver();
+      return s;
+    } catch (const Error& e) {
+      errors += e.what();
+    }
+  }
+#if KILN_RT_HAS_HIP
+  if (platform.empty() || platform == "hip") {
+    try {
+      s.api = load_hip_driver();
+      return s;
+    } catch (const Error& e) {
+      errors += (errors.empty() ? "" : "\n") + std::string(e.what());
+    }
+  }
+#else
+  if (platform == "hip") errors += "kiln was built without the HIP headers, so it cannot use HIP";
+#endif
+  s.error = errors;
+  return s;
+}
+
+inline DriverState& driver_state() {
+  static DriverState state = load_driver();
+  return state;
+}
+}  // namespace detail
+
+/// The loaded driver. Throws NoDeviceError saying why there is none.
+inline const DriverApi& driver() {
+  auto& s = detail::driver_state();
+  if (!s.api) throw NoDeviceError("kiln: no GPU driver could be used:\n" + s.error);
+  return *s.api;
+}
+
+/// Whether a driver is loaded (false on a machine with no GPU driver).
+inline bool driver_available() {
+  return detail::driver_state().api != nullptr;
+}
+
+/// The number of devices; 0 where there is no driver or no device. Never throws.
+inline int device_count() {
+  if (!driver_available()) return 0;
+  int n = 0;
+  if (driver().device_count(&n) != 0) return 0;
+  return n;
+}
+
+}  // namespace kiln::rt

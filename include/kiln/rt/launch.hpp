@@ -1,0 +1,156 @@
+#pragma once
+/// Launching kernels with typed arguments.
+///
+///   launch(fn, LaunchConfig{{blocks}, {256}, 0, stream}, in_buffer, out_buffer, rows);
+///
+/// Arguments are packed from C++ values: pointers, DeviceBuffers (passed as their device
+/// pointer), scalars and typed tensor views (passed by value). Where the driver reports
+/// the kernel's parameter sizes, a wrong count or size throws before the launch instead of
+/// corrupting memory. Block sizes, grid sizes and shared memory beyond the device's limits
+/// throw with the limit named.
+
+#include <array>
+#include <string>
+#include <type_traits>
+
+#include "memory.hpp"
+#include "module.hpp"
+
+namespace kiln::rt {
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  Dim3() = default;
+  Dim3(unsigned x_, unsigned y_ = 1, unsigned z_ = 1)
+      : x(x_), y(y_), z(z_) {}  // NOLINT: implicit from a count
+  std::size_t count() const { return std::size_t(x) * y * z; }
+};
+
+/// Where and how big a launch is.
+struct LaunchConfig {
+  Dim3 grid;
+  Dim3 block;
+  unsigned shared_bytes = 0;  ///< dynamic shared memory per block
+  StreamRef stream;           ///< default: the device's default stream
+
+  LaunchConfig(Dim3 grid_, Dim3 block_, unsigned shared_bytes_ = 0, StreamRef stream_ = {})
+      : grid(grid_), block(block_), shared_bytes(shared_bytes_), stream(stream_) {}
+};
+
+namespace detail {
+
+template <class T>
+struct IsDeviceBuffer : std::false_type {};
+template <class T>
+struct IsDeviceBuffer<DeviceBuffer<T>> : std::true_type {};
+
+/// What a C++ argument becomes as a kernel parameter.
+template <class A>
+auto kernel_argument(const A& a) {
+  using T = std::remove_cvref_t<A>;
+  if constexpr (IsDeviceBuffer<T>::value) {
+    return a.data();
+  } else {
+    static_assert(
+        std::is_trivially_copyable_v<T>,
+        "kernel arguments are trivially copyable values: pointers, scalars, DeviceBuffers, "
+        "tensor views");
+    static_assert(!std::is_pointer_v<T> || !std::is_same_v<T, const char*>,
+                  "a host string cannot be a kernel argument");
+    return a;
+  }
+}
+
+inline std::string dim3_text(const Dim3& d) {
+  return "(" + std::to_string(d.x) + ", " + std::to_string(d.y) + ", " + std::to_string(d.z) + ")";
+}
+
+inline std::string describe(const Function& f, const LaunchConfig& c) {
+  return "launching " + f.name() + " on device " + std::to_string(f.device().ordinal()) +
+         " with grid " + dim3_text(c.grid) + ", block " + dim3_text(c.block) + ", " +
+         std::to_string(c.shared_bytes) + " bytes of dynamic shared memory";
+}
+
+inline void check_limits(const Function& f, const LaunchConfig& c) {
+  const DeviceProperties& p = f.device().properties();
+  auto fail = [&](const std::string& what) {
+    throw Error("kiln: cannot launch " + f.name() + ": " + what);
+  };
+  const unsigned block[3] = {c.block.x, c.block.y, c.block.z};
+  const unsigned grid[3] = {c.grid.x, c.grid.y, c.grid.z};
+  for (int i = 0; i < 3; ++i) {
+    const char* axis = i == 0 ? "x" : i == 1 ? "y" : "z";
+    if (block[i] == 0 || grid[i] == 0) fail(std::string("a launch dimension is 0 (") + axis + ")");
+    if (block[i] > unsigned(p.max_block[std::size_t(i)])) {
+      fail(std::string("block.") + axis + " = " + std::to_string(block[i]) +
+           " exceeds the device's limit of " + std::to_string(p.max_block[std::size_t(i)]));
+    }
+    if (grid[i] > unsigned(p.max_grid[std::size_t(i)])) {
+      fail(std::string("grid.") + axis + " = " + std::to_string(grid[i]) +
+           " exceeds the device's limit of " + std::to_string(p.max_grid[std::size_t(i)]));
+    }
+  }
+  const std::size_t threads = c.block.count();
+  const int limit = f.attributes().max_threads_per_block;
+  if (threads > std::size_t(limit)) {
+    fail(std::to_string(threads) + " threads per block exceed this kernel's limit of " +
+         std::to_string(limit) +
+         (limit < p.max_threads_per_block ? " (its register use lowers the device's " +
+                                                std::to_string(p.max_threads_per_block) + ")"
+                                          : std::string()));
+  }
+  if (int(c.shared_bytes) > f.attributes().max_dynamic_shared_bytes) {
+    fail(std::to_string(c.shared_bytes) +
+         " bytes of dynamic shared memory exceed this kernel's limit of " +
+         std::to_string(f.attributes().max_dynamic_shared_bytes) +
+         " (raise it up to the device's opt-in maximum of " +
+         std::to_string(p.shared_per_block_optin) + " with Function::set_max_dynamic_shared)");
+  }
+  if (c.stream.device >= 0 && c.stream.device != f.device().ordinal()) {
+    fail("its stream belongs to device " + std::to_string(c.stream.device) +
+         ", the kernel to device " + std::to_string(f.device().ordinal()));
+  }
+}
+
+template <std::size_t N>
+void check_parameters(const Function& f, const std::array<std::size_t, N>& sizes) {
+  if (!f.knows_parameters()) return;
+  const auto& want = f.parameter_sizes();
+  if (want.size() != N) {
+    throw Error("kiln: kernel " + f.name() + " takes " + std::to_string(want.size()) +
+                " parameters, but " + std::to_string(N) + " arguments were given");
+  }
+  for (std::size_t i = 0; i < N; ++i) {
+    if (want[i] != sizes[i]) {
+      throw Error("kiln: argument " + std::to_string(i) + " of kernel " + f.name() + " is " +
+                  std::to_string(sizes[i]) + " bytes, but the kernel's parameter " +
+                  std::to_string(i) + " is " + std::to_string(want[i]) +
+                  " bytes (wrong type or order?)");
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Launches `function` with `config`, passing `args` as its parameters.
+template <class... Args>
+void launch(const Function& function, const LaunchConfig& config, const Args&... args) {
+  if (!function.valid()) throw Error("kiln: launch of an empty Function");
+  detail::check_limits(function, config);
+  auto packed = std::make_tuple(detail::kernel_argument(args)...);
+  std::apply(
+      [&](auto&... values) {
+        detail::check_parameters(function,
+                                 std::array<std::size_t, sizeof...(Args)>{sizeof(values)...});
+        void* params[sizeof...(Args) + 1] = {static_cast<void*>(&values)...};
+        const DriverApi& api = driver();
+        ContextGuard g(function.device().context());
+        int r = api.launch(function.handle(), config.grid.x, config.grid.y, config.grid.z,
+                           config.block.x, config.block.y, config.block.z, config.shared_bytes,
+                           config.stream.handle, params);
+        if (r != 0) api.check(r, "launch", detail::describe(function, config));
+      },
+      packed);
+}
+
+}  // namespace kiln::rt

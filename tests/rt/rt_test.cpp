@@ -1,0 +1,77 @@
+// kiln/rt without a GPU: what a program sees when there is no driver, how arguments are
+// packed, and how driver errors read. (This executable forces the CUDA driver library to
+// a path that does not exist, so it behaves the same on a GPU machine.)
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include "kiln/rt.hpp"
+
+using namespace kiln::rt;
+
+namespace {
+const bool forced = [] {
+  ::setenv("KILN_CUDA_LIBRARY", "/nonexistent/libcuda.so.1", 1);
+  ::setenv("KILN_PLATFORM", "cuda", 1);
+  return true;
+}();
+}  // namespace
+
+TEST_CASE("no driver: device_count() is 0 and Device names the library and the variable") {
+  REQUIRE(forced);
+  CHECK(device_count() == 0);
+  CHECK_FALSE(driver_available());
+  try {
+    Device d(0);
+    FAIL("opened a device without a driver");
+  } catch (const NoDeviceError& e) {
+    std::string m = e.what();
+    CHECK(m.find("/nonexistent/libcuda.so.1") != std::string::npos);
+    CHECK(m.find("KILN_CUDA_LIBRARY") != std::string::npos);
+  }
+  CHECK_THROWS_AS(DeviceBuffer<float>(16), NoDeviceError);
+}
+
+TEST_CASE("driver errors name the API, the error and what kiln was doing") {
+  DriverApi api;
+  api.error_name = [](int, const char** n) {
+    *n = "CUDA_ERROR_OUT_OF_MEMORY";
+    return 0;
+  };
+  api.error_string = [](int, const char** t) {
+    *t = "out of memory";
+    return 0;
+  };
+  CHECK_NOTHROW(api.check(0, "memory_allocate"));
+  try {
+    api.check(2, "memory_allocate", "allocating 4 GiB on device 1");
+    FAIL("no throw");
+  } catch (const DriverError& e) {
+    CHECK(e.code() == 2);
+    CHECK(std::string(e.what()) ==
+          "kiln: memory_allocate failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory) while allocating "
+          "4 GiB on device 1");
+  }
+  DriverApi bare;  // no name lookup: the code is shown
+  CHECK(bare.describe(700, "launch", "") == "kiln: launch failed: error 700");
+}
+
+TEST_CASE("kernel arguments: buffers become device pointers, views and scalars pass by value") {
+  KILN_DIM(ROW);
+  DeviceBuffer<float> empty;  // no allocation
+  static_assert(std::is_same_v<decltype(detail::kernel_argument(empty)), float*>);
+  CHECK(detail::kernel_argument(empty) == nullptr);
+  CHECK(detail::kernel_argument(3.5) == 3.5);
+  float host[4] = {};
+  kiln::Tensor<float, kiln::Extent<ROW, kiln::dynamic>> view(host, ROW(4));
+  auto v = detail::kernel_argument(view);
+  CHECK(v.data() == host);
+  CHECK(v.size<ROW>() == ROW(4));
+  static_assert(sizeof(v) == sizeof(float*) + sizeof(int) + 4,
+                "a view is a pointer and its run-time ints");
+}
+
+TEST_CASE("launch descriptions say what was launched") {
+  CHECK(detail::dim3_text(Dim3(4, 2)) == "(4, 2, 1)");
+  CHECK(Dim3(4, 2, 3).count() == 24);
+}
