@@ -4,8 +4,10 @@
 # from NVIDIA, at /usr/local/cuda or where CUDA_PATH points.
 set -euo pipefail
 
+# clang-19, lld-19 and llvm-19 compile kernels for gfx942 (the hip tests); libamdhip64-dev
+# gives the HIP headers kiln's HIP backend builds against.
 packages=(cmake ninja-build g++ libfmt-dev nlohmann-json3-dev libxxhash-dev doctest-dev
-          clang-19 lld-19 llvm-19)
+          clang-19 lld-19 llvm-19 libamdhip64-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,7 +15,7 @@ namespace {
 
 std::string cuda_include_dir() {
   static const std::string dir =
-      kiln::jit::find_cuda_include_dir(kiln::jit::NvrtcApi::get().symbol_address()).string();
+      kiln::jit::find_cuda_include_dir(kiln::jit::nvrtc_library_path()).string();
   return dir;
 }
 

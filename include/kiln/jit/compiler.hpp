@@ -22,6 +22,9 @@ class Compiler {
   virtual std::string name() const = 0;
   /// The library's version ("13.0"); loads it (throws LibraryError if missing).
   virtual std::string version() const = 0;
+  /// What identifies the compiler exactly, for cache keys; by default its version.
+  /// (NVRTC answers without loading the library, so that a disk-cache hit needs no NVRTC.)
+  virtual std::string identity() const { return version(); }
   /// Every flag the backend passes for `options` (target resolved), kiln's include
   /// directory and the toolkit's included.
   virtual std::vector<std::string> flags(const Options& options) const = 0;
@@ -37,10 +40,14 @@ class NvrtcCompiler final : public Compiler {
     auto [major, minor] = NvrtcApi::get().version_pair();
     return std::to_string(major) + "." + std::to_string(minor);
   }
+  std::string identity() const override {
+    const std::string& id = nvrtc_library_identity();
+    return id.empty() ? version() : id;
+  }
   std::vector<std::string> flags(const Options& options) const override {
     auto f = options.nvrtc_flags();
     f.push_back("-I" + kiln_include_dir().string());
-    auto cuda = find_cuda_include_dir(NvrtcApi::get().symbol_address());
+    auto cuda = find_cuda_include_dir(nvrtc_library_path());
     if (!cuda.empty()) f.push_back("-I" + cuda.string());
     return f;
   }

@@ -1,6 +1,6 @@
 #pragma once
-/// hipRTC, loaded at run time: libhiprtc.so.6, .5, then libamdhip64 (which held hipRTC in
-/// ROCm 5), or the library KILN_HIPRTC_LIBRARY names. kiln declares the few entry points
+/// hipRTC, loaded at run time: libhiprtc.so.7, .6 (ROCm 6 and later, which know gfx942),
+/// or the library KILN_HIPRTC_LIBRARY names. kiln declares the few entry points
 /// it uses itself, so building needs no ROCm headers.
 
 #include <cstddef>
@@ -36,14 +36,14 @@ class HiprtcApi {
  public:
   /// The library names tried, in order, when KILN_HIPRTC_LIBRARY is not set.
   static std::vector<std::string> candidates() {
-    return {"libhiprtc.so.6",
-            "libhiprtc.so.5",
+    // ROCm 6 and later ship hipRTC as its own library. (ROCm 5's libamdhip64 held it, but
+    // predates gfx942, so kiln does not look there.)
+    return {"libhiprtc.so.7",
+            "libhiprtc.so.6",
             "libhiprtc.so",
+            "/opt/rocm/lib/libhiprtc.so.7",
             "/opt/rocm/lib/libhiprtc.so.6",
-            "/opt/rocm/lib/libhiprtc.so",
-            "libamdhip64.so.6",
-            "libamdhip64.so.5",
-            "libamdhip64.so"};
+            "/opt/rocm/lib/libhiprtc.so"};
   }
   /// The process-wide hipRTC; loads it on first use. Throws LibraryError if it is missing.
   static const HiprtcApi& get() {

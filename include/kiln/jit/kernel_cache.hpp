@@ -125,7 +125,8 @@ class KernelCache {
   }
 
   /// The content key of a compile: kiln's cache schema version, the compiler's name and
-  /// version, the target, every flag, the program's name, source, in-memory headers and
+  /// identity (for NVRTC, its library file: resolved path with the full version, size and
+  /// time), the target, every flag, the program's name, source, in-memory headers and
   /// name expressions, and the path and bytes of every file it includes (toolkit headers
   /// aside, which the compiler's version covers). `options.target` must be set.
   CacheKey content_key(const Program& program, const Options& options) const {
@@ -134,7 +135,7 @@ class KernelCache {
     KeyBuilder k;
     k.add("schema", cache_schema_version);
     k.add("compiler", compiler.name());
-    k.add("compiler_version", compiler.version());
+    k.add("compiler_identity", compiler.identity());
     k.add("target", options.target);
     for (const auto& f : flags) k.add("flag", f);
     add_program(k, program);
@@ -144,7 +145,7 @@ class KernelCache {
     }
     // The toolkit's own headers are covered by the compiler version; scanning them would
     // cost more than the compile.
-    if (auto cuda = find_cuda_include_dir(); !cuda.empty()) {
+    if (auto cuda = find_cuda_include_dir(nvrtc_library_path()); !cuda.empty()) {
       std::erase(dirs, cuda.string());
     }
     for (const auto& inc : collect_includes(program, dirs)) {

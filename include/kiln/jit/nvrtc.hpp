@@ -4,6 +4,9 @@
 
 #include <nvrtc.h>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include <mutex>
 #include <string>
 #include <utility>
@@ -15,6 +18,58 @@
 #include "program.hpp"
 
 namespace kiln::jit {
+
+/// The NVRTC library kiln loads, found without loading it: $KILN_NVRTC_LIBRARY; else the
+/// first libnvrtc.so.13 or libnvrtc.so.12 in the directories of LD_LIBRARY_PATH,
+/// $CUDA_PATH/lib64, $CUDA_HOME/lib64, /usr/local/cuda/lib64; else the bare name, for
+/// the system's loader to find.
+inline const std::string& nvrtc_library_path() {
+  static const std::string path = [] {
+    namespace fs = std::filesystem;
+    if (const char* forced = std::getenv("KILN_NVRTC_LIBRARY"); forced && *forced)
+      return std::string(forced);
+    std::vector<fs::path> dirs;
+    if (const char* ld = std::getenv("LD_LIBRARY_PATH")) {
+      std::string list(ld);
+      for (size_t start = 0, end; start <= list.size(); start = end + 1) {
+        end = list.find(':', start);
+        if (end == std::string::npos) end = list.size();
+        if (end > start) dirs.emplace_back(list.substr(start, end - start));
+      }
+    }
+    for (const char* var : {"CUDA_PATH", "CUDA_HOME"}) {
+      if (const char* v = std::getenv(var); v && *v) dirs.push_back(fs::path(v) / "lib64");
+    }
+    dirs.emplace_back("/usr/local/cuda/lib64");
+    for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12"}) {
+      for (const auto& d : dirs) {
+        std::error_code ec;
+        if (fs::exists(d / name, ec)) return (d / name).string();
+      }
+    }
+    return std::string("libnvrtc.so.13");
+  }();
+  return path;
+}
+
+/// What identifies the NVRTC kiln uses, for cache keys, without loading it: the library
+/// file's resolved path (which carries the full version, libnvrtc.so.13.0.88), size and
+/// modification time. Empty when the library was not found on disk (the key then uses
+/// the version NVRTC reports, which needs loading it).
+inline const std::string& nvrtc_library_identity() {
+  static const std::string id = [] {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p(nvrtc_library_path());
+    if (!p.has_parent_path() || !fs::exists(p, ec)) return std::string();
+    fs::path real = fs::canonical(p, ec);
+    if (ec) return std::string();
+    auto size = fs::file_size(real, ec);
+    auto time = fs::last_write_time(real, ec).time_since_epoch().count();
+    return real.string() + ":" + std::to_string(size) + ":" + std::to_string(time);
+  }();
+  return id;
+}
 
 /// The NVRTC entry points kiln uses, resolved once per process.
 class NvrtcApi {
@@ -43,8 +98,6 @@ class NvrtcApi {
   std::pair<int, int> version_pair() const { return {major_, minor_}; }
   /// The path (or name) the library was loaded from.
   const std::string& path() const { return lib_.path(); }
-  /// An address inside the loaded library (used to find the toolkit beside it).
-  const void* symbol_address() const { return reinterpret_cast<const void*>(version); }
 
   /// Throws kiln::Error naming `what` when `result` is not NVRTC_SUCCESS.
   void check(nvrtcResult result, const char* what) const {
@@ -57,9 +110,7 @@ class NvrtcApi {
   NvrtcApi()
       : lib_(::kiln::detail::DynamicLibrary::open_first(
             "NVRTC (libnvrtc.so.13 or libnvrtc.so.12, from the CUDA toolkit)",
-            {"libnvrtc.so.13", "libnvrtc.so.12", "/usr/local/cuda/lib64/libnvrtc.so.13",
-             "/usr/local/cuda/lib64/libnvrtc.so.12"},
-            "KILN_NVRTC_LIBRARY")) {
+            {nvrtc_library_path(), "libnvrtc.so.12"}, "KILN_NVRTC_LIBRARY")) {
     get_error_string = lib_.get<decltype(get_error_string)>("nvrtcGetErrorString");
     version = lib_.get<decltype(version)>("nvrtcVersion");
     create_program = lib_.get<decltype(create_program)>("nvrtcCreateProgram");

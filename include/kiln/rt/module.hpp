@@ -51,7 +51,9 @@ class Function {
     }
     const DriverApi& api = driver();
     if (!api.function_set_max_dynamic_shared) {
-      throw Error("kiln: this driver cannot raise a kernel's dynamic shared memory limit");
+      // HIP: kernels need no opt-in; anything within the device's limit may be used.
+      state_->attributes.max_dynamic_shared_bytes = bytes;
+      return;
     }
     ContextGuard g(device().context());
     api.check(api.function_set_max_dynamic_shared(handle(), bytes),
