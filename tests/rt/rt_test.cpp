@@ -71,6 +71,11 @@ TEST_CASE("kernel arguments: buffers become device pointers, views and scalars p
                 "a view is a pointer and its run-time ints");
 }
 
+TEST_CASE("sizes in messages are MiB with one decimal") {
+  CHECK(detail::mib(std::size_t(1) << 52) == "4294967296.0 MiB");
+  CHECK(detail::mib(3 * 1024 * 1024 / 2) == "1.5 MiB");
+}
+
 TEST_CASE("launch descriptions say what was launched") {
   CHECK(detail::dim3_text(Dim3(4, 2)) == "(4, 2, 1)");
   CHECK(Dim3(4, 2, 3).count() == 24);

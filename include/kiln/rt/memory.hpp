@@ -1,6 +1,7 @@
 #pragma once
 /// Device and pinned host memory: owned, typed, movable buffers bound to their device.
 
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -16,7 +17,9 @@ namespace kiln::rt {
 
 namespace detail {
 inline std::string mib(std::size_t bytes) {
-  return std::to_string(double(bytes) / (1024.0 * 1024.0)).substr(0, 8) + " MiB";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / (1024.0 * 1024.0));
+  return text;
 }
 }  // namespace detail
 
