@@ -233,6 +233,15 @@ TEST_CASE("cache: compile errors name kernel, target and options, and show the f
   CHECK(cache.stats().compile_failures == 3);
 }
 
+TEST_CASE("cache: an option the compiler rejects is named") {
+  TempDir dir;
+  KernelCache cache(config(dir.path));
+  Options o = sm90();
+  o.extra = {"--bogus-flag"};
+  CHECK_THROWS_WITH_AS(cache.get(typed_program(), o),
+                       doctest::Contains("rejected option(s): --bogus-flag"), kiln::CompileError);
+}
+
 TEST_CASE("cache: every supported NVIDIA target compiles the typed program") {
   TempDir dir;
   KernelCache cache(config(dir.path));

@@ -95,6 +95,16 @@ inline std::string describe_compile_failure(const std::string& compiler, const s
                     status + ")\n  options:";
   for (const auto& f : flags) msg += " " + f;
   msg += "\n";
+  // An option the compiler refused appears in its log: name it on its own line.
+  std::string rejected;
+  for (const auto& f : flags) {
+    if (log.find("option " + f) != std::string::npos ||
+        log.find("option '" + f) != std::string::npos ||
+        log.find("argument: '" + f) != std::string::npos) {
+      rejected += " " + f;
+    }
+  }
+  if (!rejected.empty()) msg += "  rejected option(s):" + rejected + "\n";
 
   constexpr int context = 2;
   constexpr size_t max_shown = 8;
