@@ -4,7 +4,10 @@
 // Each sample times a burst of launches on the host (short enough that the launch queue
 // never fills, so the host never waits for the GPU), then synchronizes outside the timed
 // region. kiln and raw bursts alternate, and the medians are compared.
-// Prints a markdown table; --json FILE writes kiln_us, raw_us and ratio.
+// Then the same with the profiler on (device events, then CUPTI), to measure what
+// recording adds to each launch.
+// Prints a markdown table; --json FILE writes kiln_us, raw_us, ratio, and
+// profiled_events_us / profiled_cupti_us with their overheads over kiln_us.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "kiln/jit.hpp"
+#include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
 
 using namespace kiln;
@@ -90,29 +94,56 @@ int main(int argc, char** argv) try {
     raw_burst();
     stream.synchronize();
   }
-  std::vector<double> kiln_us, raw_us;
-  for (int s = 0; s < samples; ++s) {
-    if (s % 2) {
-      kiln_us.push_back(kiln_burst());
+  // Alternates kiln and raw bursts; returns their medians.
+  auto measure = [&] {
+    std::vector<double> kiln_us, raw_us;
+    for (int s = 0; s < samples; ++s) {
+      if (s % 2) {
+        kiln_us.push_back(kiln_burst());
+        stream.synchronize();
+        raw_us.push_back(raw_burst());
+      } else {
+        raw_us.push_back(raw_burst());
+        stream.synchronize();
+        kiln_us.push_back(kiln_burst());
+      }
       stream.synchronize();
-      raw_us.push_back(raw_burst());
-    } else {
-      raw_us.push_back(raw_burst());
-      stream.synchronize();
-      kiln_us.push_back(kiln_burst());
     }
+    return std::make_pair(median(kiln_us), median(raw_us));
+  };
+  const auto [k, r] = measure();
+  double profiled[2] = {0, 0}, raw_during[2] = {0, 0};
+  std::string backends[2] = {"events", "cupti"};
+  for (int b = 0; b < 2; ++b) {
+    prof::Session session(b == 0 ? prof::Backend::events : prof::Backend::cupti);
+    if (b == 1 && session.backend() != prof::Backend::cupti) {
+      backends[1] = "cupti (unavailable: events)";
+    }
+    for (int i = 0; i < 5; ++i) kiln_burst();  // the profiler's event pool warms up
     stream.synchronize();
+    std::tie(profiled[b], raw_during[b]) = measure();
+    prof::Profile p = session.finish();
+    if (p.kernels.size() < std::size_t(samples) * std::size_t(burst))
+      throw Error("the profiler missed launches");
   }
-  const double k = median(kiln_us), r = median(raw_us);
   std::printf("| launch path | host us per launch (median of %d bursts of %d) |\n| --- | --- |\n",
               samples, burst);
   std::printf("| raw cuLaunchKernel | %.3f |\n| kiln::rt::launch | %.3f |\n", r, k);
+  for (int b = 0; b < 2; ++b) {
+    std::printf("| kiln::rt::launch, profiler on (%s) | %.3f (raw in the same phase: %.3f) |\n",
+                backends[b].c_str(), profiled[b], raw_during[b]);
+  }
   std::printf("\nratio kiln / raw: %.3f (target <= 1.10) on %s\n", k / r,
               device.properties().name.c_str());
+  std::printf("profiler overhead per launch: events %.3f us, %s %.3f us (target <= 2 us)\n",
+              profiled[0] - k, backends[1].c_str(), profiled[1] - k);
   if (!json.empty()) {
     std::ofstream(json) << "{\"kiln_us\": " << k << ", \"raw_us\": " << r
-                        << ", \"ratio\": " << k / r << ", \"device\": \""
-                        << device.properties().name << "\"}\n";
+                        << ", \"ratio\": " << k / r << ", \"profiled_events_us\": " << profiled[0]
+                        << ", \"profiled_cupti_us\": " << profiled[1]
+                        << ", \"profiler_overhead_events_us\": " << profiled[0] - k
+                        << ", \"profiler_overhead_cupti_us\": " << profiled[1] - k
+                        << ", \"device\": \"" << device.properties().name << "\"}\n";
   }
   return 0;
 } catch (const std::exception& e) {

@@ -117,6 +117,8 @@ TEST_CASE("hip_detail::fill: every DriverApi entry but the two HIP lacks") {
       KILN_ENTRY(primary_context_release),
       KILN_ENTRY(context_set_current),
       KILN_ENTRY(context_get_current),
+      KILN_ENTRY(context_synchronize),
+      KILN_ENTRY(event_query),
       KILN_ENTRY(memory_allocate),
       KILN_ENTRY(memory_free),
       KILN_ENTRY(memory_info),

@@ -27,6 +27,7 @@ struct Fns {
   decltype(&::cuDevicePrimaryCtxRelease) primary_release;
   decltype(&::cuCtxSetCurrent) ctx_set;
   decltype(&::cuCtxGetCurrent) ctx_get;
+  decltype(&::cuCtxSynchronize) ctx_sync;
   decltype(&::cuMemAlloc) mem_alloc;
   decltype(&::cuMemFree) mem_free;
   decltype(&::cuMemGetInfo) mem_info;
@@ -43,6 +44,7 @@ struct Fns {
   decltype(&::cuEventCreate) event_create;
   decltype(&::cuEventRecord) event_record;
   decltype(&::cuEventSynchronize) event_sync;
+  decltype(&::cuEventQuery) event_query;
   decltype(&::cuEventElapsedTime) event_elapsed;
   decltype(&::cuEventDestroy) event_destroy;
   decltype(&::cuModuleLoadData) module_load;
@@ -177,6 +179,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.primary_release, "cuDevicePrimaryCtxRelease");
   load(fns.ctx_set, "cuCtxSetCurrent");
   load(fns.ctx_get, "cuCtxGetCurrent");
+  load(fns.ctx_sync, "cuCtxSynchronize");
   load(fns.mem_alloc, "cuMemAlloc");
   load(fns.mem_free, "cuMemFree");
   load(fns.mem_info, "cuMemGetInfo");
@@ -193,6 +196,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.event_create, "cuEventCreate");
   load(fns.event_record, "cuEventRecord");
   load(fns.event_sync, "cuEventSynchronize");
+  load(fns.event_query, "cuEventQuery");
   load(fns.event_elapsed, "cuEventElapsedTime");
   load(fns.event_destroy, "cuEventDestroy");
   load(fns.module_load, "cuModuleLoadData");
@@ -245,6 +249,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     *c = ctx;
     return r;
   };
+  api->context_synchronize = [] { return int(fns.ctx_sync()); };
   api->memory_allocate = [](std::uint64_t* a, std::size_t n) {
     CUdeviceptr p = 0;
     int r = fns.mem_alloc(&p, n);
@@ -290,6 +295,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     return int(fns.event_record(static_cast<CUevent>(e), stream(s)));
   };
   api->event_synchronize = [](void* e) { return int(fns.event_sync(static_cast<CUevent>(e))); };
+  api->event_query = [](void* e) { return int(fns.event_query(static_cast<CUevent>(e))); };
   api->event_elapsed_ms = [](float* ms, void* a, void* b) {
     return int(fns.event_elapsed(ms, static_cast<CUevent>(a), static_cast<CUevent>(b)));
   };

@@ -185,6 +185,12 @@ class Device {
   void make_current() const {
     driver().check(driver().context_set_current(context()), "context_set_current");
   }
+  /// Waits until all work on this device (every stream) has finished.
+  void synchronize() const {
+    ContextGuard g(context());
+    driver().check(driver().context_synchronize(), "context_synchronize",
+                   "waiting for device " + std::to_string(ordinal_));
+  }
   /// Free and total device memory, in bytes.
   std::pair<std::size_t, std::size_t> memory_info() const {
     ContextGuard g(context());

@@ -9,7 +9,10 @@
 
 #include "cuda_driver.hpp"
 #include "driver_api.hpp"
-#if __has_include(<hip/hip_runtime_api.h>) && __has_include("hip_driver.hpp")
+// The HIP backend is built where KILN_ENABLE_HIP is defined (CMake: -DKILN_HIP=ON): the HIP
+// headers clash with the CUDA runtime's vector types (which CUPTI's headers pull in), so a
+// translation unit takes one or the other.
+#if defined(KILN_ENABLE_HIP)
 #include "hip_driver.hpp"
 #define KILN_RT_HAS_HIP 1
 #else
@@ -51,7 +54,8 @@ inline DriverState load_driver() {
     }
   }
 #else
-  if (platform == "hip") errors += "kiln was built without the HIP headers, so it cannot use HIP";
+  if (platform == "hip")
+    errors += "this program was built without KILN_ENABLE_HIP, so kiln cannot use HIP";
 #endif
   s.error = errors;
   return s;

@@ -92,6 +92,8 @@ struct DriverApi {
   int (*primary_context_release)(int device) = nullptr;
   int (*context_set_current)(void* context) = nullptr;
   int (*context_get_current)(void** context) = nullptr;
+  /// Waits for all work of the current context.
+  int (*context_synchronize)() = nullptr;
 
   int (*memory_allocate)(std::uint64_t* address, std::size_t bytes) = nullptr;
   int (*memory_free)(std::uint64_t address) = nullptr;
@@ -113,6 +115,8 @@ struct DriverApi {
   int (*event_create)(void** event) = nullptr;
   int (*event_record)(void* event, void* stream) = nullptr;
   int (*event_synchronize)(void* event) = nullptr;
+  /// 0 when the event has completed, nonzero (not ready) otherwise.
+  int (*event_query)(void* event) = nullptr;
   int (*event_elapsed_ms)(float* ms, void* start, void* end) = nullptr;
   int (*event_destroy)(void* event) = nullptr;
 

@@ -39,11 +39,11 @@ namespace hip_detail {
 #define KILN_HIP_FUNCTIONS(X)                                                                     \
   X(hipInit) X(hipDriverGetVersion) X(hipRuntimeGetVersion) X(hipGetDeviceCount) X(hipDeviceGet) \
   X(hipDeviceGetName) X(hipDeviceGetAttribute) X(hipDeviceTotalMem) X(hipDevicePrimaryCtxRetain)  \
-  X(hipDevicePrimaryCtxRelease) X(hipCtxSetCurrent) X(hipCtxGetCurrent) X(hipFree)                \
+  X(hipDevicePrimaryCtxRelease) X(hipCtxSetCurrent) X(hipCtxGetCurrent) X(hipCtxSynchronize) X(hipFree) \
   X(hipMemGetInfo) X(hipHostFree) X(hipMemcpyHtoDAsync) X(hipMemcpyDtoHAsync)                     \
   X(hipMemcpyDtoDAsync) X(hipMemsetD8Async) X(hipMemsetD32Async) X(hipStreamCreateWithFlags)      \
   X(hipStreamDestroy) X(hipStreamSynchronize) X(hipEventCreate) X(hipEventRecord)                 \
-  X(hipEventSynchronize) X(hipEventElapsedTime) X(hipEventDestroy) X(hipModuleLoadData)           \
+  X(hipEventSynchronize) X(hipEventQuery) X(hipEventElapsedTime) X(hipEventDestroy) X(hipModuleLoadData)           \
   X(hipModuleUnload) X(hipModuleGetFunction) X(hipFuncGetAttribute)                               \
   X(hipModuleOccupancyMaxActiveBlocksPerMultiprocessor) X(hipModuleLaunchKernel)                  \
   X(hipGetErrorName) X(hipGetErrorString)
@@ -224,6 +224,7 @@ inline void fill(DriverApi& api) {
     return int(fns.hipCtxSetCurrent(static_cast<hipCtx_t>(c)));
   };
   api.context_get_current = [](void** c) { return get_handle<hipCtx_t>(c, fns.hipCtxGetCurrent); };
+  api.context_synchronize = [] { return int(fns.hipCtxSynchronize()); };
   api.memory_allocate = [](std::uint64_t* a, std::size_t n) {
     void* p = nullptr;
     hipError_t r = fns.hipMalloc(&p, n);
@@ -264,6 +265,7 @@ inline void fill(DriverApi& api) {
   api.event_synchronize = [](void* e) {
     return int(fns.hipEventSynchronize(static_cast<hipEvent_t>(e)));
   };
+  api.event_query = [](void* e) { return int(fns.hipEventQuery(static_cast<hipEvent_t>(e))); };
   api.event_elapsed_ms = [](float* ms, void* a, void* b) {
     return int(fns.hipEventElapsedTime(ms, static_cast<hipEvent_t>(a), static_cast<hipEvent_t>(b)));
   };

@@ -13,8 +13,11 @@
 #include <string>
 #include <type_traits>
 
+#include <chrono>
+
 #include "memory.hpp"
 #include "module.hpp"
+#include "observer.hpp"
 
 namespace kiln::rt {
 
@@ -132,9 +135,11 @@ void check_parameters(const Function& f, const std::array<std::size_t, N>& sizes
 
 }  // namespace detail
 
-/// Launches `function` with `config`, passing `args` as its parameters.
+/// Launches `function` with `config`, passing `args` as its parameters, and tells the
+/// profiler (if one is on) what `info` says about it.
 template <class... Args>
-void launch(const Function& function, const LaunchConfig& config, const Args&... args) {
+void launch_with(const LaunchInfo* info, const Function& function, const LaunchConfig& config,
+                 const Args&... args) {
   if (!function.valid()) throw Error("kiln: launch of an empty Function");
   detail::check_limits(function, config);
   auto packed = std::make_tuple(detail::kernel_argument(args)...);
@@ -145,12 +150,35 @@ void launch(const Function& function, const LaunchConfig& config, const Args&...
         void* params[sizeof...(Args) + 1] = {static_cast<void*>(&values)...};
         const DriverApi& api = driver();
         ContextGuard g(function.device().context());
+        LaunchObserver* observer = launch_observer().load(std::memory_order_acquire);
+        if (!observer) {
+          int r = api.launch(function.handle(), config.grid.x, config.grid.y, config.grid.z,
+                             config.block.x, config.block.y, config.block.z, config.shared_bytes,
+                             config.stream.handle, params);
+          if (r != 0) api.check(r, "launch", detail::describe(function, config));
+          return;
+        }
+        void* token = observer->before_launch(function, config, info);
+        auto t0 = std::chrono::steady_clock::now();
         int r = api.launch(function.handle(), config.grid.x, config.grid.y, config.grid.z,
                            config.block.x, config.block.y, config.block.z, config.shared_bytes,
                            config.stream.handle, params);
-        if (r != 0) api.check(r, "launch", detail::describe(function, config));
+        auto host_us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count();
+        if (r != 0) {
+          observer->launch_failed(token);
+          api.check(r, "launch", detail::describe(function, config));
+        }
+        observer->after_launch(token, host_us);
       },
       packed);
+}
+
+/// Launches `function` with `config`, passing `args` as its parameters.
+template <class... Args>
+void launch(const Function& function, const LaunchConfig& config, const Args&... args) {
+  launch_with(nullptr, function, config, args...);
 }
 
 }  // namespace kiln::rt

@@ -1,0 +1,375 @@
+#pragma once
+/// The in-process profiler: every launch through kiln is recorded while a session runs.
+///
+///   kiln::prof::Session session;              // events backend (or Backend::cupti)
+///   ... launches ...
+///   kiln::prof::Profile p = session.finish();
+///   std::puts(kiln::prof::top_table(p).c_str());
+///
+/// The events backend brackets each launch with two device events on its stream; the
+/// CUPTI backend asks CUPTI for exact start and end times and also sees kernels kiln did
+/// not launch (cuBLAS, cuDNN). KILN_PROFILE_BACKEND=cupti picks CUPTI where the program
+/// does not; if CUPTI cannot be used, kiln says why once and uses events.
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "../rt/launch.hpp"
+#include "../rt/observer.hpp"
+#include "cupti.hpp"
+#include "record.hpp"
+#include "registry.hpp"
+
+namespace kiln::prof {
+
+enum class Backend { events, cupti };
+
+/// The backend KILN_PROFILE_BACKEND asks for (events when unset); throws on other values.
+inline Backend backend_from_environment() {
+  const char* v = std::getenv("KILN_PROFILE_BACKEND");
+  if (!v || !*v || std::string(v) == "events") return Backend::events;
+  if (std::string(v) == "cupti") return Backend::cupti;
+  throw Error(std::string("kiln: KILN_PROFILE_BACKEND=") + v +
+              " is not a profiler backend; use events or cupti");
+}
+
+namespace detail {
+
+struct Pending {
+  rt::Function function;  // keeps the module alive until the record is resolved
+  rt::LaunchConfig config{{1}, {1}};
+  rt::LaunchInfo info;
+  double host_us = 0;
+  double host_launch_us = 0;
+  void* start = nullptr;  // events backend
+  void* end = nullptr;
+  bool failed = false;
+  bool resolved = false;  // timed already (events returned to the pool)
+  std::uint64_t id = 0;
+  KernelRecord record;  // once resolved
+};
+
+}  // namespace detail
+
+/// The process's profiler. Use Session (or KILN_PROFILE) rather than this directly.
+class Profiler final : public rt::LaunchObserver {
+ public:
+  static Profiler& instance() {
+    static Profiler p;
+    return p;
+  }
+
+  /// Starts recording. Throws if a session is already running.
+  void start(Backend backend) {
+    std::lock_guard lock(mutex_);
+    if (running_) throw Error("kiln: a profiling session is already running; finish it first");
+    backend_ = backend;
+    host_start_ = std::chrono::steady_clock::now();
+    if (backend == Backend::cupti) {
+      try {
+        cupti_ = std::make_unique<detail::Cupti>();
+      } catch (const Error& e) {
+        if (!warned_cupti_) {
+          std::fprintf(stderr, "kiln: profiling with device events instead of CUPTI: %s\n",
+                       e.what());
+          warned_cupti_ = true;
+        }
+        backend_ = Backend::events;
+      }
+    }
+    running_ = true;
+    rt::launch_observer().store(this, std::memory_order_release);
+  }
+
+  /// Stops recording and returns everything recorded since start().
+  Profile stop() {
+    rt::launch_observer().store(nullptr, std::memory_order_release);
+    std::lock_guard lock(mutex_);
+    if (!running_) throw Error("kiln: no profiling session is running");
+    Profile p = resolve_locked();
+    running_ = false;
+    cupti_.reset();
+    for (auto& [device, events] : free_events_) {
+      rt::ContextGuard g(rt::Device(device).context());
+      for (void* e : events) rt::driver().event_destroy(e);
+      if (base_events_.count(device)) rt::driver().event_destroy(base_events_[device].first);
+    }
+    free_events_.clear();
+    base_events_.clear();
+    return p;
+  }
+
+  bool running() const {
+    std::lock_guard lock(mutex_);
+    return running_;
+  }
+  /// The backend in use (events where CUPTI was asked for but could not be used).
+  Backend backend() const {
+    std::lock_guard lock(mutex_);
+    return backend_;
+  }
+
+  // Tokens are record ids, not pointers: a session may end (and its records go) between
+  // another thread's before_launch and after_launch.
+  void* before_launch(const rt::Function& f, const rt::LaunchConfig& c,
+                      const rt::LaunchInfo* info) override {
+    std::lock_guard lock(mutex_);
+    if (!running_) return nullptr;
+    detail::Pending& p = pending_.emplace_back();
+    p.function = f;
+    p.config = c;
+    if (info) p.info = *info;
+    p.id = first_id_ + pending_.size() - 1;
+    p.host_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - host_start_)
+            .count();
+    if (backend_ == Backend::cupti) {
+      cupti_->push(p.id);
+    } else {
+      const int dev = f.device().ordinal();
+      ensure_base_event(dev);
+      p.start = take_event(dev);
+      p.end = take_event(dev);
+      rt::driver().event_record(p.start, c.stream.handle);
+    }
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.id));
+  }
+  void after_launch(void* token, double host_us) override {
+    std::lock_guard lock(mutex_);
+    detail::Pending* p = find(token);
+    if (!p) return;
+    p->host_launch_us = host_us;
+    if (backend_ == Backend::cupti) {
+      cupti_->pop();
+    } else {
+      rt::driver().event_record(p->end, p->config.stream.handle);
+    }
+  }
+  void launch_failed(void* token) override {
+    std::lock_guard lock(mutex_);
+    detail::Pending* p = find(token);
+    if (!p) return;
+    p->failed = true;
+    if (backend_ == Backend::cupti) cupti_->pop();
+  }
+
+ private:
+  Profiler() = default;
+
+  detail::Pending* find(void* token) {
+    auto id = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token));
+    if (!running_ || id < first_id_ || id - first_id_ >= pending_.size()) return nullptr;
+    return &pending_[std::size_t(id - first_id_)];
+  }
+
+  // Times the oldest launches whose end event has completed and returns their events to
+  // the pool, so a long session reuses a bounded number of events.
+  void harvest() {
+    while (harvested_ < pending_.size()) {
+      detail::Pending& p = pending_[harvested_];
+      if (!p.failed) {
+        if (!p.end) break;  // launched, end not recorded yet
+        rt::ContextGuard g(p.function.device().context());
+        if (rt::driver().event_query(p.end) != 0) break;
+        time_with_events(p);
+      }
+      ++harvested_;
+    }
+  }
+  void time_with_events(detail::Pending& p) {
+    p.record = describe(p);
+    const int dev = p.record.device;
+    auto [base, base_host] = base_events_[dev];
+    float from_base = 0, dur = 0;
+    rt::driver().event_synchronize(p.end);
+    rt::driver().event_elapsed_ms(&from_base, base, p.start);
+    rt::driver().event_elapsed_ms(&dur, p.start, p.end);
+    p.record.start_us = base_host + double(from_base) * 1e3;
+    p.record.end_us = p.record.start_us + double(dur) * 1e3;
+    free_events_[dev].push_back(p.start);
+    free_events_[dev].push_back(p.end);
+    p.start = p.end = nullptr;
+    p.resolved = true;
+    p.function = rt::Function();  // let its module go
+  }
+
+  void* take_event(int dev) {
+    auto& pool = free_events_[dev];
+    if (pool.empty()) harvest();
+    if (!pool.empty()) {
+      void* e = pool.back();
+      pool.pop_back();
+      return e;
+    }
+    void* e = nullptr;
+    rt::driver().check(rt::driver().event_create(&e), "event_create", "making a profiler event");
+    return e;
+  }
+  // A reference event per device, and the host time it was recorded at: device times are
+  // measured from it and placed on the session's host clock.
+  void ensure_base_event(int dev) {
+    if (base_events_.count(dev)) return;
+    void* e = take_event(dev);
+    rt::driver().event_record(e, nullptr);
+    double at =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - host_start_)
+            .count();
+    base_events_[dev] = {e, at};
+  }
+
+  Profile resolve_locked() {
+    Profile out;
+    out.backend = backend_ == Backend::cupti ? "cupti" : "events";
+    std::map<int, bool> devices;
+    for (const auto& p : pending_) {
+      if (p.resolved)
+        devices[p.record.device] = true;
+      else if (p.function.valid())
+        devices[p.function.device().ordinal()] = true;
+    }
+    for (auto& [dev, used] : devices) rt::Device(dev).synchronize();
+
+    std::vector<detail::CuptiKernel> cupti_kernels;
+    std::unordered_map<std::uint32_t, std::uint64_t> external;
+    std::unordered_map<std::uint64_t, const detail::CuptiKernel*> by_id;
+    if (cupti_) {
+      cupti_kernels = cupti_->collect(external);
+      for (const auto& k : cupti_kernels) {
+        if (auto it = external.find(k.correlation); it != external.end()) by_id[it->second] = &k;
+      }
+    }
+    for (auto& p : pending_) {
+      if (p.failed) continue;
+      if (p.resolved) {
+        out.kernels.push_back(std::move(p.record));
+        continue;
+      }
+      if (!cupti_) {
+        rt::ContextGuard g(p.function.device().context());
+        time_with_events(p);
+        out.kernels.push_back(std::move(p.record));
+        continue;
+      }
+      KernelRecord r = describe(p);
+      {
+        auto it = by_id.find(p.id);
+        if (it == by_id.end()) continue;  // not yet reported (should not happen after a sync)
+        r.start_us = double(it->second->start_ns - cupti_->base_ns()) / 1e3;
+        r.end_us = double(it->second->end_ns - cupti_->base_ns()) / 1e3;
+        r.correlation = it->second->correlation;
+      }
+      out.kernels.push_back(std::move(r));
+    }
+    if (cupti_) {
+      for (const auto& k : cupti_kernels) {
+        if (external.count(k.correlation)) continue;
+        KernelRecord r;
+        r.name = k.name;
+        r.device = int(k.device);
+        r.stream = k.stream;
+        r.grid = k.grid;
+        r.block = k.block;
+        r.registers = k.registers;
+        r.static_shared_bytes = k.static_shared;
+        r.shared_bytes = unsigned(k.dynamic_shared);
+        r.start_us = double(k.start_ns - cupti_->base_ns()) / 1e3;
+        r.end_us = double(k.end_ns - cupti_->base_ns()) / 1e3;
+        r.external = true;
+        r.correlation = k.correlation;
+        devices[r.device] = true;
+        out.kernels.push_back(std::move(r));
+      }
+    }
+    first_id_ += pending_.size();
+    pending_.clear();
+    harvested_ = 0;
+    for (auto& [dev, used] : devices) {
+      rt::Device d(dev);
+      out.devices.push_back({dev, d.properties().name, peaks_for(d.properties())});
+    }
+    return out;
+  }
+
+  KernelRecord describe(const detail::Pending& p) {
+    KernelRecord r;
+    const rt::Function& f = p.function;
+    r.name = f.name();
+    r.params = p.info.params;
+    r.config = p.info.config;
+    r.bytes = p.info.bytes;
+    r.flops = p.info.flops;
+    r.device = f.device().ordinal();
+    r.stream = reinterpret_cast<std::uintptr_t>(p.config.stream.handle);
+    r.grid = {p.config.grid.x, p.config.grid.y, p.config.grid.z};
+    r.block = {p.config.block.x, p.config.block.y, p.config.block.z};
+    r.shared_bytes = p.config.shared_bytes;
+    r.static_shared_bytes = f.attributes().static_shared_bytes;
+    r.registers = f.attributes().registers;
+    r.host_us = p.host_us;
+    r.host_launch_us = p.host_launch_us;
+    const int threads = int(p.config.block.count());
+    auto key = std::make_tuple(f.handle(), threads, p.config.shared_bytes);
+    auto it = occupancy_.find(key);
+    if (it == occupancy_.end()) {
+      const auto& props = f.device().properties();
+      const int warps = (threads + props.warp_size - 1) / props.warp_size;
+      const int blocks = f.occupancy(threads, p.config.shared_bytes);
+      const double most = double(props.max_threads_per_multiprocessor / props.warp_size);
+      it = occupancy_.emplace(key, most > 0 ? double(blocks * warps) / most : 0.0).first;
+    }
+    r.occupancy = it->second;
+    return r;
+  }
+
+  mutable std::mutex mutex_;
+  bool running_ = false;
+  bool warned_cupti_ = false;
+  Backend backend_ = Backend::events;
+  std::chrono::steady_clock::time_point host_start_;
+  std::deque<detail::Pending> pending_;
+  std::uint64_t first_id_ = 1;  // the id of pending_.front()
+  std::size_t harvested_ = 0;   // pending_[0, harvested_) are timed or failed
+  std::map<int, std::vector<void*>> free_events_;
+  std::map<int, std::pair<void*, double>> base_events_;
+  std::map<std::tuple<void*, int, unsigned>, double> occupancy_;
+  std::unique_ptr<detail::Cupti> cupti_;
+};
+
+/// A profiling session for one scope: records from construction to finish() (or the end
+/// of the scope, where the records are dropped).
+class Session {
+ public:
+  explicit Session(Backend backend = backend_from_environment()) {
+    Profiler::instance().start(backend);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() {
+    if (!finished_) {
+      try {
+        Profiler::instance().stop();
+      } catch (...) {
+      }
+    }
+  }
+  /// Stops recording and returns the profile.
+  Profile finish() {
+    finished_ = true;
+    return Profiler::instance().stop();
+  }
+  /// The backend in use (events where CUPTI was asked for but could not be used).
+  Backend backend() const { return Profiler::instance().backend(); }
+
+ private:
+  bool finished_ = false;
+};
+
+}  // namespace kiln::prof
