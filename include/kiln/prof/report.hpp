@@ -1,0 +1,183 @@
+#pragma once
+/// Reports of a Profile: the top-N markdown table of the hottest kernels, every record as
+/// CSV or JSON, and writing a report to a file.
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "../error.hpp"
+#include "detail/kernel_groups.hpp"
+#include "detail/profile_json.hpp"
+#include "detail/units.hpp"
+#include "record.hpp"
+
+namespace kiln::prof {
+
+namespace detail {
+
+/// `text` safe inside a markdown table cell: pipes escaped, line breaks as spaces.
+inline std::string markdown_cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c == '\n' || c == '\r') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// `field` as an RFC 4180 CSV field: quoted, with quotes doubled, where it holds a comma,
+/// a quote or a line break.
+inline std::string csv_field(std::string_view field) {
+  if (field.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(field);
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+inline std::string percent(double part, double whole) {
+  return whole > 0 ? fmt::format("{:.1f}", 100 * part / whole) : "-";
+}
+
+}  // namespace detail
+
+/// A markdown table of the `n` kernels that took the most device time, grouped by (name,
+/// device) and sorted by total time, longest first. Columns: rank, kernel, device, calls,
+/// total ms, mean / min / max us, % time, GB/s, % BW, TFLOP/s, % FLOP peak.
+///
+/// "% time" is the share of all kernel time in the profile. GB/s and TFLOP/s sum the bytes
+/// and FLOPs of the calls that declared them over those calls' time; "% BW" and "% FLOP
+/// peak" compare them with the device's peaks in `profile.devices`: the FP32 peak, or the
+/// FP16 tensor peak (marked "(tensor)") where the rate exceeds the FP32 peak. "-" marks
+/// what is unknown. Kernels past the first `n` are summed in one "more kernels" row; the
+/// last row holds the totals. A line above the table names the peaks used.
+inline std::string top_table(const Profile& profile, std::size_t n = 20) {
+  const std::vector<detail::KernelGroup> groups = detail::group_kernels(profile);
+  double total_us = 0;
+  std::size_t total_calls = 0;
+  for (const auto& g : groups) {
+    total_us += g.total_us;
+    total_calls += g.calls;
+  }
+
+  std::string out;
+  for (const DeviceInfo& d : profile.devices) {
+    const DevicePeaks& p = d.peaks;
+    if (p.bandwidth <= 0 && p.fp32_flops <= 0 && p.tensor_fp16_flops <= 0) continue;
+    auto rate = [](double v, std::string_view unit) {
+      return v > 0 ? detail::si(v, unit) : std::string("-");
+    };
+    out += fmt::format("Peaks of GPU {} ({}, from {}): {}, FP32 {}, FP16 tensor {}\n\n", d.ordinal,
+                       detail::markdown_cell(d.name.empty() ? p.name : d.name),
+                       p.source.empty() ? "unknown" : p.source, rate(p.bandwidth, "B/s"),
+                       rate(p.fp32_flops, "FLOP/s"), rate(p.tensor_fp16_flops, "FLOP/s"));
+  }
+  out +=
+      "| # | kernel | dev | calls | total ms | mean us | min us | max us | % time | GB/s | % BW "
+      "| TFLOP/s | % FLOP peak |\n"
+      "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+
+  const std::size_t shown = std::min(n, groups.size());
+  for (std::size_t i = 0; i < shown; ++i) {
+    const detail::KernelGroup& g = groups[i];
+    const DeviceInfo* device = detail::find_device(profile, g.device);
+    const double bw = g.bytes_per_second();
+    const double fl = g.flops_per_second();
+    std::string gbs = "-", bw_pct = "-", tfl = "-", fl_pct = "-";
+    if (bw > 0) {
+      gbs = fmt::format("{:.1f}", bw / 1e9);
+      if (device) bw_pct = detail::percent(bw, device->peaks.bandwidth);
+    }
+    if (fl > 0) {
+      tfl = fmt::format("{:.2f}", fl / 1e12);
+      if (device) {
+        const detail::PeakFraction f = detail::compute_fraction(fl, device->peaks);
+        if (f.fraction > 0) {
+          fl_pct = fmt::format("{:.1f}{}", 100 * f.fraction, f.tensor ? " (tensor)" : "");
+        }
+      }
+    }
+    out += fmt::format(
+        "| {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} |\n",
+        i + 1, detail::markdown_cell(g.name), g.device, g.calls, g.total_us / 1e3, g.mean_us(),
+        g.min_us, g.max_us, detail::percent(g.total_us, total_us), gbs, bw_pct, tfl, fl_pct);
+  }
+  if (shown < groups.size()) {
+    double rest_us = 0;
+    std::size_t rest_calls = 0;
+    for (std::size_t i = shown; i < groups.size(); ++i) {
+      rest_us += groups[i].total_us;
+      rest_calls += groups[i].calls;
+    }
+    out += fmt::format("|  | ({} more kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |\n",
+                       groups.size() - shown, rest_calls, rest_us / 1e3,
+                       detail::percent(rest_us, total_us));
+  }
+  out += fmt::format("|  | **total** ({} kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |\n",
+                     groups.size(), total_calls, total_us / 1e3, total_us > 0 ? "100.0" : "-");
+  return out;
+}
+
+/// Every record as CSV (RFC 4180: a header row, CRLF line ends, fields with commas, quotes
+/// or line breaks quoted), one row per kernel execution, in the profile's order. Streams
+/// are written in hex ("0x7f3a..."), as the Chrome trace names them; times in microseconds.
+inline std::string to_csv(const Profile& profile) {
+  std::string out =
+      "name,params,config,device,stream,grid_x,grid_y,grid_z,block_x,block_y,block_z,"
+      "shared_bytes,static_shared_bytes,registers,occupancy,start_us,end_us,duration_us,"
+      "host_us,host_launch_us,bytes,flops,external,correlation\r\n";
+  for (const KernelRecord& k : profile.kernels) {
+    out += fmt::format(
+        "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+        detail::csv_field(k.name), detail::csv_field(k.params), detail::csv_field(k.config),
+        k.device, k.stream, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2],
+        k.shared_bytes, k.static_shared_bytes, k.registers, k.occupancy, k.start_us, k.end_us,
+        k.duration_us(), k.host_us, k.host_launch_us, k.bytes, k.flops,
+        k.external ? "true" : "false", k.correlation);
+  }
+  return out;
+}
+
+/// The profile as JSON: {"format": "kiln-profile", "version": 1, "backend", "devices":
+/// [{ordinal, name, peaks}], "kernels": [every field of every record, and duration_us]}.
+/// profile_from_json() reads it back.
+inline nlohmann::json to_json(const Profile& profile) {
+  return detail::profile_to_json(profile);
+}
+
+/// The Profile that to_json() wrote. Throws kiln::Error naming what is missing or wrong.
+inline Profile profile_from_json(const nlohmann::json& j) {
+  return detail::profile_from_json(j);
+}
+
+/// Writes `content` to the file at `path`, replacing it. Throws kiln::Error naming the path
+/// and the system's reason ("No such file or directory") when it cannot.
+inline void write_file(const std::string& path, std::string_view content) {
+  auto error = [&](const char* what, int code) {
+    return Error(fmt::format("kiln: could not {} {}: {}", what, path,
+                             code ? std::generic_category().message(code) : "short write"));
+  };
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw error("open for writing", errno);
+  errno = 0;
+  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+  const int write_errno = errno;
+  errno = 0;
+  const bool closed = std::fclose(f) == 0;
+  if (!written) throw error("write", write_errno);
+  if (!closed) throw error("write", errno);
+}
+
+}  // namespace kiln::prof
