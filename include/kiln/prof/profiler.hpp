@@ -89,21 +89,21 @@ class Profiler final : public rt::LaunchObserver {
     rt::launch_observer().store(this, std::memory_order_release);
   }
 
-  /// Stops recording and returns everything recorded since start().
+  /// Stops recording and returns everything recorded since start(). The session ends even
+  /// when resolving the records fails (the error is rethrown).
   Profile stop() {
     rt::launch_observer().store(nullptr, std::memory_order_release);
     std::lock_guard lock(mutex_);
     if (!running_) throw Error("kiln: no profiling session is running");
-    Profile p = resolve_locked();
     running_ = false;
-    cupti_.reset();
-    for (auto& [device, events] : free_events_) {
-      rt::ContextGuard g(rt::Device(device).context());
-      for (void* e : events) rt::driver().event_destroy(e);
-      if (base_events_.count(device)) rt::driver().event_destroy(base_events_[device].first);
+    Profile p;
+    try {
+      p = resolve_locked();
+    } catch (...) {
+      release_locked();
+      throw;
     }
-    free_events_.clear();
-    base_events_.clear();
+    release_locked();
     return p;
   }
 
@@ -131,9 +131,7 @@ class Profiler final : public rt::LaunchObserver {
     p.host_us =
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - host_start_)
             .count();
-    if (backend_ == Backend::cupti) {
-      cupti_->push(p.id);
-    } else {
+    if (backend_ == Backend::events) {
       const int dev = f.device().ordinal();
       ensure_base_event(dev);
       p.start = take_event(dev);
@@ -147,22 +145,34 @@ class Profiler final : public rt::LaunchObserver {
     detail::Pending* p = find(token);
     if (!p) return;
     p->host_launch_us = host_us;
-    if (backend_ == Backend::cupti) {
-      cupti_->pop();
-    } else {
-      rt::driver().event_record(p->end, p->config.stream.handle);
-    }
+    if (backend_ == Backend::events) rt::driver().event_record(p->end, p->config.stream.handle);
   }
   void launch_failed(void* token) override {
     std::lock_guard lock(mutex_);
     detail::Pending* p = find(token);
     if (!p) return;
     p->failed = true;
-    if (backend_ == Backend::cupti) cupti_->pop();
   }
 
  private:
   Profiler() = default;
+
+  void release_locked() noexcept {
+    cupti_.reset();
+    for (auto& [device, events] : free_events_) {
+      try {
+        rt::ContextGuard g(rt::Device(device).context());
+        for (void* e : events) rt::driver().event_destroy(e);
+        if (base_events_.count(device)) rt::driver().event_destroy(base_events_[device].first);
+      } catch (...) {
+      }
+    }
+    free_events_.clear();
+    base_events_.clear();
+    first_id_ += pending_.size();
+    pending_.clear();
+    harvested_ = 0;
+  }
 
   detail::Pending* find(void* token) {
     auto id = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token));
@@ -237,13 +247,24 @@ class Profiler final : public rt::LaunchObserver {
     }
     for (auto& [dev, used] : devices) rt::Device(dev).synchronize();
 
+    // CUPTI's records are joined to kiln's launches by device, kernel name and launch shape,
+    // in launch order (CUPTI's correlation ids grow with every launch); what is left over
+    // was launched by someone else (cuBLAS, cuDNN, ...).
     std::vector<detail::CuptiKernel> cupti_kernels;
-    std::unordered_map<std::uint32_t, std::uint64_t> external;
-    std::unordered_map<std::uint64_t, const detail::CuptiKernel*> by_id;
+    std::vector<bool> matched;
+    std::map<std::string, std::deque<std::size_t>> by_shape;
+    auto shape = [](int dev, const std::string& name, const std::array<unsigned, 3>& g,
+                    const std::array<unsigned, 3>& b) {
+      return std::to_string(dev) + "|" + name + "|" + std::to_string(g[0]) + "," +
+             std::to_string(g[1]) + "," + std::to_string(g[2]) + "|" + std::to_string(b[0]) + "," +
+             std::to_string(b[1]) + "," + std::to_string(b[2]);
+    };
     if (cupti_) {
-      cupti_kernels = cupti_->collect(external);
-      for (const auto& k : cupti_kernels) {
-        if (auto it = external.find(k.correlation); it != external.end()) by_id[it->second] = &k;
+      cupti_kernels = cupti_->collect();
+      matched.assign(cupti_kernels.size(), false);
+      for (std::size_t i = 0; i < cupti_kernels.size(); ++i) {
+        const auto& k = cupti_kernels[i];
+        by_shape[shape(int(k.device), k.name, k.grid, k.block)].push_back(i);
       }
     }
     for (auto& p : pending_) {
@@ -259,18 +280,20 @@ class Profiler final : public rt::LaunchObserver {
         continue;
       }
       KernelRecord r = describe(p);
-      {
-        auto it = by_id.find(p.id);
-        if (it == by_id.end()) continue;  // not yet reported (should not happen after a sync)
-        r.start_us = double(it->second->start_ns - cupti_->base_ns()) / 1e3;
-        r.end_us = double(it->second->end_ns - cupti_->base_ns()) / 1e3;
-        r.correlation = it->second->correlation;
-      }
+      auto& queue = by_shape[shape(r.device, r.name, r.grid, r.block)];
+      if (queue.empty()) continue;  // CUPTI did not report it (should not happen after a sync)
+      const auto& k = cupti_kernels[queue.front()];
+      matched[queue.front()] = true;
+      queue.pop_front();
+      r.start_us = double(k.start_ns - cupti_->base_ns()) / 1e3;
+      r.end_us = double(k.end_ns - cupti_->base_ns()) / 1e3;
+      r.correlation = k.correlation;
       out.kernels.push_back(std::move(r));
     }
     if (cupti_) {
-      for (const auto& k : cupti_kernels) {
-        if (external.count(k.correlation)) continue;
+      for (std::size_t i = 0; i < cupti_kernels.size(); ++i) {
+        if (matched[i]) continue;
+        const auto& k = cupti_kernels[i];
         KernelRecord r;
         r.name = k.name;
         r.device = int(k.device);
@@ -288,9 +311,6 @@ class Profiler final : public rt::LaunchObserver {
         out.kernels.push_back(std::move(r));
       }
     }
-    first_id_ += pending_.size();
-    pending_.clear();
-    harvested_ = 0;
     for (auto& [dev, used] : devices) {
       rt::Device d(dev);
       out.devices.push_back({dev, d.properties().name, peaks_for(d.properties())});

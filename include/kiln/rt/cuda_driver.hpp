@@ -154,10 +154,13 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     }
   }
   auto get_proc = lib.get<decltype(&::cuGetProcAddress)>("cuGetProcAddress_v2");
-  auto load = [&](auto& fn, const char* name, bool required = true) {
+  // `version`: the CUDA version whose ABI cuda.h declares for `name`. It is CUDA_VERSION
+  // except where a newer ABI exists that cuda.h does not declare (CUDA 13's cuCtxSynchronize
+  // takes a context; cuda.h still declares the CUDA 2.0 one).
+  auto load = [&](auto& fn, const char* name, bool required = true, int version = CUDA_VERSION) {
     void* p = nullptr;
     CUdriverProcAddressQueryResult status{};
-    if (get_proc(name, &p, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &status) != CUDA_SUCCESS ||
+    if (get_proc(name, &p, version, CU_GET_PROC_ADDRESS_DEFAULT, &status) != CUDA_SUCCESS ||
         status != CU_GET_PROC_ADDRESS_SUCCESS) {
       p = nullptr;
     }
@@ -179,7 +182,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.primary_release, "cuDevicePrimaryCtxRelease");
   load(fns.ctx_set, "cuCtxSetCurrent");
   load(fns.ctx_get, "cuCtxGetCurrent");
-  load(fns.ctx_sync, "cuCtxSynchronize");
+  load(fns.ctx_sync, "cuCtxSynchronize", true, 12000);
   load(fns.mem_alloc, "cuMemAlloc");
   load(fns.mem_free, "cuMemFree");
   load(fns.mem_info, "cuMemGetInfo");
