@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "../support.hpp"
 #include "kiln/jit/disk_cache.hpp"
 
 namespace kiln_cache_test {
@@ -25,29 +26,9 @@ namespace kiln_cache_test {
 namespace fs = std::filesystem;
 
 /// A fresh directory from mkdtemp, removed (with everything in it) at the end.
-class TempDir {
+class TempDir : public kiln_test::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln-cache-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    // Undo any chmod a test made, so that everything can be removed.
-    ::chmod(path_.c_str(), 0700);
-    for (auto it = fs::recursive_directory_iterator(path_, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
-    }
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : kiln_test::TempDir("kiln-cache-test") {}
 };
 
 /// Sets and unsets environment variables, restoring what they were at the end.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../support.hpp"
 #include "kiln/jit.hpp"
 
 namespace fs = std::filesystem;
@@ -16,17 +17,7 @@ using namespace kiln::jit;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kiln-cache-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using kiln_test::TempDir;
 
 DiskCacheConfig config(const fs::path& dir) {
   return DiskCacheConfig{dir / "cache", 64ull << 20, true, "", false};
@@ -67,7 +58,7 @@ TEST_CASE("cache: identical input hits memory, then disk in a new cache; lowered
   TempDir dir;
   std::string lowered;
   {
-    KernelCache cache(config(dir.path));
+    KernelCache cache(config(dir.path()));
     auto a = cache.get(typed_program(), sm90());
     auto b = cache.get(typed_program(), sm90());
     CHECK(a == b);  // the same object: a memory hit
@@ -80,7 +71,7 @@ TEST_CASE("cache: identical input hits memory, then disk in a new cache; lowered
     CHECK(lowered.find("scale") != std::string::npos);
     CHECK(cache.stats().disk.stores == 1);
   }
-  KernelCache fresh(config(dir.path));  // as a new process would
+  KernelCache fresh(config(dir.path()));  // as a new process would
   auto c = fresh.get(typed_program(), sm90());
   CHECK(fresh.stats().compiles == 0);
   CHECK(fresh.stats().disk_hits == 1);
@@ -90,7 +81,7 @@ TEST_CASE("cache: identical input hits memory, then disk in a new cache; lowered
 
 TEST_CASE("cache: one changed byte of source, header, option or target changes the key") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   const CacheKey base = cache.content_key(typed_program(), sm90());
   CHECK(cache.content_key(typed_program(), sm90()) == base);
 
@@ -117,13 +108,13 @@ TEST_CASE("cache: one changed byte of source, header, option or target changes t
   CHECK_FALSE(cache.content_key(typed_program(), o) == base);
 
   // A changed byte in a header included from disk (not in memory) changes the key too.
-  fs::create_directories(dir.path / "inc");
-  std::ofstream(dir.path / "inc" / "user.hpp") << "#define USER_VALUE 1\n";
+  fs::create_directories(dir.path() / "inc");
+  std::ofstream(dir.path() / "inc" / "user.hpp") << "#define USER_VALUE 1\n";
   p = typed_program("#include \"user.hpp\"\n");
   o = sm90();
-  o.include_dirs = {(dir.path / "inc").string()};
+  o.include_dirs = {(dir.path() / "inc").string()};
   const CacheKey with_user = cache.content_key(p, o);
-  std::ofstream(dir.path / "inc" / "user.hpp") << "#define USER_VALUE 2\n";
+  std::ofstream(dir.path() / "inc" / "user.hpp") << "#define USER_VALUE 2\n";
   CHECK_FALSE(cache.content_key(p, o) == with_user);
 
   // And a real compile follows a changed key: two compiles, two entries.
@@ -137,35 +128,35 @@ TEST_CASE("cache: one changed byte of source, header, option or target changes t
 
 TEST_CASE("cache: a corrupt or truncated entry is recompiled") {
   TempDir dir;
-  const CacheKey key = KernelCache(config(dir.path)).content_key(typed_program(), sm90());
+  const CacheKey key = KernelCache(config(dir.path())).content_key(typed_program(), sm90());
   {
-    KernelCache cache(config(dir.path));
+    KernelCache cache(config(dir.path()));
     cache.get(typed_program(), sm90());
   }
-  fs::path entry = DiskCache(config(dir.path)).entry_path(key);
+  fs::path entry = DiskCache(config(dir.path())).entry_path(key);
   REQUIRE(fs::exists(entry));
   {  // flip one byte in the middle
     std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(std::streamoff(fs::file_size(entry) / 2));
     f.put('\x5a');
   }
-  KernelCache a(config(dir.path));
+  KernelCache a(config(dir.path()));
   a.get(typed_program(), sm90());
   CHECK(a.stats().compiles == 1);
   CHECK(a.stats().disk.corrupt == 1);
   fs::resize_file(entry, fs::file_size(entry) / 3);  // truncate
-  KernelCache b(config(dir.path));
+  KernelCache b(config(dir.path()));
   b.get(typed_program(), sm90());
   CHECK(b.stats().compiles == 1);
   CHECK(b.stats().disk.corrupt == 1);
-  KernelCache c(config(dir.path));
+  KernelCache c(config(dir.path()));
   c.get(typed_program(), sm90());
   CHECK(c.stats().compiles == 0);  // the rewritten entry is good
 }
 
 TEST_CASE("cache: 16 threads asking for one key compile it once") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   std::vector<std::thread> threads;
   std::vector<std::shared_ptr<const Binary>> got(16);
   for (int t = 0; t < 16; ++t) {
@@ -178,7 +169,7 @@ TEST_CASE("cache: 16 threads asking for one key compile it once") {
 
 TEST_CASE("cache: a batch compiles in parallel, and one bad program does not spoil the rest") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   std::vector<CompileRequest> batch;
   for (int i = 0; i < 4; ++i) {
     batch.push_back({typed_program("// variant " + std::to_string(i) + "\n"), sm90()});
@@ -199,7 +190,7 @@ TEST_CASE("cache: a batch compiles in parallel, and one bad program does not spo
 
 TEST_CASE("cache: compile errors name kernel, target and options, and show the failing lines") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   Program p = typed_program();
   p.source =
       "#include \"spec.hpp\"\n__global__ void k(float* out) {\n  float x = 1;\n  *out = x + "
@@ -235,7 +226,7 @@ TEST_CASE("cache: compile errors name kernel, target and options, and show the f
 
 TEST_CASE("cache: an option the compiler rejects is named") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   Options o = sm90();
   o.extra = {"--bogus-flag"};
   CHECK_THROWS_WITH_AS(cache.get(typed_program(), o),
@@ -244,7 +235,7 @@ TEST_CASE("cache: an option the compiler rejects is named") {
 
 TEST_CASE("cache: every supported NVIDIA target compiles the typed program") {
   TempDir dir;
-  KernelCache cache(config(dir.path));
+  KernelCache cache(config(dir.path()));
   std::vector<CompileRequest> batch;
   for (const char* t : {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"}) {
     Options o;

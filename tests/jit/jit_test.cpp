@@ -5,52 +5,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../support.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/jit/hiprtc.hpp"
 
 namespace fs = std::filesystem;
 using namespace kiln::jit;
 
-namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kiln-jit-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name) << text;
-  }
-};
-
-struct EnvVar {
-  std::string name;
-  std::string old;
-  bool had;
-  EnvVar(std::string n, const char* value) : name(std::move(n)) {
-    const char* o = std::getenv(name.c_str());
-    had = o != nullptr;
-    if (had) old = o;
-    if (value)
-      ::setenv(name.c_str(), value, 1);
-    else
-      ::unsetenv(name.c_str());
-  }
-  ~EnvVar() {
-    if (had)
-      ::setenv(name.c_str(), old.c_str(), 1);
-    else
-      ::unsetenv(name.c_str());
-  }
-};
-
-}  // namespace
+using kiln_test::ScopedEnv;
+using kiln_test::TempDir;
 
 TEST_CASE("options: validation names the offending option") {
   Options o;
@@ -158,7 +121,7 @@ TEST_CASE("includes: every file reached through #include, with its bytes") {
             "#include \"a.hpp\"\n  #  include \"mem.hpp\"\n",
             {{"mem.hpp", "#include \"c.hpp\"\n"}},
             {}};
-  auto inc = collect_includes(p, {(dir.path / "inc").string()});
+  auto inc = collect_includes(p, {(dir.path() / "inc").string()});
   REQUIRE(inc.size() == 4);
   std::vector<std::string> names;
   for (auto& f : inc) names.push_back(fs::path(f.path).filename().string());
@@ -177,17 +140,17 @@ TEST_CASE(
   b.write("k.cu", "from b");
   b.write("only_b.cu", "only b");
   {
-    EnvVar env("KILN_KERNEL_PATH", (a.path.string() + ":" + b.path.string()).c_str());
+    ScopedEnv env("KILN_KERNEL_PATH", (a.path().string() + ":" + b.path().string()).c_str());
     CHECK(load_kernel_source("k.cu").text == "from a");
     CHECK(load_kernel_source("only_b.cu").text == "only b");
-    CHECK(load_kernel_source("only_b.cu").origin == (b.path / "only_b.cu").string());
+    CHECK(load_kernel_source("only_b.cu").origin == (b.path() / "only_b.cu").string());
     try {
       load_kernel_source("missing.cu");
       FAIL("found a missing kernel");
     } catch (const kiln::Error& e) {
       std::string m = e.what();
-      CHECK(m.find(a.path.string()) != std::string::npos);
-      CHECK(m.find(b.path.string()) != std::string::npos);
+      CHECK(m.find(a.path().string()) != std::string::npos);
+      CHECK(m.find(b.path().string()) != std::string::npos);
       CHECK(m.find("(embedded sources)") != std::string::npos);
       CHECK(m.find("KILN_KERNEL_PATH") != std::string::npos);
     }
@@ -199,20 +162,20 @@ TEST_CASE(
   CHECK(load_kernel_source("jit_test_embedded.cu").origin == "embedded");
   {
     a.write("jit_test_embedded.cu", "override");
-    EnvVar env("KILN_KERNEL_PATH", a.path.string().c_str());
+    ScopedEnv env("KILN_KERNEL_PATH", a.path().string().c_str());
     CHECK(load_kernel_source("jit_test_embedded.cu").text == "override");
   }
   CHECK(kiln_include_dir() / "kiln" / "device.hpp" ==
         fs::path(KILN_INCLUDE_DIR) / "kiln" / "device.hpp");
   {
-    EnvVar env("KILN_INCLUDE_DIR", a.path.string().c_str());
+    ScopedEnv env("KILN_INCLUDE_DIR", a.path().string().c_str());
     CHECK_THROWS_WITH_AS(kiln_include_dir(), doctest::Contains("does not hold kiln/device.hpp"),
                          kiln::Error);
   }
 }
 
 TEST_CASE("hipRTC: a missing library names itself and the variable to set") {
-  EnvVar env("KILN_HIPRTC_LIBRARY", "/nonexistent/libhiprtc.so");
+  ScopedEnv env("KILN_HIPRTC_LIBRARY", "/nonexistent/libhiprtc.so");
   // The API object is loaded once per process; this test runs before any hipRTC use.
   try {
     HiprtcApi::get();
@@ -227,7 +190,7 @@ TEST_CASE("hipRTC: a missing library names itself and the variable to set") {
 
 TEST_CASE("default target: without a GPU the error says to set Options::target") {
   // The driver is looked up once per process; this is this process's only lookup.
-  EnvVar env("KILN_CUDA_LIBRARY", "/nonexistent/libcuda.so.1");
+  ScopedEnv env("KILN_CUDA_LIBRARY", "/nonexistent/libcuda.so.1");
   CHECK_THROWS_WITH_AS(current_device_target(), doctest::Contains("set Options::target"),
                        kiln::Error);
   Options o;  // no target

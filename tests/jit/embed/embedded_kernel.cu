@@ -4,6 +4,7 @@ KILN_DIM(N);
 KILN_KERNEL void embedded_fill(float* out, int n) {
   using namespace kiln;
   Tensor<float, Extent<N, dynamic>> t(out, N(n));
-  for (N i : range(N(n)).split(block_index() * block_size() + thread_index(), grid_size() * block_size()))
+  for (N i :
+       range(N(n)).split(block_index() * block_size() + thread_index(), grid_size() * block_size()))
     *t[i] = float(i.get());
 }
