@@ -89,6 +89,18 @@ int main(int argc, char** argv) try {
     }
     return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
   };
+  // The floor of the events backend: a raw launch between two raw event records.
+  std::vector<void*> events(2 * std::size_t(burst));
+  for (auto& e : events) rt::driver().check(rt::driver().event_create(&e), "event_create");
+  auto raw_events_burst = [&] {
+    auto t = Clock::now();
+    for (int i = 0; i < burst; ++i) {
+      rt::driver().event_record(events[2 * std::size_t(i)], raw_stream);
+      raw_launch(raw_fn, 1, 1, 1, 32, 1, 1, 0, raw_stream, params, nullptr);
+      rt::driver().event_record(events[2 * std::size_t(i) + 1], raw_stream);
+    }
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
+  };
   for (int i = 0; i < 20; ++i) {  // warm-up
     kiln_burst();
     raw_burst();
@@ -112,6 +124,13 @@ int main(int argc, char** argv) try {
     return std::make_pair(median(kiln_us), median(raw_us));
   };
   const auto [k, r] = measure();
+  std::vector<double> with_events;
+  for (int i = 0; i < samples / 4 + 3; ++i) {
+    with_events.push_back(raw_events_burst());
+    stream.synchronize();
+  }
+  const double raw_with_events = median(with_events);
+  for (void* e : events) rt::driver().event_destroy(e);
   double profiled[2] = {0, 0}, raw_during[2] = {0, 0};
   std::string backends[2] = {"events", "cupti"};
   for (int b = 0; b < 2; ++b) {
@@ -129,6 +148,7 @@ int main(int argc, char** argv) try {
   std::printf("| launch path | host us per launch (median of %d bursts of %d) |\n| --- | --- |\n",
               samples, burst);
   std::printf("| raw cuLaunchKernel | %.3f |\n| kiln::rt::launch | %.3f |\n", r, k);
+  std::printf("| raw cuLaunchKernel between two raw cuEventRecord | %.3f |\n", raw_with_events);
   for (int b = 0; b < 2; ++b) {
     std::printf("| kiln::rt::launch, profiler on (%s) | %.3f (raw in the same phase: %.3f) |\n",
                 backends[b].c_str(), profiled[b], raw_during[b]);
@@ -143,7 +163,8 @@ int main(int argc, char** argv) try {
                         << ", \"profiled_cupti_us\": " << profiled[1]
                         << ", \"profiler_overhead_events_us\": " << profiled[0] - k
                         << ", \"profiler_overhead_cupti_us\": " << profiled[1] - k
-                        << ", \"device\": \"" << device.properties().name << "\"}\n";
+                        << ", \"raw_with_two_events_us\": " << raw_with_events << ", \"device\": \""
+                        << device.properties().name << "\"}\n";
   }
   return 0;
 } catch (const std::exception& e) {
