@@ -2,7 +2,7 @@
 // under the profiler; prints the top-N table and writes the trace and the roofline.
 //
 //   ./profile [DIR]     writes DIR/profile.json (open in ui.perfetto.dev), DIR/roofline.svg
-//   KILN_PROFILE_BACKEND=cupti ./profile     exact times, and cuBLAS's kernels too
+//   KILN_PROFILE_BACKEND=events ./profile    device events only (no cuBLAS kernels)
 #include <cstdio>
 #include <string>
 
@@ -71,7 +71,7 @@ int main(int argc, char** argv) try {
   const unsigned blocks = unsigned(gpu.properties().multiprocessors) * 8;
   const double bytes = 4.0 * n;
 
-  prof::Session session;  // KILN_PROFILE_BACKEND=cupti for CUPTI
+  prof::Session session;  // CUPTI where it loads (KILN_PROFILE_BACKEND=events for events)
   for (int rep = 0; rep < 10; ++rep) {
     rt::LaunchInfo copy_info{"n=16M", "", 2 * bytes, 0};
     rt::launch_with(&copy_info, module.function("copy"), {{blocks}, {256}}, vx, vy);
@@ -101,7 +101,7 @@ int main(int argc, char** argv) try {
         cublas.sgemm(h, 0, 0, m, m, m, &one, a.data(), m, b.data(), m, &zero, c.data(), m);
       gpu.synchronize();
       cublas.destroy(h);
-      std::printf("ran 3 cuBLAS SGEMMs (visible with KILN_PROFILE_BACKEND=cupti)\n");
+      std::printf("ran 3 cuBLAS SGEMMs (visible under CUPTI)\n");
     }
   } catch (const Error& e) {
     std::printf("no cuBLAS: %s\n", e.what());

@@ -6,10 +6,11 @@
 ///   kiln::prof::Profile p = session.finish();
 ///   std::puts(kiln::prof::top_table(p).c_str());
 ///
-/// The events backend brackets each launch with two device events on its stream; the
-/// CUPTI backend asks CUPTI for exact start and end times and also sees kernels kiln did
-/// not launch (cuBLAS, cuDNN). KILN_PROFILE_BACKEND=cupti picks CUPTI where the program
-/// does not; if CUPTI cannot be used, kiln says why once and uses events.
+/// The CUPTI backend asks CUPTI for exact start and end times and also sees kernels kiln
+/// did not launch (cuBLAS, cuDNN); the events backend brackets each launch with two device
+/// events on its stream. By default (Backend::automatic) kiln uses CUPTI where it loads and
+/// events elsewhere; KILN_PROFILE_BACKEND=events|cupti picks one where the program does not.
+/// If CUPTI was asked for and cannot be used, kiln says why once and uses events.
 
 #include <chrono>
 #include <cstdio>
@@ -30,31 +31,35 @@
 
 namespace kiln::prof {
 
-enum class Backend { events, cupti };
+enum class Backend {
+  events,     ///< two device events around each launch
+  cupti,      ///< CUPTI's kernel activity records
+  automatic,  ///< CUPTI where it can be used, else events (without a warning)
+};
 
-/// The backend KILN_PROFILE_BACKEND asks for (events when unset); throws on other values.
+/// The backend KILN_PROFILE_BACKEND asks for (automatic when unset); throws on other values.
 inline Backend backend_from_environment() {
   const char* v = std::getenv("KILN_PROFILE_BACKEND");
-  if (!v || !*v || std::string(v) == "events") return Backend::events;
+  if (!v || !*v || std::string(v) == "auto") return Backend::automatic;
+  if (std::string(v) == "events") return Backend::events;
   if (std::string(v) == "cupti") return Backend::cupti;
   throw Error(std::string("kiln: KILN_PROFILE_BACKEND=") + v +
-              " is not a profiler backend; use events or cupti");
+              " is not a profiler backend; use auto, events or cupti");
 }
 
 namespace detail {
 
+// A launch seen by the profiler, kept small: the launch path pays for every byte.
 struct Pending {
   rt::Function function;  // keeps the module alive until the record is resolved
   rt::LaunchConfig config{{1}, {1}};
-  rt::LaunchInfo info;
+  std::uint32_t info = 0;  // index into the profiler's interned LaunchInfos (0: none)
+  bool failed = false;
   double host_us = 0;
   double host_launch_us = 0;
   void* start = nullptr;  // events backend
   void* end = nullptr;
-  bool failed = false;
-  bool resolved = false;  // timed already (events returned to the pool)
-  std::uint64_t id = 0;
-  KernelRecord record;  // once resolved
+  std::unique_ptr<KernelRecord> record;  // once timed (events returned to the pool)
 };
 
 }  // namespace detail
@@ -73,11 +78,12 @@ class Profiler final : public rt::LaunchObserver {
     if (running_) throw Error("kiln: a profiling session is already running; finish it first");
     backend_ = backend;
     host_start_ = std::chrono::steady_clock::now();
-    if (backend == Backend::cupti) {
+    if (backend == Backend::cupti || backend == Backend::automatic) {
       try {
         cupti_ = std::make_unique<detail::Cupti>();
+        backend_ = Backend::cupti;
       } catch (const Error& e) {
-        if (!warned_cupti_) {
+        if (backend == Backend::cupti && !warned_cupti_) {
           std::fprintf(stderr, "kiln: profiling with device events instead of CUPTI: %s\n",
                        e.what());
           warned_cupti_ = true;
@@ -86,6 +92,9 @@ class Profiler final : public rt::LaunchObserver {
       }
     }
     running_ = true;
+    cupti_on_.store(backend_ == Backend::cupti, std::memory_order_relaxed);
+    infos_.assign(1, rt::LaunchInfo{});
+    info_index_.clear();
     rt::launch_observer().store(this, std::memory_order_release);
   }
 
@@ -93,6 +102,7 @@ class Profiler final : public rt::LaunchObserver {
   /// when resolving the records fails (the error is rethrown).
   Profile stop() {
     rt::launch_observer().store(nullptr, std::memory_order_release);
+    cupti_on_.store(false, std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
     if (!running_) throw Error("kiln: no profiling session is running");
     running_ = false;
@@ -117,37 +127,46 @@ class Profiler final : public rt::LaunchObserver {
     return backend_;
   }
 
-  // Tokens are record ids, not pointers: a session may end (and its records go) between
-  // another thread's before_launch and after_launch.
+  // With events, tokens are record ids (odd numbers), not pointers: a session may end (and
+  // its records go) between another thread's before_launch and after_launch. With CUPTI,
+  // before_launch only hands the LaunchInfo (an even pointer) to after_launch, which records
+  // the launch: one lock per launch.
   void* before_launch(const rt::Function& f, const rt::LaunchConfig& c,
                       const rt::LaunchInfo* info) override {
+    if (cupti_on_.load(std::memory_order_relaxed)) return const_cast<rt::LaunchInfo*>(info);
     std::lock_guard lock(mutex_);
-    if (!running_) return nullptr;
-    detail::Pending& p = pending_.emplace_back();
-    p.function = f;
-    p.config = c;
-    if (info) p.info = *info;
-    p.id = first_id_ + pending_.size() - 1;
-    p.host_us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - host_start_)
-            .count();
-    if (backend_ == Backend::events) {
-      const int dev = f.device().ordinal();
-      ensure_base_event(dev);
-      p.start = take_event(dev);
-      p.end = take_event(dev);
-      rt::driver().event_record(p.start, c.stream.handle);
-    }
-    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.id));
+    if (!running_ || backend_ != Backend::events) return nullptr;
+    const std::uint64_t id = first_id_ + pending_.size();
+    detail::Pending& p = add_pending(f, c, info);
+    p.host_us = host_now_us();
+    const int dev = f.device().ordinal();
+    ensure_base_event(dev);
+    p.start = take_event(dev);
+    p.end = take_event(dev);
+    rt::driver().event_record(p.start, c.stream.handle);
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(id << 1 | 1));  // odd: an id
   }
-  void after_launch(void* token, double host_us) override {
+  void after_launch(const rt::Function& f, const rt::LaunchConfig& c, void* token,
+                    double host_us) override {
+    if (cupti_on_.load(std::memory_order_relaxed)) {
+      // An odd token is an events session's id: that session ended since before_launch.
+      if (reinterpret_cast<std::uintptr_t>(token) & 1) return;
+      std::lock_guard lock(mutex_);
+      if (!running_ || backend_ != Backend::cupti) return;
+      const double now = host_now_us();
+      detail::Pending& p = add_pending(f, c, static_cast<const rt::LaunchInfo*>(token));
+      p.host_us = now - host_us;
+      p.host_launch_us = host_us;
+      return;
+    }
     std::lock_guard lock(mutex_);
     detail::Pending* p = find(token);
     if (!p) return;
     p->host_launch_us = host_us;
-    if (backend_ == Backend::events) rt::driver().event_record(p->end, p->config.stream.handle);
+    rt::driver().event_record(p->end, p->config.stream.handle);
   }
   void launch_failed(void* token) override {
+    if (cupti_on_.load(std::memory_order_relaxed)) return;  // CUPTI: nothing was recorded
     std::lock_guard lock(mutex_);
     detail::Pending* p = find(token);
     if (!p) return;
@@ -174,8 +193,41 @@ class Profiler final : public rt::LaunchObserver {
     harvested_ = 0;
   }
 
+  static double since_us(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+        .count();
+  }
+  double host_now_us() const { return since_us(host_start_); }
+
+  // A launch's LaunchInfo is copied once per distinct content: a factory's kernels hand the
+  // same object to every launch, so the launch path compares instead of allocating.
+  std::uint32_t intern(const rt::LaunchInfo* info) {
+    if (!info) return 0;
+    auto [it, fresh] = info_index_.try_emplace(info, 0u);
+    if (!fresh) {
+      const rt::LaunchInfo& known = infos_[it->second];
+      if (known.params == info->params && known.config == info->config &&
+          known.bytes == info->bytes && known.flops == info->flops) {
+        return it->second;
+      }
+    }
+    infos_.push_back(*info);
+    it->second = std::uint32_t(infos_.size() - 1);
+    return it->second;
+  }
+  detail::Pending& add_pending(const rt::Function& f, const rt::LaunchConfig& c,
+                               const rt::LaunchInfo* info) {
+    detail::Pending& p = pending_.emplace_back();
+    p.function = f;
+    p.config = c;
+    p.info = intern(info);
+    return p;
+  }
+
   detail::Pending* find(void* token) {
-    auto id = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token));
+    const auto bits = reinterpret_cast<std::uintptr_t>(token);
+    if (!(bits & 1)) return nullptr;  // not an id (a CUPTI session's token, or none)
+    const auto id = static_cast<std::uint64_t>(bits >> 1);
     if (!running_ || id < first_id_ || id - first_id_ >= pending_.size()) return nullptr;
     return &pending_[std::size_t(id - first_id_)];
   }
@@ -195,19 +247,18 @@ class Profiler final : public rt::LaunchObserver {
     }
   }
   void time_with_events(detail::Pending& p) {
-    p.record = describe(p);
-    const int dev = p.record.device;
+    p.record = std::make_unique<KernelRecord>(describe(p));
+    const int dev = p.record->device;
     auto [base, base_host] = base_events_[dev];
     float from_base = 0, dur = 0;
     rt::driver().event_synchronize(p.end);
     rt::driver().event_elapsed_ms(&from_base, base, p.start);
     rt::driver().event_elapsed_ms(&dur, p.start, p.end);
-    p.record.start_us = base_host + double(from_base) * 1e3;
-    p.record.end_us = p.record.start_us + double(dur) * 1e3;
+    p.record->start_us = base_host + double(from_base) * 1e3;
+    p.record->end_us = p.record->start_us + double(dur) * 1e3;
     free_events_[dev].push_back(p.start);
     free_events_[dev].push_back(p.end);
     p.start = p.end = nullptr;
-    p.resolved = true;
     p.function = rt::Function();  // let its module go
   }
 
@@ -240,8 +291,8 @@ class Profiler final : public rt::LaunchObserver {
     out.backend = backend_ == Backend::cupti ? "cupti" : "events";
     std::map<int, bool> devices;
     for (const auto& p : pending_) {
-      if (p.resolved)
-        devices[p.record.device] = true;
+      if (p.record)
+        devices[p.record->device] = true;
       else if (p.function.valid())
         devices[p.function.device().ordinal()] = true;
     }
@@ -269,14 +320,14 @@ class Profiler final : public rt::LaunchObserver {
     }
     for (auto& p : pending_) {
       if (p.failed) continue;
-      if (p.resolved) {
-        out.kernels.push_back(std::move(p.record));
+      if (p.record) {
+        out.kernels.push_back(std::move(*p.record));
         continue;
       }
       if (!cupti_) {
         rt::ContextGuard g(p.function.device().context());
         time_with_events(p);
-        out.kernels.push_back(std::move(p.record));
+        out.kernels.push_back(std::move(*p.record));
         continue;
       }
       KernelRecord r = describe(p);
@@ -322,10 +373,11 @@ class Profiler final : public rt::LaunchObserver {
     KernelRecord r;
     const rt::Function& f = p.function;
     r.name = f.name();
-    r.params = p.info.params;
-    r.config = p.info.config;
-    r.bytes = p.info.bytes;
-    r.flops = p.info.flops;
+    const rt::LaunchInfo& info = infos_[p.info];
+    r.params = info.params;
+    r.config = info.config;
+    r.bytes = info.bytes;
+    r.flops = info.flops;
     r.device = f.device().ordinal();
     r.stream = reinterpret_cast<std::uintptr_t>(p.config.stream.handle);
     r.grid = {p.config.grid.x, p.config.grid.y, p.config.grid.z};
@@ -354,7 +406,10 @@ class Profiler final : public rt::LaunchObserver {
   bool warned_cupti_ = false;
   Backend backend_ = Backend::events;
   std::chrono::steady_clock::time_point host_start_;
+  std::atomic<bool> cupti_on_{false};  // read without the lock on the launch path
   std::deque<detail::Pending> pending_;
+  std::vector<rt::LaunchInfo> infos_{1};  // [0]: none
+  std::unordered_map<const rt::LaunchInfo*, std::uint32_t> info_index_;
   std::uint64_t first_id_ = 1;  // the id of pending_.front()
   std::size_t harvested_ = 0;   // pending_[0, harvested_) are timed or failed
   std::map<int, std::vector<void*>> free_events_;

@@ -170,7 +170,7 @@ void launch_with(const LaunchInfo* info, const Function& function, const LaunchC
           observer->launch_failed(token);
           api.check(r, "launch", detail::describe(function, config));
         }
-        observer->after_launch(token, host_us);
+        observer->after_launch(function, config, token, host_us);
       },
       packed);
 }

@@ -27,8 +27,10 @@ class LaunchObserver {
   /// Just before the launch; returns a token handed back to after_launch.
   virtual void* before_launch(const Function& function, const LaunchConfig& config,
                               const LaunchInfo* info) = 0;
-  /// Just after a successful launch; `host_us` is the time the launch call took.
-  virtual void after_launch(void* token, double host_us) = 0;
+  /// Just after a successful launch of `function` with `config`; `host_us` is the time
+  /// the launch call took.
+  virtual void after_launch(const Function& function, const LaunchConfig& config, void* token,
+                            double host_us) = 0;
   /// After a launch that failed (the token is not used again).
   virtual void launch_failed(void* token) = 0;
 };
