@@ -6,8 +6,9 @@ set -euo pipefail
 
 # clang-19, lld-19 and llvm-19 compile kernels for gfx942 (the hip tests); libamdhip64-dev
 # gives the HIP headers kiln's HIP backend builds against.
+# libxgboost-dev: the performance model of kernel factories (loaded at run time; optional).
 packages=(cmake ninja-build g++ libfmt-dev nlohmann-json3-dev libxxhash-dev doctest-dev
-          clang-19 lld-19 llvm-19 libamdhip64-dev)
+          clang-19 lld-19 llvm-19 libamdhip64-dev libxgboost-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

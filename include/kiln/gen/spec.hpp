@@ -156,6 +156,21 @@ class Spec {
     return *this;
   }
 
+  /// The kernel's entry-point name, as `#define KILN_KERNEL_NAME name`: kernel factories
+  /// set it to the name with its specialization, and the source declares
+  /// `extern "C" __global__ void KILN_KERNEL_NAME(...)`. Double underscores are allowed
+  /// (`softmax__f16__cols4096`): the name is a symbol, not an identifier kiln declares.
+  Spec& kernel_name(std::string name) {
+    if (!is_identifier(name)) {
+      throw SpecError(fmt::format(
+          "kiln::gen: the kernel name '{}' is not a C++ identifier; use ASCII letters, digits "
+          "and underscores, starting with a letter",
+          name));
+    }
+    kernel_name_ = std::move(name);
+    return *this;
+  }
+
   /// What every dimension and fold name means. Throws SpecError for a fold of an unknown
   /// name, of a tensor, constant, macro or compound index, of a bounded fold, a cycle of
   /// folds, a fold that does not divide its dimension's total size, or a stride past int.
@@ -251,6 +266,9 @@ class Spec {
         out += value.empty() ? fmt::format("#define {}\n", name)
                              : fmt::format("#define {} {}\n", name, value);
       }
+    }
+    if (!kernel_name_.empty()) {
+      out += fmt::format("\n// The kernel's entry point\n#define KILN_KERNEL_NAME {}\n", kernel_name_);
     }
     return out;
   }
@@ -444,6 +462,7 @@ class Spec {
   std::map<std::string, std::vector<IndexDim>> indices_;
   std::map<std::string, ConstantValue> constants_;
   std::map<std::string, std::string> macros_;
+  std::string kernel_name_;
 };
 
 }  // namespace kiln::gen

@@ -1,0 +1,83 @@
+#pragma once
+/// A memo for values that are expensive to make (a kernel: tuned, compiled, loaded): a hit
+/// costs a hash and a shared lock; many threads asking for one key at once make it once
+/// (the others wait); different keys are made in parallel; a failed make is not kept, so
+/// a later call tries again. Values live as long as the memo, even when replaced.
+
+#include <future>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace kiln::factory::detail {
+
+template <class Key, class Value, class Hash, class Equal>
+class Memo {
+ public:
+  /// The value of `key` if it is made, else null.
+  const Value* find(const Key& key) const {
+    std::shared_lock lock(mutex_);
+    auto it = map_.find(key);
+    return it != map_.end() && it->second.value ? it->second.value.get() : nullptr;
+  }
+
+  /// The value of `key`, made by `make()` (returning std::shared_ptr<const Value>) if no
+  /// thread has made it. With `replace`, a value made earlier is made again (callers
+  /// waiting on a make in progress get that one).
+  template <class Make>
+  const Value& get(const Key& key, Make&& make, bool replace = false) {
+    if (!replace) {
+      if (const Value* v = find(key)) return *v;
+    }
+    std::promise<const Value*> promise;
+    std::shared_future<const Value*> pending;
+    {
+      std::unique_lock lock(mutex_);
+      auto it = map_.find(key);
+      if (it != map_.end() && !it->second.value) {
+        pending = it->second.pending;  // someone is making it
+      } else if (it != map_.end() && !replace) {
+        return *it->second.value;
+      } else {
+        Slot& slot = map_[key];
+        if (slot.value) retired_.push_back(std::move(slot.value));
+        slot.pending = promise.get_future().share();
+      }
+    }
+    if (pending.valid()) return *pending.get();  // rethrows the maker's error
+    try {
+      std::shared_ptr<const Value> made = make();
+      const Value* raw = made.get();
+      {
+        std::unique_lock lock(mutex_);
+        map_[key].value = std::move(made);
+      }
+      promise.set_value(raw);
+      return *raw;
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      std::unique_lock lock(mutex_);
+      map_.erase(key);
+      throw;
+    }
+  }
+
+  std::size_t size() const {
+    std::shared_lock lock(mutex_);
+    return map_.size();
+  }
+
+ private:
+  struct Slot {
+    std::shared_ptr<const Value> value;        // null while being made
+    std::shared_future<const Value*> pending;  // for those who wait on the make
+  };
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<Key, Slot, Hash, Equal> map_;
+  std::vector<std::shared_ptr<const Value>> retired_;  // replaced values outlive the replace
+};
+
+}  // namespace kiln::factory::detail

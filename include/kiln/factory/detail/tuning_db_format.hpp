@@ -1,0 +1,112 @@
+#pragma once
+/// The tuning database's file format: one JSON object
+///
+///   {"kiln_tuning_db": 1,
+///    "entries": {"<TuningKey::id()>": <TuningEntry as tuning_json.hpp writes it>, ...}}
+///
+/// Reading checks all of it. The map keys are only for people reading the file: entries
+/// are filed under their key's id() as this kiln computes it.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../tuning_json.hpp"
+#include "../tuning_record.hpp"
+
+namespace kiln::factory::detail {
+
+/// The format version this kiln reads and writes.
+inline constexpr int tuning_db_format_version = 1;
+
+/// A database's entries by key id, in a stable order.
+using TuningEntries = std::map<std::string, TuningEntry>;
+
+/// The text of a tuning database file read back: its entries, or why it is not one.
+struct ParsedTuningDb {
+  TuningEntries entries;
+  /// Why the text is not a tuning database ("" where it is one).
+  std::string problem;
+  /// The file's format version where it is newer than this kiln's (0 otherwise); its
+  /// entries are then not read.
+  std::int64_t newer_version = 0;
+};
+
+/// `text` with bytes that are not printable ASCII shown as '?', cut to `limit` bytes, so
+/// that what a garbage file holds can be quoted in a message.
+inline std::string printable(std::string_view text, std::size_t limit = 160) {
+  std::string out;
+  for (char c : text.substr(0, limit)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > limit) out += "...";
+  return out;
+}
+
+inline ParsedTuningDb parse_tuning_db(std::string_view text) {
+  ParsedTuningDb out;
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
+    if (const auto end = what.find("] "); what.starts_with("[json.") && end != what.npos) {
+      what.erase(0, end + 2);
+    }
+    out.problem = "not valid JSON: " + printable(what);
+    return out;
+  }
+  if (!doc.is_object()) {
+    out.problem = std::string("a JSON ") + doc.type_name() + ", not an object";
+    return out;
+  }
+  const auto version = doc.find("kiln_tuning_db");
+  if (version == doc.end()) {
+    out.problem = "no \"kiln_tuning_db\" format version";
+    return out;
+  }
+  if (!version->is_number_integer() || version->get<std::int64_t>() < 1) {
+    out.problem = "its format version \"kiln_tuning_db\" is " + printable(version->dump()) +
+                  ", not a positive integer";
+    return out;
+  }
+  if (version->get<std::int64_t>() > tuning_db_format_version) {
+    out.newer_version = version->get<std::int64_t>();
+    return out;
+  }
+  const auto entries = doc.find("entries");
+  if (entries == doc.end() || !entries->is_object()) {
+    out.problem = entries == doc.end() ? "no \"entries\" object"
+                                       : std::string("its \"entries\" is a JSON ") +
+                                             entries->type_name() + ", not an object";
+    return out;
+  }
+  for (const auto& [name, value] : entries->items()) {
+    try {
+      TuningEntry entry;
+      from_json(value, entry);
+      std::string id = entry.key.id();
+      out.entries.insert_or_assign(std::move(id), std::move(entry));
+    } catch (const std::exception& e) {
+      out.entries.clear();
+      out.problem = "the entry " + printable(name, 100) + ": " + printable(e.what());
+      return out;
+    }
+  }
+  return out;
+}
+
+/// The file text of a database holding `entries`. Strings that are not valid UTF-8 (a
+/// compiler's log in a reason, say) have their bad bytes replaced by U+FFFD rather than
+/// failing the write.
+inline std::string dump_tuning_db(const TuningEntries& entries) {
+  nlohmann::json list = nlohmann::json::object();
+  for (const auto& [id, entry] : entries) list[id] = entry;
+  const nlohmann::json doc = {{"kiln_tuning_db", tuning_db_format_version},
+                              {"entries", std::move(list)}};
+  return doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace kiln::factory::detail

@@ -1,0 +1,426 @@
+#pragma once
+/// KernelFactory<Params, Config>: given a problem (Params) and a device, a ready kernel
+/// compiled for the best Config. A factory is a class that says which configs exist, what
+/// header each needs and how each launches; get() does the rest: validate, look the
+/// problem up in the tuning database, else pick a config by the tuning policy (heuristic,
+/// model + timing, or timing everything), compile through the kernel cache, load, memoize.
+/// docs/factories.md builds one step by step.
+///
+///   struct MyFactory : kiln::factory::KernelFactory<MyParams, MyConfig> {
+///     MyFactory() : KernelFactory("my_kernel", 1, kiln::jit::program_from_file("my.cu")) {}
+///     std::vector<MyConfig> configs(const MyParams&,
+///                                   const kiln::rt::DeviceProperties&) const override;
+///     kiln::gen::Spec spec(const MyParams&, const MyConfig&,
+///                          const kiln::rt::DeviceProperties&) const override;
+///     kiln::rt::LaunchConfig launch_config(const MyParams&, const MyConfig&,
+///                                          const kiln::rt::DeviceProperties&) const override;
+///     TuningRun tuning_run(const MyParams&, const kiln::rt::Device&) const override;
+///   };
+///   MyFactory f;
+///   f.get(params, device)(stream, in, out);
+
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../error.hpp"
+#include "../gen/spec.hpp"
+#include "../jit/kernel_cache.hpp"
+#include "../rt/device.hpp"
+#include "../rt/launch.hpp"
+#include "../rt/module.hpp"
+#include "detail/memo.hpp"
+#include "detail/memo_key.hpp"
+#include "detail/factory_support.hpp"
+#include "detail/model_cache.hpp"
+#include "device_features.hpp"
+#include "kernel.hpp"
+#include "tune_policy.hpp"
+#include "tuner.hpp"
+#include "tuning_db.hpp"
+#include "tuning_record.hpp"
+
+namespace kiln::factory {
+
+/// Counts since the factory was made.
+struct FactoryStats {
+  std::uint64_t hits = 0;      ///< get() answered from the memo
+  std::uint64_t builds = 0;    ///< kernels made (a config chosen, compiled and loaded)
+  std::uint64_t tunings = 0;   ///< times candidates were timed
+  std::uint64_t timed = 0;     ///< candidates timed, over all tunings
+  std::uint64_t skipped = 0;   ///< candidates that failed to compile, fit or run
+};
+
+template <class Params, class Config>
+class KernelFactory {
+ public:
+  using ParamsType = Params;
+  using ConfigType = Config;
+  using KernelType = Kernel<Params, Config>;
+  /// Runs a kernel once on a stream, on buffers made for timing (see tuning_run()).
+  using TuningRun = std::function<void(const KernelType&, rt::StreamRef)>;
+
+  /// Parameters:
+  ///   name     the kernel family's name; the first part of every kernel name
+  ///   version  bump it when the kernel source or the configs change, so that tuning
+  ///            results of the old kernel are not used for the new one
+  ///   program  the kernel source; it includes "spec.hpp", the header spec() describes
+  KernelFactory(std::string name, int version, jit::Program program)
+      : name_(std::move(name)), version_(version), program_(std::move(program)),
+        tune_(TuneOptions::from_environment()) {
+    if (!gen::is_identifier(name_)) {
+      throw Error("kiln: a kernel factory's name must be a C++ identifier, not '" + name_ + "'");
+    }
+  }
+  KernelFactory(const KernelFactory&) = delete;
+  KernelFactory& operator=(const KernelFactory&) = delete;
+  virtual ~KernelFactory() = default;
+
+  // ---- What a factory defines ----
+
+  /// Throws kiln::Error when `params` are not supported, saying what is.
+  virtual void validate(const Params&, const rt::DeviceProperties&) const {}
+  /// The candidate configs for `params` on `device` (at least one).
+  virtual std::vector<Config> configs(const Params& params,
+                                      const rt::DeviceProperties& device) const = 0;
+  /// The config used under KILN_TUNE=off (default: the first candidate).
+  virtual Config heuristic(const Params&, const std::vector<Config>& candidates,
+                           const rt::DeviceProperties&) const {
+    return candidates.front();
+  }
+  /// The header the kernel source includes as "spec.hpp". The factory adds the macro
+  /// KILN_KERNEL_NAME (kernel_name()), which the source uses to name its entry point.
+  virtual gen::Spec spec(const Params&, const Config&, const rt::DeviceProperties&) const = 0;
+  /// Grid, block and dynamic shared memory of a launch (the stream is given per launch).
+  virtual rt::LaunchConfig launch_config(const Params&, const Config&,
+                                         const rt::DeviceProperties&) const = 0;
+  /// Compile options; by default the device's target and nothing else.
+  virtual jit::Options options(const Params&, const Config&,
+                               const rt::DeviceProperties& device) const {
+    jit::Options o;
+    o.target = device.arch;
+    return o;
+  }
+  /// The kernel's name with its specialization: by default the factory's name, then the
+  /// params' values, then the config's (`softmax__f16_8192__1_256_8`). Must be an identifier.
+  virtual std::string kernel_name(const Params& p, const Config& c) const {
+    return name_ + "__" + detail::name_part(nlohmann::json(p)) + "__" +
+           detail::name_part(nlohmann::json(c));
+  }
+  /// Bytes one launch moves and FLOPs it does (0: unknown), for the profiler's roofline.
+  virtual double bytes(const Params&) const { return 0; }
+  virtual double flops(const Params&) const { return 0; }
+  /// Makes buffers for timing candidates on `device`, and returns a call that runs a
+  /// candidate once on them. Called once per tuning; the buffers live as long as the call.
+  virtual TuningRun tuning_run(const Params& params, const rt::Device& device) const = 0;
+
+  // ---- What users call ----
+
+  /// The kernel for `params` on `device`, made on first use and memoized: a hit costs a
+  /// hash of the Params and a shared lock. Many threads asking for one key at once make it
+  /// once. Throws kiln::Error for unsupported params (validate()), CompileError, or an Error
+  /// listing every candidate's failure when none works.
+  const KernelType& get(const Params& params, const rt::Device& device = rt::Device::current()) {
+    const Key key{device.ordinal(), params};
+    if (const KernelType* k = memo_.find(key)) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      return *k;
+    }
+    return memo_.get(key, [&] { return build(params, device, std::nullopt); });
+  }
+
+  /// Chooses the config for `params` on `device` by `policy` now, even where the database
+  /// or the memo has one (the database entry is replaced): to collect tuning records, or to
+  /// tune again after a driver update. Returns the new kernel; kernels returned earlier
+  /// stay valid.
+  const KernelType& tune(const Params& params, const rt::Device& device, TunePolicy policy) {
+    return memo_.get(
+        Key{device.ordinal(), params}, [&] { return build(params, device, policy); }, true);
+  }
+
+  /// The candidate configs of `params` after validate(): what tuning chooses from.
+  std::vector<Config> candidates(const Params& params, const rt::DeviceProperties& device) const {
+    validate(params, device);
+    std::vector<Config> list = configs(params, device);
+    if (list.empty()) {
+      throw Error("kiln: factory " + name_ + " has no config for params " +
+                  nlohmann::json(params).dump() + " on " + device.name);
+    }
+    return list;
+  }
+
+  /// What compiling `config` for `params` takes: the source with its generated "spec.hpp",
+  /// and the options. Needs no GPU: `device` may describe one that is not here.
+  jit::CompileRequest compile_request(const Params& p, const Config& c,
+                                      const rt::DeviceProperties& device) const {
+    gen::Spec s = spec(p, c, device);
+    s.kernel_name(kernel_name(p, c));
+    jit::Program program = program_;
+    program.headers.push_back({"spec.hpp", s.header()});
+    return {std::move(program), options(p, c, device)};
+  }
+
+  const std::string& name() const { return name_; }
+  int version() const { return version_; }
+  const jit::Program& program() const { return program_; }
+  TuneOptions tune_options() const {
+    std::lock_guard lock(settings_mutex_);
+    return tune_;
+  }
+  /// Replaces the tuning settings (by default from KILN_TUNE and KILN_TUNE_TOP_K).
+  void set_tune_options(const TuneOptions& o) {
+    if (o.top_k < 1) throw Error("kiln: TuneOptions::top_k must be at least 1");
+    prof::validate(o.stop);
+    std::lock_guard lock(settings_mutex_);
+    tune_ = o;
+  }
+  /// The tuning database to read and write (default: TuningDatabase::global()).
+  void set_database(TuningDatabase* db) {
+    std::lock_guard lock(settings_mutex_);
+    db_ = db;
+  }
+  TuningDatabase& database() const {
+    std::lock_guard lock(settings_mutex_);
+    return db_ ? *db_ : TuningDatabase::global();
+  }
+  /// The database key of `params` on `device`.
+  TuningKey tuning_key(const Params& params, const rt::Device& device) const {
+    const std::string& arch = device.arch();
+    const jit::Compiler& compiler = jit::compiler_for(arch);
+    return TuningKey{name_,        version_, nlohmann::json(params), device.properties().name,
+                     arch,         rt::driver().driver_version,
+                     compiler.name() + " " + compiler.version()};
+  }
+  FactoryStats stats() const {
+    std::lock_guard lock(stats_mutex_);
+    FactoryStats s = stats_;
+    s.hits = hits_.load();
+    return s;
+  }
+
+ private:
+  using Key = detail::MemoKey<Params>;
+  // One candidate on its way to being timed or chosen.
+  struct Candidate {
+    Config config;
+    std::string name;
+    std::shared_ptr<const jit::Binary> binary;
+    std::shared_ptr<const KernelType> kernel;
+    CandidateRecord record;
+  };
+
+  std::shared_ptr<const KernelType> build(const Params& p, const rt::Device& device,
+                                          std::optional<TunePolicy> forced) {
+    const rt::DeviceProperties& props = device.properties();
+    std::vector<Config> configs_list = candidates(p, props);
+    const TuneOptions opts = tune_options();
+    const TunePolicy policy = forced.value_or(opts.policy);
+    TuningDatabase& db = database();
+    const TuningKey key = tuning_key(p, device);
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.builds;
+    }
+
+    if (!forced) {
+      if (auto entry = db.find(key)) {
+        for (const auto& c : configs_list) {
+          if (nlohmann::json(c) == entry->best) return finish(p, c, device, Selection::database);
+        }
+        // The winner is no longer a candidate (the factory changed without a version bump):
+        // choose again below.
+      }
+    }
+    if (configs_list.size() == 1) return finish(p, configs_list.front(), device, Selection::only);
+    if (policy == TunePolicy::off) {
+      return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
+    }
+
+    std::vector<Candidate> candidates;
+    for (auto& c : configs_list) {
+      Candidate cand;
+      cand.config = std::move(c);
+      cand.record.config = nlohmann::json(cand.config);
+      candidates.push_back(std::move(cand));
+    }
+    Selection selection = Selection::full;
+    std::vector<std::size_t> to_time(candidates.size());
+    for (std::size_t i = 0; i < to_time.size(); ++i) to_time[i] = i;
+    if (policy == TunePolicy::model) {
+      if (auto ranked = rank_with_model(p, candidates, device, db)) {
+        to_time.assign(ranked->begin(),
+                       ranked->begin() + std::min<std::ptrdiff_t>(opts.top_k,
+                                                                 std::ptrdiff_t(ranked->size())));
+        selection = Selection::model;
+      }
+    }
+    return tune_and_finish(p, device, candidates, to_time, selection, opts, db, key);
+  }
+
+  std::optional<std::vector<std::size_t>> rank_with_model(const Params& p,
+                                                          const std::vector<Candidate>& cands,
+                                                          const rt::Device& device,
+                                                          TuningDatabase& db) {
+    std::vector<nlohmann::json> configs_json;
+    for (const auto& c : cands) configs_json.push_back(c.record.config);
+    std::string why;
+    auto ranked = model_.rank(name_, version_, db, nlohmann::json(p), configs_json,
+                              device_features(device.properties()), why);
+    if (!ranked && notice_once(why)) {
+      std::fprintf(stderr, "kiln: factory %s, KILN_TUNE=model: %s; timing every candidate\n",
+                   name_.c_str(), why.c_str());
+    }
+    return ranked;
+  }
+
+  std::shared_ptr<const KernelType> tune_and_finish(const Params& p, const rt::Device& device,
+                                                    std::vector<Candidate>& cands,
+                                                    const std::vector<std::size_t>& to_time,
+                                                    Selection selection, const TuneOptions& opts,
+                                                    TuningDatabase& db, const TuningKey& key) {
+    // Compile the candidates in parallel; a failure is recorded, not thrown.
+    std::vector<jit::CompileRequest> requests;
+    for (std::size_t i : to_time) {
+      requests.push_back(compile_request(p, cands[i].config, device.properties()));
+    }
+    auto outcomes = jit::KernelCache::global().compile_all(requests);
+    for (std::size_t j = 0; j < to_time.size(); ++j) {
+      Candidate& c = cands[to_time[j]];
+      c.name = kernel_name(p, c.config);
+      if (outcomes[j].error) {
+        c.record.status = CandidateStatus::compile_error;
+        c.record.reason = describe(outcomes[j].error);
+        continue;
+      }
+      c.binary = outcomes[j].binary;
+      try {
+        c.kernel = load(p, c.config, device, c.binary, selection);
+      } catch (const std::exception& e) {
+        c.record.status = CandidateStatus::resources;
+        c.record.reason = e.what();
+      }
+    }
+    std::vector<TimedCandidate> timed;
+    {
+      TuningRun run = tuning_run(p, device);
+      for (std::size_t i : to_time) {
+        Candidate& c = cands[i];
+        if (!c.kernel) continue;
+        auto kernel = c.kernel;
+        timed.push_back({c.name, [run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
+      }
+      time_candidates(device, timed, opts);
+    }
+    std::ptrdiff_t best = -1;
+    std::string failures;
+    std::uint64_t n_timed = 0, n_skipped = 0;
+    for (std::size_t i : to_time) {
+      const Candidate& c = cands[i];
+      if (c.record.status == CandidateStatus::timed) {
+        ++n_timed;
+        if (best < 0 || c.record.time_us < cands[std::size_t(best)].record.time_us) {
+          best = std::ptrdiff_t(i);
+        }
+      } else {
+        ++n_skipped;
+        failures += "\n  " + c.record.config.dump() + ": " + to_string(c.record.status) + ": " +
+                    c.record.reason;
+      }
+    }
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.tunings;
+      stats_.timed += n_timed;
+      stats_.skipped += n_skipped;
+    }
+    if (best < 0) {
+      throw Error("kiln: factory " + name_ + ": no candidate config works for params " +
+                  nlohmann::json(p).dump() + " on " + device.properties().name + ":" + failures);
+    }
+    TuningEntry entry;
+    entry.key = key;
+    entry.device_features = device_features(device.properties());
+    for (std::size_t i : to_time) entry.candidates.push_back(cands[i].record);
+    entry.best = cands[std::size_t(best)].record.config;
+    entry.policy = to_string(selection);
+    entry.when = detail::utc_now();
+    try {
+      db.store(entry);
+    } catch (const Error& e) {
+      if (notice_once(e.what())) {
+        std::fprintf(stderr, "kiln: factory %s: tuning result not saved: %s\n", name_.c_str(),
+                     e.what());
+      }
+    }
+    return cands[std::size_t(best)].kernel;
+  }
+
+  std::shared_ptr<const KernelType> finish(const Params& p, const Config& c,
+                                           const rt::Device& device, Selection how) {
+    auto req = compile_request(p, c, device.properties());
+    auto binary = jit::KernelCache::global().get(req.program, req.options);
+    return load(p, c, device, binary, how);
+  }
+
+  // Loads (rt::load_module: once per binary and device) and checks that the launch fits.
+  std::shared_ptr<const KernelType> load(const Params& p, const Config& c,
+                                         const rt::Device& device,
+                                         const std::shared_ptr<const jit::Binary>& binary,
+                                         Selection how) {
+    const std::string kname = kernel_name(p, c);
+    rt::Function fn = rt::load_module(binary, device).function(kname);
+    rt::LaunchConfig lc = launch_config(p, c, device.properties());
+    if (lc.shared_bytes > 48u * 1024u &&
+        int(lc.shared_bytes) > fn.attributes().max_dynamic_shared_bytes) {
+      fn.set_max_dynamic_shared(int(lc.shared_bytes));
+    }
+    rt::detail::check_limits(fn, lc);
+    rt::LaunchInfo info{nlohmann::json(p).dump(), nlohmann::json(c).dump(), bytes(p), flops(p)};
+    return std::make_shared<const KernelType>(p, c, kname, std::move(fn), lc, std::move(info), how);
+  }
+
+  static std::string describe(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      std::string s = x.what();
+      return s.size() > 2000 ? s.substr(0, 2000) + " [...]" : s;
+    } catch (...) {
+      return "unknown error";
+    }
+  }
+
+  bool notice_once(const std::string& what) {
+    std::lock_guard lock(stats_mutex_);
+    return noticed_.emplace(what, true).second;
+  }
+
+  std::string name_;
+  int version_;
+  jit::Program program_;
+
+  mutable std::mutex settings_mutex_;
+  TuneOptions tune_;
+  TuningDatabase* db_ = nullptr;
+
+  detail::Memo<Key, KernelType, detail::MemoHash<Params>, detail::MemoEqual<Params>> memo_;
+  detail::ModelCache model_;
+
+  mutable std::mutex stats_mutex_;
+  FactoryStats stats_;
+  std::atomic<std::uint64_t> hits_{0};
+  std::map<std::string, bool> noticed_;
+};
+
+}  // namespace kiln::factory

@@ -1,0 +1,80 @@
+#pragma once
+/// How a kernel factory picks a config when the tuning database has none for the problem:
+/// KILN_TUNE = off (the factory's heuristic), model (the performance model ranks the
+/// candidates and the best few are timed) or full (every candidate is timed).
+
+#include <cstdlib>
+#include <string>
+
+#include "../error.hpp"
+#include "../prof/stats.hpp"
+
+namespace kiln::factory {
+
+enum class TunePolicy { off, model, full };
+
+inline const char* to_string(TunePolicy p) {
+  switch (p) {
+    case TunePolicy::off: return "off";
+    case TunePolicy::model: return "model";
+    case TunePolicy::full: return "full";
+  }
+  return "?";
+}
+
+/// Parses "off", "model" or "full"; throws kiln::Error naming `what` for anything else.
+inline TunePolicy parse_tune_policy(const std::string& text, const std::string& what) {
+  if (text == "off") return TunePolicy::off;
+  if (text == "model") return TunePolicy::model;
+  if (text == "full") return TunePolicy::full;
+  throw Error("kiln: " + what + "=" + text + " is not a tuning policy; use off, model or full");
+}
+
+/// Settings of a factory's tuning.
+struct TuneOptions {
+  TunePolicy policy = TunePolicy::off;
+  /// Under `model`: how many of the best-ranked candidates are timed.
+  int top_k = 3;
+  /// When a candidate's time is known well enough: tuning needs ranks, not the last 0.5%.
+  prof::StopRule stop{0.01, 5, 200, 2.0};
+  bool flush_l2 = true;
+
+  /// The defaults with KILN_TUNE (off when unset) and KILN_TUNE_TOP_K applied; throws
+  /// kiln::Error for values that are not a policy or a count from 1 to 1000.
+  static TuneOptions from_environment() {
+    TuneOptions o;
+    if (const char* v = std::getenv("KILN_TUNE"); v && *v) o.policy = parse_tune_policy(v, "KILN_TUNE");
+    if (const char* v = std::getenv("KILN_TUNE_TOP_K"); v && *v) {
+      char* end = nullptr;
+      const long k = std::strtol(v, &end, 10);
+      if (*end != '\0' || k < 1 || k > 1000) {
+        throw Error(std::string("kiln: KILN_TUNE_TOP_K=") + v +
+                    " is not a candidate count; set it to a whole number from 1 to 1000");
+      }
+      o.top_k = int(k);
+    }
+    return o;
+  }
+};
+
+/// How a Kernel's config was chosen.
+enum class Selection {
+  only,       ///< the factory offered one candidate
+  database,   ///< the tuning database had the winner
+  heuristic,  ///< KILN_TUNE=off: the factory's heuristic
+  full,       ///< every candidate was timed
+  model,      ///< the model's best-ranked candidates were timed
+};
+
+inline const char* to_string(Selection s) {
+  switch (s) {
+    case Selection::only: return "only";
+    case Selection::database: return "database";
+    case Selection::heuristic: return "heuristic";
+    case Selection::full: return "full";
+    case Selection::model: return "model";
+  }
+  return "?";
+}
+
+}  // namespace kiln::factory

@@ -1,0 +1,78 @@
+#pragma once
+/// What tuning a kernel factory learns, as the tuning database stores it: for one
+/// (factory, params, device, driver, compiler) key, every candidate config that was tried,
+/// with its time or the reason it was skipped, and the winner.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::factory {
+
+/// What a tuning result depends on. Two keys that differ anywhere are tuned separately.
+struct TuningKey {
+  std::string factory;         ///< the factory's name ("softmax")
+  int version = 0;             ///< the factory's version: bump it when the kernel changes
+  nlohmann::json params;       ///< the Params, as JSON
+  std::string device;          ///< the device's name ("NVIDIA H100 80GB HBM3")
+  std::string arch;            ///< "sm_90", "gfx942"
+  int driver_version = 0;      ///< cuDriverGetVersion / hipDriverGetVersion
+  std::string compiler;        ///< the compiler's name and version ("nvrtc 13.0")
+
+  /// The canonical text of the key (the database's map key): compact JSON with sorted
+  /// object keys, so equal keys give equal text.
+  std::string id() const {
+    nlohmann::json j = {{"factory", factory}, {"version", version}, {"params", params},
+                        {"device", device},   {"arch", arch},       {"driver", driver_version},
+                        {"compiler", compiler}};
+    // Invalid UTF-8 in a name becomes U+FFFD rather than an exception.
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  bool operator==(const TuningKey& o) const { return id() == o.id(); }
+};
+
+/// Why a candidate has no time.
+enum class CandidateStatus {
+  timed,          ///< compiled, launched and timed
+  compile_error,  ///< the compiler rejected it
+  resources,      ///< its launch would exceed the device's limits (threads, shared memory, ...)
+  launch_error,   ///< the launch or the run failed
+};
+
+inline const char* to_string(CandidateStatus s) {
+  switch (s) {
+    case CandidateStatus::timed: return "timed";
+    case CandidateStatus::compile_error: return "compile_error";
+    case CandidateStatus::resources: return "resources";
+    case CandidateStatus::launch_error: return "launch_error";
+  }
+  return "?";
+}
+
+NLOHMANN_JSON_SERIALIZE_ENUM(CandidateStatus, {{CandidateStatus::timed, "timed"},
+                                               {CandidateStatus::compile_error, "compile_error"},
+                                               {CandidateStatus::resources, "resources"},
+                                               {CandidateStatus::launch_error, "launch_error"}})
+
+/// One candidate config and what became of it.
+struct CandidateRecord {
+  nlohmann::json config;  ///< the Config, as JSON
+  CandidateStatus status = CandidateStatus::timed;
+  double time_us = NAN;  ///< median device time per run (timed candidates only)
+  double spread = NAN;   ///< relative spread of the samples (timed candidates only)
+  std::string reason;    ///< why it was skipped (the others)
+};
+
+/// Everything one tuning run learned about one key.
+struct TuningEntry {
+  TuningKey key;
+  nlohmann::json device_features;  ///< numeric device properties, for the model (see features.hpp)
+  std::vector<CandidateRecord> candidates;
+  nlohmann::json best;   ///< the winning Config
+  std::string policy;    ///< "full", "model", ... : how the winner was chosen
+  std::string when;      ///< UTC time of the run, ISO 8601
+};
+
+}  // namespace kiln::factory
