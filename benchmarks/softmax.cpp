@@ -1,0 +1,326 @@
+// benchmarks/softmax: kiln's row softmax against cuDNN's (cudnnSoftmaxForward, accurate,
+// per row) and a device-to-device copy of the same bytes, in the same run, over short,
+// 4096-, 8192-, 65536- and 1M-long rows, many rows and few. GB/s count one read and one
+// write of the matrix; "% of copy" is kiln's GB/s over the copy's, measured here.
+//
+//   softmax [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...] [--sweep]
+//           [bench flags: --noise PCT --seconds S --no-flush]
+//
+// --sweep also times every candidate config of each problem (what KILN_TUNE=full would
+// choose from). The factory picks its config as KILN_TUNE says (off: the heuristic).
+// cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/jit.hpp"
+#include "kiln/ops/softmax.hpp"
+#include "kiln/prof.hpp"
+#include "kiln/rt.hpp"
+
+#ifdef KILN_BENCH_CUDNN
+#include <cudnn.h>
+#endif
+
+using namespace kiln;
+using ops::SoftmaxDType;
+using ops::SoftmaxParams;
+
+namespace {
+
+struct Shape {
+  std::int64_t rows;
+  int cols;
+};
+
+#ifdef KILN_BENCH_CUDNN
+void cudnn_check(cudnnStatus_t s, const char* what) {
+  if (s != CUDNN_STATUS_SUCCESS) {
+    throw Error(std::string("cuDNN: ") + what + ": " + cudnnGetErrorString(s));
+  }
+}
+/// cudnnSoftmaxForward over (N: rows, C: cols, 1, 1), softmax over C for each row.
+class CudnnSoftmax {
+ public:
+  CudnnSoftmax(cudnnHandle_t h, SoftmaxDType dt, Shape s) : h_(h) {
+    cudnn_check(cudnnCreateTensorDescriptor(&desc_), "cudnnCreateTensorDescriptor");
+    const cudnnDataType_t type = dt == SoftmaxDType::f16    ? CUDNN_DATA_HALF
+                                 : dt == SoftmaxDType::bf16 ? CUDNN_DATA_BFLOAT16
+                                                            : CUDNN_DATA_FLOAT;
+    cudnn_check(
+        cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, int(s.rows), s.cols, 1, 1),
+        "cudnnSetTensor4dDescriptor");
+  }
+  ~CudnnSoftmax() { cudnnDestroyTensorDescriptor(desc_); }
+  CudnnSoftmax(const CudnnSoftmax&) = delete;
+  CudnnSoftmax& operator=(const CudnnSoftmax&) = delete;
+  void operator()(rt::StreamRef s, const void* x, void* y) const {
+    cudnn_check(cudnnSetStream(h_, static_cast<cudaStream_t>(s.handle)), "cudnnSetStream");
+    const float alpha = 1.0f, beta = 0.0f;
+    cudnn_check(cudnnSoftmaxForward(h_, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &alpha,
+                                    desc_, x, &beta, desc_, y),
+                "cudnnSoftmaxForward");
+  }
+
+ private:
+  cudnnHandle_t h_;
+  cudnnTensorDescriptor_t desc_ = nullptr;
+};
+#endif
+
+float decode(SoftmaxDType dt, const unsigned char* p) {
+  if (dt == SoftmaxDType::f32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  std::uint16_t b;
+  std::memcpy(&b, p, 2);
+  if (dt == SoftmaxDType::bf16) {
+    const std::uint32_t bits = std::uint32_t(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  const int e = (b >> 10) & 31, m = b & 1023;  // the inputs here are normal numbers
+  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 1024), e - 25);
+  return (b & 0x8000) ? -v : v;
+}
+
+/// Random inputs in [-2, 2) as the dtype's bits.
+std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n) {
+  const std::size_t esize = std::size_t(ops::size_of(dt));
+  std::vector<unsigned char> out(n * esize);
+  std::uint32_t state = 12345;
+  for (std::size_t i = 0; i < n; ++i) {
+    state = state * 1664525u + 1013904223u;
+    const std::uint32_t r = state >> 8;
+    if (dt == SoftmaxDType::f32) {
+      const float f = float(r) / float(1u << 24) * 4.0f - 2.0f;
+      std::memcpy(&out[i * 4], &f, 4);
+    } else {
+      // sign, exponent of 1.0 or 0.5, random mantissa: +-[0.5, 2)
+      const std::uint16_t b = dt == SoftmaxDType::f16 ? std::uint16_t(0x3800 | (r & 0x87ff))
+                                                      : std::uint16_t(0x3f00 | (r & 0x80ff));
+      std::memcpy(&out[i * 2], &b, 2);
+    }
+  }
+  return out;
+}
+
+/// Checks rows 0 and rows - 1 of kiln's output against the CPU; throws if they are wrong.
+void spot_check(SoftmaxDType dt, Shape s, const std::vector<unsigned char>& in,
+                const rt::DeviceBuffer<unsigned char>& out) {
+  const std::vector<unsigned char> got = out.to_vector();
+  const std::size_t esize = std::size_t(ops::size_of(dt));
+  for (std::int64_t r : {std::int64_t(0), s.rows - 1}) {
+    const std::size_t base = std::size_t(r) * std::size_t(s.cols) * esize;
+    double m = -INFINITY, sum = 0;
+    for (int c = 0; c < s.cols; ++c) m = std::max(m, double(decode(dt, &in[base + c * esize])));
+    for (int c = 0; c < s.cols; ++c) sum += std::exp(double(decode(dt, &in[base + c * esize])) - m);
+    for (int c = 0; c < s.cols; ++c) {
+      const double want = std::exp(double(decode(dt, &in[base + c * esize])) - m) / sum;
+      const double g = decode(dt, &got[base + c * esize]);
+      if (!(std::fabs(g - want) <= 1e-2 * want + 1e-7)) {
+        throw Error("softmax benchmark: wrong output at row " + std::to_string(r) + " col " +
+                    std::to_string(c) + ": " + std::to_string(g) + " != " + std::to_string(want));
+      }
+    }
+  }
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
+  return out;
+}
+
+double gbps_of(const std::vector<prof::Result>& rs, const std::string& name) {
+  for (const auto& r : rs) {
+    if (r.name == name) return r.gbps();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::vector<std::string> extra;
+  const auto args = prof::BenchArgs::parse(argc, argv, &extra);
+  std::vector<SoftmaxDType> dtypes = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
+  std::vector<Shape> shapes = {{65536, 128},  {65536, 1024}, {16384, 4096}, {8192, 8192},
+                               {4096, 16384}, {1024, 65536}, {64, 1 << 20}, {8, 8192}};
+  bool sweep = false;
+  for (std::size_t i = 0; i < extra.size(); ++i) {
+    const std::string& a = extra[i];
+    if (a == "--sweep") {
+      sweep = true;
+    } else if (a == "--dtypes" && i + 1 < extra.size()) {
+      dtypes.clear();
+      for (const auto& d : split(extra[++i], ','))
+        dtypes.push_back(nlohmann::json(d).get<SoftmaxDType>());
+    } else if (a == "--shapes" && i + 1 < extra.size()) {
+      shapes.clear();
+      for (const auto& s : split(extra[++i], ',')) {
+        const auto parts = split(s, 'x');
+        if (parts.size() != 2) throw Error("softmax: --shapes takes ROWSxCOLS,..., not " + s);
+        shapes.push_back({std::stoll(parts[0]), std::stoi(parts[1])});
+      }
+    } else {
+      throw Error("softmax: unknown argument '" + a +
+                  "' (besides the bench flags: --dtypes LIST, --shapes LIST, --sweep)");
+    }
+  }
+  if (rt::device_count() == 0) {
+    std::printf("no GPU found: the softmax benchmark needs one\n");
+    return 0;
+  }
+  rt::Device gpu(0);
+  gpu.make_current();
+  const auto& props = gpu.properties();
+  auto& factory = ops::softmax_factory();
+#ifdef KILN_BENCH_CUDNN
+  cudnnHandle_t cudnn = nullptr;
+  cudnn_check(cudnnCreate(&cudnn), "cudnnCreate");
+  const std::string peer = "cudnn " + std::to_string(cudnnGetVersion());
+#else
+  const std::string peer = "cuDNN not found at build time";
+#endif
+  std::printf("# softmax on %s (%s)\n\n", props.name.c_str(), peer.c_str());
+
+  nlohmann::json json = {
+      {"device", props.name}, {"peer", peer}, {"problems", nlohmann::json::array()}};
+  std::string summary =
+      "| rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | cuDNN GB/s | "
+      "kiln / cuDNN speed | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- "
+      "| --- |\n";
+  for (SoftmaxDType dt : dtypes) {
+    for (const Shape s : shapes) {
+      const SoftmaxParams p{dt, s.cols, s.rows};
+      const std::size_t n = std::size_t(s.rows) * std::size_t(s.cols);
+      const double bytes = 2.0 * double(n) * ops::size_of(dt);
+      const auto input = make_input(dt, n);
+      rt::DeviceBuffer<unsigned char> in(input.size(), gpu), out(input.size(), gpu);
+      in.copy_from(input);
+      out.fill_bytes(0xff);
+
+      const auto& kernel = factory.get(p, gpu);
+      kernel(rt::StreamRef{}, in, out, int(s.rows));
+      spot_check(dt, s, input, out);
+
+      prof::Bench bench(args.options());
+      bench.add(
+          "copy", [&](rt::StreamRef st) { out.copy_from(in, st); }, bytes);
+      bench.add(
+          "kiln " + kernel.name(), [&](rt::StreamRef st) { kernel(st, in, out, int(s.rows)); },
+          bytes);
+#ifdef KILN_BENCH_CUDNN
+      std::optional<CudnnSoftmax> cud;
+      try {
+        cud.emplace(cudnn, dt, s);
+        (*cud)(rt::StreamRef{}, reinterpret_cast<const void*>(in.data()), out.data());
+        gpu.make_current();
+        rt::driver().check(rt::driver().context_synchronize(), "context_synchronize");
+        spot_check(dt, s, input, out);
+        bench.add(
+            "cudnn", [&](rt::StreamRef st) { (*cud)(st, in.data(), out.data()); }, bytes);
+      } catch (const std::exception& e) {
+        std::printf("cuDNN skipped for %s %lldx%d: %s\n", ops::to_string(dt), (long long)s.rows,
+                    s.cols, e.what());
+        cud.reset();
+      }
+#endif
+      // --sweep: every candidate config, compiled in parallel through the kernel cache.
+      std::vector<std::shared_ptr<factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>>> swept;
+      if (sweep) {
+        const auto configs = factory.configs(p, props);
+        std::vector<jit::CompileRequest> requests;
+        for (const auto& c : configs) {
+          gen::Spec spec = factory.spec(p, c, props);
+          spec.kernel_name(factory.kernel_name(p, c));
+          jit::Program program = factory.program();
+          program.headers.push_back({"spec.hpp", spec.header()});
+          requests.push_back({std::move(program), factory.options(p, c, props)});
+        }
+        const auto binaries = jit::KernelCache::global().compile_all(requests);
+        for (std::size_t i = 0; i < configs.size(); ++i) {
+          const std::string name = factory.kernel_name(p, configs[i]);
+          if (name == kernel.name()) continue;
+          try {
+            if (binaries[i].error) std::rethrow_exception(binaries[i].error);
+            rt::Function fn = rt::load_module(binaries[i].binary, gpu).function(name);
+            auto k = std::make_shared<factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>>(
+                p, configs[i], name, fn, factory.launch_config(p, configs[i], props),
+                rt::LaunchInfo{}, factory::Selection::full);
+            (*k)(rt::StreamRef{}, in, out, int(s.rows));
+            spot_check(dt, s, input, out);
+            swept.push_back(k);
+            bench.add(
+                name, [&, k](rt::StreamRef st) { (*k)(st, in, out, int(s.rows)); }, bytes);
+          } catch (const std::exception& e) {
+            std::printf("sweep: %s left out: %s\n", name.c_str(), e.what());
+          }
+        }
+      }
+
+      std::printf("## %s %lld x %d\n\n", ops::to_string(dt), (long long)s.rows, s.cols);
+      const auto results = bench.run();
+      std::fputs(prof::markdown(results).c_str(), stdout);
+      std::printf("\n");
+
+      const double copy = gbps_of(results, "copy");
+      const double kiln_gbps = gbps_of(results, "kiln " + kernel.name());
+      const double cudnn_gbps = gbps_of(results, "cudnn");
+      std::string best = kernel.name();
+      double best_gbps = kiln_gbps;
+      for (const auto& r : results) {
+        if (r.name != "copy" && r.name != "cudnn" && r.gbps() > best_gbps) {
+          best = r.name;
+          best_gbps = r.gbps();
+        }
+      }
+      summary += fmt::format("| {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {} | {} | {} |\n",
+                             s.rows, s.cols, ops::to_string(dt), kernel.name(), copy, kiln_gbps,
+                             100 * kiln_gbps / copy,
+                             cudnn_gbps > 0 ? fmt::format("{:.0f}", cudnn_gbps) : "-",
+                             cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
+                             sweep ? fmt::format("{} {:.0f}", best, best_gbps) : "-");
+      nlohmann::json j = {{"rows", s.rows},
+                          {"cols", s.cols},
+                          {"dtype", ops::to_string(dt)},
+                          {"kernel", kernel.name()},
+                          {"copy_gbps", copy},
+                          {"kiln_gbps", kiln_gbps},
+                          {"percent_of_copy", 100 * kiln_gbps / copy},
+                          {"results", prof::to_json(results)}};
+      if (cudnn_gbps > 0) {
+        j["cudnn_gbps"] = cudnn_gbps;
+        j["speedup_vs_cudnn"] = kiln_gbps / cudnn_gbps;
+      }
+      if (sweep) j["best"] = {{"kernel", best}, {"gbps", best_gbps}};
+      json["problems"].push_back(std::move(j));
+    }
+  }
+  std::printf("# Summary\n\n%s", summary.c_str());
+#ifdef KILN_BENCH_CUDNN
+  cudnnDestroy(cudnn);
+#endif
+  if (!args.json_path.empty()) {
+    std::ofstream f(args.json_path);
+    f << json.dump(2) << '\n';
+    if (!f.flush()) throw Error("softmax: cannot write " + args.json_path);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,267 @@
+#pragma once
+/// The CPU side of kiln's row softmax (kernels/softmax.cu): its problem (SoftmaxParams), its
+/// configs (SoftmaxConfig), which configs exist for a problem, the heuristic choice, kernel
+/// names and the generated header. No GPU is touched here; include/kiln/ops/softmax.hpp
+/// puts these together as a kernel factory.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../../gen/spec.hpp"
+
+namespace kiln::ops {
+
+/// The element type of a softmax's input and output (math is f32 for all three).
+enum class SoftmaxDType : std::int32_t { f16, bf16, f32 };
+NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxDType, {{SoftmaxDType::f16, "f16"},
+                                            {SoftmaxDType::bf16, "bf16"},
+                                            {SoftmaxDType::f32, "f32"}})
+
+/// How a row is traversed: once with the row held in registers, or twice (an online max
+/// and sum, then the write) for rows too long for that.
+enum class SoftmaxStrategy : std::int32_t { one_pass, multi_pass };
+NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxStrategy, {{SoftmaxStrategy::one_pass, "one_pass"},
+                                               {SoftmaxStrategy::multi_pass, "multi_pass"}})
+
+/// A softmax over the last dimension of a row-major (rows, cols) matrix.
+struct SoftmaxParams {
+  SoftmaxDType dtype = SoftmaxDType::f32;
+  std::int32_t cols = 1;  ///< 1 to 1,048,576; compiled into the kernel
+  std::int64_t rows = 0;  ///< 0 to 2^31 - 1; a run-time argument of the kernel
+  bool operator==(const SoftmaxParams&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SoftmaxParams, dtype, cols, rows)
+
+/// How one kernel is shaped. A block is threads_per_row x rows_per_block threads; each
+/// thread moves vector_width elements at a time (16 bytes at most).
+struct SoftmaxConfig {
+  SoftmaxStrategy strategy = SoftmaxStrategy::one_pass;
+  std::int32_t threads_per_row = 1;  ///< a power of 2 up to 1024
+  std::int32_t vector_width = 1;     ///< a power of 2 that divides cols
+  std::int32_t rows_per_block = 1;   ///< 1 for multi_pass
+  /// one_pass: the vectors each thread holds, ceil(cols / vector_width / threads_per_row);
+  /// multi_pass: the vectors each thread loads per step of its loop.
+  std::int32_t vectors_per_thread = 1;
+  bool operator==(const SoftmaxConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SoftmaxConfig, strategy, threads_per_row, vector_width,
+                                   rows_per_block, vectors_per_thread)
+
+inline const char* to_string(SoftmaxDType t) {
+  switch (t) {
+    case SoftmaxDType::f16:
+      return "f16";
+    case SoftmaxDType::bf16:
+      return "bf16";
+    case SoftmaxDType::f32:
+      return "f32";
+  }
+  return "?";
+}
+/// Bytes per element: 2 for f16 and bf16, 4 for f32.
+inline int size_of(SoftmaxDType t) {
+  return t == SoftmaxDType::f32 ? 4 : 2;
+}
+
+namespace detail {
+
+inline constexpr std::int32_t softmax_max_cols = 1 << 20;
+/// Register budget of a one-pass thread: the bytes of its row it holds, 32 registers (16
+/// in blocks of 1024 threads, which have 64 registers a thread in all).
+inline int softmax_register_bytes(std::int64_t threads_per_block) {
+  return threads_per_block >= 1024 ? 64 : 128;
+}
+inline constexpr int softmax_max_threads = 1024;
+
+inline bool is_power_of_2(std::int64_t v) {
+  return v > 0 && (v & (v - 1)) == 0;
+}
+inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  return (a + b - 1) / b;
+}
+
+inline gen::DType gen_dtype(SoftmaxDType t) {
+  switch (t) {
+    case SoftmaxDType::f16:
+      return gen::DType::f16;
+    case SoftmaxDType::bf16:
+      return gen::DType::bf16;
+    case SoftmaxDType::f32:
+      return gen::DType::f32;
+  }
+  throw Error("kiln: softmax: unknown dtype " + std::to_string(int(t)) + "; use f16, bf16 or f32");
+}
+
+/// Throws kiln::Error unless kiln's softmax supports `p`.
+inline void validate_softmax(const SoftmaxParams& p) {
+  (void)gen_dtype(p.dtype);
+  if (p.cols < 1 || p.cols > softmax_max_cols) {
+    throw Error("kiln: softmax: cols = " + std::to_string(p.cols) +
+                " is not supported; rows may have 1 to 1048576 (2^20) columns");
+  }
+  if (p.rows < 0 || p.rows > std::numeric_limits<std::int32_t>::max()) {
+    throw Error("kiln: softmax: rows = " + std::to_string(p.rows) +
+                " is not supported; the row count must be 0 to 2147483647 (2^31 - 1)");
+  }
+}
+
+/// The widest vector (at most 16 bytes) whose width divides cols, so that every row
+/// starts aligned: 8 for f16 rows of 4096, 1 for rows of 1001.
+inline int softmax_vector_width(const SoftmaxParams& p) {
+  int v = 16 / size_of(p.dtype);
+  while (p.cols % v != 0) v /= 2;
+  return v;
+}
+
+/// The one-pass config with `threads` per row and at least `block` threads per block.
+inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int block) {
+  const int vec = softmax_vector_width(p);
+  const int iters = int(ceil_div(p.cols / vec, threads));
+  return {SoftmaxStrategy::one_pass, threads, vec, threads >= block ? 1 : block / threads, iters};
+}
+
+/// Throws kiln::Error unless `c` is a config the kernel can run `p` with on a device
+/// whose warps have `warp_size` threads.
+inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig& c, int warp_size) {
+  const std::string what = "kiln: softmax config " + nlohmann::json(c).dump() + " for " +
+                           nlohmann::json(p).dump() + ": ";
+  const int esize = size_of(p.dtype);
+  if (!is_power_of_2(c.vector_width) || c.vector_width * esize > 16 ||
+      p.cols % c.vector_width != 0) {
+    throw Error(what + "vector_width must be a power of 2 that divides cols, at most 16 bytes");
+  }
+  if (!is_power_of_2(c.threads_per_row) || c.threads_per_row > softmax_max_threads) {
+    throw Error(what + "threads_per_row must be a power of 2 from 1 to 1024");
+  }
+  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+  if (c.rows_per_block < 1 || block > softmax_max_threads || block % warp_size != 0) {
+    throw Error(what + "threads_per_row x rows_per_block must be whole warps of " +
+                std::to_string(warp_size) + ", at most 1024 threads");
+  }
+  if (c.vectors_per_thread < 1) throw Error(what + "vectors_per_thread must be positive");
+  if (c.strategy == SoftmaxStrategy::one_pass) {
+    const std::int64_t need = ceil_div(p.cols / c.vector_width, c.threads_per_row);
+    if (c.vectors_per_thread != need) {
+      throw Error(what + "one_pass needs vectors_per_thread = " + std::to_string(need) +
+                  " (the row over the threads)");
+    }
+    if (need * c.vector_width * esize > softmax_register_bytes(block)) {
+      throw Error(what + "one_pass holds at most " + std::to_string(softmax_register_bytes(block)) +
+                  " bytes of the row per thread (" + std::to_string(need * c.vector_width * esize) +
+                  " here) in blocks of " + std::to_string(block) +
+                  " threads; use more threads, fewer rows per block or multi_pass");
+    }
+  } else if (c.rows_per_block != 1) {
+    throw Error(what + "multi_pass runs one row per block (rows_per_block = 1)");
+  }
+}
+
+/// Every candidate config for `p` on a device with warps of `warp_size` threads.
+///   one_pass    threads per row from 1 to 1024 (powers of 2) where the row fits in the
+///               registers (128 bytes a thread, 64 at 1024 threads) and no thread idles;
+///               below 128 threads per row, blocks of 128 and 256 threads
+///   multi_pass  for rows of 16 KiB and more (and any row one_pass cannot hold): 256, 512
+///               or 1024 threads, each loading 2, 4 or 8 vectors per step
+inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int warp_size) {
+  std::vector<SoftmaxConfig> out;
+  const int vec = softmax_vector_width(p);
+  const std::int64_t vecs = p.cols / vec;
+  const std::int64_t row_bytes = std::int64_t(p.cols) * size_of(p.dtype);
+  for (int t = 1; t <= softmax_max_threads; t *= 2) {
+    if (t > 1 && t / 2 >= vecs) break;  // half the threads or more would idle
+    for (int block : {128, 256}) {
+      if (t >= block && block != 128) continue;  // one row per block: a single choice
+      SoftmaxConfig c = softmax_one_pass(p, t, std::max(block, warp_size));
+      const int block_threads = c.threads_per_row * c.rows_per_block;
+      if (c.vectors_per_thread * vec * size_of(p.dtype) > softmax_register_bytes(block_threads)) {
+        continue;
+      }
+      if (std::int64_t(c.threads_per_row) * c.rows_per_block % warp_size != 0) continue;
+      out.push_back(c);
+    }
+  }
+  if (row_bytes >= 16 * 1024 || out.empty()) {
+    for (int t : {256, 512, 1024}) {
+      for (int iters : {2, 4, 8}) {
+        if (t % warp_size != 0) continue;
+        out.push_back({SoftmaxStrategy::multi_pass, t, vec, 1, iters});
+      }
+    }
+  }
+  return out;
+}
+
+/// The config taken without timing (KILN_TUNE=off), from timings on an H200
+/// (benchmarks/softmax --sweep):
+///   rows up to 16 KiB  one pass, each thread holding two 16-byte vectors (at least 16
+///                      bytes where the vectors are narrower), in blocks of 128 threads or
+///                      one row: 97-100% of a copy's bandwidth from 128 to 8192 f16
+///   longer rows        two passes of about two steps each: 512 threads up to 4096 vectors
+///                      a row, else 1024, loading 2, 4 or 8 vectors a step
+inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
+                                       const std::vector<SoftmaxConfig>& candidates) {
+  const int esize = size_of(p.dtype);
+  const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
+  const int vec = softmax_vector_width(p);
+  const std::int64_t vecs = p.cols / vec;
+  SoftmaxConfig want;
+  if (row_bytes <= 16 * 1024) {
+    const std::int64_t per_thread = std::max(2, 16 / (vec * esize));
+    int t = 1;
+    while (t < 512 && std::int64_t(t) * per_thread < vecs) t *= 2;
+    want = softmax_one_pass(p, t, 128);
+  } else {
+    const int t = vecs <= 4096 ? 512 : 1024;
+    int iters = 2;
+    while (iters < 8 && std::int64_t(t) * iters * 2 < vecs) iters *= 2;
+    want = {SoftmaxStrategy::multi_pass, t, vec, 1, iters};
+  }
+  for (const auto& c : candidates) {
+    if (c == want) return c;
+  }
+  return candidates.front();
+}
+
+/// "softmax__f16__cols4096__t256v8" (one pass, one row per block), "..._t32v8r8" (8 rows
+/// per block), "softmax__f16__cols65536__multipass_t1024v8i2" (2 vectors per step).
+inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  std::string name =
+      std::string("softmax__") + to_string(p.dtype) + "__cols" + std::to_string(p.cols) + "__";
+  if (c.strategy == SoftmaxStrategy::multi_pass) name += "multipass_";
+  name += "t" + std::to_string(c.threads_per_row) + "v" + std::to_string(c.vector_width);
+  if (c.strategy == SoftmaxStrategy::multi_pass) {
+    name += "i" + std::to_string(c.vectors_per_thread);
+  } else if (c.rows_per_block > 1) {
+    name += "r" + std::to_string(c.rows_per_block);
+  }
+  return name;
+}
+
+/// The header kernels/softmax.cu includes as "spec.hpp" (its comment lists what it uses).
+inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  gen::Spec s;
+  s.dim("ROW")
+      .dim("COL", p.cols)
+      .fold("COLV", "COL", c.vector_width)
+      .dim("SLOT")
+      .dim("RANK")
+      .tensor(gen::TensorSpec("In", gen_dtype(p.dtype)).read_only().dim("COL", p.cols))
+      .tensor(gen::TensorSpec("Out", gen_dtype(p.dtype)).dim("COL", p.cols))
+      .compound_index("Threads", {{"SLOT", c.rows_per_block}, {"RANK", c.threads_per_row}})
+      .constant("kCols", int(p.cols))
+      .constant("kVec", int(c.vector_width))
+      .constant("kThreadsPerRow", int(c.threads_per_row))
+      .constant("kRowsPerBlock", int(c.rows_per_block))
+      .constant("kIters", int(c.vectors_per_thread))
+      .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0);
+  return s;
+}
+
+}  // namespace detail
+}  // namespace kiln::ops

@@ -1,0 +1,300 @@
+// Row softmax over the last dimension, with f32 math whatever the storage type:
+//   out[row][col] = exp(in[row][col] - max_row) / sum_col exp(in[row][col] - max_row)
+// Subtracting the row's maximum keeps every exponent <= 0, so no input overflows.
+//
+// The host (include/kiln/ops/softmax.hpp) generates spec.hpp with:
+//   dimensions  ROW (rows of the problem), COL (columns) with COLV = Fold<COL, kVec>,
+//               SLOT (a row's slot in a block), RANK (a thread's rank within its row)
+//   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
+//   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
+//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass
+//   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
+//
+// One pass (kMultiPass == 0): kThreadsPerRow threads own a row; each keeps its kIters
+// vectors of the row in registers, so the row is read once. Short rows share a warp
+// (a sub-warp per row, several rows per block); long ones span several warps.
+// Multi pass (kMultiPass == 1): a block per row streams it twice: an online max and sum
+// (the sum rescaled whenever the maximum grows), then the normalized write. The second
+// pass walks the row backwards, so its first reads hit what the first pass left in L2.
+//
+// Rows are a run-time argument; tensors view one row at a time, because a whole matrix
+// can pass 2^31 elements (kiln's tensors use 32-bit offsets): the row's start is 64-bit.
+#include "kiln/device/half.hpp"
+#include "spec.hpp"
+
+namespace softmax {
+
+using Elem = Out::element_type;
+constexpr int kVecs = kCols / kVec;  // vectors per row
+constexpr int kWarpsPerRow =
+    kThreadsPerRow > kiln::warp_size ? kThreadsPerRow / kiln::warp_size : 1;
+constexpr int kLanesPerRow = kThreadsPerRow < kiln::warp_size ? kThreadsPerRow : kiln::warp_size;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLowest = -3.402823466e38f;  // a finite start: -inf - -inf would be NaN
+
+static_assert(kCols % kVec == 0, "the vector width divides the row");
+static_assert((kThreadsPerRow & (kThreadsPerRow - 1)) == 0, "threads per row: a power of 2");
+static_assert(kThreadsPerRow * kRowsPerBlock % kiln::warp_size == 0,
+              "whole warps: every lane takes part in the shuffles");
+static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
+
+// ---- f32 math over f16 / bf16 / f32 storage ----
+KILN_DEVICE KILN_FORCEINLINE float to_float(float x) {
+  return x;
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, float& out) {
+  out = x;
+}
+#if KILN_HIP
+KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::f16 x) {
+  return float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::f16& out) {
+  out = kiln::f16(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::bf16 x) {
+  return __builtin_bit_cast(float, unsigned(__builtin_bit_cast(unsigned short, x)) << 16);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::bf16& out) {
+  // Round to nearest even; a NaN stays a (quiet) NaN.
+  const unsigned bits = __builtin_bit_cast(unsigned, x);
+  const unsigned rounded = (bits & 0x7fffffffu) > 0x7f800000u
+                               ? (bits | 0x00400000u)
+                               : bits + 0x7fffu + ((bits >> 16) & 1u);
+  out = __builtin_bit_cast(kiln::bf16, (unsigned short)(rounded >> 16));
+}
+KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
+  return __builtin_exp2f(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float shuffle_xor(float v, int mask) {
+  const int src = (kiln::lane_index() ^ mask) << 2;
+  return __builtin_bit_cast(float, __builtin_amdgcn_ds_bpermute(src, __builtin_bit_cast(int, v)));
+}
+#else
+KILN_DEVICE KILN_FORCEINLINE float to_float(__half x) {
+  return __half2float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __half& out) {
+  out = __float2half_rn(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __nv_bfloat16& out) {
+  out = __float2bfloat16_rn(x);
+}
+// 2^x to about 2 ulp (results below 2^-126 flush to zero: far under every tolerance).
+KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+KILN_DEVICE KILN_FORCEINLINE float shuffle_xor(float v, int mask) {
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+}
+#endif
+
+KILN_DEVICE KILN_FORCEINLINE float max_of(float a, float b) {
+  return a > b ? a : b;
+}
+// exp(x - m), with x - m <= 0 (an overflowing difference gives -inf, hence 0).
+KILN_DEVICE KILN_FORCEINLINE float exp_minus(float x, float m) {
+  return exp2_approx((x - m) * kLog2e);
+}
+
+/// A partial softmax denominator: sum of exp(x - m) over some elements, m their maximum.
+struct MaxSum {
+  float m;
+  float s;
+};
+
+/// The maximum (Max) or the sum (Sum) of `v` over groups of `Lanes` neighbouring lanes,
+/// in every lane of the group (xor shuffles: Lanes is a power of 2, at most a warp).
+struct Max {
+  KILN_DEVICE static KILN_FORCEINLINE float apply(float a, float b) { return max_of(a, b); }
+};
+struct Sum {
+  KILN_DEVICE static KILN_FORCEINLINE float apply(float a, float b) { return a + b; }
+};
+template <class Op, int Lanes>
+KILN_DEVICE KILN_FORCEINLINE float lanes_reduce(float v) {
+#pragma unroll
+  for (int mask = Lanes / 2; mask > 0; mask /= 2) v = Op::apply(v, shuffle_xor(v, mask));
+  return v;
+}
+/// The whole of `Lanes` lanes' parts: the maximum first, then each sum rescaled to it.
+template <int Lanes>
+KILN_DEVICE KILN_FORCEINLINE MaxSum lanes_combine(MaxSum v) {
+  const float m = lanes_reduce<Max, Lanes>(v.m);
+  return {m, lanes_reduce<Sum, Lanes>(v.s * exp_minus(v.m, m))};
+}
+
+/// The MaxSum of a whole row from each of its threads' parts, in every thread of the row:
+/// within a warp by shuffles; across warps through shared memory, (SLOT: kRowsPerBlock,
+/// warp of the row: kWarpsPerRow), whose partials each warp combines by shuffles again.
+/// Every thread of the block calls it (it may hold a barrier).
+KILN_DEVICE KILN_FORCEINLINE MaxSum reduce_row(MaxSum v, SLOT slot) {
+  v = lanes_combine<kLanesPerRow>(v);
+  if constexpr (kWarpsPerRow > 1) {
+    KILN_SHARED MaxSum partial[kRowsPerBlock * kWarpsPerRow];
+    const int warp_in_row = (kiln::thread_index() % kThreadsPerRow) / kiln::warp_size;
+    if (kiln::lane_index() == 0) partial[slot.get() * kWarpsPerRow + warp_in_row] = v;
+    kiln::sync_threads();
+    // Every group of kWarpsPerRow lanes reads all the row's partials (<= warp_size of them).
+    const int w = kiln::lane_index() % kWarpsPerRow;
+    v = lanes_combine<kWarpsPerRow>(partial[slot.get() * kWarpsPerRow + w]);
+  }
+  return v;
+}
+
+using Vector = kiln::Vec<Elem, kVec>;
+
+KILN_DEVICE KILN_FORCEINLINE float max_in(const Vector& v, float m) {
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) m = max_of(m, to_float(v[j]));
+  return m;
+}
+KILN_DEVICE KILN_FORCEINLINE float sum_exp(const Vector& v, float m, float s) {
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) s += exp_minus(to_float(v[j]), m);
+  return s;
+}
+KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Vector& v, float m, float inv_sum) {
+  Vector o;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) from_float(exp_minus(to_float(v[j]), m) * inv_sum, o[j]);
+  return o;
+}
+
+/// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
+template <int Step>
+KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
+  return kVecs % Step == 0 || c < COLV(kVecs);
+}
+
+// One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of row
+// block * kRowsPerBlock + SLOT. Where 32 floats cover them, it keeps exp(x - its own max)
+// too, so that each element costs one exp; otherwise the write recomputes it.
+KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __restrict__ out,
+                                           int rows) {
+  constexpr bool kKeepExp = kIters * kVec <= 32;
+  const Threads t(kiln::thread_index());
+  const SLOT slot = t.get<SLOT>();
+  const COLV first(t.get<RANK>().get());
+  const ROW row(kiln::block_index() * kRowsPerBlock + slot.get());
+  const bool valid = row < ROW(rows);
+  const long long start = (long long)(valid ? row.get() : 0) * kCols;
+  const In x(in + start);
+  const Out y(out + start);
+
+  Vector v[kIters];
+  MaxSum part{kLowest, 0.0f};
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (valid && in_row<kThreadsPerRow>(c)) {
+      v[i] = kiln::load_vector<kVec>(x[c]);
+      part.m = max_in(v[i], part.m);
+    }
+  }
+  float e[kKeepExp ? kIters : 1][kVec];
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!(valid && in_row<kThreadsPerRow>(c))) continue;
+    if constexpr (kKeepExp) {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) part.s += (e[i][j] = exp_minus(to_float(v[i][j]), part.m));
+    } else {
+      part.s = sum_exp(v[i], part.m, part.s);
+    }
+  }
+  const MaxSum total = reduce_row(part, slot);
+  const float inv_sum = 1.0f / total.s;
+  const float scale = exp_minus(part.m, total.m) * inv_sum;  // from this thread's max
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!(valid && in_row<kThreadsPerRow>(c))) continue;
+    if constexpr (kKeepExp) {
+      Vector o;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) from_float(e[i][j] * scale, o[j]);
+      kiln::store_vector<kVec>(y[c], o);
+    } else {
+      kiln::store_vector<kVec>(y[c], normalized(v[i], total.m, inv_sum));
+    }
+  }
+}
+
+// Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) streams its row in steps of
+// kIters vectors per thread.
+KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
+  constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
+  constexpr int kSteps = (kVecs + kStep - 1) / kStep;
+  const Threads t(kiln::thread_index());
+  const COLV first(t.get<RANK>().get());
+  const ROW row(kiln::block_index());
+  const long long start = (long long)row.get() * kCols;
+  const In x(in + start);
+  const Out y(out + start);
+
+  MaxSum part{kLowest, 0.0f};
+  for (int step = 0; step < kSteps; ++step) {
+    Vector v[kIters];
+    float m = part.m;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) {
+        v[i] = kiln::load_vector<kVec>(x[c]);
+        m = max_in(v[i], m);
+      }
+    }
+    part.s *= exp_minus(part.m, m);  // rescale to the new maximum (1 when it did not grow)
+    part.m = m;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) part.s = sum_exp(v[i], part.m, part.s);
+    }
+  }
+  const MaxSum total = reduce_row(part, t.get<SLOT>());
+  const float inv_sum = 1.0f / total.s;
+  for (int step = kSteps - 1; step >= 0; --step) {
+    Vector v[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) v[i] = kiln::load_vector<kVec>(x[c]);
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) kiln::store_vector<kVec>(y[c], normalized(v[i], total.m, inv_sum));
+    }
+  }
+}
+
+}  // namespace softmax
+
+/// in, out: rows x kCols elements, row-major, each row starting at a multiple of kVec
+/// elements from a 16-byte aligned base. Launched with kThreadsPerRow * kRowsPerBlock
+/// threads and ceil(rows / kRowsPerBlock) blocks.
+#if KILN_HIP
+#define SOFTMAX_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
+#else
+#define SOFTMAX_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#endif
+// The block size bounds the registers (64 a thread at 1024 threads), so that every
+// config launches.
+KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+    KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
+                     int rows) {
+  if constexpr (kMultiPass) {
+    if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
+    softmax::multi_pass(in, out);
+  } else {
+    softmax::one_pass(in, out, rows);
+  }
+}

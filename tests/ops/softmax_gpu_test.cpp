@@ -1,0 +1,298 @@
+// Softmax on a GPU: every candidate config of each row length, and the factory's own
+// choice, against a double-precision CPU reference on fresh random data, outputs poisoned
+// with NaN first, every element checked. Skips (exit 77) where there is no GPU.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kiln/jit.hpp"
+#include "kiln/ops/softmax.hpp"
+#include "kiln/rt.hpp"
+
+using namespace kiln;
+using ops::SoftmaxConfig;
+using ops::SoftmaxDType;
+using ops::SoftmaxParams;
+
+namespace {
+
+// ---- 16-bit floats as bits (IEEE binary16 and bfloat16), round to nearest even ----
+float half_to_float(std::uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (e == 31) return m ? NAN : sign * INFINITY;
+  if (e == 0) return sign * std::ldexp(float(m), -24);
+  return sign * std::ldexp(float(m | 1024), e - 25);
+}
+std::uint16_t float_to_half(float f) {  // for finite values in range
+  const std::uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+  const double a = std::fabs(double(f));
+  if (a == 0) return sign;
+  int e = std::ilogb(a);
+  if (e < -14) e = -14;  // subnormal: a fixed step of 2^-24
+  const double step = std::ldexp(1.0, e - 10);
+  const double q = std::nearbyint(a / step);  // ties to even (default rounding mode)
+  const double v = q * step;
+  if (v >= 65520.0) return std::uint16_t(sign | 0x7c00);
+  if (v < std::ldexp(1.0, -14)) return std::uint16_t(sign | std::uint16_t(q));
+  const int ve = std::ilogb(v);
+  const int mant = int(std::ldexp(v, 10 - ve)) - 1024;
+  return std::uint16_t(sign | ((ve + 15) << 10) | mant);
+}
+float bf16_to_float(std::uint16_t b) {
+  const std::uint32_t bits = std::uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+std::uint16_t float_to_bf16(float f) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return std::uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+/// One matrix in its storage type, with the values it holds as doubles.
+struct Data {
+  SoftmaxDType dtype;
+  std::int64_t rows;
+  int cols;
+  std::vector<double> values;
+  std::vector<std::uint16_t> bits;  // f16 / bf16
+  std::vector<float> floats;        // f32
+};
+
+/// kind 0: N(0, 1); 1: N(0, 8), peaky rows; 2: huge values near the type's limit (and a
+/// row of one repeated huge value); 3: every row constant.
+Data make_data(SoftmaxDType dt, std::int64_t rows, int cols, int kind, std::mt19937& rng) {
+  Data d{dt, rows, cols, {}, {}, {}};
+  const std::size_t n = std::size_t(rows) * std::size_t(cols);
+  const double top = dt == SoftmaxDType::f16 ? 65000.0 : 3.0e38;
+  std::normal_distribution<double> normal(0.0, kind == 1 ? 8.0 : 1.0);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    double v = normal(rng);
+    if (kind == 2) v = (i / std::size_t(cols)) % 2 ? top : top * uniform(rng);
+    if (kind == 3) v = double(i / std::size_t(cols) % 7) * 1000.0 - 3000.0;
+    const float f = float(v);
+    if (dt == SoftmaxDType::f32) {
+      d.floats.push_back(f);
+      d.values.push_back(f);
+    } else {
+      const std::uint16_t b = dt == SoftmaxDType::f16 ? float_to_half(f) : float_to_bf16(f);
+      d.bits.push_back(b);
+      d.values.push_back(dt == SoftmaxDType::f16 ? half_to_float(b) : bf16_to_float(b));
+    }
+  }
+  return d;
+}
+
+/// Device copies of a matrix's input and a NaN-poisoned output.
+struct DeviceData {
+  rt::DeviceBuffer<std::uint16_t> in16, out16;
+  rt::DeviceBuffer<float> in32, out32;
+  DeviceData(const Data& d, const rt::Device& gpu) {
+    if (d.dtype == SoftmaxDType::f32) {
+      in32 = rt::DeviceBuffer<float>(d.floats.size(), gpu);
+      out32 = rt::DeviceBuffer<float>(d.floats.size(), gpu);
+      in32.copy_from(d.floats);
+      out32.fill_bytes(0xff);
+    } else {
+      in16 = rt::DeviceBuffer<std::uint16_t>(d.bits.size(), gpu);
+      out16 = rt::DeviceBuffer<std::uint16_t>(d.bits.size(), gpu);
+      in16.copy_from(d.bits);
+      out16.fill_bytes(0xff);
+    }
+  }
+  std::vector<double> result(SoftmaxDType dt) const {
+    std::vector<double> out;
+    if (dt == SoftmaxDType::f32) {
+      for (float f : out32.to_vector()) out.push_back(f);
+    } else {
+      for (std::uint16_t b : out16.to_vector()) {
+        out.push_back(dt == SoftmaxDType::f16 ? half_to_float(b) : bf16_to_float(b));
+      }
+    }
+    return out;
+  }
+};
+
+/// Half a unit in the last place of `v` in the storage type: the rounding no kernel avoids.
+double half_ulp(SoftmaxDType dt, double v) {
+  const int bits = dt == SoftmaxDType::f16 ? 10 : dt == SoftmaxDType::bf16 ? 7 : 23;
+  const int min_exp = dt == SoftmaxDType::f16 ? -14 : -126;
+  const int e = v == 0 ? min_exp : std::max(min_exp, std::ilogb(v));
+  return std::ldexp(1.0, e - bits - 1);
+}
+
+/// Checks every element against the double-precision softmax of `d`; returns the worst
+/// relative error beyond the storage type's rounding. NaN never passes.
+double check(const Data& d, const std::vector<double>& got, const std::string& what) {
+  const double tol = d.dtype == SoftmaxDType::f32 ? 2e-5 : 1e-4;
+  double worst = 0;
+  std::size_t bad = 0;
+  std::vector<double> want(std::size_t(d.cols));
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    const double* x = d.values.data() + std::size_t(r) * std::size_t(d.cols);
+    const double m = *std::max_element(x, x + d.cols);
+    double s = 0;
+    for (int c = 0; c < d.cols; ++c) s += (want[std::size_t(c)] = std::exp(x[c] - m));
+    for (int c = 0; c < d.cols; ++c) {
+      const double w = want[std::size_t(c)] / s;
+      const double g = got[std::size_t(r) * std::size_t(d.cols) + std::size_t(c)];
+      // Outputs under f32's smallest normal may flush to zero.
+      const double excess = std::fabs(g - w) - half_ulp(d.dtype, w) - 1.2e-38;
+      const double err = excess <= 0 ? 0 : excess / w;
+      if (!(err <= tol)) {
+        if (bad++ < 5) {
+          MESSAGE(what << ": row " << r << " col " << c << ": got " << g << ", want " << w);
+        }
+      }
+      if (!std::isnan(err)) worst = std::max(worst, err);
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+  return worst;
+}
+
+std::string describe(const Data& d) {
+  return std::string(ops::to_string(d.dtype)) + " " + std::to_string(d.rows) + "x" +
+         std::to_string(d.cols);
+}
+
+const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
+
+}  // namespace
+
+TEST_CASE("every candidate config computes softmax, ragged rows and huge values included") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  auto& factory = ops::softmax_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  for (auto dt : all_dtypes) {
+    for (int cols : {1, 7, 128, 1000, 1001, 4096, 8192, 12345, 65536}) {
+      const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
+      const auto configs = factory.configs(p, props);
+      // Compile every candidate at once (in parallel), then run each.
+      std::vector<jit::CompileRequest> requests;
+      for (const auto& c : configs) {
+        gen::Spec s = factory.spec(p, c, props);
+        s.kernel_name(factory.kernel_name(p, c));
+        jit::Program program = factory.program();
+        program.headers.push_back({"spec.hpp", s.header()});
+        requests.push_back({std::move(program), factory.options(p, c, props)});
+      }
+      const auto binaries = jit::KernelCache::global().compile_all(requests);
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        const std::string name = factory.kernel_name(p, configs[i]);
+        CAPTURE(name);
+        if (binaries[i].error) std::rethrow_exception(binaries[i].error);
+        rt::Function fn = rt::load_module(binaries[i].binary, gpu).function(name);
+        rt::LaunchConfig lc = factory.launch_config(p, configs[i], props);
+        lc.stream = stream;
+        for (int kind : {0, 1, 2}) {
+          const Data d = make_data(dt, p.rows, cols, kind, rng);
+          DeviceData dev(d, gpu);
+          if (dt == SoftmaxDType::f32) {
+            rt::launch(fn, lc, dev.in32, dev.out32, int(p.rows));
+          } else {
+            rt::launch(fn, lc, dev.in16, dev.out16, int(p.rows));
+          }
+          stream.synchronize();
+          check(d, dev.result(dt), name + " data " + std::to_string(kind));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  struct Shape {
+    std::int64_t rows;
+    int cols;
+  };
+  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
+                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
+                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
+  double worst[3] = {0, 0, 0};
+  for (auto dt : all_dtypes) {
+    for (const Shape& s : shapes) {
+      for (int kind : {0, 2, 3}) {
+        const Data d = make_data(dt, s.rows, s.cols, kind, rng);
+        DeviceData dev(d, gpu);
+        if (dt == SoftmaxDType::f32) {
+          ops::softmax(dev.in32, dev.out32, s.rows, s.cols, stream);
+        } else {
+          ops::softmax(dt, dev.in16, dev.out16, s.rows, s.cols, stream);
+        }
+        stream.synchronize();
+        const double e = check(d, dev.result(dt), describe(d) + " data " + std::to_string(kind));
+        worst[int(dt)] = std::max(worst[int(dt)], e);
+      }
+    }
+  }
+  MESSAGE("worst relative error beyond storage rounding: f16 " << worst[0] << ", bf16 " << worst[1]
+                                                               << ", f32 " << worst[2]);
+}
+
+TEST_CASE("in place, kiln::f16 buffers, and no rows") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  const Data d = make_data(SoftmaxDType::f32, 50, 3000, 1, rng);
+  DeviceData dev(d, gpu);
+  ops::softmax(dev.in32, dev.in32, d.rows, d.cols);  // default stream: waits below
+  dev.out32.copy_from(dev.in32);
+  check(d, dev.result(SoftmaxDType::f32), "in place");
+
+  const Data h = make_data(SoftmaxDType::f16, 20, 4096, 0, rng);
+  std::vector<f16> typed(h.bits.size());
+  std::memcpy(typed.data(), h.bits.data(), h.bits.size() * 2);
+  rt::DeviceBuffer<f16> in(typed.size(), gpu), out(typed.size(), gpu);
+  in.copy_from(typed);
+  out.fill_bytes(0xff);
+  ops::softmax(in, out, h.rows, h.cols);
+  std::vector<f16> back = out.to_vector();
+  std::vector<double> got;
+  for (const f16& v : back) {
+    std::uint16_t b;
+    std::memcpy(&b, &v, 2);
+    got.push_back(half_to_float(b));
+  }
+  check(h, got, "DeviceBuffer<kiln::f16>");
+
+  rt::DeviceBuffer<float> empty_in(1, gpu), empty_out(1, gpu);
+  empty_out.fill_bytes(0xff);
+  CHECK_NOTHROW(ops::softmax(empty_in, empty_out, 0, 1));
+  CHECK(std::isnan(empty_out.to_vector()[0]));  // nothing was written
+}
+
+TEST_CASE("what the buffers cannot hold, or kiln does not support, is refused") {
+  rt::Device gpu(0);
+  rt::DeviceBuffer<float> a(100, gpu), b(100, gpu);
+  CHECK_THROWS_WITH_AS(ops::softmax(a, b, 11, 10), doctest::Contains("needs 110 elements"), Error);
+  CHECK_THROWS_WITH_AS(ops::softmax(a, b, 1, 0), doctest::Contains("cols = 0"), Error);
+  CHECK_THROWS_WITH_AS(ops::softmax(a, b, -1, 10), doctest::Contains("rows = -1"), Error);
+  rt::DeviceBuffer<std::uint32_t> w(100, gpu);
+  CHECK_THROWS_WITH_AS(ops::softmax(SoftmaxDType::f16, w, w, 10, 10),
+                       doctest::Contains("2-byte elements"), Error);
+}
+
+int main(int argc, char** argv) {
+  if (rt::device_count() == 0) {
+    std::printf("no GPU: softmax_gpu_test skipped\n");
+    return 77;
+  }
+  doctest::Context ctx(argc, argv);
+  return ctx.run();
+}
