@@ -2,8 +2,10 @@
 // under the profiler; prints the top-N table and writes the trace and the roofline.
 //
 //   ./profile [DIR]     writes DIR/profile.json (open in ui.perfetto.dev), DIR/roofline.svg
+//                       (DIR is made if missing)
 //   KILN_PROFILE_BACKEND=events ./profile    device events only (no cuBLAS kernels)
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "kiln/kiln.hpp"
@@ -110,12 +112,13 @@ int main(int argc, char** argv) try {
   prof::Profile profile = session.finish();
 
   std::printf("%s\n", prof::top_table(profile, 10).c_str());
+  std::filesystem::create_directories(dir);  // throws, with the reason, if it cannot
   prof::write_chrome_trace(profile, dir + "/profile.json");
   prof::write_file(dir + "/roofline.svg", prof::roofline_svg(profile, 0));
   std::printf("wrote %s/profile.json (open it in ui.perfetto.dev) and %s/roofline.svg\n",
               dir.c_str(), dir.c_str());
   return 0;
-} catch (const kiln::Error& e) {
+} catch (const std::exception& e) {  // kiln::Error, or std::filesystem's for DIR
   std::fprintf(stderr, "%s\n", e.what());
   return 1;
 }

@@ -21,6 +21,17 @@ using factory_test::ScaleFactory;
 using factory_test::ScaleParams;
 
 namespace {
+struct Hashed {
+  double scale = 1;  // a double: its bytes are not a unique representation
+  bool operator==(const Hashed&) const = default;
+};
+}  // namespace
+template <>
+struct std::hash<Hashed> {
+  std::size_t operator()(const Hashed& h) const { return std::size_t(h.scale * 1000) + 42; }
+};
+
+namespace {
 struct IntHash {
   std::size_t operator()(int k) const { return std::size_t(k); }
 };
@@ -128,6 +139,10 @@ TEST_CASE("memo keys: equal params on one device are one key; devices and values
     int y;
   };
   static_assert(!detail::hash_bytes_v<Padded>, "padding bytes must not be hashed");
+  // A std::hash specialization is used where there is one.
+  static_assert(detail::has_std_hash<Hashed>);
+  detail::MemoHash<Hashed> by_std;
+  CHECK(by_std(detail::MemoKey<Hashed>{0, {2.0}}) == std::hash<Hashed>{}(Hashed{2.0}));
 }
 
 TEST_CASE("tuning settings come from KILN_TUNE and KILN_TUNE_TOP_K, and bad values say so") {

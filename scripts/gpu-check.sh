@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds kiln (Release) on a machine with a GPU, runs every `gpu` test and every
+# benchmark, and leaves the logs and JSON results in DIR (default build/gpu-results).
+# Extra CMake arguments (a prefix path for the header-only dependencies, say) come from
+# KILN_CMAKE_ARGS. The softmax benchmark runs with KILN_TUNE=full on a fresh tuning
+# database, whose records benchmarks/tune_model then uses to evaluate the performance model.
+#
+#   scripts/gpu-check.sh [DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-build/gpu-results}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+status=0
+step() {  # step NAME TIMEOUT COMMAND...: runs COMMAND, its output in NAME.log and on stdout
+  local name="$1" limit="$2"
+  shift 2
+  echo "== $name"
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$out/$name.log"
+  [ $rc -eq 0 ] || { echo "!! $name exited $rc"; status=1; }
+}
+
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$out/gpu.txt" 2>&1
+# shellcheck disable=SC2086
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release ${KILN_CMAKE_ARGS:-} \
+  > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+targets="rt_gpu_test typed_kernel_gpu_test prof_bench_gpu_test profiler_gpu_test factory_gpu_test
+         multi_gpu_test softmax_gpu_test launch_overhead jit_cache factory_lookup softmax
+         tune_model quickstart profile custom_factory"
+# shellcheck disable=SC2086
+cmake --build build/gpu -j "$(nproc)" --target $targets > "$out/build.log" 2>&1 ||
+  { grep -E "error" -A5 "$out/build.log" | head -60; exit 1; }
+
+export KILN_CACHE_DIR="$out/cache"
+step gpu_tests 300 ctest --test-dir build/gpu -L gpu --output-on-failure
+step launch_overhead 120 build/gpu/benchmarks/launch_overhead --json "$out/launch_overhead.json"
+step factory_lookup 60 build/gpu/benchmarks/factory_lookup --json "$out/factory_lookup.json"
+step jit_cache 120 build/gpu/benchmarks/jit_cache --json "$out/jit_cache.json"
+KILN_TUNE=full KILN_TUNING_DB="$out/softmax_tuning.json" \
+  step softmax 300 build/gpu/benchmarks/softmax --seconds 1 --json "$out/softmax.json"
+step tune_model 120 build/gpu/benchmarks/tune_model --db "$out/softmax_tuning.json" \
+  --json "$out/tune_model.json"
+step quickstart 60 build/gpu/examples/quickstart/quickstart
+step custom_factory 120 build/gpu/examples/custom_factory/custom_factory "$out/transpose_tuning.json"
+step profile 60 build/gpu/examples/profile/profile "$out/profile"
+
+# The multi-device test again under ThreadSanitizer (the CPU side; the profiler on device
+# events, since TSan cannot see into CUPTI's own locks).
+# shellcheck disable=SC2086
+if cmake -S . -B build/gpu-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+     -DCMAKE_CXX_FLAGS="-fsanitize=thread -g" ${KILN_CMAKE_ARGS:-} > "$out/tsan-configure.log" 2>&1 &&
+   cmake --build build/gpu-tsan -j "$(nproc)" --target multi_gpu_test > "$out/tsan-build.log" 2>&1; then
+  KILN_PROFILE_BACKEND=events step multi_gpu_tsan 200 build/gpu-tsan/tests/multi_gpu/multi_gpu_test
+else
+  echo "!! the ThreadSanitizer build failed"; status=1
+fi
+exit $status
