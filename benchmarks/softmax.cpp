@@ -244,13 +244,7 @@ int main(int argc, char** argv) try {
       if (sweep) {
         const auto configs = factory.configs(p, props);
         std::vector<jit::CompileRequest> requests;
-        for (const auto& c : configs) {
-          gen::Spec spec = factory.spec(p, c, props);
-          spec.kernel_name(factory.kernel_name(p, c));
-          jit::Program program = factory.program();
-          program.headers.push_back({"spec.hpp", spec.header()});
-          requests.push_back({std::move(program), factory.options(p, c, props)});
-        }
+        for (const auto& c : configs) requests.push_back(factory.compile_request(p, c, props));
         const auto binaries = jit::KernelCache::global().compile_all(requests);
         for (std::size_t i = 0; i < configs.size(); ++i) {
           const std::string name = factory.kernel_name(p, configs[i]);

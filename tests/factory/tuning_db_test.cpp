@@ -29,7 +29,9 @@ using kiln::factory::CandidateStatus;
 using kiln::factory::TuningDatabase;
 using kiln::factory::TuningEntry;
 using kiln::factory::TuningKey;
+using kiln_test::count_of;
 using kiln_test::ScopedEnv;
+using kiln_test::StderrCapture;
 using kiln_test::TempDir;
 namespace fs = std::filesystem;
 
@@ -98,49 +100,6 @@ std::vector<fs::path> files_with(const fs::path& dir, const std::string& part) {
   }
   return out;
 }
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-/// Redirects stderr (fd 2) into a temp file until text() is called.
-class StderrCapture {
- public:
-  StderrCapture() : file_(std::tmpfile()) {
-    std::fflush(stderr);
-    saved_ = ::dup(2);
-    ::dup2(::fileno(file_), 2);
-  }
-  StderrCapture(const StderrCapture&) = delete;
-  StderrCapture& operator=(const StderrCapture&) = delete;
-  ~StderrCapture() {
-    restore();
-    std::fclose(file_);
-  }
-  std::string text() {
-    restore();
-    std::rewind(file_);
-    std::string out;
-    char buffer[4096];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) {
-      out.append(buffer, n);
-    }
-    return out;
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* file_;
-  int saved_ = -1;
-};
 
 /// Runs `body` in a child process and returns its exit status (-1 where it did not exit).
 /// The child runs no doctest checks: `body` returns the exit code.

@@ -183,13 +183,7 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
       const auto configs = factory.configs(p, props);
       // Compile every candidate at once (in parallel), then run each.
       std::vector<jit::CompileRequest> requests;
-      for (const auto& c : configs) {
-        gen::Spec s = factory.spec(p, c, props);
-        s.kernel_name(factory.kernel_name(p, c));
-        jit::Program program = factory.program();
-        program.headers.push_back({"spec.hpp", s.header()});
-        requests.push_back({std::move(program), factory.options(p, c, props)});
-      }
+      for (const auto& c : configs) requests.push_back(factory.compile_request(p, c, props));
       const auto binaries = jit::KernelCache::global().compile_all(requests);
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const std::string name = factory.kernel_name(p, configs[i]);
