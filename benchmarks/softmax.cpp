@@ -240,21 +240,16 @@ int main(int argc, char** argv) try {
       }
 #endif
       // --sweep: every candidate config, compiled in parallel through the kernel cache.
-      std::vector<std::shared_ptr<factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>>> swept;
+      std::vector<std::shared_ptr<const factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>>> swept;
       if (sweep) {
         const auto configs = factory.configs(p, props);
-        std::vector<jit::CompileRequest> requests;
-        for (const auto& c : configs) requests.push_back(factory.compile_request(p, c, props));
-        const auto binaries = jit::KernelCache::global().compile_all(requests);
+        auto built = factory.build_all(p, configs, gpu);
         for (std::size_t i = 0; i < configs.size(); ++i) {
           const std::string name = factory.kernel_name(p, configs[i]);
           if (name == kernel.name()) continue;
           try {
-            if (binaries[i].error) std::rethrow_exception(binaries[i].error);
-            rt::Function fn = rt::load_module(binaries[i].binary, gpu).function(name);
-            auto k = std::make_shared<factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>>(
-                p, configs[i], name, fn, factory.launch_config(p, configs[i], props),
-                rt::LaunchInfo{}, factory::Selection::full);
+            auto k = built[i].kernel;
+            if (!k) throw Error(built[i].reason);
             (*k)(rt::StreamRef{}, in, out, int(s.rows));
             spot_check(dt, s, input, out);
             swept.push_back(k);

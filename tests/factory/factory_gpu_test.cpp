@@ -116,6 +116,31 @@ TEST_CASE("full tuning times every candidate, skips the bad ones with reasons, s
   check_scale(k2);
 }
 
+TEST_CASE("build_all makes every config that works and says why the others do not") {
+  ScaleFactory f;
+  rt::Device dev(0);
+  const ScaleParams p{100003};
+  const auto configs = f.candidates(p, dev.properties());
+  const auto built = f.build_all(p, configs, dev);
+  REQUIRE(built.size() == configs.size());
+  int made = 0;
+  for (std::size_t i = 0; i < built.size(); ++i) {
+    if (configs[i].broken) {
+      CHECK(built[i].status == CandidateStatus::compile_error);
+      CHECK(!built[i].kernel);
+    } else if (configs[i].threads == 4096) {
+      CHECK(built[i].status == CandidateStatus::resources);
+      CHECK(built[i].reason.find("4096") != std::string::npos);
+    } else {
+      REQUIRE(built[i].kernel);
+      check_scale(*built[i].kernel);
+      ++made;
+    }
+  }
+  CHECK(made == 12);
+  CHECK(f.stats().builds == 0);  // nothing memoized, nothing tuned
+}
+
 TEST_CASE("policy off takes the heuristic; invalid params throw before anything runs") {
   kiln_test::TempDir dir("kiln-factory");
   factory::TuningDatabase db(dir.path() / "tuning.json");

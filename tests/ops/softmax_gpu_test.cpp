@@ -182,15 +182,13 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
       const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
       const auto configs = factory.configs(p, props);
       // Compile every candidate at once (in parallel), then run each.
-      std::vector<jit::CompileRequest> requests;
-      for (const auto& c : configs) requests.push_back(factory.compile_request(p, c, props));
-      const auto binaries = jit::KernelCache::global().compile_all(requests);
+      const auto built = factory.build_all(p, configs, gpu);
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
-        if (binaries[i].error) std::rethrow_exception(binaries[i].error);
-        rt::Function fn = rt::load_module(binaries[i].binary, gpu).function(name);
-        rt::LaunchConfig lc = factory.launch_config(p, configs[i], props);
+        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+        const rt::Function& fn = built[i].kernel->function();
+        rt::LaunchConfig lc = built[i].kernel->launch_config();
         lc.stream = stream;
         for (int kind : {0, 1, 2}) {
           const Data d = make_data(dt, p.rows, cols, kind, rng);

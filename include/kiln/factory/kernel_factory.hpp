@@ -171,6 +171,37 @@ class KernelFactory {
     return {std::move(program), options(p, c, device)};
   }
 
+  /// One config built by build_all(): its kernel, or why there is none.
+  struct Built {
+    std::shared_ptr<const KernelType> kernel;  ///< null when it failed
+    CandidateStatus status = CandidateStatus::timed;  ///< compile_error or resources on failure
+    std::string reason;
+  };
+  /// Every config in `configs` compiled (in parallel, through the kernel cache) and loaded
+  /// on `device`, untimed and not memoized: for sweeps, tests and tools. A config that does
+  /// not compile, or whose launch would not fit the device, says why instead of throwing.
+  std::vector<Built> build_all(const Params& p, const std::vector<Config>& configs,
+                               const rt::Device& device, Selection how = Selection::full) {
+    std::vector<jit::CompileRequest> requests;
+    for (const auto& c : configs) requests.push_back(compile_request(p, c, device.properties()));
+    auto outcomes = jit::KernelCache::global().compile_all(requests);
+    std::vector<Built> out(configs.size());
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      if (outcomes[i].error) {
+        out[i].status = CandidateStatus::compile_error;
+        out[i].reason = describe(outcomes[i].error);
+        continue;
+      }
+      try {
+        out[i].kernel = load(p, configs[i], device, outcomes[i].binary, how);
+      } catch (const std::exception& e) {
+        out[i].status = CandidateStatus::resources;
+        out[i].reason = e.what();
+      }
+    }
+    return out;
+  }
+
   const std::string& name() const { return name_; }
   int version() const { return version_; }
   const jit::Program& program() const { return program_; }
@@ -215,7 +246,6 @@ class KernelFactory {
   struct Candidate {
     Config config;
     std::string name;
-    std::shared_ptr<const jit::Binary> binary;
     std::shared_ptr<const KernelType> kernel;
     CandidateRecord record;
   };
@@ -289,26 +319,16 @@ class KernelFactory {
                                                     const std::vector<std::size_t>& to_time,
                                                     Selection selection, const TuneOptions& opts,
                                                     TuningDatabase& db, const TuningKey& key) {
-    // Compile the candidates in parallel; a failure is recorded, not thrown.
-    std::vector<jit::CompileRequest> requests;
-    for (std::size_t i : to_time) {
-      requests.push_back(compile_request(p, cands[i].config, device.properties()));
-    }
-    auto outcomes = jit::KernelCache::global().compile_all(requests);
+    std::vector<Config> subset;
+    for (std::size_t i : to_time) subset.push_back(cands[i].config);
+    auto built = build_all(p, subset, device, selection);
     for (std::size_t j = 0; j < to_time.size(); ++j) {
       Candidate& c = cands[to_time[j]];
       c.name = kernel_name(p, c.config);
-      if (outcomes[j].error) {
-        c.record.status = CandidateStatus::compile_error;
-        c.record.reason = describe(outcomes[j].error);
-        continue;
-      }
-      c.binary = outcomes[j].binary;
-      try {
-        c.kernel = load(p, c.config, device, c.binary, selection);
-      } catch (const std::exception& e) {
-        c.record.status = CandidateStatus::resources;
-        c.record.reason = e.what();
+      c.kernel = std::move(built[j].kernel);
+      if (!c.kernel) {
+        c.record.status = built[j].status;
+        c.record.reason = std::move(built[j].reason);
       }
     }
     std::vector<TimedCandidate> timed;
