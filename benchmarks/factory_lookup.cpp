@@ -49,7 +49,8 @@ class TinyFactory : public factory::KernelFactory<Params, Config> {
  public:
   using typename factory::KernelFactory<Params, Config>::TuningRun;
   TinyFactory()
-      : factory::KernelFactory<Params, Config>("tiny", 1, jit::Program{"tiny.cu", source, {}, {}}) {}
+      : factory::KernelFactory<Params, Config>("tiny", 1, jit::Program{"tiny.cu", source, {}, {}}) {
+  }
   std::vector<Config> configs(const Params&, const rt::DeviceProperties&) const override {
     return {{32}};
   }
@@ -121,7 +122,8 @@ int main(int argc, char** argv) try {
   for (int s = 0; s < 200; ++s) {
     auto t = Clock::now();
     for (int i = 0; i < burst; ++i) k(stream, out, n);
-    via_kernel.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst);
+    via_kernel.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count() /
+                         burst);
     stream.synchronize();
     t = Clock::now();
     for (int i = 0; i < burst; ++i) rt::launch(k.function(), {{1}, {32}, 0, stream}, out, n);
@@ -134,14 +136,14 @@ int main(int argc, char** argv) try {
   std::printf("| the same with padded Params (hashed through JSON) | %.1f ns |\n", padded_hit);
   std::printf("| launch through the factory's Kernel | %.3f us |\n", kl);
   std::printf("| kiln::rt::launch of the same function | %.3f us |\n", rl);
-  std::printf("\nget() hit: %.1f ns (target: well under 1 us); Kernel launch / rt::launch: %.3f "
-              "on %s\n",
-              hit, kl / rl, device.properties().name.c_str());
+  std::printf(
+      "\nget() hit: %.1f ns (target: well under 1 us); Kernel launch / rt::launch: %.3f "
+      "on %s\n",
+      hit, kl / rl, device.properties().name.c_str());
   if (!json.empty()) {
     std::ofstream(json) << "{\"get_hit_ns\": " << hit << ", \"get_hit_padded_ns\": " << padded_hit
-                        << ", \"kernel_launch_us\": " << kl
-                        << ", \"rt_launch_us\": " << rl << ", \"device\": \""
-                        << device.properties().name << "\"}\n";
+                        << ", \"kernel_launch_us\": " << kl << ", \"rt_launch_us\": " << rl
+                        << ", \"device\": \"" << device.properties().name << "\"}\n";
   }
   return 0;
 } catch (const std::exception& e) {

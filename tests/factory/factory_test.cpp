@@ -10,10 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "../support.hpp"
 #include "kiln/factory/detail/memo.hpp"
 #include "kiln/factory/detail/memo_key.hpp"
 #include "scale_factory.hpp"
-#include "../support.hpp"
 
 using namespace kiln::factory;
 using factory_test::ScaleConfig;
@@ -71,7 +71,8 @@ TEST_CASE("memo: different keys are made at the same time") {
   std::thread a([&] {
     memo.get(1, [&] {
       std::unique_lock lock(m);
-      first_saw_second = cv.wait_for(lock, std::chrono::seconds(10), [&] { return second_started; });
+      first_saw_second =
+          cv.wait_for(lock, std::chrono::seconds(10), [&] { return second_started; });
       return std::make_shared<const std::string>("one");
     });
   });
@@ -114,8 +115,8 @@ TEST_CASE("memo: a failed make reaches every waiter and is not kept") {
 TEST_CASE("memo: replacing keeps the old value alive and returns the new one") {
   IntMemo memo;
   const std::string& old = memo.get(4, [] { return std::make_shared<const std::string>("old"); });
-  const std::string& fresh =
-      memo.get(4, [] { return std::make_shared<const std::string>("new"); }, true);
+  const std::string& fresh = memo.get(
+      4, [] { return std::make_shared<const std::string>("new"); }, true);
   CHECK(old == "old");  // still readable
   CHECK(fresh == "new");
   CHECK(*memo.find(4) == "new");
@@ -202,7 +203,8 @@ TEST_CASE("a factory's compile request carries the spec header and the kernel's 
 
 TEST_CASE("the tuning key names the factory, version, params, device and tools") {
   // Keys from two factory versions differ, so version 2 never reuses version 1's winner.
-  TuningKey a{"scale", 1, nlohmann::json(ScaleParams{10}), "Test GPU", "sm_90", 13000, "nvrtc 13.0"};
+  TuningKey a{"scale", 1,           nlohmann::json(ScaleParams{10}), "Test GPU", "sm_90",
+              13000,   "nvrtc 13.0"};
   TuningKey b = a;
   b.version = 2;
   CHECK(a.id() != b.id());

@@ -44,8 +44,7 @@ extern "C" __global__ void KILN_KERNEL_NAME(const float* in, float* out, long lo
 
 class ScaleFactory : public kiln::factory::KernelFactory<ScaleParams, ScaleConfig> {
  public:
-  explicit ScaleFactory(bool with_bad_configs = true, int version = 1,
-                        std::string name = "scale")
+  explicit ScaleFactory(bool with_bad_configs = true, int version = 1, std::string name = "scale")
       : KernelFactory(std::move(name), version,
                       kiln::jit::Program{"scale.cu", scale_source, {}, {}}),
         with_bad_(with_bad_configs) {}
@@ -62,7 +61,7 @@ class ScaleFactory : public kiln::factory::KernelFactory<ScaleParams, ScaleConfi
       for (int vec : {1, 2, 4}) out.push_back({threads, vec, 0});
     }
     if (with_bad_) {
-      out.push_back({128, 1, 1});  // does not compile
+      out.push_back({128, 1, 1});   // does not compile
       out.push_back({4096, 1, 0});  // no device runs 4096 threads per block
     }
     return out;

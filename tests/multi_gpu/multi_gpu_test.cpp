@@ -27,10 +27,14 @@ using factory_test::ScaleParams;
 
 namespace {
 
-int devices() { return rt::device_count(); }
+int devices() {
+  return rt::device_count();
+}
 
 // The device thread `t` of `n` works on: its own where there are enough, else device 0.
-rt::Device device_for(int t) { return rt::Device(t < devices() ? t : 0); }
+rt::Device device_for(int t) {
+  return rt::Device(t < devices() ? t : 0);
+}
 
 factory::TuneOptions quick(TunePolicy policy) {
   factory::TuneOptions o;

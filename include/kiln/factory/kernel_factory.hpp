@@ -40,9 +40,9 @@
 #include "../rt/device.hpp"
 #include "../rt/launch.hpp"
 #include "../rt/module.hpp"
+#include "detail/factory_support.hpp"
 #include "detail/memo.hpp"
 #include "detail/memo_key.hpp"
-#include "detail/factory_support.hpp"
 #include "detail/model_cache.hpp"
 #include "device_features.hpp"
 #include "kernel.hpp"
@@ -55,11 +55,11 @@ namespace kiln::factory {
 
 /// Counts since the factory was made.
 struct FactoryStats {
-  std::uint64_t hits = 0;      ///< get() answered from the memo
-  std::uint64_t builds = 0;    ///< kernels made (a config chosen, compiled and loaded)
-  std::uint64_t tunings = 0;   ///< times candidates were timed
-  std::uint64_t timed = 0;     ///< candidates timed, over all tunings
-  std::uint64_t skipped = 0;   ///< candidates that failed to compile, fit or run
+  std::uint64_t hits = 0;     ///< get() answered from the memo
+  std::uint64_t builds = 0;   ///< kernels made (a config chosen, compiled and loaded)
+  std::uint64_t tunings = 0;  ///< times candidates were timed
+  std::uint64_t timed = 0;    ///< candidates timed, over all tunings
+  std::uint64_t skipped = 0;  ///< candidates that failed to compile, fit or run
 };
 
 template <class Params, class Config>
@@ -77,7 +77,9 @@ class KernelFactory {
   ///            results of the old kernel are not used for the new one
   ///   program  the kernel source; it includes "spec.hpp", the header spec() describes
   KernelFactory(std::string name, int version, jit::Program program)
-      : name_(std::move(name)), version_(version), program_(std::move(program)),
+      : name_(std::move(name)),
+        version_(version),
+        program_(std::move(program)),
         tune_(TuneOptions::from_environment()) {
     if (!gen::is_identifier(name_)) {
       throw Error("kiln: a kernel factory's name must be a C++ identifier, not '" + name_ + "'");
@@ -173,7 +175,7 @@ class KernelFactory {
 
   /// One config built by build_all(): its kernel, or why there is none.
   struct Built {
-    std::shared_ptr<const KernelType> kernel;  ///< null when it failed
+    std::shared_ptr<const KernelType> kernel;         ///< null when it failed
     CandidateStatus status = CandidateStatus::timed;  ///< compile_error or resources on failure
     std::string reason;
   };
@@ -229,8 +231,12 @@ class KernelFactory {
   TuningKey tuning_key(const Params& params, const rt::Device& device) const {
     const std::string& arch = device.arch();
     const jit::Compiler& compiler = jit::compiler_for(arch);
-    return TuningKey{name_,        version_, nlohmann::json(params), device.properties().name,
-                     arch,         rt::driver().driver_version,
+    return TuningKey{name_,
+                     version_,
+                     nlohmann::json(params),
+                     device.properties().name,
+                     arch,
+                     rt::driver().driver_version,
                      compiler.name() + " " + compiler.version()};
   }
   FactoryStats stats() const {
@@ -289,9 +295,9 @@ class KernelFactory {
     for (std::size_t i = 0; i < to_time.size(); ++i) to_time[i] = i;
     if (policy == TunePolicy::model) {
       if (auto ranked = rank_with_model(p, candidates, device, db)) {
-        to_time.assign(ranked->begin(),
-                       ranked->begin() + std::min<std::ptrdiff_t>(opts.top_k,
-                                                                 std::ptrdiff_t(ranked->size())));
+        to_time.assign(
+            ranked->begin(),
+            ranked->begin() + std::min<std::ptrdiff_t>(opts.top_k, std::ptrdiff_t(ranked->size())));
         selection = Selection::model;
       }
     }
@@ -394,8 +400,7 @@ class KernelFactory {
   }
 
   // Loads (rt::load_module: once per binary and device) and checks that the launch fits.
-  std::shared_ptr<const KernelType> load(const Params& p, const Config& c,
-                                         const rt::Device& device,
+  std::shared_ptr<const KernelType> load(const Params& p, const Config& c, const rt::Device& device,
                                          const std::shared_ptr<const jit::Binary>& binary,
                                          Selection how) {
     const std::string kname = kernel_name(p, c);

@@ -15,9 +15,12 @@ enum class TunePolicy { off, model, full };
 
 inline const char* to_string(TunePolicy p) {
   switch (p) {
-    case TunePolicy::off: return "off";
-    case TunePolicy::model: return "model";
-    case TunePolicy::full: return "full";
+    case TunePolicy::off:
+      return "off";
+    case TunePolicy::model:
+      return "model";
+    case TunePolicy::full:
+      return "full";
   }
   return "?";
 }
@@ -43,7 +46,8 @@ struct TuneOptions {
   /// kiln::Error for values that are not a policy or a count from 1 to 1000.
   static TuneOptions from_environment() {
     TuneOptions o;
-    if (const char* v = std::getenv("KILN_TUNE"); v && *v) o.policy = parse_tune_policy(v, "KILN_TUNE");
+    if (const char* v = std::getenv("KILN_TUNE"); v && *v)
+      o.policy = parse_tune_policy(v, "KILN_TUNE");
     if (const char* v = std::getenv("KILN_TUNE_TOP_K"); v && *v) {
       char* end = nullptr;
       const long k = std::strtol(v, &end, 10);
@@ -68,11 +72,16 @@ enum class Selection {
 
 inline const char* to_string(Selection s) {
   switch (s) {
-    case Selection::only: return "only";
-    case Selection::database: return "database";
-    case Selection::heuristic: return "heuristic";
-    case Selection::full: return "full";
-    case Selection::model: return "model";
+    case Selection::only:
+      return "only";
+    case Selection::database:
+      return "database";
+    case Selection::heuristic:
+      return "heuristic";
+    case Selection::full:
+      return "full";
+    case Selection::model:
+      return "model";
   }
   return "?";
 }

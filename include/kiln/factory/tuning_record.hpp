@@ -13,19 +13,19 @@ namespace kiln::factory {
 
 /// What a tuning result depends on. Two keys that differ anywhere are tuned separately.
 struct TuningKey {
-  std::string factory;         ///< the factory's name ("softmax")
-  int version = 0;             ///< the factory's version: bump it when the kernel changes
-  nlohmann::json params;       ///< the Params, as JSON
-  std::string device;          ///< the device's name ("NVIDIA H100 80GB HBM3")
-  std::string arch;            ///< "sm_90", "gfx942"
-  int driver_version = 0;      ///< cuDriverGetVersion / hipDriverGetVersion
-  std::string compiler;        ///< the compiler's name and version ("nvrtc 13.0")
+  std::string factory;     ///< the factory's name ("softmax")
+  int version = 0;         ///< the factory's version: bump it when the kernel changes
+  nlohmann::json params;   ///< the Params, as JSON
+  std::string device;      ///< the device's name ("NVIDIA H100 80GB HBM3")
+  std::string arch;        ///< "sm_90", "gfx942"
+  int driver_version = 0;  ///< cuDriverGetVersion / hipDriverGetVersion
+  std::string compiler;    ///< the compiler's name and version ("nvrtc 13.0")
 
   /// The canonical text of the key (the database's map key): compact JSON with sorted
   /// object keys, so equal keys give equal text.
   std::string id() const {
-    nlohmann::json j = {{"factory", factory}, {"version", version}, {"params", params},
-                        {"device", device},   {"arch", arch},       {"driver", driver_version},
+    nlohmann::json j = {{"factory", factory},  {"version", version}, {"params", params},
+                        {"device", device},    {"arch", arch},       {"driver", driver_version},
                         {"compiler", compiler}};
     // Invalid UTF-8 in a name becomes U+FFFD rather than an exception.
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -43,10 +43,14 @@ enum class CandidateStatus {
 
 inline const char* to_string(CandidateStatus s) {
   switch (s) {
-    case CandidateStatus::timed: return "timed";
-    case CandidateStatus::compile_error: return "compile_error";
-    case CandidateStatus::resources: return "resources";
-    case CandidateStatus::launch_error: return "launch_error";
+    case CandidateStatus::timed:
+      return "timed";
+    case CandidateStatus::compile_error:
+      return "compile_error";
+    case CandidateStatus::resources:
+      return "resources";
+    case CandidateStatus::launch_error:
+      return "launch_error";
   }
   return "?";
 }
@@ -70,9 +74,9 @@ struct TuningEntry {
   TuningKey key;
   nlohmann::json device_features;  ///< numeric device properties, for the model (see features.hpp)
   std::vector<CandidateRecord> candidates;
-  nlohmann::json best;   ///< the winning Config
-  std::string policy;    ///< "full", "model", ... : how the winner was chosen
-  std::string when;      ///< UTC time of the run, ISO 8601
+  nlohmann::json best;  ///< the winning Config
+  std::string policy;   ///< "full", "model", ... : how the winner was chosen
+  std::string when;     ///< UTC time of the run, ISO 8601
 };
 
 }  // namespace kiln::factory

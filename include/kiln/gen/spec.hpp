@@ -268,7 +268,8 @@ class Spec {
       }
     }
     if (!kernel_name_.empty()) {
-      out += fmt::format("\n// The kernel's entry point\n#define KILN_KERNEL_NAME {}\n", kernel_name_);
+      out +=
+          fmt::format("\n// The kernel's entry point\n#define KILN_KERNEL_NAME {}\n", kernel_name_);
     }
     return out;
   }

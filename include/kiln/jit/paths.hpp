@@ -13,7 +13,11 @@ namespace detail {
 /// __FILE__ is the path the compiler followed, which may hold ".." (include/kiln/factory/
 /// ../jit/paths.hpp when reached through "../jit/..."): normalize it before walking up.
 inline std::filesystem::path this_include_dir() {
-  return std::filesystem::path(__FILE__).lexically_normal().parent_path().parent_path().parent_path();
+  return std::filesystem::path(__FILE__)
+      .lexically_normal()
+      .parent_path()
+      .parent_path()
+      .parent_path();
 }
 inline std::vector<std::filesystem::path> split_path_list(const char* value) {
   std::vector<std::filesystem::path> out;

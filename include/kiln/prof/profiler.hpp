@@ -194,8 +194,7 @@ class Profiler final : public rt::LaunchObserver {
   }
 
   static double since_us(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-        .count();
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   }
   double host_now_us() const { return since_us(host_start_); }
 

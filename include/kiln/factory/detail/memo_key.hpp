@@ -26,7 +26,7 @@ struct MemoKey {
 
 template <class Params>
 constexpr bool hash_bytes_v =
-    std::is_trivially_copyable_v<Params> && std::has_unique_object_representations_v<Params>;
+    std::is_trivially_copyable_v<Params>&& std::has_unique_object_representations_v<Params>;
 
 template <class Params>
 concept has_std_hash = requires(const Params& p) {
