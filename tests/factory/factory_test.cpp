@@ -112,6 +112,69 @@ TEST_CASE("memo: a failed make reaches every waiter and is not kept") {
   CHECK(calls == 2);
 }
 
+TEST_CASE("memo: a failed make reaches a thread waiting on it") {
+  IntMemo memo;
+  std::atomic<bool> making{false};
+  std::string waiter_error;
+  std::thread maker([&] {
+    try {
+      memo.get(5, [&]() -> std::shared_ptr<const std::string> {
+        making = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        throw std::runtime_error("make failed");
+      });
+    } catch (const std::exception&) {
+    }
+  });
+  while (!making) std::this_thread::yield();
+  try {
+    memo.get(5, [] { return std::make_shared<const std::string>("waiter made it"); });
+    waiter_error = "no error";
+  } catch (const std::exception& e) {
+    waiter_error = e.what();
+  }
+  maker.join();
+  CHECK(waiter_error == "make failed");  // it waited on the make in progress
+  CHECK(memo.find(5) == nullptr);
+}
+
+TEST_CASE("memo: a failed replace keeps the earlier value") {
+  IntMemo memo;
+  const std::string& old = memo.get(6, [] { return std::make_shared<const std::string>("old"); });
+  CHECK_THROWS_WITH(memo.get(
+                        6, []() -> std::shared_ptr<const std::string> {
+                          throw std::runtime_error("retune failed");
+                        },
+                        true),
+                    "retune failed");
+  REQUIRE(memo.find(6) != nullptr);
+  CHECK(memo.find(6) == &old);
+  CHECK(memo.get(6, [] { return std::make_shared<const std::string>("x"); }) == "old");
+}
+
+TEST_CASE("memo: while a replace runs, readers keep getting the earlier value") {
+  IntMemo memo;
+  const std::string& old = memo.get(8, [] { return std::make_shared<const std::string>("old"); });
+  std::atomic<bool> replacing{false}, release{false};
+  std::thread t([&] {
+    memo.get(
+        8,
+        [&] {
+          replacing = true;
+          while (!release) std::this_thread::yield();
+          return std::make_shared<const std::string>("new");
+        },
+        true);
+  });
+  while (!replacing) std::this_thread::yield();
+  // No waiting on the replace: this returns the earlier value at once.
+  CHECK(&memo.get(8, [] { return std::make_shared<const std::string>("x"); }) == &old);
+  release = true;
+  t.join();
+  CHECK(*memo.find(8) == "new");
+  CHECK(old == "old");  // kept alive
+}
+
 TEST_CASE("memo: replacing keeps the old value alive and returns the new one") {
   IntMemo memo;
   const std::string& old = memo.get(4, [] { return std::make_shared<const std::string>("old"); });

@@ -263,8 +263,20 @@ TEST_CASE("a corrupt file is moved aside with one warning, and stores work after
     doc["entries"]["x"] = entry;
     bad = doc.dump();
   }
+  SUBCASE("nested 200000 levels deep (would overflow the stack of code walking it)") {
+    bad = R"({"kiln_tuning_db": )" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  }
+  SUBCASE("params nested 100 levels deep in a valid file") {
+    auto doc = nlohmann::json::parse(R"({"kiln_tuning_db": 1, "entries": {}})");
+    auto entry = nlohmann::json(entry_of(key));
+    nlohmann::json deep = 1;
+    for (int i = 0; i < 100; ++i) deep = nlohmann::json::array({deep});
+    entry["key"]["params"] = deep;
+    doc["entries"]["x"] = entry;
+    bad = doc.dump();
+  }
   write_file(file, bad);
-  CAPTURE(bad);
+  CAPTURE(bad.substr(0, 200));
 
   TuningDatabase db(file);
   StderrCapture err;

@@ -238,6 +238,19 @@ TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
                                                                << ", f32 " << worst[2]);
 }
 
+TEST_CASE("row counts in one power-of-two bucket share one kernel, each launched over its rows") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  const auto builds = ops::softmax_factory().stats().builds;
+  for (std::int64_t rows : {600, 1000, 513, 1024}) {  // all in the bucket of 1024
+    const Data d = make_data(SoftmaxDType::f32, rows, 777, 0, rng);
+    DeviceData dev(d, gpu);
+    ops::softmax(dev.in32, dev.out32, d.rows, d.cols);
+    check(d, dev.result(SoftmaxDType::f32), "rows " + std::to_string(rows));
+  }
+  CHECK(ops::softmax_factory().stats().builds - builds <= 1);
+}
+
 TEST_CASE("in place, kiln::f16 buffers, and no rows") {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());

@@ -68,6 +68,17 @@ TEST_CASE("every candidate config is valid, and the heuristic picks one of them"
   }
 }
 
+TEST_CASE("row counts are looked up by their power-of-two bucket") {
+  using kiln::ops::detail::row_bucket;
+  CHECK(row_bucket(1) == 1);
+  CHECK(row_bucket(2) == 2);
+  CHECK(row_bucket(3) == 4);
+  CHECK(row_bucket(1000) == 1024);
+  CHECK(row_bucket(1024) == 1024);
+  CHECK(row_bucket((std::int64_t(1) << 30) + 1) == 2147483647);
+  CHECK(row_bucket(2147483647) == 2147483647);
+}
+
 TEST_CASE("the vector width is the widest that divides the row, at most 16 bytes") {
   auto width = [](SoftmaxDType dt, int cols) {
     return kiln::ops::detail::softmax_vector_width({dt, cols, 1});

@@ -54,6 +54,13 @@ class Kernel {
   void launch(const rt::LaunchConfig& config, const Args&... args) const {
     rt::launch_with(&info_, function_, config, args...);
   }
+  /// The same, telling the profiler `info` (params, bytes, FLOPs) instead of this kernel's
+  /// own: for a launch over another problem size than params() (a run-time row count).
+  template <class... Args>
+  void launch(const rt::LaunchConfig& config, const rt::LaunchInfo& info,
+              const Args&... args) const {
+    rt::launch_with(&info, function_, config, args...);
+  }
 
  private:
   Params params_;

@@ -19,6 +19,7 @@
 ///   MyFactory f;
 ///   f.get(params, device)(stream, in, out);
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <future>
@@ -184,11 +185,23 @@ class KernelFactory {
   /// not compile, or whose launch would not fit the device, says why instead of throwing.
   std::vector<Built> build_all(const Params& p, const std::vector<Config>& configs,
                                const rt::Device& device, Selection how = Selection::full) {
-    std::vector<jit::CompileRequest> requests;
-    for (const auto& c : configs) requests.push_back(compile_request(p, c, device.properties()));
-    auto outcomes = jit::KernelCache::global().compile_all(requests);
     std::vector<Built> out(configs.size());
+    std::vector<jit::CompileRequest> requests;
+    std::vector<std::size_t> requested;  // index into configs of each request
     for (std::size_t i = 0; i < configs.size(); ++i) {
+      try {
+        requests.push_back(compile_request(p, configs[i], device.properties()));
+        requested.push_back(i);
+      } catch (const std::exception& e) {  // spec() or kernel_name() rejected the config
+        out[i].status = CandidateStatus::compile_error;
+        out[i].reason = e.what();
+      }
+    }
+    auto compiled = jit::KernelCache::global().compile_all(requests);
+    std::vector<jit::CompileOutcome> outcomes(configs.size());
+    for (std::size_t j = 0; j < requested.size(); ++j) outcomes[requested[j]] = std::move(compiled[j]);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      if (out[i].status != CandidateStatus::timed) continue;
       if (outcomes[i].error) {
         out[i].status = CandidateStatus::compile_error;
         out[i].reason = describe(outcomes[i].error);
@@ -311,8 +324,13 @@ class KernelFactory {
     std::vector<nlohmann::json> configs_json;
     for (const auto& c : cands) configs_json.push_back(c.record.config);
     std::string why;
-    auto ranked = model_.rank(name_, version_, db, nlohmann::json(p), configs_json,
-                              device_features(device.properties()), why);
+    std::optional<std::vector<std::size_t>> ranked;
+    try {
+      ranked = model_.rank(name_, version_, db, nlohmann::json(p), configs_json,
+                           device_features(device.properties()), why);
+    } catch (const std::exception& e) {
+      why = std::string("the performance model failed: ") + e.what();
+    }
     if (!ranked && notice_once(why)) {
       std::fprintf(stderr, "kiln: factory %s, KILN_TUNE=model: %s; timing every candidate\n",
                    name_.c_str(), why.c_str());
@@ -320,33 +338,64 @@ class KernelFactory {
     return ranked;
   }
 
-  std::shared_ptr<const KernelType> tune_and_finish(const Params& p, const rt::Device& device,
-                                                    std::vector<Candidate>& cands,
-                                                    const std::vector<std::size_t>& to_time,
-                                                    Selection selection, const TuneOptions& opts,
-                                                    TuningDatabase& db, const TuningKey& key) {
+  // Builds and times cands[indices], filling their records.
+  void measure(const Params& p, const rt::Device& device, std::vector<Candidate>& cands,
+               const std::vector<std::size_t>& indices, Selection selection,
+               const TuneOptions& opts, const TuningRun& run) {
     std::vector<Config> subset;
-    for (std::size_t i : to_time) subset.push_back(cands[i].config);
+    for (std::size_t i : indices) subset.push_back(cands[i].config);
     auto built = build_all(p, subset, device, selection);
-    for (std::size_t j = 0; j < to_time.size(); ++j) {
-      Candidate& c = cands[to_time[j]];
+    std::vector<TimedCandidate> timed;
+    for (std::size_t j = 0; j < indices.size(); ++j) {
+      Candidate& c = cands[indices[j]];
       c.name = kernel_name(p, c.config);
       c.kernel = std::move(built[j].kernel);
       if (!c.kernel) {
         c.record.status = built[j].status;
         c.record.reason = std::move(built[j].reason);
+        continue;
       }
+      auto kernel = c.kernel;
+      timed.push_back({c.name, [run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
     }
-    std::vector<TimedCandidate> timed;
-    {
-      TuningRun run = tuning_run(p, device);
-      for (std::size_t i : to_time) {
-        Candidate& c = cands[i];
-        if (!c.kernel) continue;
-        auto kernel = c.kernel;
-        timed.push_back({c.name, [run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
+    time_candidates(device, timed, opts);
+  }
+
+  std::shared_ptr<const KernelType> tune_and_finish(const Params& p, const rt::Device& device,
+                                                    std::vector<Candidate>& cands,
+                                                    std::vector<std::size_t> to_time,
+                                                    Selection selection, const TuneOptions& opts,
+                                                    TuningDatabase& db, const TuningKey& key) {
+    TuningRun run;
+    try {
+      run = tuning_run(p, device);
+    } catch (const std::exception& e) {
+      // No buffers to time on (too little memory, say): the heuristic, without timing.
+      if (notice_once(std::string("tuning_run: ") + e.what())) {
+        std::fprintf(stderr, "kiln: factory %s cannot time candidates (%s); using its heuristic\n",
+                     name_.c_str(), e.what());
       }
-      time_candidates(device, timed, opts);
+      std::vector<Config> configs_list;
+      for (const auto& c : cands) configs_list.push_back(c.config);
+      return finish(p, heuristic(p, configs_list, device.properties()), device,
+                    Selection::heuristic);
+    }
+    measure(p, device, cands, to_time, selection, opts, run);
+    auto any_timed = [&] {
+      for (std::size_t i : to_time) {
+        if (cands[i].record.status == CandidateStatus::timed) return true;
+      }
+      return false;
+    };
+    if (!any_timed() && to_time.size() < cands.size()) {
+      // The model's best-ranked candidates all failed: time the others before giving up.
+      std::vector<std::size_t> rest;
+      for (std::size_t i = 0; i < cands.size(); ++i) {
+        if (std::find(to_time.begin(), to_time.end(), i) == to_time.end()) rest.push_back(i);
+      }
+      measure(p, device, cands, rest, Selection::full, opts, run);
+      to_time.insert(to_time.end(), rest.begin(), rest.end());
+      selection = Selection::full;
     }
     std::ptrdiff_t best = -1;
     std::string failures;

@@ -13,17 +13,22 @@
 ///   // or through the factory, to see the kernel it chose:
 ///   const auto& k = kiln::ops::softmax_factory().get({SoftmaxDType::f16, 4096, rows});
 ///   k.name();   // "softmax__f16__cols4096__t128v8r2"
-///   k(stream, x_ptr, y_ptr, int(rows));
+///   k(stream, x_ptr, y_ptr, int(rows));   // its grid covers params().rows rows: for
+///                                         // another row count, launch_config() anew
 ///
 /// The output may be the input (in place). Under KILN_TUNE=model or full the candidates
 /// (detail/softmax_configs.hpp) are timed once per problem and device, and the winner kept
 /// in the tuning database.
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "../device/half.hpp"
 #include "../error.hpp"
@@ -81,15 +86,25 @@ class SoftmaxFactory : public factory::KernelFactory<SoftmaxParams, SoftmaxConfi
   double flops(const SoftmaxParams& p) const override {
     return 8.0 * double(p.rows) * double(p.cols);
   }
+  /// Times candidates on at most kTuningBytes of input (and as much output): a problem
+  /// that large fills the GPU, and a bigger one need not fit twice in its memory.
   TuningRun tuning_run(const SoftmaxParams& p, const rt::Device& device) const override {
-    const std::size_t bytes =
-        std::size_t(p.rows) * std::size_t(p.cols) * std::size_t(size_of(p.dtype));
+    const std::int64_t row_bytes = std::int64_t(p.cols) * size_of(p.dtype);
+    const std::int64_t rows =
+        std::clamp<std::int64_t>(kTuningBytes / row_bytes, 1, std::max<std::int64_t>(p.rows, 1));
+    const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
     auto in = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
     auto out = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
     in->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
-    const int rows = int(p.rows);
-    return [in, out, rows](const KernelType& k, rt::StreamRef s) { k(s, *in, *out, rows); };
+    const SoftmaxParams timed{p.dtype, p.cols, rows};
+    const rt::DeviceProperties props = device.properties();
+    return [this, in, out, timed, props](const KernelType& k, rt::StreamRef s) {
+      rt::LaunchConfig lc = launch_config(timed, k.config(), props);
+      lc.stream = s;
+      k.launch(lc, *in, *out, int(timed.rows));
+    };
   }
+  static constexpr std::int64_t kTuningBytes = std::int64_t(256) << 20;
 
  private:
   static int warp_size(const rt::DeviceProperties& d) { return d.warp_size > 0 ? d.warp_size : 32; }
@@ -138,7 +153,21 @@ void softmax_buffers(SoftmaxDType dtype, const rt::DeviceBuffer<T>& in, rt::Devi
                 " and the output on device " + std::to_string(out.device().ordinal()));
   }
   if (rows == 0) return;
-  softmax_factory().get(p, in.device())(stream, in, out, int(rows));
+  // One kernel (and one tuning) per power-of-two bucket of row counts, launched over the
+  // rows given: the kernel takes rows as a run-time argument, and its config depends on
+  // cols alone.
+  SoftmaxFactory& factory = softmax_factory();
+  const auto& k = factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)},
+                              in.device());
+  rt::LaunchConfig lc = factory.launch_config(p, k.config(), in.device().properties());
+  lc.stream = stream;
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
+                              factory.flops(p)};
+    k.launch(lc, info, in, out, int(rows));
+  } else {
+    k.launch(lc, in, out, int(rows));
+  }
 }
 }  // namespace detail
 

@@ -151,9 +151,11 @@ class Profiler final : public rt::LaunchObserver {
     if (cupti_on_.load(std::memory_order_relaxed)) {
       // An odd token is an events session's id: that session ended since before_launch.
       if (reinterpret_cast<std::uintptr_t>(token) & 1) return;
+      // host_start_ is safe to read unlocked: start() sets it before it installs the observer
+      // (a release store this launch's acquire load of the observer saw).
+      const double now = host_now_us();
       std::lock_guard lock(mutex_);
       if (!running_ || backend_ != Backend::cupti) return;
-      const double now = host_now_us();
       detail::Pending& p = add_pending(f, c, static_cast<const rt::LaunchInfo*>(token));
       p.host_us = now - host_us;
       p.host_launch_us = host_us;

@@ -25,43 +25,61 @@ class Memo {
   }
 
   /// The value of `key`, made by `make()` (returning std::shared_ptr<const Value>) if no
-  /// thread has made it. With `replace`, a value made earlier is made again (callers
-  /// waiting on a make in progress get that one).
+  /// thread has made it. With `replace`, it is made again even if it was made: the earlier
+  /// value stays what find() and get() return until the new one is made, and stays if the
+  /// new make fails (the error then reaches only this caller). A replace that finds a make
+  /// in progress waits for it, then makes its own.
   template <class Make>
   const Value& get(const Key& key, Make&& make, bool replace = false) {
     if (!replace) {
       if (const Value* v = find(key)) return *v;
     }
-    std::promise<const Value*> promise;
-    std::shared_future<const Value*> pending;
-    {
-      std::unique_lock lock(mutex_);
-      auto it = map_.find(key);
-      if (it != map_.end() && !it->second.value) {
-        pending = it->second.pending;  // someone is making it
-      } else if (it != map_.end() && !replace) {
-        return *it->second.value;
-      } else {
-        Slot& slot = map_[key];
-        if (slot.value) retired_.push_back(std::move(slot.value));
-        slot.pending = promise.get_future().share();
-      }
-    }
-    if (pending.valid()) return *pending.get();  // rethrows the maker's error
-    try {
-      std::shared_ptr<const Value> made = make();
-      const Value* raw = made.get();
+    for (;;) {
+      std::promise<const Value*> promise;
+      std::shared_future<const Value*> pending;
       {
         std::unique_lock lock(mutex_);
-        map_[key].value = std::move(made);
+        auto it = map_.find(key);
+        if (it != map_.end() && it->second.value && !replace) return *it->second.value;
+        if (it != map_.end() && it->second.pending.valid()) {
+          pending = it->second.pending;  // someone is making it
+        } else {
+          map_[key].pending = promise.get_future().share();
+        }
       }
-      promise.set_value(raw);
-      return *raw;
-    } catch (...) {
-      promise.set_exception(std::current_exception());
-      std::unique_lock lock(mutex_);
-      map_.erase(key);
-      throw;
+      if (pending.valid()) {
+        if (!replace) return *pending.get();  // rethrows the maker's error
+        try {
+          pending.get();
+        } catch (...) {  // that make's error is its caller's; make ours
+        }
+        continue;
+      }
+      try {
+        std::shared_ptr<const Value> made = make();
+        const Value* raw = made.get();
+        {
+          std::unique_lock lock(mutex_);
+          Slot& slot = map_[key];
+          if (slot.value) retired_.push_back(std::move(slot.value));
+          slot.value = std::move(made);
+          slot.pending = {};
+        }
+        promise.set_value(raw);
+        return *raw;
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+        std::unique_lock lock(mutex_);
+        auto it = map_.find(key);
+        if (it != map_.end()) {
+          if (it->second.value) {
+            it->second.pending = {};  // a failed replace: the earlier value stays
+          } else {
+            map_.erase(it);
+          }
+        }
+        throw;
+      }
     }
   }
 
@@ -72,8 +90,8 @@ class Memo {
 
  private:
   struct Slot {
-    std::shared_ptr<const Value> value;        // null while being made
-    std::shared_future<const Value*> pending;  // for those who wait on the make
+    std::shared_ptr<const Value> value;        // null until first made
+    std::shared_future<const Value*> pending;  // valid while a make is in progress
   };
   mutable std::shared_mutex mutex_;
   std::unordered_map<Key, Slot, Hash, Equal> map_;

@@ -1,8 +1,10 @@
 #pragma once
 /// A factory's performance model, trained from its tuning records on first use and again
-/// whenever the database holds a different number of them.
+/// whenever they change (another database, an entry added or replaced, here or by another
+/// process).
 
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -34,9 +36,15 @@ class ModelCache {
     for (auto& e : db.entries(factory)) {
       if (e.key.version == version) entries.push_back(std::move(e));
     }
-    if (entries.size() != trained_on_) {
+    // What the model was trained on: each entry's key and when it was tuned.
+    std::size_t signature = std::hash<const void*>{}(&db);
+    for (const auto& e : entries) {
+      signature = signature * 1000003u ^ std::hash<std::string>{}(e.key.id() + '\n' + e.when);
+    }
+    if (!trained_ || signature != signature_) {
       model_ = PerformanceModel::train(entries);
-      trained_on_ = entries.size();
+      trained_ = true;
+      signature_ = signature;
     }
     if (!model_) {
       why = "the tuning database has too few timed records of " + factory + " version " +
@@ -50,7 +58,8 @@ class ModelCache {
  private:
   std::mutex mutex_;
   std::optional<PerformanceModel> model_;
-  std::size_t trained_on_ = std::size_t(-1);
+  bool trained_ = false;
+  std::size_t signature_ = 0;
 };
 
 }  // namespace kiln::factory::detail

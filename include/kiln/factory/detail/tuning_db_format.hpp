@@ -45,11 +45,22 @@ inline std::string printable(std::string_view text, std::size_t limit = 160) {
   return out;
 }
 
+/// How deep a tuning database may nest: a real one nests a few levels; a deeper file is
+/// corrupt, and would overflow the stack of the code that walks it.
+inline constexpr int tuning_db_max_depth = 64;
+
 inline ParsedTuningDb parse_tuning_db(std::string_view text) {
   ParsedTuningDb out;
   nlohmann::json doc;
+  struct TooDeep {};
   try {
-    doc = nlohmann::json::parse(text);
+    doc = nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > tuning_db_max_depth) throw TooDeep{};
+      return true;
+    });
+  } catch (const TooDeep&) {
+    out.problem = "nested deeper than " + std::to_string(tuning_db_max_depth) + " levels";
+    return out;
   } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
     if (const auto end = what.find("] "); what.starts_with("[json.") && end != what.npos) {

@@ -98,6 +98,14 @@ inline gen::DType gen_dtype(SoftmaxDType t) {
   throw Error("kiln: softmax: unknown dtype " + std::to_string(int(t)) + "; use f16, bf16 or f32");
 }
 
+/// The power of two at or above `rows` (2^31 - 1 at the top): the row count a softmax
+/// kernel is looked up, and tuned, for.
+inline std::int64_t row_bucket(std::int64_t rows) {
+  std::int64_t b = 1;
+  while (b < rows && b < (std::int64_t(1) << 30)) b <<= 1;
+  return b < rows ? std::int64_t(std::numeric_limits<std::int32_t>::max()) : b;
+}
+
 /// Throws kiln::Error unless kiln's softmax supports `p`.
 inline void validate_softmax(const SoftmaxParams& p) {
   (void)gen_dtype(p.dtype);
