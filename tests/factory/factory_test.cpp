@@ -141,12 +141,12 @@ TEST_CASE("memo: a failed make reaches a thread waiting on it") {
 TEST_CASE("memo: a failed replace keeps the earlier value") {
   IntMemo memo;
   const std::string& old = memo.get(6, [] { return std::make_shared<const std::string>("old"); });
-  CHECK_THROWS_WITH(memo.get(
-                        6, []() -> std::shared_ptr<const std::string> {
-                          throw std::runtime_error("retune failed");
-                        },
-                        true),
-                    "retune failed");
+  CHECK_THROWS_WITH(
+      memo.get(
+          6,
+          []() -> std::shared_ptr<const std::string> { throw std::runtime_error("retune failed"); },
+          true),
+      "retune failed");
   REQUIRE(memo.find(6) != nullptr);
   CHECK(memo.find(6) == &old);
   CHECK(memo.get(6, [] { return std::make_shared<const std::string>("x"); }) == "old");

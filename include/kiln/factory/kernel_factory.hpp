@@ -199,7 +199,8 @@ class KernelFactory {
     }
     auto compiled = jit::KernelCache::global().compile_all(requests);
     std::vector<jit::CompileOutcome> outcomes(configs.size());
-    for (std::size_t j = 0; j < requested.size(); ++j) outcomes[requested[j]] = std::move(compiled[j]);
+    for (std::size_t j = 0; j < requested.size(); ++j)
+      outcomes[requested[j]] = std::move(compiled[j]);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       if (out[i].status != CandidateStatus::timed) continue;
       if (outcomes[i].error) {

@@ -157,8 +157,8 @@ void softmax_buffers(SoftmaxDType dtype, const rt::DeviceBuffer<T>& in, rt::Devi
   // rows given: the kernel takes rows as a run-time argument, and its config depends on
   // cols alone.
   SoftmaxFactory& factory = softmax_factory();
-  const auto& k = factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)},
-                              in.device());
+  const auto& k =
+      factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)}, in.device());
   rt::LaunchConfig lc = factory.launch_config(p, k.config(), in.device().properties());
   lc.stream = stream;
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on

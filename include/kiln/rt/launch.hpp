@@ -92,6 +92,13 @@ inline void check_limits(const Function& f, const LaunchConfig& c) {
       fail(std::string("grid.") + axis + " = " + std::to_string(grid[i]) +
            " exceeds the device's limit of " + std::to_string(p.max_grid[std::size_t(i)]));
     }
+    // HIP counts threads, not blocks, per launch dimension, in 32 bits.
+    if (p.platform == Platform::hip &&
+        std::uint64_t(grid[i]) * block[i] > std::uint64_t(0xffffffffu)) {
+      fail(std::string("grid.") + axis + " x block." + axis + " = " +
+           std::to_string(std::uint64_t(grid[i]) * block[i]) +
+           " threads exceed HIP's limit of 2^32 - 1 per dimension; spread the grid over y or z");
+    }
   }
   const std::size_t threads = c.block.count();
   const int limit = f.attributes().max_threads_per_block;

@@ -54,10 +54,11 @@ inline ParsedTuningDb parse_tuning_db(std::string_view text) {
   nlohmann::json doc;
   struct TooDeep {};
   try {
-    doc = nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > tuning_db_max_depth) throw TooDeep{};
-      return true;
-    });
+    doc =
+        nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > tuning_db_max_depth) throw TooDeep{};
+          return true;
+        });
   } catch (const TooDeep&) {
     out.problem = "nested deeper than " + std::to_string(tuning_db_max_depth) + " levels";
     return out;
