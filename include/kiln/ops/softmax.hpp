@@ -12,7 +12,7 @@
 ///
 ///   // or through the factory, to see the kernel it chose:
 ///   const auto& k = kiln::ops::softmax_factory().get({SoftmaxDType::f16, 4096, rows});
-///   k.name();   // "softmax__f16__cols4096__t128v8r2"
+///   k.name();   // "softmax__f16__cols4096__t256v8"
 ///   k(stream, x_ptr, y_ptr, int(rows));   // its grid covers params().rows rows: for
 ///                                         // another row count, launch_config() anew
 ///
