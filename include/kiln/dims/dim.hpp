@@ -252,6 +252,21 @@ KILN_HOST_DEVICE constexpr bool operator>=(A a, B b) {
   return a.base_units() >= b.base_units();
 }
 
+// Values of different dimensions never compare: these deleted overloads turn the page of
+// failed candidates into one error that names both types and points at the line below.
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator==(A, B) = delete;  // values of different dimensions never compare
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator!=(A, B) = delete;  // values of different dimensions never compare
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator<(A, B) = delete;  // values of different dimensions have no order
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator<=(A, B) = delete;  // values of different dimensions have no order
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator>(A, B) = delete;  // values of different dimensions have no order
+template <class A, class B, detail::if_other_dimension<A, B>* = nullptr>
+KILN_HOST_DEVICE bool operator>=(A, B) = delete;  // values of different dimensions have no order
+
 // Scaling by a plain count keeps the dimension (a bounded fold becomes unbounded).
 template <class D, class = detail::if_dim<D>>
 KILN_HOST_DEVICE constexpr UnboundedOf<D, D::stride> operator*(D d, int n) {
