@@ -163,10 +163,12 @@ using Fold = UnboundedOf<D, D::stride * N>;
 template <class D, int N>
 using Module = ModuleDim<base_of<D>, N, D::stride>;
 
-/// Declares a typed dimension: KILN_DIM(I); makes struct I.
-#define KILN_DIM(Name)                 \
-  struct Name : ::kiln::Dim<Name> {    \
-    using ::kiln::Dim<Name>::DimValue; \
+/// Declares a typed dimension: KILN_DIM(I); makes struct I. `I::kiln_name()` is "I", the
+/// name kiln::gen::Spec gives the dimension when it derives a tensor from host types.
+#define KILN_DIM(Name)                                            \
+  struct Name : ::kiln::Dim<Name> {                               \
+    using ::kiln::Dim<Name>::DimValue;                            \
+    static constexpr const char* kiln_name() { return #Name; }   \
   }
 
 namespace detail {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "dtype.hpp"
+#include "host_types.hpp"
 #include "literals.hpp"
 #include "names.hpp"
 #include "size.hpp"
@@ -98,6 +99,22 @@ class Spec {
     claim("tensor", t.name());
     tensors_.emplace(t.name(), t);
     return *this;
+  }
+
+  /// A tensor of host tensor type `T` (kiln::Tensor or kiln::SwizzledTensor): its element
+  /// type, constness, dimensions, sizes, strides and swizzle, as gen/host_types.hpp says.
+  /// Declares the dimensions it uses that the spec does not have yet; a fold or module in
+  /// its layout must have been declared (fold(), module()) before.
+  ///
+  ///   using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, 256>>;
+  ///   spec.tensor<In>("In");     // the kernel's In is the host's In
+  template <class T>
+  Spec& tensor(std::string name) {
+    TensorSpec t = tensor_spec_of<T>(std::move(name), resolve());
+    for (const auto& d : t.dims()) {
+      if (!dims_.count(d.dim) && !folds_.count(d.dim)) dim(d.dim);
+    }
+    return tensor(t);
   }
 
   /// A compound index: `using name = kiln::CompoundIndex<kiln::Extent<D, size>...>;`,
