@@ -518,19 +518,37 @@ TEST_CASE("the environment names the global database's file") {
       dir("KILN_CACHE_DIR", tmp.path().c_str()), xdg("XDG_CACHE_HOME", nullptr);
   CHECK(TuningDatabase::default_file() == tmp.path() / "tuning.json");
   {
-    ScopedEnv off("KILN_CACHE", "off");
-    CHECK(TuningDatabase::default_file().empty());
-    ScopedEnv named("KILN_TUNING_DB", "rel/tuning.json");  // named explicitly: used anyway
+    ScopedEnv named("KILN_TUNING_DB", "rel/tuning.json");
     CHECK(TuningDatabase::default_file() == fs::current_path() / "rel" / "tuning.json");
   }
   {
     ScopedEnv no_dir("KILN_CACHE_DIR", nullptr), no_home("HOME", nullptr);
     CHECK(TuningDatabase::default_file().empty());
   }
-  {
-    ScopedEnv bad("KILN_CACHE", "maybe");
-    CHECK_THROWS_AS(TuningDatabase::default_file(), kiln::Error);
+  for (const char* on : {"1", "on", "TRUE"}) {
+    ScopedEnv switched("KILN_TUNING_DB", on);
+    CHECK(TuningDatabase::default_file() == tmp.path() / "tuning.json");
   }
+  for (const char* off : {"0", "off", "False"}) {
+    ScopedEnv switched("KILN_TUNING_DB", off);
+    CHECK(TuningDatabase::default_file().empty());
+  }
+  {
+    ScopedEnv literal("KILN_TUNING_DB", "./off");  // a file named like a switch
+    CHECK(TuningDatabase::default_file() == fs::absolute("./off"));
+  }
+}
+
+TEST_CASE("turning the kernel cache off leaves the tuning database on") {
+  TempDir tmp;
+  ScopedEnv db_var("KILN_TUNING_DB", nullptr), dir("KILN_CACHE_DIR", tmp.path().c_str()),
+      xdg("XDG_CACHE_HOME", nullptr);
+  for (const char* value : {"0", "off", "maybe"}) {  // even a value the cache rejects
+    ScopedEnv cache("KILN_CACHE", value);
+    CHECK(TuningDatabase::default_file() == tmp.path() / "tuning.json");
+  }
+  ScopedEnv cache("KILN_CACHE", "0"), off("KILN_TUNING_DB", "0");
+  CHECK(TuningDatabase::default_file().empty());
 }
 
 TEST_CASE("a database in memory only keeps entries and writes nothing") {

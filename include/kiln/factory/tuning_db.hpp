@@ -30,8 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "../detail/environment.hpp"
 #include "../error.hpp"
-#include "../jit/detail/cache_environment.hpp"
 #include "detail/tuning_db_file.hpp"
 #include "detail/tuning_db_format.hpp"
 #include "tuning_json.hpp"
@@ -62,18 +62,24 @@ class TuningDatabase {
     return db;
   }
 
-  /// The file the environment names: $KILN_TUNING_DB (made absolute), else tuning.json in
-  /// the kernel disk cache directory ($KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or
-  /// $HOME/.cache/kiln); empty (in memory only) where KILN_CACHE turns the disk cache off
-  /// or no directory is named. Throws kiln::Error for a KILN_CACHE value it does not accept.
+  /// The file the environment names. KILN_TUNING_DB is the database's own switch and
+  /// location: a file path (made absolute) puts it there; 0, off or false (any letter
+  /// case) keeps it in memory only; unset, empty, 1, on or true puts it at tuning.json in
+  /// kiln's cache directory ($KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or $HOME/.cache/kiln).
+  /// KILN_CACHE, the kernel disk cache's switch, does not turn it off. Empty (in memory
+  /// only) where no directory is named. (A file whose name reads like a switch is written
+  /// ./on.)
   static std::filesystem::path default_file() {
-    if (auto v = jit::detail::env_value("KILN_TUNING_DB")) {
-      std::error_code ec;
-      auto absolute = std::filesystem::absolute(*v, ec);
-      return ec ? std::filesystem::path(*v) : absolute;
+    if (auto v = kiln::detail::env_value("KILN_TUNING_DB")) {
+      if (const auto on = kiln::detail::parse_switch(*v)) {
+        if (!*on) return {};
+      } else {
+        std::error_code ec;
+        auto absolute = std::filesystem::absolute(*v, ec);
+        return ec ? std::filesystem::path(*v) : absolute;
+      }
     }
-    if (!jit::detail::cache_switch_from_environment()) return {};
-    if (auto dir = jit::detail::cache_dir_from_environment()) return *dir / "tuning.json";
+    if (auto dir = kiln::detail::cache_dir_from_environment()) return *dir / "tuning.json";
     return {};
   }
 

@@ -6,9 +6,9 @@
 /// header checksum; see detail/cache_entry_format.hpp) and then the payload. Every load
 /// checks all of it; an entry that fails is deleted and reported as a miss, so the caller
 /// compiles again. Stores write a temp file in the entry's directory and rename() it over
-/// the entry, so readers in any process see a whole old entry, a whole new one, or none.
-/// Loads refresh the entry's mtime, and the cache evicts the least recently used entries
-/// (oldest mtime) when their total size passes the limit.
+/// the entry (kiln/detail/atomic_file.hpp), so readers in any process see a whole old entry, a
+/// whole new one, or none. Loads refresh the entry's mtime, and the cache evicts the least recently
+/// used entries (oldest mtime) when their total size passes the limit.
 ///
 /// Since binaries from the cache run on the GPU, the cache directory must belong to the
 /// user and be writable by nobody else; otherwise the cache warns once on stderr and stays
@@ -25,18 +25,17 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "../detail/atomic_file.hpp"
 #include "../error.hpp"
 #include "cache_key.hpp"
 #include "detail/cache_directory.hpp"
 #include "detail/cache_entry_format.hpp"
 #include "detail/cache_environment.hpp"
-#include "detail/posix_file.hpp"
 
 namespace kiln::jit {
 
@@ -165,41 +164,22 @@ class DiskCache {
     const std::string shard = hex.substr(0, 2);
     const std::string final_name = relative(key);
     if (::mkdirat(dir_fd_.get(), shard.c_str(), 0700) != 0 && errno != EEXIST) {
-      const int error = errno;
-      return store_failed("mkdir " + shard, error);
+      return store_failed("mkdir " + shard + ": " + detail::errno_text(errno));
     }
-    std::string temp_name;
-    detail::UniqueFd fd;
-    int open_error = 0;
-    for (int attempt = 0; attempt < 8 && !fd; ++attempt) {
-      temp_name = shard + "/." + hex + "." + std::to_string(::getpid()) + "." +
-                  std::to_string(process_nonce()) + "." +
-                  std::to_string(temp_counter().fetch_add(1, std::memory_order_relaxed)) + ".tmp";
-      fd = detail::UniqueFd(::openat(dir_fd_.get(), temp_name.c_str(),
-                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-      open_error = fd ? 0 : errno;
-      if (open_error != EEXIST) break;
-    }
-    if (!fd) return store_failed("create " + temp_name, open_error);
     const detail::CacheEntryHeader header = detail::make_cache_entry_header(key, payload);
-    int error = detail::write_all(fd.get(), header.data(), header.size());
-    if (error == 0) error = detail::write_all(fd.get(), payload.data(), payload.size());
-    if (error == 0 && fsync_ && ::fsync(fd.get()) != 0) error = errno;
-    if (const int close_error = fd.reset(); error == 0) error = close_error;
-    if (error != 0) {
-      ::unlinkat(dir_fd_.get(), temp_name.c_str(), 0);
-      return store_failed("write " + temp_name, error);
-    }
+    const kiln::detail::StagedFile staged = kiln::detail::stage_file(
+        dir_fd_.get(), final_name, {std::string_view(header.data(), header.size()), payload},
+        {.mode = 0600, .fsync = fsync_});
+    if (!staged.problem.empty()) return store_failed(staged.problem);
     // Renaming under the lock keeps this process's running total exact.
     std::lock_guard lock(mutex_);
     struct ::stat old {};
     const bool replaces =
         ::fstatat(dir_fd_.get(), final_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(old.st_mode);
-    if (::renameat(dir_fd_.get(), temp_name.c_str(), dir_fd_.get(), final_name.c_str()) != 0) {
-      error = errno;
-      ::unlinkat(dir_fd_.get(), temp_name.c_str(), 0);
-      return store_failed("rename " + temp_name + " to " + final_name, error);
+    if (std::string problem = kiln::detail::commit_staged_file(dir_fd_.get(), staged, final_name);
+        !problem.empty()) {
+      return store_failed(problem);
     }
     stores_.fetch_add(1, std::memory_order_relaxed);
     account_store_locked(key, entry_size, replaces ? static_cast<std::uint64_t>(old.st_size) : 0);
@@ -235,25 +215,6 @@ class DiskCache {
   static std::string relative(const CacheKey& key) {
     const std::string hex = key.hex();
     return hex.substr(0, 2) + "/" + hex + ".bin";
-  }
-
-  /// A random number per process, so that temp names differ even between processes of
-  /// one pid (in other pid namespaces sharing the directory); O_EXCL catches the rest.
-  static std::uint64_t process_nonce() {
-    static const std::uint64_t nonce = [] {
-      std::uint64_t n = static_cast<std::uint64_t>(detail::now_realtime().nsec);
-      try {
-        std::random_device rd;
-        n ^= (std::uint64_t{rd()} << 32) ^ rd();
-      } catch (...) {  // no entropy source: the time and O_EXCL will do
-      }
-      return n;
-    }();
-    return nonce;
-  }
-  static std::atomic<std::uint64_t>& temp_counter() {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter;
   }
 
   static void warn(const std::string& message) {
@@ -294,11 +255,11 @@ class DiskCache {
     }
   }
 
-  void store_failed(const std::string& what, int error) {
+  /// Counts a failed store; the first one warns. `what`: the step and its error.
+  void store_failed(const std::string& what) {
     store_failures_.fetch_add(1, std::memory_order_relaxed);
     if (store_warned_.exchange(true)) return;
     warn("kiln: could not write a kernel to the cache directory " + dir_.string() + " (" + what +
-         ": " + detail::errno_text(error) +
          "). The kernel runs fine but is compiled again next time; check the free space "
          "and permissions there, or set KILN_CACHE_DIR elsewhere (or KILN_CACHE=0). "
          "Further cache write failures are only counted.\n");

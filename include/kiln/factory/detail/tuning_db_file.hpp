@@ -8,21 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <string>
 #include <string_view>
 
-#include "../../jit/detail/cache_directory.hpp"
-#include "../../jit/detail/posix_file.hpp"
+#include "../../detail/atomic_file.hpp"
+#include "../../detail/posix_file.hpp"
 
 namespace kiln::factory::detail {
 
-using jit::detail::errno_text;
-using jit::detail::UniqueFd;
+using kiln::detail::errno_text;
+using kiln::detail::UniqueFd;
 
 /// What tells one version of a file from another: a rename over it changes the inode, a
 /// rewrite in place the size or the mtime.
@@ -30,12 +28,12 @@ struct FileIdentity {
   ::dev_t dev = 0;
   ::ino_t ino = 0;
   ::off_t size = 0;
-  jit::detail::FileTime mtime;
+  kiln::detail::FileTime mtime;
   bool operator==(const FileIdentity&) const = default;
 };
 
 inline FileIdentity identity_of(const struct ::stat& st) {
-  return {st.st_dev, st.st_ino, st.st_size, jit::detail::mtime_of(st)};
+  return {st.st_dev, st.st_ino, st.st_size, kiln::detail::mtime_of(st)};
 }
 
 /// A file's text and the identity of the version that was read; `error` is 0 or the
@@ -60,7 +58,7 @@ inline FileRead read_with_identity(const std::filesystem::path& file) {
     return out;
   }
   out.identity = identity_of(st);
-  out.error = jit::detail::read_to_end(fd.get(), out.text, static_cast<std::size_t>(st.st_size));
+  out.error = kiln::detail::read_to_end(fd.get(), out.text, static_cast<std::size_t>(st.st_size));
   return out;
 }
 
@@ -90,56 +88,20 @@ class ExclusiveFileLock {
 inline std::string ensure_directory(const std::filesystem::path& dir) {
   struct ::stat st {};
   if (dir.empty() || ::stat(dir.c_str(), &st) == 0) return {};
-  return jit::detail::create_private_directories(dir);
+  return kiln::detail::create_private_directories(dir);
 }
 
-/// Replaces `file` by one holding `text`: writes a temp file beside it, fsyncs it and
-/// renames it over `file`, so that readers see the whole old file or the whole new one,
-/// and a failure (disk full, permissions) leaves the old one as it was. Returns "" or
-/// what failed; `written` gets the new file's identity.
+/// Replaces `file` by one holding `text` (kiln's atomic replace, synced, mode 0644 so that
+/// a database others are pointed at stays readable to them): readers see the whole old
+/// file or the whole new one. Returns "" or what failed; `written` gets the new file's
+/// identity.
 inline std::string replace_file(const std::filesystem::path& file, std::string_view text,
                                 FileIdentity* written = nullptr) {
-  static std::atomic<std::uint64_t> counter{0};
-  const std::filesystem::path dir = file.parent_path();
-  std::filesystem::path temp;
-  UniqueFd fd;
-  int error = EEXIST;
-  for (int attempt = 0; attempt < 16 && error == EEXIST; ++attempt) {
-    temp = dir / ("." + file.filename().string() + "." + std::to_string(::getpid()) + "." +
-                  std::to_string(jit::detail::now_realtime().nsec) + "." +
-                  std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + ".tmp");
-    fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    error = fd ? 0 : errno;
-  }
-  if (!fd) return "create " + temp.string() + ": " + errno_text(error);
-  const char* step = "write";
-  error = jit::detail::write_all(fd.get(), text.data(), text.size());
-  if (error == 0 && ::fsync(fd.get()) != 0) {
-    error = errno;
-    step = "fsync";
-  }
   struct ::stat st {};
-  if (error == 0 && ::fstat(fd.get(), &st) != 0) {
-    error = errno;
-    step = "stat";
-  }
-  if (const int close_error = fd.reset(); error == 0 && close_error != 0) {
-    error = close_error;
-    step = "close";
-  }
-  if (error == 0 && ::rename(temp.c_str(), file.c_str()) != 0) {
-    error = errno;
-    ::unlink(temp.c_str());
-    return "rename " + temp.string() + " to " + file.string() + ": " + errno_text(error);
-  }
-  if (error != 0) {
-    ::unlink(temp.c_str());
-    return std::string(step) + " " + temp.string() + ": " + errno_text(error);
-  }
-  if (written) *written = identity_of(st);
-  // The directory is not fsync'd: a crash may lose this update (the old file stays), but
-  // since the data was synced before the rename, it never leaves a torn file.
-  return {};
+  std::string problem = kiln::detail::replace_file(AT_FDCWD, file.string(), {text},
+                                                   {.mode = 0644, .fsync = true}, &st);
+  if (problem.empty() && written) *written = identity_of(st);
+  return problem;
 }
 
 /// Renames `file` to "<file>.corrupt-<unix time>" (with ".1", ".2", ... appended where

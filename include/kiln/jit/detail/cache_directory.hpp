@@ -3,7 +3,7 @@
 /// to it, and listing its entries.
 ///
 /// Layout: `<dir>/<first 2 hex digits of the key>/<32 hex digits>.bin` for entries, and
-/// `<dir>/<first 2 hex digits>/.<32 hex digits>.<pid>.<nonce>.<counter>.tmp` for entries
+/// `<dir>/<first 2 hex digits>/.<32 hex digits>.bin.<pid>.<nonce>.<counter>.tmp` for entries
 /// being written (renamed over the .bin when complete). Nothing else in the directory is
 /// ever read or removed.
 
@@ -21,10 +21,19 @@
 #include <string_view>
 #include <vector>
 
+#include "../../detail/posix_file.hpp"
 #include "../cache_key.hpp"
-#include "posix_file.hpp"
 
 namespace kiln::jit::detail {
+
+using kiln::detail::create_private_directories;
+using kiln::detail::errno_text;
+using kiln::detail::FileTime;
+using kiln::detail::mtime_of;
+using kiln::detail::now_realtime;
+using kiln::detail::read_to_end;
+using kiln::detail::UniqueFd;
+using kiln::detail::write_all;
 
 /// The result of opening the cache directory: `fd` is open, or `problem` says why the
 /// directory is not used and `advice` what to do about it.
@@ -49,23 +58,6 @@ inline std::string octal_mode(::mode_t mode) {
   char text[8];
   std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
   return text;
-}
-
-/// Creates `dir` and its missing parents, each with mode 0700 (exactly: the umask does not
-/// apply). Returns "" or what failed.
-inline std::string create_private_directories(const std::filesystem::path& dir) {
-  std::filesystem::path prefix;
-  for (const auto& part : dir) {
-    prefix /= part;
-    if (::mkdir(prefix.c_str(), 0700) == 0) {
-      if (::chmod(prefix.c_str(), 0700) != 0) {
-        return "chmod 700 " + prefix.string() + ": " + errno_text(errno);
-      }
-    } else if (errno != EEXIST) {
-      return "mkdir " + prefix.string() + ": " + errno_text(errno);
-    }
-  }
-  return {};
 }
 
 /// Opens the cache directory `dir` (absolute), creating it (mode 0700) where it is missing,

@@ -1,6 +1,7 @@
 #pragma once
-/// Small POSIX file helpers for the disk cache: an owning file descriptor, complete reads
-/// and writes that survive EINTR and short transfers, and errno messages.
+/// Small POSIX file helpers shared by the kernel disk cache and the tuning database: an
+/// owning file descriptor, complete reads and writes that survive EINTR and short
+/// transfers, errno messages, file times and private directories.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,11 +10,12 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <filesystem>
 #include <string>
 #include <system_error>
 #include <utility>
 
-namespace kiln::jit::detail {
+namespace kiln::detail {
 
 /// A file descriptor, closed when the last owner goes.
 class UniqueFd {
@@ -102,4 +104,21 @@ inline FileTime now_realtime() {
   return {ts.tv_sec, ts.tv_nsec};
 }
 
-}  // namespace kiln::jit::detail
+/// Creates `dir` and its missing parents, each with mode 0700 (exactly: the umask does not
+/// apply). Returns "" or what failed.
+inline std::string create_private_directories(const std::filesystem::path& dir) {
+  std::filesystem::path prefix;
+  for (const auto& part : dir) {
+    prefix /= part;
+    if (::mkdir(prefix.c_str(), 0700) == 0) {
+      if (::chmod(prefix.c_str(), 0700) != 0) {
+        return "chmod 700 " + prefix.string() + ": " + errno_text(errno);
+      }
+    } else if (errno != EEXIST) {
+      return "mkdir " + prefix.string() + ": " + errno_text(errno);
+    }
+  }
+  return {};
+}
+
+}  // namespace kiln::detail
