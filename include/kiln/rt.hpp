@@ -2,6 +2,7 @@
 /// kiln's driver layer: devices, memory, streams, events, modules and launches, over the
 /// CUDA driver API or the HIP module API, both loaded at run time.
 
+#include "rt/default_target.hpp"
 #include "rt/device.hpp"
 #include "rt/driver.hpp"
 #include "rt/launch.hpp"

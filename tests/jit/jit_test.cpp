@@ -8,6 +8,7 @@
 #include "../support.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/jit/hiprtc.hpp"
+#include "kiln/rt/default_target.hpp"
 
 namespace fs = std::filesystem;
 using namespace kiln::jit;
@@ -188,10 +189,25 @@ TEST_CASE("hipRTC: a missing library names itself and the variable to set") {
   }
 }
 
-TEST_CASE("default target: without a GPU the error says to set Options::target") {
+TEST_CASE("default target: without a resolver, an empty target is an error saying to set it") {
+  // jit alone cannot ask the GPU (rt is a layer up); kiln/rt/default_target.hpp, included
+  // by this test, installs a resolver, so take it away here and put it back after.
+  const TargetResolver installed = set_default_target_resolver(nullptr);
+  CHECK((installed == &kiln::rt::current_device_target));
+  CHECK_THROWS_WITH_AS(default_target(), doctest::Contains("set Options::target"), kiln::Error);
+  CHECK_THROWS_WITH_AS(default_target(), doctest::Contains("kiln/rt.hpp"), kiln::Error);
+  KernelCache cache(DiskCacheConfig{{}, 1, false, "off for this test", false});
+  CHECK_THROWS_WITH_AS(cache.get(Program{"k.cu", "", {}, {}}, Options{}),
+                       doctest::Contains("Options::target is empty"), kiln::Error);
+  CHECK((set_default_target_resolver([] { return std::string("sm_86"); }) == nullptr));
+  CHECK(default_target() == "sm_86");
+  set_default_target_resolver(installed);
+}
+
+TEST_CASE("default target: without a GPU the rt resolver's error says to set Options::target") {
   // The driver is looked up once per process; this is this process's only lookup.
   ScopedEnv env("KILN_CUDA_LIBRARY", "/nonexistent/libcuda.so.1");
-  CHECK_THROWS_WITH_AS(current_device_target(), doctest::Contains("set Options::target"),
+  CHECK_THROWS_WITH_AS(kiln::rt::current_device_target(), doctest::Contains("set Options::target"),
                        kiln::Error);
   Options o;  // no target
   KernelCache cache(DiskCacheConfig{{}, 1, false, "off for this test", false});

@@ -21,9 +21,9 @@
 
 #include "cache_key.hpp"
 #include "compiler.hpp"
-#include "default_target.hpp"
 #include "dependencies.hpp"
 #include "disk_cache.hpp"
+#include "target_resolver.hpp"
 
 namespace kiln::jit {
 
@@ -60,13 +60,14 @@ class KernelCache {
     return cache;
   }
 
-  /// The binary of `program` compiled with `options` (an empty target means the current
-  /// device's). Throws CompileError when it does not compile; a failed compile is not
+  /// The binary of `program` compiled with `options` (an empty target means
+  /// default_target(): the current device's where kiln/rt.hpp is included, an error
+  /// otherwise). Throws CompileError when it does not compile; a failed compile is not
   /// remembered, so a later call tries again.
   std::shared_ptr<const Binary> get(const Program& program, const Options& options) {
     if (options.target.empty()) {
       Options resolved = options;
-      resolved.target = current_device_target();
+      resolved.target = default_target();
       return get(program, resolved);
     }
     const CacheKey request = request_key(program, options);
