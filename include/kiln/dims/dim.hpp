@@ -165,10 +165,10 @@ using Module = ModuleDim<base_of<D>, N, D::stride>;
 
 /// Declares a typed dimension: KILN_DIM(I); makes struct I. `I::kiln_name()` is "I", the
 /// name kiln::gen::Spec gives the dimension when it derives a tensor from host types.
-#define KILN_DIM(Name)                                            \
-  struct Name : ::kiln::Dim<Name> {                               \
-    using ::kiln::Dim<Name>::DimValue;                            \
-    static constexpr const char* kiln_name() { return #Name; }   \
+#define KILN_DIM(Name)                                                          \
+  struct Name : ::kiln::Dim<Name> {                                             \
+    using ::kiln::Dim<Name>::DimValue;                                          \
+    KILN_HOST_DEVICE static constexpr const char* kiln_name() { return #Name; } \
   }
 
 namespace detail {

@@ -21,12 +21,33 @@
 
 namespace kiln::rt {
 
+/// A grid or block size. Converts implicitly from counts of any integer type (`rows`,
+/// `{rows, 4}`); a negative count, or one past 32 bits, throws naming it.
 struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
   Dim3() = default;
-  Dim3(unsigned x_, unsigned y_ = 1, unsigned z_ = 1)
-      : x(x_), y(y_), z(z_) {}  // NOLINT: implicit from a count
+  template <class X, class Y = unsigned, class Z = unsigned,
+            class = std::enable_if_t<std::is_integral_v<X> && std::is_integral_v<Y> &&
+                                     std::is_integral_v<Z>>>
+  Dim3(X x_, Y y_ = 1, Z z_ = 1)  // NOLINT(google-explicit-constructor): implicit from a count
+      : x(checked(x_, "x")), y(checked(y_, "y")), z(checked(z_, "z")) {}
   std::size_t count() const { return std::size_t(x) * y * z; }
+
+ private:
+  template <class I>
+  static unsigned checked(I v, const char* axis) {
+    if constexpr (std::is_signed_v<I>) {
+      if (v < 0) {
+        throw Error(std::string("kiln: a launch size of ") + std::to_string(v) + " in " + axis +
+                    "; grid and block sizes are counts, at least 1");
+      }
+    }
+    if (static_cast<unsigned long long>(v) > 0xffffffffull) {
+      throw Error(std::string("kiln: a launch size of ") + std::to_string(v) + " in " + axis +
+                  " does not fit in 32 bits");
+    }
+    return static_cast<unsigned>(v);
+  }
 };
 
 /// Where and how big a launch is.
