@@ -55,8 +55,10 @@ function(kiln_embed_sources target)
   if(ARG_KILN_HEADERS)
     file(GLOB_RECURSE device_headers
          "${include_root}/kiln/device/*.hpp" "${include_root}/kiln/dims/*.hpp")
+    # detail/portability.hpp is the one shared header below dims/ and device/; the rest of
+    # detail/ is host code.
     list(APPEND device_headers "${include_root}/kiln/device.hpp"
-         "${include_root}/kiln/dims.hpp")
+         "${include_root}/kiln/dims.hpp" "${include_root}/kiln/detail/portability.hpp")
     foreach(abs IN LISTS device_headers)
       file(RELATIVE_PATH name "${include_root}" "${abs}")
       list(APPEND files "${abs}")

@@ -2,6 +2,6 @@
 /// The umbrella that kernel sources include: typed dimensions and device helpers.
 /// Includes no standard library or vendor header.
 
-#include "device/portability.hpp"
+#include "detail/portability.hpp"
 #include "device/thread.hpp"
 #include "dims.hpp"

@@ -13,7 +13,7 @@
 /// and lay out buffers of a kernel's element type. kiln::has_native_f16 and
 /// kiln::has_native_bf16 say which one a compiler got. Includes no standard library.
 
-#include "portability.hpp"
+#include "../detail/portability.hpp"
 
 #if KILN_GPU_COMPILER && !KILN_HIP
 #include <cuda_bf16.h>

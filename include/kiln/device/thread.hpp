@@ -2,7 +2,7 @@
 /// Thread and block indices and barriers, the same spelling on CUDA and HIP.
 /// Only for device code: a host compiler sees nothing here.
 
-#include "portability.hpp"
+#include "../detail/portability.hpp"
 
 #if KILN_GPU_COMPILER
 

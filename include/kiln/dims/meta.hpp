@@ -2,7 +2,7 @@
 /// Small type-level helpers for the device headers, which may not include the
 /// standard library (NVRTC and hipRTC ship none).
 
-#include "../device/portability.hpp"
+#include "../detail/portability.hpp"
 
 namespace kiln::detail {
 

@@ -3,7 +3,7 @@
 /// columns across banks. A swizzled tensor is indexed exactly like a plain one; only
 /// the final offset changes.
 
-#include "../device/portability.hpp"
+#include "../detail/portability.hpp"
 
 namespace kiln {
 

@@ -1,5 +1,7 @@
 #pragma once
 /// Portability macros shared by host code, CUDA (nvcc, NVRTC) and HIP (clang, hipRTC).
+/// It sits below both dims/ and device/ (neither includes the other); it is the one
+/// header of kiln/detail/ that device code includes.
 ///
 /// Everything here compiles without any standard library or vendor header, so a
 /// kernel source can include kiln's device headers under NVRTC, hipRTC or clang's
