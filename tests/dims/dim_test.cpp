@@ -347,3 +347,23 @@ TEST_CASE("dim: += and -= take a coarser fold of the same dimension") {
   k -= K8(1);
   CHECK(k == K(3));
 }
+
+// The behaviour docs/typed-dims.md ("mod<N> of a fold") describes.
+TEST_CASE("dim: mod<N> of a fold counts in the fold's units") {
+  // K8 modulo 4: 5 groups of 8 -> 1 group (8 K's), not K modulo 4.
+  auto m = kiln::mod<4>(K8(5));
+  static_assert(std::is_same_v<decltype(m), kiln::Module<K8, 4>>);
+  static_assert(std::is_same_v<kiln::Module<K8, 4>, kiln::ModuleDim<K, 4, 8>>);
+  CHECK(m.get() == 1);
+  CHECK(m.base_units() == 8);
+  CHECK(m == K8(1));
+  CHECK(m + K(3) == K(11));
+  CHECK(kiln::mod<4>(K8(-1)).get() == 3);  // into [0, 4) for negative values too
+  // A fold of K given to mod<N> of K is converted first: K(44) is K8(5) + K(4).
+  CHECK(kiln::mod<4>(kiln::fold<8>(K(44))).get() == 1);
+  CHECK(kiln::mod<32>(K(44)).get() == 12);
+  // mod of a bounded fold replaces its modulus: 7 (mod 8) taken mod 4 is 3.
+  auto b = kiln::mod<4>(KMod8(7));
+  static_assert(std::is_same_v<decltype(b), kiln::Module<K, 4>>);
+  CHECK(b.get() == 3);
+}

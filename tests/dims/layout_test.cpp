@@ -216,6 +216,22 @@ TEST_CASE("layout: folds split an index coarsest first") {
   CHECK(t.index_at<1>(kiln::coords(K(45))) == 1);
 }
 
+// The behaviour docs/typed-dims.md ("size<D>() of a folded layout") describes.
+TEST_CASE("layout: size<D>() of a folded layout is that extent alone, in D's units") {
+  Tile l;                        // (K8:4, I:16, K:8): K runs over 32 in all
+  CHECK(l.size<K>() == K(8));    // the inner K extent only, not 32
+  CHECK(l.size<K8>() == K8(4));  // 4 groups of 8
+  CHECK(l.size<K8>().get() * l.size<K>().get() == 32);
+  CHECK(kiln::unfold(l.size<K8>()) == K(32));  // the whole K range
+  // Values compare across folds by base units: K8(4) is K(32).
+  CHECK(l.size<K8>() == K(32));
+  Tile3 t;  // (K32:2, K8:4, K:8)
+  CHECK(t.size<kiln::Fold<K, 32>>().get() == 2);
+  CHECK(kiln::unfold(t.size<kiln::Fold<K, 32>>()) == K(64));
+  Ring r;  // (I:4, K mod 8: 8)
+  CHECK(r.size<kiln::Module<K, 8>>().get() == 8);
+}
+
 TEST_CASE("layout: dimensions a layout lacks are ignored") {
   Packed l;
   CHECK(l.offset(I(3) + J(100) + K(5)) == 101);

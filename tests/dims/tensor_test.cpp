@@ -177,6 +177,46 @@ TEST_CASE("tensor: const element tensors read") {
   CHECK(sum == static_cast<float>(32 * 1000 + 31 * 32 / 2));
 }
 
+// The read-only view of any tensor, through the implicit conversion.
+template <class U, class Sw, class... Es>
+kiln::BasicTensor<const U, Sw, Es...> as_read_only(const kiln::BasicTensor<U, Sw, Es...>& t) {
+  return t;
+}
+
+// A function that only reads takes the read-only tensor; a mutable one converts to it.
+float read_first(Tensor<const float, Extent<I, dynamic>, Extent<K, 8>> t) {
+  return *t[I(0)][K(0)];
+}
+
+TEST_CASE("tensor: a mutable tensor converts implicitly to the read-only one") {
+  auto buf = iota_buffer(32);
+  Plain m(buf.data());
+  CPlain c = m;
+  CHECK(c.data() == buf.data());
+  CHECK(*c[I(3)][K(5)] == 1029.0f);
+  static_assert(std::is_convertible_v<Plain, CPlain>);
+  static_assert(!std::is_convertible_v<CPlain, Plain>, "read-only never becomes writable");
+  static_assert(!std::is_constructible_v<Plain, CPlain>);
+  static_assert(!std::is_convertible_v<Plain, Tensor<const float, Extent<K, 8>, Extent<I, 4>>>,
+                "only the same layout");
+  static_assert(!std::is_convertible_v<Plain, Tensor<const double, Extent<I, 4>, Extent<K, 8>>>);
+  // Run-time sizes travel with the view.
+  Tensor<float, Extent<I, dynamic>, Extent<K, 8>> r(buf.data(), I(4));
+  CHECK(read_first(r) == 1000.0f);
+  Tensor<const float, Extent<I, dynamic>, Extent<K, 8>> cr = r;
+  CHECK(cr.size<I>() == I(4));
+  // A swizzled slice keeps its origin.
+  using Sw = kiln::SwizzledTensor<float, kiln::Swizzle<2, 0, 2>, Extent<I, 4>, Extent<K, 8>>;
+  using CSw = kiln::SwizzledTensor<const float, kiln::Swizzle<2, 0, 2>, Extent<I, 4>, Extent<K, 8>>;
+  Sw s(buf.data());
+  auto part = s.slice<2>(I(2));
+  auto cpart = as_read_only(part);
+  static_assert(std::is_same_v<decltype(cpart)::element_type, const float>);
+  CHECK(cpart[I(1)][K(3)].ptr() == part[I(1)][K(3)].ptr());
+  CHECK(cpart[I(1)][K(3)].ptr() != buf.data() + 1 * 8 + 3);  // the slice's origin counts
+  static_assert(std::is_convertible_v<Sw, CSw>);
+}
+
 TEST_CASE("tensor: run-time extents") {
   SUBCASE("sizes in any order, derived stride") {
     auto buf = iota_buffer(30);

@@ -57,6 +57,23 @@ static_assert(!kiln::is_vectorizable<DynStride, 2>);
 // A run-time contiguous size cannot be checked.
 using DynInner = Tensor<float, Extent<I, 4>, Extent<K, dynamic>>;
 static_assert(!kiln::is_vectorizable<DynInner, 4>);
+// A packed stride over a run-time size is the run-time size times a static inner stride,
+// so it is a multiple of that stride: (I:n, J:m, K:8) has I's stride m*8, J's 8.
+KILN_DIM(J);
+using TwoRuntime = Tensor<float, Extent<I, dynamic>, Extent<J, dynamic>, Extent<K, 8>>;
+static_assert(TwoRuntime::layout_type::extent_at<0>::stride == kiln::detail::derived);
+static_assert(kiln::detail::stride_factor<TwoRuntime::layout_type, 0>() == 8);
+static_assert(kiln::is_vectorizable<TwoRuntime, 4>);
+static_assert(kiln::is_vectorizable<TwoRuntime, 8> == false, "32 bytes is wider than one access");
+using TwoRuntimeHalf = Tensor<std::uint16_t, Extent<I, dynamic>, Extent<J, dynamic>, Extent<K, 8>>;
+static_assert(kiln::is_vectorizable<TwoRuntimeHalf, 8>);
+// (I:n, J:m, K:6): the strides are multiples of 6, which 2 divides but 4 does not.
+using Six2 = Tensor<float, Extent<I, dynamic>, Extent<J, dynamic>, Extent<K, 6>>;
+static_assert(kiln::is_vectorizable<Six2, 2>);
+static_assert(!kiln::is_vectorizable<Six2, 4>);
+// A derived stride over a run-time stride proves nothing: (I:4, J:m stride ld, K:8).
+using OverDyn = Tensor<float, Extent<I, 4>, Extent<J, dynamic, dynamic>, Extent<K, 8>>;
+static_assert(!kiln::is_vectorizable<OverDyn, 4>);
 // A run-time outer size is fine.
 using DynOuter = Tensor<float, Extent<I, dynamic>, Extent<K, 32>>;
 static_assert(kiln::is_vectorizable<DynOuter, 4>);

@@ -22,8 +22,15 @@
 
 namespace kiln {
 
+/// The type of kiln::dynamic: it converts to the int -1 wherever a size or stride is an
+/// int (Extent<K, dynamic>, `size == dynamic`), and is a type of its own so that host
+/// code (kiln::gen::Size) can tell "run-time" apart from a number.
+struct Dynamic {
+  // Implicit on purpose: Extent<K, dynamic> takes it as an int template argument.
+  KILN_HOST_DEVICE constexpr operator int() const { return -1; }
+};
 /// A size or stride known only at run time.
-inline constexpr int dynamic = -1;
+inline constexpr Dynamic dynamic{};
 /// A stride computed from the next inner dimension (stride * size), 1 for the innermost.
 inline constexpr int packed = -2;
 

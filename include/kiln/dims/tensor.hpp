@@ -100,6 +100,16 @@ class BasicTensor : public Layout<Es...>, detail::SwizzleOrigin<Sw> {
   KILN_HOST_DEVICE constexpr BasicTensor(T* data, const LayoutType& layout)
       : LayoutType(layout), data_(data) {}
 
+  /// A read-only view of a mutable tensor of the same layout, implicitly: a
+  /// Tensor<float, L...> passes where a Tensor<const float, L...> is expected (the
+  /// reverse does not compile).
+  template <class U,
+            class = detail::enable_if_t<detail::is_same<const U, T> && !detail::is_same<U, T>>>
+  KILN_HOST_DEVICE constexpr BasicTensor(const BasicTensor<U, Sw, Es...>& other)  // NOLINT
+      : LayoutType(other.layout()),
+        detail::SwizzleOrigin<Sw>(static_cast<const detail::SwizzleOrigin<Sw>&>(other)),
+        data_(other.data()) {}
+
   /// The start of the view (for a swizzled tensor, of the whole swizzled tile).
   KILN_HOST_DEVICE constexpr T* data() const { return data_; }
   KILN_HOST_DEVICE constexpr const LayoutType& layout() const { return *this; }

@@ -25,13 +25,25 @@ struct alignas(detail::vector_alignment(int(sizeof(T)) * N)) Vec {
 };
 
 namespace detail {
-// Every stride is static and a multiple of N, so aligned starts stay aligned.
+// A number the I-th stride is always a multiple of: a static stride itself; a packed
+// stride over a run-time size (derived: the next dimension's stride times its size) is
+// a multiple of the next dimension's stride; an explicit run-time stride only of 1.
+template <class L, int I>
+KILN_HOST_DEVICE constexpr int stride_factor() {
+  constexpr int s = L::template extent_at<I>::stride;
+  if constexpr (s >= 0) {
+    return s;
+  } else if constexpr (s == derived && I + 1 < L::rank) {
+    return stride_factor<L, I + 1>();
+  } else {
+    return 1;
+  }
+}
+
+// Every stride is 1 or provably a multiple of N, so aligned starts stay aligned.
 template <class L, int N, int... Is>
 KILN_HOST_DEVICE constexpr bool strides_keep_alignment(IntSeq<Is...>) {
-  return (
-      (L::template extent_at<Is>::stride >= 0 &&
-       (L::template extent_at<Is>::stride == 1 || L::template extent_at<Is>::stride % N == 0)) &&
-      ...);
+  return ((L::template extent_at<Is>::stride == 1 || stride_factor<L, Is>() % N == 0) && ...);
 }
 
 template <class Tensor, int N>
@@ -53,9 +65,18 @@ KILN_HOST_DEVICE constexpr bool vectorizable() {
 
 /// Whether load_vector<N>/store_vector<N> on Tensor compile to one wide access: its
 /// contiguous dimension has a static size that N divides (so a vector never crosses a
-/// row or a fold boundary), every other stride is static and a multiple of N (so an
+/// row or a fold boundary), every other stride is provably a multiple of N (a static
+/// multiple, or a packed stride over a run-time size whose inner stride is one: so an
 /// aligned start stays aligned), N elements fit an aligned access of a power-of-two
-/// size, and the swizzle keeps runs of N elements together.
+/// size, and the swizzle keeps runs of N elements together. Where it is false, the
+/// access falls back to N element accesses; ask it in a static_assert to be sure:
+///
+///   // (I:n, J:m, K:8): I's stride J*8 is a run-time value, but a multiple of 8
+///   static_assert(kiln::is_vectorizable<Tensor<float, Extent<I, dynamic>,
+///                                                Extent<J, dynamic>, Extent<K, 8>>, 4>);
+///   // (I:4 stride ld, K:32): a run-time stride may break alignment -> N scalar accesses
+///   static_assert(!kiln::is_vectorizable<Tensor<float, Extent<I, 4, dynamic>,
+///                                                 Extent<K, 32>>, 4>);
 template <class Tensor, int N>
 inline constexpr bool is_vectorizable = detail::vectorizable<Tensor, N>();
 

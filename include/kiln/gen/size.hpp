@@ -1,14 +1,15 @@
 #pragma once
 /// Sizes and strides of generated extents: a positive int, or known only at run time.
 
+#include "../dims/layout.hpp"  // kiln::dynamic
+
 namespace kiln::gen {
 
-/// The tag type of kiln::gen::dynamic.
-struct Dynamic {
-  explicit constexpr Dynamic() = default;
-};
-/// A size or stride known only at run time (emitted as kiln::dynamic).
-inline constexpr Dynamic dynamic{};
+/// kiln::dynamic and its type, declared again here: gen::dynamic is the same entity as
+/// kiln::dynamic (the constant device code writes in Extent<K, kiln::dynamic>), so a
+/// program with both `using namespace kiln;` and `using namespace kiln::gen;` sees one.
+using ::kiln::Dynamic;
+using ::kiln::dynamic;
 
 /// A size or stride: a static int (which a Spec requires to be positive) or dynamic.
 /// Converts implicitly from both, so `{"I", 64}` and `{"K", dynamic}` read naturally.
