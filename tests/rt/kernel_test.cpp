@@ -45,6 +45,11 @@ TEST_CASE("kiln::compile finds the source by name and compiles it with the Spec'
   // The entry point is there under its own (extern "C") name.
   CHECK(binary->ptx.find(".entry scale_rows(") != std::string::npos);
 
+  SUBCASE("without KILN_KERNEL_PATH, a source beside the calling file is found") {
+    kiln_test::ScopedEnv no_path("KILN_KERNEL_PATH", "");
+    auto same = kiln::compile("kernels/scale_rows_test.cu", spec(), o);
+    CHECK(same->ptx.find(".entry scale_rows(") != std::string::npos);
+  }
   SUBCASE("a missing target says where to give it") {
     CHECK_THROWS_WITH_AS(kiln::compile("scale_rows_test.cu", spec(), {}),
                          doctest::Contains("needs options.target"), kiln::Error);

@@ -35,13 +35,13 @@ struct Options {
   /// Fast, less exact math (--use_fast_math / -ffast-math).
   bool fast_math = false;
   /// Preprocessor definitions: {name, value}; an empty value defines the name alone.
-  std::vector<std::pair<std::string, std::string>> defines;
+  std::vector<std::pair<std::string, std::string>> defines{};
   /// Directories searched for #include files (after in-memory headers).
-  std::vector<std::string> include_dirs;
+  std::vector<std::string> include_dirs{};
   /// The most registers a thread may use (0: the compiler's choice).
   int max_registers = 0;
   /// Further backend flags, passed as they are.
-  std::vector<std::string> extra;
+  std::vector<std::string> extra{};
 
   /// Throws kiln::Error naming the first option that kiln cannot use.
   void validate() const {

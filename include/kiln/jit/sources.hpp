@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "../error.hpp"
 #include "embedded.hpp"
@@ -33,10 +34,12 @@ struct KernelSource {
 };
 
 /// Finds kernel source `name` ("softmax.cu"): in each KILN_KERNEL_PATH directory, then
-/// among the embedded sources, then in kiln's source-tree kernels/, then in the installed
-/// share/kiln/kernels. An absolute or ./-relative path is read as it is. Throws
+/// among the embedded sources, then in each of `also` (kiln::kernel passes the directory
+/// of the source file that calls it), then in kiln's source-tree kernels/, then in the
+/// installed share/kiln/kernels. An absolute or ./-relative path is read as it is. Throws
 /// kiln::Error listing every place searched when it is nowhere.
-inline KernelSource load_kernel_source(const std::string& name) {
+inline KernelSource load_kernel_source(const std::string& name,
+                                       const std::vector<std::filesystem::path>& also = {}) {
   namespace fs = std::filesystem;
   KernelSource src{name, {}, {}};
   fs::path p(name);
@@ -47,6 +50,7 @@ inline KernelSource load_kernel_source(const std::string& name) {
   }
   auto dirs = kernel_search_path();
   const size_t user_dirs = detail::split_path_list(std::getenv("KILN_KERNEL_PATH")).size();
+  dirs.insert(dirs.begin() + std::ptrdiff_t(user_dirs), also.begin(), also.end());
   std::string searched;
   for (size_t i = 0; i <= dirs.size(); ++i) {
     if (i == user_dirs) {
@@ -72,8 +76,9 @@ inline KernelSource load_kernel_source(const std::string& name) {
 }
 
 /// A Program whose main file is kernel source `name`, found as load_kernel_source does.
-inline Program program_from_file(const std::string& name) {
-  KernelSource s = load_kernel_source(name);
+inline Program program_from_file(const std::string& name,
+                                 const std::vector<std::filesystem::path>& also = {}) {
+  KernelSource s = load_kernel_source(name, also);
   return Program{s.name, std::move(s.text), {}, {}};
 }
 

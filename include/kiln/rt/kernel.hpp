@@ -5,8 +5,9 @@
 ///   k.launch(rows, 128, In(d_in.data(), ROW(rows)), Out(d_out.data(), ROW(rows)));
 ///   k(grid, block, stream, args...);                               // the same, on `stream`
 ///
-/// kiln::kernel finds the file as jit::load_kernel_source does (KILN_KERNEL_PATH, sources
-/// embedded with kiln_embed_sources(), kiln's own kernels/), names the program after it,
+/// kiln::kernel finds the file as jit::load_kernel_source does: in KILN_KERNEL_PATH, among
+/// sources embedded with kiln_embed_sources(), beside the C++ file that calls kiln::kernel
+/// (the compiler's path of it), in kiln's own kernels/. It names the program after it,
 /// adds the Spec's header as "spec.hpp", compiles for the device's target through the
 /// memory and disk caches, loads the module on the device and looks the kernel up. Each
 /// step throws kiln::Error (or kiln::CompileError) saying which step and what to do. A
@@ -15,9 +16,12 @@
 /// A template kernel is named by its name expression ("scale<float, 4>"); kiln asks the
 /// compiler for its lowered name.
 
+#include <filesystem>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../gen/spec.hpp"
 #include "../jit/kernel_cache.hpp"
@@ -70,6 +74,14 @@ class JitKernel {
 
 namespace detail {
 
+/// The directory of the source file at `where`, where kiln::kernel also looks for kernel
+/// sources; none when the compiler recorded a relative path.
+inline std::vector<std::filesystem::path> caller_dir(const std::source_location& where) {
+  std::filesystem::path file(where.file_name());
+  if (!file.is_absolute()) return {};
+  return {file.parent_path()};
+}
+
 /// `program` with `spec`'s header added as "spec.hpp", and the name expression of a
 /// template kernel.
 inline jit::Program with_spec(jit::Program program, const gen::Spec& spec,
@@ -100,8 +112,10 @@ inline JitKernel load_kernel(const jit::Program& program, const std::string& ent
 /// `options` (an empty target: the device's) and loaded on `device`.
 inline rt::JitKernel kernel(const std::string& source, const gen::Spec& spec,
                             const std::string& entry, const jit::Options& options = {},
-                            const rt::Device& device = rt::Device::current()) {
-  jit::Program program = rt::detail::with_spec(jit::program_from_file(source), spec, entry);
+                            const rt::Device& device = rt::Device::current(),
+                            std::source_location caller = std::source_location::current()) {
+  jit::Program program = rt::detail::with_spec(
+      jit::program_from_file(source, rt::detail::caller_dir(caller)), spec, entry);
   return rt::detail::load_kernel(program, entry, options, device);
 }
 
@@ -116,15 +130,18 @@ inline rt::JitKernel kernel(const jit::Program& program, const std::string& entr
 
 /// Compiles without loading: for a machine without the GPU (give options.target), or to
 /// fill the cache ahead of time. The binary holds the PTX, log and compile time.
-inline std::shared_ptr<const jit::Binary> compile(const std::string& source, const gen::Spec& spec,
-                                                  const jit::Options& options) {
+inline std::shared_ptr<const jit::Binary> compile(
+    const std::string& source, const gen::Spec& spec, const jit::Options& options,
+    std::source_location caller = std::source_location::current()) {
   if (options.target.empty()) {
     throw Error("kiln: kiln::compile of " + source +
                 " needs options.target (sm_80, sm_86, sm_89, sm_90, sm_90a or gfx942); "
                 "kiln::kernel takes the device's own");
   }
   return jit::KernelCache::global().get(
-      rt::detail::with_spec(jit::program_from_file(source), spec, std::string()), options);
+      rt::detail::with_spec(jit::program_from_file(source, rt::detail::caller_dir(caller)), spec,
+                            std::string()),
+      options);
 }
 
 }  // namespace kiln
