@@ -4,4 +4,5 @@
 
 #include "detail/portability.hpp"
 #include "device/thread.hpp"
+#include "device/warp.hpp"
 #include "dims.hpp"

@@ -89,3 +89,26 @@ KILN_KERNEL void kiln_typed_tile_helpers(const float* in, float* out, float scal
       dst, [&](const coords_t<OutTile>& c) { *dst[c] = *smem[c] * scale; }, thread_index(),
       block_size());
 }
+
+// Indices on all three axes and warp reductions: each warp sums its lanes' values, the
+// maximum and minimum over groups of 8 lanes, and lane 0 writes them, one slot per warp
+// of each block of a three-dimensional grid of three-dimensional blocks.
+KILN_KERNEL void kiln_typed_warp_reductions(const float* in, float* sums, float* extremes,
+                                            int* counts) {
+  using namespace kiln;
+  const int block =
+      block_index_x() + grid_size_x() * (block_index_y() + grid_size_y() * block_index_z());
+  const int slot = block * block_warps() + warp_index();
+  const float v = in[block * block_threads() + thread_rank()];
+  const float total = warp_sum(v);
+  const float hi = warp_max<8>(v);
+  const float lo = warp_reduce<8>(v, Minimum{});
+  const int n = warp_sum(v > 0.0f ? 1 : 0);
+  sync_warp();
+  if (lane_index() == 0) {
+    sums[slot] = total;
+    extremes[2 * slot] = hi;
+    extremes[2 * slot + 1] = lo;
+    counts[slot] = n;
+  }
+}
