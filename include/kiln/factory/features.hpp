@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../detail/enum_names.hpp"
 #include "../error.hpp"
 #include "tuning_record.hpp"
 
@@ -215,27 +216,16 @@ class FeatureSpace {
   bool operator==(const FeatureSpace&) const = default;
 
  private:
-  static const char* kind_name(Kind k) {
-    switch (k) {
-      case Kind::value:
-        return "value";
-      case Kind::one_hot:
-        return "one_hot";
-      case Kind::log2_ratio:
-        return "log2_ratio";
-      case Kind::log2_product:
-        return "log2_product";
-    }
-    return "?";
-  }
+  static constexpr auto kind_names =
+      kiln::detail::enum_names<Kind>({{Kind::value, "value"},
+                                      {Kind::one_hot, "one_hot"},
+                                      {Kind::log2_ratio, "log2_ratio"},
+                                      {Kind::log2_product, "log2_product"}});
+  static const char* kind_name(Kind k) { return kind_names.name(k); }
   static bool parse_kind(const std::string& text, Kind& kind) {
-    for (Kind k : {Kind::value, Kind::one_hot, Kind::log2_ratio, Kind::log2_product}) {
-      if (text == kind_name(k)) {
-        kind = k;
-        return true;
-      }
-    }
-    return false;
+    const auto k = kind_names.parse(text);
+    if (k) kind = *k;
+    return k.has_value();
   }
 
   static double number(const FlatFeatures& row, const std::string& name) {

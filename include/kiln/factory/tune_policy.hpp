@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "../detail/enum_names.hpp"
 #include "../error.hpp"
 #include "../prof/stats.hpp"
 
@@ -13,24 +14,18 @@ namespace kiln::factory {
 
 enum class TunePolicy { off, model, full };
 
+inline constexpr auto tune_policy_names = kiln::detail::enum_names<TunePolicy>(
+    {{TunePolicy::off, "off"}, {TunePolicy::model, "model"}, {TunePolicy::full, "full"}});
+
 inline const char* to_string(TunePolicy p) {
-  switch (p) {
-    case TunePolicy::off:
-      return "off";
-    case TunePolicy::model:
-      return "model";
-    case TunePolicy::full:
-      return "full";
-  }
-  return "?";
+  return tune_policy_names.name(p);
 }
 
 /// Parses "off", "model" or "full"; throws kiln::Error naming `what` for anything else.
 inline TunePolicy parse_tune_policy(const std::string& text, const std::string& what) {
-  if (text == "off") return TunePolicy::off;
-  if (text == "model") return TunePolicy::model;
-  if (text == "full") return TunePolicy::full;
-  throw Error("kiln: " + what + "=" + text + " is not a tuning policy; use off, model or full");
+  if (const auto p = tune_policy_names.parse(text)) return *p;
+  throw Error("kiln: " + what + "=" + text + " is not a tuning policy; use " +
+              tune_policy_names.choices());
 }
 
 /// Settings of a factory's tuning.
@@ -70,20 +65,15 @@ enum class Selection {
   model,      ///< the model's best-ranked candidates were timed
 };
 
+inline constexpr auto selection_names =
+    kiln::detail::enum_names<Selection>({{Selection::only, "only"},
+                                         {Selection::database, "database"},
+                                         {Selection::heuristic, "heuristic"},
+                                         {Selection::full, "full"},
+                                         {Selection::model, "model"}});
+
 inline const char* to_string(Selection s) {
-  switch (s) {
-    case Selection::only:
-      return "only";
-    case Selection::database:
-      return "database";
-    case Selection::heuristic:
-      return "heuristic";
-    case Selection::full:
-      return "full";
-    case Selection::model:
-      return "model";
-  }
-  return "?";
+  return selection_names.name(s);
 }
 
 }  // namespace kiln::factory

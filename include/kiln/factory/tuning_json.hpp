@@ -106,20 +106,14 @@ inline void to_json(nlohmann::json& j, const CandidateRecord& c) {
 inline void from_json(const nlohmann::json& j, CandidateRecord& c) {
   constexpr const char* where = "a candidate";
   c.config = detail::json_member(j, "config", where);
-  // Not NLOHMANN_JSON_SERIALIZE_ENUM's reading: it turns an unknown status into `timed`.
+  // An unknown status is an error, not quietly `timed`.
   const std::string status = detail::json_string(j, "status", where);
-  bool known = false;
-  for (auto s : {CandidateStatus::timed, CandidateStatus::compile_error, CandidateStatus::resources,
-                 CandidateStatus::launch_error}) {
-    if (status == to_string(s)) {
-      c.status = s;
-      known = true;
-    }
+  const auto parsed = candidate_status_names.parse(status);
+  if (!parsed) {
+    throw Error("a candidate's status is '" + status + "', not one of " +
+                candidate_status_names.choices(", "));
   }
-  if (!known) {
-    throw Error("a candidate's status is '" + status +
-                "', not one of timed, compile_error, resources, launch_error");
-  }
+  c.status = *parsed;
   c.time_us = detail::json_time(j, "time_us", where);
   c.spread = detail::json_time(j, "spread", where);
   c.reason = j.contains("reason") ? detail::json_string(j, "reason", where) : std::string();

@@ -9,6 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../detail/enum_names.hpp"
+#include "../error.hpp"
+
 namespace kiln::factory {
 
 /// What a tuning result depends on. Two keys that differ anywhere are tuned separately.
@@ -41,24 +44,29 @@ enum class CandidateStatus {
   launch_error,   ///< the launch or the run failed
 };
 
-inline const char* to_string(CandidateStatus s) {
-  switch (s) {
-    case CandidateStatus::timed:
-      return "timed";
-    case CandidateStatus::compile_error:
-      return "compile_error";
-    case CandidateStatus::resources:
-      return "resources";
-    case CandidateStatus::launch_error:
-      return "launch_error";
-  }
-  return "?";
-}
-
-NLOHMANN_JSON_SERIALIZE_ENUM(CandidateStatus, {{CandidateStatus::timed, "timed"},
+inline constexpr auto candidate_status_names =
+    kiln::detail::enum_names<CandidateStatus>({{CandidateStatus::timed, "timed"},
                                                {CandidateStatus::compile_error, "compile_error"},
                                                {CandidateStatus::resources, "resources"},
-                                               {CandidateStatus::launch_error, "launch_error"}})
+                                               {CandidateStatus::launch_error, "launch_error"}});
+
+inline const char* to_string(CandidateStatus s) {
+  return candidate_status_names.name(s);
+}
+
+inline void to_json(nlohmann::json& j, CandidateStatus s) {
+  j = to_string(s);
+}
+/// Throws kiln::Error for a name that is no status (not quietly `timed`).
+inline void from_json(const nlohmann::json& j, CandidateStatus& s) {
+  const auto parsed =
+      j.is_string() ? candidate_status_names.parse(j.get<std::string>()) : std::nullopt;
+  if (!parsed) {
+    throw Error("kiln: " + j.dump() + " is not a candidate status; use one of " +
+                candidate_status_names.choices(", "));
+  }
+  s = *parsed;
+}
 
 /// One candidate config and what became of it.
 struct CandidateRecord {

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../detail/enum_names.hpp"
 #include "../rt/launch.hpp"
 #include "../rt/observer.hpp"
 #include "cupti.hpp"
@@ -37,14 +38,22 @@ enum class Backend {
   automatic,  ///< CUPTI where it can be used, else events (without a warning)
 };
 
+/// The backends' names, as KILN_PROFILE_BACKEND spells them.
+inline constexpr auto backend_names = kiln::detail::enum_names<Backend>(
+    {{Backend::automatic, "auto"}, {Backend::events, "events"}, {Backend::cupti, "cupti"}});
+
+/// "auto", "events" or "cupti".
+inline const char* to_string(Backend b) {
+  return backend_names.name(b);
+}
+
 /// The backend KILN_PROFILE_BACKEND asks for (automatic when unset); throws on other values.
 inline Backend backend_from_environment() {
   const char* v = std::getenv("KILN_PROFILE_BACKEND");
-  if (!v || !*v || std::string(v) == "auto") return Backend::automatic;
-  if (std::string(v) == "events") return Backend::events;
-  if (std::string(v) == "cupti") return Backend::cupti;
-  throw Error(std::string("kiln: KILN_PROFILE_BACKEND=") + v +
-              " is not a profiler backend; use auto, events or cupti");
+  if (!v || !*v) return Backend::automatic;
+  if (const auto b = backend_names.parse(v)) return *b;
+  throw Error(std::string("kiln: KILN_PROFILE_BACKEND=") + v + " is not a profiler backend; use " +
+              backend_names.choices());
 }
 
 namespace detail {

@@ -10,14 +10,18 @@
 #include <cstdint>
 #include <string>
 
+#include "../detail/enum_names.hpp"
 #include "../error.hpp"
 
 namespace kiln::rt {
 
 enum class Platform { cuda, hip };
 
+inline constexpr auto platform_names =
+    kiln::detail::enum_names<Platform>({{Platform::cuda, "CUDA"}, {Platform::hip, "HIP"}});
+
 inline const char* to_string(Platform p) {
-  return p == Platform::cuda ? "CUDA" : "HIP";
+  return platform_names.name(p);
 }
 
 /// A driver call failed. The message holds the API name, the driver's error name and

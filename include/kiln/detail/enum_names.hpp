@@ -1,0 +1,68 @@
+#pragma once
+/// Names for the values of an enum, written once as a table and used both ways: kiln's
+/// one mechanism behind every `to_string(enum)` and every parse of an enum's name.
+///
+///   enum class TunePolicy { off, model, full };
+///   inline constexpr auto tune_policy_names = kiln::detail::enum_names<TunePolicy>(
+///       {{TunePolicy::off, "off"}, {TunePolicy::model, "model"}, {TunePolicy::full, "full"}});
+///
+///   tune_policy_names.name(TunePolicy::model);  // "model"
+///   tune_policy_names.parse("full");            // TunePolicy::full (nullopt: no such name)
+///   tune_policy_names.choices();                // "off, model or full", for error messages
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kiln::detail {
+
+/// One value of an enum and its name.
+template <class E>
+struct EnumName {
+  E value;
+  const char* name;
+};
+
+/// The names of the values of enum `E` (a constexpr table of N entries).
+template <class E, std::size_t N>
+struct EnumNames {
+  std::array<EnumName<E>, N> entries;
+
+  /// The name of `value`; "?" for a value the table lacks (a cast from an int).
+  constexpr const char* name(E value) const {
+    for (const auto& e : entries) {
+      if (e.value == value) return e.name;
+    }
+    return "?";
+  }
+
+  /// The value named `text` (exactly, letter case included), or nullopt.
+  constexpr std::optional<E> parse(std::string_view text) const {
+    for (const auto& e : entries) {
+      if (text == e.name) return e.value;
+    }
+    return std::nullopt;
+  }
+
+  /// Every name, for messages: "a, b or c" (`last` joins the last two).
+  std::string choices(std::string_view last = " or ") const {
+    std::string out;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (i > 0) out += i + 1 == N ? std::string(last) : std::string(", ");
+      out += entries[i].name;
+    }
+    return out;
+  }
+};
+
+/// Builds an EnumNames table from a braced list of {value, "name"} pairs.
+template <class E, std::size_t N>
+constexpr EnumNames<E, N> enum_names(const EnumName<E> (&entries)[N]) {
+  EnumNames<E, N> out{};
+  for (std::size_t i = 0; i < N; ++i) out.entries[i] = entries[i];
+  return out;
+}
+
+}  // namespace kiln::detail
