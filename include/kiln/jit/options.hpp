@@ -26,7 +26,10 @@ inline bool is_amd_target(const std::string& target) {
 struct Options {
   /// sm_80, sm_86, sm_89, sm_90, sm_90a or gfx942; empty: the current device's.
   std::string target;
-  /// The C++ standard: 17 or 20.
+  /// The C++ standard of the kernel source: 17 or 20. The default, 17, is what every
+  /// compiler kiln drives accepts (NVRTC 12 and 13, hipRTC, clang's HIP mode) and what
+  /// the shipped kernels are written in; kiln's device headers compile under both, so
+  /// set 20 to use C++20 in your own kernel sources (host code is C++20 either way).
   int cxx_standard = 17;
   /// Line information for profilers (-lineinfo).
   bool line_info = false;

@@ -71,49 +71,69 @@ class DeviceBuffer {
   std::uint64_t address() const { return address_; }
   const Device& device() const { return *device_; }
 
-  /// Copies host data in (host.size() must equal size()); waits for the copy unless a
-  /// stream is given.
+  // Every operation below takes an optional stream. Without one it is synchronous: it
+  // first waits for all work already queued on the buffer's device (kiln's streams are
+  // non-blocking, so the default stream alone would not wait for a kernel launched on
+  // one), then runs and returns once it is done; the host memory may be reused at once.
+  // With a stream it is queued there and returns at once: keep the host memory alive and
+  // unchanged until the stream is synchronized.
+
+  /// Copies host data in (host.size() must equal size()). Synchronous without a stream.
   void copy_from(std::span<const T> host, StreamRef stream = {}) {
     check_size(host.size(), "copy_from");
     ContextGuard g(device_->context());
     check_stream(stream, "copy into");
+    wait_before(stream);
     driver().check(
         driver().copy_to_device(address_, host.data(), bytes(), stream.handle), "copy_to_device",
         "copying " + detail::mib(bytes()) + " to device " + std::to_string(device_->ordinal()));
-    if (!stream.handle) driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
+    wait_after(stream);
   }
-  /// Copies the buffer out to host memory (host.size() must equal size()).
+  /// Copies the buffer out to host memory (host.size() must equal size()). Synchronous
+  /// without a stream.
   void copy_to(std::span<T> host, StreamRef stream = {}) const {
     check_size(host.size(), "copy_to");
     ContextGuard g(device_->context());
     check_stream(stream, "copy out of");
+    wait_before(stream);
     driver().check(
         driver().copy_to_host(host.data(), address_, bytes(), stream.handle), "copy_to_host",
         "copying " + detail::mib(bytes()) + " from device " + std::to_string(device_->ordinal()));
-    if (!stream.handle) driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
+    wait_after(stream);
   }
-  /// The buffer's contents in a new vector.
+  /// The buffer's contents in a new vector; synchronous (it waits for all work queued on
+  /// the device first, so it sees what a kernel on any stream wrote).
   std::vector<T> to_vector() const {
     std::vector<T> out(count_);
     copy_to(out);
     return out;
   }
-  /// Copies another device buffer of the same size in.
+  /// Copies another device buffer of the same size in. Synchronous without a stream (it
+  /// waits for the work queued on both buffers' devices first).
   void copy_from(const DeviceBuffer& other, StreamRef stream = {}) {
     check_size(other.size(), "copy_from");
+    if (!stream.handle && other.device_ && other.device_->ordinal() != device_->ordinal()) {
+      ContextGuard og(other.device_->context());
+      other.wait_before(stream);
+    }
     ContextGuard g(device_->context());
+    check_stream(stream, "copy into");
+    wait_before(stream);
     driver().check(driver().copy_device(address_, other.address_, bytes(), stream.handle),
                    "copy_device");
-    if (!stream.handle) driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
+    wait_after(stream);
   }
-  /// Sets every byte to `byte` (0xff poisons floats with NaN).
+  /// Sets every byte to `byte` (0xff poisons floats with NaN). Synchronous without a
+  /// stream.
   void fill_bytes(unsigned char byte, StreamRef stream = {}) {
     ContextGuard g(device_->context());
+    check_stream(stream, "fill");
+    wait_before(stream);
     driver().check(driver().fill_bytes(address_, byte, bytes(), stream.handle), "fill_bytes");
-    if (!stream.handle) driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
+    wait_after(stream);
   }
   /// Sets every element to `value`: for 1- and 4-byte types, or any value whose bytes are
-  /// all equal (zero, for one).
+  /// all equal (zero, for one). Synchronous without a stream.
   void fill(const T& value, StreamRef stream = {}) {
     unsigned char b[sizeof(T)];
     std::memcpy(b, &value, sizeof(T));
@@ -124,9 +144,10 @@ class DeviceBuffer {
       unsigned word = 0;
       std::memcpy(&word, &value, 4);
       ContextGuard g(device_->context());
+      check_stream(stream, "fill");
+      wait_before(stream);
       driver().check(driver().fill_words(address_, word, count_, stream.handle), "fill_words");
-      if (!stream.handle)
-        driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
+      wait_after(stream);
     } else {
       throw Error(
           "kiln: DeviceBuffer::fill takes 1- or 4-byte elements, or values whose bytes are "
@@ -166,6 +187,14 @@ class DeviceBuffer {
                   std::to_string(device_->ordinal()) + " on a stream of device " +
                   std::to_string(s.device));
     }
+  }
+  // Without a stream: all work queued on the device (current context) finishes first...
+  void wait_before(StreamRef s) const {
+    if (!s.handle) driver().check(driver().context_synchronize(), "context_synchronize");
+  }
+  // ...and the operation itself, queued on the default stream, before the call returns.
+  void wait_after(StreamRef s) const {
+    if (!s.handle) driver().check(driver().stream_synchronize(nullptr), "stream_synchronize");
   }
   void release() noexcept {
     if (!address_) return;
