@@ -165,6 +165,27 @@ TEST_CASE("top_table: an empty profile is a header and a total of nothing") {
   CHECK(rows.back() == "|  | **total** (0 kernels) |  | 0 | 0.000 |  |  |  | - |  |  |  |  |");
 }
 
+TEST_CASE("to_csv: numbers with at most 3 decimals, no float noise") {
+  Profile p;
+  KernelRecord k = call("k", 0, 1234567.891234567, 0.1 + 0.2, 1e9, 2.5e12);
+  k.occupancy = 2.0 / 3.0;
+  k.host_us = 1234567.0004;  // rounds to a whole microsecond
+  k.host_launch_us = 0.0016;
+  p.kernels.push_back(k);
+  const auto rows = parse_csv(to_csv(p));
+  REQUIRE(rows.size() == 2);
+  const auto& r = rows[1];
+  CHECK(r[14] == "0.667");        // occupancy
+  CHECK(r[15] == "1234567.891");  // start_us
+  CHECK(r[17] == "0.3");          // duration_us: 0.30000000000000004 in a double
+  CHECK(r[18] == "1234567");      // host_us
+  CHECK(r[19] == "0.002");        // host_launch_us, rounded to nanoseconds
+  CHECK(r[20] == "1000000000");   // bytes
+  CHECK(r[21] == "2500000000000");
+  CHECK(kiln::prof::detail::csv_number(-0.0001, 3) == "0");
+  CHECK(kiln::prof::detail::csv_number(2.0, 3) == "2");
+}
+
 TEST_CASE("to_csv: a header, one row per record, RFC 4180 quoting") {
   Profile p;
   KernelRecord k = call("gemm<float, 128>", 1, 1.5, 2.25, 4096, 8192);

@@ -47,6 +47,20 @@ inline std::string csv_field(std::string_view field) {
   return out + '"';
 }
 
+/// `v` with at most `decimals` decimals and no trailing zeros: 1.5, 3.75, 12, 0.001
+/// (never 1.500000 or 2.2500000000000004). Times are in microseconds, so 3 decimals are
+/// nanoseconds, finer than any timer kiln reads.
+inline std::string csv_number(double v, int decimals) {
+  std::string s = fmt::format("{:.{}f}", v, decimals);
+  if (s.find_first_of("0123456789") == std::string::npos) return s;  // nan, inf
+  if (s.find('.') != std::string::npos) {
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
 inline std::string percent(double part, double whole) {
   return whole > 0 ? fmt::format("{:.1f}", 100 * part / whole) : "-";
 }
@@ -132,7 +146,8 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
 
 /// Every record as CSV (RFC 4180: a header row, CRLF line ends, fields with commas, quotes
 /// or line breaks quoted), one row per kernel execution, in the profile's order. Streams
-/// are written in hex ("0x7f3a..."), as the Chrome trace names them; times in microseconds.
+/// are written in hex ("0x7f3a..."), as the Chrome trace names them; times in microseconds
+/// and occupancy with at most 3 decimals, bytes and flops as whole numbers (csv_number).
 inline std::string to_csv(const Profile& profile) {
   std::string out =
       "name,params,config,device,stream,grid_x,grid_y,grid_z,block_x,block_y,block_z,"
@@ -143,9 +158,11 @@ inline std::string to_csv(const Profile& profile) {
         "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
         detail::csv_field(k.name), detail::csv_field(k.params), detail::csv_field(k.config),
         k.device, k.stream, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2],
-        k.shared_bytes, k.static_shared_bytes, k.registers, k.occupancy, k.start_us, k.end_us,
-        k.duration_us(), k.host_us, k.host_launch_us, k.bytes, k.flops,
-        k.external ? "true" : "false", k.correlation);
+        k.shared_bytes, k.static_shared_bytes, k.registers, detail::csv_number(k.occupancy, 3),
+        detail::csv_number(k.start_us, 3), detail::csv_number(k.end_us, 3),
+        detail::csv_number(k.duration_us(), 3), detail::csv_number(k.host_us, 3),
+        detail::csv_number(k.host_launch_us, 3), detail::csv_number(k.bytes, 0),
+        detail::csv_number(k.flops, 0), k.external ? "true" : "false", k.correlation);
   }
   return out;
 }
