@@ -1,10 +1,12 @@
 #pragma once
 /// KernelFactory<Params, Config>: given a problem (Params) and a device, a ready kernel
-/// compiled for the best Config. A factory is a class that says which configs exist, what
-/// header each needs and how each launches; get() does the rest: validate, look the
-/// problem up in the tuning database, else pick a config by the tuning policy (heuristic,
-/// model + timing, or timing everything), compile through the kernel cache, load, memoize.
-/// docs/factories.md builds one step by step.
+/// compiled for the best Config. A factory says which configs exist, what header each
+/// needs and how each launches; get() does the rest: validate, look the problem up in the
+/// tuning database, else pick a config by the tuning policy (heuristic, model + timing, or
+/// timing everything), compile through the kernel cache, load, memoize.
+///
+/// Most factories are made from a description (factory/factory.hpp, kiln::factory::Factory);
+/// subclassing is for those who want every hook. docs/factories.md builds one step by step.
 ///
 ///   struct MyFactory : kiln::factory::KernelFactory<MyParams, MyConfig> {
 ///     MyFactory() : KernelFactory("my_kernel", 1, kiln::jit::program_from_file("my.cu")) {}
@@ -14,10 +16,10 @@
 ///                          const kiln::rt::DeviceProperties&) const override;
 ///     kiln::rt::LaunchConfig launch_config(const MyParams&, const MyConfig&,
 ///                                          const kiln::rt::DeviceProperties&) const override;
-///     TuningRun tuning_run(const MyParams&, const kiln::rt::Device&) const override;
 ///   };
 ///   MyFactory f;
-///   f.get(params, device)(stream, in, out);
+///   f(stream, params, in, out);           // get (tuning on these arguments) and launch
+///   f.get(params, device)(stream, in, out);  // or get, then launch
 
 #include <algorithm>
 #include <cstdio>
@@ -41,6 +43,7 @@
 #include "../rt/device.hpp"
 #include "../rt/launch.hpp"
 #include "../rt/module.hpp"
+#include "detail/argument_snapshot.hpp"
 #include "detail/factory_support.hpp"
 #include "detail/memo.hpp"
 #include "detail/memo_key.hpp"
@@ -126,7 +129,11 @@ class KernelFactory {
   virtual double flops(const Params&) const { return 0; }
   /// Makes buffers for timing candidates on `device`, and returns a call that runs a
   /// candidate once on them. Called once per tuning; the buffers live as long as the call.
-  virtual TuningRun tuning_run(const Params& params, const rt::Device& device) const = 0;
+  /// The default makes none (an empty TuningRun): candidates are then timed on the
+  /// arguments of the call `factory(stream, params, args...)` that first asks for the
+  /// kernel, which are saved first and restored after (see detail/argument_snapshot.hpp);
+  /// get() without arguments then uses the heuristic.
+  virtual TuningRun tuning_run(const Params&, const rt::Device&) const { return {}; }
 
   // ---- What users call ----
 
@@ -140,7 +147,36 @@ class KernelFactory {
       hits_.fetch_add(1, std::memory_order_relaxed);
       return *k;
     }
-    return memo_.get(key, [&] { return build(params, device, std::nullopt); });
+    return memo_.get(key, [&] { return build(params, device, std::nullopt, nullptr); });
+  }
+
+  /// Gets the kernel for `params` on the stream's device and launches it on `stream` with
+  /// `args`. The first call for a problem that needs tuning times the candidates on these
+  /// arguments (when the factory has no tuning_run of its own), saving the buffers and
+  /// writable tensor views among them first and restoring them after; it waits for
+  /// `stream` first. Later calls cost what get() and a launch cost.
+  template <class... Args>
+  void operator()(rt::StreamRef stream, const Params& params, const Args&... args) {
+    const rt::Device device =
+        stream.device >= 0 ? rt::Device(stream.device) : rt::Device::current();
+    const Key key{device.ordinal(), params};
+    if (const KernelType* k = memo_.find(key)) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      (*k)(stream, args...);
+      return;
+    }
+    detail::ArgumentSnapshot saved(device);
+    const TuningRun on_args = [&](const KernelType& k, rt::StreamRef s) {
+      if (!saved.taken()) {
+        sync_stream(stream, device);
+        saved.take(args...);
+      }
+      k(s, args...);
+    };
+    const KernelType& k =
+        memo_.get(key, [&] { return build(params, device, std::nullopt, &on_args); });
+    if (saved.taken()) saved.restore();
+    k(stream, args...);
   }
 
   /// Chooses the config for `params` on `device` by `policy` now, even where the database
@@ -149,7 +185,8 @@ class KernelFactory {
   /// stay valid.
   const KernelType& tune(const Params& params, const rt::Device& device, TunePolicy policy) {
     return memo_.get(
-        Key{device.ordinal(), params}, [&] { return build(params, device, policy); }, true);
+        Key{device.ordinal(), params}, [&] { return build(params, device, policy, nullptr); },
+        true);
   }
 
   /// The candidate configs of `params` after validate(): what tuning chooses from.
@@ -270,52 +307,180 @@ class KernelFactory {
     CandidateRecord record;
   };
 
+  // Makes the kernel of `p` on `device`: from the database, the only candidate, the
+  // heuristic, or by timing candidates (on tuning_run()'s buffers, else on `call_run`, the
+  // arguments of the call that asked).
   std::shared_ptr<const KernelType> build(const Params& p, const rt::Device& device,
-                                          std::optional<TunePolicy> forced) {
+                                          std::optional<TunePolicy> forced,
+                                          const TuningRun* call_run) {
     const rt::DeviceProperties& props = device.properties();
     std::vector<Config> configs_list = candidates(p, props);
     const TuneOptions opts = tune_options();
     const TunePolicy policy = forced.value_or(opts.policy);
     TuningDatabase& db = database();
     const TuningKey key = tuning_key(p, device);
-    {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.builds;
-    }
+    count_build();
 
     if (!forced) {
-      if (auto entry = db.find(key)) {
-        for (const auto& c : configs_list) {
-          if (nlohmann::json(c) == entry->best) return finish(p, c, device, Selection::database);
-        }
-        // The winner is no longer a candidate (the factory changed without a version bump):
-        // choose again below.
-      }
+      if (auto known = from_database(p, device, configs_list, db, key)) return known;
     }
     if (configs_list.size() == 1) return finish(p, configs_list.front(), device, Selection::only);
     if (policy == TunePolicy::off) {
       return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
     }
+    TuningRun run = timing_run(p, device, call_run);
+    if (!run) return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
 
-    std::vector<Candidate> candidates;
+    std::vector<Candidate> cands = make_candidates(std::move(configs_list));
+    Selection selection = Selection::full;
+    std::vector<std::size_t> to_time =
+        choose_to_time(p, device, cands, policy, opts, db, selection);
+    measure(p, device, cands, to_time, selection, opts, run);
+    if (!any_timed(cands, to_time) && to_time.size() < cands.size()) {
+      // The model's best-ranked candidates all failed: time the others before giving up.
+      std::vector<std::size_t> rest = others(cands.size(), to_time);
+      measure(p, device, cands, rest, Selection::full, opts, run);
+      to_time.insert(to_time.end(), rest.begin(), rest.end());
+      selection = Selection::full;
+    }
+    const std::size_t best = pick_best(p, device, cands, to_time);
+    record(db, key, device, cands, to_time, best, selection);
+    return cands[best].kernel;
+  }
+
+  // The database's choice for `key`, if it has one that is still a candidate. (A winner
+  // that is no longer a candidate means the factory changed without a version bump: the
+  // caller chooses again.)
+  std::shared_ptr<const KernelType> from_database(const Params& p, const rt::Device& device,
+                                                  const std::vector<Config>& configs_list,
+                                                  TuningDatabase& db, const TuningKey& key) {
+    if (auto entry = db.find(key)) {
+      for (const auto& c : configs_list) {
+        if (nlohmann::json(c) == entry->best) return finish(p, c, device, Selection::database);
+      }
+    }
+    return nullptr;
+  }
+
+  // What candidates are timed on: tuning_run()'s buffers, else the asking call's arguments;
+  // empty when neither is there (a notice says so once, and the heuristic is used).
+  TuningRun timing_run(const Params& p, const rt::Device& device, const TuningRun* call_run) {
+    try {
+      if (TuningRun own = tuning_run(p, device)) return own;
+    } catch (const std::exception& e) {
+      // No buffers to time on (too little memory, say): the heuristic, without timing.
+      if (notice_once(std::string("tuning_run: ") + e.what())) {
+        std::fprintf(stderr, "kiln: factory %s cannot time candidates (%s); using its heuristic\n",
+                     name_.c_str(), e.what());
+      }
+      return {};
+    }
+    if (call_run) return *call_run;
+    if (notice_once("no tuning run")) {
+      std::fprintf(stderr,
+                   "kiln: factory %s: get() without arguments has nothing to time candidates on "
+                   "(no tuning_run); using its heuristic. Call factory(stream, params, args...) "
+                   "to tune on the arguments of the first call\n",
+                   name_.c_str());
+    }
+    return {};
+  }
+
+  static std::vector<Candidate> make_candidates(std::vector<Config> configs_list) {
+    std::vector<Candidate> cands;
     for (auto& c : configs_list) {
       Candidate cand;
       cand.config = std::move(c);
       cand.record.config = nlohmann::json(cand.config);
-      candidates.push_back(std::move(cand));
+      cands.push_back(std::move(cand));
     }
-    Selection selection = Selection::full;
-    std::vector<std::size_t> to_time(candidates.size());
-    for (std::size_t i = 0; i < to_time.size(); ++i) to_time[i] = i;
-    if (policy == TunePolicy::model) {
-      if (auto ranked = rank_with_model(p, candidates, device, db)) {
-        to_time.assign(
-            ranked->begin(),
-            ranked->begin() + std::min<std::ptrdiff_t>(opts.top_k, std::ptrdiff_t(ranked->size())));
-        selection = Selection::model;
+    return cands;
+  }
+
+  // Which candidates to time: all of them, or under KILN_TUNE=model the model's top k
+  // (setting `selection` to model) when it has a model.
+  std::vector<std::size_t> choose_to_time(const Params& p, const rt::Device& device,
+                                          const std::vector<Candidate>& cands, TunePolicy policy,
+                                          const TuneOptions& opts, TuningDatabase& db,
+                                          Selection& selection) {
+    std::vector<std::size_t> all = others(cands.size(), {});
+    if (policy != TunePolicy::model) return all;
+    auto ranked = rank_with_model(p, cands, device, db);
+    if (!ranked) return all;
+    selection = Selection::model;
+    const auto k = std::min<std::ptrdiff_t>(opts.top_k, std::ptrdiff_t(ranked->size()));
+    return std::vector<std::size_t>(ranked->begin(), ranked->begin() + k);
+  }
+
+  // Indices 0 .. n-1 not in `taken`, in order.
+  static std::vector<std::size_t> others(std::size_t n, const std::vector<std::size_t>& taken) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::find(taken.begin(), taken.end(), i) == taken.end()) out.push_back(i);
+    }
+    return out;
+  }
+
+  static bool any_timed(const std::vector<Candidate>& cands, const std::vector<std::size_t>& idx) {
+    for (std::size_t i : idx) {
+      if (cands[i].record.status == CandidateStatus::timed) return true;
+    }
+    return false;
+  }
+
+  // The fastest timed candidate of cands[idx]; counts the tuning in the stats. Throws
+  // listing every candidate's failure when none was timed.
+  std::size_t pick_best(const Params& p, const rt::Device& device,
+                        const std::vector<Candidate>& cands, const std::vector<std::size_t>& idx) {
+    std::ptrdiff_t best = -1;
+    std::string failures;
+    std::uint64_t n_timed = 0, n_skipped = 0;
+    for (std::size_t i : idx) {
+      const Candidate& c = cands[i];
+      if (c.record.status == CandidateStatus::timed) {
+        ++n_timed;
+        if (best < 0 || c.record.time_us < cands[std::size_t(best)].record.time_us) {
+          best = std::ptrdiff_t(i);
+        }
+      } else {
+        ++n_skipped;
+        failures += "\n  " + c.record.config.dump() + ": " + to_string(c.record.status) + ": " +
+                    c.record.reason;
       }
     }
-    return tune_and_finish(p, device, candidates, to_time, selection, opts, db, key);
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.tunings;
+      stats_.timed += n_timed;
+      stats_.skipped += n_skipped;
+    }
+    if (best < 0) {
+      throw Error("kiln: factory " + name_ + ": no candidate config works for params " +
+                  nlohmann::json(p).dump() + " on " + device.properties().name + ":" + failures);
+    }
+    return std::size_t(best);
+  }
+
+  // Stores the tuning in the database; a database that cannot be written costs a notice,
+  // not the kernel.
+  void record(TuningDatabase& db, const TuningKey& key, const rt::Device& device,
+              const std::vector<Candidate>& cands, const std::vector<std::size_t>& idx,
+              std::size_t best, Selection selection) {
+    TuningEntry entry;
+    entry.key = key;
+    entry.device_features = device_features(device.properties());
+    for (std::size_t i : idx) entry.candidates.push_back(cands[i].record);
+    entry.best = cands[best].record.config;
+    entry.policy = to_string(selection);
+    entry.when = detail::utc_now();
+    try {
+      db.store(entry);
+    } catch (const Error& e) {
+      if (notice_once(e.what())) {
+        std::fprintf(stderr, "kiln: factory %s: tuning result not saved: %s\n", name_.c_str(),
+                     e.what());
+      }
+    }
   }
 
   std::optional<std::vector<std::size_t>> rank_with_model(const Params& p,
@@ -357,89 +522,21 @@ class KernelFactory {
         continue;
       }
       auto kernel = c.kernel;
-      timed.push_back({c.name, [run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
+      timed.push_back({c.name, [&run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
     }
     time_candidates(device, timed, opts);
   }
 
-  std::shared_ptr<const KernelType> tune_and_finish(const Params& p, const rt::Device& device,
-                                                    std::vector<Candidate>& cands,
-                                                    std::vector<std::size_t> to_time,
-                                                    Selection selection, const TuneOptions& opts,
-                                                    TuningDatabase& db, const TuningKey& key) {
-    TuningRun run;
-    try {
-      run = tuning_run(p, device);
-    } catch (const std::exception& e) {
-      // No buffers to time on (too little memory, say): the heuristic, without timing.
-      if (notice_once(std::string("tuning_run: ") + e.what())) {
-        std::fprintf(stderr, "kiln: factory %s cannot time candidates (%s); using its heuristic\n",
-                     name_.c_str(), e.what());
-      }
-      std::vector<Config> configs_list;
-      for (const auto& c : cands) configs_list.push_back(c.config);
-      return finish(p, heuristic(p, configs_list, device.properties()), device,
-                    Selection::heuristic);
-    }
-    measure(p, device, cands, to_time, selection, opts, run);
-    auto any_timed = [&] {
-      for (std::size_t i : to_time) {
-        if (cands[i].record.status == CandidateStatus::timed) return true;
-      }
-      return false;
-    };
-    if (!any_timed() && to_time.size() < cands.size()) {
-      // The model's best-ranked candidates all failed: time the others before giving up.
-      std::vector<std::size_t> rest;
-      for (std::size_t i = 0; i < cands.size(); ++i) {
-        if (std::find(to_time.begin(), to_time.end(), i) == to_time.end()) rest.push_back(i);
-      }
-      measure(p, device, cands, rest, Selection::full, opts, run);
-      to_time.insert(to_time.end(), rest.begin(), rest.end());
-      selection = Selection::full;
-    }
-    std::ptrdiff_t best = -1;
-    std::string failures;
-    std::uint64_t n_timed = 0, n_skipped = 0;
-    for (std::size_t i : to_time) {
-      const Candidate& c = cands[i];
-      if (c.record.status == CandidateStatus::timed) {
-        ++n_timed;
-        if (best < 0 || c.record.time_us < cands[std::size_t(best)].record.time_us) {
-          best = std::ptrdiff_t(i);
-        }
-      } else {
-        ++n_skipped;
-        failures += "\n  " + c.record.config.dump() + ": " + to_string(c.record.status) + ": " +
-                    c.record.reason;
-      }
-    }
-    {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.tunings;
-      stats_.timed += n_timed;
-      stats_.skipped += n_skipped;
-    }
-    if (best < 0) {
-      throw Error("kiln: factory " + name_ + ": no candidate config works for params " +
-                  nlohmann::json(p).dump() + " on " + device.properties().name + ":" + failures);
-    }
-    TuningEntry entry;
-    entry.key = key;
-    entry.device_features = device_features(device.properties());
-    for (std::size_t i : to_time) entry.candidates.push_back(cands[i].record);
-    entry.best = cands[std::size_t(best)].record.config;
-    entry.policy = to_string(selection);
-    entry.when = detail::utc_now();
-    try {
-      db.store(entry);
-    } catch (const Error& e) {
-      if (notice_once(e.what())) {
-        std::fprintf(stderr, "kiln: factory %s: tuning result not saved: %s\n", name_.c_str(),
-                     e.what());
-      }
-    }
-    return cands[std::size_t(best)].kernel;
+  void count_build() {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.builds;
+  }
+
+  static void sync_stream(rt::StreamRef stream, const rt::Device& device) {
+    const rt::DriverApi& api = rt::driver();
+    rt::ContextGuard g(device.context());
+    api.check(api.stream_synchronize(stream.handle), "stream_synchronize",
+              "waiting for the stream before tuning on a call's arguments");
   }
 
   std::shared_ptr<const KernelType> finish(const Params& p, const Config& c,
