@@ -19,6 +19,7 @@
 /// K(12) lands on K8 = 1, K = 4 whatever the strides in memory.
 
 #include "coords.hpp"
+#include "fold_rules.hpp"
 
 namespace kiln {
 
@@ -147,35 +148,25 @@ class Layout : detail::RuntimeValues<((Es::size < 0) + ... + 0) + ((Es::stride <
                 "Layout takes resolved strides: spell it make_layout_t<Extent...>");
 
  private:
-  template <int I, int... Js>
-  KILN_HOST_DEVICE static constexpr int coarser_stride(detail::IntSeq<Js...>) {
-    using D = dim_at<I>;
-    int best = 0;
-    ((best = (same_dimension<D, dim_at<Js>> && (dim_at<Js>::stride > D::stride) &&
-              (best == 0 || dim_at<Js>::stride < best))
-                 ? dim_at<Js>::stride
-                 : best),
-     ...);
-    return best;
+  // The extents as kiln/dims/fold_rules.hpp sees them (the rules gen::Spec checks too).
+  template <int... Is>
+  KILN_HOST_DEVICE static constexpr fold_rules::FoldTable<rank> fold_table(detail::IntSeq<Is...>) {
+    return {{{detail::IndexOf<base_of<dim_at<Is>>, base_of<typename Es::dim>...>::value,
+              dim_at<Is>::stride, extent_at<Is>::size}...}};
   }
   template <int I, int... Js>
-  KILN_HOST_DEVICE static constexpr int same_stride_count(detail::IntSeq<Js...>) {
-    using D = dim_at<I>;
-    return ((same_dimension<D, dim_at<Js>> && dim_at<Js>::stride == D::stride ? 1 : 0) + ...);
+  KILN_HOST_DEVICE static constexpr int coarser_stride(detail::IntSeq<Js...> seq) {
+    return fold_rules::coarser_stride(fold_table(seq).extents, rank, I);
   }
   template <int... Is>
   KILN_HOST_DEVICE static constexpr bool folds_consistent(detail::IntSeq<Is...> seq) {
-    return (((same_stride_count<Is>(seq) == 1) &&
-             (coarser_stride<Is>(seq) % dim_at<Is>::stride == 0)) &&
+    return ((fold_rules::stride_is_unique(fold_table(seq).extents, rank, Is) &&
+             fold_rules::coarser_stride_divides(fold_table(seq).extents, rank, Is)) &&
             ...);
   }
-  // A finer fold must fit under the next coarser one: (K8:4, K:16) would put K(8)
-  // and K8(1) on different elements.
   template <int... Is>
   KILN_HOST_DEVICE static constexpr bool folds_fit(detail::IntSeq<Is...> seq) {
-    return ((extent_at<Is>::size < 0 || coarser_stride<Is>(seq) == 0 ||
-             extent_at<Is>::size * dim_at<Is>::stride <= coarser_stride<Is>(seq)) &&
-            ...);
+    return (fold_rules::fits_under_coarser(fold_table(seq).extents, rank, Is) && ...);
   }
   static_assert(folds_consistent(detail::make_int_seq<rank>()),
                 "a layout may hold each fold of a dimension once, and the fold strides of "

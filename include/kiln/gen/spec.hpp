@@ -26,6 +26,7 @@
 #include <variant>
 #include <vector>
 
+#include "../dims/fold_rules.hpp"
 #include "dtype.hpp"
 #include "host_types.hpp"
 #include "literals.hpp"
@@ -106,8 +107,8 @@ class Spec {
   /// Declares the dimensions it uses that the spec does not have yet; a fold or module in
   /// its layout must have been declared (fold(), module()) before.
   ///
-  ///   using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, 256>>;
-  ///   spec.tensor<In>("In");     // the kernel's In is the host's In
+  ///   using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL,
+  ///   256>>; spec.tensor<In>("In");     // the kernel's In is the host's In
   template <class T>
   Spec& tensor(std::string name) {
     TensorSpec t = tensor_spec_of<T>(std::move(name), resolve());
@@ -217,14 +218,12 @@ class Spec {
   void validate() const {
     auto infos = resolve();
     for (const auto& [name, t] : tensors_) {
-      std::vector<std::string> dims;
-      for (const auto& d : t.dims()) dims.push_back(d.dim);
+      std::vector<IndexDim> dims;
+      for (const auto& d : t.dims()) dims.push_back({d.dim, d.size});
       check_dims(fmt::format("tensor '{}'", name), dims, infos);
     }
     for (const auto& [name, index] : indices_) {
-      std::vector<std::string> dims;
-      for (const auto& d : index) dims.push_back(d.dim);
-      check_dims(fmt::format("compound index '{}'", name), dims, infos);
+      check_dims(fmt::format("compound index '{}'", name), index, infos);
     }
   }
 
@@ -389,11 +388,12 @@ class Spec {
   }
 
   // Checks the dimensions of a tensor or compound index (`owner`): each is a declared
-  // dimension or fold, and the folds of one dimension have distinct strides that divide
-  // each other (what kiln::Layout requires).
-  void check_dims(const std::string& owner, const std::vector<std::string>& dims,
+  // dimension or fold, and the folds of one dimension follow kiln::Layout's rules
+  // (kiln/dims/fold_rules.hpp: distinct strides that divide each other, each fold fitting
+  // under the next coarser one), so that no header fails only in the kernel's compiler.
+  void check_dims(const std::string& owner, const std::vector<IndexDim>& dims,
                   const std::map<std::string, DimInfo>& infos) const {
-    for (const auto& d : dims) {
+    for (const auto& [d, size] : dims) {
       if (infos.count(d)) continue;
       std::string kind = kind_of(d);
       throw SpecError(
@@ -405,27 +405,68 @@ class Spec {
                             "dimension or fold",
                             owner, d, kind));
     }
-    for (std::size_t i = 0; i < dims.size(); ++i) {
-      const DimInfo& a = infos.at(dims[i]);
-      for (std::size_t j = 0; j < dims.size(); ++j) {
-        const DimInfo& b = infos.at(dims[j]);
-        if (i == j || a.base != b.base) continue;
-        if (a.stride == b.stride && i < j) {
+    std::vector<fold_rules::FoldExtent> extents;
+    std::map<std::string, int> base_ids;
+    for (const auto& [d, size] : dims) {
+      const DimInfo& info = infos.at(d);
+      const int base = base_ids.emplace(info.base, int(base_ids.size())).first->second;
+      extents.push_back({base, int(info.stride), size.is_dynamic() ? -1 : size.value()});
+    }
+    const int n = int(extents.size());
+    for (int i = 0; i < n; ++i) {
+      const DimInfo& a = infos.at(dims[size_t(i)].dim);
+      const std::string& name = dims[size_t(i)].dim;
+      switch (fold_rules::fold_problem(extents.data(), n, i)) {
+        case fold_rules::FoldProblem::none:
+          break;
+        case fold_rules::FoldProblem::repeated_stride: {
+          std::string other;
+          for (int j = 0; j < n; ++j) {
+            if (j != i && extents[size_t(j)].base == extents[size_t(i)].base &&
+                extents[size_t(j)].stride == extents[size_t(i)].stride) {
+              other = dims[size_t(j)].dim;
+            }
+          }
           throw SpecError(fmt::format(
               "kiln::gen: {} holds '{}' and '{}', which both count '{}' in units of {}, so an "
               "index in '{}' could go to either; keep one of them",
-              owner, dims[i], dims[j], a.base, a.stride, a.base));
+              owner, name, other, a.base, a.stride, a.base));
         }
-        if (b.stride > a.stride && b.stride % a.stride != 0) {
+        case fold_rules::FoldProblem::strides_do_not_divide: {
+          const int coarser = fold_rules::coarser_stride(extents.data(), n, i);
           throw SpecError(fmt::format(
               "kiln::gen: {} holds '{}' (units of {}) and '{}' (units of {}) of dimension '{}', "
               "whose fold strides do not divide each other, so an index cannot be split "
               "between them; use folds whose strides divide each other (units of {} and a "
               "multiple of {})",
-              owner, dims[i], a.stride, dims[j], b.stride, a.base, a.stride, a.stride));
+              owner, name, a.stride, fold_named(dims, extents, i, coarser), coarser, a.base,
+              a.stride, a.stride));
+        }
+        case fold_rules::FoldProblem::does_not_fit: {
+          const int coarser = fold_rules::coarser_stride(extents.data(), n, i);
+          const std::string outer = fold_named(dims, extents, i, coarser);
+          throw SpecError(fmt::format(
+              "kiln::gen: {} gives '{}' the size {}, which does not fit under '{}': {} units "
+              "of {} span {} of '{}', but one step of '{}' is {}, so two indices would land on "
+              "one element; give '{}' a size of at most {}, or drop one of the folds",
+              owner, name, extents[size_t(i)].size, outer, extents[size_t(i)].size, a.stride,
+              static_cast<long long>(extents[size_t(i)].size) * a.stride, a.base, outer, coarser,
+              name, coarser / a.stride));
         }
       }
     }
+  }
+
+  // The name of the extent of extent i's dimension whose stride is `stride`.
+  static std::string fold_named(const std::vector<IndexDim>& dims,
+                                const std::vector<fold_rules::FoldExtent>& extents, int i,
+                                int stride) {
+    for (std::size_t j = 0; j < extents.size(); ++j) {
+      if (extents[j].base == extents[size_t(i)].base && extents[j].stride == stride) {
+        return dims[j].dim;
+      }
+    }
+    return {};
   }
 
   void emit_fold(const FoldSpec& f, std::set<std::string>& done, std::string& out) const {
