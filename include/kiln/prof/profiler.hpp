@@ -12,6 +12,7 @@
 /// events elsewhere; KILN_PROFILE_BACKEND=events|cupti picks one where the program does not.
 /// If CUPTI was asked for and cannot be used, kiln says why once and uses events.
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,6 +72,52 @@ struct Pending {
   void* start = nullptr;  // events backend
   void* end = nullptr;
   std::unique_ptr<KernelRecord> record;  // once timed (events returned to the pool)
+};
+
+// CUPTI's kernel records, joined to kiln's launches by device, kernel name and launch
+// shape, in launch order (CUPTI's correlation ids grow with every launch). What no launch
+// takes was launched by someone else.
+class CuptiJoin {
+ public:
+  explicit CuptiJoin(std::vector<CuptiKernel> kernels)
+      : kernels_(std::move(kernels)), taken_(kernels_.size(), false) {
+    for (std::size_t i = 0; i < kernels_.size(); ++i) {
+      const CuptiKernel& k = kernels_[i];
+      by_shape_[shape(int(k.device), k.name, k.grid, k.block)].push_back(i);
+    }
+  }
+
+  /// The oldest record not yet taken of a launch of this shape, or nullptr.
+  const CuptiKernel* take(int device, const std::string& name, const std::array<unsigned, 3>& grid,
+                          const std::array<unsigned, 3>& block) {
+    auto& queue = by_shape_[shape(device, name, grid, block)];
+    if (queue.empty()) return nullptr;
+    const std::size_t i = queue.front();
+    queue.pop_front();
+    taken_[i] = true;
+    return &kernels_[i];
+  }
+
+  /// The records no launch took, in CUPTI's order.
+  std::vector<const CuptiKernel*> unmatched() const {
+    std::vector<const CuptiKernel*> out;
+    for (std::size_t i = 0; i < kernels_.size(); ++i) {
+      if (!taken_[i]) out.push_back(&kernels_[i]);
+    }
+    return out;
+  }
+
+ private:
+  static std::string shape(int dev, const std::string& name, const std::array<unsigned, 3>& g,
+                           const std::array<unsigned, 3>& b) {
+    return std::to_string(dev) + "|" + name + "|" + std::to_string(g[0]) + "," +
+           std::to_string(g[1]) + "," + std::to_string(g[2]) + "|" + std::to_string(b[0]) + "," +
+           std::to_string(b[1]) + "," + std::to_string(b[2]);
+  }
+
+  std::vector<CuptiKernel> kernels_;
+  std::vector<bool> taken_;
+  std::map<std::string, std::deque<std::size_t>> by_shape_;
 };
 
 }  // namespace detail
@@ -296,87 +345,77 @@ class Profiler final : public rt::LaunchObserver {
     base_events_[dev] = {e, at};
   }
 
+  // Turns the session's launches into a Profile: wait for the devices, join CUPTI's
+  // records to kiln's launches, add the kernels others launched, describe the devices.
   Profile resolve_locked() {
     Profile out;
-    out.backend = backend_ == Backend::cupti ? "cupti" : "events";
-    std::map<int, bool> devices;
-    for (const auto& p : pending_) {
-      if (p.record)
-        devices[p.record->device] = true;
-      else if (p.function.valid())
-        devices[p.function.device().ordinal()] = true;
-    }
-    for (auto& [dev, used] : devices) rt::Device(dev).synchronize();
-
-    // CUPTI's records are joined to kiln's launches by device, kernel name and launch shape,
-    // in launch order (CUPTI's correlation ids grow with every launch); what is left over
-    // was launched by someone else (cuBLAS, cuDNN, ...).
-    std::vector<detail::CuptiKernel> cupti_kernels;
-    std::vector<bool> matched;
-    std::map<std::string, std::deque<std::size_t>> by_shape;
-    auto shape = [](int dev, const std::string& name, const std::array<unsigned, 3>& g,
-                    const std::array<unsigned, 3>& b) {
-      return std::to_string(dev) + "|" + name + "|" + std::to_string(g[0]) + "," +
-             std::to_string(g[1]) + "," + std::to_string(g[2]) + "|" + std::to_string(b[0]) + "," +
-             std::to_string(b[1]) + "," + std::to_string(b[2]);
-    };
-    if (cupti_) {
-      cupti_kernels = cupti_->collect();
-      matched.assign(cupti_kernels.size(), false);
-      for (std::size_t i = 0; i < cupti_kernels.size(); ++i) {
-        const auto& k = cupti_kernels[i];
-        by_shape[shape(int(k.device), k.name, k.grid, k.block)].push_back(i);
-      }
-    }
+    out.backend = to_string(backend_ == Backend::cupti ? Backend::cupti : Backend::events);
+    std::set<int> devices = devices_launched_on();
+    for (int dev : devices) rt::Device(dev).synchronize();
+    detail::CuptiJoin join(cupti_ ? cupti_->collect() : std::vector<detail::CuptiKernel>{});
     for (auto& p : pending_) {
-      if (p.failed) continue;
-      if (p.record) {
-        out.kernels.push_back(std::move(*p.record));
-        continue;
-      }
-      if (!cupti_) {
-        rt::ContextGuard g(p.function.device().context());
-        time_with_events(p);
-        out.kernels.push_back(std::move(*p.record));
-        continue;
-      }
-      KernelRecord r = describe(p);
-      auto& queue = by_shape[shape(r.device, r.name, r.grid, r.block)];
-      if (queue.empty()) continue;  // CUPTI did not report it (should not happen after a sync)
-      const auto& k = cupti_kernels[queue.front()];
-      matched[queue.front()] = true;
-      queue.pop_front();
-      r.start_us = double(k.start_ns - cupti_->base_ns()) / 1e3;
-      r.end_us = double(k.end_ns - cupti_->base_ns()) / 1e3;
-      r.correlation = k.correlation;
-      out.kernels.push_back(std::move(r));
+      if (auto r = resolve_launch(p, join)) out.kernels.push_back(std::move(*r));
     }
-    if (cupti_) {
-      for (std::size_t i = 0; i < cupti_kernels.size(); ++i) {
-        if (matched[i]) continue;
-        const auto& k = cupti_kernels[i];
-        KernelRecord r;
-        r.name = k.name;
-        r.device = int(k.device);
-        r.stream = k.stream;
-        r.grid = k.grid;
-        r.block = k.block;
-        r.registers = k.registers;
-        r.static_shared_bytes = k.static_shared;
-        r.shared_bytes = unsigned(k.dynamic_shared);
-        r.start_us = double(k.start_ns - cupti_->base_ns()) / 1e3;
-        r.end_us = double(k.end_ns - cupti_->base_ns()) / 1e3;
-        r.external = true;
-        r.correlation = k.correlation;
-        devices[r.device] = true;
-        out.kernels.push_back(std::move(r));
-      }
+    for (const detail::CuptiKernel* k : join.unmatched()) {
+      out.kernels.push_back(external_record(*k));
+      devices.insert(out.kernels.back().device);
     }
-    for (auto& [dev, used] : devices) {
+    for (int dev : devices) {
       rt::Device d(dev);
       out.devices.push_back({dev, d.properties().name, peaks_for(d.properties())});
     }
     return out;
+  }
+
+  // The devices of the session's launches.
+  std::set<int> devices_launched_on() const {
+    std::set<int> devices;
+    for (const auto& p : pending_) {
+      if (p.record) {
+        devices.insert(p.record->device);
+      } else if (p.function.valid()) {
+        devices.insert(p.function.device().ordinal());
+      }
+    }
+    return devices;
+  }
+
+  // The record of one launch of kiln's: timed already (harvested), timed now by its
+  // events, or joined to CUPTI's record of it; nullopt for a failed launch or one CUPTI did
+  // not report (which should not happen after a synchronize).
+  std::optional<KernelRecord> resolve_launch(detail::Pending& p, detail::CuptiJoin& join) {
+    if (p.failed) return std::nullopt;
+    if (p.record) return std::move(*p.record);
+    if (!cupti_) {
+      rt::ContextGuard g(p.function.device().context());
+      time_with_events(p);
+      return std::move(*p.record);
+    }
+    KernelRecord r = describe(p);
+    const detail::CuptiKernel* k = join.take(r.device, r.name, r.grid, r.block);
+    if (!k) return std::nullopt;
+    r.start_us = double(k->start_ns - cupti_->base_ns()) / 1e3;
+    r.end_us = double(k->end_ns - cupti_->base_ns()) / 1e3;
+    r.correlation = k->correlation;
+    return r;
+  }
+
+  // The record of a kernel that CUPTI saw and kiln did not launch (cuBLAS, cuDNN, ...).
+  KernelRecord external_record(const detail::CuptiKernel& k) const {
+    KernelRecord r;
+    r.name = k.name;
+    r.device = int(k.device);
+    r.stream = k.stream;
+    r.grid = k.grid;
+    r.block = k.block;
+    r.registers = k.registers;
+    r.static_shared_bytes = k.static_shared;
+    r.shared_bytes = unsigned(k.dynamic_shared);
+    r.start_us = double(k.start_ns - cupti_->base_ns()) / 1e3;
+    r.end_us = double(k.end_ns - cupti_->base_ns()) / 1e3;
+    r.external = true;
+    r.correlation = k.correlation;
+    return r;
   }
 
   KernelRecord describe(const detail::Pending& p) {
