@@ -1,15 +1,16 @@
 // out[col][row] = in[row][col]: a tiled transpose of a (ROW: rows, COL: cols) f32 matrix
 // into a (COL: cols, ROW: rows) one, both row-major with run-time sizes.
 //
-// The host (TransposeFactory in main.cpp) generates spec.hpp per config with:
-//   dimensions   ROW, COL, and their folds ROW_TILE = Fold<ROW, kTile>, COL_TILE = Fold<COL, kTile>
-//   tensors      In (ROW: dynamic, COL: dynamic), read-only; Out (COL: dynamic, ROW: dynamic);
-//                Tile (ROW: kTile, COL: kTile): shared memory, plain, padded or swizzled
+// The host (describe_transpose() in main.cpp) generates spec.hpp per config with:
+//   tensors      In (ROW: dynamic, COL: dynamic), read-only; Out (COL: dynamic, ROW: dynamic):
+//                the host's own In and Out types; Tile (ROW: kTile, COL: kTile): shared
+//                memory, plain, padded or swizzled
+//   folds        ROW_TILE = Fold<ROW, kTile>, COL_TILE = Fold<COL, kTile>
 //   indices      Blocks (ROW_TILE: dynamic, COL_TILE: dynamic): one block per tile;
 //                LoadThreads (ROW: kBlockRows, COL: kTile);
 //                StoreThreads (COL: kBlockRows, ROW: kTile)
-//   constants    kTile, kBlockRows, kTileFloats (the shared buffer's size, padding included)
-//   KILN_KERNEL_NAME, e.g. transpose__f32__t32x8_padded
+//   constants    kTile, kBlockRows, kTileFloats (the shared tile's size, padding included)
+//   KILN_KERNEL_NAME, e.g. transpose__6000_4001__32_8_padded
 //
 // Each block moves one (ROW: kTile, COL: kTile) tile through shared memory. It reads `in`
 // with consecutive threads on consecutive columns and writes `out` with consecutive
@@ -18,16 +19,16 @@
 #include "spec.hpp"
 
 // KILN_KERNEL is extern "C" __global__ (on CUDA and HIP alike).
-KILN_KERNEL void KILN_KERNEL_NAME(const float* in_data, float* out_data, int rows, int cols) {
+KILN_KERNEL void KILN_KERNEL_NAME(In in, Out out) {
   using namespace kiln;
-  const In in(in_data, ROW(rows), COL(cols));
-  const Out out(out_data, COL(cols), ROW(rows));
   KILN_SHARED float tile_data[kTileFloats];
   const Tile tile(tile_data);
 
   // (ROW: rows, COL: cols) -> per block (ROW: kTile, COL: kTile) at `origin`.
-  const Blocks block(block_index(), ROW_TILE((rows + kTile - 1) / kTile),
-                     COL_TILE((cols + kTile - 1) / kTile));
+  const ROW rows = in.size<ROW>();
+  const COL cols = in.size<COL>();
+  const Blocks block(block_index(), ROW_TILE((rows.get() + kTile - 1) / kTile),
+                     COL_TILE((cols.get() + kTile - 1) / kTile));
   const auto origin = block.coords();  // Coords<ROW, COL> in elements: folds are unfolded
 
   // Load: the block as (ROW: kBlockRows, COL: kTile); each thread takes every

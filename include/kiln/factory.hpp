@@ -1,9 +1,10 @@
 #pragma once
-/// Kernel factories: KernelFactory and its kernels, configs and tuning policies, the tuner,
+/// Kernel factories: Factory (from a description), KernelFactory and its kernels, configs and tuning policies, the tuner,
 /// the tuning database and the performance model. Includes kiln/prof/environment.hpp, so
 /// that KILN_PROFILE=FILE profiles any program that includes this (docs/profiling.md).
 
 #include "factory/device_features.hpp"
+#include "factory/factory.hpp"
 #include "factory/features.hpp"
 #include "factory/kernel.hpp"
 #include "factory/kernel_factory.hpp"
