@@ -24,7 +24,7 @@ kiln::jit::NvrtcOutput compile(const std::string& source, const std::string& hea
                                const std::string& arch, int std = 17, bool cuda_headers = true) {
   std::vector<std::string> options = {"--gpu-architecture=" + arch,
                                       "-std=c++" + std::to_string(std),
-                                      std::string("-I") + KILN_INCLUDE_DIR};
+                                      std::string("-I") + KILN_TEST_INCLUDE_DIR};
   if (cuda_headers) {
     REQUIRE_MESSAGE(!cuda_include_dir().empty(),
                     "cuda_fp16.h not found: set CUDA_PATH to the CUDA toolkit");

@@ -18,7 +18,7 @@ TEST_CASE("embedded kernel sources are found by name without any file") {
 TEST_CASE("embedded kiln headers mirror the originals byte for byte and compile with NVRTC") {
   const auto* embedded = EmbeddedSources::find("kiln/dims/tensor.hpp");
   REQUIRE(embedded);
-  std::ifstream in(std::string(KILN_INCLUDE_DIR) + "/kiln/dims/tensor.hpp", std::ios::binary);
+  std::ifstream in(std::string(KILN_TEST_INCLUDE_DIR) + "/kiln/dims/tensor.hpp", std::ios::binary);
   std::stringstream original;
   original << in.rdbuf();
   CHECK(std::string(*embedded) == original.str());

@@ -167,7 +167,7 @@ TEST_CASE(
     CHECK(load_kernel_source("jit_test_embedded.cu").text == "override");
   }
   CHECK(kiln_include_dir() / "kiln" / "device.hpp" ==
-        fs::path(KILN_INCLUDE_DIR) / "kiln" / "device.hpp");
+        fs::path(KILN_TEST_INCLUDE_DIR) / "kiln" / "device.hpp");
   {
     ScopedEnv env("KILN_INCLUDE_DIR", a.path().string().c_str());
     CHECK_THROWS_WITH_AS(kiln_include_dir(), doctest::Contains("does not hold kiln/device.hpp"),

@@ -21,7 +21,7 @@ std::string read_file(const std::string& path) {
 kiln::jit::NvrtcOutput compile(const std::string& source, const std::string& arch, int std) {
   return kiln::jit::nvrtc_compile(source, "typed_kernel.cu",
                                   {"--gpu-architecture=" + arch, "-std=c++" + std::to_string(std),
-                                   std::string("-I") + KILN_INCLUDE_DIR});
+                                   std::string("-I") + KILN_TEST_INCLUDE_DIR});
 }
 
 // A cubin is an ELF file for machine EM_CUDA (190); kernels appear in its symbol names.

@@ -22,6 +22,7 @@ using kiln::ops::detail::softmax_heuristic;
 using kiln::ops::detail::softmax_kernel_name;
 using kiln::ops::detail::validate_softmax;
 using kiln::ops::detail::validate_softmax_config;
+using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 
 namespace {
 
@@ -61,7 +62,7 @@ TEST_CASE("every candidate config is valid, and the heuristic picks one of them"
         const SoftmaxConfig h = softmax_heuristic(p, configs);
         CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
         // Rows over 16 KiB stream in two passes; shorter ones are held in registers.
-        const bool long_row = std::int64_t(cols) * size_of(dt) > 16 * 1024;
+        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) > 16 * 1024;
         CHECK(h.strategy == (long_row ? SoftmaxStrategy::multi_pass : SoftmaxStrategy::one_pass));
       }
     }
@@ -292,8 +293,9 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
     const std::string cmd = std::string(KILN_TEST_HIP_CLANG) +
                             " -x hip --offload-arch=gfx942 -nogpulib -nogpuinc --cuda-device-only"
                             " --no-gpu-bundle-output -O2 -std=c++17 -Wall -Wextra -Werror -I" +
-                            KILN_INCLUDE_DIR + " -c " + (base / "softmax.cu").string() + " -o " +
-                            (base / "k.o").string() + " > " + (base / "log.txt").string() + " 2>&1";
+                            KILN_TEST_INCLUDE_DIR + " -c " + (base / "softmax.cu").string() +
+                            " -o " + (base / "k.o").string() + " > " + (base / "log.txt").string() +
+                            " 2>&1";
     const int rc = std::system(cmd.c_str());
     std::ifstream log(base / "log.txt");
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

@@ -9,14 +9,11 @@
 
 #include "cuda_driver.hpp"
 #include "driver_api.hpp"
-// The HIP backend is built where KILN_ENABLE_HIP is defined (CMake: -DKILN_HIP=ON): the HIP
+// The HIP backend is built where KILN_ENABLE_HIP is defined (CMake: -DKILN_ENABLE_HIP=ON): the HIP
 // headers clash with the CUDA runtime's vector types (which CUPTI's headers pull in), so a
 // translation unit takes one or the other.
 #if defined(KILN_ENABLE_HIP)
 #include "hip_driver.hpp"
-#define KILN_RT_HAS_HIP 1
-#else
-#define KILN_RT_HAS_HIP 0
 #endif
 
 namespace kiln::rt {
@@ -44,7 +41,7 @@ inline DriverState load_driver() {
       errors += e.what();
     }
   }
-#if KILN_RT_HAS_HIP
+#if defined(KILN_ENABLE_HIP)
   if (platform.empty() || platform == "hip") {
     try {
       s.api = load_hip_driver();
