@@ -31,7 +31,7 @@
 #endif
 
 using namespace kiln;
-using ops::SoftmaxDType;
+using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 using ops::SoftmaxParams;
 
 namespace {
@@ -97,7 +97,7 @@ float decode(SoftmaxDType dt, const unsigned char* p) {
 
 /// Random inputs in [-2, 2) as the dtype's bits.
 std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n) {
-  const std::size_t esize = std::size_t(ops::size_of(dt));
+  const std::size_t esize = std::size_t(gen::size_of(dt));
   std::vector<unsigned char> out(n * esize);
   std::uint32_t state = 12345;
   for (std::size_t i = 0; i < n; ++i) {
@@ -120,7 +120,7 @@ std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n) {
 void spot_check(SoftmaxDType dt, Shape s, const std::vector<unsigned char>& in,
                 const rt::DeviceBuffer<unsigned char>& out) {
   const std::vector<unsigned char> got = out.to_vector();
-  const std::size_t esize = std::size_t(ops::size_of(dt));
+  const std::size_t esize = std::size_t(gen::size_of(dt));
   for (std::int64_t r : {std::int64_t(0), s.rows - 1}) {
     const std::size_t base = std::size_t(r) * std::size_t(s.cols) * esize;
     double m = -INFINITY, sum = 0;
@@ -207,7 +207,7 @@ int main(int argc, char** argv) try {
     for (const Shape s : shapes) {
       const SoftmaxParams p{dt, s.cols, s.rows};
       const std::size_t n = std::size_t(s.rows) * std::size_t(s.cols);
-      const double bytes = 2.0 * double(n) * ops::size_of(dt);
+      const double bytes = 2.0 * double(n) * gen::size_of(dt);
       const auto input = make_input(dt, n);
       rt::DeviceBuffer<unsigned char> in(input.size(), gpu), out(input.size(), gpu);
       in.copy_from(input);
@@ -234,8 +234,8 @@ int main(int argc, char** argv) try {
         bench.add(
             "cudnn", [&](rt::StreamRef st) { (*cud)(st, in.data(), out.data()); }, bytes);
       } catch (const std::exception& e) {
-        std::printf("cuDNN skipped for %s %lldx%d: %s\n", ops::to_string(dt), (long long)s.rows,
-                    s.cols, e.what());
+        std::printf("cuDNN skipped for %s %lldx%d: %s\n", std::string(gen::to_string(dt)).c_str(),
+                    (long long)s.rows, s.cols, e.what());
         cud.reset();
       }
 #endif
@@ -261,7 +261,8 @@ int main(int argc, char** argv) try {
         }
       }
 
-      std::printf("## %s %lld x %d\n\n", ops::to_string(dt), (long long)s.rows, s.cols);
+      std::printf("## %s %lld x %d\n\n", std::string(gen::to_string(dt)).c_str(), (long long)s.rows,
+                  s.cols);
       const auto results = bench.run();
       std::fputs(prof::markdown(results).c_str(), stdout);
       std::printf("\n");
@@ -278,14 +279,14 @@ int main(int argc, char** argv) try {
         }
       }
       summary += fmt::format("| {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {} | {} | {} |\n",
-                             s.rows, s.cols, ops::to_string(dt), kernel.name(), copy, kiln_gbps,
-                             100 * kiln_gbps / copy,
+                             s.rows, s.cols, std::string(gen::to_string(dt)).c_str(), kernel.name(),
+                             copy, kiln_gbps, 100 * kiln_gbps / copy,
                              cudnn_gbps > 0 ? fmt::format("{:.0f}", cudnn_gbps) : "-",
                              cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
                              sweep ? fmt::format("{} {:.0f}", best, best_gbps) : "-");
       nlohmann::json j = {{"rows", s.rows},
                           {"cols", s.cols},
-                          {"dtype", ops::to_string(dt)},
+                          {"dtype", std::string(gen::to_string(dt)).c_str()},
                           {"kernel", kernel.name()},
                           {"copy_gbps", copy},
                           {"kiln_gbps", kiln_gbps},

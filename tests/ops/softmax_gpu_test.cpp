@@ -19,7 +19,7 @@
 
 using namespace kiln;
 using ops::SoftmaxConfig;
-using ops::SoftmaxDType;
+using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 using ops::SoftmaxParams;
 
 namespace {
@@ -163,7 +163,7 @@ double check(const Data& d, const std::vector<double>& got, const std::string& w
 }
 
 std::string describe(const Data& d) {
-  return std::string(ops::to_string(d.dtype)) + " " + std::to_string(d.rows) + "x" +
+  return std::string(gen::to_string(d.dtype)) + " " + std::to_string(d.rows) + "x" +
          std::to_string(d.cols);
 }
 

@@ -22,6 +22,7 @@ using kiln::ops::detail::softmax_heuristic;
 using kiln::ops::detail::softmax_kernel_name;
 using kiln::ops::detail::validate_softmax;
 using kiln::ops::detail::validate_softmax_config;
+using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 
 namespace {
 
@@ -61,7 +62,7 @@ TEST_CASE("every candidate config is valid, and the heuristic picks one of them"
         const SoftmaxConfig h = softmax_heuristic(p, configs);
         CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
         // Rows over 16 KiB stream in two passes; shorter ones are held in registers.
-        const bool long_row = std::int64_t(cols) * size_of(dt) > 16 * 1024;
+        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) > 16 * 1024;
         CHECK(h.strategy == (long_row ? SoftmaxStrategy::multi_pass : SoftmaxStrategy::one_pass));
       }
     }

@@ -49,6 +49,7 @@
 #include "detail/memo_key.hpp"
 #include "detail/model_cache.hpp"
 #include "device_features.hpp"
+#include "gen_json.hpp"
 #include "kernel.hpp"
 #include "tune_policy.hpp"
 #include "tuner.hpp"

@@ -13,15 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "../../error.hpp"
+#include "../../factory/gen_json.hpp"
 #include "../../gen/spec.hpp"
 
 namespace kiln::ops {
-
-/// The element type of a softmax's input and output (math is f32 for all three).
-enum class SoftmaxDType : std::int32_t { f16, bf16, f32 };
-NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxDType, {{SoftmaxDType::f16, "f16"},
-                                            {SoftmaxDType::bf16, "bf16"},
-                                            {SoftmaxDType::f32, "f32"}})
 
 /// How a row is traversed: once with the row held in registers, or twice (an online max
 /// and sum, then the write) for rows too long for that.
@@ -31,9 +26,9 @@ NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxStrategy, {{SoftmaxStrategy::one_pass, "one_
 
 /// A softmax over the last dimension of a row-major (rows, cols) matrix.
 struct SoftmaxParams {
-  SoftmaxDType dtype = SoftmaxDType::f32;
-  std::int32_t cols = 1;  ///< 1 to 1,048,576; compiled into the kernel
-  std::int64_t rows = 0;  ///< 0 to 2^31 - 1; a run-time argument of the kernel
+  gen::DType dtype = gen::DType::f32;  ///< f16, bf16 or f32 (math is f32 for all three)
+  std::int32_t cols = 1;               ///< 1 to 1,048,576; compiled into the kernel
+  std::int64_t rows = 0;               ///< 0 to 2^31 - 1; a run-time argument of the kernel
   bool operator==(const SoftmaxParams&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SoftmaxParams, dtype, cols, rows)
@@ -53,22 +48,6 @@ struct SoftmaxConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SoftmaxConfig, strategy, threads_per_row, vector_width,
                                    rows_per_block, vectors_per_thread)
 
-inline const char* to_string(SoftmaxDType t) {
-  switch (t) {
-    case SoftmaxDType::f16:
-      return "f16";
-    case SoftmaxDType::bf16:
-      return "bf16";
-    case SoftmaxDType::f32:
-      return "f32";
-  }
-  return "?";
-}
-/// Bytes per element: 2 for f16 and bf16, 4 for f32.
-inline int size_of(SoftmaxDType t) {
-  return t == SoftmaxDType::f32 ? 4 : 2;
-}
-
 namespace detail {
 
 inline constexpr std::int32_t softmax_max_cols = 1 << 20;
@@ -86,18 +65,6 @@ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
 }
 
-inline gen::DType gen_dtype(SoftmaxDType t) {
-  switch (t) {
-    case SoftmaxDType::f16:
-      return gen::DType::f16;
-    case SoftmaxDType::bf16:
-      return gen::DType::bf16;
-    case SoftmaxDType::f32:
-      return gen::DType::f32;
-  }
-  throw Error("kiln: softmax: unknown dtype " + std::to_string(int(t)) + "; use f16, bf16 or f32");
-}
-
 /// The power of two at or above `rows` (2^31 - 1 at the top): the row count a softmax
 /// kernel is looked up, and tuned, for.
 inline std::int64_t row_bucket(std::int64_t rows) {
@@ -108,7 +75,10 @@ inline std::int64_t row_bucket(std::int64_t rows) {
 
 /// Throws kiln::Error unless kiln's softmax supports `p`.
 inline void validate_softmax(const SoftmaxParams& p) {
-  (void)gen_dtype(p.dtype);
+  if (p.dtype != gen::DType::f16 && p.dtype != gen::DType::bf16 && p.dtype != gen::DType::f32) {
+    throw Error("kiln: softmax: dtype " + std::string(gen::to_string(p.dtype)) +
+                " is not supported; use f16, bf16 or f32");
+  }
   if (p.cols < 1 || p.cols > softmax_max_cols) {
     throw Error("kiln: softmax: cols = " + std::to_string(p.cols) +
                 " is not supported; rows may have 1 to 1048576 (2^20) columns");
@@ -122,7 +92,7 @@ inline void validate_softmax(const SoftmaxParams& p) {
 /// The widest vector (at most 16 bytes) whose width divides cols, so that every row
 /// starts aligned: 8 for f16 rows of 4096, 1 for rows of 1001.
 inline int softmax_vector_width(const SoftmaxParams& p) {
-  int v = 16 / size_of(p.dtype);
+  int v = 16 / gen::size_of(p.dtype);
   while (p.cols % v != 0) v /= 2;
   return v;
 }
@@ -139,7 +109,7 @@ inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int b
 inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig& c, int warp_size) {
   const std::string what = "kiln: softmax config " + nlohmann::json(c).dump() + " for " +
                            nlohmann::json(p).dump() + ": ";
-  const int esize = size_of(p.dtype);
+  const int esize = gen::size_of(p.dtype);
   if (!is_power_of_2(c.vector_width) || c.vector_width * esize > 16 ||
       p.cols % c.vector_width != 0) {
     throw Error(what + "vector_width must be a power of 2 that divides cols, at most 16 bytes");
@@ -180,14 +150,15 @@ inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int wa
   std::vector<SoftmaxConfig> out;
   const int vec = softmax_vector_width(p);
   const std::int64_t vecs = p.cols / vec;
-  const std::int64_t row_bytes = std::int64_t(p.cols) * size_of(p.dtype);
+  const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   for (int t = 1; t <= softmax_max_threads; t *= 2) {
     if (t > 1 && t / 2 >= vecs) break;  // half the threads or more would idle
     for (int block : {128, 256}) {
       if (t >= block && block != 128) continue;  // one row per block: a single choice
       SoftmaxConfig c = softmax_one_pass(p, t, std::max(block, warp_size));
       const int block_threads = c.threads_per_row * c.rows_per_block;
-      if (c.vectors_per_thread * vec * size_of(p.dtype) > softmax_register_bytes(block_threads)) {
+      if (c.vectors_per_thread * vec * gen::size_of(p.dtype) >
+          softmax_register_bytes(block_threads)) {
         continue;
       }
       if (std::int64_t(c.threads_per_row) * c.rows_per_block % warp_size != 0) continue;
@@ -214,7 +185,7 @@ inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int wa
 ///                      a row, else 1024, loading 2, 4 or 8 vectors a step
 inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
                                        const std::vector<SoftmaxConfig>& candidates) {
-  const int esize = size_of(p.dtype);
+  const int esize = gen::size_of(p.dtype);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
   const int vec = softmax_vector_width(p);
   const std::int64_t vecs = p.cols / vec;
@@ -240,7 +211,7 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
 /// per block), "softmax__f16__cols65536__multipass_t1024v8i2" (2 vectors per step).
 inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConfig& c) {
   std::string name =
-      std::string("softmax__") + to_string(p.dtype) + "__cols" + std::to_string(p.cols) + "__";
+      "softmax__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__";
   if (c.strategy == SoftmaxStrategy::multi_pass) name += "multipass_";
   name += "t" + std::to_string(c.threads_per_row) + "v" + std::to_string(c.vector_width);
   if (c.strategy == SoftmaxStrategy::multi_pass) {
@@ -259,8 +230,8 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .fold("COLV", "COL", c.vector_width)
       .dim("SLOT")
       .dim("RANK")
-      .tensor(gen::TensorSpec("In", gen_dtype(p.dtype)).read_only().dim("COL", p.cols))
-      .tensor(gen::TensorSpec("Out", gen_dtype(p.dtype)).dim("COL", p.cols))
+      .tensor(gen::TensorSpec("In", p.dtype).read_only().dim("COL", p.cols))
+      .tensor(gen::TensorSpec("Out", p.dtype).dim("COL", p.cols))
       .compound_index("Threads", {{"SLOT", c.rows_per_block}, {"RANK", c.threads_per_row}})
       .constant("kCols", int(p.cols))
       .constant("kVec", int(c.vector_width))
