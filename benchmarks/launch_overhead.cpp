@@ -1,5 +1,6 @@
-// benchmarks/launch_overhead: host cost of one launch through kiln::rt::launch against a
-// raw cuLaunchKernel of the same kernel with the same arguments, in the same run.
+// benchmarks/launch_overhead: host cost of one launch through kiln::rt::launch, and through
+// the one-call path's kernel (kiln::kernel(...).launch), against a raw cuLaunchKernel of
+// the same kernel with the same arguments, in the same run.
 //
 // Each sample times a burst of launches on the host (short enough that the launch queue
 // never fills, so the host never waits for the GPU), then synchronizes outside the timed
@@ -63,6 +64,7 @@ int main(int argc, char** argv) try {
   options.target = device.arch();
   auto binary = jit::KernelCache::global().get(jit::Program{"tiny.cu", source, {}, {}}, options);
   rt::Function fn = rt::load_module(binary, device).function("tiny");
+  const rt::JitKernel jit_kernel = kiln::kernel(jit::Program{"tiny.cu", source, {}, {}}, "tiny");
   rt::DeviceBuffer<float> out(1, device);
   rt::Stream stream(device);
   const int n = 1;
@@ -78,6 +80,11 @@ int main(int argc, char** argv) try {
   auto kiln_burst = [&] {
     auto t = Clock::now();
     for (int i = 0; i < burst; ++i) rt::launch(fn, {{1}, {32}, 0, stream}, out, n);
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
+  };
+  auto jit_burst = [&] {
+    auto t = Clock::now();
+    for (int i = 0; i < burst; ++i) jit_kernel(1, 32, stream, out, n);
     return std::chrono::duration<double, std::micro>(Clock::now() - t).count() / burst;
   };
   auto raw_burst = [&] {
@@ -103,6 +110,7 @@ int main(int argc, char** argv) try {
   };
   for (int i = 0; i < 20; ++i) {  // warm-up
     kiln_burst();
+    jit_burst();
     raw_burst();
     stream.synchronize();
   }
@@ -124,6 +132,25 @@ int main(int argc, char** argv) try {
     return std::make_pair(median(kiln_us), median(raw_us));
   };
   const auto [k, r] = measure();
+  // kiln::kernel's launch, raw and kiln::rt::launch in turn (each first in a third of the
+  // samples), so that the three share the same phase of the machine's noise.
+  std::vector<double> jit_us, raw2_us, rt2_us;
+  for (int s = 0; s < samples; ++s) {
+    for (int t = 0; t < 3; ++t) {
+      switch ((s + t) % 3) {
+        case 0:
+          jit_us.push_back(jit_burst());
+          break;
+        case 1:
+          raw2_us.push_back(raw_burst());
+          break;
+        default:
+          rt2_us.push_back(kiln_burst());
+      }
+      stream.synchronize();
+    }
+  }
+  const double j = median(jit_us), r2 = median(raw2_us), k2 = median(rt2_us);
   std::vector<double> with_events;
   for (int i = 0; i < samples / 4 + 3; ++i) {
     with_events.push_back(raw_events_burst());
@@ -148,18 +175,24 @@ int main(int argc, char** argv) try {
   std::printf("| launch path | host us per launch (median of %d bursts of %d) |\n| --- | --- |\n",
               samples, burst);
   std::printf("| raw cuLaunchKernel | %.3f |\n| kiln::rt::launch | %.3f |\n", r, k);
+  std::printf(
+      "| kiln::kernel(...) launch on a stream | %.3f (same phase: raw %.3f, kiln::rt::launch "
+      "%.3f) |\n",
+      j, r2, k2);
   std::printf("| raw cuLaunchKernel between two raw cuEventRecord | %.3f |\n", raw_with_events);
   for (int b = 0; b < 2; ++b) {
     std::printf("| kiln::rt::launch, profiler on (%s) | %.3f (raw in the same phase: %.3f) |\n",
                 backends[b].c_str(), profiled[b], raw_during[b]);
   }
-  std::printf("\nratio kiln / raw: %.3f (target <= 1.10) on %s\n", k / r,
-              device.properties().name.c_str());
+  std::printf("\nratio kiln / raw: %.3f, kiln::kernel / raw: %.3f (target <= 1.05) on %s\n", k / r,
+              j / r2, device.properties().name.c_str());
   std::printf("profiler overhead per launch: events %.3f us, %s %.3f us (target <= 2 us)\n",
               profiled[0] - k, backends[1].c_str(), profiled[1] - k);
   if (!json.empty()) {
     std::ofstream(json) << "{\"kiln_us\": " << k << ", \"raw_us\": " << r
-                        << ", \"ratio\": " << k / r << ", \"profiled_events_us\": " << profiled[0]
+                        << ", \"ratio\": " << k / r << ", \"jit_kernel_us\": " << j
+                        << ", \"jit_kernel_raw_us\": " << r2 << ", \"jit_kernel_ratio\": " << j / r2
+                        << ", \"profiled_events_us\": " << profiled[0]
                         << ", \"profiled_cupti_us\": " << profiled[1]
                         << ", \"profiler_overhead_events_us\": " << profiled[0] - k
                         << ", \"profiler_overhead_cupti_us\": " << profiled[1] - k

@@ -79,6 +79,10 @@ TransposeFactory::Description describe_transpose() {
               throw kiln::Error("transpose: 1 to 2^31 - 1 elements, not " +
                                 nlohmann::json(p).dump());
           },
+      .heuristic =
+          [](const Params&, const std::vector<Config>&) {
+            return Config{32, 8, "padded"};
+          },
       .bytes = [](const Params& p) { return 8.0 * double(p.rows * p.cols); },  // read + write
   };
 }

@@ -10,7 +10,7 @@
 //                LoadThreads (ROW: kBlockRows, COL: kTile);
 //                StoreThreads (COL: kBlockRows, ROW: kTile)
 //   constants    kTile, kBlockRows, kTileFloats (the shared tile's size, padding included)
-//   KILN_KERNEL_NAME, e.g. transpose__6000_4001__32_8_padded
+//   KILN_KERNEL_NAME, e.g. transpose__4001_6000__8_padded_32 (params, then config, as JSON)
 //
 // Each block moves one (ROW: kTile, COL: kTile) tile through shared memory. It reads `in`
 // with consecutive threads on consecutive columns and writes `out` with consecutive

@@ -125,7 +125,8 @@ KILN_KERNEL void KILN_KERNEL_NAME(const float* x, float* y, long long n, float a
   CHECK(f.stats().tunings == 1);
 }
 
-TEST_CASE("get() without arguments and without a tuning_run uses the heuristic, and says so") {
+TEST_CASE(
+    "get() without arguments and without a tuning_run uses the heuristic until a call tunes") {
   kiln_test::TempDir dir("kiln-described");
   kiln::factory::TuningDatabase db(dir.path() / "tuning.json");
   kiln::factory::Factory<Params, Config> f(axpy_test::description());
@@ -136,6 +137,18 @@ TEST_CASE("get() without arguments and without a tuning_run uses the heuristic, 
   CHECK(k.selected_by() == Selection::heuristic);
   CHECK(k.config() == Config{64, 1});
   CHECK(err.text().find("factory(stream, params, args...)") != std::string::npos);
+  CHECK(f.stats().tunings == 0);
+
+  // The first call with arguments tunes the problem after all, and replaces the kernel.
+  const int n = 5000;
+  const auto x = random_floats(std::size_t(n)), y0 = random_floats(std::size_t(n));
+  kiln::rt::DeviceBuffer<float> d_x(x.size()), d_y(y0.size());
+  d_x.copy_from(x);
+  d_y.copy_from(y0);
+  f({}, Params{n}, X(d_x.data(), axpy_test::N(n)), Y(d_y.data(), axpy_test::N(n)), 2.0f);
+  CHECK(wrong(d_y.to_vector(), x, y0, 2.0f) == 0);
+  CHECK(f.stats().tunings == 1);
+  CHECK(f.get(Params{n}).selected_by() == Selection::full);
 }
 
 int main(int argc, char** argv) {

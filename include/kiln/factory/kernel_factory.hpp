@@ -133,7 +133,7 @@ class KernelFactory {
   /// The default makes none (an empty TuningRun): candidates are then timed on the
   /// arguments of the call `factory(stream, params, args...)` that first asks for the
   /// kernel, which are saved first and restored after (see detail/argument_snapshot.hpp);
-  /// get() without arguments then uses the heuristic.
+  /// get() without arguments then uses the heuristic until such a call tunes the problem.
   virtual TuningRun tuning_run(const Params&, const rt::Device&) const { return {}; }
 
   // ---- What users call ----
@@ -161,10 +161,14 @@ class KernelFactory {
     const rt::Device device =
         stream.device >= 0 ? rt::Device(stream.device) : rt::Device::current();
     const Key key{device.ordinal(), params};
+    bool replace = false;  // the memo's kernel was chosen untimed, for lack of arguments
     if (const KernelType* k = memo_.find(key)) {
-      hits_.fetch_add(1, std::memory_order_relaxed);
-      (*k)(stream, args...);
-      return;
+      if (!has_provisional_.load(std::memory_order_relaxed) || !take_provisional(key)) {
+        hits_.fetch_add(1, std::memory_order_relaxed);
+        (*k)(stream, args...);
+        return;
+      }
+      replace = true;
     }
     detail::ArgumentSnapshot saved(device);
     const TuningRun on_args = [&](const KernelType& k, rt::StreamRef s) {
@@ -174,8 +178,8 @@ class KernelFactory {
       }
       k(s, args...);
     };
-    const KernelType& k =
-        memo_.get(key, [&] { return build(params, device, std::nullopt, &on_args); });
+    const KernelType& k = memo_.get(
+        key, [&] { return build(params, device, std::nullopt, &on_args); }, replace);
     if (saved.taken()) saved.restore();
     k(stream, args...);
   }
@@ -329,8 +333,13 @@ class KernelFactory {
     if (policy == TunePolicy::off) {
       return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
     }
-    TuningRun run = timing_run(p, device, call_run);
-    if (!run) return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
+    bool lacks_arguments = false;
+    TuningRun run = timing_run(p, device, call_run, lacks_arguments);
+    if (!run) {
+      // Chosen untimed for lack of arguments: the first call with arguments tunes it.
+      if (lacks_arguments) add_provisional(Key{device.ordinal(), p});
+      return finish(p, heuristic(p, configs_list, props), device, Selection::heuristic);
+    }
 
     std::vector<Candidate> cands = make_candidates(std::move(configs_list));
     Selection selection = Selection::full;
@@ -365,7 +374,9 @@ class KernelFactory {
 
   // What candidates are timed on: tuning_run()'s buffers, else the asking call's arguments;
   // empty when neither is there (a notice says so once, and the heuristic is used).
-  TuningRun timing_run(const Params& p, const rt::Device& device, const TuningRun* call_run) {
+  // `lacks_arguments` says whether it is empty only for want of the call's arguments.
+  TuningRun timing_run(const Params& p, const rt::Device& device, const TuningRun* call_run,
+                       bool& lacks_arguments) {
     try {
       if (TuningRun own = tuning_run(p, device)) return own;
     } catch (const std::exception& e) {
@@ -377,11 +388,12 @@ class KernelFactory {
       return {};
     }
     if (call_run) return *call_run;
+    lacks_arguments = true;
     if (notice_once("no tuning run")) {
       std::fprintf(stderr,
                    "kiln: factory %s: get() without arguments has nothing to time candidates on "
-                   "(no tuning_run); using its heuristic. Call factory(stream, params, args...) "
-                   "to tune on the arguments of the first call\n",
+                   "(no tuning_run); using its heuristic until a call factory(stream, params, "
+                   "args...) tunes on its arguments\n",
                    name_.c_str());
     }
     return {};
@@ -533,6 +545,27 @@ class KernelFactory {
     ++stats_.builds;
   }
 
+  void add_provisional(const Key& key) {
+    std::lock_guard lock(stats_mutex_);
+    for (const Key& k : provisional_) {
+      if (detail::MemoEqual<Params>{}(k, key)) return;
+    }
+    provisional_.push_back(key);
+    has_provisional_.store(true, std::memory_order_relaxed);
+  }
+  // Whether `key`'s kernel was provisional (then it no longer is).
+  bool take_provisional(const Key& key) {
+    std::lock_guard lock(stats_mutex_);
+    for (auto it = provisional_.begin(); it != provisional_.end(); ++it) {
+      if (detail::MemoEqual<Params>{}(*it, key)) {
+        provisional_.erase(it);
+        has_provisional_.store(!provisional_.empty(), std::memory_order_relaxed);
+        return true;
+      }
+    }
+    return false;
+  }
+
   static void sync_stream(rt::StreamRef stream, const rt::Device& device) {
     const rt::DriverApi& api = rt::driver();
     rt::ContextGuard g(device.context());
@@ -594,6 +627,9 @@ class KernelFactory {
   FactoryStats stats_;
   std::atomic<std::uint64_t> hits_{0};
   std::map<std::string, bool> noticed_;
+  // Keys whose kernel get() chose untimed for lack of arguments (see add_provisional).
+  std::vector<Key> provisional_;
+  std::atomic<bool> has_provisional_{false};
 };
 
 }  // namespace kiln::factory
