@@ -13,22 +13,11 @@
 
 #include "../support.hpp"
 #include "kiln/rt.hpp"
-#include "kiln/rt/kernel.hpp"
+#include "scale_rows_spec.hpp"
 
 namespace {
 
-KILN_DIM(ROW);
-KILN_DIM(COL);
-constexpr int cols = 192;
-using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, cols>>;
-using Scale = kiln::Tensor<const float, kiln::Extent<COL, cols>>;
-using Out = kiln::Tensor<float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, cols>>;
-
-kiln::gen::Spec spec() {
-  kiln::gen::Spec s;
-  s.tensor<In>("In").tensor<Scale>("Scale").tensor<Out>("Out").constant("COLS", cols);
-  return s;
-}
+using namespace scale_rows_test;
 
 std::vector<float> random_floats(std::size_t n) {
   static std::mt19937 rng(std::random_device{}());

@@ -5,24 +5,9 @@
 #include <string>
 
 #include "../support.hpp"
-#include "kiln/rt/kernel.hpp"
+#include "scale_rows_spec.hpp"
 
-namespace {
-
-KILN_DIM(ROW);
-KILN_DIM(COL);
-constexpr int cols = 64;
-using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, cols>>;
-using Scale = kiln::Tensor<const float, kiln::Extent<COL, cols>>;
-using Out = kiln::Tensor<float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, cols>>;
-
-kiln::gen::Spec spec() {
-  kiln::gen::Spec s;
-  s.tensor<In>("In").tensor<Scale>("Scale").tensor<Out>("Out").constant("COLS", cols);
-  return s;
-}
-
-}  // namespace
+using namespace scale_rows_test;
 
 TEST_CASE("Dim3 takes counts of any integer type and refuses negative or oversized ones") {
   using kiln::rt::Dim3;

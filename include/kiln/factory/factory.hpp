@@ -28,7 +28,6 @@
 #include "../error.hpp"
 #include "../gen/spec.hpp"
 #include "../jit/sources.hpp"
-#include "../rt/kernel.hpp"
 #include "kernel_factory.hpp"
 
 namespace kiln::factory {
@@ -178,7 +177,7 @@ class Factory : public KernelFactory<Params, Config> {
       throw Error("kiln: factory " + d.name +
                   " has no kernel source; give .source (a file name) or .program");
     }
-    return jit::program_from_file(d.source, rt::detail::caller_dir(caller));
+    return jit::program_from_file(d.source, jit::directory_of(caller));
   }
 
   Description d_;

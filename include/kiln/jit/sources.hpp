@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <source_location>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -73,6 +74,15 @@ inline KernelSource load_kernel_source(const std::string& name,
   throw Error("kiln: kernel source '" + name + "' not found; searched:" + searched +
               "\nAdd its directory to KILN_KERNEL_PATH (colon-separated), or embed it with "
               "kiln_embed_sources() in CMake.");
+}
+
+/// The directory of the source file at `where`, for load_kernel_source's `also`: where
+/// kiln::kernel and factory::Factory look for a kernel source beside the C++ file that
+/// names it. None when the compiler recorded a relative path (CMake records absolute ones).
+inline std::vector<std::filesystem::path> directory_of(const std::source_location& where) {
+  std::filesystem::path file(where.file_name());
+  if (!file.is_absolute()) return {};
+  return {file.parent_path()};
 }
 
 /// A Program whose main file is kernel source `name`, found as load_kernel_source does.

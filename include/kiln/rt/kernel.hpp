@@ -74,14 +74,6 @@ class JitKernel {
 
 namespace detail {
 
-/// The directory of the source file at `where`, where kiln::kernel also looks for kernel
-/// sources; none when the compiler recorded a relative path.
-inline std::vector<std::filesystem::path> caller_dir(const std::source_location& where) {
-  std::filesystem::path file(where.file_name());
-  if (!file.is_absolute()) return {};
-  return {file.parent_path()};
-}
-
 /// `program` with `spec`'s header added as "spec.hpp", and the name expression of a
 /// template kernel.
 inline jit::Program with_spec(jit::Program program, const gen::Spec& spec,
@@ -114,8 +106,8 @@ inline rt::JitKernel kernel(const std::string& source, const gen::Spec& spec,
                             const std::string& entry, const jit::Options& options = {},
                             const rt::Device& device = rt::Device::current(),
                             std::source_location caller = std::source_location::current()) {
-  jit::Program program = rt::detail::with_spec(
-      jit::program_from_file(source, rt::detail::caller_dir(caller)), spec, entry);
+  jit::Program program =
+      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec, entry);
   return rt::detail::load_kernel(program, entry, options, device);
 }
 
@@ -139,7 +131,7 @@ inline std::shared_ptr<const jit::Binary> compile(
                 "kiln::kernel takes the device's own");
   }
   return jit::KernelCache::global().get(
-      rt::detail::with_spec(jit::program_from_file(source, rt::detail::caller_dir(caller)), spec,
+      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec,
                             std::string()),
       options);
 }
