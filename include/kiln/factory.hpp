@@ -6,6 +6,7 @@
 #include "factory/device_features.hpp"
 #include "factory/factory.hpp"
 #include "factory/features.hpp"
+#include "factory/gen_json.hpp"
 #include "factory/kernel.hpp"
 #include "factory/kernel_factory.hpp"
 #include "factory/model.hpp"
