@@ -219,6 +219,25 @@ TEST_CASE("events time work on a stream") {
   CHECK(flag.to_vector()[0] == 1);
 }
 
+TEST_CASE("buffer operations without a stream wait for work queued on other streams") {
+  Device d(0);
+  Function spin = load_module(binary(d), d).function("spin");
+  const long long cycles = (long long)(d.properties().sm_clock_khz) * 20;  // about 20 ms
+  for (int round = 0; round < 3; ++round) {
+    DeviceBuffer<int> flag(1, d);
+    flag.fill_bytes(0);
+    Stream s(d);  // non-blocking with the default stream
+    launch(spin, {{1}, {1}, 0, s}, cycles, flag);
+    // No synchronize: to_vector() must itself wait for the spin to write its flag.
+    CHECK(flag.to_vector()[0] == 1);
+    std::vector<int> host(1, 0);
+    launch(spin, {{1}, {1}, 0, s}, cycles, flag);
+    flag.fill_bytes(0);  // queued after the spin: the spin's 1 must not land after it
+    flag.copy_to(host);
+    CHECK(host[0] == 0);
+  }
+}
+
 TEST_CASE("a binary for another architecture is refused with both named") {
   Device d(0);
   jit::Binary other = *binary(d);
