@@ -88,6 +88,9 @@ TEST_CASE("full tuning times every candidate, skips the bad ones with reasons, s
     } else {
       REQUIRE(c.status == CandidateStatus::timed);
       CHECK(c.time_us > 0);
+      CHECK(c.resources.registers > 0);  // what the driver reported for the candidate
+      CHECK(c.resources.threads_per_block == c.config["threads"].get<int>());
+      CHECK(c.resources.blocks_per_sm >= 1);
       best = std::min(best, c.time_us);
       ++timed;
     }

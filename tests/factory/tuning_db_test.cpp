@@ -56,6 +56,7 @@ TuningEntry entry_of(const TuningKey& key, int best_block = 128) {
   e.key = key;
   e.device_features = {{"multiprocessors", 132}, {"l2_bytes", 52428800.0}};
   CandidateRecord fast{{{"block", best_block}}, CandidateStatus::timed, 12.5, NAN, ""};
+  fast.resources = {64, 8, 1024, 49152, 256, 3};
   CandidateRecord broken{{{"block", 4096}},
                          CandidateStatus::compile_error,
                          NAN,
@@ -147,6 +148,9 @@ TEST_CASE("an entry round-trips through the file with every field, NaN times inc
   CHECK(got->candidates[1].reason == stored.candidates[1].reason);
   CHECK(got->candidates[2].status == CandidateStatus::resources);
   CHECK(got->candidates[2].spread == 0.25);
+  CHECK(got->candidates[0].resources == stored.candidates[0].resources);
+  CHECK(got->candidates[0].resources.blocks_per_sm == 3);
+  CHECK_FALSE(got->candidates[1].resources.known());  // none recorded: none written or read
   CHECK(text_of(*got) == text_of(stored));
 
   // The file is the documented format, NaN written as null.
@@ -155,6 +159,20 @@ TEST_CASE("an entry round-trips through the file with every field, NaN times inc
   const auto& entry = doc.at("entries").at(stored.key.id());
   CHECK(entry.at("candidates").at(1).at("time_us").is_null());
   CHECK(entry.at("candidates").at(1).at("status") == "compile_error");
+  CHECK(entry.at("candidates").at(0).at("resources").at("local_bytes") == 8);
+  CHECK_FALSE(entry.at("candidates").at(1).contains("resources"));
+}
+
+TEST_CASE("a candidate's resources are read whole or refused, naming the field") {
+  nlohmann::json j = {{"config", {{"block", 64}}},
+                      {"status", "timed"},
+                      {"time_us", 1.0},
+                      {"spread", 0.01},
+                      {"reason", ""},
+                      {"resources", {{"registers", 32}}}};
+  CandidateRecord c;
+  CHECK_THROWS_WITH_AS(kiln::factory::from_json(j, c),
+                       doctest::Contains("resources has no field 'local_bytes'"), kiln::Error);
 }
 
 TEST_CASE("find misses on a key that differs in any field") {

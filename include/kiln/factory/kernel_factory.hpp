@@ -534,10 +534,25 @@ class KernelFactory {
         c.record.reason = std::move(built[j].reason);
         continue;
       }
+      c.record.resources = resources_of(*c.kernel);
       auto kernel = c.kernel;
       timed.push_back({c.name, [&run, kernel](rt::StreamRef s) { run(*kernel, s); }, &c.record});
     }
     time_candidates(device, timed, opts);
+  }
+
+  // Registers, spills, shared memory and occupancy of a loaded candidate.
+  static CandidateResources resources_of(const KernelType& k) {
+    const rt::FunctionAttributes& a = k.function().attributes();
+    const rt::LaunchConfig& lc = k.launch_config();
+    CandidateResources r;
+    r.registers = a.registers;
+    r.local_bytes = a.local_bytes;
+    r.static_shared_bytes = a.static_shared_bytes;
+    r.dynamic_shared_bytes = int(lc.shared_bytes);
+    r.threads_per_block = int(lc.block.count());
+    r.blocks_per_sm = k.function().occupancy(r.threads_per_block, lc.shared_bytes);
+    return r;
   }
 
   void count_build() {
@@ -592,6 +607,16 @@ class KernelFactory {
       fn.set_max_dynamic_shared(int(lc.shared_bytes));
     }
     rt::detail::check_limits(fn, lc);
+    if (fn.occupancy(int(lc.block.count()), lc.shared_bytes) == 0) {
+      throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
+                  ": no block of " + std::to_string(lc.block.count()) + " threads with " +
+                  std::to_string(lc.shared_bytes) +
+                  " bytes of dynamic shared memory fits on a "
+                  "multiprocessor (" +
+                  std::to_string(fn.attributes().registers) + " registers a thread, " +
+                  std::to_string(fn.attributes().static_shared_bytes) +
+                  " bytes of static shared memory)");
+    }
     rt::LaunchInfo info{nlohmann::json(p).dump(), nlohmann::json(c).dump(), bytes(p), flops(p)};
     return std::make_shared<const KernelType>(p, c, kname, std::move(fn), lc, std::move(info), how);
   }

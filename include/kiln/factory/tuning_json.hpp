@@ -95,12 +95,32 @@ inline void from_json(const nlohmann::json& j, TuningKey& k) {
   k.compiler = detail::json_string(j, "compiler", where);
 }
 
+inline void to_json(nlohmann::json& j, const CandidateResources& r) {
+  j = {{"registers", r.registers},
+       {"local_bytes", r.local_bytes},
+       {"static_shared_bytes", r.static_shared_bytes},
+       {"dynamic_shared_bytes", r.dynamic_shared_bytes},
+       {"threads_per_block", r.threads_per_block},
+       {"blocks_per_sm", r.blocks_per_sm}};
+}
+/// Every field is required: a resources object is written whole or not at all.
+inline void from_json(const nlohmann::json& j, CandidateResources& r) {
+  constexpr const char* where = "a candidate's resources";
+  r.registers = detail::json_int(j, "registers", where);
+  r.local_bytes = detail::json_int(j, "local_bytes", where);
+  r.static_shared_bytes = detail::json_int(j, "static_shared_bytes", where);
+  r.dynamic_shared_bytes = detail::json_int(j, "dynamic_shared_bytes", where);
+  r.threads_per_block = detail::json_int(j, "threads_per_block", where);
+  r.blocks_per_sm = detail::json_int(j, "blocks_per_sm", where);
+}
+
 inline void to_json(nlohmann::json& j, const CandidateRecord& c) {
   j = {{"config", c.config},
        {"status", to_string(c.status)},
        {"time_us", detail::json_time_value(c.time_us)},
        {"spread", detail::json_time_value(c.spread)},
        {"reason", c.reason}};
+  if (c.resources.known()) j["resources"] = c.resources;
 }
 
 inline void from_json(const nlohmann::json& j, CandidateRecord& c) {
@@ -117,6 +137,9 @@ inline void from_json(const nlohmann::json& j, CandidateRecord& c) {
   c.time_us = detail::json_time(j, "time_us", where);
   c.spread = detail::json_time(j, "spread", where);
   c.reason = j.contains("reason") ? detail::json_string(j, "reason", where) : std::string();
+  // Optional: records written before kiln kept resources have none.
+  c.resources = {};
+  if (j.contains("resources")) from_json(j.at("resources"), c.resources);
 }
 
 inline void to_json(nlohmann::json& j, const TuningEntry& e) {

@@ -68,13 +68,28 @@ inline void from_json(const nlohmann::json& j, CandidateStatus& s) {
   s = *parsed;
 }
 
+/// What a compiled candidate costs the multiprocessor, as the driver reports it: the
+/// numbers that explain a slow or refused config (spills, occupancy). All 0 when unknown
+/// (a candidate that did not compile, or a record written before kiln kept them).
+struct CandidateResources {
+  int registers = 0;             ///< per thread
+  int local_bytes = 0;           ///< per thread: spills and local arrays
+  int static_shared_bytes = 0;   ///< per block
+  int dynamic_shared_bytes = 0;  ///< per block, as the launch asks
+  int threads_per_block = 0;     ///< of the launch
+  int blocks_per_sm = 0;         ///< resident blocks of it on one multiprocessor (occupancy)
+  bool known() const { return registers > 0 || threads_per_block > 0; }
+  bool operator==(const CandidateResources&) const = default;
+};
+
 /// One candidate config and what became of it.
 struct CandidateRecord {
   nlohmann::json config;  ///< the Config, as JSON
   CandidateStatus status = CandidateStatus::timed;
-  double time_us = NAN;  ///< median device time per run (timed candidates only)
-  double spread = NAN;   ///< relative spread of the samples (timed candidates only)
-  std::string reason;    ///< why it was skipped (the others)
+  double time_us = NAN;            ///< median device time per run (timed candidates only)
+  double spread = NAN;             ///< relative spread of the samples (timed candidates only)
+  std::string reason;              ///< why it was skipped (the others)
+  CandidateResources resources{};  ///< registers, spills, shared memory, occupancy
 };
 
 /// Everything one tuning run learned about one key.
