@@ -146,6 +146,36 @@ class BasicTensor : public Layout<Es...>, detail::SwizzleOrigin<Sw> {
     return slice_impl<dynamic>(start, size.get());
   }
 
+  /// The number of elements a tensor of this type spans: its largest offset + 1, or for
+  /// a swizzled tensor one past the largest swizzled offset (so a buffer of this many
+  /// elements holds every element wherever the swizzle moves it). Needs every size and
+  /// stride static; it is what a shared-memory tile or a ring of them is carved by.
+  ///
+  ///   Tensor<float, Extent<I, 64>, Extent<K, 32>>::storage_size()      == 2048
+  ///   Tensor<float, Extent<I, 64, 40>, Extent<K, 32>>::storage_size()  == 63 * 40 + 32
+  ///   Tensor<float, Extent<K, 32>, Extent<I, dynamic>>::storage_size()  // compile error
+  KILN_HOST_DEVICE static constexpr int storage_size() {
+    constexpr bool all_static = ((Es::size >= 0 && Es::stride >= 0) && ...);
+    static_assert(all_static,
+                  "storage_size needs every size and stride of the tensor static: a "
+                  "kiln::dynamic size or stride has no compile-time footprint");
+    if constexpr (all_static) {
+      constexpr int span = (((Es::size - 1) * Es::stride) + ... + 0) + 1;
+      if constexpr (Sw::is_identity) {
+        return span;
+      } else {
+        int end = 0;
+        for (int o = 0; o < span; ++o) {
+          const int s = Sw::apply(o) + 1;
+          end = s > end ? s : end;
+        }
+        return end;
+      }
+    } else {
+      return 0;
+    }
+  }
+
   /// Checked at compile time: a single dimension value must name a dimension this
   /// tensor has; coordinates may carry others, which are ignored.
   template <class X>
