@@ -46,6 +46,16 @@ KILN_KERNEL void spin(long long cycles, int* out) {
   while (clock64() - start < cycles) {}
   *out = 1;
 }
+// Each block writes its rank in its thread-block cluster (sm_90); elsewhere ~0u.
+KILN_KERNEL void cluster_rank(unsigned* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  if (threadIdx.x == 0) out[blockIdx.x] = r;
+#else
+  if (threadIdx.x == 0) out[blockIdx.x] = ~0u;
+#endif
+}
 KILN_KERNEL void uses_shared(float* out) {
   extern __shared__ float buf[];
   buf[threadIdx.x] = float(threadIdx.x);
@@ -217,6 +227,33 @@ TEST_CASE("events time work on a stream") {
   CHECK(ms > 1.0f);
   CHECK(ms < 50.0f);
   CHECK(flag.to_vector()[0] == 1);
+}
+
+TEST_CASE("cluster launches: each block's rank in its cluster, and clear errors") {
+  Device d(0);
+  Function f = load_module(binary(d), d).function("cluster_rank");
+  DeviceBuffer<unsigned> out(8, d);
+  LaunchConfig lc({8}, {32});
+  lc.cluster = {2};
+  if (d.properties().compute_major < 9) {
+    CHECK_THROWS_WITH_AS(launch(f, lc, out), doctest::Contains("need sm_90"), Error);
+    return;
+  }
+  for (unsigned size : {1u, 2u, 4u, 8u}) {
+    CAPTURE(size);
+    out.fill_bytes(0xff);
+    lc.cluster = {size};
+    launch(f, lc, out);
+    const auto got = out.to_vector();
+    for (unsigned b = 0; b < 8; ++b) CHECK(got[b] == (size == 1 ? 0u : b % size));
+  }
+  lc.grid = {6};
+  lc.cluster = {4};
+  CHECK_THROWS_WITH_AS(launch(f, lc, out), doctest::Contains("not a multiple of the cluster"),
+                       Error);
+  lc.grid = {16};
+  lc.cluster = {16};
+  CHECK_THROWS_WITH_AS(launch(f, lc, out), doctest::Contains("portable limit of 8"), Error);
 }
 
 TEST_CASE("buffer operations without a stream wait for work queued on other streams") {

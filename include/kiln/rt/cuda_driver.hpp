@@ -55,6 +55,7 @@ struct Fns {
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) occupancy;
   decltype(&::cuFuncGetParamInfo) param_info;  // CUDA 12.4 and later; may be null
   decltype(&::cuLaunchKernel) launch;
+  decltype(&::cuLaunchKernelEx) launch_ex;  // CUDA 12.0 and later; may be null
   decltype(&::cuGetErrorName) error_name;
   decltype(&::cuGetErrorString) error_string;
 };
@@ -210,6 +211,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.occupancy, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
   load(fns.param_info, "cuFuncGetParamInfo", false);
   load(fns.launch, "cuLaunchKernel");
+  load(fns.launch_ex, "cuLaunchKernelEx", false);
   load(fns.error_name, "cuGetErrorName");
   load(fns.error_string, "cuGetErrorString");
 
@@ -336,6 +338,28 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     return int(fns.launch(static_cast<CUfunction>(f), gx, gy, gz, bx, by, bz, smem, stream(s),
                           params, nullptr));
   };
+  if (fns.launch_ex) {
+    api->launch_cluster = [](void* f, const unsigned* grid, const unsigned* block,
+                             const unsigned* cluster, unsigned smem, void* s, void** params) {
+      CUlaunchAttribute attribute{};
+      attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attribute.value.clusterDim.x = cluster[0];
+      attribute.value.clusterDim.y = cluster[1];
+      attribute.value.clusterDim.z = cluster[2];
+      CUlaunchConfig config{};
+      config.gridDimX = grid[0];
+      config.gridDimY = grid[1];
+      config.gridDimZ = grid[2];
+      config.blockDimX = block[0];
+      config.blockDimY = block[1];
+      config.blockDimZ = block[2];
+      config.sharedMemBytes = smem;
+      config.hStream = stream(s);
+      config.attrs = &attribute;
+      config.numAttrs = 1;
+      return int(fns.launch_ex(&config, static_cast<CUfunction>(f), params, nullptr));
+    };
+  }
   return api;
 }
 

@@ -138,6 +138,11 @@ struct DriverApi {
   int (*launch)(void* function, unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x,
                 unsigned block_y, unsigned block_z, unsigned shared_bytes, void* stream,
                 void** params) = nullptr;
+  /// A launch in thread-block clusters of cluster[0] x [1] x [2] blocks (cuLaunchKernelEx
+  /// with the cluster-dimension attribute); null where the driver has none (HIP, CUDA < 12).
+  int (*launch_cluster)(void* function, const unsigned* grid, const unsigned* block,
+                        const unsigned* cluster, unsigned shared_bytes, void* stream,
+                        void** params) = nullptr;
 
   int (*error_name)(int code, const char** name) = nullptr;
   int (*error_string)(int code, const char** text) = nullptr;

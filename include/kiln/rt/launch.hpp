@@ -56,6 +56,10 @@ struct LaunchConfig {
   Dim3 block;
   unsigned shared_bytes = 0;  ///< dynamic shared memory per block
   StreamRef stream;           ///< default: the device's default stream
+  /// Blocks per thread-block cluster (sm_90 and later; CUDA): {1, 1, 1} is an ordinary
+  /// launch. Each grid dimension must be a multiple of the cluster's, and a cluster holds
+  /// at most 8 blocks (the portable limit).
+  Dim3 cluster{1u, 1u, 1u};
 
   LaunchConfig(Dim3 grid_, Dim3 block_, unsigned shared_bytes_ = 0, StreamRef stream_ = {})
       : grid(grid_), block(block_), shared_bytes(shared_bytes_), stream(stream_) {}
@@ -91,8 +95,37 @@ inline std::string dim3_text(const Dim3& d) {
 
 inline std::string describe(const Function& f, const LaunchConfig& c) {
   return "launching " + f.name() + " on device " + std::to_string(f.device().ordinal()) +
-         " with grid " + dim3_text(c.grid) + ", block " + dim3_text(c.block) + ", " +
+         " with grid " + dim3_text(c.grid) + ", block " + dim3_text(c.block) +
+         (c.cluster.count() > 1 ? ", clusters of " + dim3_text(c.cluster) : std::string()) + ", " +
          std::to_string(c.shared_bytes) + " bytes of dynamic shared memory";
+}
+
+inline void check_cluster(const Function& f, const LaunchConfig& c) {
+  const DeviceProperties& p = f.device().properties();
+  auto fail = [&](const std::string& what) {
+    throw Error("kiln: cannot launch " + f.name() + " in clusters of " + dim3_text(c.cluster) +
+                ": " + what);
+  };
+  if (!driver().launch_cluster) {
+    fail("this driver has no cluster launch (cuLaunchKernelEx, CUDA 12 and later, NVIDIA only)");
+  }
+  if (p.compute_major < 9) {
+    fail("thread-block clusters need sm_90 or later; device " +
+         std::to_string(f.device().ordinal()) + " is " + p.arch);
+  }
+  const unsigned grid[3] = {c.grid.x, c.grid.y, c.grid.z};
+  const unsigned cluster[3] = {c.cluster.x, c.cluster.y, c.cluster.z};
+  for (int i = 0; i < 3; ++i) {
+    if (grid[i] % cluster[i] != 0) {
+      fail(std::string("grid.") + "xyz"[i] + " = " + std::to_string(grid[i]) +
+           " is not a multiple of the cluster's " + std::to_string(cluster[i]));
+    }
+  }
+  if (c.cluster.count() > 8) {
+    fail(std::to_string(c.cluster.count()) +
+         " blocks a cluster is past the portable limit of 8 (non-portable sizes are not "
+         "supported yet)");
+  }
 }
 
 inline void check_limits(const Function& f, const LaunchConfig& c) {
@@ -137,6 +170,7 @@ inline void check_limits(const Function& f, const LaunchConfig& c) {
          " (raise it up to the device's opt-in maximum of " +
          std::to_string(p.shared_per_block_optin) + " with Function::set_max_dynamic_shared)");
   }
+  if (c.cluster.count() > 1) check_cluster(f, c);
   if (c.stream.device >= 0 && c.stream.device != f.device().ordinal()) {
     fail("its stream belongs to device " + std::to_string(c.stream.device) +
          ", the kernel to device " + std::to_string(f.device().ordinal()));
@@ -161,6 +195,20 @@ void check_parameters(const Function& f, const std::array<std::size_t, N>& sizes
   }
 }
 
+/// The driver call of a checked launch: cuLaunchKernel, or cuLaunchKernelEx for clusters.
+inline int raw_launch(const DriverApi& api, const Function& f, const LaunchConfig& c,
+                      void** params) {
+  if (c.cluster.x == 1 && c.cluster.y == 1 && c.cluster.z == 1) {
+    return api.launch(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,
+                      c.shared_bytes, c.stream.handle, params);
+  }
+  const unsigned grid[3] = {c.grid.x, c.grid.y, c.grid.z};
+  const unsigned block[3] = {c.block.x, c.block.y, c.block.z};
+  const unsigned cluster[3] = {c.cluster.x, c.cluster.y, c.cluster.z};
+  return api.launch_cluster(f.handle(), grid, block, cluster, c.shared_bytes, c.stream.handle,
+                            params);
+}
+
 }  // namespace detail
 
 /// Launches `function` with `config`, passing `args` as its parameters, and tells the
@@ -180,17 +228,13 @@ void launch_with(const LaunchInfo* info, const Function& function, const LaunchC
         ContextGuard g(function.device().context());
         LaunchObserver* observer = launch_observer().load(std::memory_order_acquire);
         if (!observer) {
-          int r = api.launch(function.handle(), config.grid.x, config.grid.y, config.grid.z,
-                             config.block.x, config.block.y, config.block.z, config.shared_bytes,
-                             config.stream.handle, params);
+          int r = detail::raw_launch(api, function, config, params);
           if (r != 0) api.check(r, "launch", detail::describe(function, config));
           return;
         }
         void* token = observer->before_launch(function, config, info);
         auto t0 = std::chrono::steady_clock::now();
-        int r = api.launch(function.handle(), config.grid.x, config.grid.y, config.grid.z,
-                           config.block.x, config.block.y, config.block.z, config.shared_bytes,
-                           config.stream.handle, params);
+        int r = detail::raw_launch(api, function, config, params);
         auto host_us =
             std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
                 .count();
