@@ -1,0 +1,131 @@
+#pragma once
+/// Asynchronous copies from global to shared memory (cp.async, sm_80 and later): 16 bytes
+/// a thread at a time, zero-filling what lies outside the source, in groups that a thread
+/// commits and later waits for. Elsewhere (the host, HIP, older NVIDIA targets) the same
+/// calls copy synchronously, so one kernel source compiles and runs everywhere.
+///
+///   // global (I: rows, K: cols) tile at (i0, k0) -> shared (I:64, K:32), stage k of a ring
+///   kiln::async_copy_tile(ring[kiln::STAGE(k)], a[I(i0) + K(k0)], thread_index(), block_size());
+///   kiln::async_commit_group();
+///   kiln::async_wait_group<kStages - 2>();  // all but the newest kStages - 2 groups landed
+///   kiln::sync_threads();                   // ... and every thread's copies are visible
+///
+/// A wait covers only the calling thread's copies: a barrier after it makes the block's
+/// copies visible to every thread.
+
+#include "../dims/vector.hpp"
+#include "shared_memory.hpp"
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define KILN_ASYNC_COPY 1
+#else
+#define KILN_ASYNC_COPY 0
+#endif
+
+namespace kiln {
+
+/// Copies `src_bytes` (0 to 16) bytes from global `src` to shared `dst` and zero-fills
+/// the rest of the 16 bytes at dst; with src_bytes 0 nothing is read. dst and src are
+/// 16-byte aligned. On sm_80+ it is one cp.async.cg (through L2, bypassing L1) that
+/// completes with its commit group; elsewhere a plain copy that completes at once.
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_16(void* dst, const void* src, int src_bytes) {
+#if KILN_ASYNC_COPY
+  const unsigned shared_dst = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+#elif KILN_DEVICE_PASS
+  struct alignas(16) Chunk {
+    unsigned v[4];
+  };
+  Chunk c{};
+  if (src_bytes == 16) {
+    c = *static_cast<const Chunk*>(src);
+  } else {
+    const unsigned char* s = static_cast<const unsigned char*>(src);
+    unsigned char* b = reinterpret_cast<unsigned char*>(&c);
+    for (int i = 0; i < src_bytes; ++i) b[i] = s[i];
+  }
+  *static_cast<Chunk*>(dst) = c;
+#else
+  // Host: byte by byte, which aliases any type.
+  const unsigned char* s = static_cast<const unsigned char*>(src);
+  unsigned char* d = static_cast<unsigned char*>(dst);
+  for (int i = 0; i < 16; ++i) d[i] = i < src_bytes ? s[i] : static_cast<unsigned char>(0);
+#endif
+}
+
+/// Closes the group of this thread's async copies issued since the last commit.
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_commit_group() {
+#if KILN_ASYNC_COPY
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+/// Waits until at most Pending of this thread's committed groups are still in flight
+/// (0: all of them). Not a barrier: sync_threads() after it for the other threads' copies.
+template <int Pending>
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
+  static_assert(Pending >= 0 && Pending <= 7, "cp.async.wait_group takes 0 to 7 pending groups");
+#if KILN_ASYNC_COPY
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+#endif
+}
+
+/// Copies the shared tile `dst`'s shape out of the global tensor at cursor `src` (the
+/// tile's origin in the global tensor) into `dst`, asynchronously: threads `rank` of
+/// `count` share the tile's 16-byte vectors along its contiguous dimension. Elements
+/// outside the global tensor (src's in_bounds) are zero-filled, so a ragged edge tile
+/// arrives padded with zeros. Commit and wait as for async_copy_16.
+///
+///   // global (I: rows, K: cols) f32 tile at (i0, k0) -> shared (I:64, K:32):
+///   // 64 * 32 / 4 = 512 vectors of (K:4); with 128 threads, 4 each
+///   async_copy_tile(smem_a, a[I(i0) + K(k0)], thread_index(), 128);
+///
+/// Requirements, checked at compile time: the tile has static sizes and strides, its
+/// innermost dimension has stride 1 and is vectorizable by 16 bytes (is_vectorizable);
+/// the global tensor has that dimension with stride 1. A precondition nothing checks: the
+/// global data and every vector's start there are 16-byte aligned (cp.async faults
+/// otherwise), e.g. rows whose length is a multiple of 16 bytes, tiles at multiples of
+/// 16 bytes along the row.
+template <class Shared, class Global, class C>
+KILN_HOST_DEVICE void async_copy_tile(const Shared& dst, const Cursor<Global, C>& src, int rank,
+                                      int count) {
+  using T = typename Shared::element_type;
+  using L = typename Shared::layout_type;
+  using GL = typename Global::layout_type;
+  constexpr int n = 16 / int(sizeof(T));
+  static_assert(16 % sizeof(T) == 0, "16-byte copies need an element size dividing 16");
+  static_assert(sizeof(typename Global::element_type) == sizeof(T),
+                "global and shared elements have the same size (a copy does not convert)");
+  static_assert(L::contiguous_index >= 0, "the shared tile needs a dimension of stride 1");
+  using D = typename L::template dim_at<L::contiguous_index>;
+  static_assert(GL::template index_of<D> >= 0 &&
+                    GL::template extent_at<(GL::template index_of<D> >= 0 ? GL::template index_of<D>
+                                                                          : 0)>::stride == 1,
+                "the global tensor must have the tile's contiguous dimension, with stride 1");
+  static_assert(is_vectorizable<Shared, n>,
+                "the shared tile must be vectorizable by 16 bytes (is_vectorizable)");
+  static_assert(L::contiguous_index == L::rank - 1,
+                "the shared tile's contiguous dimension must be its innermost (listed last)");
+  static_assert(Shared::storage_size() > 0, "the shared tile has static sizes and strides");
+  constexpr int tile_vectors = L().num_elements() / n;
+  for (int v = rank; v < tile_vectors; v += count) {
+    // The vector's coordinates in the tile, its contiguous index scaled to elements.
+    auto at = L().coords_of(v * n);
+    const auto from = src[at];
+    int bytes = 0;
+    if (from.in_bounds()) {
+      if (from[D(n - 1)].in_bounds()) {
+        bytes = 16;
+      } else {
+        for (int j = 0; j < n && from[D(j)].in_bounds(); ++j) bytes += int(sizeof(T));
+      }
+    }
+    const void* from_ptr = bytes > 0 ? static_cast<const void*>(from.ptr())
+                                     : static_cast<const void*>(src.tensor().data());
+    async_copy_16(dst[at].ptr(), from_ptr, bytes);
+  }
+}
+
+}  // namespace kiln
