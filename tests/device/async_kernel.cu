@@ -15,7 +15,7 @@ constexpr int kStages = 3;
 constexpr int kThreads = 128;
 using Global = Tensor<const float, Extent<I, dynamic>, Extent<K, dynamic>>;
 using Tile = Tensor<float, Extent<I, 64>, Extent<K, 32>>;  // (I:64, K:32)
-using Staged = Ring<Tile, kStages>;                        // (STAGE: 3 wrapping) x (I:64, K:32)
+using Staged = Ring<Tile, kStages>;                        // (RING_STAGE: 3 wrapping) x (I:64, K:32)
 using Swizzled = SwizzledTensor<float, Swizzle<3, 2, 5>, Extent<I, 8>, Extent<K, 32>>;
 static_assert(Tile::storage_size() == 64 * 32, "a packed tile");
 static_assert(shared_bytes<Staged, Swizzled>() == 3 * 64 * 32 * 4 + 8 * 32 * 4, "carving");
@@ -36,7 +36,7 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(async_kernel::kThreads, 1)
 
   // Prologue: stages 0 .. kStages - 2 in flight, a group each (empty groups past the end).
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) async_copy_tile(ring[STAGE(s)], a[i0 + K(32 * s)], thread_index(), kThreads);
+    if (s < k_tiles) async_copy_tile(ring[RING_STAGE(s)], a[i0 + K(32 * s)], thread_index(), kThreads);
     async_commit_group();
   }
   float sum = 0.0f;
@@ -44,12 +44,12 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(async_kernel::kThreads, 1)
     // global (I: rows, K: cols) tile at (i0, 32 (k + 2)) -> shared stage k + 2 (mod 3)
     const int next = k + kStages - 1;
     if (next < k_tiles) {
-      async_copy_tile(ring[STAGE(next)], a[i0 + K(32 * next)], thread_index(), kThreads);
+      async_copy_tile(ring[RING_STAGE(next)], a[i0 + K(32 * next)], thread_index(), kThreads);
     }
     async_commit_group();
     async_wait_group<kStages - 1>();  // stage k has landed (for this thread)
     sync_threads();                   // ... and for every thread
-    const Tile t = ring[STAGE(k)];
+    const Tile t = ring[RING_STAGE(k)];
     for (I i : range(I(64)).split(thread_index(), kThreads)) {
       for (int c = 0; c < 32; ++c) sum += *t[i + K(c)];
     }

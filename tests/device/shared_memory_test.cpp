@@ -57,19 +57,19 @@ TEST_CASE("the carver hands out aligned tiles in order, as shared_bytes counts t
 TEST_CASE("a ring's stages wrap by type") {
   alignas(16) short buffer[Ring3::storage_size()] = {};
   Ring3 ring(buffer);
-  using Stage = kiln::Module<kiln::STAGE, 3>;
+  using Stage = kiln::Module<kiln::RING_STAGE, 3>;
   static_assert(std::is_same_v<Ring3::stage_type, Stage>);
   for (int s = -6; s < 12; ++s) {
     CAPTURE(s);
     const int expected = ((s % 3) + 3) % 3;
-    CHECK(ring[kiln::STAGE(s)].data() == buffer + expected * 16);
-    CHECK(ring[kiln::STAGE(s)].data() == ring[kiln::STAGE(s + 3)].data());
-    CHECK(reinterpret_cast<std::uintptr_t>(ring[kiln::STAGE(s)].data()) % 16 == 0);
+    CHECK(ring[kiln::RING_STAGE(s)].data() == buffer + expected * 16);
+    CHECK(ring[kiln::RING_STAGE(s)].data() == ring[kiln::RING_STAGE(s + 3)].data());
+    CHECK(reinterpret_cast<std::uintptr_t>(ring[kiln::RING_STAGE(s)].data()) % 16 == 0);
   }
   // A pipeline of 3 stages writes stage k + 2 while reading stage k: never the same tile.
   for (int k = 0; k < 9; ++k) {
-    CHECK(ring[kiln::STAGE(k)].data() != ring[kiln::STAGE(k + 2)].data());
-    CHECK(ring[kiln::STAGE(k + 3)].data() == ring[kiln::STAGE(k)].data());
+    CHECK(ring[kiln::RING_STAGE(k)].data() != ring[kiln::RING_STAGE(k + 2)].data());
+    CHECK(ring[kiln::RING_STAGE(k + 3)].data() == ring[kiln::RING_STAGE(k)].data());
   }
   // The stage dimension's own folds index it too.
   CHECK(ring[Stage(1)].data() == buffer + 16);

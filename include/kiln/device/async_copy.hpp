@@ -5,10 +5,10 @@
 /// calls copy synchronously, so one kernel source compiles and runs everywhere.
 ///
 ///   // global (I: rows, K: cols) tile at (i0, k0) -> shared (I:64, K:32), stage k of a ring
-///   kiln::async_copy_tile(ring[kiln::STAGE(k)], a[I(i0) + K(k0)], thread_index(), block_size());
-///   kiln::async_commit_group();
-///   kiln::async_wait_group<kStages - 2>();  // all but the newest kStages - 2 groups landed
-///   kiln::sync_threads();                   // ... and every thread's copies are visible
+///   kiln::async_copy_tile(ring[kiln::RING_STAGE(k)], a[I(i0) + K(k0)], thread_index(),
+///   block_size()); kiln::async_commit_group(); kiln::async_wait_group<kStages - 2>();  // all but
+///   the newest kStages - 2 groups landed kiln::sync_threads();                   // ... and every
+///   thread's copies are visible
 ///
 /// A wait covers only the calling thread's copies: a barrier after it makes the block's
 /// copies visible to every thread.

@@ -6,14 +6,14 @@
 ///   KILN_DIM(I); KILN_DIM(K); KILN_DIM(J);
 ///   using ATile = kiln::Tensor<float, kiln::Extent<I, 64>, kiln::Extent<K, 32>>;
 ///   using BTile = kiln::Tensor<float, kiln::Extent<K, 32>, kiln::Extent<J, 64>>;
-///   using ARing = kiln::Ring<ATile, 3>;          // (STAGE: 3 wrapping) x (I:64, K:32)
+///   using ARing = kiln::Ring<ATile, 3>;          // (RING_STAGE: 3 wrapping) x (I:64, K:32)
 ///   // host: the launch's dynamic shared memory
 ///   int bytes = kiln::shared_bytes<ARing, BTile>();
 ///   // device
 ///   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
 ///   ARing a = smem.take<ARing>();                // 3 x (I:64, K:32), each 16-byte aligned
 ///   BTile b = smem.take<BTile>();                // (K:32, J:64)
-///   ATile next = a[kiln::STAGE(k + 2)];          // stage (k + 2) mod 3
+///   ATile next = a[kiln::RING_STAGE(k + 2)];          // stage (k + 2) mod 3
 ///
 /// Tiles are carved in the order taken, each at the next multiple of Align bytes (16 by
 /// default) from the buffer's start; shared_bytes() walks the same arithmetic, so the
@@ -25,8 +25,9 @@
 namespace kiln {
 
 /// The stage of a multi-stage pipeline; a Ring indexes its tiles by it, modulo the
-/// number of stages.
-KILN_DIM(STAGE);
+/// number of stages. Named RING_STAGE so that it does not meet a user's own STAGE
+/// dimension under `using namespace kiln`.
+KILN_DIM(RING_STAGE);
 
 namespace detail {
 
@@ -47,19 +48,19 @@ KILN_HOST_DEVICE constexpr int carve_start(int end, int align) {
 
 }  // namespace detail
 
-/// Stages copies of one tile type, indexed by a STAGE value modulo Stages: ring[STAGE(k)]
+/// Stages copies of one tile type, indexed by a RING_STAGE value modulo Stages: ring[RING_STAGE(k)]
 /// is the tile of stage k mod Stages, so a pipeline writes stage k + Stages - 1 while it
 /// reads stage k and the wrap is in the type (Module<Stage, Stages>), not in the loop.
 /// Each stage starts at a multiple of 16 bytes from the ring's start, so 16-byte copies
 /// into any stage stay aligned.
 ///
-///   Ring<(I:64, K:32) f32, 3>: 3 x 2048 floats; ring[STAGE(4)] is stage 1
+///   Ring<(I:64, K:32) f32, 3>: 3 x 2048 floats; ring[RING_STAGE(4)] is stage 1
 ///
 /// Parameters:
 ///   Tile    a Tensor type with static sizes and strides (typically in shared memory)
 ///   Stages  the number of stages, > 0
-///   Stage   the dimension that counts stages (kiln::STAGE unless given)
-template <class Tile, int Stages, class Stage = STAGE>
+///   Stage   the dimension that counts stages (kiln::RING_STAGE unless given)
+template <class Tile, int Stages, class Stage = RING_STAGE>
 class Ring {
   static_assert(Stages > 0, "a ring holds at least one stage");
   static_assert(is_dim<Stage>, "a ring's stages are counted by a typed dimension");
