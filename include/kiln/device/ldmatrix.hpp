@@ -1,0 +1,146 @@
+#pragma once
+/// ldmatrix: a warp loads one, two or four 8x8 matrices of 16-bit values from shared
+/// memory straight into the register layout of the mma.sync fragments (mma.hpp).
+///
+///   KILN_DIM(I); KILN_DIM(J); KILN_DIM(K);
+///   // (I:16, K:16) f16 tile, K contiguous            -> A fragment, ldmatrix .x4
+///   kiln::MmaA<kiln::f16, I, K> a;
+///   kiln::ldmatrix_fragment(a, smem_a.slice<16>(I(16 * w)));
+///   // (K:16, J:8) f16 tile, J contiguous (row-major B) -> B fragment, ldmatrix .x2.trans
+///   // (J:8, K:16) f16 tile, K contiguous               -> B fragment, ldmatrix .x2
+///   kiln::MmaB<kiln::f16, K, J> b;
+///   kiln::ldmatrix_fragment(b, smem_b);
+///
+/// The tile's contiguous dimension decides whether the matrices are transposed on the way:
+/// the types say it, no flag does. Swizzled tiles (SwizzledTensor) work as long as the
+/// swizzle keeps runs of 8 elements (16 bytes) together.
+///
+/// The raw instruction is `ldmatrix<Count, Transpose>(regs, shared_address(row))`. Both
+/// issue PTX only under `__CUDA_ARCH__ >= 800`; ldmatrix_row, the address each lane
+/// supplies, is plain C++ and tested on the host.
+
+#include "mma.hpp"
+
+namespace kiln {
+
+#if KILN_GPU_COMPILER
+/// The shared-memory (state space) address of a generic pointer into shared memory.
+KILN_DEVICE KILN_FORCEINLINE unsigned shared_address(const void* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  unsigned address;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(p));
+  return address;
+#else
+  (void)p;
+  return 0;
+#endif
+}
+
+/// Loads Count (1, 2 or 4) 8x8 matrices of 16-bit values: lanes 8i .. 8i+7 give the
+/// shared addresses of matrix i's eight 16-byte rows, and register i of lane l receives
+/// row l / 4, columns 2 * (l % 4) and + 1 of matrix i (with Transpose, of its transpose).
+template <int Count, bool Transpose = false>
+KILN_DEVICE KILN_FORCEINLINE void ldmatrix(unsigned (&regs)[Count], unsigned row_address) {
+  static_assert(Count == 1 || Count == 2 || Count == 4, "ldmatrix loads 1, 2 or 4 matrices");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define KILN_LDMATRIX_(shape)                                                               \
+  if constexpr (Count == 1) {                                                               \
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1" shape ".shared.b16 {%0}, [%1];\n"          \
+                 : "=r"(regs[0])                                                            \
+                 : "r"(row_address));                                                       \
+  } else if constexpr (Count == 2) {                                                        \
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2" shape ".shared.b16 {%0,%1}, [%2];\n"       \
+                 : "=r"(regs[0]), "=r"(regs[1])                                             \
+                 : "r"(row_address));                                                       \
+  } else {                                                                                  \
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4" shape ".shared.b16 {%0,%1,%2,%3}, [%4];\n" \
+                 : "=r"(regs[0]), "=r"(regs[1]), "=r"(regs[2]), "=r"(regs[3])               \
+                 : "r"(row_address));                                                       \
+  }
+  if constexpr (Transpose) {
+    KILN_LDMATRIX_(".trans")
+  } else {
+    KILN_LDMATRIX_("")
+  }
+#undef KILN_LDMATRIX_
+#else
+  (void)regs;
+  (void)row_address;
+#endif
+}
+#endif
+
+namespace detail {
+
+// 1 when Tile's contiguous dimension is Frag's inner one (plain ldmatrix), 2 when it is
+// the outer one (ldmatrix .trans), 0 otherwise.
+template <class Frag, class Tile>
+KILN_HOST_DEVICE constexpr int ldmatrix_mode() {
+  using L = typename Tile::layout_type;
+  if constexpr (L::contiguous_index < 0) {
+    return 0;
+  } else {
+    using D = typename L::template dim_at<L::contiguous_index>;
+    return is_same<D, typename Frag::inner_dim> ? 1 : is_same<D, typename Frag::outer_dim> ? 2 : 0;
+  }
+}
+
+}  // namespace detail
+
+/// Whether ldmatrix_fragment(Frag, Tile) transposes: Tile is contiguous along Frag's outer
+/// dimension (a row-major (K, N) tile for a B fragment).
+template <class Frag, class Tile>
+inline constexpr bool ldmatrix_transposes =
+    detail::ldmatrix_mode<Frag, typename detail::TensorOf<Tile>::type>() == 2;
+
+/// The element whose address lane `lane` gives ldmatrix to fill Frag from `tile` (a tensor
+/// whose origin is the fragment's origin, or a cursor at it): the first of 8 contiguous
+/// elements of a row of core tile (lane / 8) % Frag::tiles.
+///
+///   A (M:16, K:16), K contiguous: lane 8t + r -> (M: r + 8 (t % 2), K: 8 (t / 2))
+///   B (K:16, N:8),  N contiguous: lane 8t + r -> (K: r + 8 t, N: 0)      (.trans)
+template <class Frag, class Tile>
+KILN_HOST_DEVICE constexpr auto ldmatrix_row(const Tile& tile, int lane) {
+  using Outer = typename Frag::outer_dim;
+  using Inner = typename Frag::inner_dim;
+  constexpr int mode = detail::ldmatrix_mode<Frag, typename detail::TensorOf<Tile>::type>();
+  static_assert(mode != 0,
+                "ldmatrix needs a tile whose contiguous (stride-1) dimension is one of the "
+                "fragment's two dimensions, in the same fold");
+  const int t = (lane / 8) % Frag::tiles;
+  const int r = lane % 8;
+  const auto tile_origin =
+      Fold<Outer, 8>(t % Frag::outer_tiles) + Fold<Inner, 8>(t / Frag::outer_tiles);
+  if constexpr (mode == 1) {
+    return tile[tile_origin + Outer(r)].ptr();
+  } else {
+    return tile[tile_origin + Inner(r)].ptr();
+  }
+}
+
+#if KILN_GPU_COMPILER
+/// Fills `frag` (16-bit elements) from a shared-memory tile at the fragment's origin with
+/// one ldmatrix (.x4 for A, .x2 for B, .trans where the tile is contiguous along the
+/// fragment's outer dimension). Every lane of the warp calls it. Each 8-element row must
+/// be 16-byte aligned: the tile's contiguous extent a multiple of 8 at an aligned base.
+///
+///   (M:16, K:16) f16 tile (K contiguous)      -> MmaA<f16, M, K>
+///   (K:16, N:8)  f16 tile (N contiguous)      -> MmaB<f16, K, N>  via .trans
+template <class T, class O, class In, int OT, int IT, class Tile>
+KILN_DEVICE KILN_FORCEINLINE void ldmatrix_fragment(MmaFragment<T, O, In, OT, IT>& frag,
+                                                    const Tile& tile) {
+  using F = MmaFragment<T, O, In, OT, IT>;
+  using TileTensor = typename detail::TensorOf<Tile>::type;
+  static_assert(sizeof(T) == 2, "ldmatrix loads 16-bit elements (f16, bf16)");
+  static_assert(
+      detail::is_same<typename detail::RemoveConst<typename TileTensor::element_type>::type, T>,
+      "the tile's elements are the fragment's element type");
+  static_assert(TileTensor::swizzle_type::contiguous % 8 == 0,
+                "the tile's swizzle must keep runs of 8 elements (16 bytes) together");
+  unsigned(&regs)[F::tiles] = *reinterpret_cast<unsigned(*)[F::tiles]>(frag.values);
+  ldmatrix<F::tiles, ldmatrix_transposes<F, Tile>>(
+      regs, shared_address(ldmatrix_row<F>(tile, lane_index())));
+}
+#endif
+
+}  // namespace kiln
