@@ -110,9 +110,10 @@ TEST_CASE("mma, ldmatrix and fragment stores compile to their instructions on sm
   }
 }
 
-TEST_CASE("below sm_80 the same source compiles and issues no tensor-core instruction") {
+TEST_CASE("below sm_80 the same source compiles, issues no tensor-core instruction, traps") {
   auto out = compile("sm_75", 17);
   CHECK(!has(out.ptx, "mma.sync"));
   CHECK(!has(out.ptx, "ldmatrix"));
+  CHECK(has(entry(out.ptx, "kiln_mma_bf16_k8"), "trap;"));
   CHECK(has(out.ptx, ".entry kiln_mma_f16"));
 }

@@ -16,8 +16,8 @@
 /// swizzle keeps runs of 8 elements (16 bytes) together.
 ///
 /// The raw instruction is `ldmatrix<Count, Transpose>(regs, shared_address(row))`. Both
-/// issue PTX only under `__CUDA_ARCH__ >= 800`; ldmatrix_row, the address each lane
-/// supplies, is plain C++ and tested on the host.
+/// issue PTX only under `__CUDA_ARCH__ >= 800` (elsewhere they compile and trap if run);
+/// ldmatrix_row, the address each lane supplies, is plain C++ and tested on the host.
 
 #include "mma.hpp"
 
@@ -64,8 +64,12 @@ KILN_DEVICE KILN_FORCEINLINE void ldmatrix(unsigned (&regs)[Count], unsigned row
   }
 #undef KILN_LDMATRIX_
 #else
+  // No ldmatrix on this target: stop the kernel rather than compute with stale registers.
   (void)regs;
   (void)row_address;
+#if KILN_DEVICE_PASS
+  detail::trap_unsupported();
+#endif
 #endif
 }
 #endif

@@ -26,8 +26,9 @@
 /// each lane's pair runs along K). Core tiles are numbered down the outer dimension first.
 ///
 /// Includes no standard library; the instructions are issued under
-/// `__CUDA_ARCH__ >= 800` only. Elsewhere mma() is empty and the host has
-/// mma_reference() (a whole warp's fragments, multiplied by scalar loops) for tests.
+/// `__CUDA_ARCH__ >= 800` only. On other GPU targets (older NVIDIA, AMD) the headers
+/// compile and mma() traps if it runs; on the host it does nothing, and
+/// mma_reference() (a whole warp's fragments, multiplied by scalar loops) serves tests.
 
 #include "../dims/compound_index.hpp"
 #include "../dims/vector.hpp"
@@ -111,6 +112,17 @@ KILN_DEVICE KILN_FORCEINLINE const unsigned* fragment_registers(const T* values)
   return reinterpret_cast<const unsigned*>(values);
 }
 
+#if KILN_DEVICE_PASS
+// Ends the kernel where a target lacks the instruction a call stands for.
+KILN_DEVICE KILN_FORCEINLINE void trap_unsupported() {
+#if KILN_HIP
+  __builtin_trap();
+#else
+  __trap();
+#endif
+}
+#endif
+
 template <class X>
 struct TensorOf {
   using type = X;
@@ -176,9 +188,15 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void mma(MmaFragment<float, M, N, 2, 1>& d,
   }
 #undef KILN_MMA_K16_
 #undef KILN_MMA_K8_
+#elif KILN_DEVICE_PASS
+  // No mma.sync on this target: stop the kernel rather than leave d silently stale.
+  (void)d;
+  (void)a;
+  (void)b;
+  (void)c;
+  detail::trap_unsupported();
 #else
-  // No tensor-core instruction on this target: nothing to issue. (The host's model of
-  // the whole warp is mma_reference below.)
+  // The host has no warp: nothing to issue (mma_reference below models a whole warp).
   (void)d;
   (void)a;
   (void)b;
