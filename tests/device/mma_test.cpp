@@ -91,6 +91,28 @@ TEST_CASE("fragment sizes are the registers the instructions take") {
   CHECK(A::coords(5, 6) == I(1 + 8) + K(2 + 8));
 }
 
+namespace {
+template <class D, class A, class B>
+constexpr bool mma_accepts = requires(D& d, const A& a, const B& b) {
+  kiln::mma(d, a, b, d);
+};
+}  // namespace
+
+// Each rejected combination is paired with the accepted one it differs from.
+static_assert(
+    mma_accepts<kiln::MmaC<float, I, J>, kiln::MmaA<kiln::f16, I, K>, kiln::MmaB<kiln::f16, K, J>>);
+static_assert(
+    !mma_accepts<kiln::MmaC<float, J, I>, kiln::MmaA<kiln::f16, I, K>, kiln::MmaB<kiln::f16, K, J>>,
+    "C's rows must be A's rows");
+static_assert(
+    !mma_accepts<kiln::MmaC<float, I, J>, kiln::MmaA<kiln::f16, I, K>, kiln::MmaB<kiln::f16, J, K>>,
+    "B's depth must be A's depth");
+static_assert(mma_accepts<kiln::MmaC<float, I, J>, kiln::MmaA<kiln::bf16, I, K, 8>,
+                          kiln::MmaB<kiln::bf16, K, J, 8>>);
+static_assert(!mma_accepts<kiln::MmaC<float, I, J>, kiln::MmaA<kiln::bf16, I, K, 16>,
+                           kiln::MmaB<kiln::bf16, K, J, 8>>,
+              "A and B of one depth");
+
 TEST_CASE("m16n8k16 fragments own what the PTX ISA's figures say, each element once") {
   check_ownership<kiln::MmaA<kiln::f16, I, K>, I, K>(16, 16, isa_a_k16);
   check_ownership<kiln::MmaB<kiln::f16, K, J>, K, J>(16, 8, isa_b_k16);
