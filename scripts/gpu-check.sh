@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$out/gp
 # shellcheck disable=SC2086
 cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release ${KILN_CMAKE_ARGS:-} \
   > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-targets="rt_gpu_test rt_kernel_gpu_test typed_kernel_gpu_test prof_bench_gpu_test profiler_gpu_test
+targets="rt_gpu_test rt_kernel_gpu_test primitives_gpu_test typed_kernel_gpu_test prof_bench_gpu_test profiler_gpu_test
          factory_gpu_test factory_described_gpu_test multi_gpu_test softmax_gpu_test
          launch_overhead jit_cache factory_lookup softmax tune_model quickstart profile custom_factory"
 # shellcheck disable=SC2086

@@ -1,9 +1,10 @@
 #pragma once
 // The layering check of include/kiln: reads every header's #include lines and reports each
-// edge that goes up the layer order or sideways between layers (docs/architecture.md).
+// edge that goes up the layer order (docs/architecture.md).
 //
-// Layer order, lowest first: detail/ (and error.hpp), then dims/ and device/ side by side,
-// gen/, jit/, rt/, prof/, factory/, ops/. A folder includes its own headers and those of
+// Layer order, lowest first: detail/ (and error.hpp), dims/, device/ (its tensor-core
+// fragments, shared-memory tiles and asynchronous copies are typed tensors), gen/, jit/,
+// rt/, prof/, factory/, ops/. A folder includes its own headers and those of
 // lower layers only; it never reaches into another layer's detail/ folder (kiln/detail/
 // itself is shared by all). The umbrella headers at the top (kiln/kiln.hpp, kiln/rt.hpp,
 // ...) include whatever they gather and are not checked; no layer may include them.
@@ -37,14 +38,14 @@ inline int layer_rank(std::string_view folder) {
   };
   static constexpr std::array<Layer, 10> layers{{{"base", 0},
                                                  {"dims", 1},
-                                                 {"device", 1},
-                                                 {"gen", 2},
-                                                 {"jit", 3},
-                                                 {"rt", 4},
-                                                 {"prof", 5},
-                                                 {"factory", 6},
-                                                 {"ops", 7},
-                                                 {"umbrella", 8}}};
+                                                 {"device", 2},
+                                                 {"gen", 3},
+                                                 {"jit", 4},
+                                                 {"rt", 5},
+                                                 {"prof", 6},
+                                                 {"factory", 7},
+                                                 {"ops", 8},
+                                                 {"umbrella", 9}}};
   for (const Layer& l : layers) {
     if (l.name == folder) return l.rank;
   }
@@ -116,8 +117,6 @@ inline std::vector<Violation> check_include_layers(const fs::path& kiln_dir) {
         why = "folder " + to_layer + " is not in the layer order";
       } else if (to_rank > from_rank) {
         why = "upward: " + from_layer + " is below " + to_layer;
-      } else if (to_rank == from_rank && to_layer != from_layer) {
-        why = "sideways: " + from_layer + " and " + to_layer + " stand side by side";
       } else if (to_layer != from_layer && in_layer_detail(to)) {
         why = "into the detail/ of " + to_layer;
       }
