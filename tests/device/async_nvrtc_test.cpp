@@ -3,25 +3,15 @@
 // cp.async instructions, and storage_size of a dynamic tensor must not compile.
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
-
+#include "../nvrtc_support.hpp"
 #include "kiln/jit/nvrtc.hpp"
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot read " << path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using kiln_test::read_file;
 
 kiln::jit::NvrtcOutput compile(const std::string& source, const std::string& arch, int std) {
-  return kiln::jit::nvrtc_compile(source, "async_kernel.cu",
-                                  {"--gpu-architecture=" + arch, "-std=c++" + std::to_string(std),
-                                   std::string("-I") + KILN_TEST_INCLUDE_DIR});
+  return kiln_test::nvrtc(source, "async_kernel.cu", arch, std);
 }
 
 }  // namespace
