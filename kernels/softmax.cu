@@ -66,10 +66,6 @@ KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::bf16& out) {
 KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
   return __builtin_exp2f(x);
 }
-KILN_DEVICE KILN_FORCEINLINE float shuffle_xor(float v, int mask) {
-  const int src = (kiln::lane_index() ^ mask) << 2;
-  return __builtin_bit_cast(float, __builtin_amdgcn_ds_bpermute(src, __builtin_bit_cast(int, v)));
-}
 #else
 KILN_DEVICE KILN_FORCEINLINE float to_float(__half x) {
   return __half2float(x);
@@ -89,9 +85,6 @@ KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
-KILN_DEVICE KILN_FORCEINLINE float shuffle_xor(float v, int mask) {
-  return __shfl_xor_sync(0xffffffffu, v, mask);
-}
 #endif
 
 KILN_DEVICE KILN_FORCEINLINE float max_of(float a, float b) {
@@ -108,25 +101,18 @@ struct MaxSum {
   float s;
 };
 
-/// The maximum (Max) or the sum (Sum) of `v` over groups of `Lanes` neighbouring lanes,
-/// in every lane of the group (xor shuffles: Lanes is a power of 2, at most a warp).
+/// max_of as an operation for kiln's warp reductions (kiln::Maximum keeps a NaN in its
+/// first operand; this keeps the other one, as the row's own maximum loop does).
 struct Max {
-  KILN_DEVICE static KILN_FORCEINLINE float apply(float a, float b) { return max_of(a, b); }
+  KILN_DEVICE KILN_FORCEINLINE float operator()(float a, float b) const { return max_of(a, b); }
 };
-struct Sum {
-  KILN_DEVICE static KILN_FORCEINLINE float apply(float a, float b) { return a + b; }
-};
-template <class Op, int Lanes>
-KILN_DEVICE KILN_FORCEINLINE float lanes_reduce(float v) {
-#pragma unroll
-  for (int mask = Lanes / 2; mask > 0; mask /= 2) v = Op::apply(v, shuffle_xor(v, mask));
-  return v;
-}
-/// The whole of `Lanes` lanes' parts: the maximum first, then each sum rescaled to it.
+/// The whole of `Lanes` neighbouring lanes' parts, in every lane of the group (kiln's warp
+/// reductions: Lanes is a power of 2, at most a warp): the maximum first, then each sum
+/// rescaled to it.
 template <int Lanes>
 KILN_DEVICE KILN_FORCEINLINE MaxSum lanes_combine(MaxSum v) {
-  const float m = lanes_reduce<Max, Lanes>(v.m);
-  return {m, lanes_reduce<Sum, Lanes>(v.s * exp_minus(v.m, m))};
+  const float m = kiln::warp_reduce<Lanes>(v.m, Max{});
+  return {m, kiln::warp_sum<Lanes>(v.s * exp_minus(v.m, m))};
 }
 
 /// The MaxSum of a whole row from each of its threads' parts, in every thread of the row:
