@@ -1,7 +1,8 @@
 #pragma once
-/// Kernel factories: Factory (from a description), KernelFactory and its kernels, configs and tuning policies, the tuner,
-/// the tuning database and the performance model. Includes kiln/prof/environment.hpp, so
-/// that KILN_PROFILE=FILE profiles any program that includes this (docs/profiling.md).
+/// Kernel factories: Factory (from a description), KernelFactory and its kernels, configs and
+/// tuning policies, the tuner, the tuning database and the performance model. Includes
+/// kiln/prof/environment.hpp, so that KILN_PROFILE=FILE profiles any program that includes this
+/// (docs/profiling.md).
 
 #include "factory/device_features.hpp"
 #include "factory/factory.hpp"

@@ -15,7 +15,7 @@ constexpr int kStages = 3;
 constexpr int kThreads = 128;
 using Global = Tensor<const float, Extent<I, dynamic>, Extent<K, dynamic>>;
 using Tile = Tensor<float, Extent<I, 64>, Extent<K, 32>>;  // (I:64, K:32)
-using Staged = Ring<Tile, kStages>;                        // (RING_STAGE: 3 wrapping) x (I:64, K:32)
+using Staged = Ring<Tile, kStages>;  // (RING_STAGE: 3 wrapping) x (I:64, K:32)
 using Swizzled = SwizzledTensor<float, Swizzle<3, 2, 5>, Extent<I, 8>, Extent<K, 32>>;
 static_assert(Tile::storage_size() == 64 * 32, "a packed tile");
 static_assert(shared_bytes<Staged, Swizzled>() == 3 * 64 * 32 * 4 + 8 * 32 * 4, "carving");
@@ -36,7 +36,8 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(async_kernel::kThreads, 1)
 
   // Prologue: stages 0 .. kStages - 2 in flight, a group each (empty groups past the end).
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) async_copy_tile(ring[RING_STAGE(s)], a[i0 + K(32 * s)], thread_index(), kThreads);
+    if (s < k_tiles)
+      async_copy_tile(ring[RING_STAGE(s)], a[i0 + K(32 * s)], thread_index(), kThreads);
     async_commit_group();
   }
   float sum = 0.0f;

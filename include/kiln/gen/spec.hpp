@@ -107,8 +107,9 @@ class Spec {
   /// Declares the dimensions it uses that the spec does not have yet; a fold or module in
   /// its layout must have been declared (fold(), module()) before.
   ///
-  ///   using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>, kiln::Extent<COL, 256>>;
-  ///   spec.tensor<In>("In");     // the kernel's In is the host's In
+  ///   using In = kiln::Tensor<const float, kiln::Extent<ROW, kiln::dynamic>,
+  ///                           kiln::Extent<COL, 256>>;
+  ///   spec.tensor<In>("In");  // the kernel's In is the host's In
   template <class T>
   Spec& tensor(std::string name) {
     TensorSpec t = tensor_spec_of<T>(std::move(name), resolve());

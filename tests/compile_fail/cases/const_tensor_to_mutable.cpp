@@ -1,5 +1,5 @@
 // A read-only tensor never becomes a writable one (the other way converts implicitly).
-// expect: conversion from .BasicTensor<const float,.* to non-scalar type .BasicTensor<float,.* requested
+// expect: from .BasicTensor<const float,.* to non-scalar type .BasicTensor<float,.* requested
 #include "kiln/dims.hpp"
 KILN_DIM(I);
 KILN_DIM(K);

@@ -1,5 +1,5 @@
 // Values of different dimensions have no order.
-// expect: use of deleted function .*operator<.*A = I; B = K.*values of different dimensions have no order
+// expect: deleted function .*operator<.*A = I; B = K.*different dimensions have no order
 #include "kiln/dims.hpp"
 KILN_DIM(I);
 KILN_DIM(J);
