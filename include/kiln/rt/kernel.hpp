@@ -74,25 +74,25 @@ class JitKernel {
 
 namespace detail {
 
-/// `program` with `spec`'s header added as "spec.hpp", and the name expression of a
-/// template kernel.
-inline jit::Program with_spec(jit::Program program, const gen::Spec& spec,
-                              const std::string& entry) {
+/// `program` with `spec`'s header added as "spec.hpp".
+inline jit::Program with_spec(jit::Program program, const gen::Spec& spec) {
   program.headers.push_back({"spec.hpp", spec.header()});
-  if (entry.find('<') != std::string::npos) program.name_expressions.push_back("&" + entry);
   return program;
 }
 
-inline JitKernel load_kernel(const jit::Program& program, const std::string& entry,
-                             jit::Options options, const Device& device) {
+/// Compiles `program` (asking for the lowered name of a template kernel's name expression)
+/// through the caches, loads it on `device` and looks `entry` up.
+inline JitKernel load_kernel(jit::Program program, const std::string& entry, jit::Options options,
+                             const Device& device) {
   if (entry.empty()) {
     throw Error("kiln: kiln::kernel needs the name of the kernel to launch from " + program.name);
   }
+  const bool is_template = entry.find('<') != std::string::npos;
+  if (is_template) program.name_expressions.push_back("&" + entry);
   if (options.target.empty()) options.target = device.arch();
   auto binary = jit::KernelCache::global().get(program, options);
   Module module = load_module(binary, device);
-  Function f = entry.find('<') != std::string::npos ? module.function_for("&" + entry)
-                                                    : module.function(entry);
+  Function f = is_template ? module.function_for("&" + entry) : module.function(entry);
   return JitKernel(std::move(f), std::move(binary));
 }
 
@@ -106,18 +106,16 @@ inline rt::JitKernel kernel(const std::string& source, const gen::Spec& spec,
                             const std::string& entry, const jit::Options& options = {},
                             const rt::Device& device = rt::Device::current(),
                             std::source_location caller = std::source_location::current()) {
-  jit::Program program =
-      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec, entry);
-  return rt::detail::load_kernel(program, entry, options, device);
+  return rt::detail::load_kernel(
+      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec), entry,
+      options, device);
 }
 
 /// The same for a program given whole (source text and headers), with no Spec.
 inline rt::JitKernel kernel(const jit::Program& program, const std::string& entry,
                             const jit::Options& options = {},
                             const rt::Device& device = rt::Device::current()) {
-  jit::Program p = program;
-  if (entry.find('<') != std::string::npos) p.name_expressions.push_back("&" + entry);
-  return rt::detail::load_kernel(p, entry, options, device);
+  return rt::detail::load_kernel(program, entry, options, device);
 }
 
 /// Compiles without loading: for a machine without the GPU (give options.target), or to
@@ -131,8 +129,7 @@ inline std::shared_ptr<const jit::Binary> compile(
                 "kiln::kernel takes the device's own");
   }
   return jit::KernelCache::global().get(
-      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec,
-                            std::string()),
+      rt::detail::with_spec(jit::program_from_file(source, jit::directory_of(caller)), spec),
       options);
 }
 

@@ -67,16 +67,11 @@ struct LaunchConfig {
 
 namespace detail {
 
-template <class T>
-struct IsDeviceBuffer : std::false_type {};
-template <class T>
-struct IsDeviceBuffer<DeviceBuffer<T>> : std::true_type {};
-
 /// What a C++ argument becomes as a kernel parameter.
 template <class A>
 auto kernel_argument(const A& a) {
   using T = std::remove_cvref_t<A>;
-  if constexpr (IsDeviceBuffer<T>::value) {
+  if constexpr (is_device_buffer<T>) {
     return a.data();
   } else {
     static_assert(

@@ -208,6 +208,18 @@ class DeviceBuffer {
   std::size_t count_ = 0;
 };
 
+namespace detail {
+template <class T>
+struct IsDeviceBuffer : std::false_type {};
+template <class T>
+struct IsDeviceBuffer<DeviceBuffer<T>> : std::true_type {};
+}  // namespace detail
+
+/// Whether T is a DeviceBuffer (of any element type): a kernel argument passed as its
+/// device pointer, and memory a factory tuning on a call's arguments saves and restores.
+template <class T>
+inline constexpr bool is_device_buffer = detail::IsDeviceBuffer<std::remove_cvref_t<T>>::value;
+
 /// `count` elements of T in page-locked host memory (fast, asynchronous copies).
 template <class T>
 class PinnedBuffer {

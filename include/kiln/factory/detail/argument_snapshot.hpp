@@ -26,11 +26,6 @@
 namespace kiln::factory::detail {
 
 template <class T>
-struct IsBuffer : std::false_type {};
-template <class T>
-struct IsBuffer<rt::DeviceBuffer<T>> : std::true_type {};
-
-template <class T>
 struct IsWritableView : std::false_type {};
 template <class T, class... Es>
 struct IsWritableView<BasicTensor<T, NoSwizzle, Es...>> : std::bool_constant<!std::is_const_v<T>> {
@@ -81,7 +76,7 @@ class ArgumentSnapshot {
   template <class A>
   void save(const A& a) {
     using T = std::remove_cvref_t<A>;
-    if constexpr (IsBuffer<T>::value) {
+    if constexpr (rt::is_device_buffer<T>) {
       save_range(a.address(), a.size() * sizeof(*a.data()));
     } else if constexpr (IsWritableView<T>::value) {
       save_range(std::uint64_t(reinterpret_cast<std::uintptr_t>(a.data())), view_span_bytes(a));
