@@ -26,7 +26,11 @@ float value_at(int i, int k) {
   return float(i * 100 + k + 1);
 }
 
-template <class T>
+// How the threads share a tile: at run time (any count), or by a compile-time count with
+// bounds checked (the edges) or not (interior tiles only).
+enum class Mode { dynamic_count, static_checked, static_unchecked };
+
+template <class T, int Count = 0, Mode mode = Mode::dynamic_count>
 void check_tiles(int threads) {
   alignas(16) static float global[kRows * 16];
   for (int i = 0; i < kRows; ++i) {
@@ -39,8 +43,14 @@ void check_tiles(int threads) {
       for (float& x : smem) x = -7.0f;  // poisoned
       const T tile(smem);
       // global (I: 10, K: 13) tile at (i0, k0) -> shared (I:4, K:8); `threads` threads
+      const bool interior = i0 + 4 <= kRows && k0 + 8 <= kCols;
+      if (mode == Mode::static_unchecked && !interior) continue;
       for (int rank = 0; rank < threads; ++rank) {
-        kiln::async_copy_tile(tile, g[I(i0) + K(k0)], rank, threads);
+        if constexpr (mode == Mode::dynamic_count) {
+          kiln::async_copy_tile(tile, g[I(i0) + K(k0)], rank, threads);
+        } else {
+          kiln::async_copy_tile<Count, mode == Mode::static_checked>(tile, g[I(i0) + K(k0)], rank);
+        }
       }
       kiln::async_commit_group();
       kiln::async_wait_group<0>();
@@ -67,6 +77,18 @@ TEST_CASE("a tile copy zero-fills ragged rows and columns") {
 
 TEST_CASE("a tile copy into a swizzled tile lands every element at its swizzled place") {
   check_tiles<SwTile>(5);
+}
+
+TEST_CASE("a compile-time thread count copies the same, checked or (inside) unchecked") {
+  // 8 vectors a tile: 2 threads take whole-row steps from their first vector, 8 one each,
+  // 3 the general way (a remainder), 16 leave half the threads idle.
+  check_tiles<Tile, 2, Mode::static_checked>(2);
+  check_tiles<Tile, 8, Mode::static_checked>(8);
+  check_tiles<Tile, 3, Mode::static_checked>(3);
+  check_tiles<Tile, 16, Mode::static_checked>(16);
+  check_tiles<SwTile, 2, Mode::static_checked>(2);
+  check_tiles<Tile, 2, Mode::static_unchecked>(2);
+  check_tiles<SwTile, 4, Mode::static_unchecked>(4);
 }
 
 TEST_CASE("async_copy_16 copies a prefix and zero-fills the rest") {

@@ -316,6 +316,29 @@ TEST_CASE("macros and constants, sorted by name") {
   CHECK(h.find("half.hpp") == std::string::npos);
 }
 
+TEST_CASE("code blocks come after the declarations, in the order added, before the macros") {
+  Spec spec;
+  spec.dim("I").constant("kN", 4).macro("FLAG", "1");
+  spec.code("second", "struct Z { I i; };").code("first", "inline int f() { return kN; }\n");
+  const std::string h = spec.header();
+  const auto consts = h.find("inline constexpr int kN = 4;");
+  const auto z = h.find("// Code: second\nstruct Z { I i; };\n");
+  const auto f = h.find("// Code: first\ninline int f() { return kN; }\n\n");
+  const auto macros = h.find("// Macros\n#define FLAG 1");
+  REQUIRE(consts != std::string::npos);
+  REQUIRE(z != std::string::npos);
+  REQUIRE(f != std::string::npos);
+  REQUIRE(macros != std::string::npos);
+  CHECK(consts < z);
+  CHECK(z < f);
+  CHECK(f < macros);
+  CHECK_THROWS_WITH_AS(spec.code("empty", "  \n"), doctest::Contains("code block 'empty' is empty"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_WITH_AS(spec.code("nul", std::string("a\0b", 3)),
+                       doctest::Contains("holds a NUL byte"), kiln::gen::SpecError);
+  CHECK_THROWS_AS(spec.code("I", "int x;"), kiln::gen::SpecError);  // a dimension's name
+}
+
 TEST_CASE("names that are fine") {
   Spec spec;
   // Identifiers with underscores and digits, one leading underscore before a lowercase

@@ -13,6 +13,13 @@
 #define KILN_GPU_COMPILER 0
 #endif
 
+/// Asks a GPU compiler to unroll the loop that follows (host compilers ignore it quietly).
+#if KILN_GPU_COMPILER
+#define KILN_UNROLL _Pragma("unroll")
+#else
+#define KILN_UNROLL
+#endif
+
 #if defined(__HIP__) || defined(__HIPCC__) || defined(__HIPCC_RTC__)
 #define KILN_HIP 1
 #else

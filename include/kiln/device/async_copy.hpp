@@ -72,6 +72,66 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 #endif
 }
 
+namespace detail {
+
+// The compile-time checks of async_copy_tile, and the tile's contiguous dimension.
+template <class Shared, class Global>
+struct AsyncTile {
+  using T = typename Shared::element_type;
+  using L = typename Shared::layout_type;
+  using GL = typename Global::layout_type;
+  static constexpr int n = 16 / int(sizeof(T));  // elements per 16-byte vector
+  static_assert(16 % sizeof(T) == 0, "16-byte copies need an element size dividing 16");
+  static_assert(sizeof(typename Global::element_type) == sizeof(T),
+                "global and shared elements have the same size (a copy does not convert)");
+  static_assert(L::contiguous_index >= 0, "the shared tile needs a dimension of stride 1");
+  using D = typename L::template dim_at<L::contiguous_index>;
+  static_assert(GL::template index_of<D> >= 0 &&
+                    GL::template extent_at<(GL::template index_of<D> >= 0 ? GL::template index_of<D>
+                                                                          : 0)>::stride == 1,
+                "the global tensor must have the tile's contiguous dimension, with stride 1");
+  static_assert(is_vectorizable<Shared, n>,
+                "the shared tile must be vectorizable by 16 bytes (is_vectorizable)");
+  static_assert(L::contiguous_index == L::rank - 1,
+                "the shared tile's contiguous dimension must be its innermost (listed last)");
+  static_assert(Shared::storage_size() > 0, "the shared tile has static sizes and strides");
+  static constexpr int vectors = L().num_elements() / n;
+  // Elements along the contiguous dimension (a row of the tile).
+  static constexpr int row = L::template extent_at<L::contiguous_index>::size;
+
+  // Vector v of the tile from src (zero-filled outside it, when Checked) into dst.
+  template <bool Checked, class C>
+  KILN_HOST_DEVICE KILN_FORCEINLINE static void copy(const Shared& dst,
+                                                     const Cursor<Global, C>& src, int v) {
+    copy_at<Checked>(dst, src, L().coords_of(v * n));
+  }
+
+  // The vector at tile coordinates `at` (see copy).
+  template <bool Checked, class C, class At>
+  KILN_HOST_DEVICE KILN_FORCEINLINE static void copy_at(const Shared& dst,
+                                                        const Cursor<Global, C>& src,
+                                                        const At& at) {
+    const auto from = src[at];
+    if constexpr (!Checked) {
+      async_copy_16(dst[at].ptr(), from.ptr(), 16);
+    } else {
+      int bytes = 0;
+      if (from.in_bounds()) {
+        if (from[D(n - 1)].in_bounds()) {
+          bytes = 16;
+        } else {
+          for (int j = 0; j < n && from[D(j)].in_bounds(); ++j) bytes += int(sizeof(T));
+        }
+      }
+      const void* from_ptr = bytes > 0 ? static_cast<const void*>(from.ptr())
+                                       : static_cast<const void*>(src.tensor().data());
+      async_copy_16(dst[at].ptr(), from_ptr, bytes);
+    }
+  }
+};
+
+}  // namespace detail
+
 /// Copies the shared tile `dst`'s shape out of the global tensor at cursor `src` (the
 /// tile's origin in the global tensor) into `dst`, asynchronously: threads `rank` of
 /// `count` share the tile's 16-byte vectors along its contiguous dimension. Elements
@@ -91,40 +151,40 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 template <class Shared, class Global, class C>
 KILN_HOST_DEVICE void async_copy_tile(const Shared& dst, const Cursor<Global, C>& src, int rank,
                                       int count) {
-  using T = typename Shared::element_type;
+  using Tile = detail::AsyncTile<Shared, Global>;
+  for (int v = rank; v < Tile::vectors; v += count) Tile::template copy<true>(dst, src, v);
+}
+
+/// The same with the thread count known at compile time, so each thread's copies unroll
+/// and their addresses are worked out once for a loop of tiles. With Checked = false the
+/// caller promises that the whole tile lies inside the global tensor (an interior tile):
+/// no bounds are checked, nothing is zero-filled.
+///
+///   async_copy_tile<256>(smem_a, a[I(i0) + K(k0)], thread_index());          // edges: checked
+///   async_copy_tile<256, false>(smem_a, a[I(i0) + K(k0)], thread_index());   // interior
+template <int Count, bool Checked = true, class Shared, class Global, class C>
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_tile(const Shared& dst,
+                                                       const Cursor<Global, C>& src, int rank) {
+  static_assert(Count > 0, "a copy is shared by at least one thread");
+  using Tile = detail::AsyncTile<Shared, Global>;
   using L = typename Shared::layout_type;
-  using GL = typename Global::layout_type;
-  constexpr int n = 16 / int(sizeof(T));
-  static_assert(16 % sizeof(T) == 0, "16-byte copies need an element size dividing 16");
-  static_assert(sizeof(typename Global::element_type) == sizeof(T),
-                "global and shared elements have the same size (a copy does not convert)");
-  static_assert(L::contiguous_index >= 0, "the shared tile needs a dimension of stride 1");
-  using D = typename L::template dim_at<L::contiguous_index>;
-  static_assert(GL::template index_of<D> >= 0 &&
-                    GL::template extent_at<(GL::template index_of<D> >= 0 ? GL::template index_of<D>
-                                                                          : 0)>::stride == 1,
-                "the global tensor must have the tile's contiguous dimension, with stride 1");
-  static_assert(is_vectorizable<Shared, n>,
-                "the shared tile must be vectorizable by 16 bytes (is_vectorizable)");
-  static_assert(L::contiguous_index == L::rank - 1,
-                "the shared tile's contiguous dimension must be its innermost (listed last)");
-  static_assert(Shared::storage_size() > 0, "the shared tile has static sizes and strides");
-  constexpr int tile_vectors = L().num_elements() / n;
-  for (int v = rank; v < tile_vectors; v += count) {
-    // The vector's coordinates in the tile, its contiguous index scaled to elements.
-    auto at = L().coords_of(v * n);
-    const auto from = src[at];
-    int bytes = 0;
-    if (from.in_bounds()) {
-      if (from[D(n - 1)].in_bounds()) {
-        bytes = 16;
-      } else {
-        for (int j = 0; j < n && from[D(j)].in_bounds(); ++j) bytes += int(sizeof(T));
+  constexpr int per_thread = (Tile::vectors + Count - 1) / Count;
+  if constexpr (Tile::vectors % Count == 0 && Count * Tile::n % Tile::row == 0) {
+    // Every thread copies whole-row steps from its first vector: the coordinates of its
+    // i-th vector are the first one's plus a constant, so nothing per vector stays live.
+    const auto first = L().coords_of(rank * Tile::n);
+KILN_UNROLL
+    for (int i = 0; i < per_thread; ++i) {
+      Tile::template copy_at<Checked>(dst, src, first + L().coords_of(i * Count * Tile::n));
+    }
+  } else {
+KILN_UNROLL
+    for (int i = 0; i < per_thread; ++i) {
+      const int v = rank + i * Count;
+      if (Tile::vectors % Count == 0 || v < Tile::vectors) {
+        Tile::template copy<Checked>(dst, src, v);
       }
     }
-    const void* from_ptr = bytes > 0 ? static_cast<const void*>(from.ptr())
-                                     : static_cast<const void*>(src.tensor().data());
-    async_copy_16(dst[at].ptr(), from_ptr, bytes);
   }
 }
 

@@ -97,17 +97,17 @@ template <class Frag, class Tile>
 inline constexpr bool ldmatrix_transposes =
     detail::ldmatrix_mode<Frag, typename detail::TensorOf<Tile>::type>() == 2;
 
-/// The element whose address lane `lane` gives ldmatrix to fill Frag from `tile` (a tensor
-/// whose origin is the fragment's origin, or a cursor at it): the first of 8 contiguous
-/// elements of a row of core tile (lane / 8) % Frag::tiles.
+/// The coordinates, relative to the fragment's origin, of the element whose address lane
+/// `lane` gives ldmatrix to fill Frag from a tile of type TileTensor: the first of 8
+/// contiguous elements of a row of core tile (lane / 8) % Frag::tiles.
 ///
 ///   A (M:16, K:16), K contiguous: lane 8t + r -> (M: r + 8 (t % 2), K: 8 (t / 2))
 ///   B (K:16, N:8),  N contiguous: lane 8t + r -> (K: r + 8 t, N: 0)      (.trans)
-template <class Frag, class Tile>
-KILN_HOST_DEVICE constexpr auto ldmatrix_row(const Tile& tile, int lane) {
+template <class Frag, class TileTensor>
+KILN_HOST_DEVICE constexpr auto ldmatrix_coords(int lane) {
   using Outer = typename Frag::outer_dim;
   using Inner = typename Frag::inner_dim;
-  constexpr int mode = detail::ldmatrix_mode<Frag, typename detail::TensorOf<Tile>::type>();
+  constexpr int mode = detail::ldmatrix_mode<Frag, TileTensor>();
   static_assert(mode != 0,
                 "ldmatrix needs a tile whose contiguous (stride-1) dimension is one of the "
                 "fragment's two dimensions, in the same fold");
@@ -116,11 +116,68 @@ KILN_HOST_DEVICE constexpr auto ldmatrix_row(const Tile& tile, int lane) {
   const auto tile_origin =
       Fold<Outer, 8>(t % Frag::outer_tiles) + Fold<Inner, 8>(t / Frag::outer_tiles);
   if constexpr (mode == 1) {
-    return tile[tile_origin + Outer(r)].ptr();
+    return tile_origin + Outer(r);
   } else {
-    return tile[tile_origin + Inner(r)].ptr();
+    return tile_origin + Inner(r);
   }
 }
+
+/// The element whose address lane `lane` gives ldmatrix to fill Frag from `tile` (a tensor
+/// whose origin is the fragment's origin, or a cursor at it).
+template <class Frag, class Tile>
+KILN_HOST_DEVICE constexpr auto ldmatrix_row(const Tile& tile, int lane) {
+  return tile[ldmatrix_coords<Frag, typename detail::TensorOf<Tile>::type>(lane)].ptr();
+}
+
+/// A warp's ldmatrix loads of fragments Frag from shared tiles of type Tile (every stage of
+/// a ring), each lane's address worked out once: the lane's element offset and its
+/// swizzle's XOR are two ints, and a load at `delta` from the warp's origin costs an add
+/// of that (usually constant) offset and an XOR, where the generic path recomputes the
+/// swizzle for every load.
+///
+///   kiln::FragmentLoader<kiln::MmaA<f16, M, K>, ATile> la(M(warp_row), kiln::lane_index());
+///   for (int i = 0; i < 4; ++i) la.load(a[i], stage_tile, M(16 * i) + K(16 * ks));
+///
+/// Valid for deltas that keep every lane's row in the same place of the swizzle's period
+/// (moves by whole fragments along the non-contiguous dimension: multiples of 8 rows
+/// there) and inside the tile; element_offset() is what the loads use, tested on the host
+/// against the generic path.
+template <class Frag, class Tile>
+class FragmentLoader {
+  using L = typename Tile::layout_type;
+  using Sw = typename Tile::swizzle_type;
+
+ public:
+  /// The loader for a warp whose fragments start at `origin` (coordinates in the tile).
+  template <class C>
+  KILN_HOST_DEVICE constexpr FragmentLoader(const C& origin, int lane)
+      : linear_(L().offset(to_coords(origin) + ldmatrix_coords<Frag, Tile>(lane))),
+        xor_(Sw::apply(linear_) ^ linear_) {}
+
+  /// The (swizzled) element offset in the tile of this lane's row for the fragment at
+  /// `delta` from the origin.
+  template <class C>
+  KILN_HOST_DEVICE constexpr int element_offset(const C& delta) const {
+    return (linear_ + L().offset(to_coords(delta))) ^ xor_;
+  }
+
+#if KILN_GPU_COMPILER
+  /// Fills `frag` from `tile` (one stage) at `delta` from the origin, as
+  /// ldmatrix_fragment(frag, tile[origin + delta]) does.
+  template <class C>
+  KILN_DEVICE KILN_FORCEINLINE void load(Frag& frag, const Tile& tile, const C& delta) const {
+    using T = typename Frag::element_type;
+    static_assert(sizeof(T) == 2, "ldmatrix loads 16-bit elements (f16, bf16)");
+    unsigned(&regs)[Frag::tiles] = *reinterpret_cast<unsigned(*)[Frag::tiles]>(frag.values);
+    ldmatrix<Frag::tiles, ldmatrix_transposes<Frag, Tile>>(
+        regs, shared_address(tile.data()) + unsigned(element_offset(delta)) * unsigned(sizeof(T)));
+  }
+#endif
+
+ private:
+  int linear_;  // the lane's row before the swizzle
+  int xor_;     // what the swizzle XORs into it (the same for every valid delta)
+};
 
 #if KILN_GPU_COMPILER
 /// Fills `frag` (16-bit elements) from a shared-memory tile at the fragment's origin with
@@ -142,8 +199,12 @@ KILN_DEVICE KILN_FORCEINLINE void ldmatrix_fragment(MmaFragment<T, O, In, OT, IT
   static_assert(TileTensor::swizzle_type::contiguous % 8 == 0,
                 "the tile's swizzle must keep runs of 8 elements (16 bytes) together");
   unsigned(&regs)[F::tiles] = *reinterpret_cast<unsigned(*)[F::tiles]>(frag.values);
+  // The address as the tile's shared base plus a 32-bit byte offset: the offsets of a
+  // kernel's many loads from one tile then stay 32-bit, and the base is shared.
+  const auto* base = detail::tensor_of(tile).data();
+  const auto* row = ldmatrix_row<F>(tile, lane_index());
   ldmatrix<F::tiles, ldmatrix_transposes<F, Tile>>(
-      regs, shared_address(ldmatrix_row<F>(tile, lane_index())));
+      regs, shared_address(base) + unsigned(int(row - base)) * unsigned(sizeof(T)));
 }
 #endif
 

@@ -175,6 +175,28 @@ class Spec {
     return *this;
   }
 
+  /// A named block of device code, emitted verbatim after the declarations (which it may
+  /// use) and before the macros, blocks in the order added: how a host hands a kernel a
+  /// piece of its own code, such as a GEMM's epilogue. The name labels the block and
+  /// shares the spec's names; `text` must not be empty or hold a NUL byte.
+  ///
+  ///   spec.code("epilogue", "struct Epilogue { KILN_DEVICE float operator()(float v) const "
+  ///                         "{ return v > 0 ? v : 0; } };");
+  Spec& code(std::string name, std::string text) {
+    check_name("code block", name);
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      throw SpecError(fmt::format(
+          "kiln::gen: code block '{}' is empty; give it the device code it stands for", name));
+    }
+    if (text.find('\0') != std::string::npos) {
+      throw SpecError(
+          fmt::format("kiln::gen: code block '{}' holds a NUL byte; device code is text", name));
+    }
+    claim("code block", name);
+    code_.emplace_back(std::move(name), std::move(text));
+    return *this;
+  }
+
   /// The kernel's entry-point name, as `#define KILN_KERNEL_NAME name`: kernel factories
   /// set it to the name with its specialization, and the source declares
   /// `extern "C" __global__ void KILN_KERNEL_NAME(...)`. Double underscores are allowed
@@ -230,8 +252,9 @@ class Spec {
 
   /// The header, after validate(): `#pragma once`, a generated-file comment, the kiln
   /// includes (kiln/device/half.hpp only for an f16 or bf16 tensor), then the dimensions,
-  /// folds, constants, tensors, compound indices and macros, each sorted by name. Macros
-  /// come last so that none can change the declarations before them.
+  /// folds, constants, tensors, compound indices (each sorted by name), the code blocks
+  /// (in the order added) and the macros (sorted). Macros come last so that none can change
+  /// the declarations or code before them.
   std::string header() const {
     validate();
     std::string out =
@@ -276,6 +299,9 @@ class Spec {
         }
         out += fmt::format("using {} = kiln::CompoundIndex<{}>;\n", name, extents);
       }
+    }
+    for (const auto& [name, text] : code_) {
+      out += fmt::format("\n// Code: {}\n{}{}", name, text, text.back() == '\n' ? "" : "\n");
     }
     if (!macros_.empty()) {
       out += "\n// Macros\n";
@@ -522,6 +548,7 @@ class Spec {
   std::map<std::string, std::vector<IndexDim>> indices_;
   std::map<std::string, ConstantValue> constants_;
   std::map<std::string, std::string> macros_;
+  std::vector<std::pair<std::string, std::string>> code_;  // in the order added
   std::string kernel_name_;
 };
 

@@ -1,0 +1,326 @@
+#pragma once
+/// The CPU side of kiln's tensor-core GEMM (kernels/gemm_sm80.cu): its problem (GemmParams),
+/// its configs (GemmConfig), which configs exist for a problem on a device, the heuristic
+/// choice, kernel names and the generated header. No GPU is touched here;
+/// include/kiln/ops/gemm.hpp puts these together as a kernel factory.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../../factory/gen_json.hpp"
+#include "../../gen/names.hpp"
+#include "../../gen/spec.hpp"
+#include "../../rt/device.hpp"
+
+namespace kiln::ops {
+
+/// How A and B are stored, BLAS-style: the first letter is op(A), the second op(B); `n`
+/// is as written, `t` transposed. All four are row-major arrays:
+///   nn  A (M, K), B (K, N)      nt  A (M, K), B (N, K)
+///   tn  A (K, M), B (K, N)      tt  A (K, M), B (N, K)
+/// C is always (M, N), row-major.
+enum class GemmLayout : std::int32_t { nn, nt, tn, tt };
+NLOHMANN_JSON_SERIALIZE_ENUM(GemmLayout, {{GemmLayout::nn, "nn"},
+                                          {GemmLayout::nt, "nt"},
+                                          {GemmLayout::tn, "tn"},
+                                          {GemmLayout::tt, "tt"}})
+
+inline const char* to_string(GemmLayout l) {
+  switch (l) {
+    case GemmLayout::nn:
+      return "nn";
+    case GemmLayout::nt:
+      return "nt";
+    case GemmLayout::tn:
+      return "tn";
+    default:
+      return "tt";
+  }
+}
+
+/// How one GEMM kernel is shaped: a block computes a block_m x block_n tile of C, walking K
+/// block_k at a time through a ring of `stages` shared-memory tiles; warps_m x warps_n warps
+/// split the tile; blocks walk group_m block rows together (L2 reuse of B's tiles).
+/// A zero block_m means "not set" (GemmParams::config).
+struct GemmConfig {
+  std::int32_t block_m = 0;
+  std::int32_t block_n = 0;
+  std::int32_t block_k = 0;
+  std::int32_t warps_m = 0;
+  std::int32_t warps_n = 0;
+  std::int32_t stages = 0;
+  std::int32_t group_m = 0;
+  bool operator==(const GemmConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GemmConfig, block_m, block_n, block_k, warps_m, warps_n, stages,
+                                   group_m)
+
+/// C = epilogue(alpha * op(A) op(B) + beta * C), with A and B of `in` (f16 or bf16), C of
+/// `out` (f16, bf16 or f32), f32 accumulation. m, n and k are the problem's: the kernel
+/// takes them at run time, so one compiled config serves every size; the factory keeps
+/// one choice (and one tuning) per exact size.
+struct GemmParams {
+  gen::DType in = gen::DType::f16;
+  gen::DType out = gen::DType::f32;
+  GemmLayout layout = GemmLayout::nn;
+  std::int64_t m = 0;
+  std::int64_t n = 0;
+  std::int64_t k = 0;
+  /// The epilogue compiled into the kernel (empty name and code: none); see GemmEpilogue.
+  std::string epilogue_name{};
+  std::string epilogue_code{};
+  std::int32_t epilogue_args_bytes = 0;
+  /// A config to use without choosing (block_m == 0: the factory chooses).
+  GemmConfig config{};
+  bool operator==(const GemmParams&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GemmParams, in, out, layout, m, n, k, epilogue_name,
+                                   epilogue_code, epilogue_args_bytes, config)
+
+namespace detail {
+
+/// Bytes of run-time arguments an epilogue may take (the kernel's argument blob).
+inline constexpr int gemm_epilogue_args_capacity = 128;
+
+inline bool gemm_a_transposed(GemmLayout l) {
+  return l == GemmLayout::tn || l == GemmLayout::tt;
+}
+inline bool gemm_b_transposed(GemmLayout l) {
+  return l == GemmLayout::nt || l == GemmLayout::tt;
+}
+
+/// Elements per row of A's and B's storage (their leading dimensions).
+inline std::int64_t gemm_lda(const GemmParams& p) {
+  return gemm_a_transposed(p.layout) ? p.m : p.k;
+}
+inline std::int64_t gemm_ldb(const GemmParams& p) {
+  return gemm_b_transposed(p.layout) ? p.k : p.n;
+}
+
+/// Whether every row of A and B is whole 16-byte vectors (8 elements), so that tiles move
+/// by cp.async; otherwise the kernel loads element by element (correct, slower).
+inline bool gemm_aligned(const GemmParams& p) {
+  return gemm_lda(p) % 8 == 0 && gemm_ldb(p) % 8 == 0;
+}
+
+inline std::int64_t gemm_ceil_div(std::int64_t a, std::int64_t b) {
+  return (a + b - 1) / b;
+}
+
+/// Throws kiln::Error unless the GEMM supports `p`.
+inline void validate_gemm(const GemmParams& p) {
+  const std::string what = "kiln: gemm: ";
+  if (p.in != gen::DType::f16 && p.in != gen::DType::bf16) {
+    throw Error(what + "inputs of " + std::string(gen::to_string(p.in)) +
+                " are not supported; A and B must be f16 or bf16");
+  }
+  if (p.out != gen::DType::f16 && p.out != gen::DType::bf16 && p.out != gen::DType::f32) {
+    throw Error(what + "an output of " + std::string(gen::to_string(p.out)) +
+                " is not supported; C must be f16, bf16 or f32");
+  }
+  if (p.layout < GemmLayout::nn || p.layout > GemmLayout::tt) {
+    throw Error(what + "the layout " + std::to_string(int(p.layout)) +
+                " is not one of nn, nt, tn, tt");
+  }
+  constexpr std::int64_t int_max = std::numeric_limits<std::int32_t>::max();
+  for (auto [name, v] : {std::pair{"m", p.m}, {"n", p.n}, {"k", p.k}}) {
+    if (v < 0 || v > int_max) {
+      throw Error(what + name + " = " + std::to_string(v) + " is not supported; m, n and k " +
+                  "must be 0 to 2147483647");
+    }
+  }
+  // The kernel's tensors address their elements with 32-bit offsets.
+  for (auto [name, rows, cols] : {std::tuple{"A", p.m, p.k}, {"B", p.k, p.n}, {"C", p.m, p.n}}) {
+    if (rows * cols > int_max) {
+      throw Error(what + name + " has " + std::to_string(rows) + " x " + std::to_string(cols) +
+                  " elements, more than 2^31 - 1, which the kernel's 32-bit offsets reach; " +
+                  "split the problem along M or N");
+    }
+  }
+  if (!p.epilogue_name.empty() && !gen::is_identifier(p.epilogue_name)) {
+    throw Error(what + "the epilogue name '" + p.epilogue_name +
+                "' is not a C++ identifier (it becomes part of the kernel's name)");
+  }
+  if (p.epilogue_name.empty() != p.epilogue_code.empty()) {
+    throw Error(what + "an epilogue needs both a name and its device code");
+  }
+  if (p.epilogue_args_bytes < 0 || p.epilogue_args_bytes > gemm_epilogue_args_capacity) {
+    throw Error(what + "an epilogue's arguments take 0 to " +
+                std::to_string(gemm_epilogue_args_capacity) + " bytes, not " +
+                std::to_string(p.epilogue_args_bytes));
+  }
+}
+
+/// Bytes of dynamic shared memory a config uses: the rings of A's and B's tiles.
+inline std::int64_t gemm_shared_bytes(const GemmConfig& c) {
+  return std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
+}
+
+inline int gemm_threads(const GemmConfig& c) {
+  return 32 * c.warps_m * c.warps_n;
+}
+
+/// Throws kiln::Error unless the kernel can run config `c` (on a device with `shared_optin`
+/// bytes of shared memory per block; 0: unchecked).
+inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin = 0) {
+  const std::string what = "kiln: gemm config " + nlohmann::json(c).dump() + ": ";
+  auto pow2 = [](std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
+  if (!pow2(c.block_m) || !pow2(c.block_n) || c.block_m < 16 || c.block_n < 32 || c.block_m > 256 ||
+      c.block_n > 256) {
+    throw Error(what + "block_m (16 to 256) and block_n (32 to 256) must be powers of 2");
+  }
+  if (c.block_k != 32 && c.block_k != 64) throw Error(what + "block_k must be 32 or 64");
+  if (!pow2(c.warps_m) || !pow2(c.warps_n) || c.block_m % (16 * c.warps_m) != 0 ||
+      c.block_n % (8 * c.warps_n) != 0) {
+    throw Error(what +
+                "warps_m and warps_n must be powers of 2 splitting the tile into warp "
+                "tiles of whole 16 x 8 fragments");
+  }
+  if (gemm_threads(c) > 1024) throw Error(what + "at most 32 warps a block");
+  // The swizzled tiles need rows of at least 32 elements whichever way they are stored.
+  if (c.block_m < 32) throw Error(what + "block_m must be at least 32");
+  if (c.stages < 2 || c.stages > 8) throw Error(what + "stages must be 2 to 8");
+  if (c.group_m < 1) throw Error(what + "group_m must be positive");
+  const int warp_m = c.block_m / c.warps_m, warp_n = c.block_n / c.warps_n;
+  if (warp_m * warp_n / 32 > 128) {
+    throw Error(what + "a warp tile of " + std::to_string(warp_m) + " x " + std::to_string(warp_n) +
+                " holds more than 128 accumulators a thread");
+  }
+  if (shared_optin > 0 && gemm_shared_bytes(c) > shared_optin) {
+    throw Error(what + std::to_string(gemm_shared_bytes(c)) +
+                " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
+                " a block");
+  }
+}
+
+/// Every candidate config for `p` on `d`: block tiles from 64 x 64 to 256 x 128, block_k
+/// 32 or 64, 2 to 6 stages that fit the device's shared memory; tiles far larger than the
+/// problem are left out (the smallest always stays). A pinned config is the only candidate.
+inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::DeviceProperties& d) {
+  const std::int64_t optin = d.shared_per_block_optin > 0 ? d.shared_per_block_optin : 48 * 1024;
+  if (p.config.block_m != 0) {
+    validate_gemm_config(p.config, optin);
+    return {p.config};
+  }
+  struct Tile {
+    int bm, bn, wm, wn;
+  };
+  static constexpr Tile tiles[] = {{128, 256, 2, 4}, {256, 128, 4, 2}, {128, 128, 2, 2},
+                                   {128, 128, 2, 4}, {64, 128, 2, 2},  {128, 64, 2, 2},
+                                   {64, 256, 1, 4},  {64, 64, 2, 2}};
+  std::vector<GemmConfig> out;
+  for (const Tile& t : tiles) {
+    const bool tiny = t.bm == 64 && t.bn == 64;
+    // A tile more than twice the problem along M or N only wastes work.
+    if (!tiny && (t.bm > 2 * std::max<std::int64_t>(p.m, 32) ||
+                  t.bn > 2 * std::max<std::int64_t>(p.n, 32))) {
+      continue;
+    }
+    for (int bk : {32, 64}) {
+      for (int stages = 2; stages <= 6; ++stages) {
+        GemmConfig c{t.bm, t.bn, bk, t.wm, t.wn, stages, 8};
+        if (gemm_shared_bytes(c) > optin) continue;
+        // Deep rings of thin tiles add nothing: at most ~96 KiB in flight per block.
+        if (stages > 3 && gemm_shared_bytes(c) / stages * (stages - 1) > 160 * 1024) continue;
+        out.push_back(c);
+      }
+    }
+  }
+  return out;
+}
+
+/// The config taken untimed (KILN_TUNE=off): the tile whose waves over the device's SMs
+/// cost least, each tile weighed by how fast its shape runs per element on the H200
+/// (benchmarks/gemm --sweep); then the ring depth measured best for it.
+inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConfig>& candidates,
+                                 const rt::DeviceProperties& d) {
+  if (candidates.size() == 1) return candidates.front();
+  const int sms = d.multiprocessors > 0 ? d.multiprocessors : 108;
+  struct Choice {
+    int bm, bn, bk, wm, wn, stages;
+    double rate;  // relative throughput of one tile's worth of work
+  };
+  static constexpr Choice choices[] = {{128, 256, 64, 2, 4, 3, 1.00}, {256, 128, 64, 4, 2, 3, 0.98},
+                                       {128, 128, 64, 2, 2, 4, 0.80}, {64, 128, 64, 2, 2, 4, 0.62},
+                                       {128, 64, 64, 2, 2, 4, 0.60},  {64, 64, 64, 2, 2, 4, 0.40}};
+  const GemmConfig* best = nullptr;
+  double best_cost = 0;
+  for (const Choice& ch : choices) {
+    const GemmConfig want{ch.bm, ch.bn, ch.bk, ch.wm, ch.wn, ch.stages, 8};
+    const GemmConfig* found = nullptr;
+    for (const auto& c : candidates) {
+      if (c == want) found = &c;
+    }
+    if (!found) continue;
+    const std::int64_t blocks = gemm_ceil_div(p.m, ch.bm) * gemm_ceil_div(p.n, ch.bn);
+    const double waves = double(gemm_ceil_div(std::max<std::int64_t>(blocks, 1), sms));
+    const double cost = waves * double(ch.bm) * double(ch.bn) / ch.rate;
+    if (!best || cost < best_cost) {
+      best = found;
+      best_cost = cost;
+    }
+  }
+  return best ? *best : candidates.front();
+}
+
+/// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8", with "__u" when A's or B's rows are not
+/// whole 16-byte vectors and "__epi_NAME" for an epilogue.
+inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
+  std::string name = "gemm__" + std::string(gen::to_string(p.in)) + "_" +
+                     std::string(gen::to_string(p.out)) + "__" + to_string(p.layout) + "__" +
+                     std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" +
+                     std::to_string(c.block_k) + "_w" + std::to_string(c.warps_m) + "x" +
+                     std::to_string(c.warps_n) + "_s" + std::to_string(c.stages) + "_g" +
+                     std::to_string(c.group_m);
+  if (!gemm_aligned(p)) name += "__u";
+  if (!p.epilogue_name.empty()) name += "__epi_" + p.epilogue_name;
+  return name;
+}
+
+/// The header kernels/gemm_sm80.cu includes as "spec.hpp" (its comment lists what it uses).
+inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
+  using gen::dynamic;
+  gen::Spec s;
+  s.dim("M").dim("N").dim("K");
+  gen::TensorSpec a("A", p.in), b("B", p.in), cc("C", p.out);
+  a.read_only();
+  b.read_only();
+  if (gemm_a_transposed(p.layout)) {
+    a.dim("K", dynamic).dim("M", dynamic);
+  } else {
+    a.dim("M", dynamic).dim("K", dynamic);
+  }
+  if (gemm_b_transposed(p.layout)) {
+    b.dim("N", dynamic).dim("K", dynamic);
+  } else {
+    b.dim("K", dynamic).dim("N", dynamic);
+  }
+  cc.dim("M", dynamic).dim("N", dynamic);
+  s.tensor(a).tensor(b).tensor(cc);
+  s.constant("kBM", int(c.block_m))
+      .constant("kBN", int(c.block_n))
+      .constant("kBK", int(c.block_k))
+      .constant("kWarpsM", int(c.warps_m))
+      .constant("kWarpsN", int(c.warps_n))
+      .constant("kStages", int(c.stages))
+      .constant("kGroupM", int(c.group_m))
+      .constant("kAligned", gemm_aligned(p) ? 1 : 0)
+      .constant("kEpilogueArgsBytes", int(p.epilogue_args_bytes));
+  s.code(
+      "epilogue",
+      p.epilogue_code.empty()
+          ? "struct Epilogue {\n"
+            "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N) const { return v; }\n"
+            "};\n"
+          : p.epilogue_code);
+  return s;
+}
+
+}  // namespace detail
+}  // namespace kiln::ops

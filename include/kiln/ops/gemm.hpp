@@ -1,0 +1,393 @@
+#pragma once
+/// C = epilogue(alpha * op(A) op(B) + beta * C) on NVIDIA tensor cores (sm_80 and later):
+/// A and B of f16 or bf16, f32 accumulation, C of f16, bf16 or f32; M, N and K any size
+/// (ragged edges are handled, not refused); the layouts nn, nt, tn and tt (GemmLayout).
+/// The kernel is kernels/gemm_sm80.cu, one compile per (types, layout, config, epilogue),
+/// serving every size.
+///
+///   kiln::rt::DeviceBuffer<kiln::f16> a(m * k), b(k * n);
+///   kiln::rt::DeviceBuffer<float> c(m * n);
+///   kiln::ops::gemm(a, b, c, {.m = m, .n = n, .k = k});                  // C = A B
+///   kiln::ops::gemm(a, b, c, {.m = m, .n = n, .k = k, .layout = kiln::ops::GemmLayout::nt,
+///                             .alpha = 0.5f, .beta = 1.0f}, stream);      // C = A B^T / 2 + C
+///
+///   // A fused epilogue, as device code compiled into the kernel:
+///   kiln::ops::gemm(a, b, c, {.m = m, .n = n, .k = k,
+///                             .epilogue = kiln::ops::gemm_epilogues::bias_gelu(bias_ptr)});
+///
+/// An epilogue is a struct named Epilogue whose data members are its run-time arguments and
+/// whose `float operator()(float v, M m, N n) const` maps each element (v is alpha A B +
+/// beta C at row m, column n; M and N are the kernel's typed dimensions) to what C receives:
+///
+///   struct Scale { const float* row_scale; };         // the host's view of the arguments
+///   auto e = kiln::ops::GemmEpilogue::make("row_scale", R"(
+///     struct Epilogue {
+///       const float* row_scale;
+///       KILN_DEVICE float operator()(float v, M m, N) const { return v * row_scale[m.get()]; }
+///     };)", Scale{d_scale.data()});
+///
+/// The host struct and the device one must have the same members in the same order (the
+/// kernel checks that their sizes agree); at most 128 bytes.
+///
+/// Under KILN_TUNE=model or full the configs (detail/gemm_configs.hpp) are timed once per
+/// (types, layout, m, n, k) and device on buffers of the factory's own, and the winner kept
+/// in the tuning database; an epilogue reuses the choice made without it.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../device/half.hpp"
+#include "../error.hpp"
+#include "../factory/factory.hpp"
+#include "../gen/host_types.hpp"
+#include "../rt/launch.hpp"
+#include "../rt/memory.hpp"
+#include "detail/gemm_configs.hpp"
+
+namespace kiln::ops {
+
+/// The GEMM kernel factory: a factory::Factory over GemmParams and GemmConfig. Use the
+/// process-wide one, gemm_factory().
+using GemmFactory = factory::Factory<GemmParams, GemmConfig>;
+
+/// The bytes of an epilogue's run-time arguments, as the kernel receives them (by value).
+struct GemmEpilogueArgs {
+  alignas(16) std::byte bytes[detail::gemm_epilogue_args_capacity] = {};
+};
+
+/// Device code run on every element of C before it is stored, with its run-time arguments
+/// (see the header's comment). An empty one (the default) stores v as it is.
+struct GemmEpilogue {
+  std::string name{};  ///< a C++ identifier; part of the kernel's name
+  std::string code{};  ///< defines `struct Epilogue`
+  GemmEpilogueArgs args{};
+  int args_bytes = 0;  ///< sizeof the host's argument struct (0: none)
+
+  /// An epilogue whose device struct has the members of `host_args` (trivially copyable,
+  /// at most 128 bytes, aligned to at most 16).
+  template <class Args>
+  static GemmEpilogue make(std::string name, std::string code, const Args& host_args) {
+    static_assert(std::is_trivially_copyable_v<Args>,
+                  "an epilogue's arguments are trivially copyable (pointers, scalars)");
+    static_assert(sizeof(Args) <= detail::gemm_epilogue_args_capacity,
+                  "an epilogue's arguments take at most 128 bytes");
+    static_assert(alignof(Args) <= 16, "an epilogue's arguments are aligned to at most 16");
+    GemmEpilogue e{std::move(name), std::move(code), {}, int(sizeof(Args))};
+    std::memcpy(e.args.bytes, &host_args, sizeof(Args));
+    return e;
+  }
+  /// An epilogue without run-time arguments.
+  static GemmEpilogue make(std::string name, std::string code) {
+    return GemmEpilogue{std::move(name), std::move(code), {}, 0};
+  }
+  bool empty() const { return name.empty() && code.empty(); }
+};
+
+/// Ready-made epilogues. Bias vectors are f32, one value per column of C.
+namespace gemm_epilogues {
+
+namespace detail {
+inline std::string host_type_name(gen::DType t) {
+  switch (t) {
+    case gen::DType::f16:
+      return "kiln::f16";
+    case gen::DType::bf16:
+      return "kiln::bf16";
+    default:
+      return "float";
+  }
+}
+inline const char* gelu_code =
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) {\n"
+    "  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));\n"
+    "}\n";
+inline const char* silu_code =
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_silu(float v) { return v / (1.0f + expf(-v)); }\n";
+}  // namespace detail
+
+/// max(v, 0).
+inline GemmEpilogue relu() {
+  return GemmEpilogue::make("relu",
+                            "struct Epilogue {\n"
+                            "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N) const "
+                            "{ return v > 0.0f ? v : 0.0f; }\n"
+                            "};\n");
+}
+/// GELU (the erf form): v / 2 * (1 + erf(v / sqrt 2)).
+inline GemmEpilogue gelu() {
+  return GemmEpilogue::make("gelu", std::string(detail::gelu_code) +
+                                        "struct Epilogue {\n"
+                                        "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, "
+                                        "M, N) const { return kiln_gelu(v); }\n"
+                                        "};\n");
+}
+/// SiLU: v / (1 + exp(-v)).
+inline GemmEpilogue silu() {
+  return GemmEpilogue::make("silu", std::string(detail::silu_code) +
+                                        "struct Epilogue {\n"
+                                        "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, "
+                                        "M, N) const { return kiln_silu(v); }\n"
+                                        "};\n");
+}
+
+struct BiasArgs {
+  const float* bias;
+};
+/// v + bias[n].
+inline GemmEpilogue bias(const float* bias) {
+  return GemmEpilogue::make(
+      "bias",
+      "struct Epilogue {\n"
+      "  const float* bias;\n"
+      "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) const "
+      "{ return v + bias[n.get()]; }\n"
+      "};\n",
+      BiasArgs{bias});
+}
+/// GELU(v + bias[n]).
+inline GemmEpilogue bias_gelu(const float* bias) {
+  return GemmEpilogue::make("bias_gelu",
+                            std::string(detail::gelu_code) +
+                                "struct Epilogue {\n"
+                                "  const float* bias;\n"
+                                "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
+                                "const { return kiln_gelu(v + bias[n.get()]); }\n"
+                                "};\n",
+                            BiasArgs{bias});
+}
+/// SiLU(v + bias[n]).
+inline GemmEpilogue bias_silu(const float* bias) {
+  return GemmEpilogue::make("bias_silu",
+                            std::string(detail::silu_code) +
+                                "struct Epilogue {\n"
+                                "  const float* bias;\n"
+                                "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
+                                "const { return kiln_silu(v + bias[n.get()]); }\n"
+                                "};\n",
+                            BiasArgs{bias});
+}
+
+template <class T>
+struct ResidualArgs {
+  const T* residual;
+  long long ld;
+};
+/// v + residual[m][n], a row-major matrix of float, kiln::f16 or kiln::bf16 with rows of
+/// `ld` elements (C's row length when it has the shape of C).
+template <class T>
+GemmEpilogue residual(const T* residual, std::int64_t ld) {
+  const std::string type = detail::host_type_name(gen::dtype_of<T>());
+  return GemmEpilogue::make(
+      "residual_" + std::string(gen::to_string(gen::dtype_of<T>())),
+      "struct Epilogue {\n"
+      "  const " +
+          type +
+          "* residual;\n"
+          "  long long ld;\n"
+          "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M m, N n) const {\n"
+          "    return v + float(residual[m.get() * ld + n.get()]);\n"
+          "  }\n"
+          "};\n",
+      ResidualArgs<T>{residual, ld});
+}
+
+}  // namespace gemm_epilogues
+
+namespace detail {
+
+inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c) {
+  const std::int64_t blocks = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m) *
+                              gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
+  return {blocks, gemm_threads(c), unsigned(gemm_shared_bytes(c))};
+}
+
+inline void check_gemm_device(const GemmParams& p, const rt::DeviceProperties& d) {
+  validate_gemm(p);
+  if (d.platform == rt::Platform::hip) {
+    throw Error("kiln: gemm: no GEMM for AMD GPUs (" + d.arch +
+                ") exists yet: kiln's GEMM is built on NVIDIA's mma.sync tensor cores (sm_80 "
+                "and later); an MFMA path for gfx942 is future work");
+  }
+  if (d.compute_major < 8) {
+    throw Error("kiln: gemm: the device is " + d.arch +
+                "; kiln's GEMM needs the tensor cores of sm_80 or later");
+  }
+}
+
+inline double gemm_bytes(const GemmParams& p) {
+  const double in = gen::size_of(p.in), out = gen::size_of(p.out);
+  return (double(p.m) * double(p.k) + double(p.k) * double(p.n)) * in +
+         double(p.m) * double(p.n) * out;
+}
+
+/// The description of kernels/gemm_sm80.cu as a factory (bump `version` whenever the
+/// kernel or the configs change meaning).
+inline GemmFactory::Description gemm_description() {
+  using TuningRun = GemmFactory::TuningRun;
+  return {
+      .name = "gemm",
+      .version = 1,
+      .source = "gemm_sm80.cu",
+      .configs = gemm_configs,
+      .spec =
+          [](const GemmParams& p, const GemmConfig& c, const rt::DeviceProperties& d) {
+            validate_gemm_config(c, std::int64_t(d.shared_per_block_optin));
+            return gemm_spec(p, c);
+          },
+      .launch = gemm_launch,
+      .validate = check_gemm_device,
+      .heuristic = gemm_heuristic,
+      .kernel_name = gemm_kernel_name,
+      .bytes = gemm_bytes,
+      .flops = [](const GemmParams& p) { return 2.0 * double(p.m) * double(p.n) * double(p.k); },
+      .tuning_run = [](const GemmParams& p, const rt::Device& device) -> TuningRun {
+        // An epilogue's arguments point into the caller's memory: time those kernels on
+        // the caller's own arguments instead.
+        if (!p.epilogue_code.empty()) return {};
+        const auto a_bytes = std::size_t(p.m) * std::size_t(p.k) * gen::size_of(p.in);
+        const auto b_bytes = std::size_t(p.k) * std::size_t(p.n) * gen::size_of(p.in);
+        const auto c_bytes = std::size_t(p.m) * std::size_t(p.n) * gen::size_of(p.out);
+        auto a = std::make_shared<rt::DeviceBuffer<unsigned char>>(
+            std::max<std::size_t>(a_bytes, 16), device);
+        auto b = std::make_shared<rt::DeviceBuffer<unsigned char>>(
+            std::max<std::size_t>(b_bytes, 16), device);
+        auto c = std::make_shared<rt::DeviceBuffer<unsigned char>>(
+            std::max<std::size_t>(c_bytes, 16), device);
+        a->fill_bytes(0x2c);  // small finite values in f16 and bf16
+        b->fill_bytes(0x2c);
+        return [a, b, c, p](const GemmFactory::KernelType& k, rt::StreamRef s) {
+          rt::LaunchConfig lc = gemm_launch(p, k.config());
+          lc.stream = s;
+          k.launch(lc, *a, *b, *c, int(p.m), int(p.n), int(p.k), 1.0f, 0.0f, GemmEpilogueArgs{});
+        };
+      },
+  };
+}
+
+}  // namespace detail
+
+/// The process-wide GEMM factory (its kernels are memoized for the process).
+inline GemmFactory& gemm_factory() {
+  static GemmFactory factory(detail::gemm_description());
+  return factory;
+}
+
+/// One GEMM: sizes, layout, scalars and epilogue.
+struct GemmProblem {
+  std::int64_t m = 0;
+  std::int64_t n = 0;
+  std::int64_t k = 0;
+  GemmLayout layout = GemmLayout::nn;
+  float alpha = 1.0f;
+  float beta = 0.0f;  ///< 0: C is not read (it may hold anything, NaN included)
+  GemmEpilogue epilogue{};
+};
+
+/// The factory's params for a problem with A and B of `in` and C of `out`.
+inline GemmParams gemm_params(gen::DType in, gen::DType out, const GemmProblem& p) {
+  GemmParams params{in, out, p.layout, p.m, p.n, p.k};
+  params.epilogue_name = p.epilogue.name;
+  params.epilogue_code = p.epilogue.code;
+  params.epilogue_args_bytes = p.epilogue.args_bytes;
+  return params;
+}
+
+/// The kernel that gemm() launches for `params` on `device`: the config chosen for the
+/// problem without its epilogue (tuned there), compiled with it.
+inline const GemmFactory::KernelType& gemm_kernel(
+    const GemmParams& params, const rt::Device& device = rt::Device::current()) {
+  GemmFactory& factory = gemm_factory();
+  if (params.epilogue_code.empty() || params.config.block_m != 0)
+    return factory.get(params, device);
+  GemmParams plain = params;
+  plain.epilogue_name.clear();
+  plain.epilogue_code.clear();
+  plain.epilogue_args_bytes = 0;
+  GemmParams pinned = params;
+  pinned.config = factory.get(plain, device).config();
+  return factory.get(pinned, device);
+}
+
+namespace detail {
+template <class TIn, class TOut>
+void gemm_buffers(gen::DType in, gen::DType out, const rt::DeviceBuffer<TIn>& a,
+                  const rt::DeviceBuffer<TIn>& b, rt::DeviceBuffer<TOut>& c,
+                  const GemmProblem& problem, rt::StreamRef stream) {
+  const GemmParams params = gemm_params(in, out, problem);
+  validate_gemm(params);
+  for (auto [name, buffer, want] :
+       {std::tuple{"A", a.size(), std::size_t(problem.m) * std::size_t(problem.k)},
+        {"B", b.size(), std::size_t(problem.k) * std::size_t(problem.n)},
+        {"C", c.size(), std::size_t(problem.m) * std::size_t(problem.n)}}) {
+    if (buffer < want) {
+      throw Error("kiln: gemm: " + std::to_string(problem.m) + " x " + std::to_string(problem.n) +
+                  " x " + std::to_string(problem.k) + " needs " + std::to_string(want) +
+                  " elements in " + name + ", which holds " + std::to_string(buffer));
+    }
+  }
+  if (problem.m == 0 || problem.n == 0) return;
+  const rt::Device& device = c.device();
+  for (auto [name, ordinal] : {std::pair{"A", a.device().ordinal()}, {"B", b.device().ordinal()}}) {
+    if (ordinal != device.ordinal()) {
+      throw Error("kiln: gemm: " + std::string(name) + " is on device " + std::to_string(ordinal) +
+                  " and C on device " + std::to_string(device.ordinal()));
+    }
+  }
+  const auto& k = gemm_kernel(params, device);
+  rt::LaunchConfig lc = gemm_launch(params, k.config());
+  lc.stream = stream;
+  const int m = int(problem.m), n = int(problem.n), depth = int(problem.k);
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const rt::LaunchInfo info{nlohmann::json(params).dump(), k.launch_info().config,
+                              gemm_bytes(params),
+                              2.0 * double(problem.m) * double(problem.n) * double(problem.k)};
+    k.launch(lc, info, a, b, c, m, n, depth, problem.alpha, problem.beta, problem.epilogue.args);
+  } else {
+    k.launch(lc, a, b, c, m, n, depth, problem.alpha, problem.beta, problem.epilogue.args);
+  }
+}
+}  // namespace detail
+
+/// C = epilogue(alpha * op(A) op(B) + beta * C) for A and B of kiln::f16 or kiln::bf16 and
+/// C of float, kiln::f16 or kiln::bf16, on `stream` (returns at once). Throws kiln::Error
+/// for sizes the buffers do not hold, a device without sm_80 tensor cores, and whatever
+/// compiling the kernel throws.
+template <class TIn, class TOut>
+void gemm(const rt::DeviceBuffer<TIn>& a, const rt::DeviceBuffer<TIn>& b, rt::DeviceBuffer<TOut>& c,
+          const GemmProblem& problem, rt::StreamRef stream = {}) {
+  static_assert(std::is_same_v<TIn, f16> || std::is_same_v<TIn, bf16>,
+                "kiln::ops::gemm takes A and B of kiln::f16 or kiln::bf16 (or std::uint16_t "
+                "with the dtypes named)");
+  static_assert(
+      std::is_same_v<TOut, float> || std::is_same_v<TOut, f16> || std::is_same_v<TOut, bf16>,
+      "kiln::ops::gemm writes C of float, kiln::f16 or kiln::bf16");
+  detail::gemm_buffers(gen::dtype_of<TIn>(), gen::dtype_of<TOut>(), a, b, c, problem, stream);
+}
+
+/// The same over 16-bit patterns (A, B and a 16-bit C) or 32-bit ones (an f32 C), the
+/// dtypes named: for host code without a 16-bit float type.
+template <class TIn, class TOut>
+requires(std::is_same_v<TIn, std::uint16_t> &&
+         (std::is_same_v<TOut, std::uint16_t> ||
+          std::is_same_v<TOut, float>)) void gemm(gen::DType in, gen::DType out,
+                                                  const rt::DeviceBuffer<TIn>& a,
+                                                  const rt::DeviceBuffer<TIn>& b,
+                                                  rt::DeviceBuffer<TOut>& c,
+                                                  const GemmProblem& problem,
+                                                  rt::StreamRef stream = {}) {
+  if (gen::size_of(out) != int(sizeof(TOut))) {
+    throw Error("kiln: gemm: an output of " + std::string(gen::to_string(out)) + " needs " +
+                std::to_string(gen::size_of(out)) + "-byte elements, not " +
+                std::to_string(sizeof(TOut)) + "-byte ones");
+  }
+  detail::gemm_buffers(in, out, a, b, c, problem, stream);
+}
+
+}  // namespace kiln::ops

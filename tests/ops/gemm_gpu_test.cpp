@@ -1,0 +1,461 @@
+// kiln::ops::gemm on a GPU against a double-precision CPU reference: ragged shapes (1x1x8 to
+// 4096^3, sampled where large), all four layouts, f16 and bf16 in, f16, bf16 and f32 out,
+// rows that are not whole 16-byte vectors, every candidate config on ragged problems, inputs
+// of large dynamic range, alpha and beta, and every ready-made epilogue plus a user's own.
+// Outputs are poisoned with NaN first, so an element the kernel never writes fails.
+// Skips (exit 77) without a GPU of sm_80 or later.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../half_bits.hpp"
+#include "kiln/ops/gemm.hpp"
+#include "kiln/rt.hpp"
+
+using namespace kiln;
+using gen::DType;
+using ops::GemmLayout;
+using ops::GemmProblem;
+
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 r(std::random_device{}());
+  return r;
+}
+
+std::uint16_t to_bits(DType t, float v) {
+  return t == DType::f16 ? kiln_test::float_to_half(v) : kiln_test::float_to_bf16(v);
+}
+float from_bits(DType t, std::uint16_t b) {
+  return t == DType::f16 ? kiln_test::half_to_float(b) : kiln_test::bf16_to_float(b);
+}
+
+/// A matrix of 16-bit values with the values they hold.
+struct Input {
+  std::vector<std::uint16_t> bits;
+  std::vector<double> values;
+};
+
+/// Uniform in [-1, 1), or with `wide` values of magnitudes 2^-6 to 2^6 as well.
+Input random_input(DType t, std::size_t n, bool wide = false) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> e(-6, 6);
+  Input in;
+  in.bits.resize(n);
+  in.values.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = wide ? std::ldexp(u(rng()), e(rng())) : u(rng());
+    in.bits[i] = to_bits(t, v);
+    in.values[i] = from_bits(t, in.bits[i]);
+  }
+  return in;
+}
+
+struct Case {
+  DType in = DType::f16;
+  DType out = DType::f32;
+  GemmProblem problem;
+};
+
+/// Element (r, c) of op(X) for X stored (rows, cols) row-major, transposed or not.
+double at(const std::vector<double>& x, std::int64_t cols, bool transposed, std::int64_t r,
+          std::int64_t c) {
+  return transposed ? x[std::size_t(c * cols + r)] : x[std::size_t(r * cols + c)];
+}
+
+/// What an epilogue does, on the host.
+using HostEpilogue = double (*)(double v, std::int64_t m, std::int64_t n, const void* ctx);
+
+struct Reference {
+  const Input& a;
+  const Input& b;
+  const std::vector<double>& c0;  // C before the call (used when beta != 0)
+  HostEpilogue epilogue = nullptr;
+  const void* ctx = nullptr;
+};
+
+/// Checks C (read back as doubles) against the double reference at `points` (all of C when
+/// empty). Tolerance: the output's rounding, plus 2e-4 of the sum of |a b| terms (f32
+/// accumulation); a wrong element is off by about that whole sum.
+int check(const Case& k, const Reference& ref, const std::vector<double>& got,
+          const std::vector<std::pair<std::int64_t, std::int64_t>>& points) {
+  const auto& p = k.problem;
+  const bool ta = ops::detail::gemm_a_transposed(p.layout);
+  const bool tb = ops::detail::gemm_b_transposed(p.layout);
+  const std::int64_t a_cols = ta ? p.m : p.k, b_cols = tb ? p.k : p.n;
+  const double out_eps = k.out == DType::f16    ? std::ldexp(1.0, -11)
+                         : k.out == DType::bf16 ? std::ldexp(1.0, -8)
+                                                : std::ldexp(1.0, -24);
+  int wrong = 0;
+  auto one = [&](std::int64_t i, std::int64_t j) {
+    double sum = 0, abs_sum = 0;
+    for (std::int64_t l = 0; l < p.k; ++l) {
+      const double t = at(ref.a.values, a_cols, ta, i, l) * at(ref.b.values, b_cols, tb, l, j);
+      sum += t;
+      abs_sum += std::fabs(t);
+    }
+    double v = p.alpha * sum;
+    double scale = std::fabs(p.alpha) * abs_sum;
+    if (p.beta != 0) {
+      const double c = ref.c0[std::size_t(i * p.n + j)];
+      v += p.beta * c;
+      scale += std::fabs(p.beta * c);
+    }
+    if (ref.epilogue) v = ref.epilogue(v, i, j, ref.ctx);
+    const double g = got[std::size_t(i * p.n + j)];
+    const double tol = out_eps * std::fabs(v) + 2e-4 * scale + 1e-30;
+    if (!(std::fabs(g - v) <= tol)) {  // NaN fails
+      if (++wrong <= 5) {
+        MESSAGE("C[" << i << "][" << j << "] = " << g << ", want " << v << " (tol " << tol << ")");
+      }
+    }
+  };
+  if (points.empty()) {
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      for (std::int64_t j = 0; j < p.n; ++j) one(i, j);
+    }
+  } else {
+    for (auto [i, j] : points) one(i, j);
+  }
+  return wrong;
+}
+
+/// Every corner, edge and some random elements of an m x n matrix.
+std::vector<std::pair<std::int64_t, std::int64_t>> sample(std::int64_t m, std::int64_t n,
+                                                          int count) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  std::uniform_int_distribution<std::int64_t> rm(0, m - 1), rn(0, n - 1);
+  for (int i = 0; i < count; ++i) out.push_back({rm(rng()), rn(rng())});
+  for (std::int64_t i : {std::int64_t(0), m / 2, m - 1}) {
+    for (std::int64_t j = 0; j < n; j += std::max<std::int64_t>(1, n / 64)) out.push_back({i, j});
+    out.push_back({i, n - 1});
+  }
+  for (std::int64_t j : {std::int64_t(0), n - 1}) {
+    for (std::int64_t i = 0; i < m; i += std::max<std::int64_t>(1, m / 64)) out.push_back({i, j});
+  }
+  return out;
+}
+
+std::vector<double> read_c(DType out, const rt::DeviceBuffer<std::uint16_t>* c16,
+                           const rt::DeviceBuffer<float>* c32) {
+  std::vector<double> got;
+  if (out == DType::f32) {
+    for (float v : c32->to_vector()) got.push_back(v);
+  } else {
+    for (std::uint16_t b : c16->to_vector()) got.push_back(from_bits(out, b));
+  }
+  return got;
+}
+
+/// Runs one case through kiln::ops::gemm (or `kernel`, when given) and checks it.
+int run_case(const Case& k, bool wide = false, HostEpilogue epilogue = nullptr,
+             const void* ctx = nullptr, int sampled = 0,
+             const ops::GemmFactory::KernelType* kernel = nullptr) {
+  const auto& p = k.problem;
+  const Input a = random_input(k.in, std::size_t(p.m * p.k), wide);
+  const Input b = random_input(k.in, std::size_t(p.k * p.n), wide);
+  const std::size_t cn = std::size_t(p.m * p.n);
+  std::vector<double> c0(cn, 0.0);
+  rt::DeviceBuffer<std::uint16_t> da(std::max<std::size_t>(a.bits.size(), 1)),
+      db(std::max<std::size_t>(b.bits.size(), 1));
+  if (!a.bits.empty()) da.copy_from(a.bits);
+  if (!b.bits.empty()) db.copy_from(b.bits);
+  rt::DeviceBuffer<std::uint16_t> c16(k.out == DType::f32 ? 1 : std::max<std::size_t>(cn, 1));
+  rt::DeviceBuffer<float> c32(k.out == DType::f32 ? std::max<std::size_t>(cn, 1) : 1);
+  if (p.beta != 0) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<std::uint16_t> h16(cn);
+    std::vector<float> h32(cn);
+    for (std::size_t i = 0; i < cn; ++i) {
+      const float v = u(rng());
+      if (k.out == DType::f32) {
+        h32[i] = v;
+        c0[i] = v;
+      } else {
+        h16[i] = to_bits(k.out, v);
+        c0[i] = from_bits(k.out, h16[i]);
+      }
+    }
+    if (k.out == DType::f32) {
+      c32.copy_from(h32);
+    } else {
+      c16.copy_from(h16);
+    }
+  } else {
+    c16.fill_bytes(0xff);  // NaN in f16, bf16 and f32
+    c32.fill_bytes(0xff);
+  }
+  if (kernel) {
+    rt::LaunchConfig lc = ops::detail::gemm_launch(kernel->params(), kernel->config());
+    if (k.out == DType::f32) {
+      kernel->launch(lc, da, db, c32, int(p.m), int(p.n), int(p.k), p.alpha, p.beta,
+                     p.epilogue.args);
+    } else {
+      kernel->launch(lc, da, db, c16, int(p.m), int(p.n), int(p.k), p.alpha, p.beta,
+                     p.epilogue.args);
+    }
+  } else if (k.out == DType::f32) {
+    ops::gemm(k.in, k.out, da, db, c32, p);
+  } else {
+    ops::gemm(k.in, k.out, da, db, c16, p);
+  }
+  rt::Device::current().synchronize();
+  const auto got = read_c(k.out, &c16, &c32);
+  return check(k, Reference{a, b, c0, epilogue, ctx}, got,
+               sampled > 0 ? sample(p.m, p.n, sampled) : decltype(sample(1, 1, 0)){});
+}
+
+const GemmLayout layouts[] = {GemmLayout::nn, GemmLayout::nt, GemmLayout::tn, GemmLayout::tt};
+
+}  // namespace
+
+TEST_CASE("ragged shapes, every layout, f16 and bf16 in, f16, bf16 and f32 out") {
+  for (auto [m, n, k] : {std::tuple{1, 1, 8}, {127, 129, 136}, {64, 256, 64}, {333, 65, 520}}) {
+    for (GemmLayout layout : layouts) {
+      for (DType in : {DType::f16, DType::bf16}) {
+        for (DType out : {DType::f32, DType::f16, DType::bf16}) {
+          if (out != DType::f32 && out != in) continue;
+          const Case c{in, out, {.m = m, .n = n, .k = k, .layout = layout}};
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          const std::string layout_name = ops::to_string(layout);
+          CAPTURE(layout_name);
+          CAPTURE(gen::to_string(in));
+          CAPTURE(gen::to_string(out));
+          CHECK(run_case(c) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("rows that are not whole 16-byte vectors (odd K, M and N) load element by element") {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {33, 17, 9}, {130, 70, 37}, {5, 300, 3}}) {
+    for (GemmLayout layout : layouts) {
+      const Case c{DType::f16, DType::f32, {.m = m, .n = n, .k = k, .layout = layout}};
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(k);
+      const std::string layout_name = ops::to_string(layout);
+      CAPTURE(layout_name);
+      CHECK(run_case(c) == 0);
+    }
+  }
+}
+
+TEST_CASE("1000^3 whole and 4096^3 sampled, f16 and bf16") {
+  for (DType in : {DType::f16, DType::bf16}) {
+    CAPTURE(gen::to_string(in));
+    CHECK(run_case({in, DType::f32, {.m = 1000, .n = 1000, .k = 1000}}) == 0);
+    CHECK(run_case({in, in, {.m = 4096, .n = 4096, .k = 4096, .layout = GemmLayout::nt}}, false,
+                   nullptr, nullptr, 4000) == 0);
+  }
+}
+
+TEST_CASE("inputs of large dynamic range, alpha and beta") {
+  for (GemmLayout layout : layouts) {
+    const std::string layout_name = ops::to_string(layout);
+    CAPTURE(layout_name);
+    CHECK(run_case({DType::f16, DType::f32, {.m = 200, .n = 136, .k = 264, .layout = layout}},
+                   true) == 0);
+    CHECK(run_case({DType::bf16, DType::f32, {.m = 200, .n = 136, .k = 264, .layout = layout}},
+                   true) == 0);
+    CHECK(run_case(
+              {DType::bf16,
+               DType::bf16,
+               {.m = 150, .n = 96, .k = 72, .layout = layout, .alpha = 0.5f, .beta = -2.0f}}) == 0);
+    CHECK(
+        run_case({DType::f16,
+                  DType::f32,
+                  {.m = 150, .n = 97, .k = 64, .layout = layout, .alpha = -1.5f, .beta = 0.25f}}) ==
+        0);
+  }
+}
+
+TEST_CASE("every candidate config on ragged problems") {
+  auto& factory = ops::gemm_factory();
+  const auto& device = rt::Device::current();
+  for (const Case& c :
+       {Case{DType::f16, DType::f32, {.m = 300, .n = 260, .k = 200}},
+        Case{DType::bf16, DType::bf16, {.m = 257, .n = 520, .k = 136, .layout = GemmLayout::tn}}}) {
+    const ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
+    const auto configs = factory.candidates(params, device.properties());
+    const auto built = factory.build_all(params, configs, device);
+    int ran = 0;
+    for (std::size_t i = 0; i < built.size(); ++i) {
+      CAPTURE(ops::detail::gemm_kernel_name(params, configs[i]));
+      CAPTURE(built[i].reason);
+      REQUIRE(built[i].kernel);
+      CHECK(run_case(c, false, nullptr, nullptr, 0, built[i].kernel.get()) == 0);
+      ++ran;
+    }
+    MESSAGE(ran << " configs checked for " << std::string(ops::to_string(c.problem.layout)));
+    CHECK(ran >= 10);
+  }
+}
+
+namespace {
+double host_gelu(double v) {
+  return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+}
+double host_silu(double v) {
+  return v / (1.0 + std::exp(-v));
+}
+struct BiasCtx {
+  std::vector<double> bias;
+};
+struct ResidualCtx {
+  std::vector<double> r;
+  std::int64_t ld;
+};
+}  // namespace
+
+TEST_CASE("ready-made epilogues and a user's own, with alpha and beta") {
+  const std::int64_t m = 190, n = 136, k = 96;
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> bias(n);
+  BiasCtx bc;
+  for (auto& v : bias) {
+    v = u(rng());
+    bc.bias.push_back(v);
+  }
+  rt::DeviceBuffer<float> d_bias(bias.size());
+  d_bias.copy_from(bias);
+  const Input res = random_input(DType::f16, std::size_t(m * n));
+  rt::DeviceBuffer<std::uint16_t> d_res(res.bits.size());
+  d_res.copy_from(res.bits);
+  const ResidualCtx rc{res.values, n};
+
+  struct E {
+    const char* what;
+    ops::GemmEpilogue e;
+    HostEpilogue host;
+    const void* ctx;
+  };
+  const auto* res_ptr = reinterpret_cast<const f16*>(d_res.data());
+  const E cases[] = {
+      {"relu", ops::gemm_epilogues::relu(),
+       [](double v, std::int64_t, std::int64_t, const void*) { return v > 0 ? v : 0.0; }, nullptr},
+      {"gelu", ops::gemm_epilogues::gelu(),
+       [](double v, std::int64_t, std::int64_t, const void*) { return host_gelu(v); }, nullptr},
+      {"silu", ops::gemm_epilogues::silu(),
+       [](double v, std::int64_t, std::int64_t, const void*) { return host_silu(v); }, nullptr},
+      {"bias", ops::gemm_epilogues::bias(d_bias.data()),
+       [](double v, std::int64_t, std::int64_t j, const void* ctx) {
+         return v + static_cast<const BiasCtx*>(ctx)->bias[std::size_t(j)];
+       },
+       &bc},
+      {"bias_gelu", ops::gemm_epilogues::bias_gelu(d_bias.data()),
+       [](double v, std::int64_t, std::int64_t j, const void* ctx) {
+         return host_gelu(v + static_cast<const BiasCtx*>(ctx)->bias[std::size_t(j)]);
+       },
+       &bc},
+      {"bias_silu", ops::gemm_epilogues::bias_silu(d_bias.data()),
+       [](double v, std::int64_t, std::int64_t j, const void* ctx) {
+         return host_silu(v + static_cast<const BiasCtx*>(ctx)->bias[std::size_t(j)]);
+       },
+       &bc},
+      {"residual", ops::gemm_epilogues::residual(res_ptr, n),
+       [](double v, std::int64_t i, std::int64_t j, const void* ctx) {
+         const auto* r = static_cast<const ResidualCtx*>(ctx);
+         return v + r->r[std::size_t(i * r->ld + j)];
+       },
+       &rc},
+  };
+  for (const E& e : cases) {
+    for (GemmLayout layout : {GemmLayout::nn, GemmLayout::tt}) {
+      CAPTURE(e.what);
+      const std::string layout_name = ops::to_string(layout);
+      CAPTURE(layout_name);
+      CHECK(run_case({DType::f16,
+                      DType::f32,
+                      {.m = m,
+                       .n = n,
+                       .k = k,
+                       .layout = layout,
+                       .alpha = 0.75f,
+                       .beta = 0.5f,
+                       .epilogue = e.e}},
+                     false, e.host, e.ctx) == 0);
+      CHECK(run_case({DType::bf16,
+                      DType::bf16,
+                      {.m = m, .n = n, .k = k, .layout = layout, .epilogue = e.e}},
+                     false, e.host, e.ctx) == 0);
+    }
+  }
+
+  // A user's own: scale each row by a factor from a vector, then clamp at `limit`.
+  struct RowScale {
+    const float* scale;
+    float limit;
+  };
+  std::vector<float> scale(m);
+  BiasCtx sc;
+  for (auto& v : scale) {
+    v = u(rng()) * 4.0f;
+    sc.bias.push_back(v);
+  }
+  rt::DeviceBuffer<float> d_scale(scale.size());
+  d_scale.copy_from(scale);
+  const auto user = ops::GemmEpilogue::make("row_scale_clamp", R"(
+struct Epilogue {
+  const float* scale;
+  float limit;
+  KILN_DEVICE float operator()(float v, M m, N) const {
+    const float s = v * scale[m.get()];
+    return s < limit ? s : limit;
+  }
+};)",
+                                            RowScale{d_scale.data(), 1.5f});
+  CHECK(run_case(
+            {DType::f16, DType::f16, {.m = m, .n = n, .k = k, .epilogue = user}}, false,
+            [](double v, std::int64_t i, std::int64_t, const void* ctx) {
+              const double s = v * static_cast<const BiasCtx*>(ctx)->bias[std::size_t(i)];
+              return s < 1.5 ? s : 1.5;
+            },
+            &sc) == 0);
+}
+
+TEST_CASE("typed buffers, empty problems and sizes the buffers do not hold") {
+  rt::DeviceBuffer<f16> a(64 * 32), b(32 * 48);
+  rt::DeviceBuffer<float> c(64 * 48);
+  a.fill_bytes(0);  // zeros: C = 0
+  b.fill_bytes(0);
+  c.fill_bytes(0xff);
+  ops::gemm(a, b, c, {.m = 64, .n = 48, .k = 32});
+  const auto got = c.to_vector();
+  CHECK(std::all_of(got.begin(), got.end(), [](float v) { return v == 0.0f; }));
+  c.fill_bytes(0xff);
+  ops::gemm(a, b, c, {.m = 0, .n = 48, .k = 32});  // nothing to do: C untouched
+  const auto untouched = c.to_vector();
+  CHECK(std::isnan(untouched.front()));
+  try {
+    ops::gemm(a, b, c, {.m = 64, .n = 48, .k = 33});
+    FAIL("no error for a K the buffers do not hold");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("needs 2112 elements in A, which holds 2048") !=
+          std::string::npos);
+  }
+}
+
+int main(int argc, char** argv) {
+  if (rt::device_count() == 0) {
+    std::printf("no GPU: gemm_gpu_test skipped\n");
+    return 77;
+  }
+  if (rt::Device::current().properties().compute_major < 8) {
+    std::printf("gemm_gpu_test needs sm_80 or later; skipped\n");
+    return 77;
+  }
+  doctest::Context ctx(argc, argv);
+  return ctx.run();
+}

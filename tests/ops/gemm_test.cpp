@@ -1,0 +1,267 @@
+// kiln::ops gemm without a GPU: the configs each problem gets, the heuristic, validation
+// messages, kernel names, the generated header, epilogues, the refusal on AMD GPUs (unit);
+// every kind of config, layout, type and epilogue compiled by NVRTC for each NVIDIA target
+// (nvrtc).
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kiln/jit/compiler.hpp"
+#include "kiln/jit/sources.hpp"
+#include "kiln/ops/gemm.hpp"
+
+using namespace kiln::ops;
+using kiln::gen::DType;
+using kiln::ops::detail::gemm_configs;
+using kiln::ops::detail::gemm_heuristic;
+using kiln::ops::detail::gemm_kernel_name;
+using kiln::ops::detail::validate_gemm;
+using kiln::ops::detail::validate_gemm_config;
+
+namespace {
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+kiln::rt::DeviceProperties h200() {
+  kiln::rt::DeviceProperties d;
+  d.name = "H200";
+  d.arch = "sm_90";
+  d.compute_major = 9;
+  d.multiprocessors = 132;
+  d.shared_per_block_optin = 227 * 1024;
+  d.warp_size = 32;
+  return d;
+}
+
+GemmParams params(std::int64_t m, std::int64_t n, std::int64_t k,
+                  GemmLayout layout = GemmLayout::nn, DType in = DType::f16,
+                  DType out = DType::f32) {
+  return GemmParams{in, out, layout, m, n, k};
+}
+
+}  // namespace
+
+TEST_CASE("every candidate config is valid and fits, and the heuristic picks one of them") {
+  const auto d = h200();
+  for (auto [m, n, k] : {std::tuple{1, 1, 8},
+                         {127, 129, 136},
+                         {1000, 1000, 1000},
+                         {8192, 8192, 8192},
+                         {128, 4096, 4096},
+                         {8192, 14336, 4096}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    const auto p = params(m, n, k);
+    const auto configs = gemm_configs(p, d);
+    REQUIRE_FALSE(configs.empty());
+    std::set<std::string> names;
+    for (const auto& c : configs) {
+      CHECK_NOTHROW(validate_gemm_config(c, 227 * 1024));
+      CHECK(names.insert(gemm_kernel_name(p, c)).second);  // no two share a name
+    }
+    const GemmConfig h = gemm_heuristic(p, configs, d);
+    CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
+  }
+  // Big problems get the big tiles; a small one gets tiles that fill the GPU.
+  const auto big = params(8192, 8192, 8192);
+  const GemmConfig hb = gemm_heuristic(big, gemm_configs(big, d), d);
+  CHECK(hb.block_m * hb.block_n == 128 * 256);
+  const auto small = params(1024, 1024, 1024);
+  const GemmConfig hs = gemm_heuristic(small, gemm_configs(small, d), d);
+  CHECK((1024 / hs.block_m) * (1024 / hs.block_n) >= 64);
+  // A device with less shared memory gets fewer stages.
+  auto a100ish = d;
+  a100ish.shared_per_block_optin = 99 * 1024;
+  for (const auto& c : gemm_configs(big, a100ish)) {
+    CHECK(kiln::ops::detail::gemm_shared_bytes(c) <= 99 * 1024);
+  }
+}
+
+TEST_CASE("a pinned config is the only candidate, and a bad one is refused") {
+  auto p = params(256, 256, 256);
+  p.config = {128, 128, 64, 2, 2, 3, 8};
+  CHECK(gemm_configs(p, h200()) == std::vector<GemmConfig>{p.config});
+  p.config = {128, 128, 48, 2, 2, 3, 8};
+  CHECK(has(error_of([&] { gemm_configs(p, h200()); }), "block_k must be 32 or 64"));
+  p.config = {256, 256, 64, 2, 2, 4, 8};  // 256 KiB of shared memory, warp tiles of 128 x 128
+  CHECK(has(error_of([&] { gemm_configs(p, h200()); }), "accumulators"));
+  p.config = {256, 256, 64, 4, 4, 4, 8};
+  CHECK(has(error_of([&] { gemm_configs(p, h200()); }), "exceed the device's"));
+}
+
+TEST_CASE("unsupported problems are refused with what is supported") {
+  CHECK(has(error_of([] { validate_gemm(params(8, 8, 8, GemmLayout::nn, DType::f32)); }),
+            "A and B must be f16 or bf16"));
+  CHECK(
+      has(error_of([] { validate_gemm(params(8, 8, 8, GemmLayout::nn, DType::f16, DType::i32)); }),
+          "C must be f16, bf16 or f32"));
+  CHECK(has(error_of([] { validate_gemm(params(-1, 8, 8)); }), "m = -1"));
+  CHECK(has(error_of([] { validate_gemm(params(65536, 65536, 8)); }), "C has 65536 x 65536"));
+  auto p = params(8, 8, 8);
+  p.epilogue_name = "bad name";
+  p.epilogue_code = "struct Epilogue {};";
+  CHECK(has(error_of([&] { validate_gemm(p); }), "not a C++ identifier"));
+  p.epilogue_name = "named";
+  p.epilogue_code = "";
+  CHECK(has(error_of([&] { validate_gemm(p); }), "both a name and its device code"));
+  CHECK(error_of([] { validate_gemm(params(0, 0, 0)); }).empty());
+}
+
+TEST_CASE("gfx942 and pre-sm_80 devices get a clear kiln::Error, not a compile failure") {
+  kiln::rt::DeviceProperties amd;
+  amd.platform = kiln::rt::Platform::hip;
+  amd.arch = "gfx942";
+  const std::string e =
+      error_of([&] { kiln::ops::detail::check_gemm_device(params(64, 64, 64), amd); });
+  CHECK(has(e, "no GEMM for AMD GPUs (gfx942) exists yet"));
+  kiln::rt::DeviceProperties old = h200();
+  old.arch = "sm_75";
+  old.compute_major = 7;
+  CHECK(has(error_of([&] { kiln::ops::detail::check_gemm_device(params(64, 64, 64), old); }),
+            "needs the tensor cores of sm_80"));
+  CHECK_NOTHROW(kiln::ops::detail::check_gemm_device(params(64, 64, 64), h200()));
+}
+
+TEST_CASE("kernel names carry the specialization, the alignment and the epilogue") {
+  const GemmConfig c{128, 256, 64, 2, 4, 3, 8};
+  CHECK(gemm_kernel_name(params(512, 512, 512), c) == "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8");
+  // Rows of B (N = 100 elements) are not whole 16-byte vectors in nn; in nt they are K's.
+  CHECK(gemm_kernel_name(params(512, 100, 512), c) ==
+        "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8__u");
+  CHECK(gemm_kernel_name(params(512, 100, 512, GemmLayout::nt, DType::bf16, DType::bf16), c) ==
+        "gemm__bf16_bf16__nt__128x256x64_w2x4_s3_g8");
+  auto p = gemm_params(DType::f16, DType::f16,
+                       {.m = 64, .n = 64, .k = 64, .epilogue = gemm_epilogues::relu()});
+  CHECK(gemm_kernel_name(p, c) == "gemm__f16_f16__nn__128x256x64_w2x4_s3_g8__epi_relu");
+}
+
+TEST_CASE("the generated header lays A and B out as the layout says, with the epilogue") {
+  const GemmConfig c{128, 128, 32, 2, 2, 4, 8};
+  const std::string nn = kiln::ops::detail::gemm_spec(params(64, 64, 64), c).header();
+  CHECK(has(nn,
+            "using A = kiln::Tensor<const kiln::f16, kiln::Extent<M, kiln::dynamic>, "
+            "kiln::Extent<K, kiln::dynamic>>;"));
+  CHECK(has(nn,
+            "using B = kiln::Tensor<const kiln::f16, kiln::Extent<K, kiln::dynamic>, "
+            "kiln::Extent<N, kiln::dynamic>>;"));
+  CHECK(has(nn,
+            "using C = kiln::Tensor<float, kiln::Extent<M, kiln::dynamic>, "
+            "kiln::Extent<N, kiln::dynamic>>;"));
+  CHECK(has(nn, "inline constexpr int kBK = 32;"));
+  CHECK(has(nn, "inline constexpr int kAligned = 1;"));
+  CHECK(has(nn, "// Code: epilogue\nstruct Epilogue {"));
+  const std::string tt =
+      kiln::ops::detail::gemm_spec(params(60, 64, 64, GemmLayout::tt, DType::bf16), c).header();
+  CHECK(has(tt,
+            "using A = kiln::Tensor<const kiln::bf16, kiln::Extent<K, kiln::dynamic>, "
+            "kiln::Extent<M, kiln::dynamic>>;"));
+  CHECK(has(tt,
+            "using B = kiln::Tensor<const kiln::bf16, kiln::Extent<N, kiln::dynamic>, "
+            "kiln::Extent<K, kiln::dynamic>>;"));
+  CHECK(has(tt, "inline constexpr int kAligned = 0;"));  // A's rows hold M = 60 elements
+  const auto bias = gemm_epilogues::bias(nullptr);
+  CHECK(bias.args_bytes == int(sizeof(const float*)));
+  auto p = gemm_params(DType::f16, DType::f32, {.m = 8, .n = 8, .k = 8, .epilogue = bias});
+  const std::string with = kiln::ops::detail::gemm_spec(p, c).header();
+  CHECK(has(with, "return v + bias[n.get()];"));
+  CHECK(has(with, "inline constexpr int kEpilogueArgsBytes = 8;"));
+}
+
+TEST_CASE("params and configs round-trip through JSON") {
+  auto p = gemm_params(
+      DType::bf16, DType::f16,
+      {.m = 3, .n = 5, .k = 7, .layout = GemmLayout::tn, .epilogue = gemm_epilogues::silu()});
+  p.config = {64, 64, 32, 2, 2, 2, 8};
+  const nlohmann::json j = p;
+  CHECK(j.at("layout") == "tn");
+  CHECK(j.get<GemmParams>() == p);
+}
+
+namespace {
+
+struct Kind {
+  GemmParams p;
+  GemmConfig c;
+};
+
+std::vector<Kind> every_kind() {
+  std::vector<Kind> out;
+  const GemmConfig big{128, 256, 64, 2, 4, 3, 8}, mid{128, 128, 32, 2, 2, 4, 8},
+      small{64, 64, 64, 2, 2, 2, 8}, wide{64, 256, 32, 1, 4, 3, 8};
+  for (auto layout : {GemmLayout::nn, GemmLayout::nt, GemmLayout::tn, GemmLayout::tt}) {
+    out.push_back({params(512, 512, 512, layout), big});
+    out.push_back({params(512, 512, 512, layout, DType::bf16, DType::bf16), mid});
+  }
+  out.push_back({params(100, 100, 100, GemmLayout::nn, DType::f16, DType::f16), small});
+  out.push_back({params(512, 512, 512, GemmLayout::tn, DType::bf16, DType::f32), wide});
+  for (const auto& e : {gemm_epilogues::bias_gelu(nullptr), gemm_epilogues::bias_silu(nullptr),
+                        gemm_epilogues::residual(static_cast<const kiln::f16*>(nullptr), 512),
+                        gemm_epilogues::relu()}) {
+    out.push_back(
+        {gemm_params(DType::f16, DType::f16, {.m = 512, .n = 512, .k = 512, .epilogue = e}), mid});
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC: every kind of config, layout, type and epilogue compiles for sm_80 to sm_90") {
+  const auto& nvrtc = kiln::jit::compiler_for("sm_90");
+  for (const auto& k : every_kind()) {
+    const std::string name = gemm_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    kiln::gen::Spec spec = kiln::ops::detail::gemm_spec(k.p, k.c);
+    spec.kernel_name(name);
+    kiln::jit::Program program = kiln::jit::program_from_file("gemm_sm80.cu");
+    program.headers.push_back({"spec.hpp", spec.header()});
+    for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
+      CAPTURE(arch);
+      kiln::jit::Options o;
+      o.target = arch;
+      const kiln::jit::Binary b = nvrtc.compile(program, o);
+      CHECK_FALSE(b.code.empty());
+      CHECK(has(b.ptx, ".entry " + name));
+      CHECK(has(b.ptx, "mma.sync.aligned.m16n8k16.row.col.f32"));
+      CHECK_FALSE(has(b.log, "warning"));
+      CHECK_FALSE(has(b.ptx, ".local"));  // the accumulators stay in registers
+    }
+  }
+}
+
+TEST_CASE("NVRTC: an epilogue whose device struct differs from the host's arguments fails") {
+  // The host passes 8 bytes (one pointer); the device struct holds two pointers.
+  auto p = gemm_params(DType::f16, DType::f32,
+                       {.m = 64,
+                        .n = 64,
+                        .k = 64,
+                        .epilogue = GemmEpilogue::make("two", R"(
+struct Epilogue {
+  const float* x;
+  const float* y;
+  KILN_DEVICE float operator()(float v, M, N) const { return v; }
+};)",
+                                                       gemm_epilogues::BiasArgs{nullptr})});
+  const GemmConfig c{64, 64, 64, 2, 2, 2, 8};
+  kiln::gen::Spec spec = kiln::ops::detail::gemm_spec(p, c);
+  spec.kernel_name(gemm_kernel_name(p, c));
+  kiln::jit::Program program = kiln::jit::program_from_file("gemm_sm80.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  kiln::jit::Options o;
+  o.target = "sm_90";
+  const std::string e = error_of([&] { kiln::jit::compiler_for("sm_90").compile(program, o); });
+  CHECK(has(e, "the epilogue's device struct and the arguments the host passes differ in size"));
+}
