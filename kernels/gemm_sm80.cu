@@ -103,33 +103,21 @@ struct Fragments {
 };
 
 // B's fragments load in pairs where they can: one ldmatrix .x4 for two (N:8) fragments
-// side by side, split after.
-constexpr bool kPairsB = kFragsN % 2 == 0;
-using BLoad =
-    kiln::detail::conditional_t<kPairsB, kiln::MmaFragment<In, N, K, 2, 2>, kiln::MmaB<In, K, N>>;
+// side by side.
+constexpr int kPairB = kFragsN % 2 == 0 ? 2 : 1;
 
 // A warp's fragment loads from every stage, each lane's addresses worked out once.
 struct WarpLoaders {
   kiln::FragmentLoader<kiln::MmaA<In, M, K>, ATile> a;
-  kiln::FragmentLoader<BLoad, BTile> b;
+  kiln::FragmentLoader<kiln::MmaB<In, K, N>, BTile, kPairB> b;
 
-  // Step `ks` of the stage tiles `sa` and `sb` (a template, so that only the branch
-  // taken below is compiled).
-  template <class F>
-  KILN_DEVICE KILN_FORCEINLINE void load(F& f, const ATile& sa, const BTile& sb, int ks) const {
+  // Step `ks` of the stage tiles `sa` and `sb`.
+  KILN_DEVICE KILN_FORCEINLINE void load(Fragments& f, const ATile& sa, const BTile& sb,
+                                         int ks) const {
 #pragma unroll
-    for (int i = 0; i < kFragsM; ++i) a.load(f.a[i], sa, M(16 * i) + K(16 * ks));
-    if constexpr (kPairsB) {
+    for (int i = 0; i < kFragsM; ++i) a.load(&f.a[i], sa, M(16 * i) + K(16 * ks));
 #pragma unroll
-      for (int j = 0; j < kFragsN; j += 2) {
-        BLoad pair;  // (N:16, K:16)
-        b.load(pair, sb, N(8 * j) + K(16 * ks));
-        kiln::split_outer(pair, f.b[j], f.b[j + 1]);
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < kFragsN; ++j) b.load(f.b[j], sb, N(8 * j) + K(16 * ks));
-    }
+    for (int j = 0; j < kFragsN; j += kPairB) b.load(&f.b[j], sb, N(8 * j) + K(16 * ks));
   }
 };
 

@@ -27,8 +27,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$out/gp
 cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release ${KILN_CMAKE_ARGS:-} \
   > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 targets="rt_gpu_test rt_kernel_gpu_test primitives_gpu_test typed_kernel_gpu_test prof_bench_gpu_test profiler_gpu_test
-         factory_gpu_test factory_described_gpu_test multi_gpu_test softmax_gpu_test
-         launch_overhead jit_cache factory_lookup softmax tune_model quickstart profile custom_factory"
+         factory_gpu_test factory_described_gpu_test multi_gpu_test softmax_gpu_test gemm_gpu_test
+         launch_overhead jit_cache factory_lookup softmax gemm tune_model quickstart profile custom_factory"
 # shellcheck disable=SC2086
 cmake --build build/gpu -j "$(nproc)" --target $targets > "$out/build.log" 2>&1 ||
   { grep -E "error" -A5 "$out/build.log" | head -60; exit 1; }
@@ -40,6 +40,7 @@ step factory_lookup 60 build/gpu/benchmarks/factory_lookup --json "$out/factory_
 step jit_cache 120 build/gpu/benchmarks/jit_cache --json "$out/jit_cache.json"
 KILN_TUNE=full KILN_TUNING_DB="$out/softmax_tuning.json" \
   step softmax 300 build/gpu/benchmarks/softmax --seconds 1 --json "$out/softmax.json"
+step gemm 420 build/gpu/benchmarks/gemm --seconds 0.5 --json "$out/gemm.json"
 step tune_model 120 build/gpu/benchmarks/tune_model --db "$out/softmax_tuning.json" \
   --json "$out/tune_model.json"
 step quickstart 60 build/gpu/examples/quickstart/quickstart

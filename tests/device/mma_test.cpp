@@ -235,19 +235,22 @@ namespace {
 
 // A FragmentLoader's offsets equal the generic path's (ldmatrix_row at origin + delta) for
 // every lane, at every delta of whole fragments over the tile.
-template <class Frag, class Tile, class Origin, class Outer, class Inner>
+template <class Frag, class Tile, class Origin, int Count = 1>
 void check_loader(const Tile& tile, Origin origin, int outer_steps, int inner_steps) {
   using O = typename Frag::outer_dim;
   using In = typename Frag::inner_dim;
   for (int lane = 0; lane < kiln::mma_lanes; ++lane) {
-    const kiln::FragmentLoader<Frag, Tile> loader(origin, lane);
+    const kiln::FragmentLoader<Frag, Tile, Count> loader(origin, lane);
+    // Lanes past the first fragment's give the rows of the next one, 8 x outer_tiles on.
+    const int stacked = (lane / (8 * Frag::tiles)) % Count;
     for (int o = 0; o < outer_steps; ++o) {
       for (int i = 0; i < inner_steps; ++i) {
         CAPTURE(lane);
         CAPTURE(o);
         CAPTURE(i);
-        const auto delta = O(8 * Frag::outer_tiles * o) + In(8 * Frag::inner_tiles * i);
-        const auto* want = kiln::ldmatrix_row<Frag>(tile[origin + delta], lane);
+        const auto delta = O(8 * Frag::outer_tiles * Count * o) + In(8 * Frag::inner_tiles * i);
+        const auto* want = kiln::ldmatrix_row<Frag>(
+            tile[origin + delta + O(8 * Frag::outer_tiles * stacked)], lane);
         CHECK(tile.data() + loader.element_offset(delta) == want);
       }
     }
@@ -261,44 +264,24 @@ TEST_CASE("a FragmentLoader addresses what the generic ldmatrix path does, in sw
   // A (I:128, K:64) K contiguous, Swizzle<3, 3, 3>: 4 A fragments down, 4 K steps.
   using ATile =
       kiln::SwizzledTensor<unsigned short, kiln::Swizzle<3, 3, 3>, Extent<I, 128>, Extent<K, 64>>;
-  check_loader<kiln::MmaA<unsigned short, I, K>, ATile, I, I, K>(ATile(data.data()), I(64), 4, 4);
+  check_loader<kiln::MmaA<unsigned short, I, K>, ATile, I>(ATile(data.data()), I(64), 4, 4);
   // The same with rows of 32 (Swizzle<2, 3, 3>) and A stored (K, I): .trans.
   using ATile32 =
       kiln::SwizzledTensor<unsigned short, kiln::Swizzle<2, 3, 3>, Extent<I, 64>, Extent<K, 32>>;
-  check_loader<kiln::MmaA<unsigned short, I, K>, ATile32, I, I, K>(ATile32(data.data()), I(32), 2,
-                                                                   2);
+  check_loader<kiln::MmaA<unsigned short, I, K>, ATile32, I>(ATile32(data.data()), I(32), 2, 2);
   using ATileT =
       kiln::SwizzledTensor<unsigned short, kiln::Swizzle<3, 3, 4>, Extent<K, 32>, Extent<I, 128>>;
-  check_loader<kiln::MmaA<unsigned short, I, K>, ATileT, I, I, K>(ATileT(data.data()), I(64), 4, 2);
-  // B pairs (J:16, K:16) from (J:256, K:64) and from (K:64, J:256) (.trans), and single B
-  // fragments from the transposed tile, at a warp origin of J 32.
-  using Pair = kiln::MmaFragment<unsigned short, J, K, 2, 2>;
+  check_loader<kiln::MmaA<unsigned short, I, K>, ATileT, I>(ATileT(data.data()), I(64), 4, 2);
+  // Pairs of B fragments (one .x4) from (J:256, K:64) and from (K:64, J:256) (.trans), and
+  // single B fragments from the transposed tile, at a warp origin of J 32.
+  using B = kiln::MmaB<unsigned short, K, J>;
   using BTile =
       kiln::SwizzledTensor<unsigned short, kiln::Swizzle<3, 3, 3>, Extent<J, 256>, Extent<K, 64>>;
-  check_loader<Pair, BTile, J, J, K>(BTile(data.data()), J(32), 4, 4);
+  check_loader<B, BTile, J, 2>(BTile(data.data()), J(32), 4, 4);
   using BTileT =
       kiln::SwizzledTensor<unsigned short, kiln::Swizzle<3, 3, 5>, Extent<K, 64>, Extent<J, 256>>;
-  check_loader<Pair, BTileT, J, J, K>(BTileT(data.data()), J(32), 4, 4);
-  check_loader<kiln::MmaB<unsigned short, K, J>, BTileT, J, J, K>(BTileT(data.data()), J(32), 8, 4);
-}
-
-TEST_CASE("split_outer gives the two B fragments of a (N:16, K:16) pair, by coordinates") {
-  using Pair = kiln::MmaFragment<int, J, K, 2, 2>;
-  using B = kiln::MmaB<int, K, J>;
-  for (int lane = 0; lane < kiln::mma_lanes; ++lane) {
-    Pair pair{};
-    for (int e = 0; e < Pair::size; ++e) {
-      const auto at = Pair::coords(lane, e);
-      pair[e] = 100 * kiln::get<J>(at).get() + kiln::get<K>(at).get();
-    }
-    B lo{}, hi{};
-    kiln::split_outer(pair, lo, hi);
-    for (int e = 0; e < B::size; ++e) {
-      const auto at = B::coords(lane, e);
-      CHECK(lo[e] == 100 * kiln::get<J>(at).get() + kiln::get<K>(at).get());
-      CHECK(hi[e] == 100 * (kiln::get<J>(at).get() + 8) + kiln::get<K>(at).get());
-    }
-  }
+  check_loader<B, BTileT, J, 2>(BTileT(data.data()), J(32), 4, 4);
+  check_loader<B, BTileT, J>(BTileT(data.data()), J(32), 8, 4);
 }
 
 TEST_CASE("store_fragment writes each element where its coordinates say") {

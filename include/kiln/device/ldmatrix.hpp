@@ -133,28 +133,39 @@ KILN_HOST_DEVICE constexpr auto ldmatrix_row(const Tile& tile, int lane) {
 /// a ring), each lane's address worked out once: the lane's element offset and its
 /// swizzle's XOR are two ints, and a load at `delta` from the warp's origin costs an add
 /// of that (usually constant) offset and an XOR, where the generic path recomputes the
-/// swizzle for every load.
+/// swizzle for every load. Count fragments stacked along the outer dimension (the second
+/// 8 further along it) come from one ldmatrix (Count x Frag::tiles <= 4 matrices), each
+/// fragment's registers consecutive as mma.sync takes them: two MmaB side by side from
+/// one .x4.
 ///
 ///   kiln::FragmentLoader<kiln::MmaA<f16, M, K>, ATile> la(M(warp_row), kiln::lane_index());
-///   for (int i = 0; i < 4; ++i) la.load(a[i], stage_tile, M(16 * i) + K(16 * ks));
+///   for (int i = 0; i < 4; ++i) la.load(&a[i], stage_tile, M(16 * i) + K(16 * ks));
+///   kiln::FragmentLoader<kiln::MmaB<f16, K, N>, BTile, 2> lb(N(warp_col), kiln::lane_index());
+///   for (int j = 0; j < 8; j += 2) lb.load(&b[j], stage_tile, N(8 * j) + K(16 * ks));
 ///
 /// Valid for deltas that keep every lane's row in the same place of the swizzle's period
 /// (moves by whole fragments along the non-contiguous dimension: multiples of 8 rows
 /// there) and inside the tile; element_offset() is what the loads use, tested on the host
 /// against the generic path.
-template <class Frag, class Tile>
+template <class Frag, class Tile, int Count = 1>
 class FragmentLoader {
   using L = typename Tile::layout_type;
   using Sw = typename Tile::swizzle_type;
+  static_assert(Count >= 1 && Count * Frag::tiles <= 4, "one ldmatrix loads at most 4 matrices");
 
  public:
+  /// The matrices one load moves.
+  static constexpr int matrices = Count * Frag::tiles;
+
   /// The loader for a warp whose fragments start at `origin` (coordinates in the tile).
   template <class C>
   KILN_HOST_DEVICE constexpr FragmentLoader(const C& origin, int lane)
-      : linear_(L().offset(to_coords(origin) + ldmatrix_coords<Frag, Tile>(lane))),
+      : linear_(L().offset(to_coords(origin) + ldmatrix_coords<Frag, Tile>(lane) +
+                           Fold<typename Frag::outer_dim, 8 * Frag::outer_tiles>(
+                               (lane / (8 * Frag::tiles)) % Count))),
         xor_(Sw::apply(linear_) ^ linear_) {}
 
-  /// The (swizzled) element offset in the tile of this lane's row for the fragment at
+  /// The (swizzled) element offset in the tile of this lane's row for the fragments at
   /// `delta` from the origin.
   template <class C>
   KILN_HOST_DEVICE constexpr int element_offset(const C& delta) const {
@@ -162,15 +173,19 @@ class FragmentLoader {
   }
 
 #if KILN_GPU_COMPILER
-  /// Fills `frag` from `tile` (one stage) at `delta` from the origin, as
-  /// ldmatrix_fragment(frag, tile[origin + delta]) does.
+  /// Fills frags[0 .. Count) from `tile` (one stage) at `delta` from the origin, as
+  /// ldmatrix_fragment(frags[f], tile[origin + delta + f fragments along Outer]) does.
   template <class C>
-  KILN_DEVICE KILN_FORCEINLINE void load(Frag& frag, const Tile& tile, const C& delta) const {
+  KILN_DEVICE KILN_FORCEINLINE void load(Frag* frags, const Tile& tile, const C& delta) const {
     using T = typename Frag::element_type;
     static_assert(sizeof(T) == 2, "ldmatrix loads 16-bit elements (f16, bf16)");
-    unsigned(&regs)[Frag::tiles] = *reinterpret_cast<unsigned(*)[Frag::tiles]>(frag.values);
-    ldmatrix<Frag::tiles, ldmatrix_transposes<Frag, Tile>>(
+    unsigned regs[matrices];
+    ldmatrix<matrices, ldmatrix_transposes<Frag, Tile>>(
         regs, shared_address(tile.data()) + unsigned(element_offset(delta)) * unsigned(sizeof(T)));
+    for (int f = 0; f < Count; ++f) {
+      unsigned(&out)[Frag::tiles] = *reinterpret_cast<unsigned(*)[Frag::tiles]>(frags[f].values);
+      for (int t = 0; t < Frag::tiles; ++t) out[t] = regs[f * Frag::tiles + t];
+    }
   }
 #endif
 

@@ -157,22 +157,6 @@ KILN_HOST_DEVICE constexpr bool stores_pairs() {
 
 }  // namespace detail
 
-/// The two halves along the outer dimension of a fragment two core tiles tall: `lo` gets
-/// outer rows 0-7, `hi` rows 8-15 (its origin is 8 further along Outer). One ldmatrix .x4
-/// of a (N:16, K:16) tile into MmaFragment<T, N, K, 2, 2>, split, gives two MmaB side by
-/// side: half the ldmatrix instructions of two .x2 loads. Moves registers only.
-template <class T, class O, class In, int IT>
-KILN_HOST_DEVICE KILN_FORCEINLINE constexpr void split_outer(
-    const MmaFragment<T, O, In, 2, IT>& wide, MmaFragment<T, O, In, 1, IT>& lo,
-    MmaFragment<T, O, In, 1, IT>& hi) {
-  for (int t = 0; t < IT; ++t) {
-    for (int h = 0; h < 2; ++h) {
-      lo.values[2 * t + h] = wide.values[2 * (2 * t) + h];
-      hi.values[2 * t + h] = wide.values[2 * (2 * t + 1) + h];
-    }
-  }
-}
-
 /// D = A * B + C on the tensor cores, for one warp (every lane calls it with its own
 /// fragments). `d` and `c` may be the same fragment.
 ///
