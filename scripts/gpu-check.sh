@@ -28,7 +28,7 @@ cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release ${KILN_CMAKE_ARGS:-}
   > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 targets="rt_gpu_test rt_kernel_gpu_test primitives_gpu_test typed_kernel_gpu_test prof_bench_gpu_test profiler_gpu_test
          factory_gpu_test factory_described_gpu_test multi_gpu_test softmax_gpu_test gemm_gpu_test
-         launch_overhead jit_cache factory_lookup softmax gemm tune_model quickstart profile custom_factory"
+         launch_overhead jit_cache factory_lookup softmax gemm tune_model quickstart profile custom_factory gemm_epilogue"
 # shellcheck disable=SC2086
 cmake --build build/gpu -j "$(nproc)" --target $targets > "$out/build.log" 2>&1 ||
   { grep -E "error" -A5 "$out/build.log" | head -60; exit 1; }
@@ -44,6 +44,7 @@ step gemm 420 build/gpu/benchmarks/gemm --seconds 0.5 --json "$out/gemm.json"
 step tune_model 120 build/gpu/benchmarks/tune_model --db "$out/softmax_tuning.json" \
   --json "$out/tune_model.json"
 step quickstart 60 build/gpu/examples/quickstart/quickstart
+step gemm_epilogue 60 build/gpu/examples/gemm_epilogue/gemm_epilogue
 step custom_factory 120 build/gpu/examples/custom_factory/custom_factory "$out/transpose_tuning.json"
 step profile 60 build/gpu/examples/profile/profile "$out/profile"
 

@@ -134,6 +134,11 @@ TEST_CASE("gfx942 and pre-sm_80 devices get a clear kiln::Error, not a compile f
   CHECK(has(error_of([&] { kiln::ops::detail::check_gemm_device(params(64, 64, 64), old); }),
             "needs the tensor cores of sm_80"));
   CHECK_NOTHROW(kiln::ops::detail::check_gemm_device(params(64, 64, 64), h200()));
+  // The factory itself refuses before compiling anything.
+  const std::string f =
+      error_of([&] { kiln::ops::gemm_factory().candidates(params(64, 64, 64), amd); });
+  CHECK(has(f, "no GEMM for AMD GPUs (gfx942) exists yet"));
+  CHECK(kiln::ops::gemm_factory().candidates(params(64, 64, 64), h200()).size() > 10);
 }
 
 TEST_CASE("kernel names carry the specialization, the alignment and the epilogue") {
