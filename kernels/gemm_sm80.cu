@@ -13,7 +13,7 @@
 //               kGroupM (block rows walked together, for L2 reuse), kEpilogueArgsBytes
 //   code        `struct Epilogue` with the epilogue's run-time arguments as members and
 //               `float operator()(float v, M m, N n) const`, applied to every element
-//   KILN_KERNEL_NAME, e.g. gemm__f16_f32__nn__128x256x64_w2x4_s3
+//   KILN_KERNEL_NAME, e.g. gemm__f16_f32__nn__128x256x64_w2x4_s3_g8
 //
 // Each warp owns a (kBM / kWarpsM) x (kBN / kWarpsN) piece of the block's tile as a grid of
 // MmaC accumulators. Per K step of 16 it loads A's and B's fragments with ldmatrix (the
@@ -208,8 +208,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) {
       if (ks == kSteps - 1) {
-        // Tile kt + 1 has landed for everyone; every warp has also read its last
-        // fragments of tile kt - 1, whose stage this iteration's copies refill.
+        // Tile kt + 1 has landed for everyone; every warp has also loaded its last
+        // fragments of tile kt (a step ago), so the next iteration's copies may refill
+        // tile kt's stage.
         kiln::async_wait_group<kStages - 2>();
         kiln::sync_threads();
         loaders.load(frag[(ks + 1) % 2], ring_a[kiln::RING_STAGE(kt + 1)],

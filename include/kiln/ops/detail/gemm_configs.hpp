@@ -199,9 +199,10 @@ inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin 
   }
 }
 
-/// Every candidate config for `p` on `d`: block tiles from 64 x 64 to 256 x 128, block_k
-/// 32 or 64, 2 to 6 stages that fit the device's shared memory; tiles far larger than the
-/// problem are left out (the smallest always stays). A pinned config is the only candidate.
+/// Every candidate config for `p` on `d`: block tiles of 64 x 64 up to 128 x 256 and
+/// 256 x 128, block_k 32 or 64, 2 to 6 stages that fit the device's shared memory; tiles
+/// far larger than the problem are left out (64 x 64 always stays). A pinned config is the
+/// only candidate.
 inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::DeviceProperties& d) {
   const std::int64_t optin = d.shared_per_block_optin > 0 ? d.shared_per_block_optin : 48 * 1024;
   if (p.config.block_m != 0) {
@@ -226,7 +227,7 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
       for (int stages = 2; stages <= 6; ++stages) {
         GemmConfig c{t.bm, t.bn, bk, t.wm, t.wn, stages, 8};
         if (gemm_shared_bytes(c) > optin) continue;
-        // Deep rings of thin tiles add nothing: at most ~96 KiB in flight per block.
+        // Rings deeper than 3 stages only while the stages in flight hold <= 160 KiB.
         if (stages > 3 && gemm_shared_bytes(c) / stages * (stages - 1) > 160 * 1024) continue;
         out.push_back(c);
       }
@@ -235,22 +236,26 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
   return out;
 }
 
-/// The config taken untimed (KILN_TUNE=off): the tile whose waves over the device's SMs
-/// cost least, each tile weighed by how fast its shape runs per element on the H200
-/// (benchmarks/gemm --sweep); then the ring depth measured best for it.
+/// The config taken untimed (KILN_TUNE=off): of a few tile shapes, the one with the least
+/// estimated time, (rounds of blocks over the SMs) x (the tile's area x blocks resident
+/// per SM) / (its relative rate). Resident blocks and rates are fitted to sweeps of every
+/// config on an H200 (benchmarks/gemm --sweep) at 8192^3, 128 x 14336 x 4096 and 1000^3,
+/// where this picks the fastest or near it: big problems take 128 x 256 tiles, problems of
+/// about one wave of 128 x 128 tiles take those with a deep ring, small ones 64 x 64.
 inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConfig>& candidates,
                                  const rt::DeviceProperties& d) {
   if (candidates.size() == 1) return candidates.front();
-  const int sms = d.multiprocessors > 0 ? d.multiprocessors : 108;
+  const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 108;
   struct Choice {
     int bm, bn, bk, wm, wn, stages;
-    double rate;  // relative throughput of one tile's worth of work
+    int resident;  // blocks an SM holds at once (registers and shared memory)
+    double rate;   // relative throughput per SM
   };
-  // Rates from benchmarks/gemm --sweep at 8192^3 f16 on an H200 (the 128 x 256 tile's
-  // TFLOP/s = 1); the small tiles' are their rates at sizes they fill the GPU with.
-  static constexpr Choice choices[] = {{128, 256, 64, 2, 4, 3, 1.00}, {256, 128, 64, 4, 2, 3, 0.96},
-                                       {128, 128, 32, 2, 2, 3, 0.97}, {64, 128, 64, 2, 2, 4, 0.70},
-                                       {128, 64, 64, 2, 2, 4, 0.68},  {64, 64, 64, 2, 2, 4, 0.50}};
+  static constexpr Choice choices[] = {
+      {128, 256, 64, 2, 4, 3, 1, 1.00}, {128, 128, 64, 2, 4, 6, 1, 0.96},
+      {128, 128, 32, 2, 2, 3, 2, 0.97}, {256, 128, 64, 4, 2, 3, 1, 0.96},
+      {64, 128, 64, 2, 2, 4, 2, 0.75},  {128, 64, 64, 2, 2, 4, 2, 0.74},
+      {64, 64, 64, 2, 2, 4, 2, 0.60}};
   const GemmConfig* best = nullptr;
   double best_cost = 0;
   for (const Choice& ch : choices) {
@@ -260,9 +265,10 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
       if (c == want) found = &c;
     }
     if (!found) continue;
-    const std::int64_t blocks = gemm_ceil_div(p.m, ch.bm) * gemm_ceil_div(p.n, ch.bn);
-    const double waves = double(gemm_ceil_div(std::max<std::int64_t>(blocks, 1), sms));
-    const double cost = waves * double(ch.bm) * double(ch.bn) / ch.rate;
+    const std::int64_t blocks =
+        std::max<std::int64_t>(1, gemm_ceil_div(p.m, ch.bm) * gemm_ceil_div(p.n, ch.bn));
+    const double rounds = double(gemm_ceil_div(blocks, sms * ch.resident));
+    const double cost = rounds * double(ch.bm) * double(ch.bn) * ch.resident / ch.rate;
     if (!best || cost < best_cost) {
       best = found;
       best_cost = cost;
