@@ -194,6 +194,18 @@ TEST_CASE("params and configs round-trip through JSON") {
   const nlohmann::json j = p;
   CHECK(j.at("layout") == "tn");
   CHECK(j.get<GemmParams>() == p);
+  // The memo's hash sees every field.
+  const std::hash<GemmParams> hash;
+  auto q = p;
+  CHECK(hash(q) == hash(p));
+  q.k = 8;
+  CHECK(hash(q) != hash(p));
+  q = p;
+  q.epilogue_code += " ";
+  CHECK(hash(q) != hash(p));
+  q = p;
+  q.config.stages = 3;
+  CHECK(hash(q) != hash(p));
 }
 
 namespace {
