@@ -96,6 +96,20 @@ KILN_DEVICE KILN_FORCEINLINE void load_tile(const Tile& dst, const Global& src, 
   }
 }
 
+// K tile t (of a depth of k) of `src` from `origin` into its stage of `ring`. Where the
+// block's rows (columns) lie inside the tensor (`inside`) and so does the tile's K, the
+// copies skip the bounds checks.
+template <class Ring, class Global, class Origin>
+KILN_DEVICE KILN_FORCEINLINE void load_k_tile(const Ring& ring, const Global& src, Origin origin,
+                                              bool inside, int t, int k) {
+  if (t >= (k + kBK - 1) / kBK) return;
+  if (inside && (t + 1) * kBK <= k) {
+    load_tile<false>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
+  } else {
+    load_tile<true>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
+  }
+}
+
 // One warp's operands for one K step of 16: its column of A fragments and row of B ones.
 struct Fragments {
   kiln::MmaA<In, M, K> a[kFragsM];
@@ -170,22 +184,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   // Tiles wholly inside A (B) along M (N) skip the bounds checks, unless K is ragged there.
   const bool a_inside = m0.get() + kBM <= m;
   const bool b_inside = n0.get() + kBN <= n;
-  auto load_a = [&](int t) {
-    if (t >= k_tiles) return;
-    if (a_inside && (t + 1) * kBK <= k) {
-      load_tile<false>(ring_a[kiln::RING_STAGE(t)], a, m0 + K(t * kBK));
-    } else {
-      load_tile<true>(ring_a[kiln::RING_STAGE(t)], a, m0 + K(t * kBK));
-    }
-  };
-  auto load_b = [&](int t) {
-    if (t >= k_tiles) return;
-    if (b_inside && (t + 1) * kBK <= k) {
-      load_tile<false>(ring_b[kiln::RING_STAGE(t)], b, n0 + K(t * kBK));
-    } else {
-      load_tile<true>(ring_b[kiln::RING_STAGE(t)], b, n0 + K(t * kBK));
-    }
-  };
+  auto load_a = [&](int t) { load_k_tile(ring_a, a, m0, a_inside, t, k); };
+  auto load_b = [&](int t) { load_k_tile(ring_b, b, n0, b_inside, t, k); };
 
   // Prologue: the first kStages - 1 tiles in flight, one commit group each (empty groups
   // past the end keep the count of groups, and so the waits, uniform).

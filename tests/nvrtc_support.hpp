@@ -1,12 +1,16 @@
 #pragma once
-// What the NVRTC tests share: reading a test's kernel source, and compiling a source with
-// NVRTC against kiln's include directory (no GPU needed).
+// What the NVRTC tests share: reading a test's kernel source, compiling a source with
+// NVRTC against kiln's include directory, and compiling a program for every NVIDIA target
+// kiln supports with the usual checks (no GPU needed).
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "kiln/jit/compiler.hpp"
 
 #include "kiln/jit/nvrtc.hpp"
 
@@ -27,6 +31,27 @@ inline kiln::jit::NvrtcOutput nvrtc(const std::string& source, const std::string
   return kiln::jit::nvrtc_compile(source, name,
                                   {"--gpu-architecture=" + arch, "-std=c++" + std::to_string(std),
                                    std::string("-I") + KILN_TEST_INCLUDE_DIR});
+}
+
+/// `program` compiled by kiln's NVRTC backend for sm_80, sm_86, sm_89 and sm_90, each
+/// checked: a binary, the entry point `entry` in its PTX, no warning in the log, and no
+/// local memory (spills). The PTX of each, for checks of the caller's own.
+inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Program& program,
+                                                           const std::string& entry) {
+  const auto& compiler = kiln::jit::compiler_for("sm_90");
+  std::vector<std::string> ptx;
+  for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
+    CAPTURE(arch);
+    kiln::jit::Options o;
+    o.target = arch;
+    const kiln::jit::Binary b = compiler.compile(program, o);
+    CHECK_FALSE(b.code.empty());
+    CHECK(b.ptx.find(".entry " + entry) != std::string::npos);
+    CHECK(b.log.find("warning") == std::string::npos);
+    CHECK(b.ptx.find(".local") == std::string::npos);
+    ptx.push_back(b.ptx);
+  }
+  return ptx;
 }
 
 }  // namespace kiln_test

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../nvrtc_support.hpp"
 #include "../support.hpp"
 #include "kiln/jit/compiler.hpp"
 #include "kiln/jit/sources.hpp"
@@ -259,23 +260,12 @@ kiln::jit::Program program_for(const Case& k) {
 }  // namespace
 
 TEST_CASE("NVRTC: every kind of config compiles for sm_80, sm_86, sm_89 and sm_90") {
-  const auto& nvrtc = kiln::jit::compiler_for("sm_90");
   for (const auto& k : every_kind()) {
     validate_softmax_config(k.p, k.c, 32);
     const std::string name = softmax_kernel_name(k.p, k.c);
     CAPTURE(name);
-    const kiln::jit::Program program = program_for(k);
-    for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
-      CAPTURE(arch);
-      kiln::jit::Options o;
-      o.target = arch;
-      const kiln::jit::Binary b = nvrtc.compile(program, o);
-      CHECK_FALSE(b.code.empty());
-      CHECK(has(b.ptx, ".entry " + name));
-      CHECK_FALSE(has(b.log, "warning"));
-      // No local-memory spills: the row held in registers must stay there.
-      CHECK_FALSE(has(b.ptx, ".local"));
-    }
+    // No local-memory spills among the checks: the row held in registers must stay there.
+    kiln_test::compile_for_nvidia_targets(program_for(k), name);
   }
 }
 

@@ -140,38 +140,33 @@ inline GemmEpilogue silu() {
 struct BiasArgs {
   const float* bias;
 };
+namespace detail {
+// An epilogue of f(v + bias[n]): `prelude` defines f, named `f` (empty: the identity).
+inline GemmEpilogue bias_then(std::string name, const char* prelude, const char* f,
+                              const float* bias) {
+  const std::string value = std::string(f) + (*f ? "(v + bias[n.get()])" : "v + bias[n.get()]");
+  return GemmEpilogue::make(std::move(name),
+                            std::string(prelude) +
+                                "struct Epilogue {\n"
+                                "  const float* bias;\n"
+                                "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
+                                "const { return " +
+                                value + "; }\n};\n",
+                            BiasArgs{bias});
+}
+}  // namespace detail
+
 /// v + bias[n].
 inline GemmEpilogue bias(const float* bias) {
-  return GemmEpilogue::make(
-      "bias",
-      "struct Epilogue {\n"
-      "  const float* bias;\n"
-      "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) const "
-      "{ return v + bias[n.get()]; }\n"
-      "};\n",
-      BiasArgs{bias});
+  return detail::bias_then("bias", "", "", bias);
 }
 /// GELU(v + bias[n]).
 inline GemmEpilogue bias_gelu(const float* bias) {
-  return GemmEpilogue::make("bias_gelu",
-                            std::string(detail::gelu_code) +
-                                "struct Epilogue {\n"
-                                "  const float* bias;\n"
-                                "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
-                                "const { return kiln_gelu(v + bias[n.get()]); }\n"
-                                "};\n",
-                            BiasArgs{bias});
+  return detail::bias_then("bias_gelu", detail::gelu_code, "kiln_gelu", bias);
 }
 /// SiLU(v + bias[n]).
 inline GemmEpilogue bias_silu(const float* bias) {
-  return GemmEpilogue::make("bias_silu",
-                            std::string(detail::silu_code) +
-                                "struct Epilogue {\n"
-                                "  const float* bias;\n"
-                                "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
-                                "const { return kiln_silu(v + bias[n.get()]); }\n"
-                                "};\n",
-                            BiasArgs{bias});
+  return detail::bias_then("bias_silu", detail::silu_code, "kiln_silu", bias);
 }
 
 template <class T>
