@@ -339,6 +339,53 @@ TEST_CASE("code blocks come after the declarations, in the order added, before t
   CHECK_THROWS_AS(spec.code("I", "int x;"), kiln::gen::SpecError);  // a dimension's name
 }
 
+TEST_CASE("macro values that would break the header's next lines are refused, naming the macro") {
+  Spec spec;
+  // A trailing backslash (even before spaces: compilers splice those too) joins the next line.
+  CHECK_THROWS_WITH_AS(spec.macro("A", "1 \\"), doctest::Contains("macro 'A'"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_WITH_AS(spec.macro("B", "1 \\  "), doctest::Contains("ending in a backslash"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_WITH_AS(spec.macro("C", std::string("1\0 2", 4)), doctest::Contains("NUL"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_WITH_AS(spec.macro("D", "1 /* open"), doctest::Contains("does not close"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_WITH_AS(spec.macro("E", "1 /* a */ 2 /* b"), doctest::Contains("macro 'E'"),
+                       kiln::gen::SpecError);
+  CHECK_THROWS_AS(spec.macro("F", "a\nb"), kiln::gen::SpecError);
+  // What is fine: closed comments, a // comment, comment markers inside literals.
+  CHECK_NOTHROW(spec.macro("G", "1 /* closed */ + 2"));
+  CHECK_NOTHROW(spec.macro("H", "1 // the rest /* is a comment"));
+  CHECK_NOTHROW(spec.macro("S", "\"/* not a comment\""));
+  CHECK_NOTHROW(spec.macro("Q", "'\\\\'"));  // the character literal '\\'
+  CHECK_NOTHROW(spec.macro("EMPTY", ""));
+  // The header keeps every macro on its own line: nothing after A's would-be line vanishes.
+  const std::string h = spec.header();
+  CHECK(h.find("#define G 1 /* closed */ + 2\n#define H") != std::string::npos);
+  CHECK(h.find("#define Q") != std::string::npos);
+}
+
+TEST_CASE("compound indices past int's range are refused") {
+  Spec spec;
+  spec.dim("I").dim("J").dim("K");
+  CHECK_THROWS_WITH_AS(spec.compound_index("Big", {{"I", 65536}, {"J", 65536}}),
+                       doctest::Contains("more than 2^31 - 1 points"), kiln::gen::SpecError);
+  CHECK_NOTHROW(spec.compound_index("Fits", {{"I", 32768}, {"J", 65535}}));
+  CHECK_NOTHROW(spec.compound_index("Runtime", {{"I", dynamic}, {"K", 65536}}));
+}
+
+TEST_CASE("names CUDA and HIP device code already declare are refused") {
+  for (const char* name : {"threadIdx", "warpSize", "float4", "dim3", "half", "min", "printf",
+                           "size_t", "exp", "uint2", "ulonglong4", "atomicAdd"}) {
+    CAPTURE(name);
+    Spec spec;
+    CHECK_THROWS_WITH_AS(spec.dim(name), doctest::Contains("already declared in CUDA / HIP"),
+                         kiln::gen::SpecError);
+  }
+  Spec spec;
+  CHECK_NOTHROW(spec.dim("float5").dim("halves").dim("MIN").dim("expo"));
+}
+
 TEST_CASE("names that are fine") {
   Spec spec;
   // Identifiers with underscores and digits, one leading underscore before a lowercase

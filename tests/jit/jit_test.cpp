@@ -95,6 +95,25 @@ TEST_CASE("compile errors: logs are parsed in both styles") {
   CHECK(d[2].line == 7);
 }
 
+TEST_CASE("compile errors: line numbers past int's range never lose the log") {
+  // `#line 4000000000` is legal C++, and NVRTC reports the numbers it is given.
+  const std::string log =
+      "k.cu(4000000000): error: far away\n"
+      "k.cu(2147483646): error: at the edge\n"
+      "k.cu(99999999999999999999999): error: past every integer\n"
+      "k.cu:2147483647:3: error: clang style\n";
+  std::vector<kiln::jit::Diagnostic> d;
+  REQUIRE_NOTHROW(d = parse_compiler_log(log));
+  REQUIRE(d.size() == 4);
+  for (const auto& e : d) CHECK(e.line == 0);  // unknown, not wrapped
+  CHECK(d[0].message == "far away");
+  std::string msg;
+  REQUIRE_NOTHROW(msg = describe_compile_failure("NVRTC", "k.cu", "a\nb\n", {},
+                                                 {"--gpu-architecture=sm_90"}, log, "ERR"));
+  CHECK(msg.find("error: far away") != std::string::npos);
+  CHECK(msg.find("full log:\n" + log) != std::string::npos);
+}
+
 TEST_CASE(
     "compile errors: the message shows the failing line with context, from source or header") {
   std::string source = "line1\nline2\nline3\nline4 BAD\nline5\nline6\nline7\n";

@@ -21,6 +21,19 @@ template <class... Es>
 class CompoundIndex {
   // Strides are always packed: the linear index is decomposed by the sizes alone.
   using LayoutType = make_layout_t<Extent<typename Es::dim, Es::size>...>;
+  // The product of the static sizes, stopping once it passes int (no overflow).
+  KILN_HOST_DEVICE static constexpr long long static_points() {
+    const long long sizes[] = {static_cast<long long>(Es::size)...};
+    long long p = 1;
+    for (long long s : sizes) {
+      if (s > 0) p *= s;  // dynamic sizes (negative) are checked by nothing here
+      if (p > 2147483647LL) return p;
+    }
+    return p;
+  }
+  static_assert(static_points() <= 2147483647LL,
+                "a compound index spans at most 2^31 - 1 points (the int it decomposes): its "
+                "static sizes multiply past that");
 
  public:
   /// The compound index of `linear`; `sizes` are the run-time sizes, as dimension values.

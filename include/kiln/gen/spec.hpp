@@ -146,6 +146,17 @@ class Spec {
         }
       }
     }
+    long long points = 1;  // of the static sizes
+    for (const IndexDim& d : dims) {
+      if (d.size.is_dynamic()) continue;
+      points *= d.size.value();
+      if (points > std::numeric_limits<int>::max()) {
+        throw SpecError(fmt::format(
+            "kiln::gen: compound index '{}' spans more than 2^31 - 1 points (the sizes through "
+            "'{}' multiply to {}), past the int it decomposes; use smaller sizes or split it",
+            name, d.dim, points));
+      }
+    }
     claim("compound index", name);
     indices_.emplace(std::move(name), std::move(dims));
     return *this;
@@ -168,6 +179,23 @@ class Spec {
     if (value.find_first_of("\r\n") != std::string::npos) {
       throw SpecError(fmt::format(
           "kiln::gen: macro '{}' has a value with a line break; a macro's value must be one line",
+          name));
+    }
+    if (value.find('\0') != std::string::npos) {
+      throw SpecError(
+          fmt::format("kiln::gen: macro '{}' has a value with a NUL byte; give it text", name));
+    }
+    const auto last = value.find_last_not_of(" \t\f\v");
+    if (last != std::string::npos && value[last] == '\\') {
+      throw SpecError(fmt::format(
+          "kiln::gen: macro '{}' has a value ending in a backslash, which would join the next "
+          "line of the header to it; drop the backslash",
+          name));
+    }
+    if (opens_comment(value)) {
+      throw SpecError(fmt::format(
+          "kiln::gen: macro '{}' has a value that opens a /* comment it does not close, which "
+          "would swallow the lines after it; close the comment or drop it",
           name));
     }
     claim("macro", name);
@@ -318,6 +346,26 @@ class Spec {
   }
 
  private:
+  // Whether a one-line macro value leaves a /* comment open (string and character literals
+  // and // comments skipped as the preprocessor does).
+  static bool opens_comment(const std::string& v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const char c = v[i];
+      if (c == '"' || c == '\'') {
+        for (++i; i < v.size() && v[i] != c; ++i) {
+          if (v[i] == '\\') ++i;
+        }
+      } else if (c == '/' && i + 1 < v.size() && v[i + 1] == '/') {
+        return false;  // the rest of the line is a comment that ends with it
+      } else if (c == '/' && i + 1 < v.size() && v[i + 1] == '*') {
+        const auto close = v.find("*/", i + 2);
+        if (close == std::string::npos) return true;
+        i = close + 1;
+      }
+    }
+    return false;
+  }
+
   // Takes `name` for an item of kind `what`, or throws: names are shared by every kind.
   void claim(const char* what, const std::string& name) {
     check_name(what, name);

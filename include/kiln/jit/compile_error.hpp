@@ -4,7 +4,10 @@
 /// from the user's source, an in-memory header (the generated one) or a file on disk.
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -18,7 +21,7 @@ namespace kiln::jit {
 /// hipRTC) line of a compiler log.
 struct Diagnostic {
   std::string file;
-  int line = 0;
+  int line = 0;  ///< 0 when the log's line number is not one a file can have (past 2^31 - 2)
   std::string severity;  ///< "error", "warning", "note", ...
   std::string message;
 };
@@ -35,7 +38,14 @@ inline std::vector<Diagnostic> parse_compiler_log(const std::string& log) {
   std::smatch m;
   while (std::getline(in, line)) {
     if (std::regex_match(line, m, nvrtc_style) || std::regex_match(line, m, clang_style)) {
-      out.push_back({m[1].str(), std::stoi(m[2].str()), m[3].str(), m[4].str()});
+      // Whatever the number (a `#line 4000000000` is legal), the log is never lost: a line
+      // past int's range (or too close to its end to show lines after) reads as 0, unknown.
+      const std::string digits = m[2].str();
+      long long n = 0;
+      const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+      const bool fits = err == std::errc() && end == digits.data() + digits.size() && n > 0 &&
+                        n < (long long)std::numeric_limits<int>::max() - 16;
+      out.push_back({m[1].str(), fits ? int(n) : 0, m[3].str(), m[4].str()});
     }
   }
   return out;
@@ -118,7 +128,7 @@ inline std::string describe_compile_failure(const std::string& compiler, const s
     msg +=
         "\n" + d.file + ":" + std::to_string(d.line) + ": " + d.severity + ": " + d.message + "\n";
     std::string text;
-    if (!detail::find_text(d.file, name, source, headers, text)) continue;
+    if (d.line <= 0 || !detail::find_text(d.file, name, source, headers, text)) continue;
     auto lines = detail::split_lines(text);
     int first = std::max(1, d.line - context);
     int last = std::min(int(lines.size()), d.line + context);
