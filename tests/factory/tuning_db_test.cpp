@@ -271,16 +271,6 @@ TEST_CASE("a corrupt file is moved aside with one warning, and stores work after
   SUBCASE("entries not an object") {
     bad = R"({"kiln_tuning_db": 1, "entries": []})";
   }
-  SUBCASE("an entry without a key") {
-    bad = R"({"kiln_tuning_db": 1, "entries": {"x": {"candidates": []}}})";
-  }
-  SUBCASE("an unknown candidate status") {
-    auto doc = nlohmann::json::parse(R"({"kiln_tuning_db": 1, "entries": {}})");
-    auto entry = nlohmann::json(entry_of(key));
-    entry["candidates"][0]["status"] = "fastest";
-    doc["entries"]["x"] = entry;
-    bad = doc.dump();
-  }
   SUBCASE("nested 200000 levels deep (would overflow the stack of code walking it)") {
     bad = R"({"kiln_tuning_db": )" + std::string(200000, '[') + std::string(200000, ']') + "}";
   }
@@ -312,6 +302,61 @@ TEST_CASE("a corrupt file is moved aside with one warning, and stores work after
 
   db.store(entry_of(key));
   CHECK(TuningDatabase(file).find(key).has_value());
+}
+
+TEST_CASE("damaged entries cost only themselves: the good ones are kept, with one warning") {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "tuning.json";
+  auto doc = nlohmann::json::parse(R"({"kiln_tuning_db": 1, "entries": {}})");
+  for (int i = 1; i <= 3; ++i)
+    doc["entries"]["good" + std::to_string(i)] = entry_of(key_of("softmax", i));
+  doc["entries"]["no_key"] = nlohmann::json::parse(R"({"candidates": []})");
+  auto odd = nlohmann::json(entry_of(key_of("softmax", 9)));
+  odd["candidates"][0]["status"] = "fastest";  // not a status kiln knows
+  doc["entries"]["odd_status"] = odd;
+  const std::string original = doc.dump();
+  write_file(file, original);
+
+  TuningDatabase db(file);
+  StderrCapture err;
+  for (int i = 1; i <= 3; ++i) CHECK(db.find(key_of("softmax", i)).has_value());
+  CHECK_FALSE(db.find(key_of("softmax", 9)).has_value());
+  CHECK(db.entries().size() == 3);
+  const std::string text = err.text();
+  CHECK(count_of(text, "kiln:") == 1);
+  CHECK(text.find("had 2 damaged entries") != std::string::npos);
+  CHECK(text.find("kept its 3 good ones") != std::string::npos);
+  const auto aside = files_with(tmp.path(), "tuning.json.corrupt-");
+  REQUIRE(aside.size() == 1);
+  CHECK(read_file(aside[0]) == original);  // the whole original, for a person to look at
+  CHECK(text.find("moved the original to " + aside[0].string()) != std::string::npos);
+  // The file now holds the good entries alone, and reads without a word.
+  StderrCapture again;
+  TuningDatabase reread(file);
+  CHECK(reread.entries().size() == 3);
+  CHECK(again.text().empty());
+}
+
+TEST_CASE("entries listed twice: one warning says which value is kept") {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "tuning.json";
+  const std::string a1 = nlohmann::json(entry_of(key_of("softmax", 1), 64)).dump();
+  const std::string a2 = nlohmann::json(entry_of(key_of("softmax", 1), 256)).dump();
+  const std::string b = nlohmann::json(entry_of(key_of("softmax", 2), 32)).dump();
+  const std::string c = nlohmann::json(entry_of(key_of("softmax", 2), 512)).dump();
+  // "a" twice (JSON keeps the last), and "b" and "c" filed under other names for one problem.
+  write_file(file, R"({"kiln_tuning_db": 1, "entries": {"a": )" + a1 + R"(, "a": )" + a2 +
+                       R"(, "b": )" + b + R"(, "c": )" + c + "}}");
+  StderrCapture err;
+  TuningDatabase db(file);
+  CHECK(db.find(key_of("softmax", 1))->best == nlohmann::json{{"block", 256}});
+  CHECK(db.find(key_of("softmax", 2))->best == nlohmann::json{{"block", 512}});
+  const std::string text = err.text();
+  CHECK(count_of(text, "kiln:") == 1);
+  CHECK(text.find("the entry a is listed more than once; kiln keeps the last one") !=
+        std::string::npos);
+  CHECK(text.find("the entries b and c are the same problem; kiln keeps c") != std::string::npos);
+  CHECK(db.entries().size() == 2);
 }
 
 TEST_CASE("a corrupt file found by store() is moved aside and replaced") {

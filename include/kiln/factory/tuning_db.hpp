@@ -157,6 +157,11 @@ class TuningDatabase {
     if (!parsed.problem.empty()) {
       throw Error(from + ": it is not a kiln tuning database (" + parsed.problem + ")");
     }
+    if (parsed.damaged > 0) {
+      throw Error(from + ": " + std::to_string(parsed.damaged) +
+                  " of its entries cannot be read (" + parsed.first_damage +
+                  "); nothing was imported");
+    }
     update("import tuning results into", [&](detail::TuningEntries& m) {
       for (const auto& [id, entry] : parsed.entries) m.insert_or_assign(id, entry);
     });
@@ -225,7 +230,12 @@ class TuningDatabase {
       }
       return {};
     }
-    if (parsed.problem.empty()) {
+    if (parsed.problem.empty() && parsed.damaged == 0) {
+      if (!parsed.duplicates.empty()) {  // once per version of the file: it is read once
+        std::string lines;
+        for (const auto& d : parsed.duplicates) lines += "  " + d + "\n";
+        warn("kiln: the tuning database " + file_.string() + " repeats itself:\n" + lines);
+      }
       entries_ = std::move(parsed.entries);
       seen_ = read.identity;
       seen_whole_ = true;
@@ -236,12 +246,45 @@ class TuningDatabase {
       // Under the lock, read again: another process may have set it aside or replaced it.
       detail::ExclusiveFileLock lock;
       if (std::string problem = lock.acquire(lock_file()); !problem.empty()) {
-        seen_ = read.identity;  // warn once per version of the file
+        seen_ = read.identity;         // warn once per version of the file
+        if (parsed.problem.empty()) {  // damaged entries only: use the good ones
+          entries_ = std::move(parsed.entries);
+          warn("kiln: the tuning database " + file_.string() + " has " +
+               std::to_string(parsed.damaged) + " damaged entries (" + parsed.first_damage +
+               "); kiln uses its " + std::to_string(entries_.size()) +
+               " good ones but could not lock it to rewrite it (" + problem + ")\n");
+          return {};
+        }
         warn("kiln: the tuning database " + file_.string() + " is corrupt (" + parsed.problem +
              "); it could not be moved aside (" + problem + "), so kiln ignores it\n");
         return {};
       }
       return load_locked(&lock);
+    }
+    if (parsed.problem.empty()) {
+      // Some entries are damaged: keep the others. The whole file goes aside for a person
+      // to look at, and the good entries are written back in its place.
+      entries_ = std::move(parsed.entries);
+      seen_ = read.identity;
+      std::string problem;
+      const auto moved = detail::set_aside(file_, problem);
+      std::string text = detail::dump_tuning_db(entries_);
+      detail::FileIdentity written;
+      if (moved.empty() || !(problem = detail::replace_file(file_, text, &written)).empty()) {
+        warn("kiln: the tuning database " + file_.string() + " has " +
+             std::to_string(parsed.damaged) + " damaged entries (" + parsed.first_damage +
+             "); kiln uses its " + std::to_string(entries_.size()) +
+             " good ones but could not rewrite it (" + problem + ")\n");
+        return {};
+      }
+      seen_ = written;
+      seen_whole_ = true;
+      text_ = std::move(text);
+      warn("kiln: the tuning database " + file_.string() + " had " +
+           std::to_string(parsed.damaged) + " damaged entries (the first: " + parsed.first_damage +
+           "); kept its " + std::to_string(entries_.size()) +
+           " good ones and moved the original to " + moved.string() + "\n");
+      return {};
     }
     std::string problem;
     const auto moved = detail::set_aside(file_, problem);

@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +36,11 @@ struct ParsedTuningDb {
   /// The file's format version where it is newer than this kiln's (0 otherwise); its
   /// entries are then not read.
   std::int64_t newer_version = 0;
+  /// Entries that could not be read (the rest are in `entries`), and why the first one not.
+  std::size_t damaged = 0;
+  std::string first_damage;
+  /// What the file lists more than once, and which value kiln keeps: one line each.
+  std::vector<std::string> duplicates;
 };
 
 /// `text` with bytes that are not printable ASCII shown as '?', cut to `limit` bytes, so
@@ -53,10 +60,19 @@ inline ParsedTuningDb parse_tuning_db(std::string_view text) {
   ParsedTuningDb out;
   nlohmann::json doc;
   struct TooDeep {};
+  // The names under "entries" (keys at depth 2), to report one listed twice (JSON keeps
+  // the last).
+  std::set<std::string> names;
+  std::set<std::string> repeated;
   try {
-    doc =
-        nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    doc = nlohmann::json::parse(
+        text, [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
           if (depth > tuning_db_max_depth) throw TooDeep{};
+          if (event == nlohmann::json::parse_event_t::key && depth == 2 && parsed.is_string()) {
+            if (!names.insert(parsed.get<std::string>()).second) {
+              repeated.insert(parsed.get<std::string>());
+            }
+          }
           return true;
         });
   } catch (const TooDeep&) {
@@ -95,16 +111,28 @@ inline ParsedTuningDb parse_tuning_db(std::string_view text) {
                                              entries->type_name() + ", not an object";
     return out;
   }
+  for (const auto& name : repeated) {
+    out.duplicates.push_back("the entry " + printable(name, 100) +
+                             " is listed more than once; kiln keeps the last one");
+  }
+  std::map<std::string, std::string> name_of;  // key id -> the entry name it came from
   for (const auto& [name, value] : entries->items()) {
     try {
       TuningEntry entry;
       from_json(value, entry);
       std::string id = entry.key.id();
+      if (const auto seen = name_of.find(id); seen != name_of.end()) {
+        // Names iterate in sorted order: this one comes after the one kept so far.
+        out.duplicates.push_back("the entries " + printable(seen->second, 100) + " and " +
+                                 printable(name, 100) + " are the same problem; kiln keeps " +
+                                 printable(name, 100));
+      }
+      name_of.insert_or_assign(id, name);
       out.entries.insert_or_assign(std::move(id), std::move(entry));
     } catch (const std::exception& e) {
-      out.entries.clear();
-      out.problem = "the entry " + printable(name, 100) + ": " + printable(e.what());
-      return out;
+      if (out.damaged++ == 0) {
+        out.first_damage = "the entry " + printable(name, 100) + ": " + printable(e.what());
+      }
     }
   }
   return out;
