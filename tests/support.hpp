@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -115,6 +116,28 @@ inline std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
+}
+
+/// Runs `body` in a child process and returns its exit status (-1 where it did not exit, as
+/// when a signal such as an alarm() ended it; -2 where it could not be started or waited for).
+/// The child runs no doctest checks: `body` returns the exit code.
+template <class Body>
+inline int in_child(Body body) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const ::pid_t pid = ::fork();
+  if (pid == 0) {
+    int code = 99;
+    try {
+      code = body();
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  if (pid < 0) return -2;
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -2;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace kiln_test

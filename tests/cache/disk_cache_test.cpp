@@ -1,6 +1,7 @@
 // The disk cache's entries: round trips, misses, corrupt entries, eviction, failures.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../support.hpp"
 #include "kiln/jit/disk_cache.hpp"
 #include "test_support.hpp"
 
@@ -157,6 +159,63 @@ TEST_CASE("truncated, extended and empty entries are detected") {
       write_file(p, read_file(c.entry_path(key_of("someone else"))));
     });
   }
+}
+
+TEST_CASE("a FIFO in an entry's place is a miss, not a hang; a store replaces it") {
+  TempDir tmp;
+  const auto config = config_for(tmp.path());
+  const CacheKey k = key_of("fifo");
+  const std::string payload = make_payload(3, 100);
+  std::filesystem::path path;
+  {
+    DiskCache cache(config);
+    cache.store(k, payload);
+    path = cache.entry_path(k);
+  }
+  std::filesystem::remove(path);
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  // In a child with an alarm: a blocking open() would hang there, not here.
+  const int code = kiln_test::in_child([&] {
+    ::alarm(10);
+    kiln_test::StderrCapture quiet;
+    DiskCache cache(config);
+    if (cache.load(k).has_value()) return 2;
+    if (cache.stats().corrupt != 1) return 3;
+    cache.store(k, payload);
+    return cache.load(k) == payload ? 0 : 4;
+  });
+  CHECK(code == 0);  // -1: the alarm ended it (the open hung)
+}
+
+TEST_CASE("a huge (sparse) entry is dropped unread, with a warning") {
+  TempDir tmp;
+  DiskCache cache(config_for(tmp.path()));
+  const CacheKey k = key_of("huge");
+  cache.store(k, make_payload(5, 100));
+  const auto path = cache.entry_path(k);
+  REQUIRE(::truncate(path.c_str(), off_t(3) << 30) == 0);  // 3 GiB, no blocks
+  kiln_test::StderrCapture err;
+  CHECK_FALSE(cache.load(k).has_value());
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK(cache.stats().corrupt == 1);
+  const std::string text = err.text();
+  CHECK(text.find("is damaged (larger than 256 MiB)") != std::string::npos);
+}
+
+TEST_CASE("damaged entries are each reported, the first three, then only counted") {
+  TempDir tmp;
+  DiskCache cache(config_for(tmp.path()));
+  kiln_test::StderrCapture err;
+  for (int i = 0; i < 5; ++i) {
+    const CacheKey k = key_of("bad" + std::to_string(i));
+    cache.store(k, make_payload(i, 200));
+    flip_byte(cache.entry_path(k), header + 10);
+    CHECK_FALSE(cache.load(k).has_value());
+  }
+  CHECK(cache.stats().corrupt == 5);
+  const std::string text = err.text();
+  CHECK(kiln_test::count_of(text, "kiln: the kernel cache entry ") == 3);
+  CHECK(kiln_test::count_of(text, "Further damaged entries are only counted") == 1);
 }
 
 TEST_CASE("a hit refreshes the entry's mtime") {

@@ -30,6 +30,7 @@ using kiln::factory::TuningDatabase;
 using kiln::factory::TuningEntry;
 using kiln::factory::TuningKey;
 using kiln_test::count_of;
+using kiln_test::in_child;
 using kiln_test::ScopedEnv;
 using kiln_test::StderrCapture;
 using kiln_test::TempDir;
@@ -100,27 +101,6 @@ std::vector<fs::path> files_with(const fs::path& dir, const std::string& part) {
     if (e.path().filename().string().find(part) != std::string::npos) out.push_back(e.path());
   }
   return out;
-}
-
-/// Runs `body` in a child process and returns its exit status (-1 where it did not exit).
-/// The child runs no doctest checks: `body` returns the exit code.
-template <class Body>
-int in_child(Body body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const ::pid_t pid = ::fork();
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = body();
-    } catch (...) {
-    }
-    ::_exit(code);
-  }
-  REQUIRE(pid > 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
@@ -357,6 +337,35 @@ TEST_CASE("entries listed twice: one warning says which value is kept") {
         std::string::npos);
   CHECK(text.find("the entries b and c are the same problem; kiln keeps c") != std::string::npos);
   CHECK(db.entries().size() == 2);
+}
+
+TEST_CASE("a FIFO as the database is not read (no hang), and a huge file is set aside") {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "tuning.json";
+  const TuningKey key = key_of("softmax", 3);
+  SUBCASE("a FIFO") {
+    REQUIRE(::mkfifo(file.c_str(), 0600) == 0);
+    const int code = in_child([&] {
+      ::alarm(10);
+      StderrCapture err;
+      TuningDatabase db(file);
+      if (db.find(key).has_value()) return 2;
+      return err.text().find("not a regular file") != std::string::npos ? 0 : 3;
+    });
+    CHECK(code == 0);  // -1: the alarm ended it (the open hung)
+  }
+  SUBCASE("a 3 GiB sparse file") {
+    { std::ofstream touch(file); }
+    REQUIRE(::truncate(file.c_str(), off_t(3) << 30) == 0);
+    StderrCapture err;
+    TuningDatabase db(file);
+    CHECK_FALSE(db.find(key).has_value());
+    CHECK(err.text().find("larger than 1024 MiB") != std::string::npos);
+    CHECK_FALSE(fs::exists(file));
+    CHECK(files_with(tmp.path(), "tuning.json.corrupt-").size() == 1);
+    db.store(entry_of(key));
+    CHECK(TuningDatabase(file).find(key).has_value());
+  }
 }
 
 TEST_CASE("a corrupt file found by store() is moved aside and replaced") {

@@ -147,7 +147,11 @@ class TuningDatabase {
   std::size_t import_from(const std::filesystem::path& in) {
     const auto read = detail::read_with_identity(in);
     const std::string from = "kiln: cannot import tuning results from " + in.string();
-    if (read.error != 0) throw Error(from + ": " + detail::errno_text(read.error));
+    if (read.error != 0) {
+      throw Error(
+          from + ": " +
+          (read.error == EINVAL ? "it is not a regular file" : detail::errno_text(read.error)));
+    }
     auto parsed = detail::parse_tuning_db(read.text);
     if (parsed.newer_version != 0) {
       throw Error(from + ": it has format version " + std::to_string(parsed.newer_version) +
@@ -215,8 +219,16 @@ class TuningDatabase {
     }
     forget_locked();
     if (read.error == ENOENT) return {};
-    if (read.error != 0) return detail::errno_text(read.error);
-    auto parsed = detail::parse_tuning_db(read.text);
+    if (read.error == EINVAL) return "it is not a regular file";
+    detail::ParsedTuningDb parsed;
+    if (read.error == EFBIG) {  // set aside as corrupt, below
+      parsed.problem = "larger than " + std::to_string(detail::max_tuning_db_bytes >> 20) +
+                       " MiB, which no tuning database is";
+    } else if (read.error != 0) {
+      return detail::errno_text(read.error);
+    } else {
+      parsed = detail::parse_tuning_db(read.text);
+    }
     if (parsed.newer_version != 0) {
       seen_ = read.identity;
       newer_version_ = parsed.newer_version;

@@ -224,16 +224,28 @@ class DiskCache {
 
   std::optional<std::string> read_entry(const CacheKey& key) {
     const std::string name = relative(key);
-    detail::UniqueFd fd(::openat(dir_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    // Non-blocking: a FIFO planted as an entry must not hang the open (regular files
+    // ignore the flag).
+    detail::UniqueFd fd(
+        ::openat(dir_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return std::nullopt;
     struct ::stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    if (::fstat(fd.get(), &st) != 0) return std::nullopt;
+    if (!S_ISREG(st.st_mode)) {
+      damaged(name, "not a regular file");  // a miss; a store replaces it
+      return std::nullopt;
+    }
+    if (static_cast<std::uint64_t>(st.st_size) > max_entry_bytes) {
+      // Never read it: a huge (sparse) file would cost its size in memory and time.
+      remove_corrupt(name, st, "larger than " + std::to_string(max_entry_bytes >> 20) + " MiB");
+      return std::nullopt;
+    }
     std::string bytes;
     if (detail::read_to_end(fd.get(), bytes, static_cast<std::size_t>(st.st_size)) != 0) {
       return std::nullopt;
     }
-    if (detail::cache_entry_problem(bytes, key) != nullptr) {
-      remove_corrupt(name, st);
+    if (const char* problem = detail::cache_entry_problem(bytes, key)) {
+      remove_corrupt(name, st, problem);
       return std::nullopt;
     }
     ::futimens(fd.get(), nullptr);  // now: most recently used
@@ -241,9 +253,24 @@ class DiskCache {
     return bytes;
   }
 
-  /// Deletes the corrupt entry `name`, unless another writer has replaced it meanwhile.
-  void remove_corrupt(const std::string& name, const struct ::stat& seen) {
+  /// Counts a damaged entry and says so: the first few each get a line (a failing disk
+  /// shows up), later ones are only counted.
+  void damaged(const std::string& name, const std::string& problem) {
     corrupt_.fetch_add(1, std::memory_order_relaxed);
+    const int n = damaged_warnings_.fetch_add(1, std::memory_order_relaxed);
+    if (n >= max_damaged_warnings) return;
+    warn("kiln: the kernel cache entry " + (dir_ / name).string() + " is damaged (" + problem +
+         "); it is dropped and the kernel compiled again" +
+         (n + 1 == max_damaged_warnings ? ". Further damaged entries are only counted (stats())"
+                                        : "") +
+         "\n");
+  }
+
+  /// Deletes the corrupt entry `name` (`problem`: what is wrong with it), unless another
+  /// writer has replaced it meanwhile.
+  void remove_corrupt(const std::string& name, const struct ::stat& seen,
+                      const std::string& problem) {
+    damaged(name, problem);
     struct ::stat now {};
     if (::fstatat(dir_fd_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
         now.st_ino != seen.st_ino || now.st_dev != seen.st_dev) {
@@ -317,6 +344,10 @@ class DiskCache {
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stores_{0}, corrupt_{0}, evictions_{0},
       store_failures_{0};
   std::atomic<bool> store_warned_{false};
+  std::atomic<int> damaged_warnings_{0};
+  static constexpr int max_damaged_warnings = 3;
+  /// The largest entry read: a kernel binary is far smaller.
+  static constexpr std::uint64_t max_entry_bytes = std::uint64_t(256) << 20;
 };
 
 }  // namespace kiln::jit
