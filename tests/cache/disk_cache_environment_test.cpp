@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../support.hpp"
 #include "kiln/jit/disk_cache.hpp"
 #include "test_support.hpp"
 
@@ -61,6 +62,28 @@ TEST_CASE("the cache directory: KILN_CACHE_DIR, else XDG_CACHE_HOME/kiln, else H
   from_env.store(key_of("k"), "v");
   CHECK(from_env.load(key_of("k")) == "v");
   CHECK(std::filesystem::exists(tmp.path() / "mine" / key_of("k").hex().substr(0, 2)));
+}
+
+TEST_CASE("with no directory to use, the cache says that it is off; turned off, it is quiet") {
+  EnvGuard env{"KILN_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "KILN_CACHE", "KILN_CACHE_MAX_MB"};
+  EnvGuard::unset("KILN_CACHE_DIR");
+  EnvGuard::unset("XDG_CACHE_HOME");
+  EnvGuard::unset("HOME");
+  std::string text;
+  {
+    kiln_test::StderrCapture err;
+    DiskCache cache(DiskCacheConfig::from_environment());
+    CHECK_FALSE(cache.enabled());
+    text = err.text();
+  }
+  CHECK(kiln_test::count_of(text, "kiln: the kernel disk cache is off: none of KILN_CACHE_DIR") ==
+        1);
+  CHECK(kiln_test::count_of(text, "kiln:") == 1);
+  EnvGuard::set("KILN_CACHE", "0");
+  kiln_test::StderrCapture err;
+  DiskCache off(DiskCacheConfig::from_environment());
+  CHECK_FALSE(off.enabled());
+  CHECK(err.text().empty());
 }
 
 TEST_CASE("KILN_CACHE_MAX_MB: a positive whole number of MiB, else an error naming it") {

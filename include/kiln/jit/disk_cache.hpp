@@ -49,6 +49,10 @@ struct DiskCacheConfig {
   bool enabled = true;
   /// Why `enabled` is false, where from_environment() turned the cache off.
   std::string disabled_reason;
+  /// Say so on stderr when a cache made from this config is off (one line; the process's
+  /// kernel cache is made once): set by from_environment() where the cache is off for want
+  /// of a directory, not by choice.
+  bool warn_when_disabled = false;
   /// fsync() each entry before renaming it into place. Off by default: a torn entry left
   /// by a crash fails its checksum and is recompiled anyway.
   bool fsync = false;
@@ -72,6 +76,7 @@ struct DiskCacheConfig {
       config.disabled_reason =
           "none of KILN_CACHE_DIR, XDG_CACHE_HOME and HOME is set, so kiln has no directory "
           "for it; set KILN_CACHE_DIR to enable it";
+      config.warn_when_disabled = true;
     }
     return config;
   }
@@ -101,6 +106,10 @@ class DiskCache {
     if (!config.enabled) {
       disabled_reason_ = config.disabled_reason.empty() ? "its configuration turns it off"
                                                         : std::move(config.disabled_reason);
+      if (config.warn_when_disabled) {
+        warn("kiln: the kernel disk cache is off: " + disabled_reason_ +
+             ". Kernels are compiled again in every process.\n");
+      }
       return;
     }
     if (dir_.empty()) {
