@@ -173,12 +173,12 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_tile(const Shared& dst,
     // Every thread copies whole-row steps from its first vector: the coordinates of its
     // i-th vector are the first one's plus a constant, so nothing per vector stays live.
     const auto first = L().coords_of(rank * Tile::n);
-KILN_UNROLL
+    KILN_UNROLL
     for (int i = 0; i < per_thread; ++i) {
       Tile::template copy_at<Checked>(dst, src, first + L().coords_of(i * Count * Tile::n));
     }
   } else {
-KILN_UNROLL
+    KILN_UNROLL
     for (int i = 0; i < per_thread; ++i) {
       const int v = rank + i * Count;
       if (Tile::vectors % Count == 0 || v < Tile::vectors) {
