@@ -125,3 +125,67 @@ TEST_CASE("symlinks and non-directories as the cache directory") {
     check_refused(tmp.path() / "file" / "cache", "could not be created", "KILN_CACHE_DIR");
   }
 }
+
+TEST_CASE(
+    "a shard directory that is a symlink, or writable by others, is neither read nor written") {
+  // Someone who can replace `<dir>/ab` (a shard) with a symlink to a directory of theirs
+  // must not get a forged entry served, nor receive the entries kiln writes.
+  TempDir tmp;
+  const std::filesystem::path dir = tmp.path() / "cache";
+  const kiln::jit::CacheKey key = key_of("kernel");
+  {
+    DiskCache cache(config_for(dir));
+    cache.store(key, "genuine");
+  }
+  const std::filesystem::path entry = DiskCache(config_for(dir)).entry_path(key);
+  const std::filesystem::path shard = entry.parent_path();
+  const std::string forged_entry = [&] {
+    const auto header = kiln::jit::detail::make_cache_entry_header(key, "forged");
+    return std::string(header.data(), header.size()) + "forged";
+  }();
+  const std::filesystem::path evil = tmp.path() / "evil";
+  std::filesystem::create_directory(evil);
+  REQUIRE(::chmod(evil.c_str(), 0777) == 0);
+  write_file(evil / entry.filename(), forged_entry);
+
+  auto check_unused = [&](const std::string& problem) {
+    StderrCapture err;
+    DiskCache cache(config_for(dir));
+    REQUIRE(cache.enabled());
+    CHECK_FALSE(cache.load(key).has_value());
+    cache.store(key, "new");
+    CHECK_FALSE(cache.load(key).has_value());
+    const std::string text = err.text();
+    INFO("stderr: " << text);
+    CHECK(count_of(text, "kiln:") == 1);  // one warning, however often the shard is met
+    CHECK(text.find(shard.string()) != std::string::npos);
+    CHECK(text.find(problem) != std::string::npos);
+    CHECK(text.find("remove it") != std::string::npos);
+    CHECK(cache.stats().hits == 0);
+    CHECK(cache.stats().stores == 0);
+    CHECK(cache.stats().store_failures == 1);
+  };
+  SUBCASE("a symlink to a world-writable directory holding a forged entry") {
+    std::filesystem::remove_all(shard);
+    std::filesystem::create_directory_symlink(evil, shard);
+    check_unused("symlink");
+    CHECK(read_file(evil / entry.filename()) == forged_entry);  // nothing written through it
+    CHECK(files_ending(evil, ".tmp").empty());
+  }
+  SUBCASE("a shard directory that others may write to") {
+    write_file(entry, forged_entry);
+    REQUIRE(::chmod(shard.c_str(), 0777) == 0);
+    check_unused("writable by");
+  }
+  SUBCASE("a file in a shard's place") {
+    std::filesystem::remove_all(shard);
+    write_file(shard, forged_entry);
+    check_unused("not a directory");
+  }
+  SUBCASE("a private shard directory is used as before") {
+    StderrCapture err;
+    DiskCache cache(config_for(dir));
+    CHECK(cache.load(key) == "genuine");
+    CHECK(err.text().empty());
+  }
+}

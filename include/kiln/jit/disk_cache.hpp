@@ -12,8 +12,10 @@
 ///
 /// Since binaries from the cache run on the GPU, the cache directory must belong to the
 /// user and be writable by nobody else; otherwise the cache warns once on stderr and stays
-/// off. Failures to write an entry (disk full, permissions) never throw: the cache warns
-/// once and carries on without the entry.
+/// off. Each shard directory (`<dir>/ab`) is opened without following a symlink and checked
+/// the same way before an entry in it is read or written: one that fails is not used (a
+/// miss, a dropped store, one warning). Failures to write an entry (disk full, permissions) never
+/// throw: the cache warns once and carries on without the entry.
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,26 +171,30 @@ class DiskCache {
       evictions_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    const std::string hex = key.hex();
-    const std::string shard = hex.substr(0, 2);
-    const std::string final_name = relative(key);
-    if (::mkdirat(dir_fd_.get(), shard.c_str(), 0700) != 0 && errno != EEXIST) {
-      return store_failed("mkdir " + shard + ": " + detail::errno_text(errno));
+    const std::string shard_name = key.hex().substr(0, 2);
+    const std::string file_name = key.hex() + ".bin";
+    if (::mkdirat(dir_fd_.get(), shard_name.c_str(), 0700) != 0 && errno != EEXIST) {
+      return store_failed("mkdir " + shard_name + ": " + detail::errno_text(errno));
+    }
+    const detail::UniqueFd shard = open_shard(shard_name);
+    if (!shard) {  // unsafe (it warned) or removed meanwhile
+      store_failures_.fetch_add(1, std::memory_order_relaxed);
+      return;
     }
     const detail::CacheEntryHeader header = detail::make_cache_entry_header(key, payload);
     const kiln::detail::StagedFile staged = kiln::detail::stage_file(
-        dir_fd_.get(), final_name, {std::string_view(header.data(), header.size()), payload},
+        shard.get(), file_name, {std::string_view(header.data(), header.size()), payload},
         {.mode = 0600, .fsync = fsync_});
-    if (!staged.problem.empty()) return store_failed(staged.problem);
+    if (!staged.problem.empty()) return store_failed(shard_name + "/" + staged.problem);
     // Renaming under the lock keeps this process's running total exact.
     std::lock_guard lock(mutex_);
     struct ::stat old {};
     const bool replaces =
-        ::fstatat(dir_fd_.get(), final_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+        ::fstatat(shard.get(), file_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(old.st_mode);
-    if (std::string problem = kiln::detail::commit_staged_file(dir_fd_.get(), staged, final_name);
+    if (std::string problem = kiln::detail::commit_staged_file(shard.get(), staged, file_name);
         !problem.empty()) {
-      return store_failed(problem);
+      return store_failed(shard_name + "/" + problem);
     }
     stores_.fetch_add(1, std::memory_order_relaxed);
     account_store_locked(key, entry_size, replaces ? static_cast<std::uint64_t>(old.st_size) : 0);
@@ -231,12 +237,29 @@ class DiskCache {
     std::fflush(stderr);
   }
 
+  /// The shard directory `name`, opened through no symlink and checked to be private; or
+  /// no descriptor (where it is missing, or unsafe: the first unsafe one warns).
+  detail::UniqueFd open_shard(const std::string& name) {
+    detail::OpenedShard opened = detail::open_shard(dir_fd_.get(), name);
+    if (!opened.problem.empty() && !shard_warned_.exchange(true)) {
+      const std::string path = (dir_ / name).string();
+      warn("kiln: not using the kernel cache shard directory " + path + ": " + opened.problem +
+           ". Its kernels are compiled again and not stored; remove it (rm -r " + path +
+           ") and kiln recreates it. Further unsafe shard directories are only counted "
+           "(stats()).\n");
+    }
+    return std::move(opened.fd);
+  }
+
   std::optional<std::string> read_entry(const CacheKey& key) {
     const std::string name = relative(key);
+    const detail::UniqueFd shard = open_shard(key.hex().substr(0, 2));
+    if (!shard) return std::nullopt;
+    const std::string file_name = key.hex() + ".bin";
     // Non-blocking: a FIFO planted as an entry must not hang the open (regular files
     // ignore the flag).
     detail::UniqueFd fd(
-        ::openat(dir_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+        ::openat(shard.get(), file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return std::nullopt;
     struct ::stat st {};
     if (::fstat(fd.get(), &st) != 0) return std::nullopt;
@@ -246,7 +269,8 @@ class DiskCache {
     }
     if (static_cast<std::uint64_t>(st.st_size) > max_entry_bytes) {
       // Never read it: a huge (sparse) file would cost its size in memory and time.
-      remove_corrupt(name, st, "larger than " + std::to_string(max_entry_bytes >> 20) + " MiB");
+      remove_corrupt(shard.get(), name, st,
+                     "larger than " + std::to_string(max_entry_bytes >> 20) + " MiB");
       return std::nullopt;
     }
     std::string bytes;
@@ -254,7 +278,7 @@ class DiskCache {
       return std::nullopt;
     }
     if (const char* problem = detail::cache_entry_problem(bytes, key)) {
-      remove_corrupt(name, st, problem);
+      remove_corrupt(shard.get(), name, st, problem);
       return std::nullopt;
     }
     ::futimens(fd.get(), nullptr);  // now: most recently used
@@ -275,17 +299,18 @@ class DiskCache {
          "\n");
   }
 
-  /// Deletes the corrupt entry `name` (`problem`: what is wrong with it), unless another
-  /// writer has replaced it meanwhile.
-  void remove_corrupt(const std::string& name, const struct ::stat& seen,
+  /// Deletes the corrupt entry `name` ("ab/ab...ef.bin", in the shard `shard_fd`;
+  /// `problem`: what is wrong with it), unless another writer has replaced it meanwhile.
+  void remove_corrupt(int shard_fd, const std::string& name, const struct ::stat& seen,
                       const std::string& problem) {
     damaged(name, problem);
+    const std::string file_name = name.substr(name.find('/') + 1);
     struct ::stat now {};
-    if (::fstatat(dir_fd_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+    if (::fstatat(shard_fd, file_name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
         now.st_ino != seen.st_ino || now.st_dev != seen.st_dev) {
       return;
     }
-    if (::unlinkat(dir_fd_.get(), name.c_str(), 0) == 0) {
+    if (::unlinkat(shard_fd, file_name.c_str(), 0) == 0) {
       std::lock_guard lock(mutex_);
       total_bytes_ -= std::min(total_bytes_, static_cast<std::uint64_t>(seen.st_size));
     }
@@ -353,6 +378,7 @@ class DiskCache {
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stores_{0}, corrupt_{0}, evictions_{0},
       store_failures_{0};
   std::atomic<bool> store_warned_{false};
+  std::atomic<bool> shard_warned_{false};
   std::atomic<int> damaged_warnings_{0};
   static constexpr int max_damaged_warnings = 3;
   /// The largest entry read: a kernel binary is far smaller.

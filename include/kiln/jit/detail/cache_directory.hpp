@@ -60,12 +60,32 @@ inline std::string octal_mode(::mode_t mode) {
   return text;
 }
 
+/// Why the directory `st` describes is not safe to hold kernel binaries (owned by another
+/// user, or writable by its group or others), or "" where it is. `what` names it ("it").
+inline std::string not_private_problem(const struct ::stat& st, const std::string& what) {
+  if (st.st_uid != ::geteuid()) {
+    return what + " is owned by " + describe_uid(st.st_uid) + ", not by you (" +
+           describe_uid(::geteuid()) + "), so its owner could plant kernel binaries";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    const bool grp = (st.st_mode & S_IWGRP) != 0, oth = (st.st_mode & S_IWOTH) != 0;
+    return what + " is writable by " +
+           (grp && oth ? "its group and by others"
+            : grp      ? "its group"
+                       : "others") +
+           " (mode " + octal_mode(st.st_mode) +
+           "), so they could plant kernel binaries that kiln would run on the GPU";
+  }
+  return {};
+}
+
 /// Opens the cache directory `dir` (absolute), creating it (mode 0700) where it is missing,
 /// and checks that it is safe: a directory owned by this process's effective user and not
 /// writable by its group or by others. `dir` itself may be a symlink only if the symlink
 /// belongs to this user (or root) and leads to such a directory. The checks run on the
 /// opened descriptor, which the cache then works through, so the path cannot be swapped
-/// for another directory afterwards. Only `dir` is checked, not its parents.
+/// for another directory afterwards. Only `dir` is checked here, not its parents; each shard
+/// below it is checked as it is opened (open_shard).
 inline OpenedCacheDirectory open_private_directory(const std::filesystem::path& dir) {
   OpenedCacheDirectory out;
   const std::string shown = dir.string();
@@ -116,24 +136,55 @@ inline OpenedCacheDirectory open_private_directory(const std::filesystem::path& 
     return out;
   }
   const std::string what = is_link ? "the directory it links to" : "it";
-  if (st.st_uid != ::geteuid()) {
-    out.problem = what + " is owned by " + describe_uid(st.st_uid) + ", not by you (" +
-                  describe_uid(::geteuid()) + "), so its owner could plant kernel binaries";
-    out.advice = elsewhere;
-    return out;
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    const bool grp = (st.st_mode & S_IWGRP) != 0, oth = (st.st_mode & S_IWOTH) != 0;
-    out.problem = what + " is writable by " +
-                  (grp && oth ? "its group and by others"
-                   : grp      ? "its group"
-                              : "others") +
-                  " (mode " + octal_mode(st.st_mode) +
-                  "), so they could plant kernel binaries that kiln would run on the GPU";
-    out.advice = "run `chmod 700 " + shown + "` if it is meant to be yours, or " + elsewhere;
+  if (std::string problem = not_private_problem(st, what); !problem.empty()) {
+    out.problem = std::move(problem);
+    out.advice = st.st_uid != ::geteuid()
+                     ? elsewhere
+                     : "run `chmod 700 " + shown + "` if it is meant to be yours, or " + elsewhere;
     return out;
   }
   out.fd = std::move(fd);
+  return out;
+}
+
+/// A shard directory (`<dir>/ab`) opened for reading or writing entries: `fd` is open, or
+/// the shard does not exist (`missing`), or `problem` says why it is not used.
+struct OpenedShard {
+  UniqueFd fd;
+  bool missing = false;
+  std::string problem;
+};
+
+/// Opens the shard directory `name` of the cache directory `dir_fd` without following a
+/// symlink, and checks it as the cache directory itself is checked: a directory of this
+/// user that nobody else can write to. Entries are then opened through the shard's
+/// descriptor, so no level of an entry's path can lead out of the cache directory.
+inline OpenedShard open_shard(int dir_fd, const std::string& name) {
+  OpenedShard out;
+  out.fd = UniqueFd(
+      ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!out.fd) {
+    const int error = errno;
+    struct ::stat link {};
+    if (error == ENOENT) {
+      out.missing = true;
+    } else if (::fstatat(dir_fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISLNK(link.st_mode)) {
+      out.problem = "it is a symlink, which could lead kiln to binaries planted elsewhere";
+    } else if (error == ENOTDIR) {
+      out.problem = "it is not a directory";
+    } else {
+      out.problem = "it cannot be opened (" + errno_text(error) + ")";
+    }
+    return out;
+  }
+  struct ::stat st {};
+  if (::fstat(out.fd.get(), &st) != 0) {
+    out.problem = "it cannot be examined (fstat: " + errno_text(errno) + ")";
+  } else {
+    out.problem = not_private_problem(st, "it");
+  }
+  if (!out.problem.empty()) out.fd.reset();
   return out;
 }
 
