@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kiln/jit/compiler.hpp"
+#include "kiln/jit/kernel_cache.hpp"
 
 #include "kiln/jit/nvrtc.hpp"
 
@@ -35,7 +36,8 @@ inline kiln::jit::NvrtcOutput nvrtc(const std::string& source, const std::string
 
 /// `program` compiled by kiln's NVRTC backend for sm_80, sm_86, sm_89 and sm_90, each
 /// checked: a binary, the entry point `entry` in its PTX, no warning in the log, and no
-/// local memory (spills). The PTX of each, for checks of the caller's own.
+/// local memory (spills); and for sm_90 the same PTX where the kernel cache compiles it
+/// (every file handed to NVRTC in memory). The PTX of each, for checks of the caller's own.
 inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Program& program,
                                                            const std::string& entry) {
   const auto& compiler = kiln::jit::compiler_for("sm_90");
@@ -51,6 +53,13 @@ inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Prog
     CHECK(b.ptx.find(".local") == std::string::npos);
     ptx.push_back(b.ptx);
   }
+  // The kernel cache hands NVRTC every file in memory (resolve_includes): the same PTX.
+  kiln::jit::Options o;
+  o.target = "sm_90";
+  kiln::jit::DiskCacheConfig memory_only;
+  memory_only.enabled = false;
+  kiln::jit::KernelCache cache(memory_only);
+  CHECK(cache.get(program, o)->ptx == ptx.back());
   return ptx;
 }
 

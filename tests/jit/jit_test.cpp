@@ -131,25 +131,56 @@ TEST_CASE(
   CHECK(msg.find("full log:") != std::string::npos);
 }
 
-TEST_CASE("includes: every file reached through #include, with its bytes") {
+TEST_CASE("includes: every file reached through #include is passed in memory under its path") {
   TempDir dir;
   dir.write("inc/a.hpp", "#pragma once\n#include \"sub/b.hpp\"\n#include <c.hpp>\n");
   dir.write("inc/sub/b.hpp", "#include \"d.hpp\" // relative to sub/\n");
   dir.write("inc/sub/d.hpp", "int d;\n");
-  dir.write("inc/c.hpp", "int c;\n#include <cuda_fp16.h>\n");
+  dir.write("inc/c.hpp", "int c;\n#include <cuda_fp16.h>\n#include \"missing.h\"\n");
+  dir.write("toolkit/cuda_fp16.h", "toolkit");
+  dir.write("inc/sub/e.hpp", "int e;\n");
+  const std::string inc = fs::canonical(dir.path() / "inc").string();
   Program p{"k.cu",
-            "#include \"a.hpp\"\n  #  include \"mem.hpp\"\n",
+            "#include \"a.hpp\"\n  #  include \"mem.hpp\"\n"
+            "#if __has_include( <sub/e.hpp> )\n#endif\n",
             {{"mem.hpp", "#include \"c.hpp\"\n"}},
             {}};
-  auto inc = collect_includes(p, {(dir.path() / "inc").string()});
-  REQUIRE(inc.size() == 4);
+  const ResolvedProgram r = resolve_includes(p, {inc, (dir.path() / "toolkit").string()},
+                                             {(dir.path() / "toolkit").string()});
+  CHECK(r.unresolved.empty());
+  CHECK(r.program.source == "#include \"" + inc + "/a.hpp\"\n  #  include \"mem.hpp\"\n" +
+                                "#if __has_include( <" + inc + "/sub/e.hpp> )\n#endif\n");
+  REQUIRE(r.program.headers.size() == 6);
+  CHECK(r.program.headers[0].name == "mem.hpp");  // the program's own come first
+  CHECK(r.program.headers[0].contents == "#include \"" + inc + "/c.hpp\"\n");
   std::vector<std::string> names;
-  for (auto& f : inc) names.push_back(fs::path(f.path).filename().string());
-  std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"a.hpp", "b.hpp", "c.hpp", "d.hpp"});
-  for (auto& f : inc) {
-    if (f.path.ends_with("d.hpp")) CHECK(f.contents == "int d;\n");
-  }
+  for (const auto& h : r.program.headers) names.push_back(h.name);
+  CHECK(names == std::vector<std::string>{"mem.hpp", inc + "/a.hpp", inc + "/c.hpp",
+                                          inc + "/sub/b.hpp", inc + "/sub/d.hpp",
+                                          inc + "/sub/e.hpp"});
+  // The toolkit's headers and files found nowhere are left to the compiler.
+  CHECK(r.program.headers[2].contents ==
+        "int c;\n#include <cuda_fp16.h>\n#include \"missing.h\"\n");
+  CHECK(r.program.headers[3].contents ==
+        "#include \"" + inc + "/sub/d.hpp\" // relative to sub/\n");
+  CHECK(r.program.headers[4].contents == "int d;\n");
+}
+
+TEST_CASE("includes: what kiln cannot resolve is named, with its file and line") {
+  auto unresolved = [](const std::string& source) {
+    return resolve_includes(Program{"k.cu", source, {}, {}}, {}).unresolved;
+  };
+  CHECK(unresolved("int x;\n#include <not_anywhere.h>\n") == "");
+  CHECK(unresolved("int x;\n  #include KILN_HEADER // chosen\n") ==
+        "line 2 of k.cu, `#include KILN_HEADER // chosen`, names its file through a macro");
+  CHECK(unresolved("#include_next <x.h>\n").find("line 1 of k.cu") != std::string::npos);
+  CHECK(unresolved("#include \\\n  \"x.h\"\n").find("continued on the next line") !=
+        std::string::npos);
+  CHECK(unresolved("#if __has_include(HEADER)\n#endif\n").find("through a macro") !=
+        std::string::npos);
+  CHECK(unresolved("#if __has_include_next(<x.h>)\n#endif\n").find("line 1") != std::string::npos);
+  CHECK(unresolved("#  /* c */ include /* c */ \"x.h\"\n") == "");
+  CHECK(unresolved("int x;  // __has_include(X) is not used here\n") == "");
 }
 
 TEST_CASE(

@@ -30,6 +30,10 @@ class Compiler {
   virtual std::vector<std::string> flags(const Options& options) const = 0;
   /// Compiles; throws CompileError with the failing lines when the program does not compile.
   virtual Binary compile(const Program& program, const Options& options) const = 0;
+  /// Whether the compiler takes a program's files as in-memory headers named by their
+  /// paths, so that the kernel cache can hand it every file it resolved (resolve_includes)
+  /// and nothing is read from disk behind its back.
+  virtual bool compiles_in_memory() const { return false; }
 };
 
 /// NVRTC: sm_80, sm_86, sm_89, sm_90, sm_90a.
@@ -67,6 +71,9 @@ class NvrtcCompiler final : public Compiler {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return b;
   }
+  /// NVRTC takes an in-memory header for an #include that spells its name, before it
+  /// searches any directory.
+  bool compiles_in_memory() const override { return true; }
 };
 
 /// hipRTC: gfx942.

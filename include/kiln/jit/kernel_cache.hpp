@@ -6,7 +6,10 @@
 ///
 /// get() looks in memory, then on disk, then compiles. Many threads asking for one
 /// program at once compile it once; different programs compile in parallel (no lock is
-/// held across a compile).
+/// held across a compile). The disk key covers every file compiled: kiln resolves each
+/// #include itself and hands NVRTC the files in memory (dependencies.hpp); a program with
+/// an include kiln cannot resolve (`#include MACRO`) is kept out of the disk cache, with
+/// one line on stderr.
 
 #include <atomic>
 #include <cstdio>
@@ -14,6 +17,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -127,33 +131,14 @@ class KernelCache {
 
   /// The content key of a compile: kiln's cache schema version, the compiler's name and
   /// identity (for NVRTC, its library file: resolved path with the full version, size and
-  /// time), the target, every flag, the program's name, source, in-memory headers and
-  /// name expressions, and the path and bytes of every file it includes (toolkit headers
-  /// aside, which the compiler's version covers). `options.target` must be set.
+  /// time), the target, every flag, and the program as it is compiled: its name, name
+  /// expressions, source and in-memory headers, with every file it includes from disk
+  /// resolved by kiln and added by path and bytes (resolve_includes(); toolkit headers
+  /// aside, which the compiler's identity covers). `options.target` must be set. For a
+  /// program with an include kiln cannot resolve (`#include MACRO`) the key cannot cover
+  /// the file the compiler finds, so get() keeps such programs out of the disk cache.
   CacheKey content_key(const Program& program, const Options& options) const {
-    const Compiler& compiler = compiler_for(options.target);
-    auto flags = compiler.flags(options);
-    KeyBuilder k;
-    k.add("schema", cache_schema_version);
-    k.add("compiler", compiler.name());
-    k.add("compiler_identity", compiler.identity());
-    k.add("target", options.target);
-    for (const auto& f : flags) k.add("flag", f);
-    add_program(k, program);
-    std::vector<std::string> dirs;
-    for (const auto& f : flags) {
-      if (f.rfind("-I", 0) == 0) dirs.push_back(f.substr(2));
-    }
-    // The toolkit's own headers are covered by the compiler version; scanning them would
-    // cost more than the compile.
-    if (auto cuda = find_cuda_include_dir(nvrtc_library_path()); !cuda.empty()) {
-      std::erase(dirs, cuda.string());
-    }
-    for (const auto& inc : collect_includes(program, dirs)) {
-      k.add("include_path", inc.path);
-      k.add("include_bytes", inc.contents);
-    }
-    return k.finish();
+    return prepare(program, options).key;
   }
 
   KernelCacheStats stats() const {
@@ -222,9 +207,43 @@ class KernelCache {
     return k.finish();
   }
 
+  /// A program ready to compile: its includes resolved, and its disk cache key.
+  struct Prepared {
+    ResolvedProgram resolved;
+    CacheKey key;
+  };
+
+  static Prepared prepare(const Program& program, const Options& options) {
+    const Compiler& compiler = compiler_for(options.target);
+    const auto flags = compiler.flags(options);
+    std::vector<std::string> dirs, toolkit;
+    for (const auto& f : flags) {
+      if (f.rfind("-I", 0) == 0) dirs.push_back(f.substr(2));
+    }
+    // The toolkit's own headers are covered by the compiler's identity; reading them
+    // would cost more than the compile.
+    if (auto cuda = find_cuda_include_dir(nvrtc_library_path()); !cuda.empty()) {
+      toolkit.push_back(cuda.string());
+    }
+    Prepared p{resolve_includes(program, dirs, toolkit), {}};
+    KeyBuilder k;
+    k.add("schema", cache_schema_version);
+    k.add("compiler", compiler.name());
+    k.add("compiler_identity", compiler.identity());
+    k.add("target", options.target);
+    for (const auto& f : flags) k.add("flag", f);
+    add_program(k, p.resolved.program);
+    p.key = k.finish();
+    return p;
+  }
+
   std::shared_ptr<const Binary> load_or_compile(const Program& program, const Options& options) {
-    const CacheKey key = content_key(program, options);
-    if (auto bytes = disk_.load(key)) {
+    const Compiler& compiler = compiler_for(options.target);
+    const Prepared prepared = prepare(program, options);
+    const bool cacheable = prepared.resolved.unresolved.empty();
+    if (!cacheable) {
+      notice_uncached(program.name, prepared.resolved.unresolved);
+    } else if (auto bytes = disk_.load(prepared.key)) {
       try {
         auto b = std::make_shared<const Binary>(Binary::deserialize(*bytes));
         disk_hits_.fetch_add(1, std::memory_order_relaxed);
@@ -236,7 +255,11 @@ class KernelCache {
     compiles_.fetch_add(1, std::memory_order_relaxed);
     Binary b;
     try {
-      b = compiler_for(options.target).compile(program, options);
+      // The compiler gets exactly what the key covers where it takes every file in
+      // memory; otherwise (an unresolved include, or hipRTC) it searches for files itself.
+      b = compiler.compile(
+          cacheable && compiler.compiles_in_memory() ? prepared.resolved.program : program,
+          options);
     } catch (...) {
       compile_failures_.fetch_add(1, std::memory_order_relaxed);
       throw;
@@ -245,8 +268,25 @@ class KernelCache {
       std::lock_guard lock(stats_mutex_);
       compile_ms_ += b.compile_ms;
     }
-    disk_.store(key, b.serialize());
+    if (cacheable) disk_.store(prepared.key, b.serialize());
     return std::make_shared<const Binary>(std::move(b));
+  }
+
+  /// Says once per program name that `name` is kept out of the disk cache, and why.
+  void notice_uncached(const std::string& name, const std::string& why) {
+    {
+      std::lock_guard lock(stats_mutex_);
+      if (!uncached_noticed_.insert(name).second) return;
+    }
+    const std::string line = "kiln: " + name +
+                             " is not kept in the disk cache (it is compiled again in each "
+                             "process): " +
+                             why +
+                             ", so kiln cannot tell which file the compiler reads. Write the "
+                             "file name in the #include, or pass the file in Program::headers, "
+                             "to cache it.\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
   }
 
   DiskCache disk_;
@@ -255,6 +295,7 @@ class KernelCache {
   std::atomic<std::uint64_t> memory_hits_{0}, disk_hits_{0}, compiles_{0}, compile_failures_{0};
   mutable std::mutex stats_mutex_;
   double compile_ms_ = 0;
+  std::set<std::string> uncached_noticed_;  // guarded by stats_mutex_
 };
 
 }  // namespace kiln::jit
