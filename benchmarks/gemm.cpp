@@ -485,8 +485,12 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
                        double(mn) * gen::size_of(out);
   rt::DeviceBuffer<TOut> c(mn, run.gpu);
   auto launch = [&](const GemmKernel& kern, rt::StreamRef st) {
-    kern(st, inputs.a_dev, inputs.b_dev, c, int(s.m), int(s.n), int(s.k), 1.0f, 0.0f,
-         ops::GemmEpilogueArgs{});
+    rt::LaunchConfig lc =
+        ops::detail::gemm_launch(kern.params(), kern.config(), run.gpu.properties());
+    lc.stream = st;
+    ops::detail::gemm_launch_kernel(kern, kern.params(), lc, nullptr, inputs.a_dev.address(),
+                                    inputs.b_dev.address(), c.address(), 1.0f, 0.0f,
+                                    ops::GemmEpilogueArgs{}, run.gpu);
   };
   const std::vector<Position> positions = sample_positions(s);
 

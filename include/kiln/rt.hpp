@@ -11,3 +11,4 @@
 #include "rt/memory.hpp"
 #include "rt/module.hpp"
 #include "rt/stream.hpp"
+#include "rt/tensor_map.hpp"

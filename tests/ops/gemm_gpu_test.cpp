@@ -194,14 +194,12 @@ int run_case(const Case& k, bool wide = false, HostEpilogue epilogue = nullptr,
     c32.fill_bytes(0xff);
   }
   if (kernel) {
-    rt::LaunchConfig lc = ops::detail::gemm_launch(kernel->params(), kernel->config());
-    if (k.out == DType::f32) {
-      kernel->launch(lc, da, db, c32, int(p.m), int(p.n), int(p.k), p.alpha, p.beta,
-                     p.epilogue.args);
-    } else {
-      kernel->launch(lc, da, db, c16, int(p.m), int(p.n), int(p.k), p.alpha, p.beta,
-                     p.epilogue.args);
-    }
+    const rt::LaunchConfig lc =
+        ops::detail::gemm_launch(kernel->params(), kernel->config(), kernel->device().properties());
+    ops::detail::gemm_launch_kernel(*kernel, kernel->params(), lc, nullptr, da.address(),
+                                    db.address(),
+                                    k.out == DType::f32 ? c32.address() : c16.address(), p.alpha,
+                                    p.beta, p.epilogue.args, kernel->device());
   } else if (k.out == DType::f32) {
     ops::gemm(k.in, k.out, da, db, c32, p);
   } else {
@@ -286,7 +284,10 @@ TEST_CASE("every candidate config on ragged problems") {
   const auto& device = rt::Device::current();
   for (const Case& c :
        {Case{DType::f16, DType::f32, {.m = 300, .n = 260, .k = 200}},
-        Case{DType::bf16, DType::bf16, {.m = 257, .n = 520, .k = 136, .layout = GemmLayout::tn}}}) {
+        Case{DType::bf16, DType::bf16, {.m = 257, .n = 520, .k = 136, .layout = GemmLayout::tn}},
+        // Rows of whole 16-byte vectors: on sm_90 the wgmma configs are candidates too.
+        Case{DType::f16, DType::f16, {.m = 300, .n = 264, .k = 200}},
+        Case{DType::bf16, DType::f32, {.m = 136, .n = 200, .k = 264, .layout = GemmLayout::tt}}}) {
     const ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
     const auto configs = factory.candidates(params, device.properties());
     const auto built = factory.build_all(params, configs, device);
@@ -301,6 +302,37 @@ TEST_CASE("every candidate config on ragged problems") {
     MESSAGE(ran << " configs checked for " << std::string(ops::to_string(c.problem.layout)));
     CHECK(ran >= 10);
   }
+}
+
+TEST_CASE("sm_90: the heuristic takes the wgmma path, right on every layout and ragged edge") {
+  const auto& device = rt::Device::current();
+  const auto& props = device.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
+    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
+    return;
+  }
+  for (auto [m, n, k] : {std::tuple{64, 64, 64},
+                         {136, 264, 200},
+                         {1000, 1000, 1000},
+                         {8, 4104, 72},
+                         {2056, 520, 1032}}) {
+    for (GemmLayout layout : layouts) {
+      for (DType in : {DType::f16, DType::bf16}) {
+        for (DType out : {DType::f32, in}) {
+          const Case c{in, out, {.m = m, .n = n, .k = k, .layout = layout}};
+          const auto& kernel =
+              ops::gemm_kernel(ops::gemm_params(c.in, c.out, c.problem), rt::Device::current());
+          CAPTURE(kernel.name());
+          CHECK(kernel.config().path == ops::GemmPath::wgmma);
+          CHECK(run_case(c) == 0);
+        }
+      }
+    }
+  }
+  // alpha, beta and an epilogue through the wgmma kernel.
+  CHECK(run_case({DType::bf16,
+                  DType::bf16,
+                  {.m = 520, .n = 136, .k = 264, .alpha = 0.5f, .beta = -2.0f}}) == 0);
 }
 
 namespace {

@@ -275,3 +275,57 @@ struct Epilogue {
   const std::string e = error_of([&] { kiln::jit::compiler_for("sm_90").compile(program, o); });
   CHECK(has(e, "the epilogue's device struct and the arguments the host passes differ in size"));
 }
+
+namespace {
+
+// The wgmma kernel (kernels/gemm_sm90.cu) compiled for sm_90a.
+std::string compile_sm90a(const GemmParams& p, const GemmConfig& c) {
+  const std::string name = gemm_kernel_name(p, c);
+  kiln::gen::Spec spec = kiln::ops::detail::gemm_spec(p, c);
+  spec.kernel_name(name);
+  kiln::jit::Program program = kiln::jit::program_from_file("gemm_sm90.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  kiln::jit::Options o;
+  o.target = "sm_90a";
+  const kiln::jit::Binary b = kiln::jit::compiler_for("sm_90a").compile(program, o);
+  CHECK_FALSE(b.code.empty());
+  CHECK(b.ptx.find(".entry " + name) != std::string::npos);
+  CHECK(b.log.find("warning") == std::string::npos);
+  CHECK(b.ptx.find(".local") == std::string::npos);
+  return b.ptx;
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each layout and type") {
+  const auto d = h200();
+  std::vector<Kind> kinds;
+  // Every tile shape offered (at its deepest ring), nn, f16 in and out.
+  const auto big = params(8192, 8192, 8192, GemmLayout::nn, DType::f16, DType::f16);
+  std::set<std::pair<int, int>> shapes;
+  const auto configs = gemm_configs(big, d);
+  for (auto it = configs.rbegin(); it != configs.rend(); ++it) {
+    if (it->path == GemmPath::wgmma && shapes.insert({it->block_m, it->block_n}).second) {
+      kinds.push_back({big, *it});
+    }
+  }
+  CHECK(shapes.size() >= 6);
+  // Every layout and type with the biggest tile, and an epilogue.
+  const GemmConfig wide{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2};
+  const GemmConfig one{128, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 1};
+  for (auto layout : {GemmLayout::nt, GemmLayout::tn, GemmLayout::tt}) {
+    kinds.push_back({params(512, 512, 512, layout, DType::bf16, DType::f32), wide});
+  }
+  kinds.push_back({params(512, 512, 512, GemmLayout::tt, DType::f16, DType::bf16), one});
+  kinds.push_back(
+      {gemm_params(DType::bf16, DType::bf16,
+                   {.m = 512, .n = 512, .k = 512, .epilogue = gemm_epilogues::bias_gelu(nullptr)}),
+       wide});
+  for (const auto& k : kinds) {
+    CAPTURE(gemm_kernel_name(k.p, k.c));
+    const std::string ptx = compile_sm90a(k.p, k.c);
+    CHECK(has(ptx, "wgmma.mma_async.sync.aligned.m64n" + std::to_string(k.c.block_n) + "k16.f32"));
+    CHECK(has(ptx, "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"));
+    CHECK(has(ptx, "setmaxnreg.inc.sync.aligned.u32"));
+  }
+}

@@ -132,6 +132,17 @@ class BasicTensor : public Layout<Es...>, detail::SwizzleOrigin<Sw> {
     }
   }
 
+  /// The element offset of coordinates c from the start of data() before any swizzle
+  /// (what hardware that swizzles addresses itself, such as wgmma's descriptors, takes).
+  template <class C>
+  KILN_HOST_DEVICE constexpr int linear_offset(const C& c) const {
+    if constexpr (Sw::is_identity) {
+      return this->offset(c);
+    } else {
+      return this->origin + this->offset(c);
+    }
+  }
+
   /// The sub-tile of N units of D starting at `start` (its other extents unchanged).
   ///
   ///   (I:64, K:32).slice<16>(I(32)) -> (I:16, K:32) at row 32

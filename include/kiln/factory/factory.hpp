@@ -19,6 +19,7 @@
 /// the same; subclass KernelFactory instead for what a description cannot say.
 
 #include <functional>
+#include <map>
 #include <source_location>
 #include <string>
 #include <type_traits>
@@ -87,6 +88,11 @@ struct FactoryDescription {
   std::string source{};
   /// Or the program whole, instead of `source`.
   jit::Program program{};
+  /// Optional: more kernel source files, found as `source` is, for configs that compile a
+  /// kernel of their own; `source_of` names the file a config compiles (`source` or one of
+  /// these; default: `source`).
+  std::vector<std::string> more_sources{};
+  std::function<std::string(const Params&, const Config&)> source_of{};
 
   /// The candidate configs of a problem (at least one).
   detail::DeviceFn<std::vector<Config>(const Params&)> configs{};
@@ -123,6 +129,9 @@ class Factory : public KernelFactory<Params, Config> {
   /// Throws kiln::Error naming what the description lacks, or when the source is not found.
   explicit Factory(Description d, std::source_location caller = std::source_location::current())
       : Base(d.name, d.version, program_of(d, caller)), d_(std::move(d)) {
+    for (const std::string& file : d_.more_sources) {
+      more_programs_.emplace(file, jit::program_from_file(file, jit::directory_of(caller)));
+    }
     std::string missing;
     if (!d_.configs) missing += " configs";
     if (!d_.spec) missing += " spec";
@@ -160,6 +169,17 @@ class Factory : public KernelFactory<Params, Config> {
   std::string kernel_name(const Params& p, const Config& c) const override {
     return d_.kernel_name ? d_.kernel_name(p, c) : Base::kernel_name(p, c);
   }
+  const jit::Program& program_for(const Params& p, const Config& c) const override {
+    if (!d_.source_of) return Base::program();
+    const std::string file = d_.source_of(p, c);
+    if (file == d_.source) return Base::program();
+    auto it = more_programs_.find(file);
+    if (it == more_programs_.end()) {
+      throw Error("kiln: factory " + d_.name + " names the source '" + file +
+                  "' for a config, but it is neither .source nor one of .more_sources");
+    }
+    return it->second;
+  }
   double bytes(const Params& p) const override { return d_.bytes ? d_.bytes(p) : 0; }
   double flops(const Params& p) const override { return d_.flops ? d_.flops(p) : 0; }
   TuningRun tuning_run(const Params& p, const rt::Device& device) const override {
@@ -181,6 +201,7 @@ class Factory : public KernelFactory<Params, Config> {
   }
 
   Description d_;
+  std::map<std::string, jit::Program> more_programs_;
 };
 
 }  // namespace kiln::factory

@@ -125,6 +125,10 @@ class KernelFactory {
     return name_ + "__" + detail::name_part(nlohmann::json(p)) + "__" +
            detail::name_part(nlohmann::json(c));
   }
+  /// The kernel source a config compiles (default: the factory's program). A factory whose
+  /// configs use different kernels (a GEMM's sm_80 and sm_90 paths) returns each its own;
+  /// the kernel name must tell them apart.
+  virtual const jit::Program& program_for(const Params&, const Config&) const { return program_; }
   /// Bytes one launch moves and FLOPs it does (0: unknown), for the profiler's roofline.
   virtual double bytes(const Params&) const { return 0; }
   virtual double flops(const Params&) const { return 0; }
@@ -211,7 +215,7 @@ class KernelFactory {
                                       const rt::DeviceProperties& device) const {
     gen::Spec s = spec(p, c, device);
     s.kernel_name(kernel_name(p, c));
-    jit::Program program = program_;
+    jit::Program program = program_for(p, c);
     program.headers.push_back({"spec.hpp", s.header()});
     return {std::move(program), options(p, c, device)};
   }

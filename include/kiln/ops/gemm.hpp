@@ -49,6 +49,7 @@
 #include "../gen/host_types.hpp"
 #include "../rt/launch.hpp"
 #include "../rt/memory.hpp"
+#include "../rt/tensor_map.hpp"
 #include "detail/gemm_configs.hpp"
 
 namespace kiln::ops {
@@ -197,10 +198,59 @@ GemmEpilogue residual(const T* residual, std::int64_t ld) {
 
 namespace detail {
 
-inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c) {
-  const std::int64_t blocks = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m) *
-                              gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
+inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c,
+                                    const rt::DeviceProperties& d) {
+  std::int64_t blocks = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m) *
+                        gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
+  // The wgmma kernel is persistent: at most one block an SM, each taking every grid-th tile.
+  if (c.path == GemmPath::wgmma && d.multiprocessors > 0) {
+    blocks = std::min<std::int64_t>(blocks, d.multiprocessors);
+  }
   return {blocks, gemm_threads(c), unsigned(gemm_shared_bytes(c))};
+}
+
+/// The TMA tensor maps of A and B for the wgmma kernel: boxes of the block's rows (columns)
+/// by 64 of K where K is contiguous, else 64 by 64 boxes (the kernel loads a row of them),
+/// with the 128-byte swizzle.
+inline std::pair<rt::TensorMap, rt::TensorMap> gemm_tensor_maps(const GemmParams& p,
+                                                                const GemmConfig& c,
+                                                                std::uint64_t a, std::uint64_t b,
+                                                                const rt::Device& device) {
+  const std::int64_t m = std::max<std::int64_t>(p.m, 1), n = std::max<std::int64_t>(p.n, 1),
+                     k = std::max<std::int64_t>(p.k, 1);
+  using D = rt::TensorMapDim;
+  const std::vector<D> a_dims = gemm_a_transposed(p.layout)
+                                    ? std::vector<D>{{"K", k, m, 64}, {"M", m, 1, 64}}
+                                    : std::vector<D>{{"M", m, k, c.block_m}, {"K", k, 1, 64}};
+  const std::vector<D> b_dims = gemm_b_transposed(p.layout)
+                                    ? std::vector<D>{{"N", n, k, c.block_n}, {"K", k, 1, 64}}
+                                    : std::vector<D>{{"K", k, n, 64}, {"N", n, 1, 64}};
+  return {rt::make_tensor_map(p.in, a, a_dims, rt::TmaSwizzle::b128, device),
+          rt::make_tensor_map(p.in, b, b_dims, rt::TmaSwizzle::b128, device)};
+}
+
+/// Launches a GEMM kernel of either path on A, B and C at device addresses a, b and c
+/// (`info`: what the profiler records, or null).
+inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const GemmParams& p,
+                               rt::LaunchConfig lc, const rt::LaunchInfo* info, std::uint64_t a,
+                               std::uint64_t b, std::uint64_t c, float alpha, float beta,
+                               const GemmEpilogueArgs& args, const rt::Device& device) {
+  const int m = int(p.m), n = int(p.n), k = int(p.k);
+  auto* c_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(c));
+  auto launch = [&](const auto& a_arg, const auto& b_arg) {
+    if (info) {
+      kernel.launch(lc, *info, a_arg, b_arg, c_ptr, m, n, k, alpha, beta, args);
+    } else {
+      kernel.launch(lc, a_arg, b_arg, c_ptr, m, n, k, alpha, beta, args);
+    }
+  };
+  if (kernel.config().path == GemmPath::wgmma) {
+    const auto maps = gemm_tensor_maps(p, kernel.config(), a, b, device);
+    launch(maps.first, maps.second);
+  } else {
+    launch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a)),
+           reinterpret_cast<const void*>(static_cast<std::uintptr_t>(b)));
+  }
 }
 
 inline void check_gemm_device(const GemmParams& p, const rt::DeviceProperties& d) {
@@ -228,8 +278,13 @@ inline GemmFactory::Description gemm_description() {
   using TuningRun = GemmFactory::TuningRun;
   return {
       .name = "gemm",
-      .version = 1,
+      .version = 2,
       .source = "gemm_sm80.cu",
+      .more_sources = {"gemm_sm90.cu"},
+      .source_of =
+          [](const GemmParams&, const GemmConfig& c) {
+            return std::string(c.path == GemmPath::wgmma ? "gemm_sm90.cu" : "gemm_sm80.cu");
+          },
       .configs = gemm_configs,
       .spec =
           [](const GemmParams& p, const GemmConfig& c, const rt::DeviceProperties& d) {
@@ -239,6 +294,13 @@ inline GemmFactory::Description gemm_description() {
       .launch = gemm_launch,
       .validate = check_gemm_device,
       .heuristic = gemm_heuristic,
+      .options =
+          [](const GemmParams&, const GemmConfig& c, const rt::DeviceProperties& d) {
+            jit::Options o;
+            // wgmma and setmaxnreg are arch-specific features of sm_90a.
+            o.target = c.path == GemmPath::wgmma ? std::string("sm_90a") : d.arch;
+            return o;
+          },
       .kernel_name = gemm_kernel_name,
       .bytes = gemm_bytes,
       .flops = [](const GemmParams& p) { return 2.0 * double(p.m) * double(p.n) * double(p.k); },
@@ -258,9 +320,10 @@ inline GemmFactory::Description gemm_description() {
         a->fill_bytes(0x2c);  // small finite values in f16 and bf16
         b->fill_bytes(0x2c);
         return [a, b, c, p](const GemmFactory::KernelType& k, rt::StreamRef s) {
-          rt::LaunchConfig lc = gemm_launch(p, k.config());
+          rt::LaunchConfig lc = gemm_launch(p, k.config(), k.device().properties());
           lc.stream = s;
-          k.launch(lc, *a, *b, *c, int(p.m), int(p.n), int(p.k), 1.0f, 0.0f, GemmEpilogueArgs{});
+          gemm_launch_kernel(k, p, lc, nullptr, a->address(), b->address(), c->address(), 1.0f,
+                             0.0f, GemmEpilogueArgs{}, k.device());
         };
       },
   };
@@ -336,16 +399,17 @@ void gemm_buffers(gen::DType in, gen::DType out, const rt::DeviceBuffer<TIn>& a,
     }
   }
   const auto& k = gemm_kernel(params, device);
-  rt::LaunchConfig lc = gemm_launch(params, k.config());
+  rt::LaunchConfig lc = gemm_launch(params, k.config(), device.properties());
   lc.stream = stream;
-  const int m = int(problem.m), n = int(problem.n), depth = int(problem.k);
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(params).dump(), k.launch_info().config,
                               gemm_bytes(params),
                               2.0 * double(problem.m) * double(problem.n) * double(problem.k)};
-    k.launch(lc, info, a, b, c, m, n, depth, problem.alpha, problem.beta, problem.epilogue.args);
+    gemm_launch_kernel(k, params, lc, &info, a.address(), b.address(), c.address(), problem.alpha,
+                       problem.beta, problem.epilogue.args, device);
   } else {
-    k.launch(lc, a, b, c, m, n, depth, problem.alpha, problem.beta, problem.epilogue.args);
+    gemm_launch_kernel(k, params, lc, nullptr, a.address(), b.address(), c.address(), problem.alpha,
+                       problem.beta, problem.epilogue.args, device);
   }
 }
 }  // namespace detail

@@ -55,7 +55,8 @@ struct Fns {
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) occupancy;
   decltype(&::cuFuncGetParamInfo) param_info;  // CUDA 12.4 and later; may be null
   decltype(&::cuLaunchKernel) launch;
-  decltype(&::cuLaunchKernelEx) launch_ex;  // CUDA 12.0 and later; may be null
+  decltype(&::cuLaunchKernelEx) launch_ex;                      // CUDA 12.0 and later; may be null
+  decltype(&::cuTensorMapEncodeTiled) tensor_map_encode_tiled;  // CUDA 12.0 and later; may be null
   decltype(&::cuGetErrorName) error_name;
   decltype(&::cuGetErrorString) error_string;
 };
@@ -212,6 +213,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.param_info, "cuFuncGetParamInfo", false);
   load(fns.launch, "cuLaunchKernel");
   load(fns.launch_ex, "cuLaunchKernelEx", false);
+  load(fns.tensor_map_encode_tiled, "cuTensorMapEncodeTiled", false);
   load(fns.error_name, "cuGetErrorName");
   load(fns.error_string, "cuGetErrorString");
 
@@ -358,6 +360,52 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
       config.attrs = &attribute;
       config.numAttrs = 1;
       return int(fns.launch_ex(&config, static_cast<CUfunction>(f), params, nullptr));
+    };
+  }
+  if (fns.tensor_map_encode_tiled) {
+    api->tensor_map_encode_tiled = [](void* map, TensorMapElement element, unsigned rank,
+                                      std::uint64_t address, const std::uint64_t* dims,
+                                      const std::uint64_t* strides, const unsigned* box,
+                                      int swizzle_bytes) {
+      CUtensorMapDataType type = CU_TENSOR_MAP_DATA_TYPE_UINT8;
+      switch (element) {
+        case TensorMapElement::u8:
+          type = CU_TENSOR_MAP_DATA_TYPE_UINT8;
+          break;
+        case TensorMapElement::u16:
+          type = CU_TENSOR_MAP_DATA_TYPE_UINT16;
+          break;
+        case TensorMapElement::u32:
+          type = CU_TENSOR_MAP_DATA_TYPE_UINT32;
+          break;
+        case TensorMapElement::u64:
+          type = CU_TENSOR_MAP_DATA_TYPE_UINT64;
+          break;
+        case TensorMapElement::f16:
+          type = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+          break;
+        case TensorMapElement::bf16:
+          type = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+          break;
+        case TensorMapElement::f32:
+          type = CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+          break;
+      }
+      const CUtensorMapSwizzle swizzle = swizzle_bytes == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                                         : swizzle_bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                         : swizzle_bytes == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                                                               : CU_TENSOR_MAP_SWIZZLE_NONE;
+      cuuint64_t d[5] = {}, st[5] = {};
+      cuuint32_t b[5] = {}, element_strides[5] = {1, 1, 1, 1, 1};
+      for (unsigned i = 0; i < rank && i < 5; ++i) {
+        d[i] = dims[i];
+        b[i] = box[i];
+        if (i + 1 < rank) st[i] = strides[i];
+      }
+      return int(fns.tensor_map_encode_tiled(
+          static_cast<CUtensorMap*>(map), type, rank, reinterpret_cast<void*>(address), d, st, b,
+          element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
     };
   }
   return api;

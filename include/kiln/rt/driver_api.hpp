@@ -78,6 +78,9 @@ enum class FunctionAttribute {
   count_
 };
 
+/// Element types of a TMA tensor map (the driver's CUtensorMapDataType, by meaning).
+enum class TensorMapElement { u8, u16, u32, u64, f16, bf16, f32 };
+
 struct DriverApi {
   Platform platform = Platform::cuda;
   std::string library;  ///< the library loaded
@@ -143,6 +146,15 @@ struct DriverApi {
   int (*launch_cluster)(void* function, const unsigned* grid, const unsigned* block,
                         const unsigned* cluster, unsigned shared_bytes, void* stream,
                         void** params) = nullptr;
+
+  /// Encodes a tiled TMA tensor map (cuTensorMapEncodeTiled) into `map` (128 bytes,
+  /// 64-byte aligned): `rank` dimensions innermost first, strides in bytes of dimensions
+  /// 1 .. rank - 1, the box, a swizzle of 0, 32, 64 or 128 bytes; zero fill outside the
+  /// tensor. Null where the driver has none (HIP, CUDA < 12).
+  int (*tensor_map_encode_tiled)(void* map, TensorMapElement element, unsigned rank,
+                                 std::uint64_t address, const std::uint64_t* dims,
+                                 const std::uint64_t* strides, const unsigned* box,
+                                 int swizzle_bytes) = nullptr;
 
   int (*error_name)(int code, const char** name) = nullptr;
   int (*error_string)(int code, const char** text) = nullptr;

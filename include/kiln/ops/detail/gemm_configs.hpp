@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -45,10 +46,20 @@ inline const char* to_string(GemmLayout l) {
   }
 }
 
+/// The tensor-core instructions (and kernel) of a config: mma.sync fed by cp.async
+/// (kernels/gemm_sm80.cu, sm_80 and later), or wgmma fed by TMA with warp-specialized
+/// producer and consumer warp groups (kernels/gemm_sm90.cu, sm_90 only; compiled for
+/// sm_90a).
+enum class GemmPath : std::int32_t { mma_sync, wgmma };
+NLOHMANN_JSON_SERIALIZE_ENUM(GemmPath,
+                             {{GemmPath::mma_sync, "mma_sync"}, {GemmPath::wgmma, "wgmma"}})
+
 /// How one GEMM kernel is shaped: a block computes a block_m x block_n tile of C, walking K
-/// block_k at a time through a ring of `stages` shared-memory tiles; warps_m x warps_n warps
-/// split the tile; blocks walk group_m block rows together (L2 reuse of B's tiles).
-/// A zero block_m means "not set" (GemmParams::config).
+/// block_k at a time through a ring of `stages` shared-memory tiles; blocks walk group_m
+/// block rows together (L2 reuse of B's tiles). mma_sync: warps_m x warps_n warps split
+/// the tile. wgmma: `consumers` warp groups (1 or 2) split it by rows and one more warp
+/// group copies (block_k is 64; warps_m and warps_n are 0); blocks are persistent, at most
+/// one per SM. A zero block_m means "not set" (GemmParams::config).
 struct GemmConfig {
   std::int32_t block_m = 0;
   std::int32_t block_n = 0;
@@ -57,10 +68,12 @@ struct GemmConfig {
   std::int32_t warps_n = 0;
   std::int32_t stages = 0;
   std::int32_t group_m = 0;
+  GemmPath path = GemmPath::mma_sync;
+  std::int32_t consumers = 0;
   bool operator==(const GemmConfig&) const = default;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GemmConfig, block_m, block_n, block_k, warps_m, warps_n, stages,
-                                   group_m)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GemmConfig, block_m, block_n, block_k, warps_m,
+                                                warps_n, stages, group_m, path, consumers)
 
 /// C = epilogue(alpha * op(A) op(B) + beta * C), with A and B of `in` (f16 or bf16), C of
 /// `out` (f16, bf16 or f32), f32 accumulation. m, n and k are the problem's: the kernel
@@ -158,19 +171,67 @@ inline void validate_gemm(const GemmParams& p) {
   }
 }
 
-/// Bytes of dynamic shared memory a config uses: the rings of A's and B's tiles.
+/// Bytes of dynamic shared memory a config uses: the rings of A's and B's tiles (for
+/// wgmma also the stages' barriers, and 1 KiB to align the rings to the swizzle's period).
 inline std::int64_t gemm_shared_bytes(const GemmConfig& c) {
-  return std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
+  const std::int64_t rings = std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
+  return c.path == GemmPath::wgmma ? rings + 16 * c.stages + 1024 : rings;
 }
 
 inline int gemm_threads(const GemmConfig& c) {
-  return 32 * c.warps_m * c.warps_n;
+  return c.path == GemmPath::wgmma ? 128 * (c.consumers + 1) : 32 * c.warps_m * c.warps_n;
+}
+
+/// Whether the wgmma kernel may serve `p` on `d`: an NVIDIA sm_90 device (wgmma is not in
+/// later architectures' sm_90a code) and rows of A and B whose strides TMA takes (whole
+/// 16-byte vectors).
+inline bool gemm_wgmma_available(const GemmParams& p, const rt::DeviceProperties& d) {
+  return d.platform == rt::Platform::cuda && d.compute_major == 9 && d.compute_minor == 0 &&
+         gemm_aligned(p);
+}
+
+inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) {
+  auto one_of = [](std::int64_t v, std::initializer_list<std::int64_t> l) {
+    return std::find(l.begin(), l.end(), v) != l.end();
+  };
+  if (!one_of(c.block_m, {64, 128, 256}) || !one_of(c.block_n, {64, 128, 256})) {
+    throw Error(what + "block_m and block_n must be 64, 128 or 256");
+  }
+  if (c.block_k != 64) throw Error(what + "block_k must be 64 (one 128-byte swizzled row)");
+  if (c.consumers != 1 && c.consumers != 2) throw Error(what + "consumers must be 1 or 2");
+  if (c.block_m % (64 * c.consumers) != 0) {
+    throw Error(what + "each consumer warp group owns whole 64-row accumulators: block_m must " +
+                "be a multiple of 64 x consumers");
+  }
+  if (c.block_m / c.consumers / 64 * c.block_n > 256) {
+    throw Error(what + "a consumer warp group would hold " +
+                std::to_string(c.block_m / c.consumers * c.block_n / 128) +
+                " accumulators a thread; at most 128 (block_m / consumers x block_n <= 16384)");
+  }
+  if (c.warps_m != 0 || c.warps_n != 0) {
+    throw Error(what + "warps_m and warps_n are 0 for wgmma configs (consumers split the tile)");
+  }
 }
 
 /// Throws kiln::Error unless the kernel can run config `c` (on a device with `shared_optin`
 /// bytes of shared memory per block; 0: unchecked).
 inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin = 0) {
   const std::string what = "kiln: gemm config " + nlohmann::json(c).dump() + ": ";
+  if (c.path != GemmPath::mma_sync && c.path != GemmPath::wgmma) {
+    throw Error(what + "the path must be mma_sync or wgmma");
+  }
+  if (c.stages < 2 || c.stages > 8) throw Error(what + "stages must be 2 to 8");
+  if (c.group_m < 1) throw Error(what + "group_m must be positive");
+  if (c.path == GemmPath::wgmma) {
+    validate_wgmma_config(c, what);
+    if (shared_optin > 0 && gemm_shared_bytes(c) > shared_optin) {
+      throw Error(what + std::to_string(gemm_shared_bytes(c)) +
+                  " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
+                  " a block");
+    }
+    return;
+  }
+  if (c.consumers != 0) throw Error(what + "consumers is 0 for mma_sync configs");
   auto pow2 = [](std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
   if (!pow2(c.block_m) || !pow2(c.block_n) || c.block_m < 16 || c.block_n < 32 || c.block_m > 256 ||
       c.block_n > 256) {
@@ -234,6 +295,26 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
       }
     }
   }
+  if (gemm_wgmma_available(p, d)) {
+    struct WgTile {
+      int bm, bn, consumers;
+    };
+    static constexpr WgTile wg_tiles[] = {{128, 256, 2}, {256, 128, 2}, {128, 128, 2},
+                                          {128, 128, 1}, {64, 256, 1},  {128, 64, 2},
+                                          {64, 128, 1},  {64, 64, 1}};
+    for (const WgTile& t : wg_tiles) {
+      const bool tiny = t.bm == 64 && t.bn == 64;
+      if (!tiny && (t.bm > 2 * std::max<std::int64_t>(p.m, 32) ||
+                    t.bn > 2 * std::max<std::int64_t>(p.n, 32))) {
+        continue;
+      }
+      for (int stages = 3; stages <= 6; ++stages) {
+        GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers};
+        if (gemm_shared_bytes(c) > optin) continue;
+        out.push_back(c);
+      }
+    }
+  }
   return out;
 }
 
@@ -248,28 +329,36 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
   if (candidates.size() == 1) return candidates.front();
   const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 108;
   struct Choice {
-    int bm, bn, bk, wm, wn, stages;
+    GemmConfig config;
     int resident;  // blocks an SM holds at once (registers and shared memory)
     double rate;   // relative throughput per SM
   };
-  static constexpr Choice choices[] = {
-      {128, 256, 64, 2, 4, 3, 1, 1.00}, {128, 128, 64, 2, 4, 6, 1, 0.96},
-      {128, 128, 32, 2, 2, 3, 2, 0.97}, {256, 128, 64, 4, 2, 3, 1, 0.96},
-      {64, 128, 64, 2, 2, 4, 2, 0.75},  {128, 64, 64, 2, 2, 4, 2, 0.74},
-      {64, 64, 64, 2, 2, 4, 2, 0.60}};
+  constexpr GemmPath mma = GemmPath::mma_sync, wg = GemmPath::wgmma;
+  static const Choice choices[] = {
+      {{128, 256, 64, 2, 4, 3, 8, mma, 0}, 1, 1.00},
+      {{128, 128, 64, 2, 4, 6, 8, mma, 0}, 1, 0.96},
+      {{128, 128, 32, 2, 2, 3, 8, mma, 0}, 2, 0.97},
+      {{256, 128, 64, 4, 2, 3, 8, mma, 0}, 1, 0.96},
+      {{64, 128, 64, 2, 2, 4, 8, mma, 0}, 2, 0.75},
+      {{128, 64, 64, 2, 2, 4, 8, mma, 0}, 2, 0.74},
+      {{64, 64, 64, 2, 2, 4, 8, mma, 0}, 2, 0.60},
+      // wgmma (persistent: one block an SM, rounds of tiles over the SMs)
+      {{128, 256, 64, 0, 0, 4, 8, wg, 2}, 1, 1.90},
+      {{128, 128, 64, 0, 0, 6, 8, wg, 2}, 1, 1.60},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 1.20}};
   const GemmConfig* best = nullptr;
   double best_cost = 0;
   for (const Choice& ch : choices) {
-    const GemmConfig want{ch.bm, ch.bn, ch.bk, ch.wm, ch.wn, ch.stages, 8};
     const GemmConfig* found = nullptr;
     for (const auto& c : candidates) {
-      if (c == want) found = &c;
+      if (c == ch.config) found = &c;
     }
     if (!found) continue;
+    const int bm = ch.config.block_m, bn = ch.config.block_n;
     const std::int64_t blocks =
-        std::max<std::int64_t>(1, gemm_ceil_div(p.m, ch.bm) * gemm_ceil_div(p.n, ch.bn));
+        std::max<std::int64_t>(1, gemm_ceil_div(p.m, bm) * gemm_ceil_div(p.n, bn));
     const double rounds = double(gemm_ceil_div(blocks, sms * ch.resident));
-    const double cost = rounds * double(ch.bm) * double(ch.bn) * ch.resident / ch.rate;
+    const double cost = rounds * double(bm) * double(bn) * ch.resident / ch.rate;
     if (!best || cost < best_cost) {
       best = found;
       best_cost = cost;
@@ -278,15 +367,19 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
   return best ? *best : candidates.front();
 }
 
-/// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8", with "__u" when A's or B's rows are not
+/// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8" (wgmma: "gemm__f16_f16__nn__wg128x256x64_c2_s4_g8"),
+/// with "__u" when A's or B's rows are not
 /// whole 16-byte vectors and "__epi_NAME" for an epilogue.
 inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
+  const std::string shape =
+      std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" + std::to_string(c.block_k);
+  const std::string split = c.path == GemmPath::wgmma ? "_c" + std::to_string(c.consumers)
+                                                      : "_w" + std::to_string(c.warps_m) + "x" +
+                                                            std::to_string(c.warps_n);
   std::string name = "gemm__" + std::string(gen::to_string(p.in)) + "_" +
                      std::string(gen::to_string(p.out)) + "__" + to_string(p.layout) + "__" +
-                     std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" +
-                     std::to_string(c.block_k) + "_w" + std::to_string(c.warps_m) + "x" +
-                     std::to_string(c.warps_n) + "_s" + std::to_string(c.stages) + "_g" +
-                     std::to_string(c.group_m);
+                     (c.path == GemmPath::wgmma ? "wg" : "") + shape + split + "_s" +
+                     std::to_string(c.stages) + "_g" + std::to_string(c.group_m);
   if (!gemm_aligned(p)) name += "__u";
   if (!p.epilogue_name.empty()) name += "__epi_" + p.epilogue_name;
   return name;
@@ -320,6 +413,7 @@ inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
       .constant("kStages", int(c.stages))
       .constant("kGroupM", int(c.group_m))
       .constant("kAligned", gemm_aligned(p) ? 1 : 0)
+      .constant("kConsumers", int(c.consumers))
       .constant("kEpilogueArgsBytes", int(p.epilogue_args_bytes));
   s.code(
       "epilogue",
@@ -347,7 +441,8 @@ struct std::hash<kiln::ops::GemmParams> {
           std::int64_t(p.epilogue_args_bytes), std::int64_t(p.config.block_m),
           std::int64_t(p.config.block_n), std::int64_t(p.config.block_k),
           std::int64_t(p.config.warps_m), std::int64_t(p.config.warps_n),
-          std::int64_t(p.config.stages), std::int64_t(p.config.group_m)}) {
+          std::int64_t(p.config.stages), std::int64_t(p.config.group_m),
+          std::int64_t(p.config.path), std::int64_t(p.config.consumers)}) {
       mix(v);
     }
     mix(std::int64_t(std::hash<std::string>{}(p.epilogue_name)));
