@@ -6,6 +6,16 @@
 ///
 /// Reading checks all of it. The map keys are only for people reading the file: entries
 /// are filed under their key's id() as this kiln computes it.
+///
+/// Stores since the file was last written go to a journal beside it, "<file>.journal", one
+/// change a line, applied in order over the file's entries:
+///
+///   {"put": <TuningEntry>}
+///   {"erase": "<TuningKey::id()>"}
+///
+/// A line is written whole with one write(); a last line without its newline (a writer that
+/// died) is not read, and the next writer cuts it off. Applying a line twice changes
+/// nothing, so a journal already folded into the file may be read again over it.
 
 #include <cstdint>
 #include <map>
@@ -19,6 +29,7 @@
 #include "../../error.hpp"
 #include "../tuning_json.hpp"
 #include "../tuning_record.hpp"
+#include "bounded_json.hpp"
 
 namespace kiln::factory::detail {
 
@@ -58,34 +69,15 @@ inline constexpr int tuning_db_max_depth = 64;
 
 inline ParsedTuningDb parse_tuning_db(std::string_view text) {
   ParsedTuningDb out;
-  nlohmann::json doc;
-  struct TooDeep {};
-  // The names under "entries" (keys at depth 2), to report one listed twice (JSON keeps
-  // the last).
-  std::set<std::string> names;
-  std::set<std::string> repeated;
-  try {
-    doc = nlohmann::json::parse(
-        text, [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-          if (depth > tuning_db_max_depth) throw TooDeep{};
-          if (event == nlohmann::json::parse_event_t::key && depth == 2 && parsed.is_string()) {
-            if (!names.insert(parsed.get<std::string>()).second) {
-              repeated.insert(parsed.get<std::string>());
-            }
-          }
-          return true;
-        });
-  } catch (const TooDeep&) {
-    out.problem = "nested deeper than " + std::to_string(tuning_db_max_depth) + " levels";
-    return out;
-  } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
-    if (const auto end = what.find("] "); what.starts_with("[json.") && end != what.npos) {
-      what.erase(0, end + 2);
-    }
-    out.problem = "not valid JSON: " + printable(what);
+  // The names under "entries" (keys at depth 2) are noted, to report one listed twice
+  // (JSON keeps the last).
+  BoundedJsonRead read = read_bounded_json(text, tuning_db_max_depth, 2);
+  if (!read.problem.empty()) {
+    out.problem = printable(read.problem);
     return out;
   }
+  const nlohmann::json& doc = read.doc;
+  const std::set<std::string>& repeated = read.repeated;
   if (!doc.is_object()) {
     out.problem = std::string("a JSON ") + doc.type_name() + ", not an object";
     return out;
@@ -147,6 +139,55 @@ inline std::string dump_tuning_db(const TuningEntries& entries) {
   const nlohmann::json doc = {{"kiln_tuning_db", tuning_db_format_version},
                               {"entries", std::move(list)}};
   return doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+/// The journal line that puts `entry` (with its newline).
+inline std::string journal_put_line(const TuningEntry& entry) {
+  const nlohmann::json line = {{"put", entry}};
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+/// The journal line that erases the entry of key id `id` (with its newline).
+inline std::string journal_erase_line(const std::string& id) {
+  const nlohmann::json line = {{"erase", id}};
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+/// What applying a journal did: how many lines could not be read, and why the first not.
+struct JournalDamage {
+  std::size_t damaged = 0;
+  std::string first;
+};
+
+/// Applies the whole lines of `text` (journal lines) to `entries`, in order; lines that
+/// cannot be read are counted in `damage` and skipped.
+inline void apply_journal(std::string_view text, TuningEntries& entries, JournalDamage& damage) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    if (end == text.npos) break;
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(end + 1);
+    std::string problem;
+    try {
+      BoundedJsonRead read = read_bounded_json(line, tuning_db_max_depth, 0);
+      if (!read.problem.empty()) throw Error(read.problem);
+      if (const auto put = read.doc.find("put"); read.doc.is_object() && put != read.doc.end()) {
+        TuningEntry entry;
+        from_json(*put, entry);
+        std::string id = entry.key.id();
+        entries.insert_or_assign(std::move(id), std::move(entry));
+      } else if (const auto erase = read.doc.find("erase");
+                 read.doc.is_object() && erase != read.doc.end() && erase->is_string()) {
+        entries.erase(erase->get<std::string>());
+      } else {
+        throw Error("neither a \"put\" nor an \"erase\"");
+      }
+    } catch (const std::exception& e) {
+      if (damage.damaged++ == 0) {
+        damage.first = printable(line, 60) + ": " + printable(e.what());
+      }
+    }
+  }
 }
 
 }  // namespace kiln::factory::detail
