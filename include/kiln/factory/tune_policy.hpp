@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../detail/enum_names.hpp"
+#include "../detail/environment.hpp"
 #include "../error.hpp"
 #include "../prof/stats.hpp"
 
@@ -41,16 +42,13 @@ struct TuneOptions {
   /// kiln::Error for values that are not a policy or a count from 1 to 1000.
   static TuneOptions from_environment() {
     TuneOptions o;
-    if (const char* v = std::getenv("KILN_TUNE"); v && *v)
-      o.policy = parse_tune_policy(v, "KILN_TUNE");
-    if (const char* v = std::getenv("KILN_TUNE_TOP_K"); v && *v) {
-      char* end = nullptr;
-      const long k = std::strtol(v, &end, 10);
-      if (*end != '\0' || k < 1 || k > 1000) {
-        throw Error(std::string("kiln: KILN_TUNE_TOP_K=") + v +
-                    " is not a candidate count; set it to a whole number from 1 to 1000");
-      }
-      o.top_k = int(k);
+    if (const auto p =
+            kiln::detail::env_choice("KILN_TUNE", tune_policy_names, "a tuning policy")) {
+      o.policy = *p;
+    }
+    if (const auto k = kiln::detail::env_count("KILN_TUNE_TOP_K", 1, 1000,
+                                               "how many candidates the model's ranking times")) {
+      o.top_k = static_cast<int>(*k);
     }
     return o;
   }

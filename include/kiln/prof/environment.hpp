@@ -6,10 +6,21 @@
 ///   FILE ending in .csv      every record                   .svg      the roofline chart
 ///
 /// The top-N table goes to stderr as well. KILN_PROFILE_BACKEND picks events or cupti.
+///
+/// The file is checked when the program starts, not when it ends: a name with another
+/// extension gets ".json" added, and a directory kiln cannot write to is replaced by the temp
+/// directory (kiln-profile-<pid> with the same extension), each with one warning line naming
+/// the file that will be written. Where writing fails at exit all the same, the profile goes
+/// to that temp file instead, and stderr says where.
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <string>
 
@@ -41,12 +52,62 @@ inline void write_profile(const Profile& profile, const std::string& path) {
 
 namespace detail {
 
+/// Whether write_profile() knows what to write to `path`, from its extension.
+inline bool has_profile_extension(const std::string& path) {
+  for (const char* e : {".json", ".gz", ".csv", ".svg"}) {
+    const std::string ext(e);
+    if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// A file in the temp directory for the profile KILN_PROFILE asked for at `path` (same
+/// extension): where the profile goes when `path` cannot be written.
+inline std::string fallback_profile_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::temp_directory_path(ec);
+  if (ec) dir = "/tmp";
+  const std::string name = fs::path(path).filename().string();
+  const auto dot = name.find('.');
+  const std::string ext = dot == std::string::npos ? ".json" : name.substr(dot);
+  return (dir / ("kiln-profile-" + std::to_string(::getpid()) + ext)).string();
+}
+
+/// The file the profile of KILN_PROFILE=`requested` is written to: `requested`, or where it
+/// cannot be, a name that can, with one warning line on stderr saying why and where.
+inline std::string checked_profile_path(const std::string& requested) {
+  namespace fs = std::filesystem;
+  std::string path = requested;
+  if (!has_profile_extension(path)) {
+    path += ".json";
+    std::fprintf(stderr,
+                 "kiln: KILN_PROFILE=%s does not end in .json, .json.gz, .csv or .svg, so kiln "
+                 "cannot tell what to write; the Chrome trace will be written to %s\n",
+                 requested.c_str(), path.c_str());
+  }
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int error = errno;
+    const std::string fallback = fallback_profile_path(path);
+    std::fprintf(stderr,
+                 "kiln: KILN_PROFILE=%s: cannot write in %s (%s); the profile will be written to "
+                 "%s instead. Set KILN_PROFILE to a file in a directory you can write to.\n",
+                 requested.c_str(), dir.c_str(), std::strerror(error), fallback.c_str());
+    path = fallback;
+  }
+  return path;
+}
+
 class EnvironmentProfile {
  public:
   EnvironmentProfile() {
     const char* p = std::getenv("KILN_PROFILE");
     if (!p || !*p) return;
-    path_ = p;
+    path_ = checked_profile_path(p);
     try {
       Profiler::instance().start(backend_from_environment());
     } catch (const std::exception& e) {
@@ -71,9 +132,18 @@ class EnvironmentProfile {
       try {
         Profile profile = Profiler::instance().stop();
         std::fprintf(stderr, "%s", top_table(profile).c_str());
-        write_profile(profile, path_);
+        std::string path = path_;
+        try {
+          write_profile(profile, path);
+        } catch (const std::exception& e) {
+          // Never lose the run's records: the temp directory is the last resort.
+          path = fallback_profile_path(path_);
+          std::fprintf(stderr, "kiln: could not write the profile to %s (%s); writing it to %s\n",
+                       path_.c_str(), e.what(), path.c_str());
+          write_profile(profile, path);
+        }
         std::fprintf(stderr, "kiln: profile of %zu kernel launches written to %s\n",
-                     profile.kernels.size(), path_.c_str());
+                     profile.kernels.size(), path.c_str());
       } catch (const std::exception& e) {
         std::fprintf(stderr, "kiln: could not write the profile to %s: %s\n", path_.c_str(),
                      e.what());

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "../detail/enum_names.hpp"
+#include "../detail/environment.hpp"
 #include "../rt/launch.hpp"
 #include "../rt/observer.hpp"
 #include "cupti.hpp"
@@ -52,11 +53,8 @@ inline const char* to_string(Backend b) {
 
 /// The backend KILN_PROFILE_BACKEND asks for (automatic when unset); throws on other values.
 inline Backend backend_from_environment() {
-  const char* v = std::getenv("KILN_PROFILE_BACKEND");
-  if (!v || !*v) return Backend::automatic;
-  if (const auto b = backend_names.parse(v)) return *b;
-  throw Error(std::string("kiln: KILN_PROFILE_BACKEND=") + v + " is not a profiler backend; use " +
-              backend_names.choices());
+  return kiln::detail::env_choice("KILN_PROFILE_BACKEND", backend_names, "a profiler backend")
+      .value_or(Backend::automatic);
 }
 
 namespace detail {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "../detail/environment.hpp"
 #include "cuda_driver.hpp"
 #include "driver_api.hpp"
 // The HIP backend is built where KILN_ENABLE_HIP is defined (CMake: -DKILN_ENABLE_HIP=ON): the HIP
@@ -26,8 +27,7 @@ struct DriverState {
 
 inline DriverState load_driver() {
   DriverState s;
-  const char* forced = std::getenv("KILN_PLATFORM");
-  std::string platform = forced ? forced : "";
+  const std::string platform = kiln::detail::env_setting("KILN_PLATFORM").value_or("");
   if (!platform.empty() && platform != "cuda" && platform != "hip") {
     s.error = "KILN_PLATFORM=" + platform + " is not a platform; set it to cuda or hip";
     return s;

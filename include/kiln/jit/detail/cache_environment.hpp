@@ -29,7 +29,7 @@ inline bool cache_switch_from_environment() {
 /// kiln::Error for anything but a positive decimal integer whose MiB fit in 64 bits.
 inline std::uint64_t cache_max_bytes_from_environment(std::uint64_t default_mb) {
   constexpr std::uint64_t mib = std::uint64_t{1} << 20;
-  const auto v = env_value("KILN_CACHE_MAX_MB");
+  const auto v = kiln::detail::env_setting("KILN_CACHE_MAX_MB");  // spaces around it allowed
   if (!v) return default_mb * mib;
   constexpr std::uint64_t max_mb = std::numeric_limits<std::uint64_t>::max() / mib;
   std::uint64_t mb = 0;
