@@ -6,7 +6,8 @@
 // kiln is faster).
 //
 //   gemm [--json FILE] [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]
-//        [--out f16|bf16|f32] [--sweep] [bench flags: --noise PCT --seconds S --no-flush]
+//        [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu]
+//        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // A and B are random in [-1, 1]; C has A's and B's type unless --out names one (cuBLAS has no
 // bf16 x bf16 -> f16 GEMM, nor f16 x f16 -> bf16). The layouts are kiln's (GemmLayout):
@@ -30,6 +31,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -64,7 +66,7 @@ constexpr std::size_t sweep_shown = 5;
 
 const char* const usage =
     "usage: gemm [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]\n"
-    "            [--out f16|bf16|f32] [--sweep] [bench flags]\n"
+    "            [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu] [bench flags]\n"
     "  --shapes LIST   problems as MxNxK (default: 8192x8192x8192, 4096x4096x4096; M of 128,\n"
     "                  1024 and 8192 with N x K of 4096x4096, 14336x4096 and 4096x14336;\n"
     "                  and 1000x1000x1000)\n"
@@ -72,6 +74,8 @@ const char* const usage =
     "  --layouts LIST  nn, nt, tn, tt (default: nn); a t stores A, or B, transposed\n"
     "  --out TYPE      the type of C: f16, bf16 or f32 (default: A's and B's type)\n"
     "  --sweep         also time every candidate config and show the fastest few\n"
+    "  --epilogue bias_gelu  also time C = GELU(A B + bias) fused into kiln's kernel, against\n"
+    "                  cuBLAS followed by an element-wise bias + GELU kernel over C\n"
     "bench flags:\n";
 
 struct Shape {
@@ -100,6 +104,7 @@ struct Options {
   std::vector<GemmLayout> layouts = {GemmLayout::nn};
   std::optional<DType> out;  ///< empty: C has A's and B's type
   bool sweep = false;
+  bool bias_gelu = false;  ///< --epilogue bias_gelu: also time the fused epilogue
 };
 
 std::vector<Shape> default_shapes() {
@@ -200,10 +205,14 @@ Options parse_options(const std::vector<std::string>& extra) {
         o.layouts.push_back(parse_layout(l));
     } else if (flag == "--out") {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
+    } else if (flag == "--epilogue") {
+      const std::string e = take_value("bias_gelu");
+      if (e != "bias_gelu") throw Error("gemm: --epilogue takes bias_gelu, not '" + e + "'");
+      o.bias_gelu = true;
     } else {
       throw Error("gemm: unknown argument '" + extra[i] +
                   "' (besides the bench flags: --shapes LIST, --dtypes LIST, --layouts LIST, "
-                  "--out TYPE, --sweep; --help lists them)");
+                  "--out TYPE, --sweep, --epilogue bias_gelu; --help lists them)");
     }
   }
   return o;
@@ -450,6 +459,7 @@ struct Run {
   const CublasGemm* cublas = nullptr;
 #endif
   std::string summary{};
+  std::string epilogue_summary{};  ///< rows of the --epilogue table
   nlohmann::json problems = nlohmann::json::array();
   std::vector<std::string> failures{};  ///< problems (and configs) whose C was wrong
 };
@@ -459,6 +469,38 @@ const prof::Result* find_result(const std::vector<prof::Result>& rs, const std::
     if (r.name == name) return &r;
   }
   return nullptr;
+}
+
+/// The element-wise pass a framework runs after an unfused GEMM: C = GELU(C + bias[col]),
+/// 8 elements (16 bytes of 16-bit C) a thread per step, in f32; rows of a multiple of 8.
+const char* bias_gelu_source = R"(
+#include "kiln/device.hpp"
+#include "kiln/device/half.hpp"
+template <class T>
+__device__ void run(T* c, const float* bias, long long total, int n) {
+  struct alignas(8 * sizeof(T)) Pack {
+    T v[8];
+  };
+  const long long step = 8LL * gridDim.x * blockDim.x;
+  for (long long i = 8LL * (blockIdx.x * (long long)blockDim.x + threadIdx.x); i < total;
+       i += step) {
+    Pack p = *reinterpret_cast<const Pack*>(c + i);
+    const int col = int(i % n);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float v = float(p.v[j]) + bias[col + j];
+      p.v[j] = T(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+    }
+    *reinterpret_cast<Pack*>(c + i) = p;
+  }
+}
+extern "C" __global__ void bias_gelu_f16(kiln::f16* c, const float* b, long long t, int n) { run(c, b, t, n); }
+extern "C" __global__ void bias_gelu_bf16(kiln::bf16* c, const float* b, long long t, int n) { run(c, b, t, n); }
+extern "C" __global__ void bias_gelu_f32(float* c, const float* b, long long t, int n) { run(c, b, t, n); }
+)";
+
+double host_gelu(double v) {
+  return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
 }
 
 /// Times one problem (cuBLAS, kiln's choice and, with --sweep, every other candidate),
@@ -562,6 +604,63 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     }
   }
 
+  // --epilogue bias_gelu: kiln's kernel with GELU(v + bias[n]) fused, and cuBLAS followed by
+  // the element-wise pass a framework would run.
+  const bool with_epilogue = run.options.bias_gelu && s.n % 8 == 0;
+  if (run.options.bias_gelu && !with_epilogue) {
+    std::printf("epilogue skipped for %s: the element-wise peer needs N a multiple of 8\n",
+                what.c_str());
+  }
+  std::vector<float> bias_host;
+  std::optional<rt::DeviceBuffer<float>> bias;
+  std::optional<rt::DeviceBuffer<TOut>> c_fused;
+  ops::GemmProblem fused_problem = problem;
+  const GemmKernel* fused = nullptr;
+  std::optional<rt::JitKernel> elementwise;
+  const std::string fused_name = "kiln + bias_gelu (fused)";
+  const std::string unfused_name = "cuBLAS + bias_gelu pass";
+  if (with_epilogue) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::mt19937 gen(7);
+    bias_host.resize(std::size_t(s.n));
+    for (float& v : bias_host) v = u(gen);
+    bias.emplace(bias_host.size(), run.gpu);
+    bias->copy_from(bias_host);
+    fused_problem.epilogue = ops::gemm_epilogues::bias_gelu(bias->data());
+    fused = &ops::gemm_kernel(ops::gemm_params(in, out, fused_problem), run.gpu);
+    c_fused.emplace(mn, run.gpu);
+    bench.add(
+        fused_name,
+        [&](rt::StreamRef st) {
+          rt::LaunchConfig lc =
+              ops::detail::gemm_launch(fused->params(), fused->config(), run.gpu.properties());
+          lc.stream = st;
+          ops::detail::gemm_launch_kernel(
+              *fused, fused->params(), lc, nullptr, inputs.a_dev.address(), inputs.b_dev.address(),
+              c_fused->address(), 1.0f, 0.0f, fused_problem.epilogue.args, run.gpu);
+        },
+        bytes, flops);
+#ifdef KILN_BENCH_CUBLAS
+    if (c_cublas) {
+      elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", bias_gelu_source, {}, {}},
+                                       "bias_gelu_" + std::string(gen::to_string(out)), {},
+                                       run.gpu));
+      const long long total = static_cast<long long>(mn);
+      const int n = int(s.n);
+      const auto blocks = std::min<std::int64_t>(
+          (total / 8 + 255) / 256, std::int64_t(run.gpu.properties().multiprocessors) * 16);
+      bench.add(
+          unfused_name,
+          [&, total, n, blocks](rt::StreamRef st) {
+            (*run.cublas)(st, in, out, layout, s, inputs.a_dev.data(), inputs.b_dev.data(),
+                          c_cublas->data());
+            (*elementwise)(blocks, 256, st, c_cublas->data(), bias->data(), total, n);
+          },
+          bytes, flops);
+    }
+#endif
+  }
+
   std::fflush(stdout);
   const auto results = bench.run();
 
@@ -574,8 +673,11 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
 
   // The table: cuBLAS, kiln's choice, then the fastest few swept configs.
   std::vector<prof::Result> shown, swept;
-  for (const auto& r : results)
-    (r.name == "cuBLAS" || r.name == kiln_name ? shown : swept).push_back(r);
+  for (const auto& r : results) {
+    const bool peer =
+        r.name == "cuBLAS" || r.name == kiln_name || r.name == fused_name || r.name == unfused_name;
+    (peer ? shown : swept).push_back(r);
+  }
   std::sort(swept.begin(), swept.end(), [](const prof::Result& x, const prof::Result& y) {
     return x.stats_us.median < y.stats_us.median;
   });
@@ -588,6 +690,32 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   }
   std::printf("\nmax rel err against %s: %.2g%s\n\n", reference.c_str(), err,
               wrong ? " (WRONG)" : "");
+
+  if (with_epilogue) {
+    c_fused->fill_bytes(0xff);
+    ops::gemm(in, out, inputs.a_dev, inputs.b_dev, *c_fused, fused_problem);
+    std::vector<double> want_fused(want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      want_fused[i] = host_gelu(want[i] + double(bias_host[std::size_t(positions[i].col)]));
+    }
+    const double ferr = max_rel_err(sampled(out, *c_fused, s, positions), want_fused);
+    std::printf("bias_gelu fused: max rel err %.2g%s\n\n", ferr,
+                ferr <= max_rel_error ? "" : " (WRONG)");
+    if (!(ferr <= max_rel_error)) {
+      run.failures.push_back(fmt::format("{} with bias_gelu: max rel err {:.2g}", what, ferr));
+    }
+    const prof::Result* plain_r = find_result(results, kiln_name);
+    const prof::Result* fused_r = find_result(results, fused_name);
+    const prof::Result* cub_r = find_result(results, "cuBLAS");
+    const prof::Result* unf_r = find_result(results, unfused_name);
+    auto ms = [](const prof::Result* r) { return r->stats_us.median / 1e3; };
+    run.epilogue_summary += fmt::format(
+        "| {} | {} | {:.4g} | {:.4g} | {:+.1f}% | {} | {} | {} |\n", shape_text(s), dtype_text,
+        ms(plain_r), ms(fused_r), 100.0 * (ms(fused_r) / ms(plain_r) - 1.0),
+        cub_r ? fmt::format("{:.4g}", ms(cub_r)) : "-",
+        unf_r ? fmt::format("{:.4g}", ms(unf_r)) : "-",
+        cub_r && unf_r ? fmt::format("{:+.1f}%", 100.0 * (ms(unf_r) / ms(cub_r) - 1.0)) : "-");
+  }
 
   const prof::Result& kiln_r = *find_result(results, kiln_name);
   const prof::Result* cublas_r = find_result(results, "cuBLAS");
@@ -704,6 +832,13 @@ int main(int argc, char** argv) try {
     rule += " --- |";
   }
   std::printf("# Summary\n\n%s\n%s\n%s", header.c_str(), rule.c_str(), run.summary.c_str());
+  if (options.bias_gelu) {
+    std::printf(
+        "\n# Fused epilogue: C = GELU(A B + bias)\n\n| M x N x K | dtype | kiln ms | kiln + "
+        "bias_gelu ms | fused cost | cuBLAS ms | cuBLAS + pass ms | pass cost |\n| --- | --- "
+        "| ---: | ---: | ---: | ---: | ---: | ---: |\n%s",
+        run.epilogue_summary.c_str());
+  }
   if (!args.json_path.empty()) {
     const nlohmann::json json = {{"device", props.name},
                                  {"peer", peer},

@@ -235,35 +235,46 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   }
   kiln::async_wait_group<0>();
 
-  // Epilogue: every accumulator element through its typed coordinates.
+  // Epilogue: every accumulator element through its typed coordinates. All values first
+  // (reads of C and of the epilogue's arguments), then all stores, so no load waits behind
+  // a store that might alias it.
   const Epilogue& epilogue = *reinterpret_cast<const Epilogue*>(&epilogue_args);
   const int lane = kiln::lane_index();
   const bool pairs = (n & 1) == 0;  // element pairs (even columns) start 2-aligned in C
+  using Acc = kiln::MmaC<float, M, N>;
+#pragma unroll
+  for (int i = 0; i < kFragsM; ++i) {
+#pragma unroll
+    for (int j = 0; j < kFragsN; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const auto at = m0 + wm + M(16 * i) + n0 + wn + N(8 * j) + Acc::coords(lane, e);
+        const M row = kiln::get<M>(at);
+        const N col = kiln::get<N>(at);
+        if (row.get() >= m || col.get() >= n) continue;
+        float v = alpha * acc[i][j][e];
+        if (beta != 0.0f) v += beta * float(*c[at]);
+        acc[i][j][e] = epilogue(v, row, col);
+      }
+    }
+  }
 #pragma unroll
   for (int i = 0; i < kFragsM; ++i) {
 #pragma unroll
     for (int j = 0; j < kFragsN; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; e += 2) {
-        const auto at =
-            m0 + wm + M(16 * i) + n0 + wn + N(8 * j) + kiln::MmaC<float, M, N>::coords(lane, e);
-        const M row = kiln::get<M>(at);
-        const N col = kiln::get<N>(at);
-        if (row.get() >= m) continue;
-        float v[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          v[h] = alpha * acc[i][j][e + h];
-          if (beta != 0.0f && col.get() + h < n) v[h] += beta * float(*c[at + N(h)]);
-          v[h] = epilogue(v[h], row, col + N(h));
-        }
+        const auto at = m0 + wm + M(16 * i) + n0 + wn + N(8 * j) + Acc::coords(lane, e);
+        const int row = kiln::get<M>(at).get();
+        const int col = kiln::get<N>(at).get();
+        if (row >= m || col >= n) continue;
         const auto out = c[at];
-        if (pairs && col.get() + 1 < n) {
-          kiln::Vec<Out, 2> pair{{Out(v[0]), Out(v[1])}};
+        if (pairs && col + 1 < n) {
+          kiln::Vec<Out, 2> pair{{Out(acc[i][j][e]), Out(acc[i][j][e + 1])}};
           *reinterpret_cast<kiln::Vec<Out, 2>*>(out.ptr()) = pair;
         } else {
-          if (col.get() < n) *out = Out(v[0]);
-          if (col.get() + 1 < n) *c[at + N(1)] = Out(v[1]);
+          *out = Out(acc[i][j][e]);
+          if (col + 1 < n) *c[at + N(1)] = Out(acc[i][j][e + 1]);
         }
       }
     }

@@ -14,6 +14,14 @@
 // ...; the producer runs up to kStages stages ahead, across tile boundaries, so the next
 // tile's copies overlap this tile's epilogue. TMA zero-fills what lies outside A and B;
 // the epilogue stores only what lies inside C.
+//
+// Split K (kSplitK of 2 or 4, for problems with too few tiles to fill the GPU): the blocks
+// of a thread-block cluster of kSplitK share each tile, block r taking the r-th part of K.
+// Blocks 1 .. kSplitK - 1 leave their sums in their shared memory; block 0 adds them
+// through distributed shared memory and runs the epilogue. Two mbarriers per consumer warp
+// group order it: `slot_full` in block 0 (every thread of the others arrives after writing
+// its sums), `slot_free` in each other block (block 0's threads arrive after reading them).
+#include "kiln/device/cluster.hpp"
 #include "kiln/device/wgmma.hpp"
 #include "spec.hpp"
 
@@ -33,6 +41,7 @@ static_assert(kBN == 64 || kBN == 128 || kBN == 256, "block_n is 64, 128 or 256"
 static_assert(kWgTiles * kBN <= 256, "a consumer holds at most 128 accumulator floats a thread");
 static_assert(kStages >= 2, "a pipeline has at least two stages");
 static_assert(kBK == 64, "the depth of a stage is one 128-byte swizzled row of 16-bit elements");
+static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4, "K is split over 1, 2 or 4 blocks");
 static_assert(kEpilogueArgsBytes == 0 || sizeof(Epilogue) == kEpilogueArgsBytes,
               "the epilogue's device struct and the arguments the host passes differ in size");
 static_assert(sizeof(Epilogue) <= 128, "an epilogue's arguments take at most 128 bytes");
@@ -98,6 +107,30 @@ struct alignas(16) EpilogueArgs {
   unsigned char bytes[128];
 };
 
+using Acc = kiln::WgmmaAccumulator<M, N, kBN>;
+
+// The sums a consumer warp group of a block other than the cluster's first leaves for it
+// (split K): every thread's accumulator floats, element e of thread t at e * 128 + t.
+constexpr int kSlotFloats = kWgTiles * Acc::size * kiln::warp_group_threads;
+struct SplitSlots {
+  using element_type = float;
+  KILN_HOST_DEVICE static constexpr int storage_size() {
+    return kSplitK > 1 ? kConsumers * kSlotFloats : 1;
+  }
+  KILN_HOST_DEVICE explicit SplitSlots(float* d) : data(d) {}
+  float* data;
+};
+// slot_full (used in the cluster's first block) and slot_free (in the others), one each a
+// consumer warp group.
+struct SplitBarriers {
+  using element_type = unsigned long long;
+  KILN_HOST_DEVICE static constexpr int storage_size() { return 2 * kConsumers; }
+  KILN_HOST_DEVICE explicit SplitBarriers(unsigned long long* d) : words(d) {}
+  KILN_DEVICE kiln::Mbarrier full(int wg) const { return kiln::Mbarrier(words + wg); }
+  KILN_DEVICE kiln::Mbarrier free(int wg) const { return kiln::Mbarrier(words + kConsumers + wg); }
+  unsigned long long* words;
+};
+
 }  // namespace gemm
 
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
@@ -115,33 +148,51 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   const ARing ring_a = smem.take<ARing, 1024>();
   const BRing ring_b = smem.take<BRing, 1024>();
   const Bars bars = smem.take<Bars, 8>();
+  const SplitBarriers split_bars = smem.take<SplitBarriers, 8>();
+  const SplitSlots slots = smem.take<SplitSlots, 16>();
 
   const int warp_group = kiln::thread_index() / kiln::warp_group_threads;
   const int wg_thread = kiln::thread_index() % kiln::warp_group_threads;
   if (kiln::thread_index() == 0) {
     bars.init(1, kConsumers);
+    if constexpr (kSplitK > 1) {
+      for (int w = 0; w < kConsumers; ++w) {
+        split_bars.full(w).init((kSplitK - 1) * kiln::warp_group_threads);
+        split_bars.free(w).init(kiln::warp_group_threads);
+      }
+    }
     kiln::fence_barrier_init();
   }
   if (warp_group == kConsumers && wg_thread == 0) {
     kiln::tma_prefetch(a_map);
     kiln::tma_prefetch(b_map);
   }
-  kiln::sync_threads();
+  if constexpr (kSplitK > 1) {
+    kiln::cluster_sync();  // every block's barriers are set before any remote arrival
+  } else {
+    kiln::sync_threads();
+  }
 
   const int tiles_m = (m + kBM - 1) / kBM;
   const int tiles_n = (n + kBN - 1) / kBN;
   const int tiles = tiles_m * tiles_n;
-  const int k_tiles = (k + kBK - 1) / kBK;
+  // With split K the cluster shares each tile; this block takes K tiles [kt0, kt1).
+  const int rank = kSplitK > 1 ? int(kiln::cluster_block_rank()) : 0;
+  const int first_tile = kiln::block_index() / kSplitK;
+  const int tile_step = kiln::grid_size() / kSplitK;
+  const int all_k_tiles = (k + kBK - 1) / kBK;
+  const int kt0 = int((long long)all_k_tiles * rank / kSplitK);
+  const int kt1 = int((long long)all_k_tiles * (rank + 1) / kSplitK);
 
   if (warp_group == kConsumers) {
     // The producer.
     kiln::warp_group_registers_decrease<40>();
     if (wg_thread != 0) return;
     int fill = 0;
-    for (int t = kiln::block_index(); t < tiles; t += kiln::grid_size()) {
+    for (int t = first_tile; t < tiles; t += tile_step) {
       int tm, tn;
       tile_coords(t, tiles_m, tiles_n, tm, tn);
-      for (int kt = 0; kt < k_tiles; ++kt, ++fill) {
+      for (int kt = kt0; kt < kt1; ++kt, ++fill) {
         const kiln::RING_STAGE s(fill);
         bars.empty(s).wait_for(Bars::reuse_parity(fill));
         bars.full(s).arrive_expect_tx(kStageBytes);
@@ -158,11 +209,12 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   const bool pairs = (n & 1) == 0;  // element pairs (even columns) start 2-aligned in C
   const M wm(warp_group * kWgRows);
   int fill = 0;
-  for (int t = kiln::block_index(); t < tiles; t += kiln::grid_size()) {
+  int round = 0;  // tiles this block has worked on
+  for (int t = first_tile; t < tiles; t += tile_step, ++round) {
     int tm, tn;
     tile_coords(t, tiles_m, tiles_n, tm, tn);
-    kiln::WgmmaAccumulator<M, N, kBN> acc[kWgTiles] = {};
-    for (int kt = 0; kt < k_tiles; ++kt, ++fill) {
+    Acc acc[kWgTiles] = {};
+    for (int kt = kt0; kt < kt1; ++kt, ++fill) {
       const kiln::RING_STAGE s(fill);
       bars.full(s).wait_for(Bars::parity(fill));
       const ATile sa = ring_a[s];
@@ -178,39 +230,79 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
       kiln::wgmma_commit_group();
       // The products of the stage before are done: hand it back to the producer.
       kiln::wgmma_wait_group<1>();
-      if (kt > 0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
+      if (kt > kt0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
     }
     kiln::wgmma_wait_group<0>();
-    if (k_tiles > 0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
+    if (kt1 > kt0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
 
-    // Epilogue: every accumulator element through its typed coordinates.
+    if constexpr (kSplitK > 1) {
+      float* slot = slots.data + warp_group * kSlotFloats;
+      if (rank != 0) {
+        // Leave this part's sums for block 0 once it has read the previous tile's.
+        split_bars.free(warp_group).wait_for(kiln::BarrierRing<1>::reuse_parity(round));
+#pragma unroll
+        for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+          for (int e = 0; e < Acc::size; ++e) {
+            slot[(i * Acc::size + e) * kiln::warp_group_threads + wg_thread] = acc[i][e];
+          }
+        }
+        split_bars.full(warp_group).arrive_cluster(0);
+        continue;
+      }
+      split_bars.full(warp_group).wait_for_cluster(round & 1);
+      for (int r = 1; r < kSplitK; ++r) {
+        const float* theirs = kiln::cluster_shared(slot, unsigned(r));
+#pragma unroll
+        for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+          for (int e = 0; e < Acc::size; ++e) {
+            acc[i][e] += theirs[(i * Acc::size + e) * kiln::warp_group_threads + wg_thread];
+          }
+        }
+      }
+      for (int r = 1; r < kSplitK; ++r) split_bars.free(warp_group).arrive_cluster(unsigned(r));
+    }
+
+    // Epilogue: every accumulator element through its typed coordinates. All values first
+    // (reads of C and of the epilogue's arguments), then all stores, so no load waits
+    // behind a store that might alias it.
     const M m0(tm * kBM);
     const N n0(tn * kBN);
 #pragma unroll
     for (int i = 0; i < kWgTiles; ++i) {
 #pragma unroll
-      for (int e = 0; e < acc[i].size; e += 2) {
-        const auto at =
-            m0 + wm + M(64 * i) + n0 + kiln::WgmmaAccumulator<M, N, kBN>::coords(wg_thread, e);
+      for (int e = 0; e < Acc::size; ++e) {
+        const auto at = m0 + wm + M(64 * i) + n0 + Acc::coords(wg_thread, e);
         const M row = kiln::get<M>(at);
         const N col = kiln::get<N>(at);
         if (row.get() >= m || col.get() >= n) continue;
-        float v[2];
+        float v = alpha * acc[i][e];
+        if (beta != 0.0f) v += beta * float(*c[at]);
+        acc[i][e] = epilogue(v, row, col);
+      }
+    }
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          v[h] = alpha * acc[i][e + h];
-          if (beta != 0.0f && col.get() + h < n) v[h] += beta * float(*c[at + N(h)]);
-          v[h] = epilogue(v[h], row, col + N(h));
-        }
+    for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+      for (int e = 0; e < Acc::size; e += 2) {
+        const auto at = m0 + wm + M(64 * i) + n0 + Acc::coords(wg_thread, e);
+        const int row = kiln::get<M>(at).get();
+        const int col = kiln::get<N>(at).get();
+        if (row >= m || col >= n) continue;
         const auto out = c[at];
-        if (pairs && col.get() + 1 < n) {
-          kiln::Vec<Out, 2> pair{{Out(v[0]), Out(v[1])}};
+        if (pairs && col + 1 < n) {
+          kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
           *reinterpret_cast<kiln::Vec<Out, 2>*>(out.ptr()) = pair;
         } else {
-          *out = Out(v[0]);
-          if (col.get() + 1 < n) *c[at + N(1)] = Out(v[1]);
+          *out = Out(acc[i][e]);
+          if (col + 1 < n) *c[at + N(1)] = Out(acc[i][e + 1]);
         }
       }
     }
+  }
+  if constexpr (kSplitK > 1) {
+    // Block 0 reads this block's shared memory: stay until it has read the last sums.
+    if (rank != 0) split_bars.free(warp_group).wait_for(kiln::BarrierRing<1>::reuse_parity(round));
   }
 }

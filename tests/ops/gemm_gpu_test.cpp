@@ -335,6 +335,37 @@ TEST_CASE("sm_90: the heuristic takes the wgmma path, right on every layout and 
                   {.m = 520, .n = 136, .k = 264, .alpha = 0.5f, .beta = -2.0f}}) == 0);
 }
 
+TEST_CASE("sm_90: split K over clusters of 2 and 4 blocks, pinned, short and long K") {
+  const auto& device = rt::Device::current();
+  const auto& props = device.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
+    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
+    return;
+  }
+  const ops::GemmConfig configs[] = {{128, 128, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 2},
+                                     {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 4},
+                                     {64, 64, 64, 0, 0, 5, 8, ops::GemmPath::wgmma, 1, 2}};
+  // K of one tile (some blocks of a cluster get no part of K), a few, and many; ragged M, N.
+  for (auto [m, n, k] : {std::tuple{136, 200, 64}, {264, 136, 200}, {128, 1032, 2056}}) {
+    for (const auto& config : configs) {
+      for (GemmLayout layout : {GemmLayout::nn, GemmLayout::tt}) {
+        Case c{DType::bf16, DType::f32, {.m = m, .n = n, .k = k, .layout = layout}};
+        if (layout == GemmLayout::tt) c = {DType::f16, DType::f16, c.problem};
+        ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
+        params.config = config;
+        const auto& kernel = ops::gemm_kernel(params, device);
+        CAPTURE(kernel.name());
+        CHECK(run_case(c, false, nullptr, nullptr, 0, &kernel) == 0);
+      }
+    }
+  }
+  // alpha, beta and an epilogue with split K.
+  Case c{DType::f16, DType::f32, {.m = 200, .n = 136, .k = 1024, .alpha = 2.0f, .beta = 0.5f}};
+  ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
+  params.config = configs[1];
+  CHECK(run_case(c, false, nullptr, nullptr, 0, &ops::gemm_kernel(params, device)) == 0);
+}
+
 namespace {
 double host_gelu(double v) {
   return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));

@@ -317,6 +317,11 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
     kinds.push_back({params(512, 512, 512, layout, DType::bf16, DType::f32), wide});
   }
   kinds.push_back({params(512, 512, 512, GemmLayout::tt, DType::f16, DType::bf16), one});
+  // Split K over clusters of 2 and 4 blocks.
+  kinds.push_back({params(128, 4096, 4096, GemmLayout::nn, DType::f16, DType::f16),
+                   {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 4}});
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::tn, DType::bf16, DType::f32),
+                   {128, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 2}});
   kinds.push_back(
       {gemm_params(DType::bf16, DType::bf16,
                    {.m = 512, .n = 512, .k = 512, .epilogue = gemm_epilogues::bias_gelu(nullptr)}),
@@ -327,5 +332,38 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
     CHECK(has(ptx, "wgmma.mma_async.sync.aligned.m64n" + std::to_string(k.c.block_n) + "k16.f32"));
     CHECK(has(ptx, "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"));
     CHECK(has(ptx, "setmaxnreg.inc.sync.aligned.u32"));
+    CHECK(has(ptx, "mapa.u64") == (k.c.split_k > 1));  // split K reads the other blocks' sums
   }
+}
+
+TEST_CASE("split K is offered where tiles leave SMs idle, and clusters its blocks") {
+  const auto d = h200();
+  auto count_split = [&](const GemmParams& p) {
+    int n = 0;
+    for (const auto& c : gemm_configs(p, d)) {
+      if (c.split_k > 1) {
+        ++n;
+        CHECK(c.path == GemmPath::wgmma);
+        CHECK(c.block_m * c.block_n <= 128 * 128);
+        CHECK(kiln::ops::detail::gemm_shared_bytes(c) <= 227 * 1024);
+        const auto lc = kiln::ops::detail::gemm_launch(p, c, d);
+        CHECK(lc.cluster.x == unsigned(c.split_k));
+        CHECK(lc.grid.x % unsigned(c.split_k) == 0);
+        CHECK(lc.grid.x <= 132u);
+      }
+    }
+    return n;
+  };
+  CHECK(count_split(params(128, 4096, 4096, GemmLayout::nn, DType::f16, DType::f16)) > 0);
+  CHECK(count_split(params(1000, 1000, 1000)) > 0);
+  CHECK(count_split(params(8192, 8192, 8192)) == 0);  // many tiles: no split
+  CHECK(count_split(params(128, 128, 128)) == 0);     // K too short to split
+  // The heuristic splits K for a small-M, long-K problem.
+  const auto skinny = params(128, 4096, 14336, GemmLayout::nn, DType::f16, DType::f16);
+  CHECK(gemm_heuristic(skinny, gemm_configs(skinny, d), d).split_k > 1);
+  // A bad split is refused, naming the rule.
+  GemmConfig bad{128, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 3};
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "split_k must be 1, 2 or 4"));
+  bad = {128, 128, 64, 2, 2, 4, 8, GemmPath::mma_sync, 0, 2};
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "split_k is 1 for mma_sync"));
 }

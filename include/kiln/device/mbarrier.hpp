@@ -132,6 +132,32 @@ class Mbarrier {
     while (!try_wait(parity)) {
     }
   }
+  /// try_wait with cluster-wide acquire: what other blocks of the cluster wrote before
+  /// their (remote) arrivals is visible after it returns true.
+  KILN_DEVICE KILN_FORCEINLINE bool try_wait_cluster(int parity) const {
+#if KILN_SM90
+    unsigned done;
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], "
+        "%2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(address()), "r"(parity)
+        : "memory");
+    return done != 0;
+#elif KILN_DEVICE_PASS
+    (void)parity;
+    detail::trap_no_sm90();
+    return true;
+#else
+    (void)parity;
+    return true;
+#endif
+  }
+  /// Waits (cluster-wide acquire) until the phase of `parity` has completed.
+  KILN_DEVICE KILN_FORCEINLINE void wait_for_cluster(int parity) const {
+    while (!try_wait_cluster(parity)) {
+    }
+  }
 #endif
 
  private:

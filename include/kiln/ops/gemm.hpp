@@ -202,11 +202,16 @@ inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c,
                                     const rt::DeviceProperties& d) {
   std::int64_t blocks = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m) *
                         gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
-  // The wgmma kernel is persistent: at most one block an SM, each taking every grid-th tile.
-  if (c.path == GemmPath::wgmma && d.multiprocessors > 0) {
-    blocks = std::min<std::int64_t>(blocks, d.multiprocessors);
+  // The wgmma kernel is persistent: at most one block an SM (with split K, one cluster of
+  // split_k blocks per split_k SMs), each taking every grid-th tile.
+  if (c.path == GemmPath::wgmma) {
+    const std::int64_t split = std::max(1, c.split_k);
+    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : blocks * split;
+    blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(blocks, sms / split)) * split;
   }
-  return {blocks, gemm_threads(c), unsigned(gemm_shared_bytes(c))};
+  rt::LaunchConfig lc(blocks, gemm_threads(c), unsigned(gemm_shared_bytes(c)));
+  if (c.path == GemmPath::wgmma && c.split_k > 1) lc.cluster = {unsigned(c.split_k), 1u, 1u};
+  return lc;
 }
 
 /// The TMA tensor maps of A and B for the wgmma kernel: boxes of the block's rows (columns)

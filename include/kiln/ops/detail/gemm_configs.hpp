@@ -59,7 +59,8 @@ NLOHMANN_JSON_SERIALIZE_ENUM(GemmPath,
 /// block rows together (L2 reuse of B's tiles). mma_sync: warps_m x warps_n warps split
 /// the tile. wgmma: `consumers` warp groups (1 or 2) split it by rows and one more warp
 /// group copies (block_k is 64; warps_m and warps_n are 0); blocks are persistent, at most
-/// one per SM. A zero block_m means "not set" (GemmParams::config).
+/// one per SM; split_k blocks of a cluster may share a tile along K. A zero block_m means
+/// "not set" (GemmParams::config).
 struct GemmConfig {
   std::int32_t block_m = 0;
   std::int32_t block_n = 0;
@@ -70,10 +71,13 @@ struct GemmConfig {
   std::int32_t group_m = 0;
   GemmPath path = GemmPath::mma_sync;
   std::int32_t consumers = 0;
+  /// wgmma: blocks (a thread-block cluster) that share each tile, each taking a part of K
+  /// (1, 2 or 4); block 0 adds the parts through distributed shared memory.
+  std::int32_t split_k = 1;
   bool operator==(const GemmConfig&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GemmConfig, block_m, block_n, block_k, warps_m,
-                                                warps_n, stages, group_m, path, consumers)
+                                                warps_n, stages, group_m, path, consumers, split_k)
 
 /// C = epilogue(alpha * op(A) op(B) + beta * C), with A and B of `in` (f16 or bf16), C of
 /// `out` (f16, bf16 or f32), f32 accumulation. m, n and k are the problem's: the kernel
@@ -175,7 +179,10 @@ inline void validate_gemm(const GemmParams& p) {
 /// wgmma also the stages' barriers, and 1 KiB to align the rings to the swizzle's period).
 inline std::int64_t gemm_shared_bytes(const GemmConfig& c) {
   const std::int64_t rings = std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
-  return c.path == GemmPath::wgmma ? rings + 16 * c.stages + 1024 : rings;
+  if (c.path != GemmPath::wgmma) return rings;
+  // + the stages' barriers, split K's barriers and sums, 1 KiB of alignment slack
+  const std::int64_t sums = c.split_k > 1 ? std::int64_t(c.block_m) * c.block_n * 4 : 4;
+  return rings + 16 * c.stages + 16 * c.consumers + 16 + sums + 1024;
 }
 
 inline int gemm_threads(const GemmConfig& c) {
@@ -211,6 +218,9 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
   if (c.warps_m != 0 || c.warps_n != 0) {
     throw Error(what + "warps_m and warps_n are 0 for wgmma configs (consumers split the tile)");
   }
+  if (c.split_k != 1 && c.split_k != 2 && c.split_k != 4) {
+    throw Error(what + "split_k must be 1, 2 or 4 (blocks of a cluster sharing a tile)");
+  }
 }
 
 /// Throws kiln::Error unless the kernel can run config `c` (on a device with `shared_optin`
@@ -232,6 +242,7 @@ inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin 
     return;
   }
   if (c.consumers != 0) throw Error(what + "consumers is 0 for mma_sync configs");
+  if (c.split_k != 1) throw Error(what + "split_k is 1 for mma_sync configs");
   auto pow2 = [](std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
   if (!pow2(c.block_m) || !pow2(c.block_n) || c.block_m < 16 || c.block_n < 32 || c.block_m > 256 ||
       c.block_n > 256) {
@@ -314,6 +325,22 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
         out.push_back(c);
       }
     }
+    // Split K where the tiles leave SMs idle and each part keeps at least 4 K tiles: tiles
+    // of up to 128 x 128, clusters of 2 or 4 blocks.
+    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 132;
+    for (const WgTile& t : wg_tiles) {
+      if (t.bm * t.bn > 128 * 128) continue;
+      const std::int64_t count = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), t.bm) *
+                                 gemm_ceil_div(std::max<std::int64_t>(p.n, 1), t.bn);
+      for (int split : {2, 4}) {
+        if (count * split > 2 * sms || gemm_ceil_div(p.k, 64) < 4 * split) continue;
+        for (int stages = 4; stages <= 6; ++stages) {
+          GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers, split};
+          if (gemm_shared_bytes(c) > optin) continue;
+          out.push_back(c);
+        }
+      }
+    }
   }
   return out;
 }
@@ -345,7 +372,11 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
       // wgmma (persistent: one block an SM, rounds of tiles over the SMs)
       {{128, 256, 64, 0, 0, 4, 8, wg, 2}, 1, 1.90},
       {{128, 128, 64, 0, 0, 6, 8, wg, 2}, 1, 1.60},
-      {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 1.20}};
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 1.20},
+      // split K: a cluster of split_k blocks a tile, each with 1 / split_k of K
+      {{128, 128, 64, 0, 0, 4, 8, wg, 2, 2}, 1, 1.40},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 2}, 1, 1.05},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 4}, 1, 0.95}};
   const GemmConfig* best = nullptr;
   double best_cost = 0;
   for (const Choice& ch : choices) {
@@ -355,10 +386,11 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
     }
     if (!found) continue;
     const int bm = ch.config.block_m, bn = ch.config.block_n;
+    const int split = ch.config.split_k;
     const std::int64_t blocks =
-        std::max<std::int64_t>(1, gemm_ceil_div(p.m, bm) * gemm_ceil_div(p.n, bn));
+        std::max<std::int64_t>(1, gemm_ceil_div(p.m, bm) * gemm_ceil_div(p.n, bn)) * split;
     const double rounds = double(gemm_ceil_div(blocks, sms * ch.resident));
-    const double cost = rounds * double(bm) * double(bn) * ch.resident / ch.rate;
+    const double cost = rounds * double(bm) * double(bn) * ch.resident / split / ch.rate;
     if (!best || cost < best_cost) {
       best = found;
       best_cost = cost;
@@ -373,9 +405,11 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
 inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
   const std::string shape =
       std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" + std::to_string(c.block_k);
-  const std::string split = c.path == GemmPath::wgmma ? "_c" + std::to_string(c.consumers)
-                                                      : "_w" + std::to_string(c.warps_m) + "x" +
-                                                            std::to_string(c.warps_n);
+  const std::string split =
+      c.path == GemmPath::wgmma
+          ? "_c" + std::to_string(c.consumers) +
+                (c.split_k > 1 ? "_k" + std::to_string(c.split_k) : std::string())
+          : "_w" + std::to_string(c.warps_m) + "x" + std::to_string(c.warps_n);
   std::string name = "gemm__" + std::string(gen::to_string(p.in)) + "_" +
                      std::string(gen::to_string(p.out)) + "__" + to_string(p.layout) + "__" +
                      (c.path == GemmPath::wgmma ? "wg" : "") + shape + split + "_s" +
@@ -414,6 +448,7 @@ inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
       .constant("kGroupM", int(c.group_m))
       .constant("kAligned", gemm_aligned(p) ? 1 : 0)
       .constant("kConsumers", int(c.consumers))
+      .constant("kSplitK", int(c.split_k))
       .constant("kEpilogueArgsBytes", int(p.epilogue_args_bytes));
   s.code(
       "epilogue",
@@ -436,13 +471,13 @@ struct std::hash<kiln::ops::GemmParams> {
     auto mix = [&h](std::int64_t v) {
       h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
     };
-    for (std::int64_t v :
-         {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m, p.n, p.k,
-          std::int64_t(p.epilogue_args_bytes), std::int64_t(p.config.block_m),
-          std::int64_t(p.config.block_n), std::int64_t(p.config.block_k),
-          std::int64_t(p.config.warps_m), std::int64_t(p.config.warps_n),
-          std::int64_t(p.config.stages), std::int64_t(p.config.group_m),
-          std::int64_t(p.config.path), std::int64_t(p.config.consumers)}) {
+    for (std::int64_t v : {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m,
+                           p.n, p.k, std::int64_t(p.epilogue_args_bytes),
+                           std::int64_t(p.config.block_m), std::int64_t(p.config.block_n),
+                           std::int64_t(p.config.block_k), std::int64_t(p.config.warps_m),
+                           std::int64_t(p.config.warps_n), std::int64_t(p.config.stages),
+                           std::int64_t(p.config.group_m), std::int64_t(p.config.path),
+                           std::int64_t(p.config.consumers), std::int64_t(p.config.split_k)}) {
       mix(v);
     }
     mix(std::int64_t(std::hash<std::string>{}(p.epilogue_name)));
