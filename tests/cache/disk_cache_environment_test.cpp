@@ -99,8 +99,12 @@ TEST_CASE("KILN_CACHE_MAX_MB: a positive whole number of MiB, else an error nami
   CHECK(DiskCacheConfig::from_environment().max_bytes == 17592186044415ull * mib);
   EnvGuard::set("KILN_CACHE_MAX_MB", "");
   CHECK(DiskCacheConfig::from_environment().max_bytes == 1024 * mib);
+  for (const char* spaced : {" 5", "5 ", "\t5 "}) {  // as every variable kiln reads
+    EnvGuard::set("KILN_CACHE_MAX_MB", spaced);
+    CHECK(DiskCacheConfig::from_environment().max_bytes == 5 * mib);
+  }
 
-  for (const char* bad : {"0", "-1", "abc", "1.5", " 5", "5 ", "5MB", "+5", "1e3", "0x10",
+  for (const char* bad : {"0", "-1", "abc", "1.5", "5 5", "5MB", "+5", "1e3", "0x10",
                           "17592186044416", "99999999999999999999999"}) {
     CAPTURE(bad);
     EnvGuard::set("KILN_CACHE_MAX_MB", bad);
@@ -132,12 +136,12 @@ TEST_CASE("KILN_CACHE: 0/off/false disable, 1/on/true enable, anything else is a
     CHECK_FALSE(cache.load(key_of("a")).has_value());
     CHECK_FALSE(std::filesystem::exists(tmp.path() / "cache"));
   }
-  for (const char* on : {"1", "on", "true", "TRUE", ""}) {
+  for (const char* on : {"1", "on", "true", "TRUE", "", " On "}) {
     CAPTURE(on);
     EnvGuard::set("KILN_CACHE", on);
     CHECK(DiskCacheConfig::from_environment().enabled);
   }
-  for (const char* bad : {"2", "yes", "no", "disable", " 0", "o"}) {
+  for (const char* bad : {"2", "yes", "no", "disable", "0 0", "o"}) {
     CAPTURE(bad);
     EnvGuard::set("KILN_CACHE", bad);
     const std::string expected = std::string("KILN_CACHE is '") + bad + "'";

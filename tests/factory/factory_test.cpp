@@ -224,9 +224,11 @@ TEST_CASE("tuning settings come from KILN_TUNE and KILN_TUNE_TOP_K, and bad valu
   }
   {
     kiln_test::ScopedEnv tune("KILN_TUNE", "fast");
-    CHECK_THROWS_WITH_AS(TuneOptions::from_environment(),
-                         "kiln: KILN_TUNE=fast is not a tuning policy; use off, model or full",
-                         kiln::Error);
+    CHECK_THROWS_WITH_AS(
+        TuneOptions::from_environment(),
+        doctest::Contains(
+            "KILN_TUNE is 'fast', which is not a tuning policy; use off, model or full"),
+        kiln::Error);
   }
   {
     kiln_test::ScopedEnv k("KILN_TUNE_TOP_K", "0");

@@ -38,12 +38,12 @@ inline std::string normalized(std::string_view value) {
   return out;
 }
 
-/// The environment variable `name` normalized(), or nullopt where it is unset, empty or
-/// only spaces: the value of a switch, a number or a name.
+/// The environment variable `name` trimmed(), or nullopt where it is unset, empty or only
+/// spaces: the value of a switch, a number or a name (compare names normalized()).
 inline std::optional<std::string> env_setting(const char* name) {
   const auto v = env_value(name);
   if (!v) return std::nullopt;
-  std::string out = normalized(*v);
+  std::string out = trimmed(*v);
   if (out.empty()) return std::nullopt;
   return out;
 }
@@ -81,7 +81,7 @@ auto env_choice(const char* name, const Table& table, const std::string& what)
   const auto v = env_setting(name);
   if (!v) return std::nullopt;
   for (const auto& e : table.entries) {
-    if (*v == normalized(e.name)) return e.value;
+    if (normalized(*v) == normalized(e.name)) return e.value;
   }
   throw Error("kiln: the environment variable " + std::string(name) + " is '" + *env_value(name) +
               "', which is not " + what + "; use " + table.choices() +

@@ -27,7 +27,8 @@ struct DriverState {
 
 inline DriverState load_driver() {
   DriverState s;
-  const std::string platform = kiln::detail::env_setting("KILN_PLATFORM").value_or("");
+  const std::string platform =
+      kiln::detail::normalized(kiln::detail::env_setting("KILN_PLATFORM").value_or(""));
   if (!platform.empty() && platform != "cuda" && platform != "hip") {
     s.error = "KILN_PLATFORM=" + platform + " is not a platform; set it to cuda or hip";
     return s;
