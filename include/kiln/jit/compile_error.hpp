@@ -7,10 +7,11 @@
 #include <charconv>
 #include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "program.hpp"
@@ -26,26 +27,96 @@ struct Diagnostic {
   std::string message;
 };
 
-/// The diagnostics in a compiler log, in order.
+namespace detail {
+
+/// The parts of one diagnostic line, as views into it.
+struct DiagnosticParts {
+  std::string_view file, line, severity, message;
+};
+
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/// The end of the run of digits that starts at `from` in `text`.
+inline std::size_t digits_end(std::string_view text, std::size_t from) {
+  while (from < text.size() && is_digit(text[from])) ++from;
+  return from;
+}
+
+/// `rest` read as "<severity>: <message>" with a severity from `names` (tried in order).
+inline bool read_severity(std::string_view rest, std::initializer_list<std::string_view> names,
+                          DiagnosticParts& out) {
+  for (std::string_view name : names) {
+    if (rest.starts_with(name) && rest.substr(name.size()).starts_with(": ")) {
+      out.severity = name;
+      out.message = rest.substr(name.size() + 2);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// `line` read as NVRTC writes a diagnostic, "file(line): severity: message": the last
+/// "(digits): severity: " after a non-empty file name, as the pattern
+/// ^(.+)\((\d+)\): (catastrophic error|error|warning|remark|note): (.*)$ reads it.
+inline bool read_nvrtc_diagnostic(std::string_view line, DiagnosticParts& out) {
+  for (std::size_t open = line.rfind('('); open != line.npos && open > 0;
+       open = line.rfind('(', open - 1)) {
+    const std::size_t end = digits_end(line, open + 1);
+    if (end == open + 1 || !line.substr(end).starts_with("): ")) continue;
+    if (read_severity(line.substr(end + 3),
+                      {"catastrophic error", "error", "warning", "remark", "note"}, out)) {
+      out.file = line.substr(0, open);
+      out.line = line.substr(open + 1, end - open - 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// `line` read as clang and hipRTC write a diagnostic, "file:line:column: severity:
+/// message": the first ":digits:digits: severity: " after a non-empty file name, as the
+/// pattern ^(.+?):(\d+):\d+: (fatal error|error|warning|note): (.*)$ reads it.
+inline bool read_clang_diagnostic(std::string_view line, DiagnosticParts& out) {
+  for (std::size_t colon = line.find(':', 1); colon != line.npos;
+       colon = line.find(':', colon + 1)) {
+    const std::size_t line_end = digits_end(line, colon + 1);
+    if (line_end == colon + 1 || line_end == line.size() || line[line_end] != ':') continue;
+    const std::size_t column_end = digits_end(line, line_end + 1);
+    if (column_end == line_end + 1 || !line.substr(column_end).starts_with(": ")) continue;
+    if (read_severity(line.substr(column_end + 2), {"fatal error", "error", "warning", "note"},
+                      out)) {
+      out.file = line.substr(0, colon);
+      out.line = line.substr(colon + 1, line_end - colon - 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace detail
+
+/// The diagnostics in a compiler log, in order. Linear in the log's length, whatever its
+/// lines hold (std::regex recurses once per character: a line of some ten thousand
+/// characters overflowed the stack).
 inline std::vector<Diagnostic> parse_compiler_log(const std::string& log) {
-  static const std::regex nvrtc_style(
-      R"(^(.+)\((\d+)\): (catastrophic error|error|warning|remark|note): (.*)$)");
-  static const std::regex clang_style(
-      R"(^(.+?):(\d+):\d+: (fatal error|error|warning|note): (.*)$)");
   std::vector<Diagnostic> out;
   std::istringstream in(log);
   std::string line;
-  std::smatch m;
+  detail::DiagnosticParts d;
   while (std::getline(in, line)) {
-    if (std::regex_match(line, m, nvrtc_style) || std::regex_match(line, m, clang_style)) {
+    // A line holding a carriage return is none of the patterns (their '.' excludes it).
+    if (line.find('\r') != line.npos) continue;
+    if (detail::read_nvrtc_diagnostic(line, d) || detail::read_clang_diagnostic(line, d)) {
       // Whatever the number (a `#line 4000000000` is legal), the log is never lost: a line
       // past int's range (or too close to its end to show lines after) reads as 0, unknown.
-      const std::string digits = m[2].str();
       long long n = 0;
-      const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-      const bool fits = err == std::errc() && end == digits.data() + digits.size() && n > 0 &&
+      const auto [end, err] = std::from_chars(d.line.data(), d.line.data() + d.line.size(), n);
+      const bool fits = err == std::errc() && end == d.line.data() + d.line.size() && n > 0 &&
                         n < (long long)std::numeric_limits<int>::max() - 16;
-      out.push_back({m[1].str(), fits ? int(n) : 0, m[3].str(), m[4].str()});
+      out.push_back({std::string(d.file), fits ? int(n) : 0, std::string(d.severity),
+                     std::string(d.message)});
     }
   }
   return out;
