@@ -5,10 +5,11 @@
 set -euo pipefail
 
 # clang-19, lld-19 and llvm-19 compile kernels for gfx942 (the hip tests); libamdhip64-dev
-# gives the HIP headers kiln's HIP backend builds against.
+# gives the HIP headers kiln's HIP backend builds against. clang-19 with libclang-rt-19-dev
+# (its sanitizer and libFuzzer runtimes) builds the asan preset and the fuzz tests.
 # libxgboost-dev: the performance model of kernel factories (loaded at run time; optional).
 packages=(cmake ninja-build g++ libfmt-dev nlohmann-json3-dev libxxhash-dev doctest-dev
-          clang-19 lld-19 llvm-19 libamdhip64-dev libxgboost-dev)
+          clang-19 lld-19 llvm-19 libclang-rt-19-dev libamdhip64-dev libxgboost-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

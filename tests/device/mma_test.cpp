@@ -226,8 +226,9 @@ TEST_CASE("ldmatrix transposes exactly where B's tile is contiguous along N") {
   static_assert(!kiln::ldmatrix_transposes<B, JK>);
   check_ldmatrix<B>(jk);
   // k8 shapes: x2 for A, x1 for B.
+  auto a_data = numbered(256);  // (I:16, K:16): jk_data holds only 128
   check_ldmatrix<kiln::MmaA<unsigned short, I, K, 8>>(
-      kiln::Tensor<unsigned short, Extent<I, 16>, Extent<K, 16>>(jk_data.data()));
+      kiln::Tensor<unsigned short, Extent<I, 16>, Extent<K, 16>>(a_data.data()));
   check_ldmatrix<kiln::MmaB<unsigned short, K, J, 8>>(kj);
 }
 

@@ -45,7 +45,10 @@ class DynamicLibrary {
     }
     std::string reasons;
     for (const auto& name : tried) {
-      if (void* h = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      // RTLD_NODELETE: the code stays mapped after the last handle goes (at exit), so what
+      // the library left to run or to report then (its atexit handlers; a leak checker's
+      // stack traces of its allocations) still finds it.
+      if (void* h = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
         DynamicLibrary lib;
         lib.handle_ = h;
         lib.path_ = name;
