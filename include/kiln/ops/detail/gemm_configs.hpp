@@ -347,10 +347,13 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
 
 /// The config taken untimed (KILN_TUNE=off): of a few tile shapes, the one with the least
 /// estimated time, (rounds of blocks over the SMs) x (the tile's area x blocks resident
-/// per SM) / (its relative rate). Resident blocks and rates are fitted to sweeps of every
-/// config on an H200 (benchmarks/gemm --sweep) at 8192^3, 128 x 14336 x 4096 and 1000^3,
-/// where this picks the fastest or near it: big problems take 128 x 256 tiles, problems of
+/// per SM) / (split K) / (its relative rate). Resident blocks and rates are fitted to
+/// sweeps of every config on an H200 (benchmarks/gemm --sweep). mma_sync (sm_80 to sm_89):
+/// at 8192^3, 128 x 14336 x 4096 and 1000^3; big problems take 128 x 256 tiles, problems of
 /// about one wave of 128 x 128 tiles take those with a deep ring, small ones 64 x 64.
+/// wgmma (sm_90): at 128 x 4096 x {4096, 14336}, 1000^3 and 1024 x 14336 x 4096; 128 x 256
+/// tiles where they fill the last wave about as well as 128 x 128 ones, else 128 x 128, and
+/// K split over clusters of 2 for few rows and a long K.
 inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConfig>& candidates,
                                  const rt::DeviceProperties& d) {
   if (candidates.size() == 1) return candidates.front();
@@ -371,12 +374,12 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
       {{64, 64, 64, 2, 2, 4, 8, mma, 0}, 2, 0.60},
       // wgmma (persistent: one block an SM, rounds of tiles over the SMs)
       {{128, 256, 64, 0, 0, 4, 8, wg, 2}, 1, 1.90},
-      {{128, 128, 64, 0, 0, 6, 8, wg, 2}, 1, 1.60},
-      {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 1.20},
+      {{128, 128, 64, 0, 0, 6, 8, wg, 2}, 1, 1.85},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 0.85},
       // split K: a cluster of split_k blocks a tile, each with 1 / split_k of K
-      {{128, 128, 64, 0, 0, 4, 8, wg, 2, 2}, 1, 1.40},
-      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 2}, 1, 1.05},
-      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 4}, 1, 0.95}};
+      {{128, 128, 64, 0, 0, 4, 8, wg, 2, 2}, 1, 0.90},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 2}, 1, 0.60},
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 4}, 1, 0.50}};
   const GemmConfig* best = nullptr;
   double best_cost = 0;
   for (const Choice& ch : choices) {
