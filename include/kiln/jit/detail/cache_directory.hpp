@@ -9,7 +9,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "../../detail/posix_file.hpp"
+#include "../../detail/private_directory.hpp"
 #include "../cache_key.hpp"
 
 namespace kiln::jit::detail {
@@ -43,22 +43,8 @@ struct OpenedCacheDirectory {
   std::string advice;
 };
 
-inline std::string describe_uid(::uid_t uid) {
-  std::string out = "uid " + std::to_string(uid);
-  ::passwd pw{};
-  ::passwd* found = nullptr;
-  char buffer[1024];
-  if (::getpwuid_r(uid, &pw, buffer, sizeof buffer, &found) == 0 && found && found->pw_name) {
-    out += std::string(" (") + found->pw_name + ")";
-  }
-  return out;
-}
-
-inline std::string octal_mode(::mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
+using kiln::detail::describe_uid;
+using kiln::detail::octal_mode;
 
 /// Why the directory `st` describes is not safe to hold kernel binaries (owned by another
 /// user, or writable by its group or others), or "" where it is. `what` names it ("it").
