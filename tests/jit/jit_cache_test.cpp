@@ -188,6 +188,26 @@ TEST_CASE("cache: a batch compiles in parallel, and one bad program does not spo
   CHECK(cache.stats().compile_failures == 1);
 }
 
+TEST_CASE("cache: KILN_JOBS is read like every number: spaces around it allowed, junk refused") {
+  TempDir dir;
+  KernelCache cache(config(dir.path()));
+  ::setenv("KILN_JOBS", " 3 ", 1);
+  CHECK(cache.compile_all({}).empty());
+  for (const char* bad : {"three", "0", "2000", "3x"}) {
+    CAPTURE(bad);
+    ::setenv("KILN_JOBS", bad, 1);
+    try {
+      cache.compile_all({});
+      FAIL("KILN_JOBS=" << bad << " was accepted");
+    } catch (const kiln::Error& e) {
+      const std::string what = e.what();
+      CHECK(what.find("KILN_JOBS") != std::string::npos);
+      CHECK(what.find("1 to 1024") != std::string::npos);
+    }
+  }
+  ::unsetenv("KILN_JOBS");
+}
+
 TEST_CASE("cache: compile errors name kernel, target and options, and show the failing lines") {
   TempDir dir;
   KernelCache cache(config(dir.path()));

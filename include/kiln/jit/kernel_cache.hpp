@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../detail/environment.hpp"
 #include "cache_key.hpp"
 #include "compiler.hpp"
 #include "dependencies.hpp"
@@ -165,14 +166,9 @@ class KernelCache {
 
  private:
   static int default_jobs() {
-    if (const char* env = std::getenv("KILN_JOBS"); env && *env) {
-      char* end = nullptr;
-      long v = std::strtol(env, &end, 10);
-      if (*end != '\0' || v < 1 || v > 1024) {
-        throw Error(std::string("kiln: KILN_JOBS=") + env +
-                    " is not a thread count; set it to a whole number from 1 to 1024");
-      }
-      return int(v);
+    if (const auto v =
+            kiln::detail::env_count("KILN_JOBS", 1, 1024, "the number of compile threads")) {
+      return int(*v);
     }
     unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : int(n);
