@@ -68,6 +68,22 @@ TEST_CASE("what a description lacks is named") {
                        doctest::Contains("C++ identifier"), kiln::Error);
 }
 
+TEST_CASE("a config's own source must be one the description lists") {
+  const auto dev = factory_test::fake_device();
+  Description d = axpy_test::description();
+  d.source_of = [](const Params&, const Config& c) {
+    return std::string(c.threads == 64 ? "kernels/axpy_in_place.cu" : "elsewhere.cu");
+  };
+  kiln::factory::Factory<Params, Config> f(d);
+  CHECK(f.compile_request(Params{1000}, Config{64, 1}, dev).program.source == f.program().source);
+  CHECK_THROWS_WITH_AS(f.compile_request(Params{1000}, Config{128, 1}, dev),
+                       doctest::Contains("neither .source nor one of .more_sources"), kiln::Error);
+  Description missing = axpy_test::description();
+  missing.more_sources = {"no_such_kernel.cu"};
+  CHECK_THROWS_WITH_AS((kiln::factory::Factory<Params, Config>(missing)),
+                       doctest::Contains("not found"), kiln::Error);
+}
+
 TEST_CASE("every config of a described factory compiles for sm_80 and sm_90") {
   kiln::factory::Factory<Params, Config> f(axpy_test::description());
   for (const char* arch : {"sm_80", "sm_90"}) {

@@ -336,6 +336,18 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
   }
 }
 
+TEST_CASE("the factory compiles each config's own kernel, for its own target") {
+  const auto d = h200();
+  auto& f = kiln::ops::gemm_factory();
+  const auto p = params(512, 512, 512, GemmLayout::nn, DType::f16, DType::f16);
+  const auto wg = f.compile_request(p, {128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2}, d);
+  const auto mma = f.compile_request(p, {128, 128, 64, 2, 2, 3, 8}, d);
+  CHECK(has(wg.program.source, "wgmma"));
+  CHECK(wg.options.target == "sm_90a");
+  CHECK(has(mma.program.source, "mma.sync"));
+  CHECK(mma.options.target == "sm_90");
+}
+
 TEST_CASE("split K is offered where tiles leave SMs idle, and clusters its blocks") {
   const auto d = h200();
   auto count_split = [&](const GemmParams& p) {
