@@ -398,14 +398,10 @@ TEST_CASE("a file of a newer format version is neither used nor overwritten") {
   CHECK(files_with(tmp.path(), ".corrupt-").empty());
 }
 
-TEST_CASE("8 processes storing 20 keys each at once all land in the file") {
-  TempDir tmp;
-  const fs::path file = tmp.path() / "tuning.json";
-  constexpr int processes = 8, keys = 20;
-  constexpr std::size_t total = processes * keys;
+// Runs `processes` programs at once (forked, each with its own database object on `file`),
+// each storing `keys` entries of its own, and checks that every one succeeded.
+static void run_writers(const fs::path& file, int processes, int keys) {
   std::vector<::pid_t> children;
-  std::fflush(stdout);
-  std::fflush(stderr);
   for (int p = 0; p < processes; ++p) {
     const ::pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -427,6 +423,16 @@ TEST_CASE("8 processes storing 20 keys each at once all land in the file") {
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
   }
+}
+
+TEST_CASE("8 processes storing 20 keys each at once all land in the file") {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "tuning.json";
+  constexpr int processes = 8, keys = 20;
+  constexpr std::size_t total = processes * keys;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  run_writers(file, processes, keys);
   TuningDatabase db(file);
   CHECK(db.entries().size() == total);
   for (int p = 0; p < processes; ++p) {
@@ -453,28 +459,7 @@ TEST_CASE("8 processes storing at once lose nothing while a ninth deletes lock f
       }
     }
   }
-  std::vector<::pid_t> children;
-  for (int p = 0; p < processes; ++p) {
-    const ::pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      int code = 0;
-      try {
-        TuningDatabase db(file);
-        for (int k = 0; k < keys; ++k) db.store(small_entry_of(key_of("p" + std::to_string(p), k)));
-      } catch (...) {
-        code = 1;
-      }
-      ::_exit(code);
-    }
-    children.push_back(pid);
-  }
-  for (const ::pid_t pid : children) {
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-  }
+  run_writers(file, processes, keys);
   ::kill(deleter, SIGKILL);
   ::waitpid(deleter, nullptr, 0);
   TuningDatabase db(file);
