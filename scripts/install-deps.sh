@@ -8,8 +8,10 @@ set -euo pipefail
 # gives the HIP headers kiln's HIP backend builds against. clang-19 with libclang-rt-19-dev
 # (its sanitizer and libFuzzer runtimes) builds the asan preset and the fuzz tests.
 # libxgboost-dev: the performance model of kernel factories (loaded at run time; optional).
+# libcli11-dev: the command line of the kiln tool (tools/kiln; without it the tool is skipped).
 packages=(cmake ninja-build g++ libfmt-dev nlohmann-json3-dev libxxhash-dev doctest-dev
-          clang-19 lld-19 llvm-19 libclang-rt-19-dev libamdhip64-dev libxgboost-dev)
+          clang-19 lld-19 llvm-19 libclang-rt-19-dev libamdhip64-dev libxgboost-dev
+          libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/prof/report.hpp"
+#include "kiln/prof/roofline.hpp"
 
 using namespace kiln::prof;
 
@@ -230,7 +231,8 @@ TEST_CASE("to_csv: a header, one row per record, RFC 4180 quoting") {
                                            "bytes",
                                            "flops",
                                            "external",
-                                           "correlation"};
+                                           "correlation",
+                                           "mangled_name"};
   CHECK(rows[0] == header);
   const std::vector<std::string> first = {"gemm<float, 128>",
                                           "say \"hi\", twice",
@@ -255,7 +257,8 @@ TEST_CASE("to_csv: a header, one row per record, RFC 4180 quoting") {
                                           "4096",
                                           "8192",
                                           "false",
-                                          "7"};
+                                          "7",
+                                          "gemm<float, 128>"};
   CHECK(rows[1] == first);
   CHECK(rows[2][0] == "plain");
   CHECK(rows[2][4] == "0x0");
@@ -350,4 +353,66 @@ TEST_CASE("write_file: writes the bytes, and names the path and the reason when 
                        doctest::Contains((missing + ": No such file or directory").c_str()),
                        kiln::Error);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("names: C++ kernel names are demangled where people read them, and kept as recorded") {
+  const std::string cutlass =
+      "_ZN7cutlass7Kernel2I43cutlass_80_simt_sgemm_256x128_8x4_nn_align1EEvNT_6ParamsE";
+  CHECK(demangle(cutlass) ==
+        "void cutlass::Kernel2<cutlass_80_simt_sgemm_256x128_8x4_nn_align1>("
+        "cutlass_80_simt_sgemm_256x128_8x4_nn_align1::Params)");
+  CHECK(demangle("softmax<f32, 256>") == "softmax<f32, 256>");  // not a symbol: as it is
+  CHECK(demangle("_Znot_a_symbol") == "_Znot_a_symbol");
+  // Tables: no return type or parameters; template lists collapse, innermost first.
+  CHECK(short_name(cutlass) == "cutlass::Kernel2<cutlass_80_simt_sgemm_256x128_8x4_nn_align1>");
+  CHECK(short_name(cutlass, 30) == "cutlass::Kernel2<…>");
+  const std::string nested = "_Z1kIN2ns1AIiEELi4EEvv";  // void k<ns::A<int>, 4>()
+  CHECK(demangle(nested) == "void k<ns::A<int>, 4>()");
+  CHECK(short_name(nested) == "k<ns::A<int>, 4>");
+  CHECK(short_name(nested, 14) == "k<ns::A<…>, 4>");
+  CHECK(short_name(nested, 12) == "k<…>");
+  const std::string long_plain(100, 'x');
+  CHECK(detail::display_width(short_name(long_plain, 20)) == 20);
+
+  Profile p;
+  p.devices.push_back({0, "GPU", {"GPU", 1e12, 1e13, 0, "registry"}});
+  KernelRecord k;
+  k.name = cutlass;
+  k.end_us = 10;
+  k.bytes = 1e6;
+  k.flops = 1e8;
+  p.kernels.push_back(k);
+  const std::string table = top_table(p);
+  CHECK(table.find("| cutlass::Kernel2<cutlass_80_simt_sgemm_256x128_8x4_nn_align1> |") !=
+        std::string::npos);
+  CHECK(table.find("_ZN7") == std::string::npos);
+  const auto rows = parse_csv(to_csv(p));
+  CHECK(rows[1].front() == demangle(cutlass));
+  CHECK(rows[1].back() == cutlass);
+  CHECK(to_json(p)["kernels"][0]["name"] == cutlass);  // JSON keeps the name as recorded
+  const std::string svg = roofline_svg(p, 0);
+  CHECK(svg.find("cutlass::Kernel2") != std::string::npos);
+  CHECK(svg.find("_ZN7cutlass") == std::string::npos);
+}
+
+TEST_CASE("device_table: the straggler view, each device against the fastest on a kernel") {
+  Profile p;
+  auto add = [&](const std::string& name, int device, double us) {
+    KernelRecord k;
+    k.name = name;
+    k.device = device;
+    k.end_us = us;
+    p.kernels.push_back(k);
+  };
+  add("gemm", 0, 100);
+  add("gemm", 1, 125);
+  add("gemm", 1, 0);  // a second call: 2 calls, 125 us on device 1
+  add("solo", 0, 5);
+  const std::string t = device_table(p);
+  CHECK(t.find("| gemm | 0 | 1 | 0.100 | 100.00 | fastest |") != std::string::npos);
+  CHECK(t.find("| gemm | 1 | 2 | 0.125 | 62.50 | +25.0% |") != std::string::npos);
+  CHECK(t.find("1 kernel(s) ran on one device only.") != std::string::npos);
+  Profile single;
+  single.kernels.push_back(p.kernels.back());
+  CHECK(device_table(single).find("(no kernel ran on more than one device)") != std::string::npos);
 }

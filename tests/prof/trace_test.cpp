@@ -287,3 +287,51 @@ TEST_CASE("write_chrome_trace: JSON, or gzip where the path ends in .gz") {
                        kiln::Error);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("chrome_trace: demangled slice names, the recorded name in args, and a round trip") {
+  Profile p;
+  p.backend = "cupti";
+  p.devices.push_back({0, "GPU A", {"GPU A", 3e12, 6e13, 9e14, "registry"}});
+  p.devices.push_back({1, "GPU B", {"GPU B", 2e12, 0, 0, "attributes"}});
+  KernelRecord a;
+  a.name = "_Z2tkILi64EEvPf";  // void tk<64>(float*)
+  a.params = "n=4";
+  a.config = "tile=8";
+  a.device = 1;
+  a.stream = 0xabc;
+  a.grid = {4, 2, 1};
+  a.block = {128, 1, 1};
+  a.shared_bytes = 1024;
+  a.static_shared_bytes = 512;
+  a.registers = 40;
+  a.occupancy = 0.5;
+  a.start_us = 1.5;
+  a.end_us = 3.75;
+  a.host_us = 1;
+  a.host_launch_us = 0.25;
+  a.bytes = 4096;
+  a.flops = 8192;
+  a.correlation = 7;
+  KernelRecord b;
+  b.name = "cublas_gemm";
+  b.external = true;
+  b.start_us = 5;
+  b.end_us = 9.125;
+  p.kernels = {a, b};
+  const json t = chrome_trace(p);
+  bool seen = false;
+  for (const auto& e : t["traceEvents"]) {
+    if (e["ph"] == "X" && e["cat"] == "kernel") {
+      CHECK(e["name"] == "void tk<64>(float*)");
+      CHECK(e["args"]["kernel"] == "_Z2tkILi64EEvPf");
+      seen = true;
+    }
+  }
+  CHECK(seen);
+  CHECK(is_kiln_trace(t));
+  const Profile back = profile_from_chrome_trace(json::parse(t.dump()));
+  CHECK(to_json(back) == to_json(p));
+  CHECK_FALSE(is_kiln_trace(json{{"traceEvents", json::array()}}));
+  CHECK_THROWS_WITH_AS(profile_from_chrome_trace(json::object()),
+                       doctest::Contains("not a trace kiln wrote"), kiln::Error);
+}

@@ -95,6 +95,15 @@ struct DiskCacheStats {
   std::uint64_t store_failures = 0;  // stores that failed on I/O (the entry is not kept)
 };
 
+/// One entry file of the disk cache, as list() finds it.
+struct DiskCacheEntry {
+  CacheKey key;
+  std::filesystem::path path;  ///< `<dir>/ab/ab...ef.bin`
+  std::uint64_t size = 0;      ///< the file's size, header included
+  std::int64_t mtime_sec = 0;  ///< last use (loads refresh it), seconds since the epoch
+  std::int64_t mtime_nsec = 0;
+};
+
 /// The on-disk kernel binary cache; thread-safe, and safe to share its directory between
 /// processes.
 class DiskCache {
@@ -213,6 +222,78 @@ class DiskCache {
     std::lock_guard lock(mutex_);
     for (const auto& e : scan_locked()) ::unlinkat(dir_fd_.get(), e.relative.c_str(), 0);
     total_bytes_ = 0;
+  }
+
+  /// Every entry file now on disk (a fresh scan; stale temp files are removed on the way),
+  /// least recently used first. Empty while disabled. Entries are not read: check() does.
+  std::vector<DiskCacheEntry> list() {
+    std::vector<DiskCacheEntry> out;
+    if (!enabled_) return out;
+    std::vector<detail::ScannedEntry> entries;
+    {
+      std::lock_guard lock(mutex_);
+      entries = scan_locked();
+    }
+    sort_least_recent_first(entries);
+    for (const auto& e : entries) {
+      out.push_back({e.key, dir_ / e.relative, e.size, std::int64_t(e.mtime.sec),
+                     std::int64_t(e.mtime.nsec)});
+    }
+    return out;
+  }
+
+  /// The payload stored under `key` and what is wrong with its entry: `problem` is empty
+  /// for an entry that passes every check load() makes (then `payload` holds it), "missing"
+  /// where there is none, else the reason load() would drop it. Unlike load() it neither
+  /// deletes a damaged entry nor refreshes its time nor counts, so listing or verifying
+  /// the cache changes nothing.
+  struct EntryCheck {
+    std::string problem;
+    std::string payload;
+  };
+  EntryCheck check(const CacheKey& key) {
+    EntryCheck out;
+    if (!enabled_) return {"the cache is off: " + disabled_reason_, {}};
+    const detail::OpenedShard shard = detail::open_shard(dir_fd_.get(), key.hex().substr(0, 2));
+    if (!shard.fd) return {shard.missing ? "missing" : "its shard directory " + shard.problem, {}};
+    const std::string file_name = key.hex() + ".bin";
+    detail::UniqueFd fd(::openat(shard.fd.get(), file_name.c_str(),
+                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd)
+      return {errno == ENOENT ? "missing" : "cannot be opened: " + detail::errno_text(errno), {}};
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+      return {"cannot be examined: " + detail::errno_text(errno), {}};
+    if (!S_ISREG(st.st_mode)) return {"not a regular file", {}};
+    if (static_cast<std::uint64_t>(st.st_size) > max_entry_bytes) {
+      return {"larger than " + std::to_string(max_entry_bytes >> 20) + " MiB", {}};
+    }
+    std::string bytes;
+    if (const int error =
+            detail::read_to_end(fd.get(), bytes, static_cast<std::size_t>(st.st_size));
+        error != 0) {
+      return {"cannot be read: " + detail::errno_text(error), {}};
+    }
+    if (const char* problem = detail::cache_entry_problem(bytes, key)) return {problem, {}};
+    bytes.erase(0, detail::cache_entry_header_size);
+    out.payload = std::move(bytes);
+    return out;
+  }
+
+  /// Removes the entry of `key` (a damaged one, say); false where there was none.
+  bool remove(const CacheKey& key) {
+    if (!enabled_) return false;
+    const detail::OpenedShard shard = detail::open_shard(dir_fd_.get(), key.hex().substr(0, 2));
+    if (!shard.fd) return false;
+    return ::unlinkat(shard.fd.get(), (key.hex() + ".bin").c_str(), 0) == 0;
+  }
+
+  /// Removes least recently used entries until the entries total at most `max_bytes`
+  /// (the eviction stores make, to another size). Returns how many it removed.
+  std::uint64_t prune(std::uint64_t max_bytes) {
+    if (!enabled_) return 0;
+    std::lock_guard lock(mutex_);
+    return evict_locked(max_bytes, nullptr);
   }
 
   /// The total size of the entry files now on disk (a fresh scan; 0 while disabled).
@@ -347,21 +428,34 @@ class DiskCache {
       total_bytes_ = total_bytes_ - std::min(total_bytes_, replaced) + size;
       if (total_bytes_ <= max_bytes_) return;
     }
-    auto entries = scan_locked();
-    if (total_bytes_ <= max_bytes_) return;
+    evict_locked(max_bytes_, &keep);
+  }
+
+  static void sort_least_recent_first(std::vector<detail::ScannedEntry>& entries) {
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
       return a.mtime != b.mtime ? a.mtime < b.mtime : a.relative < b.relative;
     });
+  }
+
+  /// Scans, then removes least recently used entries (never `keep`) while the total passes
+  /// `limit`. Returns how many it removed. Needs mutex_.
+  std::uint64_t evict_locked(std::uint64_t limit, const CacheKey* keep) {
+    auto entries = scan_locked();
+    std::uint64_t removed = 0;
+    if (total_bytes_ <= limit) return removed;
+    sort_least_recent_first(entries);
     for (const auto& e : entries) {
-      if (total_bytes_ <= max_bytes_) break;
-      if (e.key == keep) continue;
+      if (total_bytes_ <= limit) break;
+      if (keep && e.key == *keep) continue;
       if (::unlinkat(dir_fd_.get(), e.relative.c_str(), 0) == 0) {
         evictions_.fetch_add(1, std::memory_order_relaxed);
+        ++removed;
       } else if (errno != ENOENT) {
         continue;
       }
       total_bytes_ -= std::min(total_bytes_, e.size);
     }
+    return removed;
   }
 
   std::filesystem::path dir_;

@@ -2,8 +2,10 @@
 /// Reports of a Profile: the top-N markdown table of the hottest kernels, every record as
 /// CSV or JSON, and writing a report to a file.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -14,6 +16,7 @@
 #include "detail/kernel_groups.hpp"
 #include "detail/profile_json.hpp"
 #include "detail/units.hpp"
+#include "names.hpp"
 #include "record.hpp"
 
 namespace kiln::prof {
@@ -125,8 +128,9 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
     }
     out += fmt::format(
         "| {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} |\n",
-        i + 1, detail::markdown_cell(g.name), g.device, g.calls, g.total_us / 1e3, g.mean_us(),
-        g.min_us, g.max_us, detail::percent(g.total_us, total_us), gbs, bw_pct, tfl, fl_pct);
+        i + 1, detail::markdown_cell(short_name(g.name)), g.device, g.calls, g.total_us / 1e3,
+        g.mean_us(), g.min_us, g.max_us, detail::percent(g.total_us, total_us), gbs, bw_pct, tfl,
+        fl_pct);
   }
   if (shown < groups.size()) {
     double rest_us = 0;
@@ -145,25 +149,76 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
 }
 
 /// Every record as CSV (RFC 4180: a header row, CRLF line ends, fields with commas, quotes
-/// or line breaks quoted), one row per kernel execution, in the profile's order. Streams
+/// or line breaks quoted), one row per kernel execution, in the profile's order. `name` is
+/// the kernel's name demangled (demangle()), `mangled_name` (the last column) the name as
+/// recorded. Streams
 /// are written in hex ("0x7f3a..."), as the Chrome trace names them; times in microseconds
 /// and occupancy with at most 3 decimals, bytes and flops as whole numbers (csv_number).
 inline std::string to_csv(const Profile& profile) {
   std::string out =
       "name,params,config,device,stream,grid_x,grid_y,grid_z,block_x,block_y,block_z,"
       "shared_bytes,static_shared_bytes,registers,occupancy,start_us,end_us,duration_us,"
-      "host_us,host_launch_us,bytes,flops,external,correlation\r\n";
+      "host_us,host_launch_us,bytes,flops,external,correlation,mangled_name\r\n";
   for (const KernelRecord& k : profile.kernels) {
     out += fmt::format(
-        "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-        detail::csv_field(k.name), detail::csv_field(k.params), detail::csv_field(k.config),
-        k.device, k.stream, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2],
-        k.shared_bytes, k.static_shared_bytes, k.registers, detail::csv_number(k.occupancy, 3),
-        detail::csv_number(k.start_us, 3), detail::csv_number(k.end_us, 3),
-        detail::csv_number(k.duration_us(), 3), detail::csv_number(k.host_us, 3),
-        detail::csv_number(k.host_launch_us, 3), detail::csv_number(k.bytes, 0),
-        detail::csv_number(k.flops, 0), k.external ? "true" : "false", k.correlation);
+        "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+        detail::csv_field(demangle(k.name)), detail::csv_field(k.params),
+        detail::csv_field(k.config), k.device, k.stream, k.grid[0], k.grid[1], k.grid[2],
+        k.block[0], k.block[1], k.block[2], k.shared_bytes, k.static_shared_bytes, k.registers,
+        detail::csv_number(k.occupancy, 3), detail::csv_number(k.start_us, 3),
+        detail::csv_number(k.end_us, 3), detail::csv_number(k.duration_us(), 3),
+        detail::csv_number(k.host_us, 3), detail::csv_number(k.host_launch_us, 3),
+        detail::csv_number(k.bytes, 0), detail::csv_number(k.flops, 0),
+        k.external ? "true" : "false", k.correlation, detail::csv_field(k.name));
   }
+  return out;
+}
+
+/// The straggler view of a multi-GPU profile: for each kernel that ran on more than one
+/// device, one row per device with its calls, total and mean time, and how far it is behind
+/// the fastest device on that kernel ("+12.5%": 12.5% more total time; the fastest reads
+/// "fastest"). Kernels are ordered by their total time over all devices, longest first.
+/// Kernels that ran on one device only are counted in the line under the table.
+inline std::string device_table(const Profile& profile) {
+  const std::vector<detail::KernelGroup> groups = detail::group_kernels(profile);
+  std::vector<std::string> order;       // kernel names, by total time over devices
+  std::map<std::string, double> total;  // name -> total us over devices
+  std::map<std::string, std::vector<const detail::KernelGroup*>> by_name;
+  for (const auto& g : groups) {
+    if (!by_name.contains(g.name)) order.push_back(g.name);
+    by_name[g.name].push_back(&g);
+    total[g.name] += g.total_us;
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const std::string& a, const std::string& b) { return total[a] > total[b]; });
+  std::string out =
+      "| kernel | dev | calls | total ms | mean us | behind fastest |\n"
+      "|:--|--:|--:|--:|--:|--:|\n";
+  std::size_t single = 0, shown = 0;
+  for (const std::string& name : order) {
+    auto devices = by_name[name];
+    if (devices.size() < 2) {
+      ++single;
+      continue;
+    }
+    ++shown;
+    std::sort(devices.begin(), devices.end(),
+              [](const auto* a, const auto* b) { return a->device < b->device; });
+    double fastest = devices.front()->total_us;
+    for (const auto* g : devices) fastest = std::min(fastest, g->total_us);
+    for (const auto* g : devices) {
+      const std::string behind =
+          g->total_us == fastest
+              ? std::string("fastest")
+              : (fastest > 0 ? fmt::format("+{:.1f}%", 100 * (g->total_us / fastest - 1))
+                             : std::string("-"));
+      out += fmt::format("| {} | {} | {} | {:.3f} | {:.2f} | {} |\n",
+                         detail::markdown_cell(short_name(name)), g->device, g->calls,
+                         g->total_us / 1e3, g->mean_us(), behind);
+    }
+  }
+  if (shown == 0) out += "|  | (no kernel ran on more than one device) |  |  |  |  |\n";
+  if (single > 0) out += fmt::format("\n{} kernel(s) ran on one device only.\n", single);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "detail/roofline_frame.hpp"
 #include "detail/svg.hpp"
 #include "detail/units.hpp"
+#include "names.hpp"
 #include "record.hpp"
 #include "report.hpp"
 
@@ -180,7 +181,8 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
     svg += fmt::format(
         "<g><title>{}</title><circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\" "
         "stroke=\"white\"/></g>\n",
-        detail::xml_escape(fmt::format("{} {}: {}", i + 1, points[i].name, figures(points[i]))),
+        detail::xml_escape(
+            fmt::format("{} {}: {}", i + 1, demangle(points[i].name), figures(points[i]))),
         px[i], py[i], detail::point_colours[i % std::size(detail::point_colours)]);
   }
   // A label goes where it is clear of everything, else where it only crosses a roof line,
@@ -188,7 +190,7 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
   for (std::size_t i = 0; i < points.size(); ++i) {
     std::optional<detail::LabelSpot> spot;
     std::string text;
-    for (std::string candidate : {detail::shorten(points[i].name, 28), std::to_string(i + 1)}) {
+    for (std::string candidate : {short_name(points[i].name, 28), std::to_string(i + 1)}) {
       const double w = detail::text_width(candidate, 11);
       spot = detail::place_label(px[i], py[i], w, 11, plot, with_lines());
       if (!spot) spot = detail::place_label(px[i], py[i], w, 11, plot, taken);
@@ -239,8 +241,8 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
         "<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/>\n<text x=\"{}\" y=\"{}\">{}</text>\n"
         "<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\">{}</text>\n",
         lx + 5, ly - 4, detail::point_colours[i % std::size(detail::point_colours)], lx + 16, ly,
-        detail::xml_escape(fmt::format("{} {}", i + 1, detail::shorten(points[i].name, 30))),
-        lx + 16, ly + 13, detail::xml_escape(figures(points[i])));
+        detail::xml_escape(fmt::format("{} {}", i + 1, short_name(points[i].name, 30))), lx + 16,
+        ly + 13, detail::xml_escape(figures(points[i])));
     ly += 13;
   }
   if (listed < points.size()) {

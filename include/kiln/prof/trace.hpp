@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <iterator>
 #include <map>
 #include <set>
@@ -17,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/gzip_file.hpp"
+#include "detail/profile_json.hpp"
+#include "names.hpp"
 #include "record.hpp"
 #include "report.hpp"
 
@@ -66,14 +70,18 @@ inline nlohmann::json metadata(const char* what, int pid, int tid, nlohmann::jso
           {"tid", tid}, {"ts", 0},      {"args", std::move(args)}};
 }
 
-inline nlohmann::json kernel_args(const KernelRecord& k) {
+inline nlohmann::json kernel_args(const KernelRecord& k, std::size_t index) {
   nlohmann::json a = {
+      {"kernel", k.name},
+      {"record", index},
       {"device", k.device},
       {"stream", fmt::format("{:#x}", k.stream)},
       {"grid", fmt::format("{}x{}x{}", k.grid[0], k.grid[1], k.grid[2])},
       {"block", fmt::format("{}x{}x{}", k.block[0], k.block[1], k.block[2])},
       {"shared_bytes", std::int64_t(k.static_shared_bytes) + std::int64_t(k.shared_bytes)},
-      {"dynamic_shared_bytes", k.shared_bytes}};
+      {"dynamic_shared_bytes", k.shared_bytes},
+      {"start_us", k.start_us},
+      {"end_us", k.end_us}};
   if (k.registers > 0) a["registers_per_thread"] = k.registers;
   if (k.occupancy > 0) a["occupancy"] = k.occupancy;
   const double seconds = k.duration_us() * 1e-6;
@@ -165,13 +173,13 @@ inline nlohmann::json chrome_trace(const Profile& profile) {
         for (const detail::Span& s : lanes[lane]) {
           const KernelRecord& k = profile.kernels[s.record];
           json e = {{"ph", "X"},
-                    {"name", k.name},
+                    {"name", demangle(k.name)},
                     {"cat", k.external ? "external kernel" : "kernel"},
                     {"pid", pid},
                     {"tid", tid},
                     {"ts", double(s.start) / 1e3},
                     {"dur", double(s.end - s.start) / 1e3},
-                    {"args", detail::kernel_args(k)}};
+                    {"args", detail::kernel_args(k, s.record)}};
           if (launched[s.record]) {
             e["bind_id"] = s.record + 1;
             e["flow_in"] = true;
@@ -197,24 +205,122 @@ inline nlohmann::json chrome_trace(const Profile& profile) {
       const int tid = add_track(host_pid, detail::lane_name("launches", lane));
       for (const detail::Span& s : lanes[lane]) {
         const KernelRecord& k = profile.kernels[s.record];
-        events.push_back(
-            {{"ph", "X"},
-             {"name", k.name},
-             {"cat", "launch"},
-             {"pid", host_pid},
-             {"tid", tid},
-             {"ts", double(s.start) / 1e3},
-             {"dur", double(s.end - s.start) / 1e3},
-             {"bind_id", s.record + 1},
-             {"flow_out", true},
-             {"args", {{"device", k.device}, {"stream", fmt::format("{:#x}", k.stream)}}}});
+        events.push_back({{"ph", "X"},
+                          {"name", demangle(k.name)},
+                          {"cat", "launch"},
+                          {"pid", host_pid},
+                          {"tid", tid},
+                          {"ts", double(s.start) / 1e3},
+                          {"dur", double(s.end - s.start) / 1e3},
+                          {"bind_id", s.record + 1},
+                          {"flow_out", true},
+                          {"args",
+                           {{"kernel", k.name},
+                            {"record", s.record},
+                            {"device", k.device},
+                            {"stream", fmt::format("{:#x}", k.stream)},
+                            {"host_us", k.host_us},
+                            {"host_launch_us", k.host_launch_us}}}});
       }
     }
   }
 
+  json devices = json::array();
+  for (const DeviceInfo& d : profile.devices) {
+    devices.push_back(
+        {{"ordinal", d.ordinal}, {"name", d.name}, {"peaks", detail::peaks_to_json(d.peaks)}});
+  }
   return {{"traceEvents", std::move(events)},
           {"displayTimeUnit", "ms"},
-          {"otherData", {{"generator", "kiln"}, {"backend", profile.backend}}}};
+          {"otherData",
+           {{"generator", "kiln"}, {"backend", profile.backend}, {"devices", std::move(devices)}}}};
+}
+
+/// Whether `j` is a trace chrome_trace() wrote.
+inline bool is_kiln_trace(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("traceEvents")) return false;
+  const auto other = j.find("otherData");
+  return other != j.end() && other->is_object() && other->value("generator", "") == "kiln";
+}
+
+/// The Profile a trace of chrome_trace() holds, read back from its events' args (each
+/// kernel's name as recorded, its shape, resources, times to the nanosecond, bytes, FLOPs,
+/// params and config, and its host launch) and the devices in "otherData": so a trace that
+/// KILN_PROFILE wrote gives the same tables, CSV and roofline as the session's Profile.
+/// Throws kiln::Error for JSON that is not such a trace, naming what is missing.
+inline Profile profile_from_chrome_trace(const nlohmann::json& j) {
+  if (!is_kiln_trace(j)) {
+    throw Error(
+        "kiln: this JSON is not a trace kiln wrote (no \"otherData\": {\"generator\": "
+        "\"kiln\"}); write one with kiln::prof::write_chrome_trace or KILN_PROFILE=FILE.json");
+  }
+  Profile p;
+  try {
+    const nlohmann::json& other = j.at("otherData");
+    detail::read_field(other, "backend", p.backend);
+    for (const auto& d : other.value("devices", nlohmann::json::array())) {
+      DeviceInfo info;
+      detail::read_field(d, "ordinal", info.ordinal);
+      detail::read_field(d, "name", info.name);
+      if (auto it = d.find("peaks"); it != d.end()) {
+        detail::read_field(*it, "name", info.peaks.name);
+        detail::read_field(*it, "bandwidth", info.peaks.bandwidth);
+        detail::read_field(*it, "fp32_flops", info.peaks.fp32_flops);
+        detail::read_field(*it, "tensor_fp16_flops", info.peaks.tensor_fp16_flops);
+        detail::read_field(*it, "source", info.peaks.source);
+      }
+      p.devices.push_back(std::move(info));
+    }
+    std::map<std::size_t, KernelRecord> records;
+    std::map<std::size_t, std::pair<double, double>> launches;  // record -> host, launch us
+    auto dims = [](const std::string& text, std::array<unsigned, 3>& out) {
+      unsigned x = 1, y = 1, z = 1;
+      if (std::sscanf(text.c_str(), "%ux%ux%u", &x, &y, &z) == 3) out = {x, y, z};
+    };
+    for (const auto& e : j.at("traceEvents")) {
+      if (e.value("ph", "") != "X" || !e.contains("args")) continue;
+      const std::string cat = e.value("cat", "");
+      const nlohmann::json& a = e.at("args");
+      if (!a.contains("record")) continue;
+      const auto index = a.at("record").get<std::size_t>();
+      if (cat == "launch") {
+        launches[index] = {a.value("host_us", 0.0), a.value("host_launch_us", 0.0)};
+        continue;
+      }
+      if (cat != "kernel" && cat != "external kernel") continue;
+      KernelRecord k;
+      k.name = a.value("kernel", e.value("name", ""));
+      k.external = cat == "external kernel";
+      detail::read_field(a, "device", k.device);
+      k.stream = std::stoull(a.value("stream", "0x0"), nullptr, 16);
+      dims(a.value("grid", ""), k.grid);
+      dims(a.value("block", ""), k.block);
+      detail::read_field(a, "dynamic_shared_bytes", k.shared_bytes);
+      k.static_shared_bytes =
+          int(a.value("shared_bytes", std::int64_t(0)) - std::int64_t(k.shared_bytes));
+      detail::read_field(a, "registers_per_thread", k.registers);
+      detail::read_field(a, "occupancy", k.occupancy);
+      k.start_us = a.value("start_us", e.value("ts", 0.0));
+      k.end_us = a.value("end_us", k.start_us + e.value("dur", 0.0));
+      detail::read_field(a, "bytes", k.bytes);
+      detail::read_field(a, "flops", k.flops);
+      detail::read_field(a, "params", k.params);
+      detail::read_field(a, "config", k.config);
+      detail::read_field(a, "correlation", k.correlation);
+      records[index] = std::move(k);
+    }
+    for (auto& [index, k] : records) {
+      if (auto it = launches.find(index); it != launches.end()) {
+        k.host_us = it->second.first;
+        k.host_launch_us = it->second.second;
+      }
+      p.kernels.push_back(std::move(k));
+    }
+  } catch (const std::exception& e) {
+    throw Error(std::string("kiln: a field of this kiln trace is missing or has the wrong type: ") +
+                e.what());
+  }
+  return p;
 }
 
 /// Writes chrome_trace(profile) to `path`, gzip-compressed where the path ends in ".gz"
