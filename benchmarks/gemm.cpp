@@ -6,7 +6,7 @@
 // kiln is faster).
 //
 //   gemm [--json FILE] [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]
-//        [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu]
+//        [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh] [--config JSON]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // A and B are random in [-1, 1]; C has A's and B's type unless --out names one (cuBLAS has no
@@ -18,8 +18,10 @@
 //
 // --sweep also times every candidate config of each problem (what KILN_TUNE=full would
 // choose from) and shows the fastest few. The factory picks its config as KILN_TUNE says
-// (off, the default: the heuristic). cuBLAS is compiled in where CMake found it
-// (KILN_BENCH_CUBLAS); kiln's own headers never include it.
+// (off, the default: the heuristic); --config pins one instead (a GemmConfig as JSON, fields
+// left out take their defaults, e.g. '{"block_m":128,"block_n":256,"path":"wgmma",
+// "consumers":2}'), for the plain and the fused kernel alike. cuBLAS is compiled in where CMake
+// found it (KILN_BENCH_CUBLAS); kiln's own headers never include it.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -30,6 +32,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <numbers>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -66,7 +69,9 @@ constexpr std::size_t sweep_shown = 5;
 
 const char* const usage =
     "usage: gemm [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]\n"
-    "            [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu] [bench flags]\n"
+    "            [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh]\n"
+    "            [--config JSON]\n"
+    "            [bench flags]\n"
     "  --shapes LIST   problems as MxNxK (default: 8192x8192x8192, 4096x4096x4096; M of 128,\n"
     "                  1024 and 8192 with N x K of 4096x4096, 14336x4096 and 4096x14336;\n"
     "                  and 1000x1000x1000)\n"
@@ -74,8 +79,11 @@ const char* const usage =
     "  --layouts LIST  nn, nt, tn, tt (default: nn); a t stores A, or B, transposed\n"
     "  --out TYPE      the type of C: f16, bf16 or f32 (default: A's and B's type)\n"
     "  --sweep         also time every candidate config and show the fastest few\n"
-    "  --epilogue bias_gelu  also time C = GELU(A B + bias) fused into kiln's kernel, against\n"
-    "                  cuBLAS followed by an element-wise bias + GELU kernel over C\n"
+    "  --epilogue NAME also time C = GELU(A B + bias) fused into kiln's kernel, against cuBLAS\n"
+    "                  followed by an element-wise bias + GELU kernel over C; NAME bias_gelu\n"
+    "                  (erf form) or bias_gelu_tanh (tanh form)\n"
+    "  --config JSON   kiln's config instead of the factory's choice, as GemmConfig JSON\n"
+    "                  ({\"block_m\":128,\"block_n\":256,\"path\":\"wgmma\",\"consumers\":2})\n"
     "bench flags:\n";
 
 struct Shape {
@@ -104,7 +112,9 @@ struct Options {
   std::vector<GemmLayout> layouts = {GemmLayout::nn};
   std::optional<DType> out;  ///< empty: C has A's and B's type
   bool sweep = false;
-  bool bias_gelu = false;  ///< --epilogue bias_gelu: also time the fused epilogue
+  /// --epilogue bias_gelu or bias_gelu_tanh: also time that epilogue fused (empty: none)
+  std::string epilogue;
+  std::optional<ops::GemmConfig> config;  ///< --config: kiln's config, pinned
 };
 
 std::vector<Shape> default_shapes() {
@@ -206,13 +216,24 @@ Options parse_options(const std::vector<std::string>& extra) {
     } else if (flag == "--out") {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
     } else if (flag == "--epilogue") {
-      const std::string e = take_value("bias_gelu");
-      if (e != "bias_gelu") throw Error("gemm: --epilogue takes bias_gelu, not '" + e + "'");
-      o.bias_gelu = true;
+      const std::string e = take_value("bias_gelu or bias_gelu_tanh");
+      if (e != "bias_gelu" && e != "bias_gelu_tanh") {
+        throw Error("gemm: --epilogue takes bias_gelu or bias_gelu_tanh, not '" + e + "'");
+      }
+      o.epilogue = e;
+    } else if (flag == "--config") {
+      const std::string text = take_value("a GemmConfig as JSON");
+      try {
+        o.config = nlohmann::json::parse(text).get<ops::GemmConfig>();
+      } catch (const nlohmann::json::exception& e) {
+        throw Error("gemm: --config takes a GemmConfig as JSON ({\"block_m\":128,...}); '" + text +
+                    "' is not one: " + e.what());
+      }
     } else {
       throw Error("gemm: unknown argument '" + extra[i] +
                   "' (besides the bench flags: --shapes LIST, --dtypes LIST, --layouts LIST, "
-                  "--out TYPE, --sweep, --epilogue bias_gelu; --help lists them)");
+                  "--out TYPE, --sweep, --epilogue NAME, --config JSON; --help lists "
+                  "them)");
     }
   }
   return o;
@@ -473,9 +494,9 @@ const prof::Result* find_result(const std::vector<prof::Result>& rs, const std::
 
 /// The element-wise pass a framework runs after an unfused GEMM: C = GELU(C + bias[col]),
 /// 8 elements (16 bytes of 16-bit C) a thread per step, in f32; rows of a multiple of 8.
+/// The element-wise pass: C = GELU(C + bias), with the same GELU code as kiln's epilogue
+/// (`gelu`, kiln_gelu or kiln_gelu_tanh, defined before this).
 const char* bias_gelu_source = R"(
-#include "kiln/device.hpp"
-#include "kiln/device/half.hpp"
 template <class T>
 __device__ void run(T* c, const float* bias, long long total, int n) {
   struct alignas(8 * sizeof(T)) Pack {
@@ -489,7 +510,7 @@ __device__ void run(T* c, const float* bias, long long total, int n) {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float v = float(p.v[j]) + bias[col + j];
-      p.v[j] = T(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+      p.v[j] = T(GELU(v));
     }
     *reinterpret_cast<Pack*>(c + i) = p;
   }
@@ -501,6 +522,10 @@ extern "C" __global__ void bias_gelu_f32(float* c, const float* b, long long t, 
 
 double host_gelu(double v) {
   return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+}
+double host_gelu_tanh(double v) {
+  return 0.5 * v *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
 }
 
 /// Times one problem (cuBLAS, kiln's choice and, with --sweep, every other candidate),
@@ -515,7 +540,8 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   const std::string what =
       fmt::format("{} {} {}", dtype_text, ops::to_string(layout), shape_text(s));
   const ops::GemmProblem problem{.m = s.m, .n = s.n, .k = s.k, .layout = layout};
-  const GemmParams params = ops::gemm_params(in, out, problem);
+  GemmParams params = ops::gemm_params(in, out, problem);
+  if (run.options.config) params.config = *run.options.config;
   const GemmKernel& kernel = ops::gemm_kernel(params, run.gpu);  // what ops::gemm launches
   const std::string kiln_name = "kiln " + kernel.name();
   std::printf("## %s\n\nkiln's config: %s (chosen by: %s)\n\n", what.c_str(), kernel.name().c_str(),
@@ -604,10 +630,12 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     }
   }
 
-  // --epilogue bias_gelu: kiln's kernel with GELU(v + bias[n]) fused, and cuBLAS followed by
-  // the element-wise pass a framework would run.
-  const bool with_epilogue = run.options.bias_gelu && s.n % 8 == 0;
-  if (run.options.bias_gelu && !with_epilogue) {
+  // --epilogue bias_gelu(_tanh): kiln's kernel with GELU(v + bias[n]) fused, and cuBLAS
+  // followed by the element-wise pass a framework would run.
+  const std::string& epilogue = run.options.epilogue;
+  const bool tanh_form = epilogue == "bias_gelu_tanh";
+  const bool with_epilogue = !epilogue.empty() && s.n % 8 == 0;
+  if (!epilogue.empty() && !with_epilogue) {
     std::printf("epilogue skipped for %s: the element-wise peer needs N a multiple of 8\n",
                 what.c_str());
   }
@@ -616,9 +644,17 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   std::optional<rt::DeviceBuffer<TOut>> c_fused;
   ops::GemmProblem fused_problem = problem;
   const GemmKernel* fused = nullptr;
+  auto launch_fused = [&](rt::StreamRef st) {
+    rt::LaunchConfig lc =
+        ops::detail::gemm_launch(fused->params(), fused->config(), run.gpu.properties());
+    lc.stream = st;
+    ops::detail::gemm_launch_kernel(*fused, fused->params(), lc, nullptr, inputs.a_dev.address(),
+                                    inputs.b_dev.address(), c_fused->address(), 1.0f, 0.0f,
+                                    fused_problem.epilogue.args, run.gpu);
+  };
   std::optional<rt::JitKernel> elementwise;
-  const std::string fused_name = "kiln + bias_gelu (fused)";
-  const std::string unfused_name = "cuBLAS + bias_gelu pass";
+  const std::string fused_name = "kiln + " + epilogue + " (fused)";
+  const std::string unfused_name = "cuBLAS + " + epilogue + " pass";
   if (with_epilogue) {
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::mt19937 gen(7);
@@ -626,23 +662,23 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     for (float& v : bias_host) v = u(gen);
     bias.emplace(bias_host.size(), run.gpu);
     bias->copy_from(bias_host);
-    fused_problem.epilogue = ops::gemm_epilogues::bias_gelu(bias->data());
-    fused = &ops::gemm_kernel(ops::gemm_params(in, out, fused_problem), run.gpu);
+    fused_problem.epilogue = tanh_form ? ops::gemm_epilogues::bias_gelu_tanh(bias->data())
+                                       : ops::gemm_epilogues::bias_gelu(bias->data());
+    GemmParams fused_params = ops::gemm_params(in, out, fused_problem);
+    if (run.options.config) fused_params.config = *run.options.config;
+    fused = &ops::gemm_kernel(fused_params, run.gpu);
     c_fused.emplace(mn, run.gpu);
     bench.add(
-        fused_name,
-        [&](rt::StreamRef st) {
-          rt::LaunchConfig lc =
-              ops::detail::gemm_launch(fused->params(), fused->config(), run.gpu.properties());
-          lc.stream = st;
-          ops::detail::gemm_launch_kernel(
-              *fused, fused->params(), lc, nullptr, inputs.a_dev.address(), inputs.b_dev.address(),
-              c_fused->address(), 1.0f, 0.0f, fused_problem.epilogue.args, run.gpu);
-        },
-        bytes, flops);
+        fused_name, [&](rt::StreamRef st) { launch_fused(st); }, bytes, flops);
 #ifdef KILN_BENCH_CUBLAS
     if (c_cublas) {
-      elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", bias_gelu_source, {}, {}},
+      const std::string source =
+          std::string("#include \"kiln/device.hpp\"\n#include \"kiln/device/half.hpp\"\n") +
+          (tanh_form ? ops::gemm_epilogues::detail::gelu_tanh_code
+                     : ops::gemm_epilogues::detail::gelu_code) +
+          (tanh_form ? "#define GELU kiln_gelu_tanh\n" : "#define GELU kiln_gelu\n") +
+          bias_gelu_source;
+      elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", source, {}, {}},
                                        "bias_gelu_" + std::string(gen::to_string(out)), {},
                                        run.gpu));
       const long long total = static_cast<long long>(mn);
@@ -664,9 +700,14 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   std::fflush(stdout);
   const auto results = bench.run();
 
-  // After timing: kiln's C from a fresh call of ops::gemm, against the reference.
+  // After timing: kiln's C from a fresh call of ops::gemm (of the pinned kernel with
+  // --config), against the reference.
   c.fill_bytes(0xff);
-  ops::gemm(in, out, inputs.a_dev, inputs.b_dev, c, problem);
+  if (run.options.config) {
+    launch(kernel, rt::StreamRef{});
+  } else {
+    ops::gemm(in, out, inputs.a_dev, inputs.b_dev, c, problem);
+  }
   const double err = max_rel_err(sampled(out, c, s, positions), want);
   const bool wrong = !(err <= max_rel_error);
   if (wrong) run.failures.push_back(fmt::format("{}: max rel err {:.2g}", what, err));
@@ -693,16 +734,21 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
 
   if (with_epilogue) {
     c_fused->fill_bytes(0xff);
-    ops::gemm(in, out, inputs.a_dev, inputs.b_dev, *c_fused, fused_problem);
+    if (run.options.config) {
+      launch_fused(rt::StreamRef{});
+    } else {
+      ops::gemm(in, out, inputs.a_dev, inputs.b_dev, *c_fused, fused_problem);
+    }
     std::vector<double> want_fused(want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
-      want_fused[i] = host_gelu(want[i] + double(bias_host[std::size_t(positions[i].col)]));
+      const double v = want[i] + double(bias_host[std::size_t(positions[i].col)]);
+      want_fused[i] = tanh_form ? host_gelu_tanh(v) : host_gelu(v);
     }
     const double ferr = max_rel_err(sampled(out, *c_fused, s, positions), want_fused);
-    std::printf("bias_gelu fused: max rel err %.2g%s\n\n", ferr,
+    std::printf("%s fused: max rel err %.2g%s\n\n", epilogue.c_str(), ferr,
                 ferr <= max_rel_error ? "" : " (WRONG)");
     if (!(ferr <= max_rel_error)) {
-      run.failures.push_back(fmt::format("{} with bias_gelu: max rel err {:.2g}", what, ferr));
+      run.failures.push_back(fmt::format("{} with {}: max rel err {:.2g}", what, epilogue, ferr));
     }
     const prof::Result* plain_r = find_result(results, kiln_name);
     const prof::Result* fused_r = find_result(results, fused_name);
@@ -832,11 +878,12 @@ int main(int argc, char** argv) try {
     rule += " --- |";
   }
   std::printf("# Summary\n\n%s\n%s\n%s", header.c_str(), rule.c_str(), run.summary.c_str());
-  if (options.bias_gelu) {
+  if (!options.epilogue.empty()) {
     std::printf(
-        "\n# Fused epilogue: C = GELU(A B + bias)\n\n| M x N x K | dtype | kiln ms | kiln + "
-        "bias_gelu ms | fused cost | cuBLAS ms | cuBLAS + pass ms | pass cost |\n| --- | --- "
+        "\n# Fused epilogue: C = GELU(A B + bias) (%s)\n\n| M x N x K | dtype | kiln ms | kiln + "
+        "%s ms | fused cost | cuBLAS ms | cuBLAS + pass ms | pass cost |\n| --- | --- "
         "| ---: | ---: | ---: | ---: | ---: | ---: |\n%s",
+        options.epilogue == "bias_gelu" ? "erf form" : "tanh form", options.epilogue.c_str(),
         run.epilogue_summary.c_str());
   }
   if (!args.json_path.empty()) {

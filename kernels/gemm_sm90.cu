@@ -131,6 +131,48 @@ struct SplitBarriers {
   unsigned long long* words;
 };
 
+// The epilogue of a consumer's rows of a tile, from (m0, n0): every accumulator element
+// through its typed coordinates. All values first (reads of C and of the epilogue's
+// arguments), then all stores, so no load waits behind a store that might alias it. The copy
+// for tiles wholly inside C (kChecked false) has no bounds checks, so the compiler can issue
+// its loads (bias, residual, C) together rather than each behind its own branch.
+template <bool kChecked>
+KILN_DEVICE KILN_FORCEINLINE void finish_tile(Acc (&acc)[kWgTiles], const C& c, int m, int n, M m0,
+                                              N n0, int wg_thread, float alpha, float beta,
+                                              const Epilogue& epilogue, bool pairs) {
+#pragma unroll
+  for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+    for (int e = 0; e < Acc::size; ++e) {
+      const auto at = m0 + M(64 * i) + n0 + Acc::coords(wg_thread, e);
+      const M row = kiln::get<M>(at);
+      const N col = kiln::get<N>(at);
+      if (kChecked && (row.get() >= m || col.get() >= n)) continue;
+      float v = alpha * acc[i][e];
+      if (beta != 0.0f) v += beta * float(*c[at]);
+      acc[i][e] = epilogue(v, row, col);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+    for (int e = 0; e < Acc::size; e += 2) {
+      const auto at = m0 + M(64 * i) + n0 + Acc::coords(wg_thread, e);
+      const int row = kiln::get<M>(at).get();
+      const int col = kiln::get<N>(at).get();
+      if (kChecked && (row >= m || col >= n)) continue;
+      const auto out = c[at];
+      if (pairs && (!kChecked || col + 1 < n)) {
+        kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
+        *reinterpret_cast<kiln::Vec<Out, 2>*>(out.ptr()) = pair;
+      } else {
+        *out = Out(acc[i][e]);
+        if (!kChecked || col + 1 < n) *c[at + N(1)] = Out(acc[i][e + 1]);
+      }
+    }
+  }
+}
+
 }  // namespace gemm
 
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
@@ -264,41 +306,13 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
       for (int r = 1; r < kSplitK; ++r) split_bars.free(warp_group).arrive_cluster(unsigned(r));
     }
 
-    // Epilogue: every accumulator element through its typed coordinates. All values first
-    // (reads of C and of the epilogue's arguments), then all stores, so no load waits
-    // behind a store that might alias it.
+    // Epilogue (finish_tile), without bounds checks where the tile lies wholly inside C.
     const M m0(tm * kBM);
     const N n0(tn * kBN);
-#pragma unroll
-    for (int i = 0; i < kWgTiles; ++i) {
-#pragma unroll
-      for (int e = 0; e < Acc::size; ++e) {
-        const auto at = m0 + wm + M(64 * i) + n0 + Acc::coords(wg_thread, e);
-        const M row = kiln::get<M>(at);
-        const N col = kiln::get<N>(at);
-        if (row.get() >= m || col.get() >= n) continue;
-        float v = alpha * acc[i][e];
-        if (beta != 0.0f) v += beta * float(*c[at]);
-        acc[i][e] = epilogue(v, row, col);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kWgTiles; ++i) {
-#pragma unroll
-      for (int e = 0; e < Acc::size; e += 2) {
-        const auto at = m0 + wm + M(64 * i) + n0 + Acc::coords(wg_thread, e);
-        const int row = kiln::get<M>(at).get();
-        const int col = kiln::get<N>(at).get();
-        if (row >= m || col >= n) continue;
-        const auto out = c[at];
-        if (pairs && col + 1 < n) {
-          kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
-          *reinterpret_cast<kiln::Vec<Out, 2>*>(out.ptr()) = pair;
-        } else {
-          *out = Out(acc[i][e]);
-          if (col + 1 < n) *c[at + N(1)] = Out(acc[i][e + 1]);
-        }
-      }
+    if (m0.get() + kBM <= m && n0.get() + kBN <= n) {
+      finish_tile<false>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue, pairs);
+    } else {
+      finish_tile<true>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue, pairs);
     }
   }
   if constexpr (kSplitK > 1) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <numbers>
 #include <random>
 #include <string>
 #include <vector>
@@ -370,6 +371,10 @@ namespace {
 double host_gelu(double v) {
   return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
 }
+double host_gelu_tanh(double v) {
+  return 0.5 * v *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+}
 double host_silu(double v) {
   return v / (1.0 + std::exp(-v));
 }
@@ -410,6 +415,9 @@ TEST_CASE("ready-made epilogues and a user's own, with alpha and beta") {
        [](double v, std::int64_t, std::int64_t, const void*) { return v > 0 ? v : 0.0; }, nullptr},
       {"gelu", ops::gemm_epilogues::gelu(),
        [](double v, std::int64_t, std::int64_t, const void*) { return host_gelu(v); }, nullptr},
+      {"gelu_tanh", ops::gemm_epilogues::gelu_tanh(),
+       [](double v, std::int64_t, std::int64_t, const void*) { return host_gelu_tanh(v); },
+       nullptr},
       {"silu", ops::gemm_epilogues::silu(),
        [](double v, std::int64_t, std::int64_t, const void*) { return host_silu(v); }, nullptr},
       {"bias", ops::gemm_epilogues::bias(d_bias.data()),
@@ -420,6 +428,11 @@ TEST_CASE("ready-made epilogues and a user's own, with alpha and beta") {
       {"bias_gelu", ops::gemm_epilogues::bias_gelu(d_bias.data()),
        [](double v, std::int64_t, std::int64_t j, const void* ctx) {
          return host_gelu(v + static_cast<const BiasCtx*>(ctx)->bias[std::size_t(j)]);
+       },
+       &bc},
+      {"bias_gelu_tanh", ops::gemm_epilogues::bias_gelu_tanh(d_bias.data()),
+       [](double v, std::int64_t, std::int64_t j, const void* ctx) {
+         return host_gelu_tanh(v + static_cast<const BiasCtx*>(ctx)->bias[std::size_t(j)]);
        },
        &bc},
       {"bias_silu", ops::gemm_epilogues::bias_silu(d_bias.data()),

@@ -226,7 +226,8 @@ std::vector<Kind> every_kind() {
   }
   out.push_back({params(100, 100, 100, GemmLayout::nn, DType::f16, DType::f16), small});
   out.push_back({params(512, 512, 512, GemmLayout::tn, DType::bf16, DType::f32), wide});
-  for (const auto& e : {gemm_epilogues::bias_gelu(nullptr), gemm_epilogues::bias_silu(nullptr),
+  for (const auto& e : {gemm_epilogues::bias_gelu(nullptr), gemm_epilogues::bias_gelu_tanh(nullptr),
+                        gemm_epilogues::bias_silu(nullptr),
                         gemm_epilogues::residual(static_cast<const kiln::f16*>(nullptr), 512),
                         gemm_epilogues::relu()}) {
     out.push_back(
