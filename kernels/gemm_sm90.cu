@@ -21,6 +21,16 @@
 // through distributed shared memory and runs the epilogue. Two mbarriers per consumer warp
 // group order it: `slot_full` in block 0 (every thread of the others arrives after writing
 // its sums), `slot_free` in each other block (block 0's threads arrive after reading them).
+//
+// Clusters on block rows (kClusterM = 2, B stored N-contiguous): the two blocks of a
+// cluster take tiles (2p, n) and (2p + 1, n), which need the same stages of B. Block r
+// copies the r-th half of the 64-column boxes of each stage of B into both blocks' shared
+// memory (TMA multicast, counted on both blocks' `full` barrier) and its own A. A stage may
+// be refilled only once the consumers of both blocks are done with it, so every consumer
+// releases it in both blocks (`empty` counts kConsumers x kClusterM arrivals; a CTA-scope
+// arrival: the stage's reads have completed), and before leaving, each producer waits
+// until every stage is released: the other block's arrivals must land while this block
+// still runs.
 #include "kiln/device/cluster.hpp"
 #include "kiln/device/wgmma.hpp"
 #include "spec.hpp"
@@ -33,8 +43,9 @@ using In = typename kiln::detail::RemoveConst<typename A::element_type>::type;
 using Out = typename C::element_type;
 
 constexpr int kThreads = kiln::warp_group_threads * (kConsumers + 1);
-constexpr int kWgRows = kBM / kConsumers;  // a consumer's rows of the block tile
-constexpr int kWgTiles = kWgRows / 64;     // its (M:64, N:kBN) accumulators
+constexpr int kClusterBlocks = kSplitK * kClusterM;  // blocks a cluster
+constexpr int kWgRows = kBM / kConsumers;            // a consumer's rows of the block tile
+constexpr int kWgTiles = kWgRows / 64;               // its (M:64, N:kBN) accumulators
 
 static_assert(kBM % (64 * kConsumers) == 0, "each consumer owns whole 64-row accumulators");
 static_assert(kBN == 64 || kBN == 128 || kBN == 256, "block_n is 64, 128 or 256");
@@ -42,6 +53,8 @@ static_assert(kWgTiles * kBN <= 256, "a consumer holds at most 128 accumulator f
 static_assert(kStages >= 2, "a pipeline has at least two stages");
 static_assert(kBK == 64, "the depth of a stage is one 128-byte swizzled row of 16-bit elements");
 static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4, "K is split over 1, 2 or 4 blocks");
+static_assert(kClusterM == 1 || (kClusterM == 2 && kSplitK == 1 && kBN >= 128),
+              "clusters on block rows: 2 blocks, no split K, block_n 128 or 256");
 static_assert(kEpilogueArgsBytes == 0 || sizeof(Epilogue) == kEpilogueArgsBytes,
               "the epilogue's device struct and the arguments the host passes differ in size");
 static_assert(sizeof(Epilogue) <= 128, "an epilogue's arguments take at most 128 bytes");
@@ -52,22 +65,29 @@ using Contiguous = typename T::layout_type::template dim_at<T::layout_type::cont
 using Swz = kiln::TmaSwizzle<In, 128>;
 
 // The shared tile of one stage of Global (A or B) as TMA stores it: K-major rows of 64
-// (X:kX, K:64) in one box, or X-major in boxes of 64 along X, (Fold<X, 64>, K:64, X:64).
-template <class Global, class X, int kX>
+// (X:kX, K:64), copied in kParts boxes of kX / kParts rows, or X-major in boxes of 64 along
+// X, (Fold<X, 64>, K:64, X:64).
+template <class Global, class X, int kX, int kParts = 1>
 struct StageTile {
   static constexpr bool k_major = kiln::detail::is_same<Contiguous<Global>, K>;
-  static constexpr int boxes = k_major ? 1 : kX / 64;
+  static constexpr int box_x = k_major ? kX / kParts : 64;  // a box's extent along X
+  static constexpr int boxes = kX / box_x;
   using Box =
       kiln::detail::conditional_t<k_major,
-                                  kiln::SwizzledTensor<In, Swz, Extent<X, kX>, Extent<K, kBK>>,
+                                  kiln::SwizzledTensor<In, Swz, Extent<X, box_x>, Extent<K, kBK>>,
                                   kiln::SwizzledTensor<In, Swz, Extent<K, kBK>, Extent<X, 64>>>;
   using type = kiln::detail::conditional_t<
       k_major, Box,
       kiln::SwizzledTensor<In, Swz, Extent<Fold<X, 64>, kX / 64>, Extent<K, kBK>, Extent<X, 64>>>;
   static_assert(k_major || kX % 64 == 0, "X-major tiles are whole 64-element rows");
+  static_assert(kX % kParts == 0 && box_x % 8 == 0, "boxes of whole swizzle periods");
 };
 using ATiles = StageTile<A, M, kBM>;
-using BTiles = StageTile<B, N, kBN>;
+using BTiles = StageTile<B, N, kBN, kClusterM>;
+// Splitting a K-major stage of B into half boxes for multicast did not finish on the H200
+// (a hang, not yet understood); the host refuses cluster_m 2 for those layouts.
+static_assert(kClusterM == 1 || !BTiles::k_major,
+              "clusters on block rows take B stored N-contiguous (layouts nn and tn)");
 using ATile = typename ATiles::type;
 using BTile = typename BTiles::type;
 using ARing = kiln::Ring<ATile, kStages>;
@@ -75,19 +95,35 @@ using BRing = kiln::Ring<BTile, kStages>;
 using Bars = kiln::BarrierRing<kStages>;
 constexpr int kStageBytes = kiln::tma_bytes<ATile>() + kiln::tma_bytes<BTile>();
 
-// Stage k's box(es) of Global at (x0, k0) into `tile`, counted on `bar`.
-template <class Global, class Tiles, class X>
+// Part `part` of kParts of a stage's boxes of Global at (x0, k0) into `tile`, counted on
+// `bar`; with kParts > 1 into the tile and barrier of every block of the cluster
+// (multicast), each block copying its own part.
+template <class Global, class Tiles, int kParts, class X>
 KILN_DEVICE KILN_FORCEINLINE void load_stage(const typename Tiles::type& tile,
                                              const kiln::TmaDescriptor& map, X x0, K k0,
-                                             kiln::Mbarrier bar) {
-  if constexpr (Tiles::k_major) {
-    kiln::tma_load<Global>(tile, map, x0 + k0, bar);
-  } else {
+                                             kiln::Mbarrier bar, int part) {
+  constexpr int per_part = Tiles::boxes / kParts;
+  static_assert(per_part * kParts == Tiles::boxes, "the parts share the boxes evenly");
 #pragma unroll
-    for (int c = 0; c < Tiles::boxes; ++c) {
-      const typename Tiles::Box box(tile[X(64 * c)].ptr());
-      kiln::tma_load<Global>(box, map, x0 + X(64 * c) + k0, bar);
+  for (int j = 0; j < per_part; ++j) {
+    const X x(Tiles::box_x * (part * per_part + j));
+    const typename Tiles::Box box(tile[x].ptr());
+    if constexpr (kParts > 1) {
+      kiln::tma_load_multicast<Global>(box, map, x0 + x + k0, bar, (1u << kParts) - 1u);
+    } else {
+      kiln::tma_load<Global>(box, map, x0 + x + k0, bar);
     }
+  }
+}
+
+// A consumer warp group is done with a stage: one arrival on its `empty` barrier in every
+// block that copied a part of it.
+KILN_DEVICE KILN_FORCEINLINE void release(kiln::Mbarrier empty) {
+  if constexpr (kClusterM > 1) {
+#pragma unroll
+    for (int r = 0; r < kClusterM; ++r) empty.arrive_peer(unsigned(r));
+  } else {
+    empty.arrive();
   }
 }
 
@@ -196,7 +232,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   const int warp_group = kiln::thread_index() / kiln::warp_group_threads;
   const int wg_thread = kiln::thread_index() % kiln::warp_group_threads;
   if (kiln::thread_index() == 0) {
-    bars.init(1, kConsumers);
+    bars.init(1, kConsumers * kClusterM);  // the consumers that read each stage
     if constexpr (kSplitK > 1) {
       for (int w = 0; w < kConsumers; ++w) {
         split_bars.full(w).init((kSplitK - 1) * kiln::warp_group_threads);
@@ -209,22 +245,26 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
     kiln::tma_prefetch(a_map);
     kiln::tma_prefetch(b_map);
   }
-  if constexpr (kSplitK > 1) {
+  if constexpr (kClusterBlocks > 1) {
     kiln::cluster_sync();  // every block's barriers are set before any remote arrival
   } else {
     kiln::sync_threads();
   }
 
+  // A cluster takes a unit of work at a time: a tile (each block with a part of K, split
+  // K), or kClusterM tiles on adjacent block rows (block r the r-th row).
   const int tiles_m = (m + kBM - 1) / kBM;
   const int tiles_n = (n + kBN - 1) / kBN;
-  const int tiles = tiles_m * tiles_n;
-  // With split K the cluster shares each tile; this block takes K tiles [kt0, kt1).
-  const int rank = kSplitK > 1 ? int(kiln::cluster_block_rank()) : 0;
-  const int first_tile = kiln::block_index() / kSplitK;
-  const int tile_step = kiln::grid_size() / kSplitK;
+  const int units_m = (tiles_m + kClusterM - 1) / kClusterM;
+  const int tiles = units_m * tiles_n;
+  const int rank = kClusterBlocks > 1 ? int(kiln::cluster_block_rank()) : 0;
+  const int first_tile = kiln::block_index() / kClusterBlocks;
+  const int tile_step = kiln::grid_size() / kClusterBlocks;
+  // This block takes K tiles [kt0, kt1).
+  const int split_rank = kSplitK > 1 ? rank : 0;
   const int all_k_tiles = (k + kBK - 1) / kBK;
-  const int kt0 = int((long long)all_k_tiles * rank / kSplitK);
-  const int kt1 = int((long long)all_k_tiles * (rank + 1) / kSplitK);
+  const int kt0 = int((long long)all_k_tiles * split_rank / kSplitK);
+  const int kt1 = int((long long)all_k_tiles * (split_rank + 1) / kSplitK);
 
   if (warp_group == kConsumers) {
     // The producer.
@@ -233,13 +273,22 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
     int fill = 0;
     for (int t = first_tile; t < tiles; t += tile_step) {
       int tm, tn;
-      tile_coords(t, tiles_m, tiles_n, tm, tn);
+      tile_coords(t, units_m, tiles_n, tm, tn);
+      tm = tm * kClusterM + (kClusterM > 1 ? rank : 0);
       for (int kt = kt0; kt < kt1; ++kt, ++fill) {
         const kiln::RING_STAGE s(fill);
         bars.empty(s).wait_for(Bars::reuse_parity(fill));
         bars.full(s).arrive_expect_tx(kStageBytes);
-        load_stage<A, ATiles>(ring_a[s], a_map, M(tm * kBM), K(kt * kBK), bars.full(s));
-        load_stage<B, BTiles>(ring_b[s], b_map, N(tn * kBN), K(kt * kBK), bars.full(s));
+        load_stage<A, ATiles, 1>(ring_a[s], a_map, M(tm * kBM), K(kt * kBK), bars.full(s), 0);
+        load_stage<B, BTiles, kClusterM>(ring_b[s], b_map, N(tn * kBN), K(kt * kBK), bars.full(s),
+                                         kClusterM > 1 ? rank : 0);
+      }
+    }
+    if constexpr (kClusterM > 1) {
+      // Stay until both blocks' consumers have released every stage (their arrivals on
+      // this block's barriers, and their reads of what this block copied, are done).
+      for (int j = 0; j < kStages; ++j, ++fill) {
+        bars.empty(kiln::RING_STAGE(fill)).wait_for(Bars::reuse_parity(fill));
       }
     }
     return;
@@ -254,7 +303,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   int round = 0;  // tiles this block has worked on
   for (int t = first_tile; t < tiles; t += tile_step, ++round) {
     int tm, tn;
-    tile_coords(t, tiles_m, tiles_n, tm, tn);
+    tile_coords(t, units_m, tiles_n, tm, tn);
+    tm = tm * kClusterM + (kClusterM > 1 ? rank : 0);  // past the last block row: stores none
     Acc acc[kWgTiles] = {};
     for (int kt = kt0; kt < kt1; ++kt, ++fill) {
       const kiln::RING_STAGE s(fill);
@@ -272,10 +322,10 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
       kiln::wgmma_commit_group();
       // The products of the stage before are done: hand it back to the producer.
       kiln::wgmma_wait_group<1>();
-      if (kt > kt0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
+      if (kt > kt0 && wg_thread == 0) release(bars.empty(kiln::RING_STAGE(fill - 1)));
     }
     kiln::wgmma_wait_group<0>();
-    if (kt1 > kt0 && wg_thread == 0) bars.empty(kiln::RING_STAGE(fill - 1)).arrive();
+    if (kt1 > kt0 && wg_thread == 0) release(bars.empty(kiln::RING_STAGE(fill - 1)));
 
     if constexpr (kSplitK > 1) {
       float* slot = slots.data + warp_group * kSlotFloats;

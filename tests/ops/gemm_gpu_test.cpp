@@ -367,6 +367,33 @@ TEST_CASE("sm_90: split K over clusters of 2 and 4 blocks, pinned, short and lon
   CHECK(run_case(c, false, nullptr, nullptr, 0, &ops::gemm_kernel(params, device)) == 0);
 }
 
+TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned") {
+  const auto& device = rt::Device::current();
+  const auto& props = device.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
+    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
+    return;
+  }
+  const ops::GemmConfig configs[] = {{128, 256, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 1, 2},
+                                     {128, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2}};
+  // Two block rows (one pair), three (the second pair's upper tile lies past C), and more
+  // pairs than clusters (each cluster takes several); K of one tile and of many.
+  for (auto [m, n, k] : {std::tuple{136, 200, 64}, {264, 520, 200}, {2056, 1032, 1032}}) {
+    for (const auto& config : configs) {
+      // B stored N-contiguous (what clusters on block rows take), either A.
+      for (GemmLayout layout : {GemmLayout::nn, GemmLayout::tn}) {
+        Case c{DType::f16, DType::f16, {.m = m, .n = n, .k = k, .layout = layout, .beta = 0.5f}};
+        if (layout == GemmLayout::tn) c = {DType::bf16, DType::f32, c.problem};
+        ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
+        params.config = config;
+        const auto& kernel = ops::gemm_kernel(params, device);
+        CAPTURE(kernel.name());
+        CHECK(run_case(c, false, nullptr, nullptr, m * n > 1000000 ? 2000 : 0, &kernel) == 0);
+      }
+    }
+  }
+}
+
 namespace {
 double host_gelu(double v) {
   return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));

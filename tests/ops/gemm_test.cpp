@@ -327,6 +327,14 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
       {gemm_params(DType::bf16, DType::bf16,
                    {.m = 512, .n = 512, .k = 512, .epilogue = gemm_epilogues::bias_gelu(nullptr)}),
        wide});
+  // Clusters on block rows (B stored N-contiguous), with each tile shape they take.
+  for (GemmConfig pair : {wide, GemmConfig{256, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 2},
+                          GemmConfig{128, 128, 64, 0, 0, 5, 8, GemmPath::wgmma, 2}}) {
+    pair.cluster_m = 2;
+    for (auto layout : {GemmLayout::nn, GemmLayout::tn}) {
+      kinds.push_back({params(512, 512, 512, layout, DType::bf16, DType::f32), pair});
+    }
+  }
   for (const auto& k : kinds) {
     CAPTURE(gemm_kernel_name(k.p, k.c));
     const std::string ptx = compile_sm90a(k.p, k.c);
@@ -334,6 +342,10 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
     CHECK(has(ptx, "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"));
     CHECK(has(ptx, "setmaxnreg.inc.sync.aligned.u32"));
     CHECK(has(ptx, "mapa.u64") == (k.c.split_k > 1));  // split K reads the other blocks' sums
+    // Clusters on block rows copy B's stages into both blocks and release them in both.
+    CHECK(has(ptx, ".multicast::cluster") == (k.c.cluster_m > 1));
+    CHECK(has(ptx, "mbarrier.arrive.shared::cluster.b64") == (k.c.cluster_m > 1));
+    CHECK(has(ptx, "mbarrier.arrive.release.cluster.shared::cluster") == (k.c.split_k > 1));
   }
 }
 
@@ -379,4 +391,49 @@ TEST_CASE("split K is offered where tiles leave SMs idle, and clusters its block
   CHECK(has(error_of([&] { validate_gemm_config(bad); }), "split_k must be 1, 2 or 4"));
   bad = {128, 128, 64, 2, 2, 4, 8, GemmPath::mma_sync, 0, 2};
   CHECK(has(error_of([&] { validate_gemm_config(bad); }), "split_k is 1 for mma_sync"));
+}
+
+TEST_CASE("clusters on block rows share B's tiles: pinned only, launched in pairs") {
+  const auto d = h200();
+  // Not among the candidates (slower than the same tiles without clusters so far).
+  for (const auto& p : {params(8192, 8192, 8192), params(300, 4096, 4096)}) {
+    for (const auto& c : gemm_configs(p, d)) CHECK(c.cluster_m == 1);
+  }
+  // Pinned: a grid of whole pairs, one cluster a pair of block rows (3 block rows make 2
+  // pairs a column), at most one block an SM.
+  const GemmConfig pinned{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
+  for (auto [m, n] : {std::pair{8192, 8192}, {300, 4096}, {128, 512}}) {
+    GemmParams p = params(m, n, 4096);
+    p.config = pinned;
+    REQUIRE(gemm_configs(p, d).size() == 1);
+    const auto lc = kiln::ops::detail::gemm_launch(p, pinned, d);
+    const std::int64_t pairs = (m + 2 * 128 - 1) / (2 * 128) * ((n + 255) / 256);
+    CAPTURE(m);
+    CHECK(lc.cluster.x == 2u);
+    CHECK(lc.grid.x == unsigned(2 * std::min<std::int64_t>(pairs, 66)));
+  }
+  // B stored K-contiguous is refused, naming the layouts that work.
+  GemmParams kmajor = params(512, 512, 512, GemmLayout::nt);
+  kmajor.config = pinned;
+  CHECK(has(error_of([&] { gemm_configs(kmajor, d); }), "layouts nn and tn"));
+  // The name says so; a bad cluster is refused, naming the rule.
+  GemmConfig pair{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
+  CHECK(has(gemm_kernel_name(params(512, 512, 512), pair), "_c2_m2_s4"));
+  GemmConfig bad = pair;
+  bad.cluster_m = 4;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m must be 1 or 2"));
+  bad = pair;
+  bad.split_k = 2;
+  bad.block_n = 128;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m 2 takes split_k 1"));
+  bad = {128, 64, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "block_n 128 or 256"));
+  bad = {128, 128, 64, 2, 2, 4, 8, GemmPath::mma_sync, 0, 1, 2};
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m is 1 for mma_sync"));
+  // JSON without the field (records written before it existed) reads as 1.
+  const auto old = nlohmann::json::parse(
+      R"({"block_m":128,"block_n":256,"block_k":64,"warps_m":0,"warps_n":0,"stages":4,)"
+      R"("group_m":8,"path":"wgmma","consumers":2,"split_k":1})");
+  CHECK(old.get<GemmConfig>().cluster_m == 1);
+  CHECK(nlohmann::json(pair).get<GemmConfig>() == pair);
 }

@@ -275,6 +275,31 @@ TEST_CASE("clusters of two blocks reach each other's shared memory") {
   }
 }
 
+TEST_CASE("the driver says how many clusters run at once, and remembers it") {
+  const auto& dev = kiln::rt::Device::current();
+  if (!is_sm90(dev)) return;
+  const auto k = hopper_kernel("cluster_pairs");
+  const unsigned block[3] = {32u, 1u, 1u};
+  const unsigned pair[3] = {2u, 1u, 1u}, four[3] = {4u, 1u, 1u};
+  const int sms = dev.properties().multiprocessors;
+  const int pairs = k.function().max_active_clusters(block, pair, 0);
+  const int fours = k.function().max_active_clusters(block, four, 0);
+  MESSAGE(pairs << " clusters of 2 and " << fours << " of 4 of a small block at once on " << sms
+                << " multiprocessors");
+  CHECK(pairs >= sms / 2);  // several small blocks fit on each multiprocessor
+  CHECK(fours >= 1);
+  CHECK(k.function().max_active_clusters(block, pair, 0) == pairs);  // remembered
+  // Blocks of most of the shared memory: one a multiprocessor, so at most one pair per two.
+  const unsigned wide[3] = {128u, 1u, 1u};
+  const auto big = std::size_t(dev.properties().shared_per_block_optin) - 1024;
+  kiln::rt::Function f = k.function();
+  f.set_max_dynamic_shared(int(big));
+  const int big_pairs = f.max_active_clusters(wide, pair, big);
+  MESSAGE(big_pairs << " clusters of 2 blocks of " << big << " bytes of shared memory at once");
+  CHECK(big_pairs >= 1);
+  CHECK(big_pairs <= sms / 2);
+}
+
 int main(int argc, char** argv) {
   if (kiln::rt::device_count() == 0) {
     std::printf("no GPU: hopper_gpu_test skipped\n");

@@ -107,6 +107,23 @@ class Mbarrier {
     detail::trap_no_sm90();
 #endif
   }
+  /// One arrival on the barrier at the same place in the shared memory of block `rank`
+  /// of this cluster, ordering only this thread's earlier accesses (CTA scope): enough to
+  /// say "done reading this stage" once the reads have completed (wgmma_wait_group), and
+  /// far cheaper than arrive_cluster's cluster-wide release, which also publishes this
+  /// thread's writes to the other block.
+  KILN_DEVICE KILN_FORCEINLINE void arrive_peer(unsigned rank) const {
+#if KILN_SM90
+    asm volatile(
+        "{\n .reg .b32 remote;\n mapa.shared::cluster.u32 remote, %0, %1;\n"
+        " mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(address()),
+        "r"(rank)
+        : "memory");
+#elif KILN_DEVICE_PASS
+    (void)rank;
+    detail::trap_no_sm90();
+#endif
+  }
   /// Whether the phase of `parity` has completed (a bounded wait in hardware).
   KILN_DEVICE KILN_FORCEINLINE bool try_wait(int parity) const {
 #if KILN_SM90

@@ -621,6 +621,17 @@ class KernelFactory {
                   std::to_string(fn.attributes().static_shared_bytes) +
                   " bytes of static shared memory)");
     }
+    if (lc.cluster.count() > 1) {
+      const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
+      const unsigned cluster[3] = {lc.cluster.x, lc.cluster.y, lc.cluster.z};
+      if (rt::driver().max_active_clusters &&
+          fn.max_active_clusters(block, cluster, lc.shared_bytes) == 0) {
+        throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
+                    ": no cluster of " + std::to_string(lc.cluster.count()) + " blocks of " +
+                    std::to_string(lc.block.count()) + " threads with " +
+                    std::to_string(lc.shared_bytes) + " bytes of dynamic shared memory each fits");
+      }
+    }
     rt::LaunchInfo info{nlohmann::json(p).dump(), nlohmann::json(c).dump(), bytes(p), flops(p)};
     return std::make_shared<const KernelType>(p, c, kname, std::move(fn), lc, std::move(info), how);
   }

@@ -230,15 +230,21 @@ inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c,
                                     const rt::DeviceProperties& d) {
   std::int64_t blocks = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m) *
                         gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
-  // The wgmma kernel is persistent: at most one block an SM (with split K, one cluster of
-  // split_k blocks per split_k SMs), each taking every grid-th tile.
+  // The wgmma kernel is persistent: at most one block an SM, in clusters of split_k blocks
+  // (each cluster taking a tile at a time) or of cluster_m blocks (each cluster taking
+  // cluster_m tiles adjacent along M at a time), every cluster every grid-th unit of work.
+  std::int64_t cluster = 1;
   if (c.path == GemmPath::wgmma) {
-    const std::int64_t split = std::max(1, c.split_k);
-    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : blocks * split;
-    blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(blocks, sms / split)) * split;
+    cluster = std::int64_t(std::max(1, c.split_k)) * std::max(1, c.cluster_m);
+    const std::int64_t units =
+        gemm_ceil_div(gemm_ceil_div(std::max<std::int64_t>(p.m, 1), c.block_m),
+                      std::max(1, c.cluster_m)) *
+        gemm_ceil_div(std::max<std::int64_t>(p.n, 1), c.block_n);
+    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : units * cluster;
+    blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(units, sms / cluster)) * cluster;
   }
   rt::LaunchConfig lc(blocks, gemm_threads(c), unsigned(gemm_shared_bytes(c)));
-  if (c.path == GemmPath::wgmma && c.split_k > 1) lc.cluster = {unsigned(c.split_k), 1u, 1u};
+  if (cluster > 1) lc.cluster = {unsigned(cluster), 1u, 1u};
   return lc;
 }
 
@@ -270,6 +276,16 @@ inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const Gemm
                                const GemmEpilogueArgs& args, const rt::Device& device) {
   const int m = int(p.m), n = int(p.n), k = int(p.k);
   auto* c_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(c));
+  // The wgmma kernel is persistent: a grid of clusters larger than the device runs at once
+  // would leave the last clusters waiting for whole others to finish (not every SM can be
+  // paired in a cluster), so the grid takes at most what the driver says fits.
+  if (lc.cluster.count() > 1) {
+    const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
+    const unsigned cluster[3] = {lc.cluster.x, lc.cluster.y, lc.cluster.z};
+    const int fit = kernel.function().max_active_clusters(block, cluster, lc.shared_bytes);
+    if (fit > 0 && lc.grid.x > unsigned(fit) * lc.cluster.x)
+      lc.grid.x = unsigned(fit) * lc.cluster.x;
+  }
   auto launch = [&](const auto& a_arg, const auto& b_arg) {
     if (info) {
       kernel.launch(lc, *info, a_arg, b_arg, c_ptr, m, n, k, alpha, beta, args);

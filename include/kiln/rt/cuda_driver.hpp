@@ -55,7 +55,9 @@ struct Fns {
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) occupancy;
   decltype(&::cuFuncGetParamInfo) param_info;  // CUDA 12.4 and later; may be null
   decltype(&::cuLaunchKernel) launch;
-  decltype(&::cuLaunchKernelEx) launch_ex;                      // CUDA 12.0 and later; may be null
+  decltype(&::cuLaunchKernelEx) launch_ex;  // CUDA 12.0 and later; may be null
+  decltype(&::cuOccupancyMaxActiveClusters)
+      max_active_clusters;                                      // CUDA 12.0 and later; may be null
   decltype(&::cuTensorMapEncodeTiled) tensor_map_encode_tiled;  // CUDA 12.0 and later; may be null
   decltype(&::cuGetErrorName) error_name;
   decltype(&::cuGetErrorString) error_string;
@@ -213,6 +215,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.param_info, "cuFuncGetParamInfo", false);
   load(fns.launch, "cuLaunchKernel");
   load(fns.launch_ex, "cuLaunchKernelEx", false);
+  load(fns.max_active_clusters, "cuOccupancyMaxActiveClusters", false);
   load(fns.tensor_map_encode_tiled, "cuTensorMapEncodeTiled", false);
   load(fns.error_name, "cuGetErrorName");
   load(fns.error_string, "cuGetErrorString");
@@ -360,6 +363,27 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
       config.attrs = &attribute;
       config.numAttrs = 1;
       return int(fns.launch_ex(&config, static_cast<CUfunction>(f), params, nullptr));
+    };
+  }
+  if (fns.max_active_clusters) {
+    api->max_active_clusters = [](int* clusters, void* f, const unsigned* block,
+                                  const unsigned* cluster, unsigned smem) {
+      CUlaunchAttribute attribute{};
+      attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attribute.value.clusterDim.x = cluster[0];
+      attribute.value.clusterDim.y = cluster[1];
+      attribute.value.clusterDim.z = cluster[2];
+      CUlaunchConfig config{};
+      config.gridDimX = cluster[0];  // a grid of one cluster: the question is per cluster
+      config.gridDimY = cluster[1];
+      config.gridDimZ = cluster[2];
+      config.blockDimX = block[0];
+      config.blockDimY = block[1];
+      config.blockDimZ = block[2];
+      config.sharedMemBytes = smem;
+      config.attrs = &attribute;
+      config.numAttrs = 1;
+      return int(fns.max_active_clusters(clusters, static_cast<CUfunction>(f), &config));
     };
   }
   if (fns.tensor_map_encode_tiled) {

@@ -146,6 +146,11 @@ struct DriverApi {
   int (*launch_cluster)(void* function, const unsigned* grid, const unsigned* block,
                         const unsigned* cluster, unsigned shared_bytes, void* stream,
                         void** params) = nullptr;
+  /// The most clusters of cluster[0] x [1] x [2] blocks of block[0] x [1] x [2] threads
+  /// with `shared_bytes` of dynamic shared memory each that the device runs at once
+  /// (cuOccupancyMaxActiveClusters); null where the driver has none.
+  int (*max_active_clusters)(int* clusters, void* function, const unsigned* block,
+                             const unsigned* cluster, unsigned shared_bytes) = nullptr;
 
   /// Encodes a tiled TMA tensor map (cuTensorMapEncodeTiled) into `map` (128 bytes,
   /// 64-byte aligned): `rank` dimensions innermost first, strides in bytes of dimensions

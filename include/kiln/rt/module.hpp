@@ -1,6 +1,7 @@
 #pragma once
 /// Modules (a loaded binary) and the functions (kernels) in them.
 
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,32 @@ class Function {
     return blocks;
   }
 
+  /// The most thread-block clusters of cluster[0] x [1] x [2] blocks of block[0] x [1] x [2]
+  /// threads with `dynamic_shared` bytes each that the device runs at once: what a
+  /// persistent kernel's grid of clusters should not exceed. 0 where the driver cannot tell
+  /// (HIP, CUDA before 12). Asked of the driver once per shape, then remembered.
+  int max_active_clusters(const unsigned* block, const unsigned* cluster,
+                          std::size_t dynamic_shared) const {
+    const DriverApi& api = driver();
+    if (!api.max_active_clusters) return 0;
+    const std::array<unsigned, 7> key{
+        block[0], block[1], block[2], cluster[0], cluster[1], cluster[2], unsigned(dynamic_shared)};
+    auto& memo = *state_->clusters;
+    std::lock_guard lock(memo.mutex);
+    for (const auto& [k, v] : memo.known) {
+      if (k == key) return v;
+    }
+    ContextGuard g(device().context());
+    int clusters = 0;
+    api.check(
+        api.max_active_clusters(&clusters, handle(), block, cluster, unsigned(dynamic_shared)),
+        "max_active_clusters",
+        "computing how many clusters of " + std::to_string(cluster[0] * cluster[1] * cluster[2]) +
+            " blocks of " + name() + " run at once");
+    memo.known.emplace_back(key, clusters);
+    return clusters;
+  }
+
   bool valid() const { return state_ != nullptr; }
 
  private:
@@ -82,6 +109,11 @@ class Function {
     std::vector<std::size_t> parameter_sizes;
     bool knows_parameters = false;
     std::shared_ptr<const void> module_keepalive;
+    struct ClusterOccupancy {
+      std::mutex mutex;
+      std::vector<std::pair<std::array<unsigned, 7>, int>> known;
+    };
+    std::shared_ptr<ClusterOccupancy> clusters;  // max_active_clusters' answers
   };
   explicit Function(std::shared_ptr<State> s) : state_(std::move(s)) {}
   std::shared_ptr<State> state_;
@@ -104,7 +136,14 @@ class Module {
     const DriverApi& api = driver();
     ContextGuard g(state_->device.context());
     auto fs = std::make_shared<Function::State>(
-        Function::State{name, state_->device, nullptr, {}, {}, false, state_});
+        Function::State{name,
+                        state_->device,
+                        nullptr,
+                        {},
+                        {},
+                        false,
+                        state_,
+                        std::make_shared<Function::State::ClusterOccupancy>()});
     int r = api.module_function(&fs->handle, state_->handle, name.c_str());
     if (r != 0) {
       std::string hint;

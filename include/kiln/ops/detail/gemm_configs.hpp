@@ -59,8 +59,10 @@ NLOHMANN_JSON_SERIALIZE_ENUM(GemmPath,
 /// block rows together (L2 reuse of B's tiles). mma_sync: warps_m x warps_n warps split
 /// the tile. wgmma: `consumers` warp groups (1 or 2) split it by rows and one more warp
 /// group copies (block_k is 64; warps_m and warps_n are 0); blocks are persistent, at most
-/// one per SM; split_k blocks of a cluster may share a tile along K. A zero block_m means
-/// "not set" (GemmParams::config).
+/// one per SM; split_k blocks of a cluster may share a tile along K, or cluster_m blocks of a
+/// cluster take tiles adjacent along M and share B's tiles, each copying a part of every
+/// stage of B into both blocks (TMA multicast). A zero block_m means "not set"
+/// (GemmParams::config).
 struct GemmConfig {
   std::int32_t block_m = 0;
   std::int32_t block_n = 0;
@@ -74,10 +76,15 @@ struct GemmConfig {
   /// wgmma: blocks (a thread-block cluster) that share each tile, each taking a part of K
   /// (1, 2 or 4); block 0 adds the parts through distributed shared memory.
   std::int32_t split_k = 1;
+  /// wgmma: blocks of a cluster (1 or 2) that take tiles adjacent along M, B's tiles copied
+  /// once for both by TMA multicast (block_n 128 or 256; split_k 1; B stored N-contiguous,
+  /// layouts nn and tn). Only pinned: not among the candidates, measured slower so far.
+  std::int32_t cluster_m = 1;
   bool operator==(const GemmConfig&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GemmConfig, block_m, block_n, block_k, warps_m,
-                                                warps_n, stages, group_m, path, consumers, split_k)
+                                                warps_n, stages, group_m, path, consumers, split_k,
+                                                cluster_m)
 
 /// C = epilogue(alpha * op(A) op(B) + beta * C), with A and B of `in` (f16 or bf16), C of
 /// `out` (f16, bf16 or f32), f32 accumulation. m, n and k are the problem's: the kernel
@@ -221,6 +228,13 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
   if (c.split_k != 1 && c.split_k != 2 && c.split_k != 4) {
     throw Error(what + "split_k must be 1, 2 or 4 (blocks of a cluster sharing a tile)");
   }
+  if (c.cluster_m != 1 && c.cluster_m != 2) {
+    throw Error(what + "cluster_m must be 1 or 2 (blocks of a cluster sharing B's tiles)");
+  }
+  if (c.cluster_m == 2 && (c.split_k != 1 || c.block_n < 128)) {
+    throw Error(what + "cluster_m 2 takes split_k 1 and block_n 128 or 256 (each block " +
+                "copies half of every stage of B)");
+  }
 }
 
 /// Throws kiln::Error unless the kernel can run config `c` (on a device with `shared_optin`
@@ -243,6 +257,7 @@ inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin 
   }
   if (c.consumers != 0) throw Error(what + "consumers is 0 for mma_sync configs");
   if (c.split_k != 1) throw Error(what + "split_k is 1 for mma_sync configs");
+  if (c.cluster_m != 1) throw Error(what + "cluster_m is 1 for mma_sync configs");
   auto pow2 = [](std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
   if (!pow2(c.block_m) || !pow2(c.block_n) || c.block_m < 16 || c.block_n < 32 || c.block_m > 256 ||
       c.block_n > 256) {
@@ -280,6 +295,12 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
   const std::int64_t optin = d.shared_per_block_optin > 0 ? d.shared_per_block_optin : 48 * 1024;
   if (p.config.block_m != 0) {
     validate_gemm_config(p.config, optin);
+    if (p.config.cluster_m > 1 && gemm_b_transposed(p.layout)) {
+      throw Error("kiln: gemm config " + nlohmann::json(p.config).dump() +
+                  ": cluster_m 2 takes B stored N-contiguous (layouts nn and tn); with B "
+                  "stored K-contiguous (" +
+                  std::string(to_string(p.layout)) + ") use cluster_m 1");
+    }
     return {p.config};
   }
   struct Tile {
@@ -402,16 +423,17 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
   return best ? *best : candidates.front();
 }
 
-/// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8" (wgmma: "gemm__f16_f16__nn__wg128x256x64_c2_s4_g8"),
-/// with "__u" when A's or B's rows are not
-/// whole 16-byte vectors and "__epi_NAME" for an epilogue.
+/// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8" (wgmma: "gemm__f16_f16__nn__wg128x256x64_c2_s4_g8",
+/// "_k2" for split K, "_m2" for clusters of 2 on block rows), with "__u" when A's or B's rows are
+/// not whole 16-byte vectors and "__epi_NAME" for an epilogue.
 inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
   const std::string shape =
       std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" + std::to_string(c.block_k);
   const std::string split =
       c.path == GemmPath::wgmma
           ? "_c" + std::to_string(c.consumers) +
-                (c.split_k > 1 ? "_k" + std::to_string(c.split_k) : std::string())
+                (c.split_k > 1 ? "_k" + std::to_string(c.split_k) : std::string()) +
+                (c.cluster_m > 1 ? "_m" + std::to_string(c.cluster_m) : std::string())
           : "_w" + std::to_string(c.warps_m) + "x" + std::to_string(c.warps_n);
   std::string name = "gemm__" + std::string(gen::to_string(p.in)) + "_" +
                      std::string(gen::to_string(p.out)) + "__" + to_string(p.layout) + "__" +
@@ -452,6 +474,7 @@ inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
       .constant("kAligned", gemm_aligned(p) ? 1 : 0)
       .constant("kConsumers", int(c.consumers))
       .constant("kSplitK", int(c.split_k))
+      .constant("kClusterM", int(c.cluster_m))
       .constant("kEpilogueArgsBytes", int(p.epilogue_args_bytes));
   s.code(
       "epilogue",
@@ -474,13 +497,14 @@ struct std::hash<kiln::ops::GemmParams> {
     auto mix = [&h](std::int64_t v) {
       h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
     };
-    for (std::int64_t v : {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m,
-                           p.n, p.k, std::int64_t(p.epilogue_args_bytes),
-                           std::int64_t(p.config.block_m), std::int64_t(p.config.block_n),
-                           std::int64_t(p.config.block_k), std::int64_t(p.config.warps_m),
-                           std::int64_t(p.config.warps_n), std::int64_t(p.config.stages),
-                           std::int64_t(p.config.group_m), std::int64_t(p.config.path),
-                           std::int64_t(p.config.consumers), std::int64_t(p.config.split_k)}) {
+    for (std::int64_t v :
+         {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m, p.n, p.k,
+          std::int64_t(p.epilogue_args_bytes), std::int64_t(p.config.block_m),
+          std::int64_t(p.config.block_n), std::int64_t(p.config.block_k),
+          std::int64_t(p.config.warps_m), std::int64_t(p.config.warps_n),
+          std::int64_t(p.config.stages), std::int64_t(p.config.group_m),
+          std::int64_t(p.config.path), std::int64_t(p.config.consumers),
+          std::int64_t(p.config.split_k), std::int64_t(p.config.cluster_m)}) {
       mix(v);
     }
     mix(std::int64_t(std::hash<std::string>{}(p.epilogue_name)));
