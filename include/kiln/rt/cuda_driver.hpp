@@ -140,6 +140,31 @@ inline CUstream stream(void* s) {
   return static_cast<CUstream>(s);
 }
 
+/// cuLaunchKernelEx's description of a launch in thread-block clusters (grid, block and
+/// cluster dimensions as x, y, z), for the launch itself and for the occupancy question.
+struct ClusterLaunch {
+  ClusterLaunch(const unsigned* grid, const unsigned* block, const unsigned* cluster,
+                unsigned shared_bytes) {
+    attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attribute.value.clusterDim.x = cluster[0];
+    attribute.value.clusterDim.y = cluster[1];
+    attribute.value.clusterDim.z = cluster[2];
+    config.gridDimX = grid[0];
+    config.gridDimY = grid[1];
+    config.gridDimZ = grid[2];
+    config.blockDimX = block[0];
+    config.blockDimY = block[1];
+    config.blockDimZ = block[2];
+    config.sharedMemBytes = shared_bytes;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;  // config points at attribute
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+  CUlaunchAttribute attribute{};
+  CUlaunchConfig config{};
+};
+
 }  // namespace cuda_detail
 
 /// Opens libcuda.so.1 (or KILN_CUDA_LIBRARY), initializes the driver, and fills a DriverApi.
@@ -346,44 +371,17 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   if (fns.launch_ex) {
     api->launch_cluster = [](void* f, const unsigned* grid, const unsigned* block,
                              const unsigned* cluster, unsigned smem, void* s, void** params) {
-      CUlaunchAttribute attribute{};
-      attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-      attribute.value.clusterDim.x = cluster[0];
-      attribute.value.clusterDim.y = cluster[1];
-      attribute.value.clusterDim.z = cluster[2];
-      CUlaunchConfig config{};
-      config.gridDimX = grid[0];
-      config.gridDimY = grid[1];
-      config.gridDimZ = grid[2];
-      config.blockDimX = block[0];
-      config.blockDimY = block[1];
-      config.blockDimZ = block[2];
-      config.sharedMemBytes = smem;
-      config.hStream = stream(s);
-      config.attrs = &attribute;
-      config.numAttrs = 1;
-      return int(fns.launch_ex(&config, static_cast<CUfunction>(f), params, nullptr));
+      ClusterLaunch l(grid, block, cluster, smem);
+      l.config.hStream = stream(s);
+      return int(fns.launch_ex(&l.config, static_cast<CUfunction>(f), params, nullptr));
     };
   }
   if (fns.max_active_clusters) {
     api->max_active_clusters = [](int* clusters, void* f, const unsigned* block,
                                   const unsigned* cluster, unsigned smem) {
-      CUlaunchAttribute attribute{};
-      attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-      attribute.value.clusterDim.x = cluster[0];
-      attribute.value.clusterDim.y = cluster[1];
-      attribute.value.clusterDim.z = cluster[2];
-      CUlaunchConfig config{};
-      config.gridDimX = cluster[0];  // a grid of one cluster: the question is per cluster
-      config.gridDimY = cluster[1];
-      config.gridDimZ = cluster[2];
-      config.blockDimX = block[0];
-      config.blockDimY = block[1];
-      config.blockDimZ = block[2];
-      config.sharedMemBytes = smem;
-      config.attrs = &attribute;
-      config.numAttrs = 1;
-      return int(fns.max_active_clusters(clusters, static_cast<CUfunction>(f), &config));
+      // A grid of one cluster: the question is per cluster.
+      ClusterLaunch l(cluster, block, cluster, smem);
+      return int(fns.max_active_clusters(clusters, static_cast<CUfunction>(f), &l.config));
     };
   }
   if (fns.tensor_map_encode_tiled) {
