@@ -154,3 +154,24 @@ TEST_CASE("parse_size and compare") {
   CHECK(cli::run_compare(s, out) == 1);
   CHECK(out.str().find("| copy | 0 |") != std::string::npos);
 }
+
+TEST_CASE("compile --spec: the Spec's header is the source's spec.hpp (NVRTC)") {
+  const std::string data = KILN_CLI_DATA;
+  const fs::path dir = scratch("spec");
+  ::setenv("KILN_CACHE_DIR", dir.c_str(), 1);
+  cli::CompileSettings s;
+  s.file = data + "/spec_kernel.cu";
+  s.arch = "sm_80";
+  s.spec_file = data + "/spec.json";
+  s.output = cli::CompileOutput::ptx;
+  std::ostringstream out, err;
+  CHECK(cli::run_compile(s, out, err) == 0);
+  CHECK(out.str().find(".entry scale_rows__f32__cols256(") != std::string::npos);
+  CHECK(out.str().find("0f40400000") != std::string::npos);  // kScale, 3.0f
+  s.spec_file = data + "/spec_bad_name.json";
+  CHECK_THROWS_WITH_AS(cli::run_compile(s, out, err),
+                       doctest::Contains("tensors.In.dims[1]: the dimension name 'my-col'"),
+                       gen::SpecError);
+  ::unsetenv("KILN_CACHE_DIR");
+  fs::remove_all(dir);
+}

@@ -30,6 +30,7 @@
 
 #include "kiln/factory/model.hpp"
 #include "kiln/factory/tuning_db.hpp"
+#include "kiln/gen/spec_json.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/jit/resources.hpp"
 #include "kiln/prof/bench.hpp"
@@ -325,6 +326,7 @@ struct CompileSettings {
   std::string arch;  // empty: the current device's
   std::vector<std::string> defines;
   std::vector<std::string> include_dirs;
+  std::string spec_file;  // a kiln::gen::Spec as JSON, handed to the source as "spec.hpp"
   CompileOutput output = CompileOutput::summary;
 };
 
@@ -410,6 +412,11 @@ inline int run_compile(const CompileSettings& s, std::ostream& out, std::ostream
   std::error_code ec;
   const std::string name = fs::is_regular_file(s.file, ec) ? fs::absolute(s.file).string() : s.file;
   jit::Program program = jit::program_from_file(name, {fs::current_path()});
+  if (!s.spec_file.empty()) {
+    // As kiln's factories do: the Spec's header is the source's "spec.hpp".
+    const gen::Spec spec = gen::spec_from_json_text(read_text(s.spec_file), s.spec_file);
+    program.headers.push_back({"spec.hpp", spec.header()});
+  }
   if (s.output == CompileOutput::sass && jit::is_amd_target(options.target)) {
     throw Error("kiln: --sass is for NVIDIA targets; " + options.target +
                 " has no SASS (use --resources or --ptx for NVIDIA targets)");

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(kiln::jit::supported_targets()));
   compile_cmd->add_option("-D", compile.defines, "define a macro: -DNAME or -DNAME=VALUE");
   compile_cmd->add_option("-I", compile.include_dirs, "add an include directory");
+  compile_cmd->add_option("--spec", compile.spec_file,
+                          "a kiln::gen::Spec as JSON (docs/cli.md); the source includes its "
+                          "header as \"spec.hpp\"");
   auto* ptx_flag = compile_cmd->add_flag("--ptx", ptx, "print the PTX");
   auto* sass_flag =
       compile_cmd->add_flag("--sass", sass, "print the SASS (needs nvdisasm or cuobjdump)");
@@ -64,7 +67,8 @@ int main(int argc, char** argv) {
   sass_flag->excludes(res_flag);
   compile_cmd->footer(
       "Examples:\n  kiln compile kernels/softmax.cu --arch sm_90 --ptx\n"
-      "  kiln compile my_kernel.cu --arch sm_80 -DTILE=64 -I include --resources");
+      "  kiln compile my_kernel.cu --arch sm_80 -DTILE=64 -I include --resources\n"
+      "  kiln compile my_kernel.cu --arch sm_90 --spec my_spec.json --ptx");
 
   CacheSettings cache;
   auto* cache_cmd = app.add_subcommand("cache", "the kernel disk cache (KILN_CACHE_DIR)");
