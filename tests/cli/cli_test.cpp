@@ -155,6 +155,23 @@ TEST_CASE("parse_size and compare") {
   CHECK(out.str().find("| copy | 0 |") != std::string::npos);
 }
 
+TEST_CASE("read_json: gzip-compressed files read as the plain ones (zlib, as kiln writes them)") {
+  const std::string data = KILN_CLI_DATA;
+  CHECK(cli::is_gzip("\x1f\x8b rest"));
+  CHECK_FALSE(cli::is_gzip("{}"));
+  CHECK(cli::read_json(data + "/trace_base.json.gz") == cli::read_json(data + "/trace_base.json"));
+  CHECK(cli::read_json(data + "/profile_new.json.gz") ==
+        cli::read_json(data + "/profile_new.json"));
+  CHECK_THROWS_WITH_AS(cli::read_json(data + "/truncated.json.gz"),
+                       doctest::Contains("truncated.json.gz is cut short"), Error);
+  // A file named .gz that is not compressed is read as it is.
+  const fs::path dir = scratch("gz");
+  fs::copy_file(data + "/profile_new.json", dir / "plain.json.gz");
+  CHECK(cli::read_json((dir / "plain.json.gz").string()) ==
+        cli::read_json(data + "/profile_new.json"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("compile --spec: the Spec's header is the source's spec.hpp (NVRTC)") {
   const std::string data = KILN_CLI_DATA;
   const fs::path dir = scratch("spec");

@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "gzip.hpp"
 #include "kiln/factory/model.hpp"
 #include "kiln/factory/tuning_db.hpp"
 #include "kiln/gen/spec_json.hpp"
@@ -59,13 +60,12 @@ inline std::string read_text(const std::string& path) {
   return s.str();
 }
 
+/// The JSON in `path`, gzip-compressed or not (kiln writes traces as .json.gz where asked).
 inline json read_json(const std::string& path) {
-  if (path.ends_with(".gz")) {
-    throw Error("kiln: " + path + " is gzip-compressed; run `gunzip -k " + path +
-                "` and pass the .json");
-  }
+  std::string text = read_text(path);
+  if (is_gzip(text)) text = read_gzip_file(path);
   try {
-    return json::parse(read_text(path));
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw Error("kiln: " + path + " is not JSON (" + std::string(e.what()) +
                 "); pass a kiln profile, a kiln trace or a benchmark --json file");
