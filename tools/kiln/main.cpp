@@ -2,7 +2,9 @@
 // commands.hpp and runs the command; every error is one line on stderr and a non-zero exit
 // status (2 for a bad command line, 1 for a failed command).
 
+#include <cmath>
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -109,37 +111,53 @@ int main(int argc, char** argv) {
   auto* tune_eval = tune_cmd->add_subcommand(
       "evaluate", "the model's accuracy on held-out problems (needs XGBoost)");
   tune_eval->add_option("--factory", tune.factory, "only this factory's entries");
-  tune_eval->add_option("--top-k", tune.top_k, "candidates the model policy times")
+  tune_eval->add_option("--top-k", tune.top_k, "candidates the model policy times (default 3)")
       ->check(CLI::PositiveNumber);
-  tune_eval->add_option("--holdout", tune.holdout, "share of problems held out")
+  tune_eval->add_option("--holdout", tune.holdout, "share of problems held out (default 0.25)")
       ->check(CLI::Range(0.01, 0.99));
-  tune_eval->add_option("--seed", tune.seed, "the split's seed");
+  tune_eval->add_option("--seed", tune.seed, "the split's seed (default 1)");
   tune_cmd->footer(
       "Examples:\n  kiln tune show --factory softmax\n  kiln tune export tuned.json\n"
       "  kiln tune evaluate --top-k 3");
 
   ReportSettings report;
   auto* report_cmd =
-      app.add_subcommand("report", "tables of a saved profile (profile.json or trace.json)");
+      app.add_subcommand("report",
+                         "tables of a saved profile (profile.json or trace.json, or either "
+                         "gzip-compressed: .json.gz)");
   report_cmd->add_option("profile", report.file, "the profile or trace")->required();
-  report_cmd->add_option("--top", report.top, "kernels in the table")->check(CLI::PositiveNumber);
-  report_cmd->add_option("--by", report.by, "kernel: top-N; device: the straggler view")
+  report_cmd->add_option("--top", report.top, "kernels in the table (default 20)")
+      ->check(CLI::PositiveNumber);
+  report_cmd->add_option("--by", report.by, "kernel (default): top-N; device: the straggler view")
       ->check(CLI::IsMember({"kernel", "device"}));
   auto* csv_flag = report_cmd->add_flag("--csv", report.csv, "every record as CSV");
   report_cmd->add_flag("--json", report.json_output, "the profile as JSON")->excludes(csv_flag);
   report_cmd->footer(
       "Examples:\n  kiln report out/profile.json --top 10\n  kiln report out/trace.json --by "
-      "device\n  kiln report out/profile.json --csv > kernels.csv");
+      "device\n  kiln report out/profile.json --csv > kernels.csv\n"
+      "  kiln report trace.json.gz   (a trace KILN_PROFILE=trace.json.gz wrote)");
 
   CompareSettings compare;
   auto* compare_cmd = app.add_subcommand(
       "compare",
-      "per-kernel time of two profiles or benchmark --json files; the exit status "
-      "is the number of regressions");
+      "per-kernel time of two profiles, traces or benchmark --json files (.json.gz too); "
+      "the exit status is the number of regressions (at most 125)");
   compare_cmd->add_option("base", compare.base, "the reference run")->required();
   compare_cmd->add_option("new", compare.next, "the run to compare")->required();
-  compare_cmd->add_option("--threshold", compare.threshold,
-                          "smallest change in percent that counts (default 5)");
+  compare_cmd
+      ->add_option("--threshold", compare.threshold,
+                   "smallest change in percent that counts (default 5)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            try {
+              std::size_t used = 0;
+              const double d = std::stod(v, &used);
+              if (used == v.size() && d >= 0 && std::isfinite(d)) return {};
+            } catch (const std::exception&) {
+            }
+            return "takes a percentage >= 0, not '" + v + "'";
+          },
+          "PCT"));
   compare_cmd->footer(
       "Examples:\n  kiln compare base/profile.json new/profile.json\n"
       "  kiln compare bench-main.json bench-pr.json --threshold 2 || echo regressions: $?");
@@ -152,7 +170,8 @@ int main(int argc, char** argv) {
   profile_cmd->add_option("--counters", profile.counters, "hardware counters (not supported yet)");
   profile_cmd->add_option("-o,--output", profile.dir,
                           "the output directory (default kiln-profile)");
-  profile_cmd->add_option("--top", profile.top, "kernels in the table")->check(CLI::PositiveNumber);
+  profile_cmd->add_option("--top", profile.top, "kernels in the table (default 20)")
+      ->check(CLI::PositiveNumber);
   profile_cmd->add_option("command", profile.command, "-- PROGRAM ARGS...")->required();
   profile_cmd->prefix_command(false);
   profile_cmd->footer("Examples:\n  kiln profile -o out -- ./build/examples/quickstart/quickstart");
