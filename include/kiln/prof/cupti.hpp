@@ -35,6 +35,24 @@ struct CuptiKernel {
   int registers = 0, static_shared = 0, dynamic_shared = 0;
 };
 
+/// Where CUPTI is looked for (KILN_CUPTI_LIBRARY, where set, replaces the list): the CUDA
+/// toolkit of CUDA_PATH / CUDA_HOME, the loader's search path, /usr/local/cuda.
+inline std::vector<std::string> cupti_library_candidates() {
+  std::vector<std::string> candidates;
+  for (const char* var : {"CUDA_PATH", "CUDA_HOME"}) {
+    if (const char* v = std::getenv(var); v && *v) {
+      candidates.push_back(std::string(v) + "/lib64/libcupti.so.13");
+      candidates.push_back(std::string(v) + "/extras/CUPTI/lib64/libcupti.so.13");
+    }
+  }
+  for (const char* c : {"libcupti.so.13", "/usr/local/cuda/lib64/libcupti.so.13",
+                        "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so.13", "libcupti.so.12",
+                        "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so.12"}) {
+    candidates.emplace_back(c);
+  }
+  return candidates;
+}
+
 #if KILN_PROF_HAS_CUPTI
 /// One profiling session's use of CUPTI. The library stays loaded and its buffer callbacks
 /// registered for the rest of the process once used (CUPTI keeps threads and callbacks
@@ -113,20 +131,9 @@ class Cupti {
       return *api;
     }
     void load() {
-      std::vector<std::string> candidates;
-      for (const char* var : {"CUDA_PATH", "CUDA_HOME"}) {
-        if (const char* v = std::getenv(var); v && *v) {
-          candidates.push_back(std::string(v) + "/lib64/libcupti.so.13");
-          candidates.push_back(std::string(v) + "/extras/CUPTI/lib64/libcupti.so.13");
-        }
-      }
-      for (const char* c : {"libcupti.so.13", "/usr/local/cuda/lib64/libcupti.so.13",
-                            "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so.13", "libcupti.so.12",
-                            "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so.12"}) {
-        candidates.emplace_back(c);
-      }
       lib = ::kiln::detail::DynamicLibrary::open_first(
-          "CUPTI (libcupti.so.13, from the CUDA toolkit)", candidates, "KILN_CUPTI_LIBRARY");
+          "CUPTI (libcupti.so.13, from the CUDA toolkit)", cupti_library_candidates(),
+          "KILN_CUPTI_LIBRARY");
       register_callbacks = lib.get<decltype(register_callbacks)>("cuptiActivityRegisterCallbacks");
       enable = lib.get<decltype(enable)>("cuptiActivityEnable");
       disable = lib.get<decltype(disable)>("cuptiActivityDisable");

@@ -6,6 +6,8 @@
 ///   FILE ending in .csv      every record                   .svg      the roofline chart
 ///
 /// The top-N table goes to stderr as well. KILN_PROFILE_BACKEND picks events or cupti.
+/// Hardware counters (KILN_PROFILE_METRICS) are not collected here: they need the work run
+/// a second time (profile_with_counters in counters.hpp); kiln says so once at start.
 ///
 /// The file is checked when the program starts, not when it ends: a name with another
 /// extension gets ".json" added, and a directory kiln cannot write to is replaced by the temp
@@ -108,6 +110,13 @@ class EnvironmentProfile {
     const char* p = std::getenv("KILN_PROFILE");
     if (!p || !*p) return;
     path_ = checked_profile_path(p);
+    if (kiln::detail::env_setting("KILN_PROFILE_METRICS")) {
+      std::fprintf(stderr,
+                   "kiln: KILN_PROFILE_METRICS is set, but KILN_PROFILE profiles the whole run "
+                   "once, so %s will have timing only: counters need a second pass of the work "
+                   "(kiln::prof::profile_with_counters, see docs/profiling.md)\n",
+                   path_.c_str());
+    }
     try {
       Profiler::instance().start(backend_from_environment());
     } catch (const std::exception& e) {

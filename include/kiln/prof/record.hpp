@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct KernelRecord {
   double flops = 0;           ///< floating-point operations (0: not declared)
   bool external = false;      ///< launched outside kiln (seen through CUPTI)
   std::uint64_t correlation = 0;  ///< CUPTI correlation id, where CUPTI timed it
+  /// Hardware counters by metric name ("dram__bytes_read.sum"), from the counter pass
+  /// (counters.hpp); empty where none were collected.
+  std::map<std::string, double> counters;
 
   double duration_us() const { return end_us - start_us; }
 };
@@ -54,7 +58,9 @@ struct DeviceInfo {
 struct Profile {
   std::vector<KernelRecord> kernels;
   std::vector<DeviceInfo> devices;
-  std::string backend;  ///< "events" or "cupti"
+  std::string backend;               ///< "events" or "cupti"
+  std::vector<std::string> metrics;  ///< the hardware metrics asked for (empty: none)
+  std::string counters_note;         ///< why counters are missing or partial (empty: all collected)
 };
 
 }  // namespace kiln::prof

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "../error.hpp"
+#include "derived.hpp"
 #include "detail/kernel_groups.hpp"
 #include "detail/profile_json.hpp"
 #include "detail/units.hpp"
@@ -68,7 +70,68 @@ inline std::string percent(double part, double whole) {
   return whole > 0 ? fmt::format("{:.1f}", 100 * part / whole) : "-";
 }
 
+/// Whether any record of the profile has hardware counters.
+inline bool has_counters(const Profile& profile) {
+  return std::any_of(profile.kernels.begin(), profile.kernels.end(),
+                     [](const KernelRecord& k) { return !k.counters.empty(); });
+}
+
+/// The metrics of the profile's counters: those asked for, in their order, then any other
+/// a record holds, by name.
+inline std::vector<std::string> counter_names(const Profile& profile) {
+  std::vector<std::string> out = profile.metrics;
+  std::set<std::string> extra;
+  for (const KernelRecord& k : profile.kernels) {
+    for (const auto& [name, value] : k.counters) {
+      if (std::find(out.begin(), out.end(), name) == out.end()) extra.insert(name);
+    }
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
+/// The derived metrics' names (derived_rules) and "bound": the derived columns.
+inline std::vector<std::string> derived_names() {
+  std::vector<std::string> out;
+  for (const DerivedRule& r : derived_rules) out.emplace_back(r.name);
+  out.emplace_back("bound");
+  return out;
+}
+
+/// A record's derived metrics (and "bound", as text), from its counters and its device's
+/// peaks; empty where it has no counters.
+struct RecordDerived {
+  std::map<std::string, double> values;
+  std::string bound;
+};
+inline RecordDerived record_derived(const Profile& profile, const KernelRecord& k) {
+  if (k.counters.empty()) return {};
+  const DeviceInfo* d = find_device(profile, k.device);
+  const CounterInputs in{k.counters, k.duration_us(), k.flops, d ? &d->peaks : nullptr};
+  return {derived_metrics(in), classify(in)};
+}
+
+/// A derived or counter value as a table cell.
+inline std::string counter_cell(std::string_view column, double v) {
+  if (column == "dram_bytes") return fmt::format("{:.1f}", v / 1e6);
+  if (column == "measured_intensity") return fmt::format("{:.3g}", v);
+  if (const DerivedRule* r = derived_rule(column); r && r->unit != "byte") {
+    return fmt::format("{:.1f}", v);
+  }
+  return fmt::format("{:.4g}", v);
+}
+
 }  // namespace detail
+
+/// What top_table() shows.
+struct TableOptions {
+  std::size_t rows = 20;  ///< kernels listed; the rest are summed in one row
+  /// Columns added after the standard ones, by name: a derived metric (dram_bytes,
+  /// dram_gbps, dram_pct_of_peak, measured_intensity, tensor_pct), "bound", or a counter's
+  /// metric name. Empty: where the profile has counters, dram_gbps, dram_pct_of_peak,
+  /// measured_intensity, tensor_pct and bound; none where it has no counters.
+  std::vector<std::string> columns;
+};
 
 /// A markdown table of the `n` kernels that took the most device time, grouped by (name,
 /// device) and sorted by total time, longest first. Columns: rank, kernel, device, calls,
@@ -80,7 +143,43 @@ inline std::string percent(double part, double whole) {
 /// FP16 tensor peak (marked "(tensor)") where the rate exceeds the FP32 peak. "-" marks
 /// what is unknown. Kernels past the first `n` are summed in one "more kernels" row; the
 /// last row holds the totals. A line above the table names the peaks used.
-inline std::string top_table(const Profile& profile, std::size_t n = 20) {
+///
+/// Where records have hardware counters, columns of counters and derived metrics follow
+/// (TableOptions::columns; derived.hpp says how each is computed): per kernel, over its
+/// calls with counters (counts summed, percentages averaged weighted by duration); "-"
+/// where a kernel lacks what a column needs. Profile::counters_note, where set, is printed
+/// under the table. Throws kiln::Error for a column name that is neither, listing the names.
+inline std::string top_table(const Profile& profile, const TableOptions& options) {
+  const std::size_t n = options.rows;
+  std::vector<std::string> columns = options.columns;
+  if (columns.empty() && detail::has_counters(profile)) {
+    columns = {"dram_gbps", "dram_pct_of_peak", "measured_intensity", "tensor_pct", "bound"};
+  }
+  const std::vector<std::string> metric_names = detail::counter_names(profile);
+  for (const std::string& c : columns) {
+    if (c == "bound" || derived_rule(c) ||
+        std::find(metric_names.begin(), metric_names.end(), c) != metric_names.end()) {
+      continue;
+    }
+    std::string known;
+    for (const std::string& name : detail::derived_names()) known += " " + name;
+    for (const std::string& name : metric_names) known += " " + name;
+    throw Error("kiln: the top table has no column '" + c +
+                "'; the columns that can be added are the derived metrics and the metrics this "
+                "profile has counters for:" +
+                known);
+  }
+  auto title = [](const std::string& c) {
+    if (c == "bound") return std::string("bound");
+    if (const DerivedRule* r = derived_rule(c)) return std::string(r->label);
+    return c;
+  };
+  std::string extra_titles, extra_rule, extra_blank;
+  for (const std::string& c : columns) {
+    extra_titles += " " + detail::markdown_cell(title(c)) + " |";
+    extra_rule += c == "bound" ? ":--|" : "--:|";
+    extra_blank += "  |";
+  }
   const std::vector<detail::KernelGroup> groups = detail::group_kernels(profile);
   double total_us = 0;
   std::size_t total_calls = 0;
@@ -103,8 +202,8 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
   }
   out +=
       "| # | kernel | dev | calls | total ms | mean us | min us | max us | % time | GB/s | % BW "
-      "| TFLOP/s | % FLOP peak |\n"
-      "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+      "| TFLOP/s | % FLOP peak |" +
+      extra_titles + "\n|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|" + extra_rule + "\n";
 
   const std::size_t shown = std::min(n, groups.size());
   for (std::size_t i = 0; i < shown; ++i) {
@@ -126,11 +225,29 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
         }
       }
     }
+    std::string extra;
+    if (!columns.empty()) {
+      const std::map<std::string, double> counters = g.counters.counters();
+      const CounterInputs in{counters, g.counters.us(), g.counters.flops(),
+                             device ? &device->peaks : nullptr};
+      const std::map<std::string, double> derived = derived_metrics(in);
+      for (const std::string& c : columns) {
+        std::string cell = "-";
+        if (c == "bound") {
+          if (const std::string b = g.counters.calls() ? classify(in) : ""; !b.empty()) cell = b;
+        } else if (auto d = derived.find(c); d != derived.end()) {
+          cell = detail::counter_cell(c, d->second);
+        } else if (auto m = counters.find(c); m != counters.end()) {
+          cell = detail::counter_cell(c, m->second);
+        }
+        extra += " " + cell + " |";
+      }
+    }
     out += fmt::format(
-        "| {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} |\n",
+        "| {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} |{}\n",
         i + 1, detail::markdown_cell(short_name(g.name)), g.device, g.calls, g.total_us / 1e3,
         g.mean_us(), g.min_us, g.max_us, detail::percent(g.total_us, total_us), gbs, bw_pct, tfl,
-        fl_pct);
+        fl_pct, extra);
   }
   if (shown < groups.size()) {
     double rest_us = 0;
@@ -139,13 +256,20 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
       rest_us += groups[i].total_us;
       rest_calls += groups[i].calls;
     }
-    out += fmt::format("|  | ({} more kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |\n",
+    out += fmt::format("|  | ({} more kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |{}\n",
                        groups.size() - shown, rest_calls, rest_us / 1e3,
-                       detail::percent(rest_us, total_us));
+                       detail::percent(rest_us, total_us), extra_blank);
   }
-  out += fmt::format("|  | **total** ({} kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |\n",
-                     groups.size(), total_calls, total_us / 1e3, total_us > 0 ? "100.0" : "-");
+  out += fmt::format("|  | **total** ({} kernels) |  | {} | {:.3f} |  |  |  | {} |  |  |  |  |{}\n",
+                     groups.size(), total_calls, total_us / 1e3, total_us > 0 ? "100.0" : "-",
+                     extra_blank);
+  if (!profile.counters_note.empty()) out += "\nCounters: " + profile.counters_note + "\n";
   return out;
+}
+
+/// top_table() of the `n` hottest kernels, with the default columns.
+inline std::string top_table(const Profile& profile, std::size_t n = 20) {
+  return top_table(profile, TableOptions{n, {}});
 }
 
 /// Every record as CSV (RFC 4180: a header row, CRLF line ends, fields with commas, quotes
@@ -154,14 +278,27 @@ inline std::string top_table(const Profile& profile, std::size_t n = 20) {
 /// recorded. Streams
 /// are written in hex ("0x7f3a..."), as the Chrome trace names them; times in microseconds
 /// and occupancy with at most 3 decimals, bytes and flops as whole numbers (csv_number).
+///
+/// Where records have hardware counters, more columns follow mangled_name: one per metric
+/// (counter_names: those asked for, then any other, by name), then the derived metrics
+/// (dram_bytes, dram_gbps, dram_pct_of_peak, measured_intensity, tensor_pct, bound); a
+/// field is empty where a record lacks it. Without counters the columns are as above.
 inline std::string to_csv(const Profile& profile) {
+  const bool counters = detail::has_counters(profile);
+  const std::vector<std::string> metric_names =
+      counters ? detail::counter_names(profile) : std::vector<std::string>{};
+  const std::vector<std::string> derived_names =
+      counters ? detail::derived_names() : std::vector<std::string>{};
   std::string out =
       "name,params,config,device,stream,grid_x,grid_y,grid_z,block_x,block_y,block_z,"
       "shared_bytes,static_shared_bytes,registers,occupancy,start_us,end_us,duration_us,"
-      "host_us,host_launch_us,bytes,flops,external,correlation,mangled_name\r\n";
+      "host_us,host_launch_us,bytes,flops,external,correlation,mangled_name";
+  for (const std::string& m : metric_names) out += "," + detail::csv_field(m);
+  for (const std::string& d : derived_names) out += "," + d;
+  out += "\r\n";
   for (const KernelRecord& k : profile.kernels) {
     out += fmt::format(
-        "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+        "{},{},{},{},{:#x},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         detail::csv_field(demangle(k.name)), detail::csv_field(k.params),
         detail::csv_field(k.config), k.device, k.stream, k.grid[0], k.grid[1], k.grid[2],
         k.block[0], k.block[1], k.block[2], k.shared_bytes, k.static_shared_bytes, k.registers,
@@ -170,6 +307,19 @@ inline std::string to_csv(const Profile& profile) {
         detail::csv_number(k.host_us, 3), detail::csv_number(k.host_launch_us, 3),
         detail::csv_number(k.bytes, 0), detail::csv_number(k.flops, 0),
         k.external ? "true" : "false", k.correlation, detail::csv_field(k.name));
+    if (counters) {
+      for (const std::string& m : metric_names) {
+        auto it = k.counters.find(m);
+        out += "," + (it == k.counters.end() ? std::string() : detail::csv_number(it->second, 6));
+      }
+      const detail::RecordDerived d = detail::record_derived(profile, k);
+      for (const DerivedRule& r : derived_rules) {
+        auto it = d.values.find(std::string(r.name));
+        out += "," + (it == d.values.end() ? std::string() : detail::csv_number(it->second, 6));
+      }
+      out += "," + d.bound;
+    }
+    out += "\r\n";
   }
   return out;
 }

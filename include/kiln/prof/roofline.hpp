@@ -31,7 +31,11 @@ namespace kiln::prof {
 /// intensity), and the FP32 and FP16 tensor compute peaks as flat lines from where they
 /// meet it; a roof whose peak is unknown (0) is left out. Each kernel (grouped by name)
 /// whose calls declare both bytes and FLOPs is a numbered point at (FLOPs / bytes, FLOPs /
-/// time) over those calls, labelled with its name where there is room and its number
+/// time) over those calls. Where a kernel's calls have DRAM byte counters (counters.hpp)
+/// and declare FLOPs, its bytes are the measured ones (dram__bytes_read.sum +
+/// dram__bytes_write.sum) instead, and the chart then marks every point: filled where
+/// measured, hollow where declared, its figures ending "measured bytes" or "declared
+/// bytes". Points are labelled with the kernel's name where there is room and its number
 /// where not; the legend lists the roofs and the kernels by number (as many as fit, the
 /// longest-running first), and hovering a point shows its full name and figures.
 inline std::string roofline_svg(const Profile& profile, int device = 0) {
@@ -41,6 +45,9 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
   const DevicePeaks peaks = info ? info->peaks : DevicePeaks{};
   const double bw = peaks.bandwidth, fp32 = peaks.fp32_flops, tensor = peaks.tensor_fp16_flops;
   const detail::RooflineFrame f = detail::roofline_frame(points, peaks);
+  // Where any kernel has measured bytes, each point says which bytes placed it.
+  const bool any_measured = std::any_of(points.begin(), points.end(),
+                                        [](const detail::RooflinePoint& p) { return p.measured; });
   const Box& plot = f.plot;
   // What labels keep off: markers and labels placed, and (where they can) the roof lines.
   std::vector<Box> taken, lines;
@@ -71,7 +78,9 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
       "<text x=\"{}\" y=\"52\" fill=\"#555\">{}</text>\n", plot.x0,
       detail::xml_escape(
           (peaks.source.empty() ? std::string("peaks unknown") : "peaks from " + peaks.source) +
-          "; a point per kernel, over its calls that declare bytes and FLOPs"));
+          (any_measured ? "; a point per kernel: bytes measured by DRAM counters (filled), or "
+                          "declared (hollow)"
+                        : "; a point per kernel, over its calls that declare bytes and FLOPs")));
   svg += detail::roofline_axes(f);
 
   // Where the points go, first: roof labels and point labels keep off every marker.
@@ -175,15 +184,19 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
     if (const double roof = roof_at(p); roof > 0) {
       s += fmt::format(", {:.0f}% of roof", 100 * p.performance / roof);
     }
+    if (any_measured) s += p.measured ? ", measured bytes" : ", declared bytes";
     return s;
   };
   for (std::size_t i = 0; i < points.size(); ++i) {
+    const char* colour = detail::point_colours[i % std::size(detail::point_colours)];
+    const bool hollow = any_measured && !points[i].measured;
     svg += fmt::format(
         "<g><title>{}</title><circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\" "
-        "stroke=\"white\"/></g>\n",
+        "stroke=\"{}\"{}/></g>\n",
         detail::xml_escape(
             fmt::format("{} {}: {}", i + 1, demangle(points[i].name), figures(points[i]))),
-        px[i], py[i], detail::point_colours[i % std::size(detail::point_colours)]);
+        px[i], py[i], hollow ? "white" : colour, hollow ? colour : "white",
+        hollow ? " stroke-width=\"2\"" : "");
   }
   // A label goes where it is clear of everything, else where it only crosses a roof line,
   // and is the kernel's number where its name fits nowhere.
@@ -238,9 +251,17 @@ inline std::string roofline_svg(const Profile& profile, int device = 0) {
   for (std::size_t i = 0; i < listed; ++i) {
     ly += 20;
     svg += fmt::format(
-        "<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/>\n<text x=\"{}\" y=\"{}\">{}</text>\n"
+        "<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"{}/>\n<text x=\"{}\" y=\"{}\">{}</text>\n"
         "<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\">{}</text>\n",
-        lx + 5, ly - 4, detail::point_colours[i % std::size(detail::point_colours)], lx + 16, ly,
+        lx + 5, ly - 4,
+        any_measured && !points[i].measured
+            ? "white"
+            : detail::point_colours[i % std::size(detail::point_colours)],
+        any_measured && !points[i].measured
+            ? fmt::format(" stroke=\"{}\" stroke-width=\"2\"",
+                          detail::point_colours[i % std::size(detail::point_colours)])
+            : std::string(),
+        lx + 16, ly,
         detail::xml_escape(fmt::format("{} {}", i + 1, short_name(points[i].name, 30))), lx + 16,
         ly + 13, detail::xml_escape(figures(points[i])));
     ly += 13;

@@ -70,7 +70,8 @@ inline nlohmann::json metadata(const char* what, int pid, int tid, nlohmann::jso
           {"tid", tid}, {"ts", 0},      {"args", std::move(args)}};
 }
 
-inline nlohmann::json kernel_args(const KernelRecord& k, std::size_t index) {
+inline nlohmann::json kernel_args(const KernelRecord& k, std::size_t index,
+                                  const DevicePeaks* peaks = nullptr) {
   nlohmann::json a = {
       {"kernel", k.name},
       {"record", index},
@@ -96,6 +97,7 @@ inline nlohmann::json kernel_args(const KernelRecord& k, std::size_t index) {
   if (!k.params.empty()) a["params"] = k.params;
   if (!k.config.empty()) a["config"] = k.config;
   if (k.correlation) a["correlation"] = k.correlation;
+  add_counters_json(a, k, peaks);
   return a;
 }
 
@@ -113,7 +115,9 @@ inline bool has_host_launch(const KernelRecord& k) {
 /// external ones) go on extra tracks "stream 0x... (2)", so no two slices on a track
 /// overlap. Kernels are complete events ("ph": "X", cat "kernel" or "external kernel", ts
 /// and dur in microseconds, to the nanosecond) whose args hold the launch shape, resources,
-/// bytes, FLOPs, achieved rates, params and config. kiln's host launches are slices (cat
+/// bytes, FLOPs, achieved rates, params and config, and where the record has hardware
+/// counters, "counters" (by metric name) and "derived" (derived.hpp, with "bound"). kiln's
+/// host launches are slices (cat
 /// "launch", dur = the time spent in the launch call) on the "launches" track of a "host"
 /// process (the pid after the GPUs'), each joined to its kernel by a flow arrow (bind_id).
 /// Track ids are unique across the whole trace, and none is also a pid.
@@ -179,7 +183,7 @@ inline nlohmann::json chrome_trace(const Profile& profile) {
                     {"tid", tid},
                     {"ts", double(s.start) / 1e3},
                     {"dur", double(s.end - s.start) / 1e3},
-                    {"args", detail::kernel_args(k, s.record)}};
+                    {"args", detail::kernel_args(k, s.record, device ? &device->peaks : nullptr)}};
           if (launched[s.record]) {
             e["bind_id"] = s.record + 1;
             e["flow_in"] = true;
@@ -230,10 +234,11 @@ inline nlohmann::json chrome_trace(const Profile& profile) {
     devices.push_back(
         {{"ordinal", d.ordinal}, {"name", d.name}, {"peaks", detail::peaks_to_json(d.peaks)}});
   }
-  return {{"traceEvents", std::move(events)},
-          {"displayTimeUnit", "ms"},
-          {"otherData",
-           {{"generator", "kiln"}, {"backend", profile.backend}, {"devices", std::move(devices)}}}};
+  json other = {
+      {"generator", "kiln"}, {"backend", profile.backend}, {"devices", std::move(devices)}};
+  if (!profile.metrics.empty()) other["metrics"] = profile.metrics;
+  if (!profile.counters_note.empty()) other["counters_note"] = profile.counters_note;
+  return {{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}, {"otherData", other}};
 }
 
 /// Whether `j` is a trace chrome_trace() wrote.
@@ -258,6 +263,8 @@ inline Profile profile_from_chrome_trace(const nlohmann::json& j) {
   try {
     const nlohmann::json& other = j.at("otherData");
     detail::read_field(other, "backend", p.backend);
+    detail::read_field(other, "metrics", p.metrics);
+    detail::read_field(other, "counters_note", p.counters_note);
     for (const auto& d : other.value("devices", nlohmann::json::array())) {
       DeviceInfo info;
       detail::read_field(d, "ordinal", info.ordinal);
@@ -307,6 +314,7 @@ inline Profile profile_from_chrome_trace(const nlohmann::json& j) {
       detail::read_field(a, "params", k.params);
       detail::read_field(a, "config", k.config);
       detail::read_field(a, "correlation", k.correlation);
+      detail::read_counters_json(a, k);
       records[index] = std::move(k);
     }
     for (auto& [index, k] : records) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "../derived.hpp"
 #include "../record.hpp"
 
 namespace kiln::prof::detail {
@@ -27,6 +28,10 @@ struct KernelGroup {
   double flops = 0, flops_us = 0;
   // The calls that declared both (the roofline's points).
   double both_bytes = 0, both_flops = 0, both_us = 0;
+  // The calls with DRAM byte counters and declared FLOPs (the roofline's measured points).
+  double measured_bytes = 0, measured_flops = 0, measured_us = 0;
+  // The hardware counters of the calls that have them, combined.
+  CounterTotals counters;
 
   double mean_us() const { return calls ? total_us / double(calls) : 0; }
   /// Achieved bytes/s, or 0 where no call declared bytes (or they took no time).
@@ -60,6 +65,17 @@ inline std::vector<KernelGroup> group_kernels(const Profile& profile) {
       g.both_bytes += k.bytes;
       g.both_flops += k.flops;
       g.both_us += us;
+    }
+    g.counters.add(k);
+    if (k.flops > 0) {
+      const auto r = k.counters.find(metric::dram_read), w = k.counters.find(metric::dram_write);
+      const double dram =
+          (r != k.counters.end() ? r->second : 0.0) + (w != k.counters.end() ? w->second : 0.0);
+      if (dram > 0) {
+        g.measured_bytes += dram;
+        g.measured_flops += k.flops;
+        g.measured_us += us;
+      }
     }
   }
   std::vector<KernelGroup> out;

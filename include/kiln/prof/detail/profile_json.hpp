@@ -2,10 +2,12 @@
 /// A Profile to JSON and back (the format of kiln::prof::to_json).
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "../../error.hpp"
+#include "../derived.hpp"
 #include "../record.hpp"
 
 namespace kiln::prof::detail {
@@ -44,6 +46,33 @@ inline nlohmann::json record_to_json(const KernelRecord& k) {
           {"correlation", k.correlation}};
 }
 
+/// The record's counters and derived metrics (with "bound" where known), for the JSON and
+/// the trace; nothing where it has no counters.
+inline void add_counters_json(nlohmann::json& out, const KernelRecord& k,
+                              const DevicePeaks* peaks) {
+  if (k.counters.empty()) return;
+  out["counters"] = k.counters;
+  const CounterInputs in{k.counters, k.duration_us(), k.flops, peaks};
+  nlohmann::json derived = derived_metrics(in);
+  if (const std::string bound = classify(in); !bound.empty()) derived["bound"] = bound;
+  out["derived"] = std::move(derived);
+}
+
+/// The peaks of device `ordinal` in `devices`, or nullptr.
+inline const DevicePeaks* peaks_of(const std::vector<DeviceInfo>& devices, int ordinal) {
+  for (const DeviceInfo& d : devices) {
+    if (d.ordinal == ordinal) return &d.peaks;
+  }
+  return nullptr;
+}
+
+/// Reads "counters" back (the derived metrics are computed again, not read).
+inline void read_counters_json(const nlohmann::json& j, KernelRecord& k) {
+  if (auto it = j.find("counters"); it != j.end()) {
+    for (const auto& [name, value] : it->items()) k.counters[name] = value.get<double>();
+  }
+}
+
 inline nlohmann::json profile_to_json(const Profile& profile) {
   nlohmann::json devices = nlohmann::json::array();
   for (const DeviceInfo& d : profile.devices) {
@@ -51,12 +80,19 @@ inline nlohmann::json profile_to_json(const Profile& profile) {
         {{"ordinal", d.ordinal}, {"name", d.name}, {"peaks", peaks_to_json(d.peaks)}});
   }
   nlohmann::json kernels = nlohmann::json::array();
-  for (const KernelRecord& k : profile.kernels) kernels.push_back(record_to_json(k));
-  return {{"format", profile_format},
-          {"version", profile_version},
-          {"backend", profile.backend},
-          {"devices", std::move(devices)},
-          {"kernels", std::move(kernels)}};
+  for (const KernelRecord& k : profile.kernels) {
+    nlohmann::json r = record_to_json(k);
+    add_counters_json(r, k, peaks_of(profile.devices, k.device));
+    kernels.push_back(std::move(r));
+  }
+  nlohmann::json out = {{"format", profile_format},
+                        {"version", profile_version},
+                        {"backend", profile.backend},
+                        {"devices", std::move(devices)},
+                        {"kernels", std::move(kernels)}};
+  if (!profile.metrics.empty()) out["metrics"] = profile.metrics;
+  if (!profile.counters_note.empty()) out["counters_note"] = profile.counters_note;
+  return out;
 }
 
 /// Reads a field where present (records from older writers may lack some).
@@ -78,6 +114,8 @@ inline Profile profile_from_json(const nlohmann::json& j) {
   Profile p;
   try {
     read_field(j, "backend", p.backend);
+    read_field(j, "metrics", p.metrics);
+    read_field(j, "counters_note", p.counters_note);
     for (const auto& d : j.value("devices", nlohmann::json::array())) {
       DeviceInfo info;
       read_field(d, "ordinal", info.ordinal);
@@ -112,6 +150,7 @@ inline Profile profile_from_json(const nlohmann::json& j) {
       read_field(r, "flops", k.flops);
       read_field(r, "external", k.external);
       read_field(r, "correlation", k.correlation);
+      read_counters_json(r, k);
       p.kernels.push_back(std::move(k));
     }
   } catch (const nlohmann::json::exception& e) {

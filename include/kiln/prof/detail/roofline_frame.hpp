@@ -16,18 +16,27 @@
 
 namespace kiln::prof::detail {
 
-/// A kernel on the chart: its calls that declared both bytes and FLOPs, summed.
+/// A kernel on the chart: its calls with DRAM byte counters and declared FLOPs, summed
+/// (measured), or where it has none, its calls that declared both bytes and FLOPs.
 struct RooflinePoint {
   std::string name;
-  double intensity;    ///< FLOP/byte
-  double performance;  ///< FLOP/s
+  double intensity;       ///< FLOP/byte
+  double performance;     ///< FLOP/s
+  bool measured = false;  ///< bytes from the DRAM counters, not declared
 };
 
-/// The kernels of `device` that declare both bytes and FLOPs, longest-running first.
+/// The kernels of `device` placed by measured bytes where counters exist, by declared
+/// bytes otherwise (both need declared FLOPs), longest-running first.
 inline std::vector<RooflinePoint> roofline_points(const Profile& profile, int device) {
   std::vector<RooflinePoint> points;
   for (const KernelGroup& g : group_kernels(profile)) {
-    if (g.device != device || g.both_bytes <= 0 || g.both_flops <= 0 || g.both_us <= 0) continue;
+    if (g.device != device) continue;
+    if (g.measured_bytes > 0 && g.measured_flops > 0 && g.measured_us > 0) {
+      points.push_back({g.name, g.measured_flops / g.measured_bytes,
+                        g.measured_flops / (g.measured_us * 1e-6), true});
+      continue;
+    }
+    if (g.both_bytes <= 0 || g.both_flops <= 0 || g.both_us <= 0) continue;
     points.push_back({g.name, g.both_flops / g.both_bytes, g.both_flops / (g.both_us * 1e-6)});
   }
   return points;
