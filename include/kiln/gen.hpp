@@ -9,4 +9,5 @@
 #include "gen/size.hpp"
 #include "gen/spec.hpp"
 #include "gen/spec_error.hpp"
+#include "gen/spec_json.hpp"
 #include "gen/tensor_spec.hpp"
