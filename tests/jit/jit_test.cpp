@@ -1,5 +1,6 @@
 // Host-side logic of kiln/jit: options, binaries, logs, includes, sources, embedding.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -129,6 +130,36 @@ TEST_CASE(
   CHECK(msg.find("line7") == std::string::npos);  // only two lines of context
   CHECK(msg.find("  >     2 | h2 WRONG") != std::string::npos);
   CHECK(msg.find("full log:") != std::string::npos);
+}
+
+TEST_CASE("compile errors: a log naming a FIFO or a device never hangs the message") {
+  // `#line 1 "/dev/zero"` (or the path of a FIFO) in a source makes the compiler name that
+  // file; the message shows context lines only from regular files, and never reads others.
+  TempDir dir;
+  const std::string fifo = (dir.path() / "pipe.cu").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string log = "/dev/zero(3): error: from a device\n" + fifo +
+                          "(2): error: from a FIFO\n"
+                          "k.cu(1): error: from the source\n";
+  std::string msg;
+  REQUIRE_NOTHROW(msg = describe_compile_failure("NVRTC", "k.cu", "BAD\n", {},
+                                                 {"--gpu-architecture=sm_90"}, log, "ERR"));
+  CHECK(msg.find("error: from a device") != std::string::npos);
+  CHECK(msg.find("error: from a FIFO") != std::string::npos);
+  CHECK(msg.find("  >     1 | BAD") != std::string::npos);  // the source's own line, still shown
+  CHECK(msg.size() < 4096);                                 // nothing read from /dev/zero
+
+  // A FIFO or a directory as a kernel source is refused at once, saying why.
+  auto error_of = [](const std::string& name) {
+    try {
+      kiln::jit::load_kernel_source(name);
+    } catch (const kiln::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of(fifo).find("not a regular file") != std::string::npos);
+  CHECK(error_of(dir.path().string()).find("cannot read kernel source") != std::string::npos);
 }
 
 TEST_CASE("includes: every file reached through #include is passed in memory under its path") {

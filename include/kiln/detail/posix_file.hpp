@@ -1,7 +1,8 @@
 #pragma once
-/// Small POSIX file helpers shared by the kernel disk cache and the tuning database: an
-/// owning file descriptor, complete reads and writes that survive EINTR and short
-/// transfers, errno messages, file times and private directories.
+/// Small POSIX file helpers shared by the kernel disk cache, the tuning database and the
+/// source readers: an owning file descriptor, complete reads and writes that survive EINTR
+/// and short transfers, reading a regular file whole (never a FIFO or device), errno
+/// messages, file times and private directories.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -85,6 +87,22 @@ inline int read_to_end(int fd, std::string& out, std::size_t size_hint) {
   }
   out.resize(have);
   return 0;
+}
+
+/// Reads the regular file `path` whole into `out`; returns 0 or the errno of the failure:
+/// EISDIR for a directory, EINVAL for anything else that is not a regular file (a FIFO or
+/// a device: opened without blocking and never read, so neither can hang the caller or
+/// fill its memory), EFBIG past `max_bytes` (never read: a huge sparse file would cost its
+/// size in memory). `st_out`, if given, receives the file's status (also on EFBIG).
+inline int read_regular_file(const std::filesystem::path& path, std::string& out,
+                             std::uint64_t max_bytes, struct ::stat* st_out = nullptr) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  struct ::stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) return errno;
+  if (st_out) *st_out = st;
+  if (!S_ISREG(st.st_mode)) return S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return EFBIG;
+  return read_to_end(fd.get(), out, static_cast<std::size_t>(st.st_size));
 }
 
 /// A file's modification time, ordered oldest first.

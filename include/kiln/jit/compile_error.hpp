@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <sstream>
@@ -14,7 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "../detail/posix_file.hpp"
 #include "program.hpp"
+#include "sources.hpp"
 
 namespace kiln::jit {
 
@@ -144,12 +145,9 @@ inline bool find_text(const std::string& file, const std::string& name, const st
       return true;
     }
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  text = s.str();
-  return true;
+  // Only a regular file, and not a huge one: a log may name any path (`#line 1
+  // "/dev/zero"` in a source, a FIFO), and describing an error must never hang.
+  return kiln::detail::read_regular_file(file, text, max_source_bytes) == 0;
 }
 
 }  // namespace detail

@@ -1,14 +1,15 @@
 #pragma once
 /// Loading kernel sources: from strings, or from files found on kiln's search path.
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <source_location>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "../detail/posix_file.hpp"
 #include "../error.hpp"
 #include "embedded.hpp"
 #include "paths.hpp"
@@ -17,13 +18,23 @@
 namespace kiln::jit {
 
 namespace detail {
+/// The largest source or header kiln reads (a generated table of constants can be large;
+/// anything past this is a mistake, and reading it would cost its size in memory).
+inline constexpr std::uint64_t max_source_bytes = std::uint64_t(256) << 20;
+
+/// Reads the regular file `path` into `out`; returns "" or why not ("not a regular file"
+/// for a FIFO or device, which is never read, so it cannot hang or fill memory).
+inline std::string read_source_file(const std::filesystem::path& path, std::string& out) {
+  const int error = kiln::detail::read_regular_file(path, out, max_source_bytes);
+  if (error == 0) return {};
+  if (error == EINVAL) return "not a regular file (a FIFO or device?)";
+  if (error == EFBIG) {
+    return "larger than " + std::to_string(max_source_bytes >> 20) + " MiB, the most kiln reads";
+  }
+  return kiln::detail::errno_text(error);
+}
 inline bool read_file(const std::filesystem::path& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  out = s.str();
-  return bool(in) || in.eof();
+  return read_source_file(path, out).empty();
 }
 }  // namespace detail
 
@@ -45,7 +56,9 @@ inline KernelSource load_kernel_source(const std::string& name,
   KernelSource src{name, {}, {}};
   fs::path p(name);
   if (p.is_absolute() || name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0) {
-    if (!detail::read_file(p, src.text)) throw Error("kiln: cannot read kernel source " + name);
+    if (const std::string why = detail::read_source_file(p, src.text); !why.empty()) {
+      throw Error("kiln: cannot read kernel source " + name + ": " + why);
+    }
     src.origin = name;
     return src;
   }

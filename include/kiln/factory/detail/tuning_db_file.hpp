@@ -52,24 +52,10 @@ inline constexpr std::uint64_t max_tuning_db_bytes = std::uint64_t(1) << 30;
 
 inline FileRead read_with_identity(const std::filesystem::path& file) {
   FileRead out;
-  // Non-blocking: a FIFO in the file's place must not hang the open (regular files
-  // ignore the flag).
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  // A FIFO in the file's place is never read (EINVAL), nor a huge one (EFBIG).
   struct ::stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0) {
-    out.error = errno;
-    return out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    out.error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;  // EINVAL: not a regular file
-    return out;
-  }
-  out.identity = identity_of(st);
-  if (static_cast<std::uint64_t>(st.st_size) > max_tuning_db_bytes) {
-    out.error = EFBIG;  // never read: a huge (sparse) file would cost its size in memory
-    return out;
-  }
-  out.error = kiln::detail::read_to_end(fd.get(), out.text, static_cast<std::size_t>(st.st_size));
+  out.error = kiln::detail::read_regular_file(file, out.text, max_tuning_db_bytes, &st);
+  if (out.error == 0 || out.error == EFBIG) out.identity = identity_of(st);
   return out;
 }
 
