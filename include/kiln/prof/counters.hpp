@@ -111,6 +111,11 @@ inline std::string counters_library_message(std::string_view loader_error) {
     at = end + 1;
   }
   if (tried.empty()) tried = loader_error;
+  // Not a missing library: a sanitizer build (see ProfilerApi::load), whose message says
+  // what to do.
+  if (loader_error.find("AddressSanitizer") != std::string_view::npos) {
+    return std::string(loader_error);
+  }
   return "CUPTI's profiler could not be loaded (" + tried +
          "). Install CUPTI 12.6 or later (the CUDA toolkit's libcupti.so.13) and add its "
          "directory to LD_LIBRARY_PATH, or set KILN_CUPTI_LIBRARY to its full path";
@@ -262,6 +267,21 @@ struct ProfilerApi {
     lib = ::kiln::detail::DynamicLibrary::open_first(
         "CUPTI (libcupti.so.13, from the CUDA toolkit)", cupti_library_candidates(),
         "KILN_CUPTI_LIBRARY");
+#if defined(__SANITIZE_ADDRESS__)
+#define KILN_PROF_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KILN_PROF_UNDER_ASAN 1
+#endif
+#endif
+#if defined(KILN_PROF_UNDER_ASAN)
+    // CUPTI's profiler opens libnvperf_host.so with RTLD_DEEPBIND, which AddressSanitizer
+    // answers by ending the process: say so instead, and let timing go on.
+    throw Error(
+        "CUPTI's range profiler could not be loaded: this program is built with "
+        "AddressSanitizer, which ends any process that loads CUPTI's libnvperf_host.so (it is "
+        "opened with RTLD_DEEPBIND); collect counters from a build without the sanitizer");
+#endif
     auto get = [&](auto& f, const char* name) { f = lib.get<std::decay_t<decltype(f)>>(name); };
     get(result_string, "cuptiGetResultString");
     get(host_initialize, "cuptiProfilerHostInitialize");
