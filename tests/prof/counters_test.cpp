@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "../support.hpp"
 #include "kiln/prof/counters.hpp"
 #include "kiln/prof/report.hpp"
 #include "kiln/prof/roofline.hpp"
 #include "kiln/prof/trace.hpp"
 
 using namespace kiln::prof;
+using kiln_test::ScopedEnv;
 
 namespace {
 
@@ -31,30 +33,6 @@ std::string error_of(auto&& f) {
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
-
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 const DevicePeaks h200{"H200", 4.8e12, 67e12, 989.5e12, "registry"};
 
