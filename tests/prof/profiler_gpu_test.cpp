@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <string>
 
+#include "cublas.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
@@ -115,28 +118,14 @@ TEST_CASE("CUPTI and events agree within a few percent on a kernel of known dura
   CHECK(cupti.kernels.back().params == "n=1048576");  // kiln's facts joined to CUPTI's times
 }
 
-// cuBLAS, loaded at run time: only the few entry points the test needs.
-struct Cublas {
-  detail::DynamicLibrary lib;
-  int (*create)(void**) = nullptr;
-  int (*destroy)(void*) = nullptr;
-  int (*sgemm)(void*, int, int, int, int, int, const float*, const float*, int, const float*, int,
-               const float*, float*, int) = nullptr;
-};
-
 TEST_CASE("kernels kiln did not launch (cuBLAS) appear under CUPTI") {
-  Cublas b;
-  try {
-    b.lib = detail::DynamicLibrary::open_first(
-        "cuBLAS", {"libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13", "libcublas.so.12"},
-        nullptr);
-  } catch (const Error& e) {
-    MESSAGE("no cuBLAS here, not checked: " << e.what());
+  std::string why;
+  std::optional<test::Cublas> cublas = test::Cublas::open(why);
+  if (!cublas) {
+    MESSAGE("no cuBLAS here, not checked: " << why);
     return;
   }
-  b.create = b.lib.get<decltype(b.create)>("cublasCreate_v2");
-  b.destroy = b.lib.get<decltype(b.destroy)>("cublasDestroy_v2");
-  b.sgemm = b.lib.get<decltype(b.sgemm)>("cublasSgemm_v2");
+  test::Cublas& b = *cublas;
   rt::Device d(0);
   d.make_current();
   const int n = 512;

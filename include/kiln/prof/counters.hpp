@@ -255,6 +255,28 @@ struct ProfilerApi {
     }
   }
 
+  /// Initializes CUPTI's profiler interface (cuptiProfilerInitialize) for the caller, once
+  /// for all callers at a time: the first acquire initializes, the last release
+  /// deinitializes. The target-side calls (cuptiDeviceGetChipName included: it ends the
+  /// process without it) need it; the host API does not.
+  CUptiResult acquire() const {
+    std::lock_guard lock(init_mutex_);
+    if (users_ == 0) {
+      auto p = CUpti_Profiler_Initialize_Params{};
+      p.structSize = CUpti_Profiler_Initialize_Params_STRUCT_SIZE;
+      if (CUptiResult r = initialize(&p); r != CUPTI_SUCCESS) return r;
+    }
+    ++users_;
+    return CUPTI_SUCCESS;
+  }
+  void release() const noexcept {
+    std::lock_guard lock(init_mutex_);
+    if (users_ == 0 || --users_ > 0) return;
+    auto p = CUpti_Profiler_DeInitialize_Params{};
+    p.structSize = CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE;
+    deinitialize(&p);
+  }
+
   /// `r` as text: "CUPTI_ERROR_INSUFFICIENT_PRIVILEGES".
   std::string text(CUptiResult r) const {
     const char* t = nullptr;
@@ -263,6 +285,9 @@ struct ProfilerApi {
   }
 
  private:
+  mutable std::mutex init_mutex_;
+  mutable int users_ = 0;
+
   void load() {
     lib = ::kiln::detail::DynamicLibrary::open_first(
         "CUPTI (libcupti.so.13, from the CUDA toolkit)", cupti_library_candidates(),
@@ -676,13 +701,21 @@ inline std::unique_ptr<MetricCatalog> metric_catalog(const std::string& chip = "
 inline std::optional<std::string> device_chip(int device) {
 #if KILN_PROF_HAS_RANGE_PROFILER
   try {
-    if (device >= rt::device_count()) return std::nullopt;
+    if (device < 0 || device >= rt::device_count()) return std::nullopt;
+    static std::mutex mutex;
+    static std::map<int, std::string> known;
+    std::lock_guard lock(mutex);
+    if (auto it = known.find(device); it != known.end()) return it->second;
     auto api = detail::ProfilerApi::get();
+    if (api->acquire() != CUPTI_SUCCESS) return std::nullopt;
     auto p = detail::cupti_params<CUpti_Device_GetChipName_Params>(
         CUpti_Device_GetChipName_Params_STRUCT_SIZE);
     p.deviceIndex = std::size_t(device);
-    if (api->chip_name(&p) != CUPTI_SUCCESS || !p.pChipName) return std::nullopt;
-    return std::string(p.pChipName);
+    const bool ok = api->chip_name(&p) == CUPTI_SUCCESS && p.pChipName;
+    std::string chip = ok ? p.pChipName : "";
+    api->release();
+    if (!ok) return std::nullopt;
+    return known[device] = std::move(chip);
   } catch (const Error&) {
     return std::nullopt;
   }
@@ -743,9 +776,7 @@ class CounterSession {
       fail("there is no GPU here (no NVIDIA driver, or no device)");
       return;
     }
-    auto init = detail::cupti_params<CUpti_Profiler_Initialize_Params>(
-        CUpti_Profiler_Initialize_Params_STRUCT_SIZE);
-    if (CUptiResult r = api->initialize(&init); r != CUPTI_SUCCESS) {
+    if (CUptiResult r = api->acquire(); r != CUPTI_SUCCESS) {
       fail(detail::CuptiFailure("cuptiProfilerInitialize", r, api->text(r)).what());
       return;
     }
@@ -815,9 +846,7 @@ class CounterSession {
 #if KILN_PROF_HAS_RANGE_PROFILER
     profilers_.clear();
     if (api_) {
-      auto p = detail::cupti_params<CUpti_Profiler_DeInitialize_Params>(
-          CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE);
-      api_->deinitialize(&p);
+      api_->release();
       api_.reset();
     }
 #endif
