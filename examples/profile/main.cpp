@@ -4,8 +4,11 @@
 //   ./profile [DIR]     writes DIR/profile.json (open in ui.perfetto.dev), DIR/roofline.svg
 //                       (DIR is made if missing)
 //   KILN_PROFILE_BACKEND=events ./profile    device events only (no cuBLAS kernels)
+//   kiln profile [--counters default] -- ./profile
+//                       the whole run profiled by the kiln tool (then no session of its own)
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "kiln/kiln.hpp"
@@ -73,7 +76,10 @@ int main(int argc, char** argv) try {
   const unsigned blocks = unsigned(gpu.properties().multiprocessors) * 8;
   const double bytes = 4.0 * n;
 
-  prof::Session session;  // CUPTI where it loads (KILN_PROFILE_BACKEND=events for events)
+  // CUPTI where it loads (KILN_PROFILE_BACKEND=events for events). Under `kiln profile`
+  // (KILN_PROFILE or KILN_PROFILE_COUNTERS) the whole run is profiled: no session of its own.
+  std::optional<prof::Session> session;
+  if (!prof::whole_run_profiled()) session.emplace();
   for (int rep = 0; rep < 10; ++rep) {
     rt::LaunchInfo copy_info{"n=16M", "", 2 * bytes, 0};
     rt::launch_with(&copy_info, module.function("copy"), {{blocks}, {256}}, vx, vy);
@@ -109,7 +115,11 @@ int main(int argc, char** argv) try {
     std::printf("no cuBLAS: %s\n", e.what());
   }
   gpu.synchronize();
-  prof::Profile profile = session.finish();
+  if (!session) {
+    std::printf("the whole run is profiled (kiln profile): the profile is written at exit\n");
+    return 0;
+  }
+  prof::Profile profile = session->finish();
 
   std::printf("%s\n", prof::top_table(profile, 10).c_str());
   std::filesystem::create_directories(dir);  // throws, with the reason, if it cannot

@@ -3,6 +3,7 @@
 /// hardware registry and the benchmark harness.
 
 #include "prof/bench.hpp"
+#include "prof/counters.hpp"
 #include "prof/environment.hpp"
 #include "prof/profiler.hpp"
 #include "prof/record.hpp"

@@ -18,4 +18,12 @@ done
 "$kiln" report "$dir/profile.json" --json > "$dir/check.json"
 grep -q '"format": "kiln-profile"' "$dir/check.json"
 "$kiln" compare "$dir/profile.json" "$dir/trace.json" --threshold 1
+# With hardware counters: a second run of the program, each kernel's counters joined to its
+# timing record, the counter columns in the table and the counters in the profile.
+"$kiln" profile --counters default -o "$dir-counters" -- "$program" | tee "$dir-counters.out"
+grep -q '| DRAM GB/s |' "$dir-counters.out"
+test -s "$dir-counters/counters.json" || { echo "kiln profile --counters wrote no counters.json"; exit 1; }
+grep -q '"dram__bytes_read.sum"' "$dir-counters/profile.json"
+grep -q '"dram__bytes_read.sum"' "$dir-counters/trace.json"
+"$kiln" compare "$dir/profile.json" "$dir-counters/profile.json" --threshold 50 || true
 echo "kiln profile: table printed, trace, profile, CSV and roofline written and read back"

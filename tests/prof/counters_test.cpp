@@ -324,6 +324,49 @@ TEST_CASE("attach_counters joins the counter pass to the timing pass in launch o
   CHECK(contains(r.counters_note, "the timing pass has 2 kernels and the counter pass 1"));
 }
 
+TEST_CASE("a counter pass as JSON (KILN_PROFILE_COUNTERS's file), read back and attached") {
+  CounterResult result;
+  result.passes = 8;
+  result.note = "a note";
+  result.ranges = {{0, 0, "copy", {{metric::dram_read, 1e6}, {metric::dram_write, 2e6}}},
+                   {1, 0, "gemm", {{metric::duration, 5e3}}}};
+  const std::vector<std::string> metrics = {metric::dram_read, metric::dram_write,
+                                            metric::duration};
+  const nlohmann::json j = counters_to_json(result, metrics);
+  CHECK(j.at("format") == "kiln-counters");
+  std::vector<std::string> read_metrics;
+  const CounterResult back = counters_from_json(nlohmann::json::parse(j.dump()), read_metrics);
+  CHECK(read_metrics == metrics);
+  CHECK(back.passes == 8);
+  CHECK(back.note == "a note");
+  REQUIRE(back.ranges.size() == 2);
+  CHECK(back.ranges[1].device == 1);
+  CHECK(back.ranges[1].name == "gemm");
+  CHECK(back.ranges[0].values == result.ranges[0].values);
+
+  Profile p;
+  p.kernels = {kernel("copy", 0, 10)};
+  KernelRecord g = kernel("gemm", 5, 10);
+  g.device = 1;
+  p.kernels.push_back(g);
+  CHECK(attach_counter_pass(p, back, read_metrics) == 2);
+  CHECK(p.metrics == metrics);
+  CHECK(p.counters_note == "a note");
+  CHECK(p.kernels[0].counters.at(metric::dram_write) == 2e6);
+
+  // Anything else is refused, naming the file.
+  for (const char* bad :
+       {R"({"format": "kiln-profile"})", R"([1, 2])",
+        R"({"format": "kiln-counters", "version": 2, "metrics": [], "ranges": []})",
+        R"({"format": "kiln-counters", "version": 1, "metrics": [], "ranges": [{"device": 0}]})",
+        R"({"format": "kiln-counters", "version": 1, "ranges": []})"}) {
+    INFO(bad);
+    std::vector<std::string> m;
+    CHECK_THROWS_WITH_AS(counters_from_json(nlohmann::json::parse(bad), m, "c.json"),
+                         doctest::Contains("kiln: c.json is not a kiln counter pass"), kiln::Error);
+  }
+}
+
 TEST_CASE("top table: counter and derived columns") {
   const Profile p = counted_profile();
   const std::string table = top_table(p);

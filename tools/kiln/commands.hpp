@@ -36,6 +36,7 @@
 #include "kiln/jit/resources.hpp"
 #include "kiln/prof/bench.hpp"
 #include "kiln/prof/compare.hpp"
+#include "kiln/prof/counters.hpp"
 #include "kiln/prof/registry.hpp"
 #include "kiln/prof/report.hpp"
 #include "kiln/prof/roofline.hpp"
@@ -795,16 +796,22 @@ inline int run_compare(const CompareSettings& s, std::ostream& out) {
 // ---------------------------------------------------------------------------------- profile
 
 struct ProfileSettings {
-  std::vector<std::string> counters;
+  std::string counters;  ///< metrics ("default", or names separated by commas); empty: none
   std::string dir = "kiln-profile";
   std::size_t top = 20;
   std::vector<std::string> command;
 };
 
-/// Writes the reports of `p` into `dir`: trace.json (kept), profile.json, kernels.csv and
-/// roofline.svg (one per device: roofline.svg for the first, roofline-gpuN.svg for others).
-inline std::vector<std::string> write_reports(const prof::Profile& p, const fs::path& dir) {
+/// Writes the reports of `p` into `dir`: profile.json, kernels.csv and roofline.svg (one
+/// per device: roofline.svg for the first, roofline-gpuN.svg for others), and trace.json
+/// where `with_trace` (the program wrote one; it is rewritten where counters were added).
+inline std::vector<std::string> write_reports(const prof::Profile& p, const fs::path& dir,
+                                              bool with_trace = false) {
   std::vector<std::string> written;
+  if (with_trace) {
+    prof::write_chrome_trace(p, (dir / "trace.json").string());
+    written.push_back((dir / "trace.json").string());
+  }
   prof::write_file((dir / "profile.json").string(), prof::to_json(p).dump(1));
   written.push_back((dir / "profile.json").string());
   prof::write_file((dir / "kernels.csv").string(), prof::to_csv(p));
@@ -820,29 +827,18 @@ inline std::vector<std::string> write_reports(const prof::Profile& p, const fs::
   return written;
 }
 
-inline int run_profile(const ProfileSettings& s, std::ostream& out, std::ostream& err) {
-  if (!s.counters.empty()) {
-    throw Error(
-        "kiln: --counters is not supported yet: kiln's profiler records kernel times, launch "
-        "shapes and resources, not hardware counters; profile without --counters");
-  }
-  if (s.command.empty()) {
-    throw Error("kiln: profile needs a program to run: kiln profile [-o DIR] -- PROGRAM ARGS...");
-  }
-  std::error_code ec;
-  fs::create_directories(s.dir, ec);
-  if (ec || !fs::is_directory(s.dir)) {
-    throw Error("kiln: cannot create the output directory " + s.dir + ": " + ec.message());
-  }
-  const fs::path dir = fs::absolute(s.dir);
-  const fs::path trace = dir / "trace.json";
-  fs::remove(trace, ec);
+/// Runs `command` with the environment variables in `set` set and those in `unset` removed;
+/// returns its exit status (128 + the signal where one ended it).
+inline int run_child(const std::vector<std::string>& command,
+                     const std::vector<std::pair<const char*, std::string>>& set,
+                     std::initializer_list<const char*> unset) {
   const pid_t child = ::fork();
   if (child < 0) throw Error(std::string("kiln: fork failed: ") + std::strerror(errno));
   if (child == 0) {
-    ::setenv("KILN_PROFILE", trace.c_str(), 1);
+    for (const char* u : unset) ::unsetenv(u);
+    for (const auto& [name, value] : set) ::setenv(name, value.c_str(), 1);
     std::vector<char*> argv;
-    for (const auto& a : s.command) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execvp(argv[0], argv.data());
     std::fprintf(stderr, "kiln: cannot run %s: %s\n", argv[0], std::strerror(errno));
@@ -851,24 +847,81 @@ inline int run_profile(const ProfileSettings& s, std::ostream& out, std::ostream
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (WIFEXITED(status) && code == 127 && !fs::exists(trace)) {
-    throw Error("kiln: could not run " + s.command.front() +
-                " (see the line above); check the program's path");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// The error for a run of `program` that wrote no `file`.
+inline Error no_output_error(const std::string& program, int code, const fs::path& file,
+                             const char* variable) {
+  if (code == 127) {
+    return Error("kiln: could not run " + program +
+                 " (see the line above); check the program's path");
   }
-  if (!fs::exists(trace)) {
-    throw Error(fmt::format(
-        "kiln: {} exited with status {} and wrote no profile to {}: it launched no kernel "
-        "through kiln, or does not include kiln/prof/environment.hpp (kiln/kiln.hpp does)",
-        s.command.front(), code, trace.string()));
+  return Error(fmt::format(
+      "kiln: {} exited with status {} and wrote no {} to {}: it launched no kernel through "
+      "kiln, or does not include kiln/prof/environment.hpp (kiln/kiln.hpp does), which "
+      "reads {}",
+      program, code, std::string(variable) == "KILN_PROFILE" ? "profile" : "counters",
+      file.string(), variable));
+}
+
+inline int run_profile(const ProfileSettings& s, std::ostream& out, std::ostream& err) {
+  if (s.command.empty()) {
+    throw Error("kiln: profile needs a program to run: kiln profile [-o DIR] -- PROGRAM ARGS...");
   }
-  const prof::Profile p = prof::profile_from_chrome_trace(read_json(trace.string()));
+  std::vector<std::string> metrics;
+  if (!s.counters.empty()) {
+    metrics = prof::parse_metric_list(s.counters, "--counters");
+    prof::check_metrics_for_device(metrics, "--counters");
+  }
+  std::error_code ec;
+  fs::create_directories(s.dir, ec);
+  if (ec || !fs::is_directory(s.dir)) {
+    throw Error("kiln: cannot create the output directory " + s.dir + ": " + ec.message());
+  }
+  const fs::path dir = fs::absolute(s.dir);
+  const fs::path trace = dir / "trace.json";
+  const fs::path counters = dir / "counters.json";
+  fs::remove(trace, ec);
+  fs::remove(counters, ec);
+  const std::string& program = s.command.front();
+  if (!metrics.empty()) err << "kiln profile: timing pass: running " << program << "\n";
+  const int code = run_child(s.command, {{"KILN_PROFILE", trace.string()}},
+                             {"KILN_PROFILE_COUNTERS", "KILN_PROFILE_METRICS"});
+  if (!fs::exists(trace)) throw no_output_error(program, code, trace, "KILN_PROFILE");
+  prof::Profile p = prof::profile_from_chrome_trace(read_json(trace.string()));
+  if (!metrics.empty()) {
+    err << fmt::format(
+        "kiln profile: counter pass ({} metrics): running {} again, each kernel replayed by "
+        "CUPTI\n",
+        metrics.size(), program);
+    const int again =
+        run_child(s.command,
+                  {{"KILN_PROFILE_COUNTERS", counters.string()},
+                   {"KILN_PROFILE_METRICS", fmt::format("{}", fmt::join(metrics, ","))}},
+                  {"KILN_PROFILE"});
+    if (!fs::exists(counters))
+      throw no_output_error(program, again, counters, "KILN_PROFILE_COUNTERS");
+    std::vector<std::string> counted;
+    const prof::CounterResult result =
+        prof::counters_from_json(read_json(counters.string()), counted, counters.string());
+    prof::attach_counter_pass(p, result, counted);
+    if (again != code) {
+      err << fmt::format(
+          "kiln: {} exited with status {} in the timing pass and {} in the "
+          "counter pass\n",
+          program, code, again);
+    }
+  }
   out << prof::top_table(p, s.top);
-  const auto written = write_reports(p, dir);
+  const auto written = write_reports(p, dir, !metrics.empty());
   out << "\nwritten: " << trace.string();
-  for (const auto& w : written) out << ", " << w;
+  for (const auto& w : written) {
+    if (w != trace.string()) out << ", " << w;
+  }
+  if (!metrics.empty()) out << ", " << counters.string();
   out << "\n";
-  if (code != 0) err << fmt::format("kiln: {} exited with status {}\n", s.command.front(), code);
+  if (code != 0) err << fmt::format("kiln: {} exited with status {}\n", program, code);
   return code;
 }
 

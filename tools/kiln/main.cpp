@@ -167,14 +167,19 @@ int main(int argc, char** argv) {
       "profile",
       "run a program with kiln's profiler on; print the top kernels and write the "
       "trace, profile, CSV and roofline");
-  profile_cmd->add_option("--counters", profile.counters, "hardware counters (not supported yet)");
+  profile_cmd->add_option("--counters", profile.counters,
+                          "also collect hardware counters: 'default' or metric names separated by "
+                          "commas (runs the program a second time, each kernel replayed)");
   profile_cmd->add_option("-o,--output", profile.dir,
                           "the output directory (default kiln-profile)");
   profile_cmd->add_option("--top", profile.top, "kernels in the table (default 20)")
       ->check(CLI::PositiveNumber);
   profile_cmd->add_option("command", profile.command, "-- PROGRAM ARGS...")->required();
   profile_cmd->prefix_command(false);
-  profile_cmd->footer("Examples:\n  kiln profile -o out -- ./build/examples/quickstart/quickstart");
+  profile_cmd->footer(
+      "Examples:\n  kiln profile -o out -- ./build/examples/quickstart/quickstart\n"
+      "  kiln profile --counters default -o out -- ./build/examples/profile/profile\n"
+      "  kiln profile --counters dram__bytes_read.sum,dram__bytes_write.sum -- ./app");
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "derived.hpp"
 #include "detail/bench_result.hpp"
 #include "names.hpp"
 #include "record.hpp"
@@ -34,19 +35,29 @@ struct Measurement {
   /// The relative standard error of the median (stats.hpp's relative_noise): 0.01 = 1%.
   double noise = 0;
   std::size_t samples = 0;
+  /// Hardware counters per call, where the profile has them: counts (".sum") are the mean
+  /// over the calls with counters, the others their duration-weighted mean.
+  std::map<std::string, double> counters = {};
 };
 
 /// A profile's kernels, one Measurement per (name, device): the median and noise of the
-/// durations of its calls.
+/// durations of its calls, and their counters per call.
 inline std::vector<Measurement> measure(const Profile& profile) {
   std::map<std::pair<std::string, int>, std::vector<double>> calls;
+  std::map<std::pair<std::string, int>, CounterTotals> totals;
   for (const KernelRecord& k : profile.kernels) {
     calls[{k.name, k.device}].push_back(std::max(k.duration_us(), 0.0));
+    totals[{k.name, k.device}].add(k);
   }
   std::vector<Measurement> out;
   for (const auto& [key, durations] : calls) {
     const SampleStats s = summarize(durations);
-    out.push_back({key.first, key.second, s.median, s.relative_noise, durations.size()});
+    Measurement m{key.first, key.second, s.median, s.relative_noise, durations.size()};
+    const CounterTotals& t = totals[key];
+    for (auto [name, value] : t.counters()) {
+      m.counters[name] = metric_adds_up(name) ? value / double(t.calls()) : value;
+    }
+    out.push_back(std::move(m));
   }
   return out;
 }
@@ -89,6 +100,8 @@ struct ComparisonRow {
   /// threshold and two standard errors of the difference (both runs' noise combined).
   double tolerance_percent = NAN;
   CompareStatus status = CompareStatus::same;
+  /// Each run's counters per call (Measurement::counters; empty where it has none).
+  std::map<std::string, double> ref_counters = {}, cmp_counters = {};
 };
 
 /// Every kernel of `base` and `next`, matched by name and device, in `base`'s order by
@@ -108,7 +121,11 @@ inline std::vector<ComparisonRow> compare(const std::vector<Measurement>& base,
     return a->median_us * double(a->samples) > b->median_us * double(b->samples);
   });
   for (const Measurement* r : ordered) {
-    ComparisonRow row{r->name, r->device, r->median_us};
+    ComparisonRow row;
+    row.name = r->name;
+    row.device = r->device;
+    row.ref_us = r->median_us;
+    row.ref_counters = r->counters;
     auto it = in_next.find({r->name, r->device});
     if (it == in_next.end()) {
       row.status = CompareStatus::only_base;
@@ -118,6 +135,7 @@ inline std::vector<ComparisonRow> compare(const std::vector<Measurement>& base,
     const Measurement& c = *it->second;
     in_next.erase(it);
     row.cmp_us = c.median_us;
+    row.cmp_counters = c.counters;
     row.diff_us = c.median_us - r->median_us;
     row.diff_percent = r->median_us > 0 ? 100 * row.diff_us / r->median_us : NAN;
     row.tolerance_percent =
@@ -131,8 +149,11 @@ inline std::vector<ComparisonRow> compare(const std::vector<Measurement>& base,
   }
   for (const Measurement& m : next) {
     if (!in_next.contains({m.name, m.device})) continue;
-    ComparisonRow row{m.name, m.device};
+    ComparisonRow row;
+    row.name = m.name;
+    row.device = m.device;
     row.cmp_us = m.median_us;
+    row.cmp_counters = m.counters;
     row.status = CompareStatus::only_new;
     rows.push_back(row);
   }
@@ -146,8 +167,34 @@ inline int regressions(const std::vector<ComparisonRow>& rows) {
   }));
 }
 
+/// The counters of the kernels both runs have counters for, as a markdown table: kernel,
+/// dev, metric, Ref, Cmp, %Diff (per call: counts are per call, percentages as measured);
+/// empty where no kernel has counters in both runs. Informational: the status of a
+/// kernel comes from its time alone.
+inline std::string counter_comparison_table(const std::vector<ComparisonRow>& rows) {
+  std::string out;
+  for (const ComparisonRow& r : rows) {
+    for (const auto& [name, ref] : r.ref_counters) {
+      auto it = r.cmp_counters.find(name);
+      if (it == r.cmp_counters.end()) continue;
+      const double cmp = it->second;
+      if (out.empty()) {
+        out =
+            "| kernel | dev | counter (per call) | Ref | Cmp | %Diff |\n"
+            "|:--|--:|:--|--:|--:|--:|\n";
+      }
+      out += fmt::format(
+          "| {} | {} | {} | {:.6g} | {:.6g} | {} |\n", detail::markdown_cell(short_name(r.name)),
+          r.device, name, ref, cmp,
+          ref != 0 ? fmt::format("{:+.2f}%", 100 * (cmp - ref) / ref) : std::string("-"));
+    }
+  }
+  return out;
+}
+
 /// The comparison as a markdown table: kernel (demangled, shortened), dev, Ref us, Cmp us,
-/// Diff us, %Diff, Noise (the tolerance used), Status; then a line counting each status.
+/// Diff us, %Diff, Noise (the tolerance used), Status; then a line counting each status;
+/// then, where both runs have counters for a kernel, counter_comparison_table().
 inline std::string comparison_table(const std::vector<ComparisonRow>& rows) {
   auto number = [](double v, const char* format) {
     return std::isnan(v) ? std::string("-") : fmt::format(fmt::runtime(format), v);
@@ -171,7 +218,11 @@ inline std::string comparison_table(const std::vector<ComparisonRow>& rows) {
     out += fmt::format(", {} only in the base (GONE), {} only in the new run (NEW)",
                        counts[CompareStatus::only_base], counts[CompareStatus::only_new]);
   }
-  return out + "\n";
+  out += "\n";
+  if (const std::string counters = counter_comparison_table(rows); !counters.empty()) {
+    out += "\nHardware counters (informational; the status comes from the times):\n\n" + counters;
+  }
+  return out;
 }
 
 }  // namespace kiln::prof

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "../detail/dynamic_library.hpp"
 #include "../error.hpp"
@@ -865,6 +866,61 @@ class CounterSession {
 #endif
 };
 
+/// A counter pass as JSON (what KILN_PROFILE_COUNTERS writes, and `kiln profile --counters`
+/// reads back): {"format": "kiln-counters", "version": 1, "metrics": [...], "passes": N,
+/// "note": "...", "ranges": [{"device", "index", "name", "values": {metric: value}}]}.
+inline nlohmann::json counters_to_json(const CounterResult& result,
+                                       const std::vector<std::string>& metrics) {
+  nlohmann::json ranges = nlohmann::json::array();
+  for (const CounterRange& r : result.ranges) {
+    ranges.push_back(
+        {{"device", r.device}, {"index", r.index}, {"name", r.name}, {"values", r.values}});
+  }
+  return {{"format", "kiln-counters"}, {"version", 1},        {"metrics", metrics},
+          {"passes", result.passes},   {"note", result.note}, {"ranges", std::move(ranges)}};
+}
+
+/// Reads counters_to_json()'s form back; `metrics` gets its metric list. Throws kiln::Error
+/// naming `origin` and what is wrong where the JSON is not that form.
+inline CounterResult counters_from_json(const nlohmann::json& j, std::vector<std::string>& metrics,
+                                        std::string_view origin = "the counters file") {
+  auto bad = [&](const std::string& what) {
+    return Error("kiln: " + std::string(origin) + " is not a kiln counter pass (" + what +
+                 "); it is written by a program run with KILN_PROFILE_COUNTERS=FILE");
+  };
+  if (!j.is_object() || j.value("format", "") != "kiln-counters") {
+    throw bad("no \"format\": \"kiln-counters\"");
+  }
+  if (j.value("version", 0) != 1)
+    throw bad("version " + j.value("version", nlohmann::json()).dump());
+  CounterResult out;
+  try {
+    metrics = j.at("metrics").get<std::vector<std::string>>();
+    out.passes = j.value("passes", std::size_t(0));
+    out.note = j.value("note", "");
+    for (const nlohmann::json& r : j.at("ranges")) {
+      CounterRange range;
+      range.device = r.at("device").get<int>();
+      range.index = r.at("index").get<std::size_t>();
+      range.name = r.at("name").get<std::string>();
+      range.values = r.at("values").get<std::map<std::string, double>>();
+      out.ranges.push_back(std::move(range));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw bad(e.what());
+  }
+  return out;
+}
+
+/// Joins a counter pass read back (counters_from_json) to a timing profile: the metrics,
+/// the note and each kernel's counters (attach_counters). Returns how many were joined.
+inline std::size_t attach_counter_pass(Profile& profile, const CounterResult& result,
+                                       const std::vector<std::string>& metrics) {
+  profile.metrics = metrics;
+  profile.counters_note = result.note;
+  return attach_counters(profile, result.ranges);
+}
+
 /// What profile_with_counters() does.
 struct ProfileOptions {
   Backend backend = backend_from_environment();  ///< the timing pass's backend
@@ -899,10 +955,7 @@ Profile profile_with_counters(Work&& work, ProfileOptions options = {}) {
   counter_options.metrics = metrics;
   CounterSession counting(counter_options);
   if (counting.active()) work();
-  CounterResult result = counting.finish();
-  profile.metrics = metrics;
-  profile.counters_note = result.note;
-  attach_counters(profile, result.ranges);
+  attach_counter_pass(profile, counting.finish(), metrics);
   return profile;
 }
 

@@ -6,8 +6,16 @@
 ///   FILE ending in .csv      every record                   .svg      the roofline chart
 ///
 /// The top-N table goes to stderr as well. KILN_PROFILE_BACKEND picks events or cupti.
-/// Hardware counters (KILN_PROFILE_METRICS) are not collected here: they need the work run
-/// a second time (profile_with_counters in counters.hpp); kiln says so once at start.
+/// Hardware counters (KILN_PROFILE_METRICS) are not collected in this timing run: they need
+/// the work run a second time (profile_with_counters in counters.hpp); kiln says so once at
+/// start.
+///
+/// KILN_PROFILE_COUNTERS=FILE.json: the whole run is a counter pass instead (a
+/// CounterSession from start to exit, KILN_PROFILE_METRICS or the default set), and FILE
+/// gets each kernel's counters (counters_to_json). `kiln profile --counters` runs the
+/// program twice, with KILN_PROFILE and then with this, and joins the two. Where both are
+/// set, the counter pass wins and KILN_PROFILE is ignored, with a warning: its replays
+/// would be timed.
 ///
 /// The file is checked when the program starts, not when it ends: a name with another
 /// extension gets ".json" added, and a directory kiln cannot write to is replaced by the temp
@@ -23,9 +31,12 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "counters.hpp"
 #include "profiler.hpp"
 #include "report.hpp"
 #include "roofline.hpp"
@@ -104,10 +115,28 @@ inline std::string checked_profile_path(const std::string& requested) {
   return path;
 }
 
+/// Constructs, before this object, the process-wide state writing at exit needs (the
+/// driver and each device's slot), so that it is destroyed after it: the profile is written
+/// when static objects are destroyed, and those made later (in main) go first.
+inline void keep_driver_for_exit() noexcept {
+  try {
+    const int n = rt::device_count();
+    for (int d = 0; d < n; ++d) (void)rt::detail::device_slot(d);
+  } catch (...) {
+    // No driver: nothing to keep; profiling says why when it starts.
+  }
+}
+
 class EnvironmentProfile {
  public:
   EnvironmentProfile() {
+    const char* c = std::getenv("KILN_PROFILE_COUNTERS");
     const char* p = std::getenv("KILN_PROFILE");
+    if ((c && *c) || (p && *p)) keep_driver_for_exit();
+    if (c && *c) {
+      start_counters(c);
+      return;
+    }
     if (!p || !*p) return;
     path_ = checked_profile_path(p);
     if (kiln::detail::env_setting("KILN_PROFILE_METRICS")) {
@@ -135,8 +164,16 @@ class EnvironmentProfile {
 
   static EnvironmentProfile& instance();
 
+  /// Whether the whole run is being profiled (KILN_PROFILE) or counted
+  /// (KILN_PROFILE_COUNTERS).
+  bool active() const { return !path_.empty(); }
+
   void write() {
     std::call_once(written_, [this] {
+      if (counting_) {
+        write_counters();
+        return;
+      }
       if (path_.empty()) return;
       try {
         Profile profile = Profiler::instance().stop();
@@ -161,7 +198,62 @@ class EnvironmentProfile {
   }
 
  private:
+  void start_counters(const std::string& requested) {
+    if (const char* p = std::getenv("KILN_PROFILE"); p && *p) {
+      std::fprintf(stderr,
+                   "kiln: KILN_PROFILE_COUNTERS and KILN_PROFILE are both set; this run is a "
+                   "counter pass only (its kernels are replayed, so timing them would mislead): "
+                   "KILN_PROFILE=%s is ignored\n",
+                   p);
+    }
+    path_ = requested;
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    if (dir.empty()) dir = ".";
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      const int error = errno;
+      const std::string fallback = fallback_profile_path(path_ + ".json");
+      std::fprintf(stderr,
+                   "kiln: KILN_PROFILE_COUNTERS=%s: cannot write in %s (%s); the counters will "
+                   "be written to %s instead\n",
+                   requested.c_str(), dir.c_str(), std::strerror(error), fallback.c_str());
+      path_ = fallback;
+    }
+    try {
+      metrics_ = metrics_from_environment().value_or(default_metrics());
+      check_metrics_for_device(metrics_, "KILN_PROFILE_METRICS");
+      CounterOptions options;
+      options.metrics = metrics_;
+      counting_ = std::make_unique<CounterSession>(options);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kiln: KILN_PROFILE_COUNTERS is set, but counting could not start: %s\n",
+                   e.what());
+      path_.clear();
+      return;
+    }
+    previous_ = std::set_terminate([] {
+      instance().write();
+      if (instance().previous_) instance().previous_();
+      std::abort();
+    });
+  }
+
+  void write_counters() {
+    try {
+      const CounterResult result = counting_->finish();
+      counting_.reset();
+      write_file(path_, counters_to_json(result, metrics_).dump(1));
+      std::fprintf(stderr,
+                   "kiln: counters of %zu kernel launches (%zu passes each) written to %s\n",
+                   result.ranges.size(), result.passes, path_.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kiln: could not write the counters to %s: %s\n", path_.c_str(),
+                   e.what());
+    }
+  }
+
   std::string path_;
+  std::vector<std::string> metrics_;
+  std::unique_ptr<CounterSession> counting_;
   std::once_flag written_;
   std::terminate_handler previous_ = nullptr;
 };
@@ -174,4 +266,13 @@ inline EnvironmentProfile& EnvironmentProfile::instance() {
 }
 
 }  // namespace detail
+
+/// Whether this run is profiled as a whole, by KILN_PROFILE (a timing session from start to
+/// exit) or KILN_PROFILE_COUNTERS (a counter pass): `kiln profile` sets them. A program
+/// with sessions of its own skips them then (a second Session cannot start, and one inside
+/// the counter pass would time replays).
+inline bool whole_run_profiled() {
+  return detail::EnvironmentProfile::instance().active();
+}
+
 }  // namespace kiln::prof

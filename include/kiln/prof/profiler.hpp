@@ -131,7 +131,12 @@ class Profiler final : public rt::LaunchObserver {
   /// Starts recording. Throws if a session is already running.
   void start(Backend backend) {
     std::lock_guard lock(mutex_);
-    if (running_) throw Error("kiln: a profiling session is already running; finish it first");
+    if (running_) {
+      throw Error(
+          "kiln: a profiling session is already running (another Session, or the whole run's "
+          "under KILN_PROFILE or kiln profile); finish it first, or check "
+          "Profiler::instance().running() before starting one");
+    }
     backend_ = backend;
     host_start_ = std::chrono::steady_clock::now();
     if (backend == Backend::cupti || backend == Backend::automatic) {

@@ -2,6 +2,7 @@
 #include <random>
 #include "kiln/factory/tuning_db.hpp"
 #include "kiln/prof/bench.hpp"
+#include "kiln/prof/derived.hpp"
 #include "kiln/prof/registry.hpp"
 #include "kiln/prof/report.hpp"
 #include "kiln/prof/trace.hpp"
@@ -100,8 +101,22 @@ void tuning() {
   }
   db.export_to("tuning.json");
 }
+// A profile with hardware counters on every kernel: DRAM bytes scaled by dram_scale.
+Profile with_counters(Profile p, double dram_scale) {
+  p.metrics = {"dram__bytes_read.sum", "dram__bytes_write.sum",
+               "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"};
+  for (KernelRecord& k : p.kernels) {
+    k.counters["dram__bytes_read.sum"] = dram_scale * k.bytes * 2 / 3;
+    k.counters["dram__bytes_write.sum"] = dram_scale * k.bytes / 3;
+    k.counters["sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"] =
+        k.flops > 0 ? 70.0 / dram_scale : 0.0;
+  }
+  return p;
+}
 int main() {
   tuning();
+  write_file("counters_base.json", to_json(with_counters(make(1.0, 1.0, 1), 1.0)).dump(1));
+  write_file("counters_new.json", to_json(with_counters(make(1.2, 0.8, 2), 1.25)).dump(1));
   write_file("profile_base.json", to_json(make(1.0, 1.0, 1)).dump(1));
   write_file("profile_new.json", to_json(make(1.2, 0.8, 2)).dump(1));
   write_chrome_trace(make(1.0, 1.0, 1), "trace_base.json");
