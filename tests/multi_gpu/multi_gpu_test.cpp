@@ -6,6 +6,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -15,6 +16,7 @@
 
 #include "../factory/scale_factory.hpp"
 #include "../support.hpp"
+#include "kiln/prof/counters.hpp"
 #include "kiln/prof/profiler.hpp"
 #include "kiln/prof/report.hpp"
 #include "kiln/prof/trace.hpp"
@@ -193,6 +195,59 @@ TEST_CASE("the profiler gives each device its own process track and its own repo
     CHECK(table.find("| " + std::to_string(d) + " |") != std::string::npos);
   }
   if (n_dev < 2) MESSAGE("one GPU: one process track checked");
+}
+
+TEST_CASE("hardware counters per device, and the straggler view with them") {
+  kiln_test::TempDir dir("kiln-multi-counters");
+  factory::TuningDatabase db(dir.path() / "tuning.json");
+  ScaleFactory f(false);
+  f.set_database(&db);
+  f.set_tune_options(quick(TunePolicy::off));
+  const int n_dev = std::min(devices(), 2);
+  const long long n = 64ll << 20;  // 256 MB in and out on each device: far past the L2
+  std::vector<const factory::Kernel<ScaleParams, factory_test::ScaleConfig>*> ks;
+  std::vector<rt::DeviceBuffer<float>> bufs;
+  for (int d = 0; d < n_dev; ++d) {
+    ks.push_back(&f.get({n}, rt::Device(d)));
+    bufs.emplace_back(std::size_t(n), rt::Device(d));
+    bufs.emplace_back(std::size_t(n), rt::Device(d));
+  }
+  prof::ProfileOptions options;
+  options.metrics = prof::default_metrics();
+  const prof::Profile p = prof::profile_with_counters(
+      [&] {
+        for (int d = 0; d < n_dev; ++d) {
+          (*ks[std::size_t(d)])({}, bufs[std::size_t(2 * d)], bufs[std::size_t(2 * d + 1)], n,
+                                2.0f);
+        }
+        for (int d = 0; d < n_dev; ++d) rt::Device(d).synchronize();
+      },
+      options);
+  MESSAGE("counters note: " << (p.counters_note.empty() ? "(none)" : p.counters_note));
+  if (p.counters_note.find("Sanitizer, which ends any process") != std::string::npos) {
+    MESSAGE("a sanitizer build: counters are not collected here, by design");
+    return;
+  }
+  std::set<int> counted;
+  for (const prof::KernelRecord& k : p.kernels) {
+    if (k.counters.empty()) continue;
+    counted.insert(k.device);
+    const double bytes =
+        k.counters.at(prof::metric::dram_read) + k.counters.at(prof::metric::dram_write);
+    const double moved = 2.0 * double(n) * sizeof(float);
+    MESSAGE("GPU " << k.device << ": " << bytes / 1e6 << " MB of DRAM traffic for " << moved / 1e6
+                   << " MB moved, " << k.duration_us() << " us");
+    CHECK(std::abs(bytes / moved - 1) < 0.02);
+  }
+  CHECK(int(counted.size()) == n_dev);
+  const std::string stragglers = prof::device_table(p);
+  std::printf("%s\n", stragglers.c_str());
+  if (n_dev >= 2) {
+    CHECK(stragglers.find("| DRAM GB/s | SM % | DRAM % | bound |") != std::string::npos);
+    CHECK(stragglers.find("| memory |") != std::string::npos);
+  } else {
+    MESSAGE("one GPU: counters on device 0 checked, no straggler view");
+  }
 }
 
 TEST_CASE("devices tuning one factory at once write one consistent database") {

@@ -367,6 +367,34 @@ TEST_CASE("a counter pass as JSON (KILN_PROFILE_COUNTERS's file), read back and 
   }
 }
 
+TEST_CASE("the straggler view with counters: each device's DRAM rate, throughputs and bound") {
+  Profile p;
+  p.metrics = {metric::dram_read, metric::dram_write, metric::sm_throughput,
+               metric::dram_throughput};
+  // The same copy on two devices: device 1 takes 25% longer, at a lower DRAM rate.
+  for (int d = 0; d < 2; ++d) {
+    KernelRecord k = kernel("copy", 0, d == 0 ? 400 : 500);
+    k.device = d;
+    k.counters = {{metric::dram_read, 1e9},
+                  {metric::dram_write, 1e9},
+                  {metric::sm_throughput, 20},
+                  {metric::dram_throughput, d == 0 ? 90 : 72}};
+    p.kernels.push_back(k);
+  }
+  KernelRecord alone = kernel("alone", 0, 10);
+  p.kernels.push_back(alone);
+  const std::string t = device_table(p);
+  INFO(t);
+  CHECK(contains(t, "| behind fastest | DRAM GB/s | SM % | DRAM % | bound |"));
+  // 2e9 bytes over 400 us = 5000 GB/s; over 500 us = 4000 GB/s.
+  CHECK(contains(t, "| copy | 0 | 1 | 0.400 | 400.00 | fastest | 5000.0 | 20.0 | 90.0 | memory |"));
+  CHECK(contains(t, "| copy | 1 | 1 | 0.500 | 500.00 | +25.0% | 4000.0 | 20.0 | 72.0 | memory |"));
+  // Without counters the table is as before.
+  p.kernels[0].counters.clear();
+  p.kernels[1].counters.clear();
+  CHECK_FALSE(contains(device_table(p), "DRAM GB/s"));
+}
+
 TEST_CASE("top table: counter and derived columns") {
   const Profile p = counted_profile();
   const std::string table = top_table(p);

@@ -114,7 +114,7 @@ inline std::string counters_library_message(std::string_view loader_error) {
   if (tried.empty()) tried = loader_error;
   // Not a missing library: a sanitizer build (see ProfilerApi::load), whose message says
   // what to do.
-  if (loader_error.find("AddressSanitizer") != std::string_view::npos) {
+  if (loader_error.find("Sanitizer, which ends any process") != std::string_view::npos) {
     return std::string(loader_error);
   }
   return "CUPTI's profiler could not be loaded (" + tried +
@@ -294,18 +294,23 @@ struct ProfilerApi {
         "CUPTI (libcupti.so.13, from the CUDA toolkit)", cupti_library_candidates(),
         "KILN_CUPTI_LIBRARY");
 #if defined(__SANITIZE_ADDRESS__)
-#define KILN_PROF_UNDER_ASAN 1
+#define KILN_PROF_UNDER_SANITIZER "AddressSanitizer"
+#elif defined(__SANITIZE_THREAD__)
+#define KILN_PROF_UNDER_SANITIZER "ThreadSanitizer"
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define KILN_PROF_UNDER_ASAN 1
+#define KILN_PROF_UNDER_SANITIZER "AddressSanitizer"
+#elif __has_feature(thread_sanitizer)
+#define KILN_PROF_UNDER_SANITIZER "ThreadSanitizer"
 #endif
 #endif
-#if defined(KILN_PROF_UNDER_ASAN)
-    // CUPTI's profiler opens libnvperf_host.so with RTLD_DEEPBIND, which AddressSanitizer
-    // answers by ending the process: say so instead, and let timing go on.
+#if defined(KILN_PROF_UNDER_SANITIZER)
+    // CUPTI's profiler opens libnvperf_host.so with RTLD_DEEPBIND, which the sanitizers'
+    // runtimes answer by ending the process: say so instead, and let timing go on.
     throw Error(
-        "CUPTI's range profiler could not be loaded: this program is built with "
-        "AddressSanitizer, which ends any process that loads CUPTI's libnvperf_host.so (it is "
+        "CUPTI's range profiler could not be loaded: this program is built "
+        "with " KILN_PROF_UNDER_SANITIZER
+        ", which ends any process that loads CUPTI's libnvperf_host.so (it is "
         "opened with RTLD_DEEPBIND); collect counters from a build without the sanitizer");
 #endif
     auto get = [&](auto& f, const char* name) { f = lib.get<std::decay_t<decltype(f)>>(name); };

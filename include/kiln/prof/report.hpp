@@ -328,6 +328,8 @@ inline std::string to_csv(const Profile& profile) {
 /// device, one row per device with its calls, total and mean time, and how far it is behind
 /// the fastest device on that kernel ("+12.5%": 12.5% more total time; the fastest reads
 /// "fastest"). Kernels are ordered by their total time over all devices, longest first.
+/// Where the profile has hardware counters, each row adds the device's DRAM GB/s, SM and
+/// DRAM throughput (% of peak) and bound, which say why a device is behind.
 /// Kernels that ran on one device only are counted in the line under the table.
 inline std::string device_table(const Profile& profile) {
   const std::vector<detail::KernelGroup> groups = detail::group_kernels(profile);
@@ -341,9 +343,31 @@ inline std::string device_table(const Profile& profile) {
   }
   std::stable_sort(order.begin(), order.end(),
                    [&](const std::string& a, const std::string& b) { return total[a] > total[b]; });
-  std::string out =
-      "| kernel | dev | calls | total ms | mean us | behind fastest |\n"
-      "|:--|--:|--:|--:|--:|--:|\n";
+  // With counters, each device's DRAM rate, SM and DRAM throughput and bound say why a
+  // device is behind.
+  const bool counted = detail::has_counters(profile);
+  std::string out = counted ? "| kernel | dev | calls | total ms | mean us | behind fastest | DRAM "
+                              "GB/s | SM % | DRAM % | bound |\n"
+                              "|:--|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n"
+                            : "| kernel | dev | calls | total ms | mean us | behind fastest |\n"
+                              "|:--|--:|--:|--:|--:|--:|\n";
+  auto counter_cells = [&](const detail::KernelGroup& g) {
+    if (!counted) return std::string();
+    if (g.counters.calls() == 0) return std::string(" - | - | - | - |");
+    const std::map<std::string, double> counters = g.counters.counters();
+    const DeviceInfo* device = detail::find_device(profile, g.device);
+    const CounterInputs in{counters, g.counters.us(), g.counters.flops(),
+                           device ? &device->peaks : nullptr};
+    const std::map<std::string, double> derived = derived_metrics(in);
+    auto cell = [](const std::map<std::string, double>& m, const char* name) {
+      auto it = m.find(name);
+      return it == m.end() ? std::string("-") : fmt::format("{:.1f}", it->second);
+    };
+    const std::string bound = classify(in);
+    return fmt::format(" {} | {} | {} | {} |", cell(derived, "dram_gbps"),
+                       cell(counters, metric::sm_throughput),
+                       cell(counters, metric::dram_throughput), bound.empty() ? "-" : bound);
+  };
   std::size_t single = 0, shown = 0;
   for (const std::string& name : order) {
     auto devices = by_name[name];
@@ -362,12 +386,15 @@ inline std::string device_table(const Profile& profile) {
               ? std::string("fastest")
               : (fastest > 0 ? fmt::format("+{:.1f}%", 100 * (g->total_us / fastest - 1))
                              : std::string("-"));
-      out += fmt::format("| {} | {} | {} | {:.3f} | {:.2f} | {} |\n",
+      out += fmt::format("| {} | {} | {} | {:.3f} | {:.2f} | {} |{}\n",
                          detail::markdown_cell(short_name(name)), g->device, g->calls,
-                         g->total_us / 1e3, g->mean_us(), behind);
+                         g->total_us / 1e3, g->mean_us(), behind, counter_cells(*g));
     }
   }
-  if (shown == 0) out += "|  | (no kernel ran on more than one device) |  |  |  |  |\n";
+  if (shown == 0) {
+    out += std::string("|  | (no kernel ran on more than one device) |  |  |  |  |") +
+           (counted ? "  |  |  |  |\n" : "\n");
+  }
   if (single > 0) out += fmt::format("\n{} kernel(s) ran on one device only.\n", single);
   return out;
 }
