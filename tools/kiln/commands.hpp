@@ -141,7 +141,18 @@ inline json info_json() {
     driver_problem = e.what();
   }
   j["driver"] = {{"available", driver_problem.empty()}};
-  if (!driver_problem.empty()) j["driver"]["reason"] = driver_problem;
+  if (!driver_problem.empty()) {
+    j["driver"]["reason"] = driver_problem;
+  } else {
+    // The version as the driver reports it: CUDA's 13000 is 13.0, HIP's its own number.
+    const rt::DriverApi& api = rt::driver();
+    const int v = api.driver_version;
+    j["driver"]["platform"] = api.platform == rt::Platform::cuda ? "CUDA" : "HIP";
+    j["driver"]["version"] = api.platform == rt::Platform::cuda
+                                 ? fmt::format("{}.{}", v / 1000, (v % 1000) / 10)
+                                 : std::to_string(v);
+    j["driver"]["library"] = api.library;
+  }
   for (int i = 0; i < rt::device_count(); ++i) {
     const rt::DeviceProperties p = rt::Device(i).properties();
     const prof::DevicePeaks peaks = prof::peaks_for(p);
@@ -281,6 +292,13 @@ inline int run_info(const InfoSettings& s, std::ostream& out) {
         prof::detail::si(p["bandwidth"].get<double>(), "B/s"),
         prof::detail::si(p["fp32_flops"].get<double>(), "FLOP/s"),
         prof::detail::si(p["tensor_fp16_flops"].get<double>(), "FLOP/s"));
+  }
+  if (j["driver"]["available"].get<bool>()) {
+    out << fmt::format("{:<10}{} {} ({})\n", "driver:", j["driver"]["platform"].get<std::string>(),
+                       j["driver"]["version"].get<std::string>(),
+                       j["driver"]["library"].get<std::string>());
+  } else {
+    out << fmt::format("{:<10}not found\n", "driver:");
   }
   auto found = [&](const char* what, const json& c, const std::string& detail) {
     out << fmt::format("{:<10}{}\n", what,
