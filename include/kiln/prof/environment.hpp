@@ -154,11 +154,7 @@ class EnvironmentProfile {
       path_.clear();
       return;
     }
-    previous_ = std::set_terminate([] {
-      instance().write();
-      if (instance().previous_) instance().previous_();
-      std::abort();
-    });
+    write_on_terminate();
   }
   ~EnvironmentProfile() { write(); }
 
@@ -198,6 +194,15 @@ class EnvironmentProfile {
   }
 
  private:
+  // An exception that escapes main still writes what was recorded.
+  void write_on_terminate() {
+    previous_ = std::set_terminate([] {
+      instance().write();
+      if (instance().previous_) instance().previous_();
+      std::abort();
+    });
+  }
+
   void start_counters(const std::string& requested) {
     if (const char* p = std::getenv("KILN_PROFILE"); p && *p) {
       std::fprintf(stderr,
@@ -230,11 +235,7 @@ class EnvironmentProfile {
       path_.clear();
       return;
     }
-    previous_ = std::set_terminate([] {
-      instance().write();
-      if (instance().previous_) instance().previous_();
-      std::abort();
-    });
+    write_on_terminate();
   }
 
   void write_counters() {
