@@ -12,6 +12,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -195,6 +196,13 @@ TEST_CASE("a cuBLAS f16 GEMM (not launched by kiln) shows tensor-pipe activity")
   CHECK(kiln_test::half_to_float(c.to_vector()[0]) == doctest::Approx(1.0710).epsilon(0.01));
 }
 
+// For the comparison with Nsight Compute (docs/profiling.md), the same kernel 7 times: the
+// medians here against those of
+//   ncu --clock-control none --cache-control none -k regex:softmax -c 8 \
+//       --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+//       counters_gpu_test -tc='*softmax*'
+// (under ncu this test's own counter pass cannot start, so ncu sees the first launch, which
+// compiles, and the timing pass's 7).
 TEST_CASE("kiln's softmax 8192 x 8192 f16: DRAM bytes within 3% of a read and a write") {
   rt::Device d(0);
   d.make_current();
@@ -205,23 +213,32 @@ TEST_CASE("kiln's softmax 8192 x 8192 f16: DRAM bytes within 3% of a read and a 
   rt::Stream stream(d);
   ops::softmax(f16, in, out, rows, cols, stream);  // compiled before the passes
   stream.synchronize();
+  const int reps = 7;
   const prof::Profile p = prof::profile_with_counters(
       [&] {
-        ops::softmax(f16, in, out, rows, cols, stream);
+        for (int i = 0; i < reps; ++i) ops::softmax(f16, in, out, rows, cols, stream);
         stream.synchronize();
       },
       default_set());
-  REQUIRE(p.kernels.size() == 1);
-  const prof::KernelRecord& k = p.kernels[0];
-  REQUIRE_MESSAGE(!k.counters.empty(), "no counters: " << p.counters_note);
+  REQUIRE(p.kernels.size() == std::size_t(reps));
+  REQUIRE_MESSAGE(!p.kernels[0].counters.empty(), "no counters: " << p.counters_note);
+  auto median = [&](auto value) {
+    std::vector<double> v;
+    for (const prof::KernelRecord& k : p.kernels) v.push_back(value(k));
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double read = median([](const auto& k) { return k.counters.at(prof::metric::dram_read); });
+  const double write =
+      median([](const auto& k) { return k.counters.at(prof::metric::dram_write); });
+  const double ns = median([](const auto& k) { return k.counters.at(prof::metric::duration); });
+  const double timed = median([](const auto& k) { return k.duration_us(); });
   const double moved = 2.0 * double(rows * cols) * 2;
   std::printf(
-      "softmax 8192x8192 f16 (%s): dram__bytes_read.sum %.0f, dram__bytes_write.sum %.0f, "
-      "gpu__time_duration.sum %.0f ns; timing pass %.1f us\n",
-      k.name.c_str(), k.counters.at(prof::metric::dram_read),
-      k.counters.at(prof::metric::dram_write), k.counters.at(prof::metric::duration),
-      k.duration_us());
-  CHECK(std::abs(dram_bytes(k) / moved - 1) < 0.03);
+      "softmax 8192x8192 f16 (%s), medians of %d: dram__bytes_read.sum %.0f, "
+      "dram__bytes_write.sum %.0f, gpu__time_duration.sum %.0f ns; timing pass %.1f us\n",
+      p.kernels[0].name.c_str(), reps, read, write, ns, timed);
+  for (const prof::KernelRecord& k : p.kernels) CHECK(std::abs(dram_bytes(k) / moved - 1) < 0.03);
 }
 
 TEST_CASE("the cost of a counter pass per kernel") {
