@@ -197,9 +197,9 @@ TEST_CASE("a cuBLAS f16 GEMM (not launched by kiln) shows tensor-pipe activity")
 }
 
 // For the comparison with Nsight Compute (docs/profiling.md), the same kernel 7 times: the
-// medians here against those of
-//   ncu --clock-control none --cache-control none -k regex:softmax -c 8 \
-//       --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+// medians here against those of (on one line)
+//   ncu --clock-control none --cache-control none -k regex:softmax -c 8
+//       --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum
 //       counters_gpu_test -tc='*softmax*'
 // (under ncu this test's own counter pass cannot start, so ncu sees the first launch, which
 // compiles, and the timing pass's 7).
