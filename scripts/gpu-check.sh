@@ -32,7 +32,15 @@ cmake --build build/gpu -j "$(nproc)" > "$out/build.log" 2>&1 ||
   { grep -E "error" -A5 "$out/build.log" | head -60; exit 1; }
 
 export KILN_CACHE_DIR="$out/cache"
-step gpu_tests 300 ctest --test-dir build/gpu -L gpu --output-on-failure
+step gpu_tests 600 ctest --test-dir build/gpu -L gpu --output-on-failure
+# Hardware counters against Nsight Compute on the same softmax launches (docs/profiling.md):
+# the medians counters_gpu_test prints against ncu's over those launches.
+step counters_softmax 120 build/gpu/tests/prof/counters_gpu_test -tc='*softmax*'
+if command -v ncu > /dev/null; then
+  step ncu_softmax 180 ncu --clock-control none --cache-control none -k regex:softmax -c 8 \
+    --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+    build/gpu/tests/prof/counters_gpu_test -tc='*softmax*'
+fi
 step launch_overhead 120 build/gpu/benchmarks/launch_overhead --json "$out/launch_overhead.json"
 step factory_lookup 60 build/gpu/benchmarks/factory_lookup --json "$out/factory_lookup.json"
 step jit_cache 120 build/gpu/benchmarks/jit_cache --json "$out/jit_cache.json"
