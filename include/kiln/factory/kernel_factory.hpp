@@ -622,10 +622,7 @@ class KernelFactory {
                   " bytes of static shared memory)");
     }
     if (lc.cluster.count() > 1) {
-      const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
-      const unsigned cluster[3] = {lc.cluster.x, lc.cluster.y, lc.cluster.z};
-      if (rt::driver().max_active_clusters &&
-          fn.max_active_clusters(block, cluster, lc.shared_bytes) == 0) {
+      if (rt::driver().max_active_clusters && rt::max_active_clusters(fn, lc) == 0) {
         throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
                     ": no cluster of " + std::to_string(lc.cluster.count()) + " blocks of " +
                     std::to_string(lc.block.count()) + " threads with " +

@@ -280,9 +280,7 @@ inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const Gemm
   // would leave the last clusters waiting for whole others to finish (not every SM can be
   // paired in a cluster), so the grid takes at most what the driver says fits.
   if (lc.cluster.count() > 1) {
-    const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
-    const unsigned cluster[3] = {lc.cluster.x, lc.cluster.y, lc.cluster.z};
-    const int fit = kernel.function().max_active_clusters(block, cluster, lc.shared_bytes);
+    const int fit = rt::max_active_clusters(kernel.function(), lc);
     if (fit > 0 && lc.grid.x > unsigned(fit) * lc.cluster.x)
       lc.grid.x = unsigned(fit) * lc.cluster.x;
   }

@@ -65,6 +65,14 @@ struct LaunchConfig {
       : grid(grid_), block(block_), shared_bytes(shared_bytes_), stream(stream_) {}
 };
 
+/// Function::max_active_clusters for the block, cluster and shared memory of `c`: the most
+/// clusters of `f` the device runs at once (0 where the driver cannot tell).
+inline int max_active_clusters(const Function& f, const LaunchConfig& c) {
+  const unsigned block[3] = {c.block.x, c.block.y, c.block.z};
+  const unsigned cluster[3] = {c.cluster.x, c.cluster.y, c.cluster.z};
+  return f.max_active_clusters(block, cluster, c.shared_bytes);
+}
+
 namespace detail {
 
 /// What a C++ argument becomes as a kernel parameter.
