@@ -1,6 +1,7 @@
 #pragma once
-/// The kernels kiln ships (sources in kernels/), each a kernel factory: softmax.
-/// Includes kiln/factory.hpp, so KILN_PROFILE=FILE works here too (docs/profiling.md).
+/// The kernels kiln ships (sources in kernels/), each a kernel factory: softmax, LayerNorm and
+/// RMSNorm. Includes kiln/factory.hpp, so KILN_PROFILE=FILE works here too (docs/profiling.md).
 
 #include "factory.hpp"
+#include "ops/norm.hpp"
 #include "ops/softmax.hpp"

@@ -1,0 +1,177 @@
+#pragma once
+/// The CPU side of kiln's LayerNorm and RMSNorm (kernels/norm.cu): their problem
+/// (NormParams), their configs (NormConfig), which configs exist for a problem, the
+/// heuristic choice, kernel names and the generated header. No GPU is touched here;
+/// include/kiln/ops/norm.hpp puts these together as a kernel factory.
+///
+/// A row is traversed as softmax traverses it (detail/softmax_configs.hpp): held in
+/// registers for rows up to 16 KiB, streamed twice for longer ones. The configs, their
+/// rules and the heuristic are softmax's; only what they are computed for differs.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../../factory/gen_json.hpp"
+#include "../../gen/spec.hpp"
+#include "softmax_configs.hpp"
+
+namespace kiln::ops {
+
+/// Which normalization: y = (h - mean) · rstd · weight + bias (LayerNorm), or
+/// y = h · rstd · weight with rstd = 1 / sqrt(mean(h²) + epsilon) (RMSNorm).
+enum class NormKind : std::int32_t { layer_norm, rms_norm };
+NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
+                                        {NormKind::rms_norm, "rms_norm"}})
+
+/// How a row is traversed: once with the row held in registers, or twice (the row's sums,
+/// then the write) for rows too long for that.
+enum class NormStrategy : std::int32_t { one_pass, multi_pass };
+NLOHMANN_JSON_SERIALIZE_ENUM(NormStrategy, {{NormStrategy::one_pass, "one_pass"},
+                                            {NormStrategy::multi_pass, "multi_pass"}})
+
+/// A LayerNorm or RMSNorm over the last dimension of a row-major (rows, cols) matrix.
+/// Weight, bias, epsilon and the statistics written are run-time arguments; `residual`
+/// compiles the fused variant h = x + residual (h written), y = norm(h).
+struct NormParams {
+  NormKind kind = NormKind::layer_norm;
+  gen::DType dtype = gen::DType::f32;  ///< f16, bf16 or f32 (math is f32 for all three)
+  std::int32_t cols = 1;               ///< 1 to 1,048,576; compiled into the kernel
+  bool residual = false;               ///< the fused residual variant
+  std::int64_t rows = 0;               ///< 0 to 2^31 - 1; a run-time argument of the kernel
+  bool operator==(const NormParams&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NormParams, kind, dtype, cols, residual, rows)
+
+/// How one kernel is shaped: SoftmaxConfig's fields and rules (threads_per_row x
+/// rows_per_block threads a block, vector_width elements a load, at most 16 bytes).
+struct NormConfig {
+  NormStrategy strategy = NormStrategy::one_pass;
+  std::int32_t threads_per_row = 1;  ///< a power of 2 up to 1024
+  std::int32_t vector_width = 1;     ///< a power of 2 that divides cols
+  std::int32_t rows_per_block = 1;   ///< 1 for multi_pass
+  /// one_pass: the vectors each thread holds, ceil(cols / vector_width / threads_per_row);
+  /// multi_pass: the vectors each thread loads per step of its loop.
+  std::int32_t vectors_per_thread = 1;
+  bool operator==(const NormConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NormConfig, strategy, threads_per_row, vector_width,
+                                   rows_per_block, vectors_per_thread)
+
+namespace detail {
+
+inline const char* norm_name(NormKind k) {
+  return k == NormKind::rms_norm ? "rms_norm" : "layer_norm";
+}
+
+/// The softmax problem with the same row: the configs' rules depend on dtype and cols.
+inline SoftmaxParams norm_row(const NormParams& p) {
+  return {p.dtype, p.cols, p.rows};
+}
+inline SoftmaxConfig to_softmax(const NormConfig& c) {
+  return {c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
+                                                 : SoftmaxStrategy::one_pass,
+          c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
+}
+inline NormConfig to_norm(const SoftmaxConfig& c) {
+  return {
+      c.strategy == SoftmaxStrategy::multi_pass ? NormStrategy::multi_pass : NormStrategy::one_pass,
+      c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
+}
+
+/// Throws kiln::Error unless kiln's norms support `p`.
+inline void validate_norm(const NormParams& p) {
+  const std::string what = std::string("kiln: ") + norm_name(p.kind) + ": ";
+  if (p.kind != NormKind::layer_norm && p.kind != NormKind::rms_norm) {
+    throw Error("kiln: norm: kind " + std::to_string(int(p.kind)) +
+                " is not supported; use layer_norm or rms_norm");
+  }
+  if (p.dtype != gen::DType::f16 && p.dtype != gen::DType::bf16 && p.dtype != gen::DType::f32) {
+    throw Error(what + "dtype " + std::string(gen::to_string(p.dtype)) +
+                " is not supported; use f16, bf16 or f32");
+  }
+  if (p.cols < 1 || p.cols > softmax_max_cols) {
+    throw Error(what + "cols = " + std::to_string(p.cols) +
+                " is not supported; rows may have 1 to 1048576 (2^20) columns");
+  }
+  if (p.rows < 0 || p.rows > std::numeric_limits<std::int32_t>::max()) {
+    throw Error(what + "rows = " + std::to_string(p.rows) +
+                " is not supported; the row count must be 0 to 2147483647 (2^31 - 1)");
+  }
+}
+
+/// Throws kiln::Error unless `c` is a config the kernel can run `p` with on a device
+/// whose warps have `warp_size` threads (softmax's rules, named for the norm).
+inline void validate_norm_config(const NormParams& p, const NormConfig& c, int warp_size) {
+  try {
+    validate_softmax_config(norm_row(p), to_softmax(c), warp_size);
+  } catch (const Error& e) {
+    // "kiln: softmax config {...} for {...}: rule" -> "kiln: rms_norm config {...} ...: rule"
+    const std::string text = e.what();
+    const std::size_t rule = text.find("}: ");
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
+                " for " + nlohmann::json(p).dump() +
+                (rule == std::string::npos ? ": " + text : text.substr(rule + 1)));
+  }
+}
+
+/// Every candidate config for `p`: softmax's for the same row (softmax_configs).
+inline std::vector<NormConfig> norm_configs(const NormParams& p, int warp_size) {
+  std::vector<NormConfig> out;
+  for (const SoftmaxConfig& c : softmax_configs(norm_row(p), warp_size)) out.push_back(to_norm(c));
+  return out;
+}
+
+/// The config taken without timing (KILN_TUNE=off): softmax's heuristic for the same row.
+/// Softmax's was fitted to an H200 sweep; the norms move the same bytes a row (plus
+/// the weight), but their choice has not been measured on a GPU yet.
+inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates) {
+  std::vector<SoftmaxConfig> row;
+  for (const NormConfig& c : candidates) row.push_back(to_softmax(c));
+  return to_norm(softmax_heuristic(norm_row(p), row));
+}
+
+/// "norm__layer__f16__cols4096__t256v8", "norm__rms__bf16__cols128__residual__t16v8r8",
+/// "norm__layer__f32__cols65536__multipass_t1024v4i4": the factory's name, the kind, the
+/// row, then softmax's config part.
+inline std::string norm_kernel_name(const NormParams& p, const NormConfig& c) {
+  const std::string softmax = softmax_kernel_name(norm_row(p), to_softmax(c));
+  const std::string config = softmax.substr(softmax.rfind("__") + 2);
+  return std::string("norm__") + (p.kind == NormKind::rms_norm ? "rms" : "layer") + "__" +
+         std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__" +
+         (p.residual ? "residual__" : "") + config;
+}
+
+/// The header kernels/norm.cu includes as "spec.hpp" (its comment lists what it uses):
+/// softmax's, with the kind and the residual flag.
+inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
+  gen::Spec s = softmax_spec(norm_row(p), to_softmax(c));
+  s.constant("kRms", p.kind == NormKind::rms_norm ? 1 : 0)
+      .constant("kResidual", p.residual ? 1 : 0);
+  return s;
+}
+
+}  // namespace detail
+}  // namespace kiln::ops
+
+/// NormParams has padding after `residual`, so the factory's memo hashes it field by field.
+template <>
+struct std::hash<kiln::ops::NormParams> {
+  std::size_t operator()(const kiln::ops::NormParams& p) const noexcept {
+    std::size_t h = std::hash<std::int64_t>{}(p.rows);
+    auto mix = [&h](std::int64_t v) {
+      h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    };
+    mix(std::int64_t(p.kind));
+    mix(std::int64_t(p.dtype));
+    mix(p.cols);
+    mix(p.residual ? 1 : 0);
+    return h;
+  }
+};

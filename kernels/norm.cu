@@ -1,0 +1,332 @@
+// LayerNorm and RMSNorm over the last dimension, f32 math whatever the storage type:
+//   h = x (+ residual, rounded to the storage type, when kResidual: h is written too)
+//   LayerNorm  y = (h - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var(h) + eps)
+//   RMSNorm    y = h * rstd * weight,                  rstd = 1 / sqrt(mean(h^2) + eps)
+// weight and bias are optional (null pointers: 1 and 0); mean (LayerNorm) and rstd, f32 a
+// row, are written where their pointers are not null, for a backward pass.
+//
+// The host (include/kiln/ops/norm.hpp) generates spec.hpp as for softmax.cu:
+//   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK
+//   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
+//   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
+//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, and
+//               kRms (1: RMSNorm), kResidual (1: the fused residual variant)
+//   KILN_KERNEL_NAME, e.g. norm__layer__f16__cols4096__t256v8
+//
+// LayerNorm's sums are shifted by the row's first element K (every thread loads it): the
+// mean is K + sum(h - K) / cols, exactly K for a constant row, whatever its magnitude
+// (an unshifted f32 sum of 4096 values of 60000 already rounds, and the rounded mean
+// gives such a row a variance of its own).
+// One pass (kMultiPass == 0): as softmax's, each thread keeps its kIters vectors of h in
+// registers; LayerNorm reduces sum(h - K), then the sum of squared deviations from the
+// mean (two-pass variance: no cancellation).
+// Multi pass (kMultiPass == 1): a block per row streams it twice: the row's sums (and h
+// written), then the normalized write, backwards so that its first reads hit L2.
+// LayerNorm reduces sum(h - K) and sum((h - K)^2) together there, whose cancellation is
+// small where K is near the mean (and nil for a constant row).
+//
+// Pointers carry no __restrict__: y may be x, and h may be x or the residual (updated in
+// place); every element is read before the same thread writes it, and the multi-pass
+// write reads h back, so its loads must see this kernel's stores.
+#include "kiln/device/half.hpp"
+#include "spec.hpp"
+
+namespace norms {  // not "norm": CUDA's math library has a function of that name
+
+using Elem = Out::element_type;
+constexpr int kVecs = kCols / kVec;  // vectors per row
+constexpr int kWarpsPerRow =
+    kThreadsPerRow > kiln::warp_size ? kThreadsPerRow / kiln::warp_size : 1;
+constexpr int kLanesPerRow = kThreadsPerRow < kiln::warp_size ? kThreadsPerRow : kiln::warp_size;
+constexpr float kInvCols = 1.0f / float(kCols);
+
+static_assert(kCols % kVec == 0, "the vector width divides the row");
+static_assert((kThreadsPerRow & (kThreadsPerRow - 1)) == 0, "threads per row: a power of 2");
+static_assert(kThreadsPerRow * kRowsPerBlock % kiln::warp_size == 0,
+              "whole warps: every lane takes part in the shuffles");
+static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
+
+// ---- f32 math over f16 / bf16 / f32 storage (as in softmax.cu) ----
+KILN_DEVICE KILN_FORCEINLINE float to_float(float x) {
+  return x;
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, float& out) {
+  out = x;
+}
+#if KILN_HIP
+KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::f16 x) {
+  return float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::f16& out) {
+  out = kiln::f16(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::bf16 x) {
+  return __builtin_bit_cast(float, unsigned(__builtin_bit_cast(unsigned short, x)) << 16);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::bf16& out) {
+  // Round to nearest even; a NaN stays a (quiet) NaN.
+  const unsigned bits = __builtin_bit_cast(unsigned, x);
+  const unsigned rounded = (bits & 0x7fffffffu) > 0x7f800000u
+                               ? (bits | 0x00400000u)
+                               : bits + 0x7fffu + ((bits >> 16) & 1u);
+  out = __builtin_bit_cast(kiln::bf16, (unsigned short)(rounded >> 16));
+}
+KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
+  return 1.0f / __builtin_sqrtf(x);
+}
+#else
+KILN_DEVICE KILN_FORCEINLINE float to_float(__half x) {
+  return __half2float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __half& out) {
+  out = __float2half_rn(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __nv_bfloat16& out) {
+  out = __float2bfloat16_rn(x);
+}
+// Correctly rounded square root (NVRTC's default), then an IEEE division.
+KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
+  return 1.0f / sqrtf(x);
+}
+#endif
+
+/// Two partial sums of a row (LayerNorm: of h - K and (h - K)^2, or of h - mean; RMSNorm:
+/// of h^2), reduced together.
+struct Sums {
+  float a;
+  float b;
+};
+
+template <int Lanes>
+KILN_DEVICE KILN_FORCEINLINE Sums lanes_sum(Sums v) {
+  return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
+}
+
+/// The Sums of a whole row from each of its threads' parts, in every thread of the row:
+/// within a warp by shuffles; across warps through shared memory, (SLOT: kRowsPerBlock,
+/// warp of the row: kWarpsPerRow), summed by shuffles again. Each `Use` has shared
+/// memory of its own, so that two reductions in a row need no barrier between them.
+/// Every thread of the block calls it (it may hold a barrier).
+template <int Use>
+KILN_DEVICE KILN_FORCEINLINE Sums reduce_row(Sums v, SLOT slot) {
+  v = lanes_sum<kLanesPerRow>(v);
+  if constexpr (kWarpsPerRow > 1) {
+    KILN_SHARED Sums partial[kRowsPerBlock * kWarpsPerRow];
+    const int warp_in_row = (kiln::thread_index() % kThreadsPerRow) / kiln::warp_size;
+    if (kiln::lane_index() == 0) partial[slot.get() * kWarpsPerRow + warp_in_row] = v;
+    kiln::sync_threads();
+    // Every group of kWarpsPerRow lanes reads all the row's partials (<= warp_size of them).
+    const int w = kiln::lane_index() % kWarpsPerRow;
+    v = lanes_sum<kWarpsPerRow>(partial[slot.get() * kWarpsPerRow + w]);
+  }
+  return v;
+}
+
+using Vector = kiln::Vec<Elem, kVec>;
+
+/// The arguments of a launch, as the kernel receives them.
+struct Args {
+  const Elem* x;
+  const Elem* residual;  // kResidual only
+  const Elem* weight;    // or null: 1
+  const Elem* bias;      // or null: 0 (LayerNorm only)
+  Elem* y;
+  Elem* h;      // kResidual only
+  float* mean;  // or null (LayerNorm only)
+  float* rstd;  // or null
+  float eps;
+};
+
+/// The row's mean and reciprocal standard deviation (RMSNorm: mean 0).
+struct Stats {
+  float mean;
+  float rstd;
+};
+
+/// h = x + residual at vector c, rounded to the storage type (or x alone).
+KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV c) {
+  Vector v = kiln::load_vector<kVec>(In(a.x + start)[c]);
+  if constexpr (kResidual) {
+    const Vector r = kiln::load_vector<kVec>(In(a.residual + start)[c]);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) from_float(to_float(v[j]) + to_float(r[j]), v[j]);
+  }
+  return v;
+}
+
+/// y at vector c from h there: (h - mean) * rstd * weight + bias.
+KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, COLV c, Stats s) {
+  Vector w, b, o;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  if (!kRms && a.bias) b = kiln::load_vector<kVec>(In(a.bias)[c]);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    float y = (to_float(v[j]) - s.mean) * s.rstd;
+    if (a.weight) y *= to_float(w[j]);
+    if (!kRms && a.bias) y += to_float(b[j]);
+    from_float(y, o[j]);
+  }
+  return o;
+}
+
+/// Thread 0 of the row writes its statistics where they are asked for.
+KILN_DEVICE KILN_FORCEINLINE void write_stats(const Args& a, ROW row, Stats s) {
+  if (!kRms && a.mean) a.mean[row.get()] = s.mean;
+  if (a.rstd) a.rstd[row.get()] = s.rstd;
+}
+
+/// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
+template <int Step>
+KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
+  return kVecs % Step == 0 || c < COLV(kVecs);
+}
+
+// One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of h in
+// row block * kRowsPerBlock + SLOT.
+KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
+  const Threads t(kiln::thread_index());
+  const SLOT slot = t.get<SLOT>();
+  const COLV first(t.get<RANK>().get());
+  const ROW row(kiln::block_index() * kRowsPerBlock + slot.get());
+  const bool valid = row < ROW(rows);
+  const long long start = (long long)(valid ? row.get() : 0) * kCols;
+
+  // K (LayerNorm), read by every thread of the row before any of them writes (the row's
+  // reductions below order the reads before the writes, should h be x or the residual).
+  const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
+  Vector v[kIters];
+  Sums part{0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (valid && in_row<kThreadsPerRow>(c)) {
+      v[i] = load_h(a, start, c);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float d = to_float(v[i][j]) - shift;
+        part.a += kRms ? d * d : d;
+      }
+    }
+  }
+  Stats s{0.0f, 0.0f};
+  if constexpr (kRms) {
+    s.rstd = reciprocal_sqrt(reduce_row<0>(part, slot).a * kInvCols + a.eps);
+  } else {
+    s.mean = shift + reduce_row<0>(part, slot).a * kInvCols;
+    Sums dev{0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!(valid && in_row<kThreadsPerRow>(c))) continue;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float d = to_float(v[i][j]) - s.mean;
+        dev.a += d * d;
+      }
+    }
+    s.rstd = reciprocal_sqrt(reduce_row<1>(dev, slot).a * kInvCols + a.eps);
+  }
+  if (!valid) return;  // after the last barrier
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!in_row<kThreadsPerRow>(c)) continue;
+    if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
+    kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
+  }
+  if (first == COLV(0)) write_stats(a, row, s);
+}
+
+// Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) streams its row in steps of
+// kIters vectors per thread; the write reads h back from where the first pass wrote it
+// (the same thread's elements).
+KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
+  constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
+  constexpr int kSteps = (kVecs + kStep - 1) / kStep;
+  const Threads t(kiln::thread_index());
+  const COLV first(t.get<RANK>().get());
+  const ROW row(kiln::block_index());
+  const long long start = (long long)row.get() * kCols;
+
+  float shift = 0.0f;  // K: LayerNorm's sums are of h - K
+  if constexpr (!kRms) {
+    shift = to_float(load_h(a, start, COLV(0))[0]);
+    // h may be x or the residual: no thread writes h[0] before every thread has read it.
+    if constexpr (kResidual) kiln::sync_threads();
+  }
+  Sums part{0.0f, 0.0f};
+  for (int step = 0; step < kSteps; ++step) {
+    Vector v[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) v[i] = load_h(a, start, c);
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (!in_row<kStep>(c)) continue;
+      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float d = to_float(v[i][j]) - shift;
+        part.a += kRms ? d * d : d;
+        part.b += d * d;
+      }
+    }
+  }
+  const Sums total = reduce_row<0>(part, t.get<SLOT>());
+  Stats s{0.0f, 0.0f};
+  if constexpr (kRms) {
+    s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);
+  } else {
+    const float shifted_mean = total.a * kInvCols;
+    const float var = total.b * kInvCols - shifted_mean * shifted_mean;
+    s.mean = shift + shifted_mean;
+    s.rstd = reciprocal_sqrt((var > 0.0f ? var : 0.0f) + a.eps);
+  }
+  const Elem* h = kResidual ? a.h : a.x;
+  for (int step = kSteps - 1; step >= 0; --step) {
+    Vector v[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) v[i] = kiln::load_vector<kVec>(In(h + start)[c]);
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) {
+        kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
+      }
+    }
+  }
+  if (first == COLV(0)) write_stats(a, row, s);
+}
+
+}  // namespace norms
+
+/// x, residual, y, h: rows x kCols elements, row-major, each row starting at a multiple of
+/// kVec elements from a 16-byte aligned base; weight, bias: kCols elements, 16-byte
+/// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
+/// and ceil(rows / kRowsPerBlock) blocks.
+#if KILN_HIP
+#define NORM_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
+#else
+#define NORM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#endif
+KILN_KERNEL void NORM_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+    KILN_KERNEL_NAME(const norms::Elem* x, const norms::Elem* residual, const norms::Elem* weight,
+                     const norms::Elem* bias, norms::Elem* y, norms::Elem* h, float* mean,
+                     float* rstd, float eps, int rows) {
+  const norms::Args a{x, residual, weight, bias, y, h, mean, rstd, eps};
+  if constexpr (kMultiPass) {
+    if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
+    norms::multi_pass(a);
+  } else {
+    norms::one_pass(a, rows);
+  }
+}

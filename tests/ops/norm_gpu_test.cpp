@@ -1,0 +1,427 @@
+// LayerNorm and RMSNorm on a GPU: every candidate config of each row length, and
+// kiln::ops::layer_norm / rms_norm with each combination of their optional arguments,
+// against a double-precision CPU reference on fresh random data (rows of random scale and
+// offset, huge values, constant rows: zero variance), outputs poisoned with NaN first,
+// every element of y, h, mean and rstd checked. Skips (exit 77) where there is no GPU.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../half_bits.hpp"
+#include "kiln/jit.hpp"
+#include "kiln/ops/norm.hpp"
+#include "kiln/rt.hpp"
+
+using namespace kiln;
+using kiln_test::bf16_to_float;
+using kiln_test::float_to_bf16;
+using kiln_test::float_to_half;
+using kiln_test::half_to_float;
+using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
+using ops::NormArgs;
+using ops::NormKind;
+using ops::NormParams;
+
+namespace {
+
+/// Elements travel as bit patterns: std::uint16_t for f16 / bf16, std::uint32_t for f32.
+template <class T>
+T encode(NormDType dt, float f) {
+  if constexpr (sizeof(T) == 4) {
+    T b;
+    std::memcpy(&b, &f, 4);
+    return b;
+  } else {
+    return dt == NormDType::f16 ? float_to_half(f) : float_to_bf16(f);
+  }
+}
+template <class T>
+double decode(NormDType dt, T b) {
+  if constexpr (sizeof(T) == 4) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  } else {
+    return dt == NormDType::f16 ? half_to_float(b) : bf16_to_float(b);
+  }
+}
+
+/// What a test asks of one launch.
+struct Case {
+  NormKind kind;
+  NormDType dtype;
+  std::int64_t rows;
+  int cols;
+  bool residual, weight, bias, stats;
+  int data;  ///< 0: rows of random offset and scale; 1: huge values; 2: constant rows
+  float eps = 1e-5f;
+};
+
+std::string describe(const Case& c) {
+  return std::string(ops::detail::norm_name(c.kind)) + " " + std::string(gen::to_string(c.dtype)) +
+         " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
+         (c.residual ? " residual" : "") + (c.weight ? " weight" : "") + (c.bias ? " bias" : "") +
+         (c.stats ? " stats" : "") + " data " + std::to_string(c.data);
+}
+
+/// A case's inputs on the host and the device, its outputs poisoned with NaN.
+template <class T>
+struct Data {
+  Case c;
+  std::vector<T> x, r, w, b;
+  rt::DeviceBuffer<T> dx, dr, dw, db, dy, dh;
+  rt::DeviceBuffer<float> dmean, drstd;
+
+  Data(const Case& k, const rt::Device& gpu, std::mt19937& rng) : c(k) {
+    const std::size_t n = std::size_t(c.rows) * std::size_t(c.cols);
+    const double top = c.dtype == NormDType::f16 ? 60000.0 : 1.0e15;  // squares sum in f32
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    for (std::int64_t row = 0; row < c.rows; ++row) {
+      const double offset = 10.0 * uniform(rng), scale = std::exp2(4.0 * uniform(rng));
+      for (int col = 0; col < c.cols; ++col) {
+        double v = offset + scale * normal(rng), res = normal(rng);
+        if (c.data == 1) v = row % 2 ? 0.9 * top : 0.9 * top * uniform(rng);
+        if (c.data == 2) {
+          v = double(row % 7) * 1000.0 - 3000.0;  // row 3: zeros
+          res = double(row % 5);
+        }
+        x.push_back(encode<T>(c.dtype, float(v)));
+        r.push_back(encode<T>(c.dtype, float(res)));
+      }
+    }
+    for (int col = 0; col < c.cols; ++col) {
+      w.push_back(encode<T>(c.dtype, float((normal(rng) < 0 ? -1 : 1) * (1 + 0.5 * uniform(rng)))));
+      b.push_back(encode<T>(c.dtype, float(normal(rng))));
+    }
+    dx = rt::DeviceBuffer<T>(n, gpu);
+    dy = rt::DeviceBuffer<T>(n, gpu);
+    dx.copy_from(x);
+    dy.fill_bytes(0xff);
+    if (c.residual) {
+      dr = rt::DeviceBuffer<T>(n, gpu);
+      dh = rt::DeviceBuffer<T>(n, gpu);
+      dr.copy_from(r);
+      dh.fill_bytes(0xff);
+    }
+    if (c.weight) {
+      dw = rt::DeviceBuffer<T>(w.size(), gpu);
+      dw.copy_from(w);
+    }
+    if (c.bias) {
+      db = rt::DeviceBuffer<T>(b.size(), gpu);
+      db.copy_from(b);
+    }
+    if (c.stats) {
+      dmean = rt::DeviceBuffer<float>(std::size_t(c.rows), gpu);
+      drstd = rt::DeviceBuffer<float>(std::size_t(c.rows), gpu);
+      dmean.fill_bytes(0xff);
+      drstd.fill_bytes(0xff);
+    }
+  }
+
+  const T* ptr(const rt::DeviceBuffer<T>& d, bool on) const { return on ? d.data() : nullptr; }
+  float* ptr(const rt::DeviceBuffer<float>& d, bool on) const { return on ? d.data() : nullptr; }
+
+  /// The arguments of ops::layer_norm / rms_norm (h: a buffer of its own).
+  NormArgs<T> args() const {
+    NormArgs<T> a;
+    a.epsilon = c.eps;
+    if (c.weight) a.weight = &dw;
+    if (c.bias) a.bias = &db;
+    if (c.stats) {
+      a.rstd = const_cast<rt::DeviceBuffer<float>*>(&drstd);
+      if (c.kind == NormKind::layer_norm) a.mean = const_cast<rt::DeviceBuffer<float>*>(&dmean);
+    }
+    if (c.residual) {
+      a.residual = &dr;
+      a.h = const_cast<rt::DeviceBuffer<T>*>(&dh);
+    }
+    return a;
+  }
+
+  /// Launches a kernel of the factory directly, as ops::layer_norm would.
+  void launch(const rt::Function& fn, const rt::LaunchConfig& lc) {
+    const bool layer = c.kind == NormKind::layer_norm;
+    rt::launch(fn, lc, dx.data(), ptr(dr, c.residual), ptr(dw, c.weight), ptr(db, c.bias && layer),
+               dy.data(), c.residual ? dh.data() : nullptr, ptr(dmean, c.stats && layer),
+               ptr(drstd, c.stats), c.eps, int(c.rows));
+  }
+
+  /// Checks every element of y (and h, mean, rstd where asked for) against the double-
+  /// precision reference; `y_host` and `h_host` are what the device wrote.
+  void check(const std::vector<T>& y_host, const std::vector<T>& h_host,
+             const std::string& what) const {
+    const NormDType dt = c.dtype;
+    const bool layer = c.kind == NormKind::layer_norm;
+    const std::vector<float> mean_got = c.stats && layer ? dmean.to_vector() : std::vector<float>{};
+    const std::vector<float> rstd_got = c.stats ? drstd.to_vector() : std::vector<float>{};
+    const double tol = 1e-4;  // f32 math, relative to the row's scale of y
+    std::size_t bad = 0, n = 0;
+    auto fail = [&](std::int64_t row, int col, const char* which, double got, double want) {
+      if (bad++ < 5) {
+        MESSAGE(what << ": " << which << " row " << row << " col " << col << ": got " << got
+                     << ", want " << want);
+      }
+    };
+    std::vector<double> h(std::size_t(c.cols));
+    for (std::int64_t row = 0; row < c.rows; ++row) {
+      const std::size_t base = std::size_t(row) * std::size_t(c.cols);
+      for (int col = 0; col < c.cols; ++col) {
+        const std::size_t i = base + std::size_t(col);
+        if (c.residual) {
+          // The kernel's f32 add, rounded to the storage type: bit for bit.
+          const T want = encode<T>(dt, float(decode(dt, x[i])) + float(decode(dt, r[i])));
+          h[std::size_t(col)] = decode(dt, want);
+          ++n;
+          if (h_host[i] != want) fail(row, col, "h", decode(dt, h_host[i]), decode(dt, want));
+        } else {
+          h[std::size_t(col)] = decode(dt, x[i]);
+        }
+      }
+      double mean = 0, var = 0;
+      if (layer) {
+        for (double v : h) mean += v;
+        mean /= c.cols;
+        for (double v : h) var += (v - mean) * (v - mean);
+        var /= c.cols;
+      } else {
+        for (double v : h) var += v * v;
+        var /= c.cols;
+      }
+      const double rstd = 1.0 / std::sqrt(var + double(c.eps));
+      double sd = std::sqrt(var);
+      for (int col = 0; col < c.cols; ++col) {
+        const std::size_t i = base + std::size_t(col);
+        const double wv = c.weight ? decode(dt, w[std::size_t(col)]) : 1.0;
+        const double bv = layer && c.bias ? decode(dt, b[std::size_t(col)]) : 0.0;
+        const double norm = (h[std::size_t(col)] - (layer ? mean : 0.0)) * rstd;
+        const double want = norm * wv + bv;
+        const double got = decode(dt, y_host[i]);
+        const double scale = (std::fabs(norm) + 1.0) * std::fabs(wv) + std::fabs(bv);
+        const int bits = dt == NormDType::f16 ? 10 : dt == NormDType::bf16 ? 7 : 23;
+        const double half_ulp = want == 0 ? 0 : std::ldexp(1.0, std::ilogb(want) - bits - 1);
+        ++n;
+        if (!(std::fabs(got - want) <= half_ulp + tol * scale)) fail(row, col, "y", got, want);
+      }
+      if (c.stats) {
+        ++n;
+        const double got_rstd = rstd_got[std::size_t(row)];
+        if (!(std::fabs(got_rstd - rstd) <= tol * rstd)) fail(row, 0, "rstd", got_rstd, rstd);
+        if (layer) {
+          ++n;
+          const double got_mean = mean_got[std::size_t(row)];
+          if (!(std::fabs(got_mean - mean) <= 1e-5 * (std::fabs(mean) + sd) + 1e-30)) {
+            fail(row, 0, "mean", got_mean, mean);
+          }
+        }
+      }
+    }
+    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << n << " values wrong");
+  }
+
+  void check(const std::string& what) const {
+    check(dy.to_vector(), c.residual ? dh.to_vector() : std::vector<T>{}, what);
+  }
+};
+
+const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
+const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
+
+template <class T>
+void every_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
+  auto& factory = ops::norm_factory();
+  rt::Stream stream(gpu);
+  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 65536};
+  for (std::size_t k = 0; k < std::size(all_cols); ++k) {
+    const int cols = all_cols[k];
+    const bool residual = (k + std::size_t(kind)) % 2 == 1;
+    const NormParams p{kind, dt, cols, residual, 37};  // 37 rows: no multiple of a block's rows
+    const auto configs = factory.configs(p, gpu.properties());
+    const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      rt::LaunchConfig lc = built[i].kernel->launch_config();
+      lc.stream = stream;
+      for (int data : {0, 1, 2}) {
+        const Case c{kind, dt, p.rows, cols, residual, true, true, true, data};
+        Data<T> d(c, gpu, rng);
+        d.launch(built[i].kernel->function(), lc);
+        stream.synchronize();
+        d.check(name + " data " + std::to_string(data));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero variance") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      CAPTURE(gen::to_string(dt));
+      if (dt == NormDType::f32) {
+        every_config<std::uint32_t>(kind, dt, gpu, rng);
+      } else {
+        every_config<std::uint16_t>(kind, dt, gpu, rng);
+      }
+    }
+  }
+}
+
+namespace {
+
+template <class T>
+void through_the_api(const Case& c, const rt::Device& gpu, std::mt19937& rng, rt::Stream& s) {
+  Data<T> d(c, gpu, rng);
+  if (c.kind == NormKind::layer_norm) {
+    ops::layer_norm(c.dtype, d.dx, d.dy, c.rows, c.cols, d.args(), s);
+  } else {
+    ops::rms_norm(c.dtype, d.dx, d.dy, c.rows, c.cols, d.args(), s);
+  }
+  s.synchronize();
+  d.check(describe(c));
+}
+
+}  // namespace
+
+TEST_CASE("kiln::ops::layer_norm and rms_norm: the factory's choice, every optional argument") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  struct Shape {
+    std::int64_t rows;
+    int cols;
+  };
+  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
+                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
+                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
+  int options = 0;
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (const Shape& sh : shapes) {
+        for (int data : {0, 1, 2}) {
+          // Walk through the combinations of weight, bias, statistics and residual.
+          const int o = options++;
+          const Case c{kind,
+                       dt,
+                       sh.rows,
+                       sh.cols,
+                       (o & 1) != 0,
+                       (o & 2) != 0,
+                       (o & 4) != 0 && kind == NormKind::layer_norm,
+                       (o & 8) != 0,
+                       data,
+                       o % 3 == 0 ? 1e-5f : 1e-6f};
+          if (dt == NormDType::f32) {
+            through_the_api<std::uint32_t>(c, gpu, rng, stream);
+          } else {
+            through_the_api<std::uint16_t>(c, gpu, rng, stream);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("in place: y over x, h over the residual, kiln::bf16 buffers, no rows") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  // y = x: the result read back from x.
+  for (int cols : {4096, 65536}) {
+    const Case c{NormKind::layer_norm, NormDType::f32, 20, cols, false, true, true, true, 0};
+    Data<std::uint32_t> d(c, gpu, rng);
+    ops::layer_norm(NormDType::f32, d.dx, d.dx, c.rows, c.cols, d.args());
+    d.check(d.dx.to_vector(), {}, "y = x, cols " + std::to_string(cols));
+  }
+  // h over the residual (vLLM's fused_add_rms_norm), one pass and two.
+  for (int cols : {1024, 1 << 18}) {
+    const Case c{NormKind::rms_norm, NormDType::bf16, 9, cols, true, true, false, true, 0};
+    Data<std::uint16_t> d(c, gpu, rng);
+    NormArgs<std::uint16_t> a = d.args();
+    a.h = &d.dr;
+    ops::rms_norm(NormDType::bf16, d.dx, d.dy, c.rows, c.cols, a);
+    d.check(d.dy.to_vector(), d.dr.to_vector(), "h = residual, cols " + std::to_string(cols));
+  }
+  // h over x, LayerNorm in two passes (K is read before any thread writes h).
+  {
+    const Case c{NormKind::layer_norm, NormDType::f16, 7, 40000, true, false, false, true, 0};
+    Data<std::uint16_t> d(c, gpu, rng);
+    NormArgs<std::uint16_t> a = d.args();
+    a.h = &d.dx;
+    ops::layer_norm(NormDType::f16, d.dx, d.dy, c.rows, c.cols, a);
+    d.check(d.dy.to_vector(), d.dx.to_vector(), "h = x");
+  }
+  // Typed buffers.
+  {
+    const Case c{NormKind::rms_norm, NormDType::bf16, 20, 4096, false, true, false, false, 0};
+    Data<std::uint16_t> d(c, gpu, rng);
+    rt::DeviceBuffer<bf16> x(d.x.size(), gpu), y(d.x.size(), gpu), w(d.w.size(), gpu);
+    std::vector<bf16> host(d.x.size());
+    std::memcpy(host.data(), d.x.data(), d.x.size() * 2);
+    x.copy_from(host);
+    host.resize(d.w.size());
+    std::memcpy(host.data(), d.w.data(), d.w.size() * 2);
+    w.copy_from(host);
+    y.fill_bytes(0xff);
+    ops::rms_norm(x, y, c.rows, c.cols, {.weight = &w});
+    const std::vector<bf16> back = y.to_vector();
+    std::vector<std::uint16_t> bits(back.size());
+    std::memcpy(bits.data(), back.data(), back.size() * 2);
+    d.check(bits, {}, "DeviceBuffer<kiln::bf16>");
+  }
+  rt::DeviceBuffer<float> empty_in(1, gpu), empty_out(1, gpu);
+  empty_out.fill_bytes(0xff);
+  CHECK_NOTHROW(ops::layer_norm(empty_in, empty_out, 0, 1));
+  CHECK(std::isnan(empty_out.to_vector()[0]));  // nothing was written
+}
+
+TEST_CASE("what the buffers cannot hold, or kiln does not support, is refused") {
+  rt::Device gpu(0);
+  rt::DeviceBuffer<float> a(100, gpu), b(100, gpu), w(5, gpu), stats(5, gpu);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 11, 10), doctest::Contains("needs 110 elements"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm(a, b, 1, 0), doctest::Contains("kiln: rms_norm: cols = 0"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, -1, 10), doctest::Contains("rows = -1"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.epsilon = 0.0f}),
+                       doctest::Contains("positive and finite"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.epsilon = NAN}),
+                       doctest::Contains("positive and finite"), Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm(a, b, 10, 10, {.bias = &w}),
+                       doctest::Contains("RMSNorm has no bias"), Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm(a, b, 10, 10, {.mean = &stats}),
+                       doctest::Contains("RMSNorm has no mean"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.residual = &a}),
+                       doctest::Contains("both .residual and .h"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.residual = &a, .h = &b}),
+                       doctest::Contains("h and y are the same buffer"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.weight = &w}),
+                       doctest::Contains("the weight needs 10 elements, but holds 5"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm(a, b, 10, 10, {.rstd = &stats}),
+                       doctest::Contains("rstd needs 10 elements"), Error);
+  rt::DeviceBuffer<std::uint32_t> u(100, gpu);
+  CHECK_THROWS_WITH_AS(ops::rms_norm(NormDType::f16, u, u, 10, 10),
+                       doctest::Contains("2-byte elements"), Error);
+}
+
+int main(int argc, char** argv) {
+  if (rt::device_count() == 0) {
+    std::printf("no GPU: norm_gpu_test skipped\n");
+    return 77;
+  }
+  doctest::Context ctx(argc, argv);
+  return ctx.run();
+}

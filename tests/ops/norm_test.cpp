@@ -1,0 +1,295 @@
+// kiln::ops LayerNorm and RMSNorm without a GPU: the configs each problem gets, the
+// heuristic, validation messages, kernel names and the generated header (unit); every kind
+// of config of both norms compiled by NVRTC for each NVIDIA target (nvrtc), and by clang's
+// HIP mode for gfx942 (hip).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "../nvrtc_support.hpp"
+#include "../support.hpp"
+#include "kiln/jit/compiler.hpp"
+#include "kiln/jit/sources.hpp"
+#include "kiln/ops/detail/norm_configs.hpp"
+
+using namespace kiln::ops;
+using kiln::ops::detail::norm_configs;
+using kiln::ops::detail::norm_heuristic;
+using kiln::ops::detail::norm_kernel_name;
+using kiln::ops::detail::validate_norm;
+using kiln::ops::detail::validate_norm_config;
+using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
+
+namespace {
+
+std::string error_of(const NormParams& p) {
+  try {
+    validate_norm(p);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
+const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
+
+}  // namespace
+
+TEST_CASE("every candidate config is valid, and the heuristic picks one of them") {
+  for (int warp : {32, 64}) {
+    for (auto kind : both_kinds) {
+      for (auto dt : all_dtypes) {
+        for (int cols : {1, 3, 100, 1001, 4096, 8192, 12345, 65536, 1 << 20}) {
+          const NormParams p{kind, dt, cols, cols % 2 == 0, 1000};
+          CAPTURE(warp);
+          CAPTURE(nlohmann::json(p).dump());
+          const auto configs = norm_configs(p, warp);
+          REQUIRE_FALSE(configs.empty());
+          std::set<std::string> names;
+          for (const auto& c : configs) {
+            CAPTURE(nlohmann::json(c).dump());
+            CHECK_NOTHROW(validate_norm_config(p, c, warp));
+            CHECK(names.insert(norm_kernel_name(p, c)).second);  // names tell configs apart
+          }
+          const NormConfig h = norm_heuristic(p, configs);
+          CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
+          const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) > 16 * 1024;
+          CHECK(h.strategy == (long_row ? NormStrategy::multi_pass : NormStrategy::one_pass));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the norms' configs are softmax's for the same row") {
+  for (int cols : {128, 1001, 8192, 65536}) {
+    const NormParams p{NormKind::rms_norm, NormDType::bf16, cols, true, 64};
+    const auto norm = norm_configs(p, 32);
+    const auto softmax = kiln::ops::detail::softmax_configs({NormDType::bf16, cols, 64}, 32);
+    REQUIRE(norm.size() == softmax.size());
+    for (std::size_t i = 0; i < norm.size(); ++i) {
+      CHECK(kiln::ops::detail::to_softmax(norm[i]) == softmax[i]);
+    }
+  }
+}
+
+TEST_CASE("the heuristic on common shapes") {
+  auto h = [](NormKind kind, NormDType dt, int cols, bool residual = false) {
+    const NormParams p{kind, dt, cols, residual, 1024};
+    return norm_kernel_name(p, norm_heuristic(p, norm_configs(p, 32)));
+  };
+  CHECK(h(NormKind::layer_norm, NormDType::f16, 128) == "norm__layer__f16__cols128__t8v8r16");
+  CHECK(h(NormKind::rms_norm, NormDType::bf16, 4096, true) ==
+        "norm__rms__bf16__cols4096__residual__t256v8");
+  CHECK(h(NormKind::layer_norm, NormDType::f16, 1001) == "norm__layer__f16__cols1001__t128v1");
+  CHECK(h(NormKind::rms_norm, NormDType::f32, 8192) ==
+        "norm__rms__f32__cols8192__multipass_t512v4i2");
+  CHECK(h(NormKind::layer_norm, NormDType::f16, 1 << 20) ==
+        "norm__layer__f16__cols1048576__multipass_t1024v8i8");
+}
+
+TEST_CASE("unsupported problems are refused with what is supported") {
+  CHECK(error_of({NormKind::layer_norm, NormDType::f16, 4096, false, 10}).empty());
+  CHECK(error_of({NormKind::rms_norm, NormDType::f16, 1, true, 0}).empty());
+  CHECK(error_of({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 2147483647}).empty());
+  const std::string zero = error_of({NormKind::rms_norm, NormDType::f16, 0, false, 10});
+  CHECK(has(zero, "kiln: rms_norm: cols = 0"));
+  CHECK(has(zero, "1 to 1048576"));
+  CHECK(has(error_of({NormKind::layer_norm, NormDType::f16, (1 << 20) + 1, false, 10}),
+            "kiln: layer_norm: cols = 1048577"));
+  const std::string negative = error_of({NormKind::layer_norm, NormDType::f32, 10, false, -1});
+  CHECK(has(negative, "rows = -1"));
+  CHECK(has(negative, "0 to 2147483647"));
+  CHECK(has(error_of({NormKind::layer_norm, NormDType::f32, 10, false, 2147483648LL}),
+            "rows = 2147483648"));
+  CHECK(has(error_of({NormKind::layer_norm, NormDType::f64, 10, false, 1}),
+            "dtype f64 is not supported; use f16, bf16 or f32"));
+  CHECK(has(error_of({NormKind(5), NormDType::f32, 10, false, 1}), "use layer_norm or rms_norm"));
+}
+
+TEST_CASE("configs the kernel cannot run are refused, naming the norm and the rule") {
+  const NormParams p{NormKind::rms_norm, NormDType::f16, 4096, false, 100};
+  auto error_of_config = [&](NormConfig c, int warp = 32) -> std::string {
+    try {
+      validate_norm_config(p, c, warp);
+    } catch (const kiln::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  using S = NormStrategy;
+  CHECK(error_of_config({S::one_pass, 256, 8, 1, 2}).empty());
+  const std::string wide = error_of_config({S::one_pass, 256, 16, 1, 1});
+  CHECK(has(wide, "kiln: rms_norm config {"));
+  CHECK(has(wide, R"("kind":"rms_norm")"));
+  CHECK(has(wide, "}: vector_width must be a power of 2"));
+  CHECK_FALSE(has(wide, "softmax"));
+  CHECK(has(error_of_config({S::one_pass, 96, 8, 1, 6}), "threads_per_row"));
+  CHECK(has(error_of_config({S::one_pass, 32, 8, 1, 16}, 64), "whole warps of 64"));
+  CHECK(has(error_of_config({S::one_pass, 256, 8, 1, 3}), "vectors_per_thread = 2"));
+  CHECK(has(error_of_config({S::one_pass, 32, 8, 4, 16}), "at most 128 bytes"));
+  CHECK(has(error_of_config({S::multi_pass, 256, 8, 2, 2}), "one row per block"));
+}
+
+TEST_CASE("kernel names carry the kind, the row, the residual and the config") {
+  using S = NormStrategy;
+  CHECK(norm_kernel_name({NormKind::layer_norm, NormDType::f16, 4096, false, 5},
+                         {S::one_pass, 256, 8, 1, 2}) == "norm__layer__f16__cols4096__t256v8");
+  CHECK(norm_kernel_name({NormKind::rms_norm, NormDType::bf16, 128, true, 5},
+                         {S::one_pass, 16, 8, 8, 1}) ==
+        "norm__rms__bf16__cols128__residual__t16v8r8");
+  CHECK(norm_kernel_name({NormKind::layer_norm, NormDType::f32, 1 << 20, false, 5},
+                         {S::multi_pass, 1024, 4, 1, 4}) ==
+        "norm__layer__f32__cols1048576__multipass_t1024v4i4");
+  // The row count is not part of the name: one binary serves every row count.
+  CHECK(norm_kernel_name({NormKind::rms_norm, NormDType::f16, 4096, false, 1},
+                         {S::one_pass, 256, 8, 1, 2}) ==
+        norm_kernel_name({NormKind::rms_norm, NormDType::f16, 4096, false, 99999},
+                         {S::one_pass, 256, 8, 1, 2}));
+  for (const auto& c : norm_configs({NormKind::layer_norm, NormDType::f16, 8192, true, 1}, 32)) {
+    CHECK(kiln::gen::is_identifier(
+        norm_kernel_name({NormKind::layer_norm, NormDType::f16, 8192, true, 1}, c)));
+  }
+}
+
+TEST_CASE("params and configs: JSON, and a hash that follows the value") {
+  const NormParams p{NormKind::rms_norm, NormDType::bf16, 4096, true, 123};
+  CHECK(nlohmann::json(p).dump() ==
+        R"({"cols":4096,"dtype":"bf16","kind":"rms_norm","residual":true,"rows":123})");
+  CHECK(nlohmann::json(p).get<NormParams>() == p);
+  const NormConfig c{NormStrategy::multi_pass, 512, 8, 1, 4};
+  CHECK(nlohmann::json(c)["strategy"] == "multi_pass");
+  CHECK(nlohmann::json(c).get<NormConfig>() == c);
+  static_assert(std::has_unique_object_representations_v<NormConfig>);
+  static_assert(std::is_trivially_copyable_v<NormParams>);
+  // Every field reaches the hash the factory's memo uses.
+  std::unordered_set<std::size_t> hashes;
+  const std::hash<NormParams> hash;
+  hashes.insert(hash(p));
+  NormParams q = p;
+  q.kind = NormKind::layer_norm;
+  hashes.insert(hash(q));
+  q = p;
+  q.dtype = NormDType::f16;
+  hashes.insert(hash(q));
+  q = p;
+  q.cols = 4095;
+  hashes.insert(hash(q));
+  q = p;
+  q.residual = false;
+  hashes.insert(hash(q));
+  q = p;
+  q.rows = 124;
+  hashes.insert(hash(q));
+  CHECK(hashes.size() == 6);
+  CHECK(hash(p) == hash(NormParams{NormKind::rms_norm, NormDType::bf16, 4096, true, 123}));
+}
+
+TEST_CASE("the generated header holds softmax's row tensors and the norm's constants") {
+  const NormParams p{NormKind::rms_norm, NormDType::f16, 4096, true, 77};
+  const NormConfig c{NormStrategy::one_pass, 32, 8, 8, 16};
+  const std::string h = kiln::ops::detail::norm_spec(p, c).header();
+  CHECK(has(h, "using In = kiln::Tensor<const kiln::f16, kiln::Extent<COL, 4096>>;"));
+  CHECK(has(h, "using Out = kiln::Tensor<kiln::f16, kiln::Extent<COL, 4096>>;"));
+  CHECK(has(h, "inline constexpr int kIters = 16;"));
+  CHECK(has(h, "inline constexpr int kRms = 1;"));
+  CHECK(has(h, "inline constexpr int kResidual = 1;"));
+  CHECK_FALSE(has(h, "77"));  // rows are a run-time argument
+  const std::string l =
+      kiln::ops::detail::norm_spec({NormKind::layer_norm, NormDType::f32, 3, false, 1},
+                                   {NormStrategy::multi_pass, 256, 1, 1, 2})
+          .header();
+  CHECK(has(l, "inline constexpr int kRms = 0;"));
+  CHECK(has(l, "inline constexpr int kResidual = 0;"));
+  CHECK(has(l, "inline constexpr int kMultiPass = 1;"));
+}
+
+namespace {
+
+// One config of every kind (as softmax_test's), spread over both norms, with and without
+// the residual: sub-warp rows, a warp per row, rows over several warps, two passes,
+// ragged rows, a row of 1.
+struct Case {
+  NormParams p;
+  NormConfig c;
+};
+std::vector<Case> every_kind() {
+  using S = NormStrategy;
+  using K = NormKind;
+  std::vector<Case> out;
+  for (auto dt : all_dtypes) {
+    const int vec = dt == NormDType::f32 ? 4 : 8;
+    const bool f16 = dt == NormDType::f16;
+    out.push_back({{K::layer_norm, dt, 128, f16, 1}, {S::one_pass, 4, vec, 64, 128 / vec / 4}});
+    out.push_back({{K::rms_norm, dt, 1024, !f16, 1}, {S::one_pass, 32, vec, 8, 1024 / vec / 32}});
+    out.push_back(
+        {{K::layer_norm, dt, 8192, !f16, 1}, {S::one_pass, 256, vec, 1, 8192 / vec / 256}});
+    out.push_back({{K::rms_norm, dt, 65536, f16, 1}, {S::multi_pass, 1024, vec, 1, 2}});
+  }
+  out.push_back({{K::layer_norm, NormDType::bf16, 65536, true, 1}, {S::multi_pass, 512, 8, 1, 4}});
+  out.push_back({{K::rms_norm, NormDType::f16, 1001, false, 1}, {S::one_pass, 64, 1, 2, 16}});
+  out.push_back({{K::layer_norm, NormDType::bf16, 12345, false, 1}, {S::multi_pass, 256, 1, 1, 4}});
+  out.push_back({{K::layer_norm, NormDType::f32, 1, true, 1}, {S::one_pass, 1, 1, 128, 1}});
+  return out;
+}
+
+kiln::jit::Program program_for(const Case& k) {
+  kiln::gen::Spec spec = kiln::ops::detail::norm_spec(k.p, k.c);
+  spec.kernel_name(norm_kernel_name(k.p, k.c));
+  kiln::jit::Program program = kiln::jit::program_from_file("norm.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  return program;
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC: every kind of config compiles for sm_80, sm_86, sm_89 and sm_90") {
+  for (const auto& k : every_kind()) {
+    validate_norm_config(k.p, k.c, 32);
+    const std::string name = norm_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    // No local-memory spills among the checks: the row held in registers must stay there.
+    kiln_test::compile_for_nvidia_targets(program_for(k), name);
+  }
+}
+
+#ifdef KILN_TEST_HIP_CLANG
+TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefronts of 64)") {
+  kiln_test::TempDir dir("kiln-norm-hip");
+  for (const auto& k : every_kind()) {
+    if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    const std::string name = norm_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    const kiln::jit::Program program = program_for(k);
+    dir.write(name + "/spec.hpp", program.headers.back().contents);
+    dir.write(name + "/norm.cu", program.source);
+    const auto base = dir.path() / name;
+    const std::string cmd = std::string(KILN_TEST_HIP_CLANG) +
+                            " -x hip --offload-arch=gfx942 -nogpulib -nogpuinc --cuda-device-only"
+                            " --no-gpu-bundle-output -O2 -std=c++17 -Wall -Wextra -Werror -I" +
+                            KILN_TEST_INCLUDE_DIR + " -c " + (base / "norm.cu").string() + " -o " +
+                            (base / "k.o").string() + " > " + (base / "log.txt").string() + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream log(base / "log.txt");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    CAPTURE(text);
+    CHECK(rc == 0);
+    std::ifstream obj(base / "k.o", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(obj)),
+                            std::istreambuf_iterator<char>());
+    CHECK(has(bytes, name + ".kd"));
+  }
+}
+#endif
