@@ -220,7 +220,7 @@ namespace {
 
 // One config of every kind (as softmax_test's), spread over both norms, with and without
 // the residual: sub-warp rows, a warp per row, rows over several warps, two passes,
-// ragged rows, a row of 1.
+// ragged rows, a row of 1, and the most a one-pass thread holds (no spills).
 struct Case {
   NormParams p;
   NormConfig c;
@@ -242,6 +242,9 @@ std::vector<Case> every_kind() {
   out.push_back({{K::rms_norm, NormDType::f16, 1001, false, 1}, {S::one_pass, 64, 1, 2, 16}});
   out.push_back({{K::layer_norm, NormDType::bf16, 12345, false, 1}, {S::multi_pass, 256, 1, 1, 4}});
   out.push_back({{K::layer_norm, NormDType::f32, 1, true, 1}, {S::one_pass, 1, 1, 128, 1}});
+  // The most a one-pass thread holds: 128 bytes of the row at 512 threads, 64 at 1024.
+  out.push_back({{K::layer_norm, NormDType::f16, 32768, true, 1}, {S::one_pass, 512, 8, 1, 8}});
+  out.push_back({{K::layer_norm, NormDType::f32, 16384, true, 1}, {S::one_pass, 1024, 4, 1, 4}});
   return out;
 }
 
