@@ -46,47 +46,15 @@ static_assert(kThreadsPerRow * kRowsPerBlock % kiln::warp_size == 0,
               "whole warps: every lane takes part in the shuffles");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
 
-// ---- f32 math over f16 / bf16 / f32 storage (as in softmax.cu) ----
-KILN_DEVICE KILN_FORCEINLINE float to_float(float x) {
-  return x;
-}
-KILN_DEVICE KILN_FORCEINLINE void from_float(float x, float& out) {
-  out = x;
-}
+// ---- f32 math over f16 / bf16 / f32 storage: kiln::to_float and kiln::from_float
+// (kiln/device/half.hpp) ----
+using kiln::from_float;
+using kiln::to_float;
 #if KILN_HIP
-KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::f16 x) {
-  return float(x);
-}
-KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::f16& out) {
-  out = kiln::f16(x);
-}
-KILN_DEVICE KILN_FORCEINLINE float to_float(kiln::bf16 x) {
-  return __builtin_bit_cast(float, unsigned(__builtin_bit_cast(unsigned short, x)) << 16);
-}
-KILN_DEVICE KILN_FORCEINLINE void from_float(float x, kiln::bf16& out) {
-  // Round to nearest even; a NaN stays a (quiet) NaN.
-  const unsigned bits = __builtin_bit_cast(unsigned, x);
-  const unsigned rounded = (bits & 0x7fffffffu) > 0x7f800000u
-                               ? (bits | 0x00400000u)
-                               : bits + 0x7fffu + ((bits >> 16) & 1u);
-  out = __builtin_bit_cast(kiln::bf16, (unsigned short)(rounded >> 16));
-}
 KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
   return 1.0f / __builtin_sqrtf(x);
 }
 #else
-KILN_DEVICE KILN_FORCEINLINE float to_float(__half x) {
-  return __half2float(x);
-}
-KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __half& out) {
-  out = __float2half_rn(x);
-}
-KILN_DEVICE KILN_FORCEINLINE float to_float(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __nv_bfloat16& out) {
-  out = __float2bfloat16_rn(x);
-}
 // Correctly rounded square root (NVRTC's default), then an IEEE division.
 KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
   return 1.0f / sqrtf(x);

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -14,6 +15,7 @@
 #include "kiln/jit/kernel_cache.hpp"
 
 #include "kiln/jit/nvrtc.hpp"
+#include "support.hpp"
 
 namespace kiln_test {
 
@@ -62,5 +64,27 @@ inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Prog
   CHECK(cache.get(program, o)->ptx == ptx.back());
   return ptx;
 }
+
+#ifdef KILN_TEST_HIP_CLANG
+/// `program` (its source written as `file`, its last header as spec.hpp, in dir/`entry`)
+/// compiled for gfx942 by clang's HIP mode, the front end of hipRTC: it compiles with no
+/// warning (-Werror) and the object holds the kernel `entry` (its `entry.kd` descriptor).
+inline void compile_for_gfx942(const kiln::jit::Program& program, const std::string& file,
+                               const std::string& entry, const TempDir& dir) {
+  dir.write(entry + "/spec.hpp", program.headers.back().contents);
+  dir.write(entry + "/" + file, program.source);
+  const auto base = dir.path() / entry;
+  const std::string cmd = std::string(KILN_TEST_HIP_CLANG) +
+                          " -x hip --offload-arch=gfx942 -nogpulib -nogpuinc --cuda-device-only"
+                          " --no-gpu-bundle-output -O2 -std=c++17 -Wall -Wextra -Werror -I" +
+                          KILN_TEST_INCLUDE_DIR + " -c " + (base / file).string() + " -o " +
+                          (base / "k.o").string() + " > " + (base / "log.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string log = read_file((base / "log.txt").string());
+  CAPTURE(log);
+  CHECK(rc == 0);
+  CHECK(read_file((base / "k.o").string()).find(entry + ".kd") != std::string::npos);
+}
+#endif
 
 }  // namespace kiln_test

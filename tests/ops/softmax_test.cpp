@@ -276,25 +276,7 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
     const std::string name = softmax_kernel_name(k.p, k.c);
     CAPTURE(name);
-    const kiln::jit::Program program = program_for(k);
-    dir.write(name + "/spec.hpp", program.headers.back().contents);
-    dir.write(name + "/softmax.cu", program.source);
-    const auto base = dir.path() / name;
-    const std::string cmd = std::string(KILN_TEST_HIP_CLANG) +
-                            " -x hip --offload-arch=gfx942 -nogpulib -nogpuinc --cuda-device-only"
-                            " --no-gpu-bundle-output -O2 -std=c++17 -Wall -Wextra -Werror -I" +
-                            KILN_TEST_INCLUDE_DIR + " -c " + (base / "softmax.cu").string() +
-                            " -o " + (base / "k.o").string() + " > " + (base / "log.txt").string() +
-                            " 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream log(base / "log.txt");
-    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    CAPTURE(text);
-    CHECK(rc == 0);
-    std::ifstream obj(base / "k.o", std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(obj)),
-                            std::istreambuf_iterator<char>());
-    CHECK(has(bytes, name + ".kd"));
+    kiln_test::compile_for_gfx942(program_for(k), "softmax.cu", name, dir);
   }
 }
 #endif

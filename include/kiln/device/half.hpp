@@ -68,4 +68,46 @@ inline constexpr bool has_native_bf16 = KILN_NATIVE_BF16;
 static_assert(sizeof(f16) == 2 && alignof(f16) == 2, "kiln::f16 is 16 bits");
 static_assert(sizeof(bf16) == 2 && alignof(bf16) == 2, "kiln::bf16 is 16 bits");
 
+#if KILN_GPU_COMPILER
+// ---- f32 math over f16 / bf16 / f32 storage, in device code: to_float(x) and
+// from_float(x, out), rounding to nearest even; a NaN stays a (quiet) NaN. ----
+KILN_DEVICE KILN_FORCEINLINE float to_float(float x) {
+  return x;
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, float& out) {
+  out = x;
+}
+#if KILN_HIP
+KILN_DEVICE KILN_FORCEINLINE float to_float(f16 x) {
+  return float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, f16& out) {
+  out = f16(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(bf16 x) {
+  return __builtin_bit_cast(float, unsigned(__builtin_bit_cast(unsigned short, x)) << 16);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, bf16& out) {
+  const unsigned bits = __builtin_bit_cast(unsigned, x);
+  const unsigned rounded = (bits & 0x7fffffffu) > 0x7f800000u
+                               ? (bits | 0x00400000u)
+                               : bits + 0x7fffu + ((bits >> 16) & 1u);
+  out = __builtin_bit_cast(bf16, (unsigned short)(rounded >> 16));
+}
+#else
+KILN_DEVICE KILN_FORCEINLINE float to_float(__half x) {
+  return __half2float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __half& out) {
+  out = __float2half_rn(x);
+}
+KILN_DEVICE KILN_FORCEINLINE float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __nv_bfloat16& out) {
+  out = __float2bfloat16_rn(x);
+}
+#endif
+#endif  // KILN_GPU_COMPILER
+
 }  // namespace kiln
