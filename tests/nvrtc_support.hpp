@@ -38,10 +38,12 @@ inline kiln::jit::NvrtcOutput nvrtc(const std::string& source, const std::string
 
 /// `program` compiled by kiln's NVRTC backend for sm_80, sm_86, sm_89 and sm_90, each
 /// checked: a binary, the entry point `entry` in its PTX, no warning in the log, and no
-/// local memory (spills); and for sm_90 the same PTX where the kernel cache compiles it
-/// (every file handed to NVRTC in memory). The PTX of each, for checks of the caller's own.
+/// local memory (spills); and, with `through_cache`, for sm_90 the same PTX where the kernel
+/// cache compiles it (every file handed to NVRTC in memory; a test of many kinds of config
+/// of one kernel needs it once). The PTX of each, for checks of the caller's own.
 inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Program& program,
-                                                           const std::string& entry) {
+                                                           const std::string& entry,
+                                                           bool through_cache = true) {
   const auto& compiler = kiln::jit::compiler_for("sm_90");
   std::vector<std::string> ptx;
   for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
@@ -54,6 +56,9 @@ inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Prog
     CHECK(b.log.find("warning") == std::string::npos);
     CHECK(b.ptx.find(".local") == std::string::npos);
     ptx.push_back(b.ptx);
+  }
+  if (!through_cache) {
+    return ptx;
   }
   // The kernel cache hands NVRTC every file in memory (resolve_includes): the same PTX.
   kiln::jit::Options o;
