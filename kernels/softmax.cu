@@ -19,6 +19,7 @@
 //
 // Rows are a run-time argument; tensors view one row at a time, because a whole matrix
 // can pass 2^31 elements (kiln's tensors use 32-bit offsets): the row's start is 64-bit.
+#include "kiln/device/block.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"
 
@@ -26,9 +27,6 @@ namespace softmax {
 
 using Elem = Out::element_type;
 constexpr int kVecs = kCols / kVec;  // vectors per row
-constexpr int kWarpsPerRow =
-    kThreadsPerRow > kiln::warp_size ? kThreadsPerRow / kiln::warp_size : 1;
-constexpr int kLanesPerRow = kThreadsPerRow < kiln::warp_size ? kThreadsPerRow : kiln::warp_size;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLowest = -3.402823466e38f;  // a finite start: -inf - -inf would be NaN
 
@@ -83,22 +81,20 @@ KILN_DEVICE KILN_FORCEINLINE MaxSum lanes_combine(MaxSum v) {
   return {m, kiln::warp_sum<Lanes>(v.s * exp_minus(v.m, m))};
 }
 
-/// The MaxSum of a whole row from each of its threads' parts, in every thread of the row:
-/// within a warp by shuffles; across warps through shared memory, (SLOT: kRowsPerBlock,
-/// warp of the row: kWarpsPerRow), whose partials each warp combines by shuffles again.
-/// Every thread of the block calls it (it may hold a barrier).
-KILN_DEVICE KILN_FORCEINLINE MaxSum reduce_row(MaxSum v, SLOT slot) {
-  v = lanes_combine<kLanesPerRow>(v);
-  if constexpr (kWarpsPerRow > 1) {
-    KILN_SHARED MaxSum partial[kRowsPerBlock * kWarpsPerRow];
-    const int warp_in_row = (kiln::thread_index() % kThreadsPerRow) / kiln::warp_size;
-    if (kiln::lane_index() == 0) partial[slot.get() * kWarpsPerRow + warp_in_row] = v;
-    kiln::sync_threads();
-    // Every group of kWarpsPerRow lanes reads all the row's partials (<= warp_size of them).
-    const int w = kiln::lane_index() % kWarpsPerRow;
-    v = lanes_combine<kWarpsPerRow>(partial[slot.get() * kWarpsPerRow + w]);
+/// lanes_combine as kiln::row_reduce's Combine.
+struct CombineMaxSum {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE MaxSum lanes(MaxSum v) {
+    return lanes_combine<Lanes>(v);
   }
-  return v;
+};
+
+/// The MaxSum of a whole row from each of its threads' parts, in every thread of the row
+/// (kiln::row_reduce over the block's (SLOT, RANK) layout: shuffles within a warp, shared
+/// memory across the row's warps). Every thread of the block calls it (it may hold a
+/// barrier).
+KILN_DEVICE KILN_FORCEINLINE MaxSum reduce_row(MaxSum v) {
+  return kiln::row_reduce<CombineMaxSum, kThreadsPerRow, kRowsPerBlock>(v);
 }
 
 using Vector = kiln::Vec<Elem, kVec>;
@@ -163,7 +159,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
       part.s = sum_exp(v[i], part.m, part.s);
     }
   }
-  const MaxSum total = reduce_row(part, slot);
+  const MaxSum total = reduce_row(part);
   const float inv_sum = 1.0f / total.s;
   const float scale = exp_minus(part.m, total.m) * inv_sum;  // from this thread's max
 #pragma unroll
@@ -213,7 +209,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
       if (in_row<kStep>(c)) part.s = sum_exp(v[i], part.m, part.s);
     }
   }
-  const MaxSum total = reduce_row(part, t.get<SLOT>());
+  const MaxSum total = reduce_row(part);
   const float inv_sum = 1.0f / total.s;
   for (int step = kSteps - 1; step >= 0; --step) {
     Vector v[kIters];
