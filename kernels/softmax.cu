@@ -9,6 +9,7 @@
 //   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass
 //   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
+//   SOFTMAX_BACKWARD (defined for the backward kernel only)
 //
 // One pass (kMultiPass == 0): kThreadsPerRow threads own a row; each keeps its kIters
 // vectors of the row in registers, so the row is read once. Short rows share a warp
@@ -16,6 +17,15 @@
 // Multi pass (kMultiPass == 1): a block per row streams it twice: an online max and sum
 // (the sum rescaled whenever the maximum grows), then the normalized write. The second
 // pass walks the row backwards, so its first reads hit what the first pass left in L2.
+//
+// Backward (spec.hpp defines SOFTMAX_BACKWARD): dx = y * (dy - sum_col(dy * y)) by row,
+// from the forward's output y and the gradient dy, f32 math; In views y and dy, Out dx
+// (the kernel name starts softmax_backward__). The same configs: one pass holds the row's
+// y and dy in registers (the host keeps that to 32 elements and 128 bytes of each a
+// thread, 64 bytes in blocks of 1024, so that nothing spills); multi pass sums dy * y in
+// one pass over the row and writes dx in a second, backwards.
+// Its pointers carry no __restrict__: dx may be dy (or y); every element is read before
+// the thread that reads it writes it.
 //
 // Rows are a run-time argument; tensors view one row at a time, because a whole matrix
 // can pass 2^31 elements (kiln's tensors use 32-bit offsets): the row's start is 64-bit.
@@ -228,9 +238,121 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
 
 }  // namespace softmax
 
-/// in, out: rows x kCols elements, row-major, each row starting at a multiple of kVec
-/// elements from a 16-byte aligned base. Launched with kThreadsPerRow * kRowsPerBlock
-/// threads and ceil(rows / kRowsPerBlock) blocks.
+// ---- Backward: dx = y * (dy - sum(dy * y)) (compiled into the backward kernel only) ----
+#ifdef SOFTMAX_BACKWARD
+namespace softmax {
+
+/// The sum over groups of Lanes neighbouring lanes (kiln::row_reduce's Combine).
+struct AddFloat {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE float lanes(float v) {
+    return kiln::warp_sum<Lanes>(v);
+  }
+};
+
+/// s + sum of y[j] * dy[j] over a vector.
+KILN_DEVICE KILN_FORCEINLINE float sum_product(const Vector& y, const Vector& dy, float s) {
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) s += to_float(y[j]) * to_float(dy[j]);
+  return s;
+}
+/// y * (dy - dot) for a vector, in the storage type.
+KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Vector& y, const Vector& dy, float dot) {
+  Vector o;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) from_float(to_float(y[j]) * (to_float(dy[j]) - dot), o[j]);
+  return o;
+}
+
+// One pass, laid out as the forward's: each thread holds its kIters vectors of y and of dy.
+KILN_DEVICE KILN_FORCEINLINE void one_pass_backward(const Elem* y_in, const Elem* dy_in,
+                                                    Elem* dx_out, int rows) {
+  const Threads t(kiln::thread_index());
+  const COLV first(t.get<RANK>().get());
+  const ROW row(kiln::block_index() * kRowsPerBlock + t.get<SLOT>().get());
+  const bool valid = row < ROW(rows);
+  const long long start = (long long)(valid ? row.get() : 0) * kCols;
+  const In y(y_in + start);
+  const In dy(dy_in + start);
+  const Out dx(dx_out + start);
+
+  Vector vy[kIters], vdy[kIters];
+  float part = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (valid && in_row<kThreadsPerRow>(c)) {
+      vy[i] = kiln::load_vector<kVec>(y[c]);
+      vdy[i] = kiln::load_vector<kVec>(dy[c]);
+      part = sum_product(vy[i], vdy[i], part);
+    }
+  }
+  const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (valid && in_row<kThreadsPerRow>(c)) {
+      kiln::store_vector<kVec>(dx[c], gradient(vy[i], vdy[i], dot));
+    }
+  }
+}
+
+// Multi pass: the block streams its row in steps of kIters vectors per thread, summing
+// dy * y, then again backwards (its first reads hit what the first pass left in L2),
+// writing dx.
+KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const Elem* dy_in,
+                                                      Elem* dx_out) {
+  constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
+  constexpr int kSteps = (kVecs + kStep - 1) / kStep;
+  const Threads t(kiln::thread_index());
+  const COLV first(t.get<RANK>().get());
+  const long long start = (long long)kiln::block_index() * kCols;
+  const In y(y_in + start);
+  const In dy(dy_in + start);
+  const Out dx(dx_out + start);
+
+  float part = 0.0f;
+  for (int step = 0; step < kSteps; ++step) {
+    Vector vy[kIters], vdy[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) {
+        vy[i] = kiln::load_vector<kVec>(y[c]);
+        vdy[i] = kiln::load_vector<kVec>(dy[c]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) part = sum_product(vy[i], vdy[i], part);
+    }
+  }
+  const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
+  for (int step = kSteps - 1; step >= 0; --step) {
+    Vector vy[kIters], vdy[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) {
+        vy[i] = kiln::load_vector<kVec>(y[c]);
+        vdy[i] = kiln::load_vector<kVec>(dy[c]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+      if (in_row<kStep>(c)) kiln::store_vector<kVec>(dx[c], gradient(vy[i], vdy[i], dot));
+    }
+  }
+}
+
+}  // namespace softmax
+#endif
+
+/// in, out (backward: y, dy, dx): rows x kCols elements, row-major, each row starting at
+/// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
+/// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) blocks.
 #if KILN_HIP
 #define SOFTMAX_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
 #else
@@ -238,6 +360,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
 #endif
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
+#ifndef SOFTMAX_BACKWARD
 KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
                      int rows) {
@@ -248,3 +371,14 @@ KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
     softmax::one_pass(in, out, rows);
   }
 }
+#else
+KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+    KILN_KERNEL_NAME(const softmax::Elem* y, const softmax::Elem* dy, softmax::Elem* dx, int rows) {
+  if constexpr (kMultiPass) {
+    if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
+    softmax::multi_pass_backward(y, dy, dx);
+  } else {
+    softmax::one_pass_backward(y, dy, dx, rows);
+  }
+}
+#endif

@@ -1,6 +1,7 @@
-// Softmax on a GPU: every candidate config of each row length, and the factory's own
-// choice, against a double-precision CPU reference on fresh random data, outputs poisoned
-// with NaN first, every element checked. Skips (exit 77) where there is no GPU.
+// Softmax and its backward on a GPU: every candidate config of each row length, and the
+// factory's own choice, against a double-precision CPU reference on fresh random data,
+// outputs poisoned with NaN first, every element checked. Skips (exit 77) where there is
+// no GPU.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -39,18 +40,10 @@ struct Data {
   std::vector<float> floats;        // f32
 };
 
-/// kind 0: N(0, 1); 1: N(0, 8), peaky rows; 2: huge values near the type's limit (and a
-/// row of one repeated huge value); 3: every row constant.
-Data make_data(SoftmaxDType dt, std::int64_t rows, int cols, int kind, std::mt19937& rng) {
+/// `values` (rows x cols, row-major) rounded to the storage type of `dt`.
+Data stored(SoftmaxDType dt, std::int64_t rows, int cols, const std::vector<double>& values) {
   Data d{dt, rows, cols, {}, {}, {}};
-  const std::size_t n = std::size_t(rows) * std::size_t(cols);
-  const double top = dt == SoftmaxDType::f16 ? 65000.0 : 3.0e38;
-  std::normal_distribution<double> normal(0.0, kind == 1 ? 8.0 : 1.0);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  for (std::size_t i = 0; i < n; ++i) {
-    double v = normal(rng);
-    if (kind == 2) v = (i / std::size_t(cols)) % 2 ? top : top * uniform(rng);
-    if (kind == 3) v = double(i / std::size_t(cols) % 7) * 1000.0 - 3000.0;
+  for (double v : values) {
     const float f = float(v);
     if (dt == SoftmaxDType::f32) {
       d.floats.push_back(f);
@@ -64,34 +57,75 @@ Data make_data(SoftmaxDType dt, std::int64_t rows, int cols, int kind, std::mt19
   return d;
 }
 
-/// Device copies of a matrix's input and a NaN-poisoned output.
-struct DeviceData {
-  rt::DeviceBuffer<std::uint16_t> in16, out16;
-  rt::DeviceBuffer<float> in32, out32;
-  DeviceData(const Data& d, const rt::Device& gpu) {
+/// kind 0: N(0, 1); 1: N(0, 8), peaky rows; 2: huge values near the type's limit (and a
+/// row of one repeated huge value); 3: every row constant.
+Data make_data(SoftmaxDType dt, std::int64_t rows, int cols, int kind, std::mt19937& rng) {
+  const std::size_t n = std::size_t(rows) * std::size_t(cols);
+  const double top = dt == SoftmaxDType::f16 ? 65000.0 : 3.0e38;
+  std::normal_distribution<double> normal(0.0, kind == 1 ? 8.0 : 1.0);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::vector<double> values(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    double v = normal(rng);
+    if (kind == 2) v = (i / std::size_t(cols)) % 2 ? top : top * uniform(rng);
+    if (kind == 3) v = double(i / std::size_t(cols) % 7) * 1000.0 - 3000.0;
+    values[i] = v;
+  }
+  return stored(dt, rows, cols, values);
+}
+
+/// One matrix on the device in its storage type: a copy of a Data, or NaN-poisoned.
+struct DeviceMatrix {
+  rt::DeviceBuffer<std::uint16_t> b16;
+  rt::DeviceBuffer<float> b32;
+  DeviceMatrix(const Data& d, const rt::Device& gpu) {
     if (d.dtype == SoftmaxDType::f32) {
-      in32 = rt::DeviceBuffer<float>(d.floats.size(), gpu);
-      out32 = rt::DeviceBuffer<float>(d.floats.size(), gpu);
-      in32.copy_from(d.floats);
-      out32.fill_bytes(0xff);
+      b32 = rt::DeviceBuffer<float>(d.floats.size(), gpu);
+      b32.copy_from(d.floats);
     } else {
-      in16 = rt::DeviceBuffer<std::uint16_t>(d.bits.size(), gpu);
-      out16 = rt::DeviceBuffer<std::uint16_t>(d.bits.size(), gpu);
-      in16.copy_from(d.bits);
-      out16.fill_bytes(0xff);
+      b16 = rt::DeviceBuffer<std::uint16_t>(d.bits.size(), gpu);
+      b16.copy_from(d.bits);
     }
   }
-  std::vector<double> result(SoftmaxDType dt) const {
+  DeviceMatrix(SoftmaxDType dt, std::size_t n, const rt::Device& gpu) {
+    if (dt == SoftmaxDType::f32) {
+      b32 = rt::DeviceBuffer<float>(n, gpu);
+      b32.fill_bytes(0xff);
+    } else {
+      b16 = rt::DeviceBuffer<std::uint16_t>(n, gpu);
+      b16.fill_bytes(0xff);
+    }
+  }
+  std::vector<double> values(SoftmaxDType dt) const {
     std::vector<double> out;
     if (dt == SoftmaxDType::f32) {
-      for (float f : out32.to_vector()) out.push_back(f);
+      for (float f : b32.to_vector()) out.push_back(f);
     } else {
-      for (std::uint16_t b : out16.to_vector()) {
+      for (std::uint16_t b : b16.to_vector()) {
         out.push_back(dt == SoftmaxDType::f16 ? half_to_float(b) : bf16_to_float(b));
       }
     }
     return out;
   }
+};
+
+/// rt::launch of `fn` over the matrices' buffers of dtype `dt`, then `rows`.
+template <class... M>
+void launch_over(const rt::Function& fn, const rt::LaunchConfig& lc, SoftmaxDType dt,
+                 std::int64_t rows, M&... m) {
+  if (dt == SoftmaxDType::f32) {
+    rt::launch(fn, lc, m.b32..., int(rows));
+  } else {
+    rt::launch(fn, lc, m.b16..., int(rows));
+  }
+}
+
+/// Device copies of a matrix's input and a NaN-poisoned output.
+struct DeviceData {
+  DeviceMatrix in, out;
+  DeviceData(const Data& d, const rt::Device& gpu)
+      : in(d, gpu), out(d.dtype, d.values.size(), gpu) {}
+  std::vector<double> result(SoftmaxDType dt) const { return out.values(dt); }
 };
 
 /// Half a unit in the last place of `v` in the storage type: the rounding no kernel avoids.
@@ -163,11 +197,7 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
         for (int kind : {0, 1, 2}) {
           const Data d = make_data(dt, p.rows, cols, kind, rng);
           DeviceData dev(d, gpu);
-          if (dt == SoftmaxDType::f32) {
-            rt::launch(fn, lc, dev.in32, dev.out32, int(p.rows));
-          } else {
-            rt::launch(fn, lc, dev.in16, dev.out16, int(p.rows));
-          }
+          launch_over(fn, lc, dt, p.rows, dev.in, dev.out);
           stream.synchronize();
           check(d, dev.result(dt), name + " data " + std::to_string(kind));
         }
@@ -194,9 +224,9 @@ TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
         const Data d = make_data(dt, s.rows, s.cols, kind, rng);
         DeviceData dev(d, gpu);
         if (dt == SoftmaxDType::f32) {
-          ops::softmax(dev.in32, dev.out32, s.rows, s.cols, stream);
+          ops::softmax(dev.in.b32, dev.out.b32, s.rows, s.cols, stream);
         } else {
-          ops::softmax(dt, dev.in16, dev.out16, s.rows, s.cols, stream);
+          ops::softmax(dt, dev.in.b16, dev.out.b16, s.rows, s.cols, stream);
         }
         stream.synchronize();
         const double e = check(d, dev.result(dt), describe(d) + " data " + std::to_string(kind));
@@ -215,7 +245,7 @@ TEST_CASE("row counts in one power-of-two bucket share one kernel, each launched
   for (std::int64_t rows : {600, 1000, 513, 1024}) {  // all in the bucket of 1024
     const Data d = make_data(SoftmaxDType::f32, rows, 777, 0, rng);
     DeviceData dev(d, gpu);
-    ops::softmax(dev.in32, dev.out32, d.rows, d.cols);
+    ops::softmax(dev.in.b32, dev.out.b32, d.rows, d.cols);
     check(d, dev.result(SoftmaxDType::f32), "rows " + std::to_string(rows));
   }
   CHECK(ops::softmax_factory().stats().builds - builds <= 1);
@@ -226,8 +256,8 @@ TEST_CASE("in place, kiln::f16 buffers, and no rows") {
   std::mt19937 rng(std::random_device{}());
   const Data d = make_data(SoftmaxDType::f32, 50, 3000, 1, rng);
   DeviceData dev(d, gpu);
-  ops::softmax(dev.in32, dev.in32, d.rows, d.cols);  // default stream: waits below
-  dev.out32.copy_from(dev.in32);
+  ops::softmax(dev.in.b32, dev.in.b32, d.rows, d.cols);  // default stream: waits below
+  dev.out.b32.copy_from(dev.in.b32);
   check(d, dev.result(SoftmaxDType::f32), "in place");
 
   const Data h = make_data(SoftmaxDType::f16, 20, 4096, 0, rng);
@@ -261,6 +291,221 @@ TEST_CASE("what the buffers cannot hold, or kiln does not support, is refused") 
   rt::DeviceBuffer<std::uint32_t> w(100, gpu);
   CHECK_THROWS_WITH_AS(ops::softmax(SoftmaxDType::f16, w, w, 10, 10),
                        doctest::Contains("2-byte elements"), Error);
+}
+
+// ---- The backward: dx = y * (dy - sum over the row of dy * y) ----
+
+namespace {
+
+/// A backward problem: y the softmax of random rows (rounded to the storage type), dy the
+/// gradient. kind 0: x and dy N(0, 1); 1: x N(0, 8) (peaky y, many y near 0), dy N(0, 100);
+/// 2: dy constant along each row (dy - sum(dy * y) nearly cancels: dx is near 0).
+struct Backward {
+  Data y, dy;
+};
+Backward make_backward(SoftmaxDType dt, std::int64_t rows, int cols, int kind, std::mt19937& rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const std::size_t n = std::size_t(rows) * std::size_t(cols);
+  std::vector<double> y(n), dy(n);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double* x = y.data() + std::size_t(r) * std::size_t(cols);
+    for (int c = 0; c < cols; ++c) x[c] = normal(rng) * (kind == 1 ? 8.0 : 1.0);
+    const double m = *std::max_element(x, x + cols);
+    double sum = 0;
+    for (int c = 0; c < cols; ++c) sum += (x[c] = std::exp(x[c] - m));
+    for (int c = 0; c < cols; ++c) x[c] /= sum;
+    const double row_grad = normal(rng) * 10.0;
+    for (int c = 0; c < cols; ++c) {
+      double& g = dy[std::size_t(r) * std::size_t(cols) + std::size_t(c)];
+      g = kind == 2 ? row_grad : normal(rng) * (kind == 1 ? 100.0 : 1.0);
+    }
+  }
+  return {stored(dt, rows, cols, y), stored(dt, rows, cols, dy)};
+}
+
+/// Checks every element of dx against the double-precision backward of `b`'s stored y and
+/// dy; returns the worst error beyond the storage type's rounding, relative to the size of
+/// the terms, y * (|dy| + sum |dy * y|). NaN never passes.
+double check_backward(const Backward& b, const std::vector<double>& got, const std::string& what) {
+  const Data& y = b.y;
+  const SoftmaxDType dt = y.dtype;
+  const double tol = dt == SoftmaxDType::f32 ? 2e-5 : 1e-4;
+  double worst = 0;
+  std::size_t bad = 0;
+  for (std::int64_t r = 0; r < y.rows; ++r) {
+    const std::size_t base = std::size_t(r) * std::size_t(y.cols);
+    const double* yr = y.values.data() + base;
+    const double* gr = b.dy.values.data() + base;
+    double dot = 0, size = 0;
+    for (int c = 0; c < y.cols; ++c) {
+      dot += yr[c] * gr[c];
+      size += std::fabs(yr[c] * gr[c]);
+    }
+    for (int c = 0; c < y.cols; ++c) {
+      const double w = yr[c] * (gr[c] - dot);
+      const double g = got[base + std::size_t(c)];
+      // Results under f32's smallest normal may flush to zero, and so may a y under it
+      // (then dx is 0).
+      const double off = yr[c] < 1.2e-38 && g == 0 ? 0 : std::fabs(g - w);
+      const double excess = off - half_ulp(dt, w) - 1.2e-38;
+      const double scale = yr[c] * (std::fabs(gr[c]) + size);
+      const double err = excess <= 0 ? 0 : excess / scale;  // 0 / 0, +-x / 0: fail
+      if (!(err <= tol)) {
+        if (bad++ < 5) {
+          MESSAGE(what << ": row " << r << " col " << c << ": got " << g << ", want " << w);
+        }
+      }
+      if (!std::isnan(err)) worst = std::max(worst, err);
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("backward: every candidate config computes dx, ragged rows and in place included") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  auto& factory = ops::softmax_backward_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  for (auto dt : all_dtypes) {
+    for (int cols : {1, 7, 128, 1000, 1001, 4096, 8192, 12345, 32768, 65536}) {
+      const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
+      const auto configs = factory.configs(p, props);
+      const auto built = factory.build_all(p, configs, gpu);
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        const std::string name = factory.kernel_name(p, configs[i]);
+        CAPTURE(name);
+        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+        const rt::Function& fn = built[i].kernel->function();
+        rt::LaunchConfig lc = built[i].kernel->launch_config();
+        lc.stream = stream;
+        for (int kind : {0, 1, 2}) {
+          const Backward b = make_backward(dt, p.rows, cols, kind, rng);
+          DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
+          launch_over(fn, lc, dt, p.rows, y, dy, dx);
+          stream.synchronize();
+          check_backward(b, dx.values(dt), name + " data " + std::to_string(kind));
+          if (kind == 0) {  // in place: dx is dy
+            launch_over(fn, lc, dt, p.rows, y, dy, dy);
+            stream.synchronize();
+            check_backward(b, dy.values(dt), name + " in place");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("kiln::ops::softmax_backward: the factory's choice, over many shapes") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  struct Shape {
+    std::int64_t rows;
+    int cols;
+  };
+  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
+                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
+                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
+  double worst[3] = {0, 0, 0};
+  for (auto dt : all_dtypes) {
+    for (const Shape& s : shapes) {
+      for (int kind : {0, 1, 2}) {
+        const Backward b = make_backward(dt, s.rows, s.cols, kind, rng);
+        DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
+        if (dt == SoftmaxDType::f32) {
+          ops::softmax_backward(y.b32, dy.b32, dx.b32, s.rows, s.cols, stream);
+        } else {
+          ops::softmax_backward(dt, y.b16, dy.b16, dx.b16, s.rows, s.cols, stream);
+        }
+        stream.synchronize();
+        const double e = check_backward(
+            b, dx.values(dt), "backward " + describe(b.y) + " data " + std::to_string(kind));
+        worst[int(dt)] = std::max(worst[int(dt)], e);
+      }
+    }
+  }
+  MESSAGE("backward: worst relative error beyond storage rounding: f16 "
+          << worst[0] << ", bf16 " << worst[1] << ", f32 " << worst[2]);
+}
+
+TEST_CASE(
+    "backward: in place (dx is dy or y), kiln::bf16 buffers, one kernel per row bucket, no rows") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  {
+    const Backward b = make_backward(SoftmaxDType::f32, 50, 3000, 1, rng);
+    DeviceMatrix y(b.y, gpu), dy(b.dy, gpu);
+    ops::softmax_backward(y.b32, dy.b32, dy.b32, 50, 3000);  // default stream: waits below
+    check_backward(b, dy.values(SoftmaxDType::f32), "in place");
+  }
+  {
+    const Backward b = make_backward(SoftmaxDType::f16, 40, 1000, 0, rng);
+    DeviceMatrix y(b.y, gpu), dy(b.dy, gpu);
+    ops::softmax_backward(SoftmaxDType::f16, y.b16, dy.b16, y.b16, 40, 1000);  // dx is y
+    check_backward(b, y.values(SoftmaxDType::f16), "dx is y");
+  }
+
+  const Backward h = make_backward(SoftmaxDType::bf16, 20, 4096, 0, rng);
+  std::vector<bf16> y16(h.y.bits.size()), dy16(h.dy.bits.size());
+  std::memcpy(y16.data(), h.y.bits.data(), h.y.bits.size() * 2);
+  std::memcpy(dy16.data(), h.dy.bits.data(), h.dy.bits.size() * 2);
+  rt::DeviceBuffer<bf16> y(y16.size(), gpu), dy(dy16.size(), gpu), dx(y16.size(), gpu);
+  y.copy_from(y16);
+  dy.copy_from(dy16);
+  dx.fill_bytes(0xff);
+  ops::softmax_backward(y, dy, dx, h.y.rows, h.y.cols);
+  std::vector<double> got;
+  for (const bf16& v : dx.to_vector()) {
+    std::uint16_t bits;
+    std::memcpy(&bits, &v, 2);
+    got.push_back(bf16_to_float(bits));
+  }
+  check_backward(h, got, "DeviceBuffer<kiln::bf16>");
+
+  const auto builds = ops::softmax_backward_factory().stats().builds;
+  for (std::int64_t rows : {600, 1000, 513, 1024}) {  // all in the bucket of 1024
+    const Backward b = make_backward(SoftmaxDType::f32, rows, 777, 0, rng);
+    DeviceMatrix by(b.y, gpu), bdy(b.dy, gpu), bdx(SoftmaxDType::f32, b.y.values.size(), gpu);
+    ops::softmax_backward(by.b32, bdy.b32, bdx.b32, rows, 777);
+    check_backward(b, bdx.values(SoftmaxDType::f32), "rows " + std::to_string(rows));
+  }
+  CHECK(ops::softmax_backward_factory().stats().builds - builds <= 1);
+
+  rt::DeviceBuffer<float> e_y(1, gpu), e_dy(1, gpu), e_dx(1, gpu);
+  e_dx.fill_bytes(0xff);
+  CHECK_NOTHROW(ops::softmax_backward(e_y, e_dy, e_dx, 0, 1));
+  CHECK(std::isnan(e_dx.to_vector()[0]));  // nothing was written
+}
+
+TEST_CASE("backward: what the buffers cannot hold, or kiln does not support, is refused") {
+  rt::Device gpu(0);
+  rt::DeviceBuffer<float> a(100, gpu), b(100, gpu), c(99, gpu);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(a, b, c, 10, 10),
+                       doctest::Contains("kiln: softmax_backward: 10 x 10 needs 100 elements, "
+                                         "but y holds 100, dy 100 and dx 99"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(a, b, b, 1, 0),
+                       doctest::Contains("softmax_backward: cols = 0"), Error);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(a, b, b, 1, (1 << 20) + 1),
+                       doctest::Contains("cols = 1048577"), Error);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(a, b, b, -1, 10),
+                       doctest::Contains("softmax_backward: rows = -1"), Error);
+  rt::DeviceBuffer<std::uint32_t> w(100, gpu);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(SoftmaxDType::bf16, w, w, w, 10, 10),
+                       doctest::Contains("2-byte elements"), Error);
+  rt::DeviceBuffer<std::uint16_t> h(100, gpu);
+  CHECK_THROWS_WITH_AS(ops::softmax_backward(SoftmaxDType::i16, h, h, h, 10, 10),
+                       doctest::Contains("softmax_backward: dtype i16 is not supported"), Error);
+  if (rt::device_count() > 1) {
+    rt::Device other(1);
+    rt::DeviceBuffer<float> far(100, other);
+    CHECK_THROWS_WITH_AS(ops::softmax_backward(a, far, b, 10, 10),
+                         doctest::Contains("dy on device 1"), Error);
+  }
 }
 
 int main(int argc, char** argv) {

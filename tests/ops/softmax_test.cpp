@@ -1,6 +1,7 @@
-// kiln::ops softmax without a GPU: the configs each problem gets, the heuristic, validation
-// messages, kernel names and the generated header (unit); every kind of config compiled by
-// NVRTC for each NVIDIA target (nvrtc), and by clang's HIP mode for gfx942 (hip).
+// kiln::ops softmax and its backward without a GPU: the configs each problem gets, the
+// heuristic, validation messages, kernel names and the generated header (unit); every kind
+// of config compiled by NVRTC for each NVIDIA target (nvrtc), and by clang's HIP mode for
+// gfx942 (hip).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -18,10 +19,15 @@
 #include "kiln/ops/detail/softmax_configs.hpp"
 
 using namespace kiln::ops;
+using kiln::ops::detail::softmax_backward_configs;
+using kiln::ops::detail::softmax_backward_heuristic;
+using kiln::ops::detail::softmax_backward_kernel_name;
 using kiln::ops::detail::softmax_configs;
 using kiln::ops::detail::softmax_heuristic;
 using kiln::ops::detail::softmax_kernel_name;
 using kiln::ops::detail::validate_softmax;
+using kiln::ops::detail::validate_softmax_backward;
+using kiln::ops::detail::validate_softmax_backward_config;
 using kiln::ops::detail::validate_softmax_config;
 using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 
@@ -225,6 +231,190 @@ TEST_CASE("the generated header holds the row tensors, the thread index and the 
   CHECK(has(f, "inline constexpr int kMultiPass = 1;"));
 }
 
+// ---- The backward (dx = y * (dy - sum(dy * y))): the forward's configs that hold at most
+// 32 elements of each of y and dy a thread ----
+
+namespace {
+
+std::string backward_error_of(const SoftmaxParams& p) {
+  try {
+    validate_softmax_backward(p);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string backward_config_error_of(const SoftmaxParams& p, const SoftmaxConfig& c,
+                                     int warp = 32) {
+  try {
+    validate_softmax_backward_config(p, c, warp);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// The elements of each of y and dy a backward thread holds at once.
+int held(const SoftmaxConfig& c) {
+  return c.vectors_per_thread * c.vector_width;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "backward: every candidate is a forward config that holds at most 32 elements of "
+    "each of y and dy, and the heuristic picks one of them") {
+  for (int warp : {32, 64}) {
+    for (auto dt : all_dtypes) {
+      for (int cols : {1,    2,    3,    7,     100,   128,   1000,  1001,  1024,   4096,
+                       4100, 8191, 8192, 12345, 16384, 32768, 32776, 65536, 100000, 1 << 20}) {
+        const SoftmaxParams p{dt, cols, 1000};
+        CAPTURE(warp);
+        CAPTURE(nlohmann::json(p).dump());
+        const auto configs = softmax_backward_configs(p, warp);
+        const auto forward = softmax_configs(p, warp);
+        REQUIRE_FALSE(configs.empty());
+        std::set<std::string> names;
+        const int esize = kiln::gen::size_of(dt);
+        for (const auto& c : configs) {
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK_NOTHROW(validate_softmax_backward_config(p, c, warp));
+          CHECK(std::find(forward.begin(), forward.end(), c) != forward.end());
+          CHECK(held(c) <= 32);
+          const int block = c.threads_per_row * c.rows_per_block;
+          CHECK(held(c) * esize <= (block >= 1024 ? 64 : 128));
+          const std::string name = softmax_backward_kernel_name(p, c);
+          CHECK(names.insert(name).second);
+          CHECK(name != softmax_kernel_name(p, c));
+          CHECK(kiln::gen::is_identifier(name));
+        }
+        // Every forward config left out is one that holds too much.
+        for (const auto& c : forward) {
+          if (std::find(configs.begin(), configs.end(), c) == configs.end()) {
+            CAPTURE(nlohmann::json(c).dump());
+            CHECK(has(backward_config_error_of(p, c, warp), "bytes of each of y and dy"));
+          }
+        }
+        const SoftmaxConfig h = softmax_backward_heuristic(p, configs);
+        CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
+        const bool long_row = std::int64_t(cols) * esize > 16 * 1024;
+        CHECK(h.strategy == (long_row ? SoftmaxStrategy::multi_pass : SoftmaxStrategy::one_pass));
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: which strategies a problem gets, and the one-pass configs it drops") {
+  auto strategies = [](SoftmaxDType dt, int cols) {
+    std::set<SoftmaxStrategy> s;
+    for (const auto& c : softmax_backward_configs({dt, cols, 64}, 32)) s.insert(c.strategy);
+    return s;
+  };
+  using S = std::set<SoftmaxStrategy>;
+  CHECK(strategies(SoftmaxDType::f16, 1) == S{SoftmaxStrategy::one_pass});
+  CHECK(strategies(SoftmaxDType::f16, 4096) == S{SoftmaxStrategy::one_pass});
+  // 1024 threads x 32 f16 or 16 f32 of each: the longest rows held in registers.
+  CHECK(strategies(SoftmaxDType::f16, 32768).count(SoftmaxStrategy::one_pass) == 1);
+  CHECK(strategies(SoftmaxDType::f16, 32776) == S{SoftmaxStrategy::multi_pass});
+  CHECK(strategies(SoftmaxDType::f32, 16384).count(SoftmaxStrategy::one_pass) == 1);
+  CHECK(strategies(SoftmaxDType::f32, 16388) == S{SoftmaxStrategy::multi_pass});
+
+  using St = SoftmaxStrategy;
+  auto in = [](const std::vector<SoftmaxConfig>& v, const SoftmaxConfig& c) {
+    return std::find(v.begin(), v.end(), c) != v.end();
+  };
+  // f16 16384: 256 threads hold 64 elements (the forward's), 512 hold 32 (the backward's too).
+  const SoftmaxParams h{SoftmaxDType::f16, 16384, 64};
+  CHECK(in(softmax_configs(h, 32), {St::one_pass, 256, 8, 1, 8}));
+  CHECK_FALSE(in(softmax_backward_configs(h, 32), {St::one_pass, 256, 8, 1, 8}));
+  CHECK(in(softmax_backward_configs(h, 32), {St::one_pass, 512, 8, 1, 4}));
+  // Multi pass: 8 vectors of 8 f16 a step are 64 elements; 4 remain.
+  CHECK(in(softmax_configs(h, 32), {St::multi_pass, 512, 8, 1, 8}));
+  CHECK_FALSE(in(softmax_backward_configs(h, 32), {St::multi_pass, 512, 8, 1, 8}));
+  CHECK(in(softmax_backward_configs(h, 32), {St::multi_pass, 1024, 8, 1, 4}));
+  // f32: 32 elements (128 bytes) of each below 1024 threads, 16 (64 bytes) at 1024.
+  const SoftmaxParams f{SoftmaxDType::f32, 16384, 64};
+  CHECK(in(softmax_backward_configs(f, 32), {St::one_pass, 512, 4, 1, 8}));
+  CHECK(in(softmax_backward_configs(f, 32), {St::one_pass, 1024, 4, 1, 4}));
+  CHECK(in(softmax_backward_configs(f, 32), {St::multi_pass, 512, 4, 1, 8}));
+  CHECK_FALSE(in(softmax_backward_configs(f, 32), {St::multi_pass, 1024, 4, 1, 8}));
+}
+
+TEST_CASE("backward: the heuristic is the forward's, with fewer vectors a step where needed") {
+  auto h = [](SoftmaxDType dt, int cols) {
+    const SoftmaxParams p{dt, cols, 1024};
+    return softmax_backward_kernel_name(
+        p, softmax_backward_heuristic(p, softmax_backward_configs(p, 32)));
+  };
+  CHECK(h(SoftmaxDType::f16, 128) == "softmax_backward__f16__cols128__t8v8r16");
+  CHECK(h(SoftmaxDType::f16, 8192) == "softmax_backward__f16__cols8192__t512v8");
+  CHECK(h(SoftmaxDType::f16, 1001) == "softmax_backward__f16__cols1001__t128v1");
+  CHECK(h(SoftmaxDType::f16, 65536) == "softmax_backward__f16__cols65536__multipass_t1024v8i4");
+  // The forward's 8 vectors a step (64 f16, or 128 bytes of f32 at 1024 threads) halved.
+  CHECK(h(SoftmaxDType::f16, 1 << 20) == "softmax_backward__f16__cols1048576__multipass_t1024v8i4");
+  CHECK(h(SoftmaxDType::f32, 65536) == "softmax_backward__f32__cols65536__multipass_t1024v4i4");
+  CHECK(h(SoftmaxDType::f32, 16384) == "softmax_backward__f32__cols16384__multipass_t512v4i4");
+}
+
+TEST_CASE("backward: unsupported problems and configs are refused, naming the backward") {
+  CHECK(backward_error_of({SoftmaxDType::f16, 4096, 10}).empty());
+  CHECK(backward_error_of({SoftmaxDType::f32, 1 << 20, 2147483647}).empty());
+  const std::string zero = backward_error_of({SoftmaxDType::f16, 0, 10});
+  CHECK(has(zero, "kiln: softmax_backward: cols = 0"));
+  CHECK(has(zero, "1 to 1048576"));
+  CHECK(has(backward_error_of({SoftmaxDType::bf16, (1 << 20) + 1, 10}), "cols = 1048577"));
+  CHECK(has(backward_error_of({SoftmaxDType::f32, 10, -1}), "kiln: softmax_backward: rows = -1"));
+  CHECK(has(backward_error_of({SoftmaxDType::f32, 10, 2147483648LL}), "0 to 2147483647"));
+  const std::string dtype = backward_error_of({SoftmaxDType(7), 10, 1});
+  CHECK(has(dtype, "kiln: softmax_backward: dtype"));
+  CHECK(has(dtype, "use f16, bf16 or f32"));
+  // The forward's messages are unchanged.
+  CHECK(has(error_of({SoftmaxDType::f16, 0, 10}), "kiln: softmax: cols = 0"));
+
+  const SoftmaxParams p{SoftmaxDType::f16, 4096, 100};
+  using S = SoftmaxStrategy;
+  CHECK(backward_config_error_of(p, {S::one_pass, 256, 8, 1, 2}).empty());
+  const std::string vec = backward_config_error_of(p, {S::one_pass, 256, 16, 1, 1});
+  CHECK(has(vec, "kiln: softmax_backward config {"));
+  CHECK(has(vec, "}: vector_width must be"));
+  CHECK(has(backward_config_error_of(p, {S::one_pass, 32, 8, 1, 16}, 64), "whole warps of 64"));
+  CHECK(has(backward_config_error_of(p, {S::one_pass, 256, 8, 1, 3}), "vectors_per_thread = 2"));
+  CHECK(has(backward_config_error_of(p, {S::multi_pass, 256, 8, 2, 2}), "one row per block"));
+  // Within the forward's 128 bytes, over the backward's 32 elements of each of y and dy.
+  const std::string big = backward_config_error_of(p, {S::one_pass, 64, 8, 2, 8});
+  CHECK(has(big, "at most 64 bytes of each of y and dy"));
+  CHECK(has(big, "128 bytes here"));
+  CHECK(has(backward_config_error_of(p, {S::multi_pass, 256, 8, 1, 8}), "at most 32 elements"));
+  CHECK(has(backward_config_error_of({SoftmaxDType::f32, 65536, 1}, {S::multi_pass, 1024, 4, 1, 8}),
+            "at most 64 bytes"));
+  CHECK(backward_config_error_of({SoftmaxDType::f32, 65536, 1}, {S::multi_pass, 512, 4, 1, 8})
+            .empty());
+}
+
+TEST_CASE("backward: kernel names and the generated header") {
+  using S = SoftmaxStrategy;
+  CHECK(softmax_backward_kernel_name({SoftmaxDType::f16, 4096, 5}, {S::one_pass, 256, 8, 1, 2}) ==
+        "softmax_backward__f16__cols4096__t256v8");
+  CHECK(softmax_backward_kernel_name({SoftmaxDType::bf16, 128, 5}, {S::one_pass, 16, 8, 8, 1}) ==
+        "softmax_backward__bf16__cols128__t16v8r8");
+  CHECK(softmax_backward_kernel_name({SoftmaxDType::f32, 1 << 20, 5},
+                                     {S::multi_pass, 1024, 4, 1, 4}) ==
+        "softmax_backward__f32__cols1048576__multipass_t1024v4i4");
+
+  const SoftmaxParams p{SoftmaxDType::bf16, 4096, 77};
+  const SoftmaxConfig c{S::one_pass, 32, 8, 8, 16};
+  const std::string h = kiln::ops::detail::softmax_backward_spec(p, c).header();
+  CHECK(has(h, "#define SOFTMAX_BACKWARD 1"));
+  CHECK(has(h, "using In = kiln::Tensor<const kiln::bf16, kiln::Extent<COL, 4096>>;"));
+  CHECK(has(h, "using Out = kiln::Tensor<kiln::bf16, kiln::Extent<COL, 4096>>;"));
+  CHECK(has(h, "inline constexpr int kIters = 16;"));
+  CHECK(has(h, "inline constexpr int kMultiPass = 0;"));
+  CHECK_FALSE(has(h, "77"));  // rows are a run-time argument
+  // The forward's header is the forward's: no backward macro.
+  CHECK_FALSE(has(kiln::ops::detail::softmax_spec(p, c).header(), "SOFTMAX_BACKWARD"));
+}
+
 namespace {
 
 // One config of every kind: sub-warp rows, a warp per row, rows over several warps, in
@@ -257,6 +447,35 @@ kiln::jit::Program program_for(const Case& k) {
   return program;
 }
 
+// The backward's kinds: the most a thread holds of y and dy in one pass (32 elements at
+// 512 and 1024 threads, 128 bytes of f32) and in a multi-pass step, a kind per dtype and
+// strategy, and the forward's shapes (sub-warp rows, ragged rows, a row of 1). Every
+// candidate of 33 problems (3 dtypes, 11 row lengths up to 100003) was compiled once for
+// sm_80 and sm_90 with no local memory; the test keeps to these, for time.
+std::vector<Case> every_backward_kind() {
+  using S = SoftmaxStrategy;
+  const SoftmaxDType f16 = SoftmaxDType::f16, bf16 = SoftmaxDType::bf16, f32 = SoftmaxDType::f32;
+  return {
+      {{f16, 32768, 1}, {S::one_pass, 1024, 8, 1, 4}},  // 32 of each at 1024 threads
+      {{f16, 128, 1}, {S::one_pass, 4, 8, 64, 4}},      // sub-warp rows
+      {{f16, 65536, 1}, {S::multi_pass, 1024, 8, 1, 4}},
+      {{bf16, 16384, 1}, {S::one_pass, 512, 8, 1, 4}},    // 32 of each at 512 threads
+      {{bf16, 12345, 1}, {S::multi_pass, 256, 1, 1, 8}},  // ragged: scalar loads
+      {{f32, 16384, 1}, {S::one_pass, 512, 4, 1, 8}},     // 128 bytes of each
+      {{f32, 65536, 1}, {S::multi_pass, 512, 4, 1, 8}},   // 128 bytes of each a step
+      {{f32, 1, 1}, {S::one_pass, 1, 1, 128, 1}},
+      {{f16, 1001, 1}, {S::one_pass, 64, 1, 2, 16}},
+  };
+}
+
+kiln::jit::Program backward_program_for(const Case& k) {
+  kiln::gen::Spec spec = kiln::ops::detail::softmax_backward_spec(k.p, k.c);
+  spec.kernel_name(softmax_backward_kernel_name(k.p, k.c));
+  kiln::jit::Program program = kiln::jit::program_from_file("softmax.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  return program;
+}
+
 }  // namespace
 
 TEST_CASE("NVRTC: every kind of config compiles for sm_80, sm_86, sm_89 and sm_90") {
@@ -272,6 +491,20 @@ TEST_CASE("NVRTC: every kind of config compiles for sm_80, sm_86, sm_89 and sm_9
   }
 }
 
+TEST_CASE("NVRTC: every kind of backward config compiles for sm_80 to sm_90, in registers") {
+  bool first = true;
+  for (const auto& k : every_backward_kind()) {
+    validate_softmax_backward_config(k.p, k.c, 32);
+    const std::string name = softmax_backward_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    // No local memory: y and dy held in registers stay there (checked for every target).
+    const auto ptx = kiln_test::compile_for_nvidia_targets(backward_program_for(k), name, first);
+    first = false;
+    // The backward's entry point alone: the forward's kernel is not compiled in.
+    for (const std::string& text : ptx) CHECK(text.find(".entry softmax__") == std::string::npos);
+  }
+}
+
 #ifdef KILN_TEST_HIP_CLANG
 TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefronts of 64)") {
   kiln_test::TempDir dir("kiln-softmax-hip");
@@ -280,6 +513,16 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
     const std::string name = softmax_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(program_for(k), "softmax.cu", name, dir);
+  }
+}
+
+TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode") {
+  kiln_test::TempDir dir("kiln-softmax-backward-hip");
+  for (const auto& k : every_backward_kind()) {
+    if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    const std::string name = softmax_backward_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    kiln_test::compile_for_gfx942(backward_program_for(k), "softmax.cu", name, dir);
   }
 }
 #endif

@@ -19,6 +19,12 @@
 /// The output may be the input (in place). Under KILN_TUNE=model or full the candidates
 /// (detail/softmax_configs.hpp) are timed once per problem and device, and the winner kept
 /// in the tuning database.
+///
+/// The backward, from the forward's output y and the gradient dy of the loss with respect
+/// to y (the same kernel source, its own factory "softmax_backward"):
+///
+///   kiln::ops::softmax_backward(y, dy, dx, rows, cols, stream);   // dx may be dy
+///   // dx = y * (dy - sum over the row of dy * y), row by row
 
 #include <algorithm>
 #include <cstdint>
@@ -105,11 +111,67 @@ inline SoftmaxFactory::Description softmax_description() {
   };
 }
 
+/// The description of the backward (kernels/softmax.cu with SOFTMAX_BACKWARD) as a
+/// factory of its own name, so that its tuning records are its own (bump `version`
+/// whenever the backward kernel or its configs change meaning).
+inline SoftmaxFactory::Description softmax_backward_description() {
+  using TuningRun = SoftmaxFactory::TuningRun;
+  return {
+      .name = "softmax_backward",
+      .version = 1,
+      .source = "softmax.cu",
+      .configs =
+          [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
+            return softmax_backward_configs(p, warp_size(d));
+          },
+      .spec =
+          [](const SoftmaxParams& p, const SoftmaxConfig& c, const rt::DeviceProperties& d) {
+            validate_softmax_backward(p);
+            validate_softmax_backward_config(p, c, warp_size(d));
+            return softmax_backward_spec(p, c);
+          },
+      .launch = softmax_launch,
+      .validate = validate_softmax_backward,
+      .heuristic = softmax_backward_heuristic,
+      .kernel_name = softmax_backward_kernel_name,
+      // Two reads (y, dy) and one write (dx) of the matrix; per element a multiply-add
+      // for the row's sum, then a subtraction and a multiplication.
+      .bytes =
+          [](const SoftmaxParams& p) {
+            return 3.0 * double(p.rows) * double(p.cols) * gen::size_of(p.dtype);
+          },
+      .flops = [](const SoftmaxParams& p) { return 4.0 * double(p.rows) * double(p.cols); },
+      .tuning_run = [](const SoftmaxParams& p, const rt::Device& device) -> TuningRun {
+        const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
+        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
+                                                           std::max<std::int64_t>(p.rows, 1));
+        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
+        auto y = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
+        auto dy = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
+        auto dx = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
+        y->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
+        dy->fill_bytes(0x3c);
+        const SoftmaxParams timed{p.dtype, p.cols, rows};
+        return [y, dy, dx, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
+          rt::LaunchConfig lc = softmax_launch(timed, k.config());
+          lc.stream = s;
+          k.launch(lc, *y, *dy, *dx, int(timed.rows));
+        };
+      },
+  };
+}
+
 }  // namespace detail
 
 /// The process-wide softmax factory (its kernels are memoized for the process).
 inline SoftmaxFactory& softmax_factory() {
   static SoftmaxFactory factory(detail::softmax_description());
+  return factory;
+}
+
+/// The process-wide softmax backward factory (its kernels are memoized for the process).
+inline SoftmaxFactory& softmax_backward_factory() {
+  static SoftmaxFactory factory(detail::softmax_backward_description());
   return factory;
 }
 
@@ -183,6 +245,79 @@ requires(std::is_same_v<T, std::uint16_t> || std::is_same_v<T, std::uint32_t>) v
     gen::DType dtype, const rt::DeviceBuffer<T>& in, rt::DeviceBuffer<T>& out, std::int64_t rows,
     std::int64_t cols, rt::StreamRef stream = {}) {
   detail::softmax_buffers(dtype, in, out, rows, cols, stream);
+}
+
+namespace detail {
+template <class T>
+void softmax_backward_buffers(gen::DType dtype, const rt::DeviceBuffer<T>& y,
+                              const rt::DeviceBuffer<T>& dy, rt::DeviceBuffer<T>& dx,
+                              std::int64_t rows, std::int64_t cols, rt::StreamRef stream) {
+  if (sizeof(T) != std::size_t(gen::size_of(dtype))) {
+    throw Error("kiln: softmax_backward: a " + std::string(gen::to_string(dtype)) +
+                " softmax_backward needs " + std::to_string(gen::size_of(dtype)) +
+                "-byte elements, not " + std::to_string(sizeof(T)) + "-byte ones");
+  }
+  if (cols < 1 || cols > softmax_max_cols) {
+    throw Error("kiln: softmax_backward: cols = " + std::to_string(cols) +
+                " is not supported; rows may have 1 to 1048576 (2^20) columns");
+  }
+  SoftmaxParams p{dtype, std::int32_t(cols), rows};
+  validate_softmax_backward(p);
+  const std::size_t n = std::size_t(rows) * std::size_t(cols);
+  if (y.size() < n || dy.size() < n || dx.size() < n) {
+    throw Error("kiln: softmax_backward: " + std::to_string(rows) + " x " + std::to_string(cols) +
+                " needs " + std::to_string(n) + " elements, but y holds " +
+                std::to_string(y.size()) + ", dy " + std::to_string(dy.size()) + " and dx " +
+                std::to_string(dx.size()));
+  }
+  if (y.size() > 0 && dy.size() > 0 && dx.size() > 0 &&
+      (y.device().ordinal() != dx.device().ordinal() ||
+       dy.device().ordinal() != dx.device().ordinal())) {
+    throw Error("kiln: softmax_backward: y is on device " + std::to_string(y.device().ordinal()) +
+                ", dy on device " + std::to_string(dy.device().ordinal()) + " and dx on device " +
+                std::to_string(dx.device().ordinal()) + "; all three must be on one device");
+  }
+  if (rows == 0) return;
+  // As the forward: one kernel (and one tuning) per power-of-two bucket of row counts.
+  SoftmaxFactory& factory = softmax_backward_factory();
+  const auto& k =
+      factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)}, dx.device());
+  rt::LaunchConfig lc = softmax_launch(p, k.config());
+  lc.stream = stream;
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
+                              factory.flops(p)};
+    k.launch(lc, info, y, dy, dx, int(rows));
+  } else {
+    k.launch(lc, y, dy, dx, int(rows));
+  }
+}
+}  // namespace detail
+
+/// The softmax's backward: dx = y * (dy - sum over the row of dy * y), row by row, for a
+/// row-major rows x cols matrix of float, kiln::f16 or kiln::bf16, where y = softmax(x)
+/// (the forward's output) and dy is the gradient of the loss with respect to y; f32 math.
+/// On `stream` (returns at once). `dx` may be `dy` (in place) or `y`. Throws kiln::Error
+/// as the forward does (buffers too small, on different devices, cols outside 1 to 2^20,
+/// rows outside 0 to 2^31 - 1), and whatever compiling the kernel throws.
+template <class T>
+void softmax_backward(const rt::DeviceBuffer<T>& y, const rt::DeviceBuffer<T>& dy,
+                      rt::DeviceBuffer<T>& dx, std::int64_t rows, std::int64_t cols,
+                      rt::StreamRef stream = {}) {
+  detail::softmax_backward_buffers(softmax_dtype_of<T>(), y, dy, dx, rows, cols, stream);
+}
+
+/// The same over 16-bit patterns of f16 or bf16 (as `dtype` says), or 32-bit ones of f32.
+template <class T>
+requires(std::is_same_v<T, std::uint16_t> ||
+         std::is_same_v<T, std::uint32_t>) void softmax_backward(gen::DType dtype,
+                                                                 const rt::DeviceBuffer<T>& y,
+                                                                 const rt::DeviceBuffer<T>& dy,
+                                                                 rt::DeviceBuffer<T>& dx,
+                                                                 std::int64_t rows,
+                                                                 std::int64_t cols,
+                                                                 rt::StreamRef stream = {}) {
+  detail::softmax_backward_buffers(dtype, y, dy, dx, rows, cols, stream);
 }
 
 }  // namespace kiln::ops

@@ -73,20 +73,27 @@ inline std::int64_t row_bucket(std::int64_t rows) {
   return b < rows ? std::int64_t(std::numeric_limits<std::int32_t>::max()) : b;
 }
 
-/// Throws kiln::Error unless kiln's softmax supports `p`.
-inline void validate_softmax(const SoftmaxParams& p) {
+/// Throws kiln::Error unless `op` ("softmax" or "softmax_backward") supports `p`, saying
+/// what is supported; its messages start "kiln: <op>: ".
+inline void validate_softmax_problem(const SoftmaxParams& p, const char* op) {
+  const std::string what = std::string("kiln: ") + op + ": ";
   if (p.dtype != gen::DType::f16 && p.dtype != gen::DType::bf16 && p.dtype != gen::DType::f32) {
-    throw Error("kiln: softmax: dtype " + std::string(gen::to_string(p.dtype)) +
+    throw Error(what + "dtype " + std::string(gen::to_string(p.dtype)) +
                 " is not supported; use f16, bf16 or f32");
   }
   if (p.cols < 1 || p.cols > softmax_max_cols) {
-    throw Error("kiln: softmax: cols = " + std::to_string(p.cols) +
+    throw Error(what + "cols = " + std::to_string(p.cols) +
                 " is not supported; rows may have 1 to 1048576 (2^20) columns");
   }
   if (p.rows < 0 || p.rows > std::numeric_limits<std::int32_t>::max()) {
-    throw Error("kiln: softmax: rows = " + std::to_string(p.rows) +
+    throw Error(what + "rows = " + std::to_string(p.rows) +
                 " is not supported; the row count must be 0 to 2147483647 (2^31 - 1)");
   }
+}
+
+/// Throws kiln::Error unless kiln's softmax supports `p`.
+inline void validate_softmax(const SoftmaxParams& p) {
+  validate_softmax_problem(p, "softmax");
 }
 
 /// The widest vector (at most 16 bytes) whose width divides cols, so that every row
@@ -183,24 +190,26 @@ inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int wa
 ///                      one row: 97-100% of a copy's bandwidth from 128 to 8192 f16
 ///   longer rows        two passes of about two steps each: 512 threads up to 4096 vectors
 ///                      a row, else 1024, loading 2, 4 or 8 vectors a step
-inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
-                                       const std::vector<SoftmaxConfig>& candidates) {
+inline SoftmaxConfig softmax_heuristic_choice(const SoftmaxParams& p) {
   const int esize = gen::size_of(p.dtype);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
   const int vec = softmax_vector_width(p);
   const std::int64_t vecs = p.cols / vec;
-  SoftmaxConfig want;
   if (row_bytes <= 16 * 1024) {
     const std::int64_t per_thread = std::max(2, 16 / (vec * esize));
     int t = 1;
     while (t < 512 && std::int64_t(t) * per_thread < vecs) t *= 2;
-    want = softmax_one_pass(p, t, 128);
-  } else {
-    const int t = vecs <= 4096 ? 512 : 1024;
-    int iters = 2;
-    while (iters < 8 && std::int64_t(t) * iters * 2 < vecs) iters *= 2;
-    want = {SoftmaxStrategy::multi_pass, t, vec, 1, iters};
+    return softmax_one_pass(p, t, 128);
   }
+  const int t = vecs <= 4096 ? 512 : 1024;
+  int iters = 2;
+  while (iters < 8 && std::int64_t(t) * iters * 2 < vecs) iters *= 2;
+  return {SoftmaxStrategy::multi_pass, t, vec, 1, iters};
+}
+/// softmax_heuristic_choice where it is among `candidates`, else the first of them.
+inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
+                                       const std::vector<SoftmaxConfig>& candidates) {
+  const SoftmaxConfig want = softmax_heuristic_choice(p);
   for (const auto& c : candidates) {
     if (c == want) return c;
   }
@@ -239,6 +248,111 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .constant("kRowsPerBlock", int(c.rows_per_block))
       .constant("kIters", int(c.vectors_per_thread))
       .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0);
+  return s;
+}
+
+// ---- The backward, dx = y * (dy - sum(dy * y)) by row: the forward's configs, each
+// thread holding y and dy (kernels/softmax.cu with SOFTMAX_BACKWARD) ----
+
+/// The most elements of each of y and dy a backward thread holds at once (one_pass: its
+/// part of the row; multi_pass: one step): twice the forward's row in registers must not
+/// spill.
+inline constexpr std::int64_t softmax_backward_max_elements = 32;
+
+/// The elements of each of y and dy a backward thread holds with config `c`.
+inline std::int64_t softmax_backward_held(const SoftmaxConfig& c) {
+  return std::int64_t(c.vectors_per_thread) * c.vector_width;
+}
+/// The most bytes of each of y and dy a backward thread holds in blocks of
+/// `threads_per_block`: the forward's one-pass budget, and at most
+/// softmax_backward_max_elements.
+inline std::int64_t softmax_backward_held_bytes(const SoftmaxParams& p,
+                                                std::int64_t threads_per_block) {
+  return std::min<std::int64_t>(softmax_register_bytes(threads_per_block),
+                                softmax_backward_max_elements * gen::size_of(p.dtype));
+}
+/// Whether a backward thread with config `c` holds no more than the backward's budget.
+inline bool softmax_backward_fits(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+  return softmax_backward_held(c) * gen::size_of(p.dtype) <= softmax_backward_held_bytes(p, block);
+}
+
+/// Throws kiln::Error unless kiln's softmax backward supports `p` (the forward's rules).
+inline void validate_softmax_backward(const SoftmaxParams& p) {
+  validate_softmax_problem(p, "softmax_backward");
+}
+
+/// Throws kiln::Error unless `c` is a config the backward kernel can run `p` with on a
+/// device whose warps have `warp_size` threads: the forward's rules, and a thread holds
+/// at most softmax_backward_held_bytes of each of y and dy (one_pass and multi_pass).
+inline void validate_softmax_backward_config(const SoftmaxParams& p, const SoftmaxConfig& c,
+                                             int warp_size) {
+  const std::string what = "kiln: softmax_backward config " + nlohmann::json(c).dump() + " for " +
+                           nlohmann::json(p).dump() + ": ";
+  try {
+    validate_softmax_config(p, c, warp_size);
+  } catch (const Error& e) {
+    // "kiln: softmax config {...} for {...}: rule" -> "kiln: softmax_backward config ...: rule"
+    const std::string text = e.what();
+    const std::size_t rule = text.find("}: ");
+    throw Error(what + (rule == std::string::npos ? text : text.substr(rule + 3)));
+  }
+  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+  if (!softmax_backward_fits(p, c)) {
+    throw Error(
+        what + "a thread holds at most " + std::to_string(softmax_backward_held_bytes(p, block)) +
+        " bytes of each of y and dy (at most " + std::to_string(softmax_backward_max_elements) +
+        " elements; " + std::to_string(softmax_backward_held(c) * gen::size_of(p.dtype)) +
+        " bytes here) in blocks of " + std::to_string(block) +
+        " threads; use more threads, fewer vectors per step or multi_pass");
+  }
+}
+
+/// Every candidate config of the backward for `p`: the forward's (softmax_configs) that
+/// hold at most softmax_backward_held_bytes of each of y and dy a thread. Some always do:
+/// rows under 16 KiB at 1024 threads hold at most 16 elements a thread, and longer rows
+/// have multi_pass loading 2 vectors a step.
+///   one_pass    up to 32 elements of y and of dy a thread (f16 / bf16: 64 bytes of each;
+///               f32: 128, 64 in blocks of 1024 threads): rows up to 32768 f16 or 16384 f32
+///   multi_pass  rows of 16 KiB and more: 256, 512 or 1024 threads loading 2, 4 or 8
+///               vectors a step, 8 only where that is at most 32 elements (64 bytes of each
+///               at 1024 threads)
+inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& p, int warp_size) {
+  std::vector<SoftmaxConfig> out;
+  for (const SoftmaxConfig& c : softmax_configs(p, warp_size)) {
+    if (softmax_backward_fits(p, c)) out.push_back(c);
+  }
+  return out;
+}
+
+/// The backward's config without timing (KILN_TUNE=off): the forward's choice
+/// (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the forward's
+/// would not fit. Its speed has not been measured on a GPU.
+inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
+                                                const std::vector<SoftmaxConfig>& candidates) {
+  SoftmaxConfig want = softmax_heuristic_choice(p);
+  while (want.strategy == SoftmaxStrategy::multi_pass && want.vectors_per_thread > 1 &&
+         !softmax_backward_fits(p, want)) {
+    want.vectors_per_thread /= 2;
+  }
+  for (const auto& c : candidates) {
+    if (c == want) return c;
+  }
+  return candidates.front();
+}
+
+/// "softmax_backward__f16__cols4096__t256v8": the forward's name (softmax_kernel_name) for
+/// the same config, the factory's name first.
+inline std::string softmax_backward_kernel_name(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  const std::string forward = softmax_kernel_name(p, c);
+  return "softmax_backward__" + forward.substr(std::string("softmax__").size());
+}
+
+/// The backward kernel's spec.hpp: the forward's, and SOFTMAX_BACKWARD defined (In views
+/// y and dy, Out dx).
+inline gen::Spec softmax_backward_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  gen::Spec s = softmax_spec(p, c);
+  s.macro("SOFTMAX_BACKWARD", "1");
   return s;
 }
 
