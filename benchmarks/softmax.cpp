@@ -4,8 +4,11 @@
 // write of the matrix; "% of copy" is kiln's GB/s over the copy's, measured here.
 //
 //   softmax [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...] [--sweep]
-//           [bench flags: --noise PCT --seconds S --no-flush]
+//           [--backward] [bench flags: --noise PCT --seconds S --no-flush]
 //
+// --backward times the backward instead, kiln::ops::softmax_backward (dx from y and dy)
+// against cudnnSoftmaxBackward: its GB/s count two reads and one write of the matrix, the
+// copy's still one read and one write, so "% of copy" compares bandwidths.
 // --sweep also times every candidate config of each problem (what KILN_TUNE=full would
 // choose from). The factory picks its config as KILN_TUNE says (off: the heuristic).
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
@@ -69,6 +72,14 @@ class CudnnSoftmax {
                                     desc_, x, &beta, desc_, y),
                 "cudnnSoftmaxForward");
   }
+  /// cudnnSoftmaxBackward: dx from the forward's output y and dy.
+  void backward(rt::StreamRef s, const void* y, const void* dy, void* dx) const {
+    cudnn_check(cudnnSetStream(h_, static_cast<cudaStream_t>(s.handle)), "cudnnSetStream");
+    const float alpha = 1.0f, beta = 0.0f;
+    cudnn_check(cudnnSoftmaxBackward(h_, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                                     &alpha, desc_, y, desc_, dy, &beta, desc_, dx),
+                "cudnnSoftmaxBackward");
+  }
 
  private:
   cudnnHandle_t h_;
@@ -95,11 +106,11 @@ float decode(SoftmaxDType dt, const unsigned char* p) {
   return (b & 0x8000) ? -v : v;
 }
 
-/// Random inputs in [-2, 2) as the dtype's bits.
-std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n) {
+/// Random inputs in [-2, 2) as the dtype's bits, from `seed`.
+std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n, std::uint32_t seed = 12345) {
   const std::size_t esize = std::size_t(gen::size_of(dt));
   std::vector<unsigned char> out(n * esize);
-  std::uint32_t state = 12345;
+  std::uint32_t state = seed;
   for (std::size_t i = 0; i < n; ++i) {
     state = state * 1664525u + 1013904223u;
     const std::uint32_t r = state >> 8;
@@ -137,6 +148,34 @@ void spot_check(SoftmaxDType dt, Shape s, const std::vector<unsigned char>& in,
   }
 }
 
+/// The backward's spot check: rows 0 and rows - 1 of dx against the CPU's
+/// y * (dy - sum(dy * y)); throws if they are wrong.
+void spot_check_backward(SoftmaxDType dt, Shape s, const std::vector<unsigned char>& y,
+                         const std::vector<unsigned char>& dy,
+                         const rt::DeviceBuffer<unsigned char>& dx) {
+  const std::vector<unsigned char> got = dx.to_vector();
+  const std::size_t esize = std::size_t(gen::size_of(dt));
+  for (std::int64_t r : {std::int64_t(0), s.rows - 1}) {
+    const std::size_t base = std::size_t(r) * std::size_t(s.cols) * esize;
+    double dot = 0, size = 0;
+    for (int c = 0; c < s.cols; ++c) {
+      const double p = double(decode(dt, &y[base + c * esize])) * decode(dt, &dy[base + c * esize]);
+      dot += p;
+      size += std::fabs(p);
+    }
+    for (int c = 0; c < s.cols; ++c) {
+      const double yc = decode(dt, &y[base + c * esize]), dyc = decode(dt, &dy[base + c * esize]);
+      const double want = yc * (dyc - dot);
+      const double g = decode(dt, &got[base + c * esize]);
+      if (!(std::fabs(g - want) <= 1e-2 * (std::fabs(want) + 1e-3 * std::fabs(yc) * size) + 1e-7)) {
+        throw Error("softmax benchmark: wrong backward output at row " + std::to_string(r) +
+                    " col " + std::to_string(c) + ": " + std::to_string(g) +
+                    " != " + std::to_string(want));
+      }
+    }
+  }
+}
+
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -160,10 +199,13 @@ int main(int argc, char** argv) try {
   std::vector<Shape> shapes = {{65536, 128},  {65536, 1024}, {16384, 4096}, {8192, 8192},
                                {4096, 16384}, {1024, 65536}, {64, 1 << 20}, {8, 8192}};
   bool sweep = false;
+  bool backward = false;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
       sweep = true;
+    } else if (a == "--backward") {
+      backward = true;
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
       for (const auto& d : split(extra[++i], ','))
@@ -177,7 +219,8 @@ int main(int argc, char** argv) try {
       }
     } else {
       throw Error("softmax: unknown argument '" + a +
-                  "' (besides the bench flags: --dtypes LIST, --shapes LIST, --sweep)");
+                  "' (besides the bench flags: --dtypes LIST, --shapes LIST, --sweep, "
+                  "--backward)");
     }
   }
   if (rt::device_count() == 0) {
@@ -187,7 +230,7 @@ int main(int argc, char** argv) try {
   rt::Device gpu(0);
   gpu.make_current();
   const auto& props = gpu.properties();
-  auto& factory = ops::softmax_factory();
+  auto& factory = backward ? ops::softmax_backward_factory() : ops::softmax_factory();
 #ifdef KILN_BENCH_CUDNN
   cudnnHandle_t cudnn = nullptr;
   cudnn_check(cudnnCreate(&cudnn), "cudnnCreate");
@@ -195,10 +238,13 @@ int main(int argc, char** argv) try {
 #else
   const std::string peer = "cuDNN not found at build time";
 #endif
-  std::printf("# softmax on %s (%s)\n\n", props.name.c_str(), peer.c_str());
+  const char* op = backward ? "softmax backward" : "softmax";
+  std::printf("# %s on %s (%s)\n\n", op, props.name.c_str(), peer.c_str());
 
-  nlohmann::json json = {
-      {"device", props.name}, {"peer", peer}, {"problems", nlohmann::json::array()}};
+  nlohmann::json json = {{"device", props.name},
+                         {"peer", peer},
+                         {"op", backward ? "softmax_backward" : "softmax"},
+                         {"problems", nlohmann::json::array()}};
   std::string summary =
       "| rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | cuDNN GB/s | "
       "kiln / cuDNN speed | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- "
@@ -207,32 +253,59 @@ int main(int argc, char** argv) try {
     for (const Shape s : shapes) {
       const SoftmaxParams p{dt, s.cols, s.rows};
       const std::size_t n = std::size_t(s.rows) * std::size_t(s.cols);
-      const double bytes = 2.0 * double(n) * gen::size_of(dt);
+      const double copy_bytes = 2.0 * double(n) * gen::size_of(dt);
+      const double bytes = (backward ? 3.0 : 2.0) * double(n) * gen::size_of(dt);
+      // The forward reads `in` (x) and writes `out` (y); the backward reads `in` (y) and
+      // `grad` (dy), and writes `out` (dx).
       const auto input = make_input(dt, n);
+      const auto grad_input = backward ? make_input(dt, n, 777) : std::vector<unsigned char>{};
       rt::DeviceBuffer<unsigned char> in(input.size(), gpu), out(input.size(), gpu);
+      rt::DeviceBuffer<unsigned char> grad(grad_input.size(), gpu);
       in.copy_from(input);
+      if (backward) grad.copy_from(grad_input);
       out.fill_bytes(0xff);
+      using Kernel = factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>;
+      auto run = [&](const Kernel& k, rt::StreamRef st) {
+        if (backward) {
+          k(st, in, grad, out, int(s.rows));
+        } else {
+          k(st, in, out, int(s.rows));
+        }
+      };
+      auto check = [&] {
+        if (backward) {
+          spot_check_backward(dt, s, input, grad_input, out);
+        } else {
+          spot_check(dt, s, input, out);
+        }
+      };
 
       const auto& kernel = factory.get(p, gpu);
-      kernel(rt::StreamRef{}, in, out, int(s.rows));
-      spot_check(dt, s, input, out);
+      run(kernel, rt::StreamRef{});
+      check();
 
       prof::Bench bench(args.options());
       bench.add(
-          "copy", [&](rt::StreamRef st) { out.copy_from(in, st); }, bytes);
+          "copy", [&](rt::StreamRef st) { out.copy_from(in, st); }, copy_bytes);
       bench.add(
-          "kiln " + kernel.name(), [&](rt::StreamRef st) { kernel(st, in, out, int(s.rows)); },
-          bytes);
+          "kiln " + kernel.name(), [&](rt::StreamRef st) { run(kernel, st); }, bytes);
 #ifdef KILN_BENCH_CUDNN
       std::optional<CudnnSoftmax> cud;
       try {
         cud.emplace(cudnn, dt, s);
-        (*cud)(rt::StreamRef{}, reinterpret_cast<const void*>(in.data()), out.data());
+        auto run_cudnn = [&](rt::StreamRef st) {
+          if (backward) {
+            cud->backward(st, in.data(), grad.data(), out.data());
+          } else {
+            (*cud)(st, in.data(), out.data());
+          }
+        };
+        out.fill_bytes(0xff);
+        run_cudnn(rt::StreamRef{});
         gpu.make_current();
         rt::driver().check(rt::driver().context_synchronize(), "context_synchronize");
-        spot_check(dt, s, input, out);
-        bench.add(
-            "cudnn", [&](rt::StreamRef st) { (*cud)(st, in.data(), out.data()); }, bytes);
+        check();
+        bench.add("cudnn", run_cudnn, bytes);
       } catch (const std::exception& e) {
         std::printf("cuDNN skipped for %s %lldx%d: %s\n", std::string(gen::to_string(dt)).c_str(),
                     (long long)s.rows, s.cols, e.what());
@@ -250,11 +323,11 @@ int main(int argc, char** argv) try {
           try {
             auto k = built[i].kernel;
             if (!k) throw Error(built[i].reason);
-            (*k)(rt::StreamRef{}, in, out, int(s.rows));
-            spot_check(dt, s, input, out);
+            run(*k, rt::StreamRef{});
+            check();
             swept.push_back(k);
             bench.add(
-                name, [&, k](rt::StreamRef st) { (*k)(st, in, out, int(s.rows)); }, bytes);
+                name, [&, k](rt::StreamRef st) { run(*k, st); }, bytes);
           } catch (const std::exception& e) {
             std::printf("sweep: %s left out: %s\n", name.c_str(), e.what());
           }
