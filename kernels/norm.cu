@@ -28,6 +28,7 @@
 // Pointers carry no __restrict__: y may be x, and h may be x or the residual (updated in
 // place); every element is read before the same thread writes it, and the multi-pass
 // write reads h back, so its loads must see this kernel's stores.
+#include "kiln/device/block.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"
 
@@ -35,9 +36,6 @@ namespace norms {  // not "norm": CUDA's math library has a function of that nam
 
 using Elem = Out::element_type;
 constexpr int kVecs = kCols / kVec;  // vectors per row
-constexpr int kWarpsPerRow =
-    kThreadsPerRow > kiln::warp_size ? kThreadsPerRow / kiln::warp_size : 1;
-constexpr int kLanesPerRow = kThreadsPerRow < kiln::warp_size ? kThreadsPerRow : kiln::warp_size;
 constexpr float kInvCols = 1.0f / float(kCols);
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
@@ -68,29 +66,21 @@ struct Sums {
   float b;
 };
 
-template <int Lanes>
-KILN_DEVICE KILN_FORCEINLINE Sums lanes_sum(Sums v) {
-  return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
-}
-
-/// The Sums of a whole row from each of its threads' parts, in every thread of the row:
-/// within a warp by shuffles; across warps through shared memory, (SLOT: kRowsPerBlock,
-/// warp of the row: kWarpsPerRow), summed by shuffles again. Each `Use` has shared
-/// memory of its own, so that two reductions in a row need no barrier between them.
-/// Every thread of the block calls it (it may hold a barrier).
-template <int Use>
-KILN_DEVICE KILN_FORCEINLINE Sums reduce_row(Sums v, SLOT slot) {
-  v = lanes_sum<kLanesPerRow>(v);
-  if constexpr (kWarpsPerRow > 1) {
-    KILN_SHARED Sums partial[kRowsPerBlock * kWarpsPerRow];
-    const int warp_in_row = (kiln::thread_index() % kThreadsPerRow) / kiln::warp_size;
-    if (kiln::lane_index() == 0) partial[slot.get() * kWarpsPerRow + warp_in_row] = v;
-    kiln::sync_threads();
-    // Every group of kWarpsPerRow lanes reads all the row's partials (<= warp_size of them).
-    const int w = kiln::lane_index() % kWarpsPerRow;
-    v = lanes_sum<kWarpsPerRow>(partial[slot.get() * kWarpsPerRow + w]);
+/// Sums combined over groups of Lanes neighbouring lanes (kiln::row_reduce's Combine).
+struct AddSums {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE Sums lanes(Sums v) {
+    return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
   }
-  return v;
+};
+
+/// The Sums of a whole row from each of its threads' parts, in every thread of the row
+/// (kiln::row_reduce over the block's (SLOT, RANK) layout). Each `Use` has shared memory
+/// of its own, so that two reductions in a row need no barrier between them. Every thread
+/// of the block calls it (it may hold a barrier).
+template <int Use>
+KILN_DEVICE KILN_FORCEINLINE Sums reduce_row(Sums v) {
+  return kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock, Use>(v);
 }
 
 using Vector = kiln::Vec<Elem, kVec>;
@@ -181,9 +171,9 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   }
   Stats s{0.0f, 0.0f};
   if constexpr (kRms) {
-    s.rstd = reciprocal_sqrt(reduce_row<0>(part, slot).a * kInvCols + a.eps);
+    s.rstd = reciprocal_sqrt(reduce_row<0>(part).a * kInvCols + a.eps);
   } else {
-    s.mean = shift + reduce_row<0>(part, slot).a * kInvCols;
+    s.mean = shift + reduce_row<0>(part).a * kInvCols;
     Sums dev{0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
@@ -195,7 +185,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
         dev.a += d * d;
       }
     }
-    s.rstd = reciprocal_sqrt(reduce_row<1>(dev, slot).a * kInvCols + a.eps);
+    s.rstd = reciprocal_sqrt(reduce_row<1>(dev).a * kInvCols + a.eps);
   }
   if (!valid) return;  // after the last barrier
 #pragma unroll
@@ -246,7 +236,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
       }
     }
   }
-  const Sums total = reduce_row<0>(part, t.get<SLOT>());
+  const Sums total = reduce_row<0>(part);
   Stats s{0.0f, 0.0f};
   if constexpr (kRms) {
     s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);

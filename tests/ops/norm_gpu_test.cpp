@@ -1,5 +1,6 @@
-// LayerNorm and RMSNorm on a GPU: every candidate config of each row length, and
-// kiln::ops::layer_norm / rms_norm with each combination of their optional arguments,
+// LayerNorm and RMSNorm on a GPU, forward and backward: every candidate config of each row
+// length, and kiln::ops::layer_norm / rms_norm (and their _backward) with each combination
+// of their optional arguments,
 // against a double-precision CPU reference on fresh random data (rows of random scale and
 // offset, huge values, constant rows: zero variance), outputs poisoned with NaN first,
 // every element of y, h, mean and rstd checked. Skips (exit 77) where there is no GPU.
@@ -415,6 +416,322 @@ TEST_CASE("what the buffers cannot hold, or kiln does not support, is refused") 
   rt::DeviceBuffer<std::uint32_t> u(100, gpu);
   CHECK_THROWS_WITH_AS(ops::rms_norm(NormDType::f16, u, u, 10, 10),
                        doctest::Contains("2-byte elements"), Error);
+}
+
+// ---- The backward passes ----
+
+namespace {
+
+using ops::NormBackwardArgs;
+using ops::NormBackwardParams;
+
+/// What a backward test asks of one call.
+struct BackwardCase {
+  NormKind kind;
+  NormDType dtype;
+  std::int64_t rows;
+  int cols;
+  bool weight, dweight, dbias;
+};
+
+std::string describe(const BackwardCase& c) {
+  return std::string(ops::detail::norm_name(c.kind)) + " backward " +
+         std::string(gen::to_string(c.dtype)) + " " + std::to_string(c.rows) + "x" +
+         std::to_string(c.cols) + (c.weight ? " weight" : "") + (c.dweight ? " dweight" : "") +
+         (c.dbias ? " dbias" : "");
+}
+
+/// A backward case: x, its forward statistics (computed by the forward op on the device,
+/// as a training step saves them), dy; dx, dweight and dbias poisoned with NaN.
+template <class T>
+struct BackwardData {
+  BackwardCase c;
+  Data<T> fwd;  // x, weight, and the forward's mean and rstd
+  std::vector<T> g;
+  rt::DeviceBuffer<T> dy, dx, dweight, dbias;
+
+  static Case forward_case(const BackwardCase& k) {
+    return {k.kind, k.dtype, k.rows, k.cols, false, k.weight, false, true, 0};
+  }
+
+  BackwardData(const BackwardCase& k, const rt::Device& gpu, std::mt19937& rng)
+      : c(k), fwd(forward_case(k), gpu, rng) {
+    const std::size_t n = std::size_t(c.rows) * std::size_t(c.cols);
+    if (n > 0) {
+      NormArgs<T> a = fwd.args();
+      if (c.kind == NormKind::layer_norm) {
+        ops::layer_norm(c.dtype, fwd.dx, fwd.dy, c.rows, c.cols, a);
+      } else {
+        ops::rms_norm(c.dtype, fwd.dx, fwd.dy, c.rows, c.cols, a);
+      }
+    }
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (std::size_t i = 0; i < n; ++i) g.push_back(encode<T>(c.dtype, float(normal(rng))));
+    dy = rt::DeviceBuffer<T>(std::max<std::size_t>(n, 1), gpu);
+    dx = rt::DeviceBuffer<T>(std::max<std::size_t>(n, 1), gpu);
+    if (n > 0) dy.copy_from(g);
+    dx.fill_bytes(0xff);
+    if (c.dweight) {
+      dweight = rt::DeviceBuffer<T>(std::size_t(c.cols), gpu);
+      dweight.fill_bytes(0xff);
+    }
+    if (c.dbias) {
+      dbias = rt::DeviceBuffer<T>(std::size_t(c.cols), gpu);
+      dbias.fill_bytes(0xff);
+    }
+  }
+
+  NormBackwardArgs<T> args() {
+    NormBackwardArgs<T> a;
+    if (c.weight) a.weight = &fwd.dw;
+    if (c.kind == NormKind::layer_norm) a.mean = &fwd.dmean;
+    a.rstd = &fwd.drstd;
+    if (c.dweight) a.dweight = &dweight;
+    if (c.dbias) a.dbias = &dbias;
+    return a;
+  }
+
+  void run(NormBackwardArgs<T> a, rt::StreamRef s = {}) {
+    if (c.kind == NormKind::layer_norm) {
+      ops::layer_norm_backward(c.dtype, dy, fwd.dx, dx, c.rows, c.cols, a, s);
+    } else {
+      ops::rms_norm_backward(c.dtype, dy, fwd.dx, dx, c.rows, c.cols, a, s);
+    }
+  }
+
+  /// Checks every element of dx (`dx_host`, what the device wrote), dweight and dbias
+  /// against a double-precision reference over the same inputs and saved statistics.
+  void check(const std::vector<T>& dx_host, const std::string& what) const {
+    const NormDType dt = c.dtype;
+    const bool layer = c.kind == NormKind::layer_norm;
+    const std::vector<float> mean = layer ? fwd.dmean.to_vector() : std::vector<float>{};
+    const std::vector<float> rstd = fwd.drstd.to_vector();
+    const int bits = dt == NormDType::f16 ? 10 : dt == NormDType::bf16 ? 7 : 23;
+    auto half_ulp = [&](double v) {
+      return v == 0 ? 0.0 : std::ldexp(1.0, std::ilogb(v) - bits - 1);
+    };
+    const double tol = 1e-4;  // f32 math, relative to the size of the terms
+    std::size_t bad = 0, n = 0;
+    auto fail = [&](std::int64_t row, int col, const char* which, double got, double want) {
+      if (bad++ < 5) {
+        MESSAGE(what << ": " << which << " row " << row << " col " << col << ": got " << got
+                     << ", want " << want);
+      }
+    };
+    const std::size_t cols = std::size_t(c.cols);
+    std::vector<double> dw(cols, 0.0), dw_abs(cols, 0.0), db(cols, 0.0), db_abs(cols, 0.0);
+    std::vector<double> xhat(cols), gw(cols);
+    for (std::int64_t row = 0; row < c.rows; ++row) {
+      const std::size_t base = std::size_t(row) * cols;
+      const double mu = layer ? double(mean[std::size_t(row)]) : 0.0;
+      const double rs = rstd[std::size_t(row)];
+      double sum_g = 0, sum_gx = 0, size_g = 0, size_gx = 0;
+      for (std::size_t col = 0; col < cols; ++col) {
+        xhat[col] = (decode(dt, fwd.x[base + col]) - mu) * rs;
+        const double dyv = decode(dt, g[base + col]);
+        gw[col] = dyv * (c.weight ? decode(dt, fwd.w[col]) : 1.0);
+        sum_g += gw[col];
+        sum_gx += gw[col] * xhat[col];
+        size_g += std::fabs(gw[col]);
+        size_gx += std::fabs(gw[col] * xhat[col]);
+        dw[col] += dyv * xhat[col];
+        dw_abs[col] += std::fabs(dyv * xhat[col]);
+        db[col] += dyv;
+        db_abs[col] += std::fabs(dyv);
+      }
+      const double n_cols = double(cols);
+      for (std::size_t col = 0; col < cols; ++col) {
+        const double d = layer ? gw[col] - sum_g / n_cols - xhat[col] * sum_gx / n_cols
+                               : gw[col] - xhat[col] * sum_gx / n_cols;
+        const double want = rs * d;
+        const double scale =
+            rs * (std::fabs(gw[col]) + size_g / n_cols + std::fabs(xhat[col]) * size_gx / n_cols);
+        const double got = decode(dt, dx_host[base + col]);
+        ++n;
+        if (!(std::fabs(got - want) <= half_ulp(want) + tol * scale)) {
+          fail(row, int(col), "dx", got, want);
+        }
+      }
+    }
+    auto check_sum = [&](const rt::DeviceBuffer<T>& buffer, const std::vector<double>& want,
+                         const std::vector<double>& size, const char* which) {
+      const std::vector<T> got = buffer.to_vector();
+      for (std::size_t col = 0; col < cols; ++col) {
+        const double v = decode(dt, got[col]);
+        ++n;
+        if (!(std::fabs(v - want[col]) <= half_ulp(want[col]) + tol * size[col] + 1e-30)) {
+          fail(-1, int(col), which, v, want[col]);
+        }
+      }
+    };
+    if (c.dweight) check_sum(dweight, dw, dw_abs, "dweight");
+    if (c.dbias) check_sum(dbias, db, db_abs, "dbias");
+    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << n << " values wrong");
+  }
+};
+
+template <class T>
+void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
+  auto& factory = ops::norm_backward_factory();
+  rt::Stream stream(gpu);
+  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 65536};
+  for (std::size_t k = 0; k < std::size(all_cols); ++k) {
+    const int cols = all_cols[k];
+    const bool layer = kind == NormKind::layer_norm;
+    // 37 rows: no multiple of a block's rows; the sums of dweight and dbias on alternate
+    // row lengths (with them the grid is capped and blocks loop over rows).
+    const bool grads = k % 2 == 0;
+    const NormBackwardParams p{kind, dt, cols, grads, grads && layer, 37};
+    const auto configs = factory.configs(p, gpu.properties());
+    const auto built = factory.build_all(p, configs, gpu);
+    const auto& sum = ops::column_sum_factory().get({dt, cols}, gpu);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      BackwardData<T> d({kind, dt, p.rows, cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
+      // As the op launches it, and then on a grid of 2 blocks (each looping over rows).
+      for (std::int64_t blocks :
+           {ops::detail::norm_backward_blocks(p, configs[i], gpu.properties()), std::int64_t(2)}) {
+        const int warp = ops::detail::warp_size(gpu.properties());
+        const std::int64_t partial_rows =
+            ops::detail::norm_backward_partial_rows(configs[i], blocks, warp);
+        rt::DeviceBuffer<float> partial(
+            std::size_t(std::max<std::int64_t>(
+                1, ops::detail::norm_backward_partial_floats(p, configs[i], blocks, warp))),
+            gpu);
+        partial.fill_bytes(0xff);
+        d.dx.fill_bytes(0xff);
+        rt::LaunchConfig lc = built[i].kernel->launch_config();
+        lc.grid = rt::Dim3(blocks);
+        lc.stream = stream;
+        const bool any = p.weight_grad || p.bias_grad;
+        rt::launch(built[i].kernel->function(), lc, d.dy.data(), d.fwd.dx.data(), d.fwd.dw.data(),
+                   layer ? d.fwd.dmean.data() : nullptr, d.fwd.drstd.data(), d.dx.data(),
+                   any ? partial.data() : nullptr, int(p.rows));
+        if (any) {
+          rt::LaunchConfig slc = sum.launch_config();
+          slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
+          slc.stream = stream;
+          rt::launch(sum.function(), slc, static_cast<const float*>(partial.data()),
+                     p.weight_grad ? d.dweight.data() : d.dbias.data(),
+                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr, int(partial_rows));
+        }
+        stream.synchronize();
+        d.check(d.dx.to_vector(), name + " on " + std::to_string(blocks) + " blocks");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("backward: every candidate config, on the op's grid and on a grid of 2 blocks") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      CAPTURE(gen::to_string(dt));
+      if (dt == NormDType::f32) {
+        every_backward_config<std::uint32_t>(kind, dt, gpu, rng);
+      } else {
+        every_backward_config<std::uint16_t>(kind, dt, gpu, rng);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: the ops with every optional argument, a workspace, dx over dy") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  struct Shape {
+    std::int64_t rows;
+    int cols;
+  };
+  // Rows far beyond one grid (blocks loop over them), one row, long rows.
+  const Shape shapes[] = {{1, 1},     {3000, 1},  {333, 3},  {20000, 128}, {5, 513},
+                          {64, 1024}, {31, 2047}, {9, 4096}, {3, 16384},   {2, 100003}};
+  int options = 0;
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (const Shape& sh : shapes) {
+        const int o = options++;
+        const bool layer = kind == NormKind::layer_norm;
+        const BackwardCase c{
+            kind, dt, sh.rows, sh.cols, (o & 1) != 0, (o & 2) != 0, (o & 4) != 0 && layer};
+        auto run = [&]<class T>(T) {
+          BackwardData<T> d(c, gpu, rng);
+          NormBackwardArgs<T> a = d.args();
+          rt::DeviceBuffer<float> workspace;
+          if (o % 3 == 0) {
+            workspace = rt::DeviceBuffer<float>(
+                std::max<std::size_t>(1, ops::norm_backward_workspace_size(
+                                             kind, dt, c.rows, c.cols, c.dweight, c.dbias, gpu)),
+                gpu);
+            a.workspace = &workspace;
+          }
+          d.run(a, stream);
+          stream.synchronize();
+          d.check(d.dx.to_vector(), describe(c));
+          // The same call again: the same bits (no atomics in the sums).
+          const std::vector<T> dx1 = d.dx.to_vector();
+          const std::vector<T> dw1 = c.dweight ? d.dweight.to_vector() : std::vector<T>{};
+          const std::vector<T> db1 = c.dbias ? d.dbias.to_vector() : std::vector<T>{};
+          d.run(a, stream);
+          stream.synchronize();
+          CHECK(d.dx.to_vector() == dx1);
+          if (c.dweight) CHECK(d.dweight.to_vector() == dw1);
+          if (c.dbias) CHECK(d.dbias.to_vector() == db1);
+          // dx over dy.
+          if (o % 4 == 1) {
+            d.dy.copy_from(d.g);
+            if (c.kind == NormKind::layer_norm) {
+              ops::layer_norm_backward(dt, d.dy, d.fwd.dx, d.dy, c.rows, c.cols, a, stream);
+            } else {
+              ops::rms_norm_backward(dt, d.dy, d.fwd.dx, d.dy, c.rows, c.cols, a, stream);
+            }
+            stream.synchronize();
+            d.check(d.dy.to_vector(), describe(c) + " dx = dy");
+          }
+        };
+        if (dt == NormDType::f32) {
+          run(std::uint32_t{});
+        } else {
+          run(std::uint16_t{});
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: no rows gives zero sums; what kiln does not support is refused") {
+  rt::Device gpu(0);
+  rt::DeviceBuffer<float> a(100, gpu), b(100, gpu), c(100, gpu), dw(10, gpu), stats(10, gpu),
+      small(3, gpu);
+  dw.fill_bytes(0xff);
+  ops::layer_norm_backward(a, b, c, 0, 10, {.mean = &stats, .rstd = &stats, .dweight = &dw});
+  for (float v : dw.to_vector()) CHECK(v == 0.0f);
+  CHECK_THROWS_WITH_AS(ops::layer_norm_backward(a, b, c, 10, 10, {.rstd = &stats}),
+                       doctest::Contains("needs .mean"), Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm_backward(a, b, c, 10, 10, {}),
+                       doctest::Contains("needs .rstd"), Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm_backward(a, b, c, 10, 10, {.mean = &stats, .rstd = &stats}),
+                       doctest::Contains("RMSNorm has no mean"), Error);
+  CHECK_THROWS_WITH_AS(ops::rms_norm_backward(a, b, c, 10, 10, {.rstd = &stats, .dbias = &dw}),
+                       doctest::Contains("RMSNorm has no bias, hence no dbias"), Error);
+  CHECK_THROWS_WITH_AS(ops::layer_norm_backward(a, b, c, 11, 10, {.mean = &stats, .rstd = &stats}),
+                       doctest::Contains("needs 110 elements"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::layer_norm_backward(a, b, c, 10, 10, {.mean = &stats, .rstd = &stats, .dweight = &c}),
+      doctest::Contains("buffers of their own"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::layer_norm_backward(
+          a, b, c, 10, 10, {.mean = &stats, .rstd = &stats, .dweight = &dw, .workspace = &small}),
+      doctest::Contains("the workspace holds 3 floats"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::layer_norm_backward(a, b, c, 10, 10, {.weight = &small, .mean = &stats, .rstd = &stats}),
+      doctest::Contains("the weight needs 10 elements, but holds 3"), Error);
 }
 
 int main(int argc, char** argv) {

@@ -216,6 +216,133 @@ TEST_CASE("the generated header holds softmax's row tensors and the norm's const
   CHECK(has(l, "inline constexpr int kMultiPass = 1;"));
 }
 
+// ---- The backward passes ----
+
+using kiln::ops::detail::norm_backward_configs;
+using kiln::ops::detail::norm_backward_heuristic;
+using kiln::ops::detail::norm_backward_kernel_name;
+using kiln::ops::detail::validate_norm_backward;
+using kiln::ops::detail::validate_norm_backward_config;
+
+TEST_CASE("backward: every candidate is valid and holds what fits in registers") {
+  for (int warp : {32, 64}) {
+    for (auto kind : both_kinds) {
+      for (auto dt : all_dtypes) {
+        for (int cols : {1, 3, 100, 1001, 4096, 8192, 12345, 65536, 1 << 20}) {
+          const bool bias = kind == NormKind::layer_norm && cols % 2 == 1;
+          const NormBackwardParams p{kind, dt, cols, cols > 3, bias, 1000};
+          CAPTURE(warp);
+          CAPTURE(nlohmann::json(p).dump());
+          const auto configs = norm_backward_configs(p, warp);
+          REQUIRE_FALSE(configs.empty());
+          std::set<std::string> names;
+          for (const auto& c : configs) {
+            CAPTURE(nlohmann::json(c).dump());
+            CHECK_NOTHROW(validate_norm_backward_config(p, c, warp));
+            const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+            if (c.strategy == NormStrategy::one_pass) {
+              CHECK(kiln::ops::detail::norm_backward_held_bytes(p, c) <=
+                    kiln::ops::detail::norm_backward_register_bytes(block));
+            }
+            CHECK(names.insert(norm_backward_kernel_name(p, c)).second);
+          }
+          const NormConfig h = norm_backward_heuristic(p, configs);
+          CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
+        }
+      }
+    }
+  }
+  // The backward keeps fewer one-pass candidates than the forward where threads would
+  // hold too much: f32 rows of 4000 over 256 threads, 64 bytes of the row a thread for
+  // the forward, 256 of h, dy and the two sums for the backward.
+  const NormBackwardParams p{NormKind::layer_norm, NormDType::f32, 4000, true, true, 64};
+  const auto forward = norm_configs(kiln::ops::detail::norm_forward(p), 32);
+  const auto backward = norm_backward_configs(p, 32);
+  CHECK(backward.size() < forward.size());
+  for (const auto& c : backward) {
+    CHECK(std::find(forward.begin(), forward.end(), c) != forward.end());
+  }
+}
+
+TEST_CASE("backward: unsupported problems and configs are refused with the rule") {
+  auto error_of_backward = [](const NormBackwardParams& p) -> std::string {
+    try {
+      validate_norm_backward(p);
+    } catch (const kiln::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(error_of_backward({NormKind::layer_norm, NormDType::f16, 4096, true, true, 10}).empty());
+  CHECK(has(error_of_backward({NormKind::rms_norm, NormDType::f16, 4096, true, true, 10}),
+            "RMSNorm has no bias, hence no dbias"));
+  CHECK(has(error_of_backward({NormKind::rms_norm, NormDType::f16, 0, false, false, 10}),
+            "cols = 0"));
+  CHECK(has(error_of_backward({NormKind::layer_norm, NormDType::f64, 8, false, false, 10}),
+            "dtype f64"));
+  const NormBackwardParams p{NormKind::layer_norm, NormDType::f32, 4096, true, true, 100};
+  std::string e;
+  try {
+    // 16 floats of h and of dy and two sums each: 256 bytes a thread in blocks of 256
+    // (the forward's 64 bytes of the row are within its budget).
+    validate_norm_backward_config(p, {NormStrategy::one_pass, 256, 4, 1, 4}, 32);
+  } catch (const kiln::Error& error) {
+    e = error.what();
+  }
+  CHECK(has(e, "kiln: layer_norm backward config {"));
+  CHECK(has(e, "one_pass backward holds at most"));
+  CHECK(has(e, "(h, dy and the f32 sums of dweight and dbias: 256 here)"));
+}
+
+TEST_CASE("backward: kernel names, header, JSON and hash") {
+  using S = NormStrategy;
+  CHECK(norm_backward_kernel_name({NormKind::layer_norm, NormDType::f16, 4096, true, true, 5},
+                                  {S::one_pass, 256, 8, 1, 2}) ==
+        "norm_backward__layer__f16__cols4096__dw_db__t256v8");
+  CHECK(norm_backward_kernel_name({NormKind::rms_norm, NormDType::bf16, 128, true, false, 5},
+                                  {S::one_pass, 16, 8, 8, 1}) ==
+        "norm_backward__rms__bf16__cols128__dw__t16v8r8");
+  CHECK(norm_backward_kernel_name({NormKind::layer_norm, NormDType::f32, 1 << 20, false, false, 5},
+                                  {S::multi_pass, 1024, 4, 1, 4}) ==
+        "norm_backward__layer__f32__cols1048576__multipass_t1024v4i4");
+  CHECK(norm_backward_kernel_name({NormKind::layer_norm, NormDType::f32, 64, false, true, 5},
+                                  {S::one_pass, 16, 4, 8, 1}) ==
+        "norm_backward__layer__f32__cols64__db__t16v4r8");
+  const NormBackwardParams p{NormKind::rms_norm, NormDType::f16, 4096, true, false, 77};
+  const std::string h =
+      kiln::ops::detail::norm_backward_spec(p, {S::one_pass, 512, 8, 1, 1}).header();
+  CHECK(has(h, "using In = kiln::Tensor<const kiln::f16, kiln::Extent<COL, 4096>>;"));
+  CHECK(has(h, "inline constexpr int kRms = 1;"));
+  CHECK(has(h, "inline constexpr int kWeightGrad = 1;"));
+  CHECK(has(h, "inline constexpr int kBiasGrad = 0;"));
+  CHECK_FALSE(has(h, "77"));
+  CHECK(nlohmann::json(p).dump() ==
+        R"({"bias_grad":false,"cols":4096,"dtype":"f16","kind":"rms_norm","rows":77,)"
+        R"("weight_grad":true})");
+  CHECK(nlohmann::json(p).get<NormBackwardParams>() == p);
+  std::unordered_set<std::size_t> hashes;
+  const std::hash<NormBackwardParams> hash;
+  NormBackwardParams q = p;
+  hashes.insert(hash(q));
+  q.weight_grad = false;
+  hashes.insert(hash(q));
+  q.bias_grad = true;
+  hashes.insert(hash(q));
+  q = p;
+  q.rows = 78;
+  hashes.insert(hash(q));
+  q = p;
+  q.kind = NormKind::layer_norm;
+  hashes.insert(hash(q));
+  CHECK(hashes.size() == 5);
+  // The column sums: one config, the name and the header.
+  const kiln::ops::ColumnSumParams cs{NormDType::bf16, 1000};
+  CHECK(kiln::ops::detail::column_sum_kernel_name(cs, {}) == "column_sum__bf16__cols1000");
+  const std::string ch = kiln::ops::detail::column_sum_spec(cs, {}).header();
+  CHECK(has(ch, "using Out = kiln::Tensor<kiln::bf16, kiln::Extent<COL, 1000>>;"));
+  CHECK(has(ch, "inline constexpr int kGroups = 8;"));
+}
+
 namespace {
 
 // One config of every kind (as softmax_test's), spread over both norms, with and without
@@ -280,5 +407,89 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
     CAPTURE(name);
     kiln_test::compile_for_gfx942(program_for(k), "norm.cu", name, dir);
   }
+}
+#endif
+
+namespace {
+
+// The backward kernel: one config of every kind, both norms, with and without the sums
+// of dweight and dbias; the most a one-pass thread may hold (no spills).
+struct BackwardCase {
+  NormBackwardParams p;
+  NormConfig c;
+};
+std::vector<BackwardCase> every_backward_kind() {
+  using S = NormStrategy;
+  using K = NormKind;
+  std::vector<BackwardCase> out;
+  for (auto dt : all_dtypes) {
+    const int vec = dt == NormDType::f32 ? 4 : 8;
+    const bool f16 = dt == NormDType::f16;
+    out.push_back(
+        {{K::layer_norm, dt, 128, true, f16, 1}, {S::one_pass, 16, vec, 16, 128 / vec / 16}});
+    out.push_back(
+        {{K::rms_norm, dt, 4096, !f16, false, 1}, {S::one_pass, 256, vec, 1, 4096 / vec / 256}});
+    out.push_back({{K::layer_norm, dt, 65536, true, true, 1}, {S::multi_pass, 1024, vec, 1, 2}});
+  }
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1001, false, false, 1}, {S::one_pass, 64, 1, 2, 16}});
+  out.push_back(
+      {{K::rms_norm, NormDType::bf16, 12345, true, false, 1}, {S::multi_pass, 256, 1, 1, 4}});
+  out.push_back({{K::layer_norm, NormDType::f32, 1, true, true, 1}, {S::one_pass, 1, 1, 128, 1}});
+  // The most a one-pass thread holds: 192 bytes at 512 threads, 96 at 1024.
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 8192, true, true, 1}, {S::one_pass, 512, 8, 1, 2}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 4096, true, true, 1}, {S::one_pass, 1024, 4, 1, 1}});
+  out.push_back(
+      {{K::rms_norm, NormDType::bf16, 16384, false, false, 1}, {S::one_pass, 512, 8, 1, 4}});
+  return out;
+}
+
+kiln::jit::Program backward_program_for(const BackwardCase& k) {
+  kiln::gen::Spec spec = kiln::ops::detail::norm_backward_spec(k.p, k.c);
+  spec.kernel_name(norm_backward_kernel_name(k.p, k.c));
+  kiln::jit::Program program = kiln::jit::program_from_file("norm_backward.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  return program;
+}
+
+kiln::jit::Program column_sum_program(NormDType dt, int cols) {
+  const kiln::ops::ColumnSumParams p{dt, cols};
+  kiln::gen::Spec spec = kiln::ops::detail::column_sum_spec(p, {});
+  spec.kernel_name(kiln::ops::detail::column_sum_kernel_name(p, {}));
+  kiln::jit::Program program = kiln::jit::program_from_file("column_sum.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  return program;
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC: every kind of backward config compiles for sm_80, sm_86, sm_89 and sm_90") {
+  for (const auto& k : every_backward_kind()) {
+    validate_norm_backward_config(k.p, k.c, 32);
+    const std::string name = norm_backward_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    // No local-memory spills: h, dy and the sums held in registers stay there.
+    kiln_test::compile_for_nvidia_targets(backward_program_for(k), name, false);
+  }
+  for (auto dt : all_dtypes) {
+    kiln_test::compile_for_nvidia_targets(
+        column_sum_program(dt, 1000),
+        "column_sum__" + std::string(kiln::gen::to_string(dt)) + "__cols1000", false);
+  }
+}
+
+#ifdef KILN_TEST_HIP_CLANG
+TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode") {
+  kiln_test::TempDir dir("kiln-norm-backward-hip");
+  for (const auto& k : every_backward_kind()) {
+    if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    const std::string name = norm_backward_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    kiln_test::compile_for_gfx942(backward_program_for(k), "norm_backward.cu", name, dir);
+  }
+  kiln_test::compile_for_gfx942(column_sum_program(NormDType::bf16, 4096), "column_sum.cu",
+                                "column_sum__bf16__cols4096", dir);
 }
 #endif

@@ -70,6 +70,49 @@ KILN_DEVICE KILN_FORCEINLINE T block_min(T v) {
   return block_reduce<MaxThreads>(v, Minimum{});
 }
 
+/// A reduction over each row of a block laid out as RowsPerBlock rows of ThreadsPerRow
+/// consecutive threads (thread t in row t / ThreadsPerRow), the row's result in every
+/// thread of the row: within a warp by Combine's shuffles; across the row's warps through
+/// shared memory, whose partials each warp combines by shuffles again. Every thread of the
+/// block calls it, and the block is whole warps; it holds a barrier where a row spans
+/// several warps (ThreadsPerRow > warp_size, a multiple of it).
+///
+///   struct Sum {  // Combine: v over groups of Lanes neighbouring lanes, in each of them
+///     template <int Lanes> static KILN_DEVICE float lanes(float v) { return warp_sum<Lanes>(v); }
+///   };
+///   const float total = kiln::row_reduce<Sum, 256, 1>(part);
+///
+/// Parameters:
+///   Combine   lanes<Lanes>(v) for Lanes a power of 2 up to warp_size; associative and
+///             commutative (a sum, a maximum, a rescaled (max, sum) pair ...)
+///   Use       a tag: each Use has shared memory of its own, so that different reductions
+///             in a row need no barrier between them
+///   round     calls of one Use alternate between two buffers by the parity of `round`:
+///             a loop that reduces once an iteration passes its iteration count, and
+///             needs no barrier of its own either (a warp can only write a buffer again
+///             after every warp has passed the barrier of the round in between)
+template <class Combine, int ThreadsPerRow, int RowsPerBlock, int Use = 0, class T>
+KILN_DEVICE KILN_FORCEINLINE T row_reduce(T v, int round = 0) {
+  static_assert((ThreadsPerRow & (ThreadsPerRow - 1)) == 0, "threads per row: a power of 2");
+  static_assert(ThreadsPerRow * RowsPerBlock % warp_size == 0, "a block is whole warps");
+  constexpr int kWarpsPerRow = ThreadsPerRow > warp_size ? ThreadsPerRow / warp_size : 1;
+  constexpr int kLanesPerRow = ThreadsPerRow < warp_size ? ThreadsPerRow : warp_size;
+  v = Combine::template lanes<kLanesPerRow>(v);
+  if constexpr (kWarpsPerRow > 1) {
+    static_assert(kWarpsPerRow <= warp_size, "a row's warp partials fit one warp");
+    // (buffer: 2, row: RowsPerBlock, warp of the row: kWarpsPerRow) = (2, warp of the block)
+    KILN_SHARED T partial[2][RowsPerBlock * kWarpsPerRow];
+    T* buffer = partial[round & 1];
+    if (lane_index() == 0) buffer[warp_index()] = v;
+    sync_threads();
+    // Every group of kWarpsPerRow lanes reads all the row's partials, lane i the i-th:
+    // every warp of the row combines them alike.
+    const int row_first_warp = warp_index() - warp_index() % kWarpsPerRow;
+    v = Combine::template lanes<kWarpsPerRow>(buffer[row_first_warp + lane_index() % kWarpsPerRow]);
+  }
+  return v;
+}
+
 }  // namespace kiln
 
 #endif

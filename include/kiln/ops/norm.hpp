@@ -271,4 +271,371 @@ requires(std::is_same_v<T, std::uint16_t> || std::is_same_v<T, std::uint32_t>) v
   detail::norm_buffers(NormKind::rms_norm, dtype, x, y, rows, cols, args, stream);
 }
 
+// ---- The backward passes ----
+
+/// The norms' backward kernel factory (kernels/norm_backward.cu), and the column sums'
+/// that finish dweight and dbias (kernels/column_sum.cu). Use the process-wide ones,
+/// norm_backward_factory() and column_sum_factory().
+using NormBackwardFactory = factory::Factory<NormBackwardParams, NormConfig>;
+using ColumnSumFactory = factory::Factory<ColumnSumParams, ColumnSumConfig>;
+
+/// What a norm's backward pass takes besides dy, the forward's input and dx. Buffers
+/// must be on dx's device.
+template <class T>
+struct NormBackwardArgs {
+  const rt::DeviceBuffer<T>* weight = nullptr;    ///< the forward's weight, or none (1)
+  const rt::DeviceBuffer<float>* mean = nullptr;  ///< the forward's mean (layer_norm: needed)
+  const rt::DeviceBuffer<float>* rstd = nullptr;  ///< the forward's rstd (needed)
+  rt::DeviceBuffer<T>* dweight = nullptr;         ///< cols: the sum over rows of dy · x̂
+  rt::DeviceBuffer<T>* dbias = nullptr;           ///< cols: the sum over rows of dy (layer_norm)
+  /// Scratch for the partial sums of dweight and dbias: norm_backward_workspace_size()
+  /// floats. Without one, a call that asks for them allocates its own, and waits for the
+  /// stream before it frees it.
+  rt::DeviceBuffer<float>* workspace = nullptr;
+};
+
+namespace detail {
+
+/// A grid over every row group: the factory's launch (no partial sums to bound).
+inline rt::LaunchConfig norm_backward_launch(const NormBackwardParams& p, const NormConfig& c) {
+  return norm_launch(norm_forward(p), c);
+}
+
+/// The blocks a backward launch takes: one per row group, but with dweight or dbias at
+/// most as many as fill the device once (each leaves partial rows to add up).
+inline std::int64_t norm_backward_blocks(const NormBackwardParams& p, const NormConfig& c,
+                                         const rt::DeviceProperties& d) {
+  const std::int64_t groups = std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block));
+  if (!p.weight_grad && !p.bias_grad) return groups;
+  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+  const std::int64_t per_sm = std::max<std::int64_t>(1, d.max_threads_per_multiprocessor / block);
+  return std::min(groups, std::max<std::int64_t>(1, d.multiprocessors) * per_sm);
+}
+
+/// The partial rows a backward launch over `blocks` blocks leaves on a device with warps
+/// of `warp_size` threads: one per warp of row slots (the slots in a warp add theirs
+/// first), one per slot for rows of a warp or more.
+inline std::int64_t norm_backward_partial_rows(const NormConfig& c, std::int64_t blocks,
+                                               int warp_size) {
+  const int slots_per_warp = c.threads_per_row < warp_size ? warp_size / c.threads_per_row : 1;
+  return blocks * std::max(1, c.rows_per_block / slots_per_warp);
+}
+/// The floats of partial sums of dweight and dbias those partial rows hold.
+inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, const NormConfig& c,
+                                                 std::int64_t blocks, int warp_size) {
+  return norm_backward_partial_rows(c, blocks, warp_size) * std::int64_t(p.cols) *
+         (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+}
+
+/// Reads of dy and h, the write of dx, the weight, the statistics and dweight, dbias.
+inline double norm_backward_bytes(const NormBackwardParams& p) {
+  const double esize = gen::size_of(p.dtype);
+  return 3.0 * double(p.rows) * double(p.cols) * esize +
+         (1.0 + int(p.weight_grad) + int(p.bias_grad)) * double(p.cols) * esize +
+         8.0 * double(p.rows);
+}
+
+/// The description of kernels/norm_backward.cu as a factory (bump `version` whenever the
+/// kernel or the configs change meaning).
+inline NormBackwardFactory::Description norm_backward_description() {
+  using TuningRun = NormBackwardFactory::TuningRun;
+  return {
+      .name = "norm_backward",
+      .version = 1,
+      .source = "norm_backward.cu",
+      .configs =
+          [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
+            return norm_backward_configs(p, warp_size(d));
+          },
+      .spec =
+          [](const NormBackwardParams& p, const NormConfig& c, const rt::DeviceProperties& d) {
+            validate_norm_backward(p);
+            validate_norm_backward_config(p, c, warp_size(d));
+            return norm_backward_spec(p, c);
+          },
+      .launch = norm_backward_launch,
+      .validate = validate_norm_backward,
+      .heuristic = norm_backward_heuristic,
+      .kernel_name = norm_backward_kernel_name,
+      .bytes = norm_backward_bytes,
+      // Per element: x̂, g, the two sums, dx, and dweight's and dbias' sums.
+      .flops = [](const NormBackwardParams& p) { return 12.0 * double(p.rows) * double(p.cols); },
+      .tuning_run = [](const NormBackwardParams& p, const rt::Device& device) -> TuningRun {
+        const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
+        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
+                                                           std::max<std::int64_t>(p.rows, 1));
+        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
+        using Bytes = rt::DeviceBuffer<unsigned char>;
+        auto in = std::make_shared<Bytes>(bytes, device);  // dy and h alike
+        auto dx = std::make_shared<Bytes>(bytes, device);
+        auto w = std::make_shared<Bytes>(std::size_t(row_bytes), device);
+        auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
+        in->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
+        w->fill_bytes(0x3c);
+        stats->fill_bytes(0x3c);
+        NormBackwardParams timed = p;
+        timed.rows = rows;
+        // Partial sums for the config with the most of them (a block's row slots, the grid).
+        std::int64_t most = 0;
+        const rt::DeviceProperties props = device.properties();
+        for (const NormConfig& c : norm_backward_configs(timed, warp_size(props))) {
+          most = std::max(
+              most, norm_backward_partial_floats(timed, c, norm_backward_blocks(timed, c, props),
+                                                 warp_size(props)));
+        }
+        auto partial = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(most), device);
+        return [in, dx, w, stats, partial, timed, props](const NormBackwardFactory::KernelType& k,
+                                                         rt::StreamRef s) {
+          rt::LaunchConfig lc = norm_backward_launch(timed, k.config());
+          lc.grid = rt::Dim3(norm_backward_blocks(timed, k.config(), props));
+          lc.stream = s;
+          const void* dy = in->data();
+          float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
+          k.launch(
+              lc, dy, dy, static_cast<const void*>(w->data()), static_cast<const float*>(mean),
+              static_cast<const float*>(stats->data() + timed.rows), static_cast<void*>(dx->data()),
+              timed.weight_grad || timed.bias_grad ? partial->data() : nullptr, int(timed.rows));
+        };
+      },
+  };
+}
+
+/// The description of kernels/column_sum.cu as a factory: one config.
+inline ColumnSumFactory::Description column_sum_description() {
+  return {
+      .name = "column_sum",
+      .version = 1,
+      .source = "column_sum.cu",
+      .configs = [](const ColumnSumParams&,
+                    const rt::DeviceProperties&) { return std::vector<ColumnSumConfig>{{}}; },
+      .spec = [](const ColumnSumParams& p, const ColumnSumConfig& c,
+                 const rt::DeviceProperties&) { return column_sum_spec(p, c); },
+      .launch =
+          [](const ColumnSumParams& p, const ColumnSumConfig& c) {
+            return rt::LaunchConfig(rt::Dim3(ceil_div(p.cols, c.cols_per_block)),
+                                    c.cols_per_block * c.groups);
+          },
+      .validate =
+          [](const ColumnSumParams& p) {
+            validate_norm({NormKind::layer_norm, p.dtype, p.cols, false, 0});
+          },
+      .kernel_name = column_sum_kernel_name,
+  };
+}
+
+}  // namespace detail
+
+/// The process-wide norm backward factory (its kernels are memoized for the process).
+inline NormBackwardFactory& norm_backward_factory() {
+  static NormBackwardFactory factory(detail::norm_backward_description());
+  return factory;
+}
+/// The process-wide column sum factory.
+inline ColumnSumFactory& column_sum_factory() {
+  static ColumnSumFactory factory(detail::column_sum_description());
+  return factory;
+}
+
+namespace detail {
+
+/// The backward kernel for `p` on `device`, looked up (and tuned) for p's row bucket.
+inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBackwardParams& p,
+                                                                   const rt::Device& device) {
+  NormBackwardParams bucket = p;
+  bucket.rows = row_bucket(p.rows);
+  return norm_backward_factory().get(bucket, device);
+}
+
+template <class T>
+void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuffer<T>& dy,
+                           const rt::DeviceBuffer<T>& x, rt::DeviceBuffer<T>& dx, std::int64_t rows,
+                           std::int64_t cols, const NormBackwardArgs<T>& args,
+                           rt::StreamRef stream) {
+  const std::string what = std::string("kiln: ") + norm_name(kind) + " backward: ";
+  if (sizeof(T) != std::size_t(gen::size_of(dtype))) {
+    throw Error(what + "a " + std::string(gen::to_string(dtype)) + " norm needs " +
+                std::to_string(gen::size_of(dtype)) + "-byte elements, not " +
+                std::to_string(sizeof(T)) + "-byte ones");
+  }
+  if (cols < 1 || cols > softmax_max_cols) {
+    throw Error(what + "cols = " + std::to_string(cols) +
+                " is not supported; rows may have 1 to 1048576 (2^20) columns");
+  }
+  const NormBackwardParams p{
+      kind, dtype, std::int32_t(cols), args.dweight != nullptr, args.dbias != nullptr, rows};
+  validate_norm_backward(p);
+  if (!args.rstd) {
+    throw Error(what +
+                "needs .rstd, the reciprocal standard deviations the forward pass "
+                "saved (NormArgs::rstd)");
+  }
+  if (kind == NormKind::layer_norm && !args.mean) {
+    throw Error(what + "needs .mean, the means the forward pass saved (NormArgs::mean)");
+  }
+  if (kind == NormKind::rms_norm && args.mean) {
+    throw Error(what + "RMSNorm has no mean; pass rstd alone");
+  }
+  const std::size_t n = std::size_t(rows) * std::size_t(cols);
+  if (dy.size() < n || x.size() < n || dx.size() < n) {
+    throw Error(what + std::to_string(rows) + " x " + std::to_string(cols) + " needs " +
+                std::to_string(n) + " elements, but dy holds " + std::to_string(dy.size()) +
+                ", x " + std::to_string(x.size()) + " and dx " + std::to_string(dx.size()));
+  }
+  const int device = dx.device().ordinal();
+  check_norm_buffer(what, "dy", &dy, n, device);
+  check_norm_buffer(what, "x", &x, n, device);
+  check_norm_buffer(what, "the weight", args.weight, std::size_t(cols), device);
+  check_norm_buffer(what, "the mean", args.mean, std::size_t(rows), device);
+  check_norm_buffer(what, "rstd", args.rstd, std::size_t(rows), device);
+  check_norm_buffer(what, "dweight", args.dweight, std::size_t(cols), device);
+  check_norm_buffer(what, "dbias", args.dbias, std::size_t(cols), device);
+  for (const rt::DeviceBuffer<T>* g : {args.dweight, args.dbias}) {
+    if (g && g->size() > 0 &&
+        (g->data() == dx.data() || g->data() == dy.data() || g->data() == x.data())) {
+      throw Error(what + "dweight and dbias need buffers of their own (not dx, dy or x)");
+    }
+  }
+  if (args.dweight && args.dbias && args.dweight->data() == args.dbias->data() &&
+      args.dweight->size() > 0) {
+    throw Error(what + "dweight and dbias are the same buffer; give each its own");
+  }
+  if (args.workspace && args.workspace->size() > 0 &&
+      args.workspace->device().ordinal() != device) {
+    throw Error(what + "the workspace is on device " +
+                std::to_string(args.workspace->device().ordinal()) + ", dx on device " +
+                std::to_string(device));
+  }
+  const bool grads = p.weight_grad || p.bias_grad;
+  if (rows == 0) {
+    if (grads) {  // sums over no rows
+      if (args.dweight) args.dweight->fill_bytes(0, stream);
+      if (args.dbias) args.dbias->fill_bytes(0, stream);
+    }
+    return;
+  }
+  const auto& k = norm_backward_kernel(p, dx.device());
+  const rt::DeviceProperties props = dx.device().properties();
+  const std::int64_t blocks = norm_backward_blocks(p, k.config(), props);
+  const std::int64_t partial_rows =
+      norm_backward_partial_rows(k.config(), blocks, warp_size(props));
+  const std::int64_t floats = norm_backward_partial_floats(p, k.config(), blocks, warp_size(props));
+  rt::DeviceBuffer<float> own;
+  float* partial = nullptr;
+  if (grads) {
+    if (args.workspace) {
+      if (args.workspace->size() < std::size_t(floats)) {
+        throw Error(what + "the workspace holds " + std::to_string(args.workspace->size()) +
+                    " floats; this call needs " + std::to_string(floats) +
+                    " (norm_backward_workspace_size)");
+      }
+      partial = args.workspace->data();
+    } else {
+      own = rt::DeviceBuffer<float>(std::size_t(floats), dx.device());
+      partial = own.data();
+    }
+  }
+  rt::LaunchConfig lc = norm_backward_launch(p, k.config());
+  lc.grid = rt::Dim3(blocks);
+  lc.stream = stream;
+  const T* weight = data_or_null(args.weight);
+  const float* mean = args.mean ? args.mean->data() : nullptr;
+  const float* rstd = args.rstd->data();
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config,
+                              norm_backward_factory().bytes(p), norm_backward_factory().flops(p)};
+    k.launch(lc, info, dy.data(), x.data(), weight, mean, rstd, dx.data(), partial, int(rows));
+  } else {
+    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), partial, int(rows));
+  }
+  if (!grads) return;
+  const auto& sum = column_sum_factory().get({dtype, std::int32_t(cols)}, dx.device());
+  rt::LaunchConfig slc = sum.launch_config();
+  slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
+  slc.stream = stream;
+  T* first = args.dweight ? args.dweight->data() : args.dbias->data();
+  T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
+  sum.launch(slc, static_cast<const float*>(partial), first, second, int(partial_rows));
+  if (!args.workspace) {
+    // The partial sums are read on the stream: wait for it before `own` is freed.
+    rt::ContextGuard g(dx.device().context());
+    rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
+                       std::string("waiting for ") + norm_name(kind) +
+                           " backward's partial sums before freeing them");
+  }
+}
+
+}  // namespace detail
+
+/// The floats of workspace a norm backward call with these arguments needs for the
+/// partial sums of dweight and dbias (0 without them): pass a buffer that large as
+/// NormBackwardArgs::workspace to keep the call from allocating and waiting. Looks up
+/// (compiling, or tuning under KILN_TUNE) the kernel the call will use.
+inline std::size_t norm_backward_workspace_size(NormKind kind, gen::DType dtype, std::int64_t rows,
+                                                std::int64_t cols, bool dweight, bool dbias,
+                                                const rt::Device& device = rt::Device(0)) {
+  if (cols < 1 || cols > detail::softmax_max_cols) {
+    throw Error(std::string("kiln: ") + detail::norm_name(kind) +
+                " backward: cols = " + std::to_string(cols) +
+                " is not supported; rows may have 1 to 1048576 (2^20) columns");
+  }
+  const NormBackwardParams p{kind, dtype, std::int32_t(cols), dweight, dbias, rows};
+  detail::validate_norm_backward(p);
+  if ((!dweight && !dbias) || rows == 0) return 0;
+  const auto& k = detail::norm_backward_kernel(p, device);
+  const rt::DeviceProperties& props = device.properties();
+  return std::size_t(detail::norm_backward_partial_floats(
+      p, k.config(), detail::norm_backward_blocks(p, k.config(), props), detail::warp_size(props)));
+}
+
+/// dx of y = layer_norm(x) (x: the input the forward normalized, h in the fused residual
+/// variant) from dy, on `stream` (returns at once, unless dweight or dbias is asked for
+/// without a workspace): rstd · (g - mean(g) - x̂ · mean(g · x̂)) with g = dy · weight and
+/// x̂ = (x - mean) · rstd, from the forward's saved mean and rstd. With args.dweight and
+/// args.dbias, their sums over rows too, the same bits on every run (no atomics). dx may
+/// be dy or x. Throws kiln::Error for a shape or an argument kiln does not support or the
+/// buffers do not hold, and whatever compiling the kernel throws.
+template <class T>
+void layer_norm_backward(const rt::DeviceBuffer<T>& dy, const rt::DeviceBuffer<T>& x,
+                         rt::DeviceBuffer<T>& dx, std::int64_t rows, std::int64_t cols,
+                         const NormBackwardArgs<T>& args, rt::StreamRef stream = {}) {
+  detail::norm_backward_buffers(NormKind::layer_norm, softmax_dtype_of<T>(), dy, x, dx, rows, cols,
+                                args, stream);
+}
+
+/// dx of y = rms_norm(x): rstd · (g - x̂ · mean(g · x̂)), x̂ = x · rstd; as
+/// layer_norm_backward (no mean, no dbias).
+template <class T>
+void rms_norm_backward(const rt::DeviceBuffer<T>& dy, const rt::DeviceBuffer<T>& x,
+                       rt::DeviceBuffer<T>& dx, std::int64_t rows, std::int64_t cols,
+                       const NormBackwardArgs<T>& args, rt::StreamRef stream = {}) {
+  detail::norm_backward_buffers(NormKind::rms_norm, softmax_dtype_of<T>(), dy, x, dx, rows, cols,
+                                args, stream);
+}
+
+/// The same over 16-bit patterns of f16 or bf16 (as `dtype` says), or 32-bit ones of f32.
+template <class T>
+requires(std::is_same_v<T, std::uint16_t> ||
+         std::is_same_v<T, std::uint32_t>) void layer_norm_backward(gen::DType dtype,
+                                                                    const rt::DeviceBuffer<T>& dy,
+                                                                    const rt::DeviceBuffer<T>& x,
+                                                                    rt::DeviceBuffer<T>& dx,
+                                                                    std::int64_t rows,
+                                                                    std::int64_t cols,
+                                                                    const NormBackwardArgs<T>& args,
+                                                                    rt::StreamRef stream = {}) {
+  detail::norm_backward_buffers(NormKind::layer_norm, dtype, dy, x, dx, rows, cols, args, stream);
+}
+template <class T>
+requires(std::is_same_v<T, std::uint16_t> ||
+         std::is_same_v<T, std::uint32_t>) void rms_norm_backward(gen::DType dtype,
+                                                                  const rt::DeviceBuffer<T>& dy,
+                                                                  const rt::DeviceBuffer<T>& x,
+                                                                  rt::DeviceBuffer<T>& dx,
+                                                                  std::int64_t rows,
+                                                                  std::int64_t cols,
+                                                                  const NormBackwardArgs<T>& args,
+                                                                  rt::StreamRef stream = {}) {
+  detail::norm_backward_buffers(NormKind::rms_norm, dtype, dy, x, dx, rows, cols, args, stream);
+}
+
 }  // namespace kiln::ops

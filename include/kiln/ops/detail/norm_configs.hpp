@@ -158,7 +158,197 @@ inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
 }
 
 }  // namespace detail
+
+/// The backward pass of a LayerNorm or RMSNorm (kernels/norm_backward.cu): dx from dy, the
+/// forward's input h and its saved statistics; `weight_grad` and `bias_grad` (LayerNorm)
+/// compile the partial sums of dweight and dbias in. The weight itself is a run-time
+/// argument (absent: 1).
+struct NormBackwardParams {
+  NormKind kind = NormKind::layer_norm;
+  gen::DType dtype = gen::DType::f32;  ///< f16, bf16 or f32 (math is f32 for all three)
+  std::int32_t cols = 1;               ///< 1 to 1,048,576; compiled into the kernel
+  bool weight_grad = false;            ///< dweight = sum over rows of dy · x̂
+  bool bias_grad = false;              ///< dbias = sum over rows of dy (LayerNorm only)
+  std::int64_t rows = 0;               ///< 0 to 2^31 - 1; a run-time argument of the kernel
+  bool operator==(const NormBackwardParams&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NormBackwardParams, kind, dtype, cols, weight_grad, bias_grad,
+                                   rows)
+
+namespace detail {
+
+/// The forward problem with the same row, kind and dtype.
+inline NormParams norm_forward(const NormBackwardParams& p) {
+  return {p.kind, p.dtype, p.cols, false, p.rows};
+}
+
+/// Throws kiln::Error unless kiln's norm backward passes support `p`.
+inline void validate_norm_backward(const NormBackwardParams& p) {
+  validate_norm(norm_forward(p));
+  if (p.kind == NormKind::rms_norm && p.bias_grad) {
+    throw Error("kiln: rms_norm backward: RMSNorm has no bias, hence no dbias; ask for none");
+  }
+}
+
+/// The bytes a one-pass backward thread holds in registers with config `c`: its vectors
+/// of h and dy, and an f32 sum per element for each of dweight and dbias.
+inline std::int64_t norm_backward_held_bytes(const NormBackwardParams& p, const NormConfig& c) {
+  const std::int64_t elems = std::int64_t(c.vectors_per_thread) * c.vector_width;
+  return elems * (2 * gen::size_of(p.dtype) + 4 * (int(p.weight_grad) + int(p.bias_grad)));
+}
+/// The most a one-pass backward thread may hold: 1.5 times the forward's budget (192
+/// bytes, 96 in blocks of 1024 threads), which NVRTC fits in registers for sm_80 to sm_90.
+inline std::int64_t norm_backward_register_bytes(std::int64_t threads_per_block) {
+  return softmax_register_bytes(threads_per_block) * 3 / 2;
+}
+
+/// Throws kiln::Error unless `c` is a config the backward kernel can run `p` with: the
+/// forward's rules, and a one-pass thread holds at most norm_backward_register_bytes.
+inline void validate_norm_backward_config(const NormBackwardParams& p, const NormConfig& c,
+                                          int warp_size) {
+  const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
+                           nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
+  try {
+    validate_softmax_config(norm_row(norm_forward(p)), to_softmax(c), warp_size);
+  } catch (const Error& e) {
+    const std::string text = e.what();
+    const std::size_t rule = text.find("}: ");
+    throw Error(what + (rule == std::string::npos ? ": " + text : text.substr(rule + 1)));
+  }
+  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+  if (c.strategy == NormStrategy::one_pass &&
+      norm_backward_held_bytes(p, c) > norm_backward_register_bytes(block)) {
+    throw Error(what + ": one_pass backward holds at most " +
+                std::to_string(norm_backward_register_bytes(block)) +
+                " bytes a thread (h, dy and the f32 sums of dweight and dbias: " +
+                std::to_string(norm_backward_held_bytes(p, c)) + " here) in blocks of " +
+                std::to_string(block) + " threads; use more threads or multi_pass");
+  }
+}
+
+/// Every candidate config of the backward pass: the forward's for the same row whose
+/// threads hold what the backward holds, and multi_pass (softmax's) where none is left.
+inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p, int warp_size) {
+  std::vector<NormConfig> out;
+  for (const NormConfig& c : norm_configs(norm_forward(p), warp_size)) {
+    const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
+    if (c.strategy == NormStrategy::one_pass &&
+        norm_backward_held_bytes(p, c) > norm_backward_register_bytes(block)) {
+      continue;
+    }
+    out.push_back(c);
+  }
+  if (out.empty()) {
+    for (int t : {256, 512, 1024}) {
+      for (int iters : {2, 4, 8}) {
+        if (t % warp_size != 0) continue;
+        out.push_back({NormStrategy::multi_pass, t, softmax_vector_width(norm_row(norm_forward(p))),
+                       1, iters});
+      }
+    }
+  }
+  return out;
+}
+
+/// The config taken without timing (KILN_TUNE=off): the forward's heuristic among the
+/// backward's candidates (the candidate itself where the backward keeps it, else the
+/// one-pass candidate with the fewest threads above it, else the first). Not yet measured
+/// on a GPU.
+inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
+                                          const std::vector<NormConfig>& candidates) {
+  const NormConfig want = norm_heuristic(norm_forward(p), candidates);
+  for (const auto& c : candidates) {
+    if (c == want) return c;
+  }
+  if (want.strategy == NormStrategy::one_pass) {
+    for (const auto& c : candidates) {
+      if (c.strategy == NormStrategy::one_pass && c.threads_per_row > want.threads_per_row) {
+        return c;
+      }
+    }
+  }
+  return candidates.front();
+}
+
+/// "norm_backward__layer__f16__cols4096__dw_db__t256v8": the factory's name, the kind, the
+/// row, the sums compiled in (dw, db), then softmax's config part.
+inline std::string norm_backward_kernel_name(const NormBackwardParams& p, const NormConfig& c) {
+  const std::string forward = norm_kernel_name(norm_forward(p), c);  // "norm__layer__f16__..."
+  const std::size_t config = forward.rfind("__");
+  const std::string grads = p.weight_grad && p.bias_grad ? "dw_db__"
+                            : p.weight_grad              ? "dw__"
+                            : p.bias_grad                ? "db__"
+                                                         : "";
+  return "norm_backward" + forward.substr(4, config + 2 - 4) + grads + forward.substr(config + 2);
+}
+
+/// The header kernels/norm_backward.cu includes as "spec.hpp" (its comment lists what it
+/// uses): the forward's, with the sums compiled in.
+inline gen::Spec norm_backward_spec(const NormBackwardParams& p, const NormConfig& c) {
+  gen::Spec s = norm_spec(norm_forward(p), c);
+  s.constant("kWeightGrad", p.weight_grad ? 1 : 0).constant("kBiasGrad", p.bias_grad ? 1 : 0);
+  return s;
+}
+
+}  // namespace detail
+
+/// Column sums of f32 partial rows written as dtype (kernels/column_sum.cu): the norms'
+/// dweight and dbias from the backward kernel's partial rows. The number of partial rows
+/// is a run-time argument.
+struct ColumnSumParams {
+  gen::DType dtype = gen::DType::f32;  ///< of the sums written
+  std::int32_t cols = 1;
+  bool operator==(const ColumnSumParams&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ColumnSumParams, dtype, cols)
+
+/// A block of cols_per_block x groups threads: each group adds every groups-th partial
+/// row of its columns, then the groups' sums are added in order. One config (the order
+/// of the additions is part of the result).
+struct ColumnSumConfig {
+  std::int32_t cols_per_block = 32;
+  std::int32_t groups = 8;
+  bool operator==(const ColumnSumConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ColumnSumConfig, cols_per_block, groups)
+
+namespace detail {
+
+/// "column_sum__f16__cols4096".
+inline std::string column_sum_kernel_name(const ColumnSumParams& p, const ColumnSumConfig&) {
+  return "column_sum__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols);
+}
+
+/// The header kernels/column_sum.cu includes as "spec.hpp".
+inline gen::Spec column_sum_spec(const ColumnSumParams& p, const ColumnSumConfig& c) {
+  gen::Spec s;
+  s.dim("COL", p.cols)
+      .tensor(gen::TensorSpec("Out", p.dtype).dim("COL", p.cols))
+      .constant("kCols", int(p.cols))
+      .constant("kColsPerBlock", int(c.cols_per_block))
+      .constant("kGroups", int(c.groups));
+  return s;
+}
+
+}  // namespace detail
 }  // namespace kiln::ops
+
+/// NormBackwardParams has padding after `bias_grad`, so the factory's memo hashes it field
+/// by field.
+template <>
+struct std::hash<kiln::ops::NormBackwardParams> {
+  std::size_t operator()(const kiln::ops::NormBackwardParams& p) const noexcept {
+    std::size_t h = std::hash<std::int64_t>{}(p.rows);
+    auto mix = [&h](std::int64_t v) {
+      h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    };
+    mix(std::int64_t(p.kind));
+    mix(std::int64_t(p.dtype));
+    mix(p.cols);
+    mix((p.weight_grad ? 1 : 0) | (p.bias_grad ? 2 : 0));
+    return h;
+  }
+};
 
 /// NormParams has padding after `residual`, so the factory's memo hashes it field by field.
 template <>

@@ -1,0 +1,45 @@
+// Column sums of f32 partial rows, written in the storage type: for each of kOutputs
+// (blockIdx.y) matrices of `parts` rows of kCols floats,
+//   out[c] = sum over p of partial[p][c]
+// added in an order fixed by the launch alone (the same bits on every run): a block's
+// (GROUP: kGroups) x (COL: kColsPerBlock) threads each add the partial rows
+// p = GROUP, GROUP + kGroups, ... in turn, then thread GROUP 0 adds the groups' sums
+// in group order. A column's reads are consecutive across a warp's lanes.
+//
+// The host (include/kiln/ops/norm.hpp: the norms' dweight and dbias) generates spec.hpp:
+//   tensors     Out: (COL: kCols), f16 / bf16 / f32 storage (its element type is used)
+//   constants   kCols, kColsPerBlock, kGroups
+//   KILN_KERNEL_NAME, e.g. column_sum__f16__cols4096
+#include "kiln/device/half.hpp"
+#include "spec.hpp"
+
+namespace column_sum {
+using Elem = Out::element_type;
+static_assert(kColsPerBlock * kGroups <= 1024, "a block of at most 1024 threads");
+}  // namespace column_sum
+
+/// partial: gridDim.y matrices of parts x kCols floats, one after the other; out0, out1:
+/// kCols elements each, out1 used where gridDim.y is 2. Launched with kColsPerBlock x
+/// kGroups threads (x fastest) and (ceil(kCols / kColsPerBlock), outputs) blocks.
+KILN_KERNEL void KILN_KERNEL_NAME(const float* partial, column_sum::Elem* out0,
+                                  column_sum::Elem* out1, int parts) {
+  using column_sum::Elem;
+  KILN_SHARED float sums[kGroups][kColsPerBlock];
+  const int x = kiln::thread_index() % kColsPerBlock;
+  const int group = kiln::thread_index() / kColsPerBlock;
+  const int col = kiln::block_index_x() * kColsPerBlock + x;
+  const int which = kiln::block_index_y();
+  const float* in = partial + (long long)which * parts * kCols;
+  float s = 0.0f;
+  if (col < kCols) {
+    for (int p = group; p < parts; p += kGroups) s += in[(long long)p * kCols + col];
+  }
+  sums[group][x] = s;
+  kiln::sync_threads();
+  if (group != 0 || col >= kCols) return;
+  float total = sums[0][x];
+#pragma unroll
+  for (int g = 1; g < kGroups; ++g) total += sums[g][x];
+  Elem* out = which == 0 ? out0 : out1;
+  kiln::from_float(total, out[col]);
+}

@@ -1,0 +1,318 @@
+// The backward pass of LayerNorm and RMSNorm (kernels/norm.cu) over the last dimension,
+// f32 math whatever the storage type. With x̂ = (h - mean) · rstd (RMSNorm: h · rstd),
+// g = dy · weight (dy where there is no weight) and n = cols:
+//   LayerNorm  dx = rstd · (g - sum(g) / n - x̂ · sum(g · x̂) / n)
+//   RMSNorm    dx = rstd · (g - x̂ · sum(g · x̂) / n)
+//   dweight = sum over rows of dy · x̂,  dbias = sum over rows of dy (LayerNorm)
+// h is what the forward pass normalized (x, or h = x + residual in the fused variant);
+// mean (LayerNorm) and rstd are the statistics the forward pass saved.
+//
+// dweight and dbias are summed without atomics, the same bits on every run: a block
+// walks rows block, block + grid, ... and sums its own columns' dy · x̂ and dy in
+// registers (one pass) or in its own row of `partial` (multi pass); each warp of row
+// slots (each slot, for rows of a warp or more) leaves one partial row, and
+// kernels/column_sum.cu adds the partial rows in order.
+//
+// The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm.cu:
+//   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK
+//   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
+//   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
+//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kRms,
+//               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's)
+//   KILN_KERNEL_NAME, e.g. norm_backward__layer__f16__cols4096__dw_db__t256v8
+//
+// dx may be dy or h: every element is read by the thread that writes it, before it does
+// (in the multi pass both passes read it, and the write comes after the row's reduction).
+#include "kiln/device/block.hpp"
+#include "kiln/device/half.hpp"
+#include "spec.hpp"
+
+namespace norms {  // not "norm": CUDA's math library has a function of that name
+
+using Elem = Out::element_type;
+constexpr int kVecs = kCols / kVec;  // vectors per row
+constexpr float kInvCols = 1.0f / float(kCols);
+constexpr bool kSums = kWeightGrad != 0 || kBiasGrad != 0;  // partial rows to write
+// Row slots in a warp (rows shorter than a warp), whose partial sums are added before
+// they are written: a block leaves kPartialRowsPerBlock partial rows.
+constexpr int kSlotsPerWarp =
+    kThreadsPerRow < kiln::warp_size ? kiln::warp_size / kThreadsPerRow : 1;
+constexpr int kPartialRowsPerBlock = kRowsPerBlock / kSlotsPerWarp;
+static_assert(kRowsPerBlock % kSlotsPerWarp == 0, "whole warps of row slots");
+
+static_assert(kCols % kVec == 0, "the vector width divides the row");
+static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
+static_assert(kRms == 0 || kBiasGrad == 0, "RMSNorm has no bias");
+
+using kiln::from_float;
+using kiln::to_float;
+
+/// sum(g) (LayerNorm) and sum(g · x̂) of a row.
+struct Sums {
+  float a;
+  float b;
+};
+struct AddSums {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE Sums lanes(Sums v) {
+    return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
+  }
+};
+
+using Vector = kiln::Vec<Elem, kVec>;
+
+/// The arguments of a launch, as the kernel receives them.
+struct Args {
+  const Elem* dy;
+  const Elem* h;
+  const Elem* weight;  // or null: 1
+  const float* mean;   // LayerNorm
+  const float* rstd;
+  Elem* dx;
+  float* partial;  // (weight: kWeightGrad, then bias: kBiasGrad) x (partial row) x (COL)
+  long long partial_rows;
+};
+
+/// The row's statistics (RMSNorm: mean 0).
+struct Stats {
+  float mean;
+  float rstd;
+};
+
+KILN_DEVICE KILN_FORCEINLINE Stats stats_of(const Args& a, ROW row) {
+  return {kRms ? 0.0f : a.mean[row.get()], a.rstd[row.get()]};
+}
+
+/// Adds element j of vector c's contribution to the row's Sums: g and g · x̂.
+KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& s, float g, float xhat) {
+  if constexpr (!kRms) s.a += g;
+  s.b += g * xhat;
+}
+
+/// dx at vector c from h, dy and the row's sums.
+KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, const Vector& dy,
+                                             COLV c, Stats s, Sums total) {
+  const float mean_g = total.a * kInvCols;
+  const float mean_gx = total.b * kInvCols;
+  Vector w, o;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const float xhat = (to_float(h[j]) - s.mean) * s.rstd;
+    float g = to_float(dy[j]);
+    if (a.weight) g *= to_float(w[j]);
+    const float d = kRms ? g - xhat * mean_gx : g - mean_g - xhat * mean_gx;
+    from_float(s.rstd * d, o[j]);
+  }
+  return o;
+}
+
+/// The row's Sums contribution of vector c.
+KILN_DEVICE KILN_FORCEINLINE void sums_of(const Args& a, const Vector& h, const Vector& dy, COLV c,
+                                          Stats s, Sums& part) {
+  Vector w;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const float xhat = (to_float(h[j]) - s.mean) * s.rstd;
+    float g = to_float(dy[j]);
+    if (a.weight) g *= to_float(w[j]);
+    add_sums(part, g, xhat);
+  }
+}
+
+/// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
+template <int Step>
+KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
+  return kVecs % Step == 0 || c < COLV(kVecs);
+}
+
+/// dweight's (or dbias's) partial row `p` at element (vector c, j).
+KILN_DEVICE KILN_FORCEINLINE float* partial_at(const Args& a, int which, long long p, COLV c,
+                                               int j) {
+  return a.partial + (which * a.partial_rows + p) * kCols + c.get() * kVec + j;
+}
+
+// One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of h and dy
+// of rows (group * kRowsPerBlock + SLOT) for groups block, block + grid, ..., and the
+// sums of dy · x̂ and dy over those rows for its columns.
+KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
+  constexpr int kGradElems = kIters * kVec;
+  const Threads t(kiln::thread_index());
+  const SLOT slot = t.get<SLOT>();
+  const COLV first(t.get<RANK>().get());
+  const int groups = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  float dw[kWeightGrad ? kGradElems : 1];
+  float db[kBiasGrad ? kGradElems : 1];
+#pragma unroll
+  for (int e = 0; e < kGradElems; ++e) {
+    if constexpr (kWeightGrad) dw[e] = 0.0f;
+    if constexpr (kBiasGrad) db[e] = 0.0f;
+  }
+  int round = 0;
+  for (int group = kiln::block_index(); group < groups; group += kiln::grid_size(), ++round) {
+    const ROW row(group * kRowsPerBlock + slot.get());
+    const bool valid = row < ROW(rows);
+    const long long start = (long long)(valid ? row.get() : 0) * kCols;
+    const Stats s = valid ? stats_of(a, row) : Stats{0.0f, 0.0f};
+    Vector h[kIters], dy[kIters];
+    Sums part{0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (valid && in_row<kThreadsPerRow>(c)) {
+        h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
+        dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
+        sums_of(a, h[i], dy[i], c, s, part);
+      }
+    }
+    const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
+    if (!valid) continue;  // (every thread of the block takes the same number of rounds)
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kThreadsPerRow>(c)) continue;
+      kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, s, total));
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float g = to_float(dy[i][j]);
+        if constexpr (kWeightGrad) dw[i * kVec + j] += g * ((to_float(h[i][j]) - s.mean) * s.rstd);
+        if constexpr (kBiasGrad) db[i * kVec + j] += g;
+      }
+    }
+  }
+  if constexpr (kSums) {
+    // The slots sharing a warp add their sums first (a butterfly over the lane bits above
+    // RANK's: the same bits in each of them); then the warp's first slot writes the
+    // partial row (block, SLOT / kSlotsPerWarp), zeros where it had no row.
+    if constexpr (kSlotsPerWarp > 1) {
+#pragma unroll
+      for (int e = 0; e < kGradElems; ++e) {
+#pragma unroll
+        for (int m = kThreadsPerRow; m < kiln::warp_size; m *= 2) {
+          if constexpr (kWeightGrad) dw[e] += kiln::shuffle_xor(dw[e], m);
+          if constexpr (kBiasGrad) db[e] += kiln::shuffle_xor(db[e], m);
+        }
+      }
+    }
+    if (slot.get() % kSlotsPerWarp != 0) return;
+    const long long p =
+        (long long)kiln::block_index() * kPartialRowsPerBlock + slot.get() / kSlotsPerWarp;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kThreadsPerRow>(c)) continue;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        if constexpr (kWeightGrad) *partial_at(a, 0, p, c, j) = dw[i * kVec + j];
+        if constexpr (kBiasGrad) *partial_at(a, kWeightGrad, p, c, j) = db[i * kVec + j];
+      }
+    }
+  }
+}
+
+// Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) takes rows block, block + grid,
+// ...; for each it streams h and dy twice in steps of kIters vectors per thread: the row's
+// sums, then dx written (backwards, so that its first reads hit L2), dy · x̂ and dy added
+// to the block's partial rows (the same thread's elements every row).
+KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
+  constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
+  constexpr int kSteps = (kVecs + kStep - 1) / kStep;
+  const Threads t(kiln::thread_index());
+  const COLV first(t.get<RANK>().get());
+  const long long p = kiln::block_index();  // the block's partial row
+  int round = 0;
+  for (int r = kiln::block_index(); r < rows; r += kiln::grid_size(), ++round) {
+    const ROW row(r);
+    const long long start = (long long)r * kCols;
+    const Stats s = stats_of(a, row);
+    Sums part{0.0f, 0.0f};
+    for (int step = 0; step < kSteps; ++step) {
+      Vector h[kIters], dy[kIters];
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (in_row<kStep>(c)) {
+          h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
+          dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, s, part);
+      }
+    }
+    const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
+    for (int step = kSteps - 1; step >= 0; --step) {
+      Vector h[kIters], dy[kIters];
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (in_row<kStep>(c)) {
+          h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
+          dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (!in_row<kStep>(c)) continue;
+        kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, s, total));
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) {
+          const float g = to_float(dy[i][j]);
+          if constexpr (kWeightGrad) {
+            float* w = partial_at(a, 0, p, c, j);
+            const float v = g * ((to_float(h[i][j]) - s.mean) * s.rstd);
+            *w = round == 0 ? v : *w + v;
+          }
+          if constexpr (kBiasGrad) {
+            float* b = partial_at(a, kWeightGrad, p, c, j);
+            *b = round == 0 ? g : *b + g;
+          }
+        }
+      }
+    }
+  }
+  if constexpr (kSums) {
+    if (kiln::block_index() < rows) return;
+    // A block without a row (grid > rows): its partial row is zeros.
+    for (int step = 0; step < kSteps; ++step) {
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (!in_row<kStep>(c)) continue;
+        for (int j = 0; j < kVec; ++j) {
+          if constexpr (kWeightGrad) *partial_at(a, 0, p, c, j) = 0.0f;
+          if constexpr (kBiasGrad) *partial_at(a, kWeightGrad, p, c, j) = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace norms
+
+/// dy, h, dx: rows x kCols elements, row-major, each row starting at a multiple of kVec
+/// elements from a 16-byte aligned base; weight: kCols elements, 16-byte aligned (or
+/// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x
+/// kPartialRowsPerBlock x kCols floats (null without them). Launched with kThreadsPerRow x
+/// kRowsPerBlock threads and any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1).
+#if KILN_HIP
+#define NORM_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
+#else
+#define NORM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#endif
+KILN_KERNEL void NORM_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+    KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
+                     const float* mean, const float* rstd, norms::Elem* dx, float* partial,
+                     int rows) {
+  const norms::Args a{
+      dy,   h,  weight,  mean,
+      rstd, dx, partial, (long long)kiln::grid_size() * norms::kPartialRowsPerBlock};
+  if constexpr (kMultiPass) {
+    norms::multi_pass(a, rows);
+  } else {
+    norms::one_pass(a, rows);
+  }
+}
