@@ -1,0 +1,337 @@
+// benchmarks/norm: kiln's LayerNorm and RMSNorm (kiln::ops::layer_norm / rms_norm, and with
+// --backward their backward passes) against a device-to-device copy in the same run, over
+// the shapes of issue 16. GB/s count the bytes the op must move: forward one read of x and
+// one write of y (with --residual also the residual read and h written); backward reads of
+// dy and x, the write of dx, and dweight and dbias. "% of copy" is kiln's GB/s over the
+// copy's (one read and one write), measured here.
+//
+//   norm [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...]
+//        [--kinds layer_norm,rms_norm] [--residual] [--backward]
+//        [bench flags: --noise PCT --seconds S --no-flush]
+//
+// Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
+// calls ask for dweight (and dbias) with a workspace. cuDNN's norms are reached only
+// through its graph API, which this benchmark does not use: its peer is the copy.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/ops/norm.hpp"
+#include "kiln/prof.hpp"
+#include "kiln/rt.hpp"
+
+using namespace kiln;
+using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
+using ops::NormKind;
+
+namespace {
+
+struct Shape {
+  std::int64_t rows;
+  int cols;
+};
+
+float decode(NormDType dt, const unsigned char* p) {
+  if (dt == NormDType::f32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  std::uint16_t b;
+  std::memcpy(&b, p, 2);
+  if (dt == NormDType::bf16) {
+    const std::uint32_t bits = std::uint32_t(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  const int e = (b >> 10) & 31, m = b & 1023;  // the inputs here are normal numbers
+  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 1024), e - 25);
+  return (b & 0x8000) ? -v : v;
+}
+
+/// Random values of +-[0.5, 2) as the dtype's bits, from `seed`.
+std::vector<unsigned char> make_input(NormDType dt, std::size_t n, std::uint32_t seed) {
+  const std::size_t esize = std::size_t(gen::size_of(dt));
+  std::vector<unsigned char> out(n * esize);
+  std::uint32_t state = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    state = state * 1664525u + 1013904223u;
+    const std::uint32_t r = state >> 8;
+    if (dt == NormDType::f32) {
+      const float f = (r & 1 ? -1.0f : 1.0f) * (0.5f + 1.5f * float(r >> 1) / float(1u << 23));
+      std::memcpy(&out[i * 4], &f, 4);
+    } else {
+      const std::uint16_t b = dt == NormDType::f16 ? std::uint16_t(0x3800 | (r & 0x87ff))
+                                                   : std::uint16_t(0x3f00 | (r & 0x80ff));
+      std::memcpy(&out[i * 2], &b, 2);
+    }
+  }
+  return out;
+}
+
+/// Checks rows 0 and rows - 1 of the forward's y (weight and bias as given) against the
+/// CPU; throws if they are wrong.
+void spot_check(NormKind kind, NormDType dt, Shape s, const std::vector<unsigned char>& x,
+                const std::vector<unsigned char>& w, const std::vector<unsigned char>& y) {
+  const std::size_t esize = std::size_t(gen::size_of(dt));
+  for (std::int64_t r : {std::int64_t(0), s.rows - 1}) {
+    const std::size_t base = std::size_t(r) * std::size_t(s.cols) * esize;
+    double mean = 0, var = 0;
+    for (int c = 0; c < s.cols; ++c) mean += decode(dt, &x[base + c * esize]);
+    mean = kind == NormKind::layer_norm ? mean / s.cols : 0.0;
+    for (int c = 0; c < s.cols; ++c) {
+      const double d = decode(dt, &x[base + c * esize]) - mean;
+      var += d * d;
+    }
+    const double rstd = 1.0 / std::sqrt(var / s.cols + 1e-5);
+    for (int c = 0; c < s.cols; ++c) {
+      const double wv = decode(dt, &w[c * esize]);
+      const double bias = kind == NormKind::layer_norm ? wv : 0.0;  // the weight serves as bias
+      const double want = (decode(dt, &x[base + c * esize]) - mean) * rstd * wv + bias;
+      const double got = decode(dt, &y[base + c * esize]);
+      if (!(std::fabs(got - want) <= 1e-2 * (std::fabs(want) + 1.0))) {
+        throw Error("norm benchmark: wrong output at row " + std::to_string(r) + " col " +
+                    std::to_string(c) + ": " + std::to_string(got) + " != " + std::to_string(want));
+      }
+    }
+  }
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
+  return out;
+}
+
+double gbps_of(const std::vector<prof::Result>& rs, const std::string& name) {
+  for (const auto& r : rs) {
+    if (r.name == name) return r.gbps();
+  }
+  return 0;
+}
+
+/// A norm's buffers as 16- or 32-bit patterns (T), launched through the ops.
+template <class T>
+struct Problem {
+  NormKind kind;
+  NormDType dt;
+  Shape s;
+  bool residual;
+  rt::DeviceBuffer<T> x, y, r, h, w, dy, dx, dw, db;
+  rt::DeviceBuffer<float> mean, rstd, workspace;
+
+  Problem(NormKind k, NormDType d, Shape shape, bool res, bool backward, const rt::Device& gpu)
+      : kind(k), dt(d), s(shape), residual(res) {
+    const std::size_t n = std::size_t(s.rows) * std::size_t(s.cols);
+    const std::size_t cols = std::size_t(s.cols);
+    x = rt::DeviceBuffer<T>(n, gpu);
+    y = rt::DeviceBuffer<T>(n, gpu);
+    w = rt::DeviceBuffer<T>(cols, gpu);
+    mean = rt::DeviceBuffer<float>(std::size_t(s.rows), gpu);
+    rstd = rt::DeviceBuffer<float>(std::size_t(s.rows), gpu);
+    if (residual) {
+      r = rt::DeviceBuffer<T>(n, gpu);
+      h = rt::DeviceBuffer<T>(n, gpu);
+    }
+    if (backward) {
+      dy = rt::DeviceBuffer<T>(n, gpu);
+      dx = rt::DeviceBuffer<T>(n, gpu);
+      dw = rt::DeviceBuffer<T>(cols, gpu);
+      if (kind == NormKind::layer_norm) db = rt::DeviceBuffer<T>(cols, gpu);
+      workspace = rt::DeviceBuffer<float>(
+          std::max<std::size_t>(
+              1, ops::norm_backward_workspace_size(kind, dt, s.rows, s.cols, true,
+                                                   kind == NormKind::layer_norm, gpu)),
+          gpu);
+    }
+  }
+
+  void forward(rt::StreamRef st) {
+    ops::NormArgs<T> a{.weight = &w, .rstd = &rstd};
+    if (kind == NormKind::layer_norm) {
+      a.bias = &w;
+      a.mean = &mean;
+    }
+    if (residual) {
+      a.residual = &r;
+      a.h = &h;
+    }
+    if (kind == NormKind::layer_norm) {
+      ops::layer_norm(dt, x, y, s.rows, s.cols, a, st);
+    } else {
+      ops::rms_norm(dt, x, y, s.rows, s.cols, a, st);
+    }
+  }
+
+  void backward(rt::StreamRef st) {
+    ops::NormBackwardArgs<T> a{
+        .weight = &w, .rstd = &rstd, .dweight = &dw, .workspace = &workspace};
+    if (kind == NormKind::layer_norm) {
+      a.mean = &mean;
+      a.dbias = &db;
+      ops::layer_norm_backward(dt, dy, x, dx, s.rows, s.cols, a, st);
+    } else {
+      ops::rms_norm_backward(dt, dy, x, dx, s.rows, s.cols, a, st);
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::vector<std::string> extra;
+  const auto args = prof::BenchArgs::parse(argc, argv, &extra);
+  std::vector<NormDType> dtypes = {NormDType::f16, NormDType::bf16, NormDType::f32};
+  std::vector<NormKind> kinds = {NormKind::layer_norm, NormKind::rms_norm};
+  std::vector<Shape> shapes = {{8192, 8192},  {65536, 1024}, {16384, 4096},
+                               {32768, 512},  {4096, 16384}, {1024, 65536},
+                               {64, 1 << 20}, {512, 4096},   {8, 8192}};
+  bool backward = false, residual = false;
+  for (std::size_t i = 0; i < extra.size(); ++i) {
+    const std::string& a = extra[i];
+    if (a == "--backward") {
+      backward = true;
+    } else if (a == "--residual") {
+      residual = true;
+    } else if (a == "--dtypes" && i + 1 < extra.size()) {
+      dtypes.clear();
+      for (const auto& d : split(extra[++i], ','))
+        dtypes.push_back(nlohmann::json(d).get<NormDType>());
+    } else if (a == "--kinds" && i + 1 < extra.size()) {
+      kinds.clear();
+      for (const auto& k : split(extra[++i], ',')) {
+        if (k != "layer_norm" && k != "rms_norm") {
+          throw Error("norm: --kinds takes layer_norm and rms_norm, not " + k);
+        }
+        kinds.push_back(k == "layer_norm" ? NormKind::layer_norm : NormKind::rms_norm);
+      }
+    } else if (a == "--shapes" && i + 1 < extra.size()) {
+      shapes.clear();
+      for (const auto& s : split(extra[++i], ',')) {
+        const auto parts = split(s, 'x');
+        if (parts.size() != 2) throw Error("norm: --shapes takes ROWSxCOLS,..., not " + s);
+        shapes.push_back({std::stoll(parts[0]), std::stoi(parts[1])});
+      }
+    } else {
+      throw Error("norm: unknown argument '" + a +
+                  "' (besides the bench flags: --dtypes LIST, --shapes LIST, --kinds LIST, "
+                  "--residual, --backward)");
+    }
+  }
+  if (backward && residual) {
+    throw Error("norm: --residual is a forward variant; its backward is the plain backward");
+  }
+  if (rt::device_count() == 0) {
+    std::printf("no GPU found: the norm benchmark needs one\n");
+    return 0;
+  }
+  rt::Device gpu(0);
+  gpu.make_current();
+  const auto& props = gpu.properties();
+  const std::string op =
+      std::string(backward ? "backward" : "forward") + (residual ? " with the fused residual" : "");
+  std::printf("# LayerNorm and RMSNorm, %s, on %s\n\n", op.c_str(), props.name.c_str());
+
+  nlohmann::json json = {{"device", props.name},
+                         {"direction", backward ? "backward" : "forward"},
+                         {"residual", residual},
+                         {"problems", nlohmann::json::array()}};
+  std::string summary =
+      "| op | rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | time us |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
+  for (NormKind kind : kinds) {
+    for (NormDType dt : dtypes) {
+      for (const Shape s : shapes) {
+        const std::size_t n = std::size_t(s.rows) * std::size_t(s.cols);
+        const double esize = gen::size_of(dt);
+        const double matrix = double(n) * esize;
+        const bool layer = kind == NormKind::layer_norm;
+        const double bytes =
+            backward ? 3.0 * matrix + (layer ? 3.0 : 2.0) * s.cols * esize
+                     : (residual ? 4.0 : 2.0) * matrix + (layer ? 2.0 : 1.0) * s.cols * esize;
+        auto bench_one = [&]<class T>(T) {
+          Problem<T> pr(kind, dt, s, residual, backward, gpu);
+          const auto input = make_input(dt, n, 12345);
+          const auto weight = make_input(dt, std::size_t(s.cols), 999);
+          std::vector<T> host(n), host_w(std::size_t(s.cols));
+          std::memcpy(host.data(), input.data(), input.size());
+          std::memcpy(host_w.data(), weight.data(), weight.size());
+          pr.x.copy_from(host);
+          pr.w.copy_from(host_w);
+          pr.forward(rt::StreamRef{});
+          if (!residual) {
+            const std::vector<T> y = pr.y.to_vector();
+            std::vector<unsigned char> y_bytes(y.size() * sizeof(T));
+            std::memcpy(y_bytes.data(), y.data(), y_bytes.size());
+            spot_check(kind, dt, s, input, weight, y_bytes);
+          }
+          std::string name;
+          prof::Bench bench(args.options());
+          bench.add(
+              "copy", [&](rt::StreamRef st) { pr.y.copy_from(pr.x, st); }, 2.0 * matrix);
+          if (backward) {
+            const auto grad = make_input(dt, n, 777);
+            std::memcpy(host.data(), grad.data(), grad.size());
+            pr.dy.copy_from(host);
+            pr.backward(rt::StreamRef{});
+            name = ops::detail::norm_backward_kernel({kind, dt, s.cols, true, layer, s.rows}, gpu)
+                       .name();
+            bench.add(
+                "kiln " + name, [&](rt::StreamRef st) { pr.backward(st); }, bytes);
+          } else {
+            name = ops::norm_factory()
+                       .get({kind, dt, s.cols, residual, ops::detail::row_bucket(s.rows)}, gpu)
+                       .name();
+            bench.add(
+                "kiln " + name, [&](rt::StreamRef st) { pr.forward(st); }, bytes);
+          }
+          std::printf("## %s %s %lld x %d\n\n", ops::detail::norm_name(kind),
+                      std::string(gen::to_string(dt)).c_str(), (long long)s.rows, s.cols);
+          const auto results = bench.run();
+          std::fputs(prof::markdown(results).c_str(), stdout);
+          std::printf("\n");
+          const double copy = gbps_of(results, "copy");
+          const double kiln_gbps = gbps_of(results, "kiln " + name);
+          const double us = kiln_gbps > 0 ? bytes / kiln_gbps / 1e3 : 0.0;
+          summary += fmt::format(
+              "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} |\n",
+              ops::detail::norm_name(kind), s.rows, s.cols, std::string(gen::to_string(dt)), name,
+              copy, kiln_gbps, 100 * kiln_gbps / copy, us);
+          json["problems"].push_back({{"op", ops::detail::norm_name(kind)},
+                                      {"rows", s.rows},
+                                      {"cols", s.cols},
+                                      {"dtype", std::string(gen::to_string(dt))},
+                                      {"kernel", name},
+                                      {"bytes", bytes},
+                                      {"copy_gbps", copy},
+                                      {"kiln_gbps", kiln_gbps},
+                                      {"percent_of_copy", 100 * kiln_gbps / copy},
+                                      {"results", prof::to_json(results)}});
+        };
+        if (dt == NormDType::f32) {
+          bench_one(std::uint32_t{});
+        } else {
+          bench_one(std::uint16_t{});
+        }
+      }
+    }
+  }
+  std::printf("# Summary\n\n%s", summary.c_str());
+  if (!args.json_path.empty()) {
+    std::ofstream f(args.json_path);
+    f << json.dump(2) << '\n';
+    if (!f.flush()) throw Error("norm: cannot write " + args.json_path);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
