@@ -21,6 +21,12 @@
 /// y may be x; h may be x or the residual (not y). Under KILN_TUNE=model or full the
 /// candidates (detail/norm_configs.hpp, softmax's) are timed once per problem and device,
 /// and the winner kept in the tuning database.
+///
+/// The backward passes (kernels/norm_backward.cu, then kernels/column_sum.cu for dweight
+/// and dbias, summed in a fixed order: the same bits every run):
+///
+///   kiln::ops::layer_norm_backward(dy, x, dx, rows, cols,
+///       {.weight = &w, .mean = &mean, .rstd = &rstd, .dweight = &dw, .dbias = &db}, stream);
 
 #include <algorithm>
 #include <cmath>
