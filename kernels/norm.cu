@@ -271,12 +271,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 /// kVec elements from a 16-byte aligned base; weight, bias: kCols elements, 16-byte
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
 /// and ceil(rows / kRowsPerBlock) blocks.
-#if KILN_HIP
-#define NORM_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
-#else
-#define NORM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
-#endif
-KILN_KERNEL void NORM_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
     KILN_KERNEL_NAME(const norms::Elem* x, const norms::Elem* residual, const norms::Elem* weight,
                      const norms::Elem* bias, norms::Elem* y, norms::Elem* h, float* mean,
                      float* rstd, float eps, int rows) {

@@ -127,6 +127,21 @@ KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
   return kVecs % Step == 0 || c < COLV(kVecs);
 }
 
+/// h and dy at vectors base + i · kThreadsPerRow (i < kIters) of the row at `start`,
+/// where `valid` and they lie in the row (in_row<Step>).
+template <int Step>
+KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, long long start, COLV base, bool valid,
+                                       Vector (&h)[kIters], Vector (&dy)[kIters]) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = base + COLV(i * kThreadsPerRow);
+    if (valid && in_row<Step>(c)) {
+      h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
+      dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
+    }
+  }
+}
+
 /// dweight's (or dbias's) partial row `p` at element (vector c, j).
 KILN_DEVICE KILN_FORCEINLINE float* partial_at(const Args& a, int which, long long p, COLV c,
                                                int j) {
@@ -156,15 +171,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     const long long start = (long long)(valid ? row.get() : 0) * kCols;
     const Stats s = valid ? stats_of(a, row) : Stats{0.0f, 0.0f};
     Vector h[kIters], dy[kIters];
+    load<kThreadsPerRow>(a, start, first, valid, h, dy);
     Sums part{0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(i * kThreadsPerRow);
-      if (valid && in_row<kThreadsPerRow>(c)) {
-        h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
-        dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
-        sums_of(a, h[i], dy[i], c, s, part);
-      }
+      if (valid && in_row<kThreadsPerRow>(c)) sums_of(a, h[i], dy[i], c, s, part);
     }
     const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
     if (!valid) continue;  // (every thread of the block takes the same number of rounds)
@@ -229,14 +241,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
     Sums part{0.0f, 0.0f};
     for (int step = 0; step < kSteps; ++step) {
       Vector h[kIters], dy[kIters];
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-        if (in_row<kStep>(c)) {
-          h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
-          dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
-        }
-      }
+      load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
@@ -246,14 +251,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
     const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
     for (int step = kSteps - 1; step >= 0; --step) {
       Vector h[kIters], dy[kIters];
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-        if (in_row<kStep>(c)) {
-          h[i] = kiln::load_vector<kVec>(In(a.h + start)[c]);
-          dy[i] = kiln::load_vector<kVec>(In(a.dy + start)[c]);
-        }
-      }
+      load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
@@ -298,12 +296,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 /// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x
 /// kPartialRowsPerBlock x kCols floats (null without them). Launched with kThreadsPerRow x
 /// kRowsPerBlock threads and any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1).
-#if KILN_HIP
-#define NORM_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
-#else
-#define NORM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
-#endif
-KILN_KERNEL void NORM_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
                      const float* mean, const float* rstd, norms::Elem* dx, float* partial,
                      int rows) {

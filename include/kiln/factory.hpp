@@ -8,6 +8,7 @@
 #include "factory/factory.hpp"
 #include "factory/features.hpp"
 #include "factory/gen_json.hpp"
+#include "factory/hash.hpp"
 #include "factory/kernel.hpp"
 #include "factory/kernel_factory.hpp"
 #include "factory/model.hpp"

@@ -375,12 +375,17 @@ std::vector<Case> every_kind() {
   return out;
 }
 
-kiln::jit::Program program_for(const Case& k) {
-  kiln::gen::Spec spec = kiln::ops::detail::norm_spec(k.p, k.c);
-  spec.kernel_name(norm_kernel_name(k.p, k.c));
-  kiln::jit::Program program = kiln::jit::program_from_file("norm.cu");
+/// Kernel source `file` with `spec` as its "spec.hpp", its entry named `name`.
+kiln::jit::Program program_with(const char* file, kiln::gen::Spec spec, const std::string& name) {
+  spec.kernel_name(name);
+  kiln::jit::Program program = kiln::jit::program_from_file(file);
   program.headers.push_back({"spec.hpp", spec.header()});
   return program;
+}
+
+kiln::jit::Program program_for(const Case& k) {
+  return program_with("norm.cu", kiln::ops::detail::norm_spec(k.p, k.c),
+                      norm_kernel_name(k.p, k.c));
 }
 
 }  // namespace
@@ -447,20 +452,14 @@ std::vector<BackwardCase> every_backward_kind() {
 }
 
 kiln::jit::Program backward_program_for(const BackwardCase& k) {
-  kiln::gen::Spec spec = kiln::ops::detail::norm_backward_spec(k.p, k.c);
-  spec.kernel_name(norm_backward_kernel_name(k.p, k.c));
-  kiln::jit::Program program = kiln::jit::program_from_file("norm_backward.cu");
-  program.headers.push_back({"spec.hpp", spec.header()});
-  return program;
+  return program_with("norm_backward.cu", kiln::ops::detail::norm_backward_spec(k.p, k.c),
+                      norm_backward_kernel_name(k.p, k.c));
 }
 
 kiln::jit::Program column_sum_program(NormDType dt, int cols) {
   const kiln::ops::ColumnSumParams p{dt, cols};
-  kiln::gen::Spec spec = kiln::ops::detail::column_sum_spec(p, {});
-  spec.kernel_name(kiln::ops::detail::column_sum_kernel_name(p, {}));
-  kiln::jit::Program program = kiln::jit::program_from_file("column_sum.cu");
-  program.headers.push_back({"spec.hpp", spec.header()});
-  return program;
+  return program_with("column_sum.cu", kiln::ops::detail::column_sum_spec(p, {}),
+                      kiln::ops::detail::column_sum_kernel_name(p, {}));
 }
 
 }  // namespace

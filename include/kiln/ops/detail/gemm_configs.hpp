@@ -16,6 +16,7 @@
 
 #include "../../error.hpp"
 #include "../../factory/gen_json.hpp"
+#include "../../factory/hash.hpp"
 #include "../../gen/names.hpp"
 #include "../../gen/spec.hpp"
 #include "../../rt/device.hpp"
@@ -493,21 +494,15 @@ inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
 template <>
 struct std::hash<kiln::ops::GemmParams> {
   std::size_t operator()(const kiln::ops::GemmParams& p) const noexcept {
-    std::size_t h = std::hash<std::string>{}(p.epilogue_code);
-    auto mix = [&h](std::int64_t v) {
-      h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    };
-    for (std::int64_t v :
-         {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m, p.n, p.k,
-          std::int64_t(p.epilogue_args_bytes), std::int64_t(p.config.block_m),
-          std::int64_t(p.config.block_n), std::int64_t(p.config.block_k),
-          std::int64_t(p.config.warps_m), std::int64_t(p.config.warps_n),
-          std::int64_t(p.config.stages), std::int64_t(p.config.group_m),
-          std::int64_t(p.config.path), std::int64_t(p.config.consumers),
-          std::int64_t(p.config.split_k), std::int64_t(p.config.cluster_m)}) {
-      mix(v);
-    }
-    mix(std::int64_t(std::hash<std::string>{}(p.epilogue_name)));
-    return h;
+    return kiln::factory::hash_combine(
+        std::hash<std::string>{}(p.epilogue_code),
+        {std::int64_t(p.in), std::int64_t(p.out), std::int64_t(p.layout), p.m, p.n, p.k,
+         std::int64_t(p.epilogue_args_bytes), std::int64_t(p.config.block_m),
+         std::int64_t(p.config.block_n), std::int64_t(p.config.block_k),
+         std::int64_t(p.config.warps_m), std::int64_t(p.config.warps_n),
+         std::int64_t(p.config.stages), std::int64_t(p.config.group_m), std::int64_t(p.config.path),
+         std::int64_t(p.config.consumers), std::int64_t(p.config.split_k),
+         std::int64_t(p.config.cluster_m),
+         std::int64_t(std::hash<std::string>{}(p.epilogue_name))});
   }
 };

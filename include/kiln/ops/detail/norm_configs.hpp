@@ -19,6 +19,7 @@
 
 #include "../../error.hpp"
 #include "../../factory/gen_json.hpp"
+#include "../../factory/hash.hpp"
 #include "../../gen/spec.hpp"
 #include "softmax_configs.hpp"
 
@@ -338,15 +339,9 @@ inline gen::Spec column_sum_spec(const ColumnSumParams& p, const ColumnSumConfig
 template <>
 struct std::hash<kiln::ops::NormBackwardParams> {
   std::size_t operator()(const kiln::ops::NormBackwardParams& p) const noexcept {
-    std::size_t h = std::hash<std::int64_t>{}(p.rows);
-    auto mix = [&h](std::int64_t v) {
-      h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    };
-    mix(std::int64_t(p.kind));
-    mix(std::int64_t(p.dtype));
-    mix(p.cols);
-    mix((p.weight_grad ? 1 : 0) | (p.bias_grad ? 2 : 0));
-    return h;
+    return kiln::factory::hash_combine(std::hash<std::int64_t>{}(p.rows),
+                                       {std::int64_t(p.kind), std::int64_t(p.dtype), p.cols,
+                                        (p.weight_grad ? 1 : 0) | (p.bias_grad ? 2 : 0)});
   }
 };
 
@@ -354,14 +349,8 @@ struct std::hash<kiln::ops::NormBackwardParams> {
 template <>
 struct std::hash<kiln::ops::NormParams> {
   std::size_t operator()(const kiln::ops::NormParams& p) const noexcept {
-    std::size_t h = std::hash<std::int64_t>{}(p.rows);
-    auto mix = [&h](std::int64_t v) {
-      h ^= std::hash<std::int64_t>{}(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    };
-    mix(std::int64_t(p.kind));
-    mix(std::int64_t(p.dtype));
-    mix(p.cols);
-    mix(p.residual ? 1 : 0);
-    return h;
+    return kiln::factory::hash_combine(
+        std::hash<std::int64_t>{}(p.rows),
+        {std::int64_t(p.kind), std::int64_t(p.dtype), p.cols, p.residual ? 1 : 0});
   }
 };
