@@ -25,9 +25,14 @@
 #include "kiln/ops/norm.hpp"
 #include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
+#include "row_data.hpp"
 
 using namespace kiln;
 using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
+using bench::decode;
+using bench::gbps_of;
+using bench::make_input;
+using bench::split;
 using ops::NormKind;
 
 namespace {
@@ -36,45 +41,6 @@ struct Shape {
   std::int64_t rows;
   int cols;
 };
-
-float decode(NormDType dt, const unsigned char* p) {
-  if (dt == NormDType::f32) {
-    float f;
-    std::memcpy(&f, p, 4);
-    return f;
-  }
-  std::uint16_t b;
-  std::memcpy(&b, p, 2);
-  if (dt == NormDType::bf16) {
-    const std::uint32_t bits = std::uint32_t(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  const int e = (b >> 10) & 31, m = b & 1023;  // the inputs here are normal numbers
-  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 1024), e - 25);
-  return (b & 0x8000) ? -v : v;
-}
-
-/// Random values of +-[0.5, 2) as the dtype's bits, from `seed`.
-std::vector<unsigned char> make_input(NormDType dt, std::size_t n, std::uint32_t seed) {
-  const std::size_t esize = std::size_t(gen::size_of(dt));
-  std::vector<unsigned char> out(n * esize);
-  std::uint32_t state = seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    state = state * 1664525u + 1013904223u;
-    const std::uint32_t r = state >> 8;
-    if (dt == NormDType::f32) {
-      const float f = (r & 1 ? -1.0f : 1.0f) * (0.5f + 1.5f * float(r >> 1) / float(1u << 23));
-      std::memcpy(&out[i * 4], &f, 4);
-    } else {
-      const std::uint16_t b = dt == NormDType::f16 ? std::uint16_t(0x3800 | (r & 0x87ff))
-                                                   : std::uint16_t(0x3f00 | (r & 0x80ff));
-      std::memcpy(&out[i * 2], &b, 2);
-    }
-  }
-  return out;
-}
 
 /// Checks rows 0 and rows - 1 of the forward's y (weight and bias as given) against the
 /// CPU; throws if they are wrong.
@@ -102,20 +68,6 @@ void spot_check(NormKind kind, NormDType dt, Shape s, const std::vector<unsigned
       }
     }
   }
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
-  return out;
-}
-
-double gbps_of(const std::vector<prof::Result>& rs, const std::string& name) {
-  for (const auto& r : rs) {
-    if (r.name == name) return r.gbps();
-  }
-  return 0;
 }
 
 /// A norm's buffers as 16- or 32-bit patterns (T), launched through the ops.

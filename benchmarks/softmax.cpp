@@ -28,6 +28,7 @@
 #include "kiln/ops/softmax.hpp"
 #include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
+#include "row_data.hpp"
 
 #ifdef KILN_BENCH_CUDNN
 #include <cudnn.h>
@@ -35,6 +36,10 @@
 
 using namespace kiln;
 using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
+using bench::decode;
+using bench::gbps_of;
+using bench::make_input;
+using bench::split;
 using ops::SoftmaxParams;
 
 namespace {
@@ -87,46 +92,6 @@ class CudnnSoftmax {
 };
 #endif
 
-float decode(SoftmaxDType dt, const unsigned char* p) {
-  if (dt == SoftmaxDType::f32) {
-    float f;
-    std::memcpy(&f, p, 4);
-    return f;
-  }
-  std::uint16_t b;
-  std::memcpy(&b, p, 2);
-  if (dt == SoftmaxDType::bf16) {
-    const std::uint32_t bits = std::uint32_t(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  const int e = (b >> 10) & 31, m = b & 1023;  // the inputs here are normal numbers
-  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 1024), e - 25);
-  return (b & 0x8000) ? -v : v;
-}
-
-/// Random inputs in [-2, 2) as the dtype's bits, from `seed`.
-std::vector<unsigned char> make_input(SoftmaxDType dt, std::size_t n, std::uint32_t seed = 12345) {
-  const std::size_t esize = std::size_t(gen::size_of(dt));
-  std::vector<unsigned char> out(n * esize);
-  std::uint32_t state = seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    state = state * 1664525u + 1013904223u;
-    const std::uint32_t r = state >> 8;
-    if (dt == SoftmaxDType::f32) {
-      const float f = float(r) / float(1u << 24) * 4.0f - 2.0f;
-      std::memcpy(&out[i * 4], &f, 4);
-    } else {
-      // sign, exponent of 1.0 or 0.5, random mantissa: +-[0.5, 2)
-      const std::uint16_t b = dt == SoftmaxDType::f16 ? std::uint16_t(0x3800 | (r & 0x87ff))
-                                                      : std::uint16_t(0x3f00 | (r & 0x80ff));
-      std::memcpy(&out[i * 2], &b, 2);
-    }
-  }
-  return out;
-}
-
 /// Checks rows 0 and rows - 1 of kiln's output against the CPU; throws if they are wrong.
 void spot_check(SoftmaxDType dt, Shape s, const std::vector<unsigned char>& in,
                 const rt::DeviceBuffer<unsigned char>& out) {
@@ -174,20 +139,6 @@ void spot_check_backward(SoftmaxDType dt, Shape s, const std::vector<unsigned ch
       }
     }
   }
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
-  return out;
-}
-
-double gbps_of(const std::vector<prof::Result>& rs, const std::string& name) {
-  for (const auto& r : rs) {
-    if (r.name == name) return r.gbps();
-  }
-  return 0;
 }
 
 }  // namespace

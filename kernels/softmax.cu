@@ -264,6 +264,21 @@ KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Vector& y, const Vector& dy, 
   return o;
 }
 
+/// y and dy at vectors base + i · kThreadsPerRow (i < kIters) of their row, where `valid`
+/// and they lie in the row (in_row<Step>).
+template <int Step>
+KILN_DEVICE KILN_FORCEINLINE void load_pair(const In& y, const In& dy, COLV base, bool valid,
+                                            Vector (&vy)[kIters], Vector (&vdy)[kIters]) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = base + COLV(i * kThreadsPerRow);
+    if (valid && in_row<Step>(c)) {
+      vy[i] = kiln::load_vector<kVec>(y[c]);
+      vdy[i] = kiln::load_vector<kVec>(dy[c]);
+    }
+  }
+}
+
 // One pass, laid out as the forward's: each thread holds its kIters vectors of y and of dy.
 KILN_DEVICE KILN_FORCEINLINE void one_pass_backward(const Elem* y_in, const Elem* dy_in,
                                                     Elem* dx_out, int rows) {
@@ -277,15 +292,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass_backward(const Elem* y_in, const Elem
   const Out dx(dx_out + start);
 
   Vector vy[kIters], vdy[kIters];
+  load_pair<kThreadsPerRow>(y, dy, first, valid, vy, vdy);
   float part = 0.0f;
 #pragma unroll
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
-    if (valid && in_row<kThreadsPerRow>(c)) {
-      vy[i] = kiln::load_vector<kVec>(y[c]);
-      vdy[i] = kiln::load_vector<kVec>(dy[c]);
-      part = sum_product(vy[i], vdy[i], part);
-    }
+    if (valid && in_row<kThreadsPerRow>(c)) part = sum_product(vy[i], vdy[i], part);
   }
   const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
 #pragma unroll
@@ -314,14 +326,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
   float part = 0.0f;
   for (int step = 0; step < kSteps; ++step) {
     Vector vy[kIters], vdy[kIters];
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-      if (in_row<kStep>(c)) {
-        vy[i] = kiln::load_vector<kVec>(y[c]);
-        vdy[i] = kiln::load_vector<kVec>(dy[c]);
-      }
-    }
+    load_pair<kStep>(y, dy, first + COLV(step * kStep), true, vy, vdy);
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
@@ -331,14 +336,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
   const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
   for (int step = kSteps - 1; step >= 0; --step) {
     Vector vy[kIters], vdy[kIters];
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-      if (in_row<kStep>(c)) {
-        vy[i] = kiln::load_vector<kVec>(y[c]);
-        vdy[i] = kiln::load_vector<kVec>(dy[c]);
-      }
-    }
+    load_pair<kStep>(y, dy, first + COLV(step * kStep), true, vy, vdy);
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
@@ -353,15 +351,10 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 /// in, out (backward: y, dy, dx): rows x kCols elements, row-major, each row starting at
 /// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
 /// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) blocks.
-#if KILN_HIP
-#define SOFTMAX_LAUNCH_BOUNDS(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
-#else
-#define SOFTMAX_LAUNCH_BOUNDS(n) __launch_bounds__(n)
-#endif
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 #ifndef SOFTMAX_BACKWARD
-KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
                      int rows) {
   if constexpr (kMultiPass) {
@@ -372,7 +365,7 @@ KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
   }
 }
 #else
-KILN_KERNEL void SOFTMAX_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
     KILN_KERNEL_NAME(const softmax::Elem* y, const softmax::Elem* dy, softmax::Elem* dx, int rows) {
   if constexpr (kMultiPass) {
     if (kiln::block_index() >= rows) return;  // the whole block: before any barrier

@@ -47,6 +47,8 @@ step factory_lookup 60 build/gpu/benchmarks/factory_lookup --json "$out/factory_
 step jit_cache 120 build/gpu/benchmarks/jit_cache --json "$out/jit_cache.json"
 KILN_TUNE=full KILN_TUNING_DB="$out/softmax_tuning.json" \
   step softmax 300 build/gpu/benchmarks/softmax --seconds 1 --json "$out/softmax.json"
+step softmax_backward 300 build/gpu/benchmarks/softmax --backward --seconds 0.5 \
+  --json "$out/softmax_backward.json"
 step norm 300 build/gpu/benchmarks/norm --seconds 0.3 --json "$out/norm.json"
 step norm_residual 300 build/gpu/benchmarks/norm --residual --dtypes f16,bf16 --seconds 0.3 \
   --json "$out/norm_residual.json"

@@ -16,44 +16,21 @@
 #include <string>
 #include <vector>
 
-#include "../half_bits.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/ops/norm.hpp"
 #include "kiln/rt.hpp"
+#include "row_test_support.hpp"
 
 using namespace kiln;
-using kiln_test::bf16_to_float;
-using kiln_test::float_to_bf16;
-using kiln_test::float_to_half;
-using kiln_test::half_to_float;
+using kiln_test::decode;
+using kiln_test::encode;
+using kiln_test::half_ulp;
 using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
 using ops::NormArgs;
 using ops::NormKind;
 using ops::NormParams;
 
 namespace {
-
-/// Elements travel as bit patterns: std::uint16_t for f16 / bf16, std::uint32_t for f32.
-template <class T>
-T encode(NormDType dt, float f) {
-  if constexpr (sizeof(T) == 4) {
-    T b;
-    std::memcpy(&b, &f, 4);
-    return b;
-  } else {
-    return dt == NormDType::f16 ? float_to_half(f) : float_to_bf16(f);
-  }
-}
-template <class T>
-double decode(NormDType dt, T b) {
-  if constexpr (sizeof(T) == 4) {
-    float f;
-    std::memcpy(&f, &b, 4);
-    return f;
-  } else {
-    return dt == NormDType::f16 ? half_to_float(b) : bf16_to_float(b);
-  }
-}
 
 /// What a test asks of one launch.
 struct Case {
@@ -208,10 +185,10 @@ struct Data {
         const double want = norm * wv + bv;
         const double got = decode(dt, y_host[i]);
         const double scale = (std::fabs(norm) + 1.0) * std::fabs(wv) + std::fabs(bv);
-        const int bits = dt == NormDType::f16 ? 10 : dt == NormDType::bf16 ? 7 : 23;
-        const double half_ulp = want == 0 ? 0 : std::ldexp(1.0, std::ilogb(want) - bits - 1);
         ++n;
-        if (!(std::fabs(got - want) <= half_ulp + tol * scale)) fail(row, col, "y", got, want);
+        if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
+          fail(row, col, "y", got, want);
+        }
       }
       if (c.stats) {
         ++n;
@@ -302,17 +279,10 @@ TEST_CASE("kiln::ops::layer_norm and rms_norm: the factory's choice, every optio
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  struct Shape {
-    std::int64_t rows;
-    int cols;
-  };
-  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
-                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
-                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
   int options = 0;
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
-      for (const Shape& sh : shapes) {
+      for (const kiln_test::RowShape& sh : kiln_test::ragged_row_shapes) {
         for (int data : {0, 1, 2}) {
           // Walk through the combinations of weight, bias, statistics and residual.
           const int o = options++;
@@ -506,10 +476,6 @@ struct BackwardData {
     const bool layer = c.kind == NormKind::layer_norm;
     const std::vector<float> mean = layer ? fwd.dmean.to_vector() : std::vector<float>{};
     const std::vector<float> rstd = fwd.drstd.to_vector();
-    const int bits = dt == NormDType::f16 ? 10 : dt == NormDType::bf16 ? 7 : 23;
-    auto half_ulp = [&](double v) {
-      return v == 0 ? 0.0 : std::ldexp(1.0, std::ilogb(v) - bits - 1);
-    };
     const double tol = 1e-4;  // f32 math, relative to the size of the terms
     std::size_t bad = 0, n = 0;
     auto fail = [&](std::int64_t row, int col, const char* which, double got, double want) {
@@ -548,7 +514,7 @@ struct BackwardData {
             rs * (std::fabs(gw[col]) + size_g / n_cols + std::fabs(xhat[col]) * size_gx / n_cols);
         const double got = decode(dt, dx_host[base + col]);
         ++n;
-        if (!(std::fabs(got - want) <= half_ulp(want) + tol * scale)) {
+        if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
           fail(row, int(col), "dx", got, want);
         }
       }
@@ -559,7 +525,7 @@ struct BackwardData {
       for (std::size_t col = 0; col < cols; ++col) {
         const double v = decode(dt, got[col]);
         ++n;
-        if (!(std::fabs(v - want[col]) <= half_ulp(want[col]) + tol * size[col] + 1e-30)) {
+        if (!(std::fabs(v - want[col]) <= half_ulp(dt, want[col]) + tol * size[col] + 1e-30)) {
           fail(-1, int(col), which, v, want[col]);
         }
       }

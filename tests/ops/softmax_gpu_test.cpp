@@ -14,16 +14,17 @@
 #include <string>
 #include <vector>
 
-#include "../half_bits.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/ops/softmax.hpp"
 #include "kiln/rt.hpp"
+#include "row_test_support.hpp"
 
 using namespace kiln;
 using kiln_test::bf16_to_float;
 using kiln_test::float_to_bf16;
 using kiln_test::float_to_half;
 using kiln_test::half_to_float;
+using kiln_test::half_ulp;
 using ops::SoftmaxConfig;
 using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
 using ops::SoftmaxParams;
@@ -128,14 +129,6 @@ struct DeviceData {
   std::vector<double> result(SoftmaxDType dt) const { return out.values(dt); }
 };
 
-/// Half a unit in the last place of `v` in the storage type: the rounding no kernel avoids.
-double half_ulp(SoftmaxDType dt, double v) {
-  const int bits = dt == SoftmaxDType::f16 ? 10 : dt == SoftmaxDType::bf16 ? 7 : 23;
-  const int min_exp = dt == SoftmaxDType::f16 ? -14 : -126;
-  const int e = v == 0 ? min_exp : std::max(min_exp, std::ilogb(v));
-  return std::ldexp(1.0, e - bits - 1);
-}
-
 /// Checks every element against the double-precision softmax of `d`; returns the worst
 /// relative error beyond the storage type's rounding. NaN never passes.
 double check(const Data& d, const std::vector<double>& got, const std::string& what) {
@@ -210,16 +203,9 @@ TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  struct Shape {
-    std::int64_t rows;
-    int cols;
-  };
-  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
-                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
-                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
   double worst[3] = {0, 0, 0};
   for (auto dt : all_dtypes) {
-    for (const Shape& s : shapes) {
+    for (const kiln_test::RowShape& s : kiln_test::ragged_row_shapes) {
       for (int kind : {0, 2, 3}) {
         const Data d = make_data(dt, s.rows, s.cols, kind, rng);
         DeviceData dev(d, gpu);
@@ -403,16 +389,9 @@ TEST_CASE("kiln::ops::softmax_backward: the factory's choice, over many shapes")
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  struct Shape {
-    std::int64_t rows;
-    int cols;
-  };
-  const Shape shapes[] = {{1, 1},     {1000, 1},  {333, 3},   {100, 100},  {2049, 128},
-                          {5, 513},   {64, 1024}, {31, 2047}, {9, 4096},   {5, 8192},
-                          {3, 16384}, {3, 32768}, {2, 65536}, {3, 100003}, {2, 1 << 20}};
   double worst[3] = {0, 0, 0};
   for (auto dt : all_dtypes) {
-    for (const Shape& s : shapes) {
+    for (const kiln_test::RowShape& s : kiln_test::ragged_row_shapes) {
       for (int kind : {0, 1, 2}) {
         const Backward b = make_backward(dt, s.rows, s.cols, kind, rng);
         DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
