@@ -110,19 +110,13 @@ inline NormFactory::Description norm_description() {
       // Per element: the add (residual), the sums, the deviation, scale, weight and bias.
       .flops = [](const NormParams& p) { return 8.0 * double(p.rows) * double(p.cols); },
       .tuning_run = [](const NormParams& p, const rt::Device& device) -> TuningRun {
-        const std::int64_t esize = gen::size_of(p.dtype);
-        const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
-        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
-                                                           std::max<std::int64_t>(p.rows, 1));
-        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
-        using Bytes = rt::DeviceBuffer<unsigned char>;
-        auto x = std::make_shared<Bytes>(bytes, device);
-        auto y = std::make_shared<Bytes>(bytes, device);
-        auto h = std::make_shared<Bytes>(p.residual ? bytes : 0, device);
-        auto w = std::make_shared<Bytes>(std::size_t(row_bytes), device);
+        const std::int64_t rows = tuning_rows(p.dtype, p.cols, p.rows);
+        const std::size_t bytes = tuning_bytes(p.dtype, p.cols, rows);
+        auto x = tuning_buffer(bytes, device, true);
+        auto y = tuning_buffer(bytes, device, false);
+        auto h = tuning_buffer(p.residual ? bytes : 0, device, false);
+        auto w = tuning_buffer(tuning_bytes(p.dtype, p.cols, 1), device, true);
         auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
-        x->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
-        w->fill_bytes(0x3c);
         NormParams timed = p;
         timed.rows = rows;
         return [x, y, h, w, stats, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
@@ -367,17 +361,12 @@ inline NormBackwardFactory::Description norm_backward_description() {
       // Per element: x̂, g, the two sums, dx, and dweight's and dbias' sums.
       .flops = [](const NormBackwardParams& p) { return 12.0 * double(p.rows) * double(p.cols); },
       .tuning_run = [](const NormBackwardParams& p, const rt::Device& device) -> TuningRun {
-        const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
-        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
-                                                           std::max<std::int64_t>(p.rows, 1));
-        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
-        using Bytes = rt::DeviceBuffer<unsigned char>;
-        auto in = std::make_shared<Bytes>(bytes, device);  // dy and h alike
-        auto dx = std::make_shared<Bytes>(bytes, device);
-        auto w = std::make_shared<Bytes>(std::size_t(row_bytes), device);
+        const std::int64_t rows = tuning_rows(p.dtype, p.cols, p.rows);
+        const std::size_t bytes = tuning_bytes(p.dtype, p.cols, rows);
+        auto in = tuning_buffer(bytes, device, true);  // dy and h alike
+        auto dx = tuning_buffer(bytes, device, false);
+        auto w = tuning_buffer(tuning_bytes(p.dtype, p.cols, 1), device, true);
         auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
-        in->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
-        w->fill_bytes(0x3c);
         stats->fill_bytes(0x3c);
         NormBackwardParams timed = p;
         timed.rows = rows;

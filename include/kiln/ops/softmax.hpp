@@ -66,6 +66,28 @@ inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConf
 /// large fills the GPU, and a bigger one need not fit twice in its memory.
 inline constexpr std::int64_t softmax_tuning_bytes = std::int64_t(256) << 20;
 
+/// The rows a row op (softmax, the norms, their backward passes) times its candidates over:
+/// as many rows of `cols` elements of `dtype` as softmax_tuning_bytes hold, at least 1 and
+/// at most the problem's `rows` (or 1).
+inline std::int64_t tuning_rows(gen::DType dtype, std::int32_t cols, std::int64_t rows) {
+  const std::int64_t row_bytes = std::int64_t(cols) * gen::size_of(dtype);
+  return std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
+                                  std::max<std::int64_t>(rows, 1));
+}
+/// The bytes of `rows` such rows.
+inline std::size_t tuning_bytes(gen::DType dtype, std::int32_t cols, std::int64_t rows) {
+  return std::size_t(rows) * std::size_t(cols) * std::size_t(gen::size_of(dtype));
+}
+/// A tuning run's buffer of `bytes` on `device`; an input is filled with 0x3c bytes (1.0078
+/// in f16, 0.0115 in f32 and bf16: finite everywhere), an output left as it comes.
+inline std::shared_ptr<rt::DeviceBuffer<unsigned char>> tuning_buffer(std::size_t bytes,
+                                                                      const rt::Device& device,
+                                                                      bool input) {
+  auto b = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
+  if (input) b->fill_bytes(0x3c);
+  return b;
+}
+
 /// The description of kernels/softmax.cu as a factory (bump `version` whenever the kernel
 /// or the configs change meaning).
 inline SoftmaxFactory::Description softmax_description() {
@@ -94,13 +116,10 @@ inline SoftmaxFactory::Description softmax_description() {
           },
       .flops = [](const SoftmaxParams& p) { return 8.0 * double(p.rows) * double(p.cols); },
       .tuning_run = [](const SoftmaxParams& p, const rt::Device& device) -> TuningRun {
-        const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
-        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
-                                                           std::max<std::int64_t>(p.rows, 1));
-        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
-        auto in = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
-        auto out = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
-        in->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
+        const std::int64_t rows = tuning_rows(p.dtype, p.cols, p.rows);
+        const std::size_t bytes = tuning_bytes(p.dtype, p.cols, rows);
+        auto in = tuning_buffer(bytes, device, true);
+        auto out = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
         return [in, out, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
@@ -142,15 +161,11 @@ inline SoftmaxFactory::Description softmax_backward_description() {
           },
       .flops = [](const SoftmaxParams& p) { return 4.0 * double(p.rows) * double(p.cols); },
       .tuning_run = [](const SoftmaxParams& p, const rt::Device& device) -> TuningRun {
-        const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
-        const std::int64_t rows = std::clamp<std::int64_t>(softmax_tuning_bytes / row_bytes, 1,
-                                                           std::max<std::int64_t>(p.rows, 1));
-        const std::size_t bytes = std::size_t(rows) * std::size_t(row_bytes);
-        auto y = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
-        auto dy = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
-        auto dx = std::make_shared<rt::DeviceBuffer<unsigned char>>(bytes, device);
-        y->fill_bytes(0x3c);  // 1.0078 in f16, 0.0115 in f32 and bf16: finite everywhere
-        dy->fill_bytes(0x3c);
+        const std::int64_t rows = tuning_rows(p.dtype, p.cols, p.rows);
+        const std::size_t bytes = tuning_bytes(p.dtype, p.cols, rows);
+        auto y = tuning_buffer(bytes, device, true);
+        auto dy = tuning_buffer(bytes, device, true);
+        auto dx = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
         return [y, dy, dx, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
