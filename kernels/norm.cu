@@ -61,18 +61,7 @@ KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
 
 /// Two partial sums of a row (LayerNorm: of h - K and (h - K)^2, or of h - mean; RMSNorm:
 /// of h^2), reduced together.
-struct Sums {
-  float a;
-  float b;
-};
-
-/// Sums combined over groups of Lanes neighbouring lanes (kiln::row_reduce's Combine).
-struct AddSums {
-  template <int Lanes>
-  static KILN_DEVICE KILN_FORCEINLINE Sums lanes(Sums v) {
-    return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
-  }
-};
+using Sums = kiln::FloatPair;
 
 /// The Sums of a whole row from each of its threads' parts, in every thread of the row
 /// (kiln::row_reduce over the block's (SLOT, RANK) layout). Each `Use` has shared memory
@@ -80,7 +69,7 @@ struct AddSums {
 /// of the block calls it (it may hold a barrier).
 template <int Use>
 KILN_DEVICE KILN_FORCEINLINE Sums reduce_row(Sums v) {
-  return kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock, Use>(v);
+  return kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock, Use>(v);
 }
 
 using Vector = kiln::Vec<Elem, kVec>;

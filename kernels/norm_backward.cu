@@ -47,17 +47,8 @@ static_assert(kRms == 0 || kBiasGrad == 0, "RMSNorm has no bias");
 using kiln::from_float;
 using kiln::to_float;
 
-/// sum(g) (LayerNorm) and sum(g · x̂) of a row.
-struct Sums {
-  float a;
-  float b;
-};
-struct AddSums {
-  template <int Lanes>
-  static KILN_DEVICE KILN_FORCEINLINE Sums lanes(Sums v) {
-    return {kiln::warp_sum<Lanes>(v.a), kiln::warp_sum<Lanes>(v.b)};
-  }
-};
+/// sum(g) (LayerNorm) and sum(g · x̂) of a row, reduced together.
+using Sums = kiln::FloatPair;
 
 using Vector = kiln::Vec<Elem, kVec>;
 
@@ -178,7 +169,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
       const COLV c = first + COLV(i * kThreadsPerRow);
       if (valid && in_row<kThreadsPerRow>(c)) sums_of(a, h[i], dy[i], c, s, part);
     }
-    const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
+    const Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
     if (!valid) continue;  // (every thread of the block takes the same number of rounds)
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
@@ -248,7 +239,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
         if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, s, part);
       }
     }
-    const Sums total = kiln::row_reduce<AddSums, kThreadsPerRow, kRowsPerBlock>(part, round);
+    const Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
     for (int step = kSteps - 1; step >= 0; --step) {
       Vector h[kIters], dy[kIters];
       load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);

@@ -242,14 +242,6 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
 #ifdef SOFTMAX_BACKWARD
 namespace softmax {
 
-/// The sum over groups of Lanes neighbouring lanes (kiln::row_reduce's Combine).
-struct AddFloat {
-  template <int Lanes>
-  static KILN_DEVICE KILN_FORCEINLINE float lanes(float v) {
-    return kiln::warp_sum<Lanes>(v);
-  }
-};
-
 /// s + sum of y[j] * dy[j] over a vector.
 KILN_DEVICE KILN_FORCEINLINE float sum_product(const Vector& y, const Vector& dy, float s) {
 #pragma unroll
@@ -299,7 +291,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass_backward(const Elem* y_in, const Elem
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (valid && in_row<kThreadsPerRow>(c)) part = sum_product(vy[i], vdy[i], part);
   }
-  const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
+  const float dot = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
 #pragma unroll
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
@@ -333,7 +325,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
       if (in_row<kStep>(c)) part = sum_product(vy[i], vdy[i], part);
     }
   }
-  const float dot = kiln::row_reduce<AddFloat, kThreadsPerRow, kRowsPerBlock>(part);
+  const float dot = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
   for (int step = kSteps - 1; step >= 0; --step) {
     Vector vy[kIters], vdy[kIters];
     load_pair<kStep>(y, dy, first + COLV(step * kStep), true, vy, vdy);

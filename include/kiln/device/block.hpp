@@ -70,6 +70,23 @@ KILN_DEVICE KILN_FORCEINLINE T block_min(T v) {
   return block_reduce<MaxThreads>(v, Minimum{});
 }
 
+/// Two floats reduced together (a row's sum and sum of squares, say).
+struct FloatPair {
+  float a;
+  float b;
+};
+/// row_reduce's Combine for sums: of a float, or of both members of a FloatPair.
+struct RowSum {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE float lanes(float v) {
+    return warp_sum<Lanes>(v);
+  }
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE FloatPair lanes(FloatPair v) {
+    return {warp_sum<Lanes>(v.a), warp_sum<Lanes>(v.b)};
+  }
+};
+
 /// A reduction over each row of a block laid out as RowsPerBlock rows of ThreadsPerRow
 /// consecutive threads (thread t in row t / ThreadsPerRow), the row's result in every
 /// thread of the row: within a warp by Combine's shuffles; across the row's warps through
@@ -77,10 +94,9 @@ KILN_DEVICE KILN_FORCEINLINE T block_min(T v) {
 /// block calls it, and the block is whole warps; it holds a barrier where a row spans
 /// several warps (ThreadsPerRow > warp_size, a multiple of it).
 ///
-///   struct Sum {  // Combine: v over groups of Lanes neighbouring lanes, in each of them
-///     template <int Lanes> static KILN_DEVICE float lanes(float v) { return warp_sum<Lanes>(v); }
-///   };
-///   const float total = kiln::row_reduce<Sum, 256, 1>(part);
+///   // Combine: v over groups of Lanes neighbouring lanes, in each of them (RowSum's
+///   // lanes<Lanes>(v) is warp_sum<Lanes>(v)):
+///   const float total = kiln::row_reduce<kiln::RowSum, 256, 1>(part);
 ///
 /// Parameters:
 ///   Combine   lanes<Lanes>(v) for Lanes a power of 2 up to warp_size; associative and
