@@ -509,7 +509,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
     return;
   }
   const auto& k = norm_backward_kernel(p, dx.device());
-  const rt::DeviceProperties props = dx.device().properties();
+  const rt::DeviceProperties& props = dx.device().properties();
   const std::int64_t blocks = norm_backward_blocks(p, k.config(), props);
   const std::int64_t partial_rows =
       norm_backward_partial_rows(k.config(), blocks, warp_size(props));
