@@ -80,19 +80,34 @@ KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& s, float g, float xhat) {
   s.b += g * xhat;
 }
 
+/// x̂ and g = dy · weight of each element of vector c.
+struct Terms {
+  float xhat[kVec];
+  float g[kVec];
+};
+KILN_DEVICE KILN_FORCEINLINE Terms terms_of(const Args& a, const Vector& h, const Vector& dy,
+                                            COLV c, Stats s) {
+  Terms t;
+  Vector w;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    t.xhat[j] = (to_float(h[j]) - s.mean) * s.rstd;
+    t.g[j] = a.weight ? to_float(dy[j]) * to_float(w[j]) : to_float(dy[j]);
+  }
+  return t;
+}
+
 /// dx at vector c from h, dy and the row's sums.
 KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, const Vector& dy,
                                              COLV c, Stats s, Sums total) {
   const float mean_g = total.a * kInvCols;
   const float mean_gx = total.b * kInvCols;
-  Vector w, o;
-  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  const Terms t = terms_of(a, h, dy, c, s);
+  Vector o;
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const float xhat = (to_float(h[j]) - s.mean) * s.rstd;
-    float g = to_float(dy[j]);
-    if (a.weight) g *= to_float(w[j]);
-    const float d = kRms ? g - xhat * mean_gx : g - mean_g - xhat * mean_gx;
+    const float d = kRms ? t.g[j] - t.xhat[j] * mean_gx : t.g[j] - mean_g - t.xhat[j] * mean_gx;
     from_float(s.rstd * d, o[j]);
   }
   return o;
@@ -101,15 +116,9 @@ KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, con
 /// The row's Sums contribution of vector c.
 KILN_DEVICE KILN_FORCEINLINE void sums_of(const Args& a, const Vector& h, const Vector& dy, COLV c,
                                           Stats s, Sums& part) {
-  Vector w;
-  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  const Terms t = terms_of(a, h, dy, c, s);
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    const float xhat = (to_float(h[j]) - s.mean) * s.rstd;
-    float g = to_float(dy[j]);
-    if (a.weight) g *= to_float(w[j]);
-    add_sums(part, g, xhat);
-  }
+  for (int j = 0; j < kVec; ++j) add_sums(part, t.g[j], t.xhat[j]);
 }
 
 /// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
