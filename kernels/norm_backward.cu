@@ -9,16 +9,20 @@
 //
 // dweight and dbias are summed without atomics, the same bits on every run: a block
 // walks rows block, block + grid, ... and sums its own columns' dy · x̂ and dy in
-// registers (one pass) or in its own row of `partial` (multi pass); each warp of row
-// slots (each slot, for rows of a warp or more) leaves one partial row, and
-// kernels/column_sum.cu adds the partial rows in order.
+// registers (one pass) or in its own row of `partial` (multi pass); its row slots add
+// theirs in a fixed order (a butterfly within a warp, then warp by warp through shared
+// memory), so that each block leaves one partial row, and kernels/column_sum.cu adds the
+// partial rows in order. With the sums the grid fills the device kMinBlocks blocks an SM
+// (the host launches that many: norm_backward_blocks), and a one-pass thread that holds
+// little (kPrefetch) loads its next row before it works on the current one.
 //
 // The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm.cu:
 //   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK
 //   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
 //   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kRms,
-//               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's)
+//               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's),
+//               kMinBlocks (blocks an SM the registers must allow)
 //   KILN_KERNEL_NAME, e.g. norm_backward__layer__f16__cols4096__dw_db__t256v8
 //
 // dx may be dy or h: every element is read by the thread that writes it, before it does
@@ -33,12 +37,14 @@ using Elem = Out::element_type;
 constexpr int kVecs = kCols / kVec;  // vectors per row
 constexpr float kInvCols = 1.0f / float(kCols);
 constexpr bool kSums = kWeightGrad != 0 || kBiasGrad != 0;  // partial rows to write
-// Row slots in a warp (rows shorter than a warp), whose partial sums are added before
-// they are written: a block leaves kPartialRowsPerBlock partial rows.
+// Row slots in a warp (rows shorter than a warp), whose partial sums are added by a
+// butterfly; then the warps' (or slots') sums are added through shared memory.
 constexpr int kSlotsPerWarp =
     kThreadsPerRow < kiln::warp_size ? kiln::warp_size / kThreadsPerRow : 1;
-constexpr int kPartialRowsPerBlock = kRowsPerBlock / kSlotsPerWarp;
 static_assert(kRowsPerBlock % kSlotsPerWarp == 0, "whole warps of row slots");
+// The next row's h and dy loaded before the current one's work: where they are little.
+constexpr bool kPrefetch =
+    kIters * kVec * int(sizeof(Elem)) <= 32 && kThreadsPerRow * kRowsPerBlock <= 512;
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
@@ -60,8 +66,8 @@ struct Args {
   const float* mean;   // LayerNorm
   const float* rstd;
   Elem* dx;
-  float* partial;  // (weight: kWeightGrad, then bias: kBiasGrad) x (partial row) x (COL)
-  long long partial_rows;
+  float* partial;          // (weight: kWeightGrad, then bias: kBiasGrad) x (block) x (COL)
+  long long partial_rows;  // the grid
 };
 
 /// The row's statistics (RMSNorm: mean 0).
@@ -148,6 +154,87 @@ KILN_DEVICE KILN_FORCEINLINE float* partial_at(const Args& a, int which, long lo
   return a.partial + (which * a.partial_rows + p) * kCols + c.get() * kVec + j;
 }
 
+/// What a thread holds of one row: where it is, its statistics, its vectors of h and dy.
+struct Held {
+  ROW row;
+  bool valid;
+  long long start;
+  Stats s;
+  Vector h[kIters], dy[kIters];
+};
+
+/// The thread's part of row group `group` (valid where the row exists: no loads past the
+/// last row).
+KILN_DEVICE KILN_FORCEINLINE void fetch(const Args& a, int group, int rows, SLOT slot, COLV first,
+                                        Held& r) {
+  r.row = ROW(group * kRowsPerBlock + slot.get());
+  r.valid = r.row < ROW(rows);
+  r.start = (long long)(r.valid ? r.row.get() : 0) * kCols;
+  r.s = r.valid ? stats_of(a, r.row) : Stats{0.0f, 0.0f};
+  load<kThreadsPerRow>(a, r.start, first, r.valid, r.h, r.dy);
+}
+
+/// Writes the block's partial row of one sum (`which`: 0 dweight, 1 dbias when both) from
+/// each thread's `v` (its vectors' elements): the slots sharing a warp add theirs by a
+/// butterfly over the lane bits above RANK's (the same bits in each), then the warps add
+/// theirs in order through shared memory (zeros where a slot had no row).
+template <int Which>
+KILN_DEVICE KILN_FORCEINLINE void write_partial(const Args& a, SLOT slot, COLV first,
+                                                float (&v)[kIters * kVec]) {
+  if constexpr (kSlotsPerWarp > 1) {
+#pragma unroll
+    for (int e = 0; e < kIters * kVec; ++e) {
+#pragma unroll
+      for (int m = kThreadsPerRow; m < kiln::warp_size; m *= 2) {
+        v[e] += kiln::shuffle_xor(v[e], m);
+      }
+    }
+  }
+  constexpr int kWarpRows = kRowsPerBlock / kSlotsPerWarp;
+  const bool leader = slot.get() % kSlotsPerWarp == 0;  // the warp's first slot
+  const int warp_row = slot.get() / kSlotsPerWarp;
+  if constexpr (kWarpRows > 1) {
+    KILN_SHARED float sum[kCols];
+    for (int w = 0; w < kWarpRows - 1; ++w) {
+      if (leader && warp_row == w) {
+#pragma unroll
+        for (int i = 0; i < kIters; ++i) {
+          const COLV c = first + COLV(i * kThreadsPerRow);
+          if (!in_row<kThreadsPerRow>(c)) continue;
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) {
+            float& s = sum[c.get() * kVec + j];
+            s = w == 0 ? v[i * kVec + j] : s + v[i * kVec + j];
+          }
+        }
+      }
+      kiln::sync_threads();
+    }
+    if (!(leader && warp_row == kWarpRows - 1)) {
+      kiln::sync_threads();  // (the next sum's use of `sum`: after this one's reads)
+      return;
+    }
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kThreadsPerRow>(c)) continue;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) v[i * kVec + j] += sum[c.get() * kVec + j];
+    }
+    kiln::sync_threads();
+  } else if (!leader) {
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!in_row<kThreadsPerRow>(c)) continue;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j)
+      *partial_at(a, Which, kiln::block_index(), c, j) = v[i * kVec + j];
+  }
+}
+
 // One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of h and dy
 // of rows (group * kRowsPerBlock + SLOT) for groups block, block + grid, ..., and the
 // sums of dy · x̂ and dy over those rows for its columns.
@@ -157,70 +244,48 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   const SLOT slot = t.get<SLOT>();
   const COLV first(t.get<RANK>().get());
   const int groups = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  float dw[kWeightGrad ? kGradElems : 1];
-  float db[kBiasGrad ? kGradElems : 1];
+  float dw[kGradElems], db[kGradElems];  // (unused ones cost no registers)
 #pragma unroll
-  for (int e = 0; e < kGradElems; ++e) {
-    if constexpr (kWeightGrad) dw[e] = 0.0f;
-    if constexpr (kBiasGrad) db[e] = 0.0f;
-  }
+  for (int e = 0; e < kGradElems; ++e) dw[e] = db[e] = 0.0f;
+  Held cur, next;
+  if constexpr (kPrefetch) fetch(a, kiln::block_index(), rows, slot, first, cur);
   int round = 0;
   for (int group = kiln::block_index(); group < groups; group += kiln::grid_size(), ++round) {
-    const ROW row(group * kRowsPerBlock + slot.get());
-    const bool valid = row < ROW(rows);
-    const long long start = (long long)(valid ? row.get() : 0) * kCols;
-    const Stats s = valid ? stats_of(a, row) : Stats{0.0f, 0.0f};
-    Vector h[kIters], dy[kIters];
-    load<kThreadsPerRow>(a, start, first, valid, h, dy);
+    if constexpr (kPrefetch) {
+      fetch(a, group + kiln::grid_size(), rows, slot, first, next);
+    } else {
+      fetch(a, group, rows, slot, first, cur);
+    }
+    const Stats s = cur.s;
+    const long long start = cur.start;
     Sums part{0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(i * kThreadsPerRow);
-      if (valid && in_row<kThreadsPerRow>(c)) sums_of(a, h[i], dy[i], c, s, part);
+      if (cur.valid && in_row<kThreadsPerRow>(c)) sums_of(a, cur.h[i], cur.dy[i], c, s, part);
     }
     const Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
-    if (!valid) continue;  // (every thread of the block takes the same number of rounds)
+    if (cur.valid) {  // (every thread of the block takes the same number of rounds)
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(i * kThreadsPerRow);
-      if (!in_row<kThreadsPerRow>(c)) continue;
-      kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, s, total));
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kThreadsPerRow>(c)) continue;
+        kiln::store_vector<kVec>(Out(a.dx + start)[c],
+                                 gradient(a, cur.h[i], cur.dy[i], c, s, total));
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        const float g = to_float(dy[i][j]);
-        if constexpr (kWeightGrad) dw[i * kVec + j] += g * ((to_float(h[i][j]) - s.mean) * s.rstd);
-        if constexpr (kBiasGrad) db[i * kVec + j] += g;
-      }
-    }
-  }
-  if constexpr (kSums) {
-    // The slots sharing a warp add their sums first (a butterfly over the lane bits above
-    // RANK's: the same bits in each of them); then the warp's first slot writes the
-    // partial row (block, SLOT / kSlotsPerWarp), zeros where it had no row.
-    if constexpr (kSlotsPerWarp > 1) {
-#pragma unroll
-      for (int e = 0; e < kGradElems; ++e) {
-#pragma unroll
-        for (int m = kThreadsPerRow; m < kiln::warp_size; m *= 2) {
-          if constexpr (kWeightGrad) dw[e] += kiln::shuffle_xor(dw[e], m);
-          if constexpr (kBiasGrad) db[e] += kiln::shuffle_xor(db[e], m);
+        for (int j = 0; j < kVec; ++j) {
+          const float g = to_float(cur.dy[i][j]);
+          if constexpr (kWeightGrad) {
+            dw[i * kVec + j] += g * ((to_float(cur.h[i][j]) - s.mean) * s.rstd);
+          }
+          if constexpr (kBiasGrad) db[i * kVec + j] += g;
         }
       }
     }
-    if (slot.get() % kSlotsPerWarp != 0) return;
-    const long long p =
-        (long long)kiln::block_index() * kPartialRowsPerBlock + slot.get() / kSlotsPerWarp;
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(i * kThreadsPerRow);
-      if (!in_row<kThreadsPerRow>(c)) continue;
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        if constexpr (kWeightGrad) *partial_at(a, 0, p, c, j) = dw[i * kVec + j];
-        if constexpr (kBiasGrad) *partial_at(a, kWeightGrad, p, c, j) = db[i * kVec + j];
-      }
-    }
+    if constexpr (kPrefetch) cur = next;
   }
+  if constexpr (kWeightGrad) write_partial<0>(a, slot, first, dw);
+  if constexpr (kBiasGrad) write_partial<kWeightGrad>(a, slot, first, db);
 }
 
 // Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) takes rows block, block + grid,
@@ -293,16 +358,14 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 
 /// dy, h, dx: rows x kCols elements, row-major, each row starting at a multiple of kVec
 /// elements from a 16-byte aligned base; weight: kCols elements, 16-byte aligned (or
-/// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x
-/// kPartialRowsPerBlock x kCols floats (null without them). Launched with kThreadsPerRow x
-/// kRowsPerBlock threads and any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1).
-KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
+/// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x kCols
+/// floats (null without them). Launched with kThreadsPerRow x kRowsPerBlock threads and any
+/// grid up to ceil(rows / kRowsPerBlock) blocks (at least 1).
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
                      const float* mean, const float* rstd, norms::Elem* dx, float* partial,
                      int rows) {
-  const norms::Args a{
-      dy,   h,  weight,  mean,
-      rstd, dx, partial, (long long)kiln::grid_size() * norms::kPartialRowsPerBlock};
+  const norms::Args a{dy, h, weight, mean, rstd, dx, partial, (long long)kiln::grid_size()};
   if constexpr (kMultiPass) {
     norms::multi_pass(a, rows);
   } else {

@@ -559,12 +559,9 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
       // As the op launches it, and then on a grid of 2 blocks (each looping over rows).
       for (std::int64_t blocks :
            {ops::detail::norm_backward_blocks(p, configs[i], gpu.properties()), std::int64_t(2)}) {
-        const int warp = ops::detail::warp_size(gpu.properties());
-        const std::int64_t partial_rows =
-            ops::detail::norm_backward_partial_rows(configs[i], blocks, warp);
         rt::DeviceBuffer<float> partial(
-            std::size_t(std::max<std::int64_t>(
-                1, ops::detail::norm_backward_partial_floats(p, configs[i], blocks, warp))),
+            std::size_t(
+                std::max<std::int64_t>(1, ops::detail::norm_backward_partial_floats(p, blocks))),
             gpu);
         partial.fill_bytes(0xff);
         d.dx.fill_bytes(0xff);
@@ -581,7 +578,7 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
           slc.stream = stream;
           rt::launch(sum.function(), slc, static_cast<const float*>(partial.data()),
                      p.weight_grad ? d.dweight.data() : d.dbias.data(),
-                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr, int(partial_rows));
+                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr, int(blocks));
         }
         stream.synchronize();
         d.check(d.dx.to_vector(), name + " on " + std::to_string(blocks) + " blocks");

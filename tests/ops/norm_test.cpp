@@ -350,34 +350,37 @@ TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial row
   h200.multiprocessors = 132;
   h200.max_threads_per_multiprocessor = 2048;
   using kiln::ops::detail::norm_backward_blocks;
+  using kiln::ops::detail::norm_backward_min_blocks;
   using kiln::ops::detail::norm_backward_partial_floats;
-  using kiln::ops::detail::norm_backward_partial_rows;
-  // Rows of 128 f16, 16 rows of 8 threads a block of 128: 16 blocks an SM at most.
+  // Rows of 128 f16, 16 rows of 8 threads a block of 128: with the sums, 4 blocks an SM
+  // (512 threads), in the launch bounds and in the grid; a partial row of each a block.
   const NormConfig short_rows{S::one_pass, 8, 8, 16, 2};
   NormBackwardParams p{NormKind::layer_norm, NormDType::f16, 128, true, true, 100000};
-  CHECK(norm_backward_blocks(p, short_rows, h200) == 132 * 16);
-  // Four row slots share a warp and add their sums first: 4 partial rows a block.
-  CHECK(norm_backward_partial_rows(short_rows, 2112, 32) == 2112 * 4);
-  CHECK(norm_backward_partial_rows(short_rows, 2112, 64) == 2112 * 2);
-  CHECK(norm_backward_partial_floats(p, short_rows, 2112, 32) == 2112 * 4 * 128 * 2);
+  CHECK(norm_backward_min_blocks(p, short_rows) == 4);
+  CHECK(norm_backward_blocks(p, short_rows, h200) == 132 * 4);
+  CHECK(has(kiln::ops::detail::norm_backward_spec(p, short_rows).header(),
+            "inline constexpr int kMinBlocks = 4;"));
+  CHECK(norm_backward_partial_floats(p, 528) == 528 * 128 * 2);
   p.bias_grad = false;
-  CHECK(norm_backward_partial_floats(p, short_rows, 2112, 32) == 2112 * 4 * 128);
-  // Without the sums, a block per row group; few rows, one block per group either way.
+  CHECK(norm_backward_partial_floats(p, 528) == 528 * 128);
+  // Without the sums, a block per row group and no bound; few rows, one block per group
+  // either way.
   p.weight_grad = false;
+  CHECK(norm_backward_min_blocks(p, short_rows) == 1);
   CHECK(norm_backward_blocks(p, short_rows, h200) == 6250);
-  CHECK(norm_backward_partial_floats(p, short_rows, 6250, 32) == 0);
+  CHECK(norm_backward_partial_floats(p, 6250) == 0);
   p.weight_grad = true;
   p.rows = 37;
   CHECK(norm_backward_blocks(p, short_rows, h200) == 3);
   p.rows = 0;
   CHECK(norm_backward_blocks(p, short_rows, h200) == 1);
-  // Long rows: a block of 1024 threads per row, two an SM; a partial row per block.
+  // Long rows: a block of 1024 threads per row, one an SM.
   const NormConfig long_rows{S::multi_pass, 1024, 8, 1, 2};
   p = {NormKind::rms_norm, NormDType::bf16, 65536, true, false, 64};
+  CHECK(norm_backward_min_blocks(p, long_rows) == 1);
   CHECK(norm_backward_blocks(p, long_rows, h200) == 64);
   p.rows = 100000;
-  CHECK(norm_backward_blocks(p, long_rows, h200) == 264);
-  CHECK(norm_backward_partial_rows(long_rows, 264, 32) == 264);
+  CHECK(norm_backward_blocks(p, long_rows, h200) == 132);
 }
 
 namespace {

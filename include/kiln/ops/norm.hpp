@@ -92,7 +92,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 1,
+      .version = 2,
       .source = "norm.cu",
       .configs = [](const NormParams& p,
                     const rt::DeviceProperties& d) { return norm_configs(p, warp_size(d)); },
@@ -301,30 +301,21 @@ inline rt::LaunchConfig norm_backward_launch(const NormBackwardParams& p, const 
   return norm_launch(norm_forward(p), c);
 }
 
-/// The blocks a backward launch takes: one per row group, but with dweight or dbias at
-/// most as many as fill the device once (each leaves partial rows to add up).
+/// The blocks a backward launch takes: one per row group, but with dweight or dbias only
+/// as many as stay resident together, norm_backward_min_blocks an SM (each leaves a
+/// partial row to add up, and walks rows block, block + grid, ...).
 inline std::int64_t norm_backward_blocks(const NormBackwardParams& p, const NormConfig& c,
                                          const rt::DeviceProperties& d) {
   const std::int64_t groups = std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block));
   if (!p.weight_grad && !p.bias_grad) return groups;
-  const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
-  const std::int64_t per_sm = std::max<std::int64_t>(1, d.max_threads_per_multiprocessor / block);
-  return std::min(groups, std::max<std::int64_t>(1, d.multiprocessors) * per_sm);
+  return std::min(groups,
+                  std::int64_t(std::max(1, d.multiprocessors)) * norm_backward_min_blocks(p, c));
 }
 
-/// The partial rows a backward launch over `blocks` blocks leaves on a device with warps
-/// of `warp_size` threads: one per warp of row slots (the slots in a warp add theirs
-/// first), one per slot for rows of a warp or more.
-inline std::int64_t norm_backward_partial_rows(const NormConfig& c, std::int64_t blocks,
-                                               int warp_size) {
-  const int slots_per_warp = c.threads_per_row < warp_size ? warp_size / c.threads_per_row : 1;
-  return blocks * std::max(1, c.rows_per_block / slots_per_warp);
-}
-/// The floats of partial sums of dweight and dbias those partial rows hold.
-inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, const NormConfig& c,
-                                                 std::int64_t blocks, int warp_size) {
-  return norm_backward_partial_rows(c, blocks, warp_size) * std::int64_t(p.cols) *
-         (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+/// The floats of partial sums of dweight and dbias a backward launch over `blocks`
+/// blocks leaves: a partial row of each a block.
+inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, std::int64_t blocks) {
+  return blocks * std::int64_t(p.cols) * (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
 }
 
 /// Reads of dy and h, the write of dx, the weight, the statistics and dweight, dbias.
@@ -341,7 +332,7 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 1,
+      .version = 2,
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
@@ -375,8 +366,7 @@ inline NormBackwardFactory::Description norm_backward_description() {
         const rt::DeviceProperties props = device.properties();
         for (const NormConfig& c : norm_backward_configs(timed, warp_size(props))) {
           most = std::max(
-              most, norm_backward_partial_floats(timed, c, norm_backward_blocks(timed, c, props),
-                                                 warp_size(props)));
+              most, norm_backward_partial_floats(timed, norm_backward_blocks(timed, c, props)));
         }
         auto partial = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(most), device);
         return [in, dx, w, stats, partial, timed, props](const NormBackwardFactory::KernelType& k,
@@ -511,9 +501,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   const auto& k = norm_backward_kernel(p, dx.device());
   const rt::DeviceProperties& props = dx.device().properties();
   const std::int64_t blocks = norm_backward_blocks(p, k.config(), props);
-  const std::int64_t partial_rows =
-      norm_backward_partial_rows(k.config(), blocks, warp_size(props));
-  const std::int64_t floats = norm_backward_partial_floats(p, k.config(), blocks, warp_size(props));
+  const std::int64_t floats = norm_backward_partial_floats(p, blocks);
   rt::DeviceBuffer<float> own;
   float* partial = nullptr;
   if (grads) {
@@ -549,7 +537,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   slc.stream = stream;
   T* first = args.dweight ? args.dweight->data() : args.dbias->data();
   T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
-  sum.launch(slc, static_cast<const float*>(partial), first, second, int(partial_rows));
+  sum.launch(slc, static_cast<const float*>(partial), first, second, int(blocks));
   if (!args.workspace) {
     // The partial sums are read on the stream: wait for it before `own` is freed.
     rt::ContextGuard g(dx.device().context());
@@ -578,8 +566,8 @@ inline std::size_t norm_backward_workspace_size(NormKind kind, gen::DType dtype,
   if ((!dweight && !dbias) || rows == 0) return 0;
   const auto& k = detail::norm_backward_kernel(p, device);
   const rt::DeviceProperties& props = device.properties();
-  return std::size_t(detail::norm_backward_partial_floats(
-      p, k.config(), detail::norm_backward_blocks(p, k.config(), props), detail::warp_size(props)));
+  return std::size_t(
+      detail::norm_backward_partial_floats(p, detail::norm_backward_blocks(p, k.config(), props)));
 }
 
 /// dx of y = layer_norm(x) (x: the input the forward normalized, h in the fused residual

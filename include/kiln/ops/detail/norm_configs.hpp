@@ -283,11 +283,20 @@ inline std::string norm_backward_kernel_name(const NormBackwardParams& p, const 
   return "norm_backward" + forward.substr(4, config + 2 - 4) + grads + forward.substr(config + 2);
 }
 
+/// The blocks of a backward kernel an SM must hold at once (its launch bounds): with
+/// dweight or dbias, whose grid is that many blocks an SM, enough for 512 threads; else 1.
+inline int norm_backward_min_blocks(const NormBackwardParams& p, const NormConfig& c) {
+  if (!p.weight_grad && !p.bias_grad) return 1;
+  return std::max(1, 512 / (c.threads_per_row * c.rows_per_block));
+}
+
 /// The header kernels/norm_backward.cu includes as "spec.hpp" (its comment lists what it
 /// uses): the forward's, with the sums compiled in.
 inline gen::Spec norm_backward_spec(const NormBackwardParams& p, const NormConfig& c) {
   gen::Spec s = norm_spec(norm_forward(p), c);
-  s.constant("kWeightGrad", p.weight_grad ? 1 : 0).constant("kBiasGrad", p.bias_grad ? 1 : 0);
+  s.constant("kWeightGrad", p.weight_grad ? 1 : 0)
+      .constant("kBiasGrad", p.bias_grad ? 1 : 0)
+      .constant("kMinBlocks", norm_backward_min_blocks(p, c));
   return s;
 }
 
