@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -549,7 +550,13 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
     const bool grads = k % 2 == 0;
     const NormBackwardParams p{kind, dt, cols, grads, grads && layer, 37};
     const auto configs = factory.configs(p, gpu.properties());
-    const auto built = factory.build_all(p, configs, gpu);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
+    // (Progress: this test compiles some 500 kernels.)
+    std::fprintf(stderr, "backward %s %s cols %d: %zu configs compiled in %.1f s\n",
+                 std::string(ops::detail::norm_name(kind)).c_str(),
+                 std::string(gen::to_string(dt)).c_str(), cols, configs.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     const auto& sum = ops::column_sum_factory().get({dt, cols}, gpu);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
