@@ -104,23 +104,11 @@ KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV 
   return v;
 }
 
-/// The weight and bias at vector c (what is there: no load for a null pointer).
-struct Affine {
-  Vector w, b;
-};
-KILN_DEVICE KILN_FORCEINLINE Affine affine_at(const Args& a, COLV c) {
-  Affine f;
-  if (a.weight) f.w = kiln::load_vector<kVec>(In(a.weight)[c]);
-  if (!kRms && a.bias) f.b = kiln::load_vector<kVec>(In(a.bias)[c]);
-  return f;
-}
-
 /// y at vector c from h there: (h - mean) * rstd * weight + bias.
-KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, const Affine& f,
-                                               Stats s) {
-  const Vector& w = f.w;
-  const Vector& b = f.b;
-  Vector o;
+KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, COLV c, Stats s) {
+  Vector w, b, o;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  if (!kRms && a.bias) b = kiln::load_vector<kVec>(In(a.bias)[c]);
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
     float y = (to_float(v[j]) - s.mean) * s.rstd;
@@ -144,11 +132,7 @@ KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
 }
 
 // One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of h in
-// row block * kRowsPerBlock + SLOT. Where a thread holds little of h (kPrefetch), it loads
-// its weight and bias with h, so that they arrive during the reductions rather than after
-// them (the stores may alias them, so they could not be loaded early otherwise).
-constexpr bool kPrefetch = kIters * kVec * int(sizeof(Elem)) <= 32;
-
+// row block * kRowsPerBlock + SLOT.
 KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   const Threads t(kiln::thread_index());
   const SLOT slot = t.get<SLOT>();
@@ -161,14 +145,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   // reductions below order the reads before the writes, should h be x or the residual).
   const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
   Vector v[kIters];
-  Affine f[kPrefetch ? kIters : 1];
   Sums part{0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (valid && in_row<kThreadsPerRow>(c)) {
       v[i] = load_h(a, start, c);
-      if constexpr (kPrefetch) f[i] = affine_at(a, c);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
         const float d = to_float(v[i][j]) - shift;
@@ -200,9 +182,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (!in_row<kThreadsPerRow>(c)) continue;
     if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
-    const Affine& here = f[kPrefetch ? i : 0];
-    kiln::store_vector<kVec>(Out(a.y + start)[c],
-                             normalized(a, v[i], kPrefetch ? here : affine_at(a, c), s));
+    kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
   }
   if (first == COLV(0)) write_stats(a, row, s);
 }
@@ -267,7 +247,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
       if (in_row<kStep>(c)) {
-        kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], affine_at(a, c), s));
+        kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
       }
     }
   }

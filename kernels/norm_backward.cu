@@ -210,18 +210,21 @@ KILN_DEVICE KILN_FORCEINLINE void write_partial(const Args& a, SLOT slot, COLV f
       }
       kiln::sync_threads();
     }
-    if (!(leader && warp_row == kWarpRows - 1)) {
-      kiln::sync_threads();  // (the next sum's use of `sum`: after this one's reads)
-      return;
-    }
+    // The last warp row's leaders add the others' sums to theirs and write the partial
+    // row. Every barrier here is reached by the whole block at the same point (leaders
+    // are a part of a warp where rows are shorter than a warp: no barrier in a branch).
+    const bool last = leader && warp_row == kWarpRows - 1;
+    if (last) {
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(i * kThreadsPerRow);
-      if (!in_row<kThreadsPerRow>(c)) continue;
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kThreadsPerRow>(c)) continue;
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) v[i * kVec + j] += sum[c.get() * kVec + j];
+        for (int j = 0; j < kVec; ++j) v[i * kVec + j] += sum[c.get() * kVec + j];
+      }
     }
-    kiln::sync_threads();
+    kiln::sync_threads();  // (the next sum's use of `sum`: after these reads)
+    if (!last) return;
   } else if (!leader) {
     return;
   }

@@ -92,7 +92,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 2,
+      .version = 1,
       .source = "norm.cu",
       .configs = [](const NormParams& p,
                     const rt::DeviceProperties& d) { return norm_configs(p, warp_size(d)); },
