@@ -13,17 +13,19 @@
 //               kRms (1: RMSNorm), kResidual (1: the fused residual variant)
 //   KILN_KERNEL_NAME, e.g. norm__layer__f16__cols4096__t256v8
 //
-// LayerNorm's sums are shifted by the row's first element K (every thread loads it): the
-// mean is K + sum(h - K) / cols, exactly K for a constant row, whatever its magnitude
-// (an unshifted f32 sum of 4096 values of 60000 already rounds, and the rounded mean
-// gives such a row a variance of its own).
+// A constant row's mean must come out as exactly its value, whatever its magnitude (an
+// unshifted f32 sum of 4096 values of 60000 already rounds, and the rounded mean gives
+// such a row a variance of its own).
 // One pass (kMultiPass == 0): as softmax's, each thread keeps its kIters vectors of h in
-// registers; LayerNorm reduces sum(h - K), then the sum of squared deviations from the
-// mean (two-pass variance: no cancellation).
+// registers. LayerNorm reduces once: each thread's count, mean and sum of squared
+// deviations (kiln::Moments, from the registers: its mean is its first value plus the
+// mean of the differences from it, exact for a constant row), merged over the row by
+// Chan's pairwise update (kiln::RowMoments): no cancellation, one reduction.
 // Multi pass (kMultiPass == 1): a block per row streams it twice: the row's sums (and h
 // written), then the normalized write, backwards so that its first reads hit L2.
-// LayerNorm reduces sum(h - K) and sum((h - K)^2) together there, whose cancellation is
-// small where K is near the mean (and nil for a constant row).
+// LayerNorm's sums there are shifted by the row's first element K (every thread loads
+// it): sum(h - K) and sum((h - K)^2) reduced together, whose cancellation is small where K
+// is near the mean (and nil for a constant row: the mean is K + sum(h - K) / cols).
 //
 // Pointers carry no __restrict__: y may be x, and h may be x or the residual (updated in
 // place); every element is read before the same thread writes it, and the multi-pass
@@ -141,40 +143,51 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   const bool valid = row < ROW(rows);
   const long long start = (long long)(valid ? row.get() : 0) * kCols;
 
-  // K (LayerNorm), read by every thread of the row before any of them writes (the row's
-  // reductions below order the reads before the writes, should h be x or the residual).
-  const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
   Vector v[kIters];
-  Sums part{0.0f, 0.0f};
+  int held = 0;  // vectors of the row this thread holds
 #pragma unroll
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (valid && in_row<kThreadsPerRow>(c)) {
       v[i] = load_h(a, start, c);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(v[i][j]) - shift;
-        part.a += kRms ? d * d : d;
-      }
+      ++held;
     }
   }
   Stats s{0.0f, 0.0f};
   if constexpr (kRms) {
-    s.rstd = reciprocal_sqrt(reduce_row<0>(part).a * kInvCols + a.eps);
-  } else {
-    s.mean = shift + reduce_row<0>(part).a * kInvCols;
-    Sums dev{0.0f, 0.0f};
+    float part = 0.0f;
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(i * kThreadsPerRow);
-      if (!(valid && in_row<kThreadsPerRow>(c))) continue;
+      if (i >= held) continue;  // (a thread holds its first `held` vectors)
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) part += to_float(v[i][j]) * to_float(v[i][j]);
+    }
+    part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
+    s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
+  } else {
+    // This thread's Moments, from its registers (two passes over them).
+    const float first_value = held > 0 ? to_float(v[0][0]) : 0.0f;
+    float diff = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      if (i >= held) continue;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) diff += to_float(v[i][j]) - first_value;
+    }
+    const float n = float(held * kVec);
+    kiln::Moments m{n, held > 0 ? first_value + diff / n : 0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      if (i >= held) continue;
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(v[i][j]) - s.mean;
-        dev.a += d * d;
+        const float d = to_float(v[i][j]) - m.mean;
+        m.m2 += d * d;
       }
     }
-    s.rstd = reciprocal_sqrt(reduce_row<1>(dev).a * kInvCols + a.eps);
+    m = kiln::row_reduce<kiln::RowMoments, kThreadsPerRow, kRowsPerBlock>(m);
+    s.mean = m.mean;
+    s.rstd = reciprocal_sqrt(m.m2 * kInvCols + a.eps);
   }
   if (!valid) return;  // after the last barrier
 #pragma unroll

@@ -24,6 +24,36 @@
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks)
 #endif
 
+namespace kiln {
+
+/// The count, mean and sum of squared deviations from the mean (M2) of a set of values:
+/// what a numerically stable variance is reduced from (variance = m2 / n).
+struct Moments {
+  float n;
+  float mean;
+  float m2;
+};
+/// The Moments of the union of two disjoint sets (Chan et al.'s pairwise update), written
+/// so that merge_moments(a, b) and merge_moments(b, a) give the same bits: a butterfly
+/// over it leaves the same result in every lane. Empty sets (n == 0) are the identity;
+/// sets of one mean keep it exactly (a constant row's mean is its value).
+KILN_HOST_DEVICE constexpr Moments merge_moments(Moments a, Moments b) {
+  const float n = a.n + b.n;
+  if (a.n == 0.0f) return b;
+  if (b.n == 0.0f) return a;
+  const float d = b.mean - a.mean;  // its square is the same either way round
+  const float mean = d == 0.0f ? a.mean : (a.n * a.mean + b.n * b.mean) / n;
+  return {n, mean, (a.m2 + b.m2) + d * d * (a.n * b.n / n)};
+}
+/// merge_moments as an operation (butterfly_reduce's Op).
+struct MergeMoments {
+  KILN_HOST_DEVICE constexpr Moments operator()(Moments a, Moments b) const {
+    return merge_moments(a, b);
+  }
+};
+
+}  // namespace kiln
+
 #if KILN_GPU_COMPILER
 
 namespace kiln {
@@ -85,6 +115,20 @@ struct RowSum {
   static KILN_DEVICE KILN_FORCEINLINE FloatPair lanes(FloatPair v) {
     return {warp_sum<Lanes>(v.a), warp_sum<Lanes>(v.b)};
   }
+};
+
+/// row_reduce's Combine for Moments: a row's count, mean and M2 in one reduction (LayerNorm's
+/// statistics, with no cancellation whatever the mean).
+struct RowMoments {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE Moments lanes(Moments v) {
+    return butterfly_reduce<Lanes>(v, MergeMoments{}, Shuffle{});
+  }
+  struct Shuffle {  // each member from lane (this lane ^ mask)
+    KILN_DEVICE KILN_FORCEINLINE Moments operator()(Moments v, int mask) const {
+      return {shuffle_xor(v.n, mask), shuffle_xor(v.mean, mask), shuffle_xor(v.m2, mask)};
+    }
+  };
 };
 
 /// A reduction over each row of a block laid out as RowsPerBlock rows of ThreadsPerRow
