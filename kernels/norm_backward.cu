@@ -15,6 +15,9 @@
 // partial rows in order. With the sums the grid fills the device kMinBlocks blocks an SM
 // (the host launches that many: norm_backward_blocks), and a one-pass thread that holds
 // little (kPrefetch) loads its next row before it works on the current one.
+// (kiln::ops does not launch the multi pass with the sums: adding to a partial row in
+// memory row by row costs a read and a write of a float an element, so it launches it for
+// dx alone and kernels/norm_weight_grad.cu for dweight and dbias.)
 //
 // The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm.cu:
 //   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK

@@ -622,7 +622,9 @@ TEST_CASE("backward: the ops with every optional argument, a workspace, dx over 
   // Rows far beyond one grid (blocks loop over them), one row, long rows.
   // (Each shape compiles a forward, a backward and a column sum per kind and dtype: the
   // every-candidate test above covers the configs, this one the calls.)
-  const Shape shapes[] = {{1, 1}, {3000, 1}, {20000, 128}, {31, 2047}, {2, 100003}};
+  // 40 x 16384 and 2 x 100003: multi pass, dweight and dbias from the weight-gradient
+  // kernel (3 row groups, 1).
+  const Shape shapes[] = {{1, 1}, {3000, 1}, {20000, 128}, {31, 2047}, {40, 16384}, {2, 100003}};
   int options = 0;
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {

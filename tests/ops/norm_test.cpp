@@ -383,6 +383,48 @@ TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial row
   CHECK(norm_backward_blocks(p, long_rows, h200) == 132);
 }
 
+TEST_CASE("backward: multi pass with dweight or dbias takes them from the weight-gradient kernel") {
+  using S = NormStrategy;
+  using kiln::ops::detail::norm_backward_split;
+  using kiln::ops::detail::norm_weight_grad_grid;
+  const NormConfig long_rows{S::multi_pass, 1024, 8, 1, 4};
+  const NormConfig short_rows{S::one_pass, 256, 8, 1, 2};
+  NormBackwardParams p{NormKind::layer_norm, NormDType::f16, 65536, true, true, 1024};
+  CHECK(norm_backward_split(p, long_rows));
+  CHECK_FALSE(norm_backward_split(p, short_rows));
+  p.weight_grad = p.bias_grad = false;
+  CHECK_FALSE(norm_backward_split(p, long_rows));  // dx alone: nothing to split
+  p.bias_grad = true;
+  CHECK(norm_backward_split(p, long_rows));
+  // Its name and header: the backward's without a config part, blocks of 128 threads.
+  p.weight_grad = true;
+  CHECK(kiln::ops::detail::norm_weight_grad_kernel_name(p, {}) ==
+        "norm_weight_grad__layer__f16__cols65536__dw_db");
+  const std::string h = kiln::ops::detail::norm_weight_grad_spec(p, {}).header();
+  CHECK(has(h, "inline constexpr int kThreadsPerRow = 128;"));
+  CHECK(has(h, "inline constexpr int kUnroll = 4;"));
+  CHECK(has(h, "inline constexpr int kVec = 8;"));
+  CHECK(has(h, "inline constexpr int kWeightGrad = 1;"));
+  // Row groups: 4 blocks an SM of 132 where the columns take fewer, groups of 16 rows or
+  // more, every row in one group. 1024 x 65536 f16: 64 column blocks, 9 groups of 114.
+  auto grid = norm_weight_grad_grid(p, {}, 132);
+  CHECK(grid.groups == 9);
+  CHECK(grid.rows_per_group == 114);
+  // 64 x 2^20: 1024 column blocks fill the device; one group of all 64 rows.
+  p.cols = 1 << 20;
+  p.rows = 64;
+  grid = norm_weight_grad_grid(p, {}, 132);
+  CHECK(grid.groups == 1);
+  CHECK(grid.rows_per_group == 64);
+  // 37 rows of 16384: at most 3 groups (16 rows or more each), covering 37 rows.
+  p.cols = 16384;
+  p.rows = 37;
+  grid = norm_weight_grad_grid(p, {}, 132);
+  CHECK(grid.groups == 3);
+  CHECK(grid.groups * grid.rows_per_group >= 37);
+  CHECK((grid.groups - 1) * grid.rows_per_group < 37);
+}
+
 namespace {
 
 // One config of every kind (as softmax_test's), spread over both norms, with and without
@@ -502,6 +544,21 @@ kiln::jit::Program column_sum_program(NormDType dt, int cols) {
                       kiln::ops::detail::column_sum_kernel_name(p, {}));
 }
 
+kiln::jit::Program weight_grad_program(const NormBackwardParams& p) {
+  return program_with("norm_weight_grad.cu", kiln::ops::detail::norm_weight_grad_spec(p, {}),
+                      kiln::ops::detail::norm_weight_grad_kernel_name(p, {}));
+}
+
+// The weight-gradient kernel's kinds: both sums, one of them, f32, a row of one vector,
+// ragged column blocks.
+std::vector<NormBackwardParams> every_weight_grad_kind() {
+  using K = NormKind;
+  return {{K::layer_norm, NormDType::f16, 65536, true, true, 0},
+          {K::layer_norm, NormDType::bf16, 16384, false, true, 0},
+          {K::rms_norm, NormDType::f32, 100003, true, false, 0},
+          {K::rms_norm, NormDType::bf16, 8, true, false, 0}};
+}
+
 }  // namespace
 
 TEST_CASE("NVRTC: every kind of backward config compiles for sm_80, sm_86, sm_89 and sm_90") {
@@ -517,6 +574,11 @@ TEST_CASE("NVRTC: every kind of backward config compiles for sm_80, sm_86, sm_89
         column_sum_program(dt, 1000),
         "column_sum__" + std::string(kiln::gen::to_string(dt)) + "__cols1000", false);
   }
+  for (const auto& p : every_weight_grad_kind()) {
+    const std::string name = kiln::ops::detail::norm_weight_grad_kernel_name(p, {});
+    CAPTURE(name);
+    kiln_test::compile_for_nvidia_targets(weight_grad_program(p), name, false);
+  }
 }
 
 #ifdef KILN_TEST_HIP_CLANG
@@ -530,5 +592,10 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   }
   kiln_test::compile_for_gfx942(column_sum_program(NormDType::bf16, 4096), "column_sum.cu",
                                 "column_sum__bf16__cols4096", dir);
+  for (const auto& p : every_weight_grad_kind()) {
+    const std::string name = kiln::ops::detail::norm_weight_grad_kernel_name(p, {});
+    CAPTURE(name);
+    kiln_test::compile_for_gfx942(weight_grad_program(p), "norm_weight_grad.cu", name, dir);
+  }
 }
 #endif

@@ -278,6 +278,10 @@ requires(std::is_same_v<T, std::uint16_t> || std::is_same_v<T, std::uint32_t>) v
 /// norm_backward_factory() and column_sum_factory().
 using NormBackwardFactory = factory::Factory<NormBackwardParams, NormConfig>;
 using ColumnSumFactory = factory::Factory<ColumnSumParams, ColumnSumConfig>;
+/// The weight-gradient kernel's factory (kernels/norm_weight_grad.cu): dweight's and
+/// dbias' partial rows where the backward kernel runs in several passes. Its params'
+/// rows are 0 (a run-time argument). Use norm_weight_grad_factory().
+using NormWeightGradFactory = factory::Factory<NormBackwardParams, NormWeightGradConfig>;
 
 /// What a norm's backward pass takes besides dy, the forward's input and dx. Buffers
 /// must be on dx's device.
@@ -408,7 +412,40 @@ inline ColumnSumFactory::Description column_sum_description() {
   };
 }
 
+/// The description of kernels/norm_weight_grad.cu as a factory: one config.
+inline NormWeightGradFactory::Description norm_weight_grad_description() {
+  return {
+      .name = "norm_weight_grad",
+      .version = 1,
+      .source = "norm_weight_grad.cu",
+      .configs = [](const NormBackwardParams&,
+                    const rt::DeviceProperties&) { return std::vector<NormWeightGradConfig>{{}}; },
+      .spec = [](const NormBackwardParams& p, const NormWeightGradConfig& c,
+                 const rt::DeviceProperties&) { return norm_weight_grad_spec(p, c); },
+      .launch =
+          [](const NormBackwardParams& p, const NormWeightGradConfig& c) {
+            const std::int64_t vec = softmax_vector_width(norm_row(norm_forward(p)));
+            return rt::LaunchConfig(rt::Dim3(ceil_div(std::int64_t(p.cols) / vec, c.threads)),
+                                    c.threads);
+          },
+      .validate =
+          [](const NormBackwardParams& p) {
+            validate_norm_backward(p);
+            if (!p.weight_grad && !p.bias_grad) {
+              throw Error("kiln: norm_weight_grad: ask for dweight or dbias (or both)");
+            }
+          },
+      .kernel_name = norm_weight_grad_kernel_name,
+  };
+}
+
 }  // namespace detail
+
+/// The process-wide norm weight-gradient factory.
+inline NormWeightGradFactory& norm_weight_grad_factory() {
+  static NormWeightGradFactory factory(detail::norm_weight_grad_description());
+  return factory;
+}
 
 /// The process-wide norm backward factory (its kernels are memoized for the process).
 inline NormBackwardFactory& norm_backward_factory() {
@@ -429,6 +466,45 @@ inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBac
   NormBackwardParams bucket = p;
   bucket.rows = row_bucket(p.rows);
   return norm_backward_factory().get(bucket, device);
+}
+
+/// What a backward call of `p` launches: the backward kernel over `blocks` blocks (dx, and
+/// the partial rows of dweight and dbias unless `split`); where split, the weight-gradient
+/// kernel over `groups` row groups of `rows_per_group` rows for those; then the column sum
+/// of `partial_rows` partial rows, `partial_floats` floats in all.
+struct NormBackwardPlan {
+  const NormBackwardFactory::KernelType* backward = nullptr;
+  NormBackwardParams backward_params;  ///< the backward kernel's (without the sums if split)
+  std::int64_t blocks = 1;
+  const NormWeightGradFactory::KernelType* weight_grad = nullptr;  ///< where split
+  NormWeightGradGrid groups{1, 1};
+  std::int64_t partial_rows = 0;
+  std::int64_t partial_floats = 0;
+};
+inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
+  const rt::DeviceProperties& props = device.properties();
+  NormBackwardPlan plan;
+  plan.backward_params = p;
+  plan.backward = &norm_backward_kernel(p, device);
+  const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
+  if (!norm_backward_split(p, plan.backward->config())) {
+    plan.blocks = norm_backward_blocks(p, plan.backward->config(), props);
+    plan.partial_rows = sums > 0 ? plan.blocks : 0;
+    plan.partial_floats = norm_backward_partial_floats(p, plan.blocks);
+    return plan;
+  }
+  // dx from the backward kernel without the sums (its own choice of config: a one-pass
+  // one may hold a row without them), the sums from the weight-gradient kernel.
+  plan.backward_params.weight_grad = plan.backward_params.bias_grad = false;
+  plan.backward = &norm_backward_kernel(plan.backward_params, device);
+  plan.blocks = norm_backward_blocks(plan.backward_params, plan.backward->config(), props);
+  NormBackwardParams wg = p;
+  wg.rows = 0;  // a run-time argument
+  plan.weight_grad = &norm_weight_grad_factory().get(wg, device);
+  plan.groups = norm_weight_grad_grid(p, plan.weight_grad->config(), props.multiprocessors);
+  plan.partial_rows = plan.groups.groups;
+  plan.partial_floats = plan.groups.groups * std::int64_t(p.cols) * sums;
+  return plan;
 }
 
 template <class T>
@@ -498,10 +574,9 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
     }
     return;
   }
-  const auto& k = norm_backward_kernel(p, dx.device());
-  const rt::DeviceProperties& props = dx.device().properties();
-  const std::int64_t blocks = norm_backward_blocks(p, k.config(), props);
-  const std::int64_t floats = norm_backward_partial_floats(p, blocks);
+  const NormBackwardPlan plan = norm_backward_plan(p, dx.device());
+  const auto& k = *plan.backward;
+  const std::int64_t floats = plan.partial_floats;
   rt::DeviceBuffer<float> own;
   float* partial = nullptr;
   if (grads) {
@@ -517,18 +592,29 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
       partial = own.data();
     }
   }
-  rt::LaunchConfig lc = norm_backward_launch(p, k.config());
-  lc.grid = rt::Dim3(blocks);
+  rt::LaunchConfig lc = norm_backward_launch(plan.backward_params, k.config());
+  lc.grid = rt::Dim3(plan.blocks);
   lc.stream = stream;
   const T* weight = data_or_null(args.weight);
   const float* mean = args.mean ? args.mean->data() : nullptr;
   const float* rstd = args.rstd->data();
+  float* kernel_partial = plan.weight_grad ? nullptr : partial;
+  if (plan.weight_grad) {
+    // dx may be dy or x: the sums read them before the backward kernel writes dx.
+    rt::LaunchConfig wlc = plan.weight_grad->launch_config();
+    wlc.grid.y = unsigned(plan.groups.groups);
+    wlc.stream = stream;
+    plan.weight_grad->launch(wlc, dy.data(), x.data(), mean, rstd, partial, int(rows),
+                             int(plan.groups.rows_per_group));
+  }
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
-    const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config,
-                              norm_backward_factory().bytes(p), norm_backward_factory().flops(p)};
-    k.launch(lc, info, dy.data(), x.data(), weight, mean, rstd, dx.data(), partial, int(rows));
+    const NormBackwardParams& bp = plan.backward_params;
+    const rt::LaunchInfo info{nlohmann::json(bp).dump(), k.launch_info().config,
+                              norm_backward_factory().bytes(bp), norm_backward_factory().flops(bp)};
+    k.launch(lc, info, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial,
+             int(rows));
   } else {
-    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), partial, int(rows));
+    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial, int(rows));
   }
   if (!grads) return;
   const auto& sum = column_sum_factory().get({dtype, std::int32_t(cols)}, dx.device());
@@ -537,7 +623,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   slc.stream = stream;
   T* first = args.dweight ? args.dweight->data() : args.dbias->data();
   T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
-  sum.launch(slc, static_cast<const float*>(partial), first, second, int(blocks));
+  sum.launch(slc, static_cast<const float*>(partial), first, second, int(plan.partial_rows));
   if (!args.workspace) {
     // The partial sums are read on the stream: wait for it before `own` is freed.
     rt::ContextGuard g(dx.device().context());
@@ -564,10 +650,7 @@ inline std::size_t norm_backward_workspace_size(NormKind kind, gen::DType dtype,
   const NormBackwardParams p{kind, dtype, std::int32_t(cols), dweight, dbias, rows};
   detail::validate_norm_backward(p);
   if ((!dweight && !dbias) || rows == 0) return 0;
-  const auto& k = detail::norm_backward_kernel(p, device);
-  const rt::DeviceProperties& props = device.properties();
-  return std::size_t(
-      detail::norm_backward_partial_floats(p, detail::norm_backward_blocks(p, k.config(), props)));
+  return std::size_t(detail::norm_backward_plan(p, device).partial_floats);
 }
 
 /// dx of y = layer_norm(x) (x: the input the forward normalized, h in the fused residual

@@ -302,6 +302,66 @@ inline gen::Spec norm_backward_spec(const NormBackwardParams& p, const NormConfi
 
 }  // namespace detail
 
+/// The weight-gradient kernel (kernels/norm_weight_grad.cu), for rows a one-pass backward
+/// cannot hold: a block of `threads` threads sums `threads` vectors of columns over a
+/// group of rows, `unroll` rows' loads at a time. One config.
+struct NormWeightGradConfig {
+  std::int32_t threads = 128;
+  std::int32_t unroll = 4;
+  bool operator==(const NormWeightGradConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NormWeightGradConfig, threads, unroll)
+
+namespace detail {
+
+/// Whether a backward call of `p` with config `c` takes dweight and dbias from the
+/// weight-gradient kernel (a multi-pass backward then writes dx alone): a multi-pass
+/// thread cannot keep its columns' sums in registers, and adding them to a partial row in
+/// memory row by row costs a read and a write of a float an element.
+inline bool norm_backward_split(const NormBackwardParams& p, const NormConfig& c) {
+  return (p.weight_grad || p.bias_grad) && c.strategy == NormStrategy::multi_pass;
+}
+
+/// "norm_weight_grad__layer__f16__cols65536__dw_db".
+inline std::string norm_weight_grad_kernel_name(const NormBackwardParams& p,
+                                                const NormWeightGradConfig&) {
+  const std::string backward = norm_backward_kernel_name(p, NormConfig{});
+  // "norm_backward__layer__f16__cols65536__dw_db__t1v1": drop the config part.
+  return "norm_weight_grad" + backward.substr(13, backward.rfind("__") - 13);
+}
+
+/// The header kernels/norm_weight_grad.cu includes as "spec.hpp": the backward's for
+/// blocks of c.threads threads, one row, one vector each.
+inline gen::Spec norm_weight_grad_spec(const NormBackwardParams& p, const NormWeightGradConfig& c) {
+  const int vec = softmax_vector_width(norm_row(norm_forward(p)));
+  gen::Spec s = norm_backward_spec(p, NormConfig{NormStrategy::multi_pass, c.threads, vec, 1, 1});
+  s.constant("kUnroll", int(c.unroll));
+  return s;
+}
+
+/// The row groups of a weight-gradient launch over `rows` rows on a device of
+/// `multiprocessors` SMs, and the rows each: as many groups as give the grid 4 blocks an
+/// SM, but no more than rows / 16 (rounded up): fewer groups leave fewer partial rows.
+struct NormWeightGradGrid {
+  std::int64_t groups;
+  std::int64_t rows_per_group;
+};
+inline NormWeightGradGrid norm_weight_grad_grid(const NormBackwardParams& p,
+                                                const NormWeightGradConfig& c,
+                                                int multiprocessors) {
+  const std::int64_t vec = softmax_vector_width(norm_row(norm_forward(p)));
+  const std::int64_t col_blocks = ceil_div(std::int64_t(p.cols) / vec, c.threads);
+  const std::int64_t rows = std::max<std::int64_t>(1, p.rows);
+  const std::int64_t want = std::max<std::int64_t>(
+      1, ceil_div(4 * std::int64_t(std::max(1, multiprocessors)), col_blocks));
+  std::int64_t groups = std::min(want, ceil_div(rows, 16));
+  groups = std::max<std::int64_t>(1, groups);
+  const std::int64_t per = ceil_div(rows, groups);
+  return {ceil_div(rows, per), per};
+}
+
+}  // namespace detail
+
 /// Column sums of f32 partial rows written as dtype (kernels/column_sum.cu): the norms'
 /// dweight and dbias from the backward kernel's partial rows. The number of partial rows
 /// is a run-time argument.
