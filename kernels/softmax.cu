@@ -7,7 +7,7 @@
 //               SLOT (a row's slot in a block), RANK (a thread's rank within its row)
 //   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
 //   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
-//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass
+//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kCluster
 //   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
 //   SOFTMAX_BACKWARD (defined for the backward kernel only)
 //
@@ -17,6 +17,11 @@
 // Multi pass (kMultiPass == 1): a block per row streams it twice: an online max and sum
 // (the sum rescaled whenever the maximum grows), then the normalized write. The second
 // pass walks the row backwards, so its first reads hit what the first pass left in L2.
+// Clusters (kCluster > 1, sm_90, forward only, one row per block): the kCluster blocks of
+// a thread-block cluster share a row, block rank r taking the r-th of kCluster equal
+// slices of its vectors (one pass or multi pass over the slice, as above); each block's
+// (max, sum) goes to the others through distributed shared memory, and every block adds
+// them up in rank order (the same bits in each).
 //
 // Backward (spec.hpp defines SOFTMAX_BACKWARD): dx = y * (dy - sum_col(dy * y)) by row,
 // from the forward's output y and the gradient dy, f32 math; In views y and dy, Out dx
@@ -30,13 +35,15 @@
 // Rows are a run-time argument; tensors view one row at a time, because a whole matrix
 // can pass 2^31 elements (kiln's tensors use 32-bit offsets): the row's start is 64-bit.
 #include "kiln/device/block.hpp"
+#include "kiln/device/cluster.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"
 
 namespace softmax {
 
 using Elem = Out::element_type;
-constexpr int kVecs = kCols / kVec;  // vectors per row
+constexpr int kVecs = kCols / kVec;           // vectors per row
+constexpr int kSliceVecs = kVecs / kCluster;  // vectors of a row one block takes
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLowest = -3.402823466e38f;  // a finite start: -inf - -inf would be NaN
 
@@ -45,6 +52,8 @@ static_assert((kThreadsPerRow & (kThreadsPerRow - 1)) == 0, "threads per row: a 
 static_assert(kThreadsPerRow * kRowsPerBlock % kiln::warp_size == 0,
               "whole warps: every lane takes part in the shuffles");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
+static_assert(kCluster == 1 || (kRowsPerBlock == 1 && kVecs % kCluster == 0),
+              "clusters: one row per block, equal slices of whole vectors");
 
 // ---- f32 math over f16 / bf16 / f32 storage: kiln::to_float and kiln::from_float
 // (kiln/device/half.hpp) ----
@@ -126,10 +135,45 @@ KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Vector& v, float m, float i
   return o;
 }
 
-/// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
+/// Whether vector `c` lies in the row, or in the block's slice of it with clusters (known
+/// true at compile time when the threads tile it).
 template <int Step>
 KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
-  return kVecs % Step == 0 || c < COLV(kVecs);
+  return kSliceVecs % Step == 0 || c < COLV(kSliceVecs);
+}
+
+/// The row group (or row, with clusters) this block works on.
+KILN_DEVICE KILN_FORCEINLINE int block_row() {
+  return kiln::block_index() / kCluster;
+}
+/// Where this block's slice of its row starts, in elements (0 without clusters): block
+/// rank r of a cluster (blockIdx.x % kCluster, clusters lying along x) takes slice r.
+KILN_DEVICE KILN_FORCEINLINE long long slice_start() {
+  return kCluster == 1 ? 0 : (long long)(kiln::block_index() % kCluster) * kSliceVecs * kVec;
+}
+
+/// The row's MaxSum from each block's (`v`, the same in every thread of the block): with
+/// clusters through distributed shared memory, added up in rank order in every block;
+/// without, `v`. Every thread of the cluster calls it.
+KILN_DEVICE KILN_FORCEINLINE MaxSum cluster_combine(MaxSum v) {
+  if constexpr (kCluster == 1) {
+    return v;
+  } else {
+    KILN_SHARED MaxSum mine;
+    if (kiln::thread_index() == 0) mine = v;
+    kiln::cluster_sync();  // every block's part written (release) and seen (acquire)
+    MaxSum parts[kCluster];
+    MaxSum total{kLowest, 0.0f};
+#pragma unroll
+    for (int r = 0; r < kCluster; ++r) {
+      parts[r] = *kiln::cluster_shared(&mine, unsigned(r));
+      total.m = max_of(total.m, parts[r].m);
+    }
+#pragma unroll
+    for (int r = 0; r < kCluster; ++r) total.s += parts[r].s * exp_minus(parts[r].m, total.m);
+    kiln::cluster_sync();  // no block leaves (its shared memory with it) while others read
+    return total;
+  }
 }
 
 // One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of row
@@ -141,9 +185,9 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
   const Threads t(kiln::thread_index());
   const SLOT slot = t.get<SLOT>();
   const COLV first(t.get<RANK>().get());
-  const ROW row(kiln::block_index() * kRowsPerBlock + slot.get());
+  const ROW row(block_row() * kRowsPerBlock + slot.get());
   const bool valid = row < ROW(rows);
-  const long long start = (long long)(valid ? row.get() : 0) * kCols;
+  const long long start = (long long)(valid ? row.get() : 0) * kCols + slice_start();
   const In x(in + start);
   const Out y(out + start);
 
@@ -169,7 +213,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
       part.s = sum_exp(v[i], part.m, part.s);
     }
   }
-  const MaxSum total = reduce_row(part);
+  const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
   const float scale = exp_minus(part.m, total.m) * inv_sum;  // from this thread's max
 #pragma unroll
@@ -191,11 +235,11 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
 // kIters vectors per thread.
 KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
   constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
-  constexpr int kSteps = (kVecs + kStep - 1) / kStep;
+  constexpr int kSteps = (kSliceVecs + kStep - 1) / kStep;
   const Threads t(kiln::thread_index());
   const COLV first(t.get<RANK>().get());
-  const ROW row(kiln::block_index());
-  const long long start = (long long)row.get() * kCols;
+  const ROW row(block_row());
+  const long long start = (long long)row.get() * kCols + slice_start();
   const In x(in + start);
   const Out y(out + start);
 
@@ -219,7 +263,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
       if (in_row<kStep>(c)) part.s = sum_exp(v[i], part.m, part.s);
     }
   }
-  const MaxSum total = reduce_row(part);
+  const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
   for (int step = kSteps - 1; step >= 0; --step) {
     Vector v[kIters];
@@ -342,7 +386,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 
 /// in, out (backward: y, dy, dx): rows x kCols elements, row-major, each row starting at
 /// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
-/// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) blocks.
+/// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) * kCluster blocks, in clusters of
+/// kCluster blocks along x.
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 #ifndef SOFTMAX_BACKWARD
@@ -350,7 +395,7 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
                      int rows) {
   if constexpr (kMultiPass) {
-    if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
+    if (softmax::block_row() >= rows) return;  // the whole cluster: before any barrier
     softmax::multi_pass(in, out);
   } else {
     softmax::one_pass(in, out, rows);

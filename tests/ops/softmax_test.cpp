@@ -17,6 +17,7 @@
 #include "kiln/jit/compiler.hpp"
 #include "kiln/jit/sources.hpp"
 #include "kiln/ops/detail/softmax_configs.hpp"
+#include "kiln/ops/softmax.hpp"
 
 using namespace kiln::ops;
 using kiln::ops::detail::softmax_backward_configs;
@@ -159,6 +160,18 @@ TEST_CASE("unsupported problems are refused with what is supported") {
   CHECK(has(error_of({SoftmaxDType(7), 10, 1}), "use f16, bf16 or f32"));
 }
 
+namespace {
+// What validate_softmax_config says of `c` for `p` (warps of 32), "" when it accepts it.
+std::string validate_error(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  try {
+    kiln::ops::detail::validate_softmax_config(p, c, 32);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
 TEST_CASE("configs the kernel cannot run are refused, naming the rule") {
   const SoftmaxParams p{SoftmaxDType::f16, 4096, 100};
   auto error_of_config = [&](SoftmaxConfig c, int warp = 32) -> std::string {
@@ -181,6 +194,86 @@ TEST_CASE("configs the kernel cannot run are refused, naming the rule") {
   CHECK(has(error_of_config({S::one_pass, 64, 8, 16, 8}), "at most 64 bytes"));
   CHECK(has(error_of_config({S::multi_pass, 256, 8, 2, 2}), "one row per block"));
   CHECK(has(error_of_config({S::multi_pass, 256, 8, 1, 0}), "vectors_per_thread"));
+  // Clusters: 2, 4 or 8 blocks a row, one row a block, equal slices of whole vectors;
+  // one_pass counts its vectors over the slice.
+  CHECK(error_of_config({S::one_pass, 256, 8, 1, 1, 2}).empty());
+  CHECK(has(error_of_config({S::one_pass, 256, 8, 1, 2, 2}), "vectors_per_thread = 1"));
+  CHECK(has(error_of_config({S::one_pass, 128, 8, 1, 1, 3}), "cluster_blocks must be"));
+  CHECK(has(error_of_config({S::one_pass, 128, 8, 1, 1, 16}), "cluster_blocks must be"));
+  CHECK(has(error_of_config({S::one_pass, 32, 8, 2, 4, 4}), "rows_per_block = 1"));
+  CHECK(has(validate_error({SoftmaxDType::f16, 4000, 1}, {S::multi_pass, 256, 8, 1, 2, 8}),
+            "500 vectors do not divide by 8"));
+}
+
+TEST_CASE("cluster candidates: rows of 32 KiB and more, one pass where the slice fits") {
+  using S = SoftmaxStrategy;
+  using kiln::ops::detail::softmax_cluster_configs;
+  CHECK(softmax_cluster_configs({SoftmaxDType::f16, 8192, 64}, 32).empty());  // 16 KiB rows
+  for (auto dt : all_dtypes) {
+    for (int cols : {16384, 65536, 100000, 1 << 20}) {
+      const SoftmaxParams p{dt, cols, 64};
+      for (const auto& c : softmax_cluster_configs(p, 32)) {
+        CAPTURE(softmax_kernel_name(p, c));
+        CHECK(validate_error(p, c).empty());
+        CHECK(c.cluster_blocks > 1);
+        CHECK(kiln::gen::is_identifier(softmax_kernel_name(p, c)));
+      }
+    }
+  }
+  // 65536 f16 (8192 vectors): every cluster size holds its slice in one pass.
+  const SoftmaxParams wide{SoftmaxDType::f16, 65536, 1024};
+  const auto configs = softmax_cluster_configs(wide, 32);
+  CHECK(std::count(configs.begin(), configs.end(), SoftmaxConfig{S::one_pass, 1024, 8, 1, 2, 4}) ==
+        1);
+  for (const auto& c : configs) CHECK(c.strategy == S::one_pass);
+  CHECK(softmax_kernel_name(wide, {S::one_pass, 1024, 8, 1, 2, 4}) ==
+        "softmax__f16__cols65536__t1024v8c4");
+  // 2^20 f16: slices of 16384 vectors or more are too long for registers: multi pass.
+  for (const auto& c : softmax_cluster_configs({SoftmaxDType::f16, 1 << 20, 64}, 32)) {
+    CHECK(c.strategy == S::multi_pass);
+  }
+  CHECK(softmax_kernel_name({SoftmaxDType::f16, 1 << 20, 64}, {S::multi_pass, 1024, 8, 1, 4, 8}) ==
+        "softmax__f16__cols1048576__multipass_t1024v8i4c8");
+  // The header says how many blocks share a row; a config without it is a row per block.
+  CHECK(has(kiln::ops::detail::softmax_spec(wide, {S::one_pass, 1024, 8, 1, 2, 4}).header(),
+            "inline constexpr int kCluster = 4;"));
+  CHECK(has(kiln::ops::detail::softmax_spec(wide, {S::multi_pass, 1024, 8, 1, 2}).header(),
+            "inline constexpr int kCluster = 1;"));
+  // Tuning records from before clusters read as a row per block.
+  const auto old = nlohmann::json::parse(
+      R"({"strategy":"one_pass","threads_per_row":256,"vector_width":8,"rows_per_block":1,)"
+      R"("vectors_per_thread":2})");
+  CHECK(old.get<SoftmaxConfig>() == SoftmaxConfig{S::one_pass, 256, 8, 1, 2, 1});
+}
+
+TEST_CASE("clusters: offered on sm_90 only, launched a cluster a row") {
+  using S = SoftmaxStrategy;
+  kiln::rt::DeviceProperties h200;
+  h200.arch = "sm_90";
+  h200.compute_major = 9;
+  h200.warp_size = 32;
+  kiln::rt::DeviceProperties a100 = h200;
+  a100.arch = "sm_80";
+  a100.compute_major = 8;
+  kiln::rt::DeviceProperties mi300 = h200;
+  mi300.arch = "gfx942";
+  mi300.warp_size = 64;
+  const SoftmaxParams p{SoftmaxDType::bf16, 65536, 1024};
+  auto clusters = [&](const kiln::rt::DeviceProperties& d) {
+    int n = 0;
+    for (const auto& c : kiln::ops::softmax_factory().configs(p, d)) n += c.cluster_blocks > 1;
+    return n;
+  };
+  CHECK(clusters(h200) > 0);
+  CHECK(clusters(a100) == 0);
+  CHECK(clusters(mi300) == 0);
+  const auto lc = kiln::ops::detail::softmax_launch(p, {S::one_pass, 1024, 8, 1, 2, 4});
+  CHECK(lc.grid.x == 1024 * 4);
+  CHECK(lc.cluster.x == 4);
+  CHECK(lc.block.x == 1024);
+  const auto plain = kiln::ops::detail::softmax_launch(p, {S::multi_pass, 1024, 8, 1, 2});
+  CHECK(plain.grid.x == 1024);
+  CHECK(plain.cluster.count() == 1);
 }
 
 TEST_CASE("kernel names carry the specialization") {
@@ -436,6 +529,10 @@ std::vector<Case> every_kind() {
   out.push_back({{SoftmaxDType::f16, 1001, 1}, {S::one_pass, 64, 1, 2, 16}});
   out.push_back({{SoftmaxDType::bf16, 12345, 1}, {S::multi_pass, 256, 1, 1, 4}});
   out.push_back({{SoftmaxDType::f32, 1, 1}, {S::one_pass, 1, 1, 128, 1}});
+  // Clusters (sm_90; on older targets their cluster calls compile to a trap): one pass
+  // over a quarter of a row, multi pass over an eighth.
+  out.push_back({{SoftmaxDType::f16, 65536, 1}, {S::one_pass, 1024, 8, 1, 2, 4}});
+  out.push_back({{SoftmaxDType::f32, 1 << 20, 1}, {S::multi_pass, 1024, 4, 1, 4, 8}});
   return out;
 }
 
@@ -510,6 +607,7 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
   kiln_test::TempDir dir("kiln-softmax-hip");
   for (const auto& k : every_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    if (k.c.cluster_blocks > 1) continue;  // (NVIDIA's clusters)
     const std::string name = softmax_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(program_for(k), "softmax.cu", name, dir);

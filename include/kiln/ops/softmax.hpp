@@ -56,10 +56,19 @@ inline int warp_size(const rt::DeviceProperties& d) {
   return d.warp_size > 0 ? d.warp_size : 32;
 }
 
-/// A kernel's grid covers p.rows rows (at least one block: a launch over 0 rows does nothing).
+/// A kernel's grid covers p.rows rows (at least one block: a launch over 0 rows does
+/// nothing), cluster_blocks blocks a row in clusters of that many.
 inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConfig& c) {
-  return {std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block)),
-          c.threads_per_row * c.rows_per_block};
+  rt::LaunchConfig lc(
+      std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block)) * std::max(1, c.cluster_blocks),
+      c.threads_per_row * c.rows_per_block);
+  lc.cluster = rt::Dim3(unsigned(std::max(1, c.cluster_blocks)));
+  return lc;
+}
+
+/// Whether `d` runs thread-block clusters (sm_90 and later, CUDA).
+inline bool has_clusters(const rt::DeviceProperties& d) {
+  return d.arch.rfind("sm_", 0) == 0 && d.compute_major >= 9;
 }
 
 /// Candidates are timed on at most this much input (and as much output): a problem that
@@ -96,12 +105,24 @@ inline SoftmaxFactory::Description softmax_description() {
       .name = "softmax",
       .version = 1,
       .source = "softmax.cu",
-      .configs = [](const SoftmaxParams& p,
-                    const rt::DeviceProperties& d) { return softmax_configs(p, warp_size(d)); },
+      .configs =
+          [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
+            std::vector<SoftmaxConfig> out = softmax_configs(p, warp_size(d));
+            if (has_clusters(d)) {
+              for (const SoftmaxConfig& c : softmax_cluster_configs(p, warp_size(d))) {
+                out.push_back(c);
+              }
+            }
+            return out;
+          },
       .spec =
           [](const SoftmaxParams& p, const SoftmaxConfig& c, const rt::DeviceProperties& d) {
             validate_softmax(p);
             validate_softmax_config(p, c, warp_size(d));
+            if (c.cluster_blocks > 1 && !has_clusters(d)) {
+              throw Error("kiln: softmax config " + nlohmann::json(c).dump() +
+                          ": clusters need an sm_90 (or later) NVIDIA device, not " + d.arch);
+            }
             return softmax_spec(p, c);
           },
       .launch = softmax_launch,

@@ -43,10 +43,16 @@ struct SoftmaxConfig {
   /// one_pass: the vectors each thread holds, ceil(cols / vector_width / threads_per_row);
   /// multi_pass: the vectors each thread loads per step of its loop.
   std::int32_t vectors_per_thread = 1;
+  /// Blocks of a thread-block cluster (sm_90) that share each row, each taking an equal
+  /// slice of its vectors (one_pass and vectors_per_thread count over the slice): 1 (a row
+  /// per block or slot), 2, 4 or 8. Forward only.
+  std::int32_t cluster_blocks = 1;
   bool operator==(const SoftmaxConfig&) const = default;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SoftmaxConfig, strategy, threads_per_row, vector_width,
-                                   rows_per_block, vectors_per_thread)
+// (Tuning records written before cluster_blocks existed read as 1.)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SoftmaxConfig, strategy, threads_per_row,
+                                                vector_width, rows_per_block, vectors_per_thread,
+                                                cluster_blocks)
 
 namespace detail {
 
@@ -130,11 +136,26 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
                 std::to_string(warp_size) + ", at most 1024 threads");
   }
   if (c.vectors_per_thread < 1) throw Error(what + "vectors_per_thread must be positive");
+  if (c.cluster_blocks != 1) {
+    if (c.cluster_blocks != 2 && c.cluster_blocks != 4 && c.cluster_blocks != 8) {
+      throw Error(what + "cluster_blocks must be 1, 2, 4 or 8");
+    }
+    if (c.rows_per_block != 1) {
+      throw Error(what + "a cluster shares one row among its blocks (rows_per_block = 1)");
+    }
+    if ((p.cols / c.vector_width) % c.cluster_blocks != 0) {
+      throw Error(what + "a cluster splits the row into equal slices of whole vectors: " +
+                  std::to_string(p.cols / c.vector_width) + " vectors do not divide by " +
+                  std::to_string(c.cluster_blocks));
+    }
+  }
   if (c.strategy == SoftmaxStrategy::one_pass) {
-    const std::int64_t need = ceil_div(p.cols / c.vector_width, c.threads_per_row);
+    const std::int64_t need =
+        ceil_div(p.cols / c.vector_width / c.cluster_blocks, c.threads_per_row);
     if (c.vectors_per_thread != need) {
       throw Error(what + "one_pass needs vectors_per_thread = " + std::to_string(need) +
-                  " (the row over the threads)");
+                  (c.cluster_blocks > 1 ? " (the block's slice of the row over the threads)"
+                                        : " (the row over the threads)"));
     }
     if (need * c.vector_width * esize > softmax_register_bytes(block)) {
       throw Error(what + "one_pass holds at most " + std::to_string(softmax_register_bytes(block)) +
@@ -177,6 +198,39 @@ inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int wa
       for (int iters : {2, 4, 8}) {
         if (t % warp_size != 0) continue;
         out.push_back({SoftmaxStrategy::multi_pass, t, vec, 1, iters});
+      }
+    }
+  }
+  return out;
+}
+
+/// The cluster candidates for `p` (the forward on sm_90: softmax_description adds them
+/// where the device has clusters), for rows of 32 KiB and more, which a block per row
+/// leaves the GPU waiting on: rows shared by clusters of 2, 4 or 8 blocks; one pass over
+/// a slice that fits the registers (512 or 1024 threads), else multi pass (512 or 1024
+/// threads, 2 or 4 vectors a step). Not yet timed: never the heuristic's choice.
+inline std::vector<SoftmaxConfig> softmax_cluster_configs(const SoftmaxParams& p, int warp_size) {
+  std::vector<SoftmaxConfig> out;
+  const int esize = gen::size_of(p.dtype);
+  if (std::int64_t(p.cols) * esize < 32 * 1024) return out;
+  const int vec = softmax_vector_width(p);
+  const std::int64_t vecs = p.cols / vec;
+  for (int blocks : {2, 4, 8}) {
+    if (vecs % blocks != 0) continue;
+    const std::int64_t slice = vecs / blocks;
+    bool one_pass = false;
+    for (int t : {512, 1024}) {
+      if (t % warp_size != 0 || t / 2 >= slice) continue;
+      const std::int64_t need = ceil_div(slice, t);
+      if (need * vec * esize > softmax_register_bytes(t)) continue;
+      out.push_back({SoftmaxStrategy::one_pass, t, vec, 1, std::int32_t(need), blocks});
+      one_pass = true;
+    }
+    if (one_pass) continue;
+    for (int t : {512, 1024}) {
+      for (int iters : {2, 4}) {
+        if (t % warp_size != 0) continue;
+        out.push_back({SoftmaxStrategy::multi_pass, t, vec, 1, iters, blocks});
       }
     }
   }
@@ -228,6 +282,7 @@ inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConf
   } else if (c.rows_per_block > 1) {
     name += "r" + std::to_string(c.rows_per_block);
   }
+  if (c.cluster_blocks > 1) name += "c" + std::to_string(c.cluster_blocks);
   return name;
 }
 
@@ -247,7 +302,8 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .constant("kThreadsPerRow", int(c.threads_per_row))
       .constant("kRowsPerBlock", int(c.rows_per_block))
       .constant("kIters", int(c.vectors_per_thread))
-      .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0);
+      .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0)
+      .constant("kCluster", int(c.cluster_blocks));
   return s;
 }
 
