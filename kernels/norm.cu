@@ -16,16 +16,16 @@
 // A constant row's mean must come out as exactly its value, whatever its magnitude (an
 // unshifted f32 sum of 4096 values of 60000 already rounds, and the rounded mean gives
 // such a row a variance of its own).
+// LayerNorm's sums are shifted by the row's first element K (every thread loads it):
+// sum(h - K) and sum((h - K)^2) reduced together, one reduction as RMSNorm's, whose
+// cancellation is small where K is near the mean (and nil for a constant row: the mean is
+// K + sum(h - K) / cols). (Merging each thread's exact moments by Chan's update,
+// kiln::RowMoments, costs two divisions a merge; on the H200 it took 8192 x 8192 f16 from
+// 66% to 50% of a copy.)
 // One pass (kMultiPass == 0): as softmax's, each thread keeps its kIters vectors of h in
-// registers. LayerNorm reduces once: each thread's count, mean and sum of squared
-// deviations (kiln::Moments, from the registers: its mean is its first value plus the
-// mean of the differences from it, exact for a constant row), merged over the row by
-// Chan's pairwise update (kiln::RowMoments): no cancellation, one reduction.
+// registers.
 // Multi pass (kMultiPass == 1): a block per row streams it twice: the row's sums (and h
 // written), then the normalized write, backwards so that its first reads hit L2.
-// LayerNorm's sums there are shifted by the row's first element K (every thread loads
-// it): sum(h - K) and sum((h - K)^2) reduced together, whose cancellation is small where K
-// is near the mean (and nil for a constant row: the mean is K + sum(h - K) / cols).
 //
 // Pointers carry no __restrict__: y may be x, and h may be x or the residual (updated in
 // place); every element is read before the same thread writes it, and the multi-pass
@@ -94,6 +94,15 @@ struct Stats {
   float mean;
   float rstd;
 };
+
+/// LayerNorm's Stats from the row's Sums of h - K and (h - K)^2: mean K + sum(h - K) / cols,
+/// and a variance whose cancellation is small where K is near the mean (nil for a
+/// constant row, whose mean is then exactly K).
+KILN_DEVICE KILN_FORCEINLINE Stats shifted_stats(Sums total, float shift, float eps) {
+  const float shifted_mean = total.a * kInvCols;
+  const float var = total.b * kInvCols - shifted_mean * shifted_mean;
+  return {shift + shifted_mean, reciprocal_sqrt((var > 0.0f ? var : 0.0f) + eps)};
+}
 
 /// h = x + residual at vector c, rounded to the storage type (or x alone).
 KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV c) {
@@ -165,29 +174,23 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
     s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
   } else {
-    // This thread's Moments, from its registers (two passes over them).
-    const float first_value = held > 0 ? to_float(v[0][0]) : 0.0f;
-    float diff = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      if (i >= held) continue;
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) diff += to_float(v[i][j]) - first_value;
-    }
-    const float n = float(held * kVec);
-    kiln::Moments m{n, held > 0 ? first_value + diff / n : 0.0f, 0.0f};
+    // Sums shifted by the row's first element K, as in multi_pass: one reduction of two
+    // floats. (Every thread of the row reads h[0] before any thread writes: the writes
+    // follow the reduction.)
+    const float shift = valid ? to_float(load_h(a, start, COLV(0))[0]) : 0.0f;
+    Sums part{0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       if (i >= held) continue;
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(v[i][j]) - m.mean;
-        m.m2 += d * d;
+        const float d = to_float(v[i][j]) - shift;
+        part.a += d;
+        part.b += d * d;
       }
     }
-    m = kiln::row_reduce<kiln::RowMoments, kThreadsPerRow, kRowsPerBlock>(m);
-    s.mean = m.mean;
-    s.rstd = reciprocal_sqrt(m.m2 * kInvCols + a.eps);
+    const Sums total = reduce_row<0>(part);
+    s = shifted_stats(total, shift, a.eps);
   }
   if (!valid) return;  // after the last barrier
 #pragma unroll
@@ -243,10 +246,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
   if constexpr (kRms) {
     s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);
   } else {
-    const float shifted_mean = total.a * kInvCols;
-    const float var = total.b * kInvCols - shifted_mean * shifted_mean;
-    s.mean = shift + shifted_mean;
-    s.rstd = reciprocal_sqrt((var > 0.0f ? var : 0.0f) + a.eps);
+    s = shifted_stats(total, shift, a.eps);
   }
   const Elem* h = kResidual ? a.h : a.x;
   for (int step = kSteps - 1; step >= 0; --step) {
