@@ -154,26 +154,34 @@ KILN_DEVICE KILN_FORCEINLINE long long slice_start() {
 
 /// The row's MaxSum from each block's (`v`, the same in every thread of the block): with
 /// clusters through distributed shared memory, added up in rank order in every block;
-/// without, `v`. Every thread of the cluster calls it.
+/// without, `v`. Every thread of the cluster calls it, and with clusters then
+/// cluster_done() before it leaves: the first kCluster threads of each block copy the
+/// blocks' parts into its own shared memory and arrive on a cluster barrier that is waited
+/// on only at the end, so that the writes do not wait for the slowest block's reads.
 KILN_DEVICE KILN_FORCEINLINE MaxSum cluster_combine(MaxSum v) {
   if constexpr (kCluster == 1) {
     return v;
   } else {
     KILN_SHARED MaxSum mine;
-    if (kiln::thread_index() == 0) mine = v;
+    KILN_SHARED MaxSum parts[kCluster];
+    const int t = kiln::thread_index();
+    if (t == 0) mine = v;
     kiln::cluster_sync();  // every block's part written (release) and seen (acquire)
-    MaxSum parts[kCluster];
+    if (t < kCluster) parts[t] = *kiln::cluster_shared(&mine, unsigned(t));
+    kiln::cluster_arrive();  // done with the other blocks' shared memory
+    kiln::sync_threads();    // parts seen by the whole block
     MaxSum total{kLowest, 0.0f};
 #pragma unroll
-    for (int r = 0; r < kCluster; ++r) {
-      parts[r] = *kiln::cluster_shared(&mine, unsigned(r));
-      total.m = max_of(total.m, parts[r].m);
-    }
+    for (int r = 0; r < kCluster; ++r) total.m = max_of(total.m, parts[r].m);
 #pragma unroll
     for (int r = 0; r < kCluster; ++r) total.s += parts[r].s * exp_minus(parts[r].m, total.m);
-    kiln::cluster_sync();  // no block leaves (its shared memory with it) while others read
     return total;
   }
+}
+/// With clusters, the wait that matches cluster_combine's arrival: no block leaves (its
+/// shared memory with it) while another may still read it.
+KILN_DEVICE KILN_FORCEINLINE void cluster_done() {
+  if constexpr (kCluster > 1) kiln::cluster_wait();
 }
 
 // One pass: thread (SLOT, RANK) holds vectors RANK, RANK + kThreadsPerRow, ... of row
@@ -229,6 +237,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
       kiln::store_vector<kVec>(y[c], normalized(v[i], total.m, inv_sum));
     }
   }
+  cluster_done();
 }
 
 // Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) streams its row in steps of
@@ -278,6 +287,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
       if (in_row<kStep>(c)) kiln::store_vector<kVec>(y[c], normalized(v[i], total.m, inv_sum));
     }
   }
+  cluster_done();
 }
 
 }  // namespace softmax

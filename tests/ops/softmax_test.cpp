@@ -24,6 +24,7 @@ using kiln::ops::detail::softmax_backward_configs;
 using kiln::ops::detail::softmax_backward_heuristic;
 using kiln::ops::detail::softmax_backward_kernel_name;
 using kiln::ops::detail::softmax_configs;
+using kiln::ops::detail::softmax_forward_heuristic;
 using kiln::ops::detail::softmax_heuristic;
 using kiln::ops::detail::softmax_kernel_name;
 using kiln::ops::detail::validate_softmax;
@@ -70,8 +71,18 @@ TEST_CASE("every candidate config is valid, and the heuristic picks one of them"
         const SoftmaxConfig h = softmax_heuristic(p, configs);
         CHECK(std::find(configs.begin(), configs.end(), h) != configs.end());
         // Rows over 16 KiB stream in two passes; shorter ones are held in registers.
-        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) > 16 * 1024;
+        const std::int64_t row_bytes = std::int64_t(cols) * kiln::gen::size_of(dt);
+        const bool long_row = row_bytes > 16 * 1024;
         CHECK(h.strategy == (long_row ? SoftmaxStrategy::multi_pass : SoftmaxStrategy::one_pass));
+        // The forward's own holds rows up to 32 KiB, over 1024 threads past 16 KiB.
+        const SoftmaxConfig f = softmax_forward_heuristic(p, configs);
+        CHECK(std::find(configs.begin(), configs.end(), f) != configs.end());
+        if (long_row && row_bytes <= 32 * 1024) {
+          CHECK(f.strategy == SoftmaxStrategy::one_pass);
+          CHECK(f.threads_per_row == 1024);
+        } else {
+          CHECK(f == h);
+        }
       }
     }
   }
@@ -131,14 +142,14 @@ TEST_CASE("which strategies a problem gets") {
 TEST_CASE("the heuristic on the benchmark's shapes") {
   auto h = [](SoftmaxDType dt, int cols) {
     const SoftmaxParams p{dt, cols, 1024};
-    return softmax_kernel_name(p, softmax_heuristic(p, softmax_configs(p, 32)));
+    return softmax_kernel_name(p, softmax_forward_heuristic(p, softmax_configs(p, 32)));
   };
   CHECK(h(SoftmaxDType::f16, 128) == "softmax__f16__cols128__t8v8r16");
   CHECK(h(SoftmaxDType::f16, 1024) == "softmax__f16__cols1024__t64v8r2");
   CHECK(h(SoftmaxDType::f16, 8192) == "softmax__f16__cols8192__t512v8");
   CHECK(h(SoftmaxDType::f16, 1001) == "softmax__f16__cols1001__t128v1");
-  CHECK(h(SoftmaxDType::f16, 16384) == "softmax__f16__cols16384__multipass_t512v8i2");
-  CHECK(h(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__multipass_t512v4i2");
+  CHECK(h(SoftmaxDType::f16, 16384) == "softmax__f16__cols16384__t1024v8");
+  CHECK(h(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__t1024v4");
   CHECK(h(SoftmaxDType::f32, 16384) == "softmax__f32__cols16384__multipass_t512v4i4");
   CHECK(h(SoftmaxDType::f16, 65536) == "softmax__f16__cols65536__multipass_t1024v8i4");
   CHECK(h(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__multipass_t1024v4i8");

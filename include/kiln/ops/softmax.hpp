@@ -127,7 +127,7 @@ inline SoftmaxFactory::Description softmax_description() {
           },
       .launch = softmax_launch,
       .validate = validate_softmax,
-      .heuristic = softmax_heuristic,
+      .heuristic = softmax_forward_heuristic,
       .kernel_name = softmax_kernel_name,
       // One read and one write of the matrix; per element max, subtract, scale, exp (twice)
       // and sum, then the final scale.

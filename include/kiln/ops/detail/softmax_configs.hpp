@@ -270,6 +270,22 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
   return candidates.front();
 }
 
+/// The forward's config without timing: softmax_heuristic, but rows over 16 KiB and up to
+/// 32 KiB are held in one pass by 1024 threads (4096 x 16384 f16 on the H200: 93% of a
+/// copy, where the two passes of softmax_heuristic_choice reach 62%). The backward and
+/// the norms, which hold more a thread, keep softmax_heuristic.
+inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
+                                               const std::vector<SoftmaxConfig>& candidates) {
+  const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
+  if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
+    const SoftmaxConfig want = softmax_one_pass(p, softmax_max_threads, 128);
+    for (const auto& c : candidates) {
+      if (c == want) return c;
+    }
+  }
+  return softmax_heuristic(p, candidates);
+}
+
 /// "softmax__f16__cols4096__t256v8" (one pass, one row per block), "..._t32v8r8" (8 rows
 /// per block), "softmax__f16__cols65536__multipass_t1024v8i2" (2 vectors per step).
 inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConfig& c) {
