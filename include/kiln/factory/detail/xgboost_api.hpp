@@ -6,6 +6,7 @@
 ///
 /// The signatures below are those of xgboost/c_api.h (1.x and 2.x agree on them).
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -109,11 +110,26 @@ inline XGBoostLoad load_xgboost(const std::vector<std::string>& candidates) {
   return out;
 }
 
+/// Whether the process is exiting past the point where XGBoost's own static objects go.
+/// A model held by an object that outlives them (a factory's model cache, a static) must
+/// not free its handles then: XGBoost would free them a second time (a crash at exit).
+inline std::atomic<bool>& xgboost_exiting() {
+  static std::atomic<bool> exiting{false};
+  return exiting;
+}
+
 /// The process-wide XGBoost, loaded on first use from xgboost_library_candidates(); null
 /// when it is missing (xgboost_unavailable_reason() says why). Never unloaded: XGBoost's
-/// static and thread-local destructors would otherwise run after dlclose at exit.
+/// static and thread-local destructors would otherwise run after dlclose at exit. Its
+/// static destructors were registered while it loaded; the handler registered just after
+/// runs before them at exit and sets xgboost_exiting().
 inline const XGBoostLoad& xgboost_load() {
-  static const XGBoostLoad* loaded = new XGBoostLoad(load_xgboost(xgboost_library_candidates()));
+  static const XGBoostLoad* loaded = [] {
+    auto* l = new XGBoostLoad(load_xgboost(xgboost_library_candidates()));
+    xgboost_exiting();  // constructed now, so destroyed after the handler has run
+    if (l->api) std::atexit([] { xgboost_exiting().store(true); });
+    return l;
+  }();
   return *loaded;
 }
 inline const XGBoostApi* xgboost_api() {
@@ -140,7 +156,7 @@ class XgbMatrix {
   XgbMatrix(const XgbMatrix&) = delete;
   XgbMatrix& operator=(const XgbMatrix&) = delete;
   ~XgbMatrix() {
-    if (handle_) api_->dmatrix_free(handle_);
+    if (handle_ && !xgboost_exiting().load()) api_->dmatrix_free(handle_);
   }
   XgbDMatrix get() const { return handle_; }
 
@@ -178,7 +194,9 @@ class XgbBoosterOwner {
 
  private:
   void reset() {
-    if (handle_) api_->booster_free(handle_);
+    // At exit, after XGBoost's own static objects are gone, the handle is left to the
+    // process's end (see xgboost_exiting()).
+    if (handle_ && !xgboost_exiting().load()) api_->booster_free(handle_);
     handle_ = nullptr;
   }
   const XGBoostApi* api_ = nullptr;
