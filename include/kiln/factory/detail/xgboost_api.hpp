@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -118,6 +119,15 @@ inline std::atomic<bool>& xgboost_exiting() {
   return exiting;
 }
 
+/// Keeps `handle` reachable from a global to the process's end: what is not freed at exit
+/// (see xgboost_exiting()) is then not reported as leaked by leak checkers.
+inline void keep_until_exit(void* handle) {
+  static std::mutex mutex;
+  static auto* kept = new std::vector<void*>();  // never freed, by design
+  std::lock_guard lock(mutex);
+  kept->push_back(handle);
+}
+
 /// The process-wide XGBoost, loaded on first use from xgboost_library_candidates(); null
 /// when it is missing (xgboost_unavailable_reason() says why). Never unloaded: XGBoost's
 /// static and thread-local destructors would otherwise run after dlclose at exit. Its
@@ -156,7 +166,12 @@ class XgbMatrix {
   XgbMatrix(const XgbMatrix&) = delete;
   XgbMatrix& operator=(const XgbMatrix&) = delete;
   ~XgbMatrix() {
-    if (handle_ && !xgboost_exiting().load()) api_->dmatrix_free(handle_);
+    if (!handle_) return;
+    if (xgboost_exiting().load()) {
+      keep_until_exit(handle_);
+    } else {
+      api_->dmatrix_free(handle_);
+    }
   }
   XgbDMatrix get() const { return handle_; }
 
@@ -196,7 +211,11 @@ class XgbBoosterOwner {
   void reset() {
     // At exit, after XGBoost's own static objects are gone, the handle is left to the
     // process's end (see xgboost_exiting()).
-    if (handle_ && !xgboost_exiting().load()) api_->booster_free(handle_);
+    if (handle_ && xgboost_exiting().load()) {
+      keep_until_exit(handle_);
+    } else if (handle_) {
+      api_->booster_free(handle_);
+    }
     handle_ = nullptr;
   }
   const XGBoostApi* api_ = nullptr;
