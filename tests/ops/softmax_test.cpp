@@ -494,6 +494,12 @@ TEST_CASE("backward: unsupported problems and configs are refused, naming the ba
             "at most 64 bytes"));
   CHECK(backward_config_error_of({SoftmaxDType::f32, 65536, 1}, {S::multi_pass, 512, 4, 1, 8})
             .empty());
+  // A cluster config, valid for the forward, is not the backward's (its kernel would take
+  // a slice of each row for the whole row).
+  const SoftmaxParams wide{SoftmaxDType::f16, 65536, 8};
+  const SoftmaxConfig clustered{S::one_pass, 1024, 8, 1, 4, 2};
+  CHECK_NOTHROW(validate_softmax_config(wide, clustered, 32));
+  CHECK(has(backward_config_error_of(wide, clustered), "cluster_blocks = 1"));
 }
 
 TEST_CASE("backward: kernel names and the generated header") {

@@ -208,7 +208,8 @@ inline std::vector<SoftmaxConfig> softmax_configs(const SoftmaxParams& p, int wa
 /// where the device has clusters), for rows of 32 KiB and more, which a block per row
 /// leaves the GPU waiting on: rows shared by clusters of 2, 4 or 8 blocks; one pass over
 /// a slice that fits the registers (512 or 1024 threads), else multi pass (512 or 1024
-/// threads, 2 or 4 vectors a step). Not yet timed: never the heuristic's choice.
+/// threads, 2 or 4 vectors a step). Timed on the H200 they did not beat the configs
+/// without clusters (docs/ops.md): never the heuristic's choice.
 inline std::vector<SoftmaxConfig> softmax_cluster_configs(const SoftmaxParams& p, int warp_size) {
   std::vector<SoftmaxConfig> out;
   const int esize = gen::size_of(p.dtype);
@@ -368,6 +369,11 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
     const std::string text = e.what();
     const std::size_t rule = text.find("}: ");
     throw Error(what + (rule == std::string::npos ? text : text.substr(rule + 3)));
+  }
+  if (c.cluster_blocks != 1) {
+    throw Error(what +
+                "the backward kernel runs a row per block or slot (cluster_blocks = 1); "
+                "clusters are the forward's");
   }
   const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
   if (!softmax_backward_fits(p, c)) {
