@@ -109,9 +109,8 @@ inline SoftmaxFactory::Description softmax_description() {
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
             std::vector<SoftmaxConfig> out = softmax_configs(p, warp_size(d));
             if (has_clusters(d)) {
-              for (const SoftmaxConfig& c : softmax_cluster_configs(p, warp_size(d))) {
-                out.push_back(c);
-              }
+              const auto clusters = softmax_cluster_configs(p, warp_size(d));
+              out.insert(out.end(), clusters.begin(), clusters.end());
             }
             return out;
           },

@@ -128,6 +128,17 @@ inline void keep_until_exit(void* handle) {
   kept->push_back(handle);
 }
 
+/// Frees `handle` with `free`, unless XGBoost's own static objects are already gone (see
+/// xgboost_exiting()): then it is kept to the process's end.
+inline void release_handle(void* handle, int (*free)(void*)) {
+  if (!handle) return;
+  if (xgboost_exiting().load()) {
+    keep_until_exit(handle);
+  } else {
+    free(handle);
+  }
+}
+
 /// The process-wide XGBoost, loaded on first use from xgboost_library_candidates(); null
 /// when it is missing (xgboost_unavailable_reason() says why). Never unloaded: XGBoost's
 /// static and thread-local destructors would otherwise run after dlclose at exit. Its
@@ -165,14 +176,7 @@ class XgbMatrix {
   }
   XgbMatrix(const XgbMatrix&) = delete;
   XgbMatrix& operator=(const XgbMatrix&) = delete;
-  ~XgbMatrix() {
-    if (!handle_) return;
-    if (xgboost_exiting().load()) {
-      keep_until_exit(handle_);
-    } else {
-      api_->dmatrix_free(handle_);
-    }
-  }
+  ~XgbMatrix() { release_handle(handle_, api_->dmatrix_free); }
   XgbDMatrix get() const { return handle_; }
 
  private:
@@ -209,13 +213,7 @@ class XgbBoosterOwner {
 
  private:
   void reset() {
-    // At exit, after XGBoost's own static objects are gone, the handle is left to the
-    // process's end (see xgboost_exiting()).
-    if (handle_ && xgboost_exiting().load()) {
-      keep_until_exit(handle_);
-    } else if (handle_) {
-      api_->booster_free(handle_);
-    }
+    if (handle_) release_handle(handle_, api_->booster_free);
     handle_ = nullptr;
   }
   const XGBoostApi* api_ = nullptr;
