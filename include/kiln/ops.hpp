@@ -3,5 +3,6 @@
 /// RMSNorm. Includes kiln/factory.hpp, so KILN_PROFILE=FILE works here too (docs/profiling.md).
 
 #include "factory.hpp"
+#include "ops/conv.hpp"
 #include "ops/norm.hpp"
 #include "ops/softmax.hpp"

@@ -10,6 +10,45 @@
 
 namespace kiln_test {
 
+/// A problem of groups of gw channels, c channels, an r x s filter, the stride and
+/// padding, n images of h x w (fprop, f16, no epilogue).
+inline kiln::ops::ConvGroupedParams conv_problem(std::int32_t gw, std::int32_t c, std::int32_t r,
+                                                 std::int32_t s, std::int32_t stride,
+                                                 std::int32_t pad_h, std::int32_t pad_w,
+                                                 std::int64_t n, std::int32_t h, std::int32_t w) {
+  kiln::ops::ConvGroupedParams p;
+  p.group_width = gw;
+  p.channels = c;
+  p.filter_h = r;
+  p.filter_w = s;
+  p.stride = stride;
+  p.pad_h = pad_h;
+  p.pad_w = pad_w;
+  p.n = n;
+  p.h = h;
+  p.w = w;
+  return p;
+}
+
+/// Small problems with every kind of edge: odd images, N = 1, C = 8, each filter size,
+/// both strides, uneven padding, each group width.
+inline std::vector<kiln::ops::ConvGroupedParams> conv_ragged_problems() {
+  const auto problem = conv_problem;
+  return {
+      problem(8, 8, 3, 3, 1, 1, 1, 1, 5, 7),    // one group, "same"
+      problem(8, 16, 3, 3, 2, 1, 1, 2, 7, 5),   // stride 2, odd image
+      problem(8, 24, 5, 5, 1, 2, 2, 1, 6, 6),   // 5x5 "same"
+      problem(8, 16, 7, 7, 2, 3, 3, 1, 9, 8),   // 7x7, stride 2
+      problem(8, 8, 1, 1, 1, 0, 0, 2, 3, 4),    // 1x1
+      problem(8, 16, 3, 3, 1, 0, 0, 1, 5, 6),   // no padding
+      problem(8, 8, 5, 3, 2, 1, 2, 1, 7, 7),    // explicit, uneven
+      problem(8, 8, 1, 7, 1, 0, 3, 1, 3, 9),    // 1x7
+      problem(16, 32, 3, 3, 1, 1, 1, 1, 4, 5),  // groups of 16
+      problem(32, 64, 3, 3, 2, 1, 1, 1, 5, 3),  // groups of 32
+      problem(8, 8, 7, 7, 1, 3, 3, 1, 1, 1),    // a 1 x 1 image under a 7x7 filter
+  };
+}
+
 /// Offsets into the NHWC tensors and the C x R x S x G weights of `p`.
 struct ConvIndex {
   const kiln::ops::ConvGroupedParams& p;

@@ -1,17 +1,26 @@
 // Tests include/kiln/ops/detail/conv_params.hpp (the grouped convolution's problem: what is
-// supported, the shapes, the bytes and FLOPs) and tests/ops/conv_reference.hpp (the double
-// references the GPU tests will check kiln's kernels against). No GPU.
+// supported, the shapes, the bytes and FLOPs), tests/ops/conv_reference.hpp (the double
+// references conv_gpu_test checks kiln's kernel against) and detail/conv_configs.hpp (the
+// kernel's configs, heuristic, names and header); the NVRTC cases compile every kind of
+// config for sm_80 to sm_90. No GPU.
 #include "kiln/ops/detail/conv_params.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <functional>
+#include <set>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../nvrtc_support.hpp"
 #include "conv_reference.hpp"
+#include "kiln/jit/sources.hpp"
+#include "kiln/ops/conv.hpp"
 
 using kiln::ops::conv_same_padding;
 using kiln::ops::ConvGroupedParams;
@@ -20,22 +29,7 @@ using kiln::ops::validate_conv_grouped;
 
 namespace {
 
-ConvGroupedParams problem(std::int32_t gw, std::int32_t c, std::int32_t r, std::int32_t s,
-                          std::int32_t stride, std::int32_t pad_h, std::int32_t pad_w,
-                          std::int64_t n, std::int32_t h, std::int32_t w) {
-  ConvGroupedParams p;
-  p.group_width = gw;
-  p.channels = c;
-  p.filter_h = r;
-  p.filter_w = s;
-  p.stride = stride;
-  p.pad_h = pad_h;
-  p.pad_w = pad_w;
-  p.n = n;
-  p.h = h;
-  p.w = w;
-  return p;
-}
+const auto problem = kiln_test::conv_problem;
 
 std::string error_of(const ConvGroupedParams& p) {
   try {
@@ -101,22 +95,6 @@ std::vector<double> dense_fprop(const ConvGroupedParams& p, const std::vector<do
 
 // Small problems with every supported feature: odd images, N = 1, one group, stride 2,
 // "same" and explicit padding, mixed filters, each group width.
-std::vector<ConvGroupedParams> ragged_problems() {
-  return {
-      problem(8, 8, 3, 3, 1, 1, 1, 1, 5, 7),    // one group, "same"
-      problem(8, 16, 3, 3, 2, 1, 1, 2, 7, 5),   // stride 2, odd image
-      problem(8, 24, 5, 5, 1, 2, 2, 1, 6, 6),   // 5x5 "same"
-      problem(8, 16, 7, 7, 2, 3, 3, 1, 9, 8),   // 7x7, stride 2
-      problem(8, 8, 1, 1, 1, 0, 0, 2, 3, 4),    // 1x1
-      problem(8, 16, 3, 3, 1, 0, 0, 1, 5, 6),   // no padding
-      problem(8, 8, 5, 3, 2, 1, 2, 1, 7, 7),    // explicit, uneven
-      problem(8, 8, 1, 7, 1, 0, 3, 1, 3, 9),    // 1x7
-      problem(16, 32, 3, 3, 1, 1, 1, 1, 4, 5),  // groups of 16
-      problem(32, 64, 3, 3, 2, 1, 1, 1, 5, 3),  // groups of 32
-      problem(8, 8, 7, 7, 1, 3, 3, 1, 1, 1),    // a 1 x 1 image under a 7x7 filter
-  };
-}
-
 }  // namespace
 
 TEST_CASE("conv2d_grouped: output shapes, bytes and FLOPs") {
@@ -182,10 +160,16 @@ TEST_CASE("conv2d_grouped: what is not supported is refused, saying what is") {
           "smaller than the 7 x 7 filter", "pad more");
   refused(with([](auto& p) {
             p.n = 2147483647;
-            p.h = p.w = 32768;
+            p.h = p.w = 128;
             p.channels = 65536;
           }),
           "too large", "split the batch");
+  refused(with([](auto& p) {
+            p.h = p.w = 32768;
+            p.channels = 65536;
+          }),
+          "an image of 32768 x 32768 x 65536 has 70368744177664 elements",
+          "at most 2147483647 (2^31 - 1) an image");
   refused(with([](auto& p) { p.pass = ConvPass(7); }), "pass 7", "fprop, dgrad or wgrad");
 }
 
@@ -201,7 +185,7 @@ TEST_CASE("conv2d_grouped: params as JSON, the passes by name") {
 
 TEST_CASE("conv reference: fprop matches a dense convolution of zero-padded images") {
   std::mt19937 rng(11);
-  for (const auto& p : ragged_problems()) {
+  for (const auto& p : kiln_test::conv_ragged_problems()) {
     CAPTURE(nlohmann::json(p).dump());
     REQUIRE(error_of(p).empty());
     const auto x = random_values(std::size_t(kiln::ops::conv_input_elements(p)), rng);
@@ -219,7 +203,7 @@ TEST_CASE("conv reference: dgrad and wgrad are fprop's adjoints") {
   // fprop is linear in x and in w, so for any dy:
   //   <fprop(x, w), dy> = <x, dgrad(dy, w)> = <w, wgrad(x, dy)>
   std::mt19937 rng(12);
-  for (const auto& p : ragged_problems()) {
+  for (const auto& p : kiln_test::conv_ragged_problems()) {
     CAPTURE(nlohmann::json(p).dump());
     const auto x = random_values(std::size_t(kiln::ops::conv_input_elements(p)), rng);
     const auto w = random_values(std::size_t(kiln::ops::conv_weight_elements(p)), rng);
@@ -251,5 +235,217 @@ TEST_CASE("conv reference: dgrad and wgrad are fprop's adjoints") {
     CHECK((dot(kiln_test::conv_fprop(p, x, w), dy) - base) / 1e-3 ==
           doctest::Approx(dw[i]).epsilon(1e-8));
     w[i] -= 1e-3;
+  }
+}
+
+// ---- The kernel's configs (detail/conv_configs.hpp) ----
+
+namespace {
+
+using kiln::ops::ConvActivation;
+using kiln::ops::ConvConfig;
+namespace cd = kiln::ops::detail;
+
+std::string config_error(const ConvGroupedParams& p, const ConvConfig& c,
+                         std::int64_t shared = 0) {
+  try {
+    cd::validate_conv_config(p, c, shared);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+std::string kernel_problem_error(const ConvGroupedParams& p) {
+  try {
+    cd::validate_conv_kernel_problem(p);
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// The benchmark's shapes (issue list): N, C, H = W, R = S, "same", stride 1, groups of 8.
+std::vector<ConvGroupedParams> benchmark_problems() {
+  std::vector<ConvGroupedParams> out;
+  for (auto [n, c, hw, r] : std::vector<std::array<int, 4>>{
+           {128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3}, {128, 256, 56, 5},
+           {32, 64, 64, 3}, {128, 1024, 14, 3}}) {
+    out.push_back(problem(8, c, r, r, 1, (r - 1) / 2, (r - 1) / 2, n, hw, hw));
+  }
+  return out;
+}
+
+constexpr std::int64_t kH200Shared = 232448;  // an H200's opt-in shared memory a block
+
+}  // namespace
+
+TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuristic is one") {
+  auto problems = kiln_test::conv_ragged_problems();
+  for (const auto& p : benchmark_problems()) problems.push_back(p);
+  for (auto p : problems) {
+    for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
+      p.pass = pass;
+      if (pass == ConvPass::dgrad && p.stride != 1) continue;
+      CAPTURE(nlohmann::json(p).dump());
+      REQUIRE(kernel_problem_error(p).empty());
+      for (std::int64_t shared : {std::int64_t(0), kH200Shared, std::int64_t(101376)}) {
+        const auto cs = cd::conv_configs(p, shared);
+        REQUIRE_FALSE(cs.empty());
+        std::set<std::string> names;
+        for (const auto& c : cs) {
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK(config_error(p, c, shared).empty());
+          if (shared > 0) CHECK(cd::conv_shared_bytes(p, c) <= shared);
+          names.insert(cd::conv_kernel_name(p, c));
+        }
+        CHECK(names.size() == cs.size());
+        // Few enough to time: a tuning run compiles each.
+        CHECK(cs.size() <= 64);
+        const ConvConfig h = cd::conv_heuristic(p, cs, 132);
+        CHECK(std::find(cs.begin(), cs.end(), h) != cs.end());
+      }
+    }
+  }
+}
+
+TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying why") {
+  const auto p = problem(16, 64, 3, 3, 1, 1, 1, 2, 9, 9);
+  auto refused = [&](ConvConfig c, const char* why) {
+    const std::string e = config_error(p, c);
+    CAPTURE(e);
+    CHECK(e.find("kiln: conv2d_grouped config") != std::string::npos);
+    CHECK(e.find(why) != std::string::npos);
+  };
+  const ConvConfig ok{8, 64, 64, 4, 2, 2};
+  CHECK(config_error(p, ok).empty());
+  auto with = [&](auto f) {
+    ConvConfig c = ok;
+    f(c);
+    return c;
+  };
+  refused(with([](auto& c) { c.block_p = 0; }), "block_p");
+  refused(with([](auto& c) { c.block_q = 48; }), "block_q must be 16, 32, 64 or 128");
+  refused(with([](auto& c) { c.block_c = 8; }), "multiple of the group width");
+  refused(with([](auto& c) { c.block_c = 128; }), "divides the channels");
+  refused(with([](auto& c) { c.warps_q = 8; }), "multiple of warps_q");
+  refused(with([](auto& c) {
+            c.warps_q = 1;
+            c.warps_c = 8;
+          }),
+          "whole groups");
+  refused(with([](auto& c) { c.warps_q = 3; }), "powers of 2");
+  refused(with([](auto& c) { c.ahead = 3; }), "ahead must be 1 or 2");
+  CHECK(config_error(p, ok, 4096).find("exceed the device's 4096") != std::string::npos);
+  // The passes and epilogues the kernel does not serve.
+  auto q = p;
+  q.pass = ConvPass::wgrad;
+  CHECK(kernel_problem_error(q).find("wgrad") != std::string::npos);
+  q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
+  q.pass = ConvPass::dgrad;
+  CHECK(kernel_problem_error(q).find("dgrad of stride 2") != std::string::npos);
+  q.stride = 1;
+  CHECK(kernel_problem_error(q).empty());
+  q.bias = true;
+  CHECK(kernel_problem_error(q).find("fprop only") != std::string::npos);
+}
+
+TEST_CASE("conv2d_grouped: dgrad's geometry is fprop's, transposed") {
+  for (auto p : kiln_test::conv_ragged_problems()) {
+    if (p.stride != 1) continue;
+    CAPTURE(nlohmann::json(p).dump());
+    p.pass = ConvPass::dgrad;
+    const auto g = cd::conv_geometry(p);
+    CHECK(g.flip);
+    CHECK(g.in_h == kiln::ops::conv_out_h(p));
+    CHECK(g.in_w == kiln::ops::conv_out_w(p));
+    // Correlating dy with the flipped filter, padded by R - 1 - pad, gives back H x W.
+    CHECK((g.in_h + 2 * g.pad_h - p.filter_h) + 1 == p.h);
+    CHECK((g.in_w + 2 * g.pad_w - p.filter_w) + 1 == p.w);
+  }
+}
+
+TEST_CASE("conv2d_grouped: kernel names, tuning problems and the spec header") {
+  auto p = benchmark_problems()[0];
+  const ConvConfig c{16, 64, 64, 4, 2, 2};
+  CHECK(cd::conv_kernel_name(p, c) ==
+        "conv_grouped__fprop__f16__g8_c256__3x3_s1_p1x1__p16_q64_c64_w4x2_a2");
+  p.bias = true;
+  p.activation = ConvActivation::silu;
+  p.residual = true;
+  p.dtype = kiln::gen::DType::bf16;
+  CHECK(cd::conv_kernel_name(p, c) ==
+        "conv_grouped__fprop__bf16__g8_c256__3x3_s1_p1x1__p16_q64_c64_w4x2_a2__bias__silu__res");
+  const std::string header = cd::conv_spec(p, c).header();
+  CHECK(header.find("inline constexpr int kActivation = 2;") != std::string::npos);
+  CHECK(header.find("inline constexpr int kResidual = 1;") != std::string::npos);
+  CHECK(header.find("kiln::Extent<R, 3>, kiln::Extent<S, 3>, kiln::Extent<G, 8>") !=
+        std::string::npos);
+  // A tuning run times at most 512 MiB a tensor, on whole images.
+  const auto t = cd::conv_tuning_problem(p);
+  CHECK(t.n >= 1);
+  CHECK(t.n <= p.n);
+  CHECK(kiln::ops::conv_input_elements(t) * 2 <= cd::conv_tuning_bytes);
+  auto small = problem(8, 8, 3, 3, 1, 1, 1, 3, 5, 5);
+  CHECK(cd::conv_tuning_problem(small).n == 3);
+  // The hash tells problems apart by their epilogue.
+  auto plain = p;
+  plain.residual = false;
+  CHECK(std::hash<ConvGroupedParams>{}(plain) != std::hash<ConvGroupedParams>{}(p));
+}
+
+namespace {
+
+struct KernelCase {
+  ConvGroupedParams p;
+  ConvConfig c;
+};
+
+// One config of every kind: each group width and depth, filter sizes, both strides, dgrad,
+// each epilogue, one and two rows ahead, the warp layouts.
+std::vector<KernelCase> every_kind() {
+  std::vector<KernelCase> out;
+  auto p = problem(8, 256, 3, 3, 1, 1, 1, 128, 56, 56);
+  out.push_back({p, {16, 64, 64, 4, 2, 2}});
+  out.push_back({p, {56, 64, 16, 4, 1, 1}});
+  auto e = p;
+  e.bias = true;
+  e.activation = ConvActivation::relu;
+  e.residual = true;
+  e.dtype = kiln::gen::DType::bf16;
+  out.push_back({e, {8, 32, 128, 2, 4, 2}});
+  e.activation = ConvActivation::silu;
+  e.residual = false;
+  out.push_back({e, {8, 128, 32, 8, 1, 2}});
+  auto d = p;
+  d.pass = ConvPass::dgrad;
+  out.push_back({d, {16, 64, 64, 4, 2, 2}});
+  out.push_back({problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28), {8, 32, 64, 2, 2, 2}});
+  out.push_back({problem(32, 128, 5, 5, 1, 2, 2, 8, 14, 14), {4, 16, 64, 1, 2, 2}});
+  out.push_back({problem(8, 64, 7, 7, 2, 3, 3, 8, 64, 64), {8, 32, 32, 2, 4, 1}});
+  out.push_back({problem(8, 64, 1, 1, 1, 0, 0, 8, 64, 64), {32, 128, 64, 8, 1, 2}});
+  out.push_back({problem(8, 64, 1, 7, 1, 0, 3, 8, 64, 64), {8, 64, 8, 4, 1, 2}});
+  return out;
+}
+
+kiln::jit::Program program_for(const KernelCase& k) {
+  kiln::gen::Spec spec = cd::conv_spec(k.p, k.c);
+  spec.kernel_name(cd::conv_kernel_name(k.p, k.c));
+  kiln::jit::Program program = kiln::jit::program_from_file("conv_grouped.cu");
+  program.headers.push_back({"spec.hpp", spec.header()});
+  return program;
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC: every kind of conv2d_grouped config compiles for sm_80, sm_86, sm_89, sm_90") {
+  bool first = true;
+  for (const auto& k : every_kind()) {
+    CHECK(config_error(k.p, k.c, kH200Shared).empty());
+    CHECK(kernel_problem_error(k.p).empty());
+    const std::string name = cd::conv_kernel_name(k.p, k.c);
+    CAPTURE(name);
+    kiln_test::compile_for_nvidia_targets(program_for(k), name, first);
+    first = false;
   }
 }

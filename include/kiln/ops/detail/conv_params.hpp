@@ -35,6 +35,12 @@ NLOHMANN_JSON_SERIALIZE_ENUM(ConvPass, {{ConvPass::fprop, "fprop"},
                                         {ConvPass::dgrad, "dgrad"},
                                         {ConvPass::wgrad, "wgrad"}})
 
+/// The activation of fprop's fused epilogue: y = act(conv(x, w) + bias + residual).
+enum class ConvActivation : std::int32_t { none, relu, silu };
+NLOHMANN_JSON_SERIALIZE_ENUM(ConvActivation, {{ConvActivation::none, "none"},
+                                              {ConvActivation::relu, "relu"},
+                                              {ConvActivation::silu, "silu"}})
+
 /// The "same" padding of a filter of `extent` taps (1, 3, 5 or 7): (extent - 1) / 2, so
 /// that P = ceil(H / stride).
 constexpr std::int32_t conv_same_padding(std::int32_t extent) {
@@ -56,10 +62,15 @@ struct ConvGroupedParams {
   std::int64_t n = 1;                  ///< images: 0 to 2^31 - 1
   std::int32_t h = 1;                  ///< input rows: 1 to 32768
   std::int32_t w = 1;                  ///< input columns: 1 to 32768
+  /// fprop's fused epilogue, compiled in: y = activation(conv + bias[k] + residual[n, p, q, k])
+  bool bias = false;
+  ConvActivation activation = ConvActivation::none;
+  bool residual = false;
   bool operator==(const ConvGroupedParams&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvGroupedParams, pass, dtype, group_width, channels, filter_h,
-                                   filter_w, stride, pad_h, pad_w, n, h, w)
+                                   filter_w, stride, pad_h, pad_w, n, h, w, bias, activation,
+                                   residual)
 
 /// The largest input rows or columns, and channels, kiln takes.
 inline constexpr std::int32_t conv_max_extent = 32768;
@@ -169,6 +180,20 @@ inline void validate_conv_grouped(const ConvGroupedParams& p) {
                 " is smaller than the " + std::to_string(p.filter_h) + " x " +
                 std::to_string(p.filter_w) +
                 " filter: no output; pad more or use a smaller filter");
+  }
+  if (p.activation != ConvActivation::none && p.activation != ConvActivation::relu &&
+      p.activation != ConvActivation::silu) {
+    throw Error(what + "activation " + std::to_string(int(p.activation)) +
+                " is not one; use none, relu or silu");
+  }
+  // The kernels index within one image in 32 bits.
+  const std::int64_t image = std::int64_t(p.channels) *
+                             std::max<std::int64_t>(std::int64_t(p.h) * p.w,
+                                                    conv_out_h(p) * conv_out_w(p));
+  if (image > std::numeric_limits<std::int32_t>::max()) {
+    throw Error(what + "an image of " + std::to_string(p.h) + " x " + std::to_string(p.w) +
+                " x " + std::to_string(p.channels) + " has " + std::to_string(image) +
+                " elements; kiln takes at most 2147483647 (2^31 - 1) an image (input or output)");
   }
   // Element offsets are 64-bit in the kernels; keep every tensor within 2^46 elements
   // (128 TiB of f16), far beyond any device, so that no offset arithmetic can overflow.

@@ -1,0 +1,309 @@
+#pragma once
+/// The CPU side of kiln's grouped convolution kernel (kernels/conv_grouped.cu): its configs
+/// (ConvConfig), which exist for a problem, the shape the kernel runs for each pass, the
+/// heuristic choice, kernel names and the generated header. No GPU is touched here;
+/// include/kiln/ops/conv.hpp puts these together as kernel factories.
+///
+/// One kernel serves fprop and (stride 1) dgrad: it correlates an input image with R x S
+/// filters of G channels a group. dgrad is the correlation of dy with the filters flipped
+/// (r -> R - 1 - r, s -> S - 1 - s) and transposed within each group (output channel <->
+/// input channel), padded by R - 1 - pad_h and S - 1 - pad_w; the kernel flips and
+/// transposes the weights as it stages them (kFlip).
+///
+/// A block computes kBP output rows x kBQ output columns x kBC channels of one image. It
+/// keeps the input rows those output rows read in a ring of shared-memory rows (each input
+/// row read once for the whole strip) and its kBC channels' weights in shared memory, and
+/// its warps compute (16 output columns x 8 channels) tiles with mma.sync: m16n8k8 per
+/// filter tap for groups of 8, m16n8k16 for groups of 16 and 32.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../../factory/gen_json.hpp"
+#include "../../factory/hash.hpp"
+#include "../../gen/spec.hpp"
+#include "../../rt/device.hpp"
+#include "conv_params.hpp"
+
+namespace kiln::ops {
+
+/// How one kernel is shaped. Threads: 32 x warps_q x warps_c.
+struct ConvConfig {
+  std::int32_t block_p = 8;   ///< output rows a block computes (its strip), >= 1
+  std::int32_t block_q = 64;  ///< output columns a block computes: 16, 32, 64 or 128
+  std::int32_t block_c = 64;  ///< channels a block computes: 8 to 128, a power of 2 and a
+                              ///< multiple of the group width that divides the channels
+  std::int32_t warps_q = 4;   ///< warps across the columns (each whole 16-column tiles)
+  std::int32_t warps_c = 2;   ///< warps across the channels (each whole groups)
+  std::int32_t ahead = 2;     ///< output rows' input rows in flight: 1 or 2
+  bool operator==(const ConvConfig&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvConfig, block_p, block_q, block_c, warps_q, warps_c, ahead)
+
+namespace detail {
+
+/// What the kernel computes for a pass: an input image of in_h x in_w correlated with
+/// (possibly flipped) filters into out_h x out_w, padded by pad_h x pad_w.
+struct ConvGeometry {
+  std::int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  std::int32_t pad_h = 0, pad_w = 0;
+  bool flip = false;
+};
+
+inline ConvGeometry conv_geometry(const ConvGroupedParams& p) {
+  if (p.pass == ConvPass::dgrad) {
+    return {conv_out_h(p), conv_out_w(p), p.h,  p.w, p.filter_h - 1 - p.pad_h,
+            p.filter_w - 1 - p.pad_w, true};
+  }
+  return {p.h, p.w, conv_out_h(p), conv_out_w(p), p.pad_h, p.pad_w, false};
+}
+
+/// Throws kiln::Error unless the correlation kernel serves `p` (fprop, or dgrad of stride 1).
+inline void validate_conv_kernel_problem(const ConvGroupedParams& p) {
+  validate_conv_grouped(p);
+  if (p.pass == ConvPass::wgrad) {
+    throw Error(
+        "kiln: conv2d_grouped: the weight gradient (wgrad) has no kernel in kiln yet; "
+        "fprop and dgrad (stride 1) do");
+  }
+  if (p.pass == ConvPass::dgrad && p.stride != 1) {
+    throw Error("kiln: conv2d_grouped: dgrad of stride " + std::to_string(p.stride) +
+                " has no kernel in kiln yet; dgrad runs for stride 1");
+  }
+  if (p.pass != ConvPass::fprop && (p.bias || p.activation != ConvActivation::none || p.residual)) {
+    throw Error("kiln: conv2d_grouped: a fused epilogue (bias, activation, residual) is for "
+                "fprop only; leave it out of " + conv_pass_name(p.pass));
+  }
+}
+
+constexpr int conv_log2(int v) { return v <= 1 ? 0 : 1 + conv_log2(v / 2); }
+
+/// Window columns (input columns) a block's row reads, and the shared-memory slots a row
+/// takes: for stride 2 the even window columns come first, then the odd ones, so that each
+/// filter tap reads consecutive slots; rounded up to whole periods of the swizzle (8 slots).
+inline int conv_window(const ConvGroupedParams& p, const ConvConfig& c) {
+  return (c.block_q - 1) * p.stride + p.filter_w;
+}
+inline int conv_half_window(const ConvGroupedParams& p, const ConvConfig& c) {
+  return p.stride == 1 ? conv_window(p, c) : (conv_window(p, c) + 1) / 2;
+}
+inline int conv_slots(const ConvGroupedParams& p, const ConvConfig& c) {
+  return (p.stride * conv_half_window(p, c) + 7) / 8 * 8;
+}
+/// Input rows the ring holds: one output row's R, and `ahead` output rows' new ones.
+inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
+  return p.filter_h + p.stride * c.ahead;
+}
+
+/// Dynamic shared memory of a config: the ring of input rows and the block's weights.
+inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConfig& c) {
+  auto align16 = [](std::int64_t v) { return (v + 15) / 16 * 16; };
+  const std::int64_t row = align16(std::int64_t(conv_slots(p, c)) * c.block_c * 2);
+  const std::int64_t weights =
+      align16(std::int64_t(p.filter_h) * p.filter_w * c.block_c * p.group_width * 2);
+  return row * conv_ring_rows(p, c) + weights;
+}
+
+inline int conv_threads(const ConvConfig& c) { return 32 * c.warps_q * c.warps_c; }
+
+inline bool conv_power_of_2(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+/// Throws kiln::Error unless the kernel can run `p` with `c` (on a device with
+/// `shared_optin` bytes of shared memory a block; 0: unchecked).
+inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c,
+                                 std::int64_t shared_optin = 0) {
+  const std::string what =
+      "kiln: conv2d_grouped config " + nlohmann::json(c).dump() + " for " + conv_pass_name(p.pass) +
+      " of " + std::to_string(p.channels) + " channels in groups of " +
+      std::to_string(p.group_width) + ": ";
+  if (c.block_p < 1) throw Error(what + "block_p must be at least 1 output row");
+  if (c.block_q != 16 && c.block_q != 32 && c.block_q != 64 && c.block_q != 128) {
+    throw Error(what + "block_q must be 16, 32, 64 or 128 output columns");
+  }
+  if (!conv_power_of_2(c.block_c) || c.block_c < 8 || c.block_c > 128 ||
+      c.block_c % p.group_width != 0 || p.channels % c.block_c != 0) {
+    throw Error(what + "block_c must be a power of 2 from 8 to 128 that is a multiple of the "
+                "group width and divides the channels");
+  }
+  if (c.warps_q < 1 || c.warps_c < 1 || !conv_power_of_2(c.warps_q) ||
+      !conv_power_of_2(c.warps_c) || c.warps_q * c.warps_c > 16) {
+    throw Error(what + "warps_q and warps_c must be powers of 2, at most 16 warps in all");
+  }
+  if ((c.block_q / 16) % c.warps_q != 0) {
+    throw Error(what + "each of the warps_q warps takes whole 16-column tiles: block_q / 16 "
+                "must be a multiple of warps_q");
+  }
+  if ((c.block_c / c.warps_c) % p.group_width != 0) {
+    throw Error(what + "each of the warps_c warps takes whole groups: block_c / warps_c must "
+                "be a multiple of the group width");
+  }
+  if (c.ahead != 1 && c.ahead != 2) throw Error(what + "ahead must be 1 or 2");
+  if (shared_optin > 0 && conv_shared_bytes(p, c) > shared_optin) {
+    throw Error(what + std::to_string(conv_shared_bytes(p, c)) +
+                " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
+                " a block; use a smaller block_q or block_c");
+  }
+}
+
+/// The blocks of a launch: images x strips of rows x tiles of columns x tiles of channels.
+inline std::int64_t conv_work_items(const ConvGroupedParams& p, const ConvConfig& c) {
+  const ConvGeometry g = conv_geometry(p);
+  return p.n * ((g.out_h + c.block_p - 1) / c.block_p) * ((g.out_w + c.block_q - 1) / c.block_q) *
+         (p.channels / c.block_c);
+}
+
+/// Every candidate config of `p` that fits `shared_optin` bytes (0: any): column tiles of
+/// the smallest of 16, 32, 64 that spans the output row (64 for wider rows, and 128 too) and
+/// half of it; the three largest channel tiles; 4 and 8 warps spread over the columns
+/// first (fewer where the tile has too few columns and groups for them); strips of 16 and 32 output rows and whole images; two rows ahead where they fit.
+inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
+                                            std::int64_t shared_optin = 0) {
+  const ConvGeometry g = conv_geometry(p);
+  int span = 16;
+  while (span < 64 && span < g.out_w) span *= 2;
+  std::vector<int> column_tiles{span};
+  if (span >= 32) column_tiles.push_back(span / 2);
+  if (g.out_w > 64) column_tiles.push_back(128);
+  std::vector<int> channel_tiles;
+  for (int bc : {128, 64, 32, 16, 8}) {
+    if (bc % p.group_width == 0 && p.channels % bc == 0 && channel_tiles.size() < 3) {
+      channel_tiles.push_back(bc);
+    }
+  }
+  std::vector<std::int64_t> strips;
+  for (std::int64_t bp : {std::int64_t(16), std::int64_t(32), g.out_h}) {
+    if (bp <= g.out_h && std::find(strips.begin(), strips.end(), bp) == strips.end()) {
+      strips.push_back(bp);
+    }
+  }
+  std::vector<ConvConfig> out;
+  for (int bq : column_tiles) {
+    for (int bc : channel_tiles) {
+      for (int warps : {8, 4}) {
+        // Warps across the columns first, then across the channels (whole groups each).
+        const int wq = std::min(bq / 16, warps);
+        const int wc = std::min(warps / wq, bc / p.group_width);
+        for (std::int64_t bp : strips) {
+          for (int ahead : {2, 1}) {
+            const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead};
+            try {
+              validate_conv_config(p, c, shared_optin);
+            } catch (const Error&) {
+              continue;
+            }
+            if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+            break;  // two rows ahead where they fit, else one
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/// The config taken without timing (KILN_TUNE=off), for a device of `sms` multiprocessors:
+/// columns in one tile where they fit 64 (else tiles of 64), 64 channels where the
+/// channels allow (fewer when that leaves too few blocks), 8 warps, rows in strips as long
+/// as leave every multiprocessor about 8 blocks.
+inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,
+                                 int sms = 132) {
+  if (cs.empty()) throw Error("kiln: conv2d_grouped: no config fits this problem and device");
+  const ConvGeometry g = conv_geometry(p);
+  int bq = 16;
+  while (bq < 64 && bq < g.out_w) bq *= 2;
+  const std::int64_t target = 8 * std::int64_t(std::max(sms, 1));
+  ConvConfig best = cs.front();
+  double best_score = -1e300;
+  for (const ConvConfig& c : cs) {
+    const std::int64_t blocks = conv_work_items(p, c);
+    const std::int64_t strips = (g.out_h + c.block_p - 1) / c.block_p;
+    // Re-read halo rows per output row, idle columns, too few blocks: each costs.
+    const double halo = double(p.filter_h - p.stride) * double(strips) / double(g.out_h);
+    const double idle =
+        double((g.out_w + c.block_q - 1) / c.block_q * c.block_q - g.out_w) / double(g.out_w);
+    const double fill = std::min(1.0, double(blocks) / double(target));
+    double score = fill - 0.5 * std::max(0.0, halo) - 0.5 * idle;
+    if (c.block_q != bq) score -= 0.05;
+    if (c.block_c != std::min(64, p.channels)) score -= 0.02;
+    if (c.warps_q * c.warps_c != 8) score -= 0.01;
+    if (c.ahead != 2) score -= 0.01;
+    if (score > best_score) {
+      best_score = score;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/// "conv_grouped__fprop__f16__g8_c256__3x3_s1_p1x1__p16_q64_c64_w4x2_a2" with
+/// "__bias", "__relu" / "__silu" and "__res" for the fused epilogue.
+inline std::string conv_kernel_name(const ConvGroupedParams& p, const ConvConfig& c) {
+  std::string name = "conv_grouped__" + conv_pass_name(p.pass) + "__" +
+                     std::string(gen::to_string(p.dtype)) + "__g" + std::to_string(p.group_width) +
+                     "_c" + std::to_string(p.channels) + "__" + std::to_string(p.filter_h) + "x" +
+                     std::to_string(p.filter_w) + "_s" + std::to_string(p.stride) + "_p" +
+                     std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + "__p" +
+                     std::to_string(c.block_p) + "_q" + std::to_string(c.block_q) + "_c" +
+                     std::to_string(c.block_c) + "_w" + std::to_string(c.warps_q) + "x" +
+                     std::to_string(c.warps_c) + "_a" + std::to_string(c.ahead);
+  if (p.bias) name += "__bias";
+  if (p.activation == ConvActivation::relu) name += "__relu";
+  if (p.activation == ConvActivation::silu) name += "__silu";
+  if (p.residual) name += "__res";
+  return name;
+}
+
+/// The header kernels/conv_grouped.cu includes as "spec.hpp" (its comment lists what it
+/// uses).
+inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
+  using gen::dynamic;
+  const ConvGeometry g = conv_geometry(p);
+  gen::Spec s;
+  s.dim("H").dim("W").dim("P").dim("Q").dim("C").dim("R").dim("S").dim("G").dim("GRP");
+  gen::TensorSpec x("XImage", p.dtype), w("Weights", p.dtype), y("YImage", p.dtype),
+      res("ResidualImage", p.dtype), bias("Bias", p.dtype);
+  x.read_only().dim("H", dynamic).dim("W", dynamic).dim("C", dynamic);
+  w.read_only().dim("C", dynamic).dim("R", p.filter_h).dim("S", p.filter_w).dim("G", p.group_width);
+  y.dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
+  res.read_only().dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
+  bias.read_only().dim("C", dynamic);
+  s.tensor(x).tensor(w).tensor(y).tensor(res).tensor(bias);
+  s.constant("kR", int(p.filter_h))
+      .constant("kS", int(p.filter_w))
+      .constant("kG", int(p.group_width))
+      .constant("kStride", int(p.stride))
+      .constant("kPadH", int(g.pad_h))
+      .constant("kPadW", int(g.pad_w))
+      .constant("kFlip", g.flip ? 1 : 0)
+      .constant("kBP", int(c.block_p))
+      .constant("kBQ", int(c.block_q))
+      .constant("kBC", int(c.block_c))
+      .constant("kWarpsQ", int(c.warps_q))
+      .constant("kWarpsC", int(c.warps_c))
+      .constant("kAhead", int(c.ahead))
+      .constant("kBias", p.bias ? 1 : 0)
+      .constant("kActivation", int(p.activation))
+      .constant("kResidual", p.residual ? 1 : 0);
+  return s;
+}
+
+}  // namespace detail
+}  // namespace kiln::ops
+
+/// The factory's memo hashes ConvGroupedParams field by field.
+template <>
+struct std::hash<kiln::ops::ConvGroupedParams> {
+  std::size_t operator()(const kiln::ops::ConvGroupedParams& p) const noexcept {
+    return kiln::factory::hash_combine(
+        0, {std::int64_t(p.pass), std::int64_t(p.dtype), std::int64_t(p.group_width),
+            std::int64_t(p.channels), std::int64_t(p.filter_h), std::int64_t(p.filter_w),
+            std::int64_t(p.stride), std::int64_t(p.pad_h), std::int64_t(p.pad_w), p.n,
+            std::int64_t(p.h), std::int64_t(p.w), std::int64_t(p.bias),
+            std::int64_t(p.activation), std::int64_t(p.residual)});
+  }
+};

@@ -1,0 +1,267 @@
+// Grouped 2-D convolution (channels last) on the tensor cores of sm_80 and later: each
+// output channel k of group k / G sums R x S filter taps over the G input channels of its
+// group. One kernel serves fprop and the stride-1 data gradient (dgrad: dy correlated
+// with the filters flipped and transposed within each group, kFlip).
+//
+// The host (include/kiln/ops/conv.hpp) generates spec.hpp with:
+//   dimensions  H, W (input rows, columns), P, Q (output rows, columns), C (channels),
+//               R, S (filter rows, columns), G (channel within a group), GRP (group within
+//               a block's channels)
+//   tensors     XImage (H, W, C) and YImage (P, Q, C): one image of the input and of the
+//               output; ResidualImage (P, Q, C); Weights (C, R, S, G); Bias (C)
+//   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip; the config: kBP x kBQ x kBC
+//               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
+//               kAhead (output rows whose input rows are in flight); the epilogue: kBias,
+//               kActivation (0 none, 1 ReLU, 2 SiLU), kResidual
+//   KILN_KERNEL_NAME
+//
+// A block takes a strip of kBP output rows x kBQ output columns x kBC channels of one
+// image. It stages its channels' weights once (flipped and transposed for dgrad) and
+// walks down the strip, keeping the input rows the current output row reads in a ring of
+// shared-memory rows filled by cp.async (zero-filled outside the image: the padding), so
+// each input row is read from memory once per strip. A ring row holds the window of input
+// columns the block's output columns read, every pixel's kBC channels (16-byte chunks,
+// XOR-swizzled so that ldmatrix of 8 pixels hits 8 different banks). For stride 2 the
+// window's even columns come first, then its odd ones: each filter tap then reads
+// consecutive slots, as for stride 1.
+//
+// Each warp owns (16 output columns x 8 channels) accumulator tiles: kTilesQ along the
+// columns, kTilesC along the channels (whole groups). For every filter tap (r, s) the A
+// fragment (16 output columns x the group's channels) comes by ldmatrix straight from the
+// ring row of input row p * stride + r, from slot q * stride + s (in the window's order);
+// the B fragment (the group's input channels x 8 output channels) from the staged weights.
+#include "kiln/device/async_copy.hpp"
+#include "kiln/device/ldmatrix.hpp"
+#include "spec.hpp"
+
+namespace conv {
+
+using In = typename kiln::detail::RemoveConst<typename XImage::element_type>::type;
+using Out = typename YImage::element_type;
+
+constexpr int kWarps = kWarpsQ * kWarpsC;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
+constexpr int kWarpC = kBC / kWarpsC;        // channels a warp computes
+constexpr int kTilesC = kWarpC / 8;          // 8-channel tiles a warp computes
+constexpr int kDepth = kG >= 16 ? 16 : 8;    // the mma's depth: m16n8k8 or m16n8k16
+constexpr int kSteps = kG / kDepth;          // mma steps through a group's input channels
+constexpr int kGroups = kBC / kG;            // groups in a block's channels
+
+static_assert(kBQ % (16 * kWarpsQ) == 0, "each warp takes whole 16-column tiles");
+static_assert(kWarpC % kG == 0, "each warp takes whole groups");
+static_assert(kG % 8 == 0 && kBC % kG == 0, "groups are whole 8-channel chunks");
+
+// The window of input columns a row of kBQ output columns reads, and its slots.
+constexpr int kWindow = (kBQ - 1) * kStride + kS;
+constexpr int kHalf = kStride == 1 ? kWindow : (kWindow + 1) / 2;
+constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
+constexpr int kRing = kR + kStride * kAhead;  // input rows the ring holds
+constexpr int kChunks = kBC / 8;              // 16-byte chunks of a pixel's channels
+
+// The slot of window column j.
+KILN_HOST_DEVICE constexpr int slot_of(int j) {
+  return kStride == 1 ? j : (j % 2) * kHalf + j / 2;
+}
+
+KILN_HOST_DEVICE constexpr int log2i(int v) { return v <= 1 ? 0 : 1 + log2i(v / 2); }
+// XOR a pixel's 16-byte chunk index with the bits of its 128-byte line (mod 8): eight
+// consecutive pixels' same chunk land in eight different 16-byte bank groups.
+constexpr int kChunkBits = log2i(kChunks);
+using RowSwizzle =
+    kiln::Swizzle<(kChunkBits < 3 ? kChunkBits : 3), 3, (kChunkBits > 3 ? kChunkBits : 3)>;
+
+// One ring row: slots (typed Q: in a tap's view the slot advances one per output column)
+// x the block's channels as (GRP, G).
+using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
+                                     kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
+using RowRing = kiln::Ring<RowTile, kRing>;
+// The block's weights: (R, S, output channel of the block, input channel of its group).
+using WeightTile = kiln::Tensor<In, kiln::Extent<R, kR>, kiln::Extent<S, kS>,
+                                kiln::Extent<C, kBC>, kiln::Extent<G, kG>>;
+
+using FragA = kiln::MmaA<In, Q, G, kDepth>;
+using FragB = kiln::MmaB<In, G, C, kDepth>;
+using Acc = kiln::MmaC<float, Q, C>;
+
+// The weights of channels [c0, c0 + kBC) into `wt`: 16-byte copies for fprop; for dgrad
+// element by element, flipped and transposed within each group:
+//   wt[r, s, c, g] = w[group(c) * G + g, R - 1 - r, S - 1 - s, c mod G]
+KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weights& w, int c0) {
+  if constexpr (kFlip == 0) {
+    constexpr int n = kR * kS * kBC * kG / 8;
+    for (int v = kiln::thread_index(); v < n; v += kThreads) {
+      const auto at = typename WeightTile::layout_type().coords_of(8 * v);
+      kiln::async_copy_16(wt[at].ptr(), w[at + C(c0)].ptr(), 16);
+    }
+  } else {
+    constexpr int n = kR * kS * kBC * kG;
+    for (int e = kiln::thread_index(); e < n; e += kThreads) {
+      const auto at = typename WeightTile::layout_type().coords_of(e);
+      const int c = c0 + kiln::get<C>(at).get();
+      const int g = kiln::get<G>(at).get();
+      *wt[at] = *w[C(c - c % kG + g) + R(kR - 1 - kiln::get<R>(at).get()) +
+                   S(kS - 1 - kiln::get<S>(at).get()) + G(c % kG)];
+    }
+  }
+}
+
+// Input row `ih` (outside [0, in_h): zeros) of the window from input column `iw0`, the
+// block's channels from c0, into `row`, by cp.async.
+KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, int ih, int iw0,
+                                           int c0, int in_h, int in_w) {
+  const bool row_inside = ih >= 0 && ih < in_h;
+  for (int v = kiln::thread_index(); v < kWindow * kChunks; v += kThreads) {
+    const int j = v / kChunks;
+    const int chunk = v % kChunks;
+    const int iw = iw0 + j;
+    const bool inside = row_inside && iw >= 0 && iw < in_w;
+    const In* src = inside ? x[H(ih) + W(iw) + C(c0 + 8 * chunk)].ptr() : x.data();
+    kiln::async_copy_16(row[Q(slot_of(j)) + GRP(8 * chunk / kG) + G(8 * chunk % kG)].ptr(), src,
+                        inside ? 16 : 0);
+  }
+}
+
+KILN_DEVICE KILN_FORCEINLINE float activate(float v) {
+  if constexpr (kActivation == 1) {
+    return v > 0.0f ? v : 0.0f;
+  } else if constexpr (kActivation == 2) {
+    return v / (1.0f + __expf(-v));
+  } else {
+    return v;
+  }
+}
+
+}  // namespace conv
+
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
+    KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
+                     conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
+                     const conv::Out* __restrict__ residual_data, int images, int in_h, int in_w,
+                     int out_h, int out_w, int channels) {
+  using namespace conv;
+  kiln::SharedCarver smem(kiln::dynamic_shared_memory());
+  const RowRing ring = smem.take<RowRing>();
+  const WeightTile wt = smem.take<WeightTile>();
+
+  const Weights w(w_data, C(channels));
+  const Bias bias(bias_data, C(channels));
+  const int lane = kiln::lane_index();
+  const int warp = kiln::thread_index() / 32;
+  const int wq = warp % kWarpsQ * (kTilesQ * 16);  // the warp's first column in the block
+  const int wc = warp / kWarpsQ * kWarpC;          // and its first channel
+
+  const int tiles_c = channels / kBC;
+  const int tiles_q = (out_w + kBQ - 1) / kBQ;
+  const int tiles_p = (out_h + kBP - 1) / kBP;
+  const long long items = (long long)images * tiles_p * tiles_q * tiles_c;
+  const long long in_image = (long long)in_h * in_w * channels;
+  const long long out_image = (long long)out_h * out_w * channels;
+  int staged_c0 = -1;
+
+  // Work items in order (image, strip, column tile, channel tile): a grid of fewer blocks
+  // than items (a batch too large for one launch) walks them.
+  for (long long item = kiln::block_index(); item < items; item += kiln::grid_size()) {
+    const int ct = int(item % tiles_c);
+    const int tq = int(item / tiles_c % tiles_q);
+    const int tp = int(item / tiles_c / tiles_q % tiles_p);
+    const long long n = item / tiles_c / tiles_q / tiles_p;
+    const int c0 = ct * kBC;
+    const int q0 = tq * kBQ;
+    const int p0 = tp * kBP;
+    const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
+    const XImage x(x_data + n * in_image, H(in_h), W(in_w), C(channels));
+    const YImage y(y_data + n * out_image, P(out_h), Q(out_w), C(channels));
+    const ResidualImage residual(residual_data + (kResidual ? n * out_image : 0), P(out_h),
+                                 Q(out_w), C(channels));
+    const int iw0 = q0 * kStride - kPadW;
+
+    if (c0 != staged_c0) {
+      stage_weights(wt, w, c0);  // with the first rows' copies (fprop), or now (dgrad)
+      staged_c0 = c0;
+    }
+    // Output row p's input rows that row p - 1 did not read (all R for the first), one
+    // commit group per output row (empty past the strip, so that the waits count alike).
+    auto load_for = [&](int p) {
+      if (p < p_end) {
+        const int first = p == p0 ? 0 : (kR > kStride ? kR - kStride : 0);
+        for (int r = first; r < kR; ++r) {
+          load_row(ring[kiln::RING_STAGE(p * kStride + r)], x, p * kStride - kPadH + r, iw0, c0,
+                   in_h, in_w);
+        }
+      }
+      kiln::async_commit_group();
+    };
+    for (int a = 0; a < kAhead; ++a) load_for(p0 + a);
+
+    for (int p = p0; p < p_end; ++p) {
+      // Row p's input rows have landed for every thread, and every warp is done with row
+      // p - 1, whose oldest ring rows the copies for row p + kAhead now refill.
+      kiln::async_wait_group<kAhead - 1>();
+      kiln::sync_threads();
+      load_for(p + kAhead);
+
+      Acc acc[kTilesQ][kTilesC] = {};
+#pragma unroll
+      for (int r = 0; r < kR; ++r) {
+        // Ring rows are indexed by input row + kPadH (never negative).
+        const RowTile row = ring[kiln::RING_STAGE(p * kStride + r)];
+#pragma unroll
+        for (int s = 0; s < kS; ++s) {
+          const int origin = (kStride == 1 ? s : (s % 2) * kHalf + s / 2) + wq;
+#pragma unroll
+          for (int ks = 0; ks < kSteps; ++ks) {
+            FragB b[kTilesC];
+#pragma unroll
+            for (int j = 0; j < kTilesC; ++j) {
+              kiln::ldmatrix_fragment(b[j], wt[R(r) + S(s) + C(wc + 8 * j) + G(kDepth * ks)]);
+            }
+#pragma unroll
+            for (int i = 0; i < kTilesQ; ++i) {
+#pragma unroll
+              for (int gi = 0; gi < kWarpC / kG; ++gi) {
+                FragA a;
+                kiln::ldmatrix_fragment(
+                    a, row[Q(origin + 16 * i) + GRP(wc / kG + gi) + G(kDepth * ks)]);
+#pragma unroll
+                for (int j = gi * (kG / 8); j < (gi + 1) * (kG / 8); ++j) {
+                  kiln::mma(acc[i][j], a, b[j], acc[i][j]);
+                }
+              }
+            }
+          }
+        }
+      }
+
+      // The epilogue: bias, residual, activation, and one 4-byte store per channel pair.
+#pragma unroll
+      for (int i = 0; i < kTilesQ; ++i) {
+#pragma unroll
+        for (int j = 0; j < kTilesC; ++j) {
+#pragma unroll
+          for (int e = 0; e < Acc::size; e += 2) {
+            const auto at = Q(q0 + wq + 16 * i) + C(c0 + wc + 8 * j) + Acc::coords(lane, e);
+            if (kiln::get<Q>(at).get() >= out_w) continue;
+            float v0 = acc[i][j][e];
+            float v1 = acc[i][j][e + 1];
+            if constexpr (kBias) {
+              v0 += float(*bias[kiln::get<C>(at)]);
+              v1 += float(*bias[kiln::get<C>(at) + C(1)]);
+            }
+            if constexpr (kResidual) {
+              const kiln::Vec<Out, 2> r =
+                  *reinterpret_cast<const kiln::Vec<Out, 2>*>(residual[at + P(p)].ptr());
+              v0 += float(r[0]);
+              v1 += float(r[1]);
+            }
+            const kiln::Vec<Out, 2> pair{{Out(activate(v0)), Out(activate(v1))}};
+            *reinterpret_cast<kiln::Vec<Out, 2>*>(y[at + P(p)].ptr()) = pair;
+          }
+        }
+      }
+    }
+    // Every copy landed and every warp done with the ring before the next item refills it.
+    kiln::async_wait_group<0>();
+    kiln::sync_threads();
+  }
+}
