@@ -36,11 +36,18 @@
 
 namespace conv {
 
+// The depth of a tap-paired step (groups of 8): 8 channels at filter column s, then the
+// same 8 at column s + 1.
+KILN_DIM(TAPC);
+
 using In = typename kiln::detail::RemoveConst<typename XImage::element_type>::type;
 using Out = typename YImage::element_type;
 
 constexpr int kWarps = kWarpsQ * kWarpsC;
 constexpr int kThreads = 32 * kWarps;
+// Blocks an SM keeps resident at least (so the registers a thread may take): enough rows
+// in flight to cover the memory's latency.
+constexpr int kMinBlocks = (kStepRows == 1 ? 640 : 512) / kThreads > 1 ? (kStepRows == 1 ? 640 : 512) / kThreads : 1;
 constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
 constexpr int kWarpC = kBC / kWarpsC;        // channels a warp computes
 constexpr int kTilesC = kWarpC / 8;          // 8-channel tiles a warp computes
@@ -56,7 +63,9 @@ static_assert(kG % 8 == 0 && kBC % kG == 0, "groups are whole 8-channel chunks")
 constexpr int kWindow = (kBQ - 1) * kStride + kS;
 constexpr int kHalf = kStride == 1 ? kWindow : (kWindow + 1) / 2;
 constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
-constexpr int kRing = kR + kStride * kAhead;  // input rows the ring holds
+// A step's output rows read kStepIn input rows; the ring holds them and kAhead steps more.
+constexpr int kStepIn = kR + kStride * (kStepRows - 1);
+constexpr int kRing = kStepIn + kStride * kStepRows * kAhead;
 constexpr int kChunks = kBC / 8;              // 16-byte chunks of a pixel's channels
 
 // The slot of window column j.
@@ -76,6 +85,11 @@ using RowSwizzle =
 using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
                                      kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
 using RowRing = kiln::Ring<RowTile, kRing>;
+// One output row of the block, as y stores it (swizzled as the ring rows: a warp's 4-byte
+// writes of 8 pixels' same channels, and 8 threads' 16-byte reads of a pixel, each hit
+// different banks).
+using OutTile = kiln::SwizzledTensor<Out, RowSwizzle, kiln::Extent<P, kStepRows>,
+                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 // The block's weights: (R, S, output channel of the block, input channel of its group).
 using WeightTile = kiln::Tensor<In, kiln::Extent<R, kR>, kiln::Extent<S, kS>,
                                 kiln::Extent<C, kBC>, kiln::Extent<G, kG>>;
@@ -83,6 +97,47 @@ using WeightTile = kiln::Tensor<In, kiln::Extent<R, kR>, kiln::Extent<S, kS>,
 using FragA = kiln::MmaA<In, Q, G, kDepth>;
 using FragB = kiln::MmaB<In, G, C, kDepth>;
 using Acc = kiln::MmaC<float, Q, C>;
+using ALoader = kiln::FragmentLoader<FragA, RowTile>;
+constexpr int kWarpGroups = kWarpC / kG;  // groups a warp computes
+
+// The warp's B fragments (its channels' weights for every tap and step): held in
+// registers where they take at most 48 a thread, else loaded from the staged weights at
+// each use.
+constexpr int kBFragments = kR * kS * kSteps * kTilesC;
+constexpr bool kWeightsInRegisters = kBFragments * FragB::registers <= 48;
+
+struct WarpWeights {
+  FragB held[kWeightsInRegisters ? kBFragments : 1];
+  WeightTile tile{nullptr};
+  int wc = 0;
+
+  KILN_DEVICE KILN_FORCEINLINE void load(const WeightTile& wt, int warp_c) {
+    tile = wt;
+    wc = warp_c;
+    if constexpr (kWeightsInRegisters) {
+#pragma unroll
+      for (int r = 0; r < kR; ++r)
+#pragma unroll
+        for (int s = 0; s < kS; ++s)
+#pragma unroll
+          for (int ks = 0; ks < kSteps; ++ks)
+#pragma unroll
+            for (int j = 0; j < kTilesC; ++j)
+              kiln::ldmatrix_fragment(held[((r * kS + s) * kSteps + ks) * kTilesC + j],
+                                      wt[R(r) + S(s) + C(warp_c + 8 * j) + G(kDepth * ks)]);
+    }
+  }
+  // The B fragment of tap (r, s), step ks, channel tile j.
+  KILN_DEVICE KILN_FORCEINLINE FragB b(int r, int s, int ks, int j) const {
+    if constexpr (kWeightsInRegisters) {
+      return held[((r * kS + s) * kSteps + ks) * kTilesC + j];
+    } else {
+      FragB f;
+      kiln::ldmatrix_fragment(f, tile[R(r) + S(s) + C(wc + 8 * j) + G(kDepth * ks)]);
+      return f;
+    }
+  }
+};
 
 // The weights of channels [c0, c0 + kBC) into `wt`: 16-byte copies for fprop; for dgrad
 // element by element, flipped and transposed within each group:
@@ -132,9 +187,46 @@ KILN_DEVICE KILN_FORCEINLINE float activate(float v) {
   }
 }
 
+// Groups of 8 pair filter columns s and s + 1 into one m16n8k16 step: its depth
+// (TAPC: 8 channels of column s, then the same 8 of column s + 1) takes the A fragment's
+// columns 8..15 from the pixels one tap on, and the B fragment is tap s's k8 fragment
+// followed by tap s + 1's.
+constexpr bool kPairTaps = kG == 8 && kS > 1;
+using FragPair = kiln::MmaA<In, Q, TAPC, 16>;
+using FragPairB = kiln::MmaB<In, TAPC, C, 16>;
+
+KILN_DEVICE KILN_FORCEINLINE FragPairB pair_b(const FragB& first, const FragB& second) {
+  FragPairB b;
+  b.values[0] = first.values[0];
+  b.values[1] = first.values[1];
+  b.values[2] = second.values[0];
+  b.values[3] = second.values[1];
+  return b;
+}
+
+// The ldmatrix .x4 of a FragPair from a ring row: lanes 0-15 give the 16 pixels' rows at
+// filter column s, lanes 16-31 at column s + 1 (matrices 2 and 3: the fragment's depth
+// 8..15). Each lane's swizzled offset is worked out once; moves by whole 16-column tiles
+// and by groups keep the swizzle's XOR (as FragmentLoader's deltas).
+struct TapPairLoader {
+  int linear;
+  int xr;
+  KILN_DEVICE KILN_FORCEINLINE TapPairLoader(int s, int wq, int group, int lane)
+      : linear(typename RowTile::layout_type().offset(
+            Q(slot_of(s + lane / 16) + wq + lane % 16) + GRP(group))),
+        xr(RowSwizzle::apply(linear) ^ linear) {}
+  KILN_DEVICE KILN_FORCEINLINE void load(FragPair& a, const RowTile& row, int i, int gi) const {
+    const int element =
+        (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(gi))) ^ xr;
+    unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
+    kiln::ldmatrix<4, false>(regs, kiln::shared_address(row.data()) +
+                                       unsigned(element) * unsigned(sizeof(In)));
+  }
+};
+
 }  // namespace conv
 
-extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
                      conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
                      const conv::Out* __restrict__ residual_data, int images, int in_h, int in_w,
@@ -143,6 +235,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
   const WeightTile wt = smem.take<WeightTile>();
+  const OutTile staged = smem.take<OutTile>();
 
   const Weights w(w_data, C(channels));
   const Bias bias(bias_data, C(channels));
@@ -158,6 +251,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
   const long long in_image = (long long)in_h * in_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
   int staged_c0 = -1;
+  WarpWeights weights;
 
   // Work items in order (image, strip, column tile, channel tile): a grid of fewer blocks
   // than items (a batch too large for one launch) walks them.
@@ -177,55 +271,87 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
     const int iw0 = q0 * kStride - kPadW;
 
     if (c0 != staged_c0) {
-      stage_weights(wt, w, c0);  // with the first rows' copies (fprop), or now (dgrad)
+      // The block's weights into shared memory, then (in registers where they fit) the
+      // warp's B fragments. A later item's restaging waits for every warp's reads.
+      stage_weights(wt, w, c0);
+      kiln::async_commit_group();
+      kiln::async_wait_group<0>();
+      kiln::sync_threads();
+      weights.load(wt, wc);
       staged_c0 = c0;
     }
-    // Output row p's input rows that row p - 1 did not read (all R for the first), one
-    // commit group per output row (empty past the strip, so that the waits count alike).
+    // A step computes output rows p .. p + kStepRows - 1, reading input rows
+    // [p * kStride - kPadH, that + kStepIn). Each step's copies are the input rows the step
+    // before did not read (all of them for the first), one commit group per step (empty
+    // past the strip, so that the waits count alike).
     auto load_for = [&](int p) {
       if (p < p_end) {
-        const int first = p == p0 ? 0 : (kR > kStride ? kR - kStride : 0);
-        for (int r = first; r < kR; ++r) {
-          load_row(ring[kiln::RING_STAGE(p * kStride + r)], x, p * kStride - kPadH + r, iw0, c0,
+        const int first = p == p0 ? 0 : (kStepIn > kStride * kStepRows ? kStepIn - kStride * kStepRows : 0);
+        for (int t = first; t < kStepIn; ++t) {
+          load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0,
                    in_h, in_w);
         }
       }
       kiln::async_commit_group();
     };
-    for (int a = 0; a < kAhead; ++a) load_for(p0 + a);
+    for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows);
 
-    for (int p = p0; p < p_end; ++p) {
-      // Row p's input rows have landed for every thread, and every warp is done with row
-      // p - 1, whose oldest ring rows the copies for row p + kAhead now refill.
+    for (int p = p0; p < p_end; p += kStepRows) {
+      // The step's input rows have landed for every thread, and every warp is done with the
+      // step before, whose oldest ring rows the copies kAhead steps on now refill.
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
-      load_for(p + kAhead);
+      load_for(p + kAhead * kStepRows);
 
-      Acc acc[kTilesQ][kTilesC] = {};
+      Acc acc[kStepRows][kTilesQ][kTilesC] = {};
 #pragma unroll
-      for (int r = 0; r < kR; ++r) {
-        // Ring rows are indexed by input row + kPadH (never negative).
-        const RowTile row = ring[kiln::RING_STAGE(p * kStride + r)];
+      for (int t = 0; t < kStepIn; ++t) {
+        // Ring rows are indexed by input row + kPadH (never negative). Input row t of the
+        // step is filter row t - m * kStride of output row p + m.
+        const RowTile row = ring[kiln::RING_STAGE(p * kStride + t)];
+        // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
+        if constexpr (kPairTaps) {
 #pragma unroll
-        for (int s = 0; s < kS; ++s) {
-          const int origin = (kStride == 1 ? s : (s % 2) * kHalf + s / 2) + wq;
-#pragma unroll
-          for (int ks = 0; ks < kSteps; ++ks) {
-            FragB b[kTilesC];
-#pragma unroll
-            for (int j = 0; j < kTilesC; ++j) {
-              kiln::ldmatrix_fragment(b[j], wt[R(r) + S(s) + C(wc + 8 * j) + G(kDepth * ks)]);
-            }
+          for (int s = 0; s + 1 < kS; s += 2) {
+            const TapPairLoader pair(s, wq, wc / kG, lane);
 #pragma unroll
             for (int i = 0; i < kTilesQ; ++i) {
 #pragma unroll
-              for (int gi = 0; gi < kWarpC / kG; ++gi) {
-                FragA a;
-                kiln::ldmatrix_fragment(
-                    a, row[Q(origin + 16 * i) + GRP(wc / kG + gi) + G(kDepth * ks)]);
+              for (int gi = 0; gi < kWarpGroups; ++gi) {
+                FragPair a;
+                pair.load(a, row, i, gi);
 #pragma unroll
-                for (int j = gi * (kG / 8); j < (gi + 1) * (kG / 8); ++j) {
-                  kiln::mma(acc[i][j], a, b[j], acc[i][j]);
+                for (int m = 0; m < kStepRows; ++m) {
+                  const int r = t - m * kStride;
+                  if (r < 0 || r >= kR) continue;
+                  kiln::mma(acc[m][i][gi], a, pair_b(weights.b(r, s, 0, gi), weights.b(r, s + 1, 0, gi)),
+                            acc[m][i][gi]);
+                }
+              }
+            }
+          }
+        }
+#pragma unroll
+        for (int s = kPairTaps ? kS - kS % 2 : 0; s < kS; ++s) {
+          // Filter column s reads the ring row from slot s (in the window's order) on; the
+          // loader's lane address is the same for every row (hoisted out of the row loop).
+          const ALoader a_loader(Q(slot_of(s) + wq) + GRP(wc / kG), lane);
+#pragma unroll
+          for (int ks = 0; ks < kSteps; ++ks) {
+#pragma unroll
+            for (int i = 0; i < kTilesQ; ++i) {
+#pragma unroll
+              for (int gi = 0; gi < kWarpGroups; ++gi) {
+                FragA a;
+                a_loader.load(&a, row, Q(16 * i) + GRP(gi) + G(kDepth * ks));
+#pragma unroll
+                for (int m = 0; m < kStepRows; ++m) {
+                  const int r = t - m * kStride;
+                  if (r < 0 || r >= kR) continue;
+#pragma unroll
+                  for (int j = gi * (kG / 8); j < (gi + 1) * (kG / 8); ++j) {
+                    kiln::mma(acc[m][i][j], a, weights.b(r, s, ks, j), acc[m][i][j]);
+                  }
                 }
               }
             }
@@ -233,31 +359,47 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, 1)
         }
       }
 
-      // The epilogue: bias, residual, activation, and one 4-byte store per channel pair.
+      // The epilogue: bias, residual and activation on the accumulators, the results into
+      // the block's output tile; then the tile to y, 16 bytes a thread (each pixel's kBC
+      // channels contiguous), so that the stores fill whole lines.
 #pragma unroll
-      for (int i = 0; i < kTilesQ; ++i) {
+      for (int m = 0; m < kStepRows; ++m) {
 #pragma unroll
-        for (int j = 0; j < kTilesC; ++j) {
+        for (int i = 0; i < kTilesQ; ++i) {
 #pragma unroll
-          for (int e = 0; e < Acc::size; e += 2) {
-            const auto at = Q(q0 + wq + 16 * i) + C(c0 + wc + 8 * j) + Acc::coords(lane, e);
-            if (kiln::get<Q>(at).get() >= out_w) continue;
-            float v0 = acc[i][j][e];
-            float v1 = acc[i][j][e + 1];
-            if constexpr (kBias) {
-              v0 += float(*bias[kiln::get<C>(at)]);
-              v1 += float(*bias[kiln::get<C>(at) + C(1)]);
+          for (int j = 0; j < kTilesC; ++j) {
+#pragma unroll
+            for (int e = 0; e < Acc::size; e += 2) {
+              const auto local = P(m) + Q(wq + 16 * i) + C(wc + 8 * j) + Acc::coords(lane, e);
+              float v0 = acc[m][i][j][e];
+              float v1 = acc[m][i][j][e + 1];
+              if constexpr (kBias) {
+                v0 += float(*bias[kiln::get<C>(local) + C(c0)]);
+                v1 += float(*bias[kiln::get<C>(local) + C(c0 + 1)]);
+              }
+              if constexpr (kResidual) {
+                if (q0 + kiln::get<Q>(local).get() < out_w && p + m < p_end) {
+                  const kiln::Vec<Out, 2> r = *reinterpret_cast<const kiln::Vec<Out, 2>*>(
+                      residual[local + P(p) + Q(q0) + C(c0)].ptr());
+                  v0 += float(r[0]);
+                  v1 += float(r[1]);
+                }
+              }
+              const kiln::Vec<Out, 2> pair{{Out(activate(v0)), Out(activate(v1))}};
+              *reinterpret_cast<kiln::Vec<Out, 2>*>(staged[local].ptr()) = pair;
             }
-            if constexpr (kResidual) {
-              const kiln::Vec<Out, 2> r =
-                  *reinterpret_cast<const kiln::Vec<Out, 2>*>(residual[at + P(p)].ptr());
-              v0 += float(r[0]);
-              v1 += float(r[1]);
-            }
-            const kiln::Vec<Out, 2> pair{{Out(activate(v0)), Out(activate(v1))}};
-            *reinterpret_cast<kiln::Vec<Out, 2>*>(y[at + P(p)].ptr()) = pair;
           }
         }
+      }
+      kiln::sync_threads();
+      for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
+        const int m = v / (kBQ * kChunks);
+        const int q = v / kChunks % kBQ;
+        const int chunk = v % kChunks;
+        if (q0 + q >= out_w || p + m >= p_end) continue;
+        *reinterpret_cast<kiln::Vec<Out, 8>*>(
+            y[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr()) =
+            *reinterpret_cast<const kiln::Vec<Out, 8>*>(staged[P(m) + Q(q) + C(8 * chunk)].ptr());
       }
     }
     // Every copy landed and every warp done with the ring before the next item refills it.

@@ -335,7 +335,8 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
           }),
           "whole groups");
   refused(with([](auto& c) { c.warps_q = 3; }), "powers of 2");
-  refused(with([](auto& c) { c.ahead = 3; }), "ahead must be 1 or 2");
+  refused(with([](auto& c) { c.ahead = 5; }), "ahead must be 1 to 4");
+  refused(with([](auto& c) { c.step_rows = 3; }), "step_rows must be 1 or 2");
   CHECK(config_error(p, ok, 4096).find("exceed the device's 4096") != std::string::npos);
   // The passes and epilogues the kernel does not serve.
   auto q = p;
@@ -370,6 +371,8 @@ TEST_CASE("conv2d_grouped: kernel names, tuning problems and the spec header") {
   const ConvConfig c{16, 64, 64, 4, 2, 2};
   CHECK(cd::conv_kernel_name(p, c) ==
         "conv_grouped__fprop__f16__g8_c256__3x3_s1_p1x1__p16_q64_c64_w4x2_a2");
+  CHECK(cd::conv_kernel_name(p, {56, 64, 64, 4, 2, 3, 2}) ==
+        "conv_grouped__fprop__f16__g8_c256__3x3_s1_p1x1__p56_q64_c64_w4x2_a3_r2");
   p.bias = true;
   p.activation = ConvActivation::silu;
   p.residual = true;
@@ -401,12 +404,14 @@ struct KernelCase {
   ConvConfig c;
 };
 
-// One config of every kind: each group width and depth, filter sizes, both strides, dgrad,
-// each epilogue, one and two rows ahead, the warp layouts.
+// One config of every kind: each group width and depth (filter columns paired for groups of
+// 8), filter sizes, both strides, dgrad, each epilogue, one to three steps ahead, steps of
+// one and two rows, the warp layouts.
 std::vector<KernelCase> every_kind() {
   std::vector<KernelCase> out;
   auto p = problem(8, 256, 3, 3, 1, 1, 1, 128, 56, 56);
   out.push_back({p, {16, 64, 64, 4, 2, 2}});
+  out.push_back({p, {56, 64, 64, 4, 2, 2, 2}});
   out.push_back({p, {56, 64, 16, 4, 1, 1}});
   auto e = p;
   e.bias = true;
@@ -419,8 +424,9 @@ std::vector<KernelCase> every_kind() {
   out.push_back({e, {8, 128, 32, 8, 1, 2}});
   auto d = p;
   d.pass = ConvPass::dgrad;
-  out.push_back({d, {16, 64, 64, 4, 2, 2}});
-  out.push_back({problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28), {8, 32, 64, 2, 2, 2}});
+  out.push_back({d, {16, 64, 64, 4, 2, 2, 2}});
+  out.push_back({problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28), {8, 32, 64, 2, 2, 2, 2}});
+  out.push_back({problem(8, 64, 5, 5, 2, 2, 2, 8, 28, 28), {8, 32, 64, 2, 2, 1, 2}});
   out.push_back({problem(32, 128, 5, 5, 1, 2, 2, 8, 14, 14), {4, 16, 64, 1, 2, 2}});
   out.push_back({problem(8, 64, 7, 7, 2, 3, 3, 8, 64, 64), {8, 32, 32, 2, 4, 1}});
   out.push_back({problem(8, 64, 1, 1, 1, 0, 0, 8, 64, 64), {32, 128, 64, 8, 1, 2}});

@@ -40,10 +40,12 @@ struct ConvConfig {
                               ///< multiple of the group width that divides the channels
   std::int32_t warps_q = 4;   ///< warps across the columns (each whole 16-column tiles)
   std::int32_t warps_c = 2;   ///< warps across the channels (each whole groups)
-  std::int32_t ahead = 2;     ///< output rows' input rows in flight: 1 or 2
+  std::int32_t ahead = 2;     ///< steps whose input rows are in flight: 1 to 4
+  std::int32_t step_rows = 1; ///< output rows a step computes (sharing their input rows): 1, 2
   bool operator==(const ConvConfig&) const = default;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvConfig, block_p, block_q, block_c, warps_q, warps_c, ahead)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvConfig, block_p, block_q, block_c, warps_q, warps_c, ahead,
+                                   step_rows)
 
 namespace detail {
 
@@ -95,18 +97,21 @@ inline int conv_half_window(const ConvGroupedParams& p, const ConvConfig& c) {
 inline int conv_slots(const ConvGroupedParams& p, const ConvConfig& c) {
   return (p.stride * conv_half_window(p, c) + 7) / 8 * 8;
 }
-/// Input rows the ring holds: one output row's R, and `ahead` output rows' new ones.
+/// Input rows the ring holds: one step's (R + stride x (step_rows - 1)), and `ahead` steps'
+/// new ones.
 inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
-  return p.filter_h + p.stride * c.ahead;
+  return p.filter_h + p.stride * (c.step_rows - 1) + p.stride * c.step_rows * c.ahead;
 }
 
-/// Dynamic shared memory of a config: the ring of input rows and the block's weights.
+/// Dynamic shared memory of a config: the ring of input rows, the block's weights and one
+/// output row of the block.
 inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConfig& c) {
   auto align16 = [](std::int64_t v) { return (v + 15) / 16 * 16; };
   const std::int64_t row = align16(std::int64_t(conv_slots(p, c)) * c.block_c * 2);
   const std::int64_t weights =
       align16(std::int64_t(p.filter_h) * p.filter_w * c.block_c * p.group_width * 2);
-  return row * conv_ring_rows(p, c) + weights;
+  const std::int64_t out = align16(std::int64_t(c.step_rows) * c.block_q * c.block_c * 2);
+  return row * conv_ring_rows(p, c) + weights + out;
 }
 
 inline int conv_threads(const ConvConfig& c) { return 32 * c.warps_q * c.warps_c; }
@@ -142,7 +147,8 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
     throw Error(what + "each of the warps_c warps takes whole groups: block_c / warps_c must "
                 "be a multiple of the group width");
   }
-  if (c.ahead != 1 && c.ahead != 2) throw Error(what + "ahead must be 1 or 2");
+  if (c.ahead < 1 || c.ahead > 4) throw Error(what + "ahead must be 1 to 4");
+  if (c.step_rows != 1 && c.step_rows != 2) throw Error(what + "step_rows must be 1 or 2");
   if (shared_optin > 0 && conv_shared_bytes(p, c) > shared_optin) {
     throw Error(what + std::to_string(conv_shared_bytes(p, c)) +
                 " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
@@ -160,7 +166,9 @@ inline std::int64_t conv_work_items(const ConvGroupedParams& p, const ConvConfig
 /// Every candidate config of `p` that fits `shared_optin` bytes (0: any): column tiles of
 /// the smallest of 16, 32, 64 that spans the output row (64 for wider rows, and 128 too) and
 /// half of it; the three largest channel tiles; 4 and 8 warps spread over the columns
-/// first (fewer where the tile has too few columns and groups for them); strips of 16 and 32 output rows and whole images; two rows ahead where they fit.
+/// first (fewer where the tile has too few columns and groups for them); strips of 32
+/// output rows (16 for images of at most 32) and whole images; steps of one and two output
+/// rows, with as many steps in flight as fit up to three (two) rows' worth.
 inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
                                             std::int64_t shared_optin = 0) {
   const ConvGeometry g = conv_geometry(p);
@@ -176,7 +184,7 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
     }
   }
   std::vector<std::int64_t> strips;
-  for (std::int64_t bp : {std::int64_t(16), std::int64_t(32), g.out_h}) {
+  for (std::int64_t bp : {g.out_h <= 32 ? std::int64_t(16) : std::int64_t(32), g.out_h}) {
     if (bp <= g.out_h && std::find(strips.begin(), strips.end(), bp) == strips.end()) {
       strips.push_back(bp);
     }
@@ -189,15 +197,18 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
         const int wq = std::min(bq / 16, warps);
         const int wc = std::min(warps / wq, bc / p.group_width);
         for (std::int64_t bp : strips) {
-          for (int ahead : {2, 1}) {
-            const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead};
-            try {
-              validate_conv_config(p, c, shared_optin);
-            } catch (const Error&) {
-              continue;
+          for (int step : {2, 1}) {
+            // As many steps ahead as fit, up to 3 rows' worth.
+            for (int ahead = step == 1 ? 3 : 2; ahead >= 1; --ahead) {
+              const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead, step};
+              try {
+                validate_conv_config(p, c, shared_optin);
+              } catch (const Error&) {
+                continue;
+              }
+              if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+              break;
             }
-            if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
-            break;  // two rows ahead where they fit, else one
           }
         }
       }
@@ -206,32 +217,35 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
   return out;
 }
 
-/// The config taken without timing (KILN_TUNE=off), for a device of `sms` multiprocessors:
-/// columns in one tile where they fit 64 (else tiles of 64), 64 channels where the
-/// channels allow (fewer when that leaves too few blocks), 8 warps, rows in strips as long
-/// as leave every multiprocessor about 8 blocks.
+/// The config taken without timing (KILN_TUNE=off), for a device of `sms` multiprocessors,
+/// from what sweeps on an H200 showed: whole images a block (no input row read twice)
+/// unless that leaves fewer than 2 blocks an SM, then strips; 64 channels a block; two
+/// output rows a step; 8 warps spread over the columns first; the column tile that spans
+/// the row (up to 64) with the fewest idle columns.
 inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,
                                  int sms = 132) {
   if (cs.empty()) throw Error("kiln: conv2d_grouped: no config fits this problem and device");
   const ConvGeometry g = conv_geometry(p);
-  int bq = 16;
-  while (bq < 64 && bq < g.out_w) bq *= 2;
-  const std::int64_t target = 8 * std::int64_t(std::max(sms, 1));
+  int span = 16;
+  while (span < 64 && span < g.out_w) span *= 2;
+  const std::int64_t target = 2 * std::int64_t(std::max(sms, 1));
   ConvConfig best = cs.front();
   double best_score = -1e300;
   for (const ConvConfig& c : cs) {
     const std::int64_t blocks = conv_work_items(p, c);
     const std::int64_t strips = (g.out_h + c.block_p - 1) / c.block_p;
     // Re-read halo rows per output row, idle columns, too few blocks: each costs.
-    const double halo = double(p.filter_h - p.stride) * double(strips) / double(g.out_h);
+    const double halo =
+        double(std::max(0, p.filter_h - p.stride)) * double(strips - 1) / double(g.out_h);
     const double idle =
         double((g.out_w + c.block_q - 1) / c.block_q * c.block_q - g.out_w) / double(g.out_w);
     const double fill = std::min(1.0, double(blocks) / double(target));
-    double score = fill - 0.5 * std::max(0.0, halo) - 0.5 * idle;
-    if (c.block_q != bq) score -= 0.05;
-    if (c.block_c != std::min(64, p.channels)) score -= 0.02;
-    if (c.warps_q * c.warps_c != 8) score -= 0.01;
-    if (c.ahead != 2) score -= 0.01;
+    double score = fill - 0.5 * halo - 0.5 * idle;
+    if (c.block_q == span) score += 0.01;
+    if (c.block_c == 64) score += 0.03;
+    if (c.step_rows == 2) score += 0.02;
+    if (c.warps_q * c.warps_c == 8) score += 0.01;
+    score += 0.002 * c.ahead;
     if (score > best_score) {
       best_score = score;
       best = c;
@@ -250,7 +264,8 @@ inline std::string conv_kernel_name(const ConvGroupedParams& p, const ConvConfig
                      std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + "__p" +
                      std::to_string(c.block_p) + "_q" + std::to_string(c.block_q) + "_c" +
                      std::to_string(c.block_c) + "_w" + std::to_string(c.warps_q) + "x" +
-                     std::to_string(c.warps_c) + "_a" + std::to_string(c.ahead);
+                     std::to_string(c.warps_c) + "_a" + std::to_string(c.ahead) +
+                     (c.step_rows > 1 ? "_r" + std::to_string(c.step_rows) : std::string());
   if (p.bias) name += "__bias";
   if (p.activation == ConvActivation::relu) name += "__relu";
   if (p.activation == ConvActivation::silu) name += "__silu";
@@ -286,6 +301,7 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
       .constant("kWarpsQ", int(c.warps_q))
       .constant("kWarpsC", int(c.warps_c))
       .constant("kAhead", int(c.ahead))
+      .constant("kStepRows", int(c.step_rows))
       .constant("kBias", p.bias ? 1 : 0)
       .constant("kActivation", int(p.activation))
       .constant("kResidual", p.residual ? 1 : 0);
