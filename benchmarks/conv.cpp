@@ -1,14 +1,16 @@
 // benchmarks/conv: kiln's grouped convolution (groups of 8, channels last) against cuDNN's
-// (cudnnConvolutionForward / BackwardData with the group count, the algorithm cuDNN's own
+// (cudnnConvolutionForward / BackwardData / BackwardFilter with the group count, the algorithm cuDNN's own
 // Find chose as fastest, its workspace allocated before timing) and a device-to-device copy
 // of the input, in the same run. GB/s count the input and output read or written once and
 // the weights once (conv_min_bytes); "% of copy" is kiln's GB/s over the copy's; "x cuDNN"
 // is cuDNN's time over kiln's.
 //
-//   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad]
+//   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
 //        [--shapes N:C:HW:R,...] [--sweep] [bench flags: --noise PCT --seconds S --no-flush]
 //
 // Shapes are N images of HW x HW with C channels, an R x R filter, stride 1, "same" padding.
+// wgrad's time includes kiln's second kernel (the fixed-order sum of the blocks' partial
+// rows); its partial rows are allocated before timing, as cuDNN's workspace is.
 // --sweep also times every candidate config (what KILN_TUNE=full chooses from). The factory
 // picks its config as KILN_TUNE says (off: the heuristic). Every variant's output is
 // spot-checked against a double-precision sum at sampled positions first.
@@ -97,6 +99,33 @@ std::pair<double, double> reference_at(const ConvGroupedParams& p, gen::DType dt
   return {sum, mag};
 }
 
+/// wgrad's dw at element `i` ((k, r, s, g) of C x R x S x G) from x and dy, in double, and
+/// the sum of its products' magnitudes.
+std::pair<double, double> wgrad_at(const ConvGroupedParams& p, gen::DType dt,
+                                   const std::vector<unsigned char>& x,
+                                   const std::vector<unsigned char>& dy, std::int64_t i) {
+  const std::int64_t C = p.channels, G = p.group_width, R = p.filter_h, S = p.filter_w;
+  const std::int64_t P = ops::conv_out_h(p), Q = ops::conv_out_w(p);
+  const std::int64_t g = i % G, s = i / G % S, r = i / G / S % R, k = i / G / S / R;
+  const std::int64_t c = k / G * G + g, esize = gen::size_of(dt);
+  double sum = 0, mag = 0;
+  for (std::int64_t n = 0; n < p.n; ++n) {
+    for (std::int64_t y = 0; y < P; ++y) {
+      const std::int64_t yy = y * p.stride + r - p.pad_h;
+      if (yy < 0 || yy >= p.h) continue;
+      for (std::int64_t xq = 0; xq < Q; ++xq) {
+        const std::int64_t xx = xq * p.stride + s - p.pad_w;
+        if (xx < 0 || xx >= p.w) continue;
+        const double a = decode(dt, &x[std::size_t((((n * p.h + yy) * p.w + xx) * C + c) * esize)]);
+        const double b = decode(dt, &dy[std::size_t((((n * P + y) * Q + xq) * C + k) * esize)]);
+        sum += a * b;
+        mag += std::abs(a * b);
+      }
+    }
+  }
+  return {sum, mag};
+}
+
 /// Checks `out` (downloaded) at 64 spread positions; throws kiln::Error on a miss.
 void spot_check(const ConvGroupedParams& p, gen::DType dt, const std::vector<unsigned char>& in,
                 const std::vector<unsigned char>& w, const rt::DeviceBuffer<unsigned char>& out,
@@ -106,7 +135,8 @@ void spot_check(const ConvGroupedParams& p, gen::DType dt, const std::vector<uns
   const std::int64_t count = std::int64_t(got.size()) / esize;
   for (int k = 0; k < 64; ++k) {
     const std::int64_t i = k == 63 ? count - 1 : (count / 63) * k + k * 7919 % 97;
-    const auto [want, mag] = reference_at(p, dt, in, w, i);
+    const auto [want, mag] =
+        p.pass == ConvPass::wgrad ? wgrad_at(p, dt, in, w, i) : reference_at(p, dt, in, w, i);
     const double v = decode(dt, &got[std::size_t(i * esize)]);
     const double tol = 1e-2 * std::abs(want) + 1e-3 * mag + 1e-3;
     if (!(std::abs(v - want) <= tol)) {
@@ -130,7 +160,7 @@ class CudnnConv {
   CudnnConv(cudnnHandle_t h, const ConvGroupedParams& p, const rt::Device& gpu,
             const rt::DeviceBuffer<unsigned char>& in, const rt::DeviceBuffer<unsigned char>& w,
             rt::DeviceBuffer<unsigned char>& out)
-      : h_(h), fprop_(p.pass == ConvPass::fprop) {
+      : h_(h), pass_(p.pass) {
     const cudnnDataType_t type = p.dtype == gen::DType::f16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
     cudnn_check(cudnnCreateTensorDescriptor(&x_), "cudnnCreateTensorDescriptor");
     cudnn_check(cudnnCreateTensorDescriptor(&y_), "cudnnCreateTensorDescriptor");
@@ -155,7 +185,21 @@ class CudnnConv {
     // Find times each algorithm with a workspace of up to 1 GiB; the winner's is kept.
     rt::DeviceBuffer<unsigned char> scratch(std::size_t(1) << 30, gpu);
     int found = 0;
-    if (fprop_) {
+    if (pass_ == ConvPass::wgrad) {
+      // in: x, w: dy, out: dw.
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      cudnn_check(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                      h_, x_, in.data(), y_, w.data(), conv_, w_, out.data(),
+                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, perf, scratch.data(),
+                      scratch.bytes()),
+                  "cudnnFindConvolutionBackwardFilterAlgorithmEx");
+      int i = 0;
+      while (i < found && perf[i].status != CUDNN_STATUS_SUCCESS) ++i;
+      if (i == found) throw Error("cuDNN: no backward-filter algorithm ran");
+      bwf_ = perf[i].algo;
+      ws_bytes_ = perf[i].memory;
+      algo_ = "bwd filter algo " + std::to_string(int(bwf_));
+    } else if (pass_ == ConvPass::fprop) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       cudnn_check(cudnnFindConvolutionForwardAlgorithmEx(
                       h_, x_, in.data(), w_, w.data(), conv_, y_, out.data(),
@@ -197,7 +241,11 @@ class CudnnConv {
   void operator()(rt::StreamRef s, const void* in, const void* w, void* out) const {
     cudnn_check(cudnnSetStream(h_, static_cast<cudaStream_t>(s.handle)), "cudnnSetStream");
     const float alpha = 1.0f, beta = 0.0f;
-    if (fprop_) {
+    if (pass_ == ConvPass::wgrad) {
+      cudnn_check(cudnnConvolutionBackwardFilter(h_, &alpha, x_, in, y_, w, conv_, bwf_, ws_.data(),
+                                                 ws_bytes_, &beta, w_, out),
+                  "cudnnConvolutionBackwardFilter");
+    } else if (pass_ == ConvPass::fprop) {
       cudnn_check(cudnnConvolutionForward(h_, &alpha, x_, in, w_, w, conv_, fwd_, ws_.data(),
                                           ws_bytes_, &beta, y_, out),
                   "cudnnConvolutionForward");
@@ -211,12 +259,13 @@ class CudnnConv {
 
  private:
   cudnnHandle_t h_;
-  bool fprop_;
+  ConvPass pass_;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   cudnnConvolutionFwdAlgo_t fwd_{};
   cudnnConvolutionBwdDataAlgo_t bwd_{};
+  cudnnConvolutionBwdFilterAlgo_t bwf_{};
   std::size_t ws_bytes_ = 0;
   rt::DeviceBuffer<unsigned char> ws_;
   std::string algo_;
@@ -229,7 +278,7 @@ int main(int argc, char** argv) try {
   std::vector<std::string> extra;
   const auto args = prof::BenchArgs::parse(argc, argv, &extra);
   std::vector<gen::DType> dtypes = {gen::DType::f16, gen::DType::bf16};
-  std::vector<ConvPass> passes = {ConvPass::fprop, ConvPass::dgrad};
+  std::vector<ConvPass> passes = {ConvPass::fprop, ConvPass::dgrad, ConvPass::wgrad};
   std::vector<Shape> shapes = {{128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3},
                                {128, 256, 56, 5}, {32, 64, 64, 3},   {128, 1024, 14, 3}};
   bool sweep = false;
@@ -256,9 +305,6 @@ int main(int argc, char** argv) try {
                   "' (besides the bench flags: --dtypes LIST, --passes LIST, --shapes LIST, "
                   "--sweep)");
     }
-  }
-  for (ConvPass pass : passes) {
-    if (pass == ConvPass::wgrad) throw Error("conv: wgrad has no kiln kernel yet; use fprop,dgrad");
   }
   if (rt::device_count() == 0) {
     std::printf("no GPU found: the conv benchmark needs one\n");
@@ -290,13 +336,18 @@ int main(int argc, char** argv) try {
       for (const Shape& s : shapes) {
         const ConvGroupedParams p = problem_of(s, dt, pass);
         ops::validate_conv_grouped(p);
+        // fprop: x, w -> y; dgrad: dy, w -> dx; wgrad: x, dy (in `w`'s place) -> dw.
         const bool fprop = pass == ConvPass::fprop;
-        const std::size_t in_n =
-            std::size_t(fprop ? ops::conv_input_elements(p) : ops::conv_output_elements(p));
-        const std::size_t out_n =
-            std::size_t(fprop ? ops::conv_output_elements(p) : ops::conv_input_elements(p));
+        const bool wgrad = pass == ConvPass::wgrad;
+        const std::size_t in_n = std::size_t(
+            fprop || wgrad ? ops::conv_input_elements(p) : ops::conv_output_elements(p));
+        const std::size_t out_n = std::size_t(
+            wgrad ? ops::conv_weight_elements(p)
+                  : fprop ? ops::conv_output_elements(p) : ops::conv_input_elements(p));
         const auto input = make_input(dt, in_n, 101);
-        auto weights = make_input(dt, std::size_t(ops::conv_weight_elements(p)), 202);
+        auto weights = make_input(
+            dt, std::size_t(wgrad ? ops::conv_output_elements(p) : ops::conv_weight_elements(p)),
+            202);
         rt::DeviceBuffer<unsigned char> in(input.size(), gpu), w(weights.size(), gpu);
         rt::DeviceBuffer<unsigned char> out(out_n * std::size_t(gen::size_of(dt)), gpu);
         rt::DeviceBuffer<unsigned char> copy_out(input.size(), gpu);
@@ -311,9 +362,30 @@ int main(int argc, char** argv) try {
 
         using Kernel = factory::Kernel<ConvGroupedParams, ops::ConvConfig>;
         const auto g = ops::detail::conv_geometry(p);
+        // wgrad's partial rows (allocated here, outside the timing) and their column sum.
+        std::optional<rt::DeviceBuffer<float>> partial;
+        if (wgrad) {
+          partial.emplace(std::size_t(4 * props.multiprocessors * ops::conv_weight_elements(p)),
+                          gpu);
+        }
+        const auto* column_sum =
+            wgrad ? &ops::column_sum_factory().get(
+                        {dt, std::int32_t(ops::conv_weight_elements(p))}, gpu)
+                  : nullptr;
         auto run = [&](const Kernel& k, rt::StreamRef st) {
-          rt::LaunchConfig lc = ops::detail::conv_launch(p, k.config());
+          rt::LaunchConfig lc = ops::detail::conv_launch(p, k.config(), props.multiprocessors);
           lc.stream = st;
+          if (wgrad) {
+            k.launch(lc, static_cast<const void*>(in.data()), static_cast<const void*>(w.data()),
+                     static_cast<void*>(partial->data()), int(p.n), int(g.in_h), int(g.in_w),
+                     int(g.out_h), int(g.out_w), int(p.channels));
+            rt::LaunchConfig slc = column_sum->launch_config();
+            slc.stream = st;
+            column_sum->launch(slc, static_cast<const float*>(partial->data()),
+                               static_cast<void*>(out.data()), static_cast<void*>(nullptr),
+                               int(lc.grid.x / unsigned(p.channels / k.config().block_c)));
+            return;
+          }
           k.launch(lc, static_cast<const void*>(in.data()), static_cast<const void*>(w.data()),
                    static_cast<void*>(out.data()), static_cast<const void*>(nullptr),
                    static_cast<const void*>(nullptr), int(p.n), int(g.in_h), int(g.in_w),

@@ -1,14 +1,17 @@
 // Grouped 2-D convolution (channels last) on the tensor cores of sm_80 and later: each
 // output channel k of group k / G sums R x S filter taps over the G input channels of its
 // group. One kernel serves fprop and the stride-1 data gradient (dgrad: dy correlated
-// with the filters flipped and transposed within each group, kFlip).
+// with the filters flipped and transposed within each group, kFlip); the weight
+// gradient's kernel (CONV_WGRAD) shares its ring of input rows.
 //
 // The host (include/kiln/ops/conv.hpp) generates spec.hpp with:
 //   dimensions  H, W (input rows, columns), P, Q (output rows, columns), C (channels),
 //               R, S (filter rows, columns), G (channel within a group), GRP (group within
 //               a block's channels)
 //   tensors     XImage (H, W, C) and YImage (P, Q, C): one image of the input and of the
-//               output; ResidualImage (P, Q, C); Weights (C, R, S, G); Bias (C)
+//               output; ResidualImage (P, Q, C); Weights (C, R, S, G); Bias (C); DyImage
+//               (P, Q, C), wgrad's dy
+//   macro       CONV_WGRAD for the weight gradient's kernel (at the end of this file)
 //   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip; the config: kBP x kBQ x kBC
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kAhead (output rows whose input rows are in flight); the epilogue: kBias,
@@ -48,15 +51,21 @@ constexpr int kThreads = 32 * kWarps;
 // Blocks an SM keeps resident at least (so the registers a thread may take): enough rows
 // in flight to cover the memory's latency.
 constexpr int kMinBlocks = (kStepRows == 1 ? 640 : 512) / kThreads > 1 ? (kStepRows == 1 ? 640 : 512) / kThreads : 1;
-constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
+[[maybe_unused]] constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
 constexpr int kWarpC = kBC / kWarpsC;        // channels a warp computes
 constexpr int kTilesC = kWarpC / 8;          // 8-channel tiles a warp computes
 constexpr int kDepth = kG >= 16 ? 16 : 8;    // the mma's depth: m16n8k8 or m16n8k16
 constexpr int kSteps = kG / kDepth;          // mma steps through a group's input channels
 constexpr int kGroups = kBC / kG;            // groups in a block's channels
 
-static_assert(kBQ % (16 * kWarpsQ) == 0, "each warp takes whole 16-column tiles");
-static_assert(kWarpC % kG == 0, "each warp takes whole groups");
+#ifdef CONV_WGRAD
+constexpr bool kWgrad = true;
+#else
+constexpr bool kWgrad = false;
+#endif
+// (The weight gradient's warps split its accumulators instead: see its kernel.)
+static_assert(kWgrad || kBQ % (16 * kWarpsQ) == 0, "each warp takes whole 16-column tiles");
+static_assert(kWgrad || kWarpC % kG == 0, "each warp takes whole groups");
 static_assert(kG % 8 == 0 && kBC % kG == 0, "groups are whole 8-channel chunks");
 
 // The window of input columns a row of kBQ output columns reads, and its slots.
@@ -98,12 +107,12 @@ using FragA = kiln::MmaA<In, Q, G, kDepth>;
 using FragB = kiln::MmaB<In, G, C, kDepth>;
 using Acc = kiln::MmaC<float, Q, C>;
 using ALoader = kiln::FragmentLoader<FragA, RowTile>;
-constexpr int kWarpGroups = kWarpC / kG;  // groups a warp computes
+[[maybe_unused]] constexpr int kWarpGroups = kWarpC / kG;  // groups a warp computes
 
 // The warp's B fragments (its channels' weights for every tap and step): held in
 // registers where they take at most 48 a thread, else loaded from the staged weights at
 // each use.
-constexpr int kBFragments = kR * kS * kSteps * kTilesC;
+constexpr int kBFragments = kR * kS * kSteps * kTilesC > 0 ? kR * kS * kSteps * kTilesC : 1;
 constexpr bool kWeightsInRegisters = kBFragments * FragB::registers <= 48;
 
 struct WarpWeights {
@@ -191,7 +200,7 @@ KILN_DEVICE KILN_FORCEINLINE float activate(float v) {
 // (TAPC: 8 channels of column s, then the same 8 of column s + 1) takes the A fragment's
 // columns 8..15 from the pixels one tap on, and the B fragment is tap s's k8 fragment
 // followed by tap s + 1's.
-constexpr bool kPairTaps = kG == 8 && kS > 1;
+[[maybe_unused]] constexpr bool kPairTaps = kG == 8 && kS > 1;
 using FragPair = kiln::MmaA<In, Q, TAPC, 16>;
 using FragPairB = kiln::MmaB<In, TAPC, C, 16>;
 
@@ -226,6 +235,7 @@ struct TapPairLoader {
 
 }  // namespace conv
 
+#ifndef CONV_WGRAD
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
                      conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
@@ -407,3 +417,165 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     kiln::sync_threads();
   }
 }
+#else  // CONV_WGRAD
+
+// The weight gradient: dw[k, r, s, g] = sum over n, p, q of dy[n, p, q, k] *
+// x[n, p * stride + r - pad_h, q * stride + s - pad_w, group(k) * G + g]. Blocks walk the
+// same items as fprop (x's rows through the same ring), with dy's rows beside them, and
+// each keeps its channels' sums in registers across all its items; at the end it writes
+// them as one partial row, and kernels/column_sum.cu adds the rows in a fixed order.
+//
+// The mma's rows are (filter column, input channel) pairs: F = s * G + g, 8-row chunks of
+// one filter column's 8 channels; its depth is 16 pixels, its columns 8 output channels.
+// A = x^T by ldmatrix .trans from the ring row (a chunk's 8 rows are 8 pixels of one
+// column s, read at slot s + q), B = dy by ldmatrix .trans from dy's row. A block's
+// accumulators, (group, r, 16-row F fragment, 8-channel tile) units, are split evenly over
+// its warps; every warp reads every pixel of the block's tile.
+namespace conv {
+
+using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
+                                    kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
+using DyRing = kiln::Ring<DyTile, kAhead + 1>;
+
+constexpr int kFChunks = kS * kG / 8;       // 8-row chunks of F
+constexpr int kFFrags = (kFChunks + 1) / 2;  // 16-row A fragments (the last may be half used)
+constexpr int kUnits = kGroups * kR * kFFrags * (kG / 8);
+constexpr int kUnitsPerWarp = kUnits / kWarps;
+static_assert(kUnits % kWarps == 0, "the block's accumulators split evenly over its warps");
+
+using FragX = kiln::MmaA<In, TAPC, Q, 16>;  // (F: 16 rows, Q: 16 pixels)
+using FragDy = kiln::MmaB<In, Q, C, 16>;    // (Q: 16 pixels, C: 8 output channels)
+using AccW = kiln::MmaC<float, TAPC, C>;
+
+// Unit u: group, filter row, F fragment, channel tile within the group.
+struct Unit {
+  int group, r, ff, j;
+};
+KILN_DEVICE KILN_FORCEINLINE Unit unit_of(int u) {
+  Unit x;
+  x.j = u % (kG / 8);
+  x.ff = u / (kG / 8) % kFFrags;
+  x.r = u / (kG / 8) / kFFrags % kR;
+  x.group = u / (kG / 8) / kFFrags / kR;
+  return x;
+}
+
+// The x^T fragment of F fragment ff of `group` over pixels [16 i, 16 i + 16) of `row`:
+// lanes 8m .. 8m + 7 give matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of
+// pixels 0-7, then of pixels 8-15), each at its chunk's filter column.
+KILN_DEVICE KILN_FORCEINLINE void load_x(FragX& a, const RowTile& row, int group, int ff, int i,
+                                         int lane) {
+  int chunk = 2 * ff + (lane / 8) % 2;
+  if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
+  const int s = chunk * 8 / kG;
+  const int g = chunk * 8 % kG;
+  const int pixel = 8 * (lane / 16) + lane % 8;
+  unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
+  const In* at = row[Q(slot_of(s) + 16 * i + pixel) + GRP(group) + G(g)].ptr();
+  kiln::ldmatrix<4, true>(regs, kiln::shared_address(row.data()) +
+                                     unsigned(int(at - row.data())) * unsigned(sizeof(In)));
+}
+
+}  // namespace conv
+
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
+    KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ dy_data,
+                     float* __restrict__ partial, int images, int in_h, int in_w, int out_h,
+                     int out_w, int channels) {
+  using namespace conv;
+  kiln::SharedCarver smem(kiln::dynamic_shared_memory());
+  const RowRing ring = smem.take<RowRing>();
+  const DyRing dy_ring = smem.take<DyRing>();
+  const int lane = kiln::lane_index();
+  const int warp = kiln::thread_index() / 32;
+
+  const int tiles_c = channels / kBC;
+  const int tiles_q = (out_w + kBQ - 1) / kBQ;
+  const int tiles_p = (out_h + kBP - 1) / kBP;
+  // Block b takes channel tile b mod tiles_c and every rounds-th item of it from b / tiles_c.
+  const int rounds = kiln::grid_size() / tiles_c;
+  const int ct = kiln::block_index() % tiles_c;
+  const int round = kiln::block_index() / tiles_c;
+  const int c0 = ct * kBC;
+  const long long items = (long long)images * tiles_p * tiles_q;
+  const long long in_image = (long long)in_h * in_w * channels;
+  const long long out_image = (long long)out_h * out_w * channels;
+
+  AccW acc[kUnitsPerWarp] = {};
+  for (long long item = round; item < items; item += rounds) {
+    const int tq = int(item % tiles_q);
+    const int tp = int(item / tiles_q % tiles_p);
+    const long long n = item / tiles_q / tiles_p;
+    const int q0 = tq * kBQ;
+    const int p0 = tp * kBP;
+    const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
+    const XImage x(x_data + n * in_image, H(in_h), W(in_w), C(channels));
+    const DyImage dy(dy_data + n * out_image, P(out_h), Q(out_w), C(channels));
+    const int iw0 = q0 * kStride - kPadW;
+
+    // As fprop: a step's new input rows, and its dy rows (zero past the strip and the
+    // image, so that they add nothing), one commit group per step.
+    auto load_for = [&](int p) {
+      if (p < p_end) {
+        const int first =
+            p == p0 ? 0 : (kStepIn > kStride * kStepRows ? kStepIn - kStride * kStepRows : 0);
+        for (int t = first; t < kStepIn; ++t) {
+          load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0,
+                   in_h, in_w);
+        }
+        const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
+        for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
+          const int m = v / (kBQ * kChunks);
+          const int q = v / kChunks % kBQ;
+          const int chunk = v % kChunks;
+          const bool inside = p + m < p_end && q0 + q < out_w;
+          const In* src = inside ? dy[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr() : dy.data();
+          kiln::async_copy_16(d[P(m) + Q(q) + C(8 * chunk)].ptr(), src, inside ? 16 : 0);
+        }
+      }
+      kiln::async_commit_group();
+    };
+    for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows);
+
+    for (int p = p0; p < p_end; p += kStepRows) {
+      kiln::async_wait_group<kAhead - 1>();
+      kiln::sync_threads();
+      load_for(p + kAhead * kStepRows);
+      const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
+#pragma unroll
+      for (int m = 0; m < kStepRows; ++m) {
+#pragma unroll
+        for (int i = 0; i < kBQ / 16; ++i) {
+#pragma unroll
+          for (int uu = 0; uu < kUnitsPerWarp; ++uu) {
+            const Unit u = unit_of(warp * kUnitsPerWarp + uu);
+            FragDy b;
+            kiln::ldmatrix_fragment(b, d[P(m) + Q(16 * i) + C(u.group * kG + 8 * u.j)]);
+            FragX a;
+            load_x(a, ring[kiln::RING_STAGE(p * kStride + m * kStride + u.r)], u.group, u.ff, i,
+                   lane);
+            kiln::mma(acc[uu], a, b, acc[uu]);
+          }
+        }
+      }
+    }
+    kiln::async_wait_group<0>();
+    kiln::sync_threads();
+  }
+
+  // The block's partial row: dw's layout (C, R, S, G) for its channels.
+  float* row = partial + (long long)round * channels * kR * kS * kG;
+#pragma unroll
+  for (int uu = 0; uu < kUnitsPerWarp; ++uu) {
+    const Unit u = unit_of(warp * kUnitsPerWarp + uu);
+#pragma unroll
+    for (int e = 0; e < AccW::size; ++e) {
+      const auto at = AccW::coords(lane, e);
+      const int f = 16 * u.ff + kiln::get<TAPC>(at).get();
+      if (f >= kS * kG) continue;  // the unused half of the last fragment
+      const int k = c0 + u.group * kG + 8 * u.j + kiln::get<C>(at).get();
+      row[((long long)k * kR + u.r) * kS * kG + f] = acc[uu][e];
+    }
+  }
+}
+#endif  // CONV_WGRAD

@@ -1,5 +1,5 @@
-// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop and (stride 1) dgrad
-// on small ragged problems (odd images, N = 1, C = 8, each filter size, both strides,
+// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop, (stride 1) dgrad and
+// wgrad on small ragged problems (odd images, N = 1, C = 8, each filter size, both strides,
 // uneven padding, each group width) and on wider ones (several column tiles, strips and
 // channel tiles), a grid smaller than the work (blocks walking several items), and the API
 // with each fused epilogue in f16 and bf16 and its refusals. Every output element is checked
@@ -194,6 +194,110 @@ TEST_CASE("every candidate config: fprop and stride-1 dgrad, ragged and wide pro
   }
 }
 
+namespace {
+
+/// The weight gradient of one problem: x and dy on the host (as the device sees them) and
+/// the device, dw poisoned with NaN, the reference and each element's bound.
+template <class T>
+struct WgradData {
+  ConvGroupedParams p;
+  std::vector<double> x, dy, want, bound;
+  rt::DeviceBuffer<T> d_x, d_dy, d_dw;
+
+  WgradData(const ConvGroupedParams& problem, const rt::Device& gpu, std::mt19937& rng)
+      : p(problem) {
+    p.pass = ConvPass::wgrad;
+    x = random_values(std::size_t(ops::conv_input_elements(p)), rng, 2.0);
+    dy = random_values(std::size_t(ops::conv_output_elements(p)), rng, 1.0);
+    d_x = upload<T>(quantize(p.dtype, x), gpu);
+    d_dy = upload<T>(quantize(p.dtype, dy), gpu);
+    d_dw = rt::DeviceBuffer<T>(std::size_t(ops::conv_weight_elements(p)), gpu);
+    d_dw.fill_bytes(0xff);
+    want = kiln_test::conv_wgrad(p, x, dy);
+    bound = kiln_test::conv_wgrad(p, absolute(x), absolute(dy));
+    // Each element sums at most N P Q products in f32 (the blocks' partial sums, then
+    // theirs), then rounds once.
+    const double terms = double(p.n) * double(ops::conv_out_h(p) * ops::conv_out_w(p));
+    const double u = std::ldexp(1.0, -23);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const double err = 2.0 * terms * u * bound[i] + 1e-30;
+      bound[i] = err + half_ulp(p.dtype, std::abs(want[i]) + err);
+    }
+  }
+
+  /// The kernel `k` (its launch `lc`) and the column sum of its partial rows into dw.
+  void launch(const rt::Function& fn, const rt::LaunchConfig& lc, const ops::ConvConfig& c,
+              const rt::Device& gpu, rt::StreamRef stream) {
+    const auto g = ops::detail::conv_geometry(p);
+    const std::int64_t cols = ops::conv_weight_elements(p);
+    const std::int64_t rounds = std::int64_t(lc.grid.x) / (p.channels / c.block_c);
+    rt::DeviceBuffer<float> partial(std::size_t(rounds * cols), gpu);
+    partial.fill_bytes(0xff);  // every partial row must be written
+    rt::launch(fn, lc, d_x.data(), d_dy.data(), partial.data(), int(p.n), int(g.in_h),
+               int(g.in_w), int(g.out_h), int(g.out_w), int(p.channels));
+    const auto& sum = ops::column_sum_factory().get({p.dtype, std::int32_t(cols)}, gpu);
+    rt::LaunchConfig slc = sum.launch_config();
+    slc.stream = stream;
+    sum.launch(slc, static_cast<const float*>(partial.data()), d_dw.data(),
+               static_cast<T*>(nullptr), int(rounds));
+    gpu.synchronize();
+  }
+
+  void check(const std::string& what) const {
+    const std::vector<std::uint16_t> got = download(d_dw);
+    REQUIRE(got.size() == want.size());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const double v = decode(p.dtype, got[i]);
+      if (!(std::abs(v - want[i]) <= bound[i])) {
+        if (bad < 5) {
+          MESSAGE(what << ": dw element " << i << " is " << v << ", want " << want[i]
+                       << " within " << bound[i]);
+        }
+        ++bad;
+      }
+    }
+    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("wgrad: every candidate config, ragged and wide problems, both strides") {
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  auto& factory = ops::conv_grouped_factory();
+  auto problems = kiln_test::conv_ragged_problems();
+  for (const auto& p : wide_problems()) problems.push_back(p);
+  for (auto p : problems) {
+    p.pass = ConvPass::wgrad;
+    CAPTURE(nlohmann::json(p).dump());
+    rt::Stream stream(gpu);
+    const auto configs = factory.configs(p, gpu.properties());
+    REQUIRE_FALSE(configs.empty());
+    const auto built = factory.build_all(p, configs, gpu);
+    WgradData<f16> d(p, gpu, rng);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      rt::LaunchConfig lc = built[i].kernel->launch_config();
+      lc.stream = stream;
+      d.d_dw.fill_bytes(0xff);
+      d.launch(built[i].kernel->function(), lc, configs[i], gpu, stream);
+      d.check(name);
+      // Fewer rounds than items: blocks walk several items each.
+      if (i == 0) {
+        const unsigned tiles_c = unsigned(p.channels / configs[i].block_c);
+        lc.grid.x = tiles_c;
+        d.d_dw.fill_bytes(0xff);
+        d.launch(built[i].kernel->function(), lc, configs[i], gpu, stream);
+        d.check(name + " in one round");
+      }
+    }
+  }
+}
+
 TEST_CASE("a grid smaller than the work: blocks walk several items and restage weights") {
   rt::Device gpu(0);
   std::mt19937 rng(5);
@@ -270,6 +374,33 @@ TEST_CASE("kiln::ops::conv2d_grouped: the factory's choice, each epilogue, f16 a
     through_the_api<f16>(p, gpu, rng);
     through_the_api<bf16>(p, gpu, rng);
   }
+}
+
+TEST_CASE("kiln::ops::conv2d_grouped_wgrad: with and without a workspace, the same bits") {
+  rt::Device gpu(0);
+  std::mt19937 rng(9);
+  rt::Stream stream(gpu);
+  for (const auto& p : {kiln_test::conv_problem(8, 64, 3, 3, 1, 1, 1, 3, 30, 33),
+                        kiln_test::conv_problem(16, 32, 5, 5, 2, 2, 2, 2, 19, 21)}) {
+    CAPTURE(nlohmann::json(p).dump());
+    WgradData<bf16> d(p, gpu, rng);
+    ops::conv2d_grouped_wgrad(d.d_x, d.d_dy, d.d_dw, p, stream);
+    stream.synchronize();
+    d.check("conv2d_grouped_wgrad");
+    const auto first = download(d.d_dw);
+    rt::DeviceBuffer<float> ws(std::size_t(ops::conv2d_grouped_wgrad_workspace(p, gpu)), gpu);
+    d.d_dw.fill_bytes(0xff);
+    ops::conv2d_grouped_wgrad(d.d_x, d.d_dy, d.d_dw, p, stream, &ws);
+    stream.synchronize();
+    CHECK(download(d.d_dw) == first);
+  }
+  // An empty batch: dw is zero.
+  auto p = kiln_test::conv_problem(8, 16, 3, 3, 1, 1, 1, 0, 5, 5);
+  rt::DeviceBuffer<f16> x(1, gpu), dy(1, gpu), dw(std::size_t(ops::conv_weight_elements(p)), gpu);
+  dw.fill_bytes(0xff);
+  ops::conv2d_grouped_wgrad(x, dy, dw, p, stream);
+  stream.synchronize();
+  for (std::uint16_t b : download(dw)) CHECK(b == 0);
 }
 
 TEST_CASE("kiln::ops::conv2d_grouped refuses what it cannot do, saying what") {

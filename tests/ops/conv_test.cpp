@@ -284,7 +284,7 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
   auto problems = kiln_test::conv_ragged_problems();
   for (const auto& p : benchmark_problems()) problems.push_back(p);
   for (auto p : problems) {
-    for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
+    for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad, ConvPass::wgrad}) {
       p.pass = pass;
       if (pass == ConvPass::dgrad && p.stride != 1) continue;
       CAPTURE(nlohmann::json(p).dump());
@@ -338,10 +338,14 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   refused(with([](auto& c) { c.ahead = 5; }), "ahead must be 1 to 4");
   refused(with([](auto& c) { c.step_rows = 3; }), "step_rows must be 1 or 2");
   CHECK(config_error(p, ok, 4096).find("exceed the device's 4096") != std::string::npos);
-  // The passes and epilogues the kernel does not serve.
+  // wgrad's warps split its accumulators, evenly.
   auto q = p;
   q.pass = ConvPass::wgrad;
-  CHECK(kernel_problem_error(q).find("wgrad") != std::string::npos);
+  CHECK(config_error(q, {8, 64, 64, 1, 4, 2}).empty());
+  CHECK(config_error(q, ok).find("warps_q must be 1") != std::string::npos);
+  CHECK(config_error(q, {8, 64, 64, 1, 16, 2}).find("split evenly") != std::string::npos);
+  CHECK(cd::conv_wgrad_units(q, {8, 64, 64, 1, 4, 2}) == 4 * 3 * 3 * 2);
+  // The passes and epilogues the kernel does not serve.
   q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
   q.pass = ConvPass::dgrad;
   CHECK(kernel_problem_error(q).find("dgrad of stride 2") != std::string::npos);
@@ -431,6 +435,18 @@ std::vector<KernelCase> every_kind() {
   out.push_back({problem(8, 64, 7, 7, 2, 3, 3, 8, 64, 64), {8, 32, 32, 2, 4, 1}});
   out.push_back({problem(8, 64, 1, 1, 1, 0, 0, 8, 64, 64), {32, 128, 64, 8, 1, 2}});
   out.push_back({problem(8, 64, 1, 7, 1, 0, 3, 8, 64, 64), {8, 64, 8, 4, 1, 2}});
+  // The weight gradient: groups of 8, 16 and 32, both strides, steps of one and two rows.
+  auto wg = p;
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {56, 64, 64, 1, 8, 2, 2}});
+  wg.dtype = kiln::gen::DType::bf16;
+  out.push_back({wg, {16, 32, 32, 1, 4, 2, 1}});
+  wg = problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28);
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {8, 32, 64, 1, 8, 2, 2}});
+  wg = problem(32, 64, 3, 3, 1, 1, 1, 8, 28, 28);
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {8, 32, 32, 1, 8, 2, 2}});
   return out;
 }
 

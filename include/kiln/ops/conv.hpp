@@ -15,6 +15,7 @@
 ///   kiln::ops::conv2d_grouped(x, w, y, p, {.bias = &bias,                  // fused epilogue
 ///                             .activation = kiln::ops::ConvActivation::relu}, stream);
 ///   kiln::ops::conv2d_grouped_dgrad(dy, w, dx, p, stream);                 // dx (stride 1)
+///   kiln::ops::conv2d_grouped_wgrad(x, dy, dw, p, stream);                 // dw
 ///
 /// The functions set p.pass, p.dtype and the epilogue fields themselves. The epilogue is
 /// y = activation(conv(x, w) + bias[k] + residual[n, p, q, k]), each part optional; the
@@ -35,6 +36,7 @@
 #include "../rt/launch.hpp"
 #include "../rt/memory.hpp"
 #include "detail/conv_configs.hpp"
+#include "norm.hpp"
 #include "softmax.hpp"
 
 namespace kiln::ops {
@@ -56,8 +58,14 @@ namespace detail {
 /// The most blocks a launch takes (grid.x's limit); a larger problem's blocks walk the rest.
 inline constexpr std::int64_t conv_max_grid = (std::int64_t(1) << 31) - 1;
 
-inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig& c) {
-  const std::int64_t blocks = std::clamp<std::int64_t>(conv_work_items(p, c), 1, conv_max_grid);
+/// fprop and dgrad: a block an item (a grid of fewer walks the rest). wgrad: rounds x the
+/// channel tiles (conv_wgrad_rounds, for a device of `sms` multiprocessors).
+inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig& c,
+                                    int sms = 132) {
+  const std::int64_t blocks =
+      p.pass == ConvPass::wgrad
+          ? conv_wgrad_rounds(p, c, sms) * (p.channels / c.block_c)
+          : std::clamp<std::int64_t>(conv_work_items(p, c), 1, conv_max_grid);
   return rt::LaunchConfig(blocks, conv_threads(c), unsigned(conv_shared_bytes(p, c)));
 }
 
@@ -106,7 +114,10 @@ inline ConvFactory::Description conv_grouped_description() {
             validate_conv_config(p, c, std::int64_t(d.shared_per_block_optin));
             return conv_spec(p, c);
           },
-      .launch = [](const ConvGroupedParams& p, const ConvConfig& c) { return conv_launch(p, c); },
+      .launch =
+          [](const ConvGroupedParams& p, const ConvConfig& c, const rt::DeviceProperties& d) {
+            return conv_launch(p, c, d.multiprocessors);
+          },
       .validate = [](const ConvGroupedParams& p) { validate_conv_kernel_problem(p); },
       .heuristic =
           [](const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,
@@ -120,13 +131,27 @@ inline ConvFactory::Description conv_grouped_description() {
         const std::size_t esize = std::size_t(gen::size_of(t.dtype));
         const std::size_t in_bytes = std::size_t(t.n * g.in_h * g.in_w * t.channels) * esize;
         const std::size_t out_bytes = std::size_t(t.n * g.out_h * g.out_w * t.channels) * esize;
+        const int sms = device.properties().multiprocessors;
+        const bool wgrad = t.pass == ConvPass::wgrad;
         auto in = tuning_buffer(in_bytes, device, true);
-        auto out = tuning_buffer(out_bytes, device, false);
+        auto out = tuning_buffer(out_bytes, device, wgrad);  // wgrad: dy, an input
         auto w = tuning_buffer(std::size_t(conv_weight_elements(t)) * esize, device, true);
         auto bias = tuning_buffer(std::size_t(t.channels) * esize, device, true);
-        return [in, out, w, bias, t, g](const ConvFactory::KernelType& k, rt::StreamRef s) {
-          rt::LaunchConfig lc = conv_launch(t, k.config());
+        // wgrad's partial rows: at most 4 x sms rounds (one channel tile).
+        auto partial = tuning_buffer(
+            wgrad ? std::size_t(4 * std::max(sms, 1)) * std::size_t(conv_weight_elements(t)) * 4 : 0,
+            device, false);
+        return [in, out, w, bias, partial, t, g, sms,
+                wgrad](const ConvFactory::KernelType& k, rt::StreamRef s) {
+          rt::LaunchConfig lc = conv_launch(t, k.config(), sms);
           lc.stream = s;
+          if (wgrad) {
+            k.launch(lc, static_cast<const void*>(in->data()),
+                     static_cast<const void*>(out->data()), static_cast<void*>(partial->data()),
+                     int(t.n), int(g.in_h), int(g.in_w), int(g.out_h), int(g.out_w),
+                     int(t.channels));
+            return;
+          }
           // The residual, where compiled in, is the output itself.
           k.launch(lc, static_cast<const void*>(in->data()), static_cast<const void*>(w->data()),
                    static_cast<void*>(out->data()), static_cast<const void*>(bias->data()),
@@ -193,7 +218,7 @@ void conv_run(const ConvGroupedParams& p, const rt::DeviceBuffer<T>& in,
   if (p.n == 0) return;
   ConvFactory& factory = conv_grouped_factory();
   const auto& k = factory.get(p, out.device());
-  rt::LaunchConfig lc = conv_launch(p, k.config());
+  rt::LaunchConfig lc = conv_launch(p, k.config(), out.device().properties().multiprocessors);
   lc.stream = stream;
   const void* x_ptr = in.data();
   const void* w_ptr = w.data();
@@ -248,6 +273,82 @@ void conv2d_grouped_dgrad(const rt::DeviceBuffer<T>& dy, const rt::DeviceBuffer<
   p.activation = ConvActivation::none;
   p.residual = false;
   detail::conv_run(p, dy, w, dx, ConvEpilogue<T>{}, stream);
+}
+
+/// The floats of workspace conv2d_grouped_wgrad needs for `p` on `device` (its partial
+/// sums: one row of C x R x S x G floats for each round of blocks). Looks up (and compiles
+/// or tunes, as KILN_TUNE says) the kernel the call will use.
+inline std::int64_t conv2d_grouped_wgrad_workspace(ConvGroupedParams p, const rt::Device& device) {
+  p.pass = ConvPass::wgrad;
+  p.bias = p.residual = false;
+  p.activation = ConvActivation::none;
+  detail::validate_conv_kernel_problem(p);
+  const auto& k = conv_grouped_factory().get(p, device);
+  return detail::conv_wgrad_partial_floats(p, k.config(), device.properties().multiprocessors);
+}
+
+/// dw = the gradient of the forward pass with respect to the weights, from x and dy:
+/// dw[k, r, s, g] = sum over n, p, q of dy[n, p, q, k] x[n, p s + r - pad, q s + s' - pad, ...]
+/// (both strides). Each block of the first kernel sums its share of the pixels in f32;
+/// kernels/column_sum.cu adds the blocks' partial rows in a fixed order (the same bits every
+/// run) and rounds them to T. `workspace`: conv2d_grouped_wgrad_workspace(p, device) floats
+/// on dw's device; without one the call allocates its own and waits for `stream` before
+/// freeing it. p's pass and dtype are set here.
+template <class T>
+void conv2d_grouped_wgrad(const rt::DeviceBuffer<T>& x, const rt::DeviceBuffer<T>& dy,
+                          rt::DeviceBuffer<T>& dw, ConvGroupedParams p, rt::StreamRef stream = {},
+                          rt::DeviceBuffer<float>* workspace = nullptr) {
+  p.pass = ConvPass::wgrad;
+  p.dtype = detail::conv_dtype_of<T>();
+  p.bias = p.residual = false;
+  p.activation = ConvActivation::none;
+  const std::string what = "kiln: conv2d_grouped (wgrad): ";
+  detail::validate_conv_kernel_problem(p);
+  const int device = dw.device().ordinal();
+  detail::check_conv_buffer(what, "x", &x, conv_input_elements(p), device);
+  detail::check_conv_buffer(what, "dy", &dy, conv_output_elements(p), device);
+  detail::check_conv_buffer(what, "dw", &dw, conv_weight_elements(p), device);
+  if (dw.data() == x.data() || dw.data() == dy.data()) {
+    throw Error(what + "dw is an input buffer; give it a buffer of its own");
+  }
+  ConvFactory& factory = conv_grouped_factory();
+  const auto& k = factory.get(p, dw.device());
+  const int sms = dw.device().properties().multiprocessors;
+  rt::LaunchConfig lc = detail::conv_launch(p, k.config(), sms);
+  lc.stream = stream;
+  const std::int64_t partial_floats = detail::conv_wgrad_partial_floats(p, k.config(), sms);
+  rt::DeviceBuffer<float> own;
+  if (workspace) {
+    detail::check_conv_buffer(what, "the workspace", workspace, partial_floats, device);
+  } else {
+    own = rt::DeviceBuffer<float>(std::size_t(partial_floats), dw.device());
+  }
+  float* partial = workspace ? workspace->data() : own.data();
+  // (An empty batch still launches: its blocks write zero partial rows, so dw becomes 0.)
+  const detail::ConvGeometry g = detail::conv_geometry(p);
+  const void* x_ptr = x.data();
+  const void* dy_ptr = dy.data();
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
+                              factory.flops(p)};
+    k.launch(lc, info, x_ptr, dy_ptr, partial, int(p.n), int(g.in_h), int(g.in_w),
+             int(g.out_h), int(g.out_w), int(p.channels));
+  } else {
+    k.launch(lc, x_ptr, dy_ptr, partial, int(p.n), int(g.in_h), int(g.in_w), int(g.out_h),
+             int(g.out_w), int(p.channels));
+  }
+  const std::int64_t cols = conv_weight_elements(p);
+  const auto& sum = column_sum_factory().get({p.dtype, std::int32_t(cols)}, dw.device());
+  rt::LaunchConfig slc = sum.launch_config();
+  slc.stream = stream;
+  sum.launch(slc, static_cast<const float*>(partial), dw.data(), static_cast<T*>(nullptr),
+             int(partial_floats / cols));
+  if (!workspace) {
+    // The partial sums are read on the stream: wait for it before `own` is freed.
+    rt::ContextGuard guard(dw.device().context());
+    rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
+                       "waiting for conv2d_grouped_wgrad's partial sums before freeing them");
+  }
 }
 
 }  // namespace kiln::ops

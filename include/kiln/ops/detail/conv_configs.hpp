@@ -68,11 +68,6 @@ inline ConvGeometry conv_geometry(const ConvGroupedParams& p) {
 /// Throws kiln::Error unless the correlation kernel serves `p` (fprop, or dgrad of stride 1).
 inline void validate_conv_kernel_problem(const ConvGroupedParams& p) {
   validate_conv_grouped(p);
-  if (p.pass == ConvPass::wgrad) {
-    throw Error(
-        "kiln: conv2d_grouped: the weight gradient (wgrad) has no kernel in kiln yet; "
-        "fprop and dgrad (stride 1) do");
-  }
   if (p.pass == ConvPass::dgrad && p.stride != 1) {
     throw Error("kiln: conv2d_grouped: dgrad of stride " + std::to_string(p.stride) +
                 " has no kernel in kiln yet; dgrad runs for stride 1");
@@ -108,6 +103,11 @@ inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
 inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConfig& c) {
   auto align16 = [](std::int64_t v) { return (v + 15) / 16 * 16; };
   const std::int64_t row = align16(std::int64_t(conv_slots(p, c)) * c.block_c * 2);
+  if (p.pass == ConvPass::wgrad) {
+    // wgrad: the ring of input rows and a ring of ahead + 1 steps of dy rows.
+    const std::int64_t dy = align16(std::int64_t(c.step_rows) * c.block_q * c.block_c * 2);
+    return row * conv_ring_rows(p, c) + dy * (c.ahead + 1);
+  }
   const std::int64_t weights =
       align16(std::int64_t(p.filter_h) * p.filter_w * c.block_c * p.group_width * 2);
   const std::int64_t out = align16(std::int64_t(c.step_rows) * c.block_q * c.block_c * 2);
@@ -115,6 +115,15 @@ inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConf
 }
 
 inline int conv_threads(const ConvConfig& c) { return 32 * c.warps_q * c.warps_c; }
+
+/// wgrad's accumulator tiles in a block: groups x R x 16-row fragments of (filter column,
+/// input channel) rows x 8-channel tiles of a group; each warp holds at most
+/// conv_wgrad_max_units of them (4 floats a thread each).
+inline int conv_wgrad_units(const ConvGroupedParams& p, const ConvConfig& c) {
+  const int chunks = p.filter_w * p.group_width / 8;
+  return c.block_c / p.group_width * p.filter_h * ((chunks + 1) / 2) * (p.group_width / 8);
+}
+inline constexpr int conv_wgrad_max_units = 24;
 
 inline bool conv_power_of_2(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
@@ -139,16 +148,31 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
       !conv_power_of_2(c.warps_c) || c.warps_q * c.warps_c > 16) {
     throw Error(what + "warps_q and warps_c must be powers of 2, at most 16 warps in all");
   }
-  if ((c.block_q / 16) % c.warps_q != 0) {
-    throw Error(what + "each of the warps_q warps takes whole 16-column tiles: block_q / 16 "
-                "must be a multiple of warps_q");
-  }
-  if ((c.block_c / c.warps_c) % p.group_width != 0) {
-    throw Error(what + "each of the warps_c warps takes whole groups: block_c / warps_c must "
-                "be a multiple of the group width");
-  }
   if (c.ahead < 1 || c.ahead > 4) throw Error(what + "ahead must be 1 to 4");
   if (c.step_rows != 1 && c.step_rows != 2) throw Error(what + "step_rows must be 1 or 2");
+  if (p.pass != ConvPass::wgrad) {
+    if ((c.block_q / 16) % c.warps_q != 0) {
+      throw Error(what + "each of the warps_q warps takes whole 16-column tiles: block_q / 16 "
+                  "must be a multiple of warps_q");
+    }
+    if ((c.block_c / c.warps_c) % p.group_width != 0) {
+      throw Error(what + "each of the warps_c warps takes whole groups: block_c / warps_c must "
+                  "be a multiple of the group width");
+    }
+  } else {
+    const int units = conv_wgrad_units(p, c);
+    const int warps = c.warps_q * c.warps_c;
+    if (c.warps_q != 1) {
+      throw Error(what + "wgrad's warps split the accumulators, not the columns: warps_q "
+                  "must be 1");
+    }
+    if (units % warps != 0 || units / warps > conv_wgrad_max_units) {
+      throw Error(what + "wgrad's " + std::to_string(units) + " accumulator tiles (groups x R "
+                  "x 16-row filter fragments x 8-channel tiles) must split evenly over the " +
+                  std::to_string(warps) + " warps, at most " +
+                  std::to_string(conv_wgrad_max_units) + " a warp");
+    }
+  }
   if (shared_optin > 0 && conv_shared_bytes(p, c) > shared_optin) {
     throw Error(what + std::to_string(conv_shared_bytes(p, c)) +
                 " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
@@ -161,6 +185,22 @@ inline std::int64_t conv_work_items(const ConvGroupedParams& p, const ConvConfig
   const ConvGeometry g = conv_geometry(p);
   return p.n * ((g.out_h + c.block_p - 1) / c.block_p) * ((g.out_w + c.block_q - 1) / c.block_q) *
          (p.channels / c.block_c);
+}
+
+/// wgrad's rounds on a device of `sms` multiprocessors: the blocks of each channel tile,
+/// each walking every rounds-th item of it and leaving one partial row of sums (about 4
+/// blocks an SM in all, at most one a item).
+inline std::int64_t conv_wgrad_rounds(const ConvGroupedParams& p, const ConvConfig& c, int sms) {
+  const std::int64_t tiles_c = p.channels / c.block_c;
+  const std::int64_t items = std::max<std::int64_t>(1, conv_work_items(p, c) / tiles_c);
+  const std::int64_t target = 4 * std::int64_t(std::max(sms, 1));
+  return std::clamp<std::int64_t>((target + tiles_c - 1) / tiles_c, 1, items);
+}
+
+/// The floats of wgrad's partial rows: rounds x C x R x S x G.
+inline std::int64_t conv_wgrad_partial_floats(const ConvGroupedParams& p, const ConvConfig& c,
+                                              int sms) {
+  return conv_wgrad_rounds(p, c, sms) * conv_weight_elements(p);
 }
 
 /// Every candidate config of `p` that fits `shared_optin` bytes (0: any): column tiles of
@@ -190,6 +230,28 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
     }
   }
   std::vector<ConvConfig> out;
+  if (p.pass == ConvPass::wgrad) {
+    // Warps split the accumulators: 4, 8 or 16 of them (2 or 1 where 4 do not divide them).
+    for (int bq : column_tiles) {
+      for (int bc : channel_tiles) {
+        for (int warps : {8, 4, 16, 2, 1}) {
+          if (warps < 4 && conv_wgrad_units(p, {1, bq, bc, 1, 4, 2, 1}) % 4 == 0) continue;
+          for (std::int64_t bp : strips) {
+            for (int step : {2, 1}) {
+              const ConvConfig c{std::int32_t(bp), bq, bc, 1, warps, 2, step};
+              try {
+                validate_conv_config(p, c, shared_optin);
+              } catch (const Error&) {
+                continue;
+              }
+              out.push_back(c);
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
   for (int bq : column_tiles) {
     for (int bc : channel_tiles) {
       for (int warps : {8, 4}) {
@@ -228,6 +290,19 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
   const ConvGeometry g = conv_geometry(p);
   int span = 16;
   while (span < 64 && span < g.out_w) span *= 2;
+  if (p.pass == ConvPass::wgrad) {
+    // Blocks walk items until the end (their count follows the device), so only halo,
+    // idle columns and the shape of the work tell configs apart: whole images, the
+    // spanning column tile, 64 channels, two rows a step, 8 warps. Not yet timed.
+    auto score = [&](const ConvConfig& c) {
+      return (c.block_p == g.out_h ? 4 : 0) + (c.block_q == span ? 2 : 0) +
+             (c.block_c == std::min(64, p.channels) ? 1 : 0) + (c.step_rows == 2 ? 0.5 : 0) +
+             (c.warps_c == 8 ? 0.25 : 0);
+    };
+    return *std::max_element(cs.begin(), cs.end(), [&](const ConvConfig& a, const ConvConfig& b) {
+      return score(a) < score(b);
+    });
+  }
   const std::int64_t target = 2 * std::int64_t(std::max(sms, 1));
   ConvConfig best = cs.front();
   double best_score = -1e300;
@@ -281,13 +356,15 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
   gen::Spec s;
   s.dim("H").dim("W").dim("P").dim("Q").dim("C").dim("R").dim("S").dim("G").dim("GRP");
   gen::TensorSpec x("XImage", p.dtype), w("Weights", p.dtype), y("YImage", p.dtype),
-      res("ResidualImage", p.dtype), bias("Bias", p.dtype);
+      res("ResidualImage", p.dtype), bias("Bias", p.dtype), dy("DyImage", p.dtype);
   x.read_only().dim("H", dynamic).dim("W", dynamic).dim("C", dynamic);
   w.read_only().dim("C", dynamic).dim("R", p.filter_h).dim("S", p.filter_w).dim("G", p.group_width);
   y.dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
   res.read_only().dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
   bias.read_only().dim("C", dynamic);
-  s.tensor(x).tensor(w).tensor(y).tensor(res).tensor(bias);
+  dy.read_only().dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
+  s.tensor(x).tensor(w).tensor(y).tensor(res).tensor(bias).tensor(dy);
+  if (p.pass == ConvPass::wgrad) s.macro("CONV_WGRAD", "1");
   s.constant("kR", int(p.filter_h))
       .constant("kS", int(p.filter_w))
       .constant("kG", int(p.group_width))
