@@ -186,6 +186,18 @@ KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, 
   }
 }
 
+// The input rows step p (output rows p .. p + kStepRows - 1) reads that the step before did
+// not (all kStepIn of them for the strip's first step, p0) into the ring, which is indexed
+// by input row + kPadH.
+KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const XImage& x, int p, int p0,
+                                                 int iw0, int c0, int in_h, int in_w) {
+  constexpr int kNew = kStepIn > kStride * kStepRows ? kStride * kStepRows : kStepIn;
+  for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
+    load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0, in_h,
+             in_w);
+  }
+}
+
 KILN_DEVICE KILN_FORCEINLINE float activate(float v) {
   if constexpr (kActivation == 1) {
     return v > 0.0f ? v : 0.0f;
@@ -295,13 +307,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     // before did not read (all of them for the first), one commit group per step (empty
     // past the strip, so that the waits count alike).
     auto load_for = [&](int p) {
-      if (p < p_end) {
-        const int first = p == p0 ? 0 : (kStepIn > kStride * kStepRows ? kStepIn - kStride * kStepRows : 0);
-        for (int t = first; t < kStepIn; ++t) {
-          load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0,
-                   in_h, in_w);
-        }
-      }
+      if (p < p_end) load_step_rows(ring, x, p, p0, iw0, c0, in_h, in_w);
       kiln::async_commit_group();
     };
     for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows);
@@ -517,12 +523,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     // image, so that they add nothing), one commit group per step.
     auto load_for = [&](int p) {
       if (p < p_end) {
-        const int first =
-            p == p0 ? 0 : (kStepIn > kStride * kStepRows ? kStepIn - kStride * kStepRows : 0);
-        for (int t = first; t < kStepIn; ++t) {
-          load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0,
-                   in_h, in_w);
-        }
+        load_step_rows(ring, x, p, p0, iw0, c0, in_h, in_w);
         const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
         for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
           const int m = v / (kBQ * kChunks);

@@ -72,6 +72,26 @@ std::vector<std::uint16_t> download(const rt::DeviceBuffer<T>& b) {
   return bits;
 }
 
+/// Every element of `got` (patterns of `dt`) against `want` within `bound`; the first few
+/// misses are printed with `name` (the output's name).
+void check_elements(gen::DType dt, const std::vector<std::uint16_t>& got,
+                    const std::vector<double>& want, const std::vector<double>& bound,
+                    const std::string& what, const char* name) {
+  REQUIRE(got.size() == want.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double v = decode(dt, got[i]);
+    if (!(std::abs(v - want[i]) <= bound[i])) {
+      if (bad < 5) {
+        MESSAGE(what << ": " << name << " element " << i << " is " << v << ", want " << want[i]
+                     << " within " << bound[i]);
+      }
+      ++bad;
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+}
+
 /// One pass of one problem: its inputs on the host (as the device sees them) and the device,
 /// its output poisoned with NaN, and the reference.
 template <class T>
@@ -126,22 +146,9 @@ struct ConvData {
                int(g.out_h), int(g.out_w), int(p.channels));
   }
 
-  /// Every element of the output against the reference; the first few misses are printed.
+  /// Every element of the output against the reference.
   void check(const std::string& what) const {
-    const std::vector<std::uint16_t> got = download(d_out);
-    REQUIRE(got.size() == want.size());
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      const double v = decode(p.dtype, got[i]);
-      if (!(std::abs(v - want[i]) <= bound[i])) {
-        if (bad < 5) {
-          MESSAGE(what << ": element " << i << " (channel " << i % std::size_t(p.channels)
-                       << ") is " << v << ", want " << want[i] << " within " << bound[i]);
-        }
-        ++bad;
-      }
-    }
-    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+    check_elements(p.dtype, download(d_out), want, bound, what, "output");
   }
 };
 
@@ -244,20 +251,7 @@ struct WgradData {
   }
 
   void check(const std::string& what) const {
-    const std::vector<std::uint16_t> got = download(d_dw);
-    REQUIRE(got.size() == want.size());
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      const double v = decode(p.dtype, got[i]);
-      if (!(std::abs(v - want[i]) <= bound[i])) {
-        if (bad < 5) {
-          MESSAGE(what << ": dw element " << i << " is " << v << ", want " << want[i]
-                       << " within " << bound[i]);
-        }
-        ++bad;
-      }
-    }
-    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
+    check_elements(p.dtype, download(d_dw), want, bound, what, "dw");
   }
 };
 
