@@ -1,7 +1,8 @@
 // Grouped 2-D convolution (channels last) on the tensor cores of sm_80 and later: each
 // output channel k of group k / G sums R x S filter taps over the G input channels of its
-// group. One kernel serves fprop and the stride-1 data gradient (dgrad: dy correlated
-// with the filters flipped and transposed within each group, kFlip); the weight
+// group. One kernel serves fprop and the data gradient (dgrad: dy correlated with the
+// filters flipped and transposed within each group, kFlip, at stride 1; for stride 2 dy is
+// read dilated, kDilate 2: a zero between each two of its rows and columns); the weight
 // gradient's kernel (CONV_WGRAD) shares its ring of input rows.
 //
 // The host (include/kiln/ops/conv.hpp) generates spec.hpp with:
@@ -12,7 +13,7 @@
 //               output; ResidualImage (P, Q, C); Weights (C, R, S, G); Bias (C); DyImage
 //               (P, Q, C), wgrad's dy
 //   macro       CONV_WGRAD for the weight gradient's kernel (at the end of this file)
-//   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip; the config: kBP x kBQ x kBC
+//   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip, kDilate; the config: kBP x kBQ x kBC
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kAhead (output rows whose input rows are in flight); the epilogue: kBias,
 //               kActivation (0 none, 1 ReLU, 2 SiLU), kResidual
@@ -174,13 +175,15 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
 // block's channels from c0, into `row`, by cp.async.
 KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, int ih, int iw0,
                                            int c0, int in_h, int in_w) {
-  const bool row_inside = ih >= 0 && ih < in_h;
+  // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
+  const bool row_inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
   for (int v = kiln::thread_index(); v < kWindow * kChunks; v += kThreads) {
     const int j = v / kChunks;
     const int chunk = v % kChunks;
     const int iw = iw0 + j;
-    const bool inside = row_inside && iw >= 0 && iw < in_w;
-    const In* src = inside ? x[H(ih) + W(iw) + C(c0 + 8 * chunk)].ptr() : x.data();
+    const bool inside = row_inside && iw >= 0 && iw < in_w && iw % kDilate == 0;
+    const In* src =
+        inside ? x[H(ih / kDilate) + W(iw / kDilate) + C(c0 + 8 * chunk)].ptr() : x.data();
     kiln::async_copy_16(row[Q(slot_of(j)) + GRP(8 * chunk / kG) + G(8 * chunk % kG)].ptr(), src,
                         inside ? 16 : 0);
   }
@@ -270,7 +273,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   const int tiles_q = (out_w + kBQ - 1) / kBQ;
   const int tiles_p = (out_h + kBP - 1) / kBP;
   const long long items = (long long)images * tiles_p * tiles_q * tiles_c;
-  const long long in_image = (long long)in_h * in_w * channels;
+  // The image's own rows and columns (in_h x in_w count the dilated ones: 2 P - 1 for P).
+  const int src_h = (in_h + kDilate - 1) / kDilate, src_w = (in_w + kDilate - 1) / kDilate;
+  const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
   int staged_c0 = -1;
   WarpWeights weights;
@@ -286,7 +291,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     const int q0 = tq * kBQ;
     const int p0 = tp * kBP;
     const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
-    const XImage x(x_data + n * in_image, H(in_h), W(in_w), C(channels));
+    const XImage x(x_data + n * in_image, H(src_h), W(src_w), C(channels));
     const YImage y(y_data + n * out_image, P(out_h), Q(out_w), C(channels));
     const ResidualImage residual(residual_data + (kResidual ? n * out_image : 0), P(out_h),
                                  Q(out_w), C(channels));
@@ -504,7 +509,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   const int round = kiln::block_index() / tiles_c;
   const int c0 = ct * kBC;
   const long long items = (long long)images * tiles_p * tiles_q;
-  const long long in_image = (long long)in_h * in_w * channels;
+  // The image's own rows and columns (in_h x in_w count the dilated ones: 2 P - 1 for P).
+  const int src_h = (in_h + kDilate - 1) / kDilate, src_w = (in_w + kDilate - 1) / kDilate;
+  const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
 
   AccW acc[kUnitsPerWarp] = {};
@@ -515,7 +522,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     const int q0 = tq * kBQ;
     const int p0 = tp * kBP;
     const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
-    const XImage x(x_data + n * in_image, H(in_h), W(in_w), C(channels));
+    const XImage x(x_data + n * in_image, H(src_h), W(src_w), C(channels));
     const DyImage dy(dy_data + n * out_image, P(out_h), Q(out_w), C(channels));
     const int iw0 = q0 * kStride - kPadW;
 

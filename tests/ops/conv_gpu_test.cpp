@@ -1,5 +1,4 @@
-// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop, (stride 1) dgrad and
-// wgrad on small ragged problems (odd images, N = 1, C = 8, each filter size, both strides,
+// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop, dgrad and wgrad on small ragged problems (odd images, N = 1, C = 8, each filter size, both strides,
 // uneven padding, each group width) and on wider ones (several column tiles, strips and
 // channel tiles), a grid smaller than the work (blocks walking several items), and the API
 // with each fused epilogue in f16 and bf16 and its refusals. Every output element is checked
@@ -186,14 +185,13 @@ void every_config(ConvGroupedParams p, const rt::Device& gpu, std::mt19937& rng)
 
 }  // namespace
 
-TEST_CASE("every candidate config: fprop and stride-1 dgrad, ragged and wide problems") {
+TEST_CASE("every candidate config: fprop and dgrad (both strides), ragged and wide problems") {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
   auto problems = kiln_test::conv_ragged_problems();
   for (const auto& p : wide_problems()) problems.push_back(p);
   for (auto p : problems) {
     for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
-      if (pass == ConvPass::dgrad && p.stride != 1) continue;
       p.pass = pass;
       CAPTURE(nlohmann::json(p).dump());
       every_config(p, gpu, rng);
@@ -336,7 +334,7 @@ void through_the_api(ConvGroupedParams p, const rt::Device& gpu, std::mt19937& r
     stream.synchronize();
     d.check("conv2d_grouped epilogue " + std::to_string(e));
   }
-  if (p.stride == 1) {
+  {
     p.pass = ConvPass::dgrad;
     p.bias = p.residual = false;
     p.activation = ConvActivation::none;
@@ -414,10 +412,6 @@ TEST_CASE("kiln::ops::conv2d_grouped refuses what it cannot do, saying what") {
   CHECK(error_of([&] { ops::conv2d_grouped(x, w, y, p, e); }).find("the bias needs 16") !=
         std::string::npos);
   auto q = p;
-  q.stride = 2;
-  CHECK(error_of([&] { ops::conv2d_grouped_dgrad(y, w, x, q); }).find("dgrad of stride 2") !=
-        std::string::npos);
-  q = p;
   q.channels = 12;
   CHECK(error_of([&] { ops::conv2d_grouped(x, w, y, q); }).find("channels = 12") !=
         std::string::npos);

@@ -286,7 +286,6 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
   for (auto p : problems) {
     for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad, ConvPass::wgrad}) {
       p.pass = pass;
-      if (pass == ConvPass::dgrad && p.stride != 1) continue;
       CAPTURE(nlohmann::json(p).dump());
       REQUIRE(kernel_problem_error(p).empty());
       for (std::int64_t shared : {std::int64_t(0), kH200Shared, std::int64_t(101376)}) {
@@ -348,25 +347,32 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   // The passes and epilogues the kernel does not serve.
   q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
   q.pass = ConvPass::dgrad;
-  CHECK(kernel_problem_error(q).find("dgrad of stride 2") != std::string::npos);
-  q.stride = 1;
   CHECK(kernel_problem_error(q).empty());
   q.bias = true;
   CHECK(kernel_problem_error(q).find("fprop only") != std::string::npos);
 }
 
-TEST_CASE("conv2d_grouped: dgrad's geometry is fprop's, transposed") {
+TEST_CASE("conv2d_grouped: dgrad's geometry is fprop's, transposed (dy dilated for stride 2)") {
   for (auto p : kiln_test::conv_ragged_problems()) {
-    if (p.stride != 1) continue;
     CAPTURE(nlohmann::json(p).dump());
     p.pass = ConvPass::dgrad;
     const auto g = cd::conv_geometry(p);
     CHECK(g.flip);
-    CHECK(g.in_h == kiln::ops::conv_out_h(p));
-    CHECK(g.in_w == kiln::ops::conv_out_w(p));
-    // Correlating dy with the flipped filter, padded by R - 1 - pad, gives back H x W.
-    CHECK((g.in_h + 2 * g.pad_h - p.filter_h) + 1 == p.h);
-    CHECK((g.in_w + 2 * g.pad_w - p.filter_w) + 1 == p.w);
+    CHECK(g.stride == 1);
+    CHECK(g.dilate == p.stride);
+    CHECK(g.in_h == p.stride * (kiln::ops::conv_out_h(p) - 1) + 1);
+    CHECK(g.in_w == p.stride * (kiln::ops::conv_out_w(p) - 1) + 1);
+    CHECK(g.out_h == p.h);
+    CHECK(g.out_w == p.w);
+    // Correlating dy with the flipped filter, padded by R - 1 - pad, covers H x W: every
+    // dx row reads inside the (dilated) dy or its zero border, and at stride 1 exactly.
+    const std::int64_t reach_h = g.in_h + 2 * g.pad_h - p.filter_h + 1;
+    const std::int64_t reach_w = g.in_w + 2 * g.pad_w - p.filter_w + 1;
+    CHECK(reach_h <= p.h);
+    CHECK(reach_h >= p.h - (p.stride - 1));
+    CHECK(reach_w <= p.w);
+    CHECK(reach_w >= p.w - (p.stride - 1));
+    if (p.stride == 1) CHECK(reach_h == p.h);
   }
 }
 
@@ -430,6 +436,9 @@ std::vector<KernelCase> every_kind() {
   d.pass = ConvPass::dgrad;
   out.push_back({d, {16, 64, 64, 4, 2, 2, 2}});
   out.push_back({problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28), {8, 32, 64, 2, 2, 2, 2}});
+  auto d2 = problem(8, 64, 3, 3, 2, 1, 1, 8, 28, 28);  // dgrad of stride 2: dy dilated
+  d2.pass = ConvPass::dgrad;
+  out.push_back({d2, {16, 32, 64, 2, 4, 2, 2}});
   out.push_back({problem(8, 64, 5, 5, 2, 2, 2, 8, 28, 28), {8, 32, 64, 2, 2, 1, 2}});
   out.push_back({problem(32, 128, 5, 5, 1, 2, 2, 8, 14, 14), {4, 16, 64, 1, 2, 2}});
   out.push_back({problem(8, 64, 7, 7, 2, 3, 3, 8, 64, 64), {8, 32, 32, 2, 4, 1}});

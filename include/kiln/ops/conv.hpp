@@ -14,7 +14,7 @@
 ///   kiln::ops::conv2d_grouped(x, w, y, p, stream);                         // y = x * w
 ///   kiln::ops::conv2d_grouped(x, w, y, p, {.bias = &bias,                  // fused epilogue
 ///                             .activation = kiln::ops::ConvActivation::relu}, stream);
-///   kiln::ops::conv2d_grouped_dgrad(dy, w, dx, p, stream);                 // dx (stride 1)
+///   kiln::ops::conv2d_grouped_dgrad(dy, w, dx, p, stream);                 // dx
 ///   kiln::ops::conv2d_grouped_wgrad(x, dy, dw, p, stream);                 // dw
 ///
 /// The functions set p.pass, p.dtype and the epilogue fields themselves. The epilogue is
@@ -129,8 +129,12 @@ inline ConvFactory::Description conv_grouped_description() {
         const ConvGroupedParams t = conv_tuning_problem(p);
         const ConvGeometry g = conv_geometry(t);
         const std::size_t esize = std::size_t(gen::size_of(t.dtype));
-        const std::size_t in_bytes = std::size_t(t.n * g.in_h * g.in_w * t.channels) * esize;
-        const std::size_t out_bytes = std::size_t(t.n * g.out_h * g.out_w * t.channels) * esize;
+        // fprop and wgrad read x (wgrad also dy, in `out`); dgrad reads dy and writes dx.
+        const bool dgrad = t.pass == ConvPass::dgrad;
+        const std::size_t in_bytes =
+            std::size_t(dgrad ? conv_output_elements(t) : conv_input_elements(t)) * esize;
+        const std::size_t out_bytes =
+            std::size_t(dgrad ? conv_input_elements(t) : conv_output_elements(t)) * esize;
         const int sms = device.properties().multiprocessors;
         const bool wgrad = t.pass == ConvPass::wgrad;
         auto in = tuning_buffer(in_bytes, device, true);
@@ -202,9 +206,9 @@ void conv_run(const ConvGroupedParams& p, const rt::DeviceBuffer<T>& in,
   const std::string what = "kiln: conv2d_grouped (" + conv_pass_name(p.pass) + "): ";
   validate_conv_kernel_problem(p);
   const ConvGeometry g = conv_geometry(p);
-  const std::int64_t in_n = p.n * g.in_h * g.in_w * p.channels;
-  const std::int64_t out_n = p.n * g.out_h * g.out_w * p.channels;
   const bool fprop = p.pass == ConvPass::fprop;
+  const std::int64_t in_n = fprop ? conv_input_elements(p) : conv_output_elements(p);
+  const std::int64_t out_n = fprop ? conv_output_elements(p) : conv_input_elements(p);
   const int device = out.device().ordinal();
   check_conv_buffer(what, fprop ? "x" : "dy", &in, in_n, device);
   check_conv_buffer(what, "w", &w, conv_weight_elements(p), device);
@@ -262,8 +266,9 @@ void conv2d_grouped(const rt::DeviceBuffer<T>& x, const rt::DeviceBuffer<T>& w,
 }
 
 /// dx = the gradient of the forward pass with respect to x, from dy (N x P x Q x C) and w:
-/// dy correlated with the filters flipped and transposed within each group. Stride 1
-/// (stride 2 throws: not yet in kiln). p's pass and dtype are set here; no epilogue.
+/// dy correlated with the filters flipped and transposed within each group (for stride 2,
+/// dy read dilated: a zero between each two rows and columns). p's pass and dtype are set
+/// here; no epilogue.
 template <class T>
 void conv2d_grouped_dgrad(const rt::DeviceBuffer<T>& dy, const rt::DeviceBuffer<T>& w,
                           rt::DeviceBuffer<T>& dx, ConvGroupedParams p, rt::StreamRef stream = {}) {

@@ -4,7 +4,7 @@
 /// heuristic choice, kernel names and the generated header. No GPU is touched here;
 /// include/kiln/ops/conv.hpp puts these together as kernel factories.
 ///
-/// One kernel serves fprop and (stride 1) dgrad: it correlates an input image with R x S
+/// One kernel serves fprop and dgrad: it correlates an input image with R x S
 /// filters of G channels a group. dgrad is the correlation of dy with the filters flipped
 /// (r -> R - 1 - r, s -> S - 1 - s) and transposed within each group (output channel <->
 /// input channel), padded by R - 1 - pad_h and S - 1 - pad_w; the kernel flips and
@@ -50,28 +50,40 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvConfig, block_p, block_q, block_c, warps_
 namespace detail {
 
 /// What the kernel computes for a pass: an input image of in_h x in_w correlated with
-/// (possibly flipped) filters into out_h x out_w, padded by pad_h x pad_w.
+/// (possibly flipped) filters at `stride` into out_h x out_w, padded by pad_h x pad_w. With
+/// `dilate` 2 the input is read dilated: in_h x in_w counts the image's rows and columns
+/// with a zero between each two (2 P - 1 for P rows), so that its odd rows and columns
+/// are zero.
 struct ConvGeometry {
   std::int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
   std::int32_t pad_h = 0, pad_w = 0;
   bool flip = false;
+  std::int32_t stride = 1;
+  std::int32_t dilate = 1;
 };
 
+/// fprop and wgrad: x at the problem's stride. dgrad: dy correlated at stride 1 with the
+/// flipped filters, padded by R - 1 - pad; for stride 2, dy dilated (dx[h] takes dy[p] w[r]
+/// where h = 2 p + r - pad: in the dilated dy that is row h + pad - r, filter row r).
 inline ConvGeometry conv_geometry(const ConvGroupedParams& p) {
   if (p.pass == ConvPass::dgrad) {
-    return {conv_out_h(p), conv_out_w(p), p.h,  p.w, p.filter_h - 1 - p.pad_h,
-            p.filter_w - 1 - p.pad_w, true};
+    const std::int32_t d = p.stride;
+    return {d * (conv_out_h(p) - 1) + 1,
+            d * (conv_out_w(p) - 1) + 1,
+            p.h,
+            p.w,
+            p.filter_h - 1 - p.pad_h,
+            p.filter_w - 1 - p.pad_w,
+            true,
+            1,
+            d};
   }
-  return {p.h, p.w, conv_out_h(p), conv_out_w(p), p.pad_h, p.pad_w, false};
+  return {p.h, p.w, conv_out_h(p), conv_out_w(p), p.pad_h, p.pad_w, false, p.stride, 1};
 }
 
-/// Throws kiln::Error unless the correlation kernel serves `p` (fprop, or dgrad of stride 1).
+/// Throws kiln::Error unless the kernel serves `p` (the problem, and no epilogue but fprop's).
 inline void validate_conv_kernel_problem(const ConvGroupedParams& p) {
   validate_conv_grouped(p);
-  if (p.pass == ConvPass::dgrad && p.stride != 1) {
-    throw Error("kiln: conv2d_grouped: dgrad of stride " + std::to_string(p.stride) +
-                " has no kernel in kiln yet; dgrad runs for stride 1");
-  }
   if (p.pass != ConvPass::fprop && (p.bias || p.activation != ConvActivation::none || p.residual)) {
     throw Error("kiln: conv2d_grouped: a fused epilogue (bias, activation, residual) is for "
                 "fprop only; leave it out of " + conv_pass_name(p.pass));
@@ -84,18 +96,19 @@ constexpr int conv_log2(int v) { return v <= 1 ? 0 : 1 + conv_log2(v / 2); }
 /// takes: for stride 2 the even window columns come first, then the odd ones, so that each
 /// filter tap reads consecutive slots; rounded up to whole periods of the swizzle (8 slots).
 inline int conv_window(const ConvGroupedParams& p, const ConvConfig& c) {
-  return (c.block_q - 1) * p.stride + p.filter_w;
+  return (c.block_q - 1) * conv_geometry(p).stride + p.filter_w;
 }
 inline int conv_half_window(const ConvGroupedParams& p, const ConvConfig& c) {
-  return p.stride == 1 ? conv_window(p, c) : (conv_window(p, c) + 1) / 2;
+  return conv_geometry(p).stride == 1 ? conv_window(p, c) : (conv_window(p, c) + 1) / 2;
 }
 inline int conv_slots(const ConvGroupedParams& p, const ConvConfig& c) {
-  return (p.stride * conv_half_window(p, c) + 7) / 8 * 8;
+  return (conv_geometry(p).stride * conv_half_window(p, c) + 7) / 8 * 8;
 }
 /// Input rows the ring holds: one step's (R + stride x (step_rows - 1)), and `ahead` steps'
 /// new ones.
 inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
-  return p.filter_h + p.stride * (c.step_rows - 1) + p.stride * c.step_rows * c.ahead;
+  const int stride = conv_geometry(p).stride;
+  return p.filter_h + stride * (c.step_rows - 1) + stride * c.step_rows * c.ahead;
 }
 
 /// Dynamic shared memory of a config: the ring of input rows, the block's weights and one
@@ -311,7 +324,7 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
     const std::int64_t strips = (g.out_h + c.block_p - 1) / c.block_p;
     // Re-read halo rows per output row, idle columns, too few blocks: each costs.
     const double halo =
-        double(std::max(0, p.filter_h - p.stride)) * double(strips - 1) / double(g.out_h);
+        double(std::max(0, p.filter_h - g.stride)) * double(strips - 1) / double(g.out_h);
     const double idle =
         double((g.out_w + c.block_q - 1) / c.block_q * c.block_q - g.out_w) / double(g.out_w);
     const double fill = std::min(1.0, double(blocks) / double(target));
@@ -368,7 +381,8 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
   s.constant("kR", int(p.filter_h))
       .constant("kS", int(p.filter_w))
       .constant("kG", int(p.group_width))
-      .constant("kStride", int(p.stride))
+      .constant("kStride", int(g.stride))
+      .constant("kDilate", int(g.dilate))
       .constant("kPadH", int(g.pad_h))
       .constant("kPadW", int(g.pad_w))
       .constant("kFlip", g.flip ? 1 : 0)
