@@ -15,33 +15,38 @@
 //   macro       CONV_WGRAD for the weight gradient's kernel (at the end of this file)
 //   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip, kDilate; the config: kBP x kBQ x kBC
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
-//               kAhead (output rows whose input rows are in flight); the epilogue: kBias,
-//               kActivation (0 none, 1 ReLU, 2 SiLU), kResidual
+//               kStepRows (output rows a step computes), kAhead (steps whose input rows
+//               are in flight); the epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU),
+//               kResidual
 //   KILN_KERNEL_NAME
 //
 // A block takes a strip of kBP output rows x kBQ output columns x kBC channels of one
-// image. It stages its channels' weights once (flipped and transposed for dgrad) and
-// walks down the strip, keeping the input rows the current output row reads in a ring of
-// shared-memory rows filled by cp.async (zero-filled outside the image: the padding), so
-// each input row is read from memory once per strip. A ring row holds the window of input
+// image. It stages its channels' weights once (flipped and transposed for dgrad; held in
+// registers where they fit) and walks down the strip kStepRows output rows a step, keeping
+// the input rows the step reads in a ring of shared-memory rows filled by cp.async
+// (zero-filled outside the image: the padding), so each input row is read from memory once
+// per strip. A ring row holds the window of input
 // columns the block's output columns read, every pixel's kBC channels (16-byte chunks,
 // XOR-swizzled so that ldmatrix of 8 pixels hits 8 different banks). For stride 2 the
 // window's even columns come first, then its odd ones: each filter tap then reads
 // consecutive slots, as for stride 1.
 //
 // Each warp owns (16 output columns x 8 channels) accumulator tiles: kTilesQ along the
-// columns, kTilesC along the channels (whole groups). For every filter tap (r, s) the A
-// fragment (16 output columns x the group's channels) comes by ldmatrix straight from the
-// ring row of input row p * stride + r, from slot q * stride + s (in the window's order);
-// the B fragment (the group's input channels x 8 output channels) from the staged weights.
+// columns, kTilesC along the channels (whole groups), for each of the step's rows. For
+// every filter tap (r, s) the A fragment (16 output columns x the group's channels) comes
+// by ldmatrix straight from the ring row of input row p * stride + r, from slot
+// q * stride + s (in the window's order), and serves every output row of the step that
+// reads that input row; the B fragment (the group's input channels x 8 output channels) is
+// the warp's weights. Groups of 8 pair filter columns s and s + 1 into one m16n8k16. The
+// results pass through a shared output tile and leave 16 bytes a thread.
 #include "kiln/device/async_copy.hpp"
 #include "kiln/device/ldmatrix.hpp"
 #include "spec.hpp"
 
 namespace conv {
 
-// The depth of a tap-paired step (groups of 8): 8 channels at filter column s, then the
-// same 8 at column s + 1.
+// (filter column, input channel) pairs: the depth of fprop's tap-paired steps (8 channels
+// at filter column s, then the same 8 at s + 1) and the rows of wgrad's mma (s * G + g).
 KILN_DIM(TAPC);
 
 using In = typename kiln::detail::RemoveConst<typename XImage::element_type>::type;
@@ -51,7 +56,8 @@ constexpr int kWarps = kWarpsQ * kWarpsC;
 constexpr int kThreads = 32 * kWarps;
 // Blocks an SM keeps resident at least (so the registers a thread may take): enough rows
 // in flight to cover the memory's latency.
-constexpr int kMinBlocks = (kStepRows == 1 ? 640 : 512) / kThreads > 1 ? (kStepRows == 1 ? 640 : 512) / kThreads : 1;
+constexpr int kResidentThreads = kStepRows == 1 ? 640 : 512;
+constexpr int kMinBlocks = kResidentThreads / kThreads > 1 ? kResidentThreads / kThreads : 1;
 [[maybe_unused]] constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
 constexpr int kWarpC = kBC / kWarpsC;        // channels a warp computes
 constexpr int kTilesC = kWarpC / 8;          // 8-channel tiles a warp computes

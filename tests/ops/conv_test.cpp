@@ -376,6 +376,121 @@ TEST_CASE("conv2d_grouped: dgrad's geometry is fprop's, transposed (dy dilated f
   }
 }
 
+namespace {
+
+// The kernel's index arithmetic on the host, for fprop and dgrad: the correlation of an
+// input image (read dilated by g.dilate, padded by g.pad) at g.stride with weights staged
+// as stage_weights stages them (flipped and transposed within each group where g.flip).
+// No tensor cores: what each output is a sum of, as the kernel's loaders and fragments
+// address it.
+std::vector<double> kernel_model(const ConvGroupedParams& p, const std::vector<double>& in,
+                                 const std::vector<double>& w) {
+  const auto g = cd::conv_geometry(p);
+  const std::int64_t C = p.channels, G = p.group_width, R = p.filter_h, S = p.filter_w;
+  const std::int64_t src_h = (g.in_h + g.dilate - 1) / g.dilate;
+  const std::int64_t src_w = (g.in_w + g.dilate - 1) / g.dilate;
+  std::vector<double> out(std::size_t(p.n * g.out_h * g.out_w * C), 0.0);
+  for (std::int64_t n = 0; n < p.n; ++n)
+    for (std::int64_t y = 0; y < g.out_h; ++y)
+      for (std::int64_t x = 0; x < g.out_w; ++x)
+        for (std::int64_t c = 0; c < C; ++c) {
+          double sum = 0;
+          for (std::int64_t r = 0; r < R; ++r) {
+            // load_row: input row ih, inside the image and on a kept (even) row if dilated.
+            const std::int64_t ih = y * g.stride - g.pad_h + r;
+            if (ih < 0 || ih >= g.in_h || ih % g.dilate != 0) continue;
+            for (std::int64_t s = 0; s < S; ++s) {
+              const std::int64_t iw = x * g.stride - g.pad_w + s;
+              if (iw < 0 || iw >= g.in_w || iw % g.dilate != 0) continue;
+              for (std::int64_t k = 0; k < G; ++k) {
+                // stage_weights: wt[r, s, c, k] is w[c, r, s, k], or flipped and transposed
+                // w[group(c) + k, R - 1 - r, S - 1 - s, c mod G].
+                const std::int64_t wi =
+                    g.flip ? (((c - c % G + k) * R + (R - 1 - r)) * S + (S - 1 - s)) * G + c % G
+                           : ((c * R + r) * S + s) * G + k;
+                const std::int64_t xi =
+                    ((n * src_h + ih / g.dilate) * src_w + iw / g.dilate) * C + c / G * G + k;
+                sum += in[std::size_t(xi)] * w[std::size_t(wi)];
+              }
+            }
+          }
+          out[std::size_t(((n * g.out_h + y) * g.out_w + x) * C + c)] = sum;
+        }
+  return out;
+}
+
+// wgrad's accumulator tiles on the host: for each warp's unit (group, r, 16-row F fragment,
+// 8-channel tile), the F rows its ldmatrix chunks address (chunk -> filter column s and
+// channel offset, the last fragment's unused half pointing at the last chunk again) and
+// the partial-row index each kept row is written to.
+std::vector<double> wgrad_model(const ConvGroupedParams& p, const ConvConfig& c,
+                                const std::vector<double>& x, const std::vector<double>& dy) {
+  const std::int64_t C = p.channels, G = p.group_width, R = p.filter_h, S = p.filter_w;
+  const std::int64_t P = kiln::ops::conv_out_h(p), Q = kiln::ops::conv_out_w(p);
+  const int chunks = int(S * G / 8), frags = (chunks + 1) / 2;
+  std::vector<double> dw(std::size_t(kiln::ops::conv_weight_elements(p)), 0.0);
+  std::vector<int> written(dw.size(), 0);
+  const int units = cd::conv_wgrad_units(p, c);
+  for (std::int64_t c0 = 0; c0 < C; c0 += c.block_c) {
+    for (int u = 0; u < units; ++u) {
+      const int j = u % int(G / 8), ff = u / int(G / 8) % frags;
+      const int r = u / int(G / 8) / frags % int(R), group = u / int(G / 8) / frags / int(R);
+      for (int row = 0; row < 16; ++row) {
+        int chunk = 2 * ff + row / 8;
+        if (chunk >= chunks) chunk = chunks - 1;
+        const std::int64_t s = chunk * 8 / G, gch = chunk * 8 % G + row % 8;
+        const std::int64_t f = 16 * ff + row;
+        for (int col = 0; col < 8; ++col) {
+          const std::int64_t k = c0 + group * G + 8 * j + col;
+          double sum = 0;
+          for (std::int64_t n = 0; n < p.n; ++n)
+            for (std::int64_t y = 0; y < P; ++y)
+              for (std::int64_t xq = 0; xq < Q; ++xq) {
+                const std::int64_t ih = y * p.stride - p.pad_h + r;
+                const std::int64_t iw = xq * p.stride - p.pad_w + s;
+                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                sum += x[std::size_t(((n * p.h + ih) * p.w + iw) * C + k / G * G + gch)] *
+                       dy[std::size_t(((n * P + y) * Q + xq) * C + k)];
+              }
+          if (f >= S * G) continue;  // the unused half of the last fragment
+          const std::size_t at = std::size_t((k * R + r) * S * G + f);
+          dw[at] = sum;
+          ++written[at];
+        }
+      }
+    }
+  }
+  for (int w : written) REQUIRE(w == 1);  // every element, once
+  return dw;
+}
+
+}  // namespace
+
+TEST_CASE("the kernels' index arithmetic, modelled on the host, gives the references") {
+  std::mt19937 rng(21);
+  for (auto p : kiln_test::conv_ragged_problems()) {
+    CAPTURE(nlohmann::json(p).dump());
+    const auto x = random_values(std::size_t(kiln::ops::conv_input_elements(p)), rng);
+    const auto w = random_values(std::size_t(kiln::ops::conv_weight_elements(p)), rng);
+    const auto dy = random_values(std::size_t(kiln::ops::conv_output_elements(p)), rng);
+    auto worst = [](const std::vector<double>& a, const std::vector<double>& b) {
+      REQUIRE(a.size() == b.size());
+      double m = 0;
+      for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+      return m;
+    };
+    p.pass = ConvPass::fprop;
+    CHECK(worst(kernel_model(p, x, w), kiln_test::conv_fprop(p, x, w)) < 1e-12);
+    p.pass = ConvPass::dgrad;  // both strides: dy dilated for stride 2
+    CHECK(worst(kernel_model(p, dy, w), kiln_test::conv_dgrad(p, dy, w)) < 1e-12);
+    p.pass = ConvPass::wgrad;
+    const auto cs = cd::conv_configs(p, kH200Shared);
+    REQUIRE_FALSE(cs.empty());
+    CHECK(worst(wgrad_model(p, cd::conv_heuristic(p, cs), x, dy), kiln_test::conv_wgrad(p, x, dy)) <
+          1e-12);
+  }
+}
+
 TEST_CASE("conv2d_grouped: kernel names, tuning problems and the spec header") {
   auto p = benchmark_problems()[0];
   const ConvConfig c{16, 64, 64, 4, 2, 2};
