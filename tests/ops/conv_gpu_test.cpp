@@ -380,7 +380,7 @@ TEST_CASE("kiln::ops::conv2d_grouped_wgrad: with and without a workspace, the sa
     stream.synchronize();
     d.check("conv2d_grouped_wgrad");
     const auto first = download(d.d_dw);
-    rt::DeviceBuffer<float> ws(std::size_t(ops::conv2d_grouped_wgrad_workspace(p, gpu)), gpu);
+    rt::DeviceBuffer<float> ws(std::size_t(ops::conv2d_grouped_wgrad_workspace<bf16>(p, gpu)), gpu);
     d.d_dw.fill_bytes(0xff);
     ops::conv2d_grouped_wgrad(d.d_x, d.d_dy, d.d_dw, p, stream, &ws);
     stream.synchronize();

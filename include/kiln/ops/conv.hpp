@@ -280,11 +280,14 @@ void conv2d_grouped_dgrad(const rt::DeviceBuffer<T>& dy, const rt::DeviceBuffer<
   detail::conv_run(p, dy, w, dx, ConvEpilogue<T>{}, stream);
 }
 
-/// The floats of workspace conv2d_grouped_wgrad needs for `p` on `device` (its partial
+/// The floats of workspace conv2d_grouped_wgrad<T> needs for `p` on `device` (its partial
 /// sums: one row of C x R x S x G floats for each round of blocks). Looks up (and compiles
-/// or tunes, as KILN_TUNE says) the kernel the call will use.
-inline std::int64_t conv2d_grouped_wgrad_workspace(ConvGroupedParams p, const rt::Device& device) {
+/// or tunes, as KILN_TUNE says) the kernel the call will use; p's pass and dtype are set
+/// here, as the call sets them.
+template <class T>
+std::int64_t conv2d_grouped_wgrad_workspace(ConvGroupedParams p, const rt::Device& device) {
   p.pass = ConvPass::wgrad;
+  p.dtype = detail::conv_dtype_of<T>();
   p.bias = p.residual = false;
   p.activation = ConvActivation::none;
   detail::validate_conv_kernel_problem(p);
@@ -296,7 +299,7 @@ inline std::int64_t conv2d_grouped_wgrad_workspace(ConvGroupedParams p, const rt
 /// dw[k, r, s, g] = sum over n, p, q of dy[n, p, q, k] x[n, p s + r - pad, q s + s' - pad, ...]
 /// (both strides). Each block of the first kernel sums its share of the pixels in f32;
 /// kernels/column_sum.cu adds the blocks' partial rows in a fixed order (the same bits every
-/// run) and rounds them to T. `workspace`: conv2d_grouped_wgrad_workspace(p, device) floats
+/// run) and rounds them to T. `workspace`: conv2d_grouped_wgrad_workspace<T>(p, device) floats
 /// on dw's device; without one the call allocates its own and waits for `stream` before
 /// freeing it. p's pass and dtype are set here.
 template <class T>
