@@ -6,13 +6,16 @@
 // is cuDNN's time over kiln's.
 //
 //   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
-//        [--shapes N:C:HW:R,...] [--sweep] [bench flags: --noise PCT --seconds S --no-flush]
+//        [--shapes N:C:HW:R,...] [--sweep] [--config JSON]
+//        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // Shapes are N images of HW x HW with C channels, an R x R filter, stride 1, "same" padding.
 // wgrad's time includes kiln's second kernel (the fixed-order sum of the blocks' partial
 // rows); its partial rows are allocated before timing, as cuDNN's workspace is.
 // --sweep also times every candidate config (what KILN_TUNE=full chooses from). The factory
-// picks its config as KILN_TUNE says (off: the heuristic). Every variant's output is
+// picks its config as KILN_TUNE says (off: the heuristic); --config pins one instead (a
+// ConvConfig as JSON: {"block_p":56,"block_q":64,"block_c":64,"warps_q":4,"warps_c":2,
+// "ahead":2,"step_rows":2}), to profile or compare it. Every variant's output is
 // spot-checked against a double-precision sum at sampled positions first.
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
 #include <cmath>
@@ -282,10 +285,19 @@ int main(int argc, char** argv) try {
   std::vector<Shape> shapes = {{128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3},
                                {128, 256, 56, 5}, {32, 64, 64, 3},   {128, 1024, 14, 3}};
   bool sweep = false;
+  std::optional<ops::ConvConfig> pinned;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
       sweep = true;
+    } else if (a == "--config" && i + 1 < extra.size()) {
+      const std::string text = extra[++i];
+      try {
+        pinned = nlohmann::json::parse(text).get<ops::ConvConfig>();
+      } catch (const std::exception& e) {
+        throw Error("conv: --config takes a ConvConfig as JSON ({\"block_p\":56,...}); '" +
+                    text + "': " + e.what());
+      }
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
       for (const auto& d : split(extra[++i], ',')) dtypes.push_back(nlohmann::json(d).get<gen::DType>());
@@ -303,7 +315,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("conv: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --passes LIST, --shapes LIST, "
-                  "--sweep)");
+                  "--sweep, --config JSON)");
     }
   }
   if (rt::device_count() == 0) {
@@ -391,7 +403,13 @@ int main(int argc, char** argv) try {
                    static_cast<const void*>(nullptr), int(p.n), int(g.in_h), int(g.in_w),
                    int(g.out_h), int(g.out_w), int(p.channels));
         };
-        const auto& kernel = factory.get(p, gpu);
+        std::shared_ptr<const Kernel> pinned_kernel;
+        if (pinned) {
+          auto built = factory.build_all(p, {*pinned}, gpu);
+          if (!built[0].kernel) throw Error("conv: --config: " + built[0].reason);
+          pinned_kernel = built[0].kernel;
+        }
+        const Kernel& kernel = pinned ? *pinned_kernel : factory.get(p, gpu);
         out.fill_bytes(0xff);
         run(kernel, rt::StreamRef{});
         spot_check(p, dt, input, weights, out, kernel.name());
