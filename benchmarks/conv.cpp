@@ -1,9 +1,9 @@
 // benchmarks/conv: kiln's grouped convolution (groups of 8, channels last) against cuDNN's
-// (cudnnConvolutionForward / BackwardData / BackwardFilter with the group count, the algorithm cuDNN's own
-// Find chose as fastest, its workspace allocated before timing) and a device-to-device copy
-// of the input, in the same run. GB/s count the input and output read or written once and
-// the weights once (conv_min_bytes); "% of copy" is kiln's GB/s over the copy's; "x cuDNN"
-// is cuDNN's time over kiln's.
+// (cudnnConvolutionForward / BackwardData / BackwardFilter with the group count, the algorithm
+// cuDNN's own Find chose as fastest, its workspace allocated before timing) and a device-to-device
+// copy of the input, in the same run. GB/s count the input and output read or written once and the
+// weights once (conv_min_bytes); "% of copy" is kiln's GB/s over the copy's; "x cuDNN" is cuDNN's
+// time over kiln's.
 //
 //   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
 //        [--shapes N:C:HW:R,...] [--sweep] [--config JSON]
@@ -91,7 +91,8 @@ std::pair<double, double> reference_at(const ConvGroupedParams& p, gen::DType dt
         // fprop: x channel group(c) + g times w[c, r, s, g];
         // dgrad: dy channel group(c) + g times w[group(c) + g, r, s, c mod G].
         const std::int64_t ic = c / G * G + g;
-        const std::int64_t wi = fprop ? ((c * R + r) * S + s) * G + g : ((ic * R + r) * S + s) * G + c % G;
+        const std::int64_t wi =
+            fprop ? ((c * R + r) * S + s) * G + g : ((ic * R + r) * S + s) * G + c % G;
         const double a = decode(dt, &in[std::size_t((((n * ih + yy) * iw + xx) * C + ic) * esize)]);
         const double b = decode(dt, &w[std::size_t(wi * esize)]);
         sum += a * b;
@@ -143,8 +144,8 @@ void spot_check(const ConvGroupedParams& p, gen::DType dt, const std::vector<uns
     const double v = decode(dt, &got[std::size_t(i * esize)]);
     const double tol = 1e-2 * std::abs(want) + 1e-3 * mag + 1e-3;
     if (!(std::abs(v - want) <= tol)) {
-      throw Error(who + ": element " + std::to_string(i) + " is " + std::to_string(v) +
-                  ", want " + std::to_string(want));
+      throw Error(who + ": element " + std::to_string(i) + " is " + std::to_string(v) + ", want " +
+                  std::to_string(want));
     }
   }
 }
@@ -169,9 +170,9 @@ class CudnnConv {
     cudnn_check(cudnnCreateTensorDescriptor(&y_), "cudnnCreateTensorDescriptor");
     cudnn_check(cudnnCreateFilterDescriptor(&w_), "cudnnCreateFilterDescriptor");
     cudnn_check(cudnnCreateConvolutionDescriptor(&conv_), "cudnnCreateConvolutionDescriptor");
-    cudnn_check(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NHWC, type, int(p.n), p.channels, p.h,
-                                           p.w),
-                "cudnnSetTensor4dDescriptor x");
+    cudnn_check(
+        cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NHWC, type, int(p.n), p.channels, p.h, p.w),
+        "cudnnSetTensor4dDescriptor x");
     cudnn_check(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NHWC, type, int(p.n), p.channels,
                                            int(ops::conv_out_h(p)), int(ops::conv_out_w(p))),
                 "cudnnSetTensor4dDescriptor y");
@@ -204,10 +205,11 @@ class CudnnConv {
       algo_ = "bwd filter algo " + std::to_string(int(bwf_));
     } else if (pass_ == ConvPass::fprop) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      cudnn_check(cudnnFindConvolutionForwardAlgorithmEx(
-                      h_, x_, in.data(), w_, w.data(), conv_, y_, out.data(),
-                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, scratch.data(), scratch.bytes()),
-                  "cudnnFindConvolutionForwardAlgorithmEx");
+      cudnn_check(
+          cudnnFindConvolutionForwardAlgorithmEx(h_, x_, in.data(), w_, w.data(), conv_, y_,
+                                                 out.data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 &found, perf, scratch.data(), scratch.bytes()),
+          "cudnnFindConvolutionForwardAlgorithmEx");
       int i = 0;
       while (i < found && perf[i].status != CUDNN_STATUS_SUCCESS) ++i;
       if (i == found) throw Error("cuDNN: no forward algorithm ran");
@@ -216,11 +218,11 @@ class CudnnConv {
       algo_ = "fwd algo " + std::to_string(int(fwd_));
     } else {
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      cudnn_check(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                      h_, w_, w.data(), y_, in.data(), conv_, x_, out.data(),
-                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf, scratch.data(),
-                      scratch.bytes()),
-                  "cudnnFindConvolutionBackwardDataAlgorithmEx");
+      cudnn_check(
+          cudnnFindConvolutionBackwardDataAlgorithmEx(
+              h_, w_, w.data(), y_, in.data(), conv_, x_, out.data(),
+              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf, scratch.data(), scratch.bytes()),
+          "cudnnFindConvolutionBackwardDataAlgorithmEx");
       int i = 0;
       while (i < found && perf[i].status != CUDNN_STATUS_SUCCESS) ++i;
       if (i == found) throw Error("cuDNN: no backward-data algorithm ran");
@@ -295,22 +297,24 @@ int main(int argc, char** argv) try {
       try {
         pinned = nlohmann::json::parse(text).get<ops::ConvConfig>();
       } catch (const std::exception& e) {
-        throw Error("conv: --config takes a ConvConfig as JSON ({\"block_p\":56,...}); '" +
-                    text + "': " + e.what());
+        throw Error("conv: --config takes a ConvConfig as JSON ({\"block_p\":56,...}); '" + text +
+                    "': " + e.what());
       }
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
-      for (const auto& d : split(extra[++i], ',')) dtypes.push_back(nlohmann::json(d).get<gen::DType>());
+      for (const auto& d : split(extra[++i], ','))
+        dtypes.push_back(nlohmann::json(d).get<gen::DType>());
     } else if (a == "--passes" && i + 1 < extra.size()) {
       passes.clear();
-      for (const auto& d : split(extra[++i], ',')) passes.push_back(nlohmann::json(d).get<ConvPass>());
+      for (const auto& d : split(extra[++i], ','))
+        passes.push_back(nlohmann::json(d).get<ConvPass>());
     } else if (a == "--shapes" && i + 1 < extra.size()) {
       shapes.clear();
       for (const auto& s : split(extra[++i], ',')) {
         const auto parts = split(s, ':');
         if (parts.size() != 4) throw Error("conv: --shapes takes N:C:HW:R,..., not " + s);
-        shapes.push_back({std::stoll(parts[0]), std::stoi(parts[1]), std::stoi(parts[2]),
-                          std::stoi(parts[3])});
+        shapes.push_back(
+            {std::stoll(parts[0]), std::stoi(parts[1]), std::stoi(parts[2]), std::stoi(parts[3])});
       }
     } else {
       throw Error("conv: unknown argument '" + a +
@@ -351,11 +355,11 @@ int main(int argc, char** argv) try {
         // fprop: x, w -> y; dgrad: dy, w -> dx; wgrad: x, dy (in `w`'s place) -> dw.
         const bool fprop = pass == ConvPass::fprop;
         const bool wgrad = pass == ConvPass::wgrad;
-        const std::size_t in_n = std::size_t(
-            fprop || wgrad ? ops::conv_input_elements(p) : ops::conv_output_elements(p));
-        const std::size_t out_n = std::size_t(
-            wgrad ? ops::conv_weight_elements(p)
-                  : fprop ? ops::conv_output_elements(p) : ops::conv_input_elements(p));
+        const std::size_t in_n = std::size_t(fprop || wgrad ? ops::conv_input_elements(p)
+                                                            : ops::conv_output_elements(p));
+        const std::size_t out_n = std::size_t(wgrad   ? ops::conv_weight_elements(p)
+                                              : fprop ? ops::conv_output_elements(p)
+                                                      : ops::conv_input_elements(p));
         const auto input = make_input(dt, in_n, 101);
         auto weights = make_input(
             dt, std::size_t(wgrad ? ops::conv_output_elements(p) : ops::conv_weight_elements(p)),
@@ -368,9 +372,9 @@ int main(int argc, char** argv) try {
         const double bytes = double(ops::conv_min_bytes(p));
         const double flops = double(ops::conv_flops(p));
         const std::string label = std::string(gen::to_string(dt)) + " " +
-                                  ops::detail::conv_pass_name(pass) + " " +
-                                  std::to_string(s.n) + ", " + std::to_string(s.c) + ", " +
-                                  std::to_string(s.hw) + ", " + std::to_string(s.r);
+                                  ops::detail::conv_pass_name(pass) + " " + std::to_string(s.n) +
+                                  ", " + std::to_string(s.c) + ", " + std::to_string(s.hw) + ", " +
+                                  std::to_string(s.r);
 
         using Kernel = factory::Kernel<ConvGroupedParams, ops::ConvConfig>;
         const auto g = ops::detail::conv_geometry(p);
@@ -380,10 +384,9 @@ int main(int argc, char** argv) try {
           partial.emplace(std::size_t(4 * props.multiprocessors * ops::conv_weight_elements(p)),
                           gpu);
         }
-        const auto* column_sum =
-            wgrad ? &ops::column_sum_factory().get(
-                        {dt, std::int32_t(ops::conv_weight_elements(p))}, gpu)
-                  : nullptr;
+        const auto* column_sum = wgrad ? &ops::column_sum_factory().get(
+                                             {dt, std::int32_t(ops::conv_weight_elements(p))}, gpu)
+                                       : nullptr;
         auto run = [&](const Kernel& k, rt::StreamRef st) {
           rt::LaunchConfig lc = ops::detail::conv_launch(p, k.config(), props.multiprocessors);
           lc.stream = st;

@@ -59,11 +59,11 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kResidentThreads = kStepRows == 1 ? 640 : 512;
 constexpr int kMinBlocks = kResidentThreads / kThreads > 1 ? kResidentThreads / kThreads : 1;
 [[maybe_unused]] constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
-constexpr int kWarpC = kBC / kWarpsC;        // channels a warp computes
-constexpr int kTilesC = kWarpC / 8;          // 8-channel tiles a warp computes
-constexpr int kDepth = kG >= 16 ? 16 : 8;    // the mma's depth: m16n8k8 or m16n8k16
-constexpr int kSteps = kG / kDepth;          // mma steps through a group's input channels
-constexpr int kGroups = kBC / kG;            // groups in a block's channels
+constexpr int kWarpC = kBC / kWarpsC;                         // channels a warp computes
+constexpr int kTilesC = kWarpC / 8;                           // 8-channel tiles a warp computes
+constexpr int kDepth = kG >= 16 ? 16 : 8;  // the mma's depth: m16n8k8 or m16n8k16
+constexpr int kSteps = kG / kDepth;        // mma steps through a group's input channels
+constexpr int kGroups = kBC / kG;          // groups in a block's channels
 
 #ifdef CONV_WGRAD
 constexpr bool kWgrad = true;
@@ -82,14 +82,16 @@ constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
 // A step's output rows read kStepIn input rows; the ring holds them and kAhead steps more.
 constexpr int kStepIn = kR + kStride * (kStepRows - 1);
 constexpr int kRing = kStepIn + kStride * kStepRows * kAhead;
-constexpr int kChunks = kBC / 8;              // 16-byte chunks of a pixel's channels
+constexpr int kChunks = kBC / 8;  // 16-byte chunks of a pixel's channels
 
 // The slot of window column j.
 KILN_HOST_DEVICE constexpr int slot_of(int j) {
   return kStride == 1 ? j : (j % 2) * kHalf + j / 2;
 }
 
-KILN_HOST_DEVICE constexpr int log2i(int v) { return v <= 1 ? 0 : 1 + log2i(v / 2); }
+KILN_HOST_DEVICE constexpr int log2i(int v) {
+  return v <= 1 ? 0 : 1 + log2i(v / 2);
+}
 // XOR a pixel's 16-byte chunk index with the bits of its 128-byte line (mod 8): eight
 // consecutive pixels' same chunk land in eight different 16-byte bank groups.
 constexpr int kChunkBits = log2i(kChunks);
@@ -107,8 +109,8 @@ using RowRing = kiln::Ring<RowTile, kRing>;
 using OutTile = kiln::SwizzledTensor<Out, RowSwizzle, kiln::Extent<P, kStepRows>,
                                      kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 // The block's weights: (R, S, output channel of the block, input channel of its group).
-using WeightTile = kiln::Tensor<In, kiln::Extent<R, kR>, kiln::Extent<S, kS>,
-                                kiln::Extent<C, kBC>, kiln::Extent<G, kG>>;
+using WeightTile = kiln::Tensor<In, kiln::Extent<R, kR>, kiln::Extent<S, kS>, kiln::Extent<C, kBC>,
+                                kiln::Extent<G, kG>>;
 
 using FragA = kiln::MmaA<In, Q, G, kDepth>;
 using FragB = kiln::MmaB<In, G, C, kDepth>;
@@ -119,7 +121,7 @@ using ALoader = kiln::FragmentLoader<FragA, RowTile>;
 // The warp's B fragments (its channels' weights for every tap and step): held in
 // registers where they take at most 48 a thread, else loaded from the staged weights at
 // each use.
-constexpr int kBFragments = kR * kS * kSteps * kTilesC > 0 ? kR * kS * kSteps * kTilesC : 1;
+constexpr int kBFragments = kR * kS * kSteps * kTilesC > 0 ? kR* kS* kSteps* kTilesC : 1;
 constexpr bool kWeightsInRegisters = kBFragments * FragB::registers <= 48;
 
 struct WarpWeights {
@@ -198,8 +200,8 @@ KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, 
 // The input rows step p (output rows p .. p + kStepRows - 1) reads that the step before did
 // not (all kStepIn of them for the strip's first step, p0) into the ring, which is indexed
 // by input row + kPadH.
-KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const XImage& x, int p, int p0,
-                                                 int iw0, int c0, int in_h, int in_w) {
+KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const XImage& x, int p,
+                                                 int p0, int iw0, int c0, int in_h, int in_w) {
   constexpr int kNew = kStepIn > kStride * kStepRows ? kStride * kStepRows : kStepIn;
   for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
     load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0, in_h,
@@ -242,15 +244,14 @@ struct TapPairLoader {
   int linear;
   int xr;
   KILN_DEVICE KILN_FORCEINLINE TapPairLoader(int s, int wq, int group, int lane)
-      : linear(typename RowTile::layout_type().offset(
-            Q(slot_of(s + lane / 16) + wq + lane % 16) + GRP(group))),
+      : linear(typename RowTile::layout_type().offset(Q(slot_of(s + lane / 16) + wq + lane % 16) +
+                                                      GRP(group))),
         xr(RowSwizzle::apply(linear) ^ linear) {}
   KILN_DEVICE KILN_FORCEINLINE void load(FragPair& a, const RowTile& row, int i, int gi) const {
-    const int element =
-        (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(gi))) ^ xr;
+    const int element = (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(gi))) ^ xr;
     unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
-    kiln::ldmatrix<4, false>(regs, kiln::shared_address(row.data()) +
-                                       unsigned(element) * unsigned(sizeof(In)));
+    kiln::ldmatrix<4, false>(
+        regs, kiln::shared_address(row.data()) + unsigned(element) * unsigned(sizeof(In)));
   }
 };
 
@@ -351,7 +352,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
                 for (int m = 0; m < kStepRows; ++m) {
                   const int r = t - m * kStride;
                   if (r < 0 || r >= kR) continue;
-                  kiln::mma(acc[m][i][gi], a, pair_b(weights.b(r, s, 0, gi), weights.b(r, s + 1, 0, gi)),
+                  kiln::mma(acc[m][i][gi], a,
+                            pair_b(weights.b(r, s, 0, gi), weights.b(r, s + 1, 0, gi)),
                             acc[m][i][gi]);
                 }
               }
@@ -424,8 +426,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
         const int q = v / kChunks % kBQ;
         const int chunk = v % kChunks;
         if (q0 + q >= out_w || p + m >= p_end) continue;
-        *reinterpret_cast<kiln::Vec<Out, 8>*>(
-            y[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr()) =
+        *reinterpret_cast<kiln::Vec<Out, 8>*>(y[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr()) =
             *reinterpret_cast<const kiln::Vec<Out, 8>*>(staged[P(m) + Q(q) + C(8 * chunk)].ptr());
       }
     }
@@ -454,7 +455,7 @@ using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 using DyRing = kiln::Ring<DyTile, kAhead + 1>;
 
-constexpr int kFChunks = kS * kG / 8;       // 8-row chunks of F
+constexpr int kFChunks = kS * kG / 8;        // 8-row chunks of F
 constexpr int kFFrags = (kFChunks + 1) / 2;  // 16-row A fragments (the last may be half used)
 constexpr int kUnits = kGroups * kR * kFFrags * (kG / 8);
 constexpr int kUnitsPerWarp = kUnits / kWarps;
@@ -490,7 +491,7 @@ KILN_DEVICE KILN_FORCEINLINE void load_x(FragX& a, const RowTile& row, int group
   unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
   const In* at = row[Q(slot_of(s) + 16 * i + pixel) + GRP(group) + G(g)].ptr();
   kiln::ldmatrix<4, true>(regs, kiln::shared_address(row.data()) +
-                                     unsigned(int(at - row.data())) * unsigned(sizeof(In)));
+                                    unsigned(int(at - row.data())) * unsigned(sizeof(In)));
 }
 
 }  // namespace conv

@@ -1,9 +1,10 @@
-// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop, dgrad and wgrad on small ragged problems (odd images, N = 1, C = 8, each filter size, both strides,
-// uneven padding, each group width) and on wider ones (several column tiles, strips and
-// channel tiles), a grid smaller than the work (blocks walking several items), and the API
-// with each fused epilogue in f16 and bf16 and its refusals. Every output element is checked
-// against the double-precision reference of tests/ops/conv_reference.hpp, outputs
-// poisoned with NaN first. Skips (exit 77) where there is no GPU.
+// kiln::ops::conv2d_grouped on a GPU: every candidate config of fprop, dgrad and wgrad on small
+// ragged problems (odd images, N = 1, C = 8, each filter size, both strides, uneven padding, each
+// group width) and on wider ones (several column tiles, strips and channel tiles), a grid smaller
+// than the work (blocks walking several items), and the API with each fused epilogue in f16 and
+// bf16 and its refusals. Every output element is checked against the double-precision reference of
+// tests/ops/conv_reference.hpp, outputs poisoned with NaN first. Skips (exit 77) where there is no
+// GPU.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -155,10 +156,8 @@ struct ConvData {
 std::vector<ConvGroupedParams> wide_problems() {
   const auto problem = kiln_test::conv_problem;
   return {
-      problem(8, 64, 3, 3, 1, 1, 1, 2, 37, 150),
-      problem(8, 128, 3, 3, 2, 1, 1, 1, 70, 141),
-      problem(16, 64, 5, 5, 1, 2, 2, 1, 40, 131),
-      problem(32, 128, 3, 3, 1, 1, 1, 1, 19, 67),
+      problem(8, 64, 3, 3, 1, 1, 1, 2, 37, 150),  problem(8, 128, 3, 3, 2, 1, 1, 1, 70, 141),
+      problem(16, 64, 5, 5, 1, 2, 2, 1, 40, 131), problem(32, 128, 3, 3, 1, 1, 1, 1, 19, 67),
       problem(8, 256, 3, 3, 1, 1, 1, 2, 56, 56),  // the benchmark's first layer, 2 images
   };
 }
@@ -238,8 +237,8 @@ struct WgradData {
     const std::int64_t rounds = std::int64_t(lc.grid.x) / (p.channels / c.block_c);
     rt::DeviceBuffer<float> partial(std::size_t(rounds * cols), gpu);
     partial.fill_bytes(0xff);  // every partial row must be written
-    rt::launch(fn, lc, d_x.data(), d_dy.data(), partial.data(), int(p.n), int(g.in_h),
-               int(g.in_w), int(g.out_h), int(g.out_w), int(p.channels));
+    rt::launch(fn, lc, d_x.data(), d_dy.data(), partial.data(), int(p.n), int(g.in_h), int(g.in_w),
+               int(g.out_h), int(g.out_w), int(p.channels));
     const auto& sum = ops::column_sum_factory().get({p.dtype, std::int32_t(cols)}, gpu);
     rt::LaunchConfig slc = sum.launch_config();
     slc.stream = stream;
@@ -320,7 +319,9 @@ void through_the_api(ConvGroupedParams p, const rt::Device& gpu, std::mt19937& r
   for (int e = 0; e < 4; ++e) {
     p.pass = ConvPass::fprop;
     p.bias = e >= 1;
-    p.activation = e == 1 ? ConvActivation::relu : e >= 2 ? ConvActivation::silu : ConvActivation::none;
+    p.activation = e == 1   ? ConvActivation::relu
+                   : e >= 2 ? ConvActivation::silu
+                            : ConvActivation::none;
     p.residual = e >= 2;
     ConvData<T> d(p, gpu, rng);
     ops::ConvEpilogue<T> epilogue{p.bias ? &d.d_bias : nullptr, p.activation,

@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <functional>
-#include <set>
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -246,8 +246,7 @@ using kiln::ops::ConvActivation;
 using kiln::ops::ConvConfig;
 namespace cd = kiln::ops::detail;
 
-std::string config_error(const ConvGroupedParams& p, const ConvConfig& c,
-                         std::int64_t shared = 0) {
+std::string config_error(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t shared = 0) {
   try {
     cd::validate_conv_config(p, c, shared);
   } catch (const kiln::Error& e) {
@@ -268,9 +267,12 @@ std::string kernel_problem_error(const ConvGroupedParams& p) {
 // The benchmark's shapes (issue list): N, C, H = W, R = S, "same", stride 1, groups of 8.
 std::vector<ConvGroupedParams> benchmark_problems() {
   std::vector<ConvGroupedParams> out;
-  for (auto [n, c, hw, r] : std::vector<std::array<int, 4>>{
-           {128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3}, {128, 256, 56, 5},
-           {32, 64, 64, 3}, {128, 1024, 14, 3}}) {
+  for (auto [n, c, hw, r] : std::vector<std::array<int, 4>>{{128, 256, 56, 3},
+                                                            {128, 512, 28, 3},
+                                                            {256, 128, 56, 3},
+                                                            {128, 256, 56, 5},
+                                                            {32, 64, 64, 3},
+                                                            {128, 1024, 14, 3}}) {
     out.push_back(problem(8, c, r, r, 1, (r - 1) / 2, (r - 1) / 2, n, hw, hw));
   }
   return out;

@@ -63,9 +63,8 @@ inline constexpr std::int64_t conv_max_grid = (std::int64_t(1) << 31) - 1;
 inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig& c,
                                     int sms = 132) {
   const std::int64_t blocks =
-      p.pass == ConvPass::wgrad
-          ? conv_wgrad_rounds(p, c, sms) * (p.channels / c.block_c)
-          : std::clamp<std::int64_t>(conv_work_items(p, c), 1, conv_max_grid);
+      p.pass == ConvPass::wgrad ? conv_wgrad_rounds(p, c, sms) * (p.channels / c.block_c)
+                                : std::clamp<std::int64_t>(conv_work_items(p, c), 1, conv_max_grid);
   return rt::LaunchConfig(blocks, conv_threads(c), unsigned(conv_shared_bytes(p, c)));
 }
 
@@ -73,8 +72,10 @@ inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig
 /// and cp.async: NVIDIA sm_80 and later).
 inline void check_conv_device(const rt::DeviceProperties& d) {
   if (d.platform != rt::Platform::cuda || d.compute_major < 8) {
-    throw Error("kiln: conv2d_grouped runs on NVIDIA GPUs of compute capability 8.0 or later "
-                "(mma.sync, ldmatrix and cp.async); this device is " + d.name);
+    throw Error(
+        "kiln: conv2d_grouped runs on NVIDIA GPUs of compute capability 8.0 or later "
+        "(mma.sync, ldmatrix and cp.async); this device is " +
+        d.name);
   }
 }
 
@@ -114,10 +115,8 @@ inline ConvFactory::Description conv_grouped_description() {
             validate_conv_config(p, c, std::int64_t(d.shared_per_block_optin));
             return conv_spec(p, c);
           },
-      .launch =
-          [](const ConvGroupedParams& p, const ConvConfig& c, const rt::DeviceProperties& d) {
-            return conv_launch(p, c, d.multiprocessors);
-          },
+      .launch = [](const ConvGroupedParams& p, const ConvConfig& c,
+                   const rt::DeviceProperties& d) { return conv_launch(p, c, d.multiprocessors); },
       .validate = [](const ConvGroupedParams& p) { validate_conv_kernel_problem(p); },
       .heuristic =
           [](const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,
@@ -143,10 +142,11 @@ inline ConvFactory::Description conv_grouped_description() {
         auto bias = tuning_buffer(std::size_t(t.channels) * esize, device, true);
         // wgrad's partial rows: at most 4 x sms rounds (one channel tile).
         auto partial = tuning_buffer(
-            wgrad ? std::size_t(4 * std::max(sms, 1)) * std::size_t(conv_weight_elements(t)) * 4 : 0,
+            wgrad ? std::size_t(4 * std::max(sms, 1)) * std::size_t(conv_weight_elements(t)) * 4
+                  : 0,
             device, false);
-        return [in, out, w, bias, partial, t, g, sms,
-                wgrad](const ConvFactory::KernelType& k, rt::StreamRef s) {
+        return [in, out, w, bias, partial, t, g, sms, wgrad](const ConvFactory::KernelType& k,
+                                                             rt::StreamRef s) {
           rt::LaunchConfig lc = conv_launch(t, k.config(), sms);
           lc.stream = s;
           if (wgrad) {
@@ -216,7 +216,8 @@ void conv_run(const ConvGroupedParams& p, const rt::DeviceBuffer<T>& in,
   check_conv_buffer(what, "the bias", e.bias, p.channels, device);
   check_conv_buffer(what, "the residual", e.residual, out_n, device);
   if (out_n > 0 && in.data() == out.data()) {
-    throw Error(what + "the output is the input buffer; the kernel cannot run in place "
+    throw Error(what +
+                "the output is the input buffer; the kernel cannot run in place "
                 "(give the output a buffer of its own)");
   }
   if (p.n == 0) return;
@@ -339,8 +340,8 @@ void conv2d_grouped_wgrad(const rt::DeviceBuffer<T>& x, const rt::DeviceBuffer<T
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
-    k.launch(lc, info, x_ptr, dy_ptr, partial, int(p.n), int(g.in_h), int(g.in_w),
-             int(g.out_h), int(g.out_w), int(p.channels));
+    k.launch(lc, info, x_ptr, dy_ptr, partial, int(p.n), int(g.in_h), int(g.in_w), int(g.out_h),
+             int(g.out_w), int(p.channels));
   } else {
     k.launch(lc, x_ptr, dy_ptr, partial, int(p.n), int(g.in_h), int(g.in_w), int(g.out_h),
              int(g.out_w), int(p.channels));

@@ -34,14 +34,14 @@ namespace kiln::ops {
 
 /// How one kernel is shaped. Threads: 32 x warps_q x warps_c.
 struct ConvConfig {
-  std::int32_t block_p = 8;   ///< output rows a block computes (its strip), >= 1
-  std::int32_t block_q = 64;  ///< output columns a block computes: 16, 32, 64 or 128
-  std::int32_t block_c = 64;  ///< channels a block computes: 8 to 128, a power of 2 and a
-                              ///< multiple of the group width that divides the channels
-  std::int32_t warps_q = 4;   ///< warps across the columns (each whole 16-column tiles)
-  std::int32_t warps_c = 2;   ///< warps across the channels (each whole groups)
-  std::int32_t ahead = 2;     ///< steps whose input rows are in flight: 1 to 4
-  std::int32_t step_rows = 1; ///< output rows a step computes (sharing their input rows): 1, 2
+  std::int32_t block_p = 8;    ///< output rows a block computes (its strip), >= 1
+  std::int32_t block_q = 64;   ///< output columns a block computes: 16, 32, 64 or 128
+  std::int32_t block_c = 64;   ///< channels a block computes: 8 to 128, a power of 2 and a
+                               ///< multiple of the group width that divides the channels
+  std::int32_t warps_q = 4;    ///< warps across the columns (each whole 16-column tiles)
+  std::int32_t warps_c = 2;    ///< warps across the channels (each whole groups)
+  std::int32_t ahead = 2;      ///< steps whose input rows are in flight: 1 to 4
+  std::int32_t step_rows = 1;  ///< output rows a step computes (sharing their input rows): 1, 2
   bool operator==(const ConvConfig&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ConvConfig, block_p, block_q, block_c, warps_q, warps_c, ahead,
@@ -85,12 +85,16 @@ inline ConvGeometry conv_geometry(const ConvGroupedParams& p) {
 inline void validate_conv_kernel_problem(const ConvGroupedParams& p) {
   validate_conv_grouped(p);
   if (p.pass != ConvPass::fprop && (p.bias || p.activation != ConvActivation::none || p.residual)) {
-    throw Error("kiln: conv2d_grouped: a fused epilogue (bias, activation, residual) is for "
-                "fprop only; leave it out of " + conv_pass_name(p.pass));
+    throw Error(
+        "kiln: conv2d_grouped: a fused epilogue (bias, activation, residual) is for "
+        "fprop only; leave it out of " +
+        conv_pass_name(p.pass));
   }
 }
 
-constexpr int conv_log2(int v) { return v <= 1 ? 0 : 1 + conv_log2(v / 2); }
+constexpr int conv_log2(int v) {
+  return v <= 1 ? 0 : 1 + conv_log2(v / 2);
+}
 
 /// Window columns (input columns) a block's row reads, and the shared-memory slots a row
 /// takes: for stride 2 the even window columns come first, then the odd ones, so that each
@@ -127,7 +131,9 @@ inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConf
   return row * conv_ring_rows(p, c) + weights + out;
 }
 
-inline int conv_threads(const ConvConfig& c) { return 32 * c.warps_q * c.warps_c; }
+inline int conv_threads(const ConvConfig& c) {
+  return 32 * c.warps_q * c.warps_c;
+}
 
 /// wgrad's accumulator tiles in a block: groups x R x 16-row fragments of (filter column,
 /// input channel) rows x 8-channel tiles of a group; each warp holds at most
@@ -138,23 +144,25 @@ inline int conv_wgrad_units(const ConvGroupedParams& p, const ConvConfig& c) {
 }
 inline constexpr int conv_wgrad_max_units = 24;
 
-inline bool conv_power_of_2(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+inline bool conv_power_of_2(std::int64_t v) {
+  return v > 0 && (v & (v - 1)) == 0;
+}
 
 /// Throws kiln::Error unless the kernel can run `p` with `c` (on a device with
 /// `shared_optin` bytes of shared memory a block; 0: unchecked).
 inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c,
                                  std::int64_t shared_optin = 0) {
-  const std::string what =
-      "kiln: conv2d_grouped config " + nlohmann::json(c).dump() + " for " + conv_pass_name(p.pass) +
-      " of " + std::to_string(p.channels) + " channels in groups of " +
-      std::to_string(p.group_width) + ": ";
+  const std::string what = "kiln: conv2d_grouped config " + nlohmann::json(c).dump() + " for " +
+                           conv_pass_name(p.pass) + " of " + std::to_string(p.channels) +
+                           " channels in groups of " + std::to_string(p.group_width) + ": ";
   if (c.block_p < 1) throw Error(what + "block_p must be at least 1 output row");
   if (c.block_q != 16 && c.block_q != 32 && c.block_q != 64 && c.block_q != 128) {
     throw Error(what + "block_q must be 16, 32, 64 or 128 output columns");
   }
   if (!conv_power_of_2(c.block_c) || c.block_c < 8 || c.block_c > 128 ||
       c.block_c % p.group_width != 0 || p.channels % c.block_c != 0) {
-    throw Error(what + "block_c must be a power of 2 from 8 to 128 that is a multiple of the "
+    throw Error(what +
+                "block_c must be a power of 2 from 8 to 128 that is a multiple of the "
                 "group width and divides the channels");
   }
   if (c.warps_q < 1 || c.warps_c < 1 || !conv_power_of_2(c.warps_q) ||
@@ -165,22 +173,26 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
   if (c.step_rows != 1 && c.step_rows != 2) throw Error(what + "step_rows must be 1 or 2");
   if (p.pass != ConvPass::wgrad) {
     if ((c.block_q / 16) % c.warps_q != 0) {
-      throw Error(what + "each of the warps_q warps takes whole 16-column tiles: block_q / 16 "
+      throw Error(what +
+                  "each of the warps_q warps takes whole 16-column tiles: block_q / 16 "
                   "must be a multiple of warps_q");
     }
     if ((c.block_c / c.warps_c) % p.group_width != 0) {
-      throw Error(what + "each of the warps_c warps takes whole groups: block_c / warps_c must "
+      throw Error(what +
+                  "each of the warps_c warps takes whole groups: block_c / warps_c must "
                   "be a multiple of the group width");
     }
   } else {
     const int units = conv_wgrad_units(p, c);
     const int warps = c.warps_q * c.warps_c;
     if (c.warps_q != 1) {
-      throw Error(what + "wgrad's warps split the accumulators, not the columns: warps_q "
+      throw Error(what +
+                  "wgrad's warps split the accumulators, not the columns: warps_q "
                   "must be 1");
     }
     if (units % warps != 0 || units / warps > conv_wgrad_max_units) {
-      throw Error(what + "wgrad's " + std::to_string(units) + " accumulator tiles (groups x R "
+      throw Error(what + "wgrad's " + std::to_string(units) +
+                  " accumulator tiles (groups x R "
                   "x 16-row filter fragments x 8-channel tiles) must split evenly over the " +
                   std::to_string(warps) + " warps, at most " +
                   std::to_string(conv_wgrad_max_units) + " a warp");
@@ -410,7 +422,7 @@ struct std::hash<kiln::ops::ConvGroupedParams> {
         0, {std::int64_t(p.pass), std::int64_t(p.dtype), std::int64_t(p.group_width),
             std::int64_t(p.channels), std::int64_t(p.filter_h), std::int64_t(p.filter_w),
             std::int64_t(p.stride), std::int64_t(p.pad_h), std::int64_t(p.pad_w), p.n,
-            std::int64_t(p.h), std::int64_t(p.w), std::int64_t(p.bias),
-            std::int64_t(p.activation), std::int64_t(p.residual)});
+            std::int64_t(p.h), std::int64_t(p.w), std::int64_t(p.bias), std::int64_t(p.activation),
+            std::int64_t(p.residual)});
   }
 };

@@ -187,12 +187,12 @@ inline void validate_conv_grouped(const ConvGroupedParams& p) {
                 " is not one; use none, relu or silu");
   }
   // The kernels index within one image in 32 bits.
-  const std::int64_t image = std::int64_t(p.channels) *
-                             std::max<std::int64_t>(std::int64_t(p.h) * p.w,
-                                                    conv_out_h(p) * conv_out_w(p));
+  const std::int64_t image =
+      std::int64_t(p.channels) *
+      std::max<std::int64_t>(std::int64_t(p.h) * p.w, conv_out_h(p) * conv_out_w(p));
   if (image > std::numeric_limits<std::int32_t>::max()) {
-    throw Error(what + "an image of " + std::to_string(p.h) + " x " + std::to_string(p.w) +
-                " x " + std::to_string(p.channels) + " has " + std::to_string(image) +
+    throw Error(what + "an image of " + std::to_string(p.h) + " x " + std::to_string(p.w) + " x " +
+                std::to_string(p.channels) + " has " + std::to_string(image) +
                 " elements; kiln takes at most 2147483647 (2^31 - 1) an image (input or output)");
   }
   // Element offsets are 64-bit in the kernels; keep every tensor within 2^46 elements
