@@ -56,8 +56,10 @@ constexpr int kWarps = kWarpsQ * kWarpsC;
 constexpr int kThreads = 32 * kWarps;
 // Blocks an SM keeps resident at least (so the registers a thread may take): enough rows
 // in flight to cover the memory's latency.
+// (wgrad's kernel sets its own, from its accumulators.)
 constexpr int kResidentThreads = kStepRows == 1 ? 640 : 512;
-constexpr int kMinBlocks = kResidentThreads / kThreads > 1 ? kResidentThreads / kThreads : 1;
+[[maybe_unused]] constexpr int kMinBlocks =
+    kResidentThreads / kThreads > 1 ? kResidentThreads / kThreads : 1;
 [[maybe_unused]] constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
 constexpr int kWarpC = kBC / kWarpsC;                         // channels a warp computes
 constexpr int kTilesC = kWarpC / 8;                           // 8-channel tiles a warp computes
@@ -444,11 +446,17 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
 // them as one partial row, and kernels/column_sum.cu adds the rows in a fixed order.
 //
 // The mma's rows are (filter column, input channel) pairs: F = s * G + g, 8-row chunks of
-// one filter column's 8 channels; its depth is 16 pixels, its columns 8 output channels.
-// A = x^T by ldmatrix .trans from the ring row (a chunk's 8 rows are 8 pixels of one
-// column s, read at slot s + q), B = dy by ldmatrix .trans from dy's row. A block's
-// accumulators, (group, r, 16-row F fragment, 8-channel tile) units, are split evenly over
-// its warps; every warp reads every pixel of the block's tile.
+// one filter column's 8 channels (kFFrags 16-row fragments, the last maybe half used); its
+// depth is 16 pixels, its columns 8 output channels (a "pair": a group and one of its
+// 8-channel tiles j). A = x^T by ldmatrix .trans from a ring row (a chunk's 8 rows are 8
+// pixels of one column s, read at slot s + q); B = dy by ldmatrix .trans from dy's row.
+//
+// Warps: kWarpsQ split the block's 16-pixel column tiles; kWarpsC split its pairs and,
+// where there are more warps than pairs, the filter rows (warp class wr takes rows r with
+// r mod kWarpsR = wr). Each A fragment (an input row, a filter-column fragment, a group)
+// is loaded once and serves every output row of the step and every pair of its group that
+// the warp holds; each B fragment serves every filter row and column fragment. Warps of
+// different column tiles add their sums through shared memory at the end.
 namespace conv {
 
 using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
@@ -457,46 +465,60 @@ using DyRing = kiln::Ring<DyTile, kAhead + 1>;
 
 constexpr int kFChunks = kS * kG / 8;        // 8-row chunks of F
 constexpr int kFFrags = (kFChunks + 1) / 2;  // 16-row A fragments (the last may be half used)
-constexpr int kUnits = kGroups * kR * kFFrags * (kG / 8);
-constexpr int kUnitsPerWarp = kUnits / kWarps;
-static_assert(kUnits % kWarps == 0, "the block's accumulators split evenly over its warps");
+constexpr int kJ = kG / 8;                   // 8-channel tiles of a group
+constexpr int kPairs = kBC / 8;              // (group, j) pairs of the block
+constexpr int kWarpsPair = kWarpsC < kPairs ? kWarpsC : kPairs;
+constexpr int kWarpsR = kWarpsC / kWarpsPair;      // filter-row classes
+constexpr int kPW = kPairs / kWarpsPair;           // pairs a warp holds
+constexpr int kWG = kPW > kJ ? kPW / kJ : 1;       // groups a warp holds
+constexpr int kWJ = kPW < kJ ? kPW : kJ;           // and tiles j of each
+constexpr int kRW = (kR + kWarpsR - 1) / kWarpsR;  // filter rows a warp holds
+constexpr int kTilesQW = kBQ / 16 / kWarpsQ;       // 16-pixel column tiles a warp reads
+static_assert(kWarpsR <= kR && kPairs % kWarpsPair == 0 && kBQ % (16 * kWarpsQ) == 0,
+              "wgrad's warps split the pairs, the filter rows and the column tiles evenly");
+static_assert(kWG * kWJ == kPW, "a warp's pairs are whole groups or part of one");
+
+// Registers a thread: its accumulators' and about 56 more; as many blocks an SM as those
+// leave room for (3 of 256 threads with 3 x 3 filters and groups of 8).
+constexpr int kWgradRegisters = 4 * kWG * kWJ * kRW * kFFrags + 56;
+constexpr int kWgradMinBlocks =
+    65536 / kWgradRegisters / kThreads > 1 ? 65536 / kWgradRegisters / kThreads : 1;
 
 using FragX = kiln::MmaA<In, TAPC, Q, 16>;  // (F: 16 rows, Q: 16 pixels)
 using FragDy = kiln::MmaB<In, Q, C, 16>;    // (Q: 16 pixels, C: 8 output channels)
 using AccW = kiln::MmaC<float, TAPC, C>;
+using DyLoader = kiln::FragmentLoader<FragDy, DyTile>;
+// The block's sums, as the partial row holds them: (C, R, F).
+using SumTile =
+    kiln::Tensor<float, kiln::Extent<C, kBC>, kiln::Extent<R, kR>, kiln::Extent<TAPC, kS * kG>>;
 
-// Unit u: group, filter row, F fragment, channel tile within the group.
-struct Unit {
-  int group, r, ff, j;
+// The x^T fragment ff of a group over 16 pixels from a ring row: lanes 8m .. 8m + 7 give
+// matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of pixels 0-7, then of pixels
+// 8-15), each at its chunk's filter column. Each lane's swizzled offset is worked out once;
+// moves by whole 16-pixel tiles keep the swizzle's XOR.
+struct XtLoader {
+  int linear = 0;
+  int xr = 0;
+  XtLoader() = default;
+  KILN_DEVICE KILN_FORCEINLINE XtLoader(int ff, int group, int q, int lane) {
+    int chunk = 2 * ff + (lane / 8) % 2;
+    if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
+    const int s = chunk * 8 / kG;
+    const int g = chunk * 8 % kG;
+    const int pixel = 8 * (lane / 16) + lane % 8;
+    linear = typename RowTile::layout_type().offset(Q(slot_of(s) + q + pixel) + GRP(group) + G(g));
+    xr = RowSwizzle::apply(linear) ^ linear;
+  }
+  KILN_DEVICE KILN_FORCEINLINE void load(FragX& a, unsigned row_address, int i) const {
+    const int element = (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(0))) ^ xr;
+    unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
+    kiln::ldmatrix<4, true>(regs, row_address + unsigned(element) * unsigned(sizeof(In)));
+  }
 };
-KILN_DEVICE KILN_FORCEINLINE Unit unit_of(int u) {
-  Unit x;
-  x.j = u % (kG / 8);
-  x.ff = u / (kG / 8) % kFFrags;
-  x.r = u / (kG / 8) / kFFrags % kR;
-  x.group = u / (kG / 8) / kFFrags / kR;
-  return x;
-}
-
-// The x^T fragment of F fragment ff of `group` over pixels [16 i, 16 i + 16) of `row`:
-// lanes 8m .. 8m + 7 give matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of
-// pixels 0-7, then of pixels 8-15), each at its chunk's filter column.
-KILN_DEVICE KILN_FORCEINLINE void load_x(FragX& a, const RowTile& row, int group, int ff, int i,
-                                         int lane) {
-  int chunk = 2 * ff + (lane / 8) % 2;
-  if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
-  const int s = chunk * 8 / kG;
-  const int g = chunk * 8 % kG;
-  const int pixel = 8 * (lane / 16) + lane % 8;
-  unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
-  const In* at = row[Q(slot_of(s) + 16 * i + pixel) + GRP(group) + G(g)].ptr();
-  kiln::ldmatrix<4, true>(regs, kiln::shared_address(row.data()) +
-                                    unsigned(int(at - row.data())) * unsigned(sizeof(In)));
-}
 
 }  // namespace conv
 
-extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ dy_data,
                      float* __restrict__ partial, int images, int in_h, int in_w, int out_h,
                      int out_w, int channels) {
@@ -506,6 +528,12 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   const DyRing dy_ring = smem.take<DyRing>();
   const int lane = kiln::lane_index();
   const int warp = kiln::thread_index() / 32;
+  const int wq = warp % kWarpsQ;   // the warp's column tiles: [wq kTilesQW, + kTilesQW)
+  const int wcw = warp / kWarpsQ;  // its pairs and filter-row class
+  const int wr = wcw % kWarpsR;
+  const int pair0 = wcw / kWarpsR * kPW;
+  const int group0 = pair0 / kJ;
+  const int q_w = 16 * kTilesQW * wq;  // the warp's first pixel in the block's columns
 
   const int tiles_c = channels / kBC;
   const int tiles_q = (out_w + kBQ - 1) / kBQ;
@@ -521,7 +549,14 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
 
-  AccW acc[kUnitsPerWarp] = {};
+  XtLoader xt[kWG][kFFrags];
+#pragma unroll
+  for (int wg = 0; wg < kWG; ++wg)
+#pragma unroll
+    for (int ff = 0; ff < kFFrags; ++ff) xt[wg][ff] = XtLoader(ff, group0 + wg, q_w, lane);
+  const DyLoader dy_loader(Q(q_w) + C(8 * pair0), lane);
+
+  AccW acc[kWG][kWJ][kRW][kFFrags] = {};
   for (long long item = round; item < items; item += rounds) {
     const int tq = int(item % tiles_q);
     const int tp = int(item / tiles_q % tiles_p);
@@ -557,19 +592,48 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
       kiln::sync_threads();
       load_for(p + kAhead * kStepRows);
       const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
+      unsigned rows[kStepIn];
 #pragma unroll
-      for (int m = 0; m < kStepRows; ++m) {
+      for (int t = 0; t < kStepIn; ++t) {
+        rows[t] = kiln::shared_address(ring[kiln::RING_STAGE(p * kStride + t)].data());
+      }
 #pragma unroll
-        for (int i = 0; i < kBQ / 16; ++i) {
+      for (int i = 0; i < kTilesQW; ++i) {
+        FragDy b[kWG][kWJ][kStepRows];
 #pragma unroll
-          for (int uu = 0; uu < kUnitsPerWarp; ++uu) {
-            const Unit u = unit_of(warp * kUnitsPerWarp + uu);
-            FragDy b;
-            kiln::ldmatrix_fragment(b, d[P(m) + Q(16 * i) + C(u.group * kG + 8 * u.j)]);
-            FragX a;
-            load_x(a, ring[kiln::RING_STAGE(p * kStride + m * kStride + u.r)], u.group, u.ff, i,
-                   lane);
-            kiln::mma(acc[uu], a, b, acc[uu]);
+        for (int wg = 0; wg < kWG; ++wg)
+#pragma unroll
+          for (int wj = 0; wj < kWJ; ++wj)
+#pragma unroll
+            for (int m = 0; m < kStepRows; ++m)
+              dy_loader.load(&b[wg][wj][m], d, P(m) + Q(16 * i) + C(8 * (wg * kJ + wj)));
+#pragma unroll
+        for (int t = 0; t < kStepIn; ++t) {
+          // Input row t of the step is filter row t - m * kStride of output row p + m.
+          bool used = false;
+#pragma unroll
+          for (int m = 0; m < kStepRows; ++m) {
+            const int r = t - m * kStride;
+            used = used || (r >= 0 && r < kR && r % kWarpsR == wr);
+          }
+          if (!used) continue;  // (warp-uniform)
+#pragma unroll
+          for (int wg = 0; wg < kWG; ++wg) {
+#pragma unroll
+            for (int ff = 0; ff < kFFrags; ++ff) {
+              FragX a;
+              xt[wg][ff].load(a, rows[t], i);
+#pragma unroll
+              for (int m = 0; m < kStepRows; ++m) {
+                const int r = t - m * kStride;
+                if (r < 0 || r >= kR || r % kWarpsR != wr) continue;
+#pragma unroll
+                for (int wj = 0; wj < kWJ; ++wj) {
+                  AccW& c = acc[wg][wj][r / kWarpsR][ff];
+                  kiln::mma(c, a, b[wg][wj][m], c);
+                }
+              }
+            }
           }
         }
       }
@@ -578,18 +642,42 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     kiln::sync_threads();
   }
 
-  // The block's partial row: dw's layout (C, R, S, G) for its channels.
-  float* row = partial + (long long)round * channels * kR * kS * kG;
+  // The block's partial row: dw's layout (C, R, S, G) for its channels. With more than one
+  // warp a pair (warps_q > 1) the warps' sums are added first through shared memory (the
+  // ring's, free now), column tile by column tile in order (the same bits every run).
+  float* row = partial + (long long)round * channels * kR * kS * kG + (long long)c0 * kR * kS * kG;
+  float* sums = kWarpsQ == 1 ? row : reinterpret_cast<float*>(kiln::dynamic_shared_memory());
+#pragma unroll 1
+  for (int turn = 0; turn < kWarpsQ; ++turn) {
+    if (wq == turn) {
 #pragma unroll
-  for (int uu = 0; uu < kUnitsPerWarp; ++uu) {
-    const Unit u = unit_of(warp * kUnitsPerWarp + uu);
+      for (int wg = 0; wg < kWG; ++wg)
 #pragma unroll
-    for (int e = 0; e < AccW::size; ++e) {
-      const auto at = AccW::coords(lane, e);
-      const int f = 16 * u.ff + kiln::get<TAPC>(at).get();
-      if (f >= kS * kG) continue;  // the unused half of the last fragment
-      const int k = c0 + u.group * kG + 8 * u.j + kiln::get<C>(at).get();
-      row[((long long)k * kR + u.r) * kS * kG + f] = acc[uu][e];
+        for (int wj = 0; wj < kWJ; ++wj)
+#pragma unroll
+          for (int rr = 0; rr < kRW; ++rr) {
+            const int r = rr * kWarpsR + wr;
+            if (r >= kR) continue;
+#pragma unroll
+            for (int ff = 0; ff < kFFrags; ++ff)
+#pragma unroll
+              for (int e = 0; e < AccW::size; ++e) {
+                const auto at = AccW::coords(lane, e);
+                const int f = 16 * ff + kiln::get<TAPC>(at).get();
+                if (f >= kS * kG) continue;  // the unused half of the last fragment
+                float& to = sums[SumTile::layout_type().offset(C(8 * (pair0 + wg * kJ + wj)) +
+                                                               kiln::get<C>(at) + R(r) + TAPC(f))];
+                const float v = acc[wg][wj][rr][ff][e];
+                to = turn == 0 ? v : to + v;
+              }
+          }
+    }
+    if (kWarpsQ > 1) kiln::sync_threads();
+  }
+  if (kWarpsQ > 1) {
+    constexpr int kSums = kBC * kR * kS * kG;
+    for (int v = kiln::thread_index(); v < kSums / 4; v += kThreads) {
+      reinterpret_cast<float4*>(row)[v] = reinterpret_cast<const float4*>(sums)[v];
     }
   }
 }

@@ -53,7 +53,7 @@ inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Prog
     const kiln::jit::Binary b = compiler.compile(program, o);
     CHECK_FALSE(b.code.empty());
     CHECK(b.ptx.find(".entry " + entry) != std::string::npos);
-    CHECK(b.log.find("warning") == std::string::npos);
+    CHECK_MESSAGE(b.log.find("warning") == std::string::npos, b.log);
     CHECK(b.ptx.find(".local") == std::string::npos);
     ptx.push_back(b.ptx);
   }

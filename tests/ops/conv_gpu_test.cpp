@@ -211,6 +211,7 @@ struct WgradData {
   WgradData(const ConvGroupedParams& problem, const rt::Device& gpu, std::mt19937& rng)
       : p(problem) {
     p.pass = ConvPass::wgrad;
+    p.dtype = std::is_same_v<T, f16> ? gen::DType::f16 : gen::DType::bf16;
     x = random_values(std::size_t(ops::conv_input_elements(p)), rng, 2.0);
     dy = random_values(std::size_t(ops::conv_output_elements(p)), rng, 1.0);
     d_x = upload<T>(quantize(p.dtype, x), gpu);

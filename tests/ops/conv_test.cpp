@@ -282,6 +282,20 @@ constexpr std::int64_t kH200Shared = 232448;  // an H200's opt-in shared memory 
 
 }  // namespace
 
+TEST_CASE("wgrad's heuristic takes what the H200 sweeps found best") {
+  auto pick = [](std::int64_t n, std::int64_t c, std::int64_t hw) {
+    auto p = problem(8, c, 3, 3, 1, 1, 1, n, hw, hw);
+    p.pass = ConvPass::wgrad;
+    return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
+  };
+  // Rows wider than 32: 32-column tiles, 2 x 4 warps, whole images.
+  CHECK(pick(128, 256, 56) == ConvConfig{56, 32, 64, 2, 4, 2, 2});
+  // Few images: strips and 32 channels, so that the items fill the SMs.
+  CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 32, 2, 4, 2, 2});
+  // Rows of at most 16: 128 channels a block.
+  CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 2});
+}
+
 TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuristic is one") {
   auto problems = kiln_test::conv_ragged_problems();
   for (const auto& p : benchmark_problems()) problems.push_back(p);
@@ -339,13 +353,22 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   refused(with([](auto& c) { c.ahead = 5; }), "ahead must be 1 to 4");
   refused(with([](auto& c) { c.step_rows = 3; }), "step_rows must be 1 or 2");
   CHECK(config_error(p, ok, 4096).find("exceed the device's 4096") != std::string::npos);
-  // wgrad's warps split its accumulators, evenly.
+  // wgrad's warps split the block's 8-channel tiles, then its filter rows (p: groups of 16,
+  // 3 x 3: 3 16-row filter fragments a row), and the column tiles.
   auto q = p;
   q.pass = ConvPass::wgrad;
-  CHECK(config_error(q, {8, 64, 64, 1, 4, 2}).empty());
-  CHECK(config_error(q, ok).find("warps_q must be 1") != std::string::npos);
-  CHECK(config_error(q, {8, 64, 64, 1, 16, 2}).find("split evenly") != std::string::npos);
   CHECK(cd::conv_wgrad_units(q, {8, 64, 64, 1, 4, 2}) == 4 * 3 * 3 * 2);
+  const auto split = cd::conv_wgrad_split(q, {8, 64, 32, 1, 8, 2});
+  CHECK(split.pairs_per_warp == 1);
+  CHECK(split.row_classes == 2);
+  CHECK(split.rows_per_warp == 2);
+  CHECK(split.tiles_per_warp == 6);
+  CHECK(config_error(q, {8, 64, 64, 1, 8, 2}).empty());
+  CHECK(config_error(q, {8, 64, 64, 4, 4, 2}).empty());
+  CHECK(config_error(q, {8, 64, 16, 2, 4, 2}).empty());  // 2 tiles x 2 row classes of 2 rows
+  CHECK(config_error(q, {8, 64, 16, 1, 16, 2}).find("at most 6 warps") != std::string::npos);
+  CHECK(config_error(q, {8, 32, 64, 4, 4, 2}).find("multiple of warps_q") != std::string::npos);
+  CHECK(config_error(q, {8, 64, 64, 1, 2, 2}).find("more than 24") != std::string::npos);
   // The passes and epilogues the kernel does not serve.
   q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
   q.pass = ConvPass::dgrad;

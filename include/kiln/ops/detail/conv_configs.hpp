@@ -121,9 +121,12 @@ inline std::int64_t conv_shared_bytes(const ConvGroupedParams& p, const ConvConf
   auto align16 = [](std::int64_t v) { return (v + 15) / 16 * 16; };
   const std::int64_t row = align16(std::int64_t(conv_slots(p, c)) * c.block_c * 2);
   if (p.pass == ConvPass::wgrad) {
-    // wgrad: the ring of input rows and a ring of ahead + 1 steps of dy rows.
+    // wgrad: the ring of input rows and a ring of ahead + 1 steps of dy rows; at the end,
+    // where warps_q > 1, the block's sums in f32 in the same memory.
     const std::int64_t dy = align16(std::int64_t(c.step_rows) * c.block_q * c.block_c * 2);
-    return row * conv_ring_rows(p, c) + dy * (c.ahead + 1);
+    const std::int64_t sums =
+        c.warps_q > 1 ? std::int64_t(c.block_c) * p.filter_h * p.filter_w * p.group_width * 4 : 0;
+    return std::max(row * conv_ring_rows(p, c) + dy * (c.ahead + 1), sums);
   }
   const std::int64_t weights =
       align16(std::int64_t(p.filter_h) * p.filter_w * c.block_c * p.group_width * 2);
@@ -136,13 +139,29 @@ inline int conv_threads(const ConvConfig& c) {
 }
 
 /// wgrad's accumulator tiles in a block: groups x R x 16-row fragments of (filter column,
-/// input channel) rows x 8-channel tiles of a group; each warp holds at most
-/// conv_wgrad_max_units of them (4 floats a thread each).
+/// input channel) rows x 8-channel tiles of a group (4 floats a thread each).
 inline int conv_wgrad_units(const ConvGroupedParams& p, const ConvConfig& c) {
   const int chunks = p.filter_w * p.group_width / 8;
   return c.block_c / p.group_width * p.filter_h * ((chunks + 1) / 2) * (p.group_width / 8);
 }
-inline constexpr int conv_wgrad_max_units = 24;
+/// How wgrad's warps_c warps share a block's (group, 8-channel tile) pairs and filter rows:
+/// as many as there are pairs split the pairs; more split the filter rows too, into
+/// `row_classes` (rows r with r mod row_classes alike).
+struct ConvWgradSplit {
+  int pairs_per_warp, row_classes, rows_per_warp, tiles_per_warp;
+};
+inline ConvWgradSplit conv_wgrad_split(const ConvGroupedParams& p, const ConvConfig& c) {
+  const int pairs = c.block_c / 8;
+  const int pair_warps = std::min(c.warps_c, pairs);
+  ConvWgradSplit s{};
+  s.pairs_per_warp = pairs / std::max(pair_warps, 1);
+  s.row_classes = c.warps_c / std::max(pair_warps, 1);
+  s.rows_per_warp = (p.filter_h + s.row_classes - 1) / s.row_classes;
+  const int chunks = p.filter_w * p.group_width / 8;
+  s.tiles_per_warp = s.pairs_per_warp * s.rows_per_warp * ((chunks + 1) / 2);
+  return s;
+}
+inline constexpr int conv_wgrad_max_tiles = 24;
 
 inline bool conv_power_of_2(std::int64_t v) {
   return v > 0 && (v & (v - 1)) == 0;
@@ -183,19 +202,23 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
                   "be a multiple of the group width");
     }
   } else {
-    const int units = conv_wgrad_units(p, c);
-    const int warps = c.warps_q * c.warps_c;
-    if (c.warps_q != 1) {
+    const ConvWgradSplit split = conv_wgrad_split(p, c);
+    if ((c.block_q / 16) % c.warps_q != 0) {
       throw Error(what +
-                  "wgrad's warps split the accumulators, not the columns: warps_q "
-                  "must be 1");
+                  "wgrad's warps_q warps split the 16-column tiles: block_q / 16 must be a "
+                  "multiple of warps_q");
     }
-    if (units % warps != 0 || units / warps > conv_wgrad_max_units) {
-      throw Error(what + "wgrad's " + std::to_string(units) +
-                  " accumulator tiles (groups x R "
-                  "x 16-row filter fragments x 8-channel tiles) must split evenly over the " +
-                  std::to_string(warps) + " warps, at most " +
-                  std::to_string(conv_wgrad_max_units) + " a warp");
+    if (split.row_classes > p.filter_h) {
+      throw Error(what + "wgrad's warps_c warps split the block's " +
+                  std::to_string(c.block_c / 8) + " 8-channel tiles and then the " +
+                  std::to_string(p.filter_h) + " filter rows: at most " +
+                  std::to_string(c.block_c / 8 * p.filter_h) + " warps");
+    }
+    if (split.tiles_per_warp > conv_wgrad_max_tiles) {
+      throw Error(what + "each warp would hold " + std::to_string(split.tiles_per_warp) +
+                  " accumulator tiles (its 8-channel tiles x filter rows x 16-row filter "
+                  "fragments), more than " +
+                  std::to_string(conv_wgrad_max_tiles) + "; use more warps_c or a smaller block_c");
     }
   }
   if (shared_optin > 0 && conv_shared_bytes(p, c) > shared_optin) {
@@ -256,21 +279,27 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
   }
   std::vector<ConvConfig> out;
   if (p.pass == ConvPass::wgrad) {
-    // Warps split the accumulators: 4, 8 or 16 of them (2 or 1 where 4 do not divide them).
+    // Warps (warps_q x warps_c): 8 or 16, the column tiles split 1, 2 or 4 ways; fewer
+    // where none of those fits. Whole images a block (wgrad's blocks walk items anyway,
+    // and no input row is read twice); strips of 32 rows too for taller ones. Two rows a
+    // step, two steps ahead.
+    std::vector<std::int64_t> wgrad_strips{g.out_h};
+    if (g.out_h > 32) wgrad_strips.push_back(32);
     for (int bq : column_tiles) {
+      if (bq > 64) continue;
       for (int bc : channel_tiles) {
-        for (int warps : {8, 4, 16, 2, 1}) {
-          if (warps < 4 && conv_wgrad_units(p, {1, bq, bc, 1, 4, 2, 1}) % 4 == 0) continue;
-          for (std::int64_t bp : strips) {
-            for (int step : {2, 1}) {
-              const ConvConfig c{std::int32_t(bp), bq, bc, 1, warps, 2, step};
-              try {
-                validate_conv_config(p, c, shared_optin);
-              } catch (const Error&) {
-                continue;
-              }
-              out.push_back(c);
+        const std::size_t before = out.size();
+        for (const auto& [wq, wc] : std::initializer_list<std::pair<int, int>>{
+                 {1, 8}, {2, 4}, {4, 4}, {2, 8}, {1, 4}, {4, 2}, {2, 2}, {1, 2}, {1, 1}}) {
+          if (wq * wc < 8 && out.size() > before) break;  // fewer warps only where none fit
+          for (std::int64_t bp : wgrad_strips) {
+            const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, 2, 2};
+            try {
+              validate_conv_config(p, c, shared_optin);
+            } catch (const Error&) {
+              continue;
             }
+            out.push_back(c);
           }
         }
       }
@@ -316,13 +345,23 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
   int span = 16;
   while (span < 64 && span < g.out_w) span *= 2;
   if (p.pass == ConvPass::wgrad) {
-    // Blocks walk items until the end (their count follows the device), so only halo,
-    // idle columns and the shape of the work tell configs apart: whole images, the
-    // spanning column tile, 64 channels, two rows a step, 8 warps. Not yet timed.
+    // From sweeps on an H200 (3 x 3 and 5 x 5, groups of 8): above all enough items for
+    // two blocks an SM (a block takes at most one item a round); then 32-column tiles
+    // for rows wider than 32 (the spanning tile for narrower ones), 64 channels a block
+    // (128 for rows of at most 16; half that next best), 8 warps (2 x 4 where there are
+    // two column tiles), and whole images (no input row read twice) where they leave
+    // items enough.
+    const int want_q = span >= 64 ? 32 : span;
+    const int want_c = std::min(want_q <= 16 ? 128 : 64, int(p.channels));
+    const int want_wq = want_q >= 32 ? 2 : 1;
     auto score = [&](const ConvConfig& c) {
-      return (c.block_p == g.out_h ? 4 : 0) + (c.block_q == span ? 2 : 0) +
-             (c.block_c == std::min(64, p.channels) ? 1 : 0) + (c.step_rows == 2 ? 0.5 : 0) +
-             (c.warps_c == 8 ? 0.25 : 0);
+      const double items = double(conv_work_items(p, c)) / (2.0 * std::max(sms, 1));
+      return 8.0 * std::min(1.0, items) + (c.block_q == want_q ? 2 : 0) +
+             (c.block_c == want_c       ? 1
+              : c.block_c * 2 == want_c ? 0.75
+                                        : 0) +
+             (c.warps_q * c.warps_c == 8 ? 0.5 : 0) + (c.warps_q == want_wq ? 0.25 : 0) +
+             (c.block_p == g.out_h ? 0.5 : 0);
     };
     return *std::max_element(cs.begin(), cs.end(), [&](const ConvConfig& a, const ConvConfig& b) {
       return score(a) < score(b);
