@@ -16,7 +16,8 @@
 // picks its config as KILN_TUNE says (off: the heuristic); --config pins one instead (a
 // ConvConfig as JSON: {"block_p":56,"block_q":64,"block_c":64,"warps_q":4,"warps_c":2,
 // "ahead":2,"step_rows":2}), to profile or compare it. Every variant's output is
-// spot-checked against a double-precision sum at sampled positions first.
+// spot-checked against a double-precision sum at sampled positions first, and kiln's
+// whole output against cuDNN's, element by element.
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
 #include <cmath>
 #include <cstdio>
@@ -148,6 +149,40 @@ void spot_check(const ConvGroupedParams& p, gen::DType dt, const std::vector<uns
                   std::to_string(want));
     }
   }
+}
+
+/// Compares every element of kiln's output with cuDNN's: each pair within 8 units in the
+/// last place of the larger (both round an f32 sum once; their sums' orders differ) plus
+/// 1e-3 of the output's root mean square. Returns "" or what differs.
+std::string compare_outputs(gen::DType dt, const std::vector<unsigned char>& kiln,
+                            const std::vector<unsigned char>& cudnn, double* worst) {
+  const std::int64_t esize = gen::size_of(dt);
+  const std::int64_t count = std::int64_t(cudnn.size()) / esize;
+  double sq = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const double b = decode(dt, &cudnn[std::size_t(i * esize)]);
+    sq += b * b;
+  }
+  const double rms = count > 0 ? std::sqrt(sq / double(count)) : 0.0;
+  const double ulp = dt == gen::DType::f16 ? std::ldexp(1.0, -10) : std::ldexp(1.0, -7);
+  std::int64_t bad = 0, first = -1;
+  *worst = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const double a = decode(dt, &kiln[std::size_t(i * esize)]);
+    const double b = decode(dt, &cudnn[std::size_t(i * esize)]);
+    const double tol = 8 * ulp * std::max(std::abs(a), std::abs(b)) + 1e-3 * rms;
+    const double d = std::abs(a - b);
+    if (!(d <= tol)) {
+      if (bad++ == 0) first = i;
+      continue;
+    }
+    *worst = std::max(*worst, d / (std::abs(b) + rms));
+  }
+  if (bad == 0) return {};
+  return std::to_string(bad) + " of " + std::to_string(count) + " elements differ from cuDNN's; " +
+         "the first, " + std::to_string(first) + ": kiln " +
+         std::to_string(decode(dt, &kiln[std::size_t(first * esize)])) + ", cuDNN " +
+         std::to_string(decode(dt, &cudnn[std::size_t(first * esize)]));
 }
 
 #ifdef KILN_BENCH_CUDNN
@@ -416,6 +451,7 @@ int main(int argc, char** argv) try {
         out.fill_bytes(0xff);
         run(kernel, rt::StreamRef{});
         spot_check(p, dt, input, weights, out, kernel.name());
+        const std::vector<unsigned char> kiln_out = out.to_vector();
 
         prof::Bench bench(args.options());
         bench.add(
@@ -425,6 +461,7 @@ int main(int argc, char** argv) try {
             "kiln " + kernel.name(), [&](rt::StreamRef st) { run(kernel, st); }, bytes, flops);
         std::string cudnn_algo;
 #ifdef KILN_BENCH_CUDNN
+        std::string mismatch;
         std::optional<CudnnConv> cud;
         try {
           cud.emplace(cudnn, p, gpu, in, w, out);
@@ -433,6 +470,14 @@ int main(int argc, char** argv) try {
           gpu.make_current();
           rt::driver().check(rt::driver().context_synchronize(), "context_synchronize");
           spot_check(p, dt, input, weights, out, "cudnn");
+          double worst = 0;
+          mismatch = compare_outputs(dt, kiln_out, out.to_vector(), &worst);
+          if (mismatch.empty()) {
+            std::printf(
+                "%s: kiln's output matches cuDNN's in every element (largest difference "
+                "%.2e of |cuDNN| + rms)\n",
+                label.c_str(), worst);
+          }
           cudnn_algo = cud->algo();
           bench.add(
               "cudnn", [&](rt::StreamRef st) { (*cud)(st, in.data(), w.data(), out.data()); },
@@ -441,6 +486,7 @@ int main(int argc, char** argv) try {
           std::printf("cuDNN skipped for %s: %s\n", label.c_str(), e.what());
           cud.reset();
         }
+        if (!mismatch.empty()) throw Error("conv: " + label + ": " + mismatch);
 #endif
         std::vector<std::shared_ptr<const Kernel>> swept;
         if (sweep) {
