@@ -283,7 +283,7 @@ constexpr std::int64_t kH200Shared = 232448;  // an H200's opt-in shared memory 
 }  // namespace
 
 TEST_CASE("wgrad's heuristic takes what the H200 sweeps found best") {
-  auto pick = [](std::int64_t n, std::int64_t c, std::int64_t hw) {
+  auto pick = [](int n, int c, int hw) {
     auto p = problem(8, c, 3, 3, 1, 1, 1, n, hw, hw);
     p.pass = ConvPass::wgrad;
     return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
