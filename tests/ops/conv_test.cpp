@@ -491,6 +491,55 @@ std::vector<double> wgrad_model(const ConvGroupedParams& p, const ConvConfig& c,
 
 }  // namespace
 
+// wgrad's warps on the host, as the kernel deals them out: warp (wq, wc) takes column tiles
+// [wq tiles_q, + tiles_q), pairs pair0 + wg * J + wj (its groups whole, or part of one) and
+// filter rows rr * row_classes + wr. Every (column tile, pair, filter row) falls to exactly
+// one warp, and each warp's share of accumulators is what conv_wgrad_split says.
+TEST_CASE("wgrad's warps share the block's column tiles, pairs and filter rows exactly") {
+  int configs = 0;
+  auto problems = kiln_test::conv_ragged_problems();
+  for (const auto& p : benchmark_problems()) problems.push_back(p);
+  for (auto p : problems) {
+    p.pass = ConvPass::wgrad;
+    CAPTURE(nlohmann::json(p).dump());
+    for (const ConvConfig& c : cd::conv_configs(p, kH200Shared)) {
+      CAPTURE(nlohmann::json(c).dump());
+      ++configs;
+      const auto split = cd::conv_wgrad_split(p, c);
+      const int J = p.group_width / 8, pairs = c.block_c / 8, tiles_q = c.block_q / 16;
+      const int pw = split.pairs_per_warp;
+      const int wgs = pw > J ? pw / J : 1, wjs = pw < J ? pw : J;
+      REQUIRE(wgs * wjs == pw);
+      REQUIRE(tiles_q % c.warps_q == 0);
+      std::vector<int> seen(std::size_t(tiles_q * pairs * p.filter_h), 0);
+      for (int wq = 0; wq < c.warps_q; ++wq) {
+        for (int wc = 0; wc < c.warps_c; ++wc) {
+          const int wr = wc % split.row_classes;
+          const int pair0 = wc / split.row_classes * pw;
+          int tiles = 0;
+          for (int wg = 0; wg < wgs; ++wg)
+            for (int wj = 0; wj < wjs; ++wj)
+              for (int rr = 0; rr < split.rows_per_warp; ++rr) {
+                const int r = rr * split.row_classes + wr;
+                if (r >= p.filter_h) continue;
+                const int pair = pair0 + wg * J + wj;
+                REQUIRE(pair < pairs);
+                REQUIRE(pair / J == pair0 / J + wg);  // the fragment's group is the pair's
+                for (int t = 0; t < tiles_q / c.warps_q; ++t)
+                  ++seen[std::size_t(
+                      ((wq * (tiles_q / c.warps_q) + t) * pairs + pair) * p.filter_h + r)];
+                tiles += (p.filter_w * p.group_width / 8 + 1) / 2;
+              }
+          CHECK(tiles <= split.tiles_per_warp);
+          CHECK(tiles >= 1);  // no idle warp
+        }
+      }
+      for (int v : seen) REQUIRE(v == 1);
+    }
+  }
+  CHECK(configs > 100);
+}
+
 TEST_CASE("the kernels' index arithmetic, modelled on the host, gives the references") {
   std::mt19937 rng(21);
   for (auto p : kiln_test::conv_ragged_problems()) {
