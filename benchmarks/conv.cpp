@@ -6,7 +6,7 @@
 // time over kiln's.
 //
 //   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
-//        [--shapes N:C:HW:R,...] [--sweep] [--config JSON]
+//        [--shapes N:C:HW:R,...] [--sweep] [--config JSON] [--block-an-item]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // Shapes are N images of HW x HW with C channels, an R x R filter, stride 1, "same" padding.
@@ -15,7 +15,9 @@
 // --sweep also times every candidate config (what KILN_TUNE=full chooses from). The factory
 // picks its config as KILN_TUNE says (off: the heuristic); --config pins one instead (a
 // ConvConfig as JSON: {"block_p":56,"block_q":64,"block_c":64,"warps_q":4,"warps_c":2,
-// "ahead":2,"step_rows":2}), to profile or compare it. Every variant's output is
+// "ahead":2,"step_rows":2}), to profile or compare it. --block-an-item also times fprop and
+// dgrad with a block for each work item instead of the blocks the device holds at once
+// walking them (the launch kiln uses). Every variant's output is
 // spot-checked against a double-precision sum at sampled positions first, and kiln's
 // whole output against cuDNN's, element by element.
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
@@ -321,12 +323,14 @@ int main(int argc, char** argv) try {
   std::vector<ConvPass> passes = {ConvPass::fprop, ConvPass::dgrad, ConvPass::wgrad};
   std::vector<Shape> shapes = {{128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3},
                                {128, 256, 56, 5}, {32, 64, 64, 3},   {128, 1024, 14, 3}};
-  bool sweep = false;
+  bool sweep = false, block_an_item = false;
   std::optional<ops::ConvConfig> pinned;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
       sweep = true;
+    } else if (a == "--block-an-item") {
+      block_an_item = true;
     } else if (a == "--config" && i + 1 < extra.size()) {
       const std::string text = extra[++i];
       try {
@@ -354,7 +358,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("conv: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --passes LIST, --shapes LIST, "
-                  "--sweep, --config JSON)");
+                  "--sweep, --config JSON, --block-an-item)");
     }
   }
   if (rt::device_count() == 0) {
@@ -422,8 +426,9 @@ int main(int argc, char** argv) try {
         const auto* column_sum = wgrad ? &ops::column_sum_factory().get(
                                              {dt, std::int32_t(ops::conv_weight_elements(p))}, gpu)
                                        : nullptr;
-        auto run = [&](const Kernel& k, rt::StreamRef st) {
-          rt::LaunchConfig lc = ops::detail::conv_launch(p, k.config(), props.multiprocessors);
+        auto run = [&](const Kernel& k, rt::StreamRef st, bool a_block_an_item = false) {
+          rt::LaunchConfig lc = a_block_an_item ? ops::detail::conv_launch(p, k.config())
+                                                : ops::detail::conv_launch_for(p, k);
           lc.stream = st;
           if (wgrad) {
             k.launch(lc, static_cast<const void*>(in.data()), static_cast<const void*>(w.data()),
@@ -459,6 +464,19 @@ int main(int argc, char** argv) try {
             2.0 * double(input.size()));
         bench.add(
             "kiln " + kernel.name(), [&](rt::StreamRef st) { run(kernel, st); }, bytes, flops);
+        if (!wgrad) {
+          const unsigned grid = ops::detail::conv_launch_for(p, kernel).grid.x;
+          std::printf("%s: %u blocks walk %lld items (%d an SM at once)\n", label.c_str(), grid,
+                      (long long)ops::detail::conv_work_items(p, kernel.config()),
+                      kernel.function().occupancy(
+                          ops::detail::conv_threads(kernel.config()),
+                          std::size_t(ops::detail::conv_shared_bytes(p, kernel.config()))));
+          if (block_an_item) {
+            bench.add(
+                "kiln, a block an item", [&](rt::StreamRef st) { run(kernel, st, true); }, bytes,
+                flops);
+          }
+        }
         std::string cudnn_algo;
 #ifdef KILN_BENCH_CUDNN
         std::string mismatch;

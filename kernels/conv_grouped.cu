@@ -81,9 +81,13 @@ static_assert(kG % 8 == 0 && kBC % kG == 0, "groups are whole 8-channel chunks")
 constexpr int kWindow = (kBQ - 1) * kStride + kS;
 constexpr int kHalf = kStride == 1 ? kWindow : (kWindow + 1) / 2;
 constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
-// A step's output rows read kStepIn input rows; the ring holds them and kAhead steps more.
+// A step's output rows read kStepIn input rows, kAdvance rows on from the step before's.
+// The ring holds a step's rows and kAhead steps more. With kCarry the copies run on into
+// the block's next item (whose first step reads kStepIn new rows, not kAdvance): then each
+// step ahead may take kStepIn.
 constexpr int kStepIn = kR + kStride * (kStepRows - 1);
-constexpr int kRing = kStepIn + kStride * kStepRows * kAhead;
+constexpr int kAdvance = kStride * kStepRows;
+constexpr int kRing = kStepIn + kAhead * (kCarry && kStepIn > kAdvance ? kStepIn : kAdvance);
 constexpr int kChunks = kBC / 8;  // 16-byte chunks of a pixel's channels
 
 // The slot of window column j.
@@ -200,14 +204,14 @@ KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, 
 }
 
 // The input rows step p (output rows p .. p + kStepRows - 1) reads that the step before did
-// not (all kStepIn of them for the strip's first step, p0) into the ring, which is indexed
-// by input row + kPadH.
+// not (all kStepIn of them for the strip's first step, p0) into the ring, whose position
+// `at` holds the step's first input row (at + t its row t).
 KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const XImage& x, int p,
-                                                 int p0, int iw0, int c0, int in_h, int in_w) {
-  constexpr int kNew = kStepIn > kStride * kStepRows ? kStride * kStepRows : kStepIn;
+                                                 int p0, int at, int iw0, int c0, int in_h,
+                                                 int in_w) {
+  constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
   for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
-    load_row(ring[kiln::RING_STAGE(p * kStride + t)], x, p * kStride - kPadH + t, iw0, c0, in_h,
-             in_w);
+    load_row(ring[kiln::RING_STAGE(at + t)], x, p * kStride - kPadH + t, iw0, c0, in_h, in_w);
   }
 }
 
@@ -260,6 +264,28 @@ struct TapPairLoader {
 }  // namespace conv
 
 #ifndef CONV_WGRAD
+namespace conv {
+
+// A work item: one image's strip of output rows, column tile and channel tile.
+struct Item {
+  long long n;
+  int c0, q0, p0, p_end;
+};
+// The items in order (image, strip, column tile, channel tile): a block takes every
+// grid-th from its own index on, so that with a grid a multiple of the channel tiles it
+// keeps its channel tile (and its staged weights) throughout.
+struct Items {
+  int tiles_c, tiles_q, tiles_p, out_h;
+  KILN_DEVICE KILN_FORCEINLINE Item at(long long item) const {
+    const long long rest = item / tiles_c / tiles_q;
+    const int p0 = int(rest % tiles_p) * kBP;
+    return {rest / tiles_p, int(item % tiles_c) * kBC, int(item / tiles_c % tiles_q) * kBQ, p0,
+            p0 + kBP < out_h ? p0 + kBP : out_h};
+  }
+};
+
+}  // namespace conv
+
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
                      conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
@@ -278,37 +304,49 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   const int wq = warp % kWarpsQ * (kTilesQ * 16);  // the warp's first column in the block
   const int wc = warp / kWarpsQ * kWarpC;          // and its first channel
 
-  const int tiles_c = channels / kBC;
-  const int tiles_q = (out_w + kBQ - 1) / kBQ;
-  const int tiles_p = (out_h + kBP - 1) / kBP;
-  const long long items = (long long)images * tiles_p * tiles_q * tiles_c;
+  const Items walk{channels / kBC, (out_w + kBQ - 1) / kBQ, (out_h + kBP - 1) / kBP, out_h};
+  const long long items = (long long)images * walk.tiles_p * walk.tiles_q * walk.tiles_c;
   // The image's own rows and columns (in_h x in_w count the dilated ones: 2 P - 1 for P).
   const int src_h = (in_h + kDilate - 1) / kDilate, src_w = (in_w + kDilate - 1) / kDilate;
   const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
-  int staged_c0 = -1;
+  const long long grid = kiln::grid_size();
+
+  // The copies run kAhead steps ahead of the compute. A step (output rows p ..
+  // p + kStepRows - 1) reads input rows from p * kStride - kPadH on, which sit in the ring
+  // from position `at` on: kAdvance further on than the step before's, and an item's first
+  // step (kStepIn new rows) kStepIn further on than its last step before. Past an item's
+  // end the copies fetch the next item's first steps (kCarry; every item has at least
+  // kAhead steps then), or nothing (empty commit groups, so that the waits count alike).
+  auto load_ahead = [&](long long item, const Item& it, int lp, int l_at) {
+    if (lp < it.p_end) {
+      const XImage x(x_data + it.n * in_image, H(src_h), W(src_w), C(channels));
+      load_step_rows(ring, x, lp, it.p0, l_at, it.q0 * kStride - kPadW, it.c0, in_h, in_w);
+    } else if (kCarry && item + grid < items) {
+      // Step j of the block's next item.
+      const int j = (lp - it.p0) / kStepRows - (it.p_end - it.p0 + kStepRows - 1) / kStepRows;
+      const Item next = walk.at(item + grid);
+      const XImage x(x_data + next.n * in_image, H(src_h), W(src_w), C(channels));
+      load_step_rows(ring, x, next.p0 + j * kStepRows, next.p0, l_at + kStepIn - kAdvance,
+                     next.q0 * kStride - kPadW, next.c0, in_h, in_w);
+    }
+    kiln::async_commit_group();
+  };
+
   WarpWeights weights;
-
-  // Work items in order (image, strip, column tile, channel tile): a grid of fewer blocks
-  // than items (a batch too large for one launch) walks them.
-  for (long long item = kiln::block_index(); item < items; item += kiln::grid_size()) {
-    const int ct = int(item % tiles_c);
-    const int tq = int(item / tiles_c % tiles_q);
-    const int tp = int(item / tiles_c / tiles_q % tiles_p);
-    const long long n = item / tiles_c / tiles_q / tiles_p;
-    const int c0 = ct * kBC;
-    const int q0 = tq * kBQ;
-    const int p0 = tp * kBP;
-    const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
-    const XImage x(x_data + n * in_image, H(src_h), W(src_w), C(channels));
-    const YImage y(y_data + n * out_image, P(out_h), Q(out_w), C(channels));
-    const ResidualImage residual(residual_data + (kResidual ? n * out_image : 0), P(out_h),
+  int staged_c0 = -1;
+  int at = 0;
+  for (long long item = kiln::block_index(); item < items; item += grid) {
+    const Item cur = walk.at(item);
+    const int c0 = cur.c0, q0 = cur.q0, p0 = cur.p0, p_end = cur.p_end;
+    const YImage y(y_data + cur.n * out_image, P(out_h), Q(out_w), C(channels));
+    const ResidualImage residual(residual_data + (kResidual ? cur.n * out_image : 0), P(out_h),
                                  Q(out_w), C(channels));
-    const int iw0 = q0 * kStride - kPadW;
-
     if (c0 != staged_c0) {
       // The block's weights into shared memory, then (in registers where they fit) the
-      // warp's B fragments. A later item's restaging waits for every warp's reads.
+      // warp's B fragments: once for a grid that is a multiple of the channel tiles, else
+      // again for each item of another channel tile, once every warp is done with the old.
+      kiln::sync_threads();
       stage_weights(wt, w, c0);
       kiln::async_commit_group();
       kiln::async_wait_group<0>();
@@ -316,29 +354,24 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
       weights.load(wt, wc);
       staged_c0 = c0;
     }
-    // A step computes output rows p .. p + kStepRows - 1, reading input rows
-    // [p * kStride - kPadH, that + kStepIn). Each step's copies are the input rows the step
-    // before did not read (all of them for the first), one commit group per step (empty
-    // past the strip, so that the waits count alike).
-    auto load_for = [&](int p) {
-      if (p < p_end) load_step_rows(ring, x, p, p0, iw0, c0, in_h, in_w);
-      kiln::async_commit_group();
-    };
-    for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows);
+    // The item's first steps (where the item before's copies did not carry into them).
+    if (!kCarry || item == kiln::block_index()) {
+      for (int a = 0; a < kAhead; ++a) load_ahead(item, cur, p0 + a * kStepRows, at + a * kAdvance);
+    }
 
-    for (int p = p0; p < p_end; p += kStepRows) {
+    for (int p = p0; p < p_end; p += kStepRows, at += kAdvance) {
       // The step's input rows have landed for every thread, and every warp is done with the
       // step before, whose oldest ring rows the copies kAhead steps on now refill.
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
-      load_for(p + kAhead * kStepRows);
+      load_ahead(item, cur, p + kAhead * kStepRows, at + kAhead * kAdvance);
 
       Acc acc[kStepRows][kTilesQ][kTilesC] = {};
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
         // Ring rows are indexed by input row + kPadH (never negative). Input row t of the
         // step is filter row t - m * kStride of output row p + m.
-        const RowTile row = ring[kiln::RING_STAGE(p * kStride + t)];
+        const RowTile row = ring[kiln::RING_STAGE(at + t)];
         // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
         if constexpr (kPairTaps) {
 #pragma unroll
@@ -432,10 +465,14 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
             *reinterpret_cast<const kiln::Vec<Out, 8>*>(staged[P(m) + Q(q) + C(8 * chunk)].ptr());
       }
     }
-    // Every copy landed and every warp done with the ring before the next item refills it.
-    kiln::async_wait_group<0>();
-    kiln::sync_threads();
+    at += kStepIn - kAdvance;
+    if (!kCarry) {
+      // Every copy landed and every warp done with the ring before the next item refills it.
+      kiln::async_wait_group<0>();
+      kiln::sync_threads();
+    }
   }
+  kiln::async_wait_group<0>();
 }
 #else  // CONV_WGRAD
 
@@ -572,7 +609,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     // image, so that they add nothing), one commit group per step.
     auto load_for = [&](int p) {
       if (p < p_end) {
-        load_step_rows(ring, x, p, p0, iw0, c0, in_h, in_w);
+        load_step_rows(ring, x, p, p0, p * kStride, iw0, c0, in_h, in_w);
         const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
         for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
           const int m = v / (kBQ * kChunks);

@@ -173,12 +173,21 @@ void every_config(ConvGroupedParams p, const rt::Device& gpu, std::mt19937& rng)
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
     REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-    rt::LaunchConfig lc = built[i].kernel->launch_config();
-    lc.stream = stream;
-    d.d_out.fill_bytes(0xff);
-    d.launch(built[i].kernel->function(), lc);
-    stream.synchronize();
-    d.check(name);
+    // The API's grid (as many blocks as the device holds at once, at most one an item),
+    // then 3 blocks: each walks many items, its copies carrying from one item into the next
+    // where the config's items are short, and restages its weights between channel tiles.
+    const rt::LaunchConfig api = ops::detail::conv_launch_for(p, *built[i].kernel);
+    REQUIRE(api.grid.x >= 1u);
+    REQUIRE(std::int64_t(api.grid.x) <= ops::detail::conv_work_items(p, configs[i]));
+    for (unsigned blocks : {api.grid.x, 3u}) {
+      rt::LaunchConfig lc = api;
+      lc.grid.x = blocks;
+      lc.stream = stream;
+      d.d_out.fill_bytes(0xff);
+      d.launch(built[i].kernel->function(), lc);
+      stream.synchronize();
+      d.check(name + " on " + std::to_string(blocks) + " blocks");
+    }
   }
 }
 
@@ -297,16 +306,24 @@ TEST_CASE("a grid smaller than the work: blocks walk several items and restage w
   auto p = kiln_test::conv_problem(8, 64, 3, 3, 1, 1, 1, 3, 21, 40);
   for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
     p.pass = pass;
-    const ops::ConvConfig c{8, 32, 16, 2, 2, 2};  // 3 x 3 x 2 x 4 = 72 items
-    const auto built = factory.build_all(p, {c}, gpu);
-    REQUIRE_MESSAGE(built[0].kernel, built[0].reason);
-    for (unsigned blocks : {1u, 5u, 7u}) {
-      ConvData<f16> d(p, gpu, rng);
-      rt::LaunchConfig lc = built[0].kernel->launch_config();
-      REQUIRE(lc.grid.x == 72u);
-      lc.grid.x = blocks;
-      d.launch(built[0].kernel->function(), lc);
-      d.check(factory.kernel_name(p, c) + " on " + std::to_string(blocks) + " blocks");
+    // 3 x 3 x 2 x 4 = 72 items of 8, 8 and 5 output rows: one and two rows a step, the
+    // copies carrying into the next item (short items) and not (strips of 32 rows, one item
+    // an image).
+    for (const ops::ConvConfig& c :
+         {ops::ConvConfig{8, 32, 16, 2, 2, 2, 1}, ops::ConvConfig{8, 32, 16, 2, 2, 1, 2},
+          ops::ConvConfig{32, 32, 16, 2, 2, 2, 1}}) {
+      const bool short_items = c.block_p == 8;
+      CHECK(ops::detail::conv_carries(p, c) == short_items);
+      const auto built = factory.build_all(p, {c}, gpu);
+      REQUIRE_MESSAGE(built[0].kernel, built[0].reason);
+      for (unsigned blocks : {1u, 5u, 7u}) {
+        ConvData<f16> d(p, gpu, rng);
+        rt::LaunchConfig lc = built[0].kernel->launch_config();
+        REQUIRE(lc.grid.x == (short_items ? 72u : 24u));
+        lc.grid.x = blocks;
+        d.launch(built[0].kernel->function(), lc);
+        d.check(factory.kernel_name(p, c) + " on " + std::to_string(blocks) + " blocks");
+      }
     }
   }
 }

@@ -540,6 +540,140 @@ TEST_CASE("wgrad's warps share the block's column tiles, pairs and filter rows e
   CHECK(configs > 100);
 }
 
+namespace {
+
+// fprop's and dgrad's walk over a block's items on the host, as the kernel takes it: the
+// copies kAhead steps ahead of the compute, running on into the block's next item where
+// the config carries. Each load writes input rows into ring positions modulo
+// conv_ring_rows; each step checks that its rows hold what it reads. Counts the steps
+// computed and the rows a step found overwritten or missing.
+struct RingWalk {
+  std::int64_t steps = 0, bad_rows = 0;
+};
+RingWalk ring_walk(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t grid,
+                   std::int64_t block) {
+  const auto g = cd::conv_geometry(p);
+  const bool carry = cd::conv_carries(p, c);
+  const int ring_rows = cd::conv_ring_rows(p, c);
+  const int step_in = p.filter_h + g.stride * (c.step_rows - 1);
+  const int advance = g.stride * c.step_rows;
+  const int fresh = std::min(step_in, advance);
+  const std::int64_t tiles_c = p.channels / c.block_c;
+  const std::int64_t tiles_q = (g.out_w + c.block_q - 1) / c.block_q;
+  const std::int64_t tiles_p = (g.out_h + c.block_p - 1) / c.block_p;
+  const std::int64_t items = p.n * tiles_p * tiles_q * tiles_c;
+  auto p0_of = [&](std::int64_t item) { return item / tiles_c / tiles_q % tiles_p * c.block_p; };
+  auto end_of = [&](std::int64_t item) { return std::min(p0_of(item) + c.block_p, g.out_h); };
+  std::vector<std::pair<std::int64_t, std::int64_t>> ring(std::size_t(ring_rows), {-1, -1});
+  auto load = [&](std::int64_t item, std::int64_t lp, std::int64_t at) {
+    for (int t = lp == p0_of(item) ? 0 : step_in - fresh; t < step_in; ++t)
+      ring[std::size_t((at + t) % ring_rows)] = {item, lp * g.stride + t};
+  };
+  // load_ahead: step lp of `item`, or past its end (carrying) step j of the next item.
+  auto load_ahead = [&](std::int64_t item, std::int64_t lp, std::int64_t at) {
+    const std::int64_t p0 = p0_of(item), end = end_of(item);
+    if (lp < end) {
+      load(item, lp, at);
+    } else if (carry && item + grid < items) {
+      const std::int64_t j = (lp - p0) / c.step_rows - (end - p0 + c.step_rows - 1) / c.step_rows;
+      REQUIRE(p0_of(item + grid) + j * c.step_rows < end_of(item + grid));
+      load(item + grid, p0_of(item + grid) + j * c.step_rows, at + step_in - advance);
+    }
+  };
+  RingWalk walk;
+  std::int64_t at = 0;
+  for (std::int64_t item = block; item < items; item += grid) {
+    const std::int64_t p0 = p0_of(item), end = end_of(item);
+    if (!carry || item == block) {
+      for (int a = 0; a < c.ahead; ++a) load_ahead(item, p0 + a * c.step_rows, at + a * advance);
+    }
+    for (std::int64_t pr = p0; pr < end; pr += c.step_rows, at += advance) {
+      load_ahead(item, pr + c.ahead * c.step_rows, at + c.ahead * advance);
+      for (int t = 0; t < step_in; ++t) {
+        if (ring[std::size_t((at + t) % ring_rows)] != std::pair(item, pr * g.stride + t)) {
+          ++walk.bad_rows;
+        }
+      }
+      ++walk.steps;
+    }
+    at += step_in - advance;
+  }
+  return walk;
+}
+
+}  // namespace
+
+TEST_CASE("fprop's and dgrad's ring of input rows: every step finds its rows, carried or not") {
+  int carried = 0, fresh = 0;
+  auto problems = kiln_test::conv_ragged_problems();
+  for (auto p : benchmark_problems()) {
+    p.n = 2;
+    problems.push_back(p);
+  }
+  for (auto p : problems) {
+    for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
+      p.pass = pass;
+      CAPTURE(nlohmann::json(p).dump());
+      const auto g = cd::conv_geometry(p);
+      for (ConvConfig c : cd::conv_configs(p, kH200Shared)) {
+        // Strips of 4 output rows too, and every number of steps ahead: short items.
+        for (int bp : {c.block_p, 4}) {
+          for (int ahead = 1; ahead <= 4; ++ahead) {
+            c.block_p = bp;
+            c.ahead = ahead;
+            CAPTURE(nlohmann::json(c).dump());
+            (cd::conv_carries(p, c) ? carried : fresh) += 1;
+            // Every item's steps, once: the strips' steps for each image, column tile and
+            // channel tile.
+            std::int64_t want = 0;
+            for (std::int64_t p0 = 0; p0 < g.out_h; p0 += c.block_p)
+              want +=
+                  (std::min<std::int64_t>(c.block_p, g.out_h - p0) + c.step_rows - 1) / c.step_rows;
+            want *= p.n * ((g.out_w + c.block_q - 1) / c.block_q) * (p.channels / c.block_c);
+            const std::int64_t items = cd::conv_work_items(p, c);
+            for (std::int64_t grid : {std::int64_t(1), std::int64_t(3), items}) {
+              RingWalk all;
+              for (std::int64_t b = 0; b < std::min(grid, items); ++b) {
+                const RingWalk w = ring_walk(p, c, grid, b);
+                all.steps += w.steps;
+                all.bad_rows += w.bad_rows;
+              }
+              CHECK(all.steps == want);
+              CHECK(all.bad_rows == 0);
+            }
+          }
+        }
+      }
+    }
+  }
+  CHECK(carried > 100);
+  CHECK(fresh > 100);
+}
+
+TEST_CASE("fprop's and dgrad's grid: what the device holds, whole channel tiles, no idle block") {
+  auto p = benchmark_problems()[5];  // 128 x 1024 x 14 x 14
+  const ConvConfig c{14, 16, 64, 1, 8, 2, 2};
+  const std::int64_t items = cd::conv_work_items(p, c);  // 128 x 16
+  CHECK(items == 2048);
+  // Unknown residency: a block an item.
+  CHECK(cd::conv_launch(p, c, 132).grid.x == 2048u);
+  // 3 blocks an SM: 396, down to a multiple of the 16 channel tiles.
+  CHECK(cd::conv_launch(p, c, 132, 3).grid.x == 384u);
+  // More room than items: a block an item.
+  CHECK(cd::conv_launch(p, c, 132, 32).grid.x == 2048u);
+  // Fewer blocks than channel tiles: all the device holds (blocks restage their weights).
+  CHECK(cd::conv_launch(p, c, 5, 1).grid.x == 5u);
+  CHECK(cd::conv_launch(p, c, 132, 3).block.x == 256u);
+  CHECK(cd::conv_launch(p, c, 132, 3).shared_bytes == unsigned(cd::conv_shared_bytes(p, c)));
+  // Short items carry, and the ring holds a first step's rows for each step ahead.
+  CHECK(cd::conv_carries(p, c));
+  CHECK(cd::conv_ring_rows(p, c) == 4 + 2 * 4);
+  const ConvConfig whole{56, 64, 64, 4, 2, 2, 2};
+  auto big = benchmark_problems()[0];  // 56 x 56: 28 steps an item, no carry
+  CHECK_FALSE(cd::conv_carries(big, whole));
+  CHECK(cd::conv_ring_rows(big, whole) == 4 + 2 * 2);
+}
+
 TEST_CASE("the kernels' index arithmetic, modelled on the host, gives the references") {
   std::mt19937 rng(21);
   for (auto p : kiln_test::conv_ragged_problems()) {

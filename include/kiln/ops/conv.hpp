@@ -58,14 +58,36 @@ namespace detail {
 /// The most blocks a launch takes (grid.x's limit); a larger problem's blocks walk the rest.
 inline constexpr std::int64_t conv_max_grid = (std::int64_t(1) << 31) - 1;
 
-/// fprop and dgrad: a block an item (a grid of fewer walks the rest). wgrad: rounds x the
-/// channel tiles (conv_wgrad_rounds, for a device of `sms` multiprocessors).
-inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig& c,
-                                    int sms = 132) {
-  const std::int64_t blocks =
-      p.pass == ConvPass::wgrad ? conv_wgrad_rounds(p, c, sms) * (p.channels / c.block_c)
-                                : std::clamp<std::int64_t>(conv_work_items(p, c), 1, conv_max_grid);
+/// fprop and dgrad: as many blocks as the device's `sms` multiprocessors hold at once,
+/// `resident` each (0: unknown, then a block an item), rounded down to a multiple of the
+/// channel tiles so that each block keeps one (its weights staged once), and at most one
+/// an item; blocks walk the rest. wgrad: rounds x the channel tiles (conv_wgrad_rounds).
+inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig& c, int sms = 132,
+                                    int resident = 0) {
+  std::int64_t blocks = 0;
+  if (p.pass == ConvPass::wgrad) {
+    blocks = conv_wgrad_rounds(p, c, sms) * (p.channels / c.block_c);
+  } else {
+    const std::int64_t items = conv_work_items(p, c);
+    const std::int64_t tiles_c = p.channels / c.block_c;
+    std::int64_t capacity = std::int64_t(std::max(resident, 0)) * std::max(sms, 1);
+    if (capacity >= tiles_c) capacity = capacity / tiles_c * tiles_c;
+    blocks = std::clamp<std::int64_t>(capacity > 0 ? std::min(items, capacity) : items, 1,
+                                      conv_max_grid);
+  }
   return rt::LaunchConfig(blocks, conv_threads(c), unsigned(conv_shared_bytes(p, c)));
+}
+
+/// conv_launch for kernel `k` (a factory's kernel of `p`'s pass) on its device, with the
+/// blocks of it an SM holds at once (asked of the driver once, then remembered).
+template <class Kernel>
+rt::LaunchConfig conv_launch_for(const ConvGroupedParams& p, const Kernel& k) {
+  const int sms = k.device().properties().multiprocessors;
+  const int resident = p.pass == ConvPass::wgrad
+                           ? 0
+                           : k.function().occupancy(conv_threads(k.config()),
+                                                    std::size_t(conv_shared_bytes(p, k.config())));
+  return conv_launch(p, k.config(), sms, resident);
 }
 
 /// Throws kiln::Error unless `d` has the tensor cores the kernel uses (mma.sync, ldmatrix
@@ -102,7 +124,7 @@ inline ConvFactory::Description conv_grouped_description() {
   using TuningRun = ConvFactory::TuningRun;
   return {
       .name = "conv_grouped",
-      .version = 1,
+      .version = 2,
       .source = "conv_grouped.cu",
       .configs =
           [](const ConvGroupedParams& p, const rt::DeviceProperties& d) {
@@ -147,7 +169,7 @@ inline ConvFactory::Description conv_grouped_description() {
             device, false);
         return [in, out, w, bias, partial, t, g, sms, wgrad](const ConvFactory::KernelType& k,
                                                              rt::StreamRef s) {
-          rt::LaunchConfig lc = conv_launch(t, k.config(), sms);
+          rt::LaunchConfig lc = conv_launch_for(t, k);
           lc.stream = s;
           if (wgrad) {
             k.launch(lc, static_cast<const void*>(in->data()),
@@ -223,7 +245,7 @@ void conv_run(const ConvGroupedParams& p, const rt::DeviceBuffer<T>& in,
   if (p.n == 0) return;
   ConvFactory& factory = conv_grouped_factory();
   const auto& k = factory.get(p, out.device());
-  rt::LaunchConfig lc = conv_launch(p, k.config(), out.device().properties().multiprocessors);
+  rt::LaunchConfig lc = conv_launch_for(p, k);
   lc.stream = stream;
   const void* x_ptr = in.data();
   const void* w_ptr = w.data();

@@ -62,12 +62,19 @@ class Function {
     state_->attributes.max_dynamic_shared_bytes = bytes;
   }
 
-  /// Blocks of this kernel that fit on one multiprocessor at once.
+  /// Blocks of this kernel that fit on one multiprocessor at once. Asked of the driver once
+  /// per shape, then remembered (a persistent kernel's launch asks at every call).
   int occupancy(int block_size, std::size_t dynamic_shared = 0) const {
+    auto& memo = *state_->clusters;
+    std::lock_guard lock(memo.mutex);
+    for (const auto& [k, v] : memo.blocks) {
+      if (k.first == block_size && k.second == dynamic_shared) return v;
+    }
     ContextGuard g(device().context());
     int blocks = 0;
     driver().check(driver().occupancy(&blocks, handle(), block_size, dynamic_shared), "occupancy",
                    "computing the occupancy of " + name());
+    memo.blocks.emplace_back(std::pair(block_size, dynamic_shared), blocks);
     return blocks;
   }
 
@@ -112,8 +119,9 @@ class Function {
     struct ClusterOccupancy {
       std::mutex mutex;
       std::vector<std::pair<std::array<unsigned, 7>, int>> known;
+      std::vector<std::pair<std::pair<int, std::size_t>, int>> blocks;  // occupancy's
     };
-    std::shared_ptr<ClusterOccupancy> clusters;  // max_active_clusters' answers
+    std::shared_ptr<ClusterOccupancy> clusters;  // max_active_clusters' and occupancy's answers
   };
   explicit Function(std::shared_ptr<State> s) : state_(std::move(s)) {}
   std::shared_ptr<State> state_;

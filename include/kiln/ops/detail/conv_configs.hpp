@@ -108,11 +108,31 @@ inline int conv_half_window(const ConvGroupedParams& p, const ConvConfig& c) {
 inline int conv_slots(const ConvGroupedParams& p, const ConvConfig& c) {
   return (conv_geometry(p).stride * conv_half_window(p, c) + 7) / 8 * 8;
 }
+/// Items of at most this many steps carry: the copies run on into a block's next item.
+inline constexpr int conv_carry_steps = 8;
+
+/// Whether fprop's and dgrad's copies run on into a block's next item (the kernel's
+/// kCarry): for short items, whose first rows would otherwise arrive with nothing to
+/// overlap them, where every item (the last strip's too) has at least `ahead` steps (the
+/// copies then cross one item's end at a time). The ring then holds a whole first step's
+/// rows for each step ahead.
+inline bool conv_carries(const ConvGroupedParams& p, const ConvConfig& c) {
+  if (p.pass == ConvPass::wgrad || c.block_p < 1 || c.step_rows < 1) return false;
+  const std::int64_t out_h = conv_geometry(p).out_h;
+  const std::int64_t rows = std::min<std::int64_t>(c.block_p, out_h);
+  const std::int64_t last = out_h - (out_h - 1) / c.block_p * c.block_p;  // the last strip's
+  auto steps = [&](std::int64_t r) { return (r + c.step_rows - 1) / c.step_rows; };
+  return steps(rows) <= conv_carry_steps && steps(last) >= c.ahead;
+}
+
 /// Input rows the ring holds: one step's (R + stride x (step_rows - 1)), and `ahead` steps'
-/// new ones.
+/// new ones (stride x step_rows each; a first step's R + stride x (step_rows - 1) where
+/// the copies carry into the next item).
 inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
   const int stride = conv_geometry(p).stride;
-  return p.filter_h + stride * (c.step_rows - 1) + stride * c.step_rows * c.ahead;
+  const int step_in = p.filter_h + stride * (c.step_rows - 1);
+  const int advance = stride * c.step_rows;
+  return step_in + c.ahead * (conv_carries(p, c) ? std::max(step_in, advance) : advance);
 }
 
 /// Dynamic shared memory of a config: the ring of input rows, the block's weights and one
@@ -444,6 +464,7 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
       .constant("kWarpsC", int(c.warps_c))
       .constant("kAhead", int(c.ahead))
       .constant("kStepRows", int(c.step_rows))
+      .constant("kCarry", conv_carries(p, c) ? 1 : 0)
       .constant("kBias", p.bias ? 1 : 0)
       .constant("kActivation", int(p.activation))
       .constant("kResidual", p.residual ? 1 : 0);
