@@ -296,6 +296,20 @@ TEST_CASE("wgrad's heuristic takes what the H200 sweeps found best") {
   CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 2});
 }
 
+TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best") {
+  for (ConvPass pass : {ConvPass::fprop, ConvPass::dgrad}) {
+    auto pick = [&](int n, int c, int hw) {
+      auto p = problem(8, c, 3, 3, 1, 1, 1, n, hw, hw);
+      p.pass = pass;
+      return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
+    };
+    // Whole images, 64-column tiles, 64 channels, 4 x 2 warps, two rows a step.
+    CHECK(pick(128, 256, 56) == ConvConfig{56, 64, 64, 4, 2, 2, 2});
+    // Rows of at most 16 columns: 128 channels a block (2005 GB/s against 1309 with 64).
+    CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 2});
+  }
+}
+
 TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuristic is one") {
   auto problems = kiln_test::conv_ragged_problems();
   for (const auto& p : benchmark_problems()) problems.push_back(p);
