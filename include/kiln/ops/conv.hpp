@@ -167,8 +167,8 @@ inline ConvFactory::Description conv_grouped_description() {
             wgrad ? std::size_t(4 * std::max(sms, 1)) * std::size_t(conv_weight_elements(t)) * 4
                   : 0,
             device, false);
-        return [in, out, w, bias, partial, t, g, sms, wgrad](const ConvFactory::KernelType& k,
-                                                             rt::StreamRef s) {
+        return [in, out, w, bias, partial, t, g, wgrad](const ConvFactory::KernelType& k,
+                                                        rt::StreamRef s) {
           rt::LaunchConfig lc = conv_launch_for(t, k);
           lc.stream = s;
           if (wgrad) {
