@@ -16,8 +16,9 @@
 //   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip, kDilate; the config: kBP x kBQ x kBC
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
-//               are in flight); the epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU),
-//               kResidual
+//               are in flight); kCarry (the copies run on into a block's next item); the
+//               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
+//               warp split: kWgradPairsPerWarp, kWgradRowClasses, kWgradRowsPerWarp
 //   KILN_KERNEL_NAME
 //
 // A block takes a strip of kBP output rows x kBQ output columns x kBC channels of one
@@ -504,14 +505,16 @@ constexpr int kFChunks = kS * kG / 8;        // 8-row chunks of F
 constexpr int kFFrags = (kFChunks + 1) / 2;  // 16-row A fragments (the last may be half used)
 constexpr int kJ = kG / 8;                   // 8-channel tiles of a group
 constexpr int kPairs = kBC / 8;              // (group, j) pairs of the block
-constexpr int kWarpsPair = kWarpsC < kPairs ? kWarpsC : kPairs;
-constexpr int kWarpsR = kWarpsC / kWarpsPair;      // filter-row classes
-constexpr int kPW = kPairs / kWarpsPair;           // pairs a warp holds
-constexpr int kWG = kPW > kJ ? kPW / kJ : 1;       // groups a warp holds
-constexpr int kWJ = kPW < kJ ? kPW : kJ;           // and tiles j of each
-constexpr int kRW = (kR + kWarpsR - 1) / kWarpsR;  // filter rows a warp holds
-constexpr int kTilesQW = kBQ / 16 / kWarpsQ;       // 16-pixel column tiles a warp reads
-static_assert(kWarpsR <= kR && kPairs % kWarpsPair == 0 && kBQ % (16 * kWarpsQ) == 0,
+// The host's split of the pairs and filter rows (conv_wgrad_split, which its tests check):
+constexpr int kPW = kWgradPairsPerWarp;        // pairs a warp holds
+constexpr int kWarpsR = kWgradRowClasses;      // filter-row classes
+constexpr int kRW = kWgradRowsPerWarp;         // filter rows a warp holds
+constexpr int kWarpsPair = kWarpsC / kWarpsR;  // warps that split the pairs
+constexpr int kWG = kPW > kJ ? kPW / kJ : 1;   // groups a warp holds
+constexpr int kWJ = kPW < kJ ? kPW : kJ;       // and tiles j of each
+constexpr int kTilesQW = kBQ / 16 / kWarpsQ;   // 16-pixel column tiles a warp reads
+static_assert(kWarpsR <= kR && kWarpsPair * kPW == kPairs && kRW * kWarpsR >= kR &&
+                  kBQ % (16 * kWarpsQ) == 0,
               "wgrad's warps split the pairs, the filter rows and the column tiles evenly");
 static_assert(kWG * kWJ == kPW, "a warp's pairs are whole groups or part of one");
 

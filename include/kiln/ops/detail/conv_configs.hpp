@@ -451,7 +451,13 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
   bias.read_only().dim("C", dynamic);
   dy.read_only().dim("P", dynamic).dim("Q", dynamic).dim("C", dynamic);
   s.tensor(x).tensor(w).tensor(y).tensor(res).tensor(bias).tensor(dy);
-  if (p.pass == ConvPass::wgrad) s.macro("CONV_WGRAD", "1");
+  if (p.pass == ConvPass::wgrad) {
+    const ConvWgradSplit split = conv_wgrad_split(p, c);
+    s.macro("CONV_WGRAD", "1")
+        .constant("kWgradPairsPerWarp", split.pairs_per_warp)
+        .constant("kWgradRowClasses", split.row_classes)
+        .constant("kWgradRowsPerWarp", split.rows_per_warp);
+  }
   s.constant("kR", int(p.filter_h))
       .constant("kS", int(p.filter_w))
       .constant("kG", int(p.group_width))
