@@ -243,24 +243,33 @@ KILN_DEVICE KILN_FORCEINLINE FragPairB pair_b(const FragB& first, const FragB& s
   return b;
 }
 
-// The ldmatrix .x4 of a FragPair from a ring row: lanes 0-15 give the 16 pixels' rows at
-// filter column s, lanes 16-31 at column s + 1 (matrices 2 and 3: the fragment's depth
-// 8..15). Each lane's swizzled offset is worked out once; moves by whole 16-column tiles
-// and by groups keep the swizzle's XOR (as FragmentLoader's deltas).
-struct TapPairLoader {
-  int linear;
-  int xr;
-  KILN_DEVICE KILN_FORCEINLINE TapPairLoader(int s, int wq, int group, int lane)
-      : linear(typename RowTile::layout_type().offset(Q(slot_of(s + lane / 16) + wq + lane % 16) +
-                                                      GRP(group))),
-        xr(RowSwizzle::apply(linear) ^ linear) {}
-  KILN_DEVICE KILN_FORCEINLINE void load(FragPair& a, const RowTile& row, int i, int gi) const {
-    const int element = (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(gi))) ^ xr;
+// A lane's ldmatrix .x4 address in a ring row, from its unswizzled element offset: the
+// swizzle's XOR is worked out once, and moves by whole 16-column tiles and by groups keep
+// it (as FragmentLoader's deltas), so each load is an add and an XOR. kTrans: ldmatrix
+// .trans (wgrad's x^T fragments).
+template <bool kTrans>
+struct RowLane {
+  int linear = 0;
+  int xr = 0;
+  RowLane() = default;
+  KILN_DEVICE KILN_FORCEINLINE explicit RowLane(int offset)
+      : linear(offset), xr(RowSwizzle::apply(offset) ^ offset) {}
+  // The fragment of 16-column tile i and group `group` on from the lane's own.
+  template <class Frag>
+  KILN_DEVICE KILN_FORCEINLINE void load(Frag& a, unsigned row_address, int i, int group) const {
+    const int element =
+        (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(group))) ^ xr;
     unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
-    kiln::ldmatrix<4, false>(
-        regs, kiln::shared_address(row.data()) + unsigned(element) * unsigned(sizeof(In)));
+    kiln::ldmatrix<4, kTrans>(regs, row_address + unsigned(element) * unsigned(sizeof(In)));
   }
 };
+
+// The lane of a FragPair: lanes 0-15 give the 16 pixels' rows at filter column s, lanes
+// 16-31 at column s + 1 (matrices 2 and 3: the fragment's depth 8..15).
+KILN_DEVICE KILN_FORCEINLINE RowLane<false> tap_pair_lane(int s, int wq, int group, int lane) {
+  return RowLane<false>(typename RowTile::layout_type().offset(
+      Q(slot_of(s + lane / 16) + wq + lane % 16) + GRP(group)));
+}
 
 }  // namespace conv
 
@@ -377,13 +386,13 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
         if constexpr (kPairTaps) {
 #pragma unroll
           for (int s = 0; s + 1 < kS; s += 2) {
-            const TapPairLoader pair(s, wq, wc / kG, lane);
+            const RowLane<false> pair = tap_pair_lane(s, wq, wc / kG, lane);
 #pragma unroll
             for (int i = 0; i < kTilesQ; ++i) {
 #pragma unroll
               for (int gi = 0; gi < kWarpGroups; ++gi) {
                 FragPair a;
-                pair.load(a, row, i, gi);
+                pair.load(a, kiln::shared_address(row.data()), i, gi);
 #pragma unroll
                 for (int m = 0; m < kStepRows; ++m) {
                   const int r = t - m * kStride;
@@ -532,29 +541,18 @@ using DyLoader = kiln::FragmentLoader<FragDy, DyTile>;
 using SumTile =
     kiln::Tensor<float, kiln::Extent<C, kBC>, kiln::Extent<R, kR>, kiln::Extent<TAPC, kS * kG>>;
 
-// The x^T fragment ff of a group over 16 pixels from a ring row: lanes 8m .. 8m + 7 give
-// matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of pixels 0-7, then of pixels
-// 8-15), each at its chunk's filter column. Each lane's swizzled offset is worked out once;
-// moves by whole 16-pixel tiles keep the swizzle's XOR.
-struct XtLoader {
-  int linear = 0;
-  int xr = 0;
-  XtLoader() = default;
-  KILN_DEVICE KILN_FORCEINLINE XtLoader(int ff, int group, int q, int lane) {
-    int chunk = 2 * ff + (lane / 8) % 2;
-    if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
-    const int s = chunk * 8 / kG;
-    const int g = chunk * 8 % kG;
-    const int pixel = 8 * (lane / 16) + lane % 8;
-    linear = typename RowTile::layout_type().offset(Q(slot_of(s) + q + pixel) + GRP(group) + G(g));
-    xr = RowSwizzle::apply(linear) ^ linear;
-  }
-  KILN_DEVICE KILN_FORCEINLINE void load(FragX& a, unsigned row_address, int i) const {
-    const int element = (linear + typename RowTile::layout_type().offset(Q(16 * i) + GRP(0))) ^ xr;
-    unsigned(&regs)[4] = *reinterpret_cast<unsigned(*)[4]>(a.values);
-    kiln::ldmatrix<4, true>(regs, row_address + unsigned(element) * unsigned(sizeof(In)));
-  }
-};
+// The lane of x^T fragment ff of a group over 16 pixels from a ring row: lanes 8m .. 8m + 7
+// give matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of pixels 0-7, then of pixels
+// 8-15), each at its chunk's filter column.
+KILN_DEVICE KILN_FORCEINLINE RowLane<true> xt_lane(int ff, int group, int q, int lane) {
+  int chunk = 2 * ff + (lane / 8) % 2;
+  if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
+  const int s = chunk * 8 / kG;
+  const int g = chunk * 8 % kG;
+  const int pixel = 8 * (lane / 16) + lane % 8;
+  return RowLane<true>(
+      typename RowTile::layout_type().offset(Q(slot_of(s) + q + pixel) + GRP(group) + G(g)));
+}
 
 }  // namespace conv
 
@@ -589,11 +587,11 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
 
-  XtLoader xt[kWG][kFFrags];
+  RowLane<true> xt[kWG][kFFrags];
 #pragma unroll
   for (int wg = 0; wg < kWG; ++wg)
 #pragma unroll
-    for (int ff = 0; ff < kFFrags; ++ff) xt[wg][ff] = XtLoader(ff, group0 + wg, q_w, lane);
+    for (int ff = 0; ff < kFFrags; ++ff) xt[wg][ff] = xt_lane(ff, group0 + wg, q_w, lane);
   const DyLoader dy_loader(Q(q_w) + C(8 * pair0), lane);
 
   AccW acc[kWG][kWJ][kRW][kFFrags] = {};
@@ -662,7 +660,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
 #pragma unroll
             for (int ff = 0; ff < kFFrags; ++ff) {
               FragX a;
-              xt[wg][ff].load(a, rows[t], i);
+              xt[wg][ff].load(a, rows[t], i, 0);
 #pragma unroll
               for (int m = 0; m < kStepRows; ++m) {
                 const int r = t - m * kStride;
