@@ -220,7 +220,7 @@ struct WgradData {
   WgradData(const ConvGroupedParams& problem, const rt::Device& gpu, std::mt19937& rng)
       : p(problem) {
     p.pass = ConvPass::wgrad;
-    p.dtype = std::is_same_v<T, f16> ? gen::DType::f16 : gen::DType::bf16;
+    p.dtype = ops::detail::conv_dtype_of<T>();
     x = random_values(std::size_t(ops::conv_input_elements(p)), rng, 2.0);
     dy = random_values(std::size_t(ops::conv_output_elements(p)), rng, 1.0);
     d_x = upload<T>(quantize(p.dtype, x), gpu);
@@ -333,7 +333,7 @@ namespace {
 template <class T>
 void through_the_api(ConvGroupedParams p, const rt::Device& gpu, std::mt19937& rng) {
   rt::Stream stream(gpu);
-  p.dtype = std::is_same_v<T, f16> ? gen::DType::f16 : gen::DType::bf16;
+  p.dtype = ops::detail::conv_dtype_of<T>();
   for (int e = 0; e < 4; ++e) {
     p.pass = ConvPass::fprop;
     p.bias = e >= 1;
