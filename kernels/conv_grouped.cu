@@ -379,8 +379,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
       Acc acc[kStepRows][kTilesQ][kTilesC] = {};
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
-        // Ring rows are indexed by input row + kPadH (never negative). Input row t of the
-        // step is filter row t - m * kStride of output row p + m.
+        // Input row t of the step (ring position at + t) is filter row t - m * kStride of
+        // output row p + m.
         const RowTile row = ring[kiln::RING_STAGE(at + t)];
         // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
         if constexpr (kPairTaps) {
