@@ -65,7 +65,7 @@ class Function {
   /// Blocks of this kernel that fit on one multiprocessor at once. Asked of the driver once
   /// per shape, then remembered (a persistent kernel's launch asks at every call).
   int occupancy(int block_size, std::size_t dynamic_shared = 0) const {
-    auto& memo = *state_->clusters;
+    auto& memo = *state_->occupancy;
     std::lock_guard lock(memo.mutex);
     for (const auto& [k, v] : memo.blocks) {
       if (k.first == block_size && k.second == dynamic_shared) return v;
@@ -88,9 +88,9 @@ class Function {
     if (!api.max_active_clusters) return 0;
     const std::array<unsigned, 7> key{
         block[0], block[1], block[2], cluster[0], cluster[1], cluster[2], unsigned(dynamic_shared)};
-    auto& memo = *state_->clusters;
+    auto& memo = *state_->occupancy;
     std::lock_guard lock(memo.mutex);
-    for (const auto& [k, v] : memo.known) {
+    for (const auto& [k, v] : memo.clusters) {
       if (k == key) return v;
     }
     ContextGuard g(device().context());
@@ -100,7 +100,7 @@ class Function {
         "max_active_clusters",
         "computing how many clusters of " + std::to_string(cluster[0] * cluster[1] * cluster[2]) +
             " blocks of " + name() + " run at once");
-    memo.known.emplace_back(key, clusters);
+    memo.clusters.emplace_back(key, clusters);
     return clusters;
   }
 
@@ -116,12 +116,14 @@ class Function {
     std::vector<std::size_t> parameter_sizes;
     bool knows_parameters = false;
     std::shared_ptr<const void> module_keepalive;
-    struct ClusterOccupancy {
+    // The driver's occupancy answers, remembered: max_active_clusters' by (block, cluster,
+    // shared bytes), occupancy's by (block size, shared bytes).
+    struct Occupancy {
       std::mutex mutex;
-      std::vector<std::pair<std::array<unsigned, 7>, int>> known;
-      std::vector<std::pair<std::pair<int, std::size_t>, int>> blocks;  // occupancy's
+      std::vector<std::pair<std::array<unsigned, 7>, int>> clusters;
+      std::vector<std::pair<std::pair<int, std::size_t>, int>> blocks;
     };
-    std::shared_ptr<ClusterOccupancy> clusters;  // max_active_clusters' and occupancy's answers
+    std::shared_ptr<Occupancy> occupancy;
   };
   explicit Function(std::shared_ptr<State> s) : state_(std::move(s)) {}
   std::shared_ptr<State> state_;
@@ -151,7 +153,7 @@ class Module {
                         {},
                         false,
                         state_,
-                        std::make_shared<Function::State::ClusterOccupancy>()});
+                        std::make_shared<Function::State::Occupancy>()});
     int r = api.module_function(&fs->handle, state_->handle, name.c_str());
     if (r != 0) {
       std::string hint;
