@@ -468,9 +468,7 @@ int main(int argc, char** argv) try {
           const unsigned grid = ops::detail::conv_launch_for(p, kernel).grid.x;
           std::printf("%s: %u blocks walk %lld items (%d an SM at once)\n", label.c_str(), grid,
                       (long long)ops::detail::conv_work_items(p, kernel.config()),
-                      kernel.function().occupancy(
-                          ops::detail::conv_threads(kernel.config()),
-                          std::size_t(ops::detail::conv_shared_bytes(p, kernel.config()))));
+                      ops::detail::conv_resident(p, kernel));
           if (block_an_item) {
             bench.add(
                 "kiln, a block an item", [&](rt::StreamRef st) { run(kernel, st, true); }, bytes,

@@ -78,16 +78,20 @@ inline rt::LaunchConfig conv_launch(const ConvGroupedParams& p, const ConvConfig
   return rt::LaunchConfig(blocks, conv_threads(c), unsigned(conv_shared_bytes(p, c)));
 }
 
-/// conv_launch for kernel `k` (a factory's kernel of `p`'s pass) on its device, with the
-/// blocks of it an SM holds at once (asked of the driver once, then remembered).
+/// Blocks of kernel `k` (a factory's kernel of `p`'s pass) an SM of its device holds at
+/// once (asked of the driver once, then remembered).
+template <class Kernel>
+int conv_resident(const ConvGroupedParams& p, const Kernel& k) {
+  return k.function().occupancy(conv_threads(k.config()),
+                                std::size_t(conv_shared_bytes(p, k.config())));
+}
+
+/// conv_launch for kernel `k` on its device: fprop and dgrad with conv_resident's blocks an
+/// SM.
 template <class Kernel>
 rt::LaunchConfig conv_launch_for(const ConvGroupedParams& p, const Kernel& k) {
   const int sms = k.device().properties().multiprocessors;
-  const int resident = p.pass == ConvPass::wgrad
-                           ? 0
-                           : k.function().occupancy(conv_threads(k.config()),
-                                                    std::size_t(conv_shared_bytes(p, k.config())));
-  return conv_launch(p, k.config(), sms, resident);
+  return conv_launch(p, k.config(), sms, p.pass == ConvPass::wgrad ? 0 : conv_resident(p, k));
 }
 
 /// Throws kiln::Error unless `d` has the tensor cores the kernel uses (mma.sync, ldmatrix
