@@ -510,10 +510,16 @@ using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 using DyRing = kiln::Ring<DyTile, kAhead + 1>;
 
-constexpr int kFChunks = kS * kG / 8;        // 8-row chunks of F
-constexpr int kFFrags = (kFChunks + 1) / 2;  // 16-row A fragments (the last may be half used)
-constexpr int kJ = kG / 8;                   // 8-channel tiles of a group
-constexpr int kPairs = kBC / 8;              // (group, j) pairs of the block
+constexpr int kFChunks = kS * kG / 8;  // 8-row chunks of F
+constexpr int kFFull = kFChunks / 2;   // 16-row A fragments of two chunks
+// Where the chunks are odd (groups of 8, odd filters), the last chunk of two filter rows of
+// the warp (its rows rr = 2k and 2k + 1) share one 16-row fragment: rows 0-7 from input row
+// t, rows 8-15 from input row t + kWarpsR, both times the same dy row (filter rows r and
+// r + kWarpsR of one output row). kLeft of them; the last one's lower half unused where the
+// warp's rows are odd.
+constexpr bool kLeftover = kFChunks % 2 == 1;
+constexpr int kJ = kG / 8;       // 8-channel tiles of a group
+constexpr int kPairs = kBC / 8;  // (group, j) pairs of the block
 // The host's split of the pairs and filter rows (conv_wgrad_split, which its tests check):
 constexpr int kPW = kWgradPairsPerWarp;        // pairs a warp holds
 constexpr int kWarpsR = kWgradRowClasses;      // filter-row classes
@@ -529,7 +535,8 @@ static_assert(kWG * kWJ == kPW, "a warp's pairs are whole groups or part of one"
 
 // Registers a thread: its accumulators' and about 56 more; as many blocks an SM as those
 // leave room for (3 of 256 threads with 3 x 3 filters and groups of 8).
-constexpr int kWgradRegisters = 4 * kWG * kWJ * kRW * kFFrags + 56;
+constexpr int kLeft = kLeftover ? (kRW + 1) / 2 : 0;
+constexpr int kWgradRegisters = 4 * kWG * kWJ * (kRW * kFFull + kLeft) + 56;
 constexpr int kWgradMinBlocks =
     65536 / kWgradRegisters / kThreads > 1 ? 65536 / kWgradRegisters / kThreads : 1;
 
@@ -541,12 +548,12 @@ using DyLoader = kiln::FragmentLoader<FragDy, DyTile>;
 using SumTile =
     kiln::Tensor<float, kiln::Extent<C, kBC>, kiln::Extent<R, kR>, kiln::Extent<TAPC, kS * kG>>;
 
-// The lane of x^T fragment ff of a group over 16 pixels from a ring row: lanes 8m .. 8m + 7
+// The lane of an x^T fragment of a group over 16 pixels from a ring row: lanes 8m .. 8m + 7
 // give matrix m's 8 pixel rows (matrices: F rows 0-7 and 8-15 of pixels 0-7, then of pixels
-// 8-15), each at its chunk's filter column.
+// 8-15), each at its chunk's filter column: chunks 2 ff and 2 ff + 1 for full fragment ff,
+// the last chunk in both halves for a stacked one (ff = kFFull).
 KILN_DEVICE KILN_FORCEINLINE RowLane<true> xt_lane(int ff, int group, int q, int lane) {
-  int chunk = 2 * ff + (lane / 8) % 2;
-  if (chunk >= kFChunks) chunk = kFChunks - 1;  // the unused half of the last fragment
+  const int chunk = ff < kFFull ? 2 * ff + (lane / 8) % 2 : kFChunks - 1;
   const int s = chunk * 8 / kG;
   const int g = chunk * 8 % kG;
   const int pixel = 8 * (lane / 16) + lane % 8;
@@ -587,14 +594,17 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
 
-  RowLane<true> xt[kWG][kFFrags];
+  // ([kFFull]: the stacked fragment's lane, where there is one.)
+  RowLane<true> xt[kWG][kFFull + 1];
 #pragma unroll
   for (int wg = 0; wg < kWG; ++wg)
 #pragma unroll
-    for (int ff = 0; ff < kFFrags; ++ff) xt[wg][ff] = xt_lane(ff, group0 + wg, q_w, lane);
+    for (int ff = 0; ff <= kFFull; ++ff) xt[wg][ff] = xt_lane(ff, group0 + wg, q_w, lane);
   const DyLoader dy_loader(Q(q_w) + C(8 * pair0), lane);
+  const bool lower_lane = (lane / 8) % 2 == 1;  // gives a stacked fragment's rows 8-15
 
-  AccW acc[kWG][kWJ][kRW][kFFrags] = {};
+  AccW acc[kWG][kWJ][kRW][kFFull > 0 ? kFFull : 1] = {};
+  AccW left[kWG][kWJ][kLeft > 0 ? kLeft : 1] = {};
   for (long long item = round; item < items; item += rounds) {
     const int tq = int(item % tiles_q);
     const int tp = int(item / tiles_q % tiles_p);
@@ -655,19 +665,32 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
             used = used || (r >= 0 && r < kR && r % kWarpsR == wr);
           }
           if (!used) continue;  // (warp-uniform)
+          // The stacked fragment at t serves the output rows whose filter row here is an
+          // upper one (rr even); its lower rows come from input row t + kWarpsR (any row
+          // in the ring where that has no filter row: its sums are never stored).
+          bool upper = false;
+#pragma unroll
+          for (int m = 0; m < kStepRows; ++m) {
+            const int r = t - m * kStride;
+            upper = upper || (r >= 0 && r < kR && r % kWarpsR == wr && r / kWarpsR % 2 == 0);
+          }
+          const int lower = t + kWarpsR < kStepIn ? t + kWarpsR : t;
 #pragma unroll
           for (int wg = 0; wg < kWG; ++wg) {
 #pragma unroll
-            for (int ff = 0; ff < kFFrags; ++ff) {
+            for (int ff = 0; ff <= kFFull; ++ff) {
+              if (ff == kFFull && !(kLeftover && upper)) continue;  // (warp-uniform)
               FragX a;
-              xt[wg][ff].load(a, rows[t], i, 0);
+              xt[wg][ff].load(a, ff == kFFull && lower_lane ? rows[lower] : rows[t], i, 0);
 #pragma unroll
               for (int m = 0; m < kStepRows; ++m) {
                 const int r = t - m * kStride;
                 if (r < 0 || r >= kR || r % kWarpsR != wr) continue;
+                const int rr = r / kWarpsR;
+                if (ff == kFFull && rr % 2 != 0) continue;
 #pragma unroll
                 for (int wj = 0; wj < kWJ; ++wj) {
-                  AccW& c = acc[wg][wj][r / kWarpsR][ff];
+                  AccW& c = ff < kFFull ? acc[wg][wj][rr][ff] : left[wg][wj][rr / 2];
                   kiln::mma(c, a, b[wg][wj][m], c);
                 }
               }
@@ -689,7 +712,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   for (int turn = 0; turn < kWarpsQ; ++turn) {
     if (wq == turn) {
 #pragma unroll
-      for (int wg = 0; wg < kWG; ++wg)
+      for (int wg = 0; wg < kWG; ++wg) {
 #pragma unroll
         for (int wj = 0; wj < kWJ; ++wj)
 #pragma unroll
@@ -697,18 +720,37 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
             const int r = rr * kWarpsR + wr;
             if (r >= kR) continue;
 #pragma unroll
-            for (int ff = 0; ff < kFFrags; ++ff)
+            for (int ff = 0; ff < kFFull; ++ff)
 #pragma unroll
               for (int e = 0; e < AccW::size; ++e) {
                 const auto at = AccW::coords(lane, e);
                 const int f = 16 * ff + kiln::get<TAPC>(at).get();
-                if (f >= kS * kG) continue;  // the unused half of the last fragment
                 float& to = sums[SumTile::layout_type().offset(C(8 * (pair0 + wg * kJ + wj)) +
                                                                kiln::get<C>(at) + R(r) + TAPC(f))];
                 const float v = acc[wg][wj][rr][ff][e];
                 to = turn == 0 ? v : to + v;
               }
           }
+          // The stacked fragments: rows 0-7 filter row rr = 2k, rows 8-15 rr = 2k + 1, each
+          // the last chunk of F.
+#pragma unroll
+        for (int wj = 0; wj < kWJ; ++wj)
+#pragma unroll
+          for (int k = 0; k < kLeft; ++k)
+#pragma unroll
+            for (int e = 0; e < AccW::size; ++e) {
+              const auto at = AccW::coords(lane, e);
+              const int row = kiln::get<TAPC>(at).get();
+              const int rr = 2 * k + row / 8;
+              const int r = rr * kWarpsR + wr;
+              if (rr >= kRW || r >= kR) continue;  // no lower filter row
+              const int f = 8 * (kFChunks - 1) + row % 8;
+              float& to = sums[SumTile::layout_type().offset(C(8 * (pair0 + wg * kJ + wj)) +
+                                                             kiln::get<C>(at) + R(r) + TAPC(f))];
+              const float v = left[wg][wj][k][e];
+              to = turn == 0 ? v : to + v;
+            }
+      }
     }
     if (kWarpsQ > 1) kiln::sync_threads();
   }

@@ -371,7 +371,6 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   // 3 x 3: 3 16-row filter fragments a row), and the column tiles.
   auto q = p;
   q.pass = ConvPass::wgrad;
-  CHECK(cd::conv_wgrad_units(q, {8, 64, 64, 1, 4, 2}) == 4 * 3 * 3 * 2);
   const auto split = cd::conv_wgrad_split(q, {8, 64, 32, 1, 8, 2});
   CHECK(split.pairs_per_warp == 1);
   CHECK(split.row_classes == 2);
@@ -458,47 +457,68 @@ std::vector<double> kernel_model(const ConvGroupedParams& p, const std::vector<d
   return out;
 }
 
-// wgrad's accumulator tiles on the host: for each warp's unit (group, r, 16-row F fragment,
-// 8-channel tile), the F rows its ldmatrix chunks address (chunk -> filter column s and
-// channel offset, the last fragment's unused half pointing at the last chunk again) and
-// the partial-row index each kept row is written to.
+// wgrad's accumulator tiles on the host, as conv_wgrad_split deals them to warp classes
+// wr: for each pair (group, 8-channel tile), each full 16-row F fragment ff of each of the
+// class's filter rows rr (r = rr * row_classes + wr) addresses chunks 2 ff and 2 ff + 1;
+// each stacked fragment k (odd chunks) the last chunk of rows rr = 2 k (F rows 0-7) and
+// 2 k + 1 (rows 8-15, unused where there is no such row). Each kept row's chunk gives its
+// filter column s and channel offset, and its partial-row index.
 std::vector<double> wgrad_model(const ConvGroupedParams& p, const ConvConfig& c,
                                 const std::vector<double>& x, const std::vector<double>& dy) {
   const std::int64_t C = p.channels, G = p.group_width, R = p.filter_h, S = p.filter_w;
   const std::int64_t P = kiln::ops::conv_out_h(p), Q = kiln::ops::conv_out_w(p);
-  const int chunks = int(S * G / 8), frags = (chunks + 1) / 2;
+  const int chunks = int(S * G / 8), full = chunks / 2;
+  const auto split = cd::conv_wgrad_split(p, c);
+  const int stacked = chunks % 2 == 1 ? (split.rows_per_warp + 1) / 2 : 0;
   std::vector<double> dw(std::size_t(kiln::ops::conv_weight_elements(p)), 0.0);
   std::vector<int> written(dw.size(), 0);
-  const int units = cd::conv_wgrad_units(p, c);
+  int tiles_of_a_class = 0;
+  // One F row of a fragment: filter row r, chunk, row within the chunk.
+  auto keep = [&](std::int64_t c0, int pair, std::int64_t r, int chunk, int row8) {
+    const std::int64_t s = chunk * 8 / G, gch = chunk * 8 % G + row8;
+    const std::int64_t f = chunk * 8 + row8;
+    for (int col = 0; col < 8; ++col) {
+      const std::int64_t k = c0 + 8 * pair + col;
+      double sum = 0;
+      for (std::int64_t n = 0; n < p.n; ++n)
+        for (std::int64_t y = 0; y < P; ++y)
+          for (std::int64_t xq = 0; xq < Q; ++xq) {
+            const std::int64_t ih = y * p.stride - p.pad_h + r;
+            const std::int64_t iw = xq * p.stride - p.pad_w + s;
+            if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+            sum += x[std::size_t(((n * p.h + ih) * p.w + iw) * C + k / G * G + gch)] *
+                   dy[std::size_t(((n * P + y) * Q + xq) * C + k)];
+          }
+      const std::size_t at = std::size_t((k * R + r) * S * G + f);
+      dw[at] = sum;
+      ++written[at];
+    }
+  };
   for (std::int64_t c0 = 0; c0 < C; c0 += c.block_c) {
-    for (int u = 0; u < units; ++u) {
-      const int j = u % int(G / 8), ff = u / int(G / 8) % frags;
-      const int r = u / int(G / 8) / frags % int(R), group = u / int(G / 8) / frags / int(R);
-      for (int row = 0; row < 16; ++row) {
-        int chunk = 2 * ff + row / 8;
-        if (chunk >= chunks) chunk = chunks - 1;
-        const std::int64_t s = chunk * 8 / G, gch = chunk * 8 % G + row % 8;
-        const std::int64_t f = 16 * ff + row;
-        for (int col = 0; col < 8; ++col) {
-          const std::int64_t k = c0 + group * G + 8 * j + col;
-          double sum = 0;
-          for (std::int64_t n = 0; n < p.n; ++n)
-            for (std::int64_t y = 0; y < P; ++y)
-              for (std::int64_t xq = 0; xq < Q; ++xq) {
-                const std::int64_t ih = y * p.stride - p.pad_h + r;
-                const std::int64_t iw = xq * p.stride - p.pad_w + s;
-                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-                sum += x[std::size_t(((n * p.h + ih) * p.w + iw) * C + k / G * G + gch)] *
-                       dy[std::size_t(((n * P + y) * Q + xq) * C + k)];
-              }
-          if (f >= S * G) continue;  // the unused half of the last fragment
-          const std::size_t at = std::size_t((k * R + r) * S * G + f);
-          dw[at] = sum;
-          ++written[at];
+    for (int pair = 0; pair < c.block_c / 8; ++pair) {
+      for (int wr = 0; wr < split.row_classes; ++wr) {
+        int tiles = 0;
+        for (int rr = 0; rr < split.rows_per_warp; ++rr) {
+          for (int ff = 0; ff < full; ++ff, ++tiles) {
+            const std::int64_t r = rr * split.row_classes + wr;
+            for (int row = 0; row < 16; ++row) {
+              if (r < R) keep(c0, pair, r, 2 * ff + row / 8, row % 8);
+            }
+          }
         }
+        for (int k = 0; k < stacked; ++k, ++tiles) {
+          for (int row = 0; row < 16; ++row) {
+            const int rr = 2 * k + row / 8;
+            const std::int64_t r = rr * split.row_classes + wr;
+            if (rr < split.rows_per_warp && r < R) keep(c0, pair, r, chunks - 1, row % 8);
+          }
+        }
+        tiles_of_a_class = tiles;
       }
     }
   }
+  // A warp holds its pairs' tiles of its class.
+  CHECK(split.tiles_per_warp == split.pairs_per_warp * tiles_of_a_class);
   for (int w : written) REQUIRE(w == 1);  // every element, once
   return dw;
 }
@@ -531,19 +551,24 @@ TEST_CASE("wgrad's warps share the block's column tiles, pairs and filter rows e
           const int wr = wc % split.row_classes;
           const int pair0 = wc / split.row_classes * pw;
           int tiles = 0;
+          const int chunks = p.filter_w * p.group_width / 8;
           for (int wg = 0; wg < wgs; ++wg)
-            for (int wj = 0; wj < wjs; ++wj)
+            for (int wj = 0; wj < wjs; ++wj) {
+              int rows = 0;
               for (int rr = 0; rr < split.rows_per_warp; ++rr) {
                 const int r = rr * split.row_classes + wr;
                 if (r >= p.filter_h) continue;
+                ++rows;
                 const int pair = pair0 + wg * J + wj;
                 REQUIRE(pair < pairs);
                 REQUIRE(pair / J == pair0 / J + wg);  // the fragment's group is the pair's
                 for (int t = 0; t < tiles_q / c.warps_q; ++t)
                   ++seen[std::size_t(
                       ((wq * (tiles_q / c.warps_q) + t) * pairs + pair) * p.filter_h + r)];
-                tiles += (p.filter_w * p.group_width / 8 + 1) / 2;
               }
+              // Full fragments of each row; with odd chunks the last of two rows stacked.
+              tiles += rows * (chunks / 2) + (chunks % 2 == 1 ? (rows + 1) / 2 : 0);
+            }
           CHECK(tiles <= split.tiles_per_warp);
           CHECK(tiles >= 1);  // no idle warp
         }
@@ -708,8 +733,12 @@ TEST_CASE("the kernels' index arithmetic, modelled on the host, gives the refere
     p.pass = ConvPass::wgrad;
     const auto cs = cd::conv_configs(p, kH200Shared);
     REQUIRE_FALSE(cs.empty());
-    CHECK(worst(wgrad_model(p, cd::conv_heuristic(p, cs), x, dy), kiln_test::conv_wgrad(p, x, dy)) <
-          1e-12);
+    // Every candidate: warps splitting the filter rows into classes, stacked fragments.
+    const auto want = kiln_test::conv_wgrad(p, x, dy);
+    for (const ConvConfig& c : cs) {
+      CAPTURE(nlohmann::json(c).dump());
+      CHECK(worst(wgrad_model(p, c, x, dy), want) < 1e-12);
+    }
   }
 }
 

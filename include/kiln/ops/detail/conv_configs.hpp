@@ -158,12 +158,6 @@ inline int conv_threads(const ConvConfig& c) {
   return 32 * c.warps_q * c.warps_c;
 }
 
-/// wgrad's accumulator tiles in a block: groups x R x 16-row fragments of (filter column,
-/// input channel) rows x 8-channel tiles of a group (4 floats a thread each).
-inline int conv_wgrad_units(const ConvGroupedParams& p, const ConvConfig& c) {
-  const int chunks = p.filter_w * p.group_width / 8;
-  return c.block_c / p.group_width * p.filter_h * ((chunks + 1) / 2) * (p.group_width / 8);
-}
 /// How wgrad's warps_c warps share a block's (group, 8-channel tile) pairs and filter rows:
 /// as many as there are pairs split the pairs; more split the filter rows too, into
 /// `row_classes` (rows r with r mod row_classes alike).
@@ -177,8 +171,11 @@ inline ConvWgradSplit conv_wgrad_split(const ConvGroupedParams& p, const ConvCon
   s.pairs_per_warp = pairs / std::max(pair_warps, 1);
   s.row_classes = c.warps_c / std::max(pair_warps, 1);
   s.rows_per_warp = (p.filter_h + s.row_classes - 1) / s.row_classes;
+  // Accumulator tiles: a 16-row fragment for each two 8-row chunks of (filter column,
+  // input channel) of each row; with odd chunks the last chunk of two rows shares one.
   const int chunks = p.filter_w * p.group_width / 8;
-  s.tiles_per_warp = s.pairs_per_warp * s.rows_per_warp * ((chunks + 1) / 2);
+  s.tiles_per_warp = s.pairs_per_warp * (s.rows_per_warp * (chunks / 2) +
+                                         (chunks % 2 == 1 ? (s.rows_per_warp + 1) / 2 : 0));
   return s;
 }
 inline constexpr int conv_wgrad_max_tiles = 24;
