@@ -186,33 +186,89 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
   }
 }
 
-// Input row `ih` (outside [0, in_h): zeros) of the window from input column `iw0`, the
-// block's channels from c0, into `row`, by cp.async.
-KILN_DEVICE KILN_FORCEINLINE void load_row(const RowTile& row, const XImage& x, int ih, int iw0,
-                                           int c0, int in_h, int in_w) {
-  // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
-  const bool row_inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
-  for (int v = kiln::thread_index(); v < kWindow * kChunks; v += kThreads) {
-    const int j = v / kChunks;
-    const int chunk = v % kChunks;
-    const int iw = iw0 + j;
-    const bool inside = row_inside && iw >= 0 && iw < in_w && iw % kDilate == 0;
-    const In* src =
-        inside ? x[H(ih / kDilate) + W(iw / kDilate) + C(c0 + 8 * chunk)].ptr() : x.data();
-    kiln::async_copy_16(row[Q(slot_of(j)) + GRP(8 * chunk / kG) + G(8 * chunk % kG)].ptr(), src,
-                        inside ? 16 : 0);
+// A thread's share of the 16-byte chunks of a shared tile of kRows rows x kPixels pixels x
+// the block's kChunks chunks, which cp.async fills from an image in memory: chunk v = thread + k
+// kThreads is its k-th (k < kEach), of row v / (kPixels kChunks) and pixel v / kChunks mod kPixels.
+// Where each chunk sits in the tile is the same for every copy, so it is worked out once (`place`);
+// where it sits in the image is set at each item (its first image column and its channels), so that
+// a copy costs an add and a select a chunk rather than the whole index arithmetic. Pixel j is image
+// column col0 + j, at a column step of kColumnStep (2: the dilated dy of dgrad at stride 2, whose
+// odd columns are zeros).
+template <int kRows, int kPixels, int kColumnStep>
+struct TileChunks {
+  static constexpr int kCount = kRows * kPixels * kChunks;
+  static constexpr int kEach = (kCount + kThreads - 1) / kThreads;
+  int tile_at[kEach];   // element offset in the tile (-1: the thread has no k-th chunk)
+  int image_at[kEach];  // element offset from its image row's first pixel (-1: outside)
+
+  template <class Place>
+  KILN_DEVICE KILN_FORCEINLINE TileChunks(int thread, const Place& place) {
+#pragma unroll
+    for (int k = 0; k < kEach; ++k) {
+      const int v = thread + k * kThreads;
+      tile_at[k] =
+          v < kCount ? place(v / (kPixels * kChunks), v / kChunks % kPixels, v % kChunks) : -1;
+      image_at[k] = -1;
+    }
   }
+  // The item's image, its columns from col0 (of `width`, along dimension Col) and its
+  // channels from c0.
+  template <class Col, class Image>
+  KILN_DEVICE KILN_FORCEINLINE void start(const Image& image, int col0, int width, int c0) {
+    const int thread = kiln::thread_index();
+#pragma unroll
+    for (int k = 0; k < kEach; ++k) {
+      const int v = thread + k * kThreads;
+      const int column = col0 + v / kChunks % kPixels;
+      const bool inside = column >= 0 && column < width && column % kColumnStep == 0;
+      image_at[k] = inside
+                        ? int(image[Col(column / kColumnStep) + C(c0 + 8 * (v % kChunks))].ptr() -
+                              image.data())
+                        : -1;
+    }
+  }
+  // The image row of the tile's row for the k-th chunk: row_of(m), a pointer to the row's
+  // first pixel (nullptr: outside the image).
+  template <class T, class RowOf>
+  KILN_DEVICE KILN_FORCEINLINE static T* row_for(int k, const RowOf& row_of) {
+    return row_of(kRows == 1 ? 0 : (kiln::thread_index() + k * kThreads) / (kPixels * kChunks));
+  }
+  // Fills `tile` by cp.async, zeros outside the image. `any`: a global address for the
+  // zero fills (which read nothing).
+  template <class T, class RowOf>
+  KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const RowOf& row_of, const T* any) const {
+#pragma unroll
+    for (int k = 0; k < kEach; ++k) {
+      if (kCount % kThreads != 0 && tile_at[k] < 0) continue;
+      const T* row = row_for<const T>(k, row_of);
+      const bool inside = row != nullptr && image_at[k] >= 0;
+      kiln::async_copy_16(tile + tile_at[k], inside ? row + image_at[k] : any, inside ? 16 : 0);
+    }
+  }
+};
+
+// The chunks of an input row: the window's pixel j in slot slot_of(j) of a ring row.
+using RowChunks = TileChunks<1, kWindow, kDilate>;
+KILN_DEVICE KILN_FORCEINLINE RowChunks row_chunks() {
+  return RowChunks(kiln::thread_index(), [](int, int j, int chunk) {
+    return RowTile(nullptr).element_offset(Q(slot_of(j)) + GRP(8 * chunk / kG) + G(8 * chunk % kG));
+  });
 }
 
 // The input rows step p (output rows p .. p + kStepRows - 1) reads that the step before did
 // not (all kStepIn of them for the strip's first step, p0) into the ring, whose position
-// `at` holds the step's first input row (at + t its row t).
-KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const XImage& x, int p,
-                                                 int p0, int at, int iw0, int c0, int in_h,
-                                                 int in_w) {
+// `at` holds the step's first input row (at + t its row t), from `x`, the item's image
+// (`copies` started at it).
+KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowChunks& copies,
+                                                 const XImage& x, int p, int p0, int at, int in_h) {
   constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
   for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
-    load_row(ring[kiln::RING_STAGE(at + t)], x, p * kStride - kPadH + t, iw0, c0, in_h, in_w);
+    // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
+    const int ih = p * kStride - kPadH + t;
+    const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
+    const In* row = inside ? x[H(ih / kDilate)].ptr() : nullptr;
+    copies.load(
+        ring[kiln::RING_STAGE(at + t)].data(), [row](int) { return row; }, x.data());
   }
 }
 
@@ -328,17 +384,25 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
   // step (kStepIn new rows) kStepIn further on than its last step before. Past an item's
   // end the copies fetch the next item's first steps (kCarry; every item has at least
   // kAhead steps then), or nothing (empty commit groups, so that the waits count alike).
+  // `copies` follow the item whose rows they fetch: started at the block's first item and,
+  // carrying, at each next item's first step, else at each item's start.
+  RowChunks copies = row_chunks();
+  auto image_of = [&](const Item& it) {
+    return XImage(x_data + it.n * in_image, H(src_h), W(src_w), C(channels));
+  };
+  auto start_copies = [&](const Item& it) {
+    copies.start<W>(image_of(it), it.q0 * kStride - kPadW, in_w, it.c0);
+  };
   auto load_ahead = [&](long long item, const Item& it, int lp, int l_at) {
     if (lp < it.p_end) {
-      const XImage x(x_data + it.n * in_image, H(src_h), W(src_w), C(channels));
-      load_step_rows(ring, x, lp, it.p0, l_at, it.q0 * kStride - kPadW, it.c0, in_h, in_w);
+      load_step_rows(ring, copies, image_of(it), lp, it.p0, l_at, in_h);
     } else if (kCarry && item + grid < items) {
       // Step j of the block's next item.
       const int j = (lp - it.p0) / kStepRows - (it.p_end - it.p0 + kStepRows - 1) / kStepRows;
       const Item next = walk.at(item + grid);
-      const XImage x(x_data + next.n * in_image, H(src_h), W(src_w), C(channels));
-      load_step_rows(ring, x, next.p0 + j * kStepRows, next.p0, l_at + kStepIn - kAdvance,
-                     next.q0 * kStride - kPadW, next.c0, in_h, in_w);
+      if (j == 0) start_copies(next);
+      load_step_rows(ring, copies, image_of(next), next.p0 + j * kStepRows, next.p0,
+                     l_at + kStepIn - kAdvance, in_h);
     }
     kiln::async_commit_group();
   };
@@ -366,6 +430,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
     }
     // The item's first steps (where the item before's copies did not carry into them).
     if (!kCarry || item == kiln::block_index()) {
+      start_copies(cur);
       for (int a = 0; a < kAhead; ++a) load_ahead(item, cur, p0 + a * kStepRows, at + a * kAdvance);
     }
 
@@ -509,6 +574,7 @@ namespace conv {
 using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 using DyRing = kiln::Ring<DyTile, kAhead + 1>;
+using DyChunks = TileChunks<kStepRows, kBQ, 1>;  // a step's dy rows in a DyTile
 
 constexpr int kFChunks = kS * kG / 8;  // 8-row chunks of F
 constexpr int kFFull = kFChunks / 2;   // 16-row A fragments of two chunks
@@ -603,6 +669,11 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   const DyLoader dy_loader(Q(q_w) + C(8 * pair0), lane);
   const bool lower_lane = (lane / 8) % 2 == 1;  // gives a stacked fragment's rows 8-15
 
+  RowChunks x_copies = row_chunks();
+  DyChunks dy_copies(kiln::thread_index(), [](int m, int q, int chunk) {
+    return DyTile(nullptr).element_offset(P(m) + Q(q) + C(8 * chunk));
+  });
+
   AccW acc[kWG][kWJ][kRW][kFFull > 0 ? kFFull : 1] = {};
   AccW left[kWG][kWJ][kLeft > 0 ? kLeft : 1] = {};
   for (long long item = round; item < items; item += rounds) {
@@ -614,22 +685,17 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
     const XImage x(x_data + n * in_image, H(src_h), W(src_w), C(channels));
     const DyImage dy(dy_data + n * out_image, P(out_h), Q(out_w), C(channels));
-    const int iw0 = q0 * kStride - kPadW;
+    x_copies.start<W>(x, q0 * kStride - kPadW, in_w, c0);
+    dy_copies.start<Q>(dy, q0, out_w, c0);
 
     // As fprop: a step's new input rows, and its dy rows (zero past the strip and the
     // image, so that they add nothing), one commit group per step.
     auto load_for = [&](int p) {
       if (p < p_end) {
-        load_step_rows(ring, x, p, p0, p * kStride, iw0, c0, in_h, in_w);
-        const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
-        for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
-          const int m = v / (kBQ * kChunks);
-          const int q = v / kChunks % kBQ;
-          const int chunk = v % kChunks;
-          const bool inside = p + m < p_end && q0 + q < out_w;
-          const In* src = inside ? dy[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr() : dy.data();
-          kiln::async_copy_16(d[P(m) + Q(q) + C(8 * chunk)].ptr(), src, inside ? 16 : 0);
-        }
+        load_step_rows(ring, x_copies, x, p, p0, p * kStride, in_h);
+        dy_copies.load(
+            dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)].data(),
+            [&](int m) { return p + m < p_end ? dy[P(p + m)].ptr() : nullptr; }, dy.data());
       }
       kiln::async_commit_group();
     };

@@ -125,10 +125,19 @@ class BasicTensor : public Layout<Es...>, detail::SwizzleOrigin<Sw> {
   /// The address of the element at coordinates c.
   template <class C>
   KILN_HOST_DEVICE constexpr T* element_ptr(const C& c) const {
+    return data_ + element_offset(c);
+  }
+
+  /// The element offset from data() of the element at a dimension value or coordinates,
+  /// swizzle included: t[x].ptr() == t.data() + t.element_offset(x). For offsets in a tile
+  /// worked out once and added to each of a ring's stages.
+  template <class X>
+  KILN_HOST_DEVICE constexpr int element_offset(const X& x) const {
+    check_index<X>();
     if constexpr (Sw::is_identity) {
-      return data_ + this->offset(c);
+      return this->offset(to_coords(x));
     } else {
-      return data_ + Sw::apply(this->origin + this->offset(c));
+      return Sw::apply(this->origin + this->offset(to_coords(x)));
     }
   }
 
