@@ -16,7 +16,9 @@
 //   constants   kR, kS, kG, kStride, kPadH, kPadW, kFlip, kDilate; the config: kBP x kBQ x kBC
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
-//               are in flight); kCarry (the copies run on into a block's next item); the
+//               are in flight); kCarry (the copies run on into a block's next item);
+//               kMinBlocks (fprop's and dgrad's blocks an SM keeps resident at least, so
+//               the registers a thread may take; wgrad's kernel sets its own); the
 //               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
 //               warp split: kWgradPairsPerWarp, kWgradRowClasses, kWgradRowsPerWarp
 //   KILN_KERNEL_NAME
@@ -55,12 +57,6 @@ using Out = typename YImage::element_type;
 
 constexpr int kWarps = kWarpsQ * kWarpsC;
 constexpr int kThreads = 32 * kWarps;
-// Blocks an SM keeps resident at least (so the registers a thread may take): enough rows
-// in flight to cover the memory's latency.
-// (wgrad's kernel sets its own, from its accumulators.)
-constexpr int kResidentThreads = kStepRows == 1 ? 640 : 512;
-[[maybe_unused]] constexpr int kMinBlocks =
-    kResidentThreads / kThreads > 1 ? kResidentThreads / kThreads : 1;
 [[maybe_unused]] constexpr int kTilesQ = kBQ / 16 / kWarpsQ;  // 16-column tiles a warp computes
 constexpr int kWarpC = kBC / kWarpsC;                         // channels a warp computes
 constexpr int kTilesC = kWarpC / 8;                           // 8-channel tiles a warp computes
@@ -352,7 +348,7 @@ struct Items {
 
 }  // namespace conv
 
-extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kMinBlocks)
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
                      conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
                      const conv::Out* __restrict__ residual_data, int images, int in_h, int in_w,

@@ -689,6 +689,36 @@ TEST_CASE("fprop's and dgrad's ring of input rows: every step finds its rows, ca
   CHECK(fresh > 100);
 }
 
+TEST_CASE("the factory's own launch config: a persistent grid from the device's properties") {
+  // Without a compiled kernel to ask, the factory's launch (Kernel::launch_config) counts the
+  // blocks the launch bounds keep, fewer where shared memory or threads hold fewer.
+  kiln::rt::DeviceProperties h200;
+  h200.multiprocessors = 132;
+  h200.max_threads_per_multiprocessor = 2048;
+  h200.shared_per_multiprocessor = 233472;
+  const auto launch = cd::conv_grouped_description().launch;
+  auto p = benchmark_problems()[5];  // 128 x 1024 x 14 x 14
+  const ConvConfig c{14, 16, 64, 1, 8, 2, 2};
+  CHECK(cd::conv_min_blocks(c) == 2);  // 256 threads, two rows a step: 512 threads' worth
+  CHECK(cd::conv_resident_at_least(p, c, h200) == 2);
+  CHECK(launch(p, c, h200).grid.x == 264u / 16 * 16);
+  const ConvConfig one_row{14, 16, 64, 1, 4, 2, 1};  // 128 threads, a row a step: 640
+  CHECK(cd::conv_min_blocks(one_row) == 5);
+  // Shared memory for fewer: an SM of 48 KiB holds one block of this config.
+  kiln::rt::DeviceProperties small = h200;
+  small.shared_per_multiprocessor = std::size_t(cd::conv_shared_bytes(p, c) + 1024) * 3 / 2;
+  CHECK(cd::conv_resident_at_least(p, c, small) == 1);
+  CHECK(launch(p, c, small).grid.x == 132u / 16 * 16);
+  // Threads for fewer: an SM of 256 threads holds one block of 256.
+  kiln::rt::DeviceProperties narrow = h200;
+  narrow.max_threads_per_multiprocessor = 256;
+  CHECK(cd::conv_resident_at_least(p, c, narrow) == 1);
+  // The real residency is at least this, so the API's grid (conv_launch_for) is never
+  // smaller; wgrad's grid is its rounds (its partial rows), whatever the residency.
+  p.pass = ConvPass::wgrad;
+  CHECK(launch(p, c, h200).grid.x == cd::conv_launch(p, c, 132).grid.x);
+}
+
 TEST_CASE("fprop's and dgrad's grid: what the device holds, whole channel tiles, no idle block") {
   auto p = benchmark_problems()[5];  // 128 x 1024 x 14 x 14
   const ConvConfig c{14, 16, 64, 1, 8, 2, 2};

@@ -86,6 +86,20 @@ int conv_resident(const ConvGroupedParams& p, const Kernel& k) {
                                 std::size_t(conv_shared_bytes(p, k.config())));
 }
 
+/// fprop's and dgrad's blocks an SM of `d` holds at least, from what the config alone
+/// says (no compiled kernel to ask): the blocks its launch bounds keep (conv_min_blocks),
+/// fewer where the SM's shared memory (less 1 KiB a block the driver keeps) or threads
+/// hold fewer. The factory's own launch config (Kernel::launch_config) uses it; the real
+/// residency (conv_resident) is never smaller.
+inline int conv_resident_at_least(const ConvGroupedParams& p, const ConvConfig& c,
+                                  const rt::DeviceProperties& d) {
+  const std::int64_t shared = conv_shared_bytes(p, c) + 1024;
+  const std::int64_t by_shared = std::int64_t(d.shared_per_multiprocessor) / shared;
+  const std::int64_t by_threads = d.max_threads_per_multiprocessor / conv_threads(c);
+  return int(std::max<std::int64_t>(
+      1, std::min({std::int64_t(conv_min_blocks(c)), by_shared, by_threads})));
+}
+
 /// conv_launch for kernel `k` on its device: fprop and dgrad with conv_resident's blocks an
 /// SM.
 template <class Kernel>
@@ -141,8 +155,11 @@ inline ConvFactory::Description conv_grouped_description() {
             validate_conv_config(p, c, std::int64_t(d.shared_per_block_optin));
             return conv_spec(p, c);
           },
-      .launch = [](const ConvGroupedParams& p, const ConvConfig& c,
-                   const rt::DeviceProperties& d) { return conv_launch(p, c, d.multiprocessors); },
+      .launch =
+          [](const ConvGroupedParams& p, const ConvConfig& c, const rt::DeviceProperties& d) {
+            return conv_launch(p, c, d.multiprocessors,
+                               p.pass == ConvPass::wgrad ? 0 : conv_resident_at_least(p, c, d));
+          },
       .validate = [](const ConvGroupedParams& p) { validate_conv_kernel_problem(p); },
       .heuristic =
           [](const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,

@@ -158,6 +158,13 @@ inline int conv_threads(const ConvConfig& c) {
   return 32 * c.warps_q * c.warps_c;
 }
 
+/// fprop's and dgrad's blocks an SM keeps at least, by the registers their launch bounds
+/// leave each thread (the kernel's kMinBlocks): enough rows in flight to cover the
+/// memory's latency, 640 threads' worth with one output row a step, 512 with two.
+inline int conv_min_blocks(const ConvConfig& c) {
+  return std::max(1, (c.step_rows == 1 ? 640 : 512) / conv_threads(c));
+}
+
 /// How wgrad's warps_c warps share a block's (group, 8-channel tile) pairs and filter rows:
 /// as many as there are pairs split the pairs; more split the filter rows too, into
 /// `row_classes` (rows r with r mod row_classes alike).
@@ -471,6 +478,7 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
       .constant("kAhead", int(c.ahead))
       .constant("kStepRows", int(c.step_rows))
       .constant("kCarry", conv_carries(p, c) ? 1 : 0)
+      .constant("kMinBlocks", conv_min_blocks(c))
       .constant("kBias", p.bias ? 1 : 0)
       .constant("kActivation", int(p.activation))
       .constant("kResidual", p.residual ? 1 : 0);
