@@ -183,13 +183,13 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
 }
 
 // A thread's share of the 16-byte chunks of a shared tile of kRows rows x kPixels pixels x
-// the block's kChunks chunks, which cp.async fills from an image in memory: chunk v = thread + k
-// kThreads is its k-th (k < kEach), of row v / (kPixels kChunks) and pixel v / kChunks mod kPixels.
-// Where each chunk sits in the tile is the same for every copy, so it is worked out once (`place`);
-// where it sits in the image is set at each item (its first image column and its channels), so that
-// a copy costs an add and a select a chunk rather than the whole index arithmetic. Pixel j is image
-// column col0 + j, at a column step of kColumnStep (2: the dilated dy of dgrad at stride 2, whose
-// odd columns are zeros).
+// the block's kChunks chunks, which cp.async fills from an image in memory. Its k-th chunk
+// (k < kEach) is chunk v = thread + k * kThreads: row v / (kPixels * kChunks), pixel
+// v / kChunks mod kPixels. Where each chunk sits in the tile is the same for every copy,
+// so it is worked out once (`place`); where it sits in the image is set at each item (its
+// first image column and its channels). A copy then costs an add and a select a chunk
+// rather than the whole index arithmetic. Pixel j is image column col0 + j, at a column
+// step of kColumnStep (2: the dilated dy of dgrad at stride 2, whose odd columns are zeros).
 template <int kRows, int kPixels, int kColumnStep>
 struct TileChunks {
   static constexpr int kCount = kRows * kPixels * kChunks;
