@@ -198,7 +198,8 @@ struct TileChunks {
   int image_at[kEach];  // element offset from its image row's first pixel (-1: outside)
 
   template <class Place>
-  KILN_DEVICE KILN_FORCEINLINE TileChunks(int thread, const Place& place) {
+  KILN_DEVICE KILN_FORCEINLINE explicit TileChunks(const Place& place) {
+    const int thread = kiln::thread_index();
 #pragma unroll
     for (int k = 0; k < kEach; ++k) {
       const int v = thread + k * kThreads;
@@ -223,20 +224,16 @@ struct TileChunks {
                         : -1;
     }
   }
-  // The image row of the tile's row for the k-th chunk: row_of(m), a pointer to the row's
-  // first pixel (nullptr: outside the image).
-  template <class T, class RowOf>
-  KILN_DEVICE KILN_FORCEINLINE static T* row_for(int k, const RowOf& row_of) {
-    return row_of(kRows == 1 ? 0 : (kiln::thread_index() + k * kThreads) / (kPixels * kChunks));
-  }
-  // Fills `tile` by cp.async, zeros outside the image. `any`: a global address for the
-  // zero fills (which read nothing).
+  // Fills `tile` by cp.async: its row m from image row row_of(m) (a pointer to the row's
+  // first pixel; nullptr: outside the image, zeros). `any`: a global address for the zero
+  // fills (which read nothing).
   template <class T, class RowOf>
   KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const RowOf& row_of, const T* any) const {
 #pragma unroll
     for (int k = 0; k < kEach; ++k) {
       if (kCount % kThreads != 0 && tile_at[k] < 0) continue;
-      const T* row = row_for<const T>(k, row_of);
+      const T* row =
+          row_of(kRows == 1 ? 0 : (kiln::thread_index() + k * kThreads) / (kPixels * kChunks));
       const bool inside = row != nullptr && image_at[k] >= 0;
       kiln::async_copy_16(tile + tile_at[k], inside ? row + image_at[k] : any, inside ? 16 : 0);
     }
@@ -246,7 +243,7 @@ struct TileChunks {
 // The chunks of an input row: the window's pixel j in slot slot_of(j) of a ring row.
 using RowChunks = TileChunks<1, kWindow, kDilate>;
 KILN_DEVICE KILN_FORCEINLINE RowChunks row_chunks() {
-  return RowChunks(kiln::thread_index(), [](int, int j, int chunk) {
+  return RowChunks([](int, int j, int chunk) {
     return RowTile(nullptr).element_offset(Q(slot_of(j)) + GRP(8 * chunk / kG) + G(8 * chunk % kG));
   });
 }
@@ -666,7 +663,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   const bool lower_lane = (lane / 8) % 2 == 1;  // gives a stacked fragment's rows 8-15
 
   RowChunks x_copies = row_chunks();
-  DyChunks dy_copies(kiln::thread_index(), [](int m, int q, int chunk) {
+  DyChunks dy_copies([](int m, int q, int chunk) {
     return DyTile(nullptr).element_offset(P(m) + Q(q) + C(8 * chunk));
   });
 
