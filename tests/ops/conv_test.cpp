@@ -704,7 +704,7 @@ TEST_CASE("the factory's own launch config: a persistent grid from the device's 
   CHECK(launch(p, c, h200).grid.x == 264u / 16 * 16);
   const ConvConfig one_row{14, 16, 64, 1, 4, 2, 1};  // 128 threads, a row a step: 640
   CHECK(cd::conv_min_blocks(one_row) == 5);
-  // Shared memory for fewer: an SM of 48 KiB holds one block of this config.
+  // Shared memory for fewer: an SM with room for one and a half blocks holds one.
   kiln::rt::DeviceProperties small = h200;
   small.shared_per_multiprocessor = std::size_t(cd::conv_shared_bytes(p, c) + 1024) * 3 / 2;
   CHECK(cd::conv_resident_at_least(p, c, small) == 1);
