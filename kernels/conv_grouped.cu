@@ -106,6 +106,18 @@ using RowSwizzle =
 using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
                                      kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
 using RowRing = kiln::Ring<RowTile, kRing>;
+// The ring stage of ring position `pos`. Positions start at 0 and only run on, so the
+// stage is an unsigned remainder (a mask where kRing is a power of 2), with no fix-up for
+// negative values.
+KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE ring_stage(int pos) {
+  return kiln::RING_STAGE(int(unsigned(pos) % unsigned(kRing)));
+}
+// The shared-memory address of the ring row at position `pos`, from the ring's own
+// (`base`): one multiply-add, where a pointer to the row would need a 64-bit address and a
+// conversion for each row.
+KILN_DEVICE KILN_FORCEINLINE unsigned ring_row_address(unsigned base, int pos) {
+  return base + unsigned(ring_stage(pos).get()) * unsigned(RowRing::stage_stride * sizeof(In));
+}
 // One output row of the block, as y stores it (swizzled as the ring rows: a warp's 4-byte
 // writes of 8 pixels' same channels, and 8 threads' 16-byte reads of a pixel, each hit
 // different banks).
@@ -261,7 +273,7 @@ KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowC
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
     const In* row = inside ? x[H(ih / kDilate)].ptr() : nullptr;
     copies.load(
-        ring[kiln::RING_STAGE(at + t)].data(), [row](int) { return row; }, x.data());
+        ring[ring_stage(at + t)].data(), [row](int) { return row; }, x.data());
   }
 }
 
@@ -353,6 +365,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   using namespace conv;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
+  const unsigned ring_base = kiln::shared_address(ring.data());
   const WeightTile wt = smem.take<WeightTile>();
   const OutTile staged = smem.take<OutTile>();
 
@@ -439,7 +452,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       for (int t = 0; t < kStepIn; ++t) {
         // Input row t of the step (ring position at + t) is filter row t - m * kStride of
         // output row p + m.
-        const RowTile row = ring[kiln::RING_STAGE(at + t)];
+        const RowTile row = ring[ring_stage(at + t)];
+        const unsigned row_address = ring_row_address(ring_base, at + t);
         // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
         if constexpr (kPairTaps) {
 #pragma unroll
@@ -450,7 +464,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
 #pragma unroll
               for (int gi = 0; gi < kWarpGroups; ++gi) {
                 FragPair a;
-                pair.load(a, kiln::shared_address(row.data()), i, gi);
+                pair.load(a, row_address, i, gi);
 #pragma unroll
                 for (int m = 0; m < kStepRows; ++m) {
                   const int r = t - m * kStride;
@@ -629,6 +643,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   using namespace conv;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
+  const unsigned ring_base = kiln::shared_address(ring.data());
   const DyRing dy_ring = smem.take<DyRing>();
   const int lane = kiln::lane_index();
   const int warp = kiln::thread_index() / 32;
@@ -702,7 +717,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
       unsigned rows[kStepIn];
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
-        rows[t] = kiln::shared_address(ring[kiln::RING_STAGE(p * kStride + t)].data());
+        rows[t] = ring_row_address(ring_base, p * kStride + t);
       }
 #pragma unroll
       for (int i = 0; i < kTilesQW; ++i) {
