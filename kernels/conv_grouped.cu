@@ -582,6 +582,11 @@ using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 using DyRing = kiln::Ring<DyTile, kAhead + 1>;
 using DyChunks = TileChunks<kStepRows, kBQ, 1>;  // a step's dy rows in a DyTile
+// The dy stage of the step `rows` output rows into a strip (never negative: unsigned
+// division and remainder, with no fix-ups).
+KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE dy_stage(int rows) {
+  return kiln::RING_STAGE(int(unsigned(rows) / kStepRows % unsigned(kAhead + 1)));
+}
 
 constexpr int kFChunks = kS * kG / 8;  // 8-row chunks of F
 constexpr int kFFull = kFChunks / 2;   // 16-row A fragments of two chunks
@@ -702,7 +707,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
       if (p < p_end) {
         load_step_rows(ring, x_copies, x, p, p0, p * kStride, in_h);
         dy_copies.load(
-            dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)].data(),
+            dy_ring[dy_stage(p - p0)].data(),
             [&](int m) { return p + m < p_end ? dy[P(p + m)].ptr() : nullptr; }, dy.data());
       }
       kiln::async_commit_group();
@@ -713,7 +718,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
       load_for(p + kAhead * kStepRows);
-      const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
+      const DyTile d = dy_ring[dy_stage(p - p0)];
       unsigned rows[kStepIn];
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
