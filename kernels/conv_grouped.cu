@@ -266,14 +266,23 @@ KILN_DEVICE KILN_FORCEINLINE RowChunks row_chunks() {
 // (`copies` started at it).
 KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowChunks& copies,
                                                  const XImage& x, int p, int p0, int at, int in_h) {
-  constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
-  for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
+  auto load = [&](int t) {
     // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
     const int ih = p * kStride - kPadH + t;
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
     const In* row = inside ? x[H(ih / kDilate)].ptr() : nullptr;
     copies.load(
         ring[ring_stage(at + t)].data(), [row](int) { return row; }, x.data());
+  };
+  // Two loops of a count known at compile time, so each unrolls: a strip's first step
+  // reads all its rows, every later one the kNew past the step before's.
+  constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
+  if (p == p0) {
+#pragma unroll
+    for (int t = 0; t < kStepIn; ++t) load(t);
+  } else {
+#pragma unroll
+    for (int t = kStepIn - kNew; t < kStepIn; ++t) load(t);
   }
 }
 
