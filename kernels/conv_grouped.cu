@@ -17,6 +17,7 @@
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
 //               are in flight); kCarry (the copies run on into a block's next item);
+//               kRing (the input rows the ring holds);
 //               kMinBlocks (fprop's and dgrad's blocks an SM keeps resident at least, so
 //               the registers a thread may take; wgrad's kernel sets its own); the
 //               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
@@ -79,12 +80,12 @@ constexpr int kWindow = (kBQ - 1) * kStride + kS;
 constexpr int kHalf = kStride == 1 ? kWindow : (kWindow + 1) / 2;
 constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
 // A step's output rows read kStepIn input rows, kAdvance rows on from the step before's.
-// The ring holds a step's rows and kAhead steps more. With kCarry the copies run on into
-// the block's next item (whose first step reads kStepIn new rows, not kAdvance): then each
-// step ahead may take kStepIn.
+// The ring (kRing rows, from the host's conv_ring_rows) holds a step's rows and kAhead
+// steps more; with kCarry the copies run on into the block's next item, whose first step
+// reads kStepIn new rows, not kAdvance, so the ring holds kStepIn - kAdvance more once.
 constexpr int kStepIn = kR + kStride * (kStepRows - 1);
 constexpr int kAdvance = kStride * kStepRows;
-constexpr int kRing = kStepIn + kAhead * (kCarry && kStepIn > kAdvance ? kStepIn : kAdvance);
+static_assert(kRing >= kStepIn + kAhead * kAdvance, "the ring holds the steps in flight");
 constexpr int kChunks = kBC / 8;  // 16-byte chunks of a pixel's channels
 
 // The slot of window column j.
