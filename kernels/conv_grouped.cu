@@ -17,6 +17,7 @@
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
 //               are in flight); kCarry (the copies run on into a block's next item);
+//               kRing (the input rows the ring holds);
 //               kMinBlocks (fprop's and dgrad's blocks an SM keeps resident at least, so
 //               the registers a thread may take; wgrad's kernel sets its own); the
 //               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
@@ -79,12 +80,12 @@ constexpr int kWindow = (kBQ - 1) * kStride + kS;
 constexpr int kHalf = kStride == 1 ? kWindow : (kWindow + 1) / 2;
 constexpr int kSlots = (kStride * kHalf + 7) / 8 * 8;
 // A step's output rows read kStepIn input rows, kAdvance rows on from the step before's.
-// The ring holds a step's rows and kAhead steps more. With kCarry the copies run on into
-// the block's next item (whose first step reads kStepIn new rows, not kAdvance): then each
-// step ahead may take kStepIn.
+// The ring (kRing rows, from the host's conv_ring_rows) holds a step's rows and kAhead
+// steps more; with kCarry the copies run on into the block's next item, whose first step
+// reads kStepIn new rows, not kAdvance, so the ring holds kStepIn - kAdvance more once.
 constexpr int kStepIn = kR + kStride * (kStepRows - 1);
 constexpr int kAdvance = kStride * kStepRows;
-constexpr int kRing = kStepIn + kAhead * (kCarry && kStepIn > kAdvance ? kStepIn : kAdvance);
+static_assert(kRing >= kStepIn + kAhead * kAdvance, "the ring holds the steps in flight");
 constexpr int kChunks = kBC / 8;  // 16-byte chunks of a pixel's channels
 
 // The slot of window column j.
@@ -106,6 +107,18 @@ using RowSwizzle =
 using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
                                      kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
 using RowRing = kiln::Ring<RowTile, kRing>;
+// The ring stage of ring position `pos`. Positions start at 0 and only run on, so the
+// stage is an unsigned remainder (a mask where kRing is a power of 2), with no fix-up for
+// negative values.
+KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE ring_stage(int pos) {
+  return kiln::RING_STAGE(int(unsigned(pos) % unsigned(kRing)));
+}
+// The shared-memory address of the ring row at position `pos`, from the ring's own
+// (`base`): one multiply-add, where a pointer to the row would need a 64-bit address and a
+// conversion for each row.
+KILN_DEVICE KILN_FORCEINLINE unsigned ring_row_address(unsigned base, int pos) {
+  return base + unsigned(ring_stage(pos).get()) * unsigned(RowRing::stage_stride * sizeof(In));
+}
 // One output row of the block, as y stores it (swizzled as the ring rows: a warp's 4-byte
 // writes of 8 pixels' same channels, and 8 threads' 16-byte reads of a pixel, each hit
 // different banks).
@@ -254,14 +267,23 @@ KILN_DEVICE KILN_FORCEINLINE RowChunks row_chunks() {
 // (`copies` started at it).
 KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowChunks& copies,
                                                  const XImage& x, int p, int p0, int at, int in_h) {
-  constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
-  for (int t = p == p0 ? 0 : kStepIn - kNew; t < kStepIn; ++t) {
+  auto load = [&](int t) {
     // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
     const int ih = p * kStride - kPadH + t;
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
     const In* row = inside ? x[H(ih / kDilate)].ptr() : nullptr;
     copies.load(
-        ring[kiln::RING_STAGE(at + t)].data(), [row](int) { return row; }, x.data());
+        ring[ring_stage(at + t)].data(), [row](int) { return row; }, x.data());
+  };
+  // Two loops of a count known at compile time, so each unrolls: a strip's first step
+  // reads all its rows, every later one the kNew past the step before's.
+  constexpr int kNew = kStepIn > kAdvance ? kAdvance : kStepIn;
+  if (p == p0) {
+#pragma unroll
+    for (int t = 0; t < kStepIn; ++t) load(t);
+  } else {
+#pragma unroll
+    for (int t = kStepIn - kNew; t < kStepIn; ++t) load(t);
   }
 }
 
@@ -353,6 +375,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   using namespace conv;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
+  const unsigned ring_base = kiln::shared_address(ring.data());
   const WeightTile wt = smem.take<WeightTile>();
   const OutTile staged = smem.take<OutTile>();
 
@@ -439,7 +462,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       for (int t = 0; t < kStepIn; ++t) {
         // Input row t of the step (ring position at + t) is filter row t - m * kStride of
         // output row p + m.
-        const RowTile row = ring[kiln::RING_STAGE(at + t)];
+        const RowTile row = ring[ring_stage(at + t)];
+        const unsigned row_address = ring_row_address(ring_base, at + t);
         // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
         if constexpr (kPairTaps) {
 #pragma unroll
@@ -450,7 +474,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
 #pragma unroll
               for (int gi = 0; gi < kWarpGroups; ++gi) {
                 FragPair a;
-                pair.load(a, kiln::shared_address(row.data()), i, gi);
+                pair.load(a, row_address, i, gi);
 #pragma unroll
                 for (int m = 0; m < kStepRows; ++m) {
                   const int r = t - m * kStride;
@@ -568,6 +592,11 @@ using DyTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<P, kStepRows>,
                                     kiln::Extent<Q, kBQ>, kiln::Extent<C, kBC>>;
 using DyRing = kiln::Ring<DyTile, kAhead + 1>;
 using DyChunks = TileChunks<kStepRows, kBQ, 1>;  // a step's dy rows in a DyTile
+// The dy stage of the step `rows` output rows into a strip (never negative: unsigned
+// division and remainder, with no fix-ups).
+KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE dy_stage(int rows) {
+  return kiln::RING_STAGE(int(unsigned(rows) / kStepRows % unsigned(kAhead + 1)));
+}
 
 constexpr int kFChunks = kS * kG / 8;  // 8-row chunks of F
 constexpr int kFFull = kFChunks / 2;   // 16-row A fragments of two chunks
@@ -629,6 +658,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   using namespace conv;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
+  const unsigned ring_base = kiln::shared_address(ring.data());
   const DyRing dy_ring = smem.take<DyRing>();
   const int lane = kiln::lane_index();
   const int warp = kiln::thread_index() / 32;
@@ -687,7 +717,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
       if (p < p_end) {
         load_step_rows(ring, x_copies, x, p, p0, p * kStride, in_h);
         dy_copies.load(
-            dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)].data(),
+            dy_ring[dy_stage(p - p0)].data(),
             [&](int m) { return p + m < p_end ? dy[P(p + m)].ptr() : nullptr; }, dy.data());
       }
       kiln::async_commit_group();
@@ -698,11 +728,11 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
       load_for(p + kAhead * kStepRows);
-      const DyTile d = dy_ring[kiln::RING_STAGE((p - p0) / kStepRows)];
+      const DyTile d = dy_ring[dy_stage(p - p0)];
       unsigned rows[kStepIn];
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
-        rows[t] = kiln::shared_address(ring[kiln::RING_STAGE(p * kStride + t)].data());
+        rows[t] = ring_row_address(ring_base, p * kStride + t);
       }
 #pragma unroll
       for (int i = 0; i < kTilesQW; ++i) {

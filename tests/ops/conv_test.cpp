@@ -734,9 +734,10 @@ TEST_CASE("fprop's and dgrad's grid: what the device holds, whole channel tiles,
   CHECK(cd::conv_launch(p, c, 5, 1).grid.x == 5u);
   CHECK(cd::conv_launch(p, c, 132, 3).block.x == 256u);
   CHECK(cd::conv_launch(p, c, 132, 3).shared_bytes == unsigned(cd::conv_shared_bytes(p, c)));
-  // Short items carry, and the ring holds a first step's rows for each step ahead.
+  // Short items carry, and the ring holds the 2 rows a first step reads past a later one's
+  // once more: a step's 4 rows, 2 steps ahead of 2 new rows each, and 2.
   CHECK(cd::conv_carries(p, c));
-  CHECK(cd::conv_ring_rows(p, c) == 4 + 2 * 4);
+  CHECK(cd::conv_ring_rows(p, c) == 4 + 2 * 2 + 2);
   const ConvConfig whole{56, 64, 64, 4, 2, 2, 2};
   auto big = benchmark_problems()[0];  // 56 x 56: 28 steps an item, no carry
   CHECK_FALSE(cd::conv_carries(big, whole));

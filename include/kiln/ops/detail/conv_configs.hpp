@@ -114,8 +114,8 @@ inline constexpr int conv_carry_steps = 8;
 /// Whether fprop's and dgrad's copies run on into a block's next item (the kernel's
 /// kCarry): for short items, whose first rows would otherwise arrive with nothing to
 /// overlap them, where every item (the last strip's too) has at least `ahead` steps (the
-/// copies then cross one item's end at a time). The ring then holds a whole first step's
-/// rows for each step ahead.
+/// copies then cross one item's end at a time). The ring then holds the rows a first
+/// step reads past a later one's once more (conv_ring_rows).
 inline bool conv_carries(const ConvGroupedParams& p, const ConvConfig& c) {
   if (p.pass == ConvPass::wgrad || c.block_p < 1 || c.step_rows < 1) return false;
   const std::int64_t out_h = conv_geometry(p).out_h;
@@ -125,14 +125,16 @@ inline bool conv_carries(const ConvGroupedParams& p, const ConvConfig& c) {
   return steps(rows) <= conv_carry_steps && steps(last) >= c.ahead;
 }
 
-/// Input rows the ring holds: one step's (R + stride x (step_rows - 1)), and `ahead` steps'
-/// new ones (stride x step_rows each; a first step's R + stride x (step_rows - 1) where
-/// the copies carry into the next item).
+/// Input rows the ring holds (the kernel's kRing): one step's (step_in = R + stride x
+/// (step_rows - 1)) and `ahead` steps' new ones (advance = stride x step_rows each). Where
+/// the copies carry into the next item, its first step's rows sit step_in - advance
+/// further on; the steps in flight cross at most one item's end (every item has at least
+/// `ahead` steps), so that is needed once.
 inline int conv_ring_rows(const ConvGroupedParams& p, const ConvConfig& c) {
   const int stride = conv_geometry(p).stride;
   const int step_in = p.filter_h + stride * (c.step_rows - 1);
   const int advance = stride * c.step_rows;
-  return step_in + c.ahead * (conv_carries(p, c) ? std::max(step_in, advance) : advance);
+  return step_in + c.ahead * advance + (conv_carries(p, c) ? std::max(step_in - advance, 0) : 0);
 }
 
 /// Dynamic shared memory of a config: the ring of input rows, the block's weights and one
@@ -478,6 +480,7 @@ inline gen::Spec conv_spec(const ConvGroupedParams& p, const ConvConfig& c) {
       .constant("kAhead", int(c.ahead))
       .constant("kStepRows", int(c.step_rows))
       .constant("kCarry", conv_carries(p, c) ? 1 : 0)
+      .constant("kRing", conv_ring_rows(p, c))
       .constant("kMinBlocks", conv_min_blocks(c))
       .constant("kBias", p.bias ? 1 : 0)
       .constant("kActivation", int(p.activation))
