@@ -8,8 +8,9 @@
 //               Which dimension of A and B is contiguous is the layout (NN, NT, TN, TT):
 //               the kernel reads it from the types and never names the layout.
 //   constants   kBM, kBN, kBK (the block's tile), kWarpsM, kWarpsN (its warps),
-//               kStages (the ring's depth), kAligned (A's and B's rows are whole 16-byte
-//               vectors, so tiles move by cp.async; otherwise element by element),
+//               kStages (the ring's depth), kVectorA, kVectorB (the elements each copy
+//               of A's and B's tiles moves: 8, 4 or 2 for 16-, 8- or 4-byte cp.async, as
+//               the rows are aligned; 1 element by element),
 //               kGroupM (block rows walked together, for L2 reuse), kEpilogueArgsBytes
 //   code        `struct Epilogue` with the epilogue's run-time arguments as members and
 //               `float operator()(float v, M m, N n) const`, applied to every element
@@ -78,13 +79,15 @@ using BTile = typename SharedTileOf<B, N, kBN, K, kBK>::type;
 using ARing = kiln::Ring<ATile, kStages>;
 using BRing = kiln::Ring<BTile, kStages>;
 
-// The tile of `src` at `from` into `dst`. With aligned rows, by cp.async (completing with
-// the thread's commit group), zero-filled outside src unless the caller knows the tile is
-// inside (Checked = false); else element by element, now.
-template <bool Checked, class Tile, class Global, class At>
+// The tile of `src` at `from` into `dst`, kVector elements a copy. Where rows hold whole
+// vectors of 2 or more, by cp.async of that size (completing with the thread's commit
+// group), zero-filled outside src unless the caller knows the tile is inside
+// (Checked = false); else element by element, now.
+template <bool Checked, int kVector, class Tile, class Global, class At>
 KILN_DEVICE KILN_FORCEINLINE void load_tile(const Tile& dst, const Global& src, At from) {
-  if constexpr (kAligned) {
-    kiln::async_copy_tile<kThreads, Checked>(dst, src[from], kiln::thread_index());
+  if constexpr (kVector > 1) {
+    constexpr int kBytes = kVector * int(sizeof(In));
+    kiln::async_copy_tile<kThreads, Checked, kBytes>(dst, src[from], kiln::thread_index());
   } else {
     constexpr int n = Tile::layout_type().num_elements();
     const auto at = src[from];
@@ -99,14 +102,14 @@ KILN_DEVICE KILN_FORCEINLINE void load_tile(const Tile& dst, const Global& src, 
 // K tile t (of a depth of k) of `src` from `origin` into its stage of `ring`. Where the
 // block's rows (columns) lie inside the tensor (`inside`) and so does the tile's K, the
 // copies skip the bounds checks.
-template <class Ring, class Global, class Origin>
+template <int kVector, class Ring, class Global, class Origin>
 KILN_DEVICE KILN_FORCEINLINE void load_k_tile(const Ring& ring, const Global& src, Origin origin,
                                               bool inside, int t, int k) {
   if (t >= (k + kBK - 1) / kBK) return;
   if (inside && (t + 1) * kBK <= k) {
-    load_tile<false>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
+    load_tile<false, kVector>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
   } else {
-    load_tile<true>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
+    load_tile<true, kVector>(ring[kiln::RING_STAGE(t)], src, origin + K(t * kBK));
   }
 }
 
@@ -184,8 +187,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   // Tiles wholly inside A (B) along M (N) skip the bounds checks, unless K is ragged there.
   const bool a_inside = m0.get() + kBM <= m;
   const bool b_inside = n0.get() + kBN <= n;
-  auto load_a = [&](int t) { load_k_tile(ring_a, a, m0, a_inside, t, k); };
-  auto load_b = [&](int t) { load_k_tile(ring_b, b, n0, b_inside, t, k); };
+  auto load_a = [&](int t) { load_k_tile<kVectorA>(ring_a, a, m0, a_inside, t, k); };
+  auto load_b = [&](int t) { load_k_tile<kVectorB>(ring_b, b, n0, b_inside, t, k); };
 
   // Prologue: the first kStages - 1 tiles in flight, one commit group each (empty groups
   // past the end keep the count of groups, and so the waits, uniform).

@@ -14,8 +14,11 @@ KILN_DIM(K);
 using kiln::Extent;
 
 // Rows padded to 16 elements (64 bytes), so every 4-float vector starts 16-byte aligned,
-// as cp.async requires; the tensor itself is 13 columns wide.
-using Global = kiln::Tensor<const float, Extent<I, kiln::dynamic, 16>, Extent<K, kiln::dynamic>>;
+// as cp.async requires; the tensor itself is 13 columns wide. Rows of 14 floats (56 bytes)
+// are only 8-byte aligned and rows of 13 only 4-byte: they take 8- and 4-byte copies.
+template <int Stride>
+using GlobalOf =
+    kiln::Tensor<const float, Extent<I, kiln::dynamic, Stride>, Extent<K, kiln::dynamic>>;
 using Tile = kiln::Tensor<float, Extent<I, 4>, Extent<K, 8>>;  // (I:4, K:8)
 using SwTile = kiln::SwizzledTensor<float, kiln::Swizzle<1, 2, 3>, Extent<I, 4>, Extent<K, 8>>;
 
@@ -30,13 +33,17 @@ float value_at(int i, int k) {
 // bounds checked (the edges) or not (interior tiles only).
 enum class Mode { dynamic_count, static_checked, static_unchecked };
 
-template <class T, int Count = 0, Mode mode = Mode::dynamic_count>
+template <class T, int Count = 0, Mode mode = Mode::dynamic_count, int Bytes = 16,
+          int Stride = Bytes == 16  ? 16
+                       : Bytes == 8 ? 14
+                                    : 13>
 void check_tiles(int threads) {
-  alignas(16) static float global[kRows * 16];
+  static_assert(Bytes == 16 || mode != Mode::dynamic_count, "run-time counts copy 16 bytes");
+  alignas(16) static float global[kRows * Stride];
   for (int i = 0; i < kRows; ++i) {
-    for (int k = 0; k < 16; ++k) global[i * 16 + k] = k < kCols ? value_at(i, k) : -1.0f;
+    for (int k = 0; k < Stride; ++k) global[i * Stride + k] = k < kCols ? value_at(i, k) : -1.0f;
   }
-  const Global g(global, I(kRows), K(kCols));
+  const GlobalOf<Stride> g(global, I(kRows), K(kCols));
   for (int i0 = 0; i0 < kRows; i0 += 4) {
     for (int k0 = 0; k0 < 16; k0 += 8) {
       alignas(16) float smem[T::storage_size()];
@@ -49,7 +56,8 @@ void check_tiles(int threads) {
         if constexpr (mode == Mode::dynamic_count) {
           kiln::async_copy_tile(tile, g[I(i0) + K(k0)], rank, threads);
         } else {
-          kiln::async_copy_tile<Count, mode == Mode::static_checked>(tile, g[I(i0) + K(k0)], rank);
+          kiln::async_copy_tile<Count, mode == Mode::static_checked, Bytes>(tile, g[I(i0) + K(k0)],
+                                                                            rank);
         }
       }
       kiln::async_commit_group();
@@ -89,6 +97,33 @@ TEST_CASE("a compile-time thread count copies the same, checked or (inside) unch
   check_tiles<SwTile, 2, Mode::static_checked>(2);
   check_tiles<Tile, 2, Mode::static_unchecked>(2);
   check_tiles<SwTile, 4, Mode::static_unchecked>(4);
+}
+
+TEST_CASE("8- and 4-byte copies serve rows only that aligned, edges zero-filled alike") {
+  // Rows of 14 floats: 2-float vectors; rows of 13: one float a copy.
+  check_tiles<Tile, 4, Mode::static_checked, 8>(4);
+  check_tiles<Tile, 3, Mode::static_checked, 8>(3);
+  check_tiles<SwTile, 16, Mode::static_checked, 8>(16);
+  check_tiles<Tile, 8, Mode::static_unchecked, 8>(8);
+  check_tiles<Tile, 32, Mode::static_checked, 4>(32);
+  check_tiles<SwTile, 5, Mode::static_checked, 4>(5);
+  check_tiles<Tile, 8, Mode::static_unchecked, 4>(8);
+}
+
+TEST_CASE("async_copy of 8 and 4 bytes copies a prefix and zero-fills the rest") {
+  alignas(8) unsigned char src[8];
+  alignas(8) unsigned char dst[8];
+  for (int bytes = 0; bytes <= 8; bytes += 2) {
+    for (int j = 0; j < 8; ++j) src[j] = static_cast<unsigned char>(j + 1);
+    for (auto& x : dst) x = 0xee;
+    kiln::async_copy<8>(dst, src, bytes);
+    for (int j = 0; j < 8; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
+    if (bytes > 4) continue;
+    for (auto& x : dst) x = 0xee;
+    kiln::async_copy<4>(dst, src, bytes);
+    for (int j = 0; j < 4; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
+    for (int j = 4; j < 8; ++j) CHECK(dst[j] == 0xee);  // nothing past the 4 bytes
+  }
 }
 
 TEST_CASE("async_copy_16 copies a prefix and zero-fills the rest") {

@@ -145,9 +145,14 @@ TEST_CASE("gfx942 and pre-sm_80 devices get a clear kiln::Error, not a compile f
 TEST_CASE("kernel names carry the specialization, the alignment and the epilogue") {
   const GemmConfig c{128, 256, 64, 2, 4, 3, 8};
   CHECK(gemm_kernel_name(params(512, 512, 512), c) == "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8");
-  // Rows of B (N = 100 elements) are not whole 16-byte vectors in nn; in nt they are K's.
+  // Rows of B (N = 100 elements) are not whole 16-byte vectors in nn, but 8-byte ones: the
+  // name carries the elements a copy moves, of A (8) and of B (4). In nt B's rows are K's.
   CHECK(gemm_kernel_name(params(512, 100, 512), c) ==
-        "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8__u");
+        "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8__v84");
+  CHECK(gemm_kernel_name(params(512, 512, 99), c) ==
+        "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8__v18");  // A's rows: K = 99, odd
+  CHECK(gemm_kernel_name(params(512, 98, 2500), c) ==
+        "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8__v42");
   CHECK(gemm_kernel_name(params(512, 100, 512, GemmLayout::nt, DType::bf16, DType::bf16), c) ==
         "gemm__bf16_bf16__nt__128x256x64_w2x4_s3_g8");
   auto p = gemm_params(DType::f16, DType::f16,
@@ -168,7 +173,8 @@ TEST_CASE("the generated header lays A and B out as the layout says, with the ep
             "using C = kiln::Tensor<float, kiln::Extent<M, kiln::dynamic>, "
             "kiln::Extent<N, kiln::dynamic>>;"));
   CHECK(has(nn, "inline constexpr int kBK = 32;"));
-  CHECK(has(nn, "inline constexpr int kAligned = 1;"));
+  CHECK(has(nn, "inline constexpr int kVectorA = 8;"));
+  CHECK(has(nn, "inline constexpr int kVectorB = 8;"));
   CHECK(has(nn, "// Code: epilogue\nstruct Epilogue {"));
   const std::string tt =
       kiln::ops::detail::gemm_spec(params(60, 64, 64, GemmLayout::tt, DType::bf16), c).header();
@@ -178,7 +184,8 @@ TEST_CASE("the generated header lays A and B out as the layout says, with the ep
   CHECK(has(tt,
             "using B = kiln::Tensor<const kiln::bf16, kiln::Extent<N, kiln::dynamic>, "
             "kiln::Extent<K, kiln::dynamic>>;"));
-  CHECK(has(tt, "inline constexpr int kAligned = 0;"));  // A's rows hold M = 60 elements
+  CHECK(has(tt, "inline constexpr int kVectorA = 4;"));  // A's rows hold M = 60 elements
+  CHECK(has(tt, "inline constexpr int kVectorB = 8;"));
   const auto bias = gemm_epilogues::bias(nullptr);
   CHECK(bias.args_bytes == int(sizeof(const float*)));
   auto p = gemm_params(DType::f16, DType::f32, {.m = 8, .n = 8, .k = 8, .epilogue = bias});
@@ -224,7 +231,9 @@ std::vector<Kind> every_kind() {
     out.push_back({params(512, 512, 512, layout), big});
     out.push_back({params(512, 512, 512, layout, DType::bf16, DType::bf16), mid});
   }
+  // Rows of 100 elements: 8-byte copies; of 98 (B): 4-byte ones; of 99 (A): element by element.
   out.push_back({params(100, 100, 100, GemmLayout::nn, DType::f16, DType::f16), small});
+  out.push_back({params(99, 98, 99, GemmLayout::nn, DType::bf16, DType::f32), small});
   out.push_back({params(512, 512, 512, GemmLayout::tn, DType::bf16, DType::f32), wide});
   return out;
 }
@@ -244,8 +253,8 @@ std::vector<Kind> every_epilogue() {
 }
 
 // Each of `kinds` compiled for sm_80 to sm_90 (the kernel cache's in-memory compile checked
-// on the first only): the accumulators stay in registers (no .local), and the tensor cores
-// do the work.
+// on the first only): the accumulators stay in registers (no .local), the tensor cores do
+// the work, and the tiles move by cp.async of the size the rows allow.
 void compile_sm80_kinds(const std::vector<Kind>& kinds) {
   bool first = true;
   for (const auto& k : kinds) {
@@ -255,8 +264,14 @@ void compile_sm80_kinds(const std::vector<Kind>& kinds) {
     spec.kernel_name(name);
     kiln::jit::Program program = kiln::jit::program_from_file("gemm_sm80.cu");
     program.headers.push_back({"spec.hpp", spec.header()});
+    const int va = kiln::ops::detail::gemm_vector_a(k.p),
+              vb = kiln::ops::detail::gemm_vector_b(k.p);
     for (const auto& ptx : kiln_test::compile_for_nvidia_targets(program, name, first)) {
       CHECK(has(ptx, "mma.sync.aligned.m16n8k16.row.col.f32"));
+      CHECK(has(ptx, "cp.async.cg.shared.global") == (va == 8 || vb == 8));
+      for (int v : {4, 2}) {
+        CHECK(has(ptx, "], " + std::to_string(2 * v) + ", ") == (va == v || vb == v));
+      }
     }
     first = false;
   }

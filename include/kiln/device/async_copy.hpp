@@ -1,14 +1,16 @@
 #pragma once
 /// Asynchronous copies from global to shared memory (cp.async, sm_80 and later): 16 bytes
-/// a thread at a time, zero-filling what lies outside the source, in groups that a thread
-/// commits and later waits for. Elsewhere (the host, HIP, older NVIDIA targets) the same
-/// calls copy synchronously, so one kernel source compiles and runs everywhere.
+/// a thread at a time (8 or 4 where rows are only that aligned), zero-filling what lies
+/// outside the source, in groups that a thread commits and later waits for. Elsewhere (the
+/// host, HIP, older NVIDIA targets) the same calls copy synchronously, so one kernel source
+/// compiles and runs everywhere.
 ///
 ///   // global (I: rows, K: cols) tile at (i0, k0) -> shared (I:64, K:32), stage k of a ring
 ///   kiln::async_copy_tile(ring[kiln::RING_STAGE(k)], a[I(i0) + K(k0)], thread_index(),
-///   block_size()); kiln::async_commit_group(); kiln::async_wait_group<kStages - 2>();  // all but
-///   the newest kStages - 2 groups landed kiln::sync_threads();                   // ... and every
-///   thread's copies are visible
+///                         block_size());
+///   kiln::async_commit_group();
+///   kiln::async_wait_group<kStages - 2>();  // all but the newest kStages - 2 groups landed
+///   kiln::sync_threads();                   // ... and every thread's copies are visible
 ///
 /// A wait covers only the calling thread's copies: a barrier after it makes the block's
 /// copies visible to every thread.
@@ -24,22 +26,31 @@
 
 namespace kiln {
 
-/// Copies `src_bytes` (0 to 16) bytes from global `src` to shared `dst` and zero-fills
-/// the rest of the 16 bytes at dst; with src_bytes 0 nothing is read. dst and src are
-/// 16-byte aligned. On sm_80+ it is one cp.async.cg (through L2, bypassing L1) that
-/// completes with its commit group; elsewhere a plain copy that completes at once.
-KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_16(void* dst, const void* src, int src_bytes) {
+/// Copies `src_bytes` (0 to Bytes) bytes from global `src` to shared `dst` and zero-fills
+/// the rest of the Bytes (4, 8 or 16) at dst; with src_bytes 0 nothing is read. dst and src
+/// are Bytes-aligned. On sm_80+ it is one cp.async that completes with its commit group:
+/// .cg for 16 bytes (through L2, bypassing L1), .ca for 4 and 8 (which .cg does not take);
+/// elsewhere a plain copy that completes at once.
+template <int Bytes>
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy(void* dst, const void* src, int src_bytes) {
+  static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes");
 #if KILN_ASYNC_COPY
   const unsigned shared_dst = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_dst), "l"(src),
-               "r"(src_bytes)
-               : "memory");
+  if constexpr (Bytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_dst), "l"(src),
+                 "r"(src_bytes)
+                 : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(shared_dst), "l"(src),
+                 "n"(Bytes), "r"(src_bytes)
+                 : "memory");
+  }
 #elif KILN_DEVICE_PASS
-  struct alignas(16) Chunk {
-    unsigned v[4];
+  struct alignas(Bytes) Chunk {
+    unsigned v[Bytes / 4];
   };
   Chunk c{};
-  if (src_bytes == 16) {
+  if (src_bytes == Bytes) {
     c = *static_cast<const Chunk*>(src);
   } else {
     const unsigned char* s = static_cast<const unsigned char*>(src);
@@ -51,8 +62,13 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_16(void* dst, const void* src,
   // Host: byte by byte, which aliases any type.
   const unsigned char* s = static_cast<const unsigned char*>(src);
   unsigned char* d = static_cast<unsigned char*>(dst);
-  for (int i = 0; i < 16; ++i) d[i] = i < src_bytes ? s[i] : static_cast<unsigned char>(0);
+  for (int i = 0; i < Bytes; ++i) d[i] = i < src_bytes ? s[i] : static_cast<unsigned char>(0);
 #endif
+}
+
+/// async_copy<16>: 16 bytes, 16-byte aligned.
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_16(void* dst, const void* src, int src_bytes) {
+  async_copy<16>(dst, src, src_bytes);
 }
 
 /// Closes the group of this thread's async copies issued since the last commit.
@@ -75,13 +91,13 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 namespace detail {
 
 // The compile-time checks of async_copy_tile, and the tile's contiguous dimension.
-template <class Shared, class Global>
+template <class Shared, class Global, int Bytes = 16>
 struct AsyncTile {
   using T = typename Shared::element_type;
   using L = typename Shared::layout_type;
   using GL = typename Global::layout_type;
-  static constexpr int n = 16 / int(sizeof(T));  // elements per 16-byte vector
-  static_assert(16 % sizeof(T) == 0, "16-byte copies need an element size dividing 16");
+  static constexpr int n = Bytes / int(sizeof(T));  // elements per vector
+  static_assert(Bytes % sizeof(T) == 0, "a copy's vector is whole elements");
   static_assert(sizeof(typename Global::element_type) == sizeof(T),
                 "global and shared elements have the same size (a copy does not convert)");
   static_assert(L::contiguous_index >= 0, "the shared tile needs a dimension of stride 1");
@@ -91,7 +107,7 @@ struct AsyncTile {
                                                                           : 0)>::stride == 1,
                 "the global tensor must have the tile's contiguous dimension, with stride 1");
   static_assert(is_vectorizable<Shared, n>,
-                "the shared tile must be vectorizable by 16 bytes (is_vectorizable)");
+                "the shared tile must be vectorizable by the copy's vector (is_vectorizable)");
   static_assert(L::contiguous_index == L::rank - 1,
                 "the shared tile's contiguous dimension must be its innermost (listed last)");
   static_assert(Shared::storage_size() > 0, "the shared tile has static sizes and strides");
@@ -113,19 +129,19 @@ struct AsyncTile {
                                                         const At& at) {
     const auto from = src[at];
     if constexpr (!Checked) {
-      async_copy_16(dst[at].ptr(), from.ptr(), 16);
+      async_copy<Bytes>(dst[at].ptr(), from.ptr(), Bytes);
     } else {
       int bytes = 0;
       if (from.in_bounds()) {
         if (from[D(n - 1)].in_bounds()) {
-          bytes = 16;
+          bytes = Bytes;
         } else {
           for (int j = 0; j < n && from[D(j)].in_bounds(); ++j) bytes += int(sizeof(T));
         }
       }
       const void* from_ptr = bytes > 0 ? static_cast<const void*>(from.ptr())
                                        : static_cast<const void*>(src.tensor().data());
-      async_copy_16(dst[at].ptr(), from_ptr, bytes);
+      async_copy<Bytes>(dst[at].ptr(), from_ptr, bytes);
     }
   }
 };
@@ -158,15 +174,18 @@ KILN_HOST_DEVICE void async_copy_tile(const Shared& dst, const Cursor<Global, C>
 /// The same with the thread count known at compile time, so each thread's copies unroll
 /// and their addresses are worked out once for a loop of tiles. With Checked = false the
 /// caller promises that the whole tile lies inside the global tensor (an interior tile):
-/// no bounds are checked, nothing is zero-filled.
+/// no bounds are checked, nothing is zero-filled. Bytes (16, 8 or 4) is the vector each
+/// copy moves: rows only 8- or 4-byte aligned (a row of 2500 halves is 5000 bytes) take
+/// 8- or 4-byte copies, with the same alignment rule at that size.
 ///
 ///   async_copy_tile<256>(smem_a, a[I(i0) + K(k0)], thread_index());          // edges: checked
 ///   async_copy_tile<256, false>(smem_a, a[I(i0) + K(k0)], thread_index());   // interior
-template <int Count, bool Checked = true, class Shared, class Global, class C>
+///   async_copy_tile<256, true, 8>(smem_a, a[I(i0) + K(k0)], thread_index()); // 8-byte rows
+template <int Count, bool Checked = true, int Bytes = 16, class Shared, class Global, class C>
 KILN_HOST_DEVICE KILN_FORCEINLINE void async_copy_tile(const Shared& dst,
                                                        const Cursor<Global, C>& src, int rank) {
   static_assert(Count > 0, "a copy is shared by at least one thread");
-  using Tile = detail::AsyncTile<Shared, Global>;
+  using Tile = detail::AsyncTile<Shared, Global, Bytes>;
   using L = typename Shared::layout_type;
   constexpr int per_thread = (Tile::vectors + Count - 1) / Count;
   if constexpr (Tile::vectors % Count == 0 && Count * Tile::n % Tile::row == 0) {

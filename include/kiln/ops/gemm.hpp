@@ -325,7 +325,7 @@ inline GemmFactory::Description gemm_description() {
   using TuningRun = GemmFactory::TuningRun;
   return {
       .name = "gemm",
-      .version = 2,
+      .version = 3,
       .source = "gemm_sm80.cu",
       .more_sources = {"gemm_sm90.cu"},
       .source_of =

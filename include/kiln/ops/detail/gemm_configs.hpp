@@ -129,10 +129,27 @@ inline std::int64_t gemm_ldb(const GemmParams& p) {
   return gemm_b_transposed(p.layout) ? p.k : p.n;
 }
 
-/// Whether every row of A and B is whole 16-byte vectors (8 elements), so that tiles move
-/// by cp.async; otherwise the kernel loads element by element (correct, slower).
+/// Elements a copy of an operand's tiles moves, for rows of `ld` 16-bit elements: 8 (a
+/// 16-byte cp.async) where every row is whole 16-byte vectors, else 4 or 2 (8- or 4-byte
+/// copies: a row of 2500 elements is 5000 bytes, 8-byte aligned), else 1 (rows of an odd
+/// length: element by element, correct and slower).
+inline int gemm_vector(std::int64_t ld) {
+  for (int v : {8, 4, 2}) {
+    if (ld % v == 0) return v;
+  }
+  return 1;
+}
+inline int gemm_vector_a(const GemmParams& p) {
+  return gemm_vector(gemm_lda(p));
+}
+inline int gemm_vector_b(const GemmParams& p) {
+  return gemm_vector(gemm_ldb(p));
+}
+
+/// Whether every row of A and B is whole 16-byte vectors (8 elements), as TMA needs and
+/// the fastest copies take.
 inline bool gemm_aligned(const GemmParams& p) {
-  return gemm_lda(p) % 8 == 0 && gemm_ldb(p) % 8 == 0;
+  return gemm_vector_a(p) == 8 && gemm_vector_b(p) == 8;
 }
 
 inline std::int64_t gemm_ceil_div(std::int64_t a, std::int64_t b) {
@@ -444,7 +461,10 @@ inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
                      std::string(gen::to_string(p.out)) + "__" + to_string(p.layout) + "__" +
                      (c.path == GemmPath::wgmma ? "wg" : "") + shape + split + "_s" +
                      std::to_string(c.stages) + "_g" + std::to_string(c.group_m);
-  if (!gemm_aligned(p)) name += "__u";
+  // Rows not whole 16-byte vectors: the elements each copy of A's and B's tiles moves.
+  if (!gemm_aligned(p)) {
+    name += "__v" + std::to_string(gemm_vector_a(p)) + std::to_string(gemm_vector_b(p));
+  }
   if (!p.epilogue_name.empty()) name += "__epi_" + p.epilogue_name;
   return name;
 }
@@ -476,7 +496,8 @@ inline gen::Spec gemm_spec(const GemmParams& p, const GemmConfig& c) {
       .constant("kWarpsN", int(c.warps_n))
       .constant("kStages", int(c.stages))
       .constant("kGroupM", int(c.group_m))
-      .constant("kAligned", gemm_aligned(p) ? 1 : 0)
+      .constant("kVectorA", gemm_vector_a(p))
+      .constant("kVectorB", gemm_vector_b(p))
       .constant("kConsumers", int(c.consumers))
       .constant("kSplitK", int(c.split_k))
       .constant("kClusterM", int(c.cluster_m))
