@@ -446,8 +446,9 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
 }
 
 /// "gemm__f16_f32__nn__128x256x64_w2x4_s3_g8" (wgmma: "gemm__f16_f16__nn__wg128x256x64_c2_s4_g8",
-/// "_k2" for split K, "_m2" for clusters of 2 on block rows), with "__u" when A's or B's rows are
-/// not whole 16-byte vectors and "__epi_NAME" for an epilogue.
+/// "_k2" for split K, "_m2" for clusters of 2 on block rows), with "__vAB" when A's or B's rows
+/// are not whole 16-byte vectors (A and B the elements a copy of each moves: "__v44" for
+/// 2500^3 in f16) and "__epi_NAME" for an epilogue.
 inline std::string gemm_kernel_name(const GemmParams& p, const GemmConfig& c) {
   const std::string shape =
       std::to_string(c.block_m) + "x" + std::to_string(c.block_n) + "x" + std::to_string(c.block_k);
