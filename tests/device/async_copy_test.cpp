@@ -110,29 +110,25 @@ TEST_CASE("8- and 4-byte copies serve rows only that aligned, edges zero-filled 
   check_tiles<Tile, 8, Mode::static_unchecked, 4>(8);
 }
 
-TEST_CASE("async_copy of 8 and 4 bytes copies a prefix and zero-fills the rest") {
-  alignas(8) unsigned char src[8];
-  alignas(8) unsigned char dst[8];
-  for (int bytes = 0; bytes <= 8; bytes += 2) {
-    for (int j = 0; j < 8; ++j) src[j] = static_cast<unsigned char>(j + 1);
-    for (auto& x : dst) x = 0xee;
-    kiln::async_copy<8>(dst, src, bytes);
-    for (int j = 0; j < 8; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
-    if (bytes > 4) continue;
-    for (auto& x : dst) x = 0xee;
-    kiln::async_copy<4>(dst, src, bytes);
-    for (int j = 0; j < 4; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
-    for (int j = 4; j < 8; ++j) CHECK(dst[j] == 0xee);  // nothing past the 4 bytes
-  }
-}
-
-TEST_CASE("async_copy_16 copies a prefix and zero-fills the rest") {
+namespace {
+// A copy of Bytes bytes given `bytes` of source (0 to Bytes, in steps of Step): the prefix
+// copied, the rest of the Bytes zero-filled, nothing past them touched.
+template <int Bytes, int Step, class Copy>
+void check_prefix(const Copy& copy) {
   alignas(16) unsigned char src[16];
   alignas(16) unsigned char dst[16];
-  for (int bytes = 0; bytes <= 16; bytes += 4) {
+  for (int bytes = 0; bytes <= Bytes; bytes += Step) {
     for (int j = 0; j < 16; ++j) src[j] = static_cast<unsigned char>(j + 1);
     for (auto& x : dst) x = 0xee;
-    kiln::async_copy_16(dst, src, bytes);
-    for (int j = 0; j < 16; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
+    copy(dst, src, bytes);
+    for (int j = 0; j < Bytes; ++j) CHECK(dst[j] == (j < bytes ? j + 1 : 0));
+    for (int j = Bytes; j < 16; ++j) CHECK(dst[j] == 0xee);
   }
+}
+}  // namespace
+
+TEST_CASE("async copies of 16, 8 and 4 bytes copy a prefix and zero-fill the rest") {
+  check_prefix<16, 4>([](void* d, const void* s, int n) { kiln::async_copy_16(d, s, n); });
+  check_prefix<8, 2>([](void* d, const void* s, int n) { kiln::async_copy<8>(d, s, n); });
+  check_prefix<4, 2>([](void* d, const void* s, int n) { kiln::async_copy<4>(d, s, n); });
 }
