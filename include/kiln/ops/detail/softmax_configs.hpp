@@ -67,9 +67,9 @@ inline int softmax_register_bytes(std::int64_t threads_per_block) {
   return threads_per_block >= 1024 ? 64 : 128;
 }
 inline constexpr int softmax_max_threads = 1024;
-/// The most bytes of a row a staged block holds in shared memory (what sm_80 to sm_90 all
-/// give a block, 99 KiB on sm_86 and sm_89, with room for the reductions).
-inline constexpr std::int64_t softmax_max_staged_bytes = 96 * 1024;
+/// The most bytes of a row a staged block holds in shared memory (an sm_90 block may have
+/// 227 KiB; softmax_staged_configs keeps to what the device gives, less 4 KiB).
+inline constexpr std::int64_t softmax_max_staged_bytes = 192 * 1024;
 
 /// The dynamic shared memory of a block of config `c` for `p`: a staged block's slice of
 /// the row (0 for the other strategies).
@@ -285,10 +285,12 @@ inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig
 
 /// The staged candidates for `p` (the forward: softmax_description adds them, those of
 /// clusters where the device has clusters), for rows of 32 KiB and more whose vectors are
-/// 4 to 16 bytes: the row, or a cluster's slice of it (clusters of 2, 4 or 8), of 16 to
-/// 96 KiB, copied into a block's shared memory by 512 or 1024 threads.
+/// 4 to 16 bytes: the row, or a cluster's slice of it (clusters of 2, 4 or 8), of 16 KiB
+/// to softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB,
+/// copied into a block's shared memory by 512 or 1024 threads.
 inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p, int warp_size,
-                                                         bool clusters) {
+                                                         bool clusters,
+                                                         std::int64_t shared_optin) {
   std::vector<SoftmaxConfig> out;
   const int esize = gen::size_of(p.dtype);
   const int vec = softmax_vector_width(p);
@@ -300,7 +302,10 @@ inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p,
     if (vecs % blocks != 0) continue;
     const std::int64_t slice = vecs / blocks;
     const std::int64_t slice_bytes = slice * vec * esize;
-    if (slice_bytes < 16 * 1024 || slice_bytes > softmax_max_staged_bytes) continue;
+    if (slice_bytes < 16 * 1024 || slice_bytes > softmax_max_staged_bytes ||
+        slice_bytes > shared_optin - 4 * 1024) {
+      continue;
+    }
     for (int t : {512, 1024}) {
       if (t % warp_size != 0 || slice % t != 0) continue;
       out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(slice / t), blocks});
