@@ -248,9 +248,10 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
 // of the row (kSliceVecs vectors, thread t vectors t, t + kThreadsPerRow, ...) into
 // shared memory by cp.async, all in flight at once, then makes one pass as one_pass does
 // with its max and sum from the copies and the write from them again (each thread reads
-// back only what its own copies wrote: no barrier between). A block holds up to 96 KiB
-// where one_pass holds 64 KiB in registers, so a row of 128 KiB needs a cluster of two,
-// and an SM holds several blocks at once, one loading while another writes.
+// back only what its own copies wrote: no barrier between). A block holds up to 192 KiB
+// where one_pass holds 64 KiB in registers, and an SM holds several blocks of rows up to
+// 64 KiB at once, one loading while another writes. (Clusters of staged blocks, each with
+// a slice, are valid, but were measured slower than one block a row.)
 static_assert(kSliceVecs == kThreadsPerRow * kIters, "staged: the threads tile the slice");
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");

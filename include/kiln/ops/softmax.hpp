@@ -113,8 +113,8 @@ inline SoftmaxFactory::Description softmax_description() {
               const auto clusters = softmax_cluster_configs(p, warp_size(d));
               out.insert(out.end(), clusters.begin(), clusters.end());
             }
-            const auto staged = softmax_staged_configs(p, warp_size(d), has_clusters(d),
-                                                       d.shared_per_block_optin);
+            const auto staged =
+                softmax_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
             out.insert(out.end(), staged.begin(), staged.end());
             return out;
           },

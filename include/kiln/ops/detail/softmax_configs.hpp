@@ -279,37 +279,30 @@ inline std::vector<SoftmaxConfig> softmax_cluster_configs(const SoftmaxParams& p
 /// shared memory (an H100's or H200's) take, each block's slice and 1 KiB more.
 inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig& c) {
   const std::int64_t by_shared = (227 * 1024) / (softmax_shared_bytes(p, c) + 1024);
-  return int(std::clamp<std::int64_t>(std::min<std::int64_t>(2048 / c.threads_per_row, by_shared),
-                                      1, 8));
+  return int(
+      std::clamp<std::int64_t>(std::min<std::int64_t>(2048 / c.threads_per_row, by_shared), 1, 8));
 }
 
-/// The staged candidates for `p` (the forward: softmax_description adds them, those of
-/// clusters where the device has clusters), for rows of 32 KiB and more whose vectors are
-/// 4 to 16 bytes: the row, or a cluster's slice of it (clusters of 2, 4 or 8), of 16 KiB
-/// to softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB,
-/// copied into a block's shared memory by 512 or 1024 threads.
+/// The staged candidates for `p` (the forward: softmax_description adds them), for rows of
+/// 32 KiB and more whose vectors are 4 to 16 bytes and whose bytes are at most
+/// softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB: the
+/// row copied into one block's shared memory by 512 or 1024 threads. (Clusters of 2 to 8
+/// staged blocks sharing a row are valid configs, but ran at 24-57% of a copy on the H200
+/// where one block a row reached 80-98%: none are offered.)
 inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p, int warp_size,
-                                                         bool clusters,
                                                          std::int64_t shared_optin) {
   std::vector<SoftmaxConfig> out;
   const int esize = gen::size_of(p.dtype);
   const int vec = softmax_vector_width(p);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
-  if (row_bytes < 32 * 1024 || vec * esize < 4) return out;
+  if (row_bytes < 32 * 1024 || vec * esize < 4 || row_bytes > softmax_max_staged_bytes ||
+      row_bytes > shared_optin - 4 * 1024) {
+    return out;
+  }
   const std::int64_t vecs = p.cols / vec;
-  for (int blocks : {1, 2, 4, 8}) {
-    if (blocks > 1 && !clusters) break;
-    if (vecs % blocks != 0) continue;
-    const std::int64_t slice = vecs / blocks;
-    const std::int64_t slice_bytes = slice * vec * esize;
-    if (slice_bytes < 16 * 1024 || slice_bytes > softmax_max_staged_bytes ||
-        slice_bytes > shared_optin - 4 * 1024) {
-      continue;
-    }
-    for (int t : {512, 1024}) {
-      if (t % warp_size != 0 || slice % t != 0) continue;
-      out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(slice / t), blocks});
-    }
+  for (int t : {512, 1024}) {
+    if (t % warp_size != 0 || vecs % t != 0) continue;
+    out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(vecs / t)});
   }
   return out;
 }
@@ -347,13 +340,24 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
   return candidates.front();
 }
 
-/// The forward's config without timing: softmax_heuristic, but rows over 16 KiB and up to
-/// 32 KiB are held in one pass by 1024 threads (4096 x 16384 f16 on the H200: 93% of a
-/// copy, where the two passes of softmax_heuristic_choice reach 62%). The backward and
-/// the norms, which hold more a thread, keep softmax_heuristic.
+/// The forward's config without timing: softmax_heuristic, but f16 and f32 rows of 32 KiB
+/// and more are staged in shared memory where a candidate does, by 512 threads under 64
+/// KiB and 1024 from 64 KiB; else rows over 16 KiB and up to 32 KiB are held in one pass
+/// by 1024 threads. On the H200 (benchmarks/softmax --sweep), % of a copy: 4096 x 16384
+/// f16 96.9% staged, 92.4% one pass (t1024); 2048 x 32768 f16 95.9% staged, 88.0% two
+/// passes; 1024 x 65536 f16 85.5% staged, 79.9% two passes; 4096 x 16384 f32 97.7%
+/// staged, 90.7% two passes. bf16 staged ran at 50-67% there (its vectors' reads from
+/// shared memory are not yet one wide load each): the heuristic keeps it off. The
+/// backward and the norms, which hold more a thread, keep softmax_heuristic.
 inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
                                                const std::vector<SoftmaxConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
+  if (p.dtype != gen::DType::bf16 && row_bytes >= 32 * 1024) {
+    const int threads = row_bytes < 64 * 1024 ? 512 : 1024;
+    for (const auto& c : candidates) {
+      if (c.strategy == SoftmaxStrategy::staged && c.threads_per_row == threads) return c;
+    }
+  }
   if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
     const SoftmaxConfig want = softmax_one_pass(p, softmax_max_threads, 128);
     for (const auto& c : candidates) {
