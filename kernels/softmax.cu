@@ -10,6 +10,7 @@
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kCluster
 //   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
 //   SOFTMAX_BACKWARD (defined for the backward kernel only)
+//   SOFTMAX_STAGED (defined for staged configs: the row staged in shared memory)
 //
 // One pass (kMultiPass == 0): kThreadsPerRow threads own a row; each keeps its kIters
 // vectors of the row in registers, so the row is read once. Short rows share a warp
@@ -34,9 +35,11 @@
 //
 // Rows are a run-time argument; tensors view one row at a time, because a whole matrix
 // can pass 2^31 elements (kiln's tensors use 32-bit offsets): the row's start is 64-bit.
+#include "kiln/device/async_copy.hpp"
 #include "kiln/device/block.hpp"
 #include "kiln/device/cluster.hpp"
 #include "kiln/device/half.hpp"
+#include "kiln/device/shared_memory.hpp"
 #include "spec.hpp"
 
 namespace softmax {
@@ -240,6 +243,50 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
   cluster_done();
 }
 
+#ifdef SOFTMAX_STAGED
+// Staged (forward, one row per block, kCluster blocks a row): the block copies its slice
+// of the row (kSliceVecs vectors, thread t vectors t, t + kThreadsPerRow, ...) into
+// shared memory by cp.async, all in flight at once, then makes one pass as one_pass does
+// with its max and sum from the copies and the write from them again (each thread reads
+// back only what its own copies wrote: no barrier between). A block holds up to 192 KiB
+// where one_pass holds 64 KiB in registers, and an SM holds several blocks of rows up to
+// 64 KiB at once, one loading while another writes. (Clusters of staged blocks, each with
+// a slice, are valid, but were measured slower than one block a row.)
+static_assert(kSliceVecs == kThreadsPerRow * kIters, "staged: the threads tile the slice");
+static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
+              "staged: cp.async copies vectors of 4, 8 or 16 bytes");
+
+KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
+  Vector* const held = static_cast<Vector*>(kiln::dynamic_shared_memory());
+  const int t = kiln::thread_index();
+  const long long start = (long long)block_row() * kCols + slice_start();
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int v = i * kThreadsPerRow + t;
+    kiln::async_copy<int(sizeof(Vector))>(held + v, in + start + (long long)v * kVec,
+                                          int(sizeof(Vector)));
+  }
+  kiln::async_commit_group();
+  kiln::async_wait_group<0>();
+  // (Loops unrolled by two: the vectors are in shared memory, and registers held for all
+  // of them would leave room for fewer blocks.)
+  MaxSum part{kLowest, 0.0f};
+#pragma unroll 2
+  for (int i = 0; i < kIters; ++i) part.m = max_in(held[i * kThreadsPerRow + t], part.m);
+#pragma unroll 2
+  for (int i = 0; i < kIters; ++i) part.s = sum_exp(held[i * kThreadsPerRow + t], part.m, part.s);
+  const MaxSum total = cluster_combine(reduce_row(part));
+  const float inv_sum = 1.0f / total.s;
+  const Out y(out + start);
+#pragma unroll 2
+  for (int i = 0; i < kIters; ++i) {
+    const int v = i * kThreadsPerRow + t;
+    kiln::store_vector<kVec>(y[COLV(v)], normalized(held[v], total.m, inv_sum));
+  }
+  cluster_done();
+}
+#endif
+
 // Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) streams its row in steps of
 // kIters vectors per thread.
 KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
@@ -401,15 +448,25 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 #ifndef SOFTMAX_BACKWARD
+#ifdef SOFTMAX_STAGED
+// Staged: as many blocks an SM as its threads and shared memory take (kMinBlocks).
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kMinBlocks)
+#else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
+#endif
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
                      int rows) {
+#ifdef SOFTMAX_STAGED
+  if (softmax::block_row() >= rows) return;  // the whole cluster: before any barrier
+  softmax::staged_pass(in, out);
+#else
   if constexpr (kMultiPass) {
     if (softmax::block_row() >= rows) return;  // the whole cluster: before any barrier
     softmax::multi_pass(in, out);
   } else {
     softmax::one_pass(in, out, rows);
   }
+#endif
 }
 #else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)

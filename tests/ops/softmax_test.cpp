@@ -287,6 +287,99 @@ TEST_CASE("clusters: offered on sm_90 only, launched a cluster a row") {
   CHECK(plain.cluster.count() == 1);
 }
 
+TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memory holds") {
+  using S = SoftmaxStrategy;
+  using kiln::ops::detail::softmax_shared_bytes;
+  using kiln::ops::detail::softmax_staged_configs;
+  constexpr std::int64_t h200 = 227 * 1024, ada = 99 * 1024;
+  const SoftmaxParams f16_128k{SoftmaxDType::f16, 65536, 1024};
+  CHECK(softmax_staged_configs(f16_128k, 32, h200) ==
+        std::vector<SoftmaxConfig>{{S::staged, 512, 8, 1, 16}, {S::staged, 1024, 8, 1, 8}});
+  CHECK(softmax_staged_configs(f16_128k, 32, ada).empty());  // 128 KiB: more than 95 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f16, 16384, 8}, 32, ada).size() == 2);  // 32 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f16, 8192, 8}, 32, h200).empty());      // 16 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f32, 65536, 8}, 32, h200).empty());     // 256 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f16, 65535, 8}, 32, h200).empty());     // 2-byte
+  for (auto dt : all_dtypes) {
+    for (int cols : {16384, 32768, 49152, 65536, 100000}) {
+      const SoftmaxParams p{dt, cols, 64};
+      for (const auto& c : softmax_staged_configs(p, 32, h200)) {
+        CAPTURE(softmax_kernel_name(p, c));
+        CHECK(validate_error(p, c).empty());
+        // The row exactly, in the block's shared memory.
+        CHECK(softmax_shared_bytes(p, c) == std::int64_t(cols) * kiln::gen::size_of(dt));
+        CHECK(softmax_shared_bytes(p, c) <= 192 * 1024);
+      }
+    }
+  }
+  // The op's candidates on an H200 include them; its launch carries the row's bytes.
+  kiln::rt::DeviceProperties d;
+  d.platform = kiln::rt::Platform::cuda;
+  d.arch = "sm_90";
+  d.compute_major = 9;
+  d.warp_size = 32;
+  d.shared_per_block_optin = std::size_t(h200);
+  const auto configs = kiln::ops::softmax_factory().configs(f16_128k, d);
+  const SoftmaxConfig t1024{S::staged, 1024, 8, 1, 8};
+  CHECK(std::count(configs.begin(), configs.end(), t1024) == 1);
+  const auto lc = kiln::ops::detail::softmax_launch(f16_128k, t1024);
+  CHECK(lc.shared_bytes == 131072);
+  CHECK(lc.grid.x == 1024);
+  CHECK(lc.block.x == 1024);
+  CHECK(softmax_kernel_name(f16_128k, t1024) == "softmax__f16__cols65536__staged_t1024v8i8");
+  const std::string h = kiln::ops::detail::softmax_spec(f16_128k, t1024).header();
+  CHECK(has(h, "#define SOFTMAX_STAGED 1"));
+  CHECK(has(h, "inline constexpr int kMinBlocks = 1;"));  // 128 KiB: one block an SM
+  CHECK(
+      has(kiln::ops::detail::softmax_spec({SoftmaxDType::f16, 16384, 8}, {S::staged, 512, 8, 1, 4})
+              .header(),
+          "inline constexpr int kMinBlocks = 4;"));  // 32 KiB: 2048 threads
+  CHECK_FALSE(
+      has(kiln::ops::detail::softmax_spec(f16_128k, {S::multi_pass, 1024, 8, 1, 4}).header(),
+          "SOFTMAX_STAGED"));
+  // The forward's heuristic stages f16 and f32 rows of 32 KiB and more (512 threads under
+  // 64 KiB, 1024 from 64 KiB), not bf16's, nor rows that do not fit.
+  auto heuristic = [&](SoftmaxDType dt, int cols) {
+    const SoftmaxParams p{dt, cols, 1024};
+    return softmax_kernel_name(
+        p, softmax_forward_heuristic(p, kiln::ops::softmax_factory().configs(p, d)));
+  };
+  CHECK(heuristic(SoftmaxDType::f16, 65536) == "softmax__f16__cols65536__staged_t1024v8i8");
+  CHECK(heuristic(SoftmaxDType::f16, 32768) == "softmax__f16__cols32768__staged_t1024v8i4");
+  CHECK(heuristic(SoftmaxDType::f16, 16384) == "softmax__f16__cols16384__staged_t512v8i4");
+  CHECK(heuristic(SoftmaxDType::f32, 16384) == "softmax__f32__cols16384__staged_t1024v4i4");
+  CHECK(heuristic(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__staged_t512v4i4");
+  CHECK(heuristic(SoftmaxDType::bf16, 65536) == "softmax__bf16__cols65536__multipass_t1024v8i4");
+  CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__multipass_t1024v4i8");
+  CHECK(heuristic(SoftmaxDType::f16, 8192) == "softmax__f16__cols8192__t512v8");
+}
+
+TEST_CASE("staged configs the kernel cannot run are refused, naming the rule") {
+  using S = SoftmaxStrategy;
+  const SoftmaxParams p{SoftmaxDType::f16, 65536, 64};
+  CHECK(has(validate_error(p, {S::staged, 512, 8, 2, 8}), "one row per block"));
+  CHECK(has(validate_error(p, {S::staged, 512, 8, 1, 8}), "the row's (or its cluster's slice)"));
+  // Odd f16 rows move 2-byte vectors, which cp.async does not copy.
+  CHECK(has(validate_error({SoftmaxDType::f16, 65535, 64}, {S::staged, 1024, 1, 1, 64}),
+            "vectors of 4, 8 or 16 bytes"));
+  CHECK(has(validate_error({SoftmaxDType::f32, 65536, 64}, {S::staged, 1024, 4, 1, 16}),
+            "at most 196608 bytes"));
+  CHECK(validate_error({SoftmaxDType::f32, 65536, 64}, {S::staged, 1024, 4, 1, 8, 2}).empty());
+  // The backward has no staged rows.
+  const std::string backward = [&] {
+    try {
+      validate_softmax_backward_config(p, {S::staged, 1024, 8, 1, 8}, 32);
+    } catch (const kiln::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  CHECK(has(backward, "staged rows are the forward's"));
+  // Records name the strategy.
+  CHECK(nlohmann::json(SoftmaxConfig{S::staged, 1024, 8, 1, 8}).dump().find("\"staged\"") !=
+        std::string::npos);
+}
+
 TEST_CASE("kernel names carry the specialization") {
   using S = SoftmaxStrategy;
   CHECK(softmax_kernel_name({SoftmaxDType::f16, 4096, 5}, {S::one_pass, 256, 8, 1, 2}) ==
@@ -550,6 +643,11 @@ std::vector<Case> every_kind() {
   // over a quarter of a row, multi pass over an eighth.
   out.push_back({{SoftmaxDType::f16, 65536, 1}, {S::one_pass, 1024, 8, 1, 2, 4}});
   out.push_back({{SoftmaxDType::f32, 1 << 20, 1}, {S::multi_pass, 1024, 4, 1, 4, 8}});
+  // Rows staged in shared memory: 128 KiB of f16 by 1024 threads, 32 KiB of f32 by 512,
+  // and a cluster of 4 blocks each with 64 KiB of a 256 KiB f32 row.
+  out.push_back({{SoftmaxDType::f16, 65536, 1}, {S::staged, 1024, 8, 1, 8}});
+  out.push_back({{SoftmaxDType::f32, 8192, 1}, {S::staged, 512, 4, 1, 4}});
+  out.push_back({{SoftmaxDType::f32, 65536, 1}, {S::staged, 1024, 4, 1, 4, 4}});
   return out;
 }
 

@@ -14,12 +14,27 @@
 /// Launch bounds: the kernel is launched with at most `threads` threads a block, and the
 /// compiler should keep registers low enough for `min_blocks` blocks a multiprocessor (on
 /// AMD: waves per execution unit, as HIP's __launch_bounds__ reads its second argument).
-/// Empty on the host.
+/// On NVIDIA GPUs min_blocks is capped at what the target's threads a multiprocessor
+/// allow (1536 on sm_86 and sm_89, 2048 on sm_80 and sm_90), so that one count serves every
+/// target (ptxas ignores a larger one, with a warning). Empty on the host.
 #if KILN_GPU_COMPILER && KILN_HIP
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
   __attribute__((amdgpu_flat_work_group_size(1, threads), amdgpu_waves_per_eu(min_blocks)))
 #elif KILN_GPU_COMPILER
-#define KILN_LAUNCH_BOUNDS(threads, min_blocks) __launch_bounds__(threads, min_blocks)
+namespace kiln::detail {
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890)
+inline constexpr int sm_threads = 1536;
+#else
+inline constexpr int sm_threads = 2048;
+#endif
+KILN_HOST_DEVICE constexpr int launch_min_blocks(int threads, int min_blocks) {
+  return min_blocks * threads <= sm_threads ? min_blocks
+         : sm_threads / threads > 1         ? sm_threads / threads
+                                            : 1;
+}
+}  // namespace kiln::detail
+#define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
+  __launch_bounds__(threads, ::kiln::detail::launch_min_blocks(threads, min_blocks))
 #else
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks)
 #endif

@@ -606,8 +606,8 @@ class KernelFactory {
     const std::string kname = kernel_name(p, c);
     rt::Function fn = rt::load_module(binary, device).function(kname);
     rt::LaunchConfig lc = launch_config(p, c, device.properties());
-    if (lc.shared_bytes > 48u * 1024u &&
-        int(lc.shared_bytes) > fn.attributes().max_dynamic_shared_bytes) {
+    // (Above the default limit: 48 KiB less the kernel's static shared memory.)
+    if (int(lc.shared_bytes) > fn.attributes().max_dynamic_shared_bytes) {
       fn.set_max_dynamic_shared(int(lc.shared_bytes));
     }
     rt::detail::check_limits(fn, lc);

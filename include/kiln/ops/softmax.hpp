@@ -63,6 +63,7 @@ inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConf
       std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block)) * std::max(1, c.cluster_blocks),
       c.threads_per_row * c.rows_per_block);
   lc.cluster = rt::Dim3(unsigned(std::max(1, c.cluster_blocks)));
+  lc.shared_bytes = unsigned(softmax_shared_bytes(p, c));  // a staged block's slice
   return lc;
 }
 
@@ -103,7 +104,7 @@ inline SoftmaxFactory::Description softmax_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax",
-      .version = 1,
+      .version = 2,
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
@@ -112,6 +113,9 @@ inline SoftmaxFactory::Description softmax_description() {
               const auto clusters = softmax_cluster_configs(p, warp_size(d));
               out.insert(out.end(), clusters.begin(), clusters.end());
             }
+            const auto staged =
+                softmax_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
+            out.insert(out.end(), staged.begin(), staged.end());
             return out;
           },
       .spec =

@@ -18,11 +18,14 @@
 
 namespace kiln::ops {
 
-/// How a row is traversed: once with the row held in registers, or twice (an online max
-/// and sum, then the write) for rows too long for that.
-enum class SoftmaxStrategy : std::int32_t { one_pass, multi_pass };
+/// How a row is traversed: once with the row held in registers, twice (an online max
+/// and sum, then the write) for rows too long for that, or once with the row (a
+/// cluster's block: its slice) staged in shared memory (the forward, rows of 32 KiB and
+/// more).
+enum class SoftmaxStrategy : std::int32_t { one_pass, multi_pass, staged };
 NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxStrategy, {{SoftmaxStrategy::one_pass, "one_pass"},
-                                               {SoftmaxStrategy::multi_pass, "multi_pass"}})
+                                               {SoftmaxStrategy::multi_pass, "multi_pass"},
+                                               {SoftmaxStrategy::staged, "staged"}})
 
 /// A softmax over the last dimension of a row-major (rows, cols) matrix.
 struct SoftmaxParams {
@@ -39,9 +42,10 @@ struct SoftmaxConfig {
   SoftmaxStrategy strategy = SoftmaxStrategy::one_pass;
   std::int32_t threads_per_row = 1;  ///< a power of 2 up to 1024
   std::int32_t vector_width = 1;     ///< a power of 2 that divides cols
-  std::int32_t rows_per_block = 1;   ///< 1 for multi_pass
+  std::int32_t rows_per_block = 1;   ///< 1 for multi_pass and staged
   /// one_pass: the vectors each thread holds, ceil(cols / vector_width / threads_per_row);
-  /// multi_pass: the vectors each thread loads per step of its loop.
+  /// multi_pass: the vectors each thread loads per step of its loop; staged: the vectors
+  /// each thread copies into shared memory (the block's slice over the threads, exactly).
   std::int32_t vectors_per_thread = 1;
   /// Blocks of a thread-block cluster (sm_90) that share each row, each taking an equal
   /// slice of its vectors (one_pass and vectors_per_thread count over the slice): 1 (a row
@@ -63,6 +67,17 @@ inline int softmax_register_bytes(std::int64_t threads_per_block) {
   return threads_per_block >= 1024 ? 64 : 128;
 }
 inline constexpr int softmax_max_threads = 1024;
+/// The most bytes of a row a staged block holds in shared memory (an sm_90 block may have
+/// 227 KiB; softmax_staged_configs keeps to what the device gives, less 4 KiB).
+inline constexpr std::int64_t softmax_max_staged_bytes = 192 * 1024;
+
+/// The dynamic shared memory of a block of config `c` for `p`: a staged block's slice of
+/// the row (0 for the other strategies).
+inline std::int64_t softmax_shared_bytes(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  if (c.strategy != SoftmaxStrategy::staged) return 0;
+  return std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.vector_width *
+         gen::size_of(p.dtype);
+}
 
 inline bool is_power_of_2(std::int64_t v) {
   return v > 0 && (v & (v - 1)) == 0;
@@ -163,6 +178,27 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
                   " here) in blocks of " + std::to_string(block) +
                   " threads; use more threads, fewer rows per block or multi_pass");
     }
+  } else if (c.strategy == SoftmaxStrategy::staged) {
+    if (c.rows_per_block != 1) {
+      throw Error(what + "staged runs one row per block (rows_per_block = 1)");
+    }
+    const int vector_bytes = c.vector_width * esize;
+    if (vector_bytes != 4 && vector_bytes != 8 && vector_bytes != 16) {
+      throw Error(what + "staged copies vectors of 4, 8 or 16 bytes (cp.async), not " +
+                  std::to_string(vector_bytes));
+    }
+    if (std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.cluster_blocks !=
+        p.cols / c.vector_width) {
+      throw Error(what +
+                  "staged needs threads_per_row x vectors_per_thread vectors a block, the "
+                  "row's (or its cluster's slice) exactly");
+    }
+    if (softmax_shared_bytes(p, c) > softmax_max_staged_bytes) {
+      throw Error(what + "a staged block holds at most " +
+                  std::to_string(softmax_max_staged_bytes) + " bytes of the row (" +
+                  std::to_string(softmax_shared_bytes(p, c)) +
+                  " here); use a cluster of more blocks");
+    }
   } else if (c.rows_per_block != 1) {
     throw Error(what + "multi_pass runs one row per block (rows_per_block = 1)");
   }
@@ -238,6 +274,39 @@ inline std::vector<SoftmaxConfig> softmax_cluster_configs(const SoftmaxParams& p
   return out;
 }
 
+/// The blocks of staged config `c` an SM is to hold at once (the kernel's launch bounds,
+/// which keep its registers from limiting them): as many as 2048 threads and 227 KiB of
+/// shared memory (an H100's or H200's) take, each block's slice and 1 KiB more.
+inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  const std::int64_t by_shared = (227 * 1024) / (softmax_shared_bytes(p, c) + 1024);
+  return int(
+      std::clamp<std::int64_t>(std::min<std::int64_t>(2048 / c.threads_per_row, by_shared), 1, 8));
+}
+
+/// The staged candidates for `p` (the forward: softmax_description adds them), for rows of
+/// 32 KiB and more whose vectors are 4 to 16 bytes and whose bytes are at most
+/// softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB: the
+/// row copied into one block's shared memory by 512 or 1024 threads. (Clusters of 2 to 8
+/// staged blocks sharing a row are valid configs, but ran at 24-57% of a copy on the H200
+/// where one block a row reached 80-98%: none are offered.)
+inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p, int warp_size,
+                                                         std::int64_t shared_optin) {
+  std::vector<SoftmaxConfig> out;
+  const int esize = gen::size_of(p.dtype);
+  const int vec = softmax_vector_width(p);
+  const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
+  if (row_bytes < 32 * 1024 || vec * esize < 4 || row_bytes > softmax_max_staged_bytes ||
+      row_bytes > shared_optin - 4 * 1024) {
+    return out;
+  }
+  const std::int64_t vecs = p.cols / vec;
+  for (int t : {512, 1024}) {
+    if (t % warp_size != 0 || vecs % t != 0) continue;
+    out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(vecs / t)});
+  }
+  return out;
+}
+
 /// The config taken without timing (KILN_TUNE=off), from timings on an H200
 /// (benchmarks/softmax --sweep):
 ///   rows up to 16 KiB  one pass, each thread holding two 16-byte vectors (at least 16
@@ -271,13 +340,24 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
   return candidates.front();
 }
 
-/// The forward's config without timing: softmax_heuristic, but rows over 16 KiB and up to
-/// 32 KiB are held in one pass by 1024 threads (4096 x 16384 f16 on the H200: 93% of a
-/// copy, where the two passes of softmax_heuristic_choice reach 62%). The backward and
-/// the norms, which hold more a thread, keep softmax_heuristic.
+/// The forward's config without timing: softmax_heuristic, but f16 and f32 rows of 32 KiB
+/// and more are staged in shared memory where a candidate does, by 512 threads under 64
+/// KiB and 1024 from 64 KiB; else rows over 16 KiB and up to 32 KiB are held in one pass
+/// by 1024 threads. On the H200 (benchmarks/softmax --sweep), % of a copy: 4096 x 16384
+/// f16 96.9% staged, 92.4% one pass (t1024); 2048 x 32768 f16 95.9% staged, 88.0% two
+/// passes; 1024 x 65536 f16 85.5% staged, 79.9% two passes; 4096 x 16384 f32 97.7%
+/// staged, 90.7% two passes. bf16 staged ran at 50-67% there (its vectors' reads from
+/// shared memory are not yet one wide load each): the heuristic keeps it off. The
+/// backward and the norms, which hold more a thread, keep softmax_heuristic.
 inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
                                                const std::vector<SoftmaxConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
+  if (p.dtype != gen::DType::bf16 && row_bytes >= 32 * 1024) {
+    const int threads = row_bytes < 64 * 1024 ? 512 : 1024;
+    for (const auto& c : candidates) {
+      if (c.strategy == SoftmaxStrategy::staged && c.threads_per_row == threads) return c;
+    }
+  }
   if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
     const SoftmaxConfig want = softmax_one_pass(p, softmax_max_threads, 128);
     for (const auto& c : candidates) {
@@ -293,8 +373,9 @@ inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConf
   std::string name =
       "softmax__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__";
   if (c.strategy == SoftmaxStrategy::multi_pass) name += "multipass_";
+  if (c.strategy == SoftmaxStrategy::staged) name += "staged_";
   name += "t" + std::to_string(c.threads_per_row) + "v" + std::to_string(c.vector_width);
-  if (c.strategy == SoftmaxStrategy::multi_pass) {
+  if (c.strategy != SoftmaxStrategy::one_pass) {
     name += "i" + std::to_string(c.vectors_per_thread);
   } else if (c.rows_per_block > 1) {
     name += "r" + std::to_string(c.rows_per_block);
@@ -321,6 +402,9 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .constant("kIters", int(c.vectors_per_thread))
       .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0)
       .constant("kCluster", int(c.cluster_blocks));
+  if (c.strategy == SoftmaxStrategy::staged) {
+    s.macro("SOFTMAX_STAGED", "1").constant("kMinBlocks", softmax_staged_min_blocks(p, c));
+  }
   return s;
 }
 
@@ -374,6 +458,9 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
     throw Error(what +
                 "the backward kernel runs a row per block or slot (cluster_blocks = 1); "
                 "clusters are the forward's");
+  }
+  if (c.strategy == SoftmaxStrategy::staged) {
+    throw Error(what + "the backward runs one_pass or multi_pass; staged rows are the forward's");
   }
   const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
   if (!softmax_backward_fits(p, c)) {
