@@ -139,10 +139,18 @@ TEST_CASE("which strategies a problem gets") {
   CHECK(sub_warp);
 }
 
+namespace {
+// The kernel the forward's heuristic picks for 1024 rows of `cols` among `configs(p)`.
+template <class Configs>
+std::string forward_choice(SoftmaxDType dt, int cols, const Configs& configs) {
+  const SoftmaxParams p{dt, cols, 1024};
+  return softmax_kernel_name(p, softmax_forward_heuristic(p, configs(p)));
+}
+}  // namespace
+
 TEST_CASE("the heuristic on the benchmark's shapes") {
   auto h = [](SoftmaxDType dt, int cols) {
-    const SoftmaxParams p{dt, cols, 1024};
-    return softmax_kernel_name(p, softmax_forward_heuristic(p, softmax_configs(p, 32)));
+    return forward_choice(dt, cols, [](const SoftmaxParams& p) { return softmax_configs(p, 32); });
   };
   CHECK(h(SoftmaxDType::f16, 128) == "softmax__f16__cols128__t8v8r16");
   CHECK(h(SoftmaxDType::f16, 1024) == "softmax__f16__cols1024__t64v8r2");
@@ -340,9 +348,9 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   // The forward's heuristic stages f16 and f32 rows of 32 KiB and more (512 threads under
   // 64 KiB, 1024 from 64 KiB), not bf16's, nor rows that do not fit.
   auto heuristic = [&](SoftmaxDType dt, int cols) {
-    const SoftmaxParams p{dt, cols, 1024};
-    return softmax_kernel_name(
-        p, softmax_forward_heuristic(p, kiln::ops::softmax_factory().configs(p, d)));
+    return forward_choice(dt, cols, [&](const SoftmaxParams& p) {
+      return kiln::ops::softmax_factory().configs(p, d);
+    });
   };
   CHECK(heuristic(SoftmaxDType::f16, 65536) == "softmax__f16__cols65536__staged_t1024v8i8");
   CHECK(heuristic(SoftmaxDType::f16, 32768) == "softmax__f16__cols32768__staged_t1024v8i4");
