@@ -113,9 +113,12 @@ inline SoftmaxFactory::Description softmax_description() {
               const auto clusters = softmax_cluster_configs(p, warp_size(d));
               out.insert(out.end(), clusters.begin(), clusters.end());
             }
-            const auto staged =
-                softmax_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
-            out.insert(out.end(), staged.begin(), staged.end());
+            // Staged rows on NVIDIA GPUs (on AMD ones they are yet to be run).
+            if (d.platform == rt::Platform::cuda) {
+              const auto staged =
+                  softmax_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
+              out.insert(out.end(), staged.begin(), staged.end());
+            }
             return out;
           },
       .spec =
