@@ -54,7 +54,62 @@ void check_scale(const factory::Kernel<ScaleParams, factory_test::ScaleConfig>& 
   CHECK_MESSAGE(wrong == 0, k.name() << ": " << wrong << " of " << n << " elements wrong");
 }
 
+// out = in * k through 1 KiB of static shared memory and 48 KiB of dynamic: 49 KiB in all,
+// over the default limit of 48 KiB, though the dynamic part alone is not.
+const char* padded_source = R"(
+#include "spec.hpp"
+extern "C" __global__ void KILN_KERNEL_NAME(const float* in, float* out, long long n, float k) {
+  __shared__ float pad[256];
+  extern __shared__ float dyn[];
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  pad[threadIdx.x] = i < n ? in[i] : 0.0f;
+  dyn[threadIdx.x * 48] = pad[threadIdx.x] * k;
+  __syncthreads();
+  if (i < n) out[i] = dyn[threadIdx.x * 48];
+}
+)";
+
+class PaddedFactory : public factory::KernelFactory<ScaleParams, factory_test::ScaleConfig> {
+ public:
+  PaddedFactory()
+      : KernelFactory("padded_scale", 1, jit::Program{"padded.cu", padded_source, {}, {}}) {}
+  void validate(const ScaleParams&, const rt::DeviceProperties&) const override {}
+  std::vector<factory_test::ScaleConfig> configs(const ScaleParams&,
+                                                 const rt::DeviceProperties&) const override {
+    return {{256, 1, 0}};
+  }
+  factory_test::ScaleConfig heuristic(const ScaleParams&,
+                                      const std::vector<factory_test::ScaleConfig>& c,
+                                      const rt::DeviceProperties&) const override {
+    return c.front();
+  }
+  gen::Spec spec(const ScaleParams&, const factory_test::ScaleConfig&,
+                 const rt::DeviceProperties&) const override {
+    return {};
+  }
+  rt::LaunchConfig launch_config(const ScaleParams& p, const factory_test::ScaleConfig&,
+                                 const rt::DeviceProperties&) const override {
+    return {{unsigned((p.n + 255) / 256)}, {256u}, 48u * 1024u};
+  }
+  double bytes(const ScaleParams& p) const override { return 8.0 * double(p.n); }
+  TuningRun tuning_run(const ScaleParams&, const rt::Device&) const override {
+    throw Error("kiln: padded_scale is not tuned");
+  }
+};
+
 }  // namespace
+
+TEST_CASE("a kernel whose static and dynamic shared memory pass 48 KiB together launches") {
+  // The factory raises the kernel's dynamic limit (48 KiB less its 1 KiB of static shared
+  // memory) to the launch's 48 KiB; it used to do so only above 48 KiB of dynamic memory,
+  // and the launch check then refused this one.
+  PaddedFactory f;
+  f.set_tune_options(quick(TunePolicy::off));
+  const auto& k = f.get({100003}, rt::Device(0));
+  CHECK(k.function().attributes().static_shared_bytes == 1024);
+  CHECK(k.function().attributes().max_dynamic_shared_bytes >= 48 * 1024);
+  check_scale(k);
+}
 
 TEST_CASE("full tuning times every candidate, skips the bad ones with reasons, stores all") {
   kiln_test::TempDir dir("kiln-factory");
