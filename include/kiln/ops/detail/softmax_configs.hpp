@@ -287,8 +287,8 @@ inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig
 /// 32 KiB and more whose vectors are 4 to 16 bytes and whose bytes are at most
 /// softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB: the
 /// row copied into one block's shared memory by 512 or 1024 threads. (Clusters of 2 to 8
-/// staged blocks sharing a row are valid configs, but ran at 24-57% of a copy on the H200
-/// where one block a row reached 80-98%: none are offered.)
+/// staged blocks sharing a row are valid configs, but ran at 29-66% of a copy on the H200
+/// where one block a row reached 82-98%: none are offered.)
 inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p, int warp_size,
                                                          std::int64_t shared_optin) {
   std::vector<SoftmaxConfig> out;
@@ -346,7 +346,7 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
 /// by 1024 threads. On the H200 (benchmarks/softmax --sweep), % of a copy: 4096 x 16384
 /// f16 96.9% staged, 92.4% one pass (t1024); 2048 x 32768 f16 95.9% staged, 88.0% two
 /// passes; 1024 x 65536 f16 85.5% staged, 79.9% two passes; 4096 x 16384 f32 97.7%
-/// staged, 90.7% two passes. bf16 staged ran at 50-67% there (its vectors' reads from
+/// staged, 90.7% two passes. bf16 staged ran at 50-58% there (its vectors' reads from
 /// shared memory are not yet one wide load each): the heuristic keeps it off. The
 /// backward and the norms, which hold more a thread, keep softmax_heuristic.
 inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
