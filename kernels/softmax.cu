@@ -256,6 +256,15 @@ static_assert(kSliceVecs == kThreadsPerRow * kIters, "staged: the threads tile t
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");
 
+/// Vector `v` of `held` (shared memory) in one wide load (read through its elements, the
+/// vector took one narrow load each).
+KILN_DEVICE KILN_FORCEINLINE Vector held_vector(const Vector* held, int v) {
+  struct alignas(sizeof(Vector)) Words {
+    unsigned w[sizeof(Vector) / 4];
+  };
+  return __builtin_bit_cast(Vector, *reinterpret_cast<const Words*>(held + v));
+}
+
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
   Vector* const held = static_cast<Vector*>(kiln::dynamic_shared_memory());
   const int t = kiln::thread_index();
@@ -272,16 +281,18 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem*
   // of them would leave room for fewer blocks.)
   MaxSum part{kLowest, 0.0f};
 #pragma unroll 2
-  for (int i = 0; i < kIters; ++i) part.m = max_in(held[i * kThreadsPerRow + t], part.m);
+  for (int i = 0; i < kIters; ++i)
+    part.m = max_in(held_vector(held, i * kThreadsPerRow + t), part.m);
 #pragma unroll 2
-  for (int i = 0; i < kIters; ++i) part.s = sum_exp(held[i * kThreadsPerRow + t], part.m, part.s);
+  for (int i = 0; i < kIters; ++i)
+    part.s = sum_exp(held_vector(held, i * kThreadsPerRow + t), part.m, part.s);
   const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
   const Out y(out + start);
 #pragma unroll 2
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
-    kiln::store_vector<kVec>(y[COLV(v)], normalized(held[v], total.m, inv_sum));
+    kiln::store_vector<kVec>(y[COLV(v)], normalized(held_vector(held, v), total.m, inv_sum));
   }
   cluster_done();
 }
