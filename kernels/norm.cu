@@ -11,6 +11,8 @@
 //   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, and
 //               kRms (1: RMSNorm), kResidual (1: the fused residual variant)
+//   NORM_STAGED (defined for staged configs: the row staged in shared memory), with the
+//               constant kStagedMinBlocks (the launch bounds' blocks an SM)
 //   KILN_KERNEL_NAME, e.g. norm__layer__f16__cols4096__t256v8
 //
 // A constant row's mean must come out as exactly its value, whatever its magnitude (an
@@ -30,8 +32,10 @@
 // Pointers carry no __restrict__: y may be x, and h may be x or the residual (updated in
 // place); every element is read before the same thread writes it, and the multi-pass
 // write reads h back, so its loads must see this kernel's stores.
+#include "kiln/device/async_copy.hpp"
 #include "kiln/device/block.hpp"
 #include "kiln/device/half.hpp"
+#include "kiln/device/shared_memory.hpp"
 #include "spec.hpp"
 
 namespace norms {  // not "norm": CUDA's math library has a function of that name
@@ -56,7 +60,7 @@ KILN_HOST_DEVICE constexpr int one_pass_min_blocks() {
   return blocks > 1 ? blocks : 1;
 #endif
 }
-constexpr int kMinBlocks = one_pass_min_blocks();
+[[maybe_unused]] constexpr int kMinBlocks = one_pass_min_blocks();  // (not staged configs)
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
 static_assert((kThreadsPerRow & (kThreadsPerRow - 1)) == 0, "threads per row: a power of 2");
@@ -221,6 +225,83 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   if (first == COLV(0)) write_stats(a, row, s);
 }
 
+#ifdef NORM_STAGED
+// Staged (forward, one row per block): the block copies its row of x (and of the
+// residual) into shared memory by cp.async, all of it in flight at once, then makes one
+// pass as one_pass does, h = x (+ residual) from the copies for the sums and again for the
+// writes (each thread reads back only what its own copies wrote: no barrier between).
+static_assert(kRowsPerBlock == 1 && kMultiPass == 0 && kVecs == kThreadsPerRow * kIters,
+              "staged: a row a block, the threads tiling it");
+static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
+              "staged: cp.async copies vectors of 4, 8 or 16 bytes");
+
+/// Vector `v` of a staged row in one wide load.
+KILN_DEVICE KILN_FORCEINLINE Vector staged_vector(const Vector* row, int v) {
+  struct alignas(sizeof(Vector)) Words {
+    unsigned w[sizeof(Vector) / 4];
+  };
+  return __builtin_bit_cast(Vector, *reinterpret_cast<const Words*>(row + v));
+}
+/// h at this thread's vector v of the staged rows (x, then the residual's kVecs vectors).
+KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
+  Vector h = staged_vector(rows, v);
+  if constexpr (kResidual) {
+    const Vector r = staged_vector(rows + kVecs, v);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) from_float(to_float(h[j]) + to_float(r[j]), h[j]);
+  }
+  return h;
+}
+
+KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
+  Vector* const rows = static_cast<Vector*>(kiln::dynamic_shared_memory());
+  const int t = kiln::thread_index();
+  const ROW row(kiln::block_index());
+  const long long start = (long long)row.get() * kCols;
+#pragma unroll
+  for (int k = 0; k < (kResidual ? 2 : 1); ++k) {
+    const Elem* from = (k == 0 ? a.x : a.residual) + start;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const int v = i * kThreadsPerRow + t;
+      kiln::async_copy<int(sizeof(Vector))>(rows + k * kVecs + v, from + (long long)v * kVec,
+                                            int(sizeof(Vector)));
+    }
+  }
+  kiln::async_commit_group();
+  // LayerNorm's shift K = h[0], from memory as one_pass does (no thread writes before the
+  // reduction's barrier).
+  const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
+  kiln::async_wait_group<0>();
+  Sums part{0.0f, 0.0f};
+#pragma unroll 2
+  for (int i = 0; i < kIters; ++i) {
+    const Vector h = staged_h(rows, i * kThreadsPerRow + t);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      const float d = to_float(h[j]) - shift;
+      part.a += kRms ? d * d : d;
+      part.b += d * d;
+    }
+  }
+  const Sums total = reduce_row<0>(part);
+  Stats s{0.0f, 0.0f};
+  if constexpr (kRms) {
+    s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);
+  } else {
+    s = shifted_stats(total, shift, a.eps);
+  }
+#pragma unroll 2
+  for (int i = 0; i < kIters; ++i) {
+    const int v = i * kThreadsPerRow + t;
+    const Vector h = staged_h(rows, v);
+    if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
+    kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, h, COLV(v), s));
+  }
+  if (t == 0) write_stats(a, row, s);
+}
+#endif
+
 // Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) streams its row in steps of
 // kIters vectors per thread; the write reads h back from where the first pass wrote it
 // (the same thread's elements).
@@ -291,15 +372,25 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 /// kVec elements from a 16-byte aligned base; weight, bias: kCols elements, 16-byte
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
 /// and ceil(rows / kRowsPerBlock) blocks.
+#ifdef NORM_STAGED
+// Staged: as many blocks an SM as its threads and shared memory take (kStagedMinBlocks).
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kStagedMinBlocks)
+#else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, norms::kMinBlocks)
+#endif
     KILN_KERNEL_NAME(const norms::Elem* x, const norms::Elem* residual, const norms::Elem* weight,
                      const norms::Elem* bias, norms::Elem* y, norms::Elem* h, float* mean,
                      float* rstd, float eps, int rows) {
   const norms::Args a{x, residual, weight, bias, y, h, mean, rstd, eps};
+#ifdef NORM_STAGED
+  if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
+  norms::staged_pass(a);
+#else
   if constexpr (kMultiPass) {
     if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
     norms::multi_pass(a);
   } else {
     norms::one_pass(a, rows);
   }
+#endif
 }

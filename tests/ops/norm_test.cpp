@@ -217,6 +217,70 @@ TEST_CASE("the generated header holds softmax's row tensors and the norm's const
   CHECK(has(l, "inline constexpr int kMultiPass = 1;"));
 }
 
+TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA GPUs") {
+  using S = NormStrategy;
+  using kiln::ops::detail::norm_shared_bytes;
+  using kiln::ops::detail::norm_staged_configs;
+  constexpr std::int64_t h200 = 227 * 1024;
+  // 128 KiB rows: x alone fits 192 KiB, x and the residual do not.
+  const NormParams plain{NormKind::layer_norm, NormDType::f16, 65536, false, 64};
+  const NormParams with_residual{NormKind::layer_norm, NormDType::f16, 65536, true, 64};
+  CHECK(norm_staged_configs(plain, 32, h200) ==
+        std::vector<NormConfig>{{S::staged, 512, 8, 1, 16}, {S::staged, 1024, 8, 1, 8}});
+  CHECK(norm_staged_configs(with_residual, 32, h200).empty());
+  const NormParams half{NormKind::rms_norm, NormDType::bf16, 32768, true, 64};  // 2 x 64 KiB
+  const auto configs = norm_staged_configs(half, 32, h200);
+  REQUIRE(configs.size() == 2);
+  for (const auto& c : configs) {
+    CAPTURE(norm_kernel_name(half, c));
+    CHECK_NOTHROW(validate_norm_config(half, c, 32));
+    CHECK(norm_shared_bytes(half, c) == 2 * 65536);
+    CHECK(kiln::ops::detail::norm_launch(half, c).shared_bytes == 2 * 65536);
+  }
+  CHECK(norm_kernel_name(half, configs[1]) ==
+        "norm__rms__bf16__cols32768__residual__staged_t1024v8i4");
+  // Too much for a block: refused, naming the norm.
+  CHECK_THROWS_WITH_AS(validate_norm_config(with_residual, {S::staged, 1024, 8, 1, 8}, 32),
+                       doctest::Contains("at most 196608 bytes of x and the residual"),
+                       kiln::Error);
+  // The header: one pass's constants, and the staged kernel's own.
+  const std::string h = kiln::ops::detail::norm_spec(half, configs[1]).header();
+  CHECK(has(h, "#define NORM_STAGED 1"));
+  CHECK(has(h, "inline constexpr int kStagedMinBlocks = 1;"));  // 128 KiB a block
+  CHECK(has(h, "inline constexpr int kMultiPass = 0;"));
+  CHECK_FALSE(has(h, "SOFTMAX_STAGED"));
+  CHECK_FALSE(has(kiln::ops::detail::norm_spec(plain, {S::one_pass, 1024, 8, 1, 8}).header(),
+                  "NORM_STAGED"));
+  // The factory offers them on an H200, not on an MI300; the backward refuses them.
+  kiln::rt::DeviceProperties d;
+  d.platform = kiln::rt::Platform::cuda;
+  d.arch = "sm_90";
+  d.compute_major = 9;
+  d.warp_size = 32;
+  d.shared_per_block_optin = std::size_t(h200);
+  kiln::rt::DeviceProperties mi300 = d;
+  mi300.platform = kiln::rt::Platform::hip;
+  mi300.arch = "gfx942";
+  mi300.compute_major = 0;
+  mi300.warp_size = 64;
+  mi300.shared_per_block_optin = 64 * 1024;
+  auto staged = [&](const kiln::rt::DeviceProperties& dev) {
+    int n = 0;
+    for (const auto& c : kiln::ops::norm_factory().configs(plain, dev)) {
+      n += c.strategy == S::staged;
+    }
+    return n;
+  };
+  CHECK(staged(d) == 2);
+  CHECK(staged(mi300) == 0);
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
+                           {NormKind::layer_norm, NormDType::f16, 65536, true, false, 64},
+                           {S::staged, 1024, 8, 1, 8}, 32),
+                       doctest::Contains("staged rows are the forward's"), kiln::Error);
+  CHECK(nlohmann::json(NormConfig{S::staged, 1024, 8, 1, 8}).dump().find("\"staged\"") !=
+        std::string::npos);
+}
+
 // ---- The backward passes ----
 
 using kiln::ops::detail::norm_backward_configs;
@@ -454,6 +518,11 @@ std::vector<Case> every_kind() {
   // The most a one-pass thread holds: 128 bytes of the row at 512 threads, 64 at 1024.
   out.push_back({{K::layer_norm, NormDType::f16, 32768, true, 1}, {S::one_pass, 512, 8, 1, 8}});
   out.push_back({{K::layer_norm, NormDType::f32, 16384, true, 1}, {S::one_pass, 1024, 4, 1, 4}});
+  // Rows staged in shared memory: RMSNorm + residual (64 KiB of each), LayerNorm f32 (64 KiB),
+  // LayerNorm bf16 + residual (32 KiB of each).
+  out.push_back({{K::rms_norm, NormDType::f16, 32768, true, 1}, {S::staged, 1024, 8, 1, 4}});
+  out.push_back({{K::layer_norm, NormDType::f32, 16384, false, 1}, {S::staged, 512, 4, 1, 8}});
+  out.push_back({{K::layer_norm, NormDType::bf16, 16384, true, 1}, {S::staged, 512, 8, 1, 4}});
   return out;
 }
 

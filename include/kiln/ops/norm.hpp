@@ -69,7 +69,9 @@ namespace detail {
 
 /// A kernel's grid covers p.rows rows (at least one block), as softmax's.
 inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
-  return softmax_launch(norm_row(p), to_softmax(c));
+  rt::LaunchConfig lc = softmax_launch(norm_row(p), to_softmax(c));
+  lc.shared_bytes = unsigned(norm_shared_bytes(p, c));  // a staged block's rows
+  return lc;
 }
 
 /// One read of x (and the residual), one write of y (and h), the weight and bias, the
@@ -92,10 +94,19 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 1,
+      .version = 2,
       .source = "norm.cu",
-      .configs = [](const NormParams& p,
-                    const rt::DeviceProperties& d) { return norm_configs(p, warp_size(d)); },
+      .configs =
+          [](const NormParams& p, const rt::DeviceProperties& d) {
+            std::vector<NormConfig> out = norm_configs(p, warp_size(d));
+            // Staged rows on NVIDIA GPUs (on AMD ones they are yet to be run).
+            if (d.platform == rt::Platform::cuda) {
+              const auto staged =
+                  norm_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
+              out.insert(out.end(), staged.begin(), staged.end());
+            }
+            return out;
+          },
       .spec =
           [](const NormParams& p, const NormConfig& c, const rt::DeviceProperties& d) {
             validate_norm(p);

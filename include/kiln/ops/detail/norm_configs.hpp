@@ -31,11 +31,13 @@ enum class NormKind : std::int32_t { layer_norm, rms_norm };
 NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
                                         {NormKind::rms_norm, "rms_norm"}})
 
-/// How a row is traversed: once with the row held in registers, or twice (the row's sums,
-/// then the write) for rows too long for that.
-enum class NormStrategy : std::int32_t { one_pass, multi_pass };
+/// How a row is traversed: once with the row held in registers, twice (the row's sums,
+/// then the write) for rows too long for that, or once with the row (x, and the
+/// residual) staged in shared memory (the forward, rows of 32 KiB and more).
+enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged };
 NLOHMANN_JSON_SERIALIZE_ENUM(NormStrategy, {{NormStrategy::one_pass, "one_pass"},
-                                            {NormStrategy::multi_pass, "multi_pass"}})
+                                            {NormStrategy::multi_pass, "multi_pass"},
+                                            {NormStrategy::staged, "staged"}})
 
 /// A LayerNorm or RMSNorm over the last dimension of a row-major (rows, cols) matrix.
 /// Weight, bias, epsilon and the statistics written are run-time arguments; `residual`
@@ -76,14 +78,22 @@ inline SoftmaxParams norm_row(const NormParams& p) {
   return {p.dtype, p.cols, p.rows};
 }
 inline SoftmaxConfig to_softmax(const NormConfig& c) {
-  return {c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
-                                                 : SoftmaxStrategy::one_pass,
-          c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
+  const SoftmaxStrategy s = c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
+                            : c.strategy == NormStrategy::staged   ? SoftmaxStrategy::staged
+                                                                   : SoftmaxStrategy::one_pass;
+  return {s, c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
 }
 inline NormConfig to_norm(const SoftmaxConfig& c) {
-  return {
-      c.strategy == SoftmaxStrategy::multi_pass ? NormStrategy::multi_pass : NormStrategy::one_pass,
-      c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
+  const NormStrategy s = c.strategy == SoftmaxStrategy::multi_pass ? NormStrategy::multi_pass
+                         : c.strategy == SoftmaxStrategy::staged   ? NormStrategy::staged
+                                                                   : NormStrategy::one_pass;
+  return {s, c.threads_per_row, c.vector_width, c.rows_per_block, c.vectors_per_thread};
+}
+
+/// The dynamic shared memory of a block of config `c` for `p`: a staged block's row of x,
+/// and of the residual (0 for the other strategies).
+inline std::int64_t norm_shared_bytes(const NormParams& p, const NormConfig& c) {
+  return softmax_shared_bytes(norm_row(p), to_softmax(c)) * (p.residual ? 2 : 1);
 }
 
 /// Throws kiln::Error unless kiln's norms support `p`.
@@ -120,12 +130,32 @@ inline void validate_norm_config(const NormParams& p, const NormConfig& c, int w
                 " for " + nlohmann::json(p).dump() +
                 (rule == std::string::npos ? ": " + text : text.substr(rule + 1)));
   }
+  if (norm_shared_bytes(p, c) > softmax_max_staged_bytes) {
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
+                " for " + nlohmann::json(p).dump() + ": a staged block holds at most " +
+                std::to_string(softmax_max_staged_bytes) + " bytes of x and the residual (" +
+                std::to_string(norm_shared_bytes(p, c)) + " here); use multi_pass");
+  }
 }
 
 /// Every candidate config for `p`: softmax's for the same row (softmax_configs).
 inline std::vector<NormConfig> norm_configs(const NormParams& p, int warp_size) {
   std::vector<NormConfig> out;
   for (const SoftmaxConfig& c : softmax_configs(norm_row(p), warp_size)) out.push_back(to_norm(c));
+  return out;
+}
+
+/// The staged candidates for `p` (the forward on NVIDIA GPUs: norm_description adds them):
+/// softmax's for the same row (softmax_staged_configs) whose rows of x and the residual
+/// fit softmax_max_staged_bytes and the device's `shared_optin` less 4 KiB.
+inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp_size,
+                                                   std::int64_t shared_optin) {
+  std::vector<NormConfig> out;
+  for (const SoftmaxConfig& c : softmax_staged_configs(norm_row(p), warp_size, shared_optin)) {
+    const NormConfig n = to_norm(c);
+    const std::int64_t bytes = norm_shared_bytes(p, n);
+    if (bytes <= softmax_max_staged_bytes && bytes <= shared_optin - 4 * 1024) out.push_back(n);
+  }
   return out;
 }
 
@@ -152,9 +182,17 @@ inline std::string norm_kernel_name(const NormParams& p, const NormConfig& c) {
 /// The header kernels/norm.cu includes as "spec.hpp" (its comment lists what it uses):
 /// softmax's, with the kind and the residual flag.
 inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
-  gen::Spec s = softmax_spec(norm_row(p), to_softmax(c));
+  // (A staged config's constants are one pass's; its own parts are the norms'.)
+  SoftmaxConfig row = to_softmax(c);
+  if (row.strategy == SoftmaxStrategy::staged) row.strategy = SoftmaxStrategy::one_pass;
+  gen::Spec s = softmax_spec(norm_row(p), row);
   s.constant("kRms", p.kind == NormKind::rms_norm ? 1 : 0)
       .constant("kResidual", p.residual ? 1 : 0);
+  if (c.strategy == NormStrategy::staged) {
+    s.macro("NORM_STAGED", "1")
+        .constant("kStagedMinBlocks",
+                  staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)));
+  }
   return s;
 }
 
@@ -215,6 +253,9 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
     const std::string text = e.what();
     const std::size_t rule = text.find("}: ");
     throw Error(what + (rule == std::string::npos ? ": " + text : text.substr(rule + 1)));
+  }
+  if (c.strategy == NormStrategy::staged) {
+    throw Error(what + ": the backward runs one_pass or multi_pass; staged rows are the forward's");
   }
   const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
   if (c.strategy == NormStrategy::one_pass &&

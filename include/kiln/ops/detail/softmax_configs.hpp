@@ -274,13 +274,15 @@ inline std::vector<SoftmaxConfig> softmax_cluster_configs(const SoftmaxParams& p
   return out;
 }
 
-/// The blocks of staged config `c` an SM is to hold at once (the kernel's launch bounds,
-/// which keep its registers from limiting them): as many as 2048 threads and 227 KiB of
-/// shared memory (an H100's or H200's) take, each block's slice and 1 KiB more.
+/// The blocks of a staged kernel an SM is to hold at once (its launch bounds, which keep
+/// its registers from limiting them): as many as 2048 threads and 227 KiB of shared memory
+/// (an H100's or H200's) take, each block's `threads` and `shared_bytes` and 1 KiB more.
+inline int staged_min_blocks(std::int64_t threads, std::int64_t shared_bytes) {
+  const std::int64_t by_shared = (227 * 1024) / (shared_bytes + 1024);
+  return int(std::clamp<std::int64_t>(std::min<std::int64_t>(2048 / threads, by_shared), 1, 8));
+}
 inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig& c) {
-  const std::int64_t by_shared = (227 * 1024) / (softmax_shared_bytes(p, c) + 1024);
-  return int(
-      std::clamp<std::int64_t>(std::min<std::int64_t>(2048 / c.threads_per_row, by_shared), 1, 8));
+  return staged_min_blocks(c.threads_per_row, softmax_shared_bytes(p, c));
 }
 
 /// The staged candidates for `p` (the forward: softmax_description adds them), for rows of
