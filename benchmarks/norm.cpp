@@ -6,8 +6,11 @@
 // copy's (one read and one write), measured here.
 //
 //   norm [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...]
-//        [--kinds layer_norm,rms_norm] [--residual] [--backward]
+//        [--kinds layer_norm,rms_norm] [--residual] [--backward] [--sweep]
 //        [bench flags: --noise PCT --seconds S --no-flush]
+//
+// --sweep (forward only) also times every candidate config of each problem (what
+// KILN_TUNE=full would try) and names the fastest in the summary's last column.
 //
 // Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
 // calls ask for dweight (and dbias) with a workspace. cuDNN's norms are reached only
@@ -34,6 +37,7 @@ using bench::gbps_of;
 using bench::make_input;
 using bench::split;
 using ops::NormKind;
+using ops::NormParams;
 
 namespace {
 
@@ -123,6 +127,20 @@ struct Problem {
     }
   }
 
+  /// The forward through one kernel of the factory, as the op launches it.
+  void forward_with(const ops::NormFactory::KernelType& k, rt::StreamRef st) {
+    const NormParams p{kind, dt, s.cols, residual, s.rows};
+    rt::LaunchConfig lc = ops::detail::norm_launch(p, k.config());
+    lc.stream = st;
+    const bool layer = kind == NormKind::layer_norm;
+    k.launch(lc, static_cast<const void*>(x.data()),
+             static_cast<const void*>(residual ? r.data() : nullptr),
+             static_cast<const void*>(w.data()),
+             static_cast<const void*>(layer ? w.data() : nullptr), static_cast<void*>(y.data()),
+             static_cast<void*>(residual ? h.data() : nullptr), layer ? mean.data() : nullptr,
+             rstd.data(), 1e-5f, int(s.rows));
+  }
+
   void backward(rt::StreamRef st) {
     ops::NormBackwardArgs<T> a{
         .weight = &w, .rstd = &rstd, .dweight = &dw, .workspace = &workspace};
@@ -146,10 +164,12 @@ int main(int argc, char** argv) try {
   std::vector<Shape> shapes = {{8192, 8192},  {65536, 1024}, {16384, 4096},
                                {32768, 512},  {4096, 16384}, {1024, 65536},
                                {64, 1 << 20}, {512, 4096},   {8, 8192}};
-  bool backward = false, residual = false;
+  bool backward = false, residual = false, sweep = false;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
-    if (a == "--backward") {
+    if (a == "--sweep") {
+      sweep = true;
+    } else if (a == "--backward") {
       backward = true;
     } else if (a == "--residual") {
       residual = true;
@@ -175,8 +195,11 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("norm: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --shapes LIST, --kinds LIST, "
-                  "--residual, --backward)");
+                  "--residual, --backward, --sweep)");
     }
+  }
+  if (backward && sweep) {
+    throw Error("norm: --sweep times the forward's candidates; leave out --backward");
   }
   if (backward && residual) {
     throw Error("norm: --residual is a forward variant; its backward is the plain backward");
@@ -197,8 +220,8 @@ int main(int argc, char** argv) try {
                          {"residual", residual},
                          {"problems", nlohmann::json::array()}};
   std::string summary =
-      "| op | rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | time us |\n"
-      "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      "| op | rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | time us | "
+      "best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (NormKind kind : kinds) {
     for (NormDType dt : dtypes) {
       for (const Shape s : shapes) {
@@ -245,6 +268,36 @@ int main(int argc, char** argv) try {
             bench.add(
                 "kiln " + name, [&](rt::StreamRef st) { pr.forward(st); }, bytes);
           }
+          // --sweep: every candidate config, compiled in parallel through the kernel cache,
+          // each checked as the op's own kernel was before it is timed.
+          std::vector<std::shared_ptr<const ops::NormFactory::KernelType>> swept;
+          if (sweep) {
+            auto& factory = ops::norm_factory();
+            const NormParams bucket{kind, dt, s.cols, residual, ops::detail::row_bucket(s.rows)};
+            const auto configs = factory.configs(bucket, props);
+            auto built = factory.build_all(bucket, configs, gpu);
+            for (std::size_t i = 0; i < configs.size(); ++i) {
+              const std::string kname = factory.kernel_name(bucket, configs[i]);
+              if (kname == name) continue;
+              try {
+                auto k = built[i].kernel;
+                if (!k) throw Error(built[i].reason);
+                pr.y.fill_bytes(0xff);
+                pr.forward_with(*k, rt::StreamRef{});
+                if (!residual) {
+                  const std::vector<T> y = pr.y.to_vector();
+                  std::vector<unsigned char> y_bytes(y.size() * sizeof(T));
+                  std::memcpy(y_bytes.data(), y.data(), y_bytes.size());
+                  spot_check(kind, dt, s, input, weight, y_bytes);
+                }
+                swept.push_back(k);
+                bench.add(
+                    kname, [&, k](rt::StreamRef st) { pr.forward_with(*k, st); }, bytes);
+              } catch (const std::exception& e) {
+                std::printf("sweep: %s left out: %s\n", kname.c_str(), e.what());
+              }
+            }
+          }
           std::printf("## %s %s %lld x %d\n\n", ops::detail::norm_name(kind),
                       std::string(gen::to_string(dt)).c_str(), (long long)s.rows, s.cols);
           const auto results = bench.run();
@@ -253,10 +306,20 @@ int main(int argc, char** argv) try {
           const double copy = gbps_of(results, "copy");
           const double kiln_gbps = gbps_of(results, "kiln " + name);
           const double us = kiln_gbps > 0 ? bytes / kiln_gbps / 1e3 : 0.0;
+          std::string best = name;
+          double best_gbps = kiln_gbps;
+          for (const auto& r : results) {
+            if (r.name != "copy" && r.gbps() > best_gbps) {
+              best = r.name;
+              best_gbps = r.gbps();
+            }
+          }
           summary += fmt::format(
-              "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} |\n",
+              "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} | {} |\n",
               ops::detail::norm_name(kind), s.rows, s.cols, std::string(gen::to_string(dt)), name,
-              copy, kiln_gbps, 100 * kiln_gbps / copy, us);
+              copy, kiln_gbps, 100 * kiln_gbps / copy, us,
+              sweep ? fmt::format("{} {:.0f} ({:.1f}%)", best, best_gbps, 100 * best_gbps / copy)
+                    : "-");
           json["problems"].push_back({{"op", ops::detail::norm_name(kind)},
                                       {"rows", s.rows},
                                       {"cols", s.cols},
@@ -266,6 +329,9 @@ int main(int argc, char** argv) try {
                                       {"copy_gbps", copy},
                                       {"kiln_gbps", kiln_gbps},
                                       {"percent_of_copy", 100 * kiln_gbps / copy},
+                                      {"best", sweep ? nlohmann::json{{"kernel", best},
+                                                                      {"gbps", best_gbps}}
+                                                     : nlohmann::json()},
                                       {"results", prof::to_json(results)}});
         };
         if (dt == NormDType::f32) {
