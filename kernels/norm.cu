@@ -253,35 +253,48 @@ KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
   return h;
 }
 
+// The copies go in kGroups commit groups of kPerGroup vectors a thread (of x and of the
+// residual), all issued at once; each group is summed as soon as it lands, while the later
+// ones are still in flight (with the whole row first, an SM holding one block of a long
+// row did no loading while it summed).
+constexpr int kPerGroup = (kIters + 7) / 8;
+constexpr int kGroups = (kIters + kPerGroup - 1) / kPerGroup;  // at most 8
+
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   Vector* const rows = static_cast<Vector*>(kiln::dynamic_shared_memory());
   const int t = kiln::thread_index();
   const ROW row(kiln::block_index());
   const long long start = (long long)row.get() * kCols;
 #pragma unroll
-  for (int k = 0; k < (kResidual ? 2 : 1); ++k) {
-    const Elem* from = (k == 0 ? a.x : a.residual) + start;
+  for (int g = 0; g < kGroups; ++g) {
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const int v = i * kThreadsPerRow + t;
-      kiln::async_copy<int(sizeof(Vector))>(rows + k * kVecs + v, from + (long long)v * kVec,
-                                            int(sizeof(Vector)));
+    for (int k = 0; k < (kResidual ? 2 : 1); ++k) {
+      const Elem* from = (k == 0 ? a.x : a.residual) + start;
+#pragma unroll
+      for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+        const int v = i * kThreadsPerRow + t;
+        kiln::async_copy<int(sizeof(Vector))>(rows + k * kVecs + v, from + (long long)v * kVec,
+                                              int(sizeof(Vector)));
+      }
     }
+    kiln::async_commit_group();
   }
-  kiln::async_commit_group();
   // LayerNorm's shift K = h[0], from memory as one_pass does (no thread writes before the
   // reduction's barrier).
   const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
-  kiln::async_wait_group<0>();
   Sums part{0.0f, 0.0f};
-#pragma unroll 2
-  for (int i = 0; i < kIters; ++i) {
-    const Vector h = staged_h(rows, i * kThreadsPerRow + t);
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) {
-      const float d = to_float(h[j]) - shift;
-      part.a += kRms ? d * d : d;
-      part.b += d * d;
+  for (int g = 0; g < kGroups; ++g) {
+    kiln::async_wait_pending(kGroups - 1 - g);  // group g has landed
+#pragma unroll
+    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+      const Vector h = staged_h(rows, i * kThreadsPerRow + t);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float d = to_float(h[j]) - shift;
+        part.a += kRms ? d * d : d;
+        part.b += d * d;
+      }
     }
   }
   const Sums total = reduce_row<0>(part);

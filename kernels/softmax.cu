@@ -265,30 +265,46 @@ KILN_DEVICE KILN_FORCEINLINE Vector held_vector(const Vector* held, int v) {
   return __builtin_bit_cast(Vector, *reinterpret_cast<const Words*>(held + v));
 }
 
+// The copies go in kGroups commit groups of kPerGroup vectors a thread, all issued at once;
+// the max and sum of each group's vectors are taken as soon as it lands, while the later
+// groups are still in flight (the row's max kept online, as multi_pass does). With the
+// whole row first, an SM holding one block of a long row did no loading while it summed.
+constexpr int kPerGroup = (kIters + 7) / 8;
+constexpr int kGroups = (kIters + kPerGroup - 1) / kPerGroup;  // at most 8
+
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
   Vector* const held = static_cast<Vector*>(kiln::dynamic_shared_memory());
   const int t = kiln::thread_index();
   const long long start = (long long)block_row() * kCols + slice_start();
 #pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    const int v = i * kThreadsPerRow + t;
-    kiln::async_copy<int(sizeof(Vector))>(held + v, in + start + (long long)v * kVec,
-                                          int(sizeof(Vector)));
+  for (int g = 0; g < kGroups; ++g) {
+#pragma unroll
+    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+      const int v = i * kThreadsPerRow + t;
+      kiln::async_copy<int(sizeof(Vector))>(held + v, in + start + (long long)v * kVec,
+                                            int(sizeof(Vector)));
+    }
+    kiln::async_commit_group();
   }
-  kiln::async_commit_group();
-  kiln::async_wait_group<0>();
-  // (Loops unrolled by two: the vectors are in shared memory, and registers held for all
-  // of them would leave room for fewer blocks.)
   MaxSum part{kLowest, 0.0f};
-#pragma unroll 2
-  for (int i = 0; i < kIters; ++i)
-    part.m = max_in(held_vector(held, i * kThreadsPerRow + t), part.m);
-#pragma unroll 2
-  for (int i = 0; i < kIters; ++i)
-    part.s = sum_exp(held_vector(held, i * kThreadsPerRow + t), part.m, part.s);
+#pragma unroll
+  for (int g = 0; g < kGroups; ++g) {
+    kiln::async_wait_pending(kGroups - 1 - g);  // group g has landed
+    float m = part.m;
+#pragma unroll
+    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i)
+      m = max_in(held_vector(held, i * kThreadsPerRow + t), m);
+    part.s *= exp_minus(part.m, m);  // rescale to the new maximum (1 when it did not grow)
+    part.m = m;
+#pragma unroll
+    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i)
+      part.s = sum_exp(held_vector(held, i * kThreadsPerRow + t), part.m, part.s);
+  }
   const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
   const Out y(out + start);
+  // (Unrolled by two: the vectors are in shared memory, and registers held for all of
+  // them would leave room for fewer blocks.)
 #pragma unroll 2
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;

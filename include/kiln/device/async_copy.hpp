@@ -88,6 +88,22 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 #endif
 }
 
+/// async_wait_group with the count of pending groups a run-time value (0 to 7; more waits
+/// as 7 does), for loops over commit groups that the compiler unrolls: there each call
+/// folds to the one cp.async.wait_group it names.
+KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_pending(int pending) {
+  switch (pending < 7 ? (pending > 0 ? pending : 0) : 7) {
+    case 0: async_wait_group<0>(); break;
+    case 1: async_wait_group<1>(); break;
+    case 2: async_wait_group<2>(); break;
+    case 3: async_wait_group<3>(); break;
+    case 4: async_wait_group<4>(); break;
+    case 5: async_wait_group<5>(); break;
+    case 6: async_wait_group<6>(); break;
+    default: async_wait_group<7>(); break;
+  }
+}
+
 namespace detail {
 
 // The compile-time checks of async_copy_tile, and the tile's contiguous dimension.
