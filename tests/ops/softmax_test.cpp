@@ -356,19 +356,20 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   CHECK_FALSE(
       has(kiln::ops::detail::softmax_spec(f16_128k, {S::multi_pass, 1024, 8, 1, 4}).header(),
           "SOFTMAX_STAGED"));
-  // The forward's heuristic stages f16 and f32 rows of 32 KiB and more (512 threads under
-  // 64 KiB, 1024 from 64 KiB), not bf16's, nor rows that do not fit.
+  // The forward's heuristic stages rows of 32 KiB and more (512 threads in 16-bit rows,
+  // 1024 in f32), not rows that do not fit.
   auto heuristic = [&](SoftmaxDType dt, int cols) {
     return forward_choice(dt, cols, [&](const SoftmaxParams& p) {
       return kiln::ops::softmax_factory().configs(p, d);
     });
   };
-  CHECK(heuristic(SoftmaxDType::f16, 65536) == "softmax__f16__cols65536__staged_t1024v8i8");
-  CHECK(heuristic(SoftmaxDType::f16, 32768) == "softmax__f16__cols32768__staged_t1024v8i4");
+  CHECK(heuristic(SoftmaxDType::f16, 65536) == "softmax__f16__cols65536__staged_t512v8i16");
+  CHECK(heuristic(SoftmaxDType::f16, 32768) == "softmax__f16__cols32768__staged_t512v8i8");
   CHECK(heuristic(SoftmaxDType::f16, 16384) == "softmax__f16__cols16384__staged_t512v8i4");
+  CHECK(heuristic(SoftmaxDType::bf16, 65536) == "softmax__bf16__cols65536__staged_t512v8i16");
+  CHECK(heuristic(SoftmaxDType::bf16, 16384) == "softmax__bf16__cols16384__staged_t512v8i4");
   CHECK(heuristic(SoftmaxDType::f32, 16384) == "softmax__f32__cols16384__staged_t1024v4i4");
-  CHECK(heuristic(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__staged_t512v4i4");
-  CHECK(heuristic(SoftmaxDType::bf16, 65536) == "softmax__bf16__cols65536__multipass_t1024v8i4");
+  CHECK(heuristic(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__staged_t1024v4i2");
   CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__multipass_t1024v4i8");
   CHECK(heuristic(SoftmaxDType::f16, 8192) == "softmax__f16__cols8192__t512v8");
 }

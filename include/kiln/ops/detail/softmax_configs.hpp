@@ -342,20 +342,20 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
   return candidates.front();
 }
 
-/// The forward's config without timing: softmax_heuristic, but f16 and f32 rows of 32 KiB
-/// and more are staged in shared memory where a candidate does, by 512 threads under 64
-/// KiB and 1024 from 64 KiB; else rows over 16 KiB and up to 32 KiB are held in one pass
-/// by 1024 threads. On the H200 (benchmarks/softmax --sweep), % of a copy: 4096 x 16384
-/// f16 96.9% staged, 92.4% one pass (t1024); 2048 x 32768 f16 95.9% staged, 88.0% two
-/// passes; 1024 x 65536 f16 85.5% staged, 79.9% two passes; 4096 x 16384 f32 97.7%
-/// staged, 90.7% two passes. bf16 staged ran at 50-58% there (its vectors' reads from
-/// shared memory are not yet one wide load each): the heuristic keeps it off. The
-/// backward and the norms, which hold more a thread, keep softmax_heuristic.
+/// The forward's config without timing: softmax_heuristic, but rows of 32 KiB and more
+/// are staged in shared memory where a candidate does, by 512 threads (f16, bf16) or 1024
+/// (f32); else rows over 16 KiB and up to 32 KiB are held in one pass by 1024 threads. On
+/// the H200 (benchmarks/softmax --sweep), % of a copy, staged against the best config
+/// without it: 1024 x 65536 f16 91% (two passes 80%), 2048 x 32768 f16 97% (88%), 4096 x
+/// 16384 f16 97% (one pass 92%), bf16 the same within a point; 4096 x 16384 f32 96-97%
+/// (two passes 91%), 8192 x 8192 f32 98%. (512 threads lead 1024 by up to 5% in 16-bit rows;
+/// in f32 1024 lead by up to 3% or tie.) The backward and the norms, which hold more a
+/// thread, keep softmax_heuristic.
 inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
                                                const std::vector<SoftmaxConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
-  if (p.dtype != gen::DType::bf16 && row_bytes >= 32 * 1024) {
-    const int threads = row_bytes < 64 * 1024 ? 512 : 1024;
+  if (row_bytes >= 32 * 1024) {
+    const int threads = p.dtype == gen::DType::f32 ? 1024 : 512;
     for (const auto& c : candidates) {
       if (c.strategy == SoftmaxStrategy::staged && c.threads_per_row == threads) return c;
     }
