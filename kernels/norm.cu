@@ -54,7 +54,11 @@ KILN_HOST_DEVICE constexpr int one_pass_min_blocks() {
 #else
   if (kMultiPass) return 1;
   const int threads = kThreadsPerRow * kRowsPerBlock;
-  const int row_registers = kIters * kVec * int(sizeof(Elem)) / 4 + 32;
+  // (LayerNorm's shift and second sum, and the residual's vectors as they are added, take
+  // 8 more each: without them ptxas spilled LayerNorm bf16 rows of 128 and, with the
+  // residual, of 8192.)
+  const int row_registers =
+      kIters * kVec * int(sizeof(Elem)) / 4 + 32 + (kRms ? 0 : 8) + (kResidual ? 8 : 0);
   const int by_registers = 65536 / (threads * row_registers);
   const int blocks = 1536 / threads < by_registers ? 1536 / threads : by_registers;
   return blocks > 1 ? blocks : 1;
@@ -172,15 +176,18 @@ KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, C
 }
 
 /// The Affines of a thread's kIters vectors (vector i at column first + i * kThreadsPerRow),
-/// loaded kAhead vectors ahead of the writes that use them. y may alias x (no
-/// __restrict__), so a load the code places after a store stays after it: taken at each
-/// write, every weight load waited a round trip to L2 behind the previous store (LayerNorm
-/// of 1024 x 65536 f16 staged ran at 80% of a copy where softmax's reached 90%). start()
-/// goes before the row's reduction, whose barriers then hide the first loads. Loops over
-/// i must be unrolled (the ring is indexed by i).
+/// loaded Ahead vectors ahead of the writes that use them (Ahead 0: at the write). y may
+/// alias x (no __restrict__), so a load the code places after a store stays after it:
+/// taken at each write, every weight load waited a round trip to L2 behind the previous
+/// store (LayerNorm of 1024 x 65536 f16 staged ran at 80% of a copy where softmax's
+/// reached 90%). start() goes before the row's reduction, whose barriers then hide the
+/// first loads. Loops over i must be unrolled (the ring is indexed by i). The ring takes
+/// 8 to 16 registers a thread: where the launch bounds leave fewer than 64, LayerNorm
+/// spilled, so those kernels take Ahead 0.
+template <int Ahead>
 struct AffineAhead {
-  static constexpr int kAhead = kIters < 2 ? kIters : 2;
-  Affine ring[kAhead];
+  static constexpr int kAhead = kIters < Ahead ? kIters : Ahead;
+  Affine ring[kAhead > 0 ? kAhead : 1];
   COLV first;
   KILN_DEVICE KILN_FORCEINLINE static bool in(COLV c) {
     return in_row<kThreadsPerRow>(c);
@@ -195,10 +202,14 @@ struct AffineAhead {
   }
   /// Vector i's Affine; vector i + kAhead's loads go out.
   KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
-    const Affine f = ring[i % kAhead];
-    const COLV c = first + COLV((i + kAhead) * kThreadsPerRow);
-    if (i + kAhead < kIters && in(c)) ring[i % kAhead] = affine_at(a, c);
-    return f;
+    if constexpr (kAhead == 0) {
+      return affine_at(a, first + COLV(i * kThreadsPerRow));
+    } else {
+      const Affine f = ring[i % kAhead];
+      const COLV c = first + COLV((i + kAhead) * kThreadsPerRow);
+      if (i + kAhead < kIters && in(c)) ring[i % kAhead] = affine_at(a, c);
+      return f;
+    }
   }
 };
 
@@ -228,8 +239,6 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
       ++held;
     }
   }
-  AffineAhead affine;
-  if (valid) affine.start(a, first);
   Stats s{0.0f, 0.0f};
   if constexpr (kRms) {
     float part = 0.0f;
@@ -265,9 +274,8 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (!in_row<kThreadsPerRow>(c)) continue;
-    const Affine f = affine.take(a, i);
     if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
-    kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, f, v[i], s));
+    kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
   }
   if (first == COLV(0)) write_stats(a, row, s);
 }
@@ -281,6 +289,22 @@ static_assert(kRowsPerBlock == 1 && kMultiPass == 0 && kVecs == kThreadsPerRow *
               "staged: a row a block, the threads tiling it");
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");
+
+// The launch bounds' blocks an SM: the host's kStagedMinBlocks (threads and shared memory
+// on an SM of 228 KiB), capped at what the target's SM holds, and for LayerNorm with the
+// residual at 48 registers a thread (at 40 and 32, ptxas spilled its bf16 rows).
+constexpr int kStagedRegisters = !kRms && kResidual ? 48 : 32;
+constexpr int kStagedByRegisters = 65536 / (kThreadsPerRow * kStagedRegisters);
+constexpr int kStagedByHost =
+    kStagedMinBlocks < kStagedByRegisters ? kStagedMinBlocks
+    : kStagedByRegisters > 1              ? kStagedByRegisters
+                                          : 1;
+#if KILN_HIP
+constexpr int kStagedBlocks = kStagedByHost;
+#else
+constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
+    kThreadsPerRow, kStagedByHost, (kResidual ? 2 : 1) * kVecs * (long long)sizeof(Vector));
+#endif
 
 /// Vector `v` of a staged row in one wide load.
 KILN_DEVICE KILN_FORCEINLINE Vector staged_vector(const Vector* row, int v) {
@@ -344,7 +368,13 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
       }
     }
   }
-  AffineAhead affine;
+  // The weights two vectors ahead where the launch bounds leave the ring 32 registers a
+  // thread over kStagedRegisters (the loop unrolled whole for it); else at the writes,
+  // unrolled by two.
+  constexpr int kAhead =
+      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 ? 2 : 0;
+  constexpr int kUnroll = kAhead > 0 ? kIters : 2;
+  AffineAhead<kAhead> affine;
   affine.start(a, COLV(t));
   const Sums total = reduce_row<0>(part);
   Stats s{0.0f, 0.0f};
@@ -353,11 +383,11 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   } else {
     s = shifted_stats(total, shift, a.eps);
   }
-#pragma unroll
+#pragma unroll kUnroll
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
-    const Affine f = affine.take(a, i);
     const Vector h = staged_h(rows, v);
+    const Affine f = affine.take(a, i);
     if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
     kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, f, h, s));
   }
@@ -436,8 +466,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
 /// and ceil(rows / kRowsPerBlock) blocks.
 #ifdef NORM_STAGED
-// Staged: as many blocks an SM as its threads and shared memory take (kStagedMinBlocks).
-KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kStagedMinBlocks)
+// Staged: as many blocks an SM as its threads and shared memory take (kStagedBlocks).
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, norms::kStagedBlocks)
 #else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, norms::kMinBlocks)
 #endif

@@ -256,6 +256,15 @@ static_assert(kSliceVecs == kThreadsPerRow * kIters, "staged: the threads tile t
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");
 
+// The launch bounds' blocks an SM: the host's kMinBlocks (threads and shared memory on an
+// SM of 228 KiB), capped at what the target's SM holds.
+#if KILN_HIP
+constexpr int kStagedBlocks = kMinBlocks;
+#else
+constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
+    kThreadsPerRow, kMinBlocks, kSliceVecs * (long long)sizeof(Vector));
+#endif
+
 /// Vector `v` of `held` (shared memory) in one wide load (read through its elements, the
 /// vector took one narrow load each).
 KILN_DEVICE KILN_FORCEINLINE Vector held_vector(const Vector* held, int v) {
@@ -476,8 +485,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 // config launches.
 #ifndef SOFTMAX_BACKWARD
 #ifdef SOFTMAX_STAGED
-// Staged: as many blocks an SM as its threads and shared memory take (kMinBlocks).
-KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kMinBlocks)
+// Staged: as many blocks an SM as its threads and shared memory take (kStagedBlocks).
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, softmax::kStagedBlocks)
 #else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
 #endif

@@ -15,6 +15,7 @@
 #include "kiln/jit/kernel_cache.hpp"
 
 #include "kiln/jit/nvrtc.hpp"
+#include "kiln/jit/resources.hpp"
 #include "support.hpp"
 
 namespace kiln_test {
@@ -38,23 +39,41 @@ inline kiln::jit::NvrtcOutput nvrtc(const std::string& source, const std::string
 
 /// `program` compiled by kiln's NVRTC backend for sm_80, sm_86, sm_89 and sm_90, each
 /// checked: a binary, the entry point `entry` in its PTX, no warning in the log, and no
-/// local memory (spills); and, with `through_cache`, for sm_90 the same PTX where the kernel
+/// local memory (none in the PTX, and no register spills where ptxas allocates the
+/// registers under the kernel's launch bounds; with `spills` Spills::report, spills are
+/// reported as warnings instead); and, with `through_cache`, for sm_90 the same PTX where the kernel
 /// cache compiles it (every file handed to NVRTC in memory; a test of many kinds of config
 /// of one kernel needs it once). The PTX of each, for checks of the caller's own.
+enum class Spills { fail, report };
 inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Program& program,
                                                            const std::string& entry,
-                                                           bool through_cache = true) {
+                                                           bool through_cache = true,
+                                                           Spills spills = Spills::fail) {
   const auto& compiler = kiln::jit::compiler_for("sm_90");
   std::vector<std::string> ptx;
   for (std::string arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
     CAPTURE(arch);
     kiln::jit::Options o;
     o.target = arch;
+    o.extra.push_back(kiln::jit::resource_usage_flag);
     const kiln::jit::Binary b = compiler.compile(program, o);
     CHECK_FALSE(b.code.empty());
     CHECK(b.ptx.find(".entry " + entry) != std::string::npos);
     CHECK_MESSAGE(b.log.find("warning") == std::string::npos, b.log);
     CHECK(b.ptx.find(".local") == std::string::npos);
+    const auto resources = kiln::jit::kernel_resources(b);
+    CHECK_FALSE(resources.empty());
+    for (const auto& k : resources) {
+      CAPTURE(k.name);
+      if (spills == Spills::fail) {
+        CHECK(k.spill_store_bytes == 0);
+        CHECK(k.stack_bytes == 0);
+      } else {
+        WARN_MESSAGE(k.spill_store_bytes == 0, (arch + " " + k.name + " spills " +
+                                                std::to_string(k.spill_store_bytes) +
+                                                " bytes a thread"));
+      }
+    }
     ptx.push_back(b.ptx);
   }
   if (!through_cache) {

@@ -273,6 +273,27 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   };
   CHECK(staged(d) == 2);
   CHECK(staged(mi300) == 0);
+  // The heuristic stages rows of x of 32 KiB and more (64 KiB with the residual): 512
+  // threads under 64 KiB staged, 1024 from 64 KiB; never on the MI300, which has none.
+  auto chosen = [&](NormKind kind, NormDType dt, int cols, bool residual,
+                    const kiln::rt::DeviceProperties& dev) {
+    const NormParams p{kind, dt, cols, residual, 1024};
+    return norm_kernel_name(p, norm_heuristic(p, kiln::ops::norm_factory().configs(p, dev)));
+  };
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 65536, false, d) ==
+        "norm__layer__f16__cols65536__staged_t1024v8i8");
+  CHECK(chosen(NormKind::rms_norm, NormDType::bf16, 16384, false, d) ==
+        "norm__rms__bf16__cols16384__staged_t512v8i4");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f32, 16384, false, d) ==
+        "norm__layer__f32__cols16384__staged_t1024v4i4");
+  CHECK(chosen(NormKind::rms_norm, NormDType::f16, 32768, true, d) ==
+        "norm__rms__f16__cols32768__residual__staged_t1024v8i4");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 16384, true, d) ==
+        "norm__layer__f16__cols16384__residual__multipass_t512v8i2");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 8192, false, d) ==
+        "norm__layer__f16__cols8192__t512v8");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 65536, false, mi300) ==
+        "norm__layer__f16__cols65536__multipass_t1024v8i4");
   CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
                            {NormKind::layer_norm, NormDType::f16, 65536, true, false, 64},
                            {S::staged, 1024, 8, 1, 8}, 32),

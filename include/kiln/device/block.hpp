@@ -20,6 +20,8 @@
 #if KILN_GPU_COMPILER && KILN_HIP
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
   __attribute__((amdgpu_flat_work_group_size(1, threads), amdgpu_waves_per_eu(min_blocks)))
+#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes) \
+  KILN_LAUNCH_BOUNDS(threads, min_blocks)
 #elif KILN_GPU_COMPILER
 namespace kiln::detail {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890)
@@ -27,16 +29,40 @@ inline constexpr int sm_threads = 1536;
 #else
 inline constexpr int sm_threads = 2048;
 #endif
+// Shared memory an SM gives its blocks (each block also takes 1 KiB the system reserves).
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 890)
+inline constexpr long long sm_shared_bytes = 100 * 1024;
+#elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 800 || __CUDA_ARCH__ == 870)
+inline constexpr long long sm_shared_bytes = 164 * 1024;
+#else
+inline constexpr long long sm_shared_bytes = 228 * 1024;
+#endif
 KILN_HOST_DEVICE constexpr int launch_min_blocks(int threads, int min_blocks) {
   return min_blocks * threads <= sm_threads ? min_blocks
          : sm_threads / threads > 1         ? sm_threads / threads
                                             : 1;
 }
+/// launch_min_blocks, capped again at the blocks of `shared_bytes` (dynamic and static)
+/// the target's SM holds.
+KILN_HOST_DEVICE constexpr int launch_min_blocks_shared(int threads, int min_blocks,
+                                                        long long shared_bytes) {
+  const long long by_shared = sm_shared_bytes / (shared_bytes + 1024);
+  const int blocks = launch_min_blocks(threads, min_blocks);
+  return blocks <= by_shared ? blocks : by_shared > 1 ? int(by_shared) : 1;
+}
 }  // namespace kiln::detail
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
   __launch_bounds__(threads, ::kiln::detail::launch_min_blocks(threads, min_blocks))
+/// KILN_LAUNCH_BOUNDS for a block of `shared_bytes` of shared memory: min_blocks is capped
+/// at what the target's SM holds too (100 KiB on sm_86 and sm_89, 164 KiB on sm_80, 228
+/// KiB on sm_90), so that registers are not given up for blocks that could never be
+/// resident together.
+#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes) \
+  __launch_bounds__(threads,                                         \
+                    ::kiln::detail::launch_min_blocks_shared(threads, min_blocks, shared_bytes))
 #else
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks)
+#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes)
 #endif
 
 namespace kiln {
