@@ -20,8 +20,6 @@
 #if KILN_GPU_COMPILER && KILN_HIP
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
   __attribute__((amdgpu_flat_work_group_size(1, threads), amdgpu_waves_per_eu(min_blocks)))
-#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes) \
-  KILN_LAUNCH_BOUNDS(threads, min_blocks)
 #elif KILN_GPU_COMPILER
 namespace kiln::detail {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890)
@@ -43,7 +41,9 @@ KILN_HOST_DEVICE constexpr int launch_min_blocks(int threads, int min_blocks) {
                                             : 1;
 }
 /// launch_min_blocks, capped again at the blocks of `shared_bytes` (dynamic and static)
-/// the target's SM holds.
+/// the target's SM holds (100 KiB on sm_86 and sm_89, 164 KiB on sm_80, 228 KiB on
+/// sm_90), so that registers are not given up for blocks that are never resident together
+/// (NVIDIA targets only: KILN_LAUNCH_BOUNDS(threads, launch_min_blocks_shared(...))).
 KILN_HOST_DEVICE constexpr int launch_min_blocks_shared(int threads, int min_blocks,
                                                         long long shared_bytes) {
   const long long by_shared = sm_shared_bytes / (shared_bytes + 1024);
@@ -53,16 +53,8 @@ KILN_HOST_DEVICE constexpr int launch_min_blocks_shared(int threads, int min_blo
 }  // namespace kiln::detail
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks) \
   __launch_bounds__(threads, ::kiln::detail::launch_min_blocks(threads, min_blocks))
-/// KILN_LAUNCH_BOUNDS for a block of `shared_bytes` of shared memory: min_blocks is capped
-/// at what the target's SM holds too (100 KiB on sm_86 and sm_89, 164 KiB on sm_80, 228
-/// KiB on sm_90), so that registers are not given up for blocks that could never be
-/// resident together.
-#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes) \
-  __launch_bounds__(threads,                                         \
-                    ::kiln::detail::launch_min_blocks_shared(threads, min_blocks, shared_bytes))
 #else
 #define KILN_LAUNCH_BOUNDS(threads, min_blocks)
-#define KILN_LAUNCH_BOUNDS_SHARED(threads, min_blocks, shared_bytes)
 #endif
 
 namespace kiln {
