@@ -54,11 +54,11 @@ KILN_HOST_DEVICE constexpr int one_pass_min_blocks() {
 #else
   if (kMultiPass) return 1;
   const int threads = kThreadsPerRow * kRowsPerBlock;
-  // (LayerNorm's shift and second sum, and the residual's vectors as they are added, take
-  // 8 more each: without them ptxas spilled LayerNorm bf16 rows of 128 and, with the
-  // residual, of 8192.)
-  const int row_registers =
-      kIters * kVec * int(sizeof(Elem)) / 4 + 32 + (kRms ? 0 : 8) + (kResidual ? 8 : 0);
+  // (ptxas spills a few bytes a thread in some LayerNorm bf16 kinds under these bounds,
+  // e.g. 14 at 128 columns and 36 at 8192 with the residual on sm_90. Leaving LayerNorm 8
+  // registers more cost 8192 x 8192 f16 a block an SM: 74% of a copy where it runs at
+  // 87% as it is.)
+  const int row_registers = kIters * kVec * int(sizeof(Elem)) / 4 + 32;
   const int by_registers = 65536 / (threads * row_registers);
   const int blocks = 1536 / threads < by_registers ? 1536 / threads : by_registers;
   return blocks > 1 ? blocks : 1;
@@ -171,8 +171,22 @@ KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Affine& f, c
   }
   return o;
 }
+/// y at vector c from h there, the weight and bias loaded here. (Written out rather than
+/// through affine_at: LayerNorm's multi-pass and one-pass kernels spilled hundreds of
+/// bytes a thread when the loads went through the Affine struct, and ran at 13-40% of a
+/// copy.)
 KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, COLV c, Stats s) {
-  return normalized(a, affine_at(a, c), v, s);
+  Vector w, b, o;
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  if (!kRms && a.bias) b = kiln::load_vector<kVec>(In(a.bias)[c]);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    float y = (to_float(v[j]) - s.mean) * s.rstd;
+    if (a.weight) y *= to_float(w[j]);
+    if (!kRms && a.bias) y += to_float(b[j]);
+    from_float(y, o[j]);
+  }
+  return o;
 }
 
 /// The Affines of a thread's kIters vectors (vector i at column first + i * kThreadsPerRow),
@@ -306,6 +320,15 @@ constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
     kThreadsPerRow, kStagedByHost, (kResidual ? 2 : 1) * kVecs * (long long)sizeof(Vector));
 #endif
 
+template <class T>
+struct IsBf16 {
+  static constexpr bool value = false;
+};
+template <>
+struct IsBf16<kiln::bf16> {
+  static constexpr bool value = true;
+};
+
 /// Vector `v` of a staged row in one wide load.
 KILN_DEVICE KILN_FORCEINLINE Vector staged_vector(const Vector* row, int v) {
   struct alignas(sizeof(Vector)) Words {
@@ -370,9 +393,14 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   }
   // The weights two vectors ahead where the launch bounds leave the ring 32 registers a
   // thread over kStagedRegisters (the loop unrolled whole for it); else at the writes,
-  // unrolled by two.
+  // unrolled by two. (LayerNorm bf16, whose conversions take more, spilled 16 bytes a
+  // thread with the ring at 64 registers, and ran at 75% of a copy where it runs at 79%
+  // without.)
+  constexpr bool kBf16 = IsBf16<Elem>::value;
   constexpr int kAhead =
-      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 ? 2 : 0;
+      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms)
+          ? 2
+          : 0;
   constexpr int kUnroll = kAhead > 0 ? kIters : 2;
   AffineAhead<kAhead> affine;
   affine.start(a, COLV(t));
@@ -387,9 +415,14 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
     const Vector h = staged_h(rows, v);
-    const Affine f = affine.take(a, i);
-    if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
-    kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, f, h, s));
+    if constexpr (kAhead > 0) {
+      const Affine f = affine.take(a, i);
+      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
+      kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, f, h, s));
+    } else {  // (as the other kernels write: through affine_at, LayerNorm spilled here)
+      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
+      kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, h, COLV(v), s));
+    }
   }
   if (t == 0) write_stats(a, row, s);
 }
