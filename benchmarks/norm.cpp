@@ -320,19 +320,19 @@ int main(int argc, char** argv) try {
               copy, kiln_gbps, 100 * kiln_gbps / copy, us,
               sweep ? fmt::format("{} {:.0f} ({:.1f}%)", best, best_gbps, 100 * best_gbps / copy)
                     : "-");
-          json["problems"].push_back({{"op", ops::detail::norm_name(kind)},
-                                      {"rows", s.rows},
-                                      {"cols", s.cols},
-                                      {"dtype", std::string(gen::to_string(dt))},
-                                      {"kernel", name},
-                                      {"bytes", bytes},
-                                      {"copy_gbps", copy},
-                                      {"kiln_gbps", kiln_gbps},
-                                      {"percent_of_copy", 100 * kiln_gbps / copy},
-                                      {"best", sweep ? nlohmann::json{{"kernel", best},
-                                                                      {"gbps", best_gbps}}
-                                                     : nlohmann::json()},
-                                      {"results", prof::to_json(results)}});
+          json["problems"].push_back(
+              {{"op", ops::detail::norm_name(kind)},
+               {"rows", s.rows},
+               {"cols", s.cols},
+               {"dtype", std::string(gen::to_string(dt))},
+               {"kernel", name},
+               {"bytes", bytes},
+               {"copy_gbps", copy},
+               {"kiln_gbps", kiln_gbps},
+               {"percent_of_copy", 100 * kiln_gbps / copy},
+               {"best",
+                sweep ? nlohmann::json{{"kernel", best}, {"gbps", best_gbps}} : nlohmann::json()},
+               {"results", prof::to_json(results)}});
         };
         if (dt == NormDType::f32) {
           bench_one(std::uint32_t{});

@@ -203,9 +203,7 @@ struct AffineAhead {
   static constexpr int kAhead = kIters < Ahead ? kIters : Ahead;
   Affine ring[kAhead > 0 ? kAhead : 1];
   COLV first;
-  KILN_DEVICE KILN_FORCEINLINE static bool in(COLV c) {
-    return in_row<kThreadsPerRow>(c);
-  }
+  KILN_DEVICE KILN_FORCEINLINE static bool in(COLV c) { return in_row<kThreadsPerRow>(c); }
   KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
     first = first_col;
 #pragma unroll
@@ -309,10 +307,9 @@ static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16
 // residual at 48 registers a thread (at 40 and 32, ptxas spilled its bf16 rows).
 constexpr int kStagedRegisters = !kRms && kResidual ? 48 : 32;
 constexpr int kStagedByRegisters = 65536 / (kThreadsPerRow * kStagedRegisters);
-constexpr int kStagedByHost =
-    kStagedMinBlocks < kStagedByRegisters ? kStagedMinBlocks
-    : kStagedByRegisters > 1              ? kStagedByRegisters
-                                          : 1;
+constexpr int kStagedByHost = kStagedMinBlocks < kStagedByRegisters ? kStagedMinBlocks
+                              : kStagedByRegisters > 1              ? kStagedByRegisters
+                                                                    : 1;
 #if KILN_HIP
 constexpr int kStagedBlocks = kStagedByHost;
 #else
@@ -398,9 +395,8 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   // without.)
   constexpr bool kBf16 = IsBf16<Elem>::value;
   constexpr int kAhead =
-      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms)
-          ? 2
-          : 0;
+      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms) ? 2
+                                                                                             : 0;
   constexpr int kUnroll = kAhead > 0 ? kIters : 2;
   AffineAhead<kAhead> affine;
   affine.start(a, COLV(t));

@@ -262,7 +262,7 @@ static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16
 constexpr int kStagedBlocks = kMinBlocks;
 #else
 constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
-    kThreadsPerRow, kMinBlocks, kSliceVecs * (long long)sizeof(Vector));
+    kThreadsPerRow, kMinBlocks, kSliceVecs*(long long)sizeof(Vector));
 #endif
 
 /// Vector `v` of `held` (shared memory) in one wide load (read through its elements, the

@@ -41,8 +41,8 @@ inline kiln::jit::NvrtcOutput nvrtc(const std::string& source, const std::string
 /// checked: a binary, the entry point `entry` in its PTX, no warning in the log, and no
 /// local memory (none in the PTX, and no register spills where ptxas allocates the
 /// registers under the kernel's launch bounds; with `spills` Spills::report, spills are
-/// reported as warnings instead); and, with `through_cache`, for sm_90 the same PTX where the kernel
-/// cache compiles it (every file handed to NVRTC in memory; a test of many kinds of config
+/// reported as warnings instead); and, with `through_cache`, for sm_90 the same PTX where the
+/// kernel cache compiles it (every file handed to NVRTC in memory; a test of many kinds of config
 /// of one kernel needs it once). The PTX of each, for checks of the caller's own.
 enum class Spills { fail, report };
 inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Program& program,
@@ -69,9 +69,9 @@ inline std::vector<std::string> compile_for_nvidia_targets(const kiln::jit::Prog
         CHECK(k.spill_store_bytes == 0);
         CHECK(k.stack_bytes == 0);
       } else {
-        WARN_MESSAGE(k.spill_store_bytes == 0, (arch + " " + k.name + " spills " +
-                                                std::to_string(k.spill_store_bytes) +
-                                                " bytes a thread"));
+        WARN_MESSAGE(k.spill_store_bytes == 0,
+                     (arch + " " + k.name + " spills " + std::to_string(k.spill_store_bytes) +
+                      " bytes a thread"));
       }
     }
     ptx.push_back(b.ptx);

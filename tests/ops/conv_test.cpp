@@ -876,8 +876,7 @@ TEST_CASE("NVRTC: every kind of conv2d_grouped config compiles for sm_80, sm_86,
     // Some kinds spill a few registers under their launch bounds (4 to 204 bytes a thread,
     // sm_90 included): reported as warnings, not yet failures, until the launch bounds
     // account for them.
-    kiln_test::compile_for_nvidia_targets(program_for(k), name, first,
-                                          kiln_test::Spills::report);
+    kiln_test::compile_for_nvidia_targets(program_for(k), name, first, kiln_test::Spills::report);
     first = false;
   }
 }

@@ -93,14 +93,30 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 /// folds to the one cp.async.wait_group it names.
 KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_pending(int pending) {
   switch (pending < 7 ? (pending > 0 ? pending : 0) : 7) {
-    case 0: async_wait_group<0>(); break;
-    case 1: async_wait_group<1>(); break;
-    case 2: async_wait_group<2>(); break;
-    case 3: async_wait_group<3>(); break;
-    case 4: async_wait_group<4>(); break;
-    case 5: async_wait_group<5>(); break;
-    case 6: async_wait_group<6>(); break;
-    default: async_wait_group<7>(); break;
+    case 0:
+      async_wait_group<0>();
+      break;
+    case 1:
+      async_wait_group<1>();
+      break;
+    case 2:
+      async_wait_group<2>();
+      break;
+    case 3:
+      async_wait_group<3>();
+      break;
+    case 4:
+      async_wait_group<4>();
+      break;
+    case 5:
+      async_wait_group<5>();
+      break;
+    case 6:
+      async_wait_group<6>();
+      break;
+    default:
+      async_wait_group<7>();
+      break;
   }
 }
 
