@@ -130,6 +130,15 @@ KILN_DEVICE KILN_FORCEINLINE Stats shifted_stats(Sums total, float shift, float 
   return {shift + shifted_mean, reciprocal_sqrt((var > 0.0f ? var : 0.0f) + eps)};
 }
 
+/// The row's Stats from its reduced Sums: RMSNorm's of h^2, LayerNorm's shifted by `shift`.
+KILN_DEVICE KILN_FORCEINLINE Stats row_stats(Sums total, float shift, float eps) {
+  if constexpr (kRms) {
+    return {0.0f, reciprocal_sqrt(total.a * kInvCols + eps)};
+  } else {
+    return shifted_stats(total, shift, eps);
+  }
+}
+
 /// h = x + residual at vector c, rounded to the storage type (or x alone).
 KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV c) {
   Vector v = kiln::load_vector<kVec>(In(a.x + start)[c]);
@@ -400,13 +409,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   constexpr int kUnroll = kAhead > 0 ? kIters : 2;
   AffineAhead<kAhead> affine;
   affine.start(a, COLV(t));
-  const Sums total = reduce_row<0>(part);
-  Stats s{0.0f, 0.0f};
-  if constexpr (kRms) {
-    s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);
-  } else {
-    s = shifted_stats(total, shift, a.eps);
-  }
+  const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
 #pragma unroll kUnroll
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
@@ -462,13 +465,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
       }
     }
   }
-  const Sums total = reduce_row<0>(part);
-  Stats s{0.0f, 0.0f};
-  if constexpr (kRms) {
-    s.rstd = reciprocal_sqrt(total.a * kInvCols + a.eps);
-  } else {
-    s = shifted_stats(total, shift, a.eps);
-  }
+  const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
   const Elem* h = kResidual ? a.h : a.x;
   for (int step = kSteps - 1; step >= 0; --step) {
     Vector v[kIters];

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../devices.hpp"
 #include "../nvrtc_support.hpp"
 #include "kiln/jit/compiler.hpp"
 #include "kiln/jit/sources.hpp"
@@ -38,14 +39,7 @@ std::string error_of(F&& f) {
 }
 
 kiln::rt::DeviceProperties h200() {
-  kiln::rt::DeviceProperties d;
-  d.name = "H200";
-  d.arch = "sm_90";
-  d.compute_major = 9;
-  d.multiprocessors = 132;
-  d.shared_per_block_optin = 227 * 1024;
-  d.warp_size = 32;
-  return d;
+  return kiln_test::h200_properties();
 }
 
 GemmParams params(std::int64_t m, std::int64_t n, std::int64_t k,

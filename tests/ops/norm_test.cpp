@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "../devices.hpp"
 #include "../nvrtc_support.hpp"
 #include "../support.hpp"
 #include "kiln/jit/compiler.hpp"
@@ -252,18 +253,8 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   CHECK_FALSE(has(kiln::ops::detail::norm_spec(plain, {S::one_pass, 1024, 8, 1, 8}).header(),
                   "NORM_STAGED"));
   // The factory offers them on an H200, not on an MI300; the backward refuses them.
-  kiln::rt::DeviceProperties d;
-  d.platform = kiln::rt::Platform::cuda;
-  d.arch = "sm_90";
-  d.compute_major = 9;
-  d.warp_size = 32;
-  d.shared_per_block_optin = std::size_t(h200);
-  kiln::rt::DeviceProperties mi300 = d;
-  mi300.platform = kiln::rt::Platform::hip;
-  mi300.arch = "gfx942";
-  mi300.compute_major = 0;
-  mi300.warp_size = 64;
-  mi300.shared_per_block_optin = 64 * 1024;
+  const kiln::rt::DeviceProperties d = kiln_test::h200_properties();
+  const kiln::rt::DeviceProperties mi300 = kiln_test::mi300_properties();
   auto staged = [&](const kiln::rt::DeviceProperties& dev) {
     int n = 0;
     for (const auto& c : kiln::ops::norm_factory().configs(plain, dev)) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../devices.hpp"
 #include "../nvrtc_support.hpp"
 #include "../support.hpp"
 #include "kiln/jit/compiler.hpp"
@@ -321,22 +322,12 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
     }
   }
   // The op's candidates on an H200 include them; its launch carries the row's bytes.
-  kiln::rt::DeviceProperties d;
-  d.platform = kiln::rt::Platform::cuda;
-  d.arch = "sm_90";
-  d.compute_major = 9;
-  d.warp_size = 32;
-  d.shared_per_block_optin = std::size_t(h200);
+  const kiln::rt::DeviceProperties d = kiln_test::h200_properties();
   const auto configs = kiln::ops::softmax_factory().configs(f16_128k, d);
   const SoftmaxConfig t1024{S::staged, 1024, 8, 1, 8};
   CHECK(std::count(configs.begin(), configs.end(), t1024) == 1);
   // Not on AMD GPUs (not yet run on one).
-  kiln::rt::DeviceProperties mi300 = d;
-  mi300.platform = kiln::rt::Platform::hip;
-  mi300.arch = "gfx942";
-  mi300.compute_major = 0;
-  mi300.warp_size = 64;
-  mi300.shared_per_block_optin = 64 * 1024;
+  const kiln::rt::DeviceProperties mi300 = kiln_test::mi300_properties();
   for (const auto& c :
        kiln::ops::softmax_factory().configs({SoftmaxDType::f16, 16384, 1024}, mi300)) {
     CHECK(c.strategy != S::staged);
