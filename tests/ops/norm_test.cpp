@@ -281,8 +281,23 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
         "norm__rms__f16__cols32768__residual__staged_t1024v8i4");
   CHECK(chosen(NormKind::layer_norm, NormDType::f16, 16384, true, d) ==
         "norm__layer__f16__cols16384__residual__multipass_t512v8i2");
+  // LayerNorm's 16-bit rows of 16 KiB: two passes over 256 threads; RMSNorm's, with the
+  // residual, and the backward's: softmax's heuristic.
   CHECK(chosen(NormKind::layer_norm, NormDType::f16, 8192, false, d) ==
-        "norm__layer__f16__cols8192__t512v8");
+        "norm__layer__f16__cols8192__multipass_t256v8i2");
+  CHECK(chosen(NormKind::layer_norm, NormDType::bf16, 8192, false, d) ==
+        "norm__layer__bf16__cols8192__multipass_t256v8i2");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 4096, false, d) ==
+        "norm__layer__f16__cols4096__t256v8");
+  CHECK(chosen(NormKind::rms_norm, NormDType::f16, 8192, false, d) ==
+        "norm__rms__f16__cols8192__t512v8");
+  CHECK(chosen(NormKind::layer_norm, NormDType::f16, 8192, true, d) ==
+        "norm__layer__f16__cols8192__residual__t512v8");
+  CHECK(kiln::ops::detail::norm_backward_heuristic(
+            {NormKind::layer_norm, NormDType::f16, 8192, true, true, 1024},
+            kiln::ops::norm_backward_factory().configs(
+                {NormKind::layer_norm, NormDType::f16, 8192, true, true, 1024}, d))
+            .strategy == NormStrategy::one_pass);
   CHECK(chosen(NormKind::layer_norm, NormDType::f16, 65536, false, mi300) ==
         "norm__layer__f16__cols65536__multipass_t1024v8i4");
   CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(

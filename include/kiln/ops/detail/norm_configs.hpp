@@ -159,6 +159,14 @@ inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp
   return out;
 }
 
+/// Softmax's heuristic for p's row among `candidates`.
+inline NormConfig norm_row_heuristic(const NormParams& p,
+                                     const std::vector<NormConfig>& candidates) {
+  std::vector<SoftmaxConfig> row;
+  for (const NormConfig& c : candidates) row.push_back(to_softmax(c));
+  return to_norm(softmax_heuristic(norm_row(p), row));
+}
+
 /// The config taken without timing (KILN_TUNE=off): staged where a staged candidate
 /// holds rows of x of 32 KiB and more (64 KiB and more with the residual), by 512 threads
 /// where it stages under 64 KiB and 1024 from 64 KiB; else softmax's heuristic for the
@@ -166,8 +174,13 @@ inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp
 /// config without it: RMSNorm 1024 x 65536 f16 and bf16 92-94% (two passes 80-82%),
 /// LayerNorm 83% (82%); 4096 x 16384 f16 LayerNorm 94% (91%), f32 LayerNorm and RMSNorm
 /// 97% (94%); with the residual, 2048 x 32768 f16 98-99% (96-98%), where at 4096 x 16384
-/// LayerNorm's staged rows lost (94% against 99%). (The staged candidates exist on NVIDIA
-/// GPUs only, and the backward's never: there this is softmax's heuristic.)
+/// LayerNorm's staged rows lost (94% against 99%). LayerNorm's 16-bit rows of 16 KiB (the
+/// shortest with two-pass candidates) take two passes over 256 threads, 2 vectors a step:
+/// on 8192 x 8192, 94%
+/// (f16) and 91% (bf16) where softmax's one pass over 512 threads ran at 87% and 83% (its
+/// launch bounds leave LayerNorm two or three blocks an SM; more vectors a thread spilled
+/// in bf16). (The staged candidates exist on NVIDIA GPUs only. The backward takes
+/// norm_row_heuristic.)
 inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   if (row_bytes >= (p.residual ? 64 : 32) * 1024) {
@@ -177,9 +190,15 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
       if (c.threads_per_row == threads) return c;
     }
   }
-  std::vector<SoftmaxConfig> row;
-  for (const NormConfig& c : candidates) row.push_back(to_softmax(c));
-  return to_norm(softmax_heuristic(norm_row(p), row));
+  if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
+      row_bytes == 16 * 1024) {
+    const NormConfig two_steps{NormStrategy::multi_pass, 256, softmax_vector_width(norm_row(p)),
+                               1, 2};
+    for (const NormConfig& c : candidates) {
+      if (c == two_steps) return c;
+    }
+  }
+  return norm_row_heuristic(p, candidates);
 }
 
 /// "norm__layer__f16__cols4096__t256v8", "norm__rms__bf16__cols128__residual__t16v8r8",
@@ -306,13 +325,14 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
   return out;
 }
 
-/// The config taken without timing (KILN_TUNE=off): the forward's heuristic among the
+/// The config taken without timing (KILN_TUNE=off): softmax's heuristic for the row
+/// (norm_row_heuristic, not the forward's staged and LayerNorm rules) among the
 /// backward's candidates (the candidate itself where the backward keeps it, else the
 /// one-pass candidate with the fewest threads above it, else the first). Not yet measured
 /// on a GPU.
 inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
                                           const std::vector<NormConfig>& candidates) {
-  const NormConfig want = norm_heuristic(norm_forward(p), candidates);
+  const NormConfig want = norm_row_heuristic(norm_forward(p), candidates);
   for (const auto& c : candidates) {
     if (c == want) return c;
   }
