@@ -192,8 +192,8 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
   }
   if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
       row_bytes == 16 * 1024) {
-    const NormConfig two_steps{NormStrategy::multi_pass, 256, softmax_vector_width(norm_row(p)),
-                               1, 2};
+    const NormConfig two_steps{NormStrategy::multi_pass, 256, softmax_vector_width(norm_row(p)), 1,
+                               2};
     for (const NormConfig& c : candidates) {
       if (c == two_steps) return c;
     }
