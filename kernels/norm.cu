@@ -180,10 +180,11 @@ KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Affine& f, c
   }
   return o;
 }
-/// y at vector c from h there, the weight and bias loaded here. (Written out rather than
-/// through affine_at: LayerNorm's multi-pass and one-pass kernels spilled hundreds of
-/// bytes a thread when the loads went through the Affine struct, and ran at 13-40% of a
-/// copy.)
+/// y at vector c from h there, the weight and bias loaded here. (The arithmetic written
+/// out again rather than shared: through the Affine struct LayerNorm's multi-pass and
+/// one-pass kernels spilled hundreds of bytes a thread, and ran at 13-40% of a copy; with
+/// the arithmetic in a function taking the weight and bias, LayerNorm bf16 compiles to
+/// other PTX than was measured.)
 KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, COLV c, Stats s) {
   Vector w, b, o;
   if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
@@ -197,42 +198,6 @@ KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, C
   }
   return o;
 }
-
-/// The Affines of a thread's kIters vectors (vector i at column first + i * kThreadsPerRow),
-/// loaded Ahead vectors ahead of the writes that use them (Ahead 0: at the write). y may
-/// alias x (no __restrict__), so a load the code places after a store stays after it:
-/// taken at each write, every weight load waited a round trip to L2 behind the previous
-/// store (LayerNorm of 1024 x 65536 f16 staged ran at 80% of a copy where softmax's
-/// reached 90%). start() goes before the row's reduction, whose barriers then hide the
-/// first loads. Loops over i must be unrolled (the ring is indexed by i). The ring takes
-/// 8 to 16 registers a thread: where the launch bounds leave fewer than 64, LayerNorm
-/// spilled, so those kernels take Ahead 0.
-template <int Ahead>
-struct AffineAhead {
-  static constexpr int kAhead = kIters < Ahead ? kIters : Ahead;
-  Affine ring[kAhead > 0 ? kAhead : 1];
-  COLV first;
-  KILN_DEVICE KILN_FORCEINLINE static bool in(COLV c) { return in_row<kThreadsPerRow>(c); }
-  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
-    first = first_col;
-#pragma unroll
-    for (int i = 0; i < kAhead; ++i) {
-      const COLV c = first + COLV(i * kThreadsPerRow);
-      if (in(c)) ring[i] = affine_at(a, c);
-    }
-  }
-  /// Vector i's Affine; vector i + kAhead's loads go out.
-  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
-    if constexpr (kAhead == 0) {
-      return affine_at(a, first + COLV(i * kThreadsPerRow));
-    } else {
-      const Affine f = ring[i % kAhead];
-      const COLV c = first + COLV((i + kAhead) * kThreadsPerRow);
-      if (i + kAhead < kIters && in(c)) ring[i % kAhead] = affine_at(a, c);
-      return f;
-    }
-  }
-};
 
 /// Thread 0 of the row writes its statistics where they are asked for.
 KILN_DEVICE KILN_FORCEINLINE void write_stats(const Args& a, ROW row, Stats s) {
@@ -335,30 +300,47 @@ struct IsBf16<kiln::bf16> {
   static constexpr bool value = true;
 };
 
-/// Vector `v` of a staged row in one wide load.
-KILN_DEVICE KILN_FORCEINLINE Vector staged_vector(const Vector* row, int v) {
-  struct alignas(sizeof(Vector)) Words {
-    unsigned w[sizeof(Vector) / 4];
-  };
-  return __builtin_bit_cast(Vector, *reinterpret_cast<const Words*>(row + v));
-}
 /// h at this thread's vector v of the staged rows (x, then the residual's kVecs vectors).
 KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
-  Vector h = staged_vector(rows, v);
+  Vector h = kiln::load_whole(rows + v);
   if constexpr (kResidual) {
-    const Vector r = staged_vector(rows + kVecs, v);
+    const Vector r = kiln::load_whole(rows + kVecs + v);
 #pragma unroll
     for (int j = 0; j < kVec; ++j) from_float(to_float(h[j]) + to_float(r[j]), h[j]);
   }
   return h;
 }
 
-// The copies go in kGroups commit groups of kPerGroup vectors a thread (of x and of the
-// residual), all issued at once; each group is summed as soon as it lands, while the later
-// ones are still in flight (with the whole row first, an SM holding one block of a long
-// row did no loading while it summed).
-constexpr int kPerGroup = (kIters + 7) / 8;
-constexpr int kGroups = (kIters + kPerGroup - 1) / kPerGroup;  // at most 8
+/// The Affines of a thread's vectors of the row (vector i at column t + i * kThreadsPerRow),
+/// loaded two vectors ahead of the writes that use them. y may alias x (no __restrict__),
+/// so a load the code places after a store stays after it: loaded at each write, every
+/// weight waited a round trip to L2 behind the previous store (LayerNorm of 1024 x 65536
+/// f16 ran at 80% of a copy where softmax's reached 90%). start() goes before the row's
+/// reduction, whose barriers then hide the first loads. Loops over i must be unrolled (the
+/// ring is indexed by i).
+struct AffineAhead {
+  static constexpr int kAhead = kIters < 2 ? kIters : 2;
+  Affine ring[kAhead];
+  COLV first;
+  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
+    first = first_col;
+#pragma unroll
+    for (int i = 0; i < kAhead; ++i) ring[i] = affine_at(a, first + COLV(i * kThreadsPerRow));
+  }
+  /// Vector i's Affine; vector i + kAhead's loads go out.
+  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
+    const Affine f = ring[i % kAhead];
+    if (i + kAhead < kIters)
+      ring[i % kAhead] = affine_at(a, first + COLV((i + kAhead) * kThreadsPerRow));
+    return f;
+  }
+};
+
+// The copies go in commit groups (at most 8) of x and of the residual, all issued at once;
+// each group is summed as soon as it lands, while the later ones are still in flight (with
+// the whole row first, an SM holding one block of a long row did no loading while it
+// summed).
+using Groups = kiln::CommitGroups<kIters>;
 
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   Vector* const rows = static_cast<Vector*>(kiln::dynamic_shared_memory());
@@ -366,12 +348,12 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   const ROW row(kiln::block_index());
   const long long start = (long long)row.get() * kCols;
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
+  for (int g = 0; g < Groups::groups; ++g) {
 #pragma unroll
     for (int k = 0; k < (kResidual ? 2 : 1); ++k) {
       const Elem* from = (k == 0 ? a.x : a.residual) + start;
 #pragma unroll
-      for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+      for (int i = Groups::first(g); i < Groups::end(g); ++i) {
         const int v = i * kThreadsPerRow + t;
         kiln::async_copy<int(sizeof(Vector))>(rows + k * kVecs + v, from + (long long)v * kVec,
                                               int(sizeof(Vector)));
@@ -384,10 +366,10 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
   Sums part{0.0f, 0.0f};
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
-    kiln::async_wait_pending(kGroups - 1 - g);  // group g has landed
+  for (int g = 0; g < Groups::groups; ++g) {
+    kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
 #pragma unroll
-    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+    for (int i = Groups::first(g); i < Groups::end(g); ++i) {
       const Vector h = staged_h(rows, i * kThreadsPerRow + t);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
@@ -397,24 +379,23 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
       }
     }
   }
-  // The weights two vectors ahead where the launch bounds leave the ring 32 registers a
-  // thread over kStagedRegisters (the loop unrolled whole for it); else at the writes,
-  // unrolled by two. (LayerNorm bf16, whose conversions take more, spilled 16 bytes a
-  // thread with the ring at 64 registers, and ran at 75% of a copy where it runs at 79%
-  // without.)
+  // The weights ahead (AffineAhead) where the launch bounds leave its ring 32 registers a
+  // thread over kStagedRegisters (the loop unrolled whole for it); else loaded at the
+  // writes, unrolled by two. (The ring takes 8 to 16 registers: with fewer left, LayerNorm
+  // spilled; and LayerNorm bf16, whose conversions take more, spilled 16 bytes a thread
+  // with it at 64 registers, and ran at 75% of a copy where it runs at 79% without.)
   constexpr bool kBf16 = IsBf16<Elem>::value;
-  constexpr int kAhead =
-      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms) ? 2
-                                                                                             : 0;
-  constexpr int kUnroll = kAhead > 0 ? kIters : 2;
-  AffineAhead<kAhead> affine;
-  affine.start(a, COLV(t));
+  constexpr bool kWeightsAhead =
+      65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms);
+  constexpr int kUnroll = kWeightsAhead ? kIters : 2;
+  AffineAhead affine;
+  if constexpr (kWeightsAhead) affine.start(a, COLV(t));
   const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
 #pragma unroll kUnroll
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
     const Vector h = staged_h(rows, v);
-    if constexpr (kAhead > 0) {
+    if constexpr (kWeightsAhead) {
       const Affine f = affine.take(a, i);
       if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
       kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, f, h, s));

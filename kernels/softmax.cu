@@ -265,30 +265,21 @@ constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
     kThreadsPerRow, kMinBlocks, kSliceVecs*(long long)sizeof(Vector));
 #endif
 
-/// Vector `v` of `held` (shared memory) in one wide load (read through its elements, the
-/// vector took one narrow load each).
-KILN_DEVICE KILN_FORCEINLINE Vector held_vector(const Vector* held, int v) {
-  struct alignas(sizeof(Vector)) Words {
-    unsigned w[sizeof(Vector) / 4];
-  };
-  return __builtin_bit_cast(Vector, *reinterpret_cast<const Words*>(held + v));
-}
-
-// The copies go in kGroups commit groups of kPerGroup vectors a thread, all issued at once;
-// the max and sum of each group's vectors are taken as soon as it lands, while the later
-// groups are still in flight (the row's max kept online, as multi_pass does). With the
-// whole row first, an SM holding one block of a long row did no loading while it summed.
-constexpr int kPerGroup = (kIters + 7) / 8;
-constexpr int kGroups = (kIters + kPerGroup - 1) / kPerGroup;  // at most 8
+// The copies go in commit groups (at most 8), all issued at once; the max and sum of each
+// group's vectors are taken as soon as it lands, while the later groups are still in
+// flight (the row's max kept online, as multi_pass does). With the whole row first, an SM
+// holding one block of a long row did no loading while it summed. Each vector is read
+// back from shared memory in one load (kiln::load_whole).
+using Groups = kiln::CommitGroups<kIters>;
 
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
   Vector* const held = static_cast<Vector*>(kiln::dynamic_shared_memory());
   const int t = kiln::thread_index();
   const long long start = (long long)block_row() * kCols + slice_start();
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
+  for (int g = 0; g < Groups::groups; ++g) {
 #pragma unroll
-    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i) {
+    for (int i = Groups::first(g); i < Groups::end(g); ++i) {
       const int v = i * kThreadsPerRow + t;
       kiln::async_copy<int(sizeof(Vector))>(held + v, in + start + (long long)v * kVec,
                                             int(sizeof(Vector)));
@@ -297,17 +288,17 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem*
   }
   MaxSum part{kLowest, 0.0f};
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
-    kiln::async_wait_pending(kGroups - 1 - g);  // group g has landed
+  for (int g = 0; g < Groups::groups; ++g) {
+    kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
     float m = part.m;
 #pragma unroll
-    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i)
-      m = max_in(held_vector(held, i * kThreadsPerRow + t), m);
+    for (int i = Groups::first(g); i < Groups::end(g); ++i)
+      m = max_in(kiln::load_whole(held + i * kThreadsPerRow + t), m);
     part.s *= exp_minus(part.m, m);  // rescale to the new maximum (1 when it did not grow)
     part.m = m;
 #pragma unroll
-    for (int i = g * kPerGroup; i < (g + 1) * kPerGroup && i < kIters; ++i)
-      part.s = sum_exp(held_vector(held, i * kThreadsPerRow + t), part.m, part.s);
+    for (int i = Groups::first(g); i < Groups::end(g); ++i)
+      part.s = sum_exp(kiln::load_whole(held + i * kThreadsPerRow + t), part.m, part.s);
   }
   const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
@@ -317,7 +308,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem*
 #pragma unroll 2
   for (int i = 0; i < kIters; ++i) {
     const int v = i * kThreadsPerRow + t;
-    kiln::store_vector<kVec>(y[COLV(v)], normalized(held_vector(held, v), total.m, inv_sum));
+    kiln::store_vector<kVec>(y[COLV(v)], normalized(kiln::load_whole(held + v), total.m, inv_sum));
   }
   cluster_done();
 }

@@ -91,34 +91,38 @@ KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_group() {
 /// async_wait_group with the count of pending groups a run-time value (0 to 7; more waits
 /// as 7 does), for loops over commit groups that the compiler unrolls: there each call
 /// folds to the one cp.async.wait_group it names.
+template <int Most = 7>
 KILN_HOST_DEVICE KILN_FORCEINLINE void async_wait_pending(int pending) {
-  switch (pending < 7 ? (pending > 0 ? pending : 0) : 7) {
-    case 0:
-      async_wait_group<0>();
-      break;
-    case 1:
-      async_wait_group<1>();
-      break;
-    case 2:
-      async_wait_group<2>();
-      break;
-    case 3:
-      async_wait_group<3>();
-      break;
-    case 4:
-      async_wait_group<4>();
-      break;
-    case 5:
-      async_wait_group<5>();
-      break;
-    case 6:
-      async_wait_group<6>();
-      break;
-    default:
-      async_wait_group<7>();
-      break;
+  if constexpr (Most == 0) {
+    async_wait_group<0>();
+  } else if (pending >= Most) {
+    async_wait_group<Most>();
+  } else {
+    async_wait_pending<Most - 1>(pending);
   }
 }
+
+/// Count items a thread copies, split into at most 8 commit groups (what
+/// async_wait_pending can tell apart): group g holds items first(g) to end(g) - 1.
+///
+///   using G = kiln::CommitGroups<kIters>;
+///   for (int g = 0; g < G::groups; ++g) {                 // unrolled
+///     for (int i = G::first(g); i < G::end(g); ++i) copy(i);
+///     kiln::async_commit_group();
+///   }
+///   for (int g = 0; g < G::groups; ++g) {
+///     kiln::async_wait_pending(G::groups - 1 - g);         // group g has landed
+///     for (int i = G::first(g); i < G::end(g); ++i) use(i);
+///   }
+template <int Count>
+struct CommitGroups {
+  static constexpr int per_group = (Count + 7) / 8;
+  static constexpr int groups = (Count + per_group - 1) / per_group;
+  KILN_HOST_DEVICE static constexpr int first(int g) { return g * per_group; }
+  KILN_HOST_DEVICE static constexpr int end(int g) {
+    return (g + 1) * per_group < Count ? (g + 1) * per_group : Count;
+  }
+};
 
 namespace detail {
 

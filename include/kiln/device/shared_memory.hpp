@@ -133,6 +133,19 @@ class SharedCarver {
   int end_ = 0;
 };
 
+/// *p in one load of its whole width (T of 4, 8 or 16 bytes, p aligned to them): a
+/// vector of f16 or bf16 read back from shared memory through its elements takes one
+/// narrow load each.
+template <class T>
+KILN_HOST_DEVICE KILN_FORCEINLINE T load_whole(const T* p) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8 || sizeof(T) == 16,
+                "load_whole reads 4, 8 or 16 bytes");
+  struct alignas(sizeof(T)) Words {
+    unsigned w[sizeof(T) / 4];
+  };
+  return __builtin_bit_cast(T, *reinterpret_cast<const Words*>(p));
+}
+
 #if KILN_GPU_COMPILER
 /// The block's dynamic shared memory (the launch's shared-memory bytes), 16-byte aligned.
 KILN_DEVICE KILN_FORCEINLINE void* dynamic_shared_memory() {
