@@ -39,6 +39,7 @@
 #include "kiln/device/block.hpp"
 #include "kiln/device/cluster.hpp"
 #include "kiln/device/half.hpp"
+#include "kiln/device/math.hpp"
 #include "kiln/device/shared_memory.hpp"
 #include "spec.hpp"
 
@@ -62,18 +63,8 @@ static_assert(kCluster == 1 || (kRowsPerBlock == 1 && kVecs % kCluster == 0),
 // (kiln/device/half.hpp) ----
 using kiln::from_float;
 using kiln::to_float;
-#if KILN_HIP
-KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
-  return __builtin_exp2f(x);
-}
-#else
 // 2^x to about 2 ulp (results below 2^-126 flush to zero: far under every tolerance).
-KILN_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-#endif
+using kiln::exp2_approx;
 
 KILN_DEVICE KILN_FORCEINLINE float max_of(float a, float b) {
   return a > b ? a : b;

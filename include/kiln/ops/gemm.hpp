@@ -105,10 +105,11 @@ inline std::string host_type_name(gen::DType t) {
       return "float";
   }
 }
+// GELU's erf form through Phi's tail (kiln/device/math.hpp: no erff, no branch; relative
+// error about 1e-6).
 inline const char* gelu_code =
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) {\n"
-    "  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));\n"
-    "}\n";
+    "#include \"kiln/device/math.hpp\"\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) { return kiln::gelu_erf(v); }\n";
 // GELU's tanh form, with the hardware's tanh (one instruction on sm_75 and later, relative
 // error about 2^-11) where there is one.
 inline const char* gelu_tanh_code =
@@ -134,7 +135,8 @@ inline GemmEpilogue relu() {
                             "{ return v > 0.0f ? v : 0.0f; }\n"
                             "};\n");
 }
-/// GELU (the erf form): v / 2 * (1 + erf(v / sqrt 2)).
+/// GELU (the erf form): v / 2 * (1 + erf(v / sqrt 2)), computed as kiln::gelu_erf does
+/// (kiln/device/math.hpp: relative error about 1e-6, the negative tail included).
 inline GemmEpilogue gelu() {
   return GemmEpilogue::make("gelu", std::string(detail::gelu_code) +
                                         "struct Epilogue {\n"
