@@ -13,7 +13,9 @@
 // Persistent: the grid is at most one block per SM and block b takes tiles b, b + grid,
 // ...; the producer runs up to kStages stages ahead, across tile boundaries, so the next
 // tile's copies overlap this tile's epilogue. TMA zero-fills what lies outside A and B;
-// the epilogue stores only what lies inside C.
+// the epilogue stores only what lies inside C: 16-bit C through shared memory and TMA
+// stores (`c_map`, boxes of 16 rows by 64 bytes, where the host could make one: c_by_tma),
+// else straight from the registers.
 //
 // Split K (kSplitK of 2 or 4, for problems with too few tiles to fill the GPU): the blocks
 // of a thread-block cluster of kSplitK share each tile, block r taking the r-th part of K.
@@ -95,6 +97,20 @@ using BRing = kiln::Ring<BTile, kStages>;
 using Bars = kiln::BarrierRing<kStages>;
 constexpr int kStageBytes = kiln::tma_bytes<ATile>() + kiln::tma_bytes<BTile>();
 
+// 16-bit C leaves through shared memory and TMA where the host could describe C to the TMA
+// (rows of whole 16-byte vectors): each consumer warp stages its 16 rows of the tile 32
+// columns at a time (one 64-byte swizzled row each, written without bank conflicts) in one
+// of its two tiles, and one lane stores the box. 16-byte rows and whole sectors to L2,
+// where the accumulators' own layout gives each lane 4 bytes of a row; TMA skips what lies
+// outside C. (f32 C keeps the direct stores: 8 bytes a lane already fill whole sectors.)
+constexpr bool kStoreByTma = sizeof(Out) == 2;
+constexpr int kConsumerWarps = kConsumers * kiln::warp_group_threads / kiln::warp_size;
+constexpr int kOutCols = int(64 / sizeof(Out));  // a staged chunk's columns: 64 bytes
+using OutTile =
+    kiln::SwizzledTensor<Out, kiln::TmaSwizzle<Out, 64>, Extent<M, 16>, Extent<N, kOutCols>>;
+using OutRing = kiln::Ring<OutTile, 2 * kConsumerWarps>;  // a warp's two: 2 * warp, 2 * warp + 1
+static_assert(!kStoreByTma || kiln::tma_bytes<OutTile>() == 1024, "16 rows of 64 bytes");
+
 // Part `part` of kParts of a stage's boxes of Global at (x0, k0) into `tile`, counted on
 // `bar`; with kParts > 1 into the tile and barrier of every block of the cluster
 // (multicast), each block copying its own part.
@@ -167,15 +183,15 @@ struct SplitBarriers {
   unsigned long long* words;
 };
 
-// The epilogue of a consumer's rows of a tile, from (m0, n0): every accumulator element
-// through its typed coordinates. All values first (reads of C and of the epilogue's
-// arguments), then all stores, so no load waits behind a store that might alias it. The copy
-// for tiles wholly inside C (kChecked false) has no bounds checks, so the compiler can issue
-// its loads (bias, residual, C) together rather than each behind its own branch.
+// The epilogue's values of a consumer's rows of a tile, from (m0, n0), in place: every
+// accumulator element through its typed coordinates, all before any store (reads of C and
+// of the epilogue's arguments), so no load waits behind a store that might alias it. The
+// copy for tiles wholly inside C (kChecked false) has no bounds checks, so the compiler can
+// issue its loads (bias, residual, C) together rather than each behind its own branch.
 template <bool kChecked>
-KILN_DEVICE KILN_FORCEINLINE void finish_tile(Acc (&acc)[kWgTiles], const C& c, int m, int n, M m0,
+KILN_DEVICE KILN_FORCEINLINE void tile_values(Acc (&acc)[kWgTiles], const C& c, int m, int n, M m0,
                                               N n0, int wg_thread, float alpha, float beta,
-                                              const Epilogue& epilogue, bool pairs) {
+                                              const Epilogue& epilogue) {
 #pragma unroll
   for (int i = 0; i < kWgTiles; ++i) {
 #pragma unroll
@@ -189,6 +205,12 @@ KILN_DEVICE KILN_FORCEINLINE void finish_tile(Acc (&acc)[kWgTiles], const C& c, 
       acc[i][e] = epilogue(v, row, col);
     }
   }
+}
+
+// The values into C from each thread's registers (element pairs where they are aligned).
+template <bool kChecked>
+KILN_DEVICE KILN_FORCEINLINE void store_direct(const Acc (&acc)[kWgTiles], const C& c, int m, int n,
+                                               M m0, N n0, int wg_thread, bool pairs) {
 #pragma unroll
   for (int i = 0; i < kWgTiles; ++i) {
 #pragma unroll
@@ -209,12 +231,51 @@ KILN_DEVICE KILN_FORCEINLINE void finish_tile(Acc (&acc)[kWgTiles], const C& c, 
   }
 }
 
+// The values into C through this warp's two shared tiles and TMA (kStoreByTma): for each
+// 32-column chunk of the warp's 16 rows, wait until the store issued from the same tile
+// two chunks ago has read it, write the chunk's pairs, and store the box from one lane.
+KILN_DEVICE KILN_FORCEINLINE void store_by_tma(const Acc (&acc)[kWgTiles], const OutRing& ring,
+                                               const kiln::TmaDescriptor& c_map, M m0, N n0,
+                                               int wg_thread, int consumer_warp) {
+  constexpr int kCols = kOutCols;
+  const int lane = wg_thread % kiln::warp_size;
+  const int warp = wg_thread / kiln::warp_size;  // its rows: 16 * warp of each accumulator
+#pragma unroll
+  for (int i = 0; i < kWgTiles; ++i) {
+#pragma unroll
+    for (int q = 0; q < kBN / kCols; ++q) {
+      const OutTile tile = ring[kiln::RING_STAGE(2 * consumer_warp + (q & 1))];
+      if (lane == 0) kiln::tma_store_wait<1>();
+      kiln::sync_warp();
+#pragma unroll
+      for (int j = 0; j < kCols / 2; j += 2) {
+        // Accumulator columns [q * kCols, (q + 1) * kCols) are elements [q * kCols / 2,
+        // (q + 1) * kCols / 2) of each thread (4 of every 8 columns), rows 16 * warp on.
+        const int e = q * kCols / 2 + j;
+        const auto at = Acc::coords(wg_thread, e);
+        const M row(kiln::get<M>(at).get() - 16 * warp);
+        const N col(kiln::get<N>(at).get() - q * kCols);
+        kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
+        *reinterpret_cast<kiln::Vec<Out, 2>*>(tile[row + col].ptr()) = pair;
+      }
+      kiln::fence_async_shared();
+      kiln::sync_warp();
+      if (lane == 0) {
+        kiln::tma_store<C>(c_map, m0 + M(64 * i + 16 * warp) + n0 + N(q * kCols), tile);
+        kiln::tma_store_commit();
+      }
+    }
+  }
+}
+
 }  // namespace gemm
 
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
     KILN_KERNEL_NAME(const __grid_constant__ kiln::TmaDescriptor a_map,
-                     const __grid_constant__ kiln::TmaDescriptor b_map, gemm::Out* c_data, int m,
-                     int n, int k, float alpha, float beta, gemm::EpilogueArgs epilogue_args) {
+                     const __grid_constant__ kiln::TmaDescriptor b_map,
+                     const __grid_constant__ kiln::TmaDescriptor c_map, gemm::Out* c_data, int m,
+                     int n, int k, float alpha, float beta, int c_by_tma,
+                     gemm::EpilogueArgs epilogue_args) {
   using namespace gemm;
   const C c(c_data, M(m), N(n));
 
@@ -228,6 +289,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   const Bars bars = smem.take<Bars, 8>();
   const SplitBarriers split_bars = smem.take<SplitBarriers, 8>();
   const SplitSlots slots = smem.take<SplitSlots, 16>();
+  const OutRing out_ring = smem.take<OutRing, 1024>();  // (its 64-byte swizzle's period: 512)
 
   const int warp_group = kiln::thread_index() / kiln::warp_group_threads;
   const int wg_thread = kiln::thread_index() % kiln::warp_group_threads;
@@ -356,15 +418,27 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
       for (int r = 1; r < kSplitK; ++r) split_bars.free(warp_group).arrive_cluster(unsigned(r));
     }
 
-    // Epilogue (finish_tile), without bounds checks where the tile lies wholly inside C.
+    // Epilogue, without bounds checks where the tile lies wholly inside C.
     const M m0(tm * kBM);
     const N n0(tn * kBN);
-    if (m0.get() + kBM <= m && n0.get() + kBN <= n) {
-      finish_tile<false>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue, pairs);
+    const bool inside = m0.get() + kBM <= m && n0.get() + kBN <= n;
+    if (inside) {
+      tile_values<false>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue);
     } else {
-      finish_tile<true>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue, pairs);
+      tile_values<true>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue);
+    }
+    if (kStoreByTma && c_by_tma) {
+      store_by_tma(
+          acc, out_ring, c_map, m0 + wm, n0, wg_thread,
+          warp_group * (kiln::warp_group_threads / kiln::warp_size) + wg_thread / kiln::warp_size);
+    } else if (inside) {
+      store_direct<false>(acc, c, m, n, m0 + wm, n0, wg_thread, pairs);
+    } else {
+      store_direct<true>(acc, c, m, n, m0 + wm, n0, wg_thread, pairs);
     }
   }
+  // The last stores' reads of the shared tiles are done before the block's memory goes.
+  if (kStoreByTma && c_by_tma && wg_thread % kiln::warp_size == 0) kiln::tma_store_wait<0>();
   if constexpr (kSplitK > 1) {
     // Block 0 reads this block's shared memory: stay until it has read the last sums.
     if (rank != 0) split_bars.free(warp_group).wait_for(kiln::BarrierRing<1>::reuse_parity(round));

@@ -270,6 +270,16 @@ inline std::pair<rt::TensorMap, rt::TensorMap> gemm_tensor_maps(const GemmParams
           rt::make_tensor_map(p.in, b, b_dims, rt::TmaSwizzle::b128, device)};
 }
 
+/// The TMA tensor map through which the wgmma kernel stores 16-bit C: boxes of 16 rows by
+/// 64 bytes with the 64-byte swizzle (each consumer warp's staged chunk).
+inline rt::TensorMap gemm_c_tensor_map(const GemmParams& p, std::uint64_t c,
+                                       const rt::Device& device) {
+  const std::int64_t m = std::max<std::int64_t>(p.m, 1), n = std::max<std::int64_t>(p.n, 1);
+  const std::int64_t cols = 64 / gen::size_of(p.out);
+  return rt::make_tensor_map(p.out, c, {{"M", m, n, 16}, {"N", n, 1, cols}}, rt::TmaSwizzle::b64,
+                             device);
+}
+
 /// Launches a GEMM kernel of either path on A, B and C at device addresses a, b and c
 /// (`info`: what the profiler records, or null).
 inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const GemmParams& p,
@@ -286,19 +296,24 @@ inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const Gemm
     if (fit > 0 && lc.grid.x > unsigned(fit) * lc.cluster.x)
       lc.grid.x = unsigned(fit) * lc.cluster.x;
   }
-  auto launch = [&](const auto& a_arg, const auto& b_arg) {
+  auto launch = [&](const auto&... args_) {
     if (info) {
-      kernel.launch(lc, *info, a_arg, b_arg, c_ptr, m, n, k, alpha, beta, args);
+      kernel.launch(lc, *info, args_...);
     } else {
-      kernel.launch(lc, a_arg, b_arg, c_ptr, m, n, k, alpha, beta, args);
+      kernel.launch(lc, args_...);
     }
   };
   if (kernel.config().path == GemmPath::wgmma) {
     const auto maps = gemm_tensor_maps(p, kernel.config(), a, b, device);
-    launch(maps.first, maps.second);
+    // 16-bit C leaves through TMA where the TMA can describe it (16-byte aligned, rows of
+    // whole 16-byte vectors); the kernel ignores c_map otherwise.
+    const bool c_by_tma = gen::size_of(p.out) == 2 && c % 16 == 0 && p.n % 8 == 0;
+    const rt::TensorMap c_map = c_by_tma ? gemm_c_tensor_map(p, c, device) : maps.first;
+    launch(maps.first, maps.second, c_map, c_ptr, m, n, k, alpha, beta, int(c_by_tma), args);
   } else {
     launch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a)),
-           reinterpret_cast<const void*>(static_cast<std::uintptr_t>(b)));
+           reinterpret_cast<const void*>(static_cast<std::uintptr_t>(b)), c_ptr, m, n, k, alpha,
+           beta, args);
   }
 }
 

@@ -201,13 +201,16 @@ inline void validate_gemm(const GemmParams& p) {
 }
 
 /// Bytes of dynamic shared memory a config uses: the rings of A's and B's tiles (for
-/// wgmma also the stages' barriers, and 1 KiB to align the rings to the swizzle's period).
+/// wgmma also the stages' barriers, the tiles through which 16-bit C leaves (two of 1 KiB a
+/// consumer warp), and 1 KiB to align the rings to the swizzle's period).
 inline std::int64_t gemm_shared_bytes(const GemmConfig& c) {
   const std::int64_t rings = std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
   if (c.path != GemmPath::wgmma) return rings;
-  // + the stages' barriers, split K's barriers and sums, 1 KiB of alignment slack
+  // + the stages' barriers, split K's barriers and sums, C's tiles (1024-byte aligned), 1 KiB
+  // of alignment slack
   const std::int64_t sums = c.split_k > 1 ? std::int64_t(c.block_m) * c.block_n * 4 : 4;
-  return rings + 16 * c.stages + 16 * c.consumers + 16 + sums + 1024;
+  const std::int64_t out_tiles = 1024 + std::int64_t(c.consumers) * 4 * 2 * 1024;
+  return rings + 16 * c.stages + 16 * c.consumers + 16 + sums + out_tiles + 1024;
 }
 
 inline int gemm_threads(const GemmConfig& c) {
