@@ -367,6 +367,50 @@ TEST_CASE("sm_90: split K over clusters of 2 and 4 blocks, pinned, short and lon
   CHECK(run_case(c, false, nullptr, nullptr, 0, &ops::gemm_kernel(params, device)) == 0);
 }
 
+TEST_CASE("sm_90: 16-bit C by TMA stores or, not 16-byte aligned, directly; nothing past C") {
+  const auto& device = rt::Device::current();
+  const auto& props = device.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
+    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
+    return;
+  }
+  // C starts 16 bytes (TMA stores) or 2 bytes (direct stores) into a buffer of NaN; ragged
+  // tiles at C's right and bottom edges, and a C with one row.
+  for (auto [m, n, k] : {std::tuple{200, 136, 72}, {1, 264, 64}}) {
+    for (const std::size_t offset : {std::size_t(8), std::size_t(1)}) {
+      const Case c{DType::f16, DType::f16, {.m = m, .n = n, .k = k}};
+      CAPTURE(m);
+      CAPTURE(offset);
+      const Input a = random_input(c.in, std::size_t(m * k));
+      const Input b = random_input(c.in, std::size_t(k * n));
+      rt::DeviceBuffer<std::uint16_t> da(a.bits.size()), db(b.bits.size());
+      da.copy_from(a.bits);
+      db.copy_from(b.bits);
+      const std::size_t cn = std::size_t(m * n), pad = 64;
+      rt::DeviceBuffer<std::uint16_t> buffer(cn + offset + pad);
+      buffer.fill_bytes(0xff);
+      const auto& kernel = ops::gemm_kernel(ops::gemm_params(c.in, c.out, c.problem), device);
+      CAPTURE(kernel.name());
+      REQUIRE(kernel.config().path == ops::GemmPath::wgmma);
+      const rt::LaunchConfig lc = ops::detail::gemm_launch(kernel.params(), kernel.config(), props);
+      ops::detail::gemm_launch_kernel(kernel, kernel.params(), lc, nullptr, da.address(),
+                                      db.address(), buffer.address() + 2 * offset, 1.0f, 0.0f, {},
+                                      device);
+      device.synchronize();
+      const std::vector<std::uint16_t> all = buffer.to_vector();
+      std::vector<double> got;
+      for (std::size_t i = 0; i < cn; ++i) got.push_back(from_bits(c.out, all[offset + i]));
+      const std::vector<double> c0(cn, 0.0);
+      CHECK(check(c, Reference{a, b, c0, nullptr, nullptr}, got, {}) == 0);
+      int outside = 0;
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        if ((i < offset || i >= offset + cn) && all[i] != 0xffff) ++outside;
+      }
+      CHECK(outside == 0);
+    }
+  }
+}
+
 TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
