@@ -214,6 +214,13 @@ int run_case(const Case& k, bool wide = false, HostEpilogue epilogue = nullptr,
 
 const GemmLayout layouts[] = {GemmLayout::nn, GemmLayout::nt, GemmLayout::tn, GemmLayout::tt};
 
+/// Whether the device runs the wgmma path (sm_90); says why a test is skipped otherwise.
+bool runs_wgmma(const rt::DeviceProperties& props) {
+  if (props.platform == rt::Platform::cuda && props.compute_major == 9) return true;
+  MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("ragged shapes, every layout, f16 and bf16 in, f16, bf16 and f32 out") {
@@ -308,10 +315,7 @@ TEST_CASE("every candidate config on ragged problems") {
 TEST_CASE("sm_90: the heuristic takes the wgmma path, right on every layout and ragged edge") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
-    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
-    return;
-  }
+  if (!runs_wgmma(props)) return;
   for (auto [m, n, k] : {std::tuple{64, 64, 64},
                          {136, 264, 200},
                          {1000, 1000, 1000},
@@ -339,10 +343,7 @@ TEST_CASE("sm_90: the heuristic takes the wgmma path, right on every layout and 
 TEST_CASE("sm_90: split K over clusters of 2 and 4 blocks, pinned, short and long K") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
-    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
-    return;
-  }
+  if (!runs_wgmma(props)) return;
   const ops::GemmConfig configs[] = {{128, 128, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 2},
                                      {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 4},
                                      {64, 64, 64, 0, 0, 5, 8, ops::GemmPath::wgmma, 1, 2}};
@@ -370,10 +371,7 @@ TEST_CASE("sm_90: split K over clusters of 2 and 4 blocks, pinned, short and lon
 TEST_CASE("sm_90: 16-bit C by TMA stores or, not 16-byte aligned, directly; nothing past C") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
-    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
-    return;
-  }
+  if (!runs_wgmma(props)) return;
   // C starts 16 bytes (TMA stores) or 2 bytes (direct stores) into a buffer of NaN; ragged
   // tiles at C's right and bottom edges, and a C with one row.
   for (auto [m, n, k] : {std::tuple{200, 136, 72}, {1, 264, 64}}) {
@@ -414,10 +412,7 @@ TEST_CASE("sm_90: 16-bit C by TMA stores or, not 16-byte aligned, directly; noth
 TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major != 9) {
-    MESSAGE("skipped: the wgmma path runs on sm_90 only; this device is " << props.arch);
-    return;
-  }
+  if (!runs_wgmma(props)) return;
   const ops::GemmConfig configs[] = {{128, 256, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 1, 2},
                                      {128, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2}};
   // Two block rows (one pair), three (the second pair's upper tile lies past C), and more
