@@ -237,31 +237,30 @@ KILN_DEVICE KILN_FORCEINLINE void store_direct(const Acc (&acc)[kWgTiles], const
 KILN_DEVICE KILN_FORCEINLINE void store_by_tma(const Acc (&acc)[kWgTiles], const OutRing& ring,
                                                const kiln::TmaDescriptor& c_map, M m0, N n0,
                                                int wg_thread, int consumer_warp) {
-  constexpr int kCols = kOutCols;
   const int lane = wg_thread % kiln::warp_size;
   const int warp = wg_thread / kiln::warp_size;  // its rows: 16 * warp of each accumulator
 #pragma unroll
   for (int i = 0; i < kWgTiles; ++i) {
 #pragma unroll
-    for (int q = 0; q < kBN / kCols; ++q) {
+    for (int q = 0; q < kBN / kOutCols; ++q) {
       const OutTile tile = ring[kiln::RING_STAGE(2 * consumer_warp + (q & 1))];
       if (lane == 0) kiln::tma_store_wait<1>();
       kiln::sync_warp();
 #pragma unroll
-      for (int j = 0; j < kCols / 2; j += 2) {
-        // Accumulator columns [q * kCols, (q + 1) * kCols) are elements [q * kCols / 2,
-        // (q + 1) * kCols / 2) of each thread (4 of every 8 columns), rows 16 * warp on.
-        const int e = q * kCols / 2 + j;
+      for (int j = 0; j < kOutCols / 2; j += 2) {
+        // Accumulator columns [q * kOutCols, (q + 1) * kOutCols) are elements [q * kOutCols / 2,
+        // (q + 1) * kOutCols / 2) of each thread (4 of every 8 columns), rows 16 * warp on.
+        const int e = q * kOutCols / 2 + j;
         const auto at = Acc::coords(wg_thread, e);
         const M row(kiln::get<M>(at).get() - 16 * warp);
-        const N col(kiln::get<N>(at).get() - q * kCols);
+        const N col(kiln::get<N>(at).get() - q * kOutCols);
         kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
         *reinterpret_cast<kiln::Vec<Out, 2>*>(tile[row + col].ptr()) = pair;
       }
       kiln::fence_async_shared();
       kiln::sync_warp();
       if (lane == 0) {
-        kiln::tma_store<C>(c_map, m0 + M(64 * i + 16 * warp) + n0 + N(q * kCols), tile);
+        kiln::tma_store<C>(c_map, m0 + M(64 * i + 16 * warp) + n0 + N(q * kOutCols), tile);
         kiln::tma_store_commit();
       }
     }

@@ -250,34 +250,35 @@ inline rt::LaunchConfig gemm_launch(const GemmParams& p, const GemmConfig& c,
   return lc;
 }
 
-/// The TMA tensor maps of A and B for the wgmma kernel: boxes of the block's rows (columns)
-/// by 64 of K where K is contiguous, else 64 by 64 boxes (the kernel loads a row of them),
-/// with the 128-byte swizzle.
-inline std::pair<rt::TensorMap, rt::TensorMap> gemm_tensor_maps(const GemmParams& p,
-                                                                const GemmConfig& c,
-                                                                std::uint64_t a, std::uint64_t b,
-                                                                const rt::Device& device) {
+/// The TMA tensor maps the wgmma kernel takes: A's and B's, boxes of the block's rows
+/// (columns) by 64 of K where K is contiguous, else 64 by 64 boxes (the kernel loads a row
+/// of them), with the 128-byte swizzle; and, where C is 16-bit, 16-byte aligned and its
+/// rows whole 16-byte vectors (`c_by_tma`), C's, through which the kernel stores it: boxes
+/// of 16 rows by 64 bytes with the 64-byte swizzle (each consumer warp's staged chunk).
+/// Otherwise `c` is a copy of A's, which the kernel does not read.
+struct GemmTensorMaps {
+  rt::TensorMap a, b, c;
+  bool c_by_tma = false;
+};
+inline GemmTensorMaps gemm_tensor_maps(const GemmParams& p, const GemmConfig& cfg, std::uint64_t a,
+                                       std::uint64_t b, std::uint64_t c, const rt::Device& device) {
   const std::int64_t m = std::max<std::int64_t>(p.m, 1), n = std::max<std::int64_t>(p.n, 1),
                      k = std::max<std::int64_t>(p.k, 1);
   using D = rt::TensorMapDim;
   const std::vector<D> a_dims = gemm_a_transposed(p.layout)
                                     ? std::vector<D>{{"K", k, m, 64}, {"M", m, 1, 64}}
-                                    : std::vector<D>{{"M", m, k, c.block_m}, {"K", k, 1, 64}};
+                                    : std::vector<D>{{"M", m, k, cfg.block_m}, {"K", k, 1, 64}};
   const std::vector<D> b_dims = gemm_b_transposed(p.layout)
-                                    ? std::vector<D>{{"N", n, k, c.block_n}, {"K", k, 1, 64}}
+                                    ? std::vector<D>{{"N", n, k, cfg.block_n}, {"K", k, 1, 64}}
                                     : std::vector<D>{{"K", k, n, 64}, {"N", n, 1, 64}};
-  return {rt::make_tensor_map(p.in, a, a_dims, rt::TmaSwizzle::b128, device),
-          rt::make_tensor_map(p.in, b, b_dims, rt::TmaSwizzle::b128, device)};
-}
-
-/// The TMA tensor map through which the wgmma kernel stores 16-bit C: boxes of 16 rows by
-/// 64 bytes with the 64-byte swizzle (each consumer warp's staged chunk).
-inline rt::TensorMap gemm_c_tensor_map(const GemmParams& p, std::uint64_t c,
-                                       const rt::Device& device) {
-  const std::int64_t m = std::max<std::int64_t>(p.m, 1), n = std::max<std::int64_t>(p.n, 1);
-  const std::int64_t cols = 64 / gen::size_of(p.out);
-  return rt::make_tensor_map(p.out, c, {{"M", m, n, 16}, {"N", n, 1, cols}}, rt::TmaSwizzle::b64,
-                             device);
+  GemmTensorMaps maps{rt::make_tensor_map(p.in, a, a_dims, rt::TmaSwizzle::b128, device),
+                      rt::make_tensor_map(p.in, b, b_dims, rt::TmaSwizzle::b128, device),
+                      {}};
+  maps.c_by_tma = gen::size_of(p.out) == 2 && c % 16 == 0 && p.n % 8 == 0;
+  maps.c = maps.c_by_tma ? rt::make_tensor_map(p.out, c, {{"M", m, n, 16}, {"N", n, 1, 32}},
+                                               rt::TmaSwizzle::b64, device)
+                         : maps.a;
+  return maps;
 }
 
 /// Launches a GEMM kernel of either path on A, B and C at device addresses a, b and c
@@ -304,12 +305,8 @@ inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const Gemm
     }
   };
   if (kernel.config().path == GemmPath::wgmma) {
-    const auto maps = gemm_tensor_maps(p, kernel.config(), a, b, device);
-    // 16-bit C leaves through TMA where the TMA can describe it (16-byte aligned, rows of
-    // whole 16-byte vectors); the kernel ignores c_map otherwise.
-    const bool c_by_tma = gen::size_of(p.out) == 2 && c % 16 == 0 && p.n % 8 == 0;
-    const rt::TensorMap c_map = c_by_tma ? gemm_c_tensor_map(p, c, device) : maps.first;
-    launch(maps.first, maps.second, c_map, c_ptr, m, n, k, alpha, beta, int(c_by_tma), args);
+    const GemmTensorMaps maps = gemm_tensor_maps(p, kernel.config(), a, b, c, device);
+    launch(maps.a, maps.b, maps.c, c_ptr, m, n, k, alpha, beta, int(maps.c_by_tma), args);
   } else {
     launch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a)),
            reinterpret_cast<const void*>(static_cast<std::uintptr_t>(b)), c_ptr, m, n, k, alpha,

@@ -202,7 +202,8 @@ inline void validate_gemm(const GemmParams& p) {
 
 /// Bytes of dynamic shared memory a config uses: the rings of A's and B's tiles (for
 /// wgmma also the stages' barriers, the tiles through which 16-bit C leaves (two of 1 KiB a
-/// consumer warp), and 1 KiB to align the rings to the swizzle's period).
+/// consumer warp, kept whatever C's type: the config does not know it), and 1 KiB to align
+/// the rings to the swizzle's period).
 inline std::int64_t gemm_shared_bytes(const GemmConfig& c) {
   const std::int64_t rings = std::int64_t(c.block_m + c.block_n) * c.block_k * 2 * c.stages;
   if (c.path != GemmPath::wgmma) return rings;

@@ -176,11 +176,10 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
 /// 97% (94%); with the residual, 2048 x 32768 f16 98-99% (96-98%), where at 4096 x 16384
 /// LayerNorm's staged rows lost (94% against 99%). LayerNorm's 16-bit rows of 16 KiB (the
 /// shortest with two-pass candidates) take two passes over 256 threads, 2 vectors a step:
-/// on 8192 x 8192, 94%
-/// (f16) and 91% (bf16) where softmax's one pass over 512 threads ran at 87% and 83% (its
-/// launch bounds leave LayerNorm two or three blocks an SM; more vectors a thread spilled
-/// in bf16). (The staged candidates exist on NVIDIA GPUs only. The backward takes
-/// norm_row_heuristic.)
+/// on 8192 x 8192, 94% (f16) and 91% (bf16) where softmax's one pass over 512 threads ran
+/// at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
+/// vectors a thread spilled in bf16). (The staged candidates exist on NVIDIA GPUs only. The
+/// backward takes norm_row_heuristic.)
 inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   if (row_bytes >= (p.residual ? 64 : 32) * 1024) {
