@@ -243,7 +243,10 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   // a store that might alias it.
   const Epilogue& epilogue = *reinterpret_cast<const Epilogue*>(&epilogue_args);
   const int lane = kiln::lane_index();
-  const bool pairs = (n & 1) == 0;  // element pairs (even columns) start 2-aligned in C
+  // Element pairs (even columns) are stored as one where they are aligned in C: n even and
+  // C's address a multiple of a pair's size (a C starting mid-pair stores elements alone).
+  const bool pairs =
+      (n & 1) == 0 && reinterpret_cast<unsigned long long>(c_data) % (2 * sizeof(Out)) == 0;
   using Acc = kiln::MmaC<float, M, N>;
 #pragma unroll
   for (int i = 0; i < kFragsM; ++i) {

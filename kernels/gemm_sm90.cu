@@ -358,7 +358,10 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   // A consumer.
   kiln::warp_group_registers_increase<kConsumers == 1 ? 240 : 232>();
   const Epilogue& epilogue = *reinterpret_cast<const Epilogue*>(&epilogue_args);
-  const bool pairs = (n & 1) == 0;  // element pairs (even columns) start 2-aligned in C
+  // Element pairs (even columns) are stored as one where they are aligned in C: n even and
+  // C's address a multiple of a pair's size (a C starting mid-pair stores elements alone).
+  const bool pairs =
+      (n & 1) == 0 && reinterpret_cast<unsigned long long>(c_data) % (2 * sizeof(Out)) == 0;
   const M wm(warp_group * kWgRows);
   int fill = 0;
   int round = 0;  // tiles this block has worked on

@@ -409,12 +409,13 @@ TEST_CASE("sm_90: 16-bit C by TMA stores or, not 16-byte aligned, directly; noth
   }
 }
 
-TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned") {
+TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned and chosen") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
   if (!runs_wgmma(props)) return;
   const ops::GemmConfig configs[] = {{128, 256, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 1, 2},
-                                     {128, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2}};
+                                     {128, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2},
+                                     {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 1, 2}};
   // Two block rows (one pair), three (the second pair's upper tile lies past C), and more
   // pairs than clusters (each cluster takes several); K of one tile and of many.
   for (auto [m, n, k] : {std::tuple{136, 200, 64}, {264, 520, 200}, {2056, 1032, 1032}}) {
@@ -431,6 +432,12 @@ TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinn
       }
     }
   }
+  // The heuristic's choice for about one wave of tiles (64 x 128 tiles in pairs).
+  const Case wave{DType::f16, DType::f16, {.m = 1000, .n = 1000, .k = 1000}};
+  const auto& chosen = ops::gemm_kernel(ops::gemm_params(wave.in, wave.out, wave.problem), device);
+  CAPTURE(chosen.name());
+  CHECK(chosen.config().cluster_m == 2);
+  CHECK(run_case(wave, false, nullptr, nullptr, 0, &chosen) == 0);
 }
 
 namespace {

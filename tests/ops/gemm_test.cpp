@@ -360,6 +360,9 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
                    {128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2}});
   kinds.push_back({params(512, 512, 512, GemmLayout::tn, DType::f16, DType::f16),
                    {256, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2}});
+  // ... and the heuristic's choice for about one wave (one consumer, 16-bit C by TMA).
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
+                   {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2}});
   for (const auto& k : kinds) {
     CAPTURE(gemm_kernel_name(k.p, k.c));
     const std::string ptx = compile_sm90a(k.p, k.c);
@@ -426,12 +429,38 @@ TEST_CASE("split K is offered where tiles leave SMs idle, and clusters its block
   CHECK(has(error_of([&] { validate_gemm_config(bad); }), "split_k is 1 for mma_sync"));
 }
 
-TEST_CASE("clusters on block rows share B's tiles: pinned only, launched in pairs") {
+TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave, in pairs") {
   const auto d = h200();
-  // Not among the candidates (slower than the same tiles without clusters so far).
-  for (const auto& p : {params(8192, 8192, 8192), params(300, 4096, 4096)}) {
-    for (const auto& c : gemm_configs(p, d)) CHECK(c.cluster_m == 1);
+  auto clustered = [&](const GemmParams& p) {
+    std::vector<GemmConfig> out;
+    for (const auto& c : gemm_configs(p, d)) {
+      if (c.cluster_m > 1) out.push_back(c);
+    }
+    return out;
+  };
+  // Not among the candidates where 128 x 128 tiles make more than a wave (132 SMs), nor
+  // with B stored K-contiguous.
+  CHECK(clustered(params(8192, 8192, 8192)).empty());
+  CHECK(clustered(params(1536, 1536, 1536)).empty());  // 144 tiles of 128 x 128
+  CHECK(clustered(params(1000, 1000, 1000, GemmLayout::nt)).empty());
+  // About one wave: tiles of 64 or 128 rows by 128 columns, 4 to 6 stages, and the
+  // heuristic takes 64 x 128 tiles in pairs.
+  for (const auto& p : {params(1000, 1000, 1000), params(1000, 1000, 4000, GemmLayout::tn),
+                        params(300, 4096, 4096)}) {
+    CAPTURE(p.m);
+    const auto cs = clustered(p);
+    CHECK(cs.size() == 9);
+    for (const auto& c : cs) {
+      CHECK(c.block_n == 128);
+      CHECK(c.split_k == 1);
+      CHECK(c.stages >= 4);
+    }
   }
+  const GemmParams wave = params(1000, 1000, 1000);
+  const GemmConfig h = gemm_heuristic(wave, gemm_configs(wave, d), d);
+  CHECK(h == GemmConfig{64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2});
+  const GemmParams transposed = params(1000, 1000, 1000, GemmLayout::nt);
+  CHECK(gemm_heuristic(transposed, gemm_configs(transposed, d), d).cluster_m == 1);
   // Pinned: a grid of whole pairs, one cluster a pair of block rows (3 block rows make 2
   // pairs a column), at most one block an SM.
   const GemmConfig pinned{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};

@@ -79,7 +79,8 @@ struct GemmConfig {
   std::int32_t split_k = 1;
   /// wgmma: blocks of a cluster (1 or 2) that take tiles adjacent along M, B's tiles copied
   /// once for both by TMA multicast (block_n 128 or 256; split_k 1; B stored N-contiguous,
-  /// layouts nn and tn). Only pinned: not among the candidates, measured slower so far.
+  /// layouts nn and tn). Candidates only for problems of at most one wave of 128 x 128
+  /// tiles (measured slower on bigger ones).
   std::int32_t cluster_m = 1;
   bool operator==(const GemmConfig&) const = default;
 };
@@ -368,9 +369,28 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
         out.push_back(c);
       }
     }
+    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 132;
+    // Clusters of 2 block rows sharing B's stages (TMA multicast, B stored N-contiguous)
+    // where 128 x 128 tiles make at most one wave: there the SMs wait on L2 for small
+    // tiles' stages, and half of B's copies go (1000^3 f16 on an H200: 64 x 128 tiles from
+    // 14.4 to 12.1 us). On bigger problems they were slower (4096^3: 0.219 against 0.202 ms
+    // for 128 x 256 tiles), so they are left out there.
+    const std::int64_t tiles_128 = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), 128) *
+                                   gemm_ceil_div(std::max<std::int64_t>(p.n, 1), 128);
+    if (!gemm_b_transposed(p.layout) && tiles_128 <= sms) {
+      for (const WgTile& t : wg_tiles) {
+        if (t.bn != 128 || t.bm * t.bn > 128 * 128 || t.bm > 2 * std::max<std::int64_t>(p.m, 32)) {
+          continue;
+        }
+        for (int stages = 4; stages <= 6; ++stages) {
+          GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers, 1, 2};
+          if (gemm_shared_bytes(c) > optin) continue;
+          out.push_back(c);
+        }
+      }
+    }
     // Split K where the tiles leave SMs idle and each part keeps at least 4 K tiles: tiles
     // of up to 128 x 128, clusters of 2 or 4 blocks.
-    const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 132;
     for (const WgTile& t : wg_tiles) {
       if (t.bm * t.bn > 128 * 128) continue;
       const std::int64_t count = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), t.bm) *
@@ -422,6 +442,8 @@ inline GemmConfig gemm_heuristic(const GemmParams& p, const std::vector<GemmConf
       {{128, 256, 64, 0, 0, 4, 8, wg, 2}, 1, 1.90},
       {{128, 128, 64, 0, 0, 6, 8, wg, 2}, 1, 1.85},
       {{64, 128, 64, 0, 0, 6, 8, wg, 1}, 1, 0.85},
+      // clusters of 2 block rows sharing B's stages (candidates for about one wave)
+      {{64, 128, 64, 0, 0, 6, 8, wg, 1, 1, 2}, 1, 1.00},
       // split K: a cluster of split_k blocks a tile, each with 1 / split_k of K
       {{128, 128, 64, 0, 0, 4, 8, wg, 2, 2}, 1, 0.90},
       {{128, 64, 64, 0, 0, 6, 8, wg, 2, 2}, 1, 0.67},
