@@ -332,14 +332,14 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
   static constexpr Tile tiles[] = {{128, 256, 2, 4}, {256, 128, 4, 2}, {128, 128, 2, 2},
                                    {128, 128, 2, 4}, {64, 128, 2, 2},  {128, 64, 2, 2},
                                    {64, 256, 1, 4},  {64, 64, 2, 2}};
+  // A tile more than twice the problem along M or N only wastes work (64 x 64 always stays).
+  auto wasteful = [&](int bm, int bn) {
+    return !(bm == 64 && bn == 64) &&
+           (bm > 2 * std::max<std::int64_t>(p.m, 32) || bn > 2 * std::max<std::int64_t>(p.n, 32));
+  };
   std::vector<GemmConfig> out;
   for (const Tile& t : tiles) {
-    const bool tiny = t.bm == 64 && t.bn == 64;
-    // A tile more than twice the problem along M or N only wastes work.
-    if (!tiny && (t.bm > 2 * std::max<std::int64_t>(p.m, 32) ||
-                  t.bn > 2 * std::max<std::int64_t>(p.n, 32))) {
-      continue;
-    }
+    if (wasteful(t.bm, t.bn)) continue;
     for (int bk : {32, 64}) {
       for (int stages = 2; stages <= 6; ++stages) {
         GemmConfig c{t.bm, t.bn, bk, t.wm, t.wn, stages, 8};
@@ -357,17 +357,15 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
     static constexpr WgTile wg_tiles[] = {{128, 256, 2}, {256, 128, 2}, {128, 128, 2},
                                           {128, 128, 1}, {64, 256, 1},  {128, 64, 2},
                                           {64, 128, 1},  {64, 64, 1}};
+    // `c` with each ring of `first` to 6 stages that fits the device.
+    auto add_stages = [&](GemmConfig c, int first) {
+      for (c.stages = first; c.stages <= 6; ++c.stages) {
+        if (gemm_shared_bytes(c) <= optin) out.push_back(c);
+      }
+    };
     for (const WgTile& t : wg_tiles) {
-      const bool tiny = t.bm == 64 && t.bn == 64;
-      if (!tiny && (t.bm > 2 * std::max<std::int64_t>(p.m, 32) ||
-                    t.bn > 2 * std::max<std::int64_t>(p.n, 32))) {
-        continue;
-      }
-      for (int stages = 3; stages <= 6; ++stages) {
-        GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers};
-        if (gemm_shared_bytes(c) > optin) continue;
-        out.push_back(c);
-      }
+      if (!wasteful(t.bm, t.bn))
+        add_stages({t.bm, t.bn, 64, 0, 0, 0, 8, GemmPath::wgmma, t.consumers}, 3);
     }
     const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 132;
     // Clusters of 2 block rows sharing B's stages (TMA multicast, B stored N-contiguous)
@@ -379,13 +377,8 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
                                    gemm_ceil_div(std::max<std::int64_t>(p.n, 1), 128);
     if (!gemm_b_transposed(p.layout) && tiles_128 <= sms) {
       for (const WgTile& t : wg_tiles) {
-        if (t.bn != 128 || t.bm * t.bn > 128 * 128 || t.bm > 2 * std::max<std::int64_t>(p.m, 32)) {
-          continue;
-        }
-        for (int stages = 4; stages <= 6; ++stages) {
-          GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers, 1, 2};
-          if (gemm_shared_bytes(c) > optin) continue;
-          out.push_back(c);
+        if (t.bn == 128 && t.bm <= 128 && !wasteful(t.bm, t.bn)) {
+          add_stages({t.bm, t.bn, 64, 0, 0, 0, 8, GemmPath::wgmma, t.consumers, 1, 2}, 4);
         }
       }
     }
@@ -397,11 +390,7 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
                                  gemm_ceil_div(std::max<std::int64_t>(p.n, 1), t.bn);
       for (int split : {2, 4}) {
         if (count * split > 2 * sms || gemm_ceil_div(p.k, 64) < 4 * split) continue;
-        for (int stages = 4; stages <= 6; ++stages) {
-          GemmConfig c{t.bm, t.bn, 64, 0, 0, stages, 8, GemmPath::wgmma, t.consumers, split};
-          if (gemm_shared_bytes(c) > optin) continue;
-          out.push_back(c);
-        }
+        add_stages({t.bm, t.bn, 64, 0, 0, 0, 8, GemmPath::wgmma, t.consumers, split}, 4);
       }
     }
   }
