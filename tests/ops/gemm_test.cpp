@@ -443,6 +443,9 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
   CHECK(clustered(params(8192, 8192, 8192)).empty());
   CHECK(clustered(params(1536, 1536, 1536)).empty());  // 144 tiles of 128 x 128
   CHECK(clustered(params(1000, 1000, 1000, GemmLayout::nt)).empty());
+  // Nor where the tiles are more than twice the problem along M or N.
+  CHECK(clustered(params(16, 16, 64)).empty());
+  CHECK(clustered(params(1000, 40, 512)).empty());
   // About one wave: tiles of 64 or 128 rows by 128 columns, 4 to 6 stages, and the
   // heuristic takes 64 x 128 tiles in pairs.
   for (const auto& p : {params(1000, 1000, 1000), params(1000, 1000, 4000, GemmLayout::tn),
