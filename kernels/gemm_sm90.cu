@@ -55,8 +55,8 @@ static_assert(kWgTiles * kBN <= 256, "a consumer holds at most 128 accumulator f
 static_assert(kStages >= 2, "a pipeline has at least two stages");
 static_assert(kBK == 64, "the depth of a stage is one 128-byte swizzled row of 16-bit elements");
 static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4, "K is split over 1, 2 or 4 blocks");
-static_assert(kClusterM == 1 || (kClusterM == 2 && kSplitK == 1 && kBN >= 128),
-              "clusters on block rows: 2 blocks, no split K, block_n 128 or 256");
+static_assert(kClusterM == 1 || ((kClusterM == 2 || kClusterM == 4) && kSplitK == 1),
+              "clusters on block rows: 2 or 4 blocks, no split K");
 static_assert(kEpilogueArgsBytes == 0 || sizeof(Epilogue) == kEpilogueArgsBytes,
               "the epilogue's device struct and the arguments the host passes differ in size");
 static_assert(sizeof(Epilogue) <= 128, "an epilogue's arguments take at most 128 bytes");
@@ -68,28 +68,35 @@ using Swz = kiln::TmaSwizzle<In, 128>;
 
 // The shared tile of one stage of Global (A or B) as TMA stores it: K-major rows of 64
 // (X:kX, K:64), copied in kParts boxes of kX / kParts rows, or X-major in boxes of 64 along
-// X, (Fold<X, 64>, K:64, X:64).
+// X, (Fold<X, 64>, K:64, X:64). X-major tiles of fewer 64-column boxes than kParts split
+// each box along K too (depth_parts boxes of box_k rows of K: an address-based swizzle
+// makes a box starting at a 1024-byte multiple lie as part of the whole one would).
 template <class Global, class X, int kX, int kParts = 1>
 struct StageTile {
   static constexpr bool k_major = kiln::detail::is_same<Contiguous<Global>, K>;
   static constexpr int box_x = k_major ? kX / kParts : 64;  // a box's extent along X
-  static constexpr int boxes = kX / box_x;
+  static constexpr int columns = kX / box_x;                // boxes along X
+  static constexpr int depth_parts = !k_major && kParts > columns ? kParts / columns : 1;
+  static constexpr int box_k = kBK / depth_parts;  // a box's extent along K
+  static constexpr int boxes = columns * depth_parts;
   using Box =
       kiln::detail::conditional_t<k_major,
                                   kiln::SwizzledTensor<In, Swz, Extent<X, box_x>, Extent<K, kBK>>,
-                                  kiln::SwizzledTensor<In, Swz, Extent<K, kBK>, Extent<X, 64>>>;
+                                  kiln::SwizzledTensor<In, Swz, Extent<K, box_k>, Extent<X, 64>>>;
   using type = kiln::detail::conditional_t<
-      k_major, Box,
+      k_major, kiln::SwizzledTensor<In, Swz, Extent<X, kX>, Extent<K, kBK>>,
       kiln::SwizzledTensor<In, Swz, Extent<Fold<X, 64>, kX / 64>, Extent<K, kBK>, Extent<X, 64>>>;
   static_assert(k_major || kX % 64 == 0, "X-major tiles are whole 64-element rows");
   static_assert(kX % kParts == 0 && box_x % 8 == 0, "boxes of whole swizzle periods");
+  static_assert(depth_parts * columns == kParts || kParts <= columns,
+                "the parts share the boxes evenly");
+  static_assert(box_k % 8 == 0, "boxes of whole swizzle periods along K");
 };
 using ATiles = StageTile<A, M, kBM>;
 using BTiles = StageTile<B, N, kBN, kClusterM>;
-// Splitting a K-major stage of B into half boxes for multicast did not finish on the H200
-// (a hang, not yet understood); the host refuses cluster_m 2 for those layouts.
-static_assert(kClusterM == 1 || !BTiles::k_major,
-              "clusters on block rows take B stored N-contiguous (layouts nn and tn)");
+// A K-major stage of B is copied in kClusterM boxes of kBN / kClusterM rows (the host's
+// tensor map has boxes of that many rows: with boxes of kBN rows, as before, each copy
+// wrote twice its bytes and the kernel hung).
 using ATile = typename ATiles::type;
 using BTile = typename BTiles::type;
 using ARing = kiln::Ring<ATile, kStages>;
@@ -122,12 +129,14 @@ KILN_DEVICE KILN_FORCEINLINE void load_stage(const typename Tiles::type& tile,
   static_assert(per_part * kParts == Tiles::boxes, "the parts share the boxes evenly");
 #pragma unroll
   for (int j = 0; j < per_part; ++j) {
-    const X x(Tiles::box_x * (part * per_part + j));
-    const typename Tiles::Box box(tile[x].ptr());
+    const int b = part * per_part + j;  // box b: column b / depth_parts, depth b % depth_parts
+    const X x(Tiles::box_x * (b / Tiles::depth_parts));
+    const K kd(Tiles::box_k * (b % Tiles::depth_parts));
+    const typename Tiles::Box box(tile[x + kd].ptr());
     if constexpr (kParts > 1) {
-      kiln::tma_load_multicast<Global>(box, map, x0 + x + k0, bar, (1u << kParts) - 1u);
+      kiln::tma_load_multicast<Global>(box, map, x0 + x + k0 + kd, bar, (1u << kParts) - 1u);
     } else {
-      kiln::tma_load<Global>(box, map, x0 + x + k0, bar);
+      kiln::tma_load<Global>(box, map, x0 + x + k0 + kd, bar);
     }
   }
 }

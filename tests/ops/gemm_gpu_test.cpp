@@ -415,15 +415,20 @@ TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinn
   if (!runs_wgmma(props)) return;
   const ops::GemmConfig configs[] = {{128, 256, 64, 0, 0, 4, 8, ops::GemmPath::wgmma, 2, 1, 2},
                                      {128, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2},
-                                     {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 1, 2}};
+                                     {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 1, 2},
+                                     {64, 128, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 1, 1, 4},
+                                     {128, 64, 64, 0, 0, 6, 8, ops::GemmPath::wgmma, 2, 1, 2}};
   // Two block rows (one pair), three (the second pair's upper tile lies past C), and more
   // pairs than clusters (each cluster takes several); K of one tile and of many.
   for (auto [m, n, k] : {std::tuple{136, 200, 64}, {264, 520, 200}, {2056, 1032, 1032}}) {
     for (const auto& config : configs) {
-      // B stored N-contiguous (what clusters on block rows take), either A.
-      for (GemmLayout layout : {GemmLayout::nn, GemmLayout::tn}) {
+      // Every layout: B stored N-contiguous (whole 64-column boxes a block) and K-contiguous
+      // (half boxes of its rows), either A.
+      for (GemmLayout layout : layouts) {
         Case c{DType::f16, DType::f16, {.m = m, .n = n, .k = k, .layout = layout, .beta = 0.5f}};
-        if (layout == GemmLayout::tn) c = {DType::bf16, DType::f32, c.problem};
+        if (layout == GemmLayout::tn || layout == GemmLayout::tt) {
+          c = {DType::bf16, DType::f32, c.problem};
+        }
         ops::GemmParams params = ops::gemm_params(c.in, c.out, c.problem);
         params.config = config;
         const auto& kernel = ops::gemm_kernel(params, device);

@@ -360,6 +360,16 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
                    {128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2}});
   kinds.push_back({params(512, 512, 512, GemmLayout::tn, DType::f16, DType::f16),
                    {256, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2}});
+  // ... and B stored K-contiguous (half boxes of its rows); 4 blocks, and N-major boxes
+  // split along K.
+  kinds.push_back({params(512, 512, 512, GemmLayout::nt, DType::f16, DType::f16),
+                   {128, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 2, 1, 2}});
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
+                   {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 4}});
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::tt, DType::bf16, DType::f32),
+                   {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 4}});
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
+                   {128, 64, 64, 0, 0, 6, 8, GemmPath::wgmma, 2, 1, 2}});
   // ... and the heuristic's choice for about one wave (one consumer, 16-bit C by TMA).
   kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
                    {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2}});
@@ -438,18 +448,18 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
     }
     return out;
   };
-  // Not among the candidates where 128 x 128 tiles make more than a wave (132 SMs), nor
-  // with B stored K-contiguous.
+  // Not among the candidates where 128 x 128 tiles make more than a wave (132 SMs).
   CHECK(clustered(params(8192, 8192, 8192)).empty());
   CHECK(clustered(params(1536, 1536, 1536)).empty());  // 144 tiles of 128 x 128
-  CHECK(clustered(params(1000, 1000, 1000, GemmLayout::nt)).empty());
+  CHECK(clustered(params(1536, 1536, 1536, GemmLayout::nt)).empty());
   // Nor where the tiles are more than twice the problem along M or N.
   CHECK(clustered(params(16, 16, 64)).empty());
   CHECK(clustered(params(1000, 40, 512)).empty());
   // About one wave: tiles of 64 or 128 rows by 128 columns, 4 to 6 stages, and the
-  // heuristic takes 64 x 128 tiles in pairs.
-  for (const auto& p : {params(1000, 1000, 1000), params(1000, 1000, 4000, GemmLayout::tn),
-                        params(300, 4096, 4096)}) {
+  // heuristic takes 64 x 128 tiles in pairs, whichever way B is stored.
+  for (const auto& p :
+       {params(1000, 1000, 1000), params(1000, 1000, 4000, GemmLayout::tn), params(300, 4096, 4096),
+        params(1000, 1000, 1000, GemmLayout::nt), params(1000, 1000, 4000, GemmLayout::tt)}) {
     CAPTURE(p.m);
     const auto cs = clustered(p);
     CHECK(cs.size() == 9);
@@ -459,11 +469,11 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
       CHECK(c.stages >= 4);
     }
   }
-  const GemmParams wave = params(1000, 1000, 1000);
-  const GemmConfig h = gemm_heuristic(wave, gemm_configs(wave, d), d);
-  CHECK(h == GemmConfig{64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2});
-  const GemmParams transposed = params(1000, 1000, 1000, GemmLayout::nt);
-  CHECK(gemm_heuristic(transposed, gemm_configs(transposed, d), d).cluster_m == 1);
+  for (GemmLayout l : {GemmLayout::nn, GemmLayout::nt, GemmLayout::tn, GemmLayout::tt}) {
+    const GemmParams wave = params(1000, 1000, 1000, l);
+    const GemmConfig h = gemm_heuristic(wave, gemm_configs(wave, d), d);
+    CHECK(h == GemmConfig{64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2});
+  }
   // Pinned: a grid of whole pairs, one cluster a pair of block rows (3 block rows make 2
   // pairs a column), at most one block an SM.
   const GemmConfig pinned{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
@@ -477,22 +487,23 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
     CHECK(lc.cluster.x == 2u);
     CHECK(lc.grid.x == unsigned(2 * std::min<std::int64_t>(pairs, 66)));
   }
-  // B stored K-contiguous is refused, naming the layouts that work.
+  // B stored K-contiguous: pinned only (not yet measured).
   GemmParams kmajor = params(512, 512, 512, GemmLayout::nt);
   kmajor.config = pinned;
-  CHECK(has(error_of([&] { gemm_configs(kmajor, d); }), "layouts nn and tn"));
+  CHECK(gemm_configs(kmajor, d).size() == 1);
   // The name says so; a bad cluster is refused, naming the rule.
   GemmConfig pair{128, 256, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
   CHECK(has(gemm_kernel_name(params(512, 512, 512), pair), "_c2_m2_s4"));
   GemmConfig bad = pair;
-  bad.cluster_m = 4;
-  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m must be 1 or 2"));
+  bad.cluster_m = 3;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m must be 1, 2 or 4"));
   bad = pair;
   bad.split_k = 2;
   bad.block_n = 128;
   CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m 2 takes split_k 1"));
-  bad = {128, 64, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2};
-  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "block_n 128 or 256"));
+  // Tiles of fewer 64-column boxes than blocks split each box along K.
+  CHECK_NOTHROW(validate_gemm_config({128, 64, 64, 0, 0, 4, 8, GemmPath::wgmma, 2, 1, 2}));
+  CHECK_NOTHROW(validate_gemm_config({64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 4}));
   bad = {128, 128, 64, 2, 2, 4, 8, GemmPath::mma_sync, 0, 1, 2};
   CHECK(has(error_of([&] { validate_gemm_config(bad); }), "cluster_m is 1 for mma_sync"));
   // JSON without the field (records written before it existed) reads as 1.

@@ -268,9 +268,15 @@ inline GemmTensorMaps gemm_tensor_maps(const GemmParams& p, const GemmConfig& cf
   const std::vector<D> a_dims = gemm_a_transposed(p.layout)
                                     ? std::vector<D>{{"K", k, m, 64}, {"M", m, 1, 64}}
                                     : std::vector<D>{{"M", m, k, cfg.block_m}, {"K", k, 1, 64}};
-  const std::vector<D> b_dims = gemm_b_transposed(p.layout)
-                                    ? std::vector<D>{{"N", n, k, cfg.block_n}, {"K", k, 1, 64}}
-                                    : std::vector<D>{{"K", k, n, 64}, {"N", n, 1, 64}};
+  // With clusters on block rows each block copies a part of every stage of B: K-major, a
+  // box of block_n / cluster_m rows; N-major, whole 64-column boxes while there are as many
+  // as blocks, else each of them split along K too (kernels/gemm_sm90.cu, StageTile).
+  const int parts = std::max(1, cfg.cluster_m), columns = std::max(1, cfg.block_n / 64);
+  const int depth_parts = parts > columns ? parts / columns : 1;
+  const std::vector<D> b_dims =
+      gemm_b_transposed(p.layout)
+          ? std::vector<D>{{"N", n, k, cfg.block_n / parts}, {"K", k, 1, 64}}
+          : std::vector<D>{{"K", k, n, 64 / depth_parts}, {"N", n, 1, 64}};
   GemmTensorMaps maps{rt::make_tensor_map(p.in, a, a_dims, rt::TmaSwizzle::b128, device),
                       rt::make_tensor_map(p.in, b, b_dims, rt::TmaSwizzle::b128, device),
                       {}};

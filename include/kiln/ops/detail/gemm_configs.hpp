@@ -77,10 +77,10 @@ struct GemmConfig {
   /// wgmma: blocks (a thread-block cluster) that share each tile, each taking a part of K
   /// (1, 2 or 4); block 0 adds the parts through distributed shared memory.
   std::int32_t split_k = 1;
-  /// wgmma: blocks of a cluster (1 or 2) that take tiles adjacent along M, B's tiles copied
-  /// once for both by TMA multicast (block_n 128 or 256; split_k 1; B stored N-contiguous,
-  /// layouts nn and tn). Candidates only for problems of at most one wave of 128 x 128
-  /// tiles (measured slower on bigger ones).
+  /// wgmma: blocks of a cluster (1, 2 or 4) that take tiles adjacent along M, B's tiles
+  /// copied once for all by TMA multicast, each block a part (split_k 1, any layout; the
+  /// candidates have 2 blocks, 4 are pinned only). Candidates only for problems of at most
+  /// one wave of 128 x 128 tiles (measured slower on bigger ones).
   std::int32_t cluster_m = 1;
   bool operator==(const GemmConfig&) const = default;
 };
@@ -251,12 +251,12 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
   if (c.split_k != 1 && c.split_k != 2 && c.split_k != 4) {
     throw Error(what + "split_k must be 1, 2 or 4 (blocks of a cluster sharing a tile)");
   }
-  if (c.cluster_m != 1 && c.cluster_m != 2) {
-    throw Error(what + "cluster_m must be 1 or 2 (blocks of a cluster sharing B's tiles)");
+  if (c.cluster_m != 1 && c.cluster_m != 2 && c.cluster_m != 4) {
+    throw Error(what + "cluster_m must be 1, 2 or 4 (blocks of a cluster sharing B's tiles)");
   }
-  if (c.cluster_m == 2 && (c.split_k != 1 || c.block_n < 128)) {
-    throw Error(what + "cluster_m 2 takes split_k 1 and block_n 128 or 256 (each block " +
-                "copies half of every stage of B)");
+  if (c.cluster_m > 1 && c.split_k != 1) {
+    throw Error(what + "cluster_m " + std::to_string(c.cluster_m) +
+                " takes split_k 1 (each block copies a part of every stage of B)");
   }
 }
 
@@ -318,12 +318,6 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
   const std::int64_t optin = d.shared_per_block_optin > 0 ? d.shared_per_block_optin : 48 * 1024;
   if (p.config.block_m != 0) {
     validate_gemm_config(p.config, optin);
-    if (p.config.cluster_m > 1 && gemm_b_transposed(p.layout)) {
-      throw Error("kiln: gemm config " + nlohmann::json(p.config).dump() +
-                  ": cluster_m 2 takes B stored N-contiguous (layouts nn and tn); with B "
-                  "stored K-contiguous (" +
-                  std::string(to_string(p.layout)) + ") use cluster_m 1");
-    }
     return {p.config};
   }
   struct Tile {
@@ -368,14 +362,15 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
         add_stages({t.bm, t.bn, 64, 0, 0, 0, 8, GemmPath::wgmma, t.consumers}, 3);
     }
     const std::int64_t sms = d.multiprocessors > 0 ? d.multiprocessors : 132;
-    // Clusters of 2 block rows sharing B's stages (TMA multicast, B stored N-contiguous)
-    // where 128 x 128 tiles make at most one wave: there the SMs wait on L2 for small
-    // tiles' stages, and half of B's copies go (1000^3 f16 on an H200: 64 x 128 tiles from
-    // 14.4 to 12.1 us). On bigger problems they were slower (4096^3: 0.219 against 0.202 ms
-    // for 128 x 256 tiles), so they are left out there.
+    // Clusters of 2 block rows sharing B's stages (TMA multicast, any layout) where
+    // 128 x 128 tiles make at most one wave: there the SMs wait on L2 for small tiles'
+    // stages, and half of B's copies go (1000^3 f16 on an H200: 64 x 128 tiles from 14.4
+    // to 12.1 us; nt 0.78x to 0.83x of cuBLAS, tt 0.72x to 0.81x). On bigger problems
+    // they were slower (4096^3: 0.219 against 0.202 ms for 128 x 256 tiles), so they are
+    // left out there.
     const std::int64_t tiles_128 = gemm_ceil_div(std::max<std::int64_t>(p.m, 1), 128) *
                                    gemm_ceil_div(std::max<std::int64_t>(p.n, 1), 128);
-    if (!gemm_b_transposed(p.layout) && tiles_128 <= sms) {
+    if (tiles_128 <= sms) {
       for (const WgTile& t : wg_tiles) {
         if (t.bn == 128 && t.bm <= 128 && !wasteful(t.bm, t.bn)) {
           add_stages({t.bm, t.bn, 64, 0, 0, 0, 8, GemmPath::wgmma, t.consumers, 1, 2}, 4);
