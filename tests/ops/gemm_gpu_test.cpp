@@ -409,7 +409,7 @@ TEST_CASE("sm_90: 16-bit C by TMA stores or, not 16-byte aligned, directly; noth
   }
 }
 
-TEST_CASE("sm_90: clusters of 2 blocks on block rows sharing B (multicast), pinned and chosen") {
+TEST_CASE("sm_90: clusters of 2 and 4 block rows sharing B (multicast), pinned and chosen") {
   const auto& device = rt::Device::current();
   const auto& props = device.properties();
   if (!runs_wgmma(props)) return;
