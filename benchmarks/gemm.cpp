@@ -7,7 +7,11 @@
 //
 //   gemm [--json FILE] [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]
 //        [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh] [--config JSON]
-//        [bench flags: --noise PCT --seconds S --no-flush]
+//        [--host] [bench flags: --noise PCT --seconds S --no-flush]
+//
+// --host also times the host's cost of one call (kiln::ops::gemm against cublasGemmEx, in
+// bursts of calls on the same buffers) and, for wgmma kernels, of encoding their three tensor
+// maps, which a call on the buffers of one of the thread's last 8 launches skips.
 //
 // A and B are random in [-1, 1]; C has A's and B's type unless --out names one (cuBLAS has no
 // bf16 x bf16 -> f16 GEMM, nor f16 x f16 -> bf16). The layouts are kiln's (GemmLayout):
@@ -24,6 +28,7 @@
 // found it (KILN_BENCH_CUBLAS); kiln's own headers never include it.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -70,7 +75,7 @@ constexpr std::size_t sweep_shown = 5;
 const char* const usage =
     "usage: gemm [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]\n"
     "            [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh]\n"
-    "            [--config JSON]\n"
+    "            [--config JSON] [--host]\n"
     "            [bench flags]\n"
     "  --shapes LIST   problems as MxNxK (default: 8192x8192x8192, 4096x4096x4096; M of 128,\n"
     "                  1024 and 8192 with N x K of 4096x4096, 14336x4096 and 4096x14336;\n"
@@ -84,6 +89,8 @@ const char* const usage =
     "                  (erf form) or bias_gelu_tanh (tanh form)\n"
     "  --config JSON   kiln's config instead of the factory's choice, as GemmConfig JSON\n"
     "                  ({\"block_m\":128,\"block_n\":256,\"path\":\"wgmma\",\"consumers\":2})\n"
+    "  --host          also time the host's cost of a call: kiln::ops::gemm against\n"
+    "                  cublasGemmEx, in bursts of calls on the same buffers\n"
     "bench flags:\n";
 
 struct Shape {
@@ -115,6 +122,7 @@ struct Options {
   /// --epilogue bias_gelu or bias_gelu_tanh: also time that epilogue fused (empty: none)
   std::string epilogue;
   std::optional<ops::GemmConfig> config;  ///< --config: kiln's config, pinned
+  bool host = false;                      ///< --host: also time each call's host cost
 };
 
 std::vector<Shape> default_shapes() {
@@ -201,6 +209,9 @@ Options parse_options(const std::vector<std::string>& extra) {
     if (flag == "--sweep") {
       if (inline_value) throw Error("gemm: --sweep takes no value");
       o.sweep = true;
+    } else if (flag == "--host") {
+      if (inline_value) throw Error("gemm: --host takes no value");
+      o.host = true;
     } else if (flag == "--shapes") {
       o.shapes.clear();
       for (const auto& s : split_list(take_value("MxNxK,..."), flag))
@@ -232,7 +243,7 @@ Options parse_options(const std::vector<std::string>& extra) {
     } else {
       throw Error("gemm: unknown argument '" + extra[i] +
                   "' (besides the bench flags: --shapes LIST, --dtypes LIST, --layouts LIST, "
-                  "--out TYPE, --sweep, --epilogue NAME, --config JSON; --help lists "
+                  "--out TYPE, --sweep, --epilogue NAME, --config JSON, --host; --help lists "
                   "them)");
     }
   }
@@ -481,6 +492,7 @@ struct Run {
 #endif
   std::string summary{};
   std::string epilogue_summary{};  ///< rows of the --epilogue table
+  std::string host_summary{};      ///< rows of the --host table
   nlohmann::json problems = nlohmann::json::array();
   std::vector<std::string> failures{};  ///< problems (and configs) whose C was wrong
 };
@@ -712,6 +724,53 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   const bool wrong = !(err <= max_rel_error);
   if (wrong) run.failures.push_back(fmt::format("{}: max rel err {:.2g}", what, err));
 
+  // --host: the host's cost of a call on the same buffers, kiln::ops::gemm (the factory's
+  // lookup, the tensor maps, the launch) against cublasGemmEx: each the median over bursts
+  // of calls (short enough that the launch queue never fills), the GPU drained between
+  // bursts. And, for the wgmma path, the cost of encoding its three tensor maps, which a
+  // call on the buffers of one of the thread's last 8 launches skips.
+  if (run.options.host && !run.options.config) {
+    constexpr int burst = 32, bursts = 41;
+    auto per_call_us = [&](auto&& call) {
+      std::vector<double> us;
+      for (int b = 0; b < bursts; ++b) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < burst; ++i) call();
+        const auto t1 = std::chrono::steady_clock::now();
+        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / burst);
+        run.gpu.synchronize();
+      }
+      std::sort(us.begin(), us.end());
+      return us[us.size() / 2];
+    };
+    const double kiln_us =
+        per_call_us([&] { ops::gemm(in, out, inputs.a_dev, inputs.b_dev, c, problem); });
+    double cublas_us = 0;
+#ifdef KILN_BENCH_CUBLAS
+    if (c_cublas) {
+      cublas_us = per_call_us([&] {
+        (*run.cublas)(rt::StreamRef{}, in, out, layout, s, inputs.a_dev.data(), inputs.b_dev.data(),
+                      c_cublas->data());
+      });
+      run.gpu.make_current();
+    }
+#endif
+    const GemmKernel& chosen = ops::gemm_kernel(ops::gemm_params(in, out, problem), run.gpu);
+    double maps_us = 0;
+    if (chosen.config().path == ops::GemmPath::wgmma) {
+      maps_us = per_call_us([&] {
+        ops::detail::gemm_tensor_maps(chosen.params(), chosen.config(), inputs.a_dev.address(),
+                                      inputs.b_dev.address(), c.address(), run.gpu);
+      });
+    }
+    run.host_summary +=
+        fmt::format("| {} | {} | {} | {:.2f} | {} | {} | {} |\n", shape_text(s), dtype_text,
+                    ops::to_string(layout), kiln_us,
+                    cublas_us > 0 ? fmt::format("{:.2f}", cublas_us) : std::string("-"),
+                    cublas_us > 0 ? fmt::format("{:.2f}", kiln_us / cublas_us) : std::string("-"),
+                    maps_us > 0 ? fmt::format("{:.2f}", maps_us) : std::string("-"));
+  }
+
   // The table: cuBLAS, kiln's choice, then the fastest few swept configs.
   std::vector<prof::Result> shown, swept;
   for (const auto& r : results) {
@@ -885,6 +944,13 @@ int main(int argc, char** argv) try {
         "| ---: | ---: | ---: | ---: | ---: | ---: |\n%s",
         options.epilogue == "bias_gelu" ? "erf form" : "tanh form", options.epilogue.c_str(),
         run.epilogue_summary.c_str());
+  }
+  if (options.host) {
+    std::printf(
+        "\n# Host cost of a call (us, median over bursts of 32 calls on the same buffers)\n\n"
+        "| M x N x K | dtype | layout | kiln::ops::gemm | cublasGemmEx | kiln / cuBLAS | "
+        "encoding kiln's tensor maps |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n%s",
+        run.host_summary.c_str());
   }
   if (!args.json_path.empty()) {
     const nlohmann::json json = {{"device", props.name},

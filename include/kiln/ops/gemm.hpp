@@ -33,10 +33,12 @@
 /// (types, layout, m, n, k) and device on buffers of the factory's own, and the winner kept
 /// in the tuning database; an epilogue reuses the choice made without it.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -287,6 +289,40 @@ inline GemmTensorMaps gemm_tensor_maps(const GemmParams& p, const GemmConfig& cf
   return maps;
 }
 
+/// gemm_tensor_maps through the maps of this thread's last 8 distinct wgmma launches: a
+/// GEMM run again on the same buffers (each step of a model) takes its maps from there
+/// rather than encoding three. A map is a function of what the key holds (the buffers'
+/// addresses, the problem's types, layout and sizes, the config's boxes, the device), not
+/// of the allocation behind an address, so an entry is never stale.
+inline GemmTensorMaps gemm_tensor_maps_recent(const GemmParams& p, const GemmConfig& cfg,
+                                              std::uint64_t a, std::uint64_t b, std::uint64_t c,
+                                              const rt::Device& device) {
+  struct Key {
+    gen::DType in, out;
+    GemmLayout layout;
+    std::int64_t m, n, k;
+    std::int32_t block_m, block_n, cluster_m;
+    std::uint64_t a, b, c;
+    int device;
+    bool operator==(const Key&) const = default;
+  };
+  struct Entry {
+    Key key;
+    GemmTensorMaps maps;
+  };
+  thread_local std::array<std::optional<Entry>, 8> recent;
+  thread_local std::size_t next = 0;
+  const Key key{p.in, p.out,       p.layout,        p.m,           p.n,
+                p.k,  cfg.block_m, cfg.block_n,     cfg.cluster_m, a,
+                b,    c,           device.ordinal()};
+  for (const auto& e : recent) {
+    if (e && e->key == key) return e->maps;
+  }
+  const GemmTensorMaps maps = gemm_tensor_maps(p, cfg, a, b, c, device);
+  recent[next++ % recent.size()] = Entry{key, maps};
+  return maps;
+}
+
 /// Launches a GEMM kernel of either path on A, B and C at device addresses a, b and c
 /// (`info`: what the profiler records, or null).
 inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const GemmParams& p,
@@ -311,7 +347,7 @@ inline void gemm_launch_kernel(const GemmFactory::KernelType& kernel, const Gemm
     }
   };
   if (kernel.config().path == GemmPath::wgmma) {
-    const GemmTensorMaps maps = gemm_tensor_maps(p, kernel.config(), a, b, c, device);
+    const GemmTensorMaps maps = gemm_tensor_maps_recent(p, kernel.config(), a, b, c, device);
     launch(maps.a, maps.b, maps.c, c_ptr, m, n, k, alpha, beta, int(maps.c_by_tma), args);
   } else {
     launch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a)),
