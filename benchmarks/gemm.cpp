@@ -755,11 +755,10 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
       run.gpu.make_current();
     }
 #endif
-    const GemmKernel& chosen = ops::gemm_kernel(ops::gemm_params(in, out, problem), run.gpu);
     double maps_us = 0;
-    if (chosen.config().path == ops::GemmPath::wgmma) {
+    if (kernel.config().path == ops::GemmPath::wgmma) {  // (kernel: what ops::gemm launches)
       maps_us = per_call_us([&] {
-        ops::detail::gemm_tensor_maps(chosen.params(), chosen.config(), inputs.a_dev.address(),
+        ops::detail::gemm_tensor_maps(kernel.params(), kernel.config(), inputs.a_dev.address(),
                                       inputs.b_dev.address(), c.address(), run.gpu);
       });
     }
