@@ -487,7 +487,7 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
     CHECK(lc.cluster.x == 2u);
     CHECK(lc.grid.x == unsigned(2 * std::min<std::int64_t>(pairs, 66)));
   }
-  // B stored K-contiguous: pinned only (not yet measured).
+  // B stored K-contiguous: a pinned cluster config is accepted as it is.
   GemmParams kmajor = params(512, 512, 512, GemmLayout::nt);
   kmajor.config = pinned;
   CHECK(gemm_configs(kmajor, d).size() == 1);
