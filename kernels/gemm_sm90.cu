@@ -9,7 +9,8 @@
 //
 // Warp specialization: warp group kConsumers is the producer (one thread issues every TMA
 // copy, the rest give their registers away); warp groups 0 .. kConsumers - 1 consume,
-// each owning kBM / kConsumers rows of the block's tile as (M:64, N:kBN) accumulators.
+// each owning kBM / kConsumers rows of the block's tile as (M:64, N:kBN) accumulators
+// (1 to 3 of them: three, of 64 x 128 each in 192 x 128 tiles, get 152 registers a thread).
 // Persistent: the grid is at most one block per SM and block b takes tiles b, b + grid,
 // ...; the producer runs up to kStages stages ahead, across tile boundaries, so the next
 // tile's copies overlap this tile's epilogue. TMA zero-fills what lies outside A and B;
@@ -52,6 +53,9 @@ constexpr int kWgTiles = kWgRows / 64;               // its (M:64, N:kBN) accumu
 static_assert(kBM % (64 * kConsumers) == 0, "each consumer owns whole 64-row accumulators");
 static_assert(kBN == 64 || kBN == 128 || kBN == 256, "block_n is 64, 128 or 256");
 static_assert(kWgTiles * kBN <= 256, "a consumer holds at most 128 accumulator floats a thread");
+static_assert(kConsumers >= 1 && kConsumers <= 3, "1 to 3 consumer warp groups");
+static_assert(kConsumers < 3 || kWgTiles * kBN <= 128,
+              "three consumers get 152 registers a thread: at most 64 accumulator floats");
 static_assert(kStages >= 2, "a pipeline has at least two stages");
 static_assert(kBK == 64, "the depth of a stage is one 128-byte swizzled row of 16-bit elements");
 static_assert(kSplitK == 1 || kSplitK == 2 || kSplitK == 4, "K is split over 1, 2 or 4 blocks");
@@ -365,7 +369,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
   }
 
   // A consumer.
-  kiln::warp_group_registers_increase<kConsumers == 1 ? 240 : 232>();
+  // The registers the producer gave away: 128 x (40 + kConsumers x R) fits the SM's 65536.
+  kiln::warp_group_registers_increase<kConsumers == 1 ? 240 : kConsumers == 2 ? 232 : 152>();
   const Epilogue& epilogue = *reinterpret_cast<const Epilogue*>(&epilogue_args);
   // Element pairs (even columns) are stored as one where they are aligned in C: n even and
   // C's address a multiple of a pair's size (a C starting mid-pair stores elements alone).

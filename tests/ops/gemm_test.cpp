@@ -370,6 +370,14 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
                    {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 4}});
   kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
                    {128, 64, 64, 0, 0, 6, 8, GemmPath::wgmma, 2, 1, 2}});
+  // Three consumers in 192 x 128 tiles: A's stage is three M-major boxes (tt), f32 C, and
+  // the erf GELU epilogue in 152 registers.
+  const GemmConfig three{192, 128, 64, 0, 0, 5, 8, GemmPath::wgmma, 3};
+  kinds.push_back({params(1000, 1000, 1000, GemmLayout::tt, DType::f16, DType::f32), three});
+  kinds.push_back(
+      {gemm_params(DType::f16, DType::f16,
+                   {.m = 512, .n = 512, .k = 512, .epilogue = gemm_epilogues::bias_gelu(nullptr)}),
+       three});
   // ... and the heuristic's choice for about one wave (one consumer, 16-bit C by TMA).
   kinds.push_back({params(1000, 1000, 1000, GemmLayout::nn, DType::f16, DType::f16),
                    {64, 128, 64, 0, 0, 6, 8, GemmPath::wgmma, 1, 1, 2}});
@@ -378,7 +386,10 @@ TEST_CASE("NVRTC: every wgmma config the H200 gets compiles for sm_90a, each lay
     const std::string ptx = compile_sm90a(k.p, k.c);
     CHECK(has(ptx, "wgmma.mma_async.sync.aligned.m64n" + std::to_string(k.c.block_n) + "k16.f32"));
     CHECK(has(ptx, "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"));
-    CHECK(has(ptx, "setmaxnreg.inc.sync.aligned.u32"));
+    CHECK(
+        has(ptx, "setmaxnreg.inc.sync.aligned.u32 " + std::to_string(k.c.consumers == 1   ? 240
+                                                                     : k.c.consumers == 2 ? 232
+                                                                                          : 152)));
     CHECK(has(ptx, "mapa.u64") == (k.c.split_k > 1));  // split K reads the other blocks' sums
     // Clusters on block rows copy B's stages into both blocks and release them in both.
     CHECK(has(ptx, ".multicast::cluster") == (k.c.cluster_m > 1));
@@ -512,4 +523,39 @@ TEST_CASE("clusters on block rows share B's tiles: candidates for about one wave
       R"("group_m":8,"path":"wgmma","consumers":2,"split_k":1})");
   CHECK(old.get<GemmConfig>().cluster_m == 1);
   CHECK(nlohmann::json(pair).get<GemmConfig>() == pair);
+}
+
+TEST_CASE("three consumer warp groups: 192 x 128 tiles are candidates, bigger ones are refused") {
+  const auto d = h200();
+  const GemmConfig three{192, 128, 64, 0, 0, 4, 8, GemmPath::wgmma, 3};
+  int offered = 0;
+  for (const auto& c : gemm_configs(params(8192, 8192, 8192), d)) {
+    if (c.consumers != 3) continue;
+    ++offered;
+    CHECK(c.block_m == 192);
+    CHECK(c.block_n == 128);
+    CHECK(c.cluster_m == 1);
+    CHECK(c.split_k == 1);
+    CHECK(kiln::ops::detail::gemm_shared_bytes(c) <= 227 * 1024);
+  }
+  CHECK(offered == 3);  // 3 to 5 stages fit (40 KiB a stage)
+  CHECK(kiln::ops::detail::gemm_threads(three) == 512);
+  CHECK(has(gemm_kernel_name(params(512, 512, 512), three), "wg192x128x64_c3_s4"));
+  // A problem of fewer than 96 rows does not get them (tiles more than twice its rows).
+  for (const auto& c : gemm_configs(params(64, 8192, 8192), d)) CHECK(c.consumers != 3);
+  // 64 accumulators a thread at most: 152 registers each.
+  GemmConfig bad = three;
+  bad.block_n = 256;
+  CHECK(
+      has(error_of([&] { validate_gemm_config(bad); }), "room for 64 accumulators each, not 128"));
+  bad = three;
+  bad.block_m = 128;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "multiple of 64 x consumers"));
+  bad = three;
+  bad.consumers = 4;
+  bad.block_m = 256;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "consumers must be 1, 2 or 3"));
+  bad = three;
+  bad.block_m = 320;
+  CHECK(has(error_of([&] { validate_gemm_config(bad); }), "block_m must be 64, 128, 192 or 256"));
 }

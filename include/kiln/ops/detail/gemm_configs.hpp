@@ -58,7 +58,8 @@ NLOHMANN_JSON_SERIALIZE_ENUM(GemmPath,
 /// How one GEMM kernel is shaped: a block computes a block_m x block_n tile of C, walking K
 /// block_k at a time through a ring of `stages` shared-memory tiles; blocks walk group_m
 /// block rows together (L2 reuse of B's tiles). mma_sync: warps_m x warps_n warps split
-/// the tile. wgmma: `consumers` warp groups (1 or 2) split it by rows and one more warp
+/// the tile. wgmma: `consumers` warp groups (1 to 3; three only in tiles of at most 64 x 128
+/// each, as 192 x 128) split it by rows and one more warp
 /// group copies (block_k is 64; warps_m and warps_n are 0); blocks are persistent, at most
 /// one per SM; split_k blocks of a cluster may share a tile along K, or cluster_m blocks of a
 /// cluster take tiles adjacent along M and share B's tiles, each copying a part of every
@@ -231,11 +232,14 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
   auto one_of = [](std::int64_t v, std::initializer_list<std::int64_t> l) {
     return std::find(l.begin(), l.end(), v) != l.end();
   };
-  if (!one_of(c.block_m, {64, 128, 256}) || !one_of(c.block_n, {64, 128, 256})) {
-    throw Error(what + "block_m and block_n must be 64, 128 or 256");
+  if (!one_of(c.block_m, {64, 128, 192, 256}) || !one_of(c.block_n, {64, 128, 256})) {
+    throw Error(what + "block_m must be 64, 128, 192 or 256 and block_n 64, 128 or 256");
   }
   if (c.block_k != 64) throw Error(what + "block_k must be 64 (one 128-byte swizzled row)");
-  if (c.consumers != 1 && c.consumers != 2) throw Error(what + "consumers must be 1 or 2");
+  if (c.consumers < 1 || c.consumers > 3) {
+    throw Error(what + "consumers must be 1, 2 or 3 (with the producer, at most 4 warp groups " +
+                "share the SM's 65536 registers)");
+  }
   if (c.block_m % (64 * c.consumers) != 0) {
     throw Error(what + "each consumer warp group owns whole 64-row accumulators: block_m must " +
                 "be a multiple of 64 x consumers");
@@ -244,6 +248,12 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
     throw Error(what + "a consumer warp group would hold " +
                 std::to_string(c.block_m / c.consumers * c.block_n / 128) +
                 " accumulators a thread; at most 128 (block_m / consumers x block_n <= 16384)");
+  }
+  if (c.consumers == 3 && c.block_m / 3 * c.block_n > 64 * 128) {
+    throw Error(what + "three consumer warp groups get 152 registers a thread (128 x (40 + 3 x " +
+                "152) of the SM's 65536), room for 64 accumulators each, not " +
+                std::to_string(c.block_m / 3 * c.block_n / 128) +
+                ": block_m / 3 x block_n <= 8192 (192 x 128 tiles)");
   }
   if (c.warps_m != 0 || c.warps_n != 0) {
     throw Error(what + "warps_m and warps_n are 0 for wgmma configs (consumers split the tile)");
@@ -312,8 +322,10 @@ inline void validate_gemm_config(const GemmConfig& c, std::int64_t shared_optin 
 
 /// Every candidate config for `p` on `d`: block tiles of 64 x 64 up to 128 x 256 and
 /// 256 x 128, block_k 32 or 64, 2 to 6 stages that fit the device's shared memory; tiles
-/// far larger than the problem are left out (64 x 64 always stays). A pinned config is the
-/// only candidate.
+/// far larger than the problem are left out (64 x 64 always stays). On sm_90 the wgmma
+/// configs join them: 64 x 64 to 128 x 256 and 256 x 128 tiles with 1 or 2 consumer warp
+/// groups, 192 x 128 with 3, 3 to 6 stages; clusters and split K where tiles are few. A
+/// pinned config is the only candidate.
 inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::DeviceProperties& d) {
   const std::int64_t optin = d.shared_per_block_optin > 0 ? d.shared_per_block_optin : 48 * 1024;
   if (p.config.block_m != 0) {
@@ -348,9 +360,9 @@ inline std::vector<GemmConfig> gemm_configs(const GemmParams& p, const rt::Devic
     struct WgTile {
       int bm, bn, consumers;
     };
-    static constexpr WgTile wg_tiles[] = {{128, 256, 2}, {256, 128, 2}, {128, 128, 2},
-                                          {128, 128, 1}, {64, 256, 1},  {128, 64, 2},
-                                          {64, 128, 1},  {64, 64, 1}};
+    static constexpr WgTile wg_tiles[] = {{128, 256, 2}, {256, 128, 2}, {192, 128, 3},
+                                          {128, 128, 2}, {128, 128, 1}, {64, 256, 1},
+                                          {128, 64, 2},  {64, 128, 1},  {64, 64, 1}};
     // `c` with each ring of `first` to 6 stages that fits the device.
     auto add_stages = [&](GemmConfig c, int first) {
       for (c.stages = first; c.stages <= 6; ++c.stages) {
