@@ -9,8 +9,9 @@
 //
 // Warp specialization: warp group kConsumers is the producer (one thread issues every TMA
 // copy, the rest give their registers away); warp groups 0 .. kConsumers - 1 consume,
-// each owning kBM / kConsumers rows of the block's tile as (M:64, N:kBN) accumulators
-// (1 to 3 of them: three, of 64 x 128 each in 192 x 128 tiles, get 152 registers a thread).
+// each owning kBM / kConsumers rows of the block's tile as (M:64, N:kBN) accumulators.
+// kConsumers is 1 to 3; three (64 x 128 rows and columns each, in 192 x 128 tiles) get 152
+// registers a thread.
 // Persistent: the grid is at most one block per SM and block b takes tiles b, b + grid,
 // ...; the producer runs up to kStages stages ahead, across tile boundaries, so the next
 // tile's copies overlap this tile's epilogue. TMA zero-fills what lies outside A and B;

@@ -237,8 +237,7 @@ inline void validate_wgmma_config(const GemmConfig& c, const std::string& what) 
   }
   if (c.block_k != 64) throw Error(what + "block_k must be 64 (one 128-byte swizzled row)");
   if (c.consumers < 1 || c.consumers > 3) {
-    throw Error(what + "consumers must be 1, 2 or 3 (with the producer, at most 4 warp groups " +
-                "share the SM's 65536 registers)");
+    throw Error(what + "consumers must be 1, 2 or 3 (the kernel's consumer warp groups)");
   }
   if (c.block_m % (64 * c.consumers) != 0) {
     throw Error(what + "each consumer warp group owns whole 64-row accumulators: block_m must " +
