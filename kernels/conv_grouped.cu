@@ -349,18 +349,23 @@ namespace conv {
 
 // A work item: one image's strip of output rows, column tile and channel tile.
 struct Item {
-  long long n;
+  unsigned n;
   int c0, q0, p0, p_end;
 };
 // The items in order (image, strip, column tile, channel tile): a block takes every
 // grid-th from its own index on, so that with a grid a multiple of the channel tiles it
-// keeps its channel tile (and its staged weights) throughout.
+// keeps its channel tile (and its staged weights) throughout. Item indices are 32-bit
+// (the host's validate_conv_config refuses launches of 2^31 items or more): a 64-bit
+// division is a long subroutine, and a block works out an item once per item.
 struct Items {
-  int tiles_c, tiles_q, tiles_p, out_h;
-  KILN_DEVICE KILN_FORCEINLINE Item at(long long item) const {
-    const long long rest = item / tiles_c / tiles_q;
-    const int p0 = int(rest % tiles_p) * kBP;
-    return {rest / tiles_p, int(item % tiles_c) * kBC, int(item / tiles_c % tiles_q) * kBQ, p0,
+  unsigned tiles_c, tiles_q, tiles_p;
+  int out_h;
+  KILN_DEVICE KILN_FORCEINLINE Item at(unsigned item) const {
+    const unsigned cq = item / tiles_c;
+    const unsigned rest = cq / tiles_q;
+    const unsigned n = rest / tiles_p;
+    const int p0 = int(rest - n * tiles_p) * kBP;
+    return {n, int(item - cq * tiles_c) * kBC, int(cq - rest * tiles_q) * kBQ, p0,
             p0 + kBP < out_h ? p0 + kBP : out_h};
   }
 };
@@ -386,13 +391,14 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   const int wq = warp % kWarpsQ * (kTilesQ * 16);  // the warp's first column in the block
   const int wc = warp / kWarpsQ * kWarpC;          // and its first channel
 
-  const Items walk{channels / kBC, (out_w + kBQ - 1) / kBQ, (out_h + kBP - 1) / kBP, out_h};
-  const long long items = (long long)images * walk.tiles_p * walk.tiles_q * walk.tiles_c;
+  const Items walk{unsigned(channels / kBC), unsigned((out_w + kBQ - 1) / kBQ),
+                   unsigned((out_h + kBP - 1) / kBP), out_h};
+  const unsigned items = unsigned(images) * walk.tiles_p * walk.tiles_q * walk.tiles_c;
   // The image's own rows and columns (in_h x in_w count the dilated ones: 2 P - 1 for P).
   const int src_h = (in_h + kDilate - 1) / kDilate, src_w = (in_w + kDilate - 1) / kDilate;
   const long long in_image = (long long)src_h * src_w * channels;
   const long long out_image = (long long)out_h * out_w * channels;
-  const long long grid = kiln::grid_size();
+  const unsigned grid = kiln::grid_size();
 
   // The copies run kAhead steps ahead of the compute. A step (output rows p ..
   // p + kStepRows - 1) reads input rows from p * kStride - kPadH on, which sit in the ring
@@ -409,13 +415,13 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   auto start_copies = [&](const Item& it) {
     copies.start<W>(image_of(it), it.q0 * kStride - kPadW, in_w, it.c0);
   };
-  auto load_ahead = [&](long long item, const Item& it, int lp, int l_at) {
+  // `next`: the block's next item, where there is one (has_next).
+  auto load_ahead = [&](const Item& it, bool has_next, const Item& next, int lp, int l_at) {
     if (lp < it.p_end) {
       load_step_rows(ring, copies, image_of(it), lp, it.p0, l_at, in_h);
-    } else if (kCarry && item + grid < items) {
+    } else if (kCarry && has_next) {
       // Step j of the block's next item.
       const int j = (lp - it.p0) / kStepRows - (it.p_end - it.p0 + kStepRows - 1) / kStepRows;
-      const Item next = walk.at(item + grid);
       if (j == 0) start_copies(next);
       load_step_rows(ring, copies, image_of(next), next.p0 + j * kStepRows, next.p0,
                      l_at + kStepIn - kAdvance, in_h);
@@ -426,8 +432,10 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   WarpWeights weights;
   int staged_c0 = -1;
   int at = 0;
-  for (long long item = kiln::block_index(); item < items; item += grid) {
-    const Item cur = walk.at(item);
+  Item cur = walk.at(kiln::block_index());
+  for (unsigned item = kiln::block_index(); item < items; item += grid) {
+    const bool has_next = item + grid < items;
+    const Item next = has_next ? walk.at(item + grid) : cur;
     const int c0 = cur.c0, q0 = cur.q0, p0 = cur.p0, p_end = cur.p_end;
     const YImage y(y_data + cur.n * out_image, P(out_h), Q(out_w), C(channels));
     const ResidualImage residual(residual_data + (kResidual ? cur.n * out_image : 0), P(out_h),
@@ -447,7 +455,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     // The item's first steps (where the item before's copies did not carry into them).
     if (!kCarry || item == kiln::block_index()) {
       start_copies(cur);
-      for (int a = 0; a < kAhead; ++a) load_ahead(item, cur, p0 + a * kStepRows, at + a * kAdvance);
+      for (int a = 0; a < kAhead; ++a) {
+        load_ahead(cur, has_next, next, p0 + a * kStepRows, at + a * kAdvance);
+      }
     }
 
     for (int p = p0; p < p_end; p += kStepRows, at += kAdvance) {
@@ -455,7 +465,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       // step before, whose oldest ring rows the copies kAhead steps on now refill.
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
-      load_ahead(item, cur, p + kAhead * kStepRows, at + kAhead * kAdvance);
+      load_ahead(cur, has_next, next, p + kAhead * kStepRows, at + kAhead * kAdvance);
 
       Acc acc[kStepRows][kTilesQ][kTilesC] = {};
 #pragma unroll
@@ -563,6 +573,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       kiln::async_wait_group<0>();
       kiln::sync_threads();
     }
+    cur = next;
   }
   kiln::async_wait_group<0>();
 }

@@ -303,10 +303,14 @@ TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best")
       p.pass = pass;
       return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
     };
-    // Whole images, 64-column tiles, 64 channels, 4 x 2 warps, two rows a step.
-    CHECK(pick(128, 256, 56) == ConvConfig{56, 64, 64, 4, 2, 2, 2});
-    // Rows of at most 16 columns: 128 channels a block (2005 GB/s against 1309 with 64).
-    CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 2});
+    // Whole images, 32-column tiles, 64 channels, 2 x 4 warps, four rows a step (as fast as
+    // 64-column tiles with two rows, whose 4 rows would need 64 accumulators a thread).
+    CHECK(pick(128, 256, 56) == ConvConfig{56, 32, 64, 2, 4, 2, 4});
+    // Four rows a step: 67.2 us against 73.2 with two.
+    CHECK(pick(128, 512, 28) == ConvConfig{28, 32, 64, 2, 4, 2, 4});
+    // Rows of at most 16 columns: 128 channels a block (2005 GB/s against 1309 with 64);
+    // three rows a step (14 rows: 15 computed, against 16 with four).
+    CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 3});
   }
 }
 
@@ -329,6 +333,13 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
           names.insert(cd::conv_kernel_name(p, c));
         }
         CHECK(names.size() == cs.size());
+        // Steps of more than two rows only where their accumulators fit 32 floats a thread.
+        for (const auto& c : cs) {
+          if (c.step_rows <= 2) continue;
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK(p.pass != ConvPass::wgrad);
+          CHECK(c.step_rows * (c.block_q / 16 / c.warps_q) * (c.block_c / c.warps_c / 8) * 4 <= 32);
+        }
         // Few enough to time: a tuning run compiles each.
         CHECK(cs.size() <= 64);
         const ConvConfig h = cd::conv_heuristic(p, cs, 132);
@@ -365,7 +376,16 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
           "whole groups");
   refused(with([](auto& c) { c.warps_q = 3; }), "powers of 2");
   refused(with([](auto& c) { c.ahead = 5; }), "ahead must be 1 to 4");
-  refused(with([](auto& c) { c.step_rows = 3; }), "step_rows must be 1 or 2");
+  refused(with([](auto& c) { c.step_rows = 5; }), "step_rows must be 1 or 2 (up to 4");
+  refused(with([](auto& c) { c.step_rows = 0; }), "step_rows must be 1 or 2 (up to 4");
+  CHECK(config_error(p, with([](auto& c) { c.step_rows = 4; })).empty());
+  // A launch of 2^31 items or more (the kernel's item index is 32-bit).
+  auto many = p;
+  many.n = std::int64_t(1) << 29;
+  CHECK(config_error(many, with([](auto& c) { c.block_p = 1; }))
+            .find("work items (images x strips x column tiles x channel tiles) exceed") !=
+        std::string::npos);
+  CHECK(config_error(many, ok).empty());
   CHECK(config_error(p, ok, 4096).find("exceed the device's 4096") != std::string::npos);
   // wgrad's warps split the block's 8-channel tiles, then its filter rows (p: groups of 16,
   // 3 x 3: 3 16-row filter fragments a row), and the column tiles.
@@ -382,6 +402,8 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   CHECK(config_error(q, {8, 64, 16, 1, 16, 2}).find("at most 6 warps") != std::string::npos);
   CHECK(config_error(q, {8, 32, 64, 4, 4, 2}).find("multiple of warps_q") != std::string::npos);
   CHECK(config_error(q, {8, 64, 64, 1, 2, 2}).find("more than 24") != std::string::npos);
+  CHECK(config_error(q, {8, 64, 64, 1, 8, 2, 3}).find("step_rows must be 1 or 2") !=
+        std::string::npos);
   // The passes and epilogues the kernel does not serve.
   q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
   q.pass = ConvPass::dgrad;

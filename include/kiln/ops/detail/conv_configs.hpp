@@ -193,6 +193,13 @@ inline bool conv_power_of_2(std::int64_t v) {
   return v > 0 && (v & (v - 1)) == 0;
 }
 
+/// The blocks of a launch: images x strips of rows x tiles of columns x tiles of channels.
+inline std::int64_t conv_work_items(const ConvGroupedParams& p, const ConvConfig& c) {
+  const ConvGeometry g = conv_geometry(p);
+  return p.n * ((g.out_h + c.block_p - 1) / c.block_p) * ((g.out_w + c.block_q - 1) / c.block_q) *
+         (p.channels / c.block_c);
+}
+
 /// Throws kiln::Error unless the kernel can run `p` with `c` (on a device with
 /// `shared_optin` bytes of shared memory a block; 0: unchecked).
 inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c,
@@ -215,7 +222,9 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
     throw Error(what + "warps_q and warps_c must be powers of 2, at most 16 warps in all");
   }
   if (c.ahead < 1 || c.ahead > 4) throw Error(what + "ahead must be 1 to 4");
-  if (c.step_rows != 1 && c.step_rows != 2) throw Error(what + "step_rows must be 1 or 2");
+  if (c.step_rows < 1 || c.step_rows > (p.pass == ConvPass::wgrad ? 2 : 4)) {
+    throw Error(what + "step_rows must be 1 or 2 (up to 4 for fprop and dgrad)");
+  }
   if (p.pass != ConvPass::wgrad) {
     if ((c.block_q / 16) % c.warps_q != 0) {
       throw Error(what +
@@ -247,18 +256,16 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
                   std::to_string(conv_wgrad_max_tiles) + "; use more warps_c or a smaller block_c");
     }
   }
+  if (conv_work_items(p, c) >= (std::int64_t(1) << 31)) {
+    throw Error(what + std::to_string(conv_work_items(p, c)) +
+                " work items (images x strips x column tiles x channel tiles) exceed the "
+                "kernel's 2^31 - 1; use a larger block_p, block_q or block_c");
+  }
   if (shared_optin > 0 && conv_shared_bytes(p, c) > shared_optin) {
     throw Error(what + std::to_string(conv_shared_bytes(p, c)) +
                 " bytes of shared memory exceed the device's " + std::to_string(shared_optin) +
                 " a block; use a smaller block_q or block_c");
   }
-}
-
-/// The blocks of a launch: images x strips of rows x tiles of columns x tiles of channels.
-inline std::int64_t conv_work_items(const ConvGroupedParams& p, const ConvConfig& c) {
-  const ConvGeometry g = conv_geometry(p);
-  return p.n * ((g.out_h + c.block_p - 1) / c.block_p) * ((g.out_w + c.block_q - 1) / c.block_q) *
-         (p.channels / c.block_c);
 }
 
 /// wgrad's rounds on a device of `sms` multiprocessors: the blocks of each channel tile,
@@ -338,9 +345,19 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
         // Warps across the columns first, then across the channels (whole groups each).
         const int wq = std::min(bq / 16, warps);
         const int wc = std::min(warps / wq, bc / p.group_width);
+        // A step's accumulator tiles (16 columns x 8 channels, 4 floats a thread) a row.
+        const int tiles = bq / 16 / wq * (bc / wc / 8);
         for (std::int64_t bp : strips) {
-          for (int step : {2, 1}) {
-            // As many steps ahead as fit, up to 3 rows' worth.
+          // Steps of two output rows and of one; and, where a step's accumulators stay
+          // within 32 floats a thread, the longer step of 3 or 4 rows that computes the
+          // fewest rows past the strip's end (4 where they tie).
+          const std::int64_t rows = std::min<std::int64_t>(bp, g.out_h);
+          auto past = [&](int step) { return (rows + step - 1) / step * step - rows; };
+          const int long_step = past(3) < past(4) ? 3 : 4;
+          std::vector<int> steps{2, 1};
+          if (long_step * tiles * 4 <= 32) steps.insert(steps.begin() + 1, long_step);
+          for (int step : steps) {
+            // As many steps ahead as fit: up to 3 of one row, 2 of more.
             for (int ahead = step == 1 ? 3 : 2; ahead >= 1; --ahead) {
               const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead, step};
               try {
@@ -411,8 +428,13 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
     // 64 channels a block; 128 for rows of at most 16 columns, whose steps are short (more
     // bytes in flight and mma work between a step's barriers: 1.5x on 14 x 14 x 1024).
     if (c.block_c == (span == 16 ? 128 : 64)) score += 0.03;
-    if (c.step_rows == 2) score += 0.02;
-    if (c.warps_q * c.warps_c == 8) score += 0.01;
+    // Two output rows a step, and for stride 1 three or four where offered (fewer barriers
+    // and fragment loads a row: 1.1x on 28 x 28 x 512 and 14 x 14 x 1024; not measured at
+    // stride 2).
+    if (c.step_rows >= 2) score += 0.02;
+    if (c.step_rows > 2 && p.stride == 1) score += 0.03;
+    // 8 warps (on 64 x 64 x 64, 8 warps and half the blocks beat 4 and all of them).
+    if (c.warps_q * c.warps_c == 8) score += 0.04;
     score += 0.002 * c.ahead;
     if (score > best_score) {
       best_score = score;
