@@ -440,24 +440,36 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     const YImage y(y_data + cur.n * out_image, P(out_h), Q(out_w), C(channels));
     const ResidualImage residual(residual_data + (kResidual ? cur.n * out_image : 0), P(out_h),
                                  Q(out_w), C(channels));
-    if (c0 != staged_c0) {
-      // The block's weights into shared memory, then (in registers where they fit) the
-      // warp's B fragments: once for a grid that is a multiple of the channel tiles, else
-      // again for each item of another channel tile, once every warp is done with the old.
-      kiln::sync_threads();
-      stage_weights(wt, w, c0);
-      kiln::async_commit_group();
-      kiln::async_wait_group<0>();
-      kiln::sync_threads();
-      weights.load(wt, wc);
-      staged_c0 = c0;
-    }
     // The item's first steps (where the item before's copies did not carry into them).
-    if (!kCarry || item == kiln::block_index()) {
+    auto load_first_steps = [&] {
       start_copies(cur);
       for (int a = 0; a < kAhead; ++a) {
         load_ahead(cur, has_next, next, p0 + a * kStepRows, at + a * kAdvance);
       }
+    };
+    // The block's weights into shared memory, then (in registers where they fit) the warp's
+    // B fragments: once for a grid that is a multiple of the channel tiles, else again for
+    // each item of another channel tile, once every warp is done with the old.
+    if (item == kiln::block_index()) {
+      // The first item: its first rows are fetched alongside the weights.
+      stage_weights(wt, w, c0);
+      kiln::async_commit_group();
+      load_first_steps();
+      kiln::async_wait_group<kAhead>();
+      kiln::sync_threads();
+      weights.load(wt, wc);
+      staged_c0 = c0;
+    } else {
+      if (c0 != staged_c0) {
+        kiln::sync_threads();
+        stage_weights(wt, w, c0);
+        kiln::async_commit_group();
+        kiln::async_wait_group<0>();
+        kiln::sync_threads();
+        weights.load(wt, wc);
+        staged_c0 = c0;
+      }
+      if (!kCarry) load_first_steps();
     }
 
     for (int p = p0; p < p_end; p += kStepRows, at += kAdvance) {
