@@ -863,6 +863,16 @@ std::vector<KernelCase> every_kind() {
   out.push_back({problem(8, 64, 7, 7, 2, 3, 3, 8, 64, 64), {8, 32, 32, 2, 4, 1}});
   out.push_back({problem(8, 64, 1, 1, 1, 0, 0, 8, 64, 64), {32, 128, 64, 8, 1, 2}});
   out.push_back({problem(8, 64, 1, 7, 1, 0, 3, 8, 64, 64), {8, 64, 8, 4, 1, 2}});
+  // Steps of 3 and 4 output rows: fprop, dgrad, 5 x 5, groups of 16, an epilogue.
+  out.push_back({p, {56, 32, 64, 2, 4, 2, 4}});
+  out.push_back({d, {56, 32, 64, 2, 4, 2, 4}});
+  out.push_back({problem(8, 256, 5, 5, 1, 2, 2, 128, 56, 56), {56, 32, 64, 2, 4, 2, 4}});
+  out.push_back({problem(16, 64, 3, 3, 1, 1, 1, 8, 28, 28), {28, 32, 32, 2, 2, 2, 4}});
+  auto e3 = problem(8, 1024, 3, 3, 1, 1, 1, 128, 14, 14);
+  e3.bias = true;
+  e3.activation = ConvActivation::silu;
+  e3.residual = true;
+  out.push_back({e3, {14, 16, 128, 1, 8, 2, 3}});
   // The weight gradient: groups of 8, 16 and 32, both strides, steps of one and two rows.
   auto wg = p;
   wg.pass = ConvPass::wgrad;
