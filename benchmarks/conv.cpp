@@ -6,7 +6,8 @@
 // time over kiln's.
 //
 //   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
-//        [--shapes N:C:HW:R,...] [--sweep] [--config JSON] [--block-an-item]
+//        [--shapes N:C:HW:R,...] [--sweep] [--config JSON] [--compare JSON]...
+//        [--block-an-item]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // Shapes are N images of HW x HW with C channels, an R x R filter, stride 1, "same" padding.
@@ -15,12 +16,15 @@
 // --sweep also times every candidate config (what KILN_TUNE=full chooses from). The factory
 // picks its config as KILN_TUNE says (off: the heuristic); --config pins one instead (a
 // ConvConfig as JSON: {"block_p":56,"block_q":64,"block_c":64,"warps_q":4,"warps_c":2,
-// "ahead":2,"step_rows":2}), to profile or compare it. --block-an-item also times fprop and
+// "ahead":2,"step_rows":2}), to profile or compare it. --compare JSON (repeatable) times a
+// config beside kiln's choice, candidate or not (one that cannot run a problem is left out
+// of it, saying why). --block-an-item also times fprop and
 // dgrad with a block for each work item instead of the blocks the device holds at once
 // walking them (the launch kiln uses). Every variant's output is
 // spot-checked against a double-precision sum at sampled positions first, and kiln's
 // whole output against cuDNN's, element by element.
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -325,6 +329,15 @@ int main(int argc, char** argv) try {
                                {128, 256, 56, 5}, {32, 64, 64, 3},   {128, 1024, 14, 3}};
   bool sweep = false, block_an_item = false;
   std::optional<ops::ConvConfig> pinned;
+  std::vector<ops::ConvConfig> compare;
+  auto parse_config = [](const std::string& flag, const std::string& text) {
+    try {
+      return nlohmann::json::parse(text).get<ops::ConvConfig>();
+    } catch (const std::exception& e) {
+      throw Error("conv: " + flag + " takes a ConvConfig as JSON ({\"block_p\":56,...}); '" + text +
+                  "': " + e.what());
+    }
+  };
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
@@ -332,13 +345,9 @@ int main(int argc, char** argv) try {
     } else if (a == "--block-an-item") {
       block_an_item = true;
     } else if (a == "--config" && i + 1 < extra.size()) {
-      const std::string text = extra[++i];
-      try {
-        pinned = nlohmann::json::parse(text).get<ops::ConvConfig>();
-      } catch (const std::exception& e) {
-        throw Error("conv: --config takes a ConvConfig as JSON ({\"block_p\":56,...}); '" + text +
-                    "': " + e.what());
-      }
+      pinned = parse_config(a, extra[++i]);
+    } else if (a == "--compare" && i + 1 < extra.size()) {
+      compare.push_back(parse_config(a, extra[++i]));
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
       for (const auto& d : split(extra[++i], ','))
@@ -358,7 +367,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("conv: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --passes LIST, --shapes LIST, "
-                  "--sweep, --config JSON, --block-an-item)");
+                  "--sweep, --config JSON, --compare JSON, --block-an-item)");
     }
   }
   if (rt::device_count() == 0) {
@@ -384,7 +393,8 @@ int main(int argc, char** argv) try {
                          {"problems", nlohmann::json::array()}};
   std::string summary =
       "| pass | N, C, HW, R | dtype | kiln kernel | kiln ms | kiln GB/s | % of copy | cuDNN ms "
-      "| x cuDNN | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- "
+      "| x cuDNN | best config (sweep, --compare) |\n| --- | --- | --- | --- | --- | --- | --- | "
+      "--- | --- "
       "| --- |\n";
   for (ConvPass pass : passes) {
     for (gen::DType dt : dtypes) {
@@ -505,8 +515,14 @@ int main(int argc, char** argv) try {
         if (!mismatch.empty()) throw Error("conv: " + label + ": " + mismatch);
 #endif
         std::vector<std::shared_ptr<const Kernel>> swept;
+        // The configs timed beside kiln's: --compare's, then (--sweep) every candidate.
+        std::vector<ops::ConvConfig> configs = compare;
         if (sweep) {
-          const auto configs = factory.configs(p, props);
+          for (const auto& c : factory.configs(p, props)) {
+            if (std::find(configs.begin(), configs.end(), c) == configs.end()) configs.push_back(c);
+          }
+        }
+        if (!configs.empty()) {
           auto built = factory.build_all(p, configs, gpu);
           for (std::size_t i = 0; i < configs.size(); ++i) {
             const std::string name = factory.kernel_name(p, configs[i]);
@@ -521,7 +537,7 @@ int main(int argc, char** argv) try {
               bench.add(
                   name, [&, k](rt::StreamRef st) { run(*k, st); }, bytes, flops);
             } catch (const std::exception& e) {
-              std::printf("sweep: %s left out: %s\n", name.c_str(), e.what());
+              std::printf("%s left out: %s\n", name.c_str(), e.what());
             }
           }
         }
@@ -549,7 +565,7 @@ int main(int argc, char** argv) try {
             kernel.name(), kiln_ms, kiln_gbps, 100 * kiln_gbps / copy,
             cudnn_gbps > 0 ? fmt::format("{:.3f}", cudnn_ms) : "-",
             cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
-            sweep ? fmt::format("{} {:.0f} GB/s", best, best_gbps) : "-");
+            sweep || !compare.empty() ? fmt::format("{} {:.0f} GB/s", best, best_gbps) : "-");
         nlohmann::json j = {{"pass", ops::detail::conv_pass_name(pass)},
                             {"n", s.n},
                             {"c", s.c},
