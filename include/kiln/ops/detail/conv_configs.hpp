@@ -354,9 +354,8 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
           const std::int64_t rows = std::min<std::int64_t>(bp, g.out_h);
           auto past = [&](int step) { return (rows + step - 1) / step * step - rows; };
           const int long_step = past(3) < past(4) ? 3 : 4;
-          std::vector<int> steps{2, 1};
-          if (long_step * tiles * 4 <= 32) steps.insert(steps.begin() + 1, long_step);
-          for (int step : steps) {
+          for (int step : {2, long_step, 1}) {
+            if (step == long_step && long_step * tiles * 4 > 32) continue;
             // As many steps ahead as fit: up to 3 of one row, 2 of more.
             for (int ahead = step == 1 ? 3 : 2; ahead >= 1; --ahead) {
               const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead, step};
