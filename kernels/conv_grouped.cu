@@ -107,11 +107,20 @@ using RowSwizzle =
 using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
                                      kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
 using RowRing = kiln::Ring<RowTile, kRing>;
-// The ring stage of ring position `pos`. Positions start at 0 and only run on, so the
-// stage is an unsigned remainder (a mask where kRing is a power of 2), with no fix-up for
-// negative values.
+// Ring positions: a block keeps its position `at` (a step's first input row) reduced,
+// 0 <= at < kRing, moving it on by ring_next, and every row it names is at + t with
+// 0 <= t < kRing (a step's rows, those kAhead steps on, and, carrying, the next item's:
+// what conv_ring_rows sizes the ring for). So the stage of a position is one unsigned
+// minimum (pos, or pos - kRing where pos >= kRing: below it, pos - kRing wraps to a larger
+// unsigned value), with no division.
 KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE ring_stage(int pos) {
-  return kiln::RING_STAGE(int(unsigned(pos) % unsigned(kRing)));
+  const unsigned u = unsigned(pos);
+  const unsigned wrapped = u - unsigned(kRing);
+  return kiln::RING_STAGE(int(u < wrapped ? u : wrapped));
+}
+// Position `at` (reduced) moved on by `by` rows, -kRing < by <= kRing, reduced again.
+KILN_DEVICE KILN_FORCEINLINE int ring_next(int at, int by) {
+  return ring_stage(at + by + (by < 0 ? kRing : 0)).get();
 }
 // The shared-memory address of the ring row at position `pos`, from the ring's own
 // (`base`): one multiply-add, where a pointer to the row would need a 64-bit address and a
@@ -200,15 +209,18 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
 // (k < kEach) is chunk v = thread + k * kThreads: row v / (kPixels * kChunks), pixel
 // v / kChunks mod kPixels. Where each chunk sits in the tile is the same for every copy,
 // so it is worked out once (`place`); where it sits in the image is set at each item (its
-// first image column and its channels). A copy then costs an add and a select a chunk
-// rather than the whole index arithmetic. Pixel j is image column col0 + j, at a column
-// step of kColumnStep (2: the dilated dy of dgrad at stride 2, whose odd columns are zeros).
+// first image column and its channels). A copy then costs an address add and a select a
+// chunk rather than the whole index arithmetic: a chunk outside the image (the padding)
+// copies 0 bytes, zero-filling its slot, from a column clamped into the image (an address
+// that exists). Pixel j is image column col0 + j, at a column step of kColumnStep (2: the
+// dilated dy of dgrad at stride 2, whose odd columns are zeros).
 template <int kRows, int kPixels, int kColumnStep>
 struct TileChunks {
   static constexpr int kCount = kRows * kPixels * kChunks;
   static constexpr int kEach = (kCount + kThreads - 1) / kThreads;
   int tile_at[kEach];   // element offset in the tile (-1: the thread has no k-th chunk)
-  int image_at[kEach];  // element offset from its image row's first pixel (-1: outside)
+  int image_at[kEach];  // element offset from its image row's first pixel (clamped inside)
+  int bytes[kEach];     // 16, or 0 where the chunk's column is outside the image
 
   template <class Place>
   KILN_DEVICE KILN_FORCEINLINE explicit TileChunks(const Place& place) {
@@ -218,7 +230,8 @@ struct TileChunks {
       const int v = thread + k * kThreads;
       tile_at[k] =
           v < kCount ? place(v / (kPixels * kChunks), v / kChunks % kPixels, v % kChunks) : -1;
-      image_at[k] = -1;
+      image_at[k] = 0;
+      bytes[k] = 0;
     }
   }
   // The item's image, its columns from col0 (of `width`, along dimension Col) and its
@@ -231,26 +244,33 @@ struct TileChunks {
       const int v = thread + k * kThreads;
       const int column = col0 + v / kChunks % kPixels;
       const bool inside = column >= 0 && column < width && column % kColumnStep == 0;
-      image_at[k] = inside
-                        ? int(image[Col(column / kColumnStep) + C(c0 + 8 * (v % kChunks))].ptr() -
-                              image.data())
-                        : -1;
+      const int clamped = column < 0 ? 0 : column < width ? column : width - 1;
+      image_at[k] =
+          int(image[Col(clamped / kColumnStep) + C(c0 + 8 * (v % kChunks))].ptr() - image.data());
+      bytes[k] = inside ? 16 : 0;
     }
   }
-  // Fills `tile` by cp.async: its row m from image row row_of(m) (a pointer to the row's
-  // first pixel; nullptr: outside the image, zeros). `any`: a global address for the zero
-  // fills (which read nothing).
+  // Fills `tile` by cp.async: its row m from row_of(m), a RowSource (the image row's first
+  // pixel, an address that exists, and whether the row is inside the image: else zeros).
   template <class T, class RowOf>
-  KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const RowOf& row_of, const T* any) const {
+  KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const RowOf& row_of) const {
 #pragma unroll
     for (int k = 0; k < kEach; ++k) {
-      if (kCount % kThreads != 0 && tile_at[k] < 0) continue;
-      const T* row =
+      // (Only the last chunk may be missing, for some threads.)
+      if (kCount % kThreads != 0 && k == kEach - 1 && tile_at[k] < 0) continue;
+      const auto src =
           row_of(kRows == 1 ? 0 : (kiln::thread_index() + k * kThreads) / (kPixels * kChunks));
-      const bool inside = row != nullptr && image_at[k] >= 0;
-      kiln::async_copy_16(tile + tile_at[k], inside ? row + image_at[k] : any, inside ? 16 : 0);
+      kiln::async_copy_16(tile + tile_at[k], src.row + image_at[k], src.inside ? bytes[k] : 0);
     }
   }
+};
+
+// An image row as TileChunks::load reads it: its first pixel (an address that exists, the
+// row clamped into the image) and whether it is inside the image (else the tile gets zeros).
+template <class T>
+struct RowSource {
+  const T* row;
+  bool inside;
 };
 
 // The chunks of an input row: the window's pixel j in slot slot_of(j) of a ring row.
@@ -271,9 +291,8 @@ KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowC
     // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
     const int ih = p * kStride - kPadH + t;
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
-    const In* row = inside ? x[H(ih / kDilate)].ptr() : nullptr;
-    copies.load(
-        ring[ring_stage(at + t)].data(), [row](int) { return row; }, x.data());
+    const RowSource<In> src{x[H((ih < 0 ? 0 : ih < in_h ? ih : in_h - 1) / kDilate)].ptr(), inside};
+    copies.load(ring[ring_stage(at + t)].data(), [src](int) { return src; });
   };
   // Two loops of a count known at compile time, so each unrolls: a strip's first step
   // reads all its rows, every later one the kNew past the step before's.
@@ -472,7 +491,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       if (!kCarry) load_first_steps();
     }
 
-    for (int p = p0; p < p_end; p += kStepRows, at += kAdvance) {
+    for (int p = p0; p < p_end; p += kStepRows, at = ring_next(at, kAdvance)) {
       // The step's input rows have landed for every thread, and every warp is done with the
       // step before, whose oldest ring rows the copies kAhead steps on now refill.
       kiln::async_wait_group<kAhead - 1>();
@@ -484,7 +503,6 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       for (int t = 0; t < kStepIn; ++t) {
         // Input row t of the step (ring position at + t) is filter row t - m * kStride of
         // output row p + m.
-        const RowTile row = ring[ring_stage(at + t)];
         const unsigned row_address = ring_row_address(ring_base, at + t);
         // Groups of 8: filter columns s and s + 1 together, one m16n8k16 step.
         if constexpr (kPairTaps) {
@@ -521,7 +539,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
 #pragma unroll
               for (int gi = 0; gi < kWarpGroups; ++gi) {
                 FragA a;
-                a_loader.load(&a, row, Q(16 * i) + GRP(gi) + G(kDepth * ks));
+                a_loader.load(&a, row_address, Q(16 * i) + GRP(gi) + G(kDepth * ks));
 #pragma unroll
                 for (int m = 0; m < kStepRows; ++m) {
                   const int r = t - m * kStride;
@@ -570,16 +588,28 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
         }
       }
       kiln::sync_threads();
-      for (int v = kiln::thread_index(); v < kStepRows * kBQ * kChunks; v += kThreads) {
-        const int m = v / (kBQ * kChunks);
-        const int q = v / kChunks % kBQ;
-        const int chunk = v % kChunks;
-        if (q0 + q >= out_w || p + m >= p_end) continue;
-        *reinterpret_cast<kiln::Vec<Out, 8>*>(y[P(p + m) + Q(q0 + q) + C(c0 + 8 * chunk)].ptr()) =
-            *reinterpret_cast<const kiln::Vec<Out, 8>*>(staged[P(m) + Q(q) + C(8 * chunk)].ptr());
+      {
+        // The step's first output element in y, and each chunk's offset from it in 32 bits,
+        // its indices by unsigned shifts (kBQ and kChunks are powers of 2): the offsets are
+        // the same at every step of an item.
+        Out* const step_y = y[P(p) + Q(q0) + C(c0)].ptr();
+        const unsigned rows = unsigned(p_end - p), cols = unsigned(out_w - q0);
+        constexpr unsigned kOut = kStepRows * kBQ * kChunks;
+#pragma unroll
+        for (unsigned k = 0; k < (kOut + kThreads - 1) / kThreads; ++k) {
+          const unsigned v = unsigned(kiln::thread_index()) + k * kThreads;
+          const unsigned m = v / (kBQ * kChunks);
+          const unsigned q = v / kChunks % kBQ;
+          const unsigned chunk = v % kChunks;
+          if ((kOut % kThreads != 0 && v >= kOut) || q >= cols || m >= rows) continue;
+          *reinterpret_cast<kiln::Vec<Out, 8>*>(
+              step_y + ((m * unsigned(out_w) + q) * unsigned(channels) + 8 * chunk)) =
+              *reinterpret_cast<const kiln::Vec<Out, 8>*>(
+                  staged[P(int(m)) + Q(int(q)) + C(int(8 * chunk))].ptr());
+        }
       }
     }
-    at += kStepIn - kAdvance;
+    at = ring_next(at, kStepIn - kAdvance);
     if (!kCarry) {
       // Every copy landed and every warp done with the ring before the next item refills it.
       kiln::async_wait_group<0>();
@@ -700,7 +730,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
   const int ct = kiln::block_index() % tiles_c;
   const int round = kiln::block_index() / tiles_c;
   const int c0 = ct * kBC;
-  const long long items = (long long)images * tiles_p * tiles_q;
+  const unsigned items = unsigned(images) * unsigned(tiles_p) * unsigned(tiles_q);
   // The image's own rows and columns (in_h x in_w count the dilated ones: 2 P - 1 for P).
   const int src_h = (in_h + kDilate - 1) / kDilate, src_w = (in_w + kDilate - 1) / kDilate;
   const long long in_image = (long long)src_h * src_w * channels;
@@ -722,10 +752,12 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
 
   AccW acc[kWG][kWJ][kRW][kFFull > 0 ? kFFull : 1] = {};
   AccW left[kWG][kWJ][kLeft > 0 ? kLeft : 1] = {};
-  for (long long item = round; item < items; item += rounds) {
-    const int tq = int(item % tiles_q);
-    const int tp = int(item / tiles_q % tiles_p);
-    const long long n = item / tiles_q / tiles_p;
+  // (32-bit: validate_conv_config refuses 2^31 items or more.)
+  for (unsigned item = round; item < items; item += unsigned(rounds)) {
+    const unsigned qp = item / unsigned(tiles_q);
+    const unsigned n = qp / unsigned(tiles_p);
+    const int tq = int(item - qp * unsigned(tiles_q));
+    const int tp = int(qp - n * unsigned(tiles_p));
     const int q0 = tq * kBQ;
     const int p0 = tp * kBP;
     const int p_end = p0 + kBP < out_h ? p0 + kBP : out_h;
@@ -734,28 +766,29 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     x_copies.start<W>(x, q0 * kStride - kPadW, in_w, c0);
     dy_copies.start<Q>(dy, q0, out_w, c0);
 
-    // As fprop: a step's new input rows, and its dy rows (zero past the strip and the
-    // image, so that they add nothing), one commit group per step.
-    auto load_for = [&](int p) {
+    // As fprop: a step's new input rows (from ring position `pos` on), and its dy rows
+    // (zero past the strip and the image, so that they add nothing), one commit group per
+    // step. The ring is empty at an item's start: its first step's rows go from position 0.
+    auto load_for = [&](int p, int pos) {
       if (p < p_end) {
-        load_step_rows(ring, x_copies, x, p, p0, p * kStride, in_h);
-        dy_copies.load(
-            dy_ring[dy_stage(p - p0)].data(),
-            [&](int m) { return p + m < p_end ? dy[P(p + m)].ptr() : nullptr; }, dy.data());
+        load_step_rows(ring, x_copies, x, p, p0, pos, in_h);
+        dy_copies.load(dy_ring[dy_stage(p - p0)].data(), [&](int m) {
+          return RowSource<In>{dy[P(p + m < p_end ? p + m : p_end - 1)].ptr(), p + m < p_end};
+        });
       }
       kiln::async_commit_group();
     };
-    for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows);
+    for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows, a * kAdvance);
 
-    for (int p = p0; p < p_end; p += kStepRows) {
+    for (int p = p0, at = 0; p < p_end; p += kStepRows, at = ring_next(at, kAdvance)) {
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
-      load_for(p + kAhead * kStepRows);
+      load_for(p + kAhead * kStepRows, at + kAhead * kAdvance);
       const DyTile d = dy_ring[dy_stage(p - p0)];
       unsigned rows[kStepIn];
 #pragma unroll
       for (int t = 0; t < kStepIn; ++t) {
-        rows[t] = ring_row_address(ring_base, p * kStride + t);
+        rows[t] = ring_row_address(ring_base, at + t);
       }
 #pragma unroll
       for (int i = 0; i < kTilesQW; ++i) {

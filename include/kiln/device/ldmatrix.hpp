@@ -177,11 +177,21 @@ class FragmentLoader {
   /// ldmatrix_fragment(frags[f], tile[origin + delta + f fragments along Outer]) does.
   template <class C>
   KILN_DEVICE KILN_FORCEINLINE void load(Frag* frags, const Tile& tile, const C& delta) const {
+    load(frags, shared_address(tile.data()), delta);
+  }
+
+  /// As load(frags, tile, delta) from the tile whose shared-memory address is
+  /// `tile_address` (shared_address(tile.data())): for a ring whose stages' addresses a
+  /// kernel works out itself, one 32-bit multiply-add a stage where a pointer to the stage
+  /// costs a 64-bit address and a conversion.
+  template <class C>
+  KILN_DEVICE KILN_FORCEINLINE void load(Frag* frags, unsigned tile_address,
+                                         const C& delta) const {
     using T = typename Frag::element_type;
     static_assert(sizeof(T) == 2, "ldmatrix loads 16-bit elements (f16, bf16)");
     unsigned regs[matrices];
     ldmatrix<matrices, ldmatrix_transposes<Frag, Tile>>(
-        regs, shared_address(tile.data()) + unsigned(element_offset(delta)) * unsigned(sizeof(T)));
+        regs, tile_address + unsigned(element_offset(delta)) * unsigned(sizeof(T)));
     for (int f = 0; f < Count; ++f) {
       unsigned(&out)[Frag::tiles] = *reinterpret_cast<unsigned(*)[Frag::tiles]>(frags[f].values);
       for (int t = 0; t < Frag::tiles; ++t) out[t] = regs[f * Frag::tiles + t];
