@@ -17,7 +17,7 @@
 //               (output rows, columns, channels of a block), kWarpsQ x kWarpsC warps,
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
 //               are in flight); kCarry (the copies run on into a block's next item);
-//               kRing (the input rows the ring holds);
+//               kRing (the input rows the ring holds); kChannels (C, the channels);
 //               kMinBlocks (fprop's and dgrad's blocks an SM keeps resident at least, so
 //               the registers a thread may take; wgrad's kernel sets its own); the
 //               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
@@ -122,6 +122,10 @@ KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE ring_stage(int pos) {
 KILN_DEVICE KILN_FORCEINLINE int ring_next(int at, int by) {
   return ring_stage(at + by + (by < 0 ? kRing : 0)).get();
 }
+// The ring row at position `pos` (the ring's own operator[] would reduce the stage again).
+KILN_DEVICE KILN_FORCEINLINE In* ring_row(const RowRing& ring, int pos) {
+  return ring.data() + ring_stage(pos).get() * RowRing::stage_stride;
+}
 // The shared-memory address of the ring row at position `pos`, from the ring's own
 // (`base`): one multiply-add, where a pointer to the row would need a 64-bit address and a
 // conversion for each row.
@@ -204,6 +208,14 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
   }
 }
 
+// An image row as TileChunks::load reads it: its element offset in the image (the row
+// clamped into the image: an address that exists) and whether it is inside the image
+// (else the tile gets zeros). One image is under 2^31 elements (validate_conv_kernel_problem).
+struct RowSource {
+  int offset;
+  bool inside;
+};
+
 // A thread's share of the 16-byte chunks of a shared tile of kRows rows x kPixels pixels x
 // the block's kChunks chunks, which cp.async fills from an image in memory. Its k-th chunk
 // (k < kEach) is chunk v = thread + k * kThreads: row v / (kPixels * kChunks), pixel
@@ -220,7 +232,7 @@ struct TileChunks {
   static constexpr int kEach = (kCount + kThreads - 1) / kThreads;
   int tile_at[kEach];   // element offset in the tile (-1: the thread has no k-th chunk)
   int image_at[kEach];  // element offset from its image row's first pixel (clamped inside)
-  int bytes[kEach];     // 16, or 0 where the chunk's column is outside the image
+  bool inside[kEach];   // whether the chunk's column is inside the image (else zeros)
 
   template <class Place>
   KILN_DEVICE KILN_FORCEINLINE explicit TileChunks(const Place& place) {
@@ -231,7 +243,7 @@ struct TileChunks {
       tile_at[k] =
           v < kCount ? place(v / (kPixels * kChunks), v / kChunks % kPixels, v % kChunks) : -1;
       image_at[k] = 0;
-      bytes[k] = 0;
+      inside[k] = false;
     }
   }
   // The item's image, its columns from col0 (of `width`, along dimension Col) and its
@@ -243,34 +255,27 @@ struct TileChunks {
     for (int k = 0; k < kEach; ++k) {
       const int v = thread + k * kThreads;
       const int column = col0 + v / kChunks % kPixels;
-      const bool inside = column >= 0 && column < width && column % kColumnStep == 0;
       const int clamped = column < 0 ? 0 : column < width ? column : width - 1;
       image_at[k] =
           int(image[Col(clamped / kColumnStep) + C(c0 + 8 * (v % kChunks))].ptr() - image.data());
-      bytes[k] = inside ? 16 : 0;
+      inside[k] = column >= 0 && column < width && column % kColumnStep == 0;
     }
   }
-  // Fills `tile` by cp.async: its row m from row_of(m), a RowSource (the image row's first
-  // pixel, an address that exists, and whether the row is inside the image: else zeros).
+  // Fills `tile` by cp.async from the item's image `image`: its row m from the image row
+  // row_of(m) (a RowSource), zeros where that is outside the image.
   template <class T, class RowOf>
-  KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const RowOf& row_of) const {
+  KILN_DEVICE KILN_FORCEINLINE void load(T* tile, const T* image, const RowOf& row_of) const {
 #pragma unroll
     for (int k = 0; k < kEach; ++k) {
       // (Only the last chunk may be missing, for some threads.)
       if (kCount % kThreads != 0 && k == kEach - 1 && tile_at[k] < 0) continue;
-      const auto src =
+      const RowSource src =
           row_of(kRows == 1 ? 0 : (kiln::thread_index() + k * kThreads) / (kPixels * kChunks));
-      kiln::async_copy_16(tile + tile_at[k], src.row + image_at[k], src.inside ? bytes[k] : 0);
+      // (A byte count of 16 or 0 by a select of the two: cp.async's predicated zero fill.)
+      kiln::async_copy_16(tile + tile_at[k], image + (src.offset + image_at[k]),
+                          src.inside && inside[k] ? 16 : 0);
     }
   }
-};
-
-// An image row as TileChunks::load reads it: its first pixel (an address that exists, the
-// row clamped into the image) and whether it is inside the image (else the tile gets zeros).
-template <class T>
-struct RowSource {
-  const T* row;
-  bool inside;
 };
 
 // The chunks of an input row: the window's pixel j in slot slot_of(j) of a ring row.
@@ -291,8 +296,9 @@ KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowC
     // Dilated (kDilate 2, dgrad of stride 2): the image's row ih / 2 at even ih, zeros at odd.
     const int ih = p * kStride - kPadH + t;
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
-    const RowSource<In> src{x[H((ih < 0 ? 0 : ih < in_h ? ih : in_h - 1) / kDilate)].ptr(), inside};
-    copies.load(ring[ring_stage(at + t)].data(), [src](int) { return src; });
+    const int clamped = (ih < 0 ? 0 : ih < in_h ? ih : in_h - 1) / kDilate;
+    const RowSource src{int(x[H(clamped)].ptr() - x.data()), inside};
+    copies.load(ring_row(ring, at + t), x.data(), [src](int) { return src; });
   };
   // Two loops of a count known at compile time, so each unrolls: a strip's first step
   // reads all its rows, every later one the kNew past the step before's.
@@ -395,8 +401,11 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ w_data,
                      conv::Out* __restrict__ y_data, const conv::Out* __restrict__ bias_data,
                      const conv::Out* __restrict__ residual_data, int images, int in_h, int in_w,
-                     int out_h, int out_w, int channels) {
+                     int out_h, int out_w, int /* channels: kChannels */) {
   using namespace conv;
+  // (The kernel is built for one channel count, as its name says: a constant, so that the
+  // strides and the walk's channel tiles fold into the code.)
+  constexpr int channels = kChannels;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
   const unsigned ring_base = kiln::shared_address(ring.data());
@@ -707,8 +716,9 @@ KILN_DEVICE KILN_FORCEINLINE RowLane<true> xt_lane(int ff, int group, int q, int
 extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ dy_data,
                      float* __restrict__ partial, int images, int in_h, int in_w, int out_h,
-                     int out_w, int channels) {
+                     int out_w, int /* channels: kChannels */) {
   using namespace conv;
+  constexpr int channels = kChannels;
   kiln::SharedCarver smem(kiln::dynamic_shared_memory());
   const RowRing ring = smem.take<RowRing>();
   const unsigned ring_base = kiln::shared_address(ring.data());
@@ -772,8 +782,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     auto load_for = [&](int p, int pos) {
       if (p < p_end) {
         load_step_rows(ring, x_copies, x, p, p0, pos, in_h);
-        dy_copies.load(dy_ring[dy_stage(p - p0)].data(), [&](int m) {
-          return RowSource<In>{dy[P(p + m < p_end ? p + m : p_end - 1)].ptr(), p + m < p_end};
+        dy_copies.load(dy_ring[dy_stage(p - p0)].data(), dy.data(), [&](int m) {
+          return RowSource{int(dy[P(p + m < p_end ? p + m : p_end - 1)].ptr() - dy.data()),
+                           p + m < p_end};
         });
       }
       kiln::async_commit_group();
