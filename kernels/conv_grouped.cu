@@ -210,7 +210,7 @@ KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weig
 
 // An image row as TileChunks::load reads it: its element offset in the image (the row
 // clamped into the image: an address that exists) and whether it is inside the image
-// (else the tile gets zeros). One image is under 2^31 elements (validate_conv_kernel_problem).
+// (else the tile gets zeros). One image is under 2^31 elements (validate_conv_grouped).
 struct RowSource {
   int offset;
   bool inside;

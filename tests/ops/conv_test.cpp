@@ -605,11 +605,13 @@ namespace {
 
 // fprop's and dgrad's walk over a block's items on the host, as the kernel takes it: the
 // copies kAhead steps ahead of the compute, running on into the block's next item where
-// the config carries. Each load writes input rows into ring positions modulo
-// conv_ring_rows; each step checks that its rows hold what it reads. Counts the steps
-// computed and the rows a step found overwritten or missing.
+// the config carries. Each load writes input rows into ring positions; each step checks
+// that its rows hold what it reads. Positions are the kernel's: the block's position kept
+// reduced (below conv_ring_rows), a row's stage an unsigned minimum of pos and
+// pos - ring_rows, valid for positions below twice the ring (counted where not). Counts the
+// steps computed, the rows a step found overwritten or missing, and such positions.
 struct RingWalk {
-  std::int64_t steps = 0, bad_rows = 0;
+  std::int64_t steps = 0, bad_rows = 0, bad_positions = 0;
 };
 RingWalk ring_walk(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t grid,
                    std::int64_t block) {
@@ -626,9 +628,19 @@ RingWalk ring_walk(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t
   auto p0_of = [&](std::int64_t item) { return item / tiles_c / tiles_q % tiles_p * c.block_p; };
   auto end_of = [&](std::int64_t item) { return std::min(p0_of(item) + c.block_p, g.out_h); };
   std::vector<std::pair<std::int64_t, std::int64_t>> ring(std::size_t(ring_rows), {-1, -1});
+  RingWalk walk;
+  // The kernel's ring_stage and ring_next.
+  auto stage = [&](std::int64_t pos) {
+    if (pos < 0 || pos >= 2 * ring_rows) ++walk.bad_positions;
+    const auto u = std::uint32_t(pos);
+    return std::size_t(std::min(u, std::uint32_t(u - std::uint32_t(ring_rows))) % ring_rows);
+  };
+  auto next = [&](std::int64_t at, std::int64_t by) {
+    return std::int64_t(stage(at + by + (by < 0 ? ring_rows : 0)));
+  };
   auto load = [&](std::int64_t item, std::int64_t lp, std::int64_t at) {
     for (int t = lp == p0_of(item) ? 0 : step_in - fresh; t < step_in; ++t)
-      ring[std::size_t((at + t) % ring_rows)] = {item, lp * g.stride + t};
+      ring[stage(at + t)] = {item, lp * g.stride + t};
   };
   // load_ahead: step lp of `item`, or past its end (carrying) step j of the next item.
   auto load_ahead = [&](std::int64_t item, std::int64_t lp, std::int64_t at) {
@@ -641,23 +653,22 @@ RingWalk ring_walk(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t
       load(item + grid, p0_of(item + grid) + j * c.step_rows, at + step_in - advance);
     }
   };
-  RingWalk walk;
   std::int64_t at = 0;
   for (std::int64_t item = block; item < items; item += grid) {
     const std::int64_t p0 = p0_of(item), end = end_of(item);
     if (!carry || item == block) {
       for (int a = 0; a < c.ahead; ++a) load_ahead(item, p0 + a * c.step_rows, at + a * advance);
     }
-    for (std::int64_t pr = p0; pr < end; pr += c.step_rows, at += advance) {
+    for (std::int64_t pr = p0; pr < end; pr += c.step_rows, at = next(at, advance)) {
       load_ahead(item, pr + c.ahead * c.step_rows, at + c.ahead * advance);
       for (int t = 0; t < step_in; ++t) {
-        if (ring[std::size_t((at + t) % ring_rows)] != std::pair(item, pr * g.stride + t)) {
+        if (ring[stage(at + t)] != std::pair(item, pr * g.stride + t)) {
           ++walk.bad_rows;
         }
       }
       ++walk.steps;
     }
-    at += step_in - advance;
+    at = next(at, step_in - advance);
   }
   return walk;
 }
@@ -698,9 +709,11 @@ TEST_CASE("fprop's and dgrad's ring of input rows: every step finds its rows, ca
                 const RingWalk w = ring_walk(p, c, grid, b);
                 all.steps += w.steps;
                 all.bad_rows += w.bad_rows;
+                all.bad_positions += w.bad_positions;
               }
               CHECK(all.steps == want);
               CHECK(all.bad_rows == 0);
+              CHECK(all.bad_positions == 0);
             }
           }
         }

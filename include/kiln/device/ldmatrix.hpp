@@ -185,8 +185,7 @@ class FragmentLoader {
   /// kernel works out itself, one 32-bit multiply-add a stage where a pointer to the stage
   /// costs a 64-bit address and a conversion.
   template <class C>
-  KILN_DEVICE KILN_FORCEINLINE void load(Frag* frags, unsigned tile_address,
-                                         const C& delta) const {
+  KILN_DEVICE KILN_FORCEINLINE void load(Frag* frags, unsigned tile_address, const C& delta) const {
     using T = typename Frag::element_type;
     static_assert(sizeof(T) == 2, "ldmatrix loads 16-bit elements (f16, bf16)");
     unsigned regs[matrices];

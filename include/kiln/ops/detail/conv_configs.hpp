@@ -90,15 +90,6 @@ inline void validate_conv_kernel_problem(const ConvGroupedParams& p) {
         "fprop only; leave it out of " +
         conv_pass_name(p.pass));
   }
-  // The kernels address within one image in 32-bit element offsets.
-  const std::int64_t image =
-      std::max<std::int64_t>(std::int64_t(p.h) * p.w, std::int64_t(conv_out_h(p)) * conv_out_w(p)) *
-      p.channels;
-  if (image >= (std::int64_t(1) << 31)) {
-    throw Error("kiln: conv2d_grouped: one image of " + std::to_string(image) +
-                " elements (H x W x C, or the output's P x Q x C) exceeds the kernels' 2^31 - 1; "
-                "split the image into bands of rows (each with its filter's halo)");
-  }
 }
 
 constexpr int conv_log2(int v) {
