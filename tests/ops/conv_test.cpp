@@ -311,6 +311,9 @@ TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best")
     // Rows of at most 16 columns: 128 channels a block (2005 GB/s against 1309 with 64);
     // three rows a step (14 rows: 15 computed, against 16 with four).
     CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 3});
+    // Few images: 128 blocks of 16 channels a warp, one an SM (17.8 us), rather than 256 of 8
+    // channels a warp, two an SM (19.7 us).
+    CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 64, 2, 4, 2, 4});
   }
 }
 

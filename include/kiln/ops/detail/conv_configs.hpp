@@ -377,10 +377,10 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
 
 /// The config taken without timing (KILN_TUNE=off), for a device of `sms` multiprocessors,
 /// from what sweeps on an H200 showed: whole images a block (no input row read twice)
-/// unless that leaves fewer than 2 blocks an SM, then strips; 64 channels a block (128 for
-/// rows of at most 16 columns); two
-/// output rows a step; 8 warps spread over the columns first; the column tile that spans
-/// the row (up to 64) with the fewest idle columns.
+/// unless that leaves fewer blocks than SMs, then strips; 64 channels a block (128 for
+/// rows of at most 16 columns), at least 16 a warp; two to four output rows a step; 8 warps
+/// spread over the columns first; the column tile that spans the row (up to 64) with the
+/// fewest idle columns.
 inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<ConvConfig>& cs,
                                  int sms = 132) {
   if (cs.empty()) throw Error("kiln: conv2d_grouped: no config fits this problem and device");
@@ -410,7 +410,10 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
       return score(a) < score(b);
     });
   }
-  const std::int64_t target = 2 * std::int64_t(std::max(sms, 1));
+  // Blocks enough for one an SM: where the items are few (32 x 64 x 64 x 64 f16 on an
+  // H200, 256 or 128 of them), 128 blocks of 8 warps with 16 channels a warp (17.8 us)
+  // beat 256 with 8 channels a warp (19.7 us), two an SM.
+  const std::int64_t target = std::int64_t(std::max(sms, 1));
   ConvConfig best = cs.front();
   double best_score = -1e300;
   for (const ConvConfig& c : cs) {
@@ -434,6 +437,8 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
     if (c.step_rows > 2 && p.stride == 1) score += 0.03;
     // 8 warps (on 64 x 64 x 64, 8 warps and half the blocks beat 4 and all of them).
     if (c.warps_q * c.warps_c == 8) score += 0.04;
+    // At least two groups of 8 channels a warp: more mma work between a step's barriers.
+    if (c.block_c / c.warps_c >= 16) score += 0.03;
     score += 0.002 * c.ahead;
     if (score > best_score) {
       best_score = score;
