@@ -301,7 +301,7 @@ TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best")
     auto pick = [&](int n, int c, int hw) {
       auto p = problem(8, c, 3, 3, 1, 1, 1, n, hw, hw);
       p.pass = pass;
-      return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
+      return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared, 132), 132);
     };
     // Whole images, 32-column tiles, 64 channels, 2 x 4 warps, four rows a step (as fast as
     // 64-column tiles with two rows, whose 4 rows would need 64 accumulators a thread).
@@ -312,8 +312,9 @@ TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best")
     // three rows a step (14 rows: 15 computed, against 16 with four).
     CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 3});
     // Few images: 128 blocks of 16 channels a warp, one an SM (17.8 us), rather than 256 of 8
-    // channels a warp, two an SM (19.7 us).
-    CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 64, 2, 4, 2, 4});
+    // channels a warp, two an SM (19.7 us); dgrad with 4 steps in flight.
+    CHECK(pick(32, 64, 64) ==
+          ConvConfig{32, 32, 64, 2, 4, pass == ConvPass::dgrad ? 4 : 2, 4});
   }
 }
 
@@ -325,8 +326,11 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
       p.pass = pass;
       CAPTURE(nlohmann::json(p).dump());
       REQUIRE(kernel_problem_error(p).empty());
-      for (std::int64_t shared : {std::int64_t(0), kH200Shared, std::int64_t(101376)}) {
-        const auto cs = cd::conv_configs(p, shared);
+      for (auto [shared, sms] : std::initializer_list<std::pair<std::int64_t, int>>{
+               {0, 0}, {kH200Shared, 0}, {kH200Shared, 132}, {101376, 0}, {101376, 84}}) {
+        CAPTURE(shared);
+        CAPTURE(sms);
+        const auto cs = cd::conv_configs(p, shared, sms);
         REQUIRE_FALSE(cs.empty());
         std::set<std::string> names;
         for (const auto& c : cs) {
@@ -345,8 +349,18 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
         }
         // Few enough to time: a tuning run compiles each.
         CHECK(cs.size() <= 64);
-        const ConvConfig h = cd::conv_heuristic(p, cs, 132);
+        const ConvConfig h = cd::conv_heuristic(p, cs, sms > 0 ? sms : 132);
         CHECK(std::find(cs.begin(), cs.end(), h) != cs.end());
+        // 4 steps ahead only for dgrad's steps of 3 or 4 rows whose items leave one block an
+        // SM.
+        for (const auto& c : cs) {
+          if (c.ahead <= 3) continue;
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK(p.pass == ConvPass::dgrad);
+          CHECK(c.step_rows > 2);
+          CHECK(sms > 0);
+          CHECK(cd::conv_work_items(p, c) <= sms);
+        }
       }
     }
   }
@@ -884,6 +898,11 @@ std::vector<KernelCase> every_kind() {
   out.push_back({d, {56, 32, 64, 2, 4, 2, 4}});
   out.push_back({problem(8, 256, 5, 5, 1, 2, 2, 128, 56, 56), {56, 32, 64, 2, 4, 2, 4}});
   out.push_back({problem(16, 64, 3, 3, 1, 1, 1, 8, 28, 28), {28, 32, 32, 2, 2, 2, 4}});
+  // Four steps of four rows in flight, carried (few items: one block an SM).
+  auto small = problem(8, 64, 3, 3, 1, 1, 1, 32, 64, 64);
+  out.push_back({small, {32, 32, 64, 2, 4, 4, 4}});
+  small.pass = ConvPass::dgrad;
+  out.push_back({small, {32, 32, 64, 2, 4, 4, 4}});
   auto e3 = problem(8, 1024, 3, 3, 1, 1, 1, 128, 14, 14);
   e3.bias = true;
   e3.activation = ConvActivation::silu;

@@ -147,7 +147,7 @@ inline ConvFactory::Description conv_grouped_description() {
       .configs =
           [](const ConvGroupedParams& p, const rt::DeviceProperties& d) {
             check_conv_device(d);
-            return conv_configs(p, std::int64_t(d.shared_per_block_optin));
+            return conv_configs(p, std::int64_t(d.shared_per_block_optin), d.multiprocessors);
           },
       .spec =
           [](const ConvGroupedParams& p, const ConvConfig& c, const rt::DeviceProperties& d) {
