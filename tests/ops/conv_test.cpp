@@ -313,8 +313,7 @@ TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best")
     CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 3});
     // Few images: 128 blocks of 16 channels a warp, one an SM (17.8 us), rather than 256 of 8
     // channels a warp, two an SM (19.7 us); dgrad with 4 steps in flight.
-    CHECK(pick(32, 64, 64) ==
-          ConvConfig{32, 32, 64, 2, 4, pass == ConvPass::dgrad ? 4 : 2, 4});
+    CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 64, 2, 4, pass == ConvPass::dgrad ? 4 : 2, 4});
   }
 }
 
