@@ -108,29 +108,16 @@ using RowTile = kiln::SwizzledTensor<In, RowSwizzle, kiln::Extent<Q, kSlots>,
                                      kiln::Extent<GRP, kGroups>, kiln::Extent<G, kG>>;
 using RowRing = kiln::Ring<RowTile, kRing>;
 // Ring positions: a block keeps its position `at` (a step's first input row) reduced,
-// 0 <= at < kRing, moving it on by ring_next, and every row it names is at + t with
-// 0 <= t < kRing (a step's rows, those kAhead steps on, and, carrying, the next item's:
-// what conv_ring_rows sizes the ring for). So the stage of a position is one unsigned
-// minimum (pos, or pos - kRing where pos >= kRing: below it, pos - kRing wraps to a larger
-// unsigned value), with no division.
-KILN_DEVICE KILN_FORCEINLINE kiln::RING_STAGE ring_stage(int pos) {
-  const unsigned u = unsigned(pos);
-  const unsigned wrapped = u - unsigned(kRing);
-  return kiln::RING_STAGE(int(u < wrapped ? u : wrapped));
-}
-// Position `at` (reduced) moved on by `by` rows, -kRing < by <= kRing, reduced again.
-KILN_DEVICE KILN_FORCEINLINE int ring_next(int at, int by) {
-  return ring_stage(at + by + (by < 0 ? kRing : 0)).get();
-}
-// The ring row at position `pos` (the ring's own operator[] would reduce the stage again).
-KILN_DEVICE KILN_FORCEINLINE In* ring_row(const RowRing& ring, int pos) {
-  return ring.data() + ring_stage(pos).get() * RowRing::stage_stride;
-}
+// 0 <= at < kRing, moving it on by kiln::ring_advance, and every row it names is at + t
+// with 0 <= t < kRing (a step's rows, those kAhead steps on, and, carrying, the next
+// item's: what conv_ring_rows sizes the ring for). So the stage of a position is one
+// unsigned minimum (kiln::ring_reduce), with no division.
 // The shared-memory address of the ring row at position `pos`, from the ring's own
 // (`base`): one multiply-add, where a pointer to the row would need a 64-bit address and a
 // conversion for each row.
 KILN_DEVICE KILN_FORCEINLINE unsigned ring_row_address(unsigned base, int pos) {
-  return base + unsigned(ring_stage(pos).get()) * unsigned(RowRing::stage_stride * sizeof(In));
+  return base +
+         unsigned(kiln::ring_reduce(pos, kRing)) * unsigned(RowRing::stage_stride * sizeof(In));
 }
 // One output row of the block, as y stores it (swizzled as the ring rows: a warp's 4-byte
 // writes of 8 pixels' same channels, and 8 threads' 16-byte reads of a pixel, each hit
@@ -298,7 +285,8 @@ KILN_DEVICE KILN_FORCEINLINE void load_step_rows(const RowRing& ring, const RowC
     const bool inside = ih >= 0 && ih < in_h && ih % kDilate == 0;
     const int clamped = (ih < 0 ? 0 : ih < in_h ? ih : in_h - 1) / kDilate;
     const RowSource src{int(x[H(clamped)].ptr() - x.data()), inside};
-    copies.load(ring_row(ring, at + t), x.data(), [src](int) { return src; });
+    copies.load(ring.stage(kiln::ring_reduce(at + t, kRing)).data(), x.data(),
+                [src](int) { return src; });
   };
   // Two loops of a count known at compile time, so each unrolls: a strip's first step
   // reads all its rows, every later one the kNew past the step before's.
@@ -500,7 +488,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
       if (!kCarry) load_first_steps();
     }
 
-    for (int p = p0; p < p_end; p += kStepRows, at = ring_next(at, kAdvance)) {
+    for (int p = p0; p < p_end; p += kStepRows, at = kiln::ring_advance(at, kAdvance, kRing)) {
       // The step's input rows have landed for every thread, and every warp is done with the
       // step before, whose oldest ring rows the copies kAhead steps on now refill.
       kiln::async_wait_group<kAhead - 1>();
@@ -618,7 +606,7 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
         }
       }
     }
-    at = ring_next(at, kStepIn - kAdvance);
+    at = kiln::ring_advance(at, kStepIn - kAdvance, kRing);
     if (!kCarry) {
       // Every copy landed and every warp done with the ring before the next item refills it.
       kiln::async_wait_group<0>();
@@ -791,7 +779,8 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     };
     for (int a = 0; a < kAhead; ++a) load_for(p0 + a * kStepRows, a * kAdvance);
 
-    for (int p = p0, at = 0; p < p_end; p += kStepRows, at = ring_next(at, kAdvance)) {
+    for (int p = p0, at = 0; p < p_end;
+         p += kStepRows, at = kiln::ring_advance(at, kAdvance, kRing)) {
       kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
       load_for(p + kAhead * kStepRows, at + kAhead * kAdvance);

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <type_traits>
 
 #include "kiln/device/shared_memory.hpp"
@@ -73,4 +74,30 @@ TEST_CASE("a ring's stages wrap by type") {
   }
   // The stage dimension's own folds index it too.
   CHECK(ring[Stage(1)].data() == buffer + 16);
+}
+
+TEST_CASE("a reduced ring position: its stages without a modulo, as operator[] gives them") {
+  alignas(16) short buffer[Ring3::storage_size()] = {};
+  Ring3 ring(buffer);
+  // Every position below twice the ring: the stage is the position modulo the stages.
+  for (int stages : {1, 2, 3, 7, 13, 16}) {
+    CAPTURE(stages);
+    for (int pos = 0; pos < 2 * stages; ++pos)
+      CHECK(kiln::ring_reduce(pos, stages) == pos % stages);
+    // A position kept reduced, moved on by steps forward and back, stays the modulo.
+    for (int by = -stages + 1; by <= stages; ++by) {
+      CAPTURE(by);
+      int at = 0;
+      long long total = 0;
+      for (int k = 0; k < 3 * stages; ++k) {
+        at = kiln::ring_advance(at, by, stages);
+        total += by;
+        CHECK(at == int(((total % stages) + stages) % stages));
+      }
+    }
+  }
+  for (int pos = 0; pos < 6; ++pos) {
+    CHECK(ring.stage(kiln::ring_reduce(pos, 3)).data() == ring[kiln::RING_STAGE(pos)].data());
+  }
+  static_assert(kiln::ring_reduce(5, 3) == 2 && kiln::ring_advance(2, -2, 3) == 0);
 }

@@ -19,6 +19,7 @@
 
 #include "../nvrtc_support.hpp"
 #include "conv_reference.hpp"
+#include "kiln/device/shared_memory.hpp"
 #include "kiln/jit/sources.hpp"
 #include "kiln/ops/conv.hpp"
 
@@ -645,14 +646,18 @@ RingWalk ring_walk(const ConvGroupedParams& p, const ConvConfig& c, std::int64_t
   auto end_of = [&](std::int64_t item) { return std::min(p0_of(item) + c.block_p, g.out_h); };
   std::vector<std::pair<std::int64_t, std::int64_t>> ring(std::size_t(ring_rows), {-1, -1});
   RingWalk walk;
-  // The kernel's ring_stage and ring_next.
+  // The kernel's stage arithmetic (kiln::ring_reduce and ring_advance), whose positions
+  // must stay below twice the ring.
   auto stage = [&](std::int64_t pos) {
-    if (pos < 0 || pos >= 2 * ring_rows) ++walk.bad_positions;
-    const auto u = std::uint32_t(pos);
-    return std::size_t(std::min(u, std::uint32_t(u - std::uint32_t(ring_rows))) % ring_rows);
+    if (pos < 0 || pos >= 2 * ring_rows) {
+      ++walk.bad_positions;
+      return std::size_t(0);
+    }
+    return std::size_t(kiln::ring_reduce(int(pos), ring_rows));
   };
   auto next = [&](std::int64_t at, std::int64_t by) {
-    return std::int64_t(stage(at + by + (by < 0 ? ring_rows : 0)));
+    if (at < 0 || at >= ring_rows || by <= -ring_rows || by > ring_rows) ++walk.bad_positions;
+    return std::int64_t(kiln::ring_advance(int(at), int(by), ring_rows));
   };
   auto load = [&](std::int64_t item, std::int64_t lp, std::int64_t at) {
     for (int t = lp == p0_of(item) ? 0 : step_in - fresh; t < step_in; ++t)

@@ -14,6 +14,7 @@
 ///   ARing a = smem.take<ARing>();                // 3 x (I:64, K:32), each 16-byte aligned
 ///   BTile b = smem.take<BTile>();                // (K:32, J:64)
 ///   ATile next = a[kiln::RING_STAGE(k + 2)];          // stage (k + 2) mod 3
+///   ATile same = a.stage(kiln::ring_reduce(at + 2, 3));  // at kept in [0, 3): no modulo
 ///
 /// Tiles are carved in the order taken, each at the next multiple of Align bytes (16 by
 /// default) from the buffer's start; shared_bytes() walks the same arithmetic, so the
@@ -90,11 +91,36 @@ class Ring {
     return Tile(data_ + dim_cast<stage_type>(s).get() * stage_stride);
   }
 
+  /// The tile of stage `s` where the caller keeps s in [0, Stages) (ring_reduce): no
+  /// modulo on the way, where operator[] reduces its stage again.
+  KILN_HOST_DEVICE constexpr Tile stage(int s) const { return Tile(data_ + s * stage_stride); }
+
   KILN_HOST_DEVICE constexpr element_type* data() const { return data_; }
 
  private:
   element_type* data_;
 };
+
+/// The stage of position `pos` in a ring of `stages` stages, for 0 <= pos < 2 * stages: a
+/// pipeline that keeps its own position reduced (below `stages`, moved on by ring_advance)
+/// and names the stages up to `stages` - 1 past it. One unsigned minimum of pos and
+/// pos - stages (which wraps to a larger unsigned value where pos < stages), where a modulo
+/// is a division for a ring whose stages are not a power of 2.
+///
+///   int at = 0;                                    // the pipeline's position, reduced
+///   ATile t = ring.stage(kiln::ring_reduce(at + 2, 3));
+///   at = kiln::ring_advance(at, 1, 3);
+KILN_HOST_DEVICE constexpr int ring_reduce(int pos, int stages) {
+  const unsigned u = unsigned(pos);
+  const unsigned wrapped = u - unsigned(stages);
+  return int(u < wrapped ? u : wrapped);
+}
+
+/// Reduced position `at` of a ring of `stages` stages moved on by `by`
+/// (-stages < by <= stages), reduced again.
+KILN_HOST_DEVICE constexpr int ring_advance(int at, int by, int stages) {
+  return ring_reduce(at + by + (by < 0 ? stages : 0), stages);
+}
 
 /// Bytes of a buffer that holds Tiles... carved in order by SharedCarver::take with the
 /// same alignment (`align` bytes, 16 by default): the dynamic shared memory to launch with.
