@@ -13,12 +13,16 @@
 // KILN_TUNE=full would try) and names the fastest in the summary's last column.
 //
 // Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
-// calls ask for dweight (and dbias) with a workspace. cuDNN's norms are reached only
-// through its graph API, which this benchmark does not use: its peer is the copy.
+// calls ask for dweight (and dbias) with a workspace. Where cuDNN is compiled in
+// (KILN_BENCH_CUDNN), the plain forward is also timed through cuDNN's graph API
+// (cudnn_norm.hpp: one normalization node, training phase, so that it saves its statistics
+// too), after its whole output is compared with kiln's; a cuDNN that cannot run a problem
+// is left out of it, saying why.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +33,10 @@
 #include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
 #include "row_data.hpp"
+
+#ifdef KILN_BENCH_CUDNN
+#include "cudnn_norm.hpp"
+#endif
 
 using namespace kiln;
 using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
@@ -219,9 +227,23 @@ int main(int argc, char** argv) try {
                          {"direction", backward ? "backward" : "forward"},
                          {"residual", residual},
                          {"problems", nlohmann::json::array()}};
+#ifdef KILN_BENCH_CUDNN
+  cudnnHandle_t cudnn = nullptr;
+  if (const cudnnStatus_t st = cudnnCreate(&cudnn); st != CUDNN_STATUS_SUCCESS) {
+    std::printf("cuDNN left out: cudnnCreate: %s\n", cudnnGetErrorString(st));
+    cudnn = nullptr;
+  }
+  struct HandleGuard {
+    cudnnHandle_t h;
+    ~HandleGuard() {
+      if (h) cudnnDestroy(h);
+    }
+  } cudnn_guard{cudnn};
+#endif
   std::string summary =
       "| op | rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | time us | "
-      "best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      "cuDNN GB/s | x cuDNN | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | "
+      "--- | --- | --- | --- |\n";
   for (NormKind kind : kinds) {
     for (NormDType dt : dtypes) {
       for (const Shape s : shapes) {
@@ -271,6 +293,54 @@ int main(int argc, char** argv) try {
             bench.add(
                 "kiln " + name, [&](rt::StreamRef st) { pr.forward(st); }, bytes);
           }
+#ifdef KILN_BENCH_CUDNN
+          // cuDNN's forward (not the residual variant, which it has no node for), its whole
+          // output first compared with kiln's.
+          std::unique_ptr<bench::CudnnNorm> cud;
+          std::optional<rt::DeviceBuffer<float>> weight32;
+          if (cudnn && !backward && !residual) {
+            try {
+              cud =
+                  std::make_unique<bench::CudnnNorm>(cudnn, layer, dt, s.rows, s.cols, 1e-5f, gpu);
+              // Its scale and bias in f32 (as cuDNN's engines take them): kiln's weight, which
+              // serves as both here.
+              std::vector<float> w32(std::size_t(s.cols));
+              for (int c = 0; c < s.cols; ++c)
+                w32[std::size_t(c)] = decode(dt, &weight[c * std::size_t(esize)]);
+              weight32.emplace(std::size_t(s.cols), gpu);
+              weight32->copy_from(w32);
+              cud->bind(pr.x.data(), pr.y.data(), weight32->data(), weight32->data(),
+                        pr.mean.data(), pr.rstd.data());
+              pr.forward(rt::StreamRef{});
+              const std::vector<T> kiln_y = pr.y.to_vector();
+              pr.y.fill_bytes(0xff);
+              (*cud)(rt::StreamRef{});
+              gpu.synchronize();
+              const std::vector<T> cudnn_y = pr.y.to_vector();
+              double worst = 0;
+              for (std::size_t i = 0; i < kiln_y.size(); ++i) {
+                const double a = decode(dt, reinterpret_cast<const unsigned char*>(&kiln_y[i]));
+                const double b = decode(dt, reinterpret_cast<const unsigned char*>(&cudnn_y[i]));
+                const double d = std::fabs(a - b) / (std::fabs(a) + 1.0);
+                if (!(d <= 2e-2)) {
+                  throw Error(
+                      fmt::format("its output differs from kiln's at row {} col {}: {} "
+                                  "against kiln's {}",
+                                  i / std::size_t(s.cols), i % std::size_t(s.cols), b, a));
+                }
+                worst = std::max(worst, d);
+              }
+              std::printf("cuDNN's output matches kiln's (largest difference %.2e of |kiln| + 1)\n",
+                          worst);
+              bench.add(
+                  "cudnn", [&](rt::StreamRef st) { (*cud)(st); }, bytes);
+            } catch (const std::exception& e) {
+              std::printf("cuDNN left out: %s\n", e.what());
+              cud.reset();
+            }
+            pr.forward(rt::StreamRef{});  // y, mean and rstd as kiln leaves them
+          }
+#endif
           // --sweep: every candidate config, compiled in parallel through the kernel cache,
           // each checked as the op's own kernel was before it is timed.
           if (sweep) {
@@ -302,18 +372,21 @@ int main(int argc, char** argv) try {
           const double copy = gbps_of(results, "copy");
           const double kiln_gbps = gbps_of(results, "kiln " + name);
           const double us = kiln_gbps > 0 ? bytes / kiln_gbps / 1e3 : 0.0;
+          const double cudnn_gbps = gbps_of(results, "cudnn");
           std::string best = name;
           double best_gbps = kiln_gbps;
           for (const auto& r : results) {
-            if (r.name != "copy" && r.gbps() > best_gbps) {
+            if (r.name != "copy" && r.name != "cudnn" && r.gbps() > best_gbps) {
               best = r.name;
               best_gbps = r.gbps();
             }
           }
           summary += fmt::format(
-              "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} | {} |\n",
+              "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} | {} | {} | {} |\n",
               ops::detail::norm_name(kind), s.rows, s.cols, std::string(gen::to_string(dt)), name,
               copy, kiln_gbps, 100 * kiln_gbps / copy, us,
+              cudnn_gbps > 0 ? fmt::format("{:.0f}", cudnn_gbps) : "-",
+              cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
               sweep ? fmt::format("{} {:.0f} ({:.1f}%)", best, best_gbps, 100 * best_gbps / copy)
                     : "-");
           json["problems"].push_back(
@@ -326,6 +399,7 @@ int main(int argc, char** argv) try {
                {"copy_gbps", copy},
                {"kiln_gbps", kiln_gbps},
                {"percent_of_copy", 100 * kiln_gbps / copy},
+               {"cudnn_gbps", cudnn_gbps > 0 ? nlohmann::json(cudnn_gbps) : nlohmann::json()},
                {"best",
                 sweep ? nlohmann::json{{"kernel", best}, {"gbps", best_gbps}} : nlohmann::json()},
                {"results", prof::to_json(results)}});
