@@ -148,9 +148,9 @@ class CudnnNorm {
       if (plan_) break;
     }
     if (!plan_) throw kiln::Error("cuDNN norm: " + why);
-    std::int64_t workspace = 0;
+    std::int64_t workspace = 0, elements = 0;
     cudnn_ok(cudnnBackendGetAttribute(plan_->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                      CUDNN_TYPE_INT64, 1, nullptr, &workspace),
+                                      CUDNN_TYPE_INT64, 1, &elements, &workspace),
              "the plan's workspace size");
     workspace_ = kiln::rt::DeviceBuffer<unsigned char>(
         std::size_t(std::max<std::int64_t>(workspace, 16)), gpu);
