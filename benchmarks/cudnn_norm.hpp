@@ -2,10 +2,11 @@
 // cuDNN's LayerNorm and RMSNorm forward, for benchmarks/norm: an operation graph of one
 // normalization node (the backend API, cudnn_graph.h; cuDNN has no legacy call for them),
 // the engines its heuristics list tried in order until one builds an execution plan, and
-// that plan run on a variant pack of the benchmark's buffers. The graph is what PyTorch's
-// cuDNN LayerNorm builds: x and y (rows, cols, 1, 1), scale and bias (1, cols, 1, 1) in f32,
-// the saved mean and inverse variance (rows, 1, 1, 1) in f32, epsilon a float passed by
-// value; the training phase, so that the statistics are saved as kiln's forward saves them.
+// that plan run on a variant pack of the benchmark's buffers. The graph is laid out as
+// cuDNN's frontend samples lay out theirs: x and y (rows, cols, 1, 1), scale and bias
+// (1, cols, 1, 1) in f32, the saved mean and inverse variance (rows, 1, 1, 1) in f32,
+// epsilon a float passed by value; the training phase, so that the statistics are saved as
+// kiln's forward saves them.
 #include <cudnn.h>
 
 #include <algorithm>
