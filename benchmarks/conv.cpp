@@ -43,7 +43,7 @@
 #include "row_data.hpp"
 
 #ifdef KILN_BENCH_CUDNN
-#include <cudnn.h>
+#include "cudnn_support.hpp"
 #endif
 
 using namespace kiln;
@@ -192,11 +192,7 @@ std::string compare_outputs(gen::DType dt, const std::vector<unsigned char>& kil
 }
 
 #ifdef KILN_BENCH_CUDNN
-void cudnn_check(cudnnStatus_t s, const char* what) {
-  if (s != CUDNN_STATUS_SUCCESS) {
-    throw Error(std::string("cuDNN: ") + what + ": " + cudnnGetErrorString(s));
-  }
-}
+using bench::cudnn_check;
 
 /// cuDNN's grouped convolution of one problem: descriptors, its fastest algorithm by its own
 /// Find (timed on the benchmark's buffers), and that algorithm's workspace.

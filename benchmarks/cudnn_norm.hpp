@@ -7,31 +7,24 @@
 // (1, cols, 1, 1) in f32, the saved mean and inverse variance (rows, 1, 1, 1) in f32,
 // epsilon a float passed by value; the training phase, so that the statistics are saved as
 // kiln's forward saves them.
-#include <cudnn.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cudnn_support.hpp"
 #include "kiln/error.hpp"
 #include "kiln/gen/spec.hpp"
 #include "kiln/rt.hpp"
 
 namespace bench {
 
-inline void cudnn_ok(cudnnStatus_t s, const char* what) {
-  if (s != CUDNN_STATUS_SUCCESS) {
-    throw kiln::Error(std::string("cuDNN: ") + what + ": " + cudnnGetErrorString(s));
-  }
-}
-
 /// One backend descriptor, destroyed with its owner.
 class CudnnDescriptor {
  public:
   explicit CudnnDescriptor(cudnnBackendDescriptorType_t type) {
-    cudnn_ok(cudnnBackendCreateDescriptor(type, &d_), "cudnnBackendCreateDescriptor");
+    cudnn_check(cudnnBackendCreateDescriptor(type, &d_), "cudnnBackendCreateDescriptor");
   }
   CudnnDescriptor(const CudnnDescriptor&) = delete;
   CudnnDescriptor& operator=(const CudnnDescriptor&) = delete;
@@ -44,10 +37,11 @@ class CudnnDescriptor {
   template <class T>
   CudnnDescriptor& set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type,
                        std::int64_t count, const T* values) {
-    cudnn_ok(cudnnBackendSetAttribute(d_, name, type, count, values), "cudnnBackendSetAttribute");
+    cudnn_check(cudnnBackendSetAttribute(d_, name, type, count, values),
+                "cudnnBackendSetAttribute");
     return *this;
   }
-  void finalize(const char* what) { cudnn_ok(cudnnBackendFinalize(d_), what); }
+  void finalize(const char* what) { cudnn_check(cudnnBackendFinalize(d_), what); }
 
  private:
   cudnnBackendDescriptor_t d_ = nullptr;
@@ -119,9 +113,9 @@ class CudnnNorm {
           .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heur);
       if (cudnnBackendFinalize(heuristics.get()) != CUDNN_STATUS_SUCCESS) continue;
       std::int64_t count = 0;
-      cudnn_ok(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
-               "the engine heuristics' count");
+      cudnn_check(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
+                  "the engine heuristics' count");
       std::vector<CudnnDescriptor> configs;
       std::vector<cudnnBackendDescriptor_t> raw;
       for (std::int64_t i = 0; i < count; ++i) {
@@ -130,9 +124,10 @@ class CudnnNorm {
       }
       std::int64_t got = 0;
       if (count > 0) {
-        cudnn_ok(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                          CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
-                 "the engine heuristics' results");
+        cudnn_check(
+            cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
+            "the engine heuristics' results");
       }
       for (std::int64_t i = 0; i < got && !plan_; ++i) {
         auto plan = std::make_unique<CudnnDescriptor>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
@@ -150,9 +145,9 @@ class CudnnNorm {
     }
     if (!plan_) throw kiln::Error("cuDNN norm: " + why);
     std::int64_t workspace = 0, elements = 0;
-    cudnn_ok(cudnnBackendGetAttribute(plan_->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                      CUDNN_TYPE_INT64, 1, &elements, &workspace),
-             "the plan's workspace size");
+    cudnn_check(cudnnBackendGetAttribute(plan_->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                         CUDNN_TYPE_INT64, 1, &elements, &workspace),
+                "the plan's workspace size");
     workspace_ = kiln::rt::DeviceBuffer<unsigned char>(
         std::size_t(std::max<std::int64_t>(workspace, 16)), gpu);
   }
@@ -183,8 +178,8 @@ class CudnnNorm {
   /// Runs the plan on `st` over the buffers bound last.
   void operator()(kiln::rt::StreamRef st) {
     if (!pack_) throw kiln::Error("cuDNN norm: run before bind()");
-    cudnn_ok(cudnnSetStream(handle_, static_cast<cudaStream_t>(st.handle)), "cudnnSetStream");
-    cudnn_ok(cudnnBackendExecute(handle_, plan_->get(), pack_->get()), "cudnnBackendExecute");
+    cudnn_check(cudnnSetStream(handle_, static_cast<cudaStream_t>(st.handle)), "cudnnSetStream");
+    cudnn_check(cudnnBackendExecute(handle_, plan_->get(), pack_->get()), "cudnnBackendExecute");
   }
 
  private:

@@ -31,7 +31,7 @@
 #include "row_data.hpp"
 
 #ifdef KILN_BENCH_CUDNN
-#include <cudnn.h>
+#include "cudnn_support.hpp"
 #endif
 
 using namespace kiln;
@@ -50,11 +50,7 @@ struct Shape {
 };
 
 #ifdef KILN_BENCH_CUDNN
-void cudnn_check(cudnnStatus_t s, const char* what) {
-  if (s != CUDNN_STATUS_SUCCESS) {
-    throw Error(std::string("cuDNN: ") + what + ": " + cudnnGetErrorString(s));
-  }
-}
+using bench::cudnn_check;
 /// cudnnSoftmaxForward over (N: rows, C: cols, 1, 1), softmax over C for each row.
 class CudnnSoftmax {
  public:
