@@ -173,24 +173,36 @@ struct WarpWeights {
   }
 };
 
-// The weights of channels [c0, c0 + kBC) into `wt`: 16-byte copies for fprop; for dgrad
-// element by element, flipped and transposed within each group:
+// The block's weights as they lie in memory: (output channel, R, S, input channel of its
+// group), the order in which staging reads them, so that a warp's reads are contiguous.
+using WeightSource = kiln::Tensor<In, kiln::Extent<C, kBC>, kiln::Extent<R, kR>,
+                                  kiln::Extent<S, kS>, kiln::Extent<G, kG>>;
+
+// The weights of channels [c0, c0 + kBC) into `wt`, read in memory order 16 bytes at a time:
+// by cp.async for fprop; for dgrad by plain loads, each vector's 8 elements then stored
+// flipped and transposed within their group:
 //   wt[r, s, c, g] = w[group(c) * G + g, R - 1 - r, S - 1 - s, c mod G]
+// Every block of a channel tile reads the same weights, at once as the kernel starts: each
+// starts at a 128-byte line of its own (by its index), so that the blocks do not all queue
+// at one line of L2.
 KILN_DEVICE KILN_FORCEINLINE void stage_weights(const WeightTile& wt, const Weights& w, int c0) {
-  if constexpr (kFlip == 0) {
-    constexpr int n = kR * kS * kBC * kG / 8;
-    for (int v = kiln::thread_index(); v < n; v += kThreads) {
-      const auto at = typename WeightTile::layout_type().coords_of(8 * v);
+  constexpr int n = kR * kS * kBC * kG / 8;  // 16-byte vectors
+  const int first = int(unsigned(kiln::block_index()) % unsigned((n + 7) / 8)) * 8;
+  for (int u = kiln::thread_index(); u < n; u += kThreads) {
+    const int v = u + first < n ? u + first : u + first - n;
+    const auto at = typename WeightSource::layout_type().coords_of(8 * v);
+    if constexpr (kFlip == 0) {
       kiln::async_copy_16(wt[at].ptr(), w[at + C(c0)].ptr(), 16);
-    }
-  } else {
-    constexpr int n = kR * kS * kBC * kG;
-    for (int e = kiln::thread_index(); e < n; e += kThreads) {
-      const auto at = typename WeightTile::layout_type().coords_of(e);
-      const int c = c0 + kiln::get<C>(at).get();
-      const int g = kiln::get<G>(at).get();
-      *wt[at] = *w[C(c - c % kG + g) + R(kR - 1 - kiln::get<R>(at).get()) +
-                   S(kS - 1 - kiln::get<S>(at).get()) + G(c % kG)];
+    } else {
+      // Element j of the vector is w[cc, rr, ss, gg + j] (cc = c0 + c): tap
+      // (R - 1 - rr, S - 1 - ss), channel group(cc) * G + gg + j, input channel cc mod G.
+      const kiln::Vec<In, 8> vec = *reinterpret_cast<const kiln::Vec<In, 8>*>(w[at + C(c0)].ptr());
+      const int c = kiln::get<C>(at).get(), gg = kiln::get<G>(at).get();
+      const auto tap = R(kR - 1 - kiln::get<R>(at).get()) + S(kS - 1 - kiln::get<S>(at).get());
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        *wt[tap + C(c - c % kG + gg + j) + G(c % kG)] = vec[j];
+      }
     }
   }
 }
@@ -467,11 +479,17 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     // B fragments: once for a grid that is a multiple of the channel tiles, else again for
     // each item of another channel tile, once every warp is done with the old.
     if (item == kiln::block_index()) {
-      // The first item: its first rows are fetched alongside the weights.
+      // The first item: its first step's rows are asked for first (from memory, the longest
+      // wait), then the weights (from L2 once a block has read them), then the next steps'
+      // rows; the first step waits for its rows and the weights.
+      start_copies(cur);
+      load_ahead(cur, has_next, next, p0, at);
       stage_weights(wt, w, c0);
       kiln::async_commit_group();
-      load_first_steps();
-      kiln::async_wait_group<kAhead>();
+      for (int a = 1; a < kAhead; ++a) {
+        load_ahead(cur, has_next, next, p0 + a * kStepRows, at + a * kAdvance);
+      }
+      kiln::async_wait_group<kAhead - 1>();
       kiln::sync_threads();
       weights.load(wt, wc);
       staged_c0 = c0;
