@@ -7,6 +7,7 @@
 #include "detail/portability.hpp"
 #include "device/async_copy.hpp"
 #include "device/block.hpp"
+#include "device/grid_dependency.hpp"
 #include "device/math.hpp"
 #include "device/shared_memory.hpp"
 #include "device/thread.hpp"

@@ -2,8 +2,9 @@
 // of ragged boxes with each swizzle (32, 64 and 128 bytes), read back through kiln's typed
 // TmaSwizzle tiles, and an mbarrier's transaction count; one warp group's wgmma over K-major
 // and M/N-major shared tiles against the CPU; thread-block clusters reaching each other's
-// shared memory. Every output is poisoned first. Skips (exit 77) where there is no GPU, and
-// each case says so on GPUs other than sm_90.
+// shared memory; a programmatic dependent launch overlapping the kernel before it and
+// waiting for its writes. Every output is poisoned first. Skips (exit 77) where there is no GPU,
+// and each case says so on GPUs other than sm_90.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -20,6 +21,7 @@ namespace {
 const char* hopper_source = R"(
 #include "kiln/device.hpp"
 #include "kiln/device/cluster.hpp"
+#include "kiln/device/grid_dependency.hpp"
 #include "kiln/device/wgmma.hpp"
 KILN_DIM(R);
 KILN_DIM(C);
@@ -123,6 +125,28 @@ extern "C" __global__ void cluster_pairs(unsigned* out) {
     out[block_index() * 3 + 2] = *theirs;
   }
   cluster_sync();
+}
+
+// Programmatic dependent launch: the writer lets its dependent grid be scheduled at once,
+// spins for `spin` cycles, then writes out[i] = i + 1; the reader notes what in[0] held as
+// it began (0: the writer had not written yet, so the two ran at once), waits for the
+// writer, and copies.
+extern "C" __global__ void slow_writer(unsigned* out, int n, long long spin) {
+  release_dependent_grid();
+  const long long t0 = clock64();
+  while (clock64() - t0 < spin) {
+  }
+  for (int i = block_index() * block_size() + thread_index(); i < n; i += grid_size() * block_size())
+    out[i] = unsigned(i) + 1u;
+}
+extern "C" __global__ void dependent_reader(const unsigned* in, unsigned* out, int n,
+                                            unsigned* first_seen) {
+  if (block_index() == 0 && thread_index() == 0) {
+    first_seen[0] = *static_cast<const volatile unsigned*>(in);
+  }
+  wait_prior_grid();
+  for (int i = block_index() * block_size() + thread_index(); i < n; i += grid_size() * block_size())
+    out[i] = in[i];
 }
 )";
 
@@ -272,6 +296,38 @@ TEST_CASE("clusters of two blocks reach each other's shared memory") {
     CHECK(got[b * 3] == b % 2);
     CHECK(got[b * 3 + 1] == 2u);
     CHECK(got[b * 3 + 2] == (b % 2 ^ 1u) * 10 + 7);
+  }
+}
+
+TEST_CASE("a programmatic launch starts before the kernel before it ends, and waits for it") {
+  const auto& dev = kiln::rt::Device::current();
+  if (!is_sm90(dev)) return;
+  const auto writer = hopper_kernel("slow_writer");
+  const auto reader = hopper_kernel("dependent_reader");
+  const int n = 1 << 16;
+  kiln::rt::DeviceBuffer<unsigned> mid(n), out(n), first(1);
+  kiln::rt::Stream stream(dev);
+  for (const bool programmatic : {false, true}) {
+    CAPTURE(programmatic);
+    mid.fill_bytes(0, stream);
+    out.fill_bytes(0xff, stream);
+    first.fill_bytes(0xff, stream);
+    kiln::rt::LaunchConfig wc(4, 256);
+    wc.stream = stream;
+    // About 0.2 ms at 2 GHz: long enough for the reader's blocks to be scheduled meanwhile.
+    writer.launch(wc, mid, n, static_cast<long long>(400000));
+    kiln::rt::LaunchConfig rc(8, 256);
+    rc.stream = stream;
+    rc.programmatic = programmatic;
+    reader.launch(rc, mid, out, n, first);
+    stream.synchronize();
+    const auto got = out.to_vector();
+    int wrong = 0;
+    for (int i = 0; i < n; ++i) wrong += got[std::size_t(i)] != unsigned(i) + 1u;
+    CHECK(wrong == 0);  // the reader waited for every write
+    // Ordinary: the reader began after the writer ended (in[0] written); programmatic: while
+    // it spun (in[0] still 0).
+    CHECK(first.to_vector()[0] == (programmatic ? 0u : 1u));
   }
 }
 

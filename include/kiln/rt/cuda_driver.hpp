@@ -140,15 +140,25 @@ inline CUstream stream(void* s) {
   return static_cast<CUstream>(s);
 }
 
-/// cuLaunchKernelEx's description of a launch in thread-block clusters (grid, block and
-/// cluster dimensions as x, y, z), for the launch itself and for the occupancy question.
+/// cuLaunchKernelEx's description of a launch (grid, block and cluster dimensions as x, y,
+/// z): in thread-block clusters, and, where `programmatic`, allowed to overlap the kernel
+/// before it in the stream; for the launch itself and for the occupancy question.
 struct ClusterLaunch {
   ClusterLaunch(const unsigned* grid, const unsigned* block, const unsigned* cluster,
-                unsigned shared_bytes) {
-    attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    attribute.value.clusterDim.x = cluster[0];
-    attribute.value.clusterDim.y = cluster[1];
-    attribute.value.clusterDim.z = cluster[2];
+                unsigned shared_bytes, bool programmatic = false) {
+    unsigned n = 0;
+    if (cluster[0] * cluster[1] * cluster[2] > 1) {
+      attributes[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attributes[n].value.clusterDim.x = cluster[0];
+      attributes[n].value.clusterDim.y = cluster[1];
+      attributes[n].value.clusterDim.z = cluster[2];
+      ++n;
+    }
+    if (programmatic) {
+      attributes[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attributes[n].value.programmaticStreamSerializationAllowed = 1;
+      ++n;
+    }
     config.gridDimX = grid[0];
     config.gridDimY = grid[1];
     config.gridDimZ = grid[2];
@@ -156,12 +166,12 @@ struct ClusterLaunch {
     config.blockDimY = block[1];
     config.blockDimZ = block[2];
     config.sharedMemBytes = shared_bytes;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
+    config.attrs = n > 0 ? attributes : nullptr;
+    config.numAttrs = n;
   }
-  ClusterLaunch(const ClusterLaunch&) = delete;  // config points at attribute
+  ClusterLaunch(const ClusterLaunch&) = delete;  // config points at attributes
   ClusterLaunch& operator=(const ClusterLaunch&) = delete;
-  CUlaunchAttribute attribute{};
+  CUlaunchAttribute attributes[2]{};
   CUlaunchConfig config{};
 };
 
@@ -369,9 +379,10 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
                           params, nullptr));
   };
   if (fns.launch_ex) {
-    api->launch_cluster = [](void* f, const unsigned* grid, const unsigned* block,
-                             const unsigned* cluster, unsigned smem, void* s, void** params) {
-      ClusterLaunch l(grid, block, cluster, smem);
+    api->launch_ex = [](void* f, const unsigned* grid, const unsigned* block,
+                        const unsigned* cluster, bool programmatic, unsigned smem, void* s,
+                        void** params) {
+      ClusterLaunch l(grid, block, cluster, smem, programmatic);
       l.config.hStream = stream(s);
       return int(fns.launch_ex(&l.config, static_cast<CUfunction>(f), params, nullptr));
     };

@@ -141,11 +141,13 @@ struct DriverApi {
   int (*launch)(void* function, unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x,
                 unsigned block_y, unsigned block_z, unsigned shared_bytes, void* stream,
                 void** params) = nullptr;
-  /// A launch in thread-block clusters of cluster[0] x [1] x [2] blocks (cuLaunchKernelEx
-  /// with the cluster-dimension attribute); null where the driver has none (HIP, CUDA < 12).
-  int (*launch_cluster)(void* function, const unsigned* grid, const unsigned* block,
-                        const unsigned* cluster, unsigned shared_bytes, void* stream,
-                        void** params) = nullptr;
+  /// A launch with attributes (cuLaunchKernelEx): in thread-block clusters of cluster[0] x
+  /// [1] x [2] blocks where that is more than one block, and, where `programmatic`, allowed
+  /// to start before the kernel before it in the stream ends (programmatic stream
+  /// serialization); null where the driver has none (HIP, CUDA < 12).
+  int (*launch_ex)(void* function, const unsigned* grid, const unsigned* block,
+                   const unsigned* cluster, bool programmatic, unsigned shared_bytes, void* stream,
+                   void** params) = nullptr;
   /// The most clusters of cluster[0] x [1] x [2] blocks of block[0] x [1] x [2] threads
   /// with `shared_bytes` of dynamic shared memory each that the device runs at once
   /// (cuOccupancyMaxActiveClusters); null where the driver has none.

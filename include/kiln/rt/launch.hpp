@@ -60,6 +60,15 @@ struct LaunchConfig {
   /// launch. Each grid dimension must be a multiple of the cluster's, and a cluster holds
   /// at most 8 blocks (the portable limit).
   Dim3 cluster{1u, 1u, 1u};
+  /// Programmatic dependent launch (sm_90 and later; CUDA): the kernel may be scheduled
+  /// before the kernel before it in the stream has ended (once that one's blocks have called
+  /// kiln::release_dependent_grid(), or ended), and must call kiln::wait_prior_grid()
+  /// (kiln/device/grid_dependency.hpp) before it reads anything that kernel wrote. It saves
+  /// the dependent kernel's launch latency, which short kernels in sequence pay each time.
+  /// Elsewhere (older devices, HIP, a driver without cuLaunchKernelEx) the launch is an
+  /// ordinary one, which the wait then passes at once: a kernel written for it is correct
+  /// either way.
+  bool programmatic = false;
 
   LaunchConfig(Dim3 grid_, Dim3 block_, unsigned shared_bytes_ = 0, StreamRef stream_ = {})
       : grid(grid_), block(block_), shared_bytes(shared_bytes_), stream(stream_) {}
@@ -99,8 +108,9 @@ inline std::string dim3_text(const Dim3& d) {
 inline std::string describe(const Function& f, const LaunchConfig& c) {
   return "launching " + f.name() + " on device " + std::to_string(f.device().ordinal()) +
          " with grid " + dim3_text(c.grid) + ", block " + dim3_text(c.block) +
-         (c.cluster.count() > 1 ? ", clusters of " + dim3_text(c.cluster) : std::string()) + ", " +
-         std::to_string(c.shared_bytes) + " bytes of dynamic shared memory";
+         (c.cluster.count() > 1 ? ", clusters of " + dim3_text(c.cluster) : std::string()) +
+         (c.programmatic ? ", programmatic" : "") + ", " + std::to_string(c.shared_bytes) +
+         " bytes of dynamic shared memory";
 }
 
 inline void check_cluster(const Function& f, const LaunchConfig& c) {
@@ -109,7 +119,7 @@ inline void check_cluster(const Function& f, const LaunchConfig& c) {
     throw Error("kiln: cannot launch " + f.name() + " in clusters of " + dim3_text(c.cluster) +
                 ": " + what);
   };
-  if (!driver().launch_cluster) {
+  if (!driver().launch_ex) {
     fail("this driver has no cluster launch (cuLaunchKernelEx, CUDA 12 and later, NVIDIA only)");
   }
   if (p.compute_major < 9) {
@@ -198,18 +208,28 @@ void check_parameters(const Function& f, const std::array<std::size_t, N>& sizes
   }
 }
 
-/// The driver call of a checked launch: cuLaunchKernel, or cuLaunchKernelEx for clusters.
+/// Whether a launch of `c` on `f`'s device is a programmatic one: asked for, on an NVIDIA
+/// device of sm_90 or later, through a driver with cuLaunchKernelEx (else an ordinary one).
+inline bool programmatic_launch(const DriverApi& api, const Function& f, const LaunchConfig& c) {
+  if (!c.programmatic || !api.launch_ex) return false;
+  const DeviceProperties& p = f.device().properties();
+  return p.platform == Platform::cuda && p.compute_major >= 9;
+}
+
+/// The driver call of a checked launch: cuLaunchKernel, or cuLaunchKernelEx for clusters
+/// and programmatic launches.
 inline int raw_launch(const DriverApi& api, const Function& f, const LaunchConfig& c,
                       void** params) {
-  if (c.cluster.x == 1 && c.cluster.y == 1 && c.cluster.z == 1) {
+  const bool programmatic = programmatic_launch(api, f, c);
+  if (c.cluster.x == 1 && c.cluster.y == 1 && c.cluster.z == 1 && !programmatic) {
     return api.launch(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,
                       c.shared_bytes, c.stream.handle, params);
   }
   const unsigned grid[3] = {c.grid.x, c.grid.y, c.grid.z};
   const unsigned block[3] = {c.block.x, c.block.y, c.block.z};
   const unsigned cluster[3] = {c.cluster.x, c.cluster.y, c.cluster.z};
-  return api.launch_cluster(f.handle(), grid, block, cluster, c.shared_bytes, c.stream.handle,
-                            params);
+  return api.launch_ex(f.handle(), grid, block, cluster, programmatic, c.shared_bytes,
+                       c.stream.handle, params);
 }
 
 }  // namespace detail
