@@ -71,6 +71,29 @@ TEST_CASE("kernel arguments: buffers become device pointers, views and scalars p
                 "a view is a pointer and its run-time ints");
 }
 
+TEST_CASE("a programmatic launch is asked of the driver only where it can be one") {
+  LaunchConfig c(Dim3(8), Dim3(256));
+  DeviceProperties sm90;
+  sm90.platform = Platform::cuda;
+  sm90.compute_major = 9;
+  DeviceProperties sm80 = sm90;
+  sm80.compute_major = 8;
+  DeviceProperties gfx942;
+  gfx942.platform = Platform::hip;
+  gfx942.compute_major = 9;
+  DriverApi with_ex, without_ex;
+  with_ex.launch_ex = [](void*, const unsigned*, const unsigned*, const unsigned*, bool, unsigned,
+                         void*, void**) { return 0; };
+  CHECK_FALSE(c.programmatic);  // off unless asked for
+  CHECK_FALSE(detail::programmatic_launch(with_ex, sm90, c));
+  c.programmatic = true;
+  CHECK(detail::programmatic_launch(with_ex, sm90, c));
+  // Elsewhere the same config is an ordinary launch (the kernel's wait then returns at once).
+  CHECK_FALSE(detail::programmatic_launch(with_ex, sm80, c));
+  CHECK_FALSE(detail::programmatic_launch(with_ex, gfx942, c));
+  CHECK_FALSE(detail::programmatic_launch(without_ex, sm90, c));
+}
+
 TEST_CASE("sizes in messages are MiB with one decimal") {
   CHECK(detail::mib(std::size_t(1) << 52) == "4294967296.0 MiB");
   CHECK(detail::mib(3 * 1024 * 1024 / 2) == "1.5 MiB");

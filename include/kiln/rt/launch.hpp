@@ -208,19 +208,20 @@ void check_parameters(const Function& f, const std::array<std::size_t, N>& sizes
   }
 }
 
-/// Whether a launch of `c` on `f`'s device is a programmatic one: asked for, on an NVIDIA
-/// device of sm_90 or later, through a driver with cuLaunchKernelEx (else an ordinary one).
-inline bool programmatic_launch(const DriverApi& api, const Function& f, const LaunchConfig& c) {
-  if (!c.programmatic || !api.launch_ex) return false;
-  const DeviceProperties& p = f.device().properties();
-  return p.platform == Platform::cuda && p.compute_major >= 9;
+/// Whether a launch of `c` on a device of properties `p` is a programmatic one: asked for,
+/// on an NVIDIA device of sm_90 or later, through a driver with cuLaunchKernelEx (else an
+/// ordinary one).
+inline bool programmatic_launch(const DriverApi& api, const DeviceProperties& p,
+                                const LaunchConfig& c) {
+  return c.programmatic && api.launch_ex != nullptr && p.platform == Platform::cuda &&
+         p.compute_major >= 9;
 }
 
 /// The driver call of a checked launch: cuLaunchKernel, or cuLaunchKernelEx for clusters
 /// and programmatic launches.
 inline int raw_launch(const DriverApi& api, const Function& f, const LaunchConfig& c,
                       void** params) {
-  const bool programmatic = programmatic_launch(api, f, c);
+  const bool programmatic = programmatic_launch(api, f.device().properties(), c);
   if (c.cluster.x == 1 && c.cluster.y == 1 && c.cluster.z == 1 && !programmatic) {
     return api.launch(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,
                       c.shared_bytes, c.stream.handle, params);
