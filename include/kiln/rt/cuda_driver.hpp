@@ -143,9 +143,9 @@ inline CUstream stream(void* s) {
 /// cuLaunchKernelEx's description of a launch (grid, block and cluster dimensions as x, y,
 /// z): in thread-block clusters, and, where `programmatic`, allowed to overlap the kernel
 /// before it in the stream; for the launch itself and for the occupancy question.
-struct ClusterLaunch {
-  ClusterLaunch(const unsigned* grid, const unsigned* block, const unsigned* cluster,
-                unsigned shared_bytes, bool programmatic = false) {
+struct LaunchEx {
+  LaunchEx(const unsigned* grid, const unsigned* block, const unsigned* cluster,
+           unsigned shared_bytes, bool programmatic = false) {
     unsigned n = 0;
     if (cluster[0] * cluster[1] * cluster[2] > 1) {
       attributes[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
@@ -169,8 +169,8 @@ struct ClusterLaunch {
     config.attrs = n > 0 ? attributes : nullptr;
     config.numAttrs = n;
   }
-  ClusterLaunch(const ClusterLaunch&) = delete;  // config points at attributes
-  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+  LaunchEx(const LaunchEx&) = delete;  // config points at attributes
+  LaunchEx& operator=(const LaunchEx&) = delete;
   CUlaunchAttribute attributes[2]{};
   CUlaunchConfig config{};
 };
@@ -382,7 +382,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     api->launch_ex = [](void* f, const unsigned* grid, const unsigned* block,
                         const unsigned* cluster, bool programmatic, unsigned smem, void* s,
                         void** params) {
-      ClusterLaunch l(grid, block, cluster, smem, programmatic);
+      LaunchEx l(grid, block, cluster, smem, programmatic);
       l.config.hStream = stream(s);
       return int(fns.launch_ex(&l.config, static_cast<CUfunction>(f), params, nullptr));
     };
@@ -391,7 +391,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     api->max_active_clusters = [](int* clusters, void* f, const unsigned* block,
                                   const unsigned* cluster, unsigned smem) {
       // A grid of one cluster: the question is per cluster.
-      ClusterLaunch l(cluster, block, cluster, smem);
+      LaunchEx l(cluster, block, cluster, smem);
       return int(fns.max_active_clusters(clusters, static_cast<CUfunction>(f), &l.config));
     };
   }

@@ -222,7 +222,7 @@ inline bool programmatic_launch(const DriverApi& api, const DeviceProperties& p,
 inline int raw_launch(const DriverApi& api, const Function& f, const LaunchConfig& c,
                       void** params) {
   const bool programmatic = programmatic_launch(api, f.device().properties(), c);
-  if (c.cluster.x == 1 && c.cluster.y == 1 && c.cluster.z == 1 && !programmatic) {
+  if (c.cluster.count() == 1 && !programmatic) {
     return api.launch(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,
                       c.shared_bytes, c.stream.handle, params);
   }
