@@ -7,7 +7,7 @@
 //
 //   conv [--json FILE] [--dtypes f16,bf16] [--passes fprop,dgrad,wgrad]
 //        [--shapes N:C:HW:R,...] [--sweep] [--config JSON] [--compare JSON]...
-//        [--block-an-item]
+//        [--block-an-item] [--ordinary-launch]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // Shapes are N images of HW x HW with C channels, an R x R filter, stride 1, "same" padding.
@@ -20,7 +20,10 @@
 // config beside kiln's choice, candidate or not (one that cannot run a problem is left out
 // of it, saying why). --block-an-item also times fprop and
 // dgrad with a block for each work item instead of the blocks the device holds at once
-// walking them (the launch kiln uses). Every variant's output is
+// walking them (the launch kiln uses). wgrad's column sums are launched as kiln launches them
+// (programmatically on sm_90: scheduled as the first kernel's blocks end, waiting for it
+// before they read); --ordinary-launch launches them the ordinary way instead, to compare.
+// Every variant's output is
 // spot-checked against a double-precision sum at sampled positions first, and kiln's
 // whole output against cuDNN's, element by element.
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
@@ -323,7 +326,7 @@ int main(int argc, char** argv) try {
   std::vector<ConvPass> passes = {ConvPass::fprop, ConvPass::dgrad, ConvPass::wgrad};
   std::vector<Shape> shapes = {{128, 256, 56, 3}, {128, 512, 28, 3}, {256, 128, 56, 3},
                                {128, 256, 56, 5}, {32, 64, 64, 3},   {128, 1024, 14, 3}};
-  bool sweep = false, block_an_item = false;
+  bool sweep = false, block_an_item = false, ordinary_launch = false;
   std::optional<ops::ConvConfig> pinned;
   std::vector<ops::ConvConfig> compare;
   auto parse_config = [](const std::string& flag, const std::string& text) {
@@ -340,6 +343,8 @@ int main(int argc, char** argv) try {
       sweep = true;
     } else if (a == "--block-an-item") {
       block_an_item = true;
+    } else if (a == "--ordinary-launch") {
+      ordinary_launch = true;
     } else if (a == "--config" && i + 1 < extra.size()) {
       pinned = parse_config(a, extra[++i]);
     } else if (a == "--compare" && i + 1 < extra.size()) {
@@ -363,7 +368,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("conv: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --passes LIST, --shapes LIST, "
-                  "--sweep, --config JSON, --compare JSON, --block-an-item)");
+                  "--sweep, --config JSON, --compare JSON, --block-an-item, --ordinary-launch)");
     }
   }
   if (rt::device_count() == 0) {
@@ -442,6 +447,7 @@ int main(int argc, char** argv) try {
                      int(g.out_h), int(g.out_w), int(p.channels));
             rt::LaunchConfig slc = column_sum->launch_config();
             slc.stream = st;
+            slc.programmatic = !ordinary_launch;  // as conv2d_grouped_wgrad launches it
             column_sum->launch(slc, static_cast<const float*>(partial->data()),
                                static_cast<void*>(out.data()), static_cast<void*>(nullptr),
                                int(lc.grid.x / unsigned(p.channels / k.config().block_c)));

@@ -10,6 +10,7 @@
 //   tensors     Out: (COL: kCols), f16 / bf16 / f32 storage (its element type is used)
 //   constants   kCols, kColsPerBlock, kGroups
 //   KILN_KERNEL_NAME, e.g. column_sum__f16__cols4096
+#include "kiln/device/grid_dependency.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"
 
@@ -30,6 +31,8 @@ KILN_KERNEL void KILN_KERNEL_NAME(const float* partial, column_sum::Elem* out0,
   const int col = kiln::block_index_x() * kColsPerBlock + x;
   const int which = kiln::block_index_y();
   const float* in = partial + (long long)which * parts * kCols;
+  // (Launched programmatically after the kernel that writes `partial`: wait for it.)
+  kiln::wait_prior_grid();
   float s = 0.0f;
   if (col < kCols) {
     for (int p = group; p < parts; p += kGroups) s += in[(long long)p * kCols + col];

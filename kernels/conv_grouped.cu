@@ -44,6 +44,7 @@
 // the warp's weights. Groups of 8 pair filter columns s and s + 1 into one m16n8k16. The
 // results pass through a shared output tile and leave 16 bytes a thread.
 #include "kiln/device/async_copy.hpp"
+#include "kiln/device/grid_dependency.hpp"
 #include "kiln/device/ldmatrix.hpp"
 #include "spec.hpp"
 
@@ -865,6 +866,9 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlo
     kiln::async_wait_group<0>();
     kiln::sync_threads();
   }
+  // The column sums launched after this kernel (programmatically, on sm_90) may now be
+  // scheduled: they wait for this grid to end before they read the partial rows.
+  kiln::release_dependent_grid();
 
   // The block's partial row: dw's layout (C, R, S, G) for its channels. With more than one
   // warp a pair (warps_q > 1) the warps' sums are added first through shared memory (the

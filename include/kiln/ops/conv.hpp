@@ -393,6 +393,7 @@ void conv2d_grouped_wgrad(const rt::DeviceBuffer<T>& x, const rt::DeviceBuffer<T
   const auto& sum = column_sum_factory().get({p.dtype, std::int32_t(cols)}, dw.device());
   rt::LaunchConfig slc = sum.launch_config();
   slc.stream = stream;
+  slc.programmatic = true;  // scheduled as the blocks above finish; it waits for them
   sum.launch(slc, static_cast<const float*>(partial), dw.data(), static_cast<T*>(nullptr),
              int(partial_floats / cols));
   if (!workspace) {

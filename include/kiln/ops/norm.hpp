@@ -632,6 +632,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   rt::LaunchConfig slc = sum.launch_config();
   slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
   slc.stream = stream;
+  slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
   T* first = args.dweight ? args.dweight->data() : args.dbias->data();
   T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
   sum.launch(slc, static_cast<const float*>(partial), first, second, int(plan.partial_rows));
