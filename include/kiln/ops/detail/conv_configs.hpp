@@ -398,23 +398,28 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
   int span = 16;
   while (span < 64 && span < g.out_w) span *= 2;
   if (p.pass == ConvPass::wgrad) {
-    // From sweeps on an H200 (3 x 3 and 5 x 5, groups of 8): above all enough items for
-    // two blocks an SM (a block takes at most one item a round); then 32-column tiles
+    // From sweeps on an H200 (3 x 3 and 5 x 5, groups of 8): above all an item for each
+    // SM, or all but a few (a block takes at most one item a round); then 32-column tiles
     // for rows wider than 32 (the spanning tile for narrower ones), 64 channels a block
-    // (128 for rows of at most 16; half that next best), 8 warps (2 x 4 where there are
-    // two column tiles), and whole images (no input row read twice) where they leave
-    // items enough.
+    // (128 for rows of at most 16; half that next best), 8 warps, 2 x 4 where there are
+    // two column tiles and items for two blocks an SM, else 1 x 8 (32 x 64 x 64 x 64: 128
+    // items of p32_q32_c64_w1x8 in 20.9-21.1 us, f16 and bf16, against 22.4-22.5 for
+    // w2x4 and 22.9-23.2 for 256 items of c32_w2x4), and whole images (no input row read
+    // twice) where they leave items enough, but 64 channels a block before them (the
+    // same 128 items as p64_c32_w1x8 in 28.5-28.7 us).
     const int want_q = span >= 64 ? 32 : span;
     const int want_c = std::min(want_q <= 16 ? 128 : 64, int(p.channels));
-    const int want_wq = want_q >= 32 ? 2 : 1;
+    const double sm_count = double(std::max(sms, 1));
     auto score = [&](const ConvConfig& c) {
-      const double items = double(conv_work_items(p, c)) / (2.0 * std::max(sms, 1));
-      return 8.0 * std::min(1.0, items) + (c.block_q == want_q ? 2 : 0) +
+      const double items = double(conv_work_items(p, c));
+      const int want_wq = want_q >= 32 && items >= 2.0 * sm_count ? 2 : 1;
+      return 8.0 * std::min(1.0, items / (sm_count - sm_count / 16.0)) +
+             (c.block_q == want_q ? 2 : 0) +
              (c.block_c == want_c       ? 1
               : c.block_c * 2 == want_c ? 0.75
                                         : 0) +
              (c.warps_q * c.warps_c == 8 ? 0.5 : 0) + (c.warps_q == want_wq ? 0.25 : 0) +
-             (c.block_p == g.out_h ? 0.5 : 0);
+             (c.block_p == g.out_h ? 0.2 : 0);
     };
     return *std::max_element(cs.begin(), cs.end(), [&](const ConvConfig& a, const ConvConfig& b) {
       return score(a) < score(b);
