@@ -19,11 +19,18 @@
 // memory row by row costs a read and a write of a float an element, so it launches it for
 // dx alone and kernels/norm_weight_grad.cu for dweight and dbias.)
 //
+// Clusters (kCluster > 1, sm_90, one pass, one row per block): rows no block holds are
+// shared by the kCluster blocks of a thread-block cluster, block rank r holding the r-th
+// of kCluster equal slices in registers, with its slice's sums of dweight and dbias. The
+// clusters walk the rows (cluster, cluster + clusters, ...); each row's two sums are
+// added in rank order in every block, through distributed shared memory, one cluster
+// barrier a row; a cluster leaves one partial row (each block its slice of it).
+//
 // The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm.cu:
 //   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK
 //   tensors     In, Out: one row, (COL: kCols), f16 / bf16 / f32 storage
 //   Threads     the block as (SLOT: kRowsPerBlock, RANK: kThreadsPerRow)
-//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kRms,
+//   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kCluster, kRms,
 //               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's),
 //               kMinBlocks (blocks an SM the registers must allow)
 //   KILN_KERNEL_NAME, e.g. norm_backward__layer__f16__cols4096__dw_db__t256v8
@@ -31,13 +38,15 @@
 // dx may be dy or h: every element is read by the thread that writes it, before it does
 // (in the multi pass both passes read it, and the write comes after the row's reduction).
 #include "kiln/device/block.hpp"
+#include "kiln/device/cluster.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"
 
 namespace norms {  // not "norm": CUDA's math library has a function of that name
 
 using Elem = Out::element_type;
-constexpr int kVecs = kCols / kVec;  // vectors per row
+constexpr int kVecs = kCols / kVec;           // vectors per row
+constexpr int kSliceVecs = kVecs / kCluster;  // vectors of a row one block takes
 constexpr float kInvCols = 1.0f / float(kCols);
 constexpr bool kSums = kWeightGrad != 0 || kBiasGrad != 0;  // partial rows to write
 // Row slots in a warp (rows shorter than a warp), whose partial sums are added by a
@@ -52,6 +61,8 @@ constexpr bool kPrefetch =
 static_assert(kCols % kVec == 0, "the vector width divides the row");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
 static_assert(kRms == 0 || kBiasGrad == 0, "RMSNorm has no bias");
+static_assert(kCluster == 1 || (kRowsPerBlock == 1 && kMultiPass == 0 && kVecs % kCluster == 0),
+              "clusters: one pass, one row per block, equal slices of whole vectors");
 
 using kiln::from_float;
 using kiln::to_float;
@@ -70,8 +81,22 @@ struct Args {
   const float* rstd;
   Elem* dx;
   float* partial;          // (weight: kWeightGrad, then bias: kBiasGrad) x (block) x (COL)
-  long long partial_rows;  // the grid
+  long long partial_rows;  // the grid's blocks, or clusters
 };
+
+/// The row group this block starts at (its cluster's index with clusters), and the
+/// groups the grid takes at once.
+KILN_DEVICE KILN_FORCEINLINE int first_group() {
+  return kiln::block_index() / kCluster;
+}
+KILN_DEVICE KILN_FORCEINLINE int group_stride() {
+  return kiln::grid_size() / kCluster;
+}
+/// Where this block's slice of its row starts, in elements (0 without clusters): block
+/// rank r of a cluster (blockIdx.x % kCluster, clusters lying along x) takes slice r.
+KILN_DEVICE KILN_FORCEINLINE long long slice_start() {
+  return kCluster == 1 ? 0 : (long long)(kiln::block_index() % kCluster) * kSliceVecs * kVec;
+}
 
 /// The row's statistics (RMSNorm: mean 0).
 struct Stats {
@@ -98,7 +123,7 @@ KILN_DEVICE KILN_FORCEINLINE Terms terms_of(const Args& a, const Vector& h, cons
                                             COLV c, Stats s) {
   Terms t;
   Vector w;
-  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
+  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight + slice_start())[c]);
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
     t.xhat[j] = (to_float(h[j]) - s.mean) * s.rstd;
@@ -130,10 +155,11 @@ KILN_DEVICE KILN_FORCEINLINE void sums_of(const Args& a, const Vector& h, const 
   for (int j = 0; j < kVec; ++j) add_sums(part, t.g[j], t.xhat[j]);
 }
 
-/// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
+/// Whether vector `c` lies in the row, or in the block's slice of it with clusters (known
+/// true at compile time when the threads tile it).
 template <int Step>
 KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
-  return kVecs % Step == 0 || c < COLV(kVecs);
+  return kSliceVecs % Step == 0 || c < COLV(kSliceVecs);
 }
 
 /// h and dy at vectors base + i · kThreadsPerRow (i < kIters) of the row at `start`,
@@ -151,10 +177,64 @@ KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, long long start, COLV base
   }
 }
 
-/// dweight's (or dbias's) partial row `p` at element (vector c, j).
+/// dweight's (or dbias's) partial row `p` at element (vector c of the block's slice, j).
 KILN_DEVICE KILN_FORCEINLINE float* partial_at(const Args& a, int which, long long p, COLV c,
                                                int j) {
-  return a.partial + (which * a.partial_rows + p) * kCols + c.get() * kVec + j;
+  return a.partial + (which * a.partial_rows + p) * kCols + slice_start() + c.get() * kVec + j;
+}
+
+/// With clusters, a row's sums added over the cluster's blocks in rank order, the same in
+/// each. Each block sends its sums to every block of the cluster (its first kCluster
+/// threads, one block each) by st.async into the receiver's `parts` for the round's
+/// parity, completing 8 bytes on the receiver's barrier for that parity, which its thread
+/// 0 armed for kCluster x 8 bytes; every thread waits on its own block's barrier, then
+/// adds the parts. No cluster barrier and no fence a row: a cluster-wide release would
+/// wait for the thread's loads of the next row, in flight. A block sends a round's parts
+/// again two rounds later, only after every receiver's sums of the round between reached
+/// it, which each receiver sent after all its threads read the round before (the block
+/// barriers of row_reduce lie between).
+struct ClusterSums {
+  unsigned long long barrier[2];
+  float parts[2][kCluster][2];
+};
+KILN_DEVICE KILN_FORCEINLINE ClusterSums& cluster_sums_space() {
+  KILN_SHARED ClusterSums space;  // (8-byte aligned: the barriers come first)
+  return space;
+}
+/// Before the first round (every thread of the cluster): the barriers set up and seen by
+/// the cluster.
+KILN_DEVICE KILN_FORCEINLINE void cluster_sums_init() {
+  if constexpr (kCluster > 1) {
+    if (kiln::thread_index() == 0) {
+      kiln::Mbarrier(&cluster_sums_space().barrier[0]).init(1);
+      kiln::Mbarrier(&cluster_sums_space().barrier[1]).init(1);
+      kiln::fence_barrier_init();
+    }
+    kiln::cluster_sync();
+  }
+}
+KILN_DEVICE KILN_FORCEINLINE Sums cluster_sums(Sums v, int round) {
+  if constexpr (kCluster == 1) {
+    return v;
+  } else {
+    ClusterSums& space = cluster_sums_space();
+    const int t = kiln::thread_index();
+    const int q = round & 1;
+    const kiln::Mbarrier bar(&space.barrier[q]);
+    if (t == 0) bar.arrive_expect_tx(kCluster * 8);
+    if (t < kCluster) {
+      kiln::store_async_cluster(space.parts[q][kiln::block_index() % kCluster], v.a, v.b, bar,
+                                unsigned(t));
+    }
+    bar.wait_for((round >> 1) & 1);  // this barrier's (round / 2)-th phase
+    Sums total{0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < kCluster; ++r) {
+      total.a += space.parts[q][r][0];
+      total.b += space.parts[q][r][1];
+    }
+    return total;
+  }
 }
 
 /// What a thread holds of one row: where it is, its statistics, its vectors of h and dy.
@@ -172,7 +252,7 @@ KILN_DEVICE KILN_FORCEINLINE void fetch(const Args& a, int group, int rows, SLOT
                                         Held& r) {
   r.row = ROW(group * kRowsPerBlock + slot.get());
   r.valid = r.row < ROW(rows);
-  r.start = (long long)(r.valid ? r.row.get() : 0) * kCols;
+  r.start = (long long)(r.valid ? r.row.get() : 0) * kCols + slice_start();
   r.s = r.valid ? stats_of(a, r.row) : Stats{0.0f, 0.0f};
   load<kThreadsPerRow>(a, r.start, first, r.valid, r.h, r.dy);
 }
@@ -236,8 +316,7 @@ KILN_DEVICE KILN_FORCEINLINE void write_partial(const Args& a, SLOT slot, COLV f
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (!in_row<kThreadsPerRow>(c)) continue;
 #pragma unroll
-    for (int j = 0; j < kVec; ++j)
-      *partial_at(a, Which, kiln::block_index(), c, j) = v[i * kVec + j];
+    for (int j = 0; j < kVec; ++j) *partial_at(a, Which, first_group(), c, j) = v[i * kVec + j];
   }
 }
 
@@ -253,12 +332,13 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   float dw[kGradElems], db[kGradElems];  // (unused ones cost no registers)
 #pragma unroll
   for (int e = 0; e < kGradElems; ++e) dw[e] = db[e] = 0.0f;
+  cluster_sums_init();
   Held cur, next;
-  if constexpr (kPrefetch) fetch(a, kiln::block_index(), rows, slot, first, cur);
+  if constexpr (kPrefetch) fetch(a, first_group(), rows, slot, first, cur);
   int round = 0;
-  for (int group = kiln::block_index(); group < groups; group += kiln::grid_size(), ++round) {
+  for (int group = first_group(); group < groups; group += group_stride(), ++round) {
     if constexpr (kPrefetch) {
-      fetch(a, group + kiln::grid_size(), rows, slot, first, next);
+      fetch(a, group + group_stride(), rows, slot, first, next);
     } else {
       fetch(a, group, rows, slot, first, cur);
     }
@@ -270,8 +350,9 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
       const COLV c = first + COLV(i * kThreadsPerRow);
       if (cur.valid && in_row<kThreadsPerRow>(c)) sums_of(a, cur.h[i], cur.dy[i], c, s, part);
     }
-    const Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
-    if (cur.valid) {  // (every thread of the block takes the same number of rounds)
+    const Sums total = cluster_sums(
+        kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round), round);
+    if (cur.valid) {  // (every thread of the block, or cluster, takes the same rounds)
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
@@ -290,6 +371,8 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     }
     if constexpr (kPrefetch) cur = next;
   }
+  // No block leaves (its shared memory with it) while another may still send to it.
+  if constexpr (kCluster > 1) kiln::cluster_sync();
   if constexpr (kWeightGrad) write_partial<0>(a, slot, first, dw);
   if constexpr (kBiasGrad) write_partial<kWeightGrad>(a, slot, first, db);
 }
@@ -366,12 +449,14 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 /// elements from a 16-byte aligned base; weight: kCols elements, 16-byte aligned (or
 /// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x kCols
 /// floats (null without them). Launched with kThreadsPerRow x kRowsPerBlock threads and any
-/// grid up to ceil(rows / kRowsPerBlock) blocks (at least 1).
+/// grid up to ceil(rows / kRowsPerBlock) blocks (at least 1); with clusters, kCluster times
+/// that many clusters' blocks, in clusters of kCluster blocks along x (partial: a row each).
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
                      const float* mean, const float* rstd, norms::Elem* dx, float* partial,
                      int rows) {
-  const norms::Args a{dy, h, weight, mean, rstd, dx, partial, (long long)kiln::grid_size()};
+  const norms::Args a{dy,   h,  weight,  mean,
+                      rstd, dx, partial, (long long)(kiln::grid_size() / kCluster)};
   if constexpr (kMultiPass) {
     norms::multi_pass(a, rows);
   } else {

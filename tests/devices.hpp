@@ -19,6 +19,18 @@ inline kiln::rt::DeviceProperties h200_properties() {
   return d;
 }
 
+/// An NVIDIA A100 (sm_80): 108 SMs, 163 KiB of shared memory a block by opt-in, no
+/// thread-block clusters.
+inline kiln::rt::DeviceProperties a100_properties() {
+  kiln::rt::DeviceProperties d = h200_properties();
+  d.name = "A100";
+  d.arch = "sm_80";
+  d.compute_major = 8;
+  d.multiprocessors = 108;
+  d.shared_per_block_optin = 163 * 1024;
+  return d;
+}
+
 /// An AMD MI300 (gfx942): wavefronts of 64, 64 KiB of shared memory a block.
 inline kiln::rt::DeviceProperties mi300_properties() {
   kiln::rt::DeviceProperties d = h200_properties();

@@ -541,7 +541,8 @@ template <class T>
 void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
   auto& factory = ops::norm_backward_factory();
   rt::Stream stream(gpu);
-  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 65536};
+  // (16384 and 65536: on sm_90 rows shared by clusters too, 65536 with the sums.)
+  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 16384, 65536};
   for (std::size_t k = 0; k < std::size(all_cols); ++k) {
     const int cols = all_cols[k];
     const bool layer = kind == NormKind::layer_norm;
@@ -563,12 +564,14 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
       CAPTURE(name);
       REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
       BackwardData<T> d({kind, dt, p.rows, cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
-      // As the op launches it, and then on a grid of 2 blocks (each looping over rows).
+      // As the op launches it, and then on a grid of 2 blocks, or clusters (each looping
+      // over rows).
+      const std::int64_t cluster = configs[i].cluster_blocks;
       for (std::int64_t blocks :
-           {ops::detail::norm_backward_blocks(p, configs[i], gpu.properties()), std::int64_t(2)}) {
+           {ops::detail::norm_backward_blocks(p, configs[i], gpu.properties()), 2 * cluster}) {
         rt::DeviceBuffer<float> partial(
-            std::size_t(
-                std::max<std::int64_t>(1, ops::detail::norm_backward_partial_floats(p, blocks))),
+            std::size_t(std::max<std::int64_t>(
+                1, ops::detail::norm_backward_partial_floats(p, configs[i], blocks))),
             gpu);
         partial.fill_bytes(0xff);
         d.dx.fill_bytes(0xff);
@@ -585,7 +588,8 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
           slc.stream = stream;
           rt::launch(sum.function(), slc, static_cast<const float*>(partial.data()),
                      p.weight_grad ? d.dweight.data() : d.dbias.data(),
-                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr, int(blocks));
+                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr,
+                     int(blocks / cluster));
         }
         stream.synchronize();
         d.check(d.dx.to_vector(), name + " on " + std::to_string(blocks) + " blocks");
@@ -622,9 +626,11 @@ TEST_CASE("backward: the ops with every optional argument, a workspace, dx over 
   // Rows far beyond one grid (blocks loop over them), one row, long rows.
   // (Each shape compiles a forward, a backward and a column sum per kind and dtype: the
   // every-candidate test above covers the configs, this one the calls.)
-  // 40 x 16384 and 2 x 100003: multi pass, dweight and dbias from the weight-gradient
-  // kernel (3 row groups, 1).
-  const Shape shapes[] = {{1, 1}, {3000, 1}, {20000, 128}, {31, 2047}, {40, 16384}, {2, 100003}};
+  // 40 x 16384 and 20 x 65536: on sm_90 rows shared by clusters of 2 and 8 blocks, a
+  // partial row a cluster; elsewhere, as 2 x 100003 everywhere, multi pass, dweight and
+  // dbias from the weight-gradient kernel (3 row groups, 1).
+  const Shape shapes[] = {{1, 1},      {3000, 1},   {20000, 128}, {31, 2047},
+                          {40, 16384}, {20, 65536}, {2, 100003}};
   int options = 0;
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {

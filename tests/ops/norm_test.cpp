@@ -325,7 +325,7 @@ TEST_CASE("backward: every candidate is valid and holds what fits in registers")
           const NormBackwardParams p{kind, dt, cols, cols > 3, bias, 1000};
           CAPTURE(warp);
           CAPTURE(nlohmann::json(p).dump());
-          const auto configs = norm_backward_configs(p, warp);
+          const auto configs = norm_backward_configs(p, warp, warp == 32);
           REQUIRE_FALSE(configs.empty());
           std::set<std::string> names;
           for (const auto& c : configs) {
@@ -354,6 +354,79 @@ TEST_CASE("backward: every candidate is valid and holds what fits in registers")
   for (const auto& c : backward) {
     CHECK(std::find(forward.begin(), forward.end(), c) != forward.end());
   }
+}
+
+TEST_CASE(
+    "backward: clusters share the rows no block holds, on sm_90, and the heuristic takes them") {
+  using S = NormStrategy;
+  using kiln::ops::detail::norm_backward_cluster_configs;
+  // Rows a one-pass block holds with its sums (8192 f16) get no clusters.
+  const NormBackwardParams held{NormKind::layer_norm, NormDType::f16, 8192, true, true, 4096};
+  for (const auto& c : norm_backward_configs(held, 32, true)) CHECK(c.cluster_blocks == 1);
+  // 16384 f16 with both sums: halves over 512 threads, quarters and eighths.
+  NormBackwardParams p{NormKind::layer_norm, NormDType::f16, 16384, true, true, 4096};
+  const auto with = norm_backward_configs(p, 32, true);
+  const auto without = norm_backward_configs(p, 32, false);
+  CHECK(with.size() > without.size());
+  for (const auto& c : without) CHECK(c.strategy == S::multi_pass);
+  const auto shared = norm_backward_cluster_configs(p, 32);
+  CHECK(std::find(shared.begin(), shared.end(), NormConfig{S::one_pass, 512, 8, 1, 2, 2}) !=
+        shared.end());
+  for (const auto& c : shared) {
+    CAPTURE(nlohmann::json(c).dump());
+    CHECK(c.strategy == S::one_pass);
+    CHECK(c.rows_per_block == 1);
+    CHECK(c.vectors_per_thread * c.threads_per_row * c.cluster_blocks >= 16384 / 8);
+    CHECK(std::find(with.begin(), with.end(), c) != with.end());
+  }
+  CHECK(norm_backward_heuristic(p, with) == NormConfig{S::one_pass, 512, 8, 1, 2, 2});
+  CHECK(norm_backward_heuristic(p, without).strategy == S::multi_pass);
+  CHECK(norm_backward_kernel_name(p, {S::one_pass, 512, 8, 1, 2, 2}) ==
+        "norm_backward__layer__f16__cols16384__dw_db__t512v8c2");
+  // 65536 f16: eighths, by 512 threads (256 would hold 384 bytes a thread).
+  p.cols = 65536;
+  const auto wide = norm_backward_cluster_configs(p, 32);
+  REQUIRE_FALSE(wide.empty());
+  for (const auto& c : wide) CHECK(c.cluster_blocks == 8);
+  CHECK(norm_backward_heuristic(p, norm_backward_configs(p, 32, true)) ==
+        NormConfig{S::one_pass, 512, 8, 1, 2, 8});
+  // A row of 1M holds no slice of an eighth in one pass: multi pass only.
+  p.cols = 1 << 20;
+  CHECK(norm_backward_cluster_configs(p, 32).empty());
+  // The rules: one pass only, and never the forward's.
+  auto error_of = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const kiln::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  p.cols = 16384;
+  CHECK(has(error_of([&] {
+              validate_norm_backward_config(p, {S::multi_pass, 1024, 8, 1, 2, 2}, 32);
+            }),
+            "a cluster shares a row in one pass (one_pass), not in multi_pass"));
+  CHECK(has(error_of([&] {
+              kiln::ops::detail::validate_norm_config(kiln::ops::detail::norm_forward(p),
+                                                      {S::one_pass, 512, 8, 1, 2, 2}, 32);
+            }),
+            "the forward runs a row per block or slot (cluster_blocks = 1)"));
+  // The factory offers them on sm_90 devices only.
+  auto clusters = [&](const kiln::rt::DeviceProperties& d) {
+    int n = 0;
+    for (const auto& c : kiln::ops::norm_backward_factory().configs(p, d))
+      n += c.cluster_blocks > 1;
+    return n;
+  };
+  CHECK(clusters(kiln_test::h200_properties()) > 0);
+  CHECK(clusters(kiln_test::a100_properties()) == 0);
+  CHECK(clusters(kiln_test::mi300_properties()) == 0);
+  // Tuning records from before clusters read as a row per block.
+  CHECK(nlohmann::json::parse(R"({"strategy":"one_pass","threads_per_row":512,)"
+                              R"("vector_width":8,"rows_per_block":1,"vectors_per_thread":2})")
+            .get<NormConfig>()
+            .cluster_blocks == 1);
 }
 
 TEST_CASE("backward: unsupported problems and configs are refused with the rule") {
@@ -451,15 +524,15 @@ TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial row
   CHECK(norm_backward_blocks(p, short_rows, h200) == 132 * 4);
   CHECK(has(kiln::ops::detail::norm_backward_spec(p, short_rows).header(),
             "inline constexpr int kMinBlocks = 4;"));
-  CHECK(norm_backward_partial_floats(p, 528) == 528 * 128 * 2);
+  CHECK(norm_backward_partial_floats(p, short_rows, 528) == 528 * 128 * 2);
   p.bias_grad = false;
-  CHECK(norm_backward_partial_floats(p, 528) == 528 * 128);
+  CHECK(norm_backward_partial_floats(p, short_rows, 528) == 528 * 128);
   // Without the sums, a block per row group and no bound; few rows, one block per group
   // either way.
   p.weight_grad = false;
   CHECK(norm_backward_min_blocks(p, short_rows) == 1);
   CHECK(norm_backward_blocks(p, short_rows, h200) == 6250);
-  CHECK(norm_backward_partial_floats(p, 6250) == 0);
+  CHECK(norm_backward_partial_floats(p, short_rows, 6250) == 0);
   p.weight_grad = true;
   p.rows = 37;
   CHECK(norm_backward_blocks(p, short_rows, h200) == 3);
@@ -472,6 +545,19 @@ TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial row
   CHECK(norm_backward_blocks(p, long_rows, h200) == 64);
   p.rows = 100000;
   CHECK(norm_backward_blocks(p, long_rows, h200) == 132);
+  // Clusters: whole clusters, a partial row each; as many as the driver fits where it says.
+  const NormConfig halves{S::one_pass, 512, 8, 1, 2, 2};
+  p = {NormKind::layer_norm, NormDType::f16, 16384, true, true, 4096};
+  CHECK(norm_backward_blocks(p, halves, h200) == 132);
+  CHECK(norm_backward_partial_floats(p, halves, 132) == 66 * 16384 * 2);
+  CHECK(norm_backward_blocks(p, halves, h200, 60) == 120);
+  const NormConfig eighths{S::one_pass, 1024, 8, 1, 1, 8};
+  CHECK(norm_backward_blocks(p, eighths, h200) == 16 * 8);
+  p.rows = 5;
+  CHECK(norm_backward_blocks(p, eighths, h200) == 5 * 8);
+  p.weight_grad = p.bias_grad = false;  // a cluster a row
+  p.rows = 4096;
+  CHECK(norm_backward_blocks(p, eighths, h200) == 4096 * 8);
 }
 
 TEST_CASE("backward: multi pass with dweight or dbias takes them from the weight-gradient kernel") {
@@ -631,6 +717,15 @@ std::vector<BackwardCase> every_backward_kind() {
       {{K::layer_norm, NormDType::f32, 4096, true, true, 1}, {S::one_pass, 1024, 4, 1, 1}});
   out.push_back(
       {{K::rms_norm, NormDType::bf16, 16384, false, false, 1}, {S::one_pass, 512, 8, 1, 4}});
+  // Clusters (sm_90; on older targets their cluster calls compile to a trap): a row of
+  // 16384 f16 in halves over 512 threads with both sums, of 65536 bf16 in eighths with
+  // both, the most a thread holds, of 16384 f32 in quarters over 256 without sums.
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 16384, true, true, 1}, {S::one_pass, 512, 8, 1, 2, 2}});
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 65536, true, true, 1}, {S::one_pass, 512, 8, 1, 2, 8}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 16384, false, false, 1}, {S::one_pass, 256, 4, 1, 4, 4}});
   return out;
 }
 
@@ -687,6 +782,7 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   kiln_test::TempDir dir("kiln-norm-backward-hip");
   for (const auto& k : every_backward_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    if (k.c.cluster_blocks > 1) continue;  // (NVIDIA's clusters)
     const std::string name = norm_backward_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(backward_program_for(k), "norm_backward.cu", name, dir);

@@ -268,16 +268,9 @@ TEST_CASE("cluster candidates: rows of 32 KiB and more, one pass where the slice
 
 TEST_CASE("clusters: offered on sm_90 only, launched a cluster a row") {
   using S = SoftmaxStrategy;
-  kiln::rt::DeviceProperties h200;
-  h200.arch = "sm_90";
-  h200.compute_major = 9;
-  h200.warp_size = 32;
-  kiln::rt::DeviceProperties a100 = h200;
-  a100.arch = "sm_80";
-  a100.compute_major = 8;
-  kiln::rt::DeviceProperties mi300 = h200;
-  mi300.arch = "gfx942";
-  mi300.warp_size = 64;
+  const auto h200 = kiln_test::h200_properties();
+  const auto a100 = kiln_test::a100_properties();
+  const auto mi300 = kiln_test::mi300_properties();
   const SoftmaxParams p{SoftmaxDType::bf16, 65536, 1024};
   auto clusters = [&](const kiln::rt::DeviceProperties& d) {
     int n = 0;

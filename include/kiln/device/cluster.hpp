@@ -82,6 +82,31 @@ KILN_DEVICE KILN_FORCEINLINE T* cluster_shared(T* p, unsigned rank) {
   return p;
 #endif
 }
+
+/// Stores a and b at `p` (8-byte aligned, in this block's shared memory) in the shared
+/// memory of block `rank` of the cluster, and completes 8 bytes of transactions on the
+/// barrier at `bar`'s place in that block when they land (st.async): the receiver waits
+/// for them on its barrier (expecting the bytes, Mbarrier::arrive_expect_tx), with no
+/// cluster barrier and no fence on this thread's other memory accesses.
+KILN_DEVICE KILN_FORCEINLINE void store_async_cluster(float* p, float a, float b,
+                                                      const Mbarrier& bar, unsigned rank) {
+#if KILN_SM90
+  asm volatile(
+      "{\n .reg .b32 ra, rb;\n mapa.shared::cluster.u32 ra, %0, %4;\n"
+      " mapa.shared::cluster.u32 rb, %1, %4;\n"
+      " st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.b32 [ra], {%2, %3}, [rb];\n}\n" ::
+          "r"(detail::shared_window_address(p)),
+      "r"(bar.address()), "f"(a), "f"(b), "r"(rank)
+      : "memory");
+#elif KILN_DEVICE_PASS
+  (void)p;
+  (void)a;
+  (void)b;
+  (void)bar;
+  (void)rank;
+  detail::trap_no_sm90();
+#endif
+}
 #endif
 
 }  // namespace kiln

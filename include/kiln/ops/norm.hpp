@@ -311,26 +311,42 @@ struct NormBackwardArgs {
 
 namespace detail {
 
-/// A grid over every row group: the factory's launch (no partial sums to bound).
+/// A grid over every row group (cluster_blocks blocks each, in clusters of that many):
+/// the factory's launch (no partial sums to bound).
 inline rt::LaunchConfig norm_backward_launch(const NormBackwardParams& p, const NormConfig& c) {
   return norm_launch(norm_forward(p), c);
 }
 
-/// The blocks a backward launch takes: one per row group, but with dweight or dbias only
-/// as many as stay resident together, norm_backward_min_blocks an SM (each leaves a
-/// partial row to add up, and walks rows block, block + grid, ...).
+/// The blocks a backward launch takes: one per row group (cluster_blocks per row with
+/// clusters), but with dweight or dbias only as many as stay resident together,
+/// norm_backward_min_blocks an SM, in whole clusters (each block, or cluster, leaves a
+/// partial row to add up, and walks rows block, block + grid, ...). `fit`: the clusters
+/// the device runs at once where the driver says (rt::max_active_clusters), else 0.
 inline std::int64_t norm_backward_blocks(const NormBackwardParams& p, const NormConfig& c,
-                                         const rt::DeviceProperties& d) {
+                                         const rt::DeviceProperties& d, int fit = 0) {
+  const std::int64_t k = std::max(1, c.cluster_blocks);
   const std::int64_t groups = std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block));
-  if (!p.weight_grad && !p.bias_grad) return groups;
-  return std::min(groups,
-                  std::int64_t(std::max(1, d.multiprocessors)) * norm_backward_min_blocks(p, c));
+  if (!p.weight_grad && !p.bias_grad) return groups * k;
+  std::int64_t resident = std::max<std::int64_t>(
+      1, std::int64_t(std::max(1, d.multiprocessors)) * norm_backward_min_blocks(p, c) / k);
+  if (fit > 0) resident = std::min<std::int64_t>(resident, fit);
+  return std::min(groups, resident) * k;
 }
 
 /// The floats of partial sums of dweight and dbias a backward launch over `blocks`
-/// blocks leaves: a partial row of each a block.
-inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, std::int64_t blocks) {
-  return blocks * std::int64_t(p.cols) * (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+/// blocks of config `c` leaves: a partial row of each a block, or a cluster.
+inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, const NormConfig& c,
+                                                 std::int64_t blocks) {
+  return blocks / std::max(1, c.cluster_blocks) * std::int64_t(p.cols) *
+         (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+}
+
+/// The clusters of backward kernel `k` the device runs at once (0: no clusters, or the
+/// driver cannot tell).
+inline int norm_backward_fit(const NormBackwardParams& p, const NormConfig& c,
+                             const rt::Function& f) {
+  if (c.cluster_blocks <= 1) return 0;
+  return rt::max_active_clusters(f, norm_backward_launch(p, c));
 }
 
 /// Reads of dy and h, the write of dx, the weight, the statistics and dweight, dbias.
@@ -347,16 +363,21 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 2,
+      .version = 3,  // 3: rows shared by clusters (cluster_blocks)
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
-            return norm_backward_configs(p, warp_size(d));
+            return norm_backward_configs(p, warp_size(d), has_clusters(d));
           },
       .spec =
           [](const NormBackwardParams& p, const NormConfig& c, const rt::DeviceProperties& d) {
             validate_norm_backward(p);
             validate_norm_backward_config(p, c, warp_size(d));
+            if (c.cluster_blocks > 1 && !has_clusters(d)) {
+              throw Error(std::string("kiln: ") + norm_name(p.kind) + " backward config " +
+                          nlohmann::json(c).dump() +
+                          ": clusters need an sm_90 (or later) NVIDIA device, not " + d.arch);
+            }
             return norm_backward_spec(p, c);
           },
       .launch = norm_backward_launch,
@@ -379,15 +400,17 @@ inline NormBackwardFactory::Description norm_backward_description() {
         // Partial sums for the config with the most of them (a block's row slots, the grid).
         std::int64_t most = 0;
         const rt::DeviceProperties props = device.properties();
-        for (const NormConfig& c : norm_backward_configs(timed, warp_size(props))) {
+        for (const NormConfig& c :
+             norm_backward_configs(timed, warp_size(props), has_clusters(props))) {
           most = std::max(
-              most, norm_backward_partial_floats(timed, norm_backward_blocks(timed, c, props)));
+              most, norm_backward_partial_floats(timed, c, norm_backward_blocks(timed, c, props)));
         }
         auto partial = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(most), device);
         return [in, dx, w, stats, partial, timed, props](const NormBackwardFactory::KernelType& k,
                                                          rt::StreamRef s) {
           rt::LaunchConfig lc = norm_backward_launch(timed, k.config());
-          lc.grid = rt::Dim3(norm_backward_blocks(timed, k.config(), props));
+          lc.grid = rt::Dim3(norm_backward_blocks(
+              timed, k.config(), props, norm_backward_fit(timed, k.config(), k.function())));
           lc.stream = s;
           const void* dy = in->data();
           float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
@@ -498,10 +521,12 @@ inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt
   plan.backward_params = p;
   plan.backward = &norm_backward_kernel(p, device);
   const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
-  if (!norm_backward_split(p, plan.backward->config())) {
-    plan.blocks = norm_backward_blocks(p, plan.backward->config(), props);
-    plan.partial_rows = sums > 0 ? plan.blocks : 0;
-    plan.partial_floats = norm_backward_partial_floats(p, plan.blocks);
+  const NormConfig& c = plan.backward->config();
+  if (!norm_backward_split(p, c)) {
+    plan.blocks =
+        norm_backward_blocks(p, c, props, norm_backward_fit(p, c, plan.backward->function()));
+    plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
+    plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
     return plan;
   }
   // dx from the backward kernel without the sums (its own choice of config: a one-pass
