@@ -83,10 +83,10 @@ inline const char* norm_name(NormKind k) {
 inline SoftmaxParams norm_row(const NormParams& p) {
   return {p.dtype, p.cols, p.rows};
 }
-inline SoftmaxConfig to_softmax(const NormConfig& c) {
-  const SoftmaxStrategy s = c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
-                            : c.strategy == NormStrategy::staged   ? SoftmaxStrategy::staged
-                                                                   : SoftmaxStrategy::one_pass;
+/// A config of type To with strategy `s` and c's other fields (SoftmaxConfig and
+/// NormConfig share them).
+template <class To, class From>
+To with_strategy(decltype(To::strategy) s, const From& c) {
   return {s,
           c.threads_per_row,
           c.vector_width,
@@ -94,16 +94,17 @@ inline SoftmaxConfig to_softmax(const NormConfig& c) {
           c.vectors_per_thread,
           c.cluster_blocks};
 }
+inline SoftmaxConfig to_softmax(const NormConfig& c) {
+  const SoftmaxStrategy s = c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
+                            : c.strategy == NormStrategy::staged   ? SoftmaxStrategy::staged
+                                                                   : SoftmaxStrategy::one_pass;
+  return with_strategy<SoftmaxConfig>(s, c);
+}
 inline NormConfig to_norm(const SoftmaxConfig& c) {
   const NormStrategy s = c.strategy == SoftmaxStrategy::multi_pass ? NormStrategy::multi_pass
                          : c.strategy == SoftmaxStrategy::staged   ? NormStrategy::staged
                                                                    : NormStrategy::one_pass;
-  return {s,
-          c.threads_per_row,
-          c.vector_width,
-          c.rows_per_block,
-          c.vectors_per_thread,
-          c.cluster_blocks};
+  return with_strategy<NormConfig>(s, c);
 }
 
 /// The dynamic shared memory of a block of config `c` for `p`: a staged block's row of x,
