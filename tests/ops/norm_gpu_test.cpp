@@ -541,8 +541,9 @@ template <class T>
 void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
   auto& factory = ops::norm_backward_factory();
   rt::Stream stream(gpu);
-  // (16384 and 65536: on sm_90 rows shared by clusters too, 65536 with the sums.)
-  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 16384, 65536};
+  // (16384, 65536 and 32768: on sm_90 rows shared by clusters too, 65536 with the sums,
+  // 32768 without, 16384 in f32.)
+  const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 16384, 65536, 32768};
   for (std::size_t k = 0; k < std::size(all_cols); ++k) {
     const int cols = all_cols[k];
     const bool layer = kind == NormKind::layer_norm;

@@ -360,9 +360,15 @@ TEST_CASE(
     "backward: clusters share the rows no block holds, on sm_90, and the heuristic takes them") {
   using S = NormStrategy;
   using kiln::ops::detail::norm_backward_cluster_configs;
-  // Rows a one-pass block holds with its sums (8192 f16) get no clusters.
+  // Rows a one-pass block holds with its sums (8192 f16; 16384 f16 without sums) get no
+  // clusters; 32768 f16 without sums does.
   const NormBackwardParams held{NormKind::layer_norm, NormDType::f16, 8192, true, true, 4096};
   for (const auto& c : norm_backward_configs(held, 32, true)) CHECK(c.cluster_blocks == 1);
+  NormBackwardParams dx_only{NormKind::rms_norm, NormDType::f16, 16384, false, false, 4096};
+  for (const auto& c : norm_backward_configs(dx_only, 32, true)) CHECK(c.cluster_blocks == 1);
+  dx_only.cols = 32768;
+  CHECK(norm_backward_heuristic(dx_only, norm_backward_configs(dx_only, 32, true)) ==
+        NormConfig{NormStrategy::one_pass, 512, 8, 1, 4, 2});
   // 16384 f16 with both sums: halves over 512 threads, quarters and eighths.
   NormBackwardParams p{NormKind::layer_norm, NormDType::f16, 16384, true, true, 4096};
   const auto with = norm_backward_configs(p, 32, true);
