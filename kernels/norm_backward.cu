@@ -23,8 +23,9 @@
 // shared by the kCluster blocks of a thread-block cluster, block rank r holding the r-th
 // of kCluster equal slices in registers, with its slice's sums of dweight and dbias. The
 // clusters walk the rows (cluster, cluster + clusters, ...); each row's two sums are
-// added in rank order in every block, through distributed shared memory, one cluster
-// barrier a row; a cluster leaves one partial row (each block its slice of it).
+// added in rank order in every block, sent to each by st.async on its own mbarrier (no
+// cluster barrier a row: cluster_sums); a cluster leaves one partial row (each block its
+// slice of it).
 //
 // The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm.cu:
 //   dimensions  ROW, COL with COLV = Fold<COL, kVec>, SLOT, RANK

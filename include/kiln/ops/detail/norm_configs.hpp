@@ -396,13 +396,13 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
 /// 4096 x 16384 81% (56%), 1024 x 65536 75% (49%), LayerNorm 73% (52%) and 67% (46%).
 inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
                                           const std::vector<NormConfig>& candidates) {
+  // Fewest blocks a cluster first, then 512 threads, then the most.
+  auto rank = [](const NormConfig& x) {
+    return std::pair(-x.cluster_blocks, x.threads_per_row == 512 ? 2048 : x.threads_per_row);
+  };
   const NormConfig* shared = nullptr;
   for (const auto& c : candidates) {
-    if (c.cluster_blocks == 1) continue;
-    auto rank = [](const NormConfig& x) {
-      return std::pair(-x.cluster_blocks, x.threads_per_row == 512 ? 2048 : x.threads_per_row);
-    };
-    if (!shared || rank(c) > rank(*shared)) shared = &c;
+    if (c.cluster_blocks > 1 && (!shared || rank(c) > rank(*shared))) shared = &c;
   }
   if (shared) return *shared;
   std::vector<NormConfig> rows;  // (softmax's heuristic knows no clusters)
