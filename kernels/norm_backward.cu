@@ -15,6 +15,9 @@
 // partial rows in order. With the sums the grid fills the device kMinBlocks blocks an SM
 // (the host launches that many: norm_backward_blocks), and a one-pass thread that holds
 // little (kPrefetch) loads its next row before it works on the current one.
+// Its columns are the same in every row, so a one-pass thread with room for them holds
+// their weights too (kHoldWeight), rather than loading them twice a row. The row's
+// sum(g · x̂) is summed as sum(g · (h - mean)) and multiplied by rstd once.
 // (kiln::ops does not launch the multi pass with the sums: adding to a partial row in
 // memory row by row costs a read and a write of a float an element, so it launches it for
 // dx alone and kernels/norm_weight_grad.cu for dweight and dbias.)
@@ -58,6 +61,17 @@ static_assert(kRowsPerBlock % kSlotsPerWarp == 0, "whole warps of row slots");
 // The next row's h and dy loaded before the current one's work: where they are little.
 constexpr bool kPrefetch =
     kIters * kVec * int(sizeof(Elem)) <= 32 && kThreadsPerRow * kRowsPerBlock <= 512;
+template <class T>
+constexpr bool kIsBf16 = false;
+template <>
+constexpr bool kIsBf16<kiln::bf16> = true;
+constexpr bool kBf16 = kIsBf16<Elem>;
+// The one pass's weights held in registers for every row, where they are at most 32 bytes
+// a thread and each thread has 128 registers (blocks of at most 512 threads an SM); not
+// bf16, whose held rows and weights ptxas spilled (8 to 16 bytes a thread), nor in blocks of
+// 1024 (up to 32 bytes).
+constexpr bool kHoldWeight = kIters * kVec * int(sizeof(Elem)) <= 32 && !kBf16 &&
+                             kThreadsPerRow * kRowsPerBlock * kMinBlocks <= 512;
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
@@ -110,9 +124,9 @@ KILN_DEVICE KILN_FORCEINLINE Stats stats_of(const Args& a, ROW row) {
 }
 
 /// Adds element j of vector c's contribution to the row's Sums: g and g · x̂.
-KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& s, float g, float xhat) {
+KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& s, float g, float centered) {
   if constexpr (!kRms) s.a += g;
-  s.b += g * xhat;
+  s.b += g * centered;  // (times rstd once the row's are added: row_sums)
 }
 
 /// x̂ and g = dy · weight of each element of vector c.
@@ -120,38 +134,47 @@ struct Terms {
   float xhat[kVec];
   float g[kVec];
 };
+/// (The weight: `held`, or loaded here at vector c of the block's slice where there is one.)
+template <bool Held>
 KILN_DEVICE KILN_FORCEINLINE Terms terms_of(const Args& a, const Vector& h, const Vector& dy,
-                                            COLV c, Stats s) {
+                                            COLV c, const Vector& held, Stats s) {
   Terms t;
   Vector w;
-  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight + slice_start())[c]);
+  if constexpr (Held) {
+    w = held;
+  } else if (a.weight) {
+    w = kiln::load_vector<kVec>(In(a.weight + slice_start())[c]);
+  }
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    t.xhat[j] = (to_float(h[j]) - s.mean) * s.rstd;
+    t.xhat[j] = to_float(h[j]) - s.mean;  // (centered: times rstd where x̂ is used)
     t.g[j] = a.weight ? to_float(dy[j]) * to_float(w[j]) : to_float(dy[j]);
   }
   return t;
 }
 
-/// dx at vector c from h, dy and the row's sums.
+/// dx at vector c from h, dy (and the weight: terms_of) and the row's sums.
+template <bool Held = false>
 KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, const Vector& dy,
-                                             COLV c, Stats s, Sums total) {
+                                             COLV c, const Vector& held, Stats s, Sums total) {
   const float mean_g = total.a * kInvCols;
   const float mean_gx = total.b * kInvCols;
-  const Terms t = terms_of(a, h, dy, c, s);
+  const Terms t = terms_of<Held>(a, h, dy, c, held, s);
   Vector o;
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const float d = kRms ? t.g[j] - t.xhat[j] * mean_gx : t.g[j] - mean_g - t.xhat[j] * mean_gx;
+    const float xhat = t.xhat[j] * s.rstd;
+    const float d = kRms ? t.g[j] - xhat * mean_gx : t.g[j] - mean_g - xhat * mean_gx;
     from_float(s.rstd * d, o[j]);
   }
   return o;
 }
 
-/// The row's Sums contribution of vector c.
+/// The row's Sums contribution of vector c (the weight: terms_of).
+template <bool Held = false>
 KILN_DEVICE KILN_FORCEINLINE void sums_of(const Args& a, const Vector& h, const Vector& dy, COLV c,
-                                          Stats s, Sums& part) {
-  const Terms t = terms_of(a, h, dy, c, s);
+                                          const Vector& held, Stats s, Sums& part) {
+  const Terms t = terms_of<Held>(a, h, dy, c, held, s);
 #pragma unroll
   for (int j = 0; j < kVec; ++j) add_sums(part, t.g[j], t.xhat[j]);
 }
@@ -333,6 +356,19 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   float dw[kGradElems], db[kGradElems];  // (unused ones cost no registers)
 #pragma unroll
   for (int e = 0; e < kGradElems; ++e) dw[e] = db[e] = 0.0f;
+  // The thread's columns are the same in every row: where they are few, their weights are
+  // loaded once and held (kHoldWeight), not loaded twice a row, each load after the last
+  // vector's store (dx may alias the weight as far as the compiler knows).
+  Vector held_w[kIters];
+  if constexpr (kHoldWeight) {
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (a.weight && in_row<kThreadsPerRow>(c)) {
+        held_w[i] = kiln::load_vector<kVec>(In(a.weight + slice_start())[c]);
+      }
+    }
+  }
   cluster_sums_init();
   Held cur, next;
   if constexpr (kPrefetch) fetch(a, first_group(), rows, slot, first, cur);
@@ -349,17 +385,21 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(i * kThreadsPerRow);
-      if (cur.valid && in_row<kThreadsPerRow>(c)) sums_of(a, cur.h[i], cur.dy[i], c, s, part);
+      if (cur.valid && in_row<kThreadsPerRow>(c)) {
+        sums_of<kHoldWeight>(a, cur.h[i], cur.dy[i], c, held_w[i], s, part);
+      }
     }
-    const Sums total = cluster_sums(
+    Sums total = cluster_sums(
         kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round), round);
+    total.b *= s.rstd;
     if (cur.valid) {  // (every thread of the block, or cluster, takes the same rounds)
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kThreadsPerRow>(c)) continue;
-        kiln::store_vector<kVec>(Out(a.dx + start)[c],
-                                 gradient(a, cur.h[i], cur.dy[i], c, s, total));
+        kiln::store_vector<kVec>(
+            Out(a.dx + start)[c],
+            gradient<kHoldWeight>(a, cur.h[i], cur.dy[i], c, held_w[i], s, total));
 #pragma unroll
         for (int j = 0; j < kVec; ++j) {
           const float g = to_float(cur.dy[i][j]);
@@ -400,10 +440,12 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, s, part);
+        // (The weight is loaded there: h[i] stands for the held weight, unused.)
+        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, h[i], s, part);
       }
     }
-    const Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
+    Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
+    total.b *= s.rstd;
     for (int step = kSteps - 1; step >= 0; --step) {
       Vector h[kIters], dy[kIters];
       load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);
@@ -411,7 +453,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
         if (!in_row<kStep>(c)) continue;
-        kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, s, total));
+        kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, h[i], s, total));
 #pragma unroll
         for (int j = 0; j < kVec; ++j) {
           const float g = to_float(dy[i][j]);
