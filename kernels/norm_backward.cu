@@ -61,16 +61,12 @@ static_assert(kRowsPerBlock % kSlotsPerWarp == 0, "whole warps of row slots");
 // The next row's h and dy loaded before the current one's work: where they are little.
 constexpr bool kPrefetch =
     kIters * kVec * int(sizeof(Elem)) <= 32 && kThreadsPerRow * kRowsPerBlock <= 512;
-template <class T>
-constexpr bool kIsBf16 = false;
-template <>
-constexpr bool kIsBf16<kiln::bf16> = true;
-constexpr bool kBf16 = kIsBf16<Elem>;
 // The one pass's weights held in registers for every row, where they are at most 32 bytes
 // a thread and each thread has 128 registers (blocks of at most 512 threads an SM); not
 // bf16, whose held rows and weights ptxas spilled (8 to 16 bytes a thread), nor in blocks of
 // 1024 (up to 32 bytes).
-constexpr bool kHoldWeight = kIters * kVec * int(sizeof(Elem)) <= 32 && !kBf16 &&
+constexpr bool kHoldWeight = kIters * kVec * int(sizeof(Elem)) <= 32 &&
+                             !kiln::detail::is_same<Elem, kiln::bf16> &&
                              kThreadsPerRow * kRowsPerBlock * kMinBlocks <= 512;
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
@@ -123,31 +119,33 @@ KILN_DEVICE KILN_FORCEINLINE Stats stats_of(const Args& a, ROW row) {
   return {kRms ? 0.0f : a.mean[row.get()], a.rstd[row.get()]};
 }
 
-/// Adds element j of vector c's contribution to the row's Sums: g and g · x̂.
+/// Adds element j of vector c's contribution to the row's Sums: g and g · (h - mean), whose
+/// row total times rstd is sum(g · x̂).
 KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& s, float g, float centered) {
   if constexpr (!kRms) s.a += g;
-  s.b += g * centered;  // (times rstd once the row's are added: row_sums)
+  s.b += g * centered;
 }
 
-/// x̂ and g = dy · weight of each element of vector c.
+/// h - mean (x̂ / rstd) and g = dy · weight of each element of vector c.
 struct Terms {
-  float xhat[kVec];
+  float centered[kVec];
   float g[kVec];
 };
-/// (The weight: `held`, or loaded here at vector c of the block's slice where there is one.)
+/// (The weight: `*held` where Held, else loaded here at vector c of the block's slice where
+/// there is one.)
 template <bool Held>
 KILN_DEVICE KILN_FORCEINLINE Terms terms_of(const Args& a, const Vector& h, const Vector& dy,
-                                            COLV c, const Vector& held, Stats s) {
+                                            COLV c, const Vector* held, Stats s) {
   Terms t;
   Vector w;
   if constexpr (Held) {
-    w = held;
+    w = *held;
   } else if (a.weight) {
     w = kiln::load_vector<kVec>(In(a.weight + slice_start())[c]);
   }
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    t.xhat[j] = to_float(h[j]) - s.mean;  // (centered: times rstd where x̂ is used)
+    t.centered[j] = to_float(h[j]) - s.mean;
     t.g[j] = a.weight ? to_float(dy[j]) * to_float(w[j]) : to_float(dy[j]);
   }
   return t;
@@ -156,14 +154,14 @@ KILN_DEVICE KILN_FORCEINLINE Terms terms_of(const Args& a, const Vector& h, cons
 /// dx at vector c from h, dy (and the weight: terms_of) and the row's sums.
 template <bool Held = false>
 KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, const Vector& dy,
-                                             COLV c, const Vector& held, Stats s, Sums total) {
+                                             COLV c, const Vector* held, Stats s, Sums total) {
   const float mean_g = total.a * kInvCols;
   const float mean_gx = total.b * kInvCols;
   const Terms t = terms_of<Held>(a, h, dy, c, held, s);
   Vector o;
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const float xhat = t.xhat[j] * s.rstd;
+    const float xhat = t.centered[j] * s.rstd;
     const float d = kRms ? t.g[j] - xhat * mean_gx : t.g[j] - mean_g - xhat * mean_gx;
     from_float(s.rstd * d, o[j]);
   }
@@ -173,10 +171,10 @@ KILN_DEVICE KILN_FORCEINLINE Vector gradient(const Args& a, const Vector& h, con
 /// The row's Sums contribution of vector c (the weight: terms_of).
 template <bool Held = false>
 KILN_DEVICE KILN_FORCEINLINE void sums_of(const Args& a, const Vector& h, const Vector& dy, COLV c,
-                                          const Vector& held, Stats s, Sums& part) {
+                                          const Vector* held, Stats s, Sums& part) {
   const Terms t = terms_of<Held>(a, h, dy, c, held, s);
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) add_sums(part, t.g[j], t.xhat[j]);
+  for (int j = 0; j < kVec; ++j) add_sums(part, t.g[j], t.centered[j]);
 }
 
 /// Whether vector `c` lies in the row, or in the block's slice of it with clusters (known
@@ -386,7 +384,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(i * kThreadsPerRow);
       if (cur.valid && in_row<kThreadsPerRow>(c)) {
-        sums_of<kHoldWeight>(a, cur.h[i], cur.dy[i], c, held_w[i], s, part);
+        sums_of<kHoldWeight>(a, cur.h[i], cur.dy[i], c, &held_w[i], s, part);
       }
     }
     Sums total = cluster_sums(
@@ -399,7 +397,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
         if (!in_row<kThreadsPerRow>(c)) continue;
         kiln::store_vector<kVec>(
             Out(a.dx + start)[c],
-            gradient<kHoldWeight>(a, cur.h[i], cur.dy[i], c, held_w[i], s, total));
+            gradient<kHoldWeight>(a, cur.h[i], cur.dy[i], c, &held_w[i], s, total));
 #pragma unroll
         for (int j = 0; j < kVec; ++j) {
           const float g = to_float(cur.dy[i][j]);
@@ -440,8 +438,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-        // (The weight is loaded there: h[i] stands for the held weight, unused.)
-        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, h[i], s, part);
+        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, nullptr, s, part);
       }
     }
     Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
@@ -453,7 +450,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
         if (!in_row<kStep>(c)) continue;
-        kiln::store_vector<kVec>(Out(a.dx + start)[c], gradient(a, h[i], dy[i], c, h[i], s, total));
+        kiln::store_vector<kVec>(Out(a.dx + start)[c],
+                                 gradient(a, h[i], dy[i], c, nullptr, s, total));
 #pragma unroll
         for (int j = 0; j < kVec; ++j) {
           const float g = to_float(dy[i][j]);
