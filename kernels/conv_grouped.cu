@@ -18,8 +18,8 @@
 //               kStepRows (output rows a step computes), kAhead (steps whose input rows
 //               are in flight); kCarry (the copies run on into a block's next item);
 //               kRing (the input rows the ring holds); kChannels (C, the channels);
-//               kMinBlocks (fprop's and dgrad's blocks an SM keeps resident at least, so
-//               the registers a thread may take; wgrad's kernel sets its own); the
+//               kMinBlocks (the blocks an SM keeps resident at least, so the registers a
+//               thread may take); the
 //               epilogue: kBias, kActivation (0 none, 1 ReLU, 2 SiLU), kResidual; wgrad's
 //               warp split: kWgradPairsPerWarp, kWgradRowClasses, kWgradRowsPerWarp
 //   KILN_KERNEL_NAME
@@ -690,12 +690,7 @@ static_assert(kWarpsR <= kR && kWarpsPair * kPW == kPairs && kRW * kWarpsR >= kR
               "wgrad's warps split the pairs, the filter rows and the column tiles evenly");
 static_assert(kWG * kWJ == kPW, "a warp's pairs are whole groups or part of one");
 
-// Registers a thread: its accumulators' and about 56 more; as many blocks an SM as those
-// leave room for (3 of 256 threads with 3 x 3 filters and groups of 8).
 constexpr int kLeft = kLeftover ? (kRW + 1) / 2 : 0;
-constexpr int kWgradRegisters = 4 * kWG * kWJ * (kRW * kFFull + kLeft) + 56;
-constexpr int kWgradMinBlocks =
-    65536 / kWgradRegisters / kThreads > 1 ? 65536 / kWgradRegisters / kThreads : 1;
 
 using FragX = kiln::MmaA<In, TAPC, Q, 16>;  // (F: 16 rows, Q: 16 pixels)
 using FragDy = kiln::MmaB<In, Q, C, 16>;    // (Q: 16 pixels, C: 8 output channels)
@@ -720,7 +715,7 @@ KILN_DEVICE KILN_FORCEINLINE RowLane<true> xt_lane(int ff, int group, int q, int
 
 }  // namespace conv
 
-extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, conv::kWgradMinBlocks)
+extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
     KILN_KERNEL_NAME(const conv::In* __restrict__ x_data, const conv::In* __restrict__ dy_data,
                      float* __restrict__ partial, int images, int in_h, int in_w, int out_h,
                      int out_w, int /* channels: kChannels */) {

@@ -273,6 +273,35 @@ struct WgradData {
 
 }  // namespace
 
+namespace {
+
+/// wgrad with `c` on `p` (f16): the launch the factory gives it, then (with `one_round`)
+/// a grid of one round, whose blocks walk every item of their channel tile.
+void wgrad_config(ConvGroupedParams p, const ops::ConvConfig& c, const rt::Device& gpu,
+                  std::mt19937& rng, bool one_round) {
+  auto& factory = ops::conv_grouped_factory();
+  p.pass = ConvPass::wgrad;
+  CAPTURE(nlohmann::json(p).dump());
+  const std::string name = factory.kernel_name(p, c);
+  CAPTURE(name);
+  const auto built = factory.build_all(p, {c}, gpu);
+  REQUIRE_MESSAGE(built[0].kernel, built[0].reason);
+  rt::Stream stream(gpu);
+  WgradData<f16> d(p, gpu, rng);
+  rt::LaunchConfig lc = built[0].kernel->launch_config();
+  lc.stream = stream;
+  d.launch(built[0].kernel->function(), lc, c, gpu, stream);
+  d.check(name);
+  if (one_round) {
+    lc.grid.x = unsigned(p.channels / c.block_c);
+    d.d_dw.fill_bytes(0xff);
+    d.launch(built[0].kernel->function(), lc, c, gpu, stream);
+    d.check(name + " in one round");
+  }
+}
+
+}  // namespace
+
 TEST_CASE("wgrad: every candidate config, ragged and wide problems, both strides") {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
@@ -281,31 +310,25 @@ TEST_CASE("wgrad: every candidate config, ragged and wide problems, both strides
   for (const auto& p : wide_problems()) problems.push_back(p);
   for (auto p : problems) {
     p.pass = ConvPass::wgrad;
-    CAPTURE(nlohmann::json(p).dump());
-    rt::Stream stream(gpu);
     const auto configs = factory.configs(p, gpu.properties());
     REQUIRE_FALSE(configs.empty());
-    const auto built = factory.build_all(p, configs, gpu);
-    WgradData<f16> d(p, gpu, rng);
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      const std::string name = factory.kernel_name(p, configs[i]);
-      CAPTURE(name);
-      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      rt::LaunchConfig lc = built[i].kernel->launch_config();
-      lc.stream = stream;
-      d.d_dw.fill_bytes(0xff);
-      d.launch(built[i].kernel->function(), lc, configs[i], gpu, stream);
-      d.check(name);
-      // Fewer rounds than items: blocks walk several items each.
-      if (i == 0) {
-        const unsigned tiles_c = unsigned(p.channels / configs[i].block_c);
-        lc.grid.x = tiles_c;
-        d.d_dw.fill_bytes(0xff);
-        d.launch(built[i].kernel->function(), lc, configs[i], gpu, stream);
-        d.check(name + " in one round");
-      }
-    }
+    factory.build_all(p, configs, gpu);  // compiled in parallel
+    // (Fewer rounds than items for the first: blocks walk several items each.)
+    for (std::size_t i = 0; i < configs.size(); ++i) wgrad_config(p, configs[i], gpu, rng, i == 0);
   }
+}
+
+TEST_CASE("wgrad: steps of three and four rows, whose last step runs past the strip") {
+  // (The candidates take three rows a step only for strips of 48 rows or more: here also
+  // stride 2, 5 x 5, groups of 16 and 32, and four rows a step.)
+  rt::Device gpu(0);
+  std::mt19937 rng(std::random_device{}());
+  const auto problem = kiln_test::conv_problem;
+  wgrad_config(problem(8, 64, 3, 3, 2, 1, 1, 2, 101, 45), {51, 32, 64, 1, 8, 2, 3}, gpu, rng, true);
+  wgrad_config(problem(16, 64, 5, 5, 1, 2, 2, 1, 50, 37), {50, 32, 16, 1, 8, 2, 3}, gpu, rng, true);
+  wgrad_config(problem(32, 64, 3, 3, 1, 1, 1, 2, 19, 20), {8, 32, 32, 1, 8, 2, 3}, gpu, rng, true);
+  wgrad_config(problem(8, 64, 3, 3, 1, 1, 1, 2, 23, 33), {16, 32, 64, 1, 8, 3, 4}, gpu, rng, true);
+  wgrad_config(problem(8, 128, 5, 5, 1, 2, 2, 1, 29, 29), {29, 32, 64, 1, 8, 2, 4}, gpu, rng, true);
 }
 
 TEST_CASE("a grid smaller than the work: blocks walk several items and restage weights") {

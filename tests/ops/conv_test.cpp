@@ -289,15 +289,16 @@ TEST_CASE("wgrad's heuristic takes what the H200 sweeps found best") {
     p.pass = ConvPass::wgrad;
     return cd::conv_heuristic(p, cd::conv_configs(p, kH200Shared), 132);
   };
-  // Rows wider than 32: 32-column tiles, 2 x 4 warps, whole images.
-  CHECK(pick(128, 256, 56) == ConvConfig{56, 32, 64, 2, 4, 2, 2});
+  // Rows wider than 32: 32-column tiles, 2 x 4 warps, whole images; their 56 rows in steps
+  // of three (123.8 us against 127.3 for two rows three ahead and 127.7 for two ahead).
+  CHECK(pick(128, 256, 56) == ConvConfig{56, 32, 64, 2, 4, 2, 3});
   // Few images: strips, so that the items fill the SMs, one block each with 1 x 8 warps
   // (20.9-21.1 us, against 22.4-22.5 with 2 x 4 and 22.9-23.2 for twice the items of 32
-  // channels, f16 and bf16).
-  CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 64, 1, 8, 2, 2});
-  CHECK(pick(128, 512, 28) == ConvConfig{28, 32, 64, 2, 4, 2, 2});
+  // channels, f16 and bf16), two rows a step three ahead (19.1 us against 21.7 two ahead).
+  CHECK(pick(32, 64, 64) == ConvConfig{32, 32, 64, 1, 8, 3, 2});
+  CHECK(pick(128, 512, 28) == ConvConfig{28, 32, 64, 2, 4, 3, 2});
   // Rows of at most 16: 128 channels a block.
-  CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 2, 2});
+  CHECK(pick(128, 1024, 14) == ConvConfig{14, 16, 128, 1, 8, 3, 2});
 }
 
 TEST_CASE("fprop's and dgrad's heuristic takes what the H200 sweeps found best") {
@@ -343,11 +344,18 @@ TEST_CASE("conv2d_grouped configs: every candidate is valid, fits, and the heuri
           names.insert(cd::conv_kernel_name(p, c));
         }
         CHECK(names.size() == cs.size());
-        // Steps of more than two rows only where their accumulators fit 32 floats a thread.
+        // fprop's and dgrad's steps of more than two rows only where their accumulators fit
+        // 32 floats a thread; wgrad's (whose accumulators do not grow with the step) of two
+        // rows three ahead, or of three rows two ahead for strips of 48 rows or more.
         for (const auto& c : cs) {
-          if (c.step_rows <= 2) continue;
           CAPTURE(nlohmann::json(c).dump());
-          CHECK(p.pass != ConvPass::wgrad);
+          if (p.pass == ConvPass::wgrad) {
+            CHECK(((c.step_rows == 2 && c.ahead == 3) ||
+                   (c.step_rows == 3 && c.ahead == 2 &&
+                    std::min<std::int64_t>(c.block_p, cd::conv_geometry(p).out_h) >= 48)));
+            continue;
+          }
+          if (c.step_rows <= 2) continue;
           CHECK(c.step_rows * (c.block_q / 16 / c.warps_q) * (c.block_c / c.warps_c / 8) * 4 <= 32);
         }
         // Few enough to time: a tuning run compiles each.
@@ -396,8 +404,8 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
           "whole groups");
   refused(with([](auto& c) { c.warps_q = 3; }), "powers of 2");
   refused(with([](auto& c) { c.ahead = 5; }), "ahead must be 1 to 4");
-  refused(with([](auto& c) { c.step_rows = 5; }), "step_rows must be 1 or 2 (up to 4");
-  refused(with([](auto& c) { c.step_rows = 0; }), "step_rows must be 1 or 2 (up to 4");
+  refused(with([](auto& c) { c.step_rows = 5; }), "step_rows must be 1 to 4");
+  refused(with([](auto& c) { c.step_rows = 0; }), "step_rows must be 1 to 4");
   CHECK(config_error(p, with([](auto& c) { c.step_rows = 4; })).empty());
   // A launch of 2^31 items or more (the kernel's item index is 32-bit).
   auto many = p;
@@ -422,7 +430,8 @@ TEST_CASE("conv2d_grouped configs: what the kernel cannot run is refused, saying
   CHECK(config_error(q, {8, 64, 16, 1, 16, 2}).find("at most 6 warps") != std::string::npos);
   CHECK(config_error(q, {8, 32, 64, 4, 4, 2}).find("multiple of warps_q") != std::string::npos);
   CHECK(config_error(q, {8, 64, 64, 1, 2, 2}).find("more than 24") != std::string::npos);
-  CHECK(config_error(q, {8, 64, 64, 1, 8, 2, 3}).find("step_rows must be 1 or 2") !=
+  CHECK(config_error(q, {8, 64, 64, 1, 8, 2, 4}).empty());  // steps of up to 4 rows, as fprop's
+  CHECK(config_error(q, {8, 64, 64, 1, 8, 2, 5}).find("step_rows must be 1 to 4") !=
         std::string::npos);
   // The passes and epilogues the kernel does not serve.
   q = problem(8, 16, 3, 3, 2, 1, 1, 1, 8, 8);
@@ -871,8 +880,8 @@ struct KernelCase {
 };
 
 // One config of every kind: each group width and depth (filter columns paired for groups of
-// 8), filter sizes, both strides, dgrad, each epilogue, one to three steps ahead, steps of
-// one and two rows, the warp layouts.
+// 8), filter sizes, both strides, dgrad and wgrad, each epilogue, one to four steps ahead,
+// steps of one to four rows, the warp layouts.
 std::vector<KernelCase> every_kind() {
   std::vector<KernelCase> out;
   auto p = problem(8, 256, 3, 3, 1, 1, 1, 128, 56, 56);
@@ -927,6 +936,21 @@ std::vector<KernelCase> every_kind() {
   wg = problem(32, 64, 3, 3, 1, 1, 1, 8, 28, 28);
   wg.pass = ConvPass::wgrad;
   out.push_back({wg, {8, 32, 32, 1, 8, 2, 2}});
+  // wgrad's steps of three and four rows and three ahead: 3 x 3 (both strides) and 5 x 5.
+  wg = p;
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {56, 32, 64, 2, 4, 2, 3}});
+  out.push_back({wg, {28, 32, 64, 2, 4, 3, 2}});
+  wg = problem(8, 256, 5, 5, 1, 2, 2, 128, 56, 56);
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {56, 32, 64, 1, 8, 2, 3}});
+  out.push_back({wg, {56, 32, 64, 1, 8, 2, 4}});
+  wg = problem(8, 64, 3, 3, 2, 1, 1, 8, 101, 101);
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {51, 32, 64, 1, 8, 2, 3}});
+  wg = problem(8, 64, 3, 3, 1, 1, 1, 32, 64, 64);
+  wg.pass = ConvPass::wgrad;
+  out.push_back({wg, {32, 32, 64, 1, 8, 3, 2}});
   return out;
 }
 

@@ -160,9 +160,12 @@ inline int conv_threads(const ConvConfig& c) {
   return 32 * c.warps_q * c.warps_c;
 }
 
-/// fprop's and dgrad's blocks an SM keeps at least, by the registers their launch bounds
-/// leave each thread (the kernel's kMinBlocks): enough rows in flight to cover the
-/// memory's latency, 640 threads' worth with one output row a step, 512 with two.
+/// The blocks an SM keeps at least, by the registers the kernel's launch bounds leave each
+/// thread (its kMinBlocks): enough rows in flight to cover the memory's latency, 640
+/// threads' worth with one output row a step, 512 with more. (wgrad once asked for as many
+/// blocks as an estimate of its registers left room for: 3 of 256 threads on
+/// 32 x 64 x 64 x 64, where ptxas then spilled 20 bytes a thread at 80 registers; it
+/// takes 120 without spills at 2, and ran 21.0 against 22.0 us on an H200.)
 inline int conv_min_blocks(const ConvConfig& c) {
   return std::max(1, (c.step_rows == 1 ? 640 : 512) / conv_threads(c));
 }
@@ -222,8 +225,8 @@ inline void validate_conv_config(const ConvGroupedParams& p, const ConvConfig& c
     throw Error(what + "warps_q and warps_c must be powers of 2, at most 16 warps in all");
   }
   if (c.ahead < 1 || c.ahead > 4) throw Error(what + "ahead must be 1 to 4");
-  if (c.step_rows < 1 || c.step_rows > (p.pass == ConvPass::wgrad ? 2 : 4)) {
-    throw Error(what + "step_rows must be 1 or 2 (up to 4 for fprop and dgrad)");
+  if (c.step_rows < 1 || c.step_rows > 4) {
+    throw Error(what + "step_rows must be 1 to 4");
   }
   if (p.pass != ConvPass::wgrad) {
     if ((c.block_q / 16) % c.warps_q != 0) {
@@ -318,7 +321,10 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
     // Warps (warps_q x warps_c): 8 or 16, the column tiles split 1, 2 or 4 ways; fewer
     // where none of those fits. Whole images a block (wgrad's blocks walk items anyway,
     // and no input row is read twice); strips of 32 rows too for taller ones. Two rows a
-    // step, two steps ahead.
+    // step with three steps ahead, and for strips of 48 rows or more three rows a step with
+    // two ahead (on an H200 these beat two rows two ahead, the one step there was, on every
+    // benchmark problem: 32 x 64 x 64 x 64 19.1 against 21.7 us, 56 x 56 x 256 x 5 x 5
+    // 188.5 against 205 us; three rows were 1-4% slower on strips of 14 to 32 rows).
     std::vector<std::int64_t> wgrad_strips{g.out_h};
     if (g.out_h > 32) wgrad_strips.push_back(32);
     for (int bq : column_tiles) {
@@ -329,13 +335,17 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
                  {1, 8}, {2, 4}, {4, 4}, {2, 8}, {1, 4}, {4, 2}, {2, 2}, {1, 2}, {1, 1}}) {
           if (wq * wc < 8 && out.size() > before) break;  // fewer warps only where none fit
           for (std::int64_t bp : wgrad_strips) {
-            const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, 2, 2};
-            try {
-              validate_conv_config(p, c, shared_optin);
-            } catch (const Error&) {
-              continue;
+            for (const auto& [ahead, step] :
+                 std::initializer_list<std::pair<int, int>>{{3, 2}, {2, 3}}) {
+              if (step == 3 && std::min<std::int64_t>(bp, g.out_h) < 48) continue;
+              const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead, step};
+              try {
+                validate_conv_config(p, c, shared_optin);
+              } catch (const Error&) {
+                continue;
+              }
+              out.push_back(c);
             }
-            out.push_back(c);
           }
         }
       }
@@ -412,6 +422,11 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
     const double sm_count = double(std::max(sms, 1));
     auto score = [&](const ConvConfig& c) {
       const double items = double(conv_work_items(p, c));
+      // Steps of three rows where a block's strip is long, else two rows three ahead (on
+      // an H200, f16: three rows took 56 x 56 x 256 x 3 x 3 from 127.3 to 123.8 us and
+      // 5 x 5 from 201.0 to 188.5; two rows three ahead were 1-2% faster on 28 x 28,
+      // 14 x 14 and strips of 32 rows of 64 x 64).
+      const int want_step = std::min<std::int64_t>(c.block_p, g.out_h) >= 48 ? 3 : 2;
       const int want_wq = want_q >= 32 && items >= 2.0 * sm_count ? 2 : 1;
       return 8.0 * std::min(1.0, items / (sm_count - sm_count / 16.0)) +
              (c.block_q == want_q ? 2 : 0) +
@@ -419,7 +434,7 @@ inline ConvConfig conv_heuristic(const ConvGroupedParams& p, const std::vector<C
               : c.block_c * 2 == want_c ? 0.75
                                         : 0) +
              (c.warps_q * c.warps_c == 8 ? 0.5 : 0) + (c.warps_q == want_wq ? 0.25 : 0) +
-             (c.block_p == g.out_h ? 0.2 : 0);
+             (c.block_p == g.out_h ? 0.2 : 0) + (c.step_rows == want_step ? 0.1 : 0);
     };
     return *std::max_element(cs.begin(), cs.end(), [&](const ConvConfig& a, const ConvConfig& b) {
       return score(a) < score(b);
