@@ -925,32 +925,24 @@ std::vector<KernelCase> every_kind() {
   e3.residual = true;
   out.push_back({e3, {14, 16, 128, 1, 8, 2, 3}});
   // The weight gradient: groups of 8, 16 and 32, both strides, steps of one and two rows.
-  auto wg = p;
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {56, 64, 64, 1, 8, 2, 2}});
+  auto wgrad = [](ConvGroupedParams q) {
+    q.pass = ConvPass::wgrad;
+    return q;
+  };
+  out.push_back({wgrad(p), {56, 64, 64, 1, 8, 2, 2}});
+  auto wg = wgrad(p);
   wg.dtype = kiln::gen::DType::bf16;
   out.push_back({wg, {16, 32, 32, 1, 4, 2, 1}});
-  wg = problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28);
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {8, 32, 64, 1, 8, 2, 2}});
-  wg = problem(32, 64, 3, 3, 1, 1, 1, 8, 28, 28);
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {8, 32, 32, 1, 8, 2, 2}});
+  out.push_back({wgrad(problem(16, 64, 3, 3, 2, 1, 1, 8, 28, 28)), {8, 32, 64, 1, 8, 2, 2}});
+  out.push_back({wgrad(problem(32, 64, 3, 3, 1, 1, 1, 8, 28, 28)), {8, 32, 32, 1, 8, 2, 2}});
   // wgrad's steps of three and four rows and three ahead: 3 x 3 (both strides) and 5 x 5.
-  wg = p;
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {56, 32, 64, 2, 4, 2, 3}});
-  out.push_back({wg, {28, 32, 64, 2, 4, 3, 2}});
-  wg = problem(8, 256, 5, 5, 1, 2, 2, 128, 56, 56);
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {56, 32, 64, 1, 8, 2, 3}});
-  out.push_back({wg, {56, 32, 64, 1, 8, 2, 4}});
-  wg = problem(8, 64, 3, 3, 2, 1, 1, 8, 101, 101);
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {51, 32, 64, 1, 8, 2, 3}});
-  wg = problem(8, 64, 3, 3, 1, 1, 1, 32, 64, 64);
-  wg.pass = ConvPass::wgrad;
-  out.push_back({wg, {32, 32, 64, 1, 8, 3, 2}});
+  out.push_back({wgrad(p), {56, 32, 64, 2, 4, 2, 3}});
+  out.push_back({wgrad(p), {28, 32, 64, 2, 4, 3, 2}});
+  const auto five = wgrad(problem(8, 256, 5, 5, 1, 2, 2, 128, 56, 56));
+  out.push_back({five, {56, 32, 64, 1, 8, 2, 3}});
+  out.push_back({five, {56, 32, 64, 1, 8, 2, 4}});
+  out.push_back({wgrad(problem(8, 64, 3, 3, 2, 1, 1, 8, 101, 101)), {51, 32, 64, 1, 8, 2, 3}});
+  out.push_back({wgrad(problem(8, 64, 3, 3, 1, 1, 1, 32, 64, 64)), {32, 32, 64, 1, 8, 3, 2}});
   return out;
 }
 
