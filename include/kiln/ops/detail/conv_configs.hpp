@@ -301,9 +301,9 @@ inline std::int64_t conv_wgrad_partial_floats(const ConvGroupedParams& p, const 
 /// first (fewer where the tile has too few columns and groups for them); strips of 32
 /// output rows (16 for images of at most 32) and whole images; steps of one and two output
 /// rows, with as many steps in flight as fit up to three (two) rows' worth. On a device of
-/// `sms` multiprocessors (0: not known), dgrad's steps of 3 or 4 rows take up to 4 steps in
-/// flight where the config's items are no more than the SMs: one block an SM then, with
-/// nothing beside it to hide its rows' latency.
+/// `sms` multiprocessors (0: not known), steps of 3 or 4 rows take up to 3 steps in flight
+/// where the config's items are no more than the SMs: one block an SM then, with nothing
+/// beside it to hide its rows' latency.
 inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
                                             std::int64_t shared_optin = 0, int sms = 0) {
   const ConvGeometry g = conv_geometry(p);
@@ -377,15 +377,16 @@ inline std::vector<ConvConfig> conv_configs(const ConvGroupedParams& p,
           const int long_step = past(3) < past(4) ? 3 : 4;
           for (int step : {2, long_step, 1}) {
             if (step == long_step && long_step * tiles * 4 > 32) continue;
-            // As many steps ahead as fit: up to 3 of one row, 2 of more; for dgrad 4 of 3 or
-            // 4 rows where the blocks are no more than the SMs (32 x 64 x 64 x 64,
-            // p32_q32_c64_w2x4_r4, against 2 ahead: dgrad 18.4-18.5 us against 19.3-19.4 on an
-            // H200, f16 and bf16, 20.8-20.9 against 21.8-21.9 on an H100; fprop gained 1.5-2%
-            // on the H100 but lost 1-2% on the H200: 18.1-18.2 against 17.9-18.0 us).
-            const bool alone = sms > 0 && p.pass == ConvPass::dgrad && step == long_step &&
+            // As many steps ahead as fit: up to 3 of one row, 2 of more; 3 of 3 or 4 rows
+            // where the blocks are no more than the SMs, one a block (32 x 64 x 64 x 64,
+            // p32_q32_c64_w2x4_r4 on an H200, f16: fprop 16.3-16.4 us against 17.5 with 2
+            // ahead, since a single wave's blocks ask for their first rows before the rest of
+            // their set-up; dgrad 15.8-15.9 against 16.3-16.4 with 4 ahead, and 4 had beaten
+            // 2: 18.4-18.5 against 19.3-19.4 us).
+            const bool alone = sms > 0 && p.pass != ConvPass::wgrad && step == long_step &&
                                conv_work_items(p, {std::int32_t(bp), bq, bc, wq, wc, 1, step}) <=
                                    std::int64_t(sms);
-            for (int ahead = step == 1 ? 3 : alone ? 4 : 2; ahead >= 1; --ahead) {
+            for (int ahead = step == 1 || alone ? 3 : 2; ahead >= 1; --ahead) {
               const ConvConfig c{std::int32_t(bp), bq, bc, wq, wc, ahead, step};
               try {
                 validate_conv_config(p, c, shared_optin);
