@@ -373,6 +373,13 @@ KILN_DEVICE KILN_FORCEINLINE RowLane<false> tap_pair_lane(int s, int wq, int gro
 #ifndef CONV_WGRAD
 namespace conv {
 
+// Whether a kernel asks for its first item's copies before the rest of its set-up where
+// every block takes one item (see the kernel): fprop's kernels with 3 steps of 3 or 4 rows
+// in flight, which the factory offers only where the items leave one block an SM. (Other
+// kernels keep one path: holding both, ptxas took 8 registers more on 14 x 14 x 1024's
+// and lost 1-2% there.)
+constexpr bool kEarlyCopies = kFlip == 0 && kAhead >= 3 && kStepRows >= 3;
+
 // A work item: one image's strip of output rows, column tile and channel tile.
 struct Item {
   unsigned n;
@@ -461,13 +468,14 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(conv::kThreads, kMinBlocks)
   // A block's first item: its first step's rows are asked for first (from memory, the
   // longest wait), then the weights (from L2 once a block has read them), then the next
   // steps' rows. Where every block takes one item (`early`, a single wave, whose start no
-  // other block hides), fprop asks for them here, before anything else: the rest of the
-  // set-up (the addresses the steps reuse, which the compiler works out ahead of the walk,
-  // hundreds of instructions) then runs while they are on their way, where it had held
-  // them back by about 0.7 us. Otherwise, and in dgrad (whose weights come by plain loads,
-  // which would hold up the thread here), they go out in the walk, as the first item's.
+  // other block hides) and the kernel is one for that (kEarlyCopies), it asks for them
+  // here, before anything else: the rest of the set-up (the addresses the steps reuse,
+  // which the compiler works out ahead of the walk, hundreds of instructions) then runs
+  // while they are on their way, where it had held them back by about 0.7 us. Otherwise,
+  // and in dgrad (whose weights come by plain loads, which would hold up the thread
+  // here), they go out in the walk, as the first item's.
   Item cur = walk.at(kiln::block_index());
-  const bool early = kFlip == 0 && grid >= items;
+  const bool early = kEarlyCopies && grid >= items;
   if (early && kiln::block_index() < items) {
     // (The next item only where these steps run past the first, carrying: its divisions
     // are not worked out for nothing.)
