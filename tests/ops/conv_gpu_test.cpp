@@ -271,29 +271,24 @@ struct WgradData {
   }
 };
 
-}  // namespace
-
-namespace {
-
-/// wgrad with `c` on `p` (f16): the launch the factory gives it, then (with `one_round`)
+/// wgrad with `c` on d's problem: the launch the factory gives it, then (with `one_round`)
 /// a grid of one round, whose blocks walk every item of their channel tile.
-void wgrad_config(ConvGroupedParams p, const ops::ConvConfig& c, const rt::Device& gpu,
-                  std::mt19937& rng, bool one_round) {
+void wgrad_config(WgradData<f16>& d, const ops::ConvConfig& c, const rt::Device& gpu,
+                  bool one_round) {
   auto& factory = ops::conv_grouped_factory();
-  p.pass = ConvPass::wgrad;
-  CAPTURE(nlohmann::json(p).dump());
-  const std::string name = factory.kernel_name(p, c);
+  CAPTURE(nlohmann::json(d.p).dump());
+  const std::string name = factory.kernel_name(d.p, c);
   CAPTURE(name);
-  const auto built = factory.build_all(p, {c}, gpu);
+  const auto built = factory.build_all(d.p, {c}, gpu);
   REQUIRE_MESSAGE(built[0].kernel, built[0].reason);
   rt::Stream stream(gpu);
-  WgradData<f16> d(p, gpu, rng);
   rt::LaunchConfig lc = built[0].kernel->launch_config();
   lc.stream = stream;
+  d.d_dw.fill_bytes(0xff);
   d.launch(built[0].kernel->function(), lc, c, gpu, stream);
   d.check(name);
   if (one_round) {
-    lc.grid.x = unsigned(p.channels / c.block_c);
+    lc.grid.x = unsigned(d.p.channels / c.block_c);
     d.d_dw.fill_bytes(0xff);
     d.launch(built[0].kernel->function(), lc, c, gpu, stream);
     d.check(name + " in one round");
@@ -313,8 +308,9 @@ TEST_CASE("wgrad: every candidate config, ragged and wide problems, both strides
     const auto configs = factory.configs(p, gpu.properties());
     REQUIRE_FALSE(configs.empty());
     factory.build_all(p, configs, gpu);  // compiled in parallel
+    WgradData<f16> d(p, gpu, rng);       // (the reference once a problem)
     // (Fewer rounds than items for the first: blocks walk several items each.)
-    for (std::size_t i = 0; i < configs.size(); ++i) wgrad_config(p, configs[i], gpu, rng, i == 0);
+    for (std::size_t i = 0; i < configs.size(); ++i) wgrad_config(d, configs[i], gpu, i == 0);
   }
 }
 
@@ -324,11 +320,15 @@ TEST_CASE("wgrad: steps of three and four rows, whose last step runs past the st
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
   const auto problem = kiln_test::conv_problem;
-  wgrad_config(problem(8, 64, 3, 3, 2, 1, 1, 2, 101, 45), {51, 32, 64, 1, 8, 2, 3}, gpu, rng, true);
-  wgrad_config(problem(16, 64, 5, 5, 1, 2, 2, 1, 50, 37), {50, 32, 16, 1, 8, 2, 3}, gpu, rng, true);
-  wgrad_config(problem(32, 64, 3, 3, 1, 1, 1, 2, 19, 20), {8, 32, 32, 1, 8, 2, 3}, gpu, rng, true);
-  wgrad_config(problem(8, 64, 3, 3, 1, 1, 1, 2, 23, 33), {16, 32, 64, 1, 8, 3, 4}, gpu, rng, true);
-  wgrad_config(problem(8, 128, 5, 5, 1, 2, 2, 1, 29, 29), {29, 32, 64, 1, 8, 2, 4}, gpu, rng, true);
+  auto run = [&](const ConvGroupedParams& p, const ops::ConvConfig& c) {
+    WgradData<f16> d(p, gpu, rng);
+    wgrad_config(d, c, gpu, true);
+  };
+  run(problem(8, 64, 3, 3, 2, 1, 1, 2, 101, 45), {51, 32, 64, 1, 8, 2, 3});
+  run(problem(16, 64, 5, 5, 1, 2, 2, 1, 50, 37), {50, 32, 16, 1, 8, 2, 3});
+  run(problem(32, 64, 3, 3, 1, 1, 1, 2, 19, 20), {8, 32, 32, 1, 8, 2, 3});
+  run(problem(8, 64, 3, 3, 1, 1, 1, 2, 23, 33), {16, 32, 64, 1, 8, 3, 4});
+  run(problem(8, 128, 5, 5, 1, 2, 2, 1, 29, 29), {29, 32, 64, 1, 8, 2, 4});
 }
 
 TEST_CASE("a grid smaller than the work: blocks walk several items and restage weights") {
