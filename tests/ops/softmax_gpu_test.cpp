@@ -199,6 +199,51 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
   }
 }
 
+TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds them") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major < 9) {
+    MESSAGE("skipped: clusters run on sm_90 and later; this device is " << props.arch);
+    return;
+  }
+  auto& factory = ops::softmax_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  int ran = 0;
+  for (auto dt : {SoftmaxDType::f16, SoftmaxDType::bf16}) {
+    const SoftmaxParams p{dt, 1 << 20, 5};
+    std::vector<SoftmaxConfig> configs;
+    for (const auto& c : factory.configs(p, props)) {
+      if (c.strategy == ops::SoftmaxStrategy::staged && c.cluster_blocks > 1) configs.push_back(c);
+    }
+    REQUIRE(!configs.empty());
+    const auto built = factory.build_all(p, configs, gpu);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      const rt::Function& fn = built[i].kernel->function();
+      rt::LaunchConfig lc = built[i].kernel->launch_config();
+      lc.stream = stream;
+      const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
+      const int most = fn.max_cluster_blocks(block, lc.shared_bytes);
+      if (most < int(lc.cluster.count())) {
+        MESSAGE("skipped " << name << ": the device holds clusters of " << most << " such blocks");
+        continue;
+      }
+      for (int kind : {0, 1, 2}) {
+        const Data d = make_data(dt, p.rows, p.cols, kind, rng);
+        DeviceData dev(d, gpu);
+        launch_over(fn, lc, dt, p.rows, dev.in, dev.out);
+        stream.synchronize();
+        check(d, dev.result(dt), name + " data " + std::to_string(kind));
+      }
+      ++ran;
+    }
+  }
+  MESSAGE(ran << " staged cluster configs ran");
+}
+
 TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());

@@ -219,7 +219,7 @@ TEST_CASE("configs the kernel cannot run are refused, naming the rule") {
   CHECK(error_of_config({S::one_pass, 256, 8, 1, 1, 2}).empty());
   CHECK(has(error_of_config({S::one_pass, 256, 8, 1, 2, 2}), "vectors_per_thread = 1"));
   CHECK(has(error_of_config({S::one_pass, 128, 8, 1, 1, 3}), "cluster_blocks must be"));
-  CHECK(has(error_of_config({S::one_pass, 128, 8, 1, 1, 16}), "cluster_blocks must be"));
+  CHECK(has(error_of_config({S::one_pass, 128, 8, 1, 1, 32}), "cluster_blocks must be"));
   CHECK(has(error_of_config({S::one_pass, 32, 8, 2, 4, 4}), "rows_per_block = 1"));
   CHECK(has(validate_error({SoftmaxDType::f16, 4000, 1}, {S::multi_pass, 256, 8, 1, 2, 8}),
             "500 vectors do not divide by 8"));
@@ -287,6 +287,51 @@ TEST_CASE("clusters: offered on sm_90 only, launched a cluster a row") {
   const auto plain = kiln::ops::detail::softmax_launch(p, {S::multi_pass, 1024, 8, 1, 2});
   CHECK(plain.grid.x == 1024);
   CHECK(plain.cluster.count() == 1);
+}
+
+TEST_CASE("staged clusters: rows no block holds, over the fewest blocks whose slices fit") {
+  using S = SoftmaxStrategy;
+  using kiln::ops::detail::softmax_shared_bytes;
+  using kiln::ops::detail::softmax_staged_cluster_configs;
+  constexpr std::int64_t h200 = 227 * 1024;
+  // 2 MiB rows of f16: 16 blocks of 128 KiB (8 blocks' 256 KiB do not fit).
+  const SoftmaxParams mega{SoftmaxDType::f16, 1 << 20, 64};
+  CHECK(softmax_staged_cluster_configs(mega, 32, h200) ==
+        std::vector<SoftmaxConfig>{{S::staged, 512, 8, 1, 16, 16}, {S::staged, 1024, 8, 1, 8, 16}});
+  CHECK(softmax_kernel_name(mega, {S::staged, 1024, 8, 1, 8, 16}) ==
+        "softmax__f16__cols1048576__staged_t1024v8i8c16");
+  // 256 KiB rows of f16: pairs of 128 KiB.
+  const auto pairs = softmax_staged_cluster_configs({SoftmaxDType::f16, 1 << 17, 64}, 32, h200);
+  REQUIRE(!pairs.empty());
+  for (const auto& c : pairs) CHECK(c.cluster_blocks == 2);
+  // Rows a block holds get none; nor do rows whose sixteenths do not fit (4 MiB of f32).
+  CHECK(softmax_staged_cluster_configs({SoftmaxDType::f16, 65536, 64}, 32, h200).empty());
+  CHECK(softmax_staged_cluster_configs({SoftmaxDType::f32, 1 << 20, 64}, 32, h200).empty());
+  for (auto dt : all_dtypes) {
+    for (int cols : {100000, 1 << 17, 1 << 18, 1 << 19, 1 << 20}) {
+      const SoftmaxParams p{dt, cols, 64};
+      for (const auto& c : softmax_staged_cluster_configs(p, 32, h200)) {
+        CAPTURE(softmax_kernel_name(p, c));
+        CHECK(validate_error(p, c).empty());
+        CHECK(c.cluster_blocks > 1);
+        // The block's slice exactly, in its shared memory.
+        CHECK(softmax_shared_bytes(p, c) * c.cluster_blocks ==
+              std::int64_t(cols) * kiln::gen::size_of(dt));
+        CHECK(softmax_shared_bytes(p, c) <= 192 * 1024);
+      }
+    }
+  }
+  // The op's candidates: on an H200, not on an A100 (no clusters); launched a cluster a row.
+  const auto in = [](const std::vector<SoftmaxConfig>& cs, const SoftmaxConfig& c) {
+    return std::count(cs.begin(), cs.end(), c) == 1;
+  };
+  const SoftmaxConfig c16{S::staged, 1024, 8, 1, 8, 16};
+  CHECK(in(kiln::ops::softmax_factory().configs(mega, kiln_test::h200_properties()), c16));
+  CHECK_FALSE(in(kiln::ops::softmax_factory().configs(mega, kiln_test::a100_properties()), c16));
+  const auto lc = kiln::ops::detail::softmax_launch(mega, c16);
+  CHECK(lc.grid.x == 64 * 16);
+  CHECK(lc.cluster.x == 16);
+  CHECK(lc.shared_bytes == 128 * 1024);
 }
 
 TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memory holds") {
@@ -652,6 +697,8 @@ std::vector<Case> every_kind() {
   out.push_back({{SoftmaxDType::f16, 65536, 1}, {S::staged, 1024, 8, 1, 8}});
   out.push_back({{SoftmaxDType::f32, 8192, 1}, {S::staged, 512, 4, 1, 4}});
   out.push_back({{SoftmaxDType::f32, 65536, 1}, {S::staged, 1024, 4, 1, 4, 4}});
+  // A 2 MiB f16 row over a cluster of 16 blocks (not portable), 128 KiB each.
+  out.push_back({{SoftmaxDType::f16, 1 << 20, 1}, {S::staged, 1024, 8, 1, 8, 16}});
   return out;
 }
 

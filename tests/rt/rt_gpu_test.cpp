@@ -251,9 +251,26 @@ TEST_CASE("cluster launches: each block's rank in its cluster, and clear errors"
   lc.cluster = {4};
   CHECK_THROWS_WITH_AS(launch(f, lc, out), doctest::Contains("not a multiple of the cluster"),
                        Error);
-  lc.grid = {16};
-  lc.cluster = {16};
-  CHECK_THROWS_WITH_AS(launch(f, lc, out), doctest::Contains("portable limit of 8"), Error);
+  // More than 8 blocks (not portable): as many as the device holds for these blocks (16 on
+  // sm_90 for small ones), each block's rank in its cluster; past that, a clear error.
+  const unsigned block[3] = {32u, 1u, 1u};
+  const int most = f.max_cluster_blocks(block, 0);
+  MESSAGE("the device holds clusters of up to " << most << " blocks of 32 threads");
+  CHECK(most >= 8);
+  CHECK(f.max_cluster_blocks(block, 0) == most);  // remembered
+  DeviceBuffer<unsigned> wide(std::size_t(4 * std::max(most, 8)), d);
+  if (most > 8) {
+    const unsigned size = unsigned(most);
+    lc.grid = {4 * size};
+    lc.cluster = {size};
+    wide.fill_bytes(0xff);
+    launch(f, lc, wide);
+    const auto got = wide.to_vector();
+    for (unsigned b = 0; b < 4 * size; ++b) CHECK(got[b] == b % size);
+  }
+  lc.grid = {unsigned(2 * most)};
+  lc.cluster = {unsigned(2 * most)};
+  CHECK_THROWS_WITH_AS(launch(f, lc, wide), doctest::Contains("more than the"), Error);
 }
 
 TEST_CASE("buffer operations without a stream wait for work queued on other streams") {

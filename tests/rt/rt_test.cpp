@@ -94,6 +94,22 @@ TEST_CASE("a programmatic launch is asked of the driver only where it can be one
   CHECK_FALSE(detail::programmatic_launch(without_ex, sm90, c));
 }
 
+TEST_CASE("clusters of more than 8 blocks: as many as the device holds, else a clear error") {
+  // Up to 8 (portable) need no answer from the driver.
+  CHECK(detail::cluster_size_error(1, 0).empty());
+  CHECK(detail::cluster_size_error(8, 0).empty());
+  // More: as many as the device holds for the kernel's blocks (16 on an H200 for small ones).
+  CHECK(detail::cluster_size_error(16, 16).empty());
+  CHECK(detail::cluster_size_error(12, 16).empty());
+  const std::string more = detail::cluster_size_error(32, 16);
+  CHECK(more.find("32 blocks a cluster are more than the 16") != std::string::npos);
+  CHECK(more.find("use smaller clusters") != std::string::npos);
+  // Blocks too big for more than 8 together.
+  CHECK(detail::cluster_size_error(16, 8).find("more than the 8") != std::string::npos);
+  // A driver that cannot tell.
+  CHECK(detail::cluster_size_error(9, 0).find("cannot say") != std::string::npos);
+}
+
 TEST_CASE("sizes in messages are MiB with one decimal") {
   CHECK(detail::mib(std::size_t(1) << 52) == "4294967296.0 MiB");
   CHECK(detail::mib(3 * 1024 * 1024 / 2) == "1.5 MiB");

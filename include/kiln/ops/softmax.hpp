@@ -113,11 +113,17 @@ inline SoftmaxFactory::Description softmax_description() {
               const auto clusters = softmax_cluster_configs(p, warp_size(d));
               out.insert(out.end(), clusters.begin(), clusters.end());
             }
-            // Staged rows on NVIDIA GPUs (on AMD ones they are yet to be run).
+            // Staged rows on NVIDIA GPUs (on AMD ones they are yet to be run), and those
+            // no block holds over the blocks of a cluster.
             if (d.platform == rt::Platform::cuda) {
               const auto staged =
                   softmax_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
               out.insert(out.end(), staged.begin(), staged.end());
+              if (has_clusters(d)) {
+                const auto sliced = softmax_staged_cluster_configs(
+                    p, warp_size(d), std::int64_t(d.shared_per_block_optin));
+                out.insert(out.end(), sliced.begin(), sliced.end());
+              }
             }
             return out;
           },

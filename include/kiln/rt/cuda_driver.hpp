@@ -57,7 +57,9 @@ struct Fns {
   decltype(&::cuLaunchKernel) launch;
   decltype(&::cuLaunchKernelEx) launch_ex;  // CUDA 12.0 and later; may be null
   decltype(&::cuOccupancyMaxActiveClusters)
-      max_active_clusters;                                      // CUDA 12.0 and later; may be null
+      max_active_clusters;  // CUDA 12.0 and later; may be null
+  decltype(&::cuOccupancyMaxPotentialClusterSize)
+      max_cluster_size;                                         // CUDA 12.0 and later; may be null
   decltype(&::cuTensorMapEncodeTiled) tensor_map_encode_tiled;  // CUDA 12.0 and later; may be null
   decltype(&::cuGetErrorName) error_name;
   decltype(&::cuGetErrorString) error_string;
@@ -251,6 +253,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.launch, "cuLaunchKernel");
   load(fns.launch_ex, "cuLaunchKernelEx", false);
   load(fns.max_active_clusters, "cuOccupancyMaxActiveClusters", false);
+  load(fns.max_cluster_size, "cuOccupancyMaxPotentialClusterSize", false);
   load(fns.tensor_map_encode_tiled, "cuTensorMapEncodeTiled", false);
   load(fns.error_name, "cuGetErrorName");
   load(fns.error_string, "cuGetErrorString");
@@ -365,6 +368,10 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     return int(fns.func_set_attribute(static_cast<CUfunction>(f),
                                       CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes));
   };
+  api->function_allow_non_portable_clusters = [](void* f) {
+    return int(fns.func_set_attribute(static_cast<CUfunction>(f),
+                                      CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
+  };
   api->occupancy = [](int* b, void* f, int block, std::size_t smem) {
     return int(fns.occupancy(b, static_cast<CUfunction>(f), block, smem));
   };
@@ -393,6 +400,14 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
       // A grid of one cluster: the question is per cluster.
       LaunchEx l(cluster, block, cluster, smem);
       return int(fns.max_active_clusters(clusters, static_cast<CUfunction>(f), &l.config));
+    };
+  }
+  if (fns.max_cluster_size) {
+    api->max_cluster_size = [](int* blocks, void* f, const unsigned* block, unsigned smem) {
+      // (The config's cluster is ignored: the answer is the largest the device runs.)
+      const unsigned one[3] = {1u, 1u, 1u};
+      LaunchEx l(one, block, one, smem);
+      return int(fns.max_cluster_size(blocks, static_cast<CUfunction>(f), &l.config));
     };
   }
   if (fns.tensor_map_encode_tiled) {

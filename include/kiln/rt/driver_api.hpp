@@ -132,6 +132,10 @@ struct DriverApi {
   int (*module_function)(void** function, void* module, const char* name) = nullptr;
   int (*function_attribute)(int* value, FunctionAttribute attribute, void* function) = nullptr;
   int (*function_set_max_dynamic_shared)(void* function, int bytes) = nullptr;
+  /// Lets `function` launch in thread-block clusters of more than 8 blocks, sizes that are
+  /// not portable (CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED); null where the
+  /// driver has no clusters (HIP).
+  int (*function_allow_non_portable_clusters)(void* function) = nullptr;
   int (*occupancy)(int* blocks, void* function, int block_size,
                    std::size_t dynamic_shared) = nullptr;
   /// Offset and size of parameter `index`; null where the driver cannot tell (then
@@ -153,6 +157,12 @@ struct DriverApi {
   /// (cuOccupancyMaxActiveClusters); null where the driver has none.
   int (*max_active_clusters)(int* clusters, void* function, const unsigned* block,
                              const unsigned* cluster, unsigned shared_bytes) = nullptr;
+  /// The most blocks of block[0] x [1] x [2] threads with `shared_bytes` of dynamic shared
+  /// memory each that one cluster of `function` may hold on the device
+  /// (cuOccupancyMaxPotentialClusterSize: more than 8 only where the function is allowed
+  /// non-portable sizes); null where the driver has none.
+  int (*max_cluster_size)(int* blocks, void* function, const unsigned* block,
+                          unsigned shared_bytes) = nullptr;
 
   /// Encodes a tiled TMA tensor map (cuTensorMapEncodeTiled) into `map` (128 bytes,
   /// 64-byte aligned): `rank` dimensions innermost first, strides in bytes of dimensions

@@ -57,8 +57,9 @@ struct LaunchConfig {
   unsigned shared_bytes = 0;  ///< dynamic shared memory per block
   StreamRef stream;           ///< default: the device's default stream
   /// Blocks per thread-block cluster (sm_90 and later; CUDA): {1, 1, 1} is an ordinary
-  /// launch. Each grid dimension must be a multiple of the cluster's, and a cluster holds
-  /// at most 8 blocks (the portable limit).
+  /// launch. Each grid dimension must be a multiple of the cluster's. A cluster of up to 8
+  /// blocks is portable; more (up to 16 on sm_90) where the device runs them for the
+  /// kernel's blocks (Function::max_cluster_blocks, which allows the kernel such sizes).
   Dim3 cluster{1u, 1u, 1u};
   /// Programmatic dependent launch (sm_90 and later; CUDA): the kernel may be scheduled
   /// before the kernel before it in the stream has ended (once that one's blocks have called
@@ -113,6 +114,26 @@ inline std::string describe(const Function& f, const LaunchConfig& c) {
          " bytes of dynamic shared memory";
 }
 
+/// Why a cluster of `blocks` blocks cannot be launched where the device holds at most `most`
+/// in a cluster of the kernel (Function::max_cluster_blocks; 0: the driver cannot tell);
+/// empty where it can. Up to 8 blocks (the portable limit) need no answer.
+inline std::string cluster_size_error(std::size_t blocks, int most) {
+  if (blocks <= 8) return {};
+  if (most <= 0) {
+    return std::to_string(blocks) +
+           " blocks a cluster is past the portable limit of 8, and this driver cannot say "
+           "whether the device runs more (cuOccupancyMaxPotentialClusterSize, CUDA 12.0 and "
+           "later)";
+  }
+  if (blocks > std::size_t(most)) {
+    return std::to_string(blocks) + " blocks a cluster are more than the " + std::to_string(most) +
+           " the device holds in a cluster of this kernel with these blocks (8 are "
+           "portable; sm_90 holds up to 16 where the blocks' threads and shared memory allow): "
+           "use smaller clusters";
+  }
+  return {};
+}
+
 inline void check_cluster(const Function& f, const LaunchConfig& c) {
   const DeviceProperties& p = f.device().properties();
   auto fail = [&](const std::string& what) {
@@ -135,9 +156,10 @@ inline void check_cluster(const Function& f, const LaunchConfig& c) {
     }
   }
   if (c.cluster.count() > 8) {
-    fail(std::to_string(c.cluster.count()) +
-         " blocks a cluster is past the portable limit of 8 (non-portable sizes are not "
-         "supported yet)");
+    const unsigned block[3] = {c.block.x, c.block.y, c.block.z};
+    const std::string why =
+        cluster_size_error(c.cluster.count(), f.max_cluster_blocks(block, c.shared_bytes));
+    if (!why.empty()) fail(why);
   }
 }
 

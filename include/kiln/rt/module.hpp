@@ -104,6 +104,34 @@ class Function {
     return clusters;
   }
 
+  /// The most blocks of block[0] x [1] x [2] threads with `dynamic_shared` bytes each that
+  /// one thread-block cluster of this kernel may hold on its device: 8 is portable, and
+  /// where the device runs more (16 on sm_90, for blocks small enough) the kernel is allowed
+  /// them first (non-portable sizes), so the answer is the device's own. 0 where the driver
+  /// cannot tell (HIP, CUDA before 12). Asked of the driver once per shape, then remembered.
+  int max_cluster_blocks(const unsigned* block, std::size_t dynamic_shared) const {
+    const DriverApi& api = driver();
+    if (!api.max_cluster_size || !api.function_allow_non_portable_clusters) return 0;
+    const std::array<unsigned, 4> key{block[0], block[1], block[2], unsigned(dynamic_shared)};
+    auto& memo = *state_->occupancy;
+    std::lock_guard lock(memo.mutex);
+    for (const auto& [k, v] : memo.cluster_sizes) {
+      if (k == key) return v;
+    }
+    ContextGuard g(device().context());
+    if (!memo.non_portable) {
+      api.check(api.function_allow_non_portable_clusters(handle()),
+                "function_allow_non_portable_clusters",
+                "allowing " + name() + " clusters of more than 8 blocks");
+      memo.non_portable = true;
+    }
+    int blocks = 0;
+    api.check(api.max_cluster_size(&blocks, handle(), block, unsigned(dynamic_shared)),
+              "max_cluster_size", "asking how many blocks a cluster of " + name() + " may hold");
+    memo.cluster_sizes.emplace_back(key, blocks);
+    return blocks;
+  }
+
   bool valid() const { return state_ != nullptr; }
 
  private:
@@ -117,11 +145,14 @@ class Function {
     bool knows_parameters = false;
     std::shared_ptr<const void> module_keepalive;
     // The driver's occupancy answers, remembered: max_active_clusters' by (block, cluster,
-    // shared bytes), occupancy's by (block size, shared bytes).
+    // shared bytes), occupancy's by (block size, shared bytes), max_cluster_blocks' by
+    // (block, shared bytes); and whether the kernel is allowed non-portable cluster sizes.
     struct Occupancy {
       std::mutex mutex;
       std::vector<std::pair<std::array<unsigned, 7>, int>> clusters;
       std::vector<std::pair<std::pair<int, std::size_t>, int>> blocks;
+      std::vector<std::pair<std::array<unsigned, 4>, int>> cluster_sizes;
+      bool non_portable = false;
     };
     std::shared_ptr<Occupancy> occupancy;
   };

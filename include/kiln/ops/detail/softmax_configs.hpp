@@ -152,8 +152,11 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
   }
   if (c.vectors_per_thread < 1) throw Error(what + "vectors_per_thread must be positive");
   if (c.cluster_blocks != 1) {
-    if (c.cluster_blocks != 2 && c.cluster_blocks != 4 && c.cluster_blocks != 8) {
-      throw Error(what + "cluster_blocks must be 1, 2, 4 or 8");
+    if (c.cluster_blocks != 2 && c.cluster_blocks != 4 && c.cluster_blocks != 8 &&
+        c.cluster_blocks != 16) {
+      throw Error(what +
+                  "cluster_blocks must be 1, 2, 4, 8 or 16 (16: not portable, where the "
+                  "device holds such a cluster)");
     }
     if (c.rows_per_block != 1) {
       throw Error(what + "a cluster shares one row among its blocks (rows_per_block = 1)");
@@ -309,6 +312,36 @@ inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p,
   return out;
 }
 
+/// The staged cluster candidates for `p` (the forward on sm_90: softmax_description adds
+/// them where the device has clusters), for rows longer than one staged block holds
+/// (softmax_max_staged_bytes, and the device's `shared_optin` less 4 KiB): the row split
+/// over the fewest blocks of a cluster, 2 to 16, whose slices fit, each slice staged by
+/// 512 or 1024 threads, so that the row is read from memory once (64 x 1M f16: 16 blocks of
+/// 128 KiB; clusters of 16 are not portable, and run where the device holds them). Where
+/// one block holds the row, clusters of staged blocks lost to it (ran at 29-66% of a copy
+/// on the H200): none are offered there. Tuning candidates only, never the heuristic's
+/// choice (not yet timed).
+inline std::vector<SoftmaxConfig> softmax_staged_cluster_configs(const SoftmaxParams& p,
+                                                                 int warp_size,
+                                                                 std::int64_t shared_optin) {
+  std::vector<SoftmaxConfig> out;
+  const int esize = gen::size_of(p.dtype);
+  const int vec = softmax_vector_width(p);
+  const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
+  const std::int64_t fits = std::min(softmax_max_staged_bytes, shared_optin - 4 * 1024);
+  if (row_bytes <= fits || vec * esize < 4) return out;
+  const std::int64_t vecs = p.cols / vec;
+  for (int blocks : {2, 4, 8, 16}) {
+    if (vecs % blocks != 0 || row_bytes / blocks > fits) continue;
+    for (int t : {512, 1024}) {
+      if (t % warp_size != 0 || vecs / blocks % t != 0) continue;
+      out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(vecs / blocks / t), blocks});
+    }
+    break;  // the fewest blocks whose slices fit
+  }
+  return out;
+}
+
 /// The config taken without timing (KILN_TUNE=off), from timings on an H200
 /// (benchmarks/softmax --sweep):
 ///   rows up to 16 KiB  one pass, each thread holding two 16-byte vectors (at least 16
@@ -357,7 +390,11 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
   if (row_bytes >= 32 * 1024) {
     const int threads = p.dtype == gen::DType::f32 ? 1024 : 512;
     for (const auto& c : candidates) {
-      if (c.strategy == SoftmaxStrategy::staged && c.threads_per_row == threads) return c;
+      // (A block a row: staged clusters are tuning candidates only.)
+      if (c.strategy == SoftmaxStrategy::staged && c.cluster_blocks == 1 &&
+          c.threads_per_row == threads) {
+        return c;
+      }
     }
   }
   if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
