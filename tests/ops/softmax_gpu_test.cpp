@@ -168,6 +168,21 @@ const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, Softma
 
 }  // namespace
 
+/// Kernel `fn` launched as `lc` on `stream` over p.rows rows of each kind of data, against
+/// the CPU reference.
+void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const SoftmaxParams& p,
+                      const std::string& name, const rt::Device& gpu, rt::Stream& stream,
+                      std::mt19937& rng) {
+  lc.stream = stream;
+  for (int kind : {0, 1, 2}) {
+    const Data d = make_data(p.dtype, p.rows, p.cols, kind, rng);
+    DeviceData dev(d, gpu);
+    launch_over(fn, lc, p.dtype, p.rows, dev.in, dev.out);
+    stream.synchronize();
+    check(d, dev.result(p.dtype), name + " data " + std::to_string(kind));
+  }
+}
+
 TEST_CASE("every candidate config computes softmax, ragged rows and huge values included") {
   rt::Device gpu(0);
   const auto& props = gpu.properties();
@@ -184,16 +199,8 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
         REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        const rt::Function& fn = built[i].kernel->function();
-        rt::LaunchConfig lc = built[i].kernel->launch_config();
-        lc.stream = stream;
-        for (int kind : {0, 1, 2}) {
-          const Data d = make_data(dt, p.rows, cols, kind, rng);
-          DeviceData dev(d, gpu);
-          launch_over(fn, lc, dt, p.rows, dev.in, dev.out);
-          stream.synchronize();
-          check(d, dev.result(dt), name + " data " + std::to_string(kind));
-        }
+        check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, name,
+                         gpu, stream, rng);
       }
     }
   }
@@ -223,21 +230,14 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
       CAPTURE(name);
       REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
       const rt::Function& fn = built[i].kernel->function();
-      rt::LaunchConfig lc = built[i].kernel->launch_config();
-      lc.stream = stream;
+      const rt::LaunchConfig lc = built[i].kernel->launch_config();
       const unsigned block[3] = {lc.block.x, lc.block.y, lc.block.z};
       const int most = fn.max_cluster_blocks(block, lc.shared_bytes);
       if (most < int(lc.cluster.count())) {
         MESSAGE("skipped " << name << ": the device holds clusters of " << most << " such blocks");
         continue;
       }
-      for (int kind : {0, 1, 2}) {
-        const Data d = make_data(dt, p.rows, p.cols, kind, rng);
-        DeviceData dev(d, gpu);
-        launch_over(fn, lc, dt, p.rows, dev.in, dev.out);
-        stream.synchronize();
-        check(d, dev.result(dt), name + " data " + std::to_string(kind));
-      }
+      check_every_kind(fn, lc, p, name, gpu, stream, rng);
       ++ran;
     }
   }
