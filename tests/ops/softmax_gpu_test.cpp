@@ -166,8 +166,6 @@ std::string describe(const Data& d) {
 
 const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
 
-}  // namespace
-
 /// Kernel `fn` launched as `lc` on `stream` over p.rows rows of each kind of data, against
 /// the CPU reference.
 void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const SoftmaxParams& p,
@@ -182,6 +180,8 @@ void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const Softmax
     check(d, dev.result(p.dtype), name + " data " + std::to_string(kind));
   }
 }
+
+}  // namespace
 
 TEST_CASE("every candidate config computes softmax, ragged rows and huge values included") {
   rt::Device gpu(0);

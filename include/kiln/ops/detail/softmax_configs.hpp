@@ -288,6 +288,13 @@ inline int softmax_staged_min_blocks(const SoftmaxParams& p, const SoftmaxConfig
   return staged_min_blocks(c.threads_per_row, softmax_shared_bytes(p, c));
 }
 
+/// The most bytes of a row one staged block holds on a device whose blocks may have
+/// `shared_optin` bytes of shared memory: softmax_max_staged_bytes, and 4 KiB less than
+/// that (both staged candidates keep to it).
+inline std::int64_t softmax_staged_fit(std::int64_t shared_optin) {
+  return std::min(softmax_max_staged_bytes, shared_optin - 4 * 1024);
+}
+
 /// The staged candidates for `p` (the forward: softmax_description adds them), for rows of
 /// 32 KiB and more whose vectors are 4 to 16 bytes and whose bytes are at most
 /// softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB: the
@@ -300,8 +307,7 @@ inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p,
   const int esize = gen::size_of(p.dtype);
   const int vec = softmax_vector_width(p);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
-  if (row_bytes < 32 * 1024 || vec * esize < 4 || row_bytes > softmax_max_staged_bytes ||
-      row_bytes > shared_optin - 4 * 1024) {
+  if (row_bytes < 32 * 1024 || vec * esize < 4 || row_bytes > softmax_staged_fit(shared_optin)) {
     return out;
   }
   const std::int64_t vecs = p.cols / vec;
@@ -329,7 +335,7 @@ inline std::vector<SoftmaxConfig> softmax_staged_cluster_configs(const SoftmaxPa
   const int esize = gen::size_of(p.dtype);
   const int vec = softmax_vector_width(p);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
-  const std::int64_t fits = std::min(softmax_max_staged_bytes, shared_optin - 4 * 1024);
+  const std::int64_t fits = softmax_staged_fit(shared_optin);
   if (row_bytes <= fits || vec * esize < 4) return out;
   const std::int64_t vecs = p.cols / vec;
   for (int blocks : {2, 4, 8, 16}) {
