@@ -54,8 +54,9 @@ KILN_HOST_DEVICE constexpr int one_pass_min_blocks() {
 #else
   if (kMultiPass) return 1;
   const int threads = kThreadsPerRow * kRowsPerBlock;
-  // (ptxas spills a few bytes a thread in some LayerNorm bf16 kinds under these bounds,
-  // e.g. 14 at 128 columns and 36 at 8192 with the residual on sm_90. Leaving LayerNorm 8
+  // (LayerNorm bf16 had spilled a few bytes a thread in some kinds under these bounds,
+  // e.g. 14 at 128 columns and 36 at 8192 with the residual on sm_90, until its bf16
+  // pairs were converted as 32-bit words (kiln::to_float_pair). Leaving LayerNorm 8
   // registers more cost 8192 x 8192 f16 a block an SM: 74% of a copy where it runs at
   // 87% as it is.)
   const int row_registers = kIters * kVec * int(sizeof(Elem)) / 4 + 32;
@@ -75,7 +76,11 @@ static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per bl
 // ---- f32 math over f16 / bf16 / f32 storage: kiln::to_float and kiln::from_float
 // (kiln/device/half.hpp) ----
 using kiln::from_float;
+using kiln::from_float_pair;
+using kiln::from_floats;
 using kiln::to_float;
+using kiln::to_float_pair;
+using kiln::to_floats;
 #if KILN_HIP
 KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
   return 1.0f / __builtin_sqrtf(x);
@@ -86,6 +91,14 @@ KILN_DEVICE KILN_FORCEINLINE float reciprocal_sqrt(float x) {
   return 1.0f / sqrtf(x);
 }
 #endif
+
+KILN_DEVICE KILN_FORCEINLINE float fma_f32(float x, float y, float z) {
+#if KILN_HIP
+  return __builtin_fmaf(x, y, z);
+#else
+  return fmaf(x, y, z);
+#endif
+}
 
 /// Two partial sums of a row (LayerNorm: of h - K and (h - K)^2, or of h - mean; RMSNorm:
 /// of h^2), reduced together.
@@ -139,13 +152,24 @@ KILN_DEVICE KILN_FORCEINLINE Stats row_stats(Sums total, float shift, float eps)
   }
 }
 
+/// x + residual, rounded to the storage type.
+KILN_DEVICE KILN_FORCEINLINE Vector sum_of(const Vector& x, const Vector& r) {
+  float fx[kVec], fr[kVec];
+  to_floats(x.v, fx);
+  to_floats(r.v, fr);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) fx[j] += fr[j];
+  Vector h;
+  from_floats(fx, h.v);
+  return h;
+}
+
 /// h = x + residual at vector c, rounded to the storage type (or x alone).
 KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV c) {
   Vector v = kiln::load_vector<kVec>(In(a.x + start)[c]);
   if constexpr (kResidual) {
     const Vector r = kiln::load_vector<kVec>(In(a.residual + start)[c]);
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) from_float(to_float(v[j]) + to_float(r[j]), v[j]);
+    v = sum_of(v, r);
   }
   return v;
 }
@@ -167,36 +191,75 @@ KILN_DEVICE KILN_FORCEINLINE Affine affine_at(const Args& a, COLV c) {
   return f;
 }
 
-/// y at a vector from h there and the Affine there: (h - mean) * rstd * weight + bias.
-KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Affine& f, const Vector& v,
-                                               Stats s) {
+template <class T>
+struct IsBf16 {
+  static constexpr bool value = false;
+};
+template <>
+struct IsBf16<kiln::bf16> {
+  static constexpr bool value = true;
+};
+constexpr bool kBf16 = IsBf16<Elem>::value;
+
+/// Whether the launch has the weight, and LayerNorm's the bias: the write loops then take
+/// their copy inlined with `affine` true, whose bias is one multiply-add an element with
+/// no test of the pointers; the copy with `affine` false serves every other case.
+KILN_DEVICE KILN_FORCEINLINE bool has_affine(const Args& a) {
+  return a.weight != nullptr && (kRms || a.bias != nullptr);
+}
+
+/// y at a vector from h there, the weight and bias there: (h - mean) * rstd * weight +
+/// bias (`affine`: both known present, a constant where it is inlined).
+KILN_DEVICE KILN_FORCEINLINE Vector normalized_with(const Args& a, bool affine, const Vector& wv,
+                                                    const Vector& bv, const Vector& v, Stats s) {
   Vector o;
+  if constexpr (kVec % 2 == 0) {
+    if (affine || kBf16) {
+      // Pair by pair (kiln::to_float_pair: bf16 words, packed rounding), the bias one fma
+      // where it is known present.
+      auto one = [&](float h, float w, float b) {
+        const float n = (h - s.mean) * s.rstd;
+        if (affine) return kRms ? n * w : fma_f32(n, w, b);
+        float y = n;
+        if (a.weight) y *= w;
+        if (!kRms && a.bias) y += b;
+        return y;
+      };
+#pragma unroll
+      for (int j = 0; j < kVec; j += 2) {
+        float h0, h1, w0 = 1.0f, w1 = 1.0f, b0 = 0.0f, b1 = 0.0f;
+        to_float_pair(v.v, j, h0, h1);
+        if (affine || a.weight) to_float_pair(wv.v, j, w0, w1);
+        if (!kRms && (affine || a.bias)) to_float_pair(bv.v, j, b0, b1);
+        from_float_pair(one(h0, w0, b0), one(h1, w1, b1), o.v, j);
+      }
+      return o;
+    }
+  }
+  // Element by element. (f16 pairs here, with the weights held ahead, took LayerNorm's
+  // staged 1024 x 65536 from 84% to 82% of a copy on the H200.)
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
     float y = (to_float(v[j]) - s.mean) * s.rstd;
-    if (a.weight) y *= to_float(f.w[j]);
-    if (!kRms && a.bias) y += to_float(f.b[j]);
+    if (affine || a.weight) y *= to_float(wv[j]);
+    if (!kRms && (affine || a.bias)) y += to_float(bv[j]);
     from_float(y, o[j]);
   }
   return o;
 }
-/// y at vector c from h there, the weight and bias loaded here. (The arithmetic written
-/// out again rather than shared: through the Affine struct LayerNorm's multi-pass and
-/// one-pass kernels spilled hundreds of bytes a thread, and ran at 13-40% of a copy; with
-/// the arithmetic in a function taking the weight and bias, LayerNorm bf16 compiles to
-/// other PTX than was measured.)
-KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, const Vector& v, COLV c, Stats s) {
-  Vector w, b, o;
-  if (a.weight) w = kiln::load_vector<kVec>(In(a.weight)[c]);
-  if (!kRms && a.bias) b = kiln::load_vector<kVec>(In(a.bias)[c]);
-#pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    float y = (to_float(v[j]) - s.mean) * s.rstd;
-    if (a.weight) y *= to_float(w[j]);
-    if (!kRms && a.bias) y += to_float(b[j]);
-    from_float(y, o[j]);
-  }
-  return o;
+
+/// y at a vector from h there and the Affine there.
+KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, bool affine, const Affine& f,
+                                               const Vector& v, Stats s) {
+  return normalized_with(a, affine, f.w, f.b, v, s);
+}
+/// y at vector c from h there, the weight and bias loaded here.
+KILN_DEVICE KILN_FORCEINLINE Vector normalized(const Args& a, bool affine, const Vector& v, COLV c,
+                                               Stats s) {
+  Vector wv, bv;
+  if (affine || a.weight) wv = kiln::load_vector<kVec>(In(a.weight)[c]);
+  if (!kRms && (affine || a.bias)) bv = kiln::load_vector<kVec>(In(a.bias)[c]);
+  return normalized_with(a, affine, wv, bv, v, s);
 }
 
 /// Thread 0 of the row writes its statistics where they are asked for.
@@ -231,8 +294,10 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       if (i >= held) continue;  // (a thread holds its first `held` vectors)
+      float h[kVec];
+      to_floats(v[i].v, h);
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) part += to_float(v[i][j]) * to_float(v[i][j]);
+      for (int j = 0; j < kVec; ++j) part += h[j] * h[j];
     }
     part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
     s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
@@ -245,9 +310,11 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       if (i >= held) continue;
+      float h[kVec];
+      to_floats(v[i].v, h);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(v[i][j]) - shift;
+        const float d = h[j] - shift;
         part.a += d;
         part.b += d * d;
       }
@@ -256,12 +323,19 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     s = shifted_stats(total, shift, a.eps);
   }
   if (!valid) return;  // after the last barrier
+  auto write = [&](bool full) {
 #pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    const COLV c = first + COLV(i * kThreadsPerRow);
-    if (!in_row<kThreadsPerRow>(c)) continue;
-    if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
-    kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kThreadsPerRow>(c)) continue;
+      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
+      kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, full, v[i], c, s));
+    }
+  };
+  if (has_affine(a)) {
+    write(true);
+  } else {
+    write(false);
   }
   if (first == COLV(0)) write_stats(a, row, s);
 }
@@ -291,22 +365,11 @@ constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
     kThreadsPerRow, kStagedByHost, (kResidual ? 2 : 1) * kVecs * (long long)sizeof(Vector));
 #endif
 
-template <class T>
-struct IsBf16 {
-  static constexpr bool value = false;
-};
-template <>
-struct IsBf16<kiln::bf16> {
-  static constexpr bool value = true;
-};
-
 /// h at this thread's vector v of the staged rows (x, then the residual's kVecs vectors).
 KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
   Vector h = kiln::load_whole(rows + v);
   if constexpr (kResidual) {
-    const Vector r = kiln::load_whole(rows + kVecs + v);
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) from_float(to_float(h[j]) + to_float(r[j]), h[j]);
+    h = sum_of(h, kiln::load_whole(rows + kVecs + v));
   }
   return h;
 }
@@ -370,10 +433,11 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
     kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
 #pragma unroll
     for (int i = Groups::first(g); i < Groups::end(g); ++i) {
-      const Vector h = staged_h(rows, i * kThreadsPerRow + t);
+      float h[kVec];
+      to_floats(staged_h(rows, i * kThreadsPerRow + t).v, h);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(h[j]) - shift;
+        const float d = h[j] - shift;
         part.a += kRms ? d * d : d;
         part.b += d * d;
       }
@@ -384,25 +448,33 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   // writes, unrolled by two. (The ring takes 8 to 16 registers: with fewer left, LayerNorm
   // spilled; and LayerNorm bf16, whose conversions take more, spilled 16 bytes a thread
   // with it at 64 registers, and ran at 75% of a copy where it runs at 79% without.)
-  constexpr bool kBf16 = IsBf16<Elem>::value;
   constexpr bool kWeightsAhead =
       65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms);
   constexpr int kUnroll = kWeightsAhead ? kIters : 2;
   AffineAhead affine;
   if constexpr (kWeightsAhead) affine.start(a, COLV(t));
   const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
+  auto write = [&](bool full) {
 #pragma unroll kUnroll
-  for (int i = 0; i < kIters; ++i) {
-    const int v = i * kThreadsPerRow + t;
-    const Vector h = staged_h(rows, v);
-    if constexpr (kWeightsAhead) {
-      const Affine f = affine.take(a, i);
-      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
-      kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, f, h, s));
-    } else {  // (as the other kernels write: through affine_at, LayerNorm spilled here)
-      if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
-      kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, h, COLV(v), s));
+    for (int i = 0; i < kIters; ++i) {
+      const int v = i * kThreadsPerRow + t;
+      const Vector h = staged_h(rows, v);
+      if constexpr (kWeightsAhead) {
+        const Affine f = affine.take(a, i);
+        if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
+        kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, full, f, h, s));
+      } else {  // (as the other kernels write: through affine_at, LayerNorm spilled here)
+        if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
+        kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, full, h, COLV(v), s));
+      }
     }
+  };
+  // (With the weights ahead, one copy: two took LayerNorm f16's t1024 kernel from 55 to 62
+  // registers.)
+  if (!kWeightsAhead && has_affine(a)) {
+    write(true);
+  } else {
+    write(false);
   }
   if (t == 0) write_stats(a, row, s);
 }
@@ -438,9 +510,11 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
       if (!in_row<kStep>(c)) continue;
       if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
+      float h[kVec];
+      to_floats(v[i].v, h);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) {
-        const float d = to_float(v[i][j]) - shift;
+        const float d = h[j] - shift;
         part.a += kRms ? d * d : d;
         part.b += d * d;
       }
@@ -448,20 +522,27 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
   }
   const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
   const Elem* h = kResidual ? a.h : a.x;
-  for (int step = kSteps - 1; step >= 0; --step) {
-    Vector v[kIters];
+  auto write = [&](bool full) {
+    for (int step = kSteps - 1; step >= 0; --step) {
+      Vector v[kIters];
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-      if (in_row<kStep>(c)) v[i] = kiln::load_vector<kVec>(In(h + start)[c]);
-    }
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (in_row<kStep>(c)) v[i] = kiln::load_vector<kVec>(In(h + start)[c]);
+      }
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-      if (in_row<kStep>(c)) {
-        kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, v[i], c, s));
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+        if (in_row<kStep>(c)) {
+          kiln::store_vector<kVec>(Out(a.y + start)[c], normalized(a, full, v[i], c, s));
+        }
       }
     }
+  };
+  if (has_affine(a)) {
+    write(true);
+  } else {
+    write(false);
   }
   if (first == COLV(0)) write_stats(a, row, s);
 }

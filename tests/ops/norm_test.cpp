@@ -666,14 +666,11 @@ TEST_CASE("NVRTC: every kind of config compiles for sm_80, sm_86, sm_89 and sm_9
     validate_norm_config(k.p, k.c, 32);
     const std::string name = norm_kernel_name(k.p, k.c);
     CAPTURE(name);
-    // No local memory in the PTX: the row held in registers must stay there. Staged kinds
-    // must not spill either; the register kinds' launch bounds trade a few spilled bytes
-    // in some LayerNorm bf16 kinds (14 at 128 columns, 36 at 8192 with the residual, on
-    // sm_90) for a block more an SM, and report them. (The kernel cache's in-memory
-    // compile is checked on the first kind only.)
-    kiln_test::compile_for_nvidia_targets(
-        program_for(k), name, first,
-        k.c.strategy == NormStrategy::staged ? kiln_test::Spills::fail : kiln_test::Spills::report);
+    // No local memory in the PTX, and no spills: the row held in registers must stay there.
+    // (LayerNorm bf16 kinds spilled 14 to 36 bytes a thread under the one-pass launch
+    // bounds until bf16 pairs were converted as 32-bit words.) The kernel cache's
+    // in-memory compile is checked on the first kind only.
+    kiln_test::compile_for_nvidia_targets(program_for(k), name, first);
     first = false;
   }
 }

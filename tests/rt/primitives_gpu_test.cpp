@@ -1,14 +1,18 @@
 // The sm_80 device primitives, each alone on a GPU: cp.async tile copies through a
 // multi-stage ring with zero-fill at ragged edges (tests/device/async_kernel.cu); ldmatrix
 // against a plain element-wise fragment load; one mma.sync m16n8k16 (f16 and bf16) against
-// the CPU, its accumulator stored through typed coordinates. Every result is checked against
-// a double-precision CPU reference on fresh random data, the output poisoned with NaN first.
+// the CPU, its accumulator stored through typed coordinates; kiln/device/half.hpp's pair
+// conversions against its element-by-element ones. Every result is checked against a
+// double-precision CPU reference on fresh random data (or bit for bit), the output poisoned
+// first.
 // Skips (exit 77) where there is no GPU.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -167,6 +171,104 @@ TEST_CASE("ldmatrix matches a plain fragment load, and mma.sync m16n8k16 matches
       }
       CHECK(wrong == 0);
     }
+  }
+}
+
+namespace {
+
+// kiln/device/half.hpp's pair conversions against its element-by-element ones: every
+// 16-bit pattern of f16 and bf16 to float (words[i] holds patterns 2i and 2i + 1), and
+// floats of every kind (random bit patterns, zeros, infinities, NaNs, subnormals, halfway
+// cases) rounded back.
+const char* conversion_source = R"(
+#include "kiln/device.hpp"
+#include "kiln/device/half.hpp"
+template <class T>
+__device__ void run(const kiln::Vec<T, 2>* words, const float* floats, unsigned* to_pair,
+                    unsigned* to_elem, kiln::Vec<T, 2>* from_pair, kiln::Vec<T, 2>* from_elem,
+                    int n) {
+  const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i >= n) return;
+  const kiln::Vec<T, 2> v = words[i];
+  float lo, hi;
+  kiln::to_float_pair(v.v, 0, lo, hi);
+  to_pair[2 * i] = __float_as_uint(lo);
+  to_pair[2 * i + 1] = __float_as_uint(hi);
+  to_elem[2 * i] = __float_as_uint(kiln::to_float(v[0]));
+  to_elem[2 * i + 1] = __float_as_uint(kiln::to_float(v[1]));
+  kiln::Vec<T, 2> p, e;
+  kiln::from_float_pair(floats[2 * i], floats[2 * i + 1], p.v, 0);
+  kiln::from_float(floats[2 * i], e[0]);
+  kiln::from_float(floats[2 * i + 1], e[1]);
+  from_pair[i] = p;
+  from_elem[i] = e;
+}
+extern "C" __global__ void convert_f16(const kiln::Vec<kiln::f16, 2>* w, const float* f,
+                                       unsigned* tp, unsigned* te, kiln::Vec<kiln::f16, 2>* fp,
+                                       kiln::Vec<kiln::f16, 2>* fe, int n) {
+  run<kiln::f16>(w, f, tp, te, fp, fe, n);
+}
+extern "C" __global__ void convert_bf16(const kiln::Vec<kiln::bf16, 2>* w, const float* f,
+                                        unsigned* tp, unsigned* te, kiln::Vec<kiln::bf16, 2>* fp,
+                                        kiln::Vec<kiln::bf16, 2>* fe, int n) {
+  run<kiln::bf16>(w, f, tp, te, fp, fe, n);
+}
+)";
+
+}  // namespace
+
+TEST_CASE("16-bit pairs convert as their elements do: every pattern, every kind of float") {
+  constexpr int n = 32768;  // words: 65536 patterns
+  std::vector<std::uint32_t> words(n);
+  for (std::uint32_t i = 0; i < std::uint32_t(n); ++i) words[i] = (2 * i) | ((2 * i + 1) << 16);
+  std::vector<std::uint32_t> bits(2 * std::size_t(n));
+  std::mt19937 rng(std::random_device{}());
+  for (auto& b : bits) b = std::uint32_t(rng());
+  const std::uint32_t special[] = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u,
+                                   0xffc00001u, 0x7f800001u, 0x7fbfffffu, 0x00000001u, 0x807fffffu,
+                                   0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f80ffffu, 0x477ff000u,
+                                   0x477fefffu, 0x47800000u, 0x33000000u, 0x33000001u, 0xb3800000u,
+                                   0x387fc000u, 0x7f7fffffu, 0xff7f8000u, 0x3f801000u};
+  for (std::size_t s = 0; s < std::size(special); ++s) {
+    bits[s] = special[s];  // each also beside a random one, in both halves of a pair
+    bits[2 * std::size(special) + 2 * s + 1] = special[s];
+  }
+  std::vector<float> floats(bits.size());
+  std::memcpy(floats.data(), bits.data(), bits.size() * 4);
+  const kiln::jit::Program program{"conversions.cu", conversion_source, {}, {}};
+  for (const char* kernel : {"convert_f16", "convert_bf16"}) {
+    CAPTURE(kernel);
+    const bool bf16 = std::string(kernel) == "convert_bf16";
+    const auto k = kiln::kernel(program, kernel);
+    kiln::rt::DeviceBuffer<std::uint32_t> d_words(words.size()), d_to_pair(bits.size()),
+        d_to_elem(bits.size()), d_from_pair(words.size()), d_from_elem(words.size());
+    kiln::rt::DeviceBuffer<float> d_floats(floats.size());
+    d_words.copy_from(words);
+    d_floats.copy_from(floats);
+    for (auto* out : {&d_to_pair, &d_to_elem, &d_from_pair, &d_from_elem}) out->fill_bytes(0xa5);
+    k.launch((n + 255) / 256, 256, d_words, d_floats, d_to_pair, d_to_elem, d_from_pair,
+             d_from_elem, n);
+    const auto to_pair = d_to_pair.to_vector(), to_elem = d_to_elem.to_vector();
+    const auto from_pair = d_from_pair.to_vector(), from_elem = d_from_elem.to_vector();
+    int wrong_to = 0, wrong_from = 0;
+    for (std::size_t x = 0; x < to_pair.size(); ++x) wrong_to += to_pair[x] != to_elem[x];
+    // Rounded back: the same 16 bits, or both NaN (a NaN's payload may differ).
+    auto is_nan = [&](std::uint32_t h) {
+      return bf16 ? (h & 0x7f80u) == 0x7f80u && (h & 0x7fu) != 0
+                  : (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0;
+    };
+    for (std::size_t x = 0; x < from_pair.size(); ++x) {
+      for (int half : {0, 16}) {
+        const std::uint32_t p = (from_pair[x] >> half) & 0xffffu,
+                            e = (from_elem[x] >> half) & 0xffffu;
+        wrong_from += !(p == e || (is_nan(p) && is_nan(e)));
+      }
+    }
+    CHECK(wrong_to == 0);
+    CHECK(wrong_from == 0);
+    // The element-by-element conversion is what the host expects: patterns 1.0 and -2.0.
+    CHECK(to_elem[bf16 ? 0x3f80 : 0x3c00] == 0x3f800000u);
+    CHECK(to_elem[0xc000] == 0xc0000000u);  // -2.0 in both
   }
 }
 

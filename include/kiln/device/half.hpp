@@ -108,6 +108,68 @@ KILN_DEVICE KILN_FORCEINLINE void from_float(float x, __nv_bfloat16& out) {
   out = __float2bfloat16_rn(x);
 }
 #endif
+
+// ---- Two elements at a time, j and j + 1 of an array (a kiln::Vec's `v`; j even):
+// to_float_pair(in, j, lo, hi) and from_float_pair(lo, hi, out, j), and whole arrays:
+// to_floats(in, out) and from_floats(in, out). bf16 pairs are read as one 32-bit word
+// (the low element a shift, the high one a mask: one instruction an element, where the
+// element-by-element conversion extracts each half first), and on NVIDIA GPUs f16 and
+// bf16 pairs are rounded by one packed conversion (cvt.rn.{f16x2,bf16x2}.f32) rather than
+// two and a merge. The values are to_float's and from_float's. (Converting a vector pair
+// by pair inside the arithmetic keeps fewer values live than whole arrays first: a
+// LayerNorm write over whole arrays spilled where the pairs do not.) ----
+namespace detail {
+template <class T>
+struct StoragePair {
+  T lo, hi;
+};
+}  // namespace detail
+
+template <class T, int N>
+KILN_DEVICE KILN_FORCEINLINE void to_float_pair(const T (&in)[N], int j, float& lo, float& hi) {
+  lo = to_float(in[j]);
+  hi = to_float(in[j + 1]);
+}
+template <int N>
+KILN_DEVICE KILN_FORCEINLINE void to_float_pair(const bf16 (&in)[N], int j, float& lo, float& hi) {
+  const unsigned word = __builtin_bit_cast(unsigned, detail::StoragePair<bf16>{in[j], in[j + 1]});
+  lo = __builtin_bit_cast(float, word << 16);
+  hi = __builtin_bit_cast(float, word & 0xffff0000u);
+}
+
+template <class T, int N>
+KILN_DEVICE KILN_FORCEINLINE void from_float_pair(float lo, float hi, T (&out)[N], int j) {
+  from_float(lo, out[j]);
+  from_float(hi, out[j + 1]);
+}
+#if !KILN_HIP
+template <int N>
+KILN_DEVICE KILN_FORCEINLINE void from_float_pair(float lo, float hi, __nv_bfloat16 (&out)[N],
+                                                  int j) {
+  const __nv_bfloat162 pair = __floats2bfloat162_rn(lo, hi);
+  out[j] = pair.x;
+  out[j + 1] = pair.y;
+}
+template <int N>
+KILN_DEVICE KILN_FORCEINLINE void from_float_pair(float lo, float hi, __half (&out)[N], int j) {
+  const __half2 pair = __floats2half2_rn(lo, hi);
+  out[j] = pair.x;
+  out[j + 1] = pair.y;
+}
+#endif
+
+template <class T, int N>
+KILN_DEVICE KILN_FORCEINLINE void to_floats(const T (&in)[N], float (&out)[N]) {
+#pragma unroll
+  for (int j = 0; j + 1 < N; j += 2) to_float_pair(in, j, out[j], out[j + 1]);
+  if constexpr (N % 2 != 0) out[N - 1] = to_float(in[N - 1]);
+}
+template <class T, int N>
+KILN_DEVICE KILN_FORCEINLINE void from_floats(const float (&in)[N], T (&out)[N]) {
+#pragma unroll
+  for (int j = 0; j + 1 < N; j += 2) from_float_pair(in[j], in[j + 1], out, j);
+  if constexpr (N % 2 != 0) from_float(in[N - 1], out[N - 1]);
+}
 #endif  // KILN_GPU_COMPILER
 
 }  // namespace kiln
