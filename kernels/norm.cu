@@ -191,15 +191,7 @@ KILN_DEVICE KILN_FORCEINLINE Affine affine_at(const Args& a, COLV c) {
   return f;
 }
 
-template <class T>
-struct IsBf16 {
-  static constexpr bool value = false;
-};
-template <>
-struct IsBf16<kiln::bf16> {
-  static constexpr bool value = true;
-};
-constexpr bool kBf16 = IsBf16<Elem>::value;
+constexpr bool kBf16 = kiln::detail::is_same<Elem, kiln::bf16>;
 
 /// Whether the launch has the weight, and LayerNorm's the bias: the write loops then take
 /// their copy inlined with `affine` true, whose bias is one multiply-add an element with
