@@ -198,18 +198,21 @@ struct SplitBarriers {
 };
 
 // The epilogue's values of a consumer's rows of a tile, from (m0, n0), in place: every
-// accumulator element through its typed coordinates, all before any store (reads of C and
-// of the epilogue's arguments), so no load waits behind a store that might alias it. The
+// accumulator element through its typed coordinates, all before any direct store (reads of
+// C and of the epilogue's arguments), so no load waits behind a store that might alias it
+// (store_by_tma takes them a group of chunks at a time, each read before its own store). The
 // copy for tiles wholly inside C (kChecked false) has no bounds checks, so the compiler can
 // issue its loads (bias, residual, C) together rather than each behind its own branch.
-template <bool kChecked>
+// (Elements [E0, E1) of accumulators [I0, I1) alone: one chunk of a tile, as store_by_tma
+// takes them.)
+template <bool kChecked, int I0 = 0, int I1 = kWgTiles, int E0 = 0, int E1 = Acc::size>
 KILN_DEVICE KILN_FORCEINLINE void tile_values(Acc (&acc)[kWgTiles], const C& c, int m, int n, M m0,
                                               N n0, int wg_thread, float alpha, float beta,
                                               const Epilogue& epilogue) {
 #pragma unroll
-  for (int i = 0; i < kWgTiles; ++i) {
+  for (int i = I0; i < I1; ++i) {
 #pragma unroll
-    for (int e = 0; e < Acc::size; ++e) {
+    for (int e = E0; e < E1; ++e) {
       const auto at = m0 + M(64 * i) + n0 + Acc::coords(wg_thread, e);
       const M row = kiln::get<M>(at);
       const N col = kiln::get<N>(at);
@@ -246,38 +249,54 @@ KILN_DEVICE KILN_FORCEINLINE void store_direct(const Acc (&acc)[kWgTiles], const
 }
 
 // The values into C through this warp's two shared tiles and TMA (kStoreByTma): for each
-// 32-column chunk of the warp's 16 rows, wait until the store issued from the same tile
-// two chunks ago has read it, write the chunk's pairs, and store the box from one lane.
-KILN_DEVICE KILN_FORCEINLINE void store_by_tma(const Acc (&acc)[kWgTiles], const OutRing& ring,
-                                               const kiln::TmaDescriptor& c_map, M m0, N n0,
-                                               int wg_thread, int consumer_warp) {
-  const int lane = wg_thread % kiln::warp_size;
-  const int warp = wg_thread / kiln::warp_size;  // its rows: 16 * warp of each accumulator
-#pragma unroll
-  for (int i = 0; i < kWgTiles; ++i) {
-#pragma unroll
-    for (int q = 0; q < kBN / kOutCols; ++q) {
-      const OutTile tile = ring[kiln::RING_STAGE(2 * consumer_warp + (q & 1))];
-      if (lane == 0) kiln::tma_store_wait<1>();
-      kiln::sync_warp();
-#pragma unroll
-      for (int j = 0; j < kOutCols / 2; j += 2) {
-        // Accumulator columns [q * kOutCols, (q + 1) * kOutCols) are elements [q * kOutCols / 2,
-        // (q + 1) * kOutCols / 2) of each thread (4 of every 8 columns), rows 16 * warp on.
-        const int e = q * kOutCols / 2 + j;
-        const auto at = Acc::coords(wg_thread, e);
-        const M row(kiln::get<M>(at).get() - 16 * warp);
-        const N col(kiln::get<N>(at).get() - q * kOutCols);
-        kiln::Vec<Out, 2> pair{{Out(acc[i][e]), Out(acc[i][e + 1])}};
-        *reinterpret_cast<kiln::Vec<Out, 2>*>(tile[row + col].ptr()) = pair;
-      }
-      kiln::fence_async_shared();
-      kiln::sync_warp();
-      if (lane == 0) {
-        kiln::tma_store<C>(c_map, m0 + M(64 * i + 16 * warp) + n0 + N(q * kOutCols), tile);
-        kiln::tma_store_commit();
-      }
+// 32-column chunk of the warp's 16 rows (chunk Q of accumulator I, then the next, ...),
+// wait until the store issued from the same tile two chunks ago has read it, write the
+// chunk's pairs, and store the box from one lane. The epilogue's values are computed
+// kValueChunks chunks at a time (128 columns of 16-bit C), each group just before its
+// chunks' stores: the values of the whole tile first left the erf GELU epilogue's bias
+// loads issued late, each just before its use (ptxas's schedule within the consumers'
+// registers), and cost 9.0-9.7% over the plain kernel at 8192^3 on the H200; groups of 4
+// chunks 5.4-6.4%, of 2 6.3-7.2%, chunk by chunk 7.8-8.0% (the tanh form, whose arithmetic
+// is little, lost 1-3 points chunk by chunk, and nothing in groups of 4).
+constexpr int kOutChunks = kBN / kOutCols;  // an accumulator's chunks
+constexpr int kValueChunks = kOutChunks < 4 ? kOutChunks : 4;
+static_assert(kOutChunks % kValueChunks == 0, "whole groups of chunks");
+template <bool kChecked, int I = 0, int Q = 0>
+KILN_DEVICE KILN_FORCEINLINE void store_by_tma(Acc (&acc)[kWgTiles], const OutRing& ring,
+                                               const kiln::TmaDescriptor& c_map, const C& c, int m,
+                                               int n, M m0, N n0, int wg_thread, int consumer_warp,
+                                               float alpha, float beta, const Epilogue& epilogue) {
+  if constexpr (I < kWgTiles) {
+    // Accumulator columns [Q * kOutCols, (Q + 1) * kOutCols) are elements [Q * kOutCols / 2,
+    // (Q + 1) * kOutCols / 2) of each thread (4 of every 8 columns), rows 16 * warp on.
+    constexpr int kE0 = Q * kOutCols / 2;
+    if constexpr (Q % kValueChunks == 0) {
+      tile_values<kChecked, I, I + 1, kE0, kE0 + kValueChunks * kOutCols / 2>(
+          acc, c, m, n, m0, n0, wg_thread, alpha, beta, epilogue);
     }
+    const int lane = wg_thread % kiln::warp_size;
+    const int warp = wg_thread / kiln::warp_size;  // its rows: 16 * warp of each accumulator
+    const OutTile tile = ring[kiln::RING_STAGE(2 * consumer_warp + (Q & 1))];
+    if (lane == 0) kiln::tma_store_wait<1>();
+    kiln::sync_warp();
+#pragma unroll
+    for (int j = 0; j < kOutCols / 2; j += 2) {
+      const int e = kE0 + j;
+      const auto at = Acc::coords(wg_thread, e);
+      const M row(kiln::get<M>(at).get() - 16 * warp);
+      const N col(kiln::get<N>(at).get() - Q * kOutCols);
+      kiln::Vec<Out, 2> pair{{Out(acc[I][e]), Out(acc[I][e + 1])}};
+      *reinterpret_cast<kiln::Vec<Out, 2>*>(tile[row + col].ptr()) = pair;
+    }
+    kiln::fence_async_shared();
+    kiln::sync_warp();
+    if (lane == 0) {
+      kiln::tma_store<C>(c_map, m0 + M(64 * I + 16 * warp) + n0 + N(Q * kOutCols), tile);
+      kiln::tma_store_commit();
+    }
+    constexpr bool kLast = Q + 1 == kOutChunks;
+    store_by_tma<kChecked, kLast ? I + 1 : I, kLast ? 0 : Q + 1>(
+        acc, ring, c_map, c, m, n, m0, n0, wg_thread, consumer_warp, alpha, beta, epilogue);
   }
 }
 
@@ -439,16 +458,25 @@ extern "C" __global__ void KILN_LAUNCH_BOUNDS(gemm::kThreads, 1)
     const M m0(tm * kBM);
     const N n0(tn * kBN);
     const bool inside = m0.get() + kBM <= m && n0.get() + kBN <= n;
+    if (kStoreByTma && c_by_tma) {
+      // The values in groups of chunks, each group just before its stores.
+      const int warp =
+          warp_group * (kiln::warp_group_threads / kiln::warp_size) + wg_thread / kiln::warp_size;
+      if (inside) {
+        store_by_tma<false>(acc, out_ring, c_map, c, m, n, m0 + wm, n0, wg_thread, warp, alpha,
+                            beta, epilogue);
+      } else {
+        store_by_tma<true>(acc, out_ring, c_map, c, m, n, m0 + wm, n0, wg_thread, warp, alpha, beta,
+                           epilogue);
+      }
+      continue;
+    }
     if (inside) {
       tile_values<false>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue);
     } else {
       tile_values<true>(acc, c, m, n, m0 + wm, n0, wg_thread, alpha, beta, epilogue);
     }
-    if (kStoreByTma && c_by_tma) {
-      store_by_tma(
-          acc, out_ring, c_map, m0 + wm, n0, wg_thread,
-          warp_group * (kiln::warp_group_threads / kiln::warp_size) + wg_thread / kiln::warp_size);
-    } else if (inside) {
+    if (inside) {
       store_direct<false>(acc, c, m, n, m0 + wm, n0, wg_thread, pairs);
     } else {
       store_direct<true>(acc, c, m, n, m0 + wm, n0, wg_thread, pairs);
