@@ -336,6 +336,11 @@ TEST_CASE("backward: every candidate is valid and holds what fits in registers")
               CHECK(kiln::ops::detail::norm_backward_held_bytes(p, c) <=
                     kiln::ops::detail::norm_backward_register_bytes(block));
             }
+            if (c.strategy == NormStrategy::multi_pass) {  // a step as softmax's backward loads
+              CHECK(kiln::ops::detail::softmax_backward_fits(
+                  kiln::ops::detail::norm_row(kiln::ops::detail::norm_forward(p)),
+                  kiln::ops::detail::to_softmax(c)));
+            }
             CHECK(names.insert(norm_backward_kernel_name(p, c)).second);
           }
           const NormConfig h = norm_backward_heuristic(p, configs);
@@ -396,10 +401,11 @@ TEST_CASE(
   for (const auto& c : wide) CHECK(c.cluster_blocks == 8);
   CHECK(norm_backward_heuristic(p, norm_backward_configs(p, 32, true)) ==
         NormConfig{S::one_pass, 512, 8, 1, 2, 8});
-  // A row of 1M holds no slice of an eighth in one pass: multi pass only.
+  // A row of 1M holds no slice of an eighth in one pass: multi pass only, by 1024 threads
+  // loading 4 vectors a step (softmax's 8 would spill), for every dtype; 1024 threads
+  // loading 8 vectors are no candidate, and no config to ask for.
   p.cols = 1 << 20;
   CHECK(norm_backward_cluster_configs(p, 32).empty());
-  // The rules: one pass only, and never the forward's.
   auto error_of = [](auto&& f) -> std::string {
     try {
       f();
@@ -408,6 +414,23 @@ TEST_CASE(
     }
     return "";
   };
+  for (auto dt : all_dtypes) {
+    for (bool sums : {false, true}) {
+      const NormBackwardParams q{NormKind::layer_norm, dt, 1 << 20, sums, sums, 64};
+      CAPTURE(nlohmann::json(q).dump());
+      const auto candidates = norm_backward_configs(q, 32, true);
+      const int vec = dt == NormDType::f32 ? 4 : 8;
+      CHECK(norm_backward_heuristic(q, candidates) == NormConfig{S::multi_pass, 1024, vec, 1, 4});
+      CHECK(std::find(candidates.begin(), candidates.end(),
+                      NormConfig{S::multi_pass, 1024, vec, 1, 8}) == candidates.end());
+      CHECK(has(error_of([&] {
+                  validate_norm_backward_config(q, {S::multi_pass, 1024, vec, 1, 8}, 32);
+                }),
+                "a multi_pass backward step loads at most 64 bytes of each of h and dy a "
+                "thread (128 here) in blocks of 1024 threads"));
+    }
+  }
+  // The rules: one pass only, and never the forward's.
   p.cols = 16384;
   CHECK(has(error_of([&] {
               validate_norm_backward_config(p, {S::multi_pass, 1024, 8, 1, 2, 2}, 32);

@@ -363,7 +363,8 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 3,  // 3: rows shared by clusters (cluster_blocks)
+      .version = 4,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+                     // over the backward budget (softmax_backward_fits)
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {

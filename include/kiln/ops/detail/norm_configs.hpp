@@ -325,6 +325,15 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                 std::to_string(norm_backward_held_bytes(p, c)) + " here) in blocks of " +
                 std::to_string(block) + " threads; use more threads or multi_pass");
   }
+  const SoftmaxParams row = norm_row(norm_forward(p));
+  if (c.strategy == NormStrategy::multi_pass && !softmax_backward_fits(row, to_softmax(c))) {
+    throw Error(what + ": a multi_pass backward step loads at most " +
+                std::to_string(softmax_backward_held_bytes(row, block)) +
+                " bytes of each of h and dy a thread (" +
+                std::to_string(softmax_backward_held(to_softmax(c)) * gen::size_of(p.dtype)) +
+                " here) in blocks of " + std::to_string(block) +
+                " threads, as softmax's backward; use fewer vectors a step");
+  }
 }
 
 /// The backward's cluster candidates for `p` (sm_90): one pass over rows shared by 2, 4
@@ -353,19 +362,25 @@ inline std::vector<NormConfig> norm_backward_cluster_configs(const NormBackwardP
 }
 
 /// Every candidate config of the backward pass: the forward's for the same row whose
-/// threads hold what the backward holds, multi_pass (softmax's) where none is left, and,
-/// with `clusters` (an sm_90 NVIDIA device) where no one-pass block holds the row,
-/// norm_backward_cluster_configs.
+/// threads hold what the backward holds (multi_pass steps as softmax's backward loads,
+/// softmax_backward_fits), multi_pass (softmax's) where none is left, and, with `clusters`
+/// (an sm_90 NVIDIA device) where no one-pass block holds the row,
+/// norm_backward_cluster_configs. (Steps of 8 vectors by 1024 threads, which the rule
+/// leaves out, spilled 444 to 834 bytes a thread under sm_90's ptxas at 65536 and 1M
+/// columns, and on the H200 LayerNorm f16's dx of 64 x 1M took 232 us against 142 with 4.)
 inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p, int warp_size,
                                                      bool clusters = false) {
   std::vector<NormConfig> out;
-  for (const NormConfig& c : norm_configs(norm_forward(p), warp_size)) {
+  const SoftmaxParams row = norm_row(norm_forward(p));
+  auto holds = [&](const NormConfig& c) {
     const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
-    if (c.strategy == NormStrategy::one_pass &&
-        norm_backward_held_bytes(p, c) > norm_backward_register_bytes(block)) {
-      continue;
+    if (c.strategy == NormStrategy::one_pass) {
+      return norm_backward_held_bytes(p, c) <= norm_backward_register_bytes(block);
     }
-    out.push_back(c);
+    return c.strategy != NormStrategy::multi_pass || softmax_backward_fits(row, to_softmax(c));
+  };
+  for (const NormConfig& c : norm_configs(norm_forward(p), warp_size)) {
+    if (holds(c)) out.push_back(c);
   }
   const bool held = std::any_of(out.begin(), out.end(), [](const NormConfig& c) {
     return c.strategy == NormStrategy::one_pass;
@@ -373,9 +388,8 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
   if (out.empty()) {
     for (int t : {256, 512, 1024}) {
       for (int iters : {2, 4, 8}) {
-        if (t % warp_size != 0) continue;
-        out.push_back({NormStrategy::multi_pass, t, softmax_vector_width(norm_row(norm_forward(p))),
-                       1, iters});
+        const NormConfig c{NormStrategy::multi_pass, t, softmax_vector_width(row), 1, iters};
+        if (t % warp_size == 0 && holds(c)) out.push_back(c);
       }
     }
   }
@@ -387,9 +401,10 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
 }
 
 /// The config taken without timing (KILN_TUNE=off): softmax's heuristic for the row
-/// (norm_row_heuristic, not the forward's staged and LayerNorm rules) among the
-/// backward's candidates (the candidate itself where the backward keeps it, else the
-/// one-pass candidate with the fewest threads above it, else the first). Where cluster
+/// (norm_row_heuristic, not the forward's staged and LayerNorm rules; its two passes with
+/// steps as the backward's candidates load, softmax_backward_fitted) among the backward's
+/// candidates (the candidate itself where the backward keeps it, else the one-pass
+/// candidate with the fewest threads above it, else the first). Where cluster
 /// candidates are offered (rows no block holds), the one of fewest blocks a cluster, by
 /// 512 threads where it has them, else the most threads: on an H200, f16 with dweight
 /// (and dbias), % of a copy against multi pass with the weight-gradient kernel, RMSNorm
@@ -409,7 +424,12 @@ inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
   for (const auto& c : candidates) {
     if (c.cluster_blocks == 1) rows.push_back(c);
   }
-  const NormConfig want = norm_row_heuristic(norm_forward(p), rows);
+  // Softmax's two passes, loading no more a step than the backward's candidates do.
+  const SoftmaxParams row = norm_row(norm_forward(p));
+  const SoftmaxConfig choice = softmax_heuristic_choice(row);
+  const NormConfig want = choice.strategy == SoftmaxStrategy::multi_pass
+                              ? to_norm(softmax_backward_fitted(row, choice))
+                              : norm_row_heuristic(norm_forward(p), rows);
   for (const auto& c : candidates) {
     if (c == want) return c;
   }

@@ -536,16 +536,23 @@ inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& 
   return out;
 }
 
-/// The backward's config without timing (KILN_TUNE=off): the forward's choice
-/// (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the forward's
-/// would not fit. Its speed has not been measured on a GPU.
-inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
-                                                const std::vector<SoftmaxConfig>& candidates) {
-  SoftmaxConfig want = softmax_heuristic_choice(p);
+/// `want`, a forward config, as a backward one: multi_pass loading half as many vectors a
+/// step until a thread holds no more than the backward's budget (softmax_backward_fits).
+/// (The norms' backward, holding x and dy, takes the same rule.)
+inline SoftmaxConfig softmax_backward_fitted(const SoftmaxParams& p, SoftmaxConfig want) {
   while (want.strategy == SoftmaxStrategy::multi_pass && want.vectors_per_thread > 1 &&
          !softmax_backward_fits(p, want)) {
     want.vectors_per_thread /= 2;
   }
+  return want;
+}
+
+/// The backward's config without timing (KILN_TUNE=off): the forward's choice
+/// (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the forward's
+/// would not fit (softmax_backward_fitted). Its speed has not been measured on a GPU.
+inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
+                                                const std::vector<SoftmaxConfig>& candidates) {
+  const SoftmaxConfig want = softmax_backward_fitted(p, softmax_heuristic_choice(p));
   for (const auto& c : candidates) {
     if (c == want) return c;
   }
