@@ -5,7 +5,10 @@
 // y * rows_per_group up to the next group's first); each thread sums its kVec columns over
 // the group's rows in registers (kUnroll rows' loads in flight at a time) and writes them
 // to partial row y; kernels/column_sum.cu adds the groups' rows in order, so every run
-// gives the same bits. With x̂ = (h - mean) · rstd (RMSNorm: h · rstd).
+// gives the same bits. Launched over one row group (few rows: 64 x 1M) without `partial`,
+// it writes its sums, the whole ones, straight to dweight and dbias, and no column sum
+// runs. With
+// x̂ = (h - mean) · rstd (RMSNorm: h · rstd).
 //
 // The host (include/kiln/ops/norm.hpp) generates spec.hpp as for norm_backward.cu:
 //   dimensions  COL with COLV = Fold<COL, kVec>
@@ -32,11 +35,13 @@ using Vector = kiln::Vec<Elem, kVec>;
 
 /// dy, h: rows x kCols elements, row-major, 16-byte aligned rows of whole vectors; mean
 /// (LayerNorm), rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x groups x kCols
-/// floats, groups = gridDim.y. Launched with kThreadsPerRow threads and
-/// (ceil(kCols / kVec / kThreadsPerRow), groups) blocks.
+/// floats, groups = gridDim.y; or, over one group, null: then dweight and dbias (kCols
+/// elements each, 16-byte aligned, where asked for) get the sums. Launched with
+/// kThreadsPerRow threads and (ceil(kCols / kVec / kThreadsPerRow), groups) blocks.
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, 1)
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const float* mean,
-                     const float* rstd, float* partial, int rows, int rows_per_group) {
+                     const float* rstd, float* partial, norms::Elem* dweight, norms::Elem* dbias,
+                     int rows, int rows_per_group) {
   using namespace norms;
   const COLV c(kiln::block_index_x() * kThreadsPerRow + kiln::thread_index_x());
   if (!(c < COLV(kVecs))) return;  // (no barrier in this kernel)
@@ -60,6 +65,21 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, 1)
       if constexpr (kWeightGrad) dw[j] += g * ((to_float(hv[j]) - m) * s);
       if constexpr (kBiasGrad) db[j] += g;
     }
+  }
+  if (partial == nullptr) {  // one group: the whole sums
+    if constexpr (kWeightGrad) {
+      Vector v;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) kiln::from_float(dw[j], v[j]);
+      kiln::store_vector<kVec>(Out(dweight)[c], v);
+    }
+    if constexpr (kBiasGrad) {
+      Vector v;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) kiln::from_float(db[j], v[j]);
+      kiln::store_vector<kVec>(Out(dbias)[c], v);
+    }
+    return;
   }
   float* row = partial + (long long)group * kCols + (long long)c.get() * kVec;
 #pragma unroll

@@ -628,10 +628,11 @@ TEST_CASE("backward: the ops with every optional argument, a workspace, dx over 
   // (Each shape compiles a forward, a backward and a column sum per kind and dtype: the
   // every-candidate test above covers the configs, this one the calls.)
   // 40 x 16384 and 20 x 65536: on sm_90 rows shared by clusters of 2 and 8 blocks, a
-  // partial row a cluster; elsewhere, as 2 x 100003 everywhere, multi pass, dweight and
-  // dbias from the weight-gradient kernel (3 row groups, 1).
+  // partial row a cluster; elsewhere, as 2 x 100003 and 3 x 1M everywhere, multi pass,
+  // dweight and dbias from the weight-gradient kernel (3 row groups; one, whose sums it
+  // writes whole).
   const Shape shapes[] = {{1, 1},      {3000, 1},   {20000, 128}, {31, 2047},
-                          {40, 16384}, {20, 65536}, {2, 100003}};
+                          {40, 16384}, {20, 65536}, {2, 100003},  {3, 1 << 20}};
   int options = 0;
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
@@ -663,6 +664,19 @@ TEST_CASE("backward: the ops with every optional argument, a workspace, dx over 
           CHECK(d.dx.to_vector() == dx1);
           if (c.dweight) CHECK(d.dweight.to_vector() == dw1);
           if (c.dbias) CHECK(d.dbias.to_vector() == db1);
+          // dweight over the weight: dx from the weight as it was (where the sums come
+          // whole from one row group, through partial sums then), dweight the same bits.
+          if (c.weight && c.dweight) {
+            rt::DeviceBuffer<T> w(std::size_t(c.cols), gpu);
+            w.copy_from(*a.weight);
+            NormBackwardArgs<T> b = a;
+            b.weight = &w;
+            b.dweight = &w;
+            d.run(b, stream);
+            stream.synchronize();
+            CHECK(d.dx.to_vector() == dx1);
+            CHECK(w.to_vector() == dw1);
+          }
           // dx over dy.
           if (o % 4 == 1) {
             d.dy.copy_from(d.g);

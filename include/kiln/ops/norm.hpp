@@ -305,7 +305,8 @@ struct NormBackwardArgs {
   rt::DeviceBuffer<T>* dbias = nullptr;           ///< cols: the sum over rows of dy (layer_norm)
   /// Scratch for the partial sums of dweight and dbias: norm_backward_workspace_size()
   /// floats. Without one, a call that asks for them allocates its own, and waits for the
-  /// stream before it frees it.
+  /// stream before it frees it (unless it needs none: rows so long and few that one group
+  /// of them has the sums whole, 64 x 1M say, where dweight and dbias overlap no weight).
   rt::DeviceBuffer<float>* workspace = nullptr;
 };
 
@@ -506,7 +507,9 @@ inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBac
 /// What a backward call of `p` launches: the backward kernel over `blocks` blocks (dx, and
 /// the partial rows of dweight and dbias unless `split`); where split, the weight-gradient
 /// kernel over `groups` row groups of `rows_per_group` rows for those; then the column sum
-/// of `partial_rows` partial rows, `partial_floats` floats in all.
+/// of `partial_rows` partial rows, `partial_floats` floats in all. Over one row group
+/// (`whole_sums`), the weight-gradient kernel writes dweight and dbias itself, with no
+/// partial rows and no column sum, unless they overlap the weight, which dx still reads.
 struct NormBackwardPlan {
   const NormBackwardFactory::KernelType* backward = nullptr;
   NormBackwardParams backward_params;  ///< the backward kernel's (without the sums if split)
@@ -515,6 +518,7 @@ struct NormBackwardPlan {
   NormWeightGradGrid groups{1, 1};
   std::int64_t partial_rows = 0;
   std::int64_t partial_floats = 0;
+  bool whole_sums = false;
 };
 inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
   const rt::DeviceProperties& props = device.properties();
@@ -541,6 +545,7 @@ inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt
   plan.groups = norm_weight_grad_grid(p, plan.weight_grad->config(), props.multiprocessors);
   plan.partial_rows = plan.groups.groups;
   plan.partial_floats = plan.groups.groups * std::int64_t(p.cols) * sums;
+  plan.whole_sums = plan.groups.groups == 1;
   return plan;
 }
 
@@ -614,9 +619,18 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   const NormBackwardPlan plan = norm_backward_plan(p, dx.device());
   const auto& k = *plan.backward;
   const std::int64_t floats = plan.partial_floats;
+  // Sums the weight-gradient kernel writes whole, before dx: not where dweight or dbias
+  // overlap the weight, which the backward kernel reads after it.
+  auto overlaps_weight = [&](const rt::DeviceBuffer<T>* g) {
+    if (!g || !args.weight) return false;
+    const T* w = args.weight->data();
+    return g->data() < w + cols && w < g->data() + cols;
+  };
+  const bool whole = plan.weight_grad && plan.whole_sums && !overlaps_weight(args.dweight) &&
+                     !overlaps_weight(args.dbias);
   rt::DeviceBuffer<float> own;
   float* partial = nullptr;
-  if (grads) {
+  if (grads && !whole) {
     if (args.workspace) {
       if (args.workspace->size() < std::size_t(floats)) {
         throw Error(what + "the workspace holds " + std::to_string(args.workspace->size()) +
@@ -641,8 +655,9 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
     rt::LaunchConfig wlc = plan.weight_grad->launch_config();
     wlc.grid.y = unsigned(plan.groups.groups);
     wlc.stream = stream;
-    plan.weight_grad->launch(wlc, dy.data(), x.data(), mean, rstd, partial, int(rows),
-                             int(plan.groups.rows_per_group));
+    plan.weight_grad->launch(
+        wlc, dy.data(), x.data(), mean, rstd, partial, whole ? data_or_null(args.dweight) : nullptr,
+        whole ? data_or_null(args.dbias) : nullptr, int(rows), int(plan.groups.rows_per_group));
   }
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const NormBackwardParams& bp = plan.backward_params;
@@ -653,7 +668,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   } else {
     k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial, int(rows));
   }
-  if (!grads) return;
+  if (!grads || whole) return;
   const auto& sum = column_sum_factory().get({dtype, std::int32_t(cols)}, dx.device());
   rt::LaunchConfig slc = sum.launch_config();
   slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
@@ -675,8 +690,10 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
 
 /// The floats of workspace a norm backward call with these arguments needs for the
 /// partial sums of dweight and dbias (0 without them): pass a buffer that large as
-/// NormBackwardArgs::workspace to keep the call from allocating and waiting. Looks up
-/// (compiling, or tuning under KILN_TUNE) the kernel the call will use.
+/// NormBackwardArgs::workspace to keep the call from allocating and waiting. (A call whose
+/// sums come whole from one row group uses none of it, unless dweight or dbias overlaps
+/// the weight.) Looks up (compiling, or tuning under KILN_TUNE) the kernel the call will
+/// use.
 inline std::size_t norm_backward_workspace_size(NormKind kind, gen::DType dtype, std::int64_t rows,
                                                 std::int64_t cols, bool dweight, bool dbias,
                                                 const rt::Device& device = rt::Device(0)) {
