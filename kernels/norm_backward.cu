@@ -20,7 +20,8 @@
 // sum(g · x̂) is summed as sum(g · (h - mean)) and multiplied by rstd once.
 // (kiln::ops does not launch the multi pass with the sums: adding to a partial row in
 // memory row by row costs a read and a write of a float an element, so it launches it for
-// dx alone and kernels/norm_weight_grad.cu for dweight and dbias.)
+// dx alone and kernels/norm_weight_grad.cu for dweight and dbias, which leaves the rows'
+// two sums too: the multi pass then reads h and dy once.)
 //
 // Clusters (kCluster > 1, sm_90, one pass, one row per block): rows no block holds are
 // shared by the kCluster blocks of a thread-block cluster, block rank r holding the r-th
@@ -93,6 +94,7 @@ struct Args {
   Elem* dx;
   float* partial;          // (weight: kWeightGrad, then bias: kBiasGrad) x (block) x (COL)
   long long partial_rows;  // the grid's blocks, or clusters
+  int sum_parts;           // multi pass without sums: pairs a row in `partial` (0: none)
 };
 
 /// The row group this block starts at (its cluster's index with clusters), and the
@@ -419,7 +421,9 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
 // Multi pass: the block (SLOT: 1, RANK: kThreadsPerRow) takes rows block, block + grid,
 // ...; for each it streams h and dy twice in steps of kIters vectors per thread: the row's
 // sums, then dx written (backwards, so that its first reads hit L2), dy · x̂ and dy added
-// to the block's partial rows (the same thread's elements every row).
+// to the block's partial rows (the same thread's elements every row). Without those
+// (kSums 0) and with a.sum_parts, the row's sums are given: a.sum_parts pairs a row in
+// a.partial (kernels/norm_weight_grad.cu's row_sums), added up instead of the first pass.
 KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
   constexpr int kStep = kThreadsPerRow * kIters;  // vectors per step
   constexpr int kSteps = (kVecs + kStep - 1) / kStep;
@@ -432,13 +436,21 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
     const long long start = (long long)r * kCols;
     const Stats s = stats_of(a, row);
     Sums part{0.0f, 0.0f};
-    for (int step = 0; step < kSteps; ++step) {
-      Vector h[kIters], dy[kIters];
-      load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);
+    if (!kSums && a.sum_parts > 0) {
+      const float* given = a.partial + (long long)r * a.sum_parts * 2;
+      for (int q = first.get(); q < a.sum_parts; q += kThreadsPerRow) {
+        part.a += given[2 * q];
+        part.b += given[2 * q + 1];
+      }
+    } else {
+      for (int step = 0; step < kSteps; ++step) {
+        Vector h[kIters], dy[kIters];
+        load<kStep>(a, start, first + COLV(step * kStep), true, h, dy);
 #pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
-        if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, nullptr, s, part);
+        for (int i = 0; i < kIters; ++i) {
+          const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
+          if (in_row<kStep>(c)) sums_of(a, h[i], dy[i], c, nullptr, s, part);
+        }
       }
     }
     Sums total = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part, round);
@@ -489,15 +501,17 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 /// dy, h, dx: rows x kCols elements, row-major, each row starting at a multiple of kVec
 /// elements from a 16-byte aligned base; weight: kCols elements, 16-byte aligned (or
 /// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x kCols
-/// floats (null without them). Launched with kThreadsPerRow x kRowsPerBlock threads and any
-/// grid up to ceil(rows / kRowsPerBlock) blocks (at least 1); with clusters, kCluster times
+/// floats (null without them); or, multi pass without them and sum_parts > 0, the rows'
+/// sums given: rows x sum_parts pairs of floats (sum(g), sum(g · (h - mean))), added up
+/// in each row (sum_parts 0 otherwise). Launched with kThreadsPerRow x kRowsPerBlock threads and
+/// any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1); with clusters, kCluster times
 /// that many clusters' blocks, in clusters of kCluster blocks along x (partial: a row each).
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
                      const float* mean, const float* rstd, norms::Elem* dx, float* partial,
-                     int rows) {
-  const norms::Args a{dy,   h,  weight,  mean,
-                      rstd, dx, partial, (long long)(kiln::grid_size() / kCluster)};
+                     int rows, int sum_parts) {
+  const norms::Args a{
+      dy, h, weight, mean, rstd, dx, partial, (long long)(kiln::grid_size() / kCluster), sum_parts};
   if constexpr (kMultiPass) {
     norms::multi_pass(a, rows);
   } else {

@@ -582,7 +582,7 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
         const bool any = p.weight_grad || p.bias_grad;
         rt::launch(built[i].kernel->function(), lc, d.dy.data(), d.fwd.dx.data(), d.fwd.dw.data(),
                    layer ? d.fwd.dmean.data() : nullptr, d.fwd.drstd.data(), d.dx.data(),
-                   any ? partial.data() : nullptr, int(p.rows));
+                   any ? partial.data() : nullptr, int(p.rows), 0);
         if (any) {
           rt::LaunchConfig slc = sum.launch_config();
           slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));

@@ -305,8 +305,7 @@ struct NormBackwardArgs {
   rt::DeviceBuffer<T>* dbias = nullptr;           ///< cols: the sum over rows of dy (layer_norm)
   /// Scratch for the partial sums of dweight and dbias: norm_backward_workspace_size()
   /// floats. Without one, a call that asks for them allocates its own, and waits for the
-  /// stream before it frees it (unless it needs none: rows so long and few that one group
-  /// of them has the sums whole, 64 x 1M say, where dweight and dbias overlap no weight).
+  /// stream before it frees it.
   rt::DeviceBuffer<float>* workspace = nullptr;
 };
 
@@ -364,8 +363,8 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 4,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
-                     // over the backward budget (softmax_backward_fits)
+      .version = 5,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+                     // over the backward budget (softmax_backward_fits); 5: sum_parts
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
@@ -419,7 +418,7 @@ inline NormBackwardFactory::Description norm_backward_description() {
           k.launch(
               lc, dy, dy, static_cast<const void*>(w->data()), static_cast<const float*>(mean),
               static_cast<const float*>(stats->data() + timed.rows), static_cast<void*>(dx->data()),
-              timed.weight_grad || timed.bias_grad ? partial->data() : nullptr, int(timed.rows));
+              timed.weight_grad || timed.bias_grad ? partial->data() : nullptr, int(timed.rows), 0);
         };
       },
   };
@@ -452,7 +451,7 @@ inline ColumnSumFactory::Description column_sum_description() {
 inline NormWeightGradFactory::Description norm_weight_grad_description() {
   return {
       .name = "norm_weight_grad",
-      .version = 1,
+      .version = 2,  // 2: parts of each row's sums for the multi-pass dx kernel
       .source = "norm_weight_grad.cu",
       .configs = [](const NormBackwardParams&,
                     const rt::DeviceProperties&) { return std::vector<NormWeightGradConfig>{{}}; },
@@ -507,7 +506,10 @@ inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBac
 /// What a backward call of `p` launches: the backward kernel over `blocks` blocks (dx, and
 /// the partial rows of dweight and dbias unless `split`); where split, the weight-gradient
 /// kernel over `groups` row groups of `rows_per_group` rows for those; then the column sum
-/// of `partial_rows` partial rows, `partial_floats` floats in all. Over one row group
+/// of `partial_rows` partial rows, `partial_floats` floats in all. Where split, the
+/// weight-gradient kernel also leaves `row_sum_parts` parts of each row's two sums (the
+/// first `row_sum_floats` floats of the workspace, the partial rows after them), which the
+/// multi-pass dx kernel adds up instead of reading h and dy for them. Over one row group
 /// (`whole_sums`), the weight-gradient kernel writes dweight and dbias itself, with no
 /// partial rows and no column sum, unless they overlap the weight, which dx still reads.
 struct NormBackwardPlan {
@@ -519,6 +521,8 @@ struct NormBackwardPlan {
   std::int64_t partial_rows = 0;
   std::int64_t partial_floats = 0;
   bool whole_sums = false;
+  std::int64_t row_sum_parts = 0;
+  std::int64_t row_sum_floats = 0;
 };
 inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
   const rt::DeviceProperties& props = device.properties();
@@ -544,9 +548,30 @@ inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt
   plan.weight_grad = &norm_weight_grad_factory().get(wg, device);
   plan.groups = norm_weight_grad_grid(p, plan.weight_grad->config(), props.multiprocessors);
   plan.partial_rows = plan.groups.groups;
-  plan.partial_floats = plan.groups.groups * std::int64_t(p.cols) * sums;
   plan.whole_sums = plan.groups.groups == 1;
+  if (plan.backward->config().strategy == NormStrategy::multi_pass) {
+    const std::int64_t vec = softmax_vector_width(norm_row(norm_forward(p)));
+    const int threads = plan.weight_grad->config().threads;
+    plan.row_sum_parts =
+        ceil_div(std::int64_t(p.cols) / vec, threads) * (threads / std::max(1, warp_size(props)));
+    plan.row_sum_floats = std::max<std::int64_t>(1, p.rows) * plan.row_sum_parts * 2;
+  }
+  plan.partial_floats = plan.row_sum_floats + plan.groups.groups * std::int64_t(p.cols) * sums;
   return plan;
+}
+
+/// dweight and dbias from the `plan.partial_rows` partial rows at `partial`.
+template <class T>
+void column_sums(const NormBackwardParams& p, const NormBackwardPlan& plan, const float* partial,
+                 const NormBackwardArgs<T>& args, const rt::Device& device, rt::StreamRef stream) {
+  const auto& sum = column_sum_factory().get({p.dtype, p.cols}, device);
+  rt::LaunchConfig slc = sum.launch_config();
+  slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
+  slc.stream = stream;
+  slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
+  T* first = args.dweight ? args.dweight->data() : args.dbias->data();
+  T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
+  sum.launch(slc, partial, first, second, int(plan.partial_rows));
 }
 
 template <class T>
@@ -630,7 +655,7 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
                      !overlaps_weight(args.dbias);
   rt::DeviceBuffer<float> own;
   float* partial = nullptr;
-  if (grads && !whole) {
+  if (grads && (!whole || plan.row_sum_floats > 0)) {
     if (args.workspace) {
       if (args.workspace->size() < std::size_t(floats)) {
         throw Error(what + "the workspace holds " + std::to_string(args.workspace->size()) +
@@ -650,34 +675,36 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
   const float* mean = args.mean ? args.mean->data() : nullptr;
   const float* rstd = args.rstd->data();
   float* kernel_partial = plan.weight_grad ? nullptr : partial;
+  int sum_parts = 0;
   if (plan.weight_grad) {
     // dx may be dy or x: the sums read them before the backward kernel writes dx.
+    float* row_sums = plan.row_sum_floats > 0 ? partial : nullptr;
+    if (row_sums) {  // the multi pass adds them up
+      kernel_partial = row_sums;
+      sum_parts = int(plan.row_sum_parts);
+    }
     rt::LaunchConfig wlc = plan.weight_grad->launch_config();
     wlc.grid.y = unsigned(plan.groups.groups);
     wlc.stream = stream;
-    plan.weight_grad->launch(
-        wlc, dy.data(), x.data(), mean, rstd, partial, whole ? data_or_null(args.dweight) : nullptr,
-        whole ? data_or_null(args.dbias) : nullptr, int(rows), int(plan.groups.rows_per_group));
+    plan.weight_grad->launch(wlc, dy.data(), x.data(), weight, mean, rstd,
+                             whole ? nullptr : partial + plan.row_sum_floats,
+                             whole ? data_or_null(args.dweight) : nullptr,
+                             whole ? data_or_null(args.dbias) : nullptr, row_sums, int(rows),
+                             int(plan.groups.rows_per_group));
   }
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const NormBackwardParams& bp = plan.backward_params;
     const rt::LaunchInfo info{nlohmann::json(bp).dump(), k.launch_info().config,
                               norm_backward_factory().bytes(bp), norm_backward_factory().flops(bp)};
     k.launch(lc, info, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial,
-             int(rows));
+             int(rows), sum_parts);
   } else {
-    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial, int(rows));
+    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial, int(rows),
+             sum_parts);
   }
-  if (!grads || whole) return;
-  const auto& sum = column_sum_factory().get({dtype, std::int32_t(cols)}, dx.device());
-  rt::LaunchConfig slc = sum.launch_config();
-  slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
-  slc.stream = stream;
-  slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
-  T* first = args.dweight ? args.dweight->data() : args.dbias->data();
-  T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
-  sum.launch(slc, static_cast<const float*>(partial), first, second, int(plan.partial_rows));
-  if (!args.workspace) {
+  if (grads && !whole)
+    column_sums<T>(p, plan, partial + plan.row_sum_floats, args, dx.device(), stream);
+  if (own.size() > 0) {
     // The partial sums are read on the stream: wait for it before `own` is freed.
     rt::ContextGuard g(dx.device().context());
     rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
@@ -690,10 +717,11 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
 
 /// The floats of workspace a norm backward call with these arguments needs for the
 /// partial sums of dweight and dbias (0 without them): pass a buffer that large as
-/// NormBackwardArgs::workspace to keep the call from allocating and waiting. (A call whose
-/// sums come whole from one row group uses none of it, unless dweight or dbias overlaps
-/// the weight.) Looks up (compiling, or tuning under KILN_TUNE) the kernel the call will
-/// use.
+/// NormBackwardArgs::workspace to keep the call from allocating and waiting. (Rows a
+/// multi-pass kernel takes need room for parts of each row's sums too, and a call whose
+/// dweight and dbias come whole from one row group, 64 x 1M say, uses only that, unless
+/// they overlap the weight.) Looks up (compiling, or tuning under KILN_TUNE) the kernel
+/// the call will use.
 inline std::size_t norm_backward_workspace_size(NormKind kind, gen::DType dtype, std::int64_t rows,
                                                 std::int64_t cols, bool dweight, bool dbias,
                                                 const rt::Device& device = rt::Device(0)) {
