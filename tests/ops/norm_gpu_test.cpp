@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../support.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/ops/norm.hpp"
 #include "kiln/rt.hpp"
@@ -696,6 +697,74 @@ TEST_CASE("backward: the ops with every optional argument, a workspace, dx over 
         }
       }
     }
+  }
+}
+
+namespace {
+
+// The names of the kernels launched while it is installed.
+class LaunchNames : public rt::LaunchObserver {
+ public:
+  LaunchNames() { rt::launch_observer().store(this); }
+  ~LaunchNames() override { rt::launch_observer().store(nullptr); }
+  LaunchNames(const LaunchNames&) = delete;
+  LaunchNames& operator=(const LaunchNames&) = delete;
+  void* before_launch(const rt::Function& f, const rt::LaunchConfig&,
+                      const rt::LaunchInfo*) override {
+    names.push_back(f.name());
+    return nullptr;
+  }
+  void after_launch(const rt::Function&, const rt::LaunchConfig&, void*, double) override {}
+  void launch_failed(void*) override {}
+  std::vector<std::string> names;
+  std::size_t count(const std::string& part) const {
+    return std::size_t(std::count_if(names.begin(), names.end(), [&](const std::string& n) {
+      return n.find(part) != std::string::npos;
+    }));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("backward: tuning times multi-pass candidates with the sums as the call runs them") {
+  // With dweight and dbias, rows of 1M take two passes, and a call takes the sums from the
+  // weight-gradient kernel and dx from the kernel without them: that is what tuning times
+  // for each such candidate, never the multi-pass kernel with the sums.
+  rt::Device gpu(0);
+  kiln_test::TempDir dir("kiln-norm-tune");
+  factory::TuningDatabase db(dir.path() / "tuning.json");
+  auto& f = ops::norm_backward_factory();
+  const factory::TuneOptions before = f.tune_options();
+  factory::TuneOptions full;
+  full.policy = factory::TunePolicy::full;
+  full.stop = {0.02, 3, 30, 0.5};
+  f.set_database(&db);
+  f.set_tune_options(full);
+  struct Restore {
+    ops::NormBackwardFactory& f;
+    factory::TuneOptions o;
+    ~Restore() {
+      f.set_tune_options(o);
+      f.set_database(nullptr);
+    }
+  } restore{f, before};
+  // 9 rows (a row bucket no other test asks for, so that this lookup tunes).
+  const ops::NormBackwardParams p{NormKind::layer_norm, NormDType::bf16, 1 << 20, true, true, 9};
+  LaunchNames launches;
+  const auto& k = ops::detail::norm_backward_kernel(p, gpu);
+  CHECK(k.config().strategy == ops::NormStrategy::multi_pass);
+  CHECK(launches.count("norm_weight_grad__layer__bf16__cols1048576__dw_db") > 0);
+  CHECK(launches.count("norm_backward__layer__bf16__cols1048576__dw_db__") == 0);
+  CHECK(launches.count("norm_backward__layer__bf16__cols1048576__multipass") > 0);
+  // Its record: every candidate timed.
+  ops::NormBackwardParams bucket = p;
+  bucket.rows = ops::detail::row_bucket(p.rows);
+  const auto entry = db.find(f.tuning_key(bucket, gpu));
+  REQUIRE(entry.has_value());
+  CHECK_FALSE(entry->candidates.empty());
+  for (const auto& c : entry->candidates) {
+    CAPTURE(c.config.dump());
+    CHECK(c.status == factory::CandidateStatus::timed);
   }
 }
 

@@ -401,6 +401,21 @@ TEST_CASE(
   for (const auto& c : wide) CHECK(c.cluster_blocks == 8);
   CHECK(norm_backward_heuristic(p, norm_backward_configs(p, 32, true)) ==
         NormConfig{S::one_pass, 512, 8, 1, 2, 8});
+  // dx alone (as a call taking the sums from the weight-gradient kernel asks): clusters of
+  // 2 blocks, but two passes rather than 4 or more blocks (f16 65536, f32 32768 and 65536).
+  NormBackwardParams alone = p;
+  alone.weight_grad = alone.bias_grad = false;
+  CHECK(norm_backward_heuristic(alone, norm_backward_configs(alone, 32, true)) ==
+        NormConfig{S::multi_pass, 1024, 8, 1, 4});
+  alone.dtype = NormDType::f32;
+  for (int cols : {32768, 65536}) {
+    alone.cols = cols;
+    CHECK(norm_backward_heuristic(alone, norm_backward_configs(alone, 32, true)) ==
+          NormConfig{S::multi_pass, 1024, 4, 1, 4});
+  }
+  alone.cols = 16384;
+  CHECK(norm_backward_heuristic(alone, norm_backward_configs(alone, 32, true)) ==
+        NormConfig{S::one_pass, 512, 4, 1, 4, 2});
   // A row of 1M holds no slice of an eighth in one pass: multi pass only, by 1024 threads
   // loading 4 vectors a step (softmax's 8 would spill), for every dtype; 1024 threads
   // loading 8 vectors are no candidate, and no config to ask for.

@@ -357,14 +357,44 @@ inline double norm_backward_bytes(const NormBackwardParams& p) {
          8.0 * double(p.rows);
 }
 
+/// What a backward call of `p` launches: the backward kernel over `blocks` blocks (dx, and
+/// the partial rows of dweight and dbias unless `split`); where split, the weight-gradient
+/// kernel over `groups` row groups of `rows_per_group` rows for those; then the column sum
+/// of `partial_rows` partial rows, `partial_floats` floats in all. Where split, the
+/// weight-gradient kernel also leaves `row_sum_parts` parts of each row's two sums (the
+/// first `row_sum_floats` floats of the workspace, the partial rows after them), which the
+/// multi-pass dx kernel adds up instead of reading h and dy for them. Over one row group
+/// (`whole_sums`), the weight-gradient kernel writes dweight and dbias itself, with no
+/// partial rows and no column sum, unless they overlap the weight, which dx still reads.
+struct NormBackwardPlan {
+  const NormBackwardFactory::KernelType* backward = nullptr;
+  NormBackwardParams backward_params;  ///< the backward kernel's (without the sums if split)
+  std::int64_t blocks = 1;
+  const NormWeightGradFactory::KernelType* weight_grad = nullptr;  ///< where split
+  NormWeightGradGrid groups{1, 1};
+  std::int64_t partial_rows = 0;
+  std::int64_t partial_floats = 0;
+  bool whole_sums = false;
+  std::int64_t row_sum_parts = 0;
+  std::int64_t row_sum_floats = 0;
+};
+inline NormBackwardPlan norm_backward_split_plan(const NormBackwardParams& p,
+                                                 const rt::Device& device);
+inline void launch_norm_backward(const NormBackwardParams& p, const NormBackwardPlan& plan,
+                                 const void* dy, const void* x, const void* weight,
+                                 const float* mean, const float* rstd, void* dx, float* partial,
+                                 void* dweight, void* dbias, bool whole, const rt::Device& device,
+                                 rt::StreamRef stream);
+
 /// The description of kernels/norm_backward.cu as a factory (bump `version` whenever the
 /// kernel or the configs change meaning).
 inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 5,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
-                     // over the backward budget (softmax_backward_fits); 5: sum_parts
+      .version = 6,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+                     // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
+                     // the sums, multi pass timed as the call splits it
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
@@ -401,24 +431,46 @@ inline NormBackwardFactory::Description norm_backward_description() {
         // Partial sums for the config with the most of them (a block's row slots, the grid).
         std::int64_t most = 0;
         const rt::DeviceProperties props = device.properties();
-        for (const NormConfig& c :
-             norm_backward_configs(timed, warp_size(props), has_clusters(props))) {
+        const std::vector<NormConfig> configs =
+            norm_backward_configs(timed, warp_size(props), has_clusters(props));
+        for (const NormConfig& c : configs) {
           most = std::max(
               most, norm_backward_partial_floats(timed, c, norm_backward_blocks(timed, c, props)));
         }
+        // With dweight or dbias a call splits where its config is multi pass (the
+        // weight-gradient kernel, dx from the backward kernel without the sums, the column
+        // sum: norm_backward_split_plan): such candidates are timed as the call runs them,
+        // whatever their own kernel.
+        std::shared_ptr<const NormBackwardPlan> split;
+        std::shared_ptr<rt::DeviceBuffer<unsigned char>> grads;
+        if ((timed.weight_grad || timed.bias_grad) &&
+            std::any_of(configs.begin(), configs.end(),
+                        [&](const NormConfig& c) { return norm_backward_split(timed, c); })) {
+          split = std::make_shared<const NormBackwardPlan>(norm_backward_split_plan(timed, device));
+          most = std::max(most, split->partial_floats);
+          grads = tuning_buffer(2 * tuning_bytes(p.dtype, p.cols, 1), device, false);
+        }
         auto partial = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(most), device);
-        return [in, dx, w, stats, partial, timed, props](const NormBackwardFactory::KernelType& k,
-                                                         rt::StreamRef s) {
+        return [in, dx, w, stats, partial, timed, props, split, grads](
+                   const NormBackwardFactory::KernelType& k, rt::StreamRef s) {
+          const void* dy = in->data();
+          float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
+          const float* rstd = stats->data() + timed.rows;
+          if (split && norm_backward_split(timed, k.config())) {
+            unsigned char* dweight = timed.weight_grad ? grads->data() : nullptr;
+            unsigned char* dbias = timed.bias_grad ? grads->data() + grads->size() / 2 : nullptr;
+            launch_norm_backward(timed, *split, dy, dy, w->data(), mean, rstd, dx->data(),
+                                 partial->data(), dweight, dbias, split->whole_sums, k.device(), s);
+            return;
+          }
           rt::LaunchConfig lc = norm_backward_launch(timed, k.config());
           lc.grid = rt::Dim3(norm_backward_blocks(
               timed, k.config(), props, norm_backward_fit(timed, k.config(), k.function())));
           lc.stream = s;
-          const void* dy = in->data();
-          float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
-          k.launch(
-              lc, dy, dy, static_cast<const void*>(w->data()), static_cast<const float*>(mean),
-              static_cast<const float*>(stats->data() + timed.rows), static_cast<void*>(dx->data()),
-              timed.weight_grad || timed.bias_grad ? partial->data() : nullptr, int(timed.rows), 0);
+          k.launch(lc, dy, dy, static_cast<const void*>(w->data()), static_cast<const float*>(mean),
+                   rstd, static_cast<void*>(dx->data()),
+                   timed.weight_grad || timed.bias_grad ? partial->data() : nullptr,
+                   int(timed.rows), 0);
         };
       },
   };
@@ -503,43 +555,16 @@ inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBac
   return norm_backward_factory().get(bucket, device);
 }
 
-/// What a backward call of `p` launches: the backward kernel over `blocks` blocks (dx, and
-/// the partial rows of dweight and dbias unless `split`); where split, the weight-gradient
-/// kernel over `groups` row groups of `rows_per_group` rows for those; then the column sum
-/// of `partial_rows` partial rows, `partial_floats` floats in all. Where split, the
-/// weight-gradient kernel also leaves `row_sum_parts` parts of each row's two sums (the
-/// first `row_sum_floats` floats of the workspace, the partial rows after them), which the
-/// multi-pass dx kernel adds up instead of reading h and dy for them. Over one row group
-/// (`whole_sums`), the weight-gradient kernel writes dweight and dbias itself, with no
-/// partial rows and no column sum, unless they overlap the weight, which dx still reads.
-struct NormBackwardPlan {
-  const NormBackwardFactory::KernelType* backward = nullptr;
-  NormBackwardParams backward_params;  ///< the backward kernel's (without the sums if split)
-  std::int64_t blocks = 1;
-  const NormWeightGradFactory::KernelType* weight_grad = nullptr;  ///< where split
-  NormWeightGradGrid groups{1, 1};
-  std::int64_t partial_rows = 0;
-  std::int64_t partial_floats = 0;
-  bool whole_sums = false;
-  std::int64_t row_sum_parts = 0;
-  std::int64_t row_sum_floats = 0;
-};
-inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
+/// The plan of a call of `p` (with dweight or dbias) that takes them from the
+/// weight-gradient kernel: dx from the backward kernel without the sums (its own choice of
+/// config: a one-pass one may hold a row without them). The factory's tuning run times
+/// multi-pass candidates with the sums this way, as the call runs them.
+inline NormBackwardPlan norm_backward_split_plan(const NormBackwardParams& p,
+                                                 const rt::Device& device) {
   const rt::DeviceProperties& props = device.properties();
+  const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
   NormBackwardPlan plan;
   plan.backward_params = p;
-  plan.backward = &norm_backward_kernel(p, device);
-  const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
-  const NormConfig& c = plan.backward->config();
-  if (!norm_backward_split(p, c)) {
-    plan.blocks =
-        norm_backward_blocks(p, c, props, norm_backward_fit(p, c, plan.backward->function()));
-    plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
-    plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
-    return plan;
-  }
-  // dx from the backward kernel without the sums (its own choice of config: a one-pass
-  // one may hold a row without them), the sums from the weight-gradient kernel.
   plan.backward_params.weight_grad = plan.backward_params.bias_grad = false;
   plan.backward = &norm_backward_kernel(plan.backward_params, device);
   plan.blocks = norm_backward_blocks(plan.backward_params, plan.backward->config(), props);
@@ -560,18 +585,71 @@ inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt
   return plan;
 }
 
-/// dweight and dbias from the `plan.partial_rows` partial rows at `partial`.
-template <class T>
-void column_sums(const NormBackwardParams& p, const NormBackwardPlan& plan, const float* partial,
-                 const NormBackwardArgs<T>& args, const rt::Device& device, rt::StreamRef stream) {
+inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
+  const rt::DeviceProperties& props = device.properties();
+  NormBackwardPlan plan;
+  plan.backward_params = p;
+  plan.backward = &norm_backward_kernel(p, device);
+  const NormConfig& c = plan.backward->config();
+  if (norm_backward_split(p, c)) return norm_backward_split_plan(p, device);
+  const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
+  plan.blocks =
+      norm_backward_blocks(p, c, props, norm_backward_fit(p, c, plan.backward->function()));
+  plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
+  plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
+  return plan;
+}
+
+/// Launches what `plan` says a backward call of `p` launches, on `stream`: dy, x, dx of
+/// p.rows rows; `partial`: plan.partial_floats floats where p asks for dweight or dbias
+/// (where `whole`, over one row group, the weight-gradient kernel writes dweight and dbias
+/// itself and uses only the row sums' part, if any); dweight, dbias: p.cols elements, or
+/// null where not asked for. The caller keeps `partial` until the stream has run them.
+inline void launch_norm_backward(const NormBackwardParams& p, const NormBackwardPlan& plan,
+                                 const void* dy, const void* x, const void* weight,
+                                 const float* mean, const float* rstd, void* dx, float* partial,
+                                 void* dweight, void* dbias, bool whole, const rt::Device& device,
+                                 rt::StreamRef stream) {
+  const auto& k = *plan.backward;
+  rt::LaunchConfig lc = norm_backward_launch(plan.backward_params, k.config());
+  lc.grid = rt::Dim3(plan.blocks);
+  lc.stream = stream;
+  float* kernel_partial = plan.weight_grad ? nullptr : partial;
+  int sum_parts = 0;
+  if (plan.weight_grad) {
+    // dx may be dy or x: the sums read them before the backward kernel writes dx.
+    float* row_sums = plan.row_sum_floats > 0 ? partial : nullptr;
+    if (row_sums) {  // the multi pass adds them up
+      kernel_partial = row_sums;
+      sum_parts = int(plan.row_sum_parts);
+    }
+    rt::LaunchConfig wlc = plan.weight_grad->launch_config();
+    wlc.grid.y = unsigned(plan.groups.groups);
+    wlc.stream = stream;
+    plan.weight_grad->launch(wlc, dy, x, weight, mean, rstd,
+                             whole ? nullptr : partial + plan.row_sum_floats,
+                             whole ? dweight : nullptr, whole ? dbias : nullptr, row_sums,
+                             int(p.rows), int(plan.groups.rows_per_group));
+  }
+  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
+    const NormBackwardParams& bp = plan.backward_params;
+    const rt::LaunchInfo info{nlohmann::json(bp).dump(), k.launch_info().config,
+                              norm_backward_factory().bytes(bp), norm_backward_factory().flops(bp)};
+    k.launch(lc, info, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts);
+  } else {
+    k.launch(lc, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts);
+  }
+  if ((!p.weight_grad && !p.bias_grad) || whole) return;
+  // dweight and dbias from the plan.partial_rows partial rows.
   const auto& sum = column_sum_factory().get({p.dtype, p.cols}, device);
   rt::LaunchConfig slc = sum.launch_config();
   slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
   slc.stream = stream;
   slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
-  T* first = args.dweight ? args.dweight->data() : args.dbias->data();
-  T* second = args.dweight && args.dbias ? args.dbias->data() : nullptr;
-  sum.launch(slc, partial, first, second, int(plan.partial_rows));
+  void* first = dweight ? dweight : dbias;
+  void* second = dweight && dbias ? dbias : nullptr;
+  sum.launch(slc, static_cast<const float*>(partial + plan.row_sum_floats), first, second,
+             int(plan.partial_rows));
 }
 
 template <class T>
@@ -642,7 +720,6 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
     return;
   }
   const NormBackwardPlan plan = norm_backward_plan(p, dx.device());
-  const auto& k = *plan.backward;
   const std::int64_t floats = plan.partial_floats;
   // Sums the weight-gradient kernel writes whole, before dx: not where dweight or dbias
   // overlap the weight, which the backward kernel reads after it.
@@ -668,42 +745,10 @@ void norm_backward_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuff
       partial = own.data();
     }
   }
-  rt::LaunchConfig lc = norm_backward_launch(plan.backward_params, k.config());
-  lc.grid = rt::Dim3(plan.blocks);
-  lc.stream = stream;
-  const T* weight = data_or_null(args.weight);
   const float* mean = args.mean ? args.mean->data() : nullptr;
-  const float* rstd = args.rstd->data();
-  float* kernel_partial = plan.weight_grad ? nullptr : partial;
-  int sum_parts = 0;
-  if (plan.weight_grad) {
-    // dx may be dy or x: the sums read them before the backward kernel writes dx.
-    float* row_sums = plan.row_sum_floats > 0 ? partial : nullptr;
-    if (row_sums) {  // the multi pass adds them up
-      kernel_partial = row_sums;
-      sum_parts = int(plan.row_sum_parts);
-    }
-    rt::LaunchConfig wlc = plan.weight_grad->launch_config();
-    wlc.grid.y = unsigned(plan.groups.groups);
-    wlc.stream = stream;
-    plan.weight_grad->launch(wlc, dy.data(), x.data(), weight, mean, rstd,
-                             whole ? nullptr : partial + plan.row_sum_floats,
-                             whole ? data_or_null(args.dweight) : nullptr,
-                             whole ? data_or_null(args.dbias) : nullptr, row_sums, int(rows),
-                             int(plan.groups.rows_per_group));
-  }
-  if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
-    const NormBackwardParams& bp = plan.backward_params;
-    const rt::LaunchInfo info{nlohmann::json(bp).dump(), k.launch_info().config,
-                              norm_backward_factory().bytes(bp), norm_backward_factory().flops(bp)};
-    k.launch(lc, info, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial,
-             int(rows), sum_parts);
-  } else {
-    k.launch(lc, dy.data(), x.data(), weight, mean, rstd, dx.data(), kernel_partial, int(rows),
-             sum_parts);
-  }
-  if (grads && !whole)
-    column_sums<T>(p, plan, partial + plan.row_sum_floats, args, dx.device(), stream);
+  launch_norm_backward(p, plan, dy.data(), x.data(), data_or_null(args.weight), mean,
+                       args.rstd->data(), dx.data(), partial, data_or_null(args.dweight),
+                       data_or_null(args.dbias), whole, dx.device(), stream);
   if (own.size() > 0) {
     // The partial sums are read on the stream: wait for it before `own` is freed.
     rt::ContextGuard g(dx.device().context());

@@ -409,6 +409,12 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
 /// 512 threads where it has them, else the most threads: on an H200, f16 with dweight
 /// (and dbias), % of a copy against multi pass with the weight-gradient kernel, RMSNorm
 /// 4096 x 16384 81% (56%), 1024 x 65536 75% (49%), LayerNorm 73% (52%) and 67% (46%).
+/// Without the sums (dx alone, as a call that takes dweight and dbias from the
+/// weight-gradient kernel asks), clusters of 4 or more blocks are not taken: tuned on an
+/// H200, LayerNorm f16's dx alone on 1024 x 65536 took 94.6 us in two passes against 141 us
+/// or more in clusters (and a split call's two-pass dx adds up the given row sums, reading
+/// x and dy once: LayerNorm f32 1024 x 65536 with dweight and dbias, 360 us against 488 us
+/// with its dx in clusters of 8).
 inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
                                           const std::vector<NormConfig>& candidates) {
   // Fewest blocks a cluster first, then 512 threads, then the most.
@@ -419,7 +425,7 @@ inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
   for (const auto& c : candidates) {
     if (c.cluster_blocks > 1 && (!shared || rank(c) > rank(*shared))) shared = &c;
   }
-  if (shared) return *shared;
+  if (shared && (p.weight_grad || p.bias_grad || shared->cluster_blocks < 4)) return *shared;
   std::vector<NormConfig> rows;  // (softmax's heuristic knows no clusters)
   for (const auto& c : candidates) {
     if (c.cluster_blocks == 1) rows.push_back(c);
