@@ -473,6 +473,42 @@ TEST_CASE(
             .cluster_blocks == 1);
 }
 
+TEST_CASE("backward: with dweight or dbias, one pass where two would split the call") {
+  using S = NormStrategy;
+  auto h = [](NormKind kind, NormDType dt, int cols, bool sums) {
+    const NormBackwardParams p{kind, dt, cols, sums, sums && kind == NormKind::layer_norm, 8192};
+    return norm_backward_heuristic(p, norm_backward_configs(p, 32, true));
+  };
+  // Rows of 32 KiB f32: softmax's choice is two passes; a block of 1024 threads holds the
+  // row with dweight's sums, so the call runs one kernel and a column sum.
+  CHECK(h(NormKind::rms_norm, NormDType::f32, 8192, true) ==
+        NormConfig{S::one_pass, 1024, 4, 1, 2});
+  CHECK(h(NormKind::rms_norm, NormDType::f32, 8192, false).strategy == S::multi_pass);
+  CHECK(h(NormKind::layer_norm, NormDType::f32, 6144, true) ==
+        NormConfig{S::one_pass, 512, 4, 1, 3});
+  CHECK(h(NormKind::rms_norm, NormDType::f16, 12288, true) ==
+        NormConfig{S::one_pass, 512, 8, 1, 3});
+  CHECK(h(NormKind::rms_norm, NormDType::bf16, 10972, true).strategy == S::one_pass);
+  // No one-pass block holds LayerNorm f32 8192 with both sums: clusters, as before.
+  CHECK(h(NormKind::layer_norm, NormDType::f32, 8192, true).cluster_blocks == 2);
+  // Nor 1M columns: two passes, split.
+  CHECK(h(NormKind::rms_norm, NormDType::f16, 1 << 20, true).strategy == S::multi_pass);
+  // Whatever it picks, the call does not split.
+  for (int cols : {4279, 5414, 6144, 8192, 8670, 10972, 12288}) {
+    for (auto dt : all_dtypes) {
+      const NormBackwardParams p{NormKind::rms_norm, dt, cols, true, false, 8192};
+      const auto candidates = norm_backward_configs(p, 32, true);
+      const bool held = std::any_of(candidates.begin(), candidates.end(),
+                                    [](const NormConfig& c) { return c.strategy == S::one_pass; });
+      CAPTURE(cols);
+      CAPTURE(nlohmann::json(dt).dump());
+      if (held)
+        CHECK_FALSE(
+            kiln::ops::detail::norm_backward_split(p, norm_backward_heuristic(p, candidates)));
+    }
+  }
+}
+
 TEST_CASE("backward: unsupported problems and configs are refused with the rule") {
   auto error_of_backward = [](const NormBackwardParams& p) -> std::string {
     try {
