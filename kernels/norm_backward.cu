@@ -339,8 +339,7 @@ KILN_DEVICE KILN_FORCEINLINE void write_partial(const Args& a, SLOT slot, COLV f
   for (int i = 0; i < kIters; ++i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (!in_row<kThreadsPerRow>(c)) continue;
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) *partial_at(a, Which, first_group(), c, j) = v[i * kVec + j];
+    kiln::store_run<kVec>(partial_at(a, Which, first_group(), c, 0), &v[i * kVec]);
   }
 }
 

@@ -142,9 +142,6 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, 1)
     return;
   }
   float* row = partial + (long long)group * kCols + (long long)c.get() * kVec;
-#pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    if constexpr (kWeightGrad) row[j] = dw[j];
-    if constexpr (kBiasGrad) row[(long long)kWeightGrad * groups * kCols + j] = db[j];
-  }
+  if constexpr (kWeightGrad) kiln::store_run<kVec>(row, dw);
+  if constexpr (kBiasGrad) kiln::store_run<kVec>(row + (long long)kWeightGrad * groups * kCols, db);
 }

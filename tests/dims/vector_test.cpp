@@ -207,3 +207,30 @@ TEST_CASE(
   CHECK(kiln::is_vectorizable<Tensor<float, Extent<I, 4, 36>, Extent<K, 32>>, 4>);
   CHECK(kiln::is_vectorizable<Tensor<float, Extent<I, dynamic>, Extent<K, 32>>, 4>);
 }
+
+TEST_CASE("vector: store_run writes a run of floats whatever its alignment, nothing else") {
+  alignas(16) float buf[24];
+  const float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  // Aligned to 16 bytes (two 16-byte stores), to 8 only and to 4 only (element stores), for
+  // runs of 8, 6 (8-byte stores), 3 and 1.
+  for (int offset : {0, 2, 1}) {
+    for (float& f : buf) f = -1.0f;
+    kiln::store_run<8>(buf + 4 + offset, v);
+    for (int i = 0; i < 24; ++i) {
+      CAPTURE(offset);
+      CAPTURE(i);
+      const int j = i - 4 - offset;
+      CHECK(buf[i] == (j >= 0 && j < 8 ? v[j] : -1.0f));
+    }
+  }
+  for (float& f : buf) f = -1.0f;
+  const float three[3] = {9, 10, 11};
+  kiln::store_run<6>(buf + 2, v);
+  kiln::store_run<3>(buf + 9, three);
+  kiln::store_run<1>(buf + 13, v + 7);
+  const float want[16] = {-1, -1, 1, 2, 3, 4, 5, 6, -1, 9, 10, 11, -1, 8, -1, -1};
+  for (int i = 0; i < 16; ++i) {
+    CAPTURE(i);
+    CHECK(buf[i] == want[i]);
+  }
+}

@@ -114,4 +114,28 @@ KILN_HOST_DEVICE constexpr void store_vector(const Cursor<Tensor, C>& at, const 
   }
 }
 
+/// v[0] .. v[N - 1] into p[0] .. p[N - 1] by 16-byte stores (8-byte where N is even but not
+/// a multiple of 4) where p is aligned to them, else one element at a time. For a thread's
+/// run of consecutive floats whose neighbours' runs lie a run apart: one store an element
+/// sends each sector a few bytes at a time (ncu had a norm backward's partial rows using
+/// 4.8 of each sector's 32 bytes, its warps waiting on the store queue).
+template <int N>
+KILN_HOST_DEVICE KILN_FORCEINLINE void store_run(float* p, const float* v) {
+  constexpr int W = N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1;
+  if constexpr (W > 1) {
+    if (reinterpret_cast<unsigned long long>(p) % (4 * W) == 0) {
+      KILN_UNROLL
+      for (int j = 0; j < N; j += W) {
+        Vec<float, W> w;
+        KILN_UNROLL
+        for (int e = 0; e < W; ++e) w.v[e] = v[j + e];
+        *reinterpret_cast<Vec<float, W>*>(p + j) = w;
+      }
+      return;
+    }
+  }
+  KILN_UNROLL
+  for (int j = 0; j < N; ++j) p[j] = v[j];
+}
+
 }  // namespace kiln

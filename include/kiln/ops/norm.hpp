@@ -575,10 +575,9 @@ inline NormBackwardPlan norm_backward_split_plan(const NormBackwardParams& p,
   plan.partial_rows = plan.groups.groups;
   plan.whole_sums = plan.groups.groups == 1;
   if (plan.backward->config().strategy == NormStrategy::multi_pass) {
-    const std::int64_t vec = softmax_vector_width(norm_row(norm_forward(p)));
-    const int threads = plan.weight_grad->config().threads;
-    plan.row_sum_parts =
-        ceil_div(std::int64_t(p.cols) / vec, threads) * (threads / std::max(1, warp_size(props)));
+    // A part of each row's sums from each warp of the weight-gradient launch's row of blocks.
+    const rt::LaunchConfig wlc = plan.weight_grad->launch_config();
+    plan.row_sum_parts = std::int64_t(wlc.grid.x) * (wlc.block.x / std::max(1, warp_size(props)));
     plan.row_sum_floats = std::max<std::int64_t>(1, p.rows) * plan.row_sum_parts * 2;
   }
   plan.partial_floats = plan.row_sum_floats + plan.groups.groups * std::int64_t(p.cols) * sums;
