@@ -618,6 +618,18 @@ TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial row
   CHECK(norm_backward_blocks(p, short_rows, h200) == 3);
   p.rows = 0;
   CHECK(norm_backward_blocks(p, short_rows, h200) == 1);
+  // More blocks than SMs only where each takes 4 row groups or more (fewer partial rows):
+  // 4096 f16 by 256 threads, 2 blocks an SM, over 512, 1024 and 4096 rows.
+  const NormConfig row_a_block{S::one_pass, 256, 8, 1, 2};
+  p = {NormKind::layer_norm, NormDType::f16, 4096, true, true, 512};
+  CHECK(norm_backward_min_blocks(p, row_a_block) == 2);
+  CHECK(norm_backward_blocks(p, row_a_block, h200) == 132);
+  p.rows = 1024;
+  CHECK(norm_backward_blocks(p, row_a_block, h200) == 256);
+  p.rows = 4096;
+  CHECK(norm_backward_blocks(p, row_a_block, h200) == 264);
+  p.rows = 100;
+  CHECK(norm_backward_blocks(p, row_a_block, h200) == 100);
   // Long rows: a block of 1024 threads per row, one an SM.
   const NormConfig long_rows{S::multi_pass, 1024, 8, 1, 2};
   p = {NormKind::rms_norm, NormDType::bf16, 65536, true, false, 64};
