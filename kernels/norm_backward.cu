@@ -12,8 +12,9 @@
 // registers (one pass) or in its own row of `partial` (multi pass); its row slots add
 // theirs in a fixed order (a butterfly within a warp, then warp by warp through shared
 // memory), so that each block leaves one partial row, and kernels/column_sum.cu adds the
-// partial rows in order. With the sums the grid fills the device kMinBlocks blocks an SM
-// (the host launches that many: norm_backward_blocks), and a one-pass thread that holds
+// partial rows in order. With the sums the grid fills the device up to kMinBlocks blocks
+// an SM (the host launches that many where each block takes 4 row groups or more, else
+// one an SM: norm_backward_blocks), and a one-pass thread that holds
 // little (kPrefetch) loads its next row before it works on the current one.
 // Its columns are the same in every row, so a one-pass thread with room for them holds
 // their weights too (kHoldWeight), rather than loading them twice a row. The row's
