@@ -590,15 +590,15 @@ inline NormBackwardPlan norm_backward_split_plan(const NormBackwardParams& p,
 }
 
 inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
-  const rt::DeviceProperties& props = device.properties();
-  NormBackwardPlan plan;
-  plan.backward_params = p;
-  plan.backward = &norm_backward_kernel(p, device);
-  const NormConfig& c = plan.backward->config();
+  const auto& k = norm_backward_kernel(p, device);
+  const NormConfig& c = k.config();
   if (norm_backward_split(p, c)) return norm_backward_split_plan(p, device);
   const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
+  NormBackwardPlan plan;
+  plan.backward_params = p;
+  plan.backward = &k;
   plan.blocks =
-      norm_backward_blocks(p, c, props, norm_backward_fit(p, c, plan.backward->function()));
+      norm_backward_blocks(p, c, device.properties(), norm_backward_fit(p, c, k.function()));
   plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
   plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
   return plan;
