@@ -13,6 +13,9 @@
 //               kRms (1: RMSNorm), kResidual (1: the fused residual variant)
 //   NORM_STAGED (defined for staged configs: the row staged in shared memory), with the
 //               constant kStagedMinBlocks (the launch bounds' blocks an SM)
+//   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
+//               constant kSplitMinBlocks (the launch bounds' blocks an SM); kIters is
+//               then the vectors a thread takes of a slice
 //   KILN_KERNEL_NAME, e.g. norm__layer__f16__cols4096__t256v8
 //
 // A constant row's mean must come out as exactly its value, whatever its magnitude (an
@@ -34,6 +37,7 @@
 // write reads h back, so its loads must see this kernel's stores.
 #include "kiln/device/async_copy.hpp"
 #include "kiln/device/block.hpp"
+#include "kiln/device/global_memory.hpp"
 #include "kiln/device/half.hpp"
 #include "kiln/device/shared_memory.hpp"
 #include "spec.hpp"
@@ -541,11 +545,188 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 
 }  // namespace norms
 
+#ifdef NORM_SPLIT
+// Split (NormStrategy::split, the forward without the residual): rows too long for a
+// block's registers or shared memory (64 x 1M), shared by the whole GPU. The grid is
+// persistent (every block resident: a cooperative launch) and walks the rows' slices of
+// kSliceVecs vectors in rounds: in round t block b reads slice s = t * grid + b (row
+// s / kSlices), publishes its sums in the slots of s, and writes slice s - grid, which it
+// read a round before. A grid of at least kSlices blocks has by then read every slice of
+// that row, so its slots are mostly there already; the second read of the slice hits L2
+// (loaded with evict_last the first time, evict_first the second, as y is stored), so a
+// row crosses DRAM once each way, where multi pass reads it twice with a block a row.
+// A slot is a 64-bit word, kSlotTag in the high half and a float's bits in the low one:
+// the host zeroes the slots before each launch, and a reader spins until each slot of its
+// row carries the tag, then adds them in slice order (the same bits every run). In
+// RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
+// read (and RMSNorm's weights) are in flight by then too. (On the H200, RMSNorm 64 x 1M:
+// 81% of a copy in f16, 74% in f32, where multi pass ran at 50%.)
+namespace norms {
+
+constexpr int kSliceVecs = kThreadsPerRow * kIters;
+constexpr int kSlices = (kVecs + kSliceVecs - 1) / kSliceVecs;  // a row's
+// Slot words a slice: RMSNorm's sum of h^2; LayerNorm's sums of h - K and (h - K)^2.
+constexpr int kSlotWords = kRms ? 1 : 2;
+constexpr int kRowWords = kSlices * kSlotWords;
+constexpr int kLaneWords = (kRowWords + kiln::warp_size - 1) / kiln::warp_size;
+constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
+constexpr unsigned long long kSlotTag = 1ull << 32;
+// RMSNorm's warp 0 loads its row's slots with the slices' loads; LayerNorm's (two words a
+// slice) after its own sums, where they would have spilled 48 to 120 bytes a thread.
+constexpr bool kEarlySlots = kRms;
+static_assert(kRowWords <= 8 * kiln::warp_size, "warp 0 holds a row's slots, 8 words a lane");
+static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
+
+KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
+  return reinterpret_cast<const Vector*>(p);
+}
+
+KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(float v) {
+  return kSlotTag | __float_as_uint(v);
+}
+
+KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots) {
+  // Per buffer (by the round's parity): each warp's two sums, then the row's Stats.
+  __shared__ float scratch[2][2 * kWarps + 2];
+  const int tid = kiln::thread_index();
+  const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
+  const long long grid = kiln::grid_size();
+  const long long total = (long long)rows * kSlices;
+  const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
+  const bool affine = has_affine(a);
+  float last_shift = 0.0f;  // K of the slice read a round before (LayerNorm)
+  for (long long t = 0;; ++t) {
+    const long long s = t * grid + kiln::block_index();  // the slice read this round
+    const long long o = s - grid;                        // the slice written
+    if (o >= total) break;
+    float* red = scratch[t & 1];
+    const bool reads = s < total, writes = o >= 0;
+    const long long start = (s / kSlices) * kCols;
+    const COLV first((int)(s % kSlices) * kSliceVecs + tid);
+    const long long out_row = o / kSlices;
+    const long long out_start = out_row * kCols;
+    const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
+
+    Vector v[kIters], h[kIters], w[kIters];
+    if (reads) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (in_row<kSliceVecs>(c))
+          v[i] = kiln::load_hinted(as_vector(In(a.x + start)[c].ptr()), keep);
+      }
+    }
+    if (writes) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSliceVecs>(c)) continue;
+        h[i] = kiln::load_hinted(as_vector(In(a.x + out_start)[c].ptr()), once);
+        if (kRms && a.weight) w[i] = kiln::load_vector<kVec>(In(a.weight)[c]);
+      }
+    }
+    unsigned long long got[kLaneWords];
+    const unsigned long long* row_slots = slots + out_row * kRowWords;
+    auto load_slots = [&] {
+#pragma unroll
+      for (int k = 0; k < kLaneWords; ++k) {
+        const int at = k * kiln::warp_size + lane;
+        if (at < kRowWords) got[k] = kiln::load_relaxed(row_slots + at);
+      }
+    };
+    if (kEarlySlots && writes && warp == 0) load_slots();
+    float shift = 0.0f;
+    if (reads) {
+      // LayerNorm's sums are shifted by the row's first element K, as in multi_pass (read
+      // before any slice of the row is written: y may be x).
+      if constexpr (!kRms) shift = to_float(a.x[start]);
+      Sums part{0.0f, 0.0f};
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSliceVecs>(c)) continue;
+        float x[kVec];
+        to_floats(v[i].v, x);
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) {
+          const float d = x[j] - shift;
+          part.a += kRms ? d * d : d;
+          part.b += d * d;
+        }
+      }
+      part.a = kiln::warp_sum(part.a);
+      if constexpr (!kRms) part.b = kiln::warp_sum(part.b);
+      if (lane == 0) {
+        red[2 * warp] = part.a;
+        red[2 * warp + 1] = part.b;
+      }
+    }
+    kiln::sync_threads();
+    if (warp == 0) {
+      if (reads) {
+        const float sa = kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
+        const float sb = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
+        if (lane == 0) {
+          kiln::store_relaxed(slots + s * kSlotWords, slot_word(sa));
+          if constexpr (!kRms) kiln::store_relaxed(slots + s * kSlotWords + 1, slot_word(sb));
+        }
+      }
+      if (writes) {
+        if (!kEarlySlots) load_slots();
+        Sums total_sums{0.0f, 0.0f};
+#pragma unroll
+        for (int k = 0; k < kLaneWords; ++k) {
+          const int at = k * kiln::warp_size + lane;
+          if (at >= kRowWords) continue;
+          while ((got[k] >> 32) != (kSlotTag >> 32)) got[k] = kiln::load_relaxed(row_slots + at);
+          const float value = __uint_as_float((unsigned)got[k]);
+          if (kRms || at % 2 == 0) {
+            total_sums.a += value;
+          } else {
+            total_sums.b += value;
+          }
+        }
+        total_sums.a = kiln::warp_sum(total_sums.a);
+        if constexpr (!kRms) total_sums.b = kiln::warp_sum(total_sums.b);
+        if (lane == 0) {
+          const Stats st = row_stats(total_sums, last_shift, a.eps);
+          red[2 * kWarps] = st.mean;
+          red[2 * kWarps + 1] = st.rstd;
+        }
+      }
+    }
+    kiln::sync_threads();
+    if (writes) {
+      const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSliceVecs>(c)) continue;
+        Vector wv = w[i], bv;
+        if constexpr (!kRms) {
+          if (affine || a.weight) wv = kiln::load_vector<kVec>(In(a.weight)[c]);
+          if (affine || a.bias) bv = kiln::load_vector<kVec>(In(a.bias)[c]);
+        }
+        const Vector y = normalized_with(a, affine, wv, bv, h[i], st);
+        kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.y + out_start)[c].ptr()), y, once);
+      }
+      if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);
+    }
+    last_shift = shift;
+  }
+}
+
+}  // namespace norms
+#endif
+
 /// x, residual, y, h: rows x kCols elements, row-major, each row starting at a multiple of
 /// kVec elements from a 16-byte aligned base; weight, bias: kCols elements, 16-byte
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
-/// and ceil(rows / kRowsPerBlock) blocks.
-#ifdef NORM_STAGED
+/// and ceil(rows / kRowsPerBlock) blocks; split configs: kThreadsPerRow threads, the
+/// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots.
+#if defined(NORM_SPLIT)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
+#elif defined(NORM_STAGED)
 // Staged: as many blocks an SM as its threads and shared memory take (kStagedBlocks).
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, norms::kStagedBlocks)
 #else
@@ -553,9 +734,12 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, norms::kMinBl
 #endif
     KILN_KERNEL_NAME(const norms::Elem* x, const norms::Elem* residual, const norms::Elem* weight,
                      const norms::Elem* bias, norms::Elem* y, norms::Elem* h, float* mean,
-                     float* rstd, float eps, int rows) {
+                     float* rstd, float eps, int rows, unsigned long long* slots) {
   const norms::Args a{x, residual, weight, bias, y, h, mean, rstd, eps};
-#ifdef NORM_STAGED
+  (void)slots;  // split configs' only
+#if defined(NORM_SPLIT)
+  norms::split_pass(a, rows, slots);
+#elif defined(NORM_STAGED)
   if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
   norms::staged_pass(a);
 #else

@@ -6,6 +6,7 @@
 // every element of y, h, mean and rstd checked. Skips (exit 77) where there is no GPU.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../support.hpp"
@@ -129,11 +131,12 @@ struct Data {
   }
 
   /// Launches a kernel of the factory directly, as ops::layer_norm would.
-  void launch(const rt::Function& fn, const rt::LaunchConfig& lc) {
+  /// (`slots`: a split config's, zeroed.)
+  void launch(const rt::Function& fn, const rt::LaunchConfig& lc, std::uint64_t* slots = nullptr) {
     const bool layer = c.kind == NormKind::layer_norm;
     rt::launch(fn, lc, dx.data(), ptr(dr, c.residual), ptr(dw, c.weight), ptr(db, c.bias && layer),
                dy.data(), c.residual ? dh.data() : nullptr, ptr(dmean, c.stats && layer),
-               ptr(drstd, c.stats), c.eps, int(c.rows));
+               ptr(drstd, c.stats), c.eps, int(c.rows), slots);
   }
 
   /// Checks every element of y (and h, mean, rstd where asked for) against the double-
@@ -216,31 +219,49 @@ struct Data {
 const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
+/// Checks every candidate config of `p` (in the `only` strategy, where given) on the
+/// three kinds of data.
+template <class T>
+void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
+                   rt::Stream& stream, const ops::NormStrategy* only = nullptr) {
+  auto& factory = ops::norm_factory();
+  std::vector<ops::NormConfig> configs;
+  for (const auto& c : factory.configs(p, gpu.properties())) {
+    if (!only || c.strategy == *only) configs.push_back(c);
+  }
+  const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
+  rt::DeviceBuffer<std::uint64_t> slots(std::size_t(p.rows) * 256, gpu);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const std::string name = factory.kernel_name(p, configs[i]);
+    CAPTURE(name);
+    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+    rt::LaunchConfig lc = built[i].kernel->launch_config();
+    lc.stream = stream;
+    for (int data : {0, 1, 2}) {
+      const Case c{p.kind, p.dtype, p.rows, p.cols, p.residual, true, true, true, data};
+      Data<T> d(c, gpu, rng);
+      std::uint64_t* slot_words = nullptr;
+      if (configs[i].strategy == ops::NormStrategy::split) {
+        // Slots left over from another launch must not pass for this one's.
+        slots.fill_bytes(0xab);
+        slot_words = ops::detail::zeroed_slots(slots, p, configs[i], stream);
+      }
+      d.launch(built[i].kernel->function(), lc, slot_words);
+      stream.synchronize();
+      d.check(name + " data " + std::to_string(data));
+    }
+  }
+}
+
 template <class T>
 void every_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
-  auto& factory = ops::norm_factory();
   rt::Stream stream(gpu);
   const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 65536};
   for (std::size_t k = 0; k < std::size(all_cols); ++k) {
     const int cols = all_cols[k];
     const bool residual = (k + std::size_t(kind)) % 2 == 1;
-    const NormParams p{kind, dt, cols, residual, 37};  // 37 rows: no multiple of a block's rows
-    const auto configs = factory.configs(p, gpu.properties());
-    const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      const std::string name = factory.kernel_name(p, configs[i]);
-      CAPTURE(name);
-      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      rt::LaunchConfig lc = built[i].kernel->launch_config();
-      lc.stream = stream;
-      for (int data : {0, 1, 2}) {
-        const Case c{kind, dt, p.rows, cols, residual, true, true, true, data};
-        Data<T> d(c, gpu, rng);
-        d.launch(built[i].kernel->function(), lc);
-        stream.synchronize();
-        d.check(name + " data " + std::to_string(data));
-      }
-    }
+    // 37 rows: no multiple of a block's rows
+    check_configs<T>({kind, dt, cols, residual, 37}, gpu, rng, stream);
   }
 }
 
@@ -256,6 +277,34 @@ TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero var
         every_config<std::uint32_t>(kind, dt, gpu, rng);
       } else {
         every_config<std::uint16_t>(kind, dt, gpu, rng);
+      }
+    }
+  }
+}
+
+TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
+  rt::Device gpu(0);
+  if (gpu.properties().platform != rt::Platform::cuda) {
+    MESSAGE("split configs run on NVIDIA GPUs only");
+    return;
+  }
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  const ops::NormStrategy split = ops::NormStrategy::split;
+  // Rows of 1M (1 and 3 of them: the grid's blocks outnumber the slices), of 100000 (the
+  // last slice ragged; 37 rows: many rounds), of 65536 for LayerNorm (no residual).
+  const std::pair<int, std::int64_t> shapes[] = {
+      {1 << 20, 1}, {1 << 20, 3}, {100000, 37}, {65536, 37}};
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (const auto& [cols, rows] : shapes) {
+        const NormParams p{kind, dt, cols, false, rows};
+        CAPTURE(nlohmann::json(p).dump());
+        if (dt == NormDType::f32) {
+          check_configs<std::uint32_t>(p, gpu, rng, stream, &split);
+        } else {
+          check_configs<std::uint16_t>(p, gpu, rng, stream, &split);
+        }
       }
     }
   }

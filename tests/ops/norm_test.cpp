@@ -25,6 +25,9 @@ using namespace kiln::ops;
 using kiln::ops::detail::norm_configs;
 using kiln::ops::detail::norm_heuristic;
 using kiln::ops::detail::norm_kernel_name;
+using kiln::ops::detail::norm_split_configs;
+using kiln::ops::detail::norm_split_slices;
+using kiln::ops::detail::norm_split_slot_words;
 using kiln::ops::detail::validate_norm;
 using kiln::ops::detail::validate_norm_config;
 using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
@@ -728,6 +731,18 @@ std::vector<Case> every_kind() {
   out.push_back({{K::rms_norm, NormDType::f16, 32768, true, 1}, {S::staged, 1024, 8, 1, 4}});
   out.push_back({{K::layer_norm, NormDType::f32, 16384, false, 1}, {S::staged, 512, 4, 1, 8}});
   out.push_back({{K::layer_norm, NormDType::bf16, 16384, true, 1}, {S::staged, 512, 8, 1, 4}});
+  // Split rows (a persistent grid, RMSNorm): f16 of 1M, 128 slices; bf16 of 1M by 256
+  // threads; f32 of 1M, 256 slices; ragged slices (100000 columns); 16 vectors a thread.
+  out.push_back(
+      {{K::rms_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 128, 8, 1, 8, 1, 4, 528}});
+  out.push_back(
+      {{K::rms_norm, NormDType::bf16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
+  out.push_back(
+      {{K::rms_norm, NormDType::f32, 1 << 20, false, 1}, {S::split, 128, 4, 1, 8, 1, 4, 528}});
+  out.push_back(
+      {{K::rms_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
+  out.push_back(
+      {{K::rms_norm, NormDType::f16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
   return out;
 }
 
@@ -766,6 +781,7 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
   kiln_test::TempDir dir("kiln-norm-hip");
   for (const auto& k : every_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    if (k.c.strategy == NormStrategy::split) continue;  // NVIDIA GPUs only
     const std::string name = norm_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(program_for(k), "norm.cu", name, dir);
@@ -885,3 +901,88 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   }
 }
 #endif
+
+TEST_CASE("split rows: configs, their rules, the heuristic, names, header and launch") {
+  using S = NormStrategy;
+  const int sms = 132;
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      const int vec = dt == NormDType::f32 ? 4 : 8;
+      for (int cols : {8192, 16384, 32768, 65536, 100000, 1 << 20}) {
+        const NormParams p{kind, dt, cols, false, 64};
+        CAPTURE(nlohmann::json(p).dump());
+        const auto split = norm_split_configs(p, 32, sms);
+        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024 &&
+                              kind == NormKind::rms_norm;  // (LayerNorm's not offered yet)
+        CHECK(split.empty() == !long_row);
+        std::set<std::string> names;
+        for (const NormConfig& c : split) {
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK_NOTHROW(validate_norm_config(p, c, 32));
+          CHECK(c.strategy == S::split);
+          CHECK(c.vector_width == vec);
+          CHECK(c.grid_blocks == sms * c.blocks_per_sm);
+          CHECK(c.grid_blocks >= norm_split_slices(p, c));
+          CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
+          CHECK(names.insert(norm_kernel_name(p, c)).second);
+          const kiln::rt::LaunchConfig lc = kiln::ops::detail::norm_launch(p, c);
+          CHECK(lc.grid.x == unsigned(c.grid_blocks));
+          CHECK(lc.block.x == unsigned(c.threads_per_row));
+          CHECK(lc.cooperative);
+          CHECK(kiln::ops::detail::norm_split_words(p, c) ==
+                std::size_t(64 * norm_split_slices(p, c) * norm_split_slot_words(p)));
+        }
+        // Neither with the residual, nor on 64-lane wavefronts.
+        CHECK(norm_split_configs({kind, dt, cols, true, 64}, 32, sms).empty());
+        CHECK(norm_split_configs(p, 64, sms).empty());
+        // Untuned: split where no staged candidate holds the row.
+        std::vector<NormConfig> all = norm_configs(p, 32);
+        const auto staged = kiln::ops::detail::norm_staged_configs(p, 32, 227 * 1024);
+        all.insert(all.end(), staged.begin(), staged.end());
+        all.insert(all.end(), split.begin(), split.end());
+        const NormConfig h = norm_heuristic(p, all);
+        if (long_row && staged.empty()) {
+          CHECK(h.strategy == S::split);
+          CHECK(h.threads_per_row == 256);
+          CHECK(h.vectors_per_thread == 8);
+          CHECK(h.blocks_per_sm == 2);
+        } else {
+          CHECK(h.strategy != S::split);
+        }
+      }
+    }
+  }
+  // 16-bit rows of 1M: 128 slices of 8192 elements by the heuristic's config.
+  const NormParams p{NormKind::rms_norm, NormDType::f16, 1 << 20, false, 64};
+  const NormConfig c{S::split, 128, 8, 1, 8, 1, 4, 528};
+  CHECK(norm_split_slices(p, c) == 128);
+  CHECK(norm_kernel_name(p, c) == "norm__rms__f16__cols1048576__split_t128v8i8b4");
+  const std::string header = kiln::ops::detail::norm_spec(p, c).header();
+  CHECK(header.find("NORM_SPLIT") != std::string::npos);
+  CHECK(header.find("kSplitMinBlocks = 4") != std::string::npos);
+  // JSON: the new fields round-trip; records without them read as 0.
+  CHECK(nlohmann::json(c).get<NormConfig>() == c);
+  nlohmann::json old = nlohmann::json(NormConfig{S::multi_pass, 1024, 8, 1, 8});
+  old.erase("blocks_per_sm");
+  old.erase("grid_blocks");
+  CHECK(old.get<NormConfig>().grid_blocks == 0);
+  // What the kernel cannot run is refused, naming the rule.
+  auto refused = [&](const NormParams& q, NormConfig bad, const char* rule) {
+    CAPTURE(rule);
+    CHECK_THROWS_WITH_AS(validate_norm_config(q, bad, 32), doctest::Contains(rule), kiln::Error);
+  };
+  refused({NormKind::rms_norm, NormDType::f16, 1 << 20, true, 64}, c, "without the residual");
+  refused(p, {S::split, 128, 4, 1, 8, 1, 4, 528}, "16-byte vectors");
+  refused({NormKind::rms_norm, NormDType::f16, (1 << 20) - 4, false, 64}, c, "must divide cols");
+  refused(p, {S::split, 128, 8, 1, 8, 1, 4, 100}, "fewer than a row's 128 slices");
+  refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
+  refused(p, {S::split, 128, 8, 1, 3, 1, 4, 528}, "4, 8 or 16 vectors");
+  refused(p, {S::split, 256, 8, 1, 8, 1, 8, 1056}, "at most 1024 threads an SM");
+  refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, c, "RMSNorm's");
+  refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
+          {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
+  refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 4, 528}, "split configs'");
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
+                           {NormKind::rms_norm, NormDType::f16, 1 << 20}, c, 32),
+                       doctest::Contains("split rows are the forward's"), kiln::Error);
+}

@@ -31,9 +31,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +72,11 @@ namespace detail {
 
 /// A kernel's grid covers p.rows rows (at least one block), as softmax's.
 inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
+  if (c.strategy == NormStrategy::split) {  // the persistent grid, every block resident
+    rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
+    lc.cooperative = true;
+    return lc;
+  }
   rt::LaunchConfig lc = softmax_launch(norm_row(p), to_softmax(c));
   lc.shared_bytes = unsigned(norm_shared_bytes(p, c));  // a staged block's rows
   return lc;
@@ -88,13 +96,55 @@ T* data_or_null(const rt::DeviceBuffer<T>* b) {
   return b ? b->data() : nullptr;
 }
 
+/// The slot words a split launch of `c` over `p` exchanges its sums through.
+inline std::size_t norm_split_words(const NormParams& p, const NormConfig& c) {
+  return std::size_t(p.rows) * std::size_t(norm_split_slices(p, c) * norm_split_slot_words(p));
+}
+
+/// `slots`' first norm_split_words(p, c) words, zeroed on `stream` (queued; the slots'
+/// tags then mark the sums of this launch alone).
+inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, const NormParams& p,
+                                   const NormConfig& c, rt::StreamRef stream) {
+  const std::size_t words = norm_split_words(p, c);
+  if (slots.size() < words) {
+    throw Error("kiln: norm: a split launch needs " + std::to_string(words) +
+                " slot words, but its buffer holds " + std::to_string(slots.size()));
+  }
+  rt::ContextGuard g(slots.device().context());
+  rt::driver().check(rt::driver().fill_bytes(slots.address(), 0, words * 8, stream.handle),
+                     "fill_bytes", "zeroing a split norm's slots");
+  return slots.data();
+}
+
+/// The slots of split launches on `stream` of `device` (kiln's, one buffer a stream and
+/// device, kept for the process and grown as needed): calls on one stream run in order, so
+/// they share it; calls on two streams never do. Zeroed on the stream for this launch.
+inline std::uint64_t* norm_split_slots(const rt::Device& device, rt::StreamRef stream,
+                                       const NormParams& p, const NormConfig& c) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, void*>, std::unique_ptr<rt::DeviceBuffer<std::uint64_t>>> slots;
+  const std::size_t words = norm_split_words(p, c);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& buffer = slots[{device.ordinal(), stream.handle}];
+  if (!buffer || buffer->size() < words) {
+    if (buffer) {  // the launches queued before may still read the old buffer
+      rt::ContextGuard g(device.context());
+      rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
+                         "before growing a split norm's slots");
+    }
+    buffer = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(
+        std::max(words, buffer ? 2 * buffer->size() : std::size_t(0)), device);
+  }
+  return zeroed_slots(*buffer, p, c, stream);
+}
+
 /// The description of kernels/norm.cu as a factory (bump `version` whenever the kernel
 /// or the configs change meaning).
 inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 2,
+      .version = 3,  // 3: split configs, and the kernel's slots parameter
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
@@ -104,6 +154,8 @@ inline NormFactory::Description norm_description() {
               const auto staged =
                   norm_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
               out.insert(out.end(), staged.begin(), staged.end());
+              const auto split = norm_split_configs(p, warp_size(d), d.multiprocessors);
+              out.insert(out.end(), split.begin(), split.end());
             }
             return out;
           },
@@ -130,19 +182,28 @@ inline NormFactory::Description norm_description() {
         auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
         NormParams timed = p;
         timed.rows = rows;
-        return [x, y, h, w, stats, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
-          rt::LaunchConfig lc = norm_launch(timed, k.config());
-          lc.stream = s;
-          // The residual is x itself; the weight serves as the bias too.
-          const void* in = x->data();
-          const void* res = timed.residual ? in : nullptr;
-          const void* bias = timed.kind == NormKind::layer_norm ? w->data() : nullptr;
-          float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
-          k.launch(lc, in, res, static_cast<const void*>(w->data()), bias,
-                   static_cast<void*>(y->data()),
-                   static_cast<void*>(timed.residual ? h->data() : nullptr), mean,
-                   stats->data() + timed.rows, 1e-5f, int(timed.rows));
-        };
+        // A split config's slots (at most 256 words a row), zeroed before each launch as a
+        // call zeroes them.
+        auto slots =
+            std::make_shared<rt::DeviceBuffer<std::uint64_t>>(std::size_t(rows) * 256, device);
+        return
+            [x, y, h, w, stats, slots, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
+              rt::LaunchConfig lc = norm_launch(timed, k.config());
+              lc.stream = s;
+              std::uint64_t* slot_words = nullptr;
+              if (k.config().strategy == NormStrategy::split) {
+                slot_words = zeroed_slots(*slots, timed, k.config(), s);
+              }
+              // The residual is x itself; the weight serves as the bias too.
+              const void* in = x->data();
+              const void* res = timed.residual ? in : nullptr;
+              const void* bias = timed.kind == NormKind::layer_norm ? w->data() : nullptr;
+              float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
+              k.launch(lc, in, res, static_cast<const void*>(w->data()), bias,
+                       static_cast<void*>(y->data()),
+                       static_cast<void*>(timed.residual ? h->data() : nullptr), mean,
+                       stats->data() + timed.rows, 1e-5f, int(timed.rows), slot_words);
+            };
       },
   };
 }
@@ -236,12 +297,17 @@ void norm_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuffer<T>& x,
   T* h = data_or_null(args.h);
   float* mean = data_or_null(args.mean);
   float* rstd = data_or_null(args.rstd);
+  std::uint64_t* slots = nullptr;
+  if (k.config().strategy == NormStrategy::split) {
+    slots = norm_split_slots(y.device(), stream, p, k.config());
+  }
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
-    k.launch(lc, info, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows));
+    k.launch(lc, info, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows),
+             slots);
   } else {
-    k.launch(lc, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows));
+    k.launch(lc, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows), slots);
   }
 }
 

@@ -55,6 +55,7 @@ struct Fns {
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) occupancy;
   decltype(&::cuFuncGetParamInfo) param_info;  // CUDA 12.4 and later; may be null
   decltype(&::cuLaunchKernel) launch;
+  decltype(&::cuLaunchCooperativeKernel) launch_cooperative;
   decltype(&::cuLaunchKernelEx) launch_ex;  // CUDA 12.0 and later; may be null
   decltype(&::cuOccupancyMaxActiveClusters)
       max_active_clusters;  // CUDA 12.0 and later; may be null
@@ -251,6 +252,7 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.occupancy, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
   load(fns.param_info, "cuFuncGetParamInfo", false);
   load(fns.launch, "cuLaunchKernel");
+  load(fns.launch_cooperative, "cuLaunchCooperativeKernel", false);
   load(fns.launch_ex, "cuLaunchKernelEx", false);
   load(fns.max_active_clusters, "cuOccupancyMaxActiveClusters", false);
   load(fns.max_cluster_size, "cuOccupancyMaxPotentialClusterSize", false);
@@ -385,6 +387,13 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
     return int(fns.launch(static_cast<CUfunction>(f), gx, gy, gz, bx, by, bz, smem, stream(s),
                           params, nullptr));
   };
+  if (fns.launch_cooperative) {
+    api->launch_cooperative = [](void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                 unsigned by, unsigned bz, unsigned smem, void* s, void** params) {
+      return int(fns.launch_cooperative(static_cast<CUfunction>(f), gx, gy, gz, bx, by, bz, smem,
+                                        stream(s), params));
+    };
+  }
   if (fns.launch_ex) {
     api->launch_ex = [](void* f, const unsigned* grid, const unsigned* block,
                         const unsigned* cluster, bool programmatic, unsigned smem, void* s,

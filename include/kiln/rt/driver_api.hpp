@@ -145,6 +145,11 @@ struct DriverApi {
   int (*launch)(void* function, unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x,
                 unsigned block_y, unsigned block_z, unsigned shared_bytes, void* stream,
                 void** params) = nullptr;
+  /// A cooperative launch (cuLaunchCooperativeKernel): every block of the grid runs at
+  /// once, or the launch fails (too large); null where the driver has none.
+  int (*launch_cooperative)(void* function, unsigned grid_x, unsigned grid_y, unsigned grid_z,
+                            unsigned block_x, unsigned block_y, unsigned block_z,
+                            unsigned shared_bytes, void* stream, void** params) = nullptr;
   /// A launch with attributes (cuLaunchKernelEx): in thread-block clusters of cluster[0] x
   /// [1] x [2] blocks where that is more than one block, and, where `programmatic`, allowed
   /// to start before the kernel before it in the stream ends (programmatic stream

@@ -70,6 +70,11 @@ struct LaunchConfig {
   /// ordinary one, which the wait then passes at once: a kernel written for it is correct
   /// either way.
   bool programmatic = false;
+  /// A cooperative launch (NVIDIA): every block of the grid is resident at once, or the
+  /// launch fails with a clear error (grid too large for the device), so that blocks may
+  /// wait for each other through global memory without a deadlock. Not with clusters or a
+  /// programmatic launch.
+  bool cooperative = false;
 
   LaunchConfig(Dim3 grid_, Dim3 block_, unsigned shared_bytes_ = 0, StreamRef stream_ = {})
       : grid(grid_), block(block_), shared_bytes(shared_bytes_), stream(stream_) {}
@@ -110,8 +115,8 @@ inline std::string describe(const Function& f, const LaunchConfig& c) {
   return "launching " + f.name() + " on device " + std::to_string(f.device().ordinal()) +
          " with grid " + dim3_text(c.grid) + ", block " + dim3_text(c.block) +
          (c.cluster.count() > 1 ? ", clusters of " + dim3_text(c.cluster) : std::string()) +
-         (c.programmatic ? ", programmatic" : "") + ", " + std::to_string(c.shared_bytes) +
-         " bytes of dynamic shared memory";
+         (c.programmatic ? ", programmatic" : "") + (c.cooperative ? ", cooperative" : "") + ", " +
+         std::to_string(c.shared_bytes) + " bytes of dynamic shared memory";
 }
 
 /// Why a cluster of `blocks` blocks cannot be launched where the device holds at most `most`
@@ -206,6 +211,14 @@ inline void check_limits(const Function& f, const LaunchConfig& c) {
          std::to_string(p.shared_per_block_optin) + " with Function::set_max_dynamic_shared)");
   }
   if (c.cluster.count() > 1) check_cluster(f, c);
+  if (c.cooperative) {
+    if (!driver().launch_cooperative) {
+      fail("this driver has no cooperative launch (cuLaunchCooperativeKernel, NVIDIA only)");
+    }
+    if (c.cluster.count() > 1 || c.programmatic) {
+      fail("a cooperative launch is an ordinary one otherwise: no clusters, not programmatic");
+    }
+  }
   if (c.stream.device >= 0 && c.stream.device != f.device().ordinal()) {
     fail("its stream belongs to device " + std::to_string(c.stream.device) +
          ", the kernel to device " + std::to_string(f.device().ordinal()));
@@ -243,6 +256,10 @@ inline bool programmatic_launch(const DriverApi& api, const DeviceProperties& p,
 /// and programmatic launches.
 inline int raw_launch(const DriverApi& api, const Function& f, const LaunchConfig& c,
                       void** params) {
+  if (c.cooperative) {
+    return api.launch_cooperative(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y,
+                                  c.block.z, c.shared_bytes, c.stream.handle, params);
+  }
   const bool programmatic = programmatic_launch(api, f.device().properties(), c);
   if (c.cluster.count() == 1 && !programmatic) {
     return api.launch(f.handle(), c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z,

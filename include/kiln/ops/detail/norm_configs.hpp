@@ -34,11 +34,15 @@ NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
 
 /// How a row is traversed: once with the row held in registers, twice (the row's sums,
 /// then the write) for rows too long for that, or once with the row (x, and the
-/// residual) staged in shared memory (the forward, rows of 32 KiB and more).
-enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged };
+/// residual) staged in shared memory (the forward, rows of 32 KiB and more); or `split`
+/// (the RMSNorm forward without the residual, NVIDIA GPUs): each row cut into slices of
+/// threads_per_row x vectors_per_thread vectors, shared by a persistent grid whose blocks
+/// exchange the slices' sums through global memory (kernels/norm.cu says how).
+enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged, split };
 NLOHMANN_JSON_SERIALIZE_ENUM(NormStrategy, {{NormStrategy::one_pass, "one_pass"},
                                             {NormStrategy::multi_pass, "multi_pass"},
-                                            {NormStrategy::staged, "staged"}})
+                                            {NormStrategy::staged, "staged"},
+                                            {NormStrategy::split, "split"}})
 
 /// A LayerNorm or RMSNorm over the last dimension of a row-major (rows, cols) matrix.
 /// Weight, bias, epsilon and the statistics written are run-time arguments; `residual`
@@ -67,11 +71,18 @@ struct NormConfig {
   /// slice of its vectors (vectors_per_thread counts over the slice): 1 (a row per block
   /// or slot), 2, 4 or 8. The backward's one pass only.
   std::int32_t cluster_blocks = 1;
+  /// split only (else 0): the blocks an SM the kernel is compiled for (its launch
+  /// bounds), and the persistent grid, the device's SMs times that, every block resident
+  /// at once (a cooperative launch).
+  std::int32_t blocks_per_sm = 0;
+  std::int32_t grid_blocks = 0;
   bool operator==(const NormConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks existed read as 1.)
+// (Tuning records written before cluster_blocks, blocks_per_sm and grid_blocks existed
+// read as 1, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NormConfig, strategy, threads_per_row, vector_width,
-                                                rows_per_block, vectors_per_thread, cluster_blocks)
+                                                rows_per_block, vectors_per_thread, cluster_blocks,
+                                                blocks_per_sm, grid_blocks)
 
 namespace detail {
 
@@ -94,10 +105,14 @@ To with_strategy(decltype(To::strategy) s, const From& c) {
           c.vectors_per_thread,
           c.cluster_blocks};
 }
+/// (A split config's row is streamed a slice at a time as multi pass streams a step: it
+/// maps to multi_pass, whose spec constants it shares.)
 inline SoftmaxConfig to_softmax(const NormConfig& c) {
-  const SoftmaxStrategy s = c.strategy == NormStrategy::multi_pass ? SoftmaxStrategy::multi_pass
-                            : c.strategy == NormStrategy::staged   ? SoftmaxStrategy::staged
-                                                                   : SoftmaxStrategy::one_pass;
+  const SoftmaxStrategy s =
+      c.strategy == NormStrategy::multi_pass || c.strategy == NormStrategy::split
+          ? SoftmaxStrategy::multi_pass
+      : c.strategy == NormStrategy::staged ? SoftmaxStrategy::staged
+                                           : SoftmaxStrategy::one_pass;
   return with_strategy<SoftmaxConfig>(s, c);
 }
 inline NormConfig to_norm(const SoftmaxConfig& c) {
@@ -136,7 +151,18 @@ inline void validate_norm(const NormParams& p) {
 
 /// Throws kiln::Error unless `c` is a config the kernel can run `p` with on a device
 /// whose warps have `warp_size` threads (softmax's rules, named for the norm).
+inline void validate_norm_split_config(const NormParams& p, const NormConfig& c, int warp_size);
+
 inline void validate_norm_config(const NormParams& p, const NormConfig& c, int warp_size) {
+  if (c.strategy == NormStrategy::split) {
+    validate_norm_split_config(p, c, warp_size);
+    return;
+  }
+  if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
+                " for " + nlohmann::json(p).dump() +
+                ": blocks_per_sm and grid_blocks are split configs' (0 for the others)");
+  }
   try {
     validate_softmax_config(norm_row(p), to_softmax(c), warp_size);
   } catch (const Error& e) {
@@ -168,6 +194,88 @@ inline std::vector<NormConfig> norm_configs(const NormParams& p, int warp_size) 
   return out;
 }
 
+/// The slices a row of `p` is cut into by split config `c` (threads_per_row x
+/// vectors_per_thread vectors each, the last one ragged).
+inline std::int64_t norm_split_slices(const NormParams& p, const NormConfig& c) {
+  const std::int64_t vectors = p.cols / std::max(c.vector_width, 1);
+  const std::int64_t slice = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return slice > 0 ? (vectors + slice - 1) / slice : 0;
+}
+/// The 64-bit slots a split launch exchanges its slices' sums through: one a slice
+/// (RMSNorm: the sum of h^2), two (LayerNorm: the shifted sums).
+inline std::int64_t norm_split_slot_words(const NormParams& p) {
+  return p.kind == NormKind::rms_norm ? 1 : 2;
+}
+
+/// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
+/// RMSNorm forward without the residual; 64, 128 or 256 threads of 32-thread warps; 16-byte
+/// vectors; 4, 8 or 16 vectors a thread a slice; at most 1024 threads an SM; a grid of at
+/// least a row's slices (each round of the grid's blocks takes a row's sums a round after
+/// it reads them); at most 8 slot words a lane of the warp that adds a row's slices up.
+inline void validate_norm_split_config(const NormParams& p, const NormConfig& c, int warp_size) {
+  auto fail = [&](const std::string& rule) {
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
+                " for " + nlohmann::json(p).dump() + ": " + rule);
+  };
+  if (p.residual)
+    fail("split rows are the forward's without the residual; use staged or multi_pass");
+  // (kernels/norm.cu has LayerNorm's split pass, but its vectors of h, the weight and the
+  // bias spilled 48 to 168 bytes a thread under these launch bounds: not offered yet.)
+  if (p.kind != NormKind::rms_norm) fail("split rows are RMSNorm's; use staged or multi_pass");
+  if (warp_size != 32) fail("split configs run on NVIDIA GPUs (32-thread warps)");
+  if (c.threads_per_row != 64 && c.threads_per_row != 128 && c.threads_per_row != 256) {
+    fail("a split block has 64, 128 or 256 threads");
+  }
+  if (c.rows_per_block != 1 || c.cluster_blocks != 1) {
+    fail("a split block takes one slice at a time (rows_per_block = 1, cluster_blocks = 1)");
+  }
+  if (std::int64_t(c.vector_width) * gen::size_of(p.dtype) != 16 || p.cols % c.vector_width != 0) {
+    fail("split configs load 16-byte vectors: vector_width " +
+         std::to_string(16 / gen::size_of(p.dtype)) + ", which must divide cols");
+  }
+  if (c.vectors_per_thread != 4 && c.vectors_per_thread != 8 && c.vectors_per_thread != 16) {
+    fail("a split thread takes 4, 8 or 16 vectors of a slice");
+  }
+  if (c.blocks_per_sm < 1 || c.threads_per_row * c.blocks_per_sm > 1024) {
+    fail("blocks_per_sm must be at least 1, with at most 1024 threads an SM");
+  }
+  const std::int64_t slices = norm_split_slices(p, c);
+  if (c.grid_blocks < slices) {
+    fail("the grid's " + std::to_string(c.grid_blocks) + " blocks are fewer than a row's " +
+         std::to_string(slices) + " slices; take longer slices");
+  }
+  if (slices * norm_split_slot_words(p) > 8 * 32) {
+    fail("a row's " + std::to_string(slices) +
+         " slices need more than 8 slot words a lane; "
+         "take longer slices");
+  }
+}
+
+/// The split candidates for `p` on a device of `multiprocessors` SMs (the RMSNorm forward
+/// without the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB
+/// or more): (threads, vectors a thread, blocks an SM) of (128, 8, 4), (64, 8, 8), (64, 16, 4),
+/// (256, 4, 2) and (256, 8, 2), those split_config validation allows.
+inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
+                                                  int multiprocessors) {
+  std::vector<NormConfig> out;
+  if (p.kind != NormKind::rms_norm || p.residual || warp_size != 32 || multiprocessors < 1) {
+    return out;
+  }
+  if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
+  const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
+  const int shapes[][3] = {{128, 8, 4}, {64, 8, 8}, {64, 16, 4}, {256, 4, 2}, {256, 8, 2}};
+  for (const auto& t : shapes) {
+    const NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
+    try {
+      validate_norm_split_config(p, c, warp_size);
+    } catch (const Error&) {
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 /// The staged candidates for `p` (the forward on NVIDIA GPUs: norm_description adds them):
 /// softmax's for the same row (softmax_staged_configs) whose rows of x and the residual
 /// fit softmax_max_staged_bytes and the device's `shared_optin` less 4 KiB.
@@ -192,15 +300,15 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
 
 /// The config taken without timing (KILN_TUNE=off): staged where a staged candidate
 /// holds rows of x of 32 KiB and more (64 KiB and more with the residual), by 512 threads
-/// where it stages under 64 KiB and 1024 from 64 KiB; else softmax's heuristic for the
-/// same row. On the H200 (benchmarks/norm --sweep), % of a copy, staged against the best
-/// config without it: RMSNorm 1024 x 65536 f16 and bf16 92-94% (two passes 80-82%),
-/// LayerNorm 83% (82%); 4096 x 16384 f16 LayerNorm 94% (91%), f32 LayerNorm and RMSNorm
-/// 97% (94%); with the residual, 2048 x 32768 f16 98-99% (96-98%), where at 4096 x 16384
-/// LayerNorm's staged rows lost (94% against 99%). LayerNorm's 16-bit rows of 16 KiB (the
-/// shortest with two-pass candidates) take two passes over 256 threads, 2 vectors a step:
-/// on 8192 x 8192, 94% (f16) and 91% (bf16) where softmax's one pass over 512 threads ran
-/// at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
+/// where it stages under 64 KiB and 1024 from 64 KiB; split (norm_split_configs) where no
+/// staged candidate holds such a row; else softmax's heuristic for the same row. On the H200
+/// (benchmarks/norm --sweep), % of a copy, staged against the best config without it: RMSNorm 1024
+/// x 65536 f16 and bf16 92-94% (two passes 80-82%), LayerNorm 83% (82%); 4096 x 16384 f16 LayerNorm
+/// 94% (91%), f32 LayerNorm and RMSNorm 97% (94%); with the residual, 2048 x 32768 f16 98-99%
+/// (96-98%), where at 4096 x 16384 LayerNorm's staged rows lost (94% against 99%). LayerNorm's
+/// 16-bit rows of 16 KiB (the shortest with two-pass candidates) take two passes over 256 threads,
+/// 2 vectors a step: on 8192 x 8192, 94% (f16) and 91% (bf16) where softmax's one pass over 512
+/// threads ran at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
 /// vectors a thread spilled in bf16). (The staged candidates exist on NVIDIA GPUs only. The
 /// backward takes norm_row_heuristic.)
 inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates) {
@@ -211,6 +319,18 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
       if (c.threads_per_row == threads) return c;
     }
+    // Rows no staged block holds: split, by 256 threads of 8 vectors (2 blocks an SM)
+    // where the row's slots allow, else the first split candidate. On the H200
+    // (benchmarks/norm --sweep, RMSNorm 64 x 1M) 256 x 8 ran at 80.9% of a copy in f16 and
+    // 74.4% in f32, 128 x 8 (4 blocks an SM) at 74.0% and 61.2%, 64 x 16 at 72.5% and
+    // 61.0%, 64 x 8 (f16) and 256 x 4 at 60-61% (f32 37%); multi pass at 50%.
+    const NormConfig* split = nullptr;
+    for (const NormConfig& c : candidates) {
+      if (c.strategy != NormStrategy::split) continue;
+      if (c.threads_per_row == 256 && c.vectors_per_thread == 8) return c;
+      if (!split) split = &c;
+    }
+    if (split) return *split;
   }
   if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
       row_bytes == 16 * 1024) {
@@ -228,7 +348,10 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
 /// row, then softmax's config part.
 inline std::string norm_kernel_name(const NormParams& p, const NormConfig& c) {
   const std::string softmax = softmax_kernel_name(norm_row(p), to_softmax(c));
-  const std::string config = softmax.substr(softmax.rfind("__") + 2);
+  std::string config = softmax.substr(softmax.rfind("__") + 2);
+  if (c.strategy == NormStrategy::split) {  // "split_t128v8i8b4"
+    config = "split_" + config.substr(config.find('_') + 1) + "b" + std::to_string(c.blocks_per_sm);
+  }
   return std::string("norm__") + (p.kind == NormKind::rms_norm ? "rms" : "layer") + "__" +
          std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__" +
          (p.residual ? "residual__" : "") + config;
@@ -247,6 +370,9 @@ inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
     s.macro("NORM_STAGED", "1")
         .constant("kStagedMinBlocks",
                   staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)));
+  }
+  if (c.strategy == NormStrategy::split) {
+    s.macro("NORM_SPLIT", "1").constant("kSplitMinBlocks", c.blocks_per_sm);
   }
   return s;
 }
@@ -302,6 +428,9 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
+  if (c.strategy == NormStrategy::split || c.blocks_per_sm != 0 || c.grid_blocks != 0) {
+    throw Error(what + ": the backward runs one_pass or multi_pass; split rows are the forward's");
+  }
   try {
     validate_softmax_config(norm_row(norm_forward(p)), to_softmax(c), warp_size);
   } catch (const Error& e) {
