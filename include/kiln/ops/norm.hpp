@@ -182,10 +182,13 @@ inline NormFactory::Description norm_description() {
         auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
         NormParams timed = p;
         timed.rows = rows;
-        // A split config's slots (at most 256 words a row), zeroed before each launch as a
-        // call zeroes them.
-        auto slots =
-            std::make_shared<rt::DeviceBuffer<std::uint64_t>>(std::size_t(rows) * 256, device);
+        // A split config's slots (at most 256 words a row; none where the problem has no
+        // split candidates), zeroed before each launch as a call zeroes them.
+        const bool split = !norm_split_configs(p, warp_size(device.properties()),
+                                               device.properties().multiprocessors)
+                                .empty();
+        auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
+            split ? std::size_t(rows) * 256 : 0, device);
         return
             [x, y, h, w, stats, slots, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
               rt::LaunchConfig lc = norm_launch(timed, k.config());
