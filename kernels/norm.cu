@@ -178,6 +178,19 @@ KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV 
   return v;
 }
 
+/// Adds vector `v` of h to a thread's Sums: RMSNorm's of h^2 (in a), LayerNorm's of h - K
+/// and (h - K)^2 with K = `shift`.
+KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& part, const Vector& v, float shift) {
+  float h[kVec];
+  to_floats(v.v, h);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const float d = h[j] - shift;
+    part.a += kRms ? d * d : d;
+    part.b += d * d;
+  }
+}
+
 /// Whether vector `c` lies in the row (known true at compile time when the threads tile it).
 template <int Step>
 KILN_DEVICE KILN_FORCEINLINE bool in_row(COLV c) {
@@ -305,15 +318,7 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     Sums part{0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
-      if (i >= held) continue;
-      float h[kVec];
-      to_floats(v[i].v, h);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        const float d = h[j] - shift;
-        part.a += d;
-        part.b += d * d;
-      }
+      if (i < held) add_sums(part, v[i], shift);  // (a thread holds its first `held` vectors)
     }
     const Sums total = reduce_row<0>(part);
     s = shifted_stats(total, shift, a.eps);
@@ -429,14 +434,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
     kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
 #pragma unroll
     for (int i = Groups::first(g); i < Groups::end(g); ++i) {
-      float h[kVec];
-      to_floats(staged_h(rows, i * kThreadsPerRow + t).v, h);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        const float d = h[j] - shift;
-        part.a += kRms ? d * d : d;
-        part.b += d * d;
-      }
+      add_sums(part, staged_h(rows, i * kThreadsPerRow + t), shift);
     }
   }
   // The weights ahead (AffineAhead) where the launch bounds leave its ring 32 registers a
@@ -506,14 +504,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
       if (!in_row<kStep>(c)) continue;
       if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
-      float h[kVec];
-      to_floats(v[i].v, h);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        const float d = h[j] - shift;
-        part.a += kRms ? d * d : d;
-        part.b += d * d;
-      }
+      add_sums(part, v[i], shift);
     }
   }
   const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
@@ -644,15 +635,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (!in_row<kSliceVecs>(c)) continue;
-        float x[kVec];
-        to_floats(v[i].v, x);
-#pragma unroll
-        for (int j = 0; j < kVec; ++j) {
-          const float d = x[j] - shift;
-          part.a += kRms ? d * d : d;
-          part.b += d * d;
-        }
+        if (in_row<kSliceVecs>(c)) add_sums(part, v[i], shift);
       }
       part.a = kiln::warp_sum(part.a);
       if constexpr (!kRms) part.b = kiln::warp_sum(part.b);
