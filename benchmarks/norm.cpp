@@ -145,6 +145,10 @@ struct Problem {
     std::uint64_t* slot_words = nullptr;
     if (k.config().strategy == ops::NormStrategy::split) {
       if (slots.size() < ops::detail::norm_split_words(p, k.config())) {
+        if (slots.size() > 0) {  // a launch queued before may still read the old slots
+          rt::ContextGuard g(y.device().context());
+          rt::driver().check(rt::driver().stream_synchronize(st.handle), "stream_synchronize");
+        }
         slots = rt::DeviceBuffer<std::uint64_t>(ops::detail::norm_split_words(p, k.config()),
                                                 y.device());
       }

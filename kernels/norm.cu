@@ -567,6 +567,7 @@ constexpr unsigned long long kSlotTag = 1ull << 32;
 constexpr bool kEarlySlots = kRms;
 static_assert(kRowWords <= 8 * kiln::warp_size, "warp 0 holds a row's slots, 8 words a lane");
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
+static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 
 KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
@@ -582,6 +583,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   const int tid = kiln::thread_index();
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
   const long long grid = kiln::grid_size();
+  // A grid of fewer blocks than a row's slices would wait on slices no block has read
+  // (kiln's configs never launch one: NormConfig::grid_blocks): stop rather than hang.
+  if (grid < kSlices) __trap();
   const long long total = (long long)rows * kSlices;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
   const bool affine = has_affine(a);

@@ -231,6 +231,7 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
   }
   const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
   rt::DeviceBuffer<std::uint64_t> slots(std::size_t(p.rows) * 256, gpu);
+  const std::vector<std::uint64_t> stale(slots.size(), 0x000000017fc00000ull);
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
@@ -242,8 +243,9 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
       Data<T> d(c, gpu, rng);
       std::uint64_t* slot_words = nullptr;
       if (configs[i].strategy == ops::NormStrategy::split) {
-        // Slots left over from another launch must not pass for this one's.
-        slots.fill_bytes(0xab);
+        // Slots left over from another launch, tagged and NaN, must not pass for this one's:
+        // the zeroing before the launch clears them.
+        slots.copy_from(stale);
         slot_words = ops::detail::zeroed_slots(slots, p, configs[i], stream);
       }
       d.launch(built[i].kernel->function(), lc, slot_words);
@@ -284,27 +286,40 @@ TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero var
 
 TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   rt::Device gpu(0);
-  if (gpu.properties().platform != rt::Platform::cuda) {
-    MESSAGE("split configs run on NVIDIA GPUs only");
+  if (gpu.properties().platform != rt::Platform::cuda || gpu.properties().compute_major < 8) {
+    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
     return;
   }
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
   const ops::NormStrategy split = ops::NormStrategy::split;
-  // Rows of 1M (1 and 3 of them: the grid's blocks outnumber the slices), of 100000 (the
-  // last slice ragged; 37 rows: many rounds), of 65536 for LayerNorm (no residual).
-  const std::pair<int, std::int64_t> shapes[] = {
-      {1 << 20, 1}, {1 << 20, 3}, {100000, 37}, {65536, 37}};
-  for (auto kind : both_kinds) {
-    for (auto dt : all_dtypes) {
-      for (const auto& [cols, rows] : shapes) {
-        const NormParams p{kind, dt, cols, false, rows};
-        CAPTURE(nlohmann::json(p).dump());
-        if (dt == NormDType::f32) {
-          check_configs<std::uint32_t>(p, gpu, rng, stream, &split);
-        } else {
-          check_configs<std::uint16_t>(p, gpu, rng, stream, &split);
-        }
+  struct Shape {
+    NormDType dtype;  // f32: 0 for every dtype
+    int cols;
+    std::int64_t rows;
+  };
+  // Rows of 1M, 1 and 3 of them (the grid's blocks outnumber the slices) and 64 (many
+  // rounds, f16); of 100000 (the last slice ragged); of 65536, 37 and, in f32 (256 KiB
+  // rows), 1024 of them (many rounds).
+  const Shape shapes[] = {{NormDType::f32, 1 << 20, 1},  {NormDType::f32, 1 << 20, 3},
+                          {NormDType::f32, 100000, 37},  {NormDType::f32, 65536, 37},
+                          {NormDType::f16, 1 << 20, 64}, {NormDType::f32, 65536, 1024}};
+  const bool every[] = {true, true, true, true, false, false};
+  for (auto dt : all_dtypes) {
+    for (std::size_t k = 0; k < std::size(shapes); ++k) {
+      if (!every[k] && dt != shapes[k].dtype) continue;
+      const NormParams p{NormKind::rms_norm, dt, shapes[k].cols, false, shapes[k].rows};
+      CAPTURE(nlohmann::json(p).dump());
+      // RMSNorm's rows of 64 KiB and more have split candidates on these GPUs.
+      bool any = false;
+      for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
+        any = any || c.strategy == split;
+      }
+      CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
+      if (dt == NormDType::f32) {
+        check_configs<std::uint32_t>(p, gpu, rng, stream, &split);
+      } else {
+        check_configs<std::uint16_t>(p, gpu, rng, stream, &split);
       }
     }
   }
@@ -367,6 +382,14 @@ TEST_CASE("in place: y over x, h over the residual, kiln::bf16 buffers, no rows"
     Data<std::uint32_t> d(c, gpu, rng);
     ops::layer_norm(NormDType::f32, d.dx, d.dx, c.rows, c.cols, d.args());
     d.check(d.dx.to_vector(), {}, "y = x, cols " + std::to_string(cols));
+  }
+  // y = x with rows split across the grid (RMSNorm, rows of 1M on NVIDIA GPUs: each slice is
+  // read twice and written by one block).
+  {
+    const Case c{NormKind::rms_norm, NormDType::f16, 64, 1 << 20, false, true, false, true, 0};
+    Data<std::uint16_t> d(c, gpu, rng);
+    ops::rms_norm(NormDType::f16, d.dx, d.dx, c.rows, c.cols, d.args());
+    d.check(d.dx.to_vector(), {}, "y = x, split rows");
   }
   // h over the residual (vLLM's fused_add_rms_norm), one pass and two.
   for (int cols : {1024, 1 << 18}) {

@@ -10,9 +10,15 @@
 ///
 /// A relaxed 64-bit access is single-copy atomic: a reader sees a whole word some block
 /// wrote, never half of one, and a tag in one half vouches for the value in the other.
-/// On AMD GPUs the policies are 0 and the hinted accesses plain ones.
+/// On AMD GPUs and below sm_80 the policies are 0 and the hinted accesses plain ones.
 
 #include "thread.hpp"
+
+#if !KILN_HIP && !(defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800)
+#define KILN_L2_HINTS_ 1  // createpolicy and .L2::cache_hint: sm_80 and later
+#else
+#define KILN_L2_HINTS_ 0
+#endif
 
 namespace kiln {
 
@@ -20,14 +26,14 @@ namespace kiln {
 /// last (kept for a read soon after) or first (streamed through).
 KILN_DEVICE KILN_FORCEINLINE unsigned long long l2_evict_last() {
   unsigned long long p = 0;
-#if !KILN_HIP
+#if KILN_L2_HINTS_
   asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
 #endif
   return p;
 }
 KILN_DEVICE KILN_FORCEINLINE unsigned long long l2_evict_first() {
   unsigned long long p = 0;
-#if !KILN_HIP
+#if KILN_L2_HINTS_
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
 #endif
   return p;
@@ -37,7 +43,7 @@ KILN_DEVICE KILN_FORCEINLINE unsigned long long l2_evict_first() {
 template <class V>
 KILN_DEVICE KILN_FORCEINLINE V load_hinted(const V* p, unsigned long long policy) {
   static_assert(sizeof(V) == 16, "load_hinted moves 16-byte vectors");
-#if KILN_HIP
+#if !KILN_L2_HINTS_
   (void)policy;
   return *p;
 #else
@@ -54,7 +60,7 @@ KILN_DEVICE KILN_FORCEINLINE V load_hinted(const V* p, unsigned long long policy
 template <class V>
 KILN_DEVICE KILN_FORCEINLINE void store_hinted(V* p, const V& v, unsigned long long policy) {
   static_assert(sizeof(V) == 16, "store_hinted moves 16-byte vectors");
-#if KILN_HIP
+#if !KILN_L2_HINTS_
   (void)policy;
   *p = v;
 #else

@@ -116,18 +116,35 @@ inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, const
   return slots.data();
 }
 
-/// The slots of split launches on `stream` of `device` (kiln's, one buffer a stream and
-/// device, kept for the process and grown as needed): calls on one stream run in order, so
-/// they share it; calls on two streams never do. Zeroed on the stream for this launch.
-inline std::uint64_t* norm_split_slots(const rt::Device& device, rt::StreamRef stream,
-                                       const NormParams& p, const NormConfig& c) {
+/// The slots of split launches on `stream` of `device`, zeroed on the stream, and the
+/// lock that keeps them this launch's until it is queued (norm_split_slots).
+struct SplitSlots {
+  std::unique_lock<std::mutex> lock;
+  std::uint64_t* data = nullptr;
+};
+
+/// kiln's slots for split launches on `stream` of `device`: one buffer a stream and device,
+/// kept for the process (a stream destroyed leaves its buffer, 8 bytes a slice of the
+/// largest call, until the process ends) and grown as needed. Calls on one stream share
+/// it, in stream order; while the returned lock is held no other call zeroes or replaces
+/// it, so the caller launches before it lets the lock go (two host threads on one stream
+/// would otherwise zero it twice and launch twice, the second launch taking the first's
+/// sums).
+inline SplitSlots norm_split_slots(const rt::Device& device, rt::StreamRef stream,
+                                   const NormParams& p, const NormConfig& c) {
   static std::mutex mutex;
   static std::map<std::pair<int, void*>, std::unique_ptr<rt::DeviceBuffer<std::uint64_t>>> slots;
+  if (stream.device >= 0 && stream.device != device.ordinal()) {
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + ": the stream belongs to device " +
+                std::to_string(stream.device) + ", the output to device " +
+                std::to_string(device.ordinal()));
+  }
   const std::size_t words = norm_split_words(p, c);
-  std::lock_guard<std::mutex> lock(mutex);
+  SplitSlots out{std::unique_lock<std::mutex>(mutex), nullptr};
   auto& buffer = slots[{device.ordinal(), stream.handle}];
   if (!buffer || buffer->size() < words) {
-    if (buffer) {  // the launches queued before may still read the old buffer
+    if (buffer) {  // the launches queued before may still read the old buffer (rare: the
+                   // lock is held meanwhile)
       rt::ContextGuard g(device.context());
       rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
                          "before growing a split norm's slots");
@@ -135,7 +152,8 @@ inline std::uint64_t* norm_split_slots(const rt::Device& device, rt::StreamRef s
     buffer = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(
         std::max(words, buffer ? 2 * buffer->size() : std::size_t(0)), device);
   }
-  return zeroed_slots(*buffer, p, c, stream);
+  out.data = zeroed_slots(*buffer, p, c, stream);
+  return out;
 }
 
 /// The description of kernels/norm.cu as a factory (bump `version` whenever the kernel
@@ -154,8 +172,11 @@ inline NormFactory::Description norm_description() {
               const auto staged =
                   norm_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
               out.insert(out.end(), staged.begin(), staged.end());
-              const auto split = norm_split_configs(p, warp_size(d), d.multiprocessors);
-              out.insert(out.end(), split.begin(), split.end());
+              // Split rows: sm_80 and later (their loads carry L2 eviction policies).
+              if (d.compute_major >= 8) {
+                const auto split = norm_split_configs(p, warp_size(d), d.multiprocessors);
+                out.insert(out.end(), split.begin(), split.end());
+              }
             }
             return out;
           },
@@ -184,9 +205,9 @@ inline NormFactory::Description norm_description() {
         timed.rows = rows;
         // A split config's slots (at most 256 words a row; none where the problem has no
         // split candidates), zeroed before each launch as a call zeroes them.
-        const bool split = !norm_split_configs(p, warp_size(device.properties()),
-                                               device.properties().multiprocessors)
-                                .empty();
+        const rt::DeviceProperties& d = device.properties();
+        const bool split = d.platform == rt::Platform::cuda && d.compute_major >= 8 &&
+                           !norm_split_configs(p, warp_size(d), d.multiprocessors).empty();
         auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
             split ? std::size_t(rows) * 256 : 0, device);
         return
@@ -300,10 +321,11 @@ void norm_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuffer<T>& x,
   T* h = data_or_null(args.h);
   float* mean = data_or_null(args.mean);
   float* rstd = data_or_null(args.rstd);
-  std::uint64_t* slots = nullptr;
+  SplitSlots split;  // (held until the launch is queued)
   if (k.config().strategy == NormStrategy::split) {
-    slots = norm_split_slots(y.device(), stream, p, k.config());
+    split = norm_split_slots(y.device(), stream, p, k.config());
   }
+  std::uint64_t* slots = split.data;
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
