@@ -621,6 +621,17 @@ class KernelFactory {
                   std::to_string(fn.attributes().static_shared_bytes) +
                   " bytes of static shared memory)");
     }
+    if (lc.cooperative) {  // every block resident at once, or the launch would fail
+      const int per_sm = fn.occupancy(int(lc.block.count()), lc.shared_bytes);
+      const std::size_t most =
+          std::size_t(per_sm) * std::size_t(device.properties().multiprocessors);
+      if (lc.grid.count() > most) {
+        throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
+                    " all at once, as its cooperative launch needs: a grid of " +
+                    std::to_string(lc.grid.count()) + " blocks, where the device holds " +
+                    std::to_string(per_sm) + " an SM (" + std::to_string(most) + ")");
+      }
+    }
     if (lc.cluster.count() > 1) {
       if (rt::driver().max_active_clusters && rt::max_active_clusters(fn, lc) == 0) {
         throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
