@@ -91,7 +91,6 @@ struct Problem {
   bool residual;
   rt::DeviceBuffer<T> x, y, r, h, w, dy, dx, dw, db;
   rt::DeviceBuffer<float> mean, rstd, workspace;
-  rt::DeviceBuffer<std::uint64_t> slots;  // a split config's, in --sweep
 
   Problem(NormKind k, NormDType d, Shape shape, bool res, bool backward, const rt::Device& gpu)
       : kind(k), dt(d), s(shape), residual(res) {
@@ -142,24 +141,16 @@ struct Problem {
     rt::LaunchConfig lc = ops::detail::norm_launch(p, k.config());
     lc.stream = st;
     const bool layer = kind == NormKind::layer_norm;
-    std::uint64_t* slot_words = nullptr;
+    ops::detail::SplitSlots split;  // kiln's slots for this stream, as a call takes them
     if (k.config().strategy == ops::NormStrategy::split) {
-      if (slots.size() < ops::detail::norm_split_words(p, k.config())) {
-        if (slots.size() > 0) {  // a launch queued before may still read the old slots
-          rt::ContextGuard g(y.device().context());
-          rt::driver().check(rt::driver().stream_synchronize(st.handle), "stream_synchronize");
-        }
-        slots = rt::DeviceBuffer<std::uint64_t>(ops::detail::norm_split_words(p, k.config()),
-                                                y.device());
-      }
-      slot_words = ops::detail::zeroed_slots(slots, p, k.config(), st);
+      split = ops::detail::norm_split_slots(y.device(), st, p, k.config());
     }
     k.launch(lc, static_cast<const void*>(x.data()),
              static_cast<const void*>(residual ? r.data() : nullptr),
              static_cast<const void*>(w.data()),
              static_cast<const void*>(layer ? w.data() : nullptr), static_cast<void*>(y.data()),
              static_cast<void*>(residual ? h.data() : nullptr), layer ? mean.data() : nullptr,
-             rstd.data(), 1e-5f, int(s.rows), slot_words);
+             rstd.data(), 1e-5f, int(s.rows), split.data);
   }
 
   void backward(rt::StreamRef st) {
