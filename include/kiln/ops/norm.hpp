@@ -96,6 +96,14 @@ T* data_or_null(const rt::DeviceBuffer<T>* b) {
   return b ? b->data() : nullptr;
 }
 
+/// The split candidates kiln offers for `p` on `d`: norm_split_configs on NVIDIA GPUs of
+/// sm_80 and later (their loads carry L2 eviction policies), none elsewhere.
+inline std::vector<NormConfig> norm_split_candidates(const NormParams& p,
+                                                     const rt::DeviceProperties& d) {
+  if (d.platform != rt::Platform::cuda || d.compute_major < 8) return {};
+  return norm_split_configs(p, warp_size(d), d.multiprocessors);
+}
+
 /// The slot words a split launch of `c` over `p` exchanges its sums through.
 inline std::size_t norm_split_words(const NormParams& p, const NormConfig& c) {
   return std::size_t(p.rows) * std::size_t(norm_split_slices(p, c) * norm_split_slot_words(p));
@@ -172,11 +180,8 @@ inline NormFactory::Description norm_description() {
               const auto staged =
                   norm_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
               out.insert(out.end(), staged.begin(), staged.end());
-              // Split rows: sm_80 and later (their loads carry L2 eviction policies).
-              if (d.compute_major >= 8) {
-                const auto split = norm_split_configs(p, warp_size(d), d.multiprocessors);
-                out.insert(out.end(), split.begin(), split.end());
-              }
+              const auto split = norm_split_candidates(p, d);
+              out.insert(out.end(), split.begin(), split.end());
             }
             return out;
           },
@@ -205,9 +210,7 @@ inline NormFactory::Description norm_description() {
         timed.rows = rows;
         // A split config's slots (at most 256 words a row; none where the problem has no
         // split candidates), zeroed before each launch as a call zeroes them.
-        const rt::DeviceProperties& d = device.properties();
-        const bool split = d.platform == rt::Platform::cuda && d.compute_major >= 8 &&
-                           !norm_split_configs(p, warp_size(d), d.multiprocessors).empty();
+        const bool split = !norm_split_candidates(p, device.properties()).empty();
         auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
             split ? std::size_t(rows) * 256 : 0, device);
         return
