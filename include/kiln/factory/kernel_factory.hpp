@@ -611,7 +611,8 @@ class KernelFactory {
       fn.set_max_dynamic_shared(int(lc.shared_bytes));
     }
     rt::detail::check_limits(fn, lc);
-    if (fn.occupancy(int(lc.block.count()), lc.shared_bytes) == 0) {
+    const int per_sm = fn.occupancy(int(lc.block.count()), lc.shared_bytes);
+    if (per_sm == 0) {
       throw Error("kiln: " + kname + " cannot be resident on " + device.properties().name +
                   ": no block of " + std::to_string(lc.block.count()) + " threads with " +
                   std::to_string(lc.shared_bytes) +
@@ -622,7 +623,6 @@ class KernelFactory {
                   " bytes of static shared memory)");
     }
     if (lc.cooperative) {  // every block resident at once, or the launch would fail
-      const int per_sm = fn.occupancy(int(lc.block.count()), lc.shared_bytes);
       const std::size_t most =
           std::size_t(per_sm) * std::size_t(device.properties().multiprocessors);
       if (lc.grid.count() > most) {
