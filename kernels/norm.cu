@@ -565,7 +565,9 @@ constexpr unsigned long long kSlotTag = 1ull << 32;
 // RMSNorm's warp 0 loads its row's slots with the slices' loads; LayerNorm's (two words a
 // slice) after its own sums, where they would have spilled 48 to 120 bytes a thread.
 constexpr bool kEarlySlots = kRms;
-static_assert(kRowWords <= 8 * kiln::warp_size, "warp 0 holds a row's slots, 8 words a lane");
+// Warp 0 holds a row's slots: 8 words a lane in RMSNorm, 4 in LayerNorm (whose registers
+// also hold the slice's h, weight and bias: with 8, 48 to 168 bytes a thread spilled).
+static_assert(kRowWords <= (kRms ? 8 : 4) * kiln::warp_size, "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 
@@ -654,8 +656,12 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         const float sa = kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
         const float sb = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
         if (lane == 0) {
-          kiln::store_relaxed(slots + s * kSlotWords, slot_word(sa));
-          if constexpr (!kRms) kiln::store_relaxed(slots + s * kSlotWords + 1, slot_word(sb));
+          if constexpr (kRms) {
+            kiln::store_relaxed(slots + s * kSlotWords, slot_word(sa));
+          } else {  // ordered after the block's reads of the row's first element (below)
+            kiln::store_release(slots + s * kSlotWords, slot_word(sa));
+            kiln::store_release(slots + s * kSlotWords + 1, slot_word(sb));
+          }
         }
       }
       if (writes) {
@@ -673,6 +679,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
             total_sums.b += value;
           }
         }
+        // LayerNorm: every block of the row has read its first element K before y may
+        // overwrite it (in place); RMSNorm's blocks read only their own slices.
+        if constexpr (!kRms) kiln::fence_acquire();
         total_sums.a = kiln::warp_sum(total_sums.a);
         if constexpr (!kRms) total_sums.b = kiln::warp_sum(total_sums.b);
         if (lane == 0) {

@@ -87,12 +87,10 @@ struct Data {
     dx = rt::DeviceBuffer<T>(n, gpu);
     dy = rt::DeviceBuffer<T>(n, gpu);
     dx.copy_from(x);
-    dy.fill_bytes(0xff);
     if (c.residual) {
       dr = rt::DeviceBuffer<T>(n, gpu);
       dh = rt::DeviceBuffer<T>(n, gpu);
       dr.copy_from(r);
-      dh.fill_bytes(0xff);
     }
     if (c.weight) {
       dw = rt::DeviceBuffer<T>(w.size(), gpu);
@@ -105,6 +103,15 @@ struct Data {
     if (c.stats) {
       dmean = rt::DeviceBuffer<float>(std::size_t(c.rows), gpu);
       drstd = rt::DeviceBuffer<float>(std::size_t(c.rows), gpu);
+    }
+    poison_outputs();
+  }
+
+  /// NaN in every output (y, h, mean, rstd), so that what a launch leaves unwritten fails.
+  void poison_outputs() {
+    dy.fill_bytes(0xff);
+    if (c.residual) dh.fill_bytes(0xff);
+    if (c.stats) {
       dmean.fill_bytes(0xff);
       drstd.fill_bytes(0xff);
     }
@@ -220,27 +227,34 @@ const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32}
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
 /// Checks every candidate config of `p` (in the `only` strategy, where given) on the
-/// three kinds of data.
+/// kinds of data `datas` (Case::data: all three unless given).
 template <class T>
 void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
-                   rt::Stream& stream, const ops::NormStrategy* only = nullptr) {
+                   rt::Stream& stream, const ops::NormStrategy* only = nullptr,
+                   std::initializer_list<int> datas = {0, 1, 2}) {
   auto& factory = ops::norm_factory();
   std::vector<ops::NormConfig> configs;
   for (const auto& c : factory.configs(p, gpu.properties())) {
     if (!only || c.strategy == *only) configs.push_back(c);
   }
   const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    CAPTURE(factory.kernel_name(p, configs[i]));
+    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+  }
   rt::DeviceBuffer<std::uint64_t> slots(std::size_t(p.rows) * 256, gpu);
   const std::vector<std::uint64_t> stale(slots.size(), 0x000000017fc00000ull);
-  for (std::size_t i = 0; i < configs.size(); ++i) {
-    const std::string name = factory.kernel_name(p, configs[i]);
-    CAPTURE(name);
-    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-    rt::LaunchConfig lc = built[i].kernel->launch_config();
-    lc.stream = stream;
-    for (int data : {0, 1, 2}) {
-      const Case c{p.kind, p.dtype, p.rows, p.cols, p.residual, true, true, true, data};
-      Data<T> d(c, gpu, rng);
+  // Each kind of data is made once and run through every config, whose outputs are
+  // poisoned again before each launch (a config must write all of them itself).
+  for (int data : datas) {
+    const Case c{p.kind, p.dtype, p.rows, p.cols, p.residual, true, true, true, data};
+    Data<T> d(c, gpu, rng);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      rt::LaunchConfig lc = built[i].kernel->launch_config();
+      lc.stream = stream;
+      d.poison_outputs();
       std::uint64_t* slot_words = nullptr;
       if (configs[i].strategy == ops::NormStrategy::split) {
         // Slots left over from another launch, tagged and NaN, must not pass for this one's:
@@ -300,26 +314,34 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   };
   // Rows of 1M, 1 and 3 of them (the grid's blocks outnumber the slices) and 64 (many
   // rounds, f16); of 100000 (the last slice ragged); of 65536, 37 and, in f32 (256 KiB
-  // rows), 1024 of them (many rounds).
+  // rows), 1024 of them (many rounds). The many rounds on one kind of data (normal): the
+  // others are the short shapes'.
   const Shape shapes[] = {{NormDType::f32, 1 << 20, 1},  {NormDType::f32, 1 << 20, 3},
                           {NormDType::f32, 100000, 37},  {NormDType::f32, 65536, 37},
                           {NormDType::f16, 1 << 20, 64}, {NormDType::f32, 65536, 1024}};
   const bool every[] = {true, true, true, true, false, false};
-  for (auto dt : all_dtypes) {
-    for (std::size_t k = 0; k < std::size(shapes); ++k) {
-      if (!every[k] && dt != shapes[k].dtype) continue;
-      const NormParams p{NormKind::rms_norm, dt, shapes[k].cols, false, shapes[k].rows};
-      CAPTURE(nlohmann::json(p).dump());
-      // RMSNorm's rows of 64 KiB and more have split candidates on these GPUs.
-      bool any = false;
-      for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
-        any = any || c.strategy == split;
-      }
-      CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
-      if (dt == NormDType::f32) {
-        check_configs<std::uint32_t>(p, gpu, rng, stream, &split);
-      } else {
-        check_configs<std::uint16_t>(p, gpu, rng, stream, &split);
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (std::size_t k = 0; k < std::size(shapes); ++k) {
+        if (!every[k] && dt != shapes[k].dtype) continue;
+        const NormParams p{kind, dt, shapes[k].cols, false, shapes[k].rows};
+        CAPTURE(nlohmann::json(p).dump());
+        // Rows of 64 KiB and more have split candidates on these GPUs, but LayerNorm's f32
+        // rows of 1M (more slot words than a lane of LayerNorm's holds).
+        bool any = false;
+        for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
+          any = any || c.strategy == split;
+        }
+        CHECK(any ==
+              (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024 &&
+               !(kind == NormKind::layer_norm && dt == NormDType::f32 && p.cols == 1 << 20)));
+        const auto datas =
+            every[k] ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0};
+        if (dt == NormDType::f32) {
+          check_configs<std::uint32_t>(p, gpu, rng, stream, &split, datas);
+        } else {
+          check_configs<std::uint16_t>(p, gpu, rng, stream, &split, datas);
+        }
       }
     }
   }
@@ -383,13 +405,21 @@ TEST_CASE("in place: y over x, h over the residual, kiln::bf16 buffers, no rows"
     ops::layer_norm(NormDType::f32, d.dx, d.dx, c.rows, c.cols, d.args());
     d.check(d.dx.to_vector(), {}, "y = x, cols " + std::to_string(cols));
   }
-  // y = x with rows split across the grid (RMSNorm, rows of 1M on NVIDIA GPUs: each slice is
-  // read twice and written by one block).
+  // y = x with rows split across the grid (rows of 1M on NVIDIA GPUs: each slice is read
+  // twice and written by one block).
   {
     const Case c{NormKind::rms_norm, NormDType::f16, 64, 1 << 20, false, true, false, true, 0};
     Data<std::uint16_t> d(c, gpu, rng);
     ops::rms_norm(NormDType::f16, d.dx, d.dx, c.rows, c.cols, d.args());
     d.check(d.dx.to_vector(), {}, "y = x, split rows");
+  }
+  // And LayerNorm's, whose every block of a row reads the row's first element (the shift
+  // of its sums) before that element's block overwrites it.
+  {
+    const Case c{NormKind::layer_norm, NormDType::bf16, 64, 1 << 20, false, true, true, true, 0};
+    Data<std::uint16_t> d(c, gpu, rng);
+    ops::layer_norm(NormDType::bf16, d.dx, d.dx, c.rows, c.cols, d.args());
+    d.check(d.dx.to_vector(), {}, "y = x, LayerNorm's split rows");
   }
   // h over the residual (vLLM's fused_add_rms_norm), one pass and two.
   for (int cols : {1024, 1 << 18}) {

@@ -743,6 +743,18 @@ std::vector<Case> every_kind() {
       {{K::rms_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::rms_norm, NormDType::f16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
+  // LayerNorm's: 16-bit rows of 1M in 64 slices (4 slot words a lane), f32 rows in 16 and
+  // ragged ones.
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 65536, false, 1}, {S::split, 128, 4, 1, 8, 1, 4, 528}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
   return out;
 }
 
@@ -912,8 +924,11 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         const NormParams p{kind, dt, cols, false, 64};
         CAPTURE(nlohmann::json(p).dump());
         const auto split = norm_split_configs(p, 32, sms);
-        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024 &&
-                              kind == NormKind::rms_norm;  // (LayerNorm's not offered yet)
+        // Rows of 64 KiB and more, but LayerNorm's f32 rows of 1M: 128 slices and more,
+        // two slot words each, more than 4 a lane.
+        const bool long_row =
+            std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024 &&
+            !(kind == NormKind::layer_norm && dt == NormDType::f32 && cols == 1 << 20);
         CHECK(split.empty() == !long_row);
         std::set<std::string> names;
         for (const NormConfig& c : split) {
@@ -923,7 +938,8 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           CHECK(c.vector_width == vec);
           CHECK(c.grid_blocks == sms * c.blocks_per_sm);
           CHECK(c.grid_blocks >= norm_split_slices(p, c));
-          CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
+          CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <=
+                (kind == NormKind::rms_norm ? 256 : 128));
           CHECK(names.insert(norm_kernel_name(p, c)).second);
           const kiln::rt::LaunchConfig lc = kiln::ops::detail::norm_launch(p, c);
           CHECK(lc.grid.x == unsigned(c.grid_blocks));
@@ -978,7 +994,9 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
   refused(p, {S::split, 128, 8, 1, 3, 1, 4, 528}, "4, 8 or 16 vectors");
   refused(p, {S::split, 256, 8, 1, 8, 1, 8, 1056}, "at most 1024 threads an SM");
-  refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, c, "RMSNorm's");
+  refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, c, "4 slot words a lane");
+  CHECK_NOTHROW(validate_norm_config({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64},
+                                     {S::split, 256, 8, 1, 8, 1, 2, 264}, 32));
   refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
           {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
   refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 4, 528}, "split configs'");

@@ -170,7 +170,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 3,  // 3: split configs, and the kernel's slots parameter
+      .version = 4,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {

@@ -35,7 +35,7 @@ NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
 /// How a row is traversed: once with the row held in registers, twice (the row's sums,
 /// then the write) for rows too long for that, or once with the row (x, and the
 /// residual) staged in shared memory (the forward, rows of 32 KiB and more); or `split`
-/// (the RMSNorm forward without the residual, NVIDIA GPUs): each row cut into slices of
+/// (the forward without the residual, NVIDIA GPUs): each row cut into slices of
 /// threads_per_row x vectors_per_thread vectors, shared by a persistent grid whose blocks
 /// exchange the slices' sums through global memory (kernels/norm.cu says how).
 enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged, split };
@@ -207,11 +207,19 @@ inline std::int64_t norm_split_slot_words(const NormParams& p) {
   return p.kind == NormKind::rms_norm ? 1 : 2;
 }
 
+/// The most slot words a lane of the warp that adds a row's slices up holds: 8 in RMSNorm,
+/// 4 in LayerNorm (whose threads also hold the slice's h, weight and bias: with 8 they
+/// spilled 48 to 168 bytes under the split launch bounds).
+inline std::int64_t norm_split_lane_words(const NormParams& p) {
+  return p.kind == NormKind::rms_norm ? 8 : 4;
+}
+
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
-/// RMSNorm forward without the residual; 64, 128 or 256 threads of 32-thread warps; 16-byte
+/// forward without the residual; 64, 128 or 256 threads of 32-thread warps; 16-byte
 /// vectors; 4, 8 or 16 vectors a thread a slice; at most 1024 threads an SM; a grid of at
 /// least a row's slices (each round of the grid's blocks takes a row's sums a round after
-/// it reads them); at most 8 slot words a lane of the warp that adds a row's slices up.
+/// it reads them); at most norm_split_lane_words slot words a lane of the warp that adds a
+/// row's slices up.
 inline void validate_norm_split_config(const NormParams& p, const NormConfig& c, int warp_size) {
   auto fail = [&](const std::string& rule) {
     throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
@@ -219,9 +227,6 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
   };
   if (p.residual)
     fail("split rows are the forward's without the residual; use staged or multi_pass");
-  // (kernels/norm.cu has LayerNorm's split pass, but its vectors of h, the weight and the
-  // bias spilled 48 to 168 bytes a thread under these launch bounds: not offered yet.)
-  if (p.kind != NormKind::rms_norm) fail("split rows are RMSNorm's; use staged or multi_pass");
   if (warp_size != 32) fail("split configs run on NVIDIA GPUs (32-thread warps)");
   if (c.threads_per_row != 64 && c.threads_per_row != 128 && c.threads_per_row != 256) {
     fail("a split block has 64, 128 or 256 threads");
@@ -244,21 +249,21 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
     fail("the grid's " + std::to_string(c.grid_blocks) + " blocks are fewer than a row's " +
          std::to_string(slices) + " slices; take longer slices");
   }
-  if (slices * norm_split_slot_words(p) > 8 * 32) {
-    fail("a row's " + std::to_string(slices) +
-         " slices need more than 8 slot words a lane; "
-         "take longer slices");
+  const std::int64_t lane_words = norm_split_lane_words(p);
+  if (slices * norm_split_slot_words(p) > lane_words * 32) {
+    fail("a row's " + std::to_string(slices) + " slices need more than " +
+         std::to_string(lane_words) + " slot words a lane; take longer slices");
   }
 }
 
-/// The split candidates for `p` on a device of `multiprocessors` SMs (the RMSNorm forward
-/// without the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB
-/// or more): (threads, vectors a thread, blocks an SM) of (128, 8, 4), (64, 8, 8), (64, 16, 4),
-/// (256, 4, 2) and (256, 8, 2), those split_config validation allows.
+/// The split candidates for `p` on a device of `multiprocessors` SMs (the forward without
+/// the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB or more):
+/// (threads, vectors a thread, blocks an SM) of (128, 8, 4), (64, 8, 8), (64, 16, 4), (256, 4, 2)
+/// and (256, 8, 2), those split_config validation allows.
 inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
                                                   int multiprocessors) {
   std::vector<NormConfig> out;
-  if (p.kind != NormKind::rms_norm || p.residual || warp_size != 32 || multiprocessors < 1) {
+  if (p.residual || warp_size != 32 || multiprocessors < 1) {
     return out;
   }
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
