@@ -141,7 +141,7 @@ struct Problem {
     rt::LaunchConfig lc = ops::detail::norm_launch(p, k.config());
     lc.stream = st;
     const bool layer = kind == NormKind::layer_norm;
-    ops::detail::SplitSlots split;  // kiln's slots for this stream, as a call takes them
+    ops::SplitSlots split;  // kiln's slots for this stream, as a call takes them
     if (k.config().strategy == ops::NormStrategy::split) {
       split = ops::detail::norm_split_slots(y.device(), st, p, k.config());
     }

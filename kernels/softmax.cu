@@ -11,6 +11,8 @@
 //   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
 //   SOFTMAX_BACKWARD (defined for the backward kernel only)
 //   SOFTMAX_STAGED (defined for staged configs: the row staged in shared memory)
+//   SOFTMAX_SPLIT  (defined for split configs: rows shared by a persistent grid), with
+//               kSplitMinBlocks (the launch bounds' blocks an SM)
 //
 // One pass (kMultiPass == 0): kThreadsPerRow threads own a row; each keeps its kIters
 // vectors of the row in registers, so the row is read once. Short rows share a warp
@@ -38,6 +40,7 @@
 #include "kiln/device/async_copy.hpp"
 #include "kiln/device/block.hpp"
 #include "kiln/device/cluster.hpp"
+#include "kiln/device/global_memory.hpp"
 #include "kiln/device/half.hpp"
 #include "kiln/device/math.hpp"
 #include "kiln/device/shared_memory.hpp"
@@ -355,6 +358,191 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
   cluster_done();
 }
 
+#ifdef SOFTMAX_SPLIT
+// Split (SoftmaxStrategy::split, the forward): rows too long for a block's registers or
+// shared memory (64 x 1M), shared by the whole GPU, as kernels/norm.cu's split rows are.
+// The grid is persistent (every block resident: a cooperative launch) and walks the rows'
+// slices of kSplitVecs vectors in rounds: in round t block b reads slice s = t * grid + b
+// (row s / kSlices), publishes the slice's MaxSum in slot s, and writes slice s - grid,
+// which it read a round before. A grid of at least kSlices blocks has by then read every
+// slice of that row, so its slots are mostly there already; the slice's second read hits
+// L2 (loaded with evict_last the first time, evict_first the second, as y is stored), so
+// a row crosses DRAM once each way, where multi pass reads it twice.
+// A slot is one 64-bit word, the slice's maximum in the high half and its sum of
+// exp(x - max) in the low one: a slice's sum is at least 1 (its maximum's own term), or 0
+// where every element is -inf with the maximum left at kLowest, so a word some block
+// wrote is never 0. The host zeroes the slots before each launch; warp 0 loads its row's
+// slots once the block's own MaxSum is in, spins until none is 0, and combines them in
+// slice order (the same bits every run).
+static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
+static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slice at a time");
+
+constexpr int kSplitVecs = kThreadsPerRow * kIters;
+constexpr int kSlices = (kVecs + kSplitVecs - 1) / kSplitVecs;  // a row's
+constexpr int kLaneWords = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
+constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
+static_assert(kLaneWords <= 8, "warp 0 holds a row's slots, 8 words a lane");
+// Whether a slice's second read is issued before the block waits for its row's slots
+// (sm_86 and later) or only as its values are written (sm_80, where issued before, 16-bit
+// slices spilled 12 to 28 bytes a thread).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 860
+constexpr bool kEarlySecondRead = false;
+#else
+constexpr bool kEarlySecondRead = true;
+#endif
+
+KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(MaxSum v) {
+  return (unsigned long long)__float_as_uint(v.m) << 32 | __float_as_uint(v.s);
+}
+KILN_DEVICE KILN_FORCEINLINE MaxSum slot_value(unsigned long long w) {
+  return {__uint_as_float(unsigned(w >> 32)), __uint_as_float(unsigned(w))};
+}
+KILN_DEVICE KILN_FORCEINLINE const Vector* vector_at(const Elem* p) {
+  return reinterpret_cast<const Vector*>(p);
+}
+// max_in, sum_exp and normalized a pair of elements at a time (kiln::to_float_pair: a
+// 16-bit pair read as one word), so that few converted values are live at once: over
+// whole vectors the 16-bit slices spilled 12 to 312 bytes a thread.
+KILN_DEVICE KILN_FORCEINLINE float pairs_max(const Vector& v, float m) {
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float lo, hi;
+    kiln::to_float_pair(v.v, j, lo, hi);
+    m = max_of(max_of(m, lo), hi);
+  }
+  return m;
+}
+KILN_DEVICE KILN_FORCEINLINE float pairs_sum_exp(const Vector& v, float m, float s) {
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float lo, hi;
+    kiln::to_float_pair(v.v, j, lo, hi);
+    s += exp_minus(lo, m);
+    s += exp_minus(hi, m);
+  }
+  return s;
+}
+KILN_DEVICE KILN_FORCEINLINE Vector pairs_normalized(const Vector& v, float m, float inv_sum) {
+  Vector o;
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float lo, hi;
+    kiln::to_float_pair(v.v, j, lo, hi);
+    kiln::from_float_pair(exp_minus(lo, m) * inv_sum, exp_minus(hi, m) * inv_sum, o.v, j);
+  }
+  return o;
+}
+
+KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows,
+                                             unsigned long long* slots) {
+  // Per buffer (by the round's parity): each warp's MaxSum, then the row's.
+  __shared__ MaxSum scratch[2][kWarps + 1];
+  const int tid = kiln::thread_index();
+  const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
+  const long long grid = kiln::grid_size();
+  // A grid of fewer blocks than a row's slices would wait on slices no block has read
+  // (kiln's configs never launch one: SoftmaxConfig::grid_blocks): stop rather than hang.
+  if (grid < kSlices) __trap();
+  const long long total = (long long)rows * kSlices;
+  const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
+  for (long long t = 0;; ++t) {
+    const long long s = t * grid + kiln::block_index();  // the slice read this round
+    const long long o = s - grid;                        // the slice written
+    if (o >= total) break;
+    MaxSum* red = scratch[t & 1];
+    const bool reads = s < total, writes = o >= 0;
+    const In x(in + (s / kSlices) * kCols);
+    const COLV first((int)(s % kSlices) * kSplitVecs + tid);
+    const long long out_row = o / kSlices;
+    const In x_again(in + out_row * kCols);
+    const Out y(out + out_row * kCols);
+    const COLV out_first((int)(o % kSlices) * kSplitVecs + tid);
+
+    Vector v[kIters], h[kIters];
+    if (reads) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) v[i] = kiln::load_hinted(vector_at(x[c].ptr()), keep);
+      }
+    }
+    unsigned long long got[kLaneWords];
+    const unsigned long long* row_slots = slots + out_row * kSlices;
+    if (reads) {
+      MaxSum part{kLowest, 0.0f};
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) part.m = pairs_max(v[i], part.m);
+      }
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) part.s = pairs_sum_exp(v[i], part.m, part.s);
+      }
+      part = lanes_combine<kiln::warp_size>(part);
+      if (lane == 0) red[warp] = part;
+    }
+    // The second read once the first's vectors are spent, in flight while the block waits
+    // below (sm_80's code issues it after the wait: see kEarlySecondRead).
+    if (kEarlySecondRead && writes) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) h[i] = kiln::load_hinted(vector_at(x_again[c].ptr()), once);
+      }
+    }
+    kiln::sync_threads();
+    if (warp == 0) {
+      if (reads) {
+        // The block's MaxSum, its warps in order (the same in every lane).
+        MaxSum b{kLowest, 0.0f};
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) b.m = max_of(b.m, red[w].m);
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) b.s += red[w].s * exp_minus(red[w].m, b.m);
+        if (lane == 0) kiln::store_relaxed(slots + s, slot_word(b));
+      }
+      if (writes) {
+        // (Loaded with the slice's loads, as RMSNorm's are, the slots spilled 16-bit
+        // slices 12 to 312 bytes a thread.)
+#pragma unroll
+        for (int k = 0; k < kLaneWords; ++k) {
+          const int at = k * kiln::warp_size + lane;
+          if (at < kSlices) got[k] = kiln::load_relaxed(row_slots + at);
+        }
+        MaxSum mine{kLowest, 0.0f};  // this lane's slices, in order
+#pragma unroll
+        for (int k = 0; k < kLaneWords; ++k) {
+          const int at = k * kiln::warp_size + lane;
+          if (at >= kSlices) continue;
+          while (got[k] == 0) got[k] = kiln::load_relaxed(row_slots + at);
+          const MaxSum part = slot_value(got[k]);
+          const float m = max_of(mine.m, part.m);
+          mine.s = mine.s * exp_minus(mine.m, m) + part.s * exp_minus(part.m, m);
+          mine.m = m;
+        }
+        const MaxSum row = lanes_combine<kiln::warp_size>(mine);
+        if (lane == 0) red[kWarps] = row;
+      }
+    }
+    kiln::sync_threads();
+    if (writes) {
+      const MaxSum row = red[kWarps];
+      const float inv_sum = 1.0f / row.s;
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        if (!kEarlySecondRead) h[i] = kiln::load_hinted(vector_at(x_again[c].ptr()), once);
+        const Vector o = pairs_normalized(h[i], row.m, inv_sum);
+        kiln::store_hinted(reinterpret_cast<Vector*>(y[c].ptr()), o, once);
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace softmax
 
 // ---- Backward: dx = y * (dy - sum(dy * y)) (compiled into the backward kernel only) ----
@@ -462,19 +650,25 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 /// in, out (backward: y, dy, dx): rows x kCols elements, row-major, each row starting at
 /// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
 /// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) * kCluster blocks, in clusters of
-/// kCluster blocks along x.
+/// kCluster blocks along x; split configs: kThreadsPerRow threads, the config's
+/// grid_blocks, cooperatively, with rows x kSlices zeroed slots (null for the others).
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 #ifndef SOFTMAX_BACKWARD
-#ifdef SOFTMAX_STAGED
+#if defined(SOFTMAX_SPLIT)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
+#elif defined(SOFTMAX_STAGED)
 // Staged: as many blocks an SM as its threads and shared memory take (kStagedBlocks).
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, softmax::kStagedBlocks)
 #else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
 #endif
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
-                     int rows) {
-#ifdef SOFTMAX_STAGED
+                     int rows, unsigned long long* slots) {
+  (void)slots;  // split configs' only
+#if defined(SOFTMAX_SPLIT)
+  softmax::split_pass(in, out, rows, slots);
+#elif defined(SOFTMAX_STAGED)
   if (softmax::block_row() >= rows) return;  // the whole cluster: before any barrier
   softmax::staged_pass(in, out);
 #else

@@ -166,16 +166,32 @@ std::string describe(const Data& d) {
 
 const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
 
-/// Kernel `fn` launched as `lc` on `stream` over p.rows rows of each kind of data, against
-/// the CPU reference.
+/// Forward kernel `fn` of config `c` launched as `lc` on `stream` over p.rows rows of each
+/// of the `kinds` of data (make_data's), against the CPU reference. A split config gets
+/// slots of its own, left tagged by an earlier launch (nonzero) and zeroed on the stream
+/// before each launch, as kiln's calls zero theirs.
 void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const SoftmaxParams& p,
-                      const std::string& name, const rt::Device& gpu, rt::Stream& stream,
-                      std::mt19937& rng) {
+                      const SoftmaxConfig& c, const std::string& name, const rt::Device& gpu,
+                      rt::Stream& stream, std::mt19937& rng,
+                      std::initializer_list<int> kinds = {0, 1, 2}) {
   lc.stream = stream;
-  for (int kind : {0, 1, 2}) {
+  const bool split = c.strategy == ops::SoftmaxStrategy::split;
+  const std::size_t words = split ? ops::detail::softmax_split_words(p, c) : 0;
+  rt::DeviceBuffer<std::uint64_t> slots(std::max<std::size_t>(words, 1), gpu);
+  const std::vector<std::uint64_t> stale(slots.size(), 0x3f8000007f7fffffull);
+  for (int kind : kinds) {
     const Data d = make_data(p.dtype, p.rows, p.cols, kind, rng);
     DeviceData dev(d, gpu);
-    launch_over(fn, lc, p.dtype, p.rows, dev.in, dev.out);
+    std::uint64_t* slot_words = nullptr;
+    if (split) {
+      slots.copy_from(stale);
+      slot_words = ops::zeroed_slots(slots, words, stream, "softmax");
+    }
+    if (p.dtype == SoftmaxDType::f32) {
+      rt::launch(fn, lc, dev.in.b32, dev.out.b32, int(p.rows), slot_words);
+    } else {
+      rt::launch(fn, lc, dev.in.b16, dev.out.b16, int(p.rows), slot_words);
+    }
     stream.synchronize();
     check(d, dev.result(p.dtype), name + " data " + std::to_string(kind));
   }
@@ -199,8 +215,8 @@ TEST_CASE("every candidate config computes softmax, ragged rows and huge values 
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
         REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, name,
-                         gpu, stream, rng);
+        check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p,
+                         configs[i], name, gpu, stream, rng);
       }
     }
   }
@@ -237,11 +253,57 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
         MESSAGE("skipped " << name << ": the device holds clusters of " << most << " such blocks");
         continue;
       }
-      check_every_kind(fn, lc, p, name, gpu, stream, rng);
+      check_every_kind(fn, lc, p, configs[i], name, gpu, stream, rng);
       ++ran;
     }
   }
   MESSAGE(ran << " staged cluster configs ran");
+}
+
+TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major < 8) {
+    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
+    return;
+  }
+  auto& factory = ops::softmax_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  struct Shape {
+    SoftmaxDType dtype;  // f32: for every dtype
+    int cols;
+    std::int64_t rows;
+  };
+  // Rows of 1M, 1 and 3 of them (the grid's blocks outnumber the slices) and 64 (many
+  // rounds, f16); of 100000 (the last slice ragged); of 65536, 37 and, in f32 (256 KiB
+  // rows), 1024 of them (many rounds). The many rounds on one kind of data (N(0, 1)).
+  const Shape shapes[] = {{SoftmaxDType::f32, 1 << 20, 1},  {SoftmaxDType::f32, 1 << 20, 3},
+                          {SoftmaxDType::f32, 100000, 37},  {SoftmaxDType::f32, 65536, 37},
+                          {SoftmaxDType::f16, 1 << 20, 64}, {SoftmaxDType::f32, 65536, 1024}};
+  const bool every[] = {true, true, true, true, false, false};
+  for (auto dt : all_dtypes) {
+    for (std::size_t k = 0; k < std::size(shapes); ++k) {
+      if (!every[k] && dt != shapes[k].dtype) continue;
+      const SoftmaxParams p{dt, shapes[k].cols, shapes[k].rows};
+      CAPTURE(nlohmann::json(p).dump());
+      std::vector<SoftmaxConfig> configs;
+      for (const auto& c : factory.configs(p, props)) {
+        if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
+      }
+      CHECK(!configs.empty());  // rows of 64 KiB and more
+      const auto built = factory.build_all(p, configs, gpu);
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        const std::string name = factory.kernel_name(p, configs[i]);
+        CAPTURE(name);
+        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+        check_every_kind(
+            built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i], name, gpu,
+            stream, rng,
+            every[k] ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
+      }
+    }
+  }
 }
 
 TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {
@@ -290,6 +352,15 @@ TEST_CASE("in place, kiln::f16 buffers, and no rows") {
   ops::softmax(dev.in.b32, dev.in.b32, d.rows, d.cols);  // default stream: waits below
   dev.out.b32.copy_from(dev.in.b32);
   check(d, dev.result(SoftmaxDType::f32), "in place");
+  {
+    // In place with rows split across the grid (rows of 1M on NVIDIA GPUs: each slice is
+    // read twice and written by one block).
+    const Data big = make_data(SoftmaxDType::f16, 16, 1 << 20, 0, rng);
+    DeviceData both(big, gpu);
+    ops::softmax(SoftmaxDType::f16, both.in.b16, both.in.b16, big.rows, big.cols);
+    both.out.b16.copy_from(both.in.b16);
+    check(big, both.result(SoftmaxDType::f16), "in place, split rows");
+  }
 
   const Data h = make_data(SoftmaxDType::f16, 20, 4096, 0, rng);
   std::vector<f16> typed(h.bits.size());

@@ -386,7 +386,7 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
       has(kiln::ops::detail::softmax_spec(f16_128k, {S::multi_pass, 1024, 8, 1, 4}).header(),
           "SOFTMAX_STAGED"));
   // The forward's heuristic stages rows of 32 KiB and more (512 threads in 16-bit rows,
-  // 1024 in f32), not rows that do not fit.
+  // 1024 in f32) that fit.
   auto heuristic = [&](SoftmaxDType dt, int cols) {
     return forward_choice(dt, cols, [&](const SoftmaxParams& p) {
       return kiln::ops::softmax_factory().configs(p, d);
@@ -399,8 +399,98 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   CHECK(heuristic(SoftmaxDType::bf16, 16384) == "softmax__bf16__cols16384__staged_t512v8i4");
   CHECK(heuristic(SoftmaxDType::f32, 16384) == "softmax__f32__cols16384__staged_t1024v4i4");
   CHECK(heuristic(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__staged_t1024v4i2");
-  CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__multipass_t1024v4i8");
+  // Rows no staged block holds are split across the grid (NVIDIA, sm_80 and later).
+  CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__split_t256v4i8b2");
+  CHECK(heuristic(SoftmaxDType::f16, 1 << 20) == "softmax__f16__cols1048576__split_t256v8i8b2");
   CHECK(heuristic(SoftmaxDType::f16, 8192) == "softmax__f16__cols8192__t512v8");
+}
+
+TEST_CASE("split rows: configs, their rules, the heuristic, names, header and launch") {
+  using S = SoftmaxStrategy;
+  using kiln::ops::detail::softmax_split_configs;
+  using kiln::ops::detail::split_slices;
+  const int sms = 132;
+  for (auto dt : all_dtypes) {
+    const int vec = dt == SoftmaxDType::f32 ? 4 : 8;
+    for (int cols : {8192, 16384, 32768, 65536, 100000, 1 << 20}) {
+      const SoftmaxParams p{dt, cols, 64};
+      CAPTURE(nlohmann::json(p).dump());
+      const auto split = softmax_split_configs(p, 32, sms);
+      const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
+      CHECK(split.empty() == !long_row);
+      std::set<std::string> names;
+      for (const SoftmaxConfig& c : split) {
+        CAPTURE(nlohmann::json(c).dump());
+        CHECK_NOTHROW(validate_softmax_config(p, c, 32));
+        CHECK(c.strategy == S::split);
+        CHECK(c.vector_width == vec);
+        CHECK(c.grid_blocks == sms * c.blocks_per_sm);
+        CHECK(c.grid_blocks >= split_slices(p.cols, c));
+        CHECK(split_slices(p.cols, c) <= 8 * 32);  // one slot word a slice, 8 a lane
+        CHECK(names.insert(softmax_kernel_name(p, c)).second);
+        const kiln::rt::LaunchConfig lc = kiln::ops::detail::softmax_launch(p, c);
+        CHECK(lc.grid.x == unsigned(c.grid_blocks));
+        CHECK(lc.block.x == unsigned(c.threads_per_row));
+        CHECK(lc.cooperative);
+        CHECK(kiln::ops::detail::softmax_split_words(p, c) ==
+              std::size_t(64 * split_slices(p.cols, c)));
+        // The backward has no split rows.
+        CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
+                             doctest::Contains("split rows are the forward's"), kiln::Error);
+      }
+      CHECK(softmax_split_configs(p, 64, sms).empty());  // not on 64-lane wavefronts
+      // What the factory offers: split configs on NVIDIA GPUs of sm_80 and later only;
+      // untuned, split where no staged candidate holds the row.
+      const auto h200 = kiln::ops::softmax_factory().configs(p, kiln_test::h200_properties());
+      const auto mi300 = kiln::ops::softmax_factory().configs(p, kiln_test::mi300_properties());
+      auto count_split = [](const std::vector<SoftmaxConfig>& v) {
+        return std::count_if(v.begin(), v.end(),
+                             [](const SoftmaxConfig& c) { return c.strategy == S::split; });
+      };
+      CHECK(count_split(h200) == std::ptrdiff_t(split.size()));
+      CHECK(count_split(mi300) == 0);
+      const bool staged = std::any_of(h200.begin(), h200.end(), [](const SoftmaxConfig& c) {
+        return c.strategy == S::staged && c.cluster_blocks == 1;
+      });
+      const SoftmaxConfig h = softmax_forward_heuristic(p, h200);
+      if (long_row && !staged) {
+        CHECK(h.strategy == S::split);
+        CHECK(h.threads_per_row == 256);
+        CHECK(h.vectors_per_thread == 8);
+        CHECK(h.blocks_per_sm == 2);
+      } else {
+        CHECK(h.strategy != S::split);
+      }
+    }
+  }
+  // 16-bit rows of 1M: 128 slices of 8192 elements (128 threads of 8 vectors).
+  const SoftmaxParams p{SoftmaxDType::f16, 1 << 20, 64};
+  const SoftmaxConfig c{S::split, 128, 8, 1, 8, 1, 4, 528};
+  CHECK(split_slices(p.cols, c) == 128);
+  CHECK(softmax_kernel_name(p, c) == "softmax__f16__cols1048576__split_t128v8i8b4");
+  const std::string header = kiln::ops::detail::softmax_spec(p, c).header();
+  CHECK(has(header, "SOFTMAX_SPLIT"));
+  CHECK(has(header, "kSplitMinBlocks = 4"));
+  CHECK_FALSE(has(kiln::ops::detail::softmax_spec(p, {S::multi_pass, 1024, 8, 1, 8}).header(),
+                  "SOFTMAX_SPLIT"));
+  // JSON: the new fields round-trip; records without them read as 0.
+  CHECK(nlohmann::json(c).get<SoftmaxConfig>() == c);
+  nlohmann::json old = nlohmann::json(SoftmaxConfig{S::multi_pass, 1024, 8, 1, 8});
+  old.erase("blocks_per_sm");
+  old.erase("grid_blocks");
+  CHECK(old.get<SoftmaxConfig>().grid_blocks == 0);
+  // What the kernel cannot run is refused, naming the rule.
+  CHECK(has(validate_error(p, {S::split, 128, 4, 1, 8, 1, 4, 528}), "16-byte vectors"));
+  CHECK(has(validate_error({SoftmaxDType::f16, (1 << 20) - 4, 64}, c), "divides cols"));
+  CHECK(
+      has(validate_error(p, {S::split, 128, 8, 1, 8, 1, 4, 100}), "fewer than a row's 128 slices"));
+  CHECK(has(validate_error(p, {S::split, 512, 8, 1, 8, 1, 2, 264}), "64, 128 or 256 threads"));
+  CHECK(has(validate_error(p, {S::split, 128, 8, 1, 3, 1, 4, 528}), "4, 8 or 16 vectors"));
+  CHECK(has(validate_error(p, {S::split, 128, 8, 2, 8, 1, 4, 528}), "one slice at a time"));
+  CHECK(has(validate_error(p, {S::split, 256, 8, 1, 8, 1, 8, 1056}), "at most 1024 threads an SM"));
+  CHECK(has(validate_error({SoftmaxDType::f32, 1 << 20, 64}, {S::split, 64, 4, 1, 8, 1, 8, 1056}),
+            "8 slot words a lane"));
+  CHECK(has(validate_error(p, {S::multi_pass, 1024, 8, 1, 8, 1, 4, 528}), "split configs'"));
 }
 
 TEST_CASE("staged configs the kernel cannot run are refused, naming the rule") {
@@ -699,6 +789,16 @@ std::vector<Case> every_kind() {
   out.push_back({{SoftmaxDType::f32, 65536, 1}, {S::staged, 1024, 4, 1, 4, 4}});
   // A 2 MiB f16 row over a cluster of 16 blocks (not portable), 128 KiB each.
   out.push_back({{SoftmaxDType::f16, 1 << 20, 1}, {S::staged, 1024, 8, 1, 8, 16}});
+  // Rows split across a persistent grid (NVIDIA): every split shape in each dtype over
+  // rows of 1M (f32: the shapes of 256 slices and fewer), and ragged slices (100000).
+  for (auto dt : all_dtypes) {
+    for (const SoftmaxConfig& c :
+         kiln::ops::detail::softmax_split_configs({dt, 1 << 20, 1}, 32, 132)) {
+      out.push_back({{dt, 1 << 20, 1}, c});
+    }
+  }
+  out.push_back({{SoftmaxDType::f32, 100000, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
+  out.push_back({{SoftmaxDType::bf16, 100000, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
   return out;
 }
 
@@ -773,7 +873,8 @@ TEST_CASE("gfx942: every kind of config compiles with clang's HIP mode (wavefron
   kiln_test::TempDir dir("kiln-softmax-hip");
   for (const auto& k : every_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
-    if (k.c.cluster_blocks > 1) continue;  // (NVIDIA's clusters)
+    if (k.c.cluster_blocks > 1) continue;                  // (NVIDIA's clusters)
+    if (k.c.strategy == SoftmaxStrategy::split) continue;  // NVIDIA GPUs only
     const std::string name = softmax_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(program_for(k), "softmax.cu", name, dir);

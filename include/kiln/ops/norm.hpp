@@ -47,6 +47,7 @@
 #include "../rt/memory.hpp"
 #include "detail/norm_configs.hpp"
 #include "softmax.hpp"
+#include "split_slots.hpp"
 
 namespace kiln::ops {
 
@@ -109,59 +110,16 @@ inline std::size_t norm_split_words(const NormParams& p, const NormConfig& c) {
   return std::size_t(p.rows) * std::size_t(norm_split_slices(p, c) * norm_split_slot_words(p));
 }
 
-/// `slots`' first norm_split_words(p, c) words, zeroed on `stream` (queued; the slots'
-/// tags then mark the sums of this launch alone).
+/// `slots`' first norm_split_words(p, c) words, zeroed on `stream` (zeroed_slots).
 inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, const NormParams& p,
                                    const NormConfig& c, rt::StreamRef stream) {
-  const std::size_t words = norm_split_words(p, c);
-  if (slots.size() < words) {
-    throw Error("kiln: norm: a split launch needs " + std::to_string(words) +
-                " slot words, but its buffer holds " + std::to_string(slots.size()));
-  }
-  rt::ContextGuard g(slots.device().context());
-  rt::driver().check(rt::driver().fill_bytes(slots.address(), 0, words * 8, stream.handle),
-                     "fill_bytes", "zeroing a split norm's slots");
-  return slots.data();
+  return ops::zeroed_slots(slots, norm_split_words(p, c), stream, norm_name(p.kind));
 }
 
-/// The slots of split launches on `stream` of `device`, zeroed on the stream, and the
-/// lock that keeps them this launch's until it is queued (norm_split_slots).
-struct SplitSlots {
-  std::unique_lock<std::mutex> lock;
-  std::uint64_t* data = nullptr;
-};
-
-/// kiln's slots for split launches on `stream` of `device`: one buffer a stream and device,
-/// kept for the process (a stream destroyed leaves its buffer, 8 bytes a slice of the
-/// largest call, until the process ends) and grown as needed. Calls on one stream share
-/// it, in stream order; while the returned lock is held no other call zeroes or replaces
-/// it, so the caller launches before it lets the lock go (two host threads on one stream
-/// would otherwise zero it twice and launch twice, the second launch taking the first's
-/// sums).
+/// kiln's slots for a split launch of `c` over `p` on `stream` of `device` (split_slots).
 inline SplitSlots norm_split_slots(const rt::Device& device, rt::StreamRef stream,
                                    const NormParams& p, const NormConfig& c) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, void*>, std::unique_ptr<rt::DeviceBuffer<std::uint64_t>>> slots;
-  if (stream.device >= 0 && stream.device != device.ordinal()) {
-    throw Error(std::string("kiln: ") + norm_name(p.kind) + ": the stream belongs to device " +
-                std::to_string(stream.device) + ", the output to device " +
-                std::to_string(device.ordinal()));
-  }
-  const std::size_t words = norm_split_words(p, c);
-  SplitSlots out{std::unique_lock<std::mutex>(mutex), nullptr};
-  auto& buffer = slots[{device.ordinal(), stream.handle}];
-  if (!buffer || buffer->size() < words) {
-    if (buffer) {  // the launches queued before may still read the old buffer (rare: the
-                   // lock is held meanwhile)
-      rt::ContextGuard g(device.context());
-      rt::driver().check(rt::driver().stream_synchronize(stream.handle), "stream_synchronize",
-                         "before growing a split norm's slots");
-    }
-    buffer = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(
-        std::max(words, buffer ? 2 * buffer->size() : std::size_t(0)), device);
-  }
-  out.data = zeroed_slots(*buffer, p, c, stream);
-  return out;
+  return split_slots(device, stream, norm_split_words(p, c), norm_name(p.kind));
 }
 
 /// The description of kernels/norm.cu as a factory (bump `version` whenever the kernel

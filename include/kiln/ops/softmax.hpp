@@ -13,8 +13,10 @@
 ///   // or through the factory, to see the kernel it chose:
 ///   const auto& k = kiln::ops::softmax_factory().get({kiln::gen::DType::f16, 4096, rows});
 ///   k.name();   // "softmax__f16__cols4096__t256v8"
-///   k(stream, x_ptr, y_ptr, int(rows));   // its grid covers params().rows rows: for
-///                                         // another row count, launch_config() anew
+///   k(stream, x_ptr, y_ptr, int(rows), nullptr);   // its grid covers params().rows rows:
+///                                   // for another row count, launch_config() anew; the last
+///                                   // argument is a split config's slots (split_slots.hpp):
+///                                   // detail::launch_softmax passes them as softmax() does
 ///
 /// The output may be the input (in place). Under KILN_TUNE=model or full the candidates
 /// (detail/softmax_configs.hpp) are timed once per problem and device, and the winner kept
@@ -43,6 +45,7 @@
 #include "../rt/launch.hpp"
 #include "../rt/memory.hpp"
 #include "detail/softmax_configs.hpp"
+#include "split_slots.hpp"
 
 namespace kiln::ops {
 
@@ -57,8 +60,14 @@ inline int warp_size(const rt::DeviceProperties& d) {
 }
 
 /// A kernel's grid covers p.rows rows (at least one block: a launch over 0 rows does
-/// nothing), cluster_blocks blocks a row in clusters of that many.
+/// nothing), cluster_blocks blocks a row in clusters of that many; a split config's is its
+/// grid_blocks, launched cooperatively.
 inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  if (c.strategy == SoftmaxStrategy::split) {  // the persistent grid, every block resident
+    rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
+    lc.cooperative = true;
+    return lc;
+  }
   rt::LaunchConfig lc(
       std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block)) * std::max(1, c.cluster_blocks),
       c.threads_per_row * c.rows_per_block);
@@ -70,6 +79,36 @@ inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConf
 /// Whether `d` runs thread-block clusters (sm_90 and later, CUDA).
 inline bool has_clusters(const rt::DeviceProperties& d) {
   return d.arch.rfind("sm_", 0) == 0 && d.compute_major >= 9;
+}
+
+/// The split candidates kiln offers for `p` on `d` (the forward's): softmax_split_configs
+/// on NVIDIA GPUs of sm_80 and later (their loads carry L2 eviction policies), none
+/// elsewhere.
+inline std::vector<SoftmaxConfig> softmax_split_candidates(const SoftmaxParams& p,
+                                                           const rt::DeviceProperties& d) {
+  if (d.platform != rt::Platform::cuda || d.compute_major < 8) return {};
+  return softmax_split_configs(p, warp_size(d), d.multiprocessors);
+}
+
+/// Launches softmax kernel `k` over `rows` rows of `in` into `out` (device pointers) on
+/// `stream`, as `lc` (softmax_launch's) says: a split config with slots of kiln's
+/// (split_slots), zeroed on the stream and kept until the launch is queued. `info`: the
+/// profiler's, where it is on.
+template <class Kernel>
+void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc, const void* in,
+                    void* out, std::int64_t rows, rt::StreamRef stream,
+                    const rt::LaunchInfo* info = nullptr) {
+  lc.stream = stream;
+  SplitSlots split;  // (held until the launch is queued)
+  if (k.config().strategy == SoftmaxStrategy::split) {
+    const SoftmaxParams p{k.params().dtype, k.params().cols, rows};
+    split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax");
+  }
+  if (info) {
+    k.launch(lc, *info, in, out, int(rows), split.data);
+  } else {
+    k.launch(lc, in, out, int(rows), split.data);
+  }
 }
 
 /// Candidates are timed on at most this much input (and as much output): a problem that
@@ -104,7 +143,7 @@ inline SoftmaxFactory::Description softmax_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax",
-      .version = 2,
+      .version = 3,  // 3: split configs, and the forward kernel's slots parameter
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
@@ -125,6 +164,8 @@ inline SoftmaxFactory::Description softmax_description() {
                 out.insert(out.end(), sliced.begin(), sliced.end());
               }
             }
+            const auto split = softmax_split_candidates(p, d);
+            out.insert(out.end(), split.begin(), split.end());
             return out;
           },
       .spec =
@@ -154,10 +195,20 @@ inline SoftmaxFactory::Description softmax_description() {
         auto in = tuning_buffer(bytes, device, true);
         auto out = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
-        return [in, out, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
+        // A split config's slots (at most softmax_split_lane_words x 32 a row; none where
+        // the problem has no split candidates), zeroed before each launch as a call zeroes
+        // them.
+        const bool split = !softmax_split_candidates(p, device.properties()).empty();
+        auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
+            split ? std::size_t(rows) * softmax_split_lane_words * 32 : 0, device);
+        return [in, out, slots, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
           lc.stream = s;
-          k.launch(lc, *in, *out, int(timed.rows));
+          std::uint64_t* slot_words = nullptr;
+          if (k.config().strategy == SoftmaxStrategy::split) {
+            slot_words = zeroed_slots(*slots, softmax_split_words(timed, k.config()), s, "softmax");
+          }
+          k.launch(lc, *in, *out, int(timed.rows), slot_words);
         };
       },
   };
@@ -264,14 +315,13 @@ void softmax_buffers(gen::DType dtype, const rt::DeviceBuffer<T>& in, rt::Device
   SoftmaxFactory& factory = softmax_factory();
   const auto& k =
       factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)}, in.device());
-  rt::LaunchConfig lc = softmax_launch(p, k.config());
-  lc.stream = stream;
+  const rt::LaunchConfig lc = softmax_launch(p, k.config());
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
-    k.launch(lc, info, in, out, int(rows));
+    launch_softmax(k, out.device(), lc, in.data(), out.data(), rows, stream, &info);
   } else {
-    k.launch(lc, in, out, int(rows));
+    launch_softmax(k, out.device(), lc, in.data(), out.data(), rows, stream);
   }
 }
 }  // namespace detail

@@ -194,12 +194,9 @@ inline std::vector<NormConfig> norm_configs(const NormParams& p, int warp_size) 
   return out;
 }
 
-/// The slices a row of `p` is cut into by split config `c` (threads_per_row x
-/// vectors_per_thread vectors each, the last one ragged).
+/// The slices a row of `p` is cut into by split config `c` (split_slices).
 inline std::int64_t norm_split_slices(const NormParams& p, const NormConfig& c) {
-  const std::int64_t vectors = p.cols / std::max(c.vector_width, 1);
-  const std::int64_t slice = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
-  return slice > 0 ? (vectors + slice - 1) / slice : 0;
+  return split_slices(p.cols, c);
 }
 /// The 64-bit slots a split launch exchanges its slices' sums through: one a slice
 /// (RMSNorm: the sum of h^2), two (LayerNorm: the shifted sums).
@@ -215,11 +212,8 @@ inline std::int64_t norm_split_lane_words(const NormParams& p) {
 }
 
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
-/// forward without the residual; 64, 128 or 256 threads of 32-thread warps; 16-byte
-/// vectors; 4, 8 or 16 vectors a thread a slice; at most 1024 threads an SM; a grid of at
-/// least a row's slices (each round of the grid's blocks takes a row's sums a round after
-/// it reads them); at most norm_split_lane_words slot words a lane of the warp that adds a
-/// row's slices up.
+/// forward without the residual, and split_rule_broken's rules with
+/// norm_split_slot_words and norm_split_lane_words.
 inline void validate_norm_split_config(const NormParams& p, const NormConfig& c, int warp_size) {
   auto fail = [&](const std::string& rule) {
     throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
@@ -227,58 +221,20 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
   };
   if (p.residual)
     fail("split rows are the forward's without the residual; use staged or multi_pass");
-  if (warp_size != 32) fail("split configs run on NVIDIA GPUs (32-thread warps)");
-  if (c.threads_per_row != 64 && c.threads_per_row != 128 && c.threads_per_row != 256) {
-    fail("a split block has 64, 128 or 256 threads");
-  }
-  if (c.rows_per_block != 1 || c.cluster_blocks != 1) {
-    fail("a split block takes one slice at a time (rows_per_block = 1, cluster_blocks = 1)");
-  }
-  if (std::int64_t(c.vector_width) * gen::size_of(p.dtype) != 16 || p.cols % c.vector_width != 0) {
-    fail("split configs load 16-byte vectors: vector_width " +
-         std::to_string(16 / gen::size_of(p.dtype)) + ", which must divide cols");
-  }
-  if (c.vectors_per_thread != 4 && c.vectors_per_thread != 8 && c.vectors_per_thread != 16) {
-    fail("a split thread takes 4, 8 or 16 vectors of a slice");
-  }
-  if (c.blocks_per_sm < 1 || c.threads_per_row * c.blocks_per_sm > 1024) {
-    fail("blocks_per_sm must be at least 1, with at most 1024 threads an SM");
-  }
-  const std::int64_t slices = norm_split_slices(p, c);
-  if (c.grid_blocks < slices) {
-    fail("the grid's " + std::to_string(c.grid_blocks) + " blocks are fewer than a row's " +
-         std::to_string(slices) + " slices; take longer slices");
-  }
-  const std::int64_t lane_words = norm_split_lane_words(p);
-  if (slices * norm_split_slot_words(p) > lane_words * 32) {
-    fail("a row's " + std::to_string(slices) + " slices need more than " +
-         std::to_string(lane_words) + " slot words a lane; take longer slices");
-  }
+  const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
+                                             norm_split_slot_words(p), norm_split_lane_words(p));
+  if (!rule.empty()) fail(rule);
 }
 
 /// The split candidates for `p` on a device of `multiprocessors` SMs (the forward without
 /// the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB or more):
-/// (threads, vectors a thread, blocks an SM) of (128, 8, 4), (64, 8, 8), (64, 16, 4), (256, 4, 2)
-/// and (256, 8, 2), those split_config validation allows.
+/// split_candidates, the shapes of split_shapes that the rules allow.
 inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
                                                   int multiprocessors) {
-  std::vector<NormConfig> out;
-  if (p.residual || warp_size != 32 || multiprocessors < 1) {
-    return out;
-  }
-  if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
-  const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
-  const int shapes[][3] = {{128, 8, 4}, {64, 8, 8}, {64, 16, 4}, {256, 4, 2}, {256, 8, 2}};
-  for (const auto& t : shapes) {
-    const NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
-    try {
-      validate_norm_split_config(p, c, warp_size);
-    } catch (const Error&) {
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
+  if (p.residual) return {};
+  return split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size,
+                                      multiprocessors, norm_split_slot_words(p),
+                                      norm_split_lane_words(p));
 }
 
 /// The staged candidates for `p` (the forward on NVIDIA GPUs: norm_description adds them):

@@ -21,11 +21,15 @@ namespace kiln::ops {
 /// How a row is traversed: once with the row held in registers, twice (an online max
 /// and sum, then the write) for rows too long for that, or once with the row (a
 /// cluster's block: its slice) staged in shared memory (the forward, rows of 32 KiB and
-/// more).
-enum class SoftmaxStrategy : std::int32_t { one_pass, multi_pass, staged };
+/// more); or `split` (the forward, NVIDIA GPUs of sm_80 and later, rows of 64 KiB and
+/// more): each row cut into slices of threads_per_row x vectors_per_thread vectors, shared
+/// by a persistent grid whose blocks exchange the slices' maxima and sums through global
+/// memory (kernels/softmax.cu says how).
+enum class SoftmaxStrategy : std::int32_t { one_pass, multi_pass, staged, split };
 NLOHMANN_JSON_SERIALIZE_ENUM(SoftmaxStrategy, {{SoftmaxStrategy::one_pass, "one_pass"},
                                                {SoftmaxStrategy::multi_pass, "multi_pass"},
-                                               {SoftmaxStrategy::staged, "staged"}})
+                                               {SoftmaxStrategy::staged, "staged"},
+                                               {SoftmaxStrategy::split, "split"}})
 
 /// A softmax over the last dimension of a row-major (rows, cols) matrix.
 struct SoftmaxParams {
@@ -51,12 +55,18 @@ struct SoftmaxConfig {
   /// slice of its vectors (one_pass and vectors_per_thread count over the slice): 1 (a row
   /// per block or slot), 2, 4 or 8. Forward only.
   std::int32_t cluster_blocks = 1;
+  /// split only (else 0): the blocks an SM the kernel is compiled for (its launch
+  /// bounds), and the persistent grid, the device's SMs times that, every block resident
+  /// at once (a cooperative launch).
+  std::int32_t blocks_per_sm = 0;
+  std::int32_t grid_blocks = 0;
   bool operator==(const SoftmaxConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks existed read as 1.)
+// (Tuning records written before cluster_blocks, blocks_per_sm and grid_blocks existed
+// read as 1, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SoftmaxConfig, strategy, threads_per_row,
                                                 vector_width, rows_per_block, vectors_per_thread,
-                                                cluster_blocks)
+                                                cluster_blocks, blocks_per_sm, grid_blocks)
 
 namespace detail {
 
@@ -132,6 +142,103 @@ inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int b
   return {SoftmaxStrategy::one_pass, threads, vec, threads >= block ? 1 : block / threads, iters};
 }
 
+// ---- Rows split across a persistent grid: the rules softmax's split configs and the
+// norms' share (C is SoftmaxConfig or NormConfig) ----
+
+/// The shapes split candidates take: (threads a block, vectors a thread a slice, blocks
+/// an SM).
+inline constexpr int split_shapes[5][3] = {
+    {128, 8, 4}, {64, 8, 8}, {64, 16, 4}, {256, 4, 2}, {256, 8, 2}};
+
+/// The slices a row of `cols` elements is cut into by split config `c` (threads_per_row x
+/// vectors_per_thread vectors each, the last one ragged).
+template <class C>
+std::int64_t split_slices(std::int32_t cols, const C& c) {
+  const std::int64_t vectors = cols / std::max(c.vector_width, 1);
+  const std::int64_t slice = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return slice > 0 ? (vectors + slice - 1) / slice : 0;
+}
+
+/// The rule split config `c` breaks for rows of `cols` elements of `dtype` on a device of
+/// `warp_size`-thread warps, "" where it breaks none: 64, 128 or 256 threads of 32-thread
+/// warps, one slice at a time (no rows a block, no cluster); 16-byte vectors; 4, 8 or 16
+/// vectors a thread a slice; at most 1024 threads an SM; a grid of at least a row's slices
+/// (each round of the grid's blocks takes a row's sums a round after it reads them); at
+/// most `lane_words` words a lane of the warp that adds a row's slices up, `slot_words` a
+/// slice.
+template <class C>
+std::string split_rule_broken(std::int32_t cols, gen::DType dtype, const C& c, int warp_size,
+                              std::int64_t slot_words, std::int64_t lane_words) {
+  if (warp_size != 32) return "split configs run on NVIDIA GPUs (32-thread warps)";
+  if (c.threads_per_row != 64 && c.threads_per_row != 128 && c.threads_per_row != 256) {
+    return "a split block has 64, 128 or 256 threads";
+  }
+  if (c.rows_per_block != 1 || c.cluster_blocks != 1) {
+    return "a split block takes one slice at a time (rows_per_block = 1, cluster_blocks = 1)";
+  }
+  if (std::int64_t(c.vector_width) * gen::size_of(dtype) != 16 || cols % c.vector_width != 0) {
+    return "split configs load 16-byte vectors: vector_width " +
+           std::to_string(16 / gen::size_of(dtype)) + ", which must divide cols";
+  }
+  if (c.vectors_per_thread != 4 && c.vectors_per_thread != 8 && c.vectors_per_thread != 16) {
+    return "a split thread takes 4, 8 or 16 vectors of a slice";
+  }
+  if (c.blocks_per_sm < 1 || c.threads_per_row * c.blocks_per_sm > 1024) {
+    return "blocks_per_sm must be at least 1, with at most 1024 threads an SM";
+  }
+  const std::int64_t slices = split_slices(cols, c);
+  if (c.grid_blocks < slices) {
+    return "the grid's " + std::to_string(c.grid_blocks) + " blocks are fewer than a row's " +
+           std::to_string(slices) + " slices; take longer slices";
+  }
+  if (slices * slot_words > lane_words * 32) {
+    return "a row's " + std::to_string(slices) + " slices need more than " +
+           std::to_string(lane_words) + " slot words a lane; take longer slices";
+  }
+  return "";
+}
+
+/// The split candidates (`split_shapes` that split_rule_broken allows) for rows of 64 KiB
+/// and more of `cols` elements of `dtype`, on a device of `multiprocessors` SMs (a grid of
+/// that many times the shape's blocks an SM).
+template <class C>
+std::vector<C> split_candidates(decltype(C::strategy) split, std::int32_t cols, gen::DType dtype,
+                                int warp_size, int multiprocessors, std::int64_t slot_words,
+                                std::int64_t lane_words) {
+  std::vector<C> out;
+  if (warp_size != 32 || multiprocessors < 1) return out;
+  if (std::int64_t(cols) * gen::size_of(dtype) < 64 * 1024) return out;
+  const std::int32_t vec = std::int32_t(16 / gen::size_of(dtype));
+  for (const auto& t : split_shapes) {
+    const C c{split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
+    if (split_rule_broken(cols, dtype, c, warp_size, slot_words, lane_words).empty()) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+/// A split launch's slot words a slice (one 64-bit word: the slice's maximum in the high
+/// half, its sum of exp(x - max) in the low one, never both zero), and the most a lane of
+/// the warp that adds a row's slices up holds.
+inline constexpr std::int64_t softmax_split_slot_words = 1;
+inline constexpr std::int64_t softmax_split_lane_words = 8;
+
+/// The slot words a split launch of `c` over `p` exchanges its slices' sums through.
+inline std::size_t softmax_split_words(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  return std::size_t(p.rows) * std::size_t(split_slices(p.cols, c) * softmax_split_slot_words);
+}
+
+/// The split candidates for `p` on a device of `multiprocessors` SMs (the forward on
+/// NVIDIA GPUs: softmax_description adds them where rows are 64 KiB or more):
+/// split_candidates, the shapes of split_shapes that the rules allow.
+inline std::vector<SoftmaxConfig> softmax_split_configs(const SoftmaxParams& p, int warp_size,
+                                                        int multiprocessors) {
+  return split_candidates<SoftmaxConfig>(SoftmaxStrategy::split, p.cols, p.dtype, warp_size,
+                                         multiprocessors, softmax_split_slot_words,
+                                         softmax_split_lane_words);
+}
+
 /// Throws kiln::Error unless `c` is a config the kernel can run `p` with on a device
 /// whose warps have `warp_size` threads.
 inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig& c, int warp_size) {
@@ -151,6 +258,15 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
                 std::to_string(warp_size) + ", at most 1024 threads");
   }
   if (c.vectors_per_thread < 1) throw Error(what + "vectors_per_thread must be positive");
+  if (c.strategy == SoftmaxStrategy::split) {
+    const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
+                                               softmax_split_slot_words, softmax_split_lane_words);
+    if (!rule.empty()) throw Error(what + rule);
+    return;
+  }
+  if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
+    throw Error(what + "blocks_per_sm and grid_blocks are split configs' (0 for the others)");
+  }
   if (c.cluster_blocks != 1) {
     if (c.cluster_blocks != 2 && c.cluster_blocks != 4 && c.cluster_blocks != 8 &&
         c.cluster_blocks != 16) {
@@ -384,7 +500,9 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
 
 /// The forward's config without timing: softmax_heuristic, but rows of 32 KiB and more
 /// are staged in shared memory where a candidate does, by 512 threads (f16, bf16) or 1024
-/// (f32); else rows over 16 KiB and up to 32 KiB are held in one pass by 1024 threads. On
+/// (f32); rows of 64 KiB and more that no staged candidate holds are split across the
+/// grid (softmax_split_configs); else rows over 16 KiB and up to 32 KiB are held in one
+/// pass by 1024 threads. On
 /// the H200 (benchmarks/softmax --sweep), % of a copy, staged against the best config
 /// without it: 1024 x 65536 f16 91% (two passes 80%), 2048 x 32768 f16 97% (88%), 4096 x
 /// 16384 f16 97% (one pass 92%), bf16 the same within a point; 4096 x 16384 f32 96-97%
@@ -404,6 +522,18 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
       }
     }
   }
+  if (row_bytes >= 64 * 1024) {
+    // Rows no staged block holds: split, by 256 threads of 8 vectors (2 blocks an SM),
+    // else the first split candidate (as the norms' heuristic: on the H200, RMSNorm 64 x
+    // 1M ran at 81% of a copy so, where two passes ran at 50%).
+    const SoftmaxConfig* split = nullptr;
+    for (const auto& c : candidates) {
+      if (c.strategy != SoftmaxStrategy::split) continue;
+      if (c.threads_per_row == 256 && c.vectors_per_thread == 8) return c;
+      if (!split) split = &c;
+    }
+    if (split) return *split;
+  }
   if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
     const SoftmaxConfig want = softmax_one_pass(p, softmax_max_threads, 128);
     for (const auto& c : candidates) {
@@ -414,12 +544,14 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
 }
 
 /// "softmax__f16__cols4096__t256v8" (one pass, one row per block), "..._t32v8r8" (8 rows
-/// per block), "softmax__f16__cols65536__multipass_t1024v8i2" (2 vectors per step).
+/// per block), "softmax__f16__cols65536__multipass_t1024v8i2" (2 vectors per step),
+/// "softmax__f16__cols1048576__split_t256v8i8b2" (split: 2 blocks an SM).
 inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConfig& c) {
   std::string name =
       "softmax__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__";
   if (c.strategy == SoftmaxStrategy::multi_pass) name += "multipass_";
   if (c.strategy == SoftmaxStrategy::staged) name += "staged_";
+  if (c.strategy == SoftmaxStrategy::split) name += "split_";
   name += "t" + std::to_string(c.threads_per_row) + "v" + std::to_string(c.vector_width);
   if (c.strategy != SoftmaxStrategy::one_pass) {
     name += "i" + std::to_string(c.vectors_per_thread);
@@ -427,6 +559,7 @@ inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConf
     name += "r" + std::to_string(c.rows_per_block);
   }
   if (c.cluster_blocks > 1) name += "c" + std::to_string(c.cluster_blocks);
+  if (c.strategy == SoftmaxStrategy::split) name += "b" + std::to_string(c.blocks_per_sm);
   return name;
 }
 
@@ -450,6 +583,9 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .constant("kCluster", int(c.cluster_blocks));
   if (c.strategy == SoftmaxStrategy::staged) {
     s.macro("SOFTMAX_STAGED", "1").constant("kMinBlocks", softmax_staged_min_blocks(p, c));
+  }
+  if (c.strategy == SoftmaxStrategy::split) {
+    s.macro("SOFTMAX_SPLIT", "1").constant("kSplitMinBlocks", int(c.blocks_per_sm));
   }
   return s;
 }
@@ -505,8 +641,10 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
                 "the backward kernel runs a row per block or slot (cluster_blocks = 1); "
                 "clusters are the forward's");
   }
-  if (c.strategy == SoftmaxStrategy::staged) {
-    throw Error(what + "the backward runs one_pass or multi_pass; staged rows are the forward's");
+  if (c.strategy == SoftmaxStrategy::staged || c.strategy == SoftmaxStrategy::split) {
+    throw Error(what + "the backward runs one_pass or multi_pass; " +
+                (c.strategy == SoftmaxStrategy::split ? "split" : "staged") +
+                " rows are the forward's");
   }
   const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
   if (!softmax_backward_fits(p, c)) {
