@@ -40,6 +40,7 @@
 #include "kiln/device/global_memory.hpp"
 #include "kiln/device/half.hpp"
 #include "kiln/device/shared_memory.hpp"
+#include "kiln/device/split_rows.hpp"
 #include "spec.hpp"
 
 namespace norms {  // not "norm": CUDA's math library has a function of that name
@@ -584,20 +585,18 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   __shared__ float scratch[2][2 * kWarps + 2];
   const int tid = kiln::thread_index();
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
-  const long long grid = kiln::grid_size();
-  // A grid of fewer blocks than a row's slices would wait on slices no block has read
-  // (kiln's configs never launch one: NormConfig::grid_blocks): stop rather than hang.
-  if (grid < kSlices) __trap();
-  const long long total = (long long)rows * kSlices;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
   const bool affine = has_affine(a);
   float last_shift = 0.0f;  // K of the slice read a round before (LayerNorm)
+  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one,
+  // NormConfig::grid_blocks.)
+  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
   for (long long t = 0;; ++t) {
-    const long long s = t * grid + kiln::block_index();  // the slice read this round
-    const long long o = s - grid;                        // the slice written
-    if (o >= total) break;
-    float* red = scratch[t & 1];
-    const bool reads = s < total, writes = o >= 0;
+    const kiln::SplitRound r = rounds.round(t);
+    if (r.done) break;
+    const long long s = r.read, o = r.written;
+    const bool reads = r.reads, writes = r.writes;
+    float* red = scratch[r.parity];
     const long long start = (s / kSlices) * kCols;
     const COLV first((int)(s % kSlices) * kSliceVecs + tid);
     const long long out_row = o / kSlices;

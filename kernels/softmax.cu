@@ -44,6 +44,7 @@
 #include "kiln/device/half.hpp"
 #include "kiln/device/math.hpp"
 #include "kiln/device/shared_memory.hpp"
+#include "kiln/device/split_rows.hpp"
 #include "spec.hpp"
 
 namespace softmax {
@@ -439,18 +440,16 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
   __shared__ MaxSum scratch[2][kWarps + 1];
   const int tid = kiln::thread_index();
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
-  const long long grid = kiln::grid_size();
-  // A grid of fewer blocks than a row's slices would wait on slices no block has read
-  // (kiln's configs never launch one: SoftmaxConfig::grid_blocks): stop rather than hang.
-  if (grid < kSlices) __trap();
-  const long long total = (long long)rows * kSlices;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
+  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one,
+  // SoftmaxConfig::grid_blocks.)
+  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
   for (long long t = 0;; ++t) {
-    const long long s = t * grid + kiln::block_index();  // the slice read this round
-    const long long o = s - grid;                        // the slice written
-    if (o >= total) break;
-    MaxSum* red = scratch[t & 1];
-    const bool reads = s < total, writes = o >= 0;
+    const kiln::SplitRound r = rounds.round(t);
+    if (r.done) break;
+    const long long s = r.read, o = r.written;
+    const bool reads = r.reads, writes = r.writes;
+    MaxSum* red = scratch[r.parity];
     const In x(in + (s / kSlices) * kCols);
     const COLV first((int)(s % kSlices) * kSplitVecs + tid);
     const long long out_row = o / kSlices;

@@ -280,18 +280,9 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
       if (c.threads_per_row == threads) return c;
     }
-    // Rows no staged block holds: split, by 256 threads of 8 vectors (2 blocks an SM)
-    // where the row's slots allow, else the first split candidate. On the H200
-    // (benchmarks/norm --sweep, RMSNorm 64 x 1M) 256 x 8 ran at 80.9% of a copy in f16 and
-    // 74.4% in f32, 128 x 8 (4 blocks an SM) at 74.0% and 61.2%, 64 x 16 at 72.5% and
-    // 61.0%, 64 x 8 (f16) and 256 x 4 at 60-61% (f32 37%); multi pass at 50%.
-    const NormConfig* split = nullptr;
-    for (const NormConfig& c : candidates) {
-      if (c.strategy != NormStrategy::split) continue;
-      if (c.threads_per_row == 256 && c.vectors_per_thread == 8) return c;
-      if (!split) split = &c;
-    }
-    if (split) return *split;
+    // Rows no staged block holds: split (split_choice: 256 threads of 8 vectors, 2
+    // blocks an SM, where the row's slots allow it).
+    if (const NormConfig* split = split_choice(candidates, NormStrategy::split)) return *split;
   }
   if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
       row_bytes == 16 * 1024) {

@@ -218,6 +218,22 @@ std::vector<C> split_candidates(decltype(C::strategy) split, std::int32_t cols, 
   return out;
 }
 
+/// The untuned choice among `candidates`' split configs (strategy `split`): 256 threads of
+/// 8 vectors (2 blocks an SM) where there is one, else the first; null where there is
+/// none. On the H200 (benchmarks/norm --sweep, RMSNorm 64 x 1M) 256 x 8 ran at 80.9% of a
+/// copy in f16 and 74.4% in f32, 128 x 8 (4 blocks an SM) at 74.0% and 61.2%, 64 x 16 at
+/// 72.5% and 61.0%, 64 x 8 (f16) and 256 x 4 at 60-61% (f32 37%); multi pass at 50%.
+template <class C>
+const C* split_choice(const std::vector<C>& candidates, decltype(C::strategy) split) {
+  const C* first = nullptr;
+  for (const C& c : candidates) {
+    if (c.strategy != split) continue;
+    if (c.threads_per_row == 256 && c.vectors_per_thread == 8) return &c;
+    if (!first) first = &c;
+  }
+  return first;
+}
+
 /// A split launch's slot words a slice (one 64-bit word: the slice's maximum in the high
 /// half, its sum of exp(x - max) in the low one, never both zero), and the most a lane of
 /// the warp that adds a row's slices up holds.
@@ -522,17 +538,10 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
       }
     }
   }
-  if (row_bytes >= 64 * 1024) {
-    // Rows no staged block holds: split, by 256 threads of 8 vectors (2 blocks an SM),
-    // else the first split candidate (as the norms' heuristic: on the H200, RMSNorm 64 x
-    // 1M ran at 81% of a copy so, where two passes ran at 50%).
-    const SoftmaxConfig* split = nullptr;
-    for (const auto& c : candidates) {
-      if (c.strategy != SoftmaxStrategy::split) continue;
-      if (c.threads_per_row == 256 && c.vectors_per_thread == 8) return c;
-      if (!split) split = &c;
+  if (row_bytes >= 64 * 1024) {  // rows no staged block holds: split (split_choice)
+    if (const SoftmaxConfig* split = split_choice(candidates, SoftmaxStrategy::split)) {
+      return *split;
     }
-    if (split) return *split;
   }
   if (row_bytes > 16 * 1024 && row_bytes <= 32 * 1024) {
     const SoftmaxConfig want = softmax_one_pass(p, softmax_max_threads, 128);
