@@ -663,11 +663,12 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
                  std::string(gen::to_string(dt)).c_str(), cols, configs.size(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     const auto& sum = ops::column_sum_factory().get({dt, cols}, gpu);
+    // One case for every config, its outputs poisoned again before each launch.
+    BackwardData<T> d({kind, dt, p.rows, cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
       REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      BackwardData<T> d({kind, dt, p.rows, cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
       // As the op launches it, and then on a grid of 2 blocks, or clusters (each looping
       // over rows).
       const std::int64_t cluster = configs[i].cluster_blocks;
@@ -679,6 +680,8 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
             gpu);
         partial.fill_bytes(0xff);
         d.dx.fill_bytes(0xff);
+        if (p.weight_grad) d.dweight.fill_bytes(0xff);
+        if (p.bias_grad) d.dbias.fill_bytes(0xff);
         rt::LaunchConfig lc = built[i].kernel->launch_config();
         lc.grid = rt::Dim3(blocks);
         lc.stream = stream;
