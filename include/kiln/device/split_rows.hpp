@@ -20,6 +20,7 @@
 
 #include "thread.hpp"
 
+#if KILN_GPU_COMPILER
 namespace kiln {
 
 /// One round of a block of a split row op.
@@ -60,3 +61,4 @@ class SplitRounds {
 };
 
 }  // namespace kiln
+#endif
