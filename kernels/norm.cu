@@ -549,7 +549,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // row crosses DRAM once each way, where multi pass reads it twice with a block a row.
 // A slot is a 64-bit word, kSlotTag in the high half and a float's bits in the low one:
 // the host zeroes the slots before each launch, and a reader spins until each slot of its
-// row carries the tag, then adds them in slice order (the same bits every run). In
+// row carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
+// slices publish their mean and sum of squared deviations, merged as kiln::Moments). In
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
 // read (and RMSNorm's weights) are in flight by then too. (On the H200, RMSNorm 64 x 1M:
 // 81% of a copy in f16, 74% in f32, where multi pass ran at 50%.)
@@ -557,18 +558,21 @@ namespace norms {
 
 constexpr int kSliceVecs = kThreadsPerRow * kIters;
 constexpr int kSlices = (kVecs + kSliceVecs - 1) / kSliceVecs;  // a row's
-// Slot words a slice: RMSNorm's sum of h^2; LayerNorm's sums of h - K and (h - K)^2.
+// Slot words a slice: RMSNorm's sum of h^2; LayerNorm's mean and sum of squared deviations
+// (the slice's Moments, its sums shifted by its own first element).
 constexpr int kSlotWords = kRms ? 1 : 2;
 constexpr int kRowWords = kSlices * kSlotWords;
-constexpr int kLaneWords = (kRowWords + kiln::warp_size - 1) / kiln::warp_size;
+// Warp 0 holds a row's slots, lane l those of slices l, l + 32, ... (both words of a
+// LayerNorm slice in one lane): 8 words a lane in RMSNorm, 4 in LayerNorm (whose registers
+// also hold the slice's h, weight and bias: with 8, 48 to 168 bytes a thread spilled).
+constexpr int kLaneSlices = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
+constexpr int kLaneWords = kLaneSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 constexpr unsigned long long kSlotTag = 1ull << 32;
 // RMSNorm's warp 0 loads its row's slots with the slices' loads; LayerNorm's (two words a
 // slice) after its own sums, where they would have spilled 48 to 120 bytes a thread.
 constexpr bool kEarlySlots = kRms;
-// Warp 0 holds a row's slots: 8 words a lane in RMSNorm, 4 in LayerNorm (whose registers
-// also hold the slice's h, weight and bias: with 8, 48 to 168 bytes a thread spilled).
-static_assert(kRowWords <= (kRms ? 8 : 4) * kiln::warp_size, "warp 0 holds a row's slots");
+static_assert(kLaneWords <= (kRms ? 8 : 4), "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 
@@ -579,6 +583,15 @@ KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
 KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(float v) {
   return kSlotTag | __float_as_uint(v);
 }
+KILN_DEVICE KILN_FORCEINLINE float slot_float(unsigned long long w) {
+  return __uint_as_float((unsigned)w);
+}
+
+/// The elements of slice `slice` of a row (the last one may be ragged).
+KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
+  const int vecs = kVecs - slice * kSliceVecs;
+  return float((vecs < kSliceVecs ? vecs : kSliceVecs) * kVec);
+}
 
 KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots) {
   // Per buffer (by the round's parity): each warp's two sums, then the row's Stats.
@@ -587,7 +600,6 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
   const bool affine = has_affine(a);
-  float last_shift = 0.0f;  // K of the slice read a round before (LayerNorm)
   // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one,
   // NormConfig::grid_blocks.)
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
@@ -598,7 +610,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const bool reads = r.reads, writes = r.writes;
     float* red = scratch[r.parity];
     const long long start = (s / kSlices) * kCols;
-    const COLV first((int)(s % kSlices) * kSliceVecs + tid);
+    const int slice = (int)(s % kSlices);
+    const COLV first(slice * kSliceVecs + tid);
     const long long out_row = o / kSlices;
     const long long out_start = out_row * kCols;
     const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
@@ -625,17 +638,21 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const unsigned long long* row_slots = slots + out_row * kRowWords;
     auto load_slots = [&] {
 #pragma unroll
-      for (int k = 0; k < kLaneWords; ++k) {
-        const int at = k * kiln::warp_size + lane;
-        if (at < kRowWords) got[k] = kiln::load_relaxed(row_slots + at);
+      for (int k = 0; k < kLaneSlices; ++k) {
+        const int at = k * kiln::warp_size + lane;  // the slice
+#pragma unroll
+        for (int j = 0; j < kSlotWords; ++j) {
+          if (at < kSlices)
+            got[k * kSlotWords + j] = kiln::load_relaxed(row_slots + at * kSlotWords + j);
+        }
       }
     };
     if (kEarlySlots && writes && warp == 0) load_slots();
     float shift = 0.0f;
     if (reads) {
-      // LayerNorm's sums are shifted by the row's first element K, as in multi_pass (read
-      // before any slice of the row is written: y may be x).
-      if constexpr (!kRms) shift = to_float(a.x[start]);
+      // LayerNorm's sums are shifted by the slice's first element K (the block's own: a
+      // constant slice's mean is exactly K, and no block reads another's elements).
+      if constexpr (!kRms) shift = to_float(a.x[start + (long long)slice * kSliceVecs * kVec]);
       Sums part{0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
@@ -656,35 +673,45 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         const float sb = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
         if (lane == 0) {
           if constexpr (kRms) {
-            kiln::store_relaxed(slots + s * kSlotWords, slot_word(sa));
-          } else {  // ordered after the block's reads of the row's first element (below)
-            kiln::store_release(slots + s * kSlotWords, slot_word(sa));
-            kiln::store_release(slots + s * kSlotWords + 1, slot_word(sb));
+            kiln::store_relaxed(slots + s, slot_word(sa));
+          } else {  // the slice's Moments: mean K + sa / n, deviations sb - sa^2 / n
+            const float n = slice_elements(slice);
+            const float m2 = sb - sa * (sa / n);
+            kiln::store_relaxed(slots + 2 * s, slot_word(shift + sa / n));
+            kiln::store_relaxed(slots + 2 * s + 1, slot_word(m2 > 0.0f ? m2 : 0.0f));
           }
         }
       }
       if (writes) {
         if (!kEarlySlots) load_slots();
-        Sums total_sums{0.0f, 0.0f};
+        float sum = 0.0f;                         // RMSNorm
+        kiln::Moments moments{0.0f, 0.0f, 0.0f};  // LayerNorm
 #pragma unroll
-        for (int k = 0; k < kLaneWords; ++k) {
-          const int at = k * kiln::warp_size + lane;
-          if (at >= kRowWords) continue;
-          while ((got[k] >> 32) != (kSlotTag >> 32)) got[k] = kiln::load_relaxed(row_slots + at);
-          const float value = __uint_as_float((unsigned)got[k]);
-          if (kRms || at % 2 == 0) {
-            total_sums.a += value;
+        for (int k = 0; k < kLaneSlices; ++k) {
+          const int at = k * kiln::warp_size + lane;  // the slice, in order
+          if (at >= kSlices) continue;
+#pragma unroll
+          for (int j = 0; j < kSlotWords; ++j) {
+            unsigned long long& word = got[k * kSlotWords + j];
+            while ((word >> 32) != (kSlotTag >> 32)) {
+              word = kiln::load_relaxed(row_slots + at * kSlotWords + j);
+            }
+          }
+          if constexpr (kRms) {
+            sum += slot_float(got[k]);
           } else {
-            total_sums.b += value;
+            moments = kiln::merge_moments(
+                moments, {slice_elements(at), slot_float(got[2 * k]), slot_float(got[2 * k + 1])});
           }
         }
-        // LayerNorm: every block of the row has read its first element K before y may
-        // overwrite it (in place); RMSNorm's blocks read only their own slices.
-        if constexpr (!kRms) kiln::fence_acquire();
-        total_sums.a = kiln::warp_sum(total_sums.a);
-        if constexpr (!kRms) total_sums.b = kiln::warp_sum(total_sums.b);
+        Stats st;
+        if constexpr (kRms) {
+          st = row_stats(Sums{kiln::warp_sum(sum), 0.0f}, 0.0f, a.eps);
+        } else {
+          moments = kiln::RowMoments::lanes<kiln::warp_size>(moments);
+          st = {moments.mean, reciprocal_sqrt(moments.m2 * kInvCols + a.eps)};
+        }
         if (lane == 0) {
-          const Stats st = row_stats(total_sums, last_shift, a.eps);
           red[2 * kWarps] = st.mean;
           red[2 * kWarps + 1] = st.rstd;
         }
@@ -707,7 +734,6 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
       if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);
     }
-    last_shift = shift;
   }
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/jit.hpp"
@@ -304,6 +305,64 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
       }
     }
   }
+}
+
+TEST_CASE("split rows through kiln's slots: grown, on streams made and destroyed, two threads") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  if (props.platform != rt::Platform::cuda || props.compute_major < 8) {
+    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
+    return;
+  }
+  std::mt19937 rng(std::random_device{}());
+  const int cols = 1 << 20;  // f16 rows of 2 MiB: split untuned
+  const Data big = make_data(SoftmaxDType::f16, 8, cols, 0, rng);
+  const Data small = make_data(SoftmaxDType::f16, 2, cols, 1, rng);
+  // The buffers first (their copies wait for the whole device), then only launches.
+  std::vector<std::unique_ptr<DeviceData>> outs;
+  auto make = [&](const std::vector<const Data*>& data) {
+    outs.clear();
+    for (const Data* d : data) outs.push_back(std::make_unique<DeviceData>(*d, gpu));
+  };
+  auto launch = [&](std::size_t i, const Data& d, rt::StreamRef stream) {
+    ops::softmax(SoftmaxDType::f16, outs[i]->in.b16, outs[i]->out.b16, d.rows, d.cols, stream);
+  };
+  auto check_all = [&](const std::vector<const Data*>& data, const std::string& what) {
+    gpu.make_current();
+    rt::driver().check(rt::driver().context_synchronize(), "context_synchronize");
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      check(*data[i], outs[i]->result(SoftmaxDType::f16), what + " " + std::to_string(i));
+    }
+  };
+  // Two rows, then eight on the same stream (the slots grow while the first launch may
+  // still run), then two again.
+  const std::vector<const Data*> grown = {&small, &big, &small};
+  make(grown);
+  {
+    rt::Stream stream(gpu);
+    for (std::size_t i = 0; i < grown.size(); ++i) launch(i, *grown[i], stream);
+    check_all(grown, "grown, launch");
+  }
+  // Streams destroyed with their launch still queued, a new one (often the same handle)
+  // made at once: each launch's zeroing waits for the last launch on those slots.
+  const std::vector<const Data*> mixed = {&big, &small, &big, &small};
+  make(mixed);
+  for (std::size_t i = 0; i < mixed.size(); ++i) {
+    rt::Stream stream(gpu);
+    launch(i, *mixed[i], stream);
+  }
+  check_all(mixed, "streams made and destroyed, launch");
+  // Two host threads on their per-thread default streams (one handle, two streams).
+  const std::vector<const Data*> eight(8, &big);
+  make(eight);
+  auto worker = [&](std::size_t first) {
+    const rt::StreamRef per_thread{reinterpret_cast<void*>(std::uintptr_t(2)), 0};
+    for (std::size_t i = first; i < eight.size(); i += 2) launch(i, big, per_thread);
+  };
+  std::thread t0(worker, 0), t1(worker, 1);
+  t0.join();
+  t1.join();
+  check_all(eight, "two threads, launch");
 }
 
 TEST_CASE("kiln::ops::softmax: the factory's choice, over many shapes") {

@@ -7,8 +7,6 @@
 ///   kiln::store_hinted(q, v, kiln::l2_evict_first());
 ///   kiln::store_relaxed(slot, word);            // 64-bit, relaxed, GPU scope
 ///   while (kiln::load_relaxed(slot) != word) {}
-///   kiln::store_release(slot, word);            // ... ordered after this block's accesses
-///   kiln::fence_acquire();                      // after seeing it: ordered before ours
 ///
 /// A relaxed 64-bit access is single-copy atomic: a reader sees a whole word some block
 /// wrote, never half of one, and a tag in one half vouches for the value in the other.
@@ -89,28 +87,6 @@ KILN_DEVICE KILN_FORCEINLINE void store_relaxed(unsigned long long* p, unsigned 
   __hip_atomic_store(p, v, __ATOMIC_RELAXED, __HIP_MEMORY_SCOPE_AGENT);
 #else
   asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-#endif
-}
-
-/// A 64-bit store at GPU scope ordered after every memory access this thread made (and,
-/// through a block barrier before it, its block's): what a block reads after seeing the
-/// word, with fence_acquire, comes after those accesses.
-KILN_DEVICE KILN_FORCEINLINE void store_release(unsigned long long* p, unsigned long long v) {
-#if KILN_HIP
-  __hip_atomic_store(p, v, __ATOMIC_RELEASE, __HIP_MEMORY_SCOPE_AGENT);
-#else
-  asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-#endif
-}
-
-/// An acquire fence at GPU scope: after relaxed loads that saw words stored by
-/// store_release, this thread's later accesses (and, through a block barrier after it, its
-/// block's) come after the accesses those stores were ordered after.
-KILN_DEVICE KILN_FORCEINLINE void fence_acquire() {
-#if KILN_HIP
-  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "agent");
-#else
-  asm volatile("fence.acq_rel.gpu;" ::: "memory");
 #endif
 }
 

@@ -286,7 +286,7 @@ void norm_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuffer<T>& x,
   if (k.config().strategy == NormStrategy::split) {
     split = norm_split_slots(y.device(), stream, p, k.config());
   }
-  std::uint64_t* slots = split.data;
+  std::uint64_t* slots = split.data();
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};

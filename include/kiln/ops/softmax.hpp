@@ -105,9 +105,9 @@ void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig 
     split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax");
   }
   if (info) {
-    k.launch(lc, *info, in, out, int(rows), split.data);
+    k.launch(lc, *info, in, out, int(rows), split.data());
   } else {
-    k.launch(lc, in, out, int(rows), split.data);
+    k.launch(lc, in, out, int(rows), split.data());
   }
 }
 

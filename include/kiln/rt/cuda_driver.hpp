@@ -41,6 +41,8 @@ struct Fns {
   decltype(&::cuStreamCreate) stream_create;
   decltype(&::cuStreamDestroy) stream_destroy;
   decltype(&::cuStreamSynchronize) stream_sync;
+  decltype(&::cuStreamWaitEvent) stream_wait_event;
+  decltype(&::cuStreamIsCapturing) stream_is_capturing;  // may be null
   decltype(&::cuEventCreate) event_create;
   decltype(&::cuEventRecord) event_record;
   decltype(&::cuEventSynchronize) event_sync;
@@ -238,6 +240,8 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   load(fns.stream_create, "cuStreamCreate");
   load(fns.stream_destroy, "cuStreamDestroy");
   load(fns.stream_sync, "cuStreamSynchronize");
+  load(fns.stream_wait_event, "cuStreamWaitEvent");
+  load(fns.stream_is_capturing, "cuStreamIsCapturing", false);
   load(fns.event_create, "cuEventCreate");
   load(fns.event_record, "cuEventRecord");
   load(fns.event_sync, "cuEventSynchronize");
@@ -335,6 +339,17 @@ inline std::unique_ptr<DriverApi> load_cuda_driver() {
   };
   api->stream_destroy = [](void* s) { return int(fns.stream_destroy(stream(s))); };
   api->stream_synchronize = [](void* s) { return int(fns.stream_sync(stream(s))); };
+  api->stream_wait_event = [](void* s, void* e) {
+    return int(fns.stream_wait_event(stream(s), static_cast<CUevent>(e), 0));
+  };
+  if (fns.stream_is_capturing) {
+    api->stream_is_capturing = [](void* s, int* capturing) {
+      CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+      const int r = int(fns.stream_is_capturing(stream(s), &status));
+      *capturing = status != CU_STREAM_CAPTURE_STATUS_NONE ? 1 : 0;
+      return r;
+    };
+  }
   api->event_create = [](void** e) {
     CUevent ev = nullptr;
     int r = fns.event_create(&ev, CU_EVENT_DEFAULT);

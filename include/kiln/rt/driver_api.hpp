@@ -119,6 +119,11 @@ struct DriverApi {
   int (*stream_create)(void** stream) = nullptr;  ///< non-blocking with the default stream
   int (*stream_destroy)(void* stream) = nullptr;
   int (*stream_synchronize)(void* stream) = nullptr;
+  /// Makes `stream`'s later work wait for what `event` recorded (no host wait).
+  int (*stream_wait_event)(void* stream, void* event) = nullptr;
+  /// Sets *capturing to 1 while `stream` is being captured into a graph, else 0. May be
+  /// null (a driver without graphs).
+  int (*stream_is_capturing)(void* stream, int* capturing) = nullptr;
   int (*event_create)(void** event) = nullptr;
   int (*event_record)(void* event, void* stream) = nullptr;
   int (*event_synchronize)(void* event) = nullptr;

@@ -42,7 +42,7 @@ namespace hip_detail {
   X(hipDevicePrimaryCtxRelease) X(hipCtxSetCurrent) X(hipCtxGetCurrent) X(hipCtxSynchronize) X(hipFree) \
   X(hipMemGetInfo) X(hipHostFree) X(hipMemcpyHtoDAsync) X(hipMemcpyDtoHAsync)                     \
   X(hipMemcpyDtoDAsync) X(hipMemsetD8Async) X(hipMemsetD32Async) X(hipStreamCreateWithFlags)      \
-  X(hipStreamDestroy) X(hipStreamSynchronize) X(hipEventCreate) X(hipEventRecord)                 \
+  X(hipStreamDestroy) X(hipStreamSynchronize) X(hipStreamWaitEvent) X(hipEventCreate) X(hipEventRecord) \
   X(hipEventSynchronize) X(hipEventQuery) X(hipEventElapsedTime) X(hipEventDestroy) X(hipModuleLoadData)           \
   X(hipModuleUnload) X(hipModuleGetFunction) X(hipFuncGetAttribute)                               \
   X(hipModuleOccupancyMaxActiveBlocksPerMultiprocessor) X(hipModuleLaunchKernel)                  \
@@ -61,7 +61,8 @@ struct Fns {
   decltype(static_cast<hipError_t (*)(void**, std::size_t)>(&::hipMalloc)) hipMalloc;
   decltype(static_cast<hipError_t (*)(void**, std::size_t, unsigned)>(
       &::hipHostMalloc)) hipHostMalloc;
-  decltype(&::hipGetDeviceProperties) properties;  // may be null: see arch_name()
+  decltype(&::hipGetDeviceProperties) properties;          // may be null: see arch_name()
+  decltype(&::hipStreamIsCapturing) hipStreamIsCapturing;  // may be null
 };
 #pragma GCC diagnostic pop
 
@@ -258,6 +259,17 @@ inline void fill(DriverApi& api) {
   };
   api.stream_destroy = [](void* s) { return int(fns.hipStreamDestroy(stream(s))); };
   api.stream_synchronize = [](void* s) { return int(fns.hipStreamSynchronize(stream(s))); };
+  api.stream_wait_event = [](void* s, void* e) {
+    return int(fns.hipStreamWaitEvent(stream(s), static_cast<hipEvent_t>(e), 0));
+  };
+  if (fns.hipStreamIsCapturing) {
+    api.stream_is_capturing = [](void* s, int* capturing) {
+      hipStreamCaptureStatus status = hipStreamCaptureStatusNone;
+      const int r = int(fns.hipStreamIsCapturing(stream(s), &status));
+      *capturing = status != hipStreamCaptureStatusNone ? 1 : 0;
+      return r;
+    };
+  }
   api.event_create = [](void** e) { return get_handle<hipEvent_t>(e, fns.hipEventCreate); };
   api.event_record = [](void* e, void* s) {
     return int(fns.hipEventRecord(static_cast<hipEvent_t>(e), stream(s)));
@@ -321,6 +333,7 @@ inline std::unique_ptr<DriverApi> load_hip_driver() {
 #undef KILN_HIP_LOAD
   load(fns.hipMalloc, "hipMalloc");
   load(fns.hipHostMalloc, "hipHostMalloc");
+  load(fns.hipStreamIsCapturing, "hipStreamIsCapturing", false);
 
   auto api = std::make_unique<DriverApi>();
   api->platform = Platform::hip;

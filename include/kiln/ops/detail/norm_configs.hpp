@@ -199,7 +199,7 @@ inline std::int64_t norm_split_slices(const NormParams& p, const NormConfig& c) 
   return split_slices(p.cols, c);
 }
 /// The 64-bit slots a split launch exchanges its slices' sums through: one a slice
-/// (RMSNorm: the sum of h^2), two (LayerNorm: the shifted sums).
+/// (RMSNorm: the sum of h^2), two (LayerNorm: the slice's mean and squared deviations).
 inline std::int64_t norm_split_slot_words(const NormParams& p) {
   return p.kind == NormKind::rms_norm ? 1 : 2;
 }
