@@ -24,6 +24,7 @@
 #include "kiln/ops/norm.hpp"
 #include "kiln/rt.hpp"
 #include "row_test_support.hpp"
+#include "split_test_support.hpp"
 
 using namespace kiln;
 using kiln_test::decode;
@@ -302,31 +303,18 @@ TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero var
 
 TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   rt::Device gpu(0);
-  if (gpu.properties().platform != rt::Platform::cuda || gpu.properties().compute_major < 8) {
+  if (!ops::detail::has_split_rows(gpu.properties())) {
     MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
     return;
   }
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
   const ops::NormStrategy split = ops::NormStrategy::split;
-  struct Shape {
-    NormDType dtype;  // f32: 0 for every dtype
-    int cols;
-    std::int64_t rows;
-  };
-  // Rows of 1M, 1 and 3 of them (the grid's blocks outnumber the slices) and 64 (many
-  // rounds, f16); of 100000 (the last slice ragged); of 65536, 37 and, in f32 (256 KiB
-  // rows), 1024 of them (many rounds). The many rounds on one kind of data (normal): the
-  // others are the short shapes'.
-  const Shape shapes[] = {{NormDType::f32, 1 << 20, 1},  {NormDType::f32, 1 << 20, 3},
-                          {NormDType::f32, 100000, 37},  {NormDType::f32, 65536, 37},
-                          {NormDType::f16, 1 << 20, 64}, {NormDType::f32, 65536, 1024}};
-  const bool every[] = {true, true, true, true, false, false};
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
-      for (std::size_t k = 0; k < std::size(shapes); ++k) {
-        if (!every[k] && dt != shapes[k].dtype) continue;
-        const NormParams p{kind, dt, shapes[k].cols, false, shapes[k].rows};
+      for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+        if (!shape.every && dt != shape.dtype) continue;
+        const NormParams p{kind, dt, shape.cols, false, shape.rows};
         CAPTURE(nlohmann::json(p).dump());
         // Rows of 64 KiB and more have split candidates on these GPUs, but LayerNorm's f32
         // rows of 1M (more slot words than a lane of LayerNorm's holds).
@@ -338,7 +326,7 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
               (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024 &&
                !(kind == NormKind::layer_norm && dt == NormDType::f32 && p.cols == 1 << 20)));
         const auto datas =
-            every[k] ? std::initializer_list<int>{0, 1, 2, 3} : std::initializer_list<int>{0};
+            shape.every ? std::initializer_list<int>{0, 1, 2, 3} : std::initializer_list<int>{0};
         if (dt == NormDType::f32) {
           check_configs<std::uint32_t>(p, gpu, rng, stream, &split, datas);
         } else {

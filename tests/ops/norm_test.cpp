@@ -20,6 +20,7 @@
 #include "kiln/jit/sources.hpp"
 #include "kiln/ops/detail/norm_configs.hpp"
 #include "kiln/ops/norm.hpp"
+#include "split_test_support.hpp"
 
 using namespace kiln::ops;
 using kiln::ops::detail::norm_configs;
@@ -920,7 +921,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
       const int vec = dt == NormDType::f32 ? 4 : 8;
-      for (int cols : {8192, 16384, 32768, 65536, 100000, 1 << 20}) {
+      for (int cols : kiln_test::split_test_cols) {
         const NormParams p{kind, dt, cols, false, 64};
         CAPTURE(nlohmann::json(p).dump());
         const auto split = norm_split_configs(p, 32, sms);
@@ -934,17 +935,11 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         for (const NormConfig& c : split) {
           CAPTURE(nlohmann::json(c).dump());
           CHECK_NOTHROW(validate_norm_config(p, c, 32));
-          CHECK(c.strategy == S::split);
-          CHECK(c.vector_width == vec);
-          CHECK(c.grid_blocks == sms * c.blocks_per_sm);
-          CHECK(c.grid_blocks >= norm_split_slices(p, c));
+          kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c),
+                                        kiln::ops::detail::norm_launch(p, c));
           CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <=
                 (kind == NormKind::rms_norm ? 256 : 128));
           CHECK(names.insert(norm_kernel_name(p, c)).second);
-          const kiln::rt::LaunchConfig lc = kiln::ops::detail::norm_launch(p, c);
-          CHECK(lc.grid.x == unsigned(c.grid_blocks));
-          CHECK(lc.block.x == unsigned(c.threads_per_row));
-          CHECK(lc.cooperative);
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==
                 std::size_t(64 * norm_split_slices(p, c) * norm_split_slot_words(p)));
         }
@@ -956,15 +951,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         const auto all = kiln::ops::norm_factory().configs(p, kiln_test::h200_properties());
         const bool staged = std::any_of(
             all.begin(), all.end(), [](const NormConfig& c) { return c.strategy == S::staged; });
-        const NormConfig h = norm_heuristic(p, all);
-        if (long_row && !staged) {
-          CHECK(h.strategy == S::split);
-          CHECK(h.threads_per_row == 256);
-          CHECK(h.vectors_per_thread == 8);
-          CHECK(h.blocks_per_sm == 2);
-        } else {
-          CHECK(h.strategy != S::split);
-        }
+        kiln_test::check_split_heuristic(norm_heuristic(p, all), long_row && !staged);
       }
     }
   }
@@ -984,22 +971,19 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   CHECK(old.get<NormConfig>().grid_blocks == 0);
   // What the kernel cannot run is refused, naming the rule.
   auto refused = [&](const NormParams& q, NormConfig bad, const char* rule) {
-    CAPTURE(rule);
+    CAPTURE(std::string(rule));
     CHECK_THROWS_WITH_AS(validate_norm_config(q, bad, 32), doctest::Contains(rule), kiln::Error);
   };
   refused({NormKind::rms_norm, NormDType::f16, 1 << 20, true, 64}, c, "without the residual");
-  refused(p, {S::split, 128, 4, 1, 8, 1, 4, 528}, "16-byte vectors");
-  refused({NormKind::rms_norm, NormDType::f16, (1 << 20) - 4, false, 64}, c, "must divide cols");
-  refused(p, {S::split, 128, 8, 1, 8, 1, 4, 100}, "fewer than a row's 128 slices");
+  kiln_test::check_split_rules<NormConfig>(
+      [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
-  refused(p, {S::split, 128, 8, 1, 3, 1, 4, 528}, "4, 8 or 16 vectors");
-  refused(p, {S::split, 256, 8, 1, 8, 1, 8, 1056}, "at most 1024 threads an SM");
+  refused({NormKind::rms_norm, NormDType::f16, (1 << 20) - 4, false, 64}, c, "must divide cols");
   refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, c, "4 slot words a lane");
   CHECK_NOTHROW(validate_norm_config({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64},
                                      {S::split, 256, 8, 1, 8, 1, 2, 264}, 32));
   refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
           {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
-  refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 4, 528}, "split configs'");
   CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
                            {NormKind::rms_norm, NormDType::f16, 1 << 20}, c, 32),
                        doctest::Contains("split rows are the forward's"), kiln::Error);

@@ -19,6 +19,7 @@
 #include "kiln/ops/softmax.hpp"
 #include "kiln/rt.hpp"
 #include "row_test_support.hpp"
+#include "split_test_support.hpp"
 
 using namespace kiln;
 using kiln_test::bf16_to_float;
@@ -264,29 +265,17 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
 TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   rt::Device gpu(0);
   const auto& props = gpu.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major < 8) {
+  if (!ops::detail::has_split_rows(props)) {
     MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
     return;
   }
   auto& factory = ops::softmax_factory();
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  struct Shape {
-    SoftmaxDType dtype;  // f32: for every dtype
-    int cols;
-    std::int64_t rows;
-  };
-  // Rows of 1M, 1 and 3 of them (the grid's blocks outnumber the slices) and 64 (many
-  // rounds, f16); of 100000 (the last slice ragged); of 65536, 37 and, in f32 (256 KiB
-  // rows), 1024 of them (many rounds). The many rounds on one kind of data (N(0, 1)).
-  const Shape shapes[] = {{SoftmaxDType::f32, 1 << 20, 1},  {SoftmaxDType::f32, 1 << 20, 3},
-                          {SoftmaxDType::f32, 100000, 37},  {SoftmaxDType::f32, 65536, 37},
-                          {SoftmaxDType::f16, 1 << 20, 64}, {SoftmaxDType::f32, 65536, 1024}};
-  const bool every[] = {true, true, true, true, false, false};
   for (auto dt : all_dtypes) {
-    for (std::size_t k = 0; k < std::size(shapes); ++k) {
-      if (!every[k] && dt != shapes[k].dtype) continue;
-      const SoftmaxParams p{dt, shapes[k].cols, shapes[k].rows};
+    for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+      if (!shape.every && dt != shape.dtype) continue;
+      const SoftmaxParams p{dt, shape.cols, shape.rows};
       CAPTURE(nlohmann::json(p).dump());
       std::vector<SoftmaxConfig> configs;
       for (const auto& c : factory.configs(p, props)) {
@@ -301,7 +290,7 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
         check_every_kind(
             built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i], name, gpu,
             stream, rng,
-            every[k] ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
+            shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
       }
     }
   }
@@ -310,7 +299,7 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
 TEST_CASE("split rows through kiln's slots: grown, on streams made and destroyed, two threads") {
   rt::Device gpu(0);
   const auto& props = gpu.properties();
-  if (props.platform != rt::Platform::cuda || props.compute_major < 8) {
+  if (!ops::detail::has_split_rows(props)) {
     MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
     return;
   }

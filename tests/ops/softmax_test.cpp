@@ -19,6 +19,7 @@
 #include "kiln/jit/sources.hpp"
 #include "kiln/ops/detail/softmax_configs.hpp"
 #include "kiln/ops/softmax.hpp"
+#include "split_test_support.hpp"
 
 using namespace kiln::ops;
 using kiln::ops::detail::softmax_backward_configs;
@@ -412,7 +413,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   const int sms = 132;
   for (auto dt : all_dtypes) {
     const int vec = dt == SoftmaxDType::f32 ? 4 : 8;
-    for (int cols : {8192, 16384, 32768, 65536, 100000, 1 << 20}) {
+    for (int cols : kiln_test::split_test_cols) {
       const SoftmaxParams p{dt, cols, 64};
       CAPTURE(nlohmann::json(p).dump());
       const auto split = softmax_split_configs(p, 32, sms);
@@ -422,16 +423,10 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
       for (const SoftmaxConfig& c : split) {
         CAPTURE(nlohmann::json(c).dump());
         CHECK_NOTHROW(validate_softmax_config(p, c, 32));
-        CHECK(c.strategy == S::split);
-        CHECK(c.vector_width == vec);
-        CHECK(c.grid_blocks == sms * c.blocks_per_sm);
-        CHECK(c.grid_blocks >= split_slices(p.cols, c));
+        kiln_test::check_split_config(c, vec, sms, split_slices(p.cols, c),
+                                      kiln::ops::detail::softmax_launch(p, c));
         CHECK(split_slices(p.cols, c) <= 8 * 32);  // one slot word a slice, 8 a lane
         CHECK(names.insert(softmax_kernel_name(p, c)).second);
-        const kiln::rt::LaunchConfig lc = kiln::ops::detail::softmax_launch(p, c);
-        CHECK(lc.grid.x == unsigned(c.grid_blocks));
-        CHECK(lc.block.x == unsigned(c.threads_per_row));
-        CHECK(lc.cooperative);
         CHECK(kiln::ops::detail::softmax_split_words(p, c) ==
               std::size_t(64 * split_slices(p.cols, c)));
         // The backward has no split rows.
@@ -452,15 +447,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
       const bool staged = std::any_of(h200.begin(), h200.end(), [](const SoftmaxConfig& c) {
         return c.strategy == S::staged && c.cluster_blocks == 1;
       });
-      const SoftmaxConfig h = softmax_forward_heuristic(p, h200);
-      if (long_row && !staged) {
-        CHECK(h.strategy == S::split);
-        CHECK(h.threads_per_row == 256);
-        CHECK(h.vectors_per_thread == 8);
-        CHECK(h.blocks_per_sm == 2);
-      } else {
-        CHECK(h.strategy != S::split);
-      }
+      kiln_test::check_split_heuristic(softmax_forward_heuristic(p, h200), long_row && !staged);
     }
   }
   // 16-bit rows of 1M: 128 slices of 8192 elements (128 threads of 8 vectors).
@@ -480,17 +467,14 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   old.erase("grid_blocks");
   CHECK(old.get<SoftmaxConfig>().grid_blocks == 0);
   // What the kernel cannot run is refused, naming the rule.
-  CHECK(has(validate_error(p, {S::split, 128, 4, 1, 8, 1, 4, 528}), "16-byte vectors"));
+  kiln_test::check_split_rules<SoftmaxConfig>([&](const SoftmaxConfig& bad, const char* rule) {
+    const std::string error = validate_error(p, bad);
+    CAPTURE(error);
+    CHECK(has(error, rule));
+  });
   CHECK(has(validate_error({SoftmaxDType::f16, (1 << 20) - 4, 64}, c), "divides cols"));
-  CHECK(
-      has(validate_error(p, {S::split, 128, 8, 1, 8, 1, 4, 100}), "fewer than a row's 128 slices"));
-  CHECK(has(validate_error(p, {S::split, 512, 8, 1, 8, 1, 2, 264}), "64, 128 or 256 threads"));
-  CHECK(has(validate_error(p, {S::split, 128, 8, 1, 3, 1, 4, 528}), "4, 8 or 16 vectors"));
-  CHECK(has(validate_error(p, {S::split, 128, 8, 2, 8, 1, 4, 528}), "one slice at a time"));
-  CHECK(has(validate_error(p, {S::split, 256, 8, 1, 8, 1, 8, 1056}), "at most 1024 threads an SM"));
   CHECK(has(validate_error({SoftmaxDType::f32, 1 << 20, 64}, {S::split, 64, 4, 1, 8, 1, 8, 1056}),
             "8 slot words a lane"));
-  CHECK(has(validate_error(p, {S::multi_pass, 1024, 8, 1, 8, 1, 4, 528}), "split configs'"));
 }
 
 TEST_CASE("staged configs the kernel cannot run are refused, naming the rule") {

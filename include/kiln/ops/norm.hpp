@@ -31,9 +31,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -97,11 +95,11 @@ T* data_or_null(const rt::DeviceBuffer<T>* b) {
   return b ? b->data() : nullptr;
 }
 
-/// The split candidates kiln offers for `p` on `d`: norm_split_configs on NVIDIA GPUs of
-/// sm_80 and later (their loads carry L2 eviction policies), none elsewhere.
+/// The split candidates kiln offers for `p` on `d`: norm_split_configs where `d`
+/// has_split_rows, none elsewhere.
 inline std::vector<NormConfig> norm_split_candidates(const NormParams& p,
                                                      const rt::DeviceProperties& d) {
-  if (d.platform != rt::Platform::cuda || d.compute_major < 8) return {};
+  if (!has_split_rows(d)) return {};
   return norm_split_configs(p, warp_size(d), d.multiprocessors);
 }
 

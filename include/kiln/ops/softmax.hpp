@@ -81,12 +81,17 @@ inline bool has_clusters(const rt::DeviceProperties& d) {
   return d.arch.rfind("sm_", 0) == 0 && d.compute_major >= 9;
 }
 
+/// Whether `d` runs rows split across the grid (softmax's and the norms' split strategy):
+/// NVIDIA GPUs of sm_80 and later, whose loads carry L2 eviction policies.
+inline bool has_split_rows(const rt::DeviceProperties& d) {
+  return d.platform == rt::Platform::cuda && d.compute_major >= 8;
+}
+
 /// The split candidates kiln offers for `p` on `d` (the forward's): softmax_split_configs
-/// on NVIDIA GPUs of sm_80 and later (their loads carry L2 eviction policies), none
-/// elsewhere.
+/// where `d` has_split_rows, none elsewhere.
 inline std::vector<SoftmaxConfig> softmax_split_candidates(const SoftmaxParams& p,
                                                            const rt::DeviceProperties& d) {
-  if (d.platform != rt::Platform::cuda || d.compute_major < 8) return {};
+  if (!has_split_rows(d)) return {};
   return softmax_split_configs(p, warp_size(d), d.multiprocessors);
 }
 
