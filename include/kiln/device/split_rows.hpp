@@ -18,9 +18,9 @@
 /// it read the first, so no block waits on a slice no block is reading, provided every
 /// block of the grid is resident (a cooperative launch).
 
+#include "../detail/portability.hpp"
 #include "thread.hpp"
 
-#if KILN_GPU_COMPILER
 namespace kiln {
 
 /// One round of a block of a split row op.
@@ -33,9 +33,20 @@ struct SplitRound {
   int parity;         ///< the round's parity: for scratch double-buffered across rounds
 };
 
+/// Round `t` (from 0) of block `block` of a grid of `grid` blocks over `total` slices: the
+/// schedule alone, host code too (tests simulate a whole grid with it).
+KILN_HOST_DEVICE constexpr SplitRound split_round(long long t, long long grid, long long block,
+                                                  long long total) {
+  const long long s = t * grid + block;
+  const long long o = s - grid;
+  return {s, o, s < total, o >= 0, o >= total, int(t & 1)};
+}
+
+#if KILN_GPU_COMPILER
 /// This block's rounds over `total` slices, rows of `row_slices`. A grid of fewer blocks
-/// than `row_slices` would wait forever on slices no block has read: constructing the
-/// rounds traps instead.
+/// than `row_slices` may spread a row over three rounds, whose first would wait forever on
+/// slices no block has read: constructing the rounds traps instead (a grid one block short
+/// never does that, but the rule stays simple).
 class SplitRounds {
  public:
   KILN_DEVICE KILN_FORCEINLINE SplitRounds(long long total, int row_slices)
@@ -50,15 +61,13 @@ class SplitRounds {
   }
   /// Round `t` (from 0) of this block.
   KILN_DEVICE KILN_FORCEINLINE SplitRound round(long long t) const {
-    const long long s = t * grid_ + block_index();
-    const long long o = s - grid_;
-    return {s, o, s < total_, o >= 0, o >= total_, int(t & 1)};
+    return split_round(t, grid_, block_index(), total_);
   }
 
  private:
   long long grid_;
   long long total_;
 };
+#endif
 
 }  // namespace kiln
-#endif
