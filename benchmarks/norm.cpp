@@ -150,7 +150,8 @@ struct Problem {
              static_cast<const void*>(w.data()),
              static_cast<const void*>(layer ? w.data() : nullptr), static_cast<void*>(y.data()),
              static_cast<void*>(residual ? h.data() : nullptr), layer ? mean.data() : nullptr,
-             rstd.data(), 1e-5f, int(s.rows), split.data());
+             rstd.data(), 1e-5f, int(s.rows), split.data(), split.next());
+    split.launched();
   }
 
   void backward(rt::StreamRef st) {

@@ -215,7 +215,7 @@ int main(int argc, char** argv) try {
       auto run = [&](const Kernel& k, rt::StreamRef st) {
         if (backward) {
           k(st, in, grad, out, int(s.rows));
-        } else {  // as ops::softmax launches it (a split config's slots zeroed first)
+        } else {  // as ops::softmax launches it (a split config with kiln's slots)
           ops::detail::launch_softmax(k, gpu, k.launch_config(), in.data(), out.data(), s.rows, st);
         }
       };

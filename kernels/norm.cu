@@ -547,9 +547,12 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // that row, so its slots are mostly there already; the second read of the slice hits L2
 // (loaded with evict_last the first time, evict_first the second, as y is stored), so a
 // row crosses DRAM once each way, where multi pass reads it twice with a block a row.
-// A slot is a 64-bit word, kSlotTag in the high half and a float's bits in the low one:
-// the host zeroes the slots before each launch, and a reader spins until each slot of its
-// row carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
+// A slot is a 64-bit word, kSlotTag in the high half and a float's bits in the low one.
+// The slots are zero when the launch starts: the launch before zeroed them (`next_slots`:
+// as a block publishes a slice's words, it zeroes the same words of the buffer the next
+// launch takes, kiln's two buffers used in turns), or the host did (where next_slots is
+// null, the launches of a captured graph). A reader spins until each slot of its row
+// carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
 // slices publish their mean and sum of squared deviations, merged as kiln::Moments). In
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
 // read (and RMSNorm's weights) are in flight by then too. (On the H200, RMSNorm 64 x 1M:
@@ -593,7 +596,8 @@ KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
   return float((vecs < kSliceVecs ? vecs : kSliceVecs) * kVec);
 }
 
-KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots) {
+KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots,
+                                             unsigned long long* next_slots) {
   // Per buffer (by the round's parity): each warp's two sums, then the row's Stats.
   __shared__ float scratch[2][2 * kWarps + 2];
   const int tid = kiln::thread_index();
@@ -680,6 +684,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
             kiln::store_relaxed(slots + 2 * s, slot_word(shift + sa / n));
             kiln::store_relaxed(slots + 2 * s + 1, slot_word(m2 > 0.0f ? m2 : 0.0f));
           }
+          if (next_slots) {  // the same words, for the next launch
+#pragma unroll
+            for (int j = 0; j < kSlotWords; ++j) next_slots[kSlotWords * s + j] = 0;
+          }
         }
       }
       if (writes) {
@@ -744,7 +752,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// kVec elements from a 16-byte aligned base; weight, bias: kCols elements, 16-byte
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
 /// and ceil(rows / kRowsPerBlock) blocks; split configs: kThreadsPerRow threads, the
-/// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots.
+/// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots and,
+/// unless null, as many more that it zeroes for the next launch (`next_slots`).
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)
@@ -755,11 +764,13 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, norms::kMinBl
 #endif
     KILN_KERNEL_NAME(const norms::Elem* x, const norms::Elem* residual, const norms::Elem* weight,
                      const norms::Elem* bias, norms::Elem* y, norms::Elem* h, float* mean,
-                     float* rstd, float eps, int rows, unsigned long long* slots) {
+                     float* rstd, float eps, int rows, unsigned long long* slots,
+                     unsigned long long* next_slots) {
   const norms::Args a{x, residual, weight, bias, y, h, mean, rstd, eps};
   (void)slots;  // split configs' only
+  (void)next_slots;
 #if defined(NORM_SPLIT)
-  norms::split_pass(a, rows, slots);
+  norms::split_pass(a, rows, slots, next_slots);
 #elif defined(NORM_STAGED)
   if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
   norms::staged_pass(a);

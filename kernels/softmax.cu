@@ -372,9 +372,12 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Elem* __restrict__ in, Elem* 
 // A slot is one 64-bit word, the slice's maximum in the high half and its sum of
 // exp(x - max) in the low one: a slice's sum is at least 1 (its maximum's own term), or 0
 // where every element is -inf with the maximum left at kLowest, so a word some block
-// wrote is never 0. The host zeroes the slots before each launch; warp 0 loads its row's
-// slots once the block's own MaxSum is in, spins until none is 0, and combines them in
-// slice order (the same bits every run).
+// wrote is never 0. The slots are zero when the launch starts: the launch before zeroed
+// them (`next_slots`: as a block publishes a slice's word, it zeroes the same word of the
+// buffer the next launch takes, kiln's two buffers used in turns), or the host did (where
+// next_slots is null, the launches of a captured graph). Warp 0 loads its row's slots
+// once the block's own MaxSum is in, spins until none is 0, and combines them in slice
+// order (the same bits every run).
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slice at a time");
 
@@ -435,7 +438,8 @@ KILN_DEVICE KILN_FORCEINLINE Vector pairs_normalized(const Vector& v, float m, f
 }
 
 KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows,
-                                             unsigned long long* slots) {
+                                             unsigned long long* slots,
+                                             unsigned long long* next_slots) {
   // Per buffer (by the round's parity): each warp's MaxSum, then the row's.
   __shared__ MaxSum scratch[2][kWarps + 1];
   const int tid = kiln::thread_index();
@@ -500,7 +504,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
         for (int w = 0; w < kWarps; ++w) b.m = max_of(b.m, red[w].m);
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) b.s += red[w].s * exp_minus(red[w].m, b.m);
-        if (lane == 0) kiln::store_relaxed(slots + s, slot_word(b));
+        if (lane == 0) {
+          kiln::store_relaxed(slots + s, slot_word(b));
+          if (next_slots) next_slots[s] = 0;  // for the next launch
+        }
       }
       if (writes) {
         // (Loaded with the slice's loads, as RMSNorm's are, the slots spilled 16-bit
@@ -650,7 +657,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 /// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
 /// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) * kCluster blocks, in clusters of
 /// kCluster blocks along x; split configs: kThreadsPerRow threads, the config's
-/// grid_blocks, cooperatively, with rows x kSlices zeroed slots (null for the others).
+/// grid_blocks, cooperatively, with rows x kSlices zeroed slots (null for the others) and,
+/// unless null, as many more that it zeroes for the next launch (`next_slots`).
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 #ifndef SOFTMAX_BACKWARD
@@ -663,10 +671,11 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, softmax::kStagedBlocks)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
 #endif
     KILN_KERNEL_NAME(const softmax::Elem* __restrict__ in, softmax::Elem* __restrict__ out,
-                     int rows, unsigned long long* slots) {
+                     int rows, unsigned long long* slots, unsigned long long* next_slots) {
   (void)slots;  // split configs' only
+  (void)next_slots;
 #if defined(SOFTMAX_SPLIT)
-  softmax::split_pass(in, out, rows, slots);
+  softmax::split_pass(in, out, rows, slots, next_slots);
 #elif defined(SOFTMAX_STAGED)
   if (softmax::block_row() >= rows) return;  // the whole cluster: before any barrier
   softmax::staged_pass(in, out);

@@ -141,12 +141,13 @@ struct Data {
   }
 
   /// Launches a kernel of the factory directly, as ops::layer_norm would.
-  /// (`slots`: a split config's, zeroed.)
-  void launch(const rt::Function& fn, const rt::LaunchConfig& lc, std::uint64_t* slots = nullptr) {
+  /// (`slots`: a split config's, zeroed, and the next launch's, which it zeroes.)
+  void launch(const rt::Function& fn, const rt::LaunchConfig& lc,
+              std::pair<std::uint64_t*, std::uint64_t*> slots = {nullptr, nullptr}) {
     const bool layer = c.kind == NormKind::layer_norm;
     rt::launch(fn, lc, dx.data(), ptr(dr, c.residual), ptr(dw, c.weight), ptr(db, c.bias && layer),
                dy.data(), c.residual ? dh.data() : nullptr, ptr(dmean, c.stats && layer),
-               ptr(drstd, c.stats), c.eps, int(c.rows), slots);
+               ptr(drstd, c.stats), c.eps, int(c.rows), slots.first, slots.second);
   }
 
   /// Checks every element of y (and h, mean, rstd where asked for) against the double-
@@ -245,8 +246,10 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
     CAPTURE(factory.kernel_name(p, configs[i]));
     REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
   }
-  rt::DeviceBuffer<std::uint64_t> slots(std::size_t(p.rows) * 256, gpu);
-  const std::vector<std::uint64_t> stale(slots.size(), 0x000000017fc00000ull);
+  // Split configs' slots: two buffers used in turns as kiln's calls use theirs (each
+  // launch's zeroed by the one before it where that one's were at least as many, else on
+  // the stream), both first full of tagged NaNs, which must not pass for a launch's own.
+  kiln_test::TurnSlots slots(std::size_t(p.rows) * 256, 0x000000017fc00000ull, gpu);
   // Each kind of data is made once and run through every config, whose outputs are
   // poisoned again before each launch (a config must write all of them itself).
   for (int data : datas) {
@@ -258,16 +261,13 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
       rt::LaunchConfig lc = built[i].kernel->launch_config();
       lc.stream = stream;
       d.poison_outputs();
-      std::uint64_t* slot_words = nullptr;
-      if (configs[i].strategy == ops::NormStrategy::split) {
-        // Slots left over from another launch, tagged and NaN, must not pass for this one's:
-        // the zeroing before the launch clears them.
-        slots.copy_from(stale);
-        slot_words = ops::detail::zeroed_slots(slots, p, configs[i], stream);
-      }
+      const bool split = configs[i].strategy == ops::NormStrategy::split;
+      std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+      if (split) slot_words = slots.take(ops::detail::norm_split_words(p, configs[i]), stream);
       d.launch(built[i].kernel->function(), lc, slot_words);
       stream.synchronize();
       d.check(name + " data " + std::to_string(data));
+      if (split) slots.check_launched(name + " data " + std::to_string(data));
     }
   }
 }

@@ -170,8 +170,9 @@ const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, Softma
 
 /// Forward kernel `fn` of config `c` launched as `lc` on `stream` over p.rows rows of each
 /// of the `kinds` of data (make_data's), against the CPU reference. A split config gets
-/// slots of its own, left tagged by an earlier launch (nonzero) and zeroed on the stream
-/// before each launch, as kiln's calls zero theirs.
+/// two slot buffers of its own, used in turns as kiln's calls use theirs (TurnSlots: the
+/// first launch's zeroed on the stream, each later one's by the launch before it, which
+/// is checked), both left tagged (nonzero) by earlier launches.
 void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const SoftmaxParams& p,
                       const SoftmaxConfig& c, const std::string& name, const rt::Device& gpu,
                       rt::Stream& stream, std::mt19937& rng,
@@ -179,23 +180,20 @@ void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const Softmax
   lc.stream = stream;
   const bool split = c.strategy == ops::SoftmaxStrategy::split;
   const std::size_t words = split ? ops::detail::softmax_split_words(p, c) : 0;
-  rt::DeviceBuffer<std::uint64_t> slots(std::max<std::size_t>(words, 1), gpu);
-  const std::vector<std::uint64_t> stale(slots.size(), 0x3f8000007f7fffffull);
+  kiln_test::TurnSlots slots(words + 16, 0x3f8000007f7fffffull, gpu);
   for (int kind : kinds) {
     const Data d = make_data(p.dtype, p.rows, p.cols, kind, rng);
     DeviceData dev(d, gpu);
-    std::uint64_t* slot_words = nullptr;
-    if (split) {
-      slots.copy_from(stale);
-      slot_words = ops::zeroed_slots(slots, words, stream, "softmax");
-    }
+    std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+    if (split) slot_words = slots.take(words, stream);
     if (p.dtype == SoftmaxDType::f32) {
-      rt::launch(fn, lc, dev.in.b32, dev.out.b32, int(p.rows), slot_words);
+      rt::launch(fn, lc, dev.in.b32, dev.out.b32, int(p.rows), slot_words.first, slot_words.second);
     } else {
-      rt::launch(fn, lc, dev.in.b16, dev.out.b16, int(p.rows), slot_words);
+      rt::launch(fn, lc, dev.in.b16, dev.out.b16, int(p.rows), slot_words.first, slot_words.second);
     }
     stream.synchronize();
     check(d, dev.result(p.dtype), name + " data " + std::to_string(kind));
+    if (split) slots.check_launched(name + " data " + std::to_string(kind));
   }
 }
 

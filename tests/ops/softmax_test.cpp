@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -875,3 +876,60 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   }
 }
 #endif
+
+TEST_CASE("split rows: two slot buffers in turns, each launch's words zero when it starts") {
+  // The bookkeeping of kiln's slot buffers (SlotTurns) against buffers simulated on the
+  // host: a launch of n words must find the first n words of its buffer zero; it writes
+  // them (tags) and zeroes the first n of the other, as the split kernels do. Random
+  // sequences of sizes, launches that are never queued, and a pair that starts dirty.
+  std::mt19937 rng(7);
+  for (int sequence = 0; sequence < 200; ++sequence) {
+    const std::size_t capacity = 64;
+    std::vector<std::uint64_t> buffers[2] = {
+        std::vector<std::uint64_t>(capacity, 0x1'0000'0001ull),
+        std::vector<std::uint64_t>(capacity, 0x1'0000'0002ull)};
+    kiln::ops::SlotTurns turns;
+    int memsets = 0, launches = 0;
+    std::size_t last = 0;
+    for (int step = 0; step < 50; ++step) {
+      // Mostly a size repeated, as calls of one shape take; sometimes another.
+      const std::size_t words = rng() % 4 == 0 || last == 0 ? 1 + rng() % capacity : last;
+      auto& own = buffers[turns.turn()];
+      auto& next = buffers[1 - turns.turn()];
+      if (turns.needs_zeroing(words)) {
+        std::fill(own.begin(), own.begin() + std::ptrdiff_t(words), 0);
+        turns.zeroed(words);
+        ++memsets;
+      }
+      CAPTURE(sequence);
+      CAPTURE(step);
+      REQUIRE(std::all_of(own.begin(), own.begin() + std::ptrdiff_t(words),
+                          [](std::uint64_t w) { return w == 0; }));
+      if (rng() % 10 == 0) {  // the launch failed before it was queued (or may have)
+        if (rng() % 2) std::fill(own.begin(), own.begin() + std::ptrdiff_t(words), 7);
+        turns.forget();
+        continue;
+      }
+      for (std::size_t i = 0; i < words; ++i) {
+        own[i] = 0x1'0000'0000ull | i;
+        next[i] = 0;
+      }
+      turns.launched(words);
+      ++launches;
+      last = words;
+    }
+    CHECK(memsets < launches);  // most launches take the words the one before zeroed
+  }
+  // One size, over and over: only the first launch zeroes its slots on the stream.
+  kiln::ops::SlotTurns turns;
+  CHECK(turns.needs_zeroing(10));
+  turns.zeroed(10);
+  for (int i = 0; i < 5; ++i) {
+    CHECK_FALSE(turns.needs_zeroing(10));
+    CHECK_FALSE(turns.needs_zeroing(3));
+    turns.launched(10);
+  }
+  CHECK(turns.needs_zeroing(11));  // more words than the launch before zeroed
+  turns.forget();
+  CHECK(turns.needs_zeroing(1));
+}

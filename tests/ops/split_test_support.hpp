@@ -5,8 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "kiln/gen/dtype.hpp"
+#include "kiln/ops/split_slots.hpp"
 #include "kiln/rt/launch.hpp"
 
 namespace kiln_test {
@@ -78,5 +82,52 @@ inline constexpr SplitShape split_row_shapes[] = {
     {kiln::gen::DType::f32, 1 << 20, 1, true},   {kiln::gen::DType::f32, 1 << 20, 3, true},
     {kiln::gen::DType::f32, 100000, 37, true},   {kiln::gen::DType::f32, 65536, 37, true},
     {kiln::gen::DType::f16, 1 << 20, 64, false}, {kiln::gen::DType::f32, 65536, 1024, false}};
+
+/// Two slot buffers for launching a split kernel directly, used in turns as kiln's calls
+/// use theirs (kiln::ops::SlotTurns): a launch's own words are zeroed on the stream where
+/// they are not known zero (the first launch, or one of more words than the launch before),
+/// else left as the launch before zeroed them. Both start full of `stale` words (tagged, as
+/// an earlier launch leaves them), which no launch may take for its own. After each launch
+/// check_launched() checks the kernel zeroed the first `words` words of the next buffer and
+/// nothing else of it, then passes the turn.
+class TurnSlots {
+ public:
+  TurnSlots(std::size_t capacity, std::uint64_t stale, const kiln::rt::Device& gpu)
+      : a_(capacity, gpu), b_(capacity, gpu) {
+    const std::vector<std::uint64_t> words(capacity, stale);
+    a_.copy_from(words);
+    b_.copy_from(words);
+  }
+  /// The slots and next slots of a launch of `words` words on `stream`.
+  std::pair<std::uint64_t*, std::uint64_t*> take(std::size_t words, kiln::rt::StreamRef stream) {
+    words_ = words;
+    if (turns_.needs_zeroing(words)) {
+      kiln::ops::zeroed_slots(own(), words, stream, "test");
+      turns_.zeroed(words);
+    }
+    before_ = next().to_vector();  // (synchronous: the zeroing is queued before it)
+    return {own().data(), next().data()};
+  }
+  /// After the launch of the last take() has finished.
+  void check_launched(const std::string& what) {
+    const std::vector<std::uint64_t> after = next().to_vector();
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < after.size(); ++i) {
+      if (after[i] != (i < words_ ? 0 : before_[i])) ++wrong;
+    }
+    CHECK_MESSAGE(wrong == 0, what << ": " << wrong << " words of the next launch's slots not "
+                                   << "zeroed (of " << words_ << ") or changed past them");
+    turns_.launched(words_);
+  }
+
+ private:
+  kiln::rt::DeviceBuffer<std::uint64_t>& own() { return turns_.turn() == 0 ? a_ : b_; }
+  kiln::rt::DeviceBuffer<std::uint64_t>& next() { return turns_.turn() == 0 ? b_ : a_; }
+
+  kiln::rt::DeviceBuffer<std::uint64_t> a_, b_;
+  kiln::ops::SlotTurns turns_;
+  std::size_t words_ = 0;
+  std::vector<std::uint64_t> before_;
+};
 
 }  // namespace kiln_test

@@ -108,12 +108,6 @@ inline std::size_t norm_split_words(const NormParams& p, const NormConfig& c) {
   return std::size_t(p.rows) * std::size_t(norm_split_slices(p, c) * norm_split_slot_words(p));
 }
 
-/// `slots`' first norm_split_words(p, c) words, zeroed on `stream` (zeroed_slots).
-inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, const NormParams& p,
-                                   const NormConfig& c, rt::StreamRef stream) {
-  return ops::zeroed_slots(slots, norm_split_words(p, c), stream, norm_name(p.kind));
-}
-
 /// kiln's slots for a split launch of `c` over `p` on `stream` of `device` (split_slots).
 inline SplitSlots norm_split_slots(const rt::Device& device, rt::StreamRef stream,
                                    const NormParams& p, const NormConfig& c) {
@@ -126,7 +120,8 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 4,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split
+      .version = 5,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+                     // 5: the kernel's next_slots (split launches time without a memset)
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
@@ -165,18 +160,18 @@ inline NormFactory::Description norm_description() {
         NormParams timed = p;
         timed.rows = rows;
         // A split config's slots (at most 256 words a row; none where the problem has no
-        // split candidates), zeroed before each launch as a call zeroes them.
-        const bool split = !norm_split_candidates(p, device.properties()).empty();
-        auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
-            split ? std::size_t(rows) * 256 : 0, device);
+        // split candidates), two buffers used in turns as a call uses kiln's: each launch
+        // zeroes the next one's.
+        const bool any_split = !norm_split_candidates(p, device.properties()).empty();
+        auto slots = std::make_shared<SlotPair>(any_split ? std::size_t(rows) * 256 : 0, device);
         return
             [x, y, h, w, stats, slots, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
               rt::LaunchConfig lc = norm_launch(timed, k.config());
               lc.stream = s;
-              std::uint64_t* slot_words = nullptr;
-              if (k.config().strategy == NormStrategy::split) {
-                slot_words = zeroed_slots(*slots, timed, k.config(), s);
-              }
+              std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+              const bool split = k.config().strategy == NormStrategy::split;
+              const std::size_t words = split ? norm_split_words(timed, k.config()) : 0;
+              if (split) slot_words = slots->take(words, s, norm_name(timed.kind));
               // The residual is x itself; the weight serves as the bias too.
               const void* in = x->data();
               const void* res = timed.residual ? in : nullptr;
@@ -185,7 +180,9 @@ inline NormFactory::Description norm_description() {
               k.launch(lc, in, res, static_cast<const void*>(w->data()), bias,
                        static_cast<void*>(y->data()),
                        static_cast<void*>(timed.residual ? h->data() : nullptr), mean,
-                       stats->data() + timed.rows, 1e-5f, int(timed.rows), slot_words);
+                       stats->data() + timed.rows, 1e-5f, int(timed.rows), slot_words.first,
+                       slot_words.second);
+              if (split) slots->launched(words);
             };
       },
   };
@@ -285,14 +282,17 @@ void norm_buffers(NormKind kind, gen::DType dtype, const rt::DeviceBuffer<T>& x,
     split = norm_split_slots(y.device(), stream, p, k.config());
   }
   std::uint64_t* slots = split.data();
+  std::uint64_t* next_slots = split.next();
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
     k.launch(lc, info, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows),
-             slots);
+             slots, next_slots);
   } else {
-    k.launch(lc, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows), slots);
+    k.launch(lc, in, residual, weight, bias, out, h, mean, rstd, args.epsilon, int(rows), slots,
+             next_slots);
   }
+  split.launched();
 }
 
 }  // namespace detail

@@ -13,9 +13,10 @@
 ///   // or through the factory, to see the kernel it chose:
 ///   const auto& k = kiln::ops::softmax_factory().get({kiln::gen::DType::f16, 4096, rows});
 ///   k.name();   // "softmax__f16__cols4096__t256v8"
-///   k(stream, x_ptr, y_ptr, int(rows), nullptr);   // its grid covers params().rows rows:
-///                                   // for another row count, launch_config() anew; the last
-///                                   // argument is a split config's slots (split_slots.hpp):
+///   k(stream, x_ptr, y_ptr, int(rows), nullptr, nullptr);   // its grid covers
+///                                   // params().rows rows: for another row count,
+///                                   // launch_config() anew; the last two arguments are a
+///                                   // split config's slots and next slots (split_slots.hpp):
 ///                                   // detail::launch_softmax passes them as softmax() does
 ///
 /// The output may be the input (in place). Under KILN_TUNE=model or full the candidates
@@ -97,8 +98,8 @@ inline std::vector<SoftmaxConfig> softmax_split_candidates(const SoftmaxParams& 
 
 /// Launches softmax kernel `k` over `rows` rows of `in` into `out` (device pointers) on
 /// `stream`, as `lc` (softmax_launch's) says: a split config with slots of kiln's
-/// (split_slots), zeroed on the stream and kept until the launch is queued. `info`: the
-/// profiler's, where it is on.
+/// (split_slots: zero when it starts, and the next launch's zeroed by it), kept until the
+/// launch is queued. `info`: the profiler's, where it is on.
 template <class Kernel>
 void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc, const void* in,
                     void* out, std::int64_t rows, rt::StreamRef stream,
@@ -110,10 +111,11 @@ void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig 
     split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax");
   }
   if (info) {
-    k.launch(lc, *info, in, out, int(rows), split.data());
+    k.launch(lc, *info, in, out, int(rows), split.data(), split.next());
   } else {
-    k.launch(lc, in, out, int(rows), split.data());
+    k.launch(lc, in, out, int(rows), split.data(), split.next());
   }
+  split.launched();
 }
 
 /// Candidates are timed on at most this much input (and as much output): a problem that
@@ -148,7 +150,8 @@ inline SoftmaxFactory::Description softmax_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax",
-      .version = 3,  // 3: split configs, and the forward kernel's slots parameter
+      .version = 4,  // 3: split configs, and the forward kernel's slots parameter; 4: its
+                     // next_slots (split launches time without a memset)
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
@@ -201,19 +204,22 @@ inline SoftmaxFactory::Description softmax_description() {
         auto out = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
         // A split config's slots (at most softmax_split_lane_words x 32 a row; none where
-        // the problem has no split candidates), zeroed before each launch as a call zeroes
-        // them.
+        // the problem has no split candidates), two buffers used in turns as a call uses
+        // kiln's: each launch zeroes the next one's.
         const bool split = !softmax_split_candidates(p, device.properties()).empty();
-        auto slots = std::make_shared<rt::DeviceBuffer<std::uint64_t>>(
+        auto slots = std::make_shared<SlotPair>(
             split ? std::size_t(rows) * softmax_split_lane_words * 32 : 0, device);
         return [in, out, slots, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
           lc.stream = s;
-          std::uint64_t* slot_words = nullptr;
-          if (k.config().strategy == SoftmaxStrategy::split) {
-            slot_words = zeroed_slots(*slots, softmax_split_words(timed, k.config()), s, "softmax");
+          if (k.config().strategy != SoftmaxStrategy::split) {
+            k.launch(lc, *in, *out, int(timed.rows), nullptr, nullptr);
+            return;
           }
-          k.launch(lc, *in, *out, int(timed.rows), slot_words);
+          const std::size_t words = softmax_split_words(timed, k.config());
+          const auto [own, next] = slots->take(words, s, "softmax");
+          k.launch(lc, *in, *out, int(timed.rows), own, next);
+          slots->launched(words);
         };
       },
   };

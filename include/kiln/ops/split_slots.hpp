@@ -1,16 +1,19 @@
 #pragma once
 /// The slots of split row ops (softmax's and the norms' `split` configs): 64-bit words in
 /// global memory through which the blocks of a persistent grid exchange the sums of a
-/// row's slices. Each launch needs its words zeroed before it starts (a zero word is one
-/// no block has written yet); kiln keeps one buffer a stream handle and device for the
-/// calls on that stream, and a lock that keeps it one launch's until that launch is queued:
+/// row's slices. A launch needs its words zero when it starts (a zero word is one no
+/// block has written yet). kiln keeps two buffers a stream handle and device, used in
+/// turns: a launch reads one and, as its blocks publish their words, zeroes the same words
+/// of the other (the kernel's `next_slots`), which the next launch takes; so a call queues
+/// no memset once the buffers are warm. A lock keeps them one launch's until that launch
+/// is queued:
 ///
 ///   kiln::ops::SplitSlots s = kiln::ops::split_slots(device, stream, words, "softmax");
-///   launch(..., s.data());   // then s goes out of scope: the launch is recorded as the
-///                            // buffer's last use, and the lock released
+///   launch(..., s.data(), s.next());
+///   s.launched();   // then s goes out of scope: the launch is recorded as the buffers'
+///                   // last use, the turn passes, and the lock is released
 ///
-/// (Kernel factories' tuning runs keep buffers of their own and zero them with
-/// zeroed_slots.)
+/// (Kernel factories' tuning runs keep a SlotPair of their own.)
 
 #include <algorithm>
 #include <cstdint>
@@ -41,31 +44,96 @@ inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, std::
   return slots.data();
 }
 
+/// Which of two slot buffers a split launch takes, and how many leading words of each are
+/// known to be zero (host bookkeeping alone; SlotPair holds the buffers). A launch of
+/// `words` words reads the first `words` of its buffer, which must be zero, and zeroes the
+/// first `words` of the other: after it those are zero and its own are not, and the turn
+/// passes.
+class SlotTurns {
+ public:
+  /// The buffer the next launch takes: 0 or 1.
+  int turn() const { return turn_; }
+  /// Whether the first `words` words of the turn's buffer must be zeroed before the launch.
+  bool needs_zeroing(std::size_t words) const { return zeroed_[turn_] < words; }
+  /// They were zeroed (queued on the launch's stream, before it).
+  void zeroed(std::size_t words) { zeroed_[turn_] = std::max(zeroed_[turn_], words); }
+  /// A launch of `words` words was queued, reading the turn's buffer and zeroing the
+  /// other's first `words`; the turn passes.
+  void launched(std::size_t words) {
+    zeroed_[1 - turn_] = std::max(zeroed_[1 - turn_], words);
+    zeroed_[turn_] = 0;
+    turn_ = 1 - turn_;
+  }
+  /// Nothing is known zero any more (a launch that may or may not have been queued).
+  void forget() { zeroed_[0] = zeroed_[1] = 0; }
+
+ private:
+  std::size_t zeroed_[2] = {0, 0};
+  int turn_ = 0;
+};
+
+/// Two slot buffers of `size()` words on one device, used in turns (SlotTurns): take()
+/// gives a launch its slots (zeroed where they are not known zero, on the launch's stream)
+/// and the other buffer as its `next_slots`; launched() passes the turn. Launches must be
+/// ordered one after another (one stream, or events between streams).
+class SlotPair {
+ public:
+  SlotPair(std::size_t words, const rt::Device& device) : a_(words, device), b_(words, device) {}
+  std::size_t size() const { return a_.size(); }
+  const rt::Device& device() const { return a_.device(); }
+
+  /// The slots and next slots of a launch of `words` words on `stream`. `what` names the
+  /// op in errors.
+  std::pair<std::uint64_t*, std::uint64_t*> take(std::size_t words, rt::StreamRef stream,
+                                                 const std::string& what) {
+    rt::DeviceBuffer<std::uint64_t>& own = turns_.turn() == 0 ? a_ : b_;
+    rt::DeviceBuffer<std::uint64_t>& next = turns_.turn() == 0 ? b_ : a_;
+    if (own.size() < words) {
+      throw Error("kiln: " + what + ": a split launch needs " + std::to_string(words) +
+                  " slot words, but its buffers hold " + std::to_string(own.size()));
+    }
+    if (turns_.needs_zeroing(words)) {
+      zeroed_slots(own, words, stream, what);
+      turns_.zeroed(words);
+    }
+    return {own.data(), next.data()};
+  }
+  /// The launch of the last take() of `words` words was queued.
+  void launched(std::size_t words) { turns_.launched(words); }
+  /// The launch of the last take() may not have been queued.
+  void forget() { turns_.forget(); }
+
+ private:
+  rt::DeviceBuffer<std::uint64_t> a_, b_;
+  SlotTurns turns_;
+};
+
 namespace detail {
 
-/// A slot buffer and the event recorded after the last launch that used it.
+/// A pair of slot buffers and the event recorded after the last launch that used them.
 struct SlotBuffer {
-  std::unique_ptr<rt::DeviceBuffer<std::uint64_t>> words;
-  std::unique_ptr<rt::Event> last_use;  ///< null until a launch has used the buffer
+  std::unique_ptr<SlotPair> pair;
+  std::unique_ptr<rt::Event> last_use;  ///< null until a launch has used the buffers
 };
 
 /// kiln's slot buffers (split_slots) and the lock over them.
 struct SlotCache {
   std::mutex mutex;
   std::map<std::pair<int, void*>, SlotBuffer> buffers;  ///< by (device, stream handle)
-  /// Buffers replaced by larger ones, freed once their last use has finished (kept, never
-  /// freed, where that is unknown); and those captured into graphs, kept for the process.
-  std::vector<SlotBuffer> retired, captured;
+  /// Pairs replaced by larger ones, freed once their last use has finished (kept, never
+  /// freed, where that is unknown); and buffers captured into graphs, kept for the process.
+  std::vector<SlotBuffer> retired;
+  std::vector<std::unique_ptr<rt::DeviceBuffer<std::uint64_t>>> captured;
 
   static SlotCache& get() {
     static SlotCache cache;
     return cache;
   }
-  /// Frees the retired buffers whose last use has finished (the lock held).
+  /// Frees the retired pairs whose last use has finished (the lock held).
   void free_finished() {
     std::erase_if(retired, [](const SlotBuffer& b) {
       if (!b.last_use) return false;
-      rt::ContextGuard g(b.words->device().context());
+      rt::ContextGuard g(b.pair->device().context());
       return rt::driver().event_query(b.last_use->handle()) == 0;
     });
   }
@@ -73,28 +141,28 @@ struct SlotCache {
 
 }  // namespace detail
 
-/// Slots zeroed for one split launch (data()), holding kiln's slot lock until it is
-/// destroyed: launch with data() before then. Its destructor records the launch as the
-/// buffer's last use (on the stream it was zeroed on), which the next launch to zero the
-/// buffer waits for, on whatever stream it runs.
+/// Slots for one split launch (data(), and next() for the kernel's next_slots), holding
+/// kiln's slot lock until it is destroyed: launch with them before then, and call
+/// launched() once the launch is queued. Its destructor records the launch as the buffers'
+/// last use (on the stream it was zeroed on), which the next launch to take them waits
+/// for, on whatever stream it runs; without launched() nothing of the buffers is assumed
+/// zero any more.
 class SplitSlots {
  public:
   SplitSlots() = default;
-  SplitSlots(std::unique_lock<std::mutex> lock, std::uint64_t* data, detail::SlotBuffer* buffer,
-             rt::StreamRef stream)
-      : lock_(std::move(lock)), data_(data), buffer_(buffer), stream_(stream) {}
-  SplitSlots(SplitSlots&& o) noexcept
-      : lock_(std::move(o.lock_)),
-        data_(std::exchange(o.data_, nullptr)),
-        buffer_(std::exchange(o.buffer_, nullptr)),
-        stream_(o.stream_) {}
+  SplitSlots(std::unique_lock<std::mutex> lock, std::pair<std::uint64_t*, std::uint64_t*> words,
+             std::size_t count, detail::SlotBuffer* buffer, rt::StreamRef stream)
+      : lock_(std::move(lock)),
+        data_(words.first),
+        next_(words.second),
+        count_(count),
+        buffer_(buffer),
+        stream_(stream) {}
+  SplitSlots(SplitSlots&& o) noexcept { take_from(o); }
   SplitSlots& operator=(SplitSlots&& o) noexcept {
     if (this != &o) {
       release();
-      lock_ = std::move(o.lock_);
-      data_ = std::exchange(o.data_, nullptr);
-      buffer_ = std::exchange(o.buffer_, nullptr);
-      stream_ = o.stream_;
+      take_from(o);
     }
     return *this;
   }
@@ -104,47 +172,71 @@ class SplitSlots {
 
   /// The zeroed words (null from a default-constructed SplitSlots).
   std::uint64_t* data() const { return data_; }
+  /// The words the launch zeroes for the next one (null where there is none: a stream
+  /// being captured, whose buffer is zeroed in the graph before each launch).
+  std::uint64_t* next() const { return next_; }
+  /// The launch was queued.
+  void launched() { launched_ = true; }
 
  private:
+  void take_from(SplitSlots& o) noexcept {
+    lock_ = std::move(o.lock_);
+    data_ = std::exchange(o.data_, nullptr);
+    next_ = std::exchange(o.next_, nullptr);
+    count_ = std::exchange(o.count_, 0);
+    buffer_ = std::exchange(o.buffer_, nullptr);
+    stream_ = o.stream_;
+    launched_ = std::exchange(o.launched_, false);
+  }
   void release() noexcept {
     if (buffer_) {
+      if (launched_) {
+        buffer_->pair->launched(count_);
+      } else {
+        buffer_->pair->forget();
+      }
       bool recorded = false;
       try {
-        rt::ContextGuard g(buffer_->words->device().context());
+        rt::ContextGuard g(buffer_->pair->device().context());
         recorded = rt::driver().event_record(buffer_->last_use->handle(), stream_.handle) == 0;
       } catch (...) {
       }
       if (!recorded) {
-        // Its last use unknown, the buffer is neither reused nor freed.
+        // Its last use unknown, the pair is neither reused nor freed.
         detail::SlotCache& cache = detail::SlotCache::get();
         for (auto it = cache.buffers.begin(); it != cache.buffers.end(); ++it) {
           if (&it->second != buffer_) continue;
-          cache.retired.push_back({std::move(it->second.words), nullptr});
+          cache.retired.push_back({std::move(it->second.pair), nullptr});
           cache.buffers.erase(it);
           break;
         }
       }
       buffer_ = nullptr;
     }
-    data_ = nullptr;
+    data_ = next_ = nullptr;
+    launched_ = false;
     if (lock_.owns_lock()) lock_.unlock();
   }
 
   std::unique_lock<std::mutex> lock_;
   std::uint64_t* data_ = nullptr;
+  std::uint64_t* next_ = nullptr;
+  std::size_t count_ = 0;
   detail::SlotBuffer* buffer_ = nullptr;
   rt::StreamRef stream_{};
+  bool launched_ = false;
 };
 
-/// kiln's slots for a split launch of `words` words on `stream` of `device`, zeroed on the
-/// stream. One buffer a stream handle and device, kept for the process and grown as needed
-/// (the one it replaces is freed once its last launch has finished); before zeroing it, the
-/// stream waits for the launch that used it last, on whatever stream (a stream destroyed
-/// and its handle reused, or the per-thread default stream of another thread, shares a
-/// handle). While the returned SplitSlots lives, no other call zeroes or replaces it: the
-/// caller launches before letting it go. A stream being captured into a graph gets a
-/// buffer of its own, kept for the process (the graph's launches use it). `what` names the
-/// op in errors.
+/// kiln's slots for a split launch of `words` words on `stream` of `device`. Two buffers a
+/// stream handle and device (SlotPair), kept for the process and grown as needed (the pair
+/// it replaces is freed once its last launch has finished); before the launch takes them,
+/// the stream waits for the launch that used them last, on whatever stream (a stream
+/// destroyed and its handle reused, or the per-thread default stream of another thread,
+/// shares a handle), and where the words of its buffer are not known zero they are zeroed
+/// on the stream. While the returned SplitSlots lives, no other call takes or replaces
+/// them: the caller launches, calls launched(), and lets it go. A stream being captured
+/// into a graph gets a buffer of its own, zeroed in the graph, kept for the process, and
+/// no next slots. `what` names the op in errors.
 inline SplitSlots split_slots(const rt::Device& device, rt::StreamRef stream, std::size_t words,
                               const std::string& what) {
   if (stream.device >= 0 && stream.device != device.ordinal()) {
@@ -164,15 +256,15 @@ inline SplitSlots split_slots(const rt::Device& device, rt::StreamRef stream, st
   if (capturing) {
     auto buffer = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(words, device);
     std::uint64_t* data = zeroed_slots(*buffer, words, stream, what);
-    cache.captured.push_back({std::move(buffer), nullptr});
-    return SplitSlots(std::move(lock), data, nullptr, stream);
+    cache.captured.push_back(std::move(buffer));
+    return SplitSlots(std::move(lock), {data, nullptr}, words, nullptr, stream);
   }
   detail::SlotBuffer& b = cache.buffers[{device.ordinal(), stream.handle}];
-  if (!b.words || b.words->size() < words) {
-    auto grown = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(
-        std::max(words, b.words ? 2 * b.words->size() : std::size_t(0)), device);
-    if (b.words) cache.retired.push_back({std::move(b.words), std::move(b.last_use)});
-    b.words = std::move(grown);
+  if (!b.pair || b.pair->size() < words) {
+    auto grown = std::make_unique<SlotPair>(
+        std::max(words, b.pair ? 2 * b.pair->size() : std::size_t(0)), device);
+    if (b.pair) cache.retired.push_back({std::move(b.pair), std::move(b.last_use)});
+    b.pair = std::move(grown);
   }
   if (b.last_use) {
     rt::driver().check(rt::driver().stream_wait_event(stream.handle, b.last_use->handle()),
@@ -180,8 +272,8 @@ inline SplitSlots split_slots(const rt::Device& device, rt::StreamRef stream, st
   } else {
     b.last_use = std::make_unique<rt::Event>(device);
   }
-  std::uint64_t* data = zeroed_slots(*b.words, words, stream, what);
-  return SplitSlots(std::move(lock), data, &b, stream);
+  const auto slots = b.pair->take(words, stream, what);
+  return SplitSlots(std::move(lock), slots, words, &b, stream);
 }
 
 }  // namespace kiln::ops
