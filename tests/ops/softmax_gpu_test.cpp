@@ -181,19 +181,28 @@ void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const Softmax
   const bool split = c.strategy == ops::SoftmaxStrategy::split;
   const std::size_t words = split ? ops::detail::softmax_split_words(p, c) : 0;
   kiln_test::TurnSlots slots(words + 16, 0x3f8000007f7fffffull, gpu);
+  // One kind of data (the long shapes): a split config runs twice, the second launch on
+  // the slots the first zeroed.
+  const int runs = split && kinds.size() == 1 ? 2 : 1;
   for (int kind : kinds) {
     const Data d = make_data(p.dtype, p.rows, p.cols, kind, rng);
-    DeviceData dev(d, gpu);
-    std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
-    if (split) slot_words = slots.take(words, stream);
-    if (p.dtype == SoftmaxDType::f32) {
-      rt::launch(fn, lc, dev.in.b32, dev.out.b32, int(p.rows), slot_words.first, slot_words.second);
-    } else {
-      rt::launch(fn, lc, dev.in.b16, dev.out.b16, int(p.rows), slot_words.first, slot_words.second);
+    for (int run = 0; run < runs; ++run) {
+      DeviceData dev(d, gpu);  // (the output poisoned again)
+      std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+      if (split) slot_words = slots.take(words, stream);
+      if (p.dtype == SoftmaxDType::f32) {
+        rt::launch(fn, lc, dev.in.b32, dev.out.b32, int(p.rows), slot_words.first,
+                   slot_words.second);
+      } else {
+        rt::launch(fn, lc, dev.in.b16, dev.out.b16, int(p.rows), slot_words.first,
+                   slot_words.second);
+      }
+      stream.synchronize();
+      const std::string what =
+          name + " data " + std::to_string(kind) + " run " + std::to_string(run);
+      if (run + 1 == runs) check(d, dev.result(p.dtype), what);
+      if (split) slots.check_launched(what);
     }
-    stream.synchronize();
-    check(d, dev.result(p.dtype), name + " data " + std::to_string(kind));
-    if (split) slots.check_launched(name + " data " + std::to_string(kind));
   }
 }
 
@@ -331,7 +340,8 @@ TEST_CASE("split rows through kiln's slots: grown, on streams made and destroyed
     check_all(grown, "grown, launch");
   }
   // Streams destroyed with their launch still queued, a new one (often the same handle)
-  // made at once: each launch's zeroing waits for the last launch on those slots.
+  // made at once: each launch waits for the last launch on those slots before it takes
+  // them (and zeroes the other buffer's words).
   const std::vector<const Data*> mixed = {&big, &small, &big, &small};
   make(mixed);
   for (std::size_t i = 0; i < mixed.size(); ++i) {

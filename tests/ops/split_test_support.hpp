@@ -86,17 +86,16 @@ inline constexpr SplitShape split_row_shapes[] = {
 /// Two slot buffers for launching a split kernel directly, used in turns as kiln's calls
 /// use theirs (kiln::ops::SlotTurns): a launch's own words are zeroed on the stream where
 /// they are not known zero (the first launch, or one of more words than the launch before),
-/// else left as the launch before zeroed them. Both start full of `stale` words (tagged, as
-/// an earlier launch leaves them), which no launch may take for its own. After each launch
-/// check_launched() checks the kernel zeroed the first `words` words of the next buffer and
-/// nothing else of it, then passes the turn.
+/// else left as the launch before zeroed them. Before each launch the next buffer is filled
+/// with `stale` words (tagged, as an earlier launch leaves them: no launch may take them
+/// for its own); after it check_launched() checks the kernel zeroed exactly its first
+/// `words` words, then passes the turn.
 class TurnSlots {
  public:
   TurnSlots(std::size_t capacity, std::uint64_t stale, const kiln::rt::Device& gpu)
-      : a_(capacity, gpu), b_(capacity, gpu) {
-    const std::vector<std::uint64_t> words(capacity, stale);
-    a_.copy_from(words);
-    b_.copy_from(words);
+      : a_(capacity, gpu), b_(capacity, gpu), stale_(capacity, stale) {
+    a_.copy_from(stale_);
+    b_.copy_from(stale_);
   }
   /// The slots and next slots of a launch of `words` words on `stream`.
   std::pair<std::uint64_t*, std::uint64_t*> take(std::size_t words, kiln::rt::StreamRef stream) {
@@ -105,7 +104,9 @@ class TurnSlots {
       kiln::ops::zeroed_slots(own(), words, stream, "test");
       turns_.zeroed(words);
     }
-    before_ = next().to_vector();  // (synchronous: the zeroing is queued before it)
+    // The next buffer is the one the launch before read (finished: the caller waits for
+    // each launch before check_launched()), so nothing of it is known zero.
+    next().copy_from(stale_);
     return {own().data(), next().data()};
   }
   /// After the launch of the last take() has finished.
@@ -113,7 +114,7 @@ class TurnSlots {
     const std::vector<std::uint64_t> after = next().to_vector();
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < after.size(); ++i) {
-      if (after[i] != (i < words_ ? 0 : before_[i])) ++wrong;
+      if (after[i] != (i < words_ ? 0 : stale_[i])) ++wrong;
     }
     CHECK_MESSAGE(wrong == 0, what << ": " << wrong << " words of the next launch's slots not "
                                    << "zeroed (of " << words_ << ") or changed past them");
@@ -125,9 +126,9 @@ class TurnSlots {
   kiln::rt::DeviceBuffer<std::uint64_t>& next() { return turns_.turn() == 0 ? b_ : a_; }
 
   kiln::rt::DeviceBuffer<std::uint64_t> a_, b_;
+  std::vector<std::uint64_t> stale_;
   kiln::ops::SlotTurns turns_;
   std::size_t words_ = 0;
-  std::vector<std::uint64_t> before_;
 };
 
 }  // namespace kiln_test

@@ -159,31 +159,30 @@ inline NormFactory::Description norm_description() {
         auto stats = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(2 * rows), device);
         NormParams timed = p;
         timed.rows = rows;
-        // A split config's slots (at most 256 words a row; none where the problem has no
-        // split candidates), two buffers used in turns as a call uses kiln's: each launch
-        // zeroes the next one's.
-        const bool any_split = !norm_split_candidates(p, device.properties()).empty();
-        auto slots = std::make_shared<SlotPair>(any_split ? std::size_t(rows) * 256 : 0, device);
-        return
-            [x, y, h, w, stats, slots, timed](const NormFactory::KernelType& k, rt::StreamRef s) {
-              rt::LaunchConfig lc = norm_launch(timed, k.config());
-              lc.stream = s;
-              std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
-              const bool split = k.config().strategy == NormStrategy::split;
-              const std::size_t words = split ? norm_split_words(timed, k.config()) : 0;
-              if (split) slot_words = slots->take(words, s, norm_name(timed.kind));
-              // The residual is x itself; the weight serves as the bias too.
-              const void* in = x->data();
-              const void* res = timed.residual ? in : nullptr;
-              const void* bias = timed.kind == NormKind::layer_norm ? w->data() : nullptr;
-              float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
-              k.launch(lc, in, res, static_cast<const void*>(w->data()), bias,
-                       static_cast<void*>(y->data()),
-                       static_cast<void*>(timed.residual ? h->data() : nullptr), mean,
-                       stats->data() + timed.rows, 1e-5f, int(timed.rows), slot_words.first,
-                       slot_words.second);
-              if (split) slots->launched(words);
-            };
+        // Split configs' slots: two buffers of each config's words, used in turns as a
+        // call uses kiln's (each launch zeroes the next one's).
+        auto slots = std::make_shared<TuningSlots>(device);
+        return [x, y, h, w, stats, slots, timed](const NormFactory::KernelType& k,
+                                                 rt::StreamRef s) {
+          rt::LaunchConfig lc = norm_launch(timed, k.config());
+          lc.stream = s;
+          // The residual is x itself; the weight serves as the bias too.
+          const void* in = x->data();
+          const void* res = timed.residual ? in : nullptr;
+          const void* bias = timed.kind == NormKind::layer_norm ? w->data() : nullptr;
+          float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
+          auto launch = [&](std::uint64_t* own, std::uint64_t* next) {
+            k.launch(lc, in, res, static_cast<const void*>(w->data()), bias,
+                     static_cast<void*>(y->data()),
+                     static_cast<void*>(timed.residual ? h->data() : nullptr), mean,
+                     stats->data() + timed.rows, 1e-5f, int(timed.rows), own, next);
+          };
+          if (k.config().strategy == NormStrategy::split) {
+            slots->launch(norm_split_words(timed, k.config()), s, norm_name(timed.kind), launch);
+          } else {
+            launch(nullptr, nullptr);
+          }
+        };
       },
   };
 }

@@ -203,12 +203,9 @@ inline SoftmaxFactory::Description softmax_description() {
         auto in = tuning_buffer(bytes, device, true);
         auto out = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
-        // A split config's slots (at most softmax_split_lane_words x 32 a row; none where
-        // the problem has no split candidates), two buffers used in turns as a call uses
-        // kiln's: each launch zeroes the next one's.
-        const bool split = !softmax_split_candidates(p, device.properties()).empty();
-        auto slots = std::make_shared<SlotPair>(
-            split ? std::size_t(rows) * softmax_split_lane_words * 32 : 0, device);
+        // Split configs' slots: two buffers of each config's words, used in turns as a
+        // call uses kiln's (each launch zeroes the next one's).
+        auto slots = std::make_shared<TuningSlots>(device);
         return [in, out, slots, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
           lc.stream = s;
@@ -216,10 +213,10 @@ inline SoftmaxFactory::Description softmax_description() {
             k.launch(lc, *in, *out, int(timed.rows), nullptr, nullptr);
             return;
           }
-          const std::size_t words = softmax_split_words(timed, k.config());
-          const auto [own, next] = slots->take(words, s, "softmax");
-          k.launch(lc, *in, *out, int(timed.rows), own, next);
-          slots->launched(words);
+          slots->launch(softmax_split_words(timed, k.config()), s, "softmax",
+                        [&](std::uint64_t* own, std::uint64_t* next) {
+                          k.launch(lc, *in, *out, int(timed.rows), own, next);
+                        });
         };
       },
   };

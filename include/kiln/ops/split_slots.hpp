@@ -5,15 +5,16 @@
 /// block has written yet). kiln keeps two buffers a stream handle and device, used in
 /// turns: a launch reads one and, as its blocks publish their words, zeroes the same words
 /// of the other (the kernel's `next_slots`), which the next launch takes; so a call queues
-/// no memset once the buffers are warm. A lock keeps them one launch's until that launch
-/// is queued:
+/// no memset once the buffers are warm (on a stream whose split launches do not grow: a
+/// launch of more words than the one before zeroes the difference). A lock keeps them one
+/// launch's until that launch is queued:
 ///
 ///   kiln::ops::SplitSlots s = kiln::ops::split_slots(device, stream, words, "softmax");
 ///   launch(..., s.data(), s.next());
 ///   s.launched();   // then s goes out of scope: the launch is recorded as the buffers'
 ///                   // last use, the turn passes, and the lock is released
 ///
-/// (Kernel factories' tuning runs keep a SlotPair of their own.)
+/// (Kernel factories' tuning runs keep pairs of their own: TuningSlots.)
 
 #include <algorithm>
 #include <cstdint>
@@ -55,6 +56,8 @@ class SlotTurns {
   int turn() const { return turn_; }
   /// Whether the first `words` words of the turn's buffer must be zeroed before the launch.
   bool needs_zeroing(std::size_t words) const { return zeroed_[turn_] < words; }
+  /// The leading words of the turn's buffer known to be zero.
+  std::size_t known_zero() const { return zeroed_[turn_]; }
   /// They were zeroed (queued on the launch's stream, before it).
   void zeroed(std::size_t words) { zeroed_[turn_] = std::max(zeroed_[turn_], words); }
   /// A launch of `words` words was queued, reading the turn's buffer and zeroing the
@@ -73,9 +76,11 @@ class SlotTurns {
 };
 
 /// Two slot buffers of `size()` words on one device, used in turns (SlotTurns): take()
-/// gives a launch its slots (zeroed where they are not known zero, on the launch's stream)
-/// and the other buffer as its `next_slots`; launched() passes the turn. Launches must be
-/// ordered one after another (one stream, or events between streams).
+/// gives a launch its slots (their words past those known zero zeroed on the launch's
+/// stream) and the other buffer as its `next_slots`; launched() passes the turn, forget()
+/// follows a launch that may not have been queued. Launches must be ordered one after
+/// another (one stream, or events between streams). A launch of more words than the one
+/// before zeroes the difference; launches of one size queue no memset after the first.
 class SlotPair {
  public:
   SlotPair(std::size_t words, const rt::Device& device) : a_(words, device), b_(words, device) {}
@@ -93,7 +98,12 @@ class SlotPair {
                   " slot words, but its buffers hold " + std::to_string(own.size()));
     }
     if (turns_.needs_zeroing(words)) {
-      zeroed_slots(own, words, stream, what);
+      // The words past those known zero (the first turns_.known_zero() already are).
+      const std::size_t from = turns_.known_zero();
+      rt::ContextGuard g(own.device().context());
+      rt::driver().check(
+          rt::driver().fill_bytes(own.address() + from * 8, 0, (words - from) * 8, stream.handle),
+          "fill_bytes", "zeroing the slots of a split " + what);
       turns_.zeroed(words);
     }
     return {own.data(), next.data()};
@@ -106,6 +116,33 @@ class SlotPair {
  private:
   rt::DeviceBuffer<std::uint64_t> a_, b_;
   SlotTurns turns_;
+};
+
+/// The slot pairs of a tuning run, one a word count: candidates timed in turn on one pair
+/// would each zero words for the next launch of another, and those of more words than the
+/// one before would queue a memset every time, which a call of one shape does not.
+class TuningSlots {
+ public:
+  explicit TuningSlots(const rt::Device& device) : device_(device) {}
+  /// Calls `launch(slots, next_slots)`, which queues a split launch of `words` words on
+  /// `stream`, with the words' pair in turns. `what` names the op in errors.
+  template <class Launch>
+  void launch(std::size_t words, rt::StreamRef stream, const std::string& what, Launch&& launch) {
+    std::unique_ptr<SlotPair>& pair = pairs_[words];
+    if (!pair) pair = std::make_unique<SlotPair>(words, device_);
+    const auto slots = pair->take(words, stream, what);
+    try {
+      launch(slots.first, slots.second);
+    } catch (...) {
+      pair->forget();
+      throw;
+    }
+    pair->launched(words);
+  }
+
+ private:
+  rt::Device device_;
+  std::map<std::size_t, std::unique_ptr<SlotPair>> pairs_;
 };
 
 namespace detail {
@@ -144,7 +181,7 @@ struct SlotCache {
 /// Slots for one split launch (data(), and next() for the kernel's next_slots), holding
 /// kiln's slot lock until it is destroyed: launch with them before then, and call
 /// launched() once the launch is queued. Its destructor records the launch as the buffers'
-/// last use (on the stream it was zeroed on), which the next launch to take them waits
+/// last use (on the stream it was taken for), which the next launch to take them waits
 /// for, on whatever stream it runs; without launched() nothing of the buffers is assumed
 /// zero any more.
 class SplitSlots {
@@ -248,11 +285,16 @@ inline SplitSlots split_slots(const rt::Device& device, rt::StreamRef stream, st
   std::unique_lock<std::mutex> lock(cache.mutex);
   rt::ContextGuard g(device.context());
   cache.free_finished();
-  int capturing = 0;
-  if (rt::driver().stream_is_capturing) {
-    rt::driver().check(rt::driver().stream_is_capturing(stream.handle, &capturing),
-                       "stream_is_capturing", "before a split " + what);
+  // Launches in a graph replay with the same arguments, so they cannot take turns: they
+  // need to be told apart.
+  if (!rt::driver().stream_is_capturing) {
+    throw Error("kiln: " + what + ": split rows need the driver to say whether a stream is " +
+                "being captured (cuStreamIsCapturing / hipStreamIsCapturing), which this one " +
+                "does not; use a newer driver, or a config of another strategy");
   }
+  int capturing = 0;
+  rt::driver().check(rt::driver().stream_is_capturing(stream.handle, &capturing),
+                     "stream_is_capturing", "before a split " + what);
   if (capturing) {
     auto buffer = std::make_unique<rt::DeviceBuffer<std::uint64_t>>(words, device);
     std::uint64_t* data = zeroed_slots(*buffer, words, stream, what);
