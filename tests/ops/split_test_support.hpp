@@ -83,51 +83,41 @@ inline constexpr SplitShape split_row_shapes[] = {
     {kiln::gen::DType::f32, 100000, 37, true},   {kiln::gen::DType::f32, 65536, 37, true},
     {kiln::gen::DType::f16, 1 << 20, 64, false}, {kiln::gen::DType::f32, 65536, 1024, false}};
 
-/// Two slot buffers for launching a split kernel directly, used in turns as kiln's calls
-/// use theirs (kiln::ops::SlotTurns): a launch's own words are zeroed on the stream where
-/// they are not known zero (the first launch, or one of more words than the launch before),
-/// else left as the launch before zeroed them. Before each launch the next buffer is filled
-/// with `stale` words (tagged, as an earlier launch leaves them: no launch may take them
-/// for its own); after it check_launched() checks the kernel zeroed exactly its first
-/// `words` words, then passes the turn.
+/// kiln::ops::SlotPair for launching a split kernel directly, as kiln's calls use theirs
+/// (a launch's own words zeroed on the stream where they are not known zero, else left as
+/// the launch before zeroed them), checked: both buffers start full of `stale` words
+/// (tagged, as an earlier launch leaves them: no launch may take them for its own), the
+/// next buffer is filled with them again before each launch, and after it check_launched()
+/// checks the kernel zeroed exactly its first `words` words, then passes the turn.
 class TurnSlots {
  public:
   TurnSlots(std::size_t capacity, std::uint64_t stale, const kiln::rt::Device& gpu)
-      : a_(capacity, gpu), b_(capacity, gpu), stale_(capacity, stale) {
-    a_.copy_from(stale_);
-    b_.copy_from(stale_);
+      : pair_(capacity, gpu), stale_(capacity, stale) {
+    pair_.own_buffer().copy_from(stale_);
   }
   /// The slots and next slots of a launch of `words` words on `stream`.
   std::pair<std::uint64_t*, std::uint64_t*> take(std::size_t words, kiln::rt::StreamRef stream) {
     words_ = words;
-    if (turns_.needs_zeroing(words)) {
-      kiln::ops::zeroed_slots(own(), words, stream, "test");
-      turns_.zeroed(words);
-    }
     // The next buffer is the one the launch before read (finished: the caller waits for
     // each launch before check_launched()), so nothing of it is known zero.
-    next().copy_from(stale_);
-    return {own().data(), next().data()};
+    pair_.next_buffer().copy_from(stale_);
+    return pair_.take(words, stream, "test");
   }
   /// After the launch of the last take() has finished.
   void check_launched(const std::string& what) {
-    const std::vector<std::uint64_t> after = next().to_vector();
+    const std::vector<std::uint64_t> after = pair_.next_buffer().to_vector();
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < after.size(); ++i) {
       if (after[i] != (i < words_ ? 0 : stale_[i])) ++wrong;
     }
     CHECK_MESSAGE(wrong == 0, what << ": " << wrong << " words of the next launch's slots not "
                                    << "zeroed (of " << words_ << ") or changed past them");
-    turns_.launched(words_);
+    pair_.launched(words_);
   }
 
  private:
-  kiln::rt::DeviceBuffer<std::uint64_t>& own() { return turns_.turn() == 0 ? a_ : b_; }
-  kiln::rt::DeviceBuffer<std::uint64_t>& next() { return turns_.turn() == 0 ? b_ : a_; }
-
-  kiln::rt::DeviceBuffer<std::uint64_t> a_, b_;
+  kiln::ops::SlotPair pair_;
   std::vector<std::uint64_t> stale_;
-  kiln::ops::SlotTurns turns_;
   std::size_t words_ = 0;
 };
 

@@ -32,16 +32,20 @@
 namespace kiln::ops {
 
 /// The first `words` words of `slots`, zeroed on `stream` (queued: the words' zeros then
-/// mark what this launch's blocks have not written yet). `what` names the op in errors.
+/// mark what this launch's blocks have not written yet); those before `from` are left,
+/// already zero. `what` names the op in errors.
 inline std::uint64_t* zeroed_slots(rt::DeviceBuffer<std::uint64_t>& slots, std::size_t words,
-                                   rt::StreamRef stream, const std::string& what) {
+                                   rt::StreamRef stream, const std::string& what,
+                                   std::size_t from = 0) {
   if (slots.size() < words) {
     throw Error("kiln: " + what + ": a split launch needs " + std::to_string(words) +
                 " slot words, but its buffer holds " + std::to_string(slots.size()));
   }
+  if (from >= words) return slots.data();
   rt::ContextGuard g(slots.device().context());
-  rt::driver().check(rt::driver().fill_bytes(slots.address(), 0, words * 8, stream.handle),
-                     "fill_bytes", "zeroing the slots of a split " + what);
+  rt::driver().check(
+      rt::driver().fill_bytes(slots.address() + from * 8, 0, (words - from) * 8, stream.handle),
+      "fill_bytes", "zeroing the slots of a split " + what);
   return slots.data();
 }
 
@@ -91,23 +95,16 @@ class SlotPair {
   /// op in errors.
   std::pair<std::uint64_t*, std::uint64_t*> take(std::size_t words, rt::StreamRef stream,
                                                  const std::string& what) {
-    rt::DeviceBuffer<std::uint64_t>& own = turns_.turn() == 0 ? a_ : b_;
-    rt::DeviceBuffer<std::uint64_t>& next = turns_.turn() == 0 ? b_ : a_;
-    if (own.size() < words) {
-      throw Error("kiln: " + what + ": a split launch needs " + std::to_string(words) +
-                  " slot words, but its buffers hold " + std::to_string(own.size()));
-    }
+    // (Fewer words than a launch needs are never known zero: zeroed_slots throws.)
     if (turns_.needs_zeroing(words)) {
-      // The words past those known zero (the first turns_.known_zero() already are).
-      const std::size_t from = turns_.known_zero();
-      rt::ContextGuard g(own.device().context());
-      rt::driver().check(
-          rt::driver().fill_bytes(own.address() + from * 8, 0, (words - from) * 8, stream.handle),
-          "fill_bytes", "zeroing the slots of a split " + what);
+      zeroed_slots(own_buffer(), words, stream, what, turns_.known_zero());
       turns_.zeroed(words);
     }
-    return {own.data(), next.data()};
+    return {own_buffer().data(), next_buffer().data()};
   }
+  /// The buffers the next take() gives: its slots, and its next slots.
+  rt::DeviceBuffer<std::uint64_t>& own_buffer() { return turns_.turn() == 0 ? a_ : b_; }
+  rt::DeviceBuffer<std::uint64_t>& next_buffer() { return turns_.turn() == 0 ? b_ : a_; }
   /// The launch of the last take() of `words` words was queued.
   void launched(std::size_t words) { turns_.launched(words); }
   /// The launch of the last take() may not have been queued.
