@@ -303,10 +303,7 @@ TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero var
 
 TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   rt::Device gpu(0);
-  if (!ops::detail::has_split_rows(gpu.properties())) {
-    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
-    return;
-  }
+  if (!kiln_test::runs_split_rows(gpu)) return;
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
   const ops::NormStrategy split = ops::NormStrategy::split;

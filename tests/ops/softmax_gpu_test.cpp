@@ -272,10 +272,7 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
 TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
   rt::Device gpu(0);
   const auto& props = gpu.properties();
-  if (!ops::detail::has_split_rows(props)) {
-    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
-    return;
-  }
+  if (!kiln_test::runs_split_rows(gpu)) return;
   auto& factory = ops::softmax_factory();
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
@@ -305,11 +302,7 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
 
 TEST_CASE("split rows through kiln's slots: grown, on streams made and destroyed, two threads") {
   rt::Device gpu(0);
-  const auto& props = gpu.properties();
-  if (!ops::detail::has_split_rows(props)) {
-    MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
-    return;
-  }
+  if (!kiln_test::runs_split_rows(gpu)) return;
   std::mt19937 rng(std::random_device{}());
   const int cols = 1 << 20;  // f16 rows of 2 MiB: split untuned
   const Data big = make_data(SoftmaxDType::f16, 8, cols, 0, rng);

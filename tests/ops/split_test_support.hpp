@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/gen/dtype.hpp"
+#include "kiln/ops/softmax.hpp"
 #include "kiln/ops/split_slots.hpp"
 #include "kiln/rt/launch.hpp"
 
@@ -120,5 +121,12 @@ class TurnSlots {
   std::vector<std::uint64_t> stale_;
   std::size_t words_ = 0;
 };
+
+/// Whether `gpu` runs split configs (NVIDIA, sm_80 and later); says so where it does not.
+inline bool runs_split_rows(const kiln::rt::Device& gpu) {
+  if (kiln::ops::detail::has_split_rows(gpu.properties())) return true;
+  MESSAGE("split configs run on NVIDIA GPUs of sm_80 and later only");
+  return false;
+}
 
 }  // namespace kiln_test
