@@ -555,7 +555,9 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
 // slices publish their mean and sum of squared deviations, merged as kiln::Moments). In
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
-// read (and RMSNorm's weights) are in flight by then too. (On the H200, RMSNorm 64 x 1M:
+// read (and RMSNorm's weights) are in flight by then too. LayerNorm's weight and bias,
+// which its registers cannot hold with h that early, go out after the last barrier, a
+// few vectors ahead of the stores (AffineRing). (On the H200, RMSNorm 64 x 1M:
 // 81% of a copy in f16, 74% in f32, where multi pass ran at 50%.)
 namespace norms {
 
@@ -582,6 +584,58 @@ static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
 }
+
+/// LayerNorm's weight and bias for the vectors a thread writes of a slice (vector i at
+/// column first + i * kThreadsPerRow), loaded kRingAhead vectors ahead of the stores: y may
+/// alias x, so a load the code places after a store stays after it, and loaded at each
+/// write the slice's weights had waited a round trip to L2 behind every store (as the
+/// staged rows' had, AffineAhead). The ring holds 32-bit words, and a missing weight or bias
+/// is a vector of ones or of minus zeros: fma(n, w, -0) is n * w and fma(n, 1, b) is n + b,
+/// bit for bit, so one fused write serves every launch. (Under the split launch bounds,
+/// 128 registers a thread: eight vectors ahead spilled 48 to 64 bytes a thread in f16,
+/// four none, and bf16, whose conversions take more, spilled 8 bytes on sm_80 with four
+/// at 64 threads; a ring of kiln::Vec loaded where the pointers are set, as AffineAhead's,
+/// with a write for each case, spilled 672 to 942.)
+constexpr int kRingAhead = kBf16 ? 3 : 4;
+struct AffineRing {
+  struct alignas(16) Words {
+    unsigned u[4];
+  };
+  static_assert(sizeof(Words) == sizeof(Vector), "a vector's words");
+  static constexpr int kAhead = kIters < kRingAhead ? kIters : kRingAhead;
+  static constexpr unsigned kOne = sizeof(Elem) == 4 ? 0x3f800000u
+                                   : kBf16           ? 0x3f803f80u
+                                                     : 0x3c003c00u;
+  static constexpr unsigned kMinusZero = sizeof(Elem) == 4 ? 0x80000000u : 0x80008000u;
+  Words w[kAhead], b[kAhead];
+  COLV first;
+
+  /// Loads vectors 0 to kAhead - 1.
+  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
+    first = first_col;
+#pragma unroll
+    for (int i = 0; i < kAhead; ++i) load(a, i);
+  }
+  /// Vector i's weight and bias (as Affine); vector i + kAhead's loads go out.
+  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
+    const Affine f{__builtin_bit_cast(Vector, w[i % kAhead]),
+                   __builtin_bit_cast(Vector, b[i % kAhead])};
+    if (i + kAhead < kIters) load(a, i + kAhead);
+    return f;
+  }
+
+ private:
+  KILN_DEVICE KILN_FORCEINLINE static Words words(const Elem* p, COLV c, unsigned missing) {
+    return p ? *reinterpret_cast<const Words*>(In(p)[c].ptr())
+             : Words{{missing, missing, missing, missing}};
+  }
+  KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, int i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!in_row<kSliceVecs>(c)) return;  // (nor is it written)
+    w[i % kAhead] = words(a.weight, c, kOne);
+    b[i % kAhead] = words(a.bias, c, kMinusZero);
+  }
+};
 
 KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(float v) {
   return kSlotTag | __float_as_uint(v);
@@ -727,17 +781,15 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     }
     kiln::sync_threads();
     if (writes) {
+      [[maybe_unused]] AffineRing affine_ring;  // LayerNorm's (RMSNorm's weight came with h)
+      if constexpr (!kRms) affine_ring.start(a, out_first);
       const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSliceVecs>(c)) continue;
-        Vector wv = w[i], bv;
-        if constexpr (!kRms) {
-          if (affine || a.weight) wv = kiln::load_vector<kVec>(In(a.weight)[c]);
-          if (affine || a.bias) bv = kiln::load_vector<kVec>(In(a.bias)[c]);
-        }
-        const Vector y = normalized_with(a, affine, wv, bv, h[i], st);
+        const Vector y = kRms ? normalized_with(a, affine, w[i], w[i], h[i], st)
+                              : normalized(a, true, affine_ring.take(a, i), h[i], st);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.y + out_start)[c].ptr()), y, once);
       }
       if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);

@@ -231,11 +231,13 @@ const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32}
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
 /// Checks every candidate config of `p` (in the `only` strategy, where given) on the
-/// kinds of data `datas` (Case::data: all three unless given).
+/// kinds of data `datas` (Case::data: all three unless given), with a weight and a bias
+/// unless told otherwise.
 template <class T>
 void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
                    rt::Stream& stream, const ops::NormStrategy* only = nullptr,
-                   std::initializer_list<int> datas = {0, 1, 2}) {
+                   std::initializer_list<int> datas = {0, 1, 2}, bool weight = true,
+                   bool bias = true) {
   auto& factory = ops::norm_factory();
   std::vector<ops::NormConfig> configs;
   for (const auto& c : factory.configs(p, gpu.properties())) {
@@ -253,7 +255,7 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
   // Each kind of data is made once and run through every config, whose outputs are
   // poisoned again before each launch (a config must write all of them itself).
   for (int data : datas) {
-    const Case c{p.kind, p.dtype, p.rows, p.cols, p.residual, true, true, true, data};
+    const Case c{p.kind, p.dtype, p.rows, p.cols, p.residual, weight, bias, true, data};
     Data<T> d(c, gpu, rng);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
@@ -328,6 +330,19 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
           check_configs<std::uint32_t>(p, gpu, rng, stream, &split, datas);
         } else {
           check_configs<std::uint16_t>(p, gpu, rng, stream, &split, datas);
+        }
+      }
+      // A missing weight or bias (LayerNorm's split write stands ones and minus zeros in
+      // for them), on ragged slices.
+      for (int missing = 1; missing < (kind == NormKind::layer_norm ? 4 : 2); ++missing) {
+        const bool weight = (missing & 1) == 0, bias = (missing & 2) == 0;
+        CAPTURE(weight);
+        CAPTURE(bias);
+        const NormParams p{kind, dt, 100000, false, 5};
+        if (dt == NormDType::f32) {
+          check_configs<std::uint32_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
+        } else {
+          check_configs<std::uint16_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
         }
       }
     }
