@@ -568,16 +568,18 @@ constexpr int kSlices = (kVecs + kSliceVecs - 1) / kSliceVecs;  // a row's
 constexpr int kSlotWords = kRms ? 1 : 2;
 constexpr int kRowWords = kSlices * kSlotWords;
 // Warp 0 holds a row's slots, lane l those of slices l, l + 32, ... (both words of a
-// LayerNorm slice in one lane): 8 words a lane in RMSNorm, 4 in LayerNorm (whose registers
-// also hold the slice's h, weight and bias: with 8, 48 to 168 bytes a thread spilled).
+// LayerNorm slice in one lane): at most 8 words a lane. (LayerNorm's had been 4, when its
+// registers held the slice's weight and bias with h: with 8, 48 to 168 bytes a thread
+// spilled. Its weight and bias now go out after the merge, AffineRing.)
 constexpr int kLaneSlices = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
 constexpr int kLaneWords = kLaneSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 constexpr unsigned long long kSlotTag = 1ull << 32;
-// RMSNorm's warp 0 loads its row's slots with the slices' loads; LayerNorm's (two words a
-// slice) after its own sums, where they would have spilled 48 to 120 bytes a thread.
-constexpr bool kEarlySlots = kRms;
-static_assert(kLaneWords <= (kRms ? 8 : 4), "warp 0 holds a row's slots");
+// Warp 0 loads its row's slots with the slices' loads, but LayerNorm's of more than 4
+// words a lane (two words a slice), which it loads after its own sums: early, they spilled
+// 24 to 60 bytes a thread (f32 rows of 1M and 256K, 16-bit rows of 1M by 128 threads).
+constexpr bool kEarlySlots = kRms || kLaneWords <= 4;
+static_assert(kLaneWords <= 8, "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 

@@ -744,10 +744,15 @@ std::vector<Case> every_kind() {
       {{K::rms_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::rms_norm, NormDType::f16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
-  // LayerNorm's: 16-bit rows of 1M in 64 slices (4 slot words a lane), f32 rows in 16 and
-  // ragged ones.
+  // LayerNorm's: 16-bit rows of 1M in 64 slices (4 slot words a lane, loaded early) and in
+  // 128 (8 a lane, loaded after the slice's sums), f32 rows of 1M in 128, of 65536 in 16,
+  // and ragged ones.
   out.push_back(
       {{K::layer_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 128, 8, 1, 8, 1, 4, 528}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 1 << 20, false, 1}, {S::split, 256, 4, 1, 8, 1, 2, 264}});
   out.push_back(
       {{K::layer_norm, NormDType::bf16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
   out.push_back(
@@ -925,11 +930,9 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         const NormParams p{kind, dt, cols, false, 64};
         CAPTURE(nlohmann::json(p).dump());
         const auto split = norm_split_configs(p, 32, sms);
-        // Rows of 64 KiB and more, but LayerNorm's f32 rows of 1M: 128 slices and more,
-        // two slot words each, more than 4 a lane.
-        const bool long_row =
-            std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024 &&
-            !(kind == NormKind::layer_norm && dt == NormDType::f32 && cols == 1 << 20);
+        // Rows of 64 KiB and more (LayerNorm's f32 rows of 1M too: 128 slices of 256 x 8
+        // vectors, two slot words each, 8 a lane).
+        const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
         CHECK(split.empty() == !long_row);
         std::set<std::string> names;
         for (const NormConfig& c : split) {
@@ -937,8 +940,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           CHECK_NOTHROW(validate_norm_config(p, c, 32));
           kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c),
                                         kiln::ops::detail::norm_launch(p, c));
-          CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <=
-                (kind == NormKind::rms_norm ? 256 : 128));
+          CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
           CHECK(names.insert(norm_kernel_name(p, c)).second);
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==
                 std::size_t(64 * norm_split_slices(p, c) * norm_split_slot_words(p)));
@@ -979,9 +981,10 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
       [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
   refused({NormKind::rms_norm, NormDType::f16, (1 << 20) - 4, false, 64}, c, "must divide cols");
-  refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, c, "4 slot words a lane");
-  CHECK_NOTHROW(validate_norm_config({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64},
-                                     {S::split, 256, 8, 1, 8, 1, 2, 264}, 32));
+  // LayerNorm's slices take two slot words: 128 slices of 1M at most.
+  const NormParams layer{NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64};
+  CHECK_NOTHROW(validate_norm_config(layer, c, 32));
+  refused(layer, {S::split, 64, 8, 1, 8, 1, 8, 1056}, "8 slot words a lane");
   refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
           {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
   CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(

@@ -120,8 +120,10 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 5,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
-                     // 5: the kernel's next_slots (split launches time without a memset)
+      .version = 6,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+                     // 5: the kernel's next_slots (split launches time without a memset);
+                     // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
+                     // words a lane (more split candidates)
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {

@@ -204,11 +204,12 @@ inline std::int64_t norm_split_slot_words(const NormParams& p) {
   return p.kind == NormKind::rms_norm ? 1 : 2;
 }
 
-/// The most slot words a lane of the warp that adds a row's slices up holds: 8 in RMSNorm,
-/// 4 in LayerNorm (whose threads also hold the slice's h, weight and bias: with 8 they
-/// spilled 48 to 168 bytes under the split launch bounds).
-inline std::int64_t norm_split_lane_words(const NormParams& p) {
-  return p.kind == NormKind::rms_norm ? 8 : 4;
+/// The most slot words a lane of the warp that adds a row's slices up holds: 8. (LayerNorm's
+/// had been 4 while its threads held the slice's weight and bias with h: with 8 they spilled
+/// 48 to 168 bytes under the split launch bounds. They are now loaded after the slots'
+/// merge.)
+inline std::int64_t norm_split_lane_words(const NormParams&) {
+  return 8;
 }
 
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
