@@ -448,9 +448,10 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 6,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+      .version = 7,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
                      // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
-                     // the sums, multi pass timed as the call splits it
+                     // the sums, multi pass timed as the call splits it; 7: bf16 holds its
+                     // weights
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
