@@ -342,6 +342,63 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
   if (first == COLV(0)) write_stats(a, row, s);
 }
 
+/// The weight and bias (an Affine) of a thread's vectors, vector i at column first + i *
+/// kThreadsPerRow of a row in steps of `Step` vectors (in_row), loaded `Ahead` vectors
+/// ahead of the writes that use them. y may alias x (no __restrict__), so a load the code
+/// places after a store stays after it: loaded at each write, every weight waited a round
+/// trip to L2 behind the previous store (LayerNorm of 1024 x 65536 f16 staged ran at 80% of
+/// a copy where softmax's reached 90%; LayerNorm's split rows at 52% where RMSNorm's, whose
+/// weight comes with h, ran at 79%). start() goes before what can hide the first loads.
+/// The ring holds 32-bit words, and a missing weight or bias is a vector of ones or of
+/// minus zeros: fma(n, w, -0) is n * w, fma(n, 1, b) is n + b and n * 1 is n, bit for bit,
+/// so the writes take normalized(..., affine = true, ...) whatever the launch has. (Vectors
+/// of kiln::Vec chosen between a load and nothing had split into 16-bit registers: in the
+/// split rows such a ring, with a write for each case, spilled 672 to 942 bytes a thread.)
+/// Loops over i must be unrolled (the ring is indexed by i).
+template <int Ahead, int Step>
+struct AffineAhead {
+  static constexpr int kWords = sizeof(Vector) < 4 ? 1 : int(sizeof(Vector) / 4);
+  struct alignas(sizeof(Vector) < 4 ? 4 : sizeof(Vector)) Words {
+    unsigned u[kWords];
+  };
+  static_assert(Ahead > 0 && sizeof(Words) == sizeof(Vector), "vectors of whole 32-bit words");
+  static constexpr int kAhead = kIters < Ahead ? kIters : Ahead;
+  static constexpr unsigned kOne = sizeof(Elem) == 4 ? 0x3f800000u
+                                   : kBf16           ? 0x3f803f80u
+                                                     : 0x3c003c00u;
+  static constexpr unsigned kMinusZero = sizeof(Elem) == 4 ? 0x80000000u : 0x80008000u;
+  Words w[kAhead], b[kAhead];
+  COLV first;
+
+  /// Loads vectors 0 to kAhead - 1.
+  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
+    first = first_col;
+#pragma unroll
+    for (int i = 0; i < kAhead; ++i) load(a, i);
+  }
+  /// Vector i's Affine; vector i + kAhead's loads go out.
+  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
+    const Affine f{__builtin_bit_cast(Vector, w[i % kAhead]),
+                   __builtin_bit_cast(Vector, b[i % kAhead])};
+    if (i + kAhead < kIters) load(a, i + kAhead);
+    return f;
+  }
+
+ private:
+  KILN_DEVICE KILN_FORCEINLINE static Words words(const Elem* p, COLV c, unsigned missing) {
+    Words m;
+#pragma unroll
+    for (int k = 0; k < kWords; ++k) m.u[k] = missing;
+    return p ? *reinterpret_cast<const Words*>(In(p)[c].ptr()) : m;
+  }
+  KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, int i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!in_row<Step>(c)) return;  // (nor is it written)
+    w[i % kAhead] = words(a.weight, c, kOne);
+    if constexpr (!kRms) b[i % kAhead] = words(a.bias, c, kMinusZero);
+  }
+};
+
 #ifdef NORM_STAGED
 // Staged (forward, one row per block): the block copies its row of x (and of the
 // residual) into shared memory by cp.async, all of it in flight at once, then makes one
@@ -375,31 +432,6 @@ KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
   }
   return h;
 }
-
-/// The Affines of a thread's vectors of the row (vector i at column t + i * kThreadsPerRow),
-/// loaded two vectors ahead of the writes that use them. y may alias x (no __restrict__),
-/// so a load the code places after a store stays after it: loaded at each write, every
-/// weight waited a round trip to L2 behind the previous store (LayerNorm of 1024 x 65536
-/// f16 ran at 80% of a copy where softmax's reached 90%). start() goes before the row's
-/// reduction, whose barriers then hide the first loads. Loops over i must be unrolled (the
-/// ring is indexed by i).
-struct AffineAhead {
-  static constexpr int kAhead = kIters < 2 ? kIters : 2;
-  Affine ring[kAhead];
-  COLV first;
-  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
-    first = first_col;
-#pragma unroll
-    for (int i = 0; i < kAhead; ++i) ring[i] = affine_at(a, first + COLV(i * kThreadsPerRow));
-  }
-  /// Vector i's Affine; vector i + kAhead's loads go out.
-  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
-    const Affine f = ring[i % kAhead];
-    if (i + kAhead < kIters)
-      ring[i % kAhead] = affine_at(a, first + COLV((i + kAhead) * kThreadsPerRow));
-    return f;
-  }
-};
 
 // The copies go in commit groups (at most 8) of x and of the residual, all issued at once;
 // each group is summed as soon as it lands, while the later ones are still in flight (with
@@ -446,7 +478,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   constexpr bool kWeightsAhead =
       65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms);
   constexpr int kUnroll = kWeightsAhead ? kIters : 2;
-  AffineAhead affine;
+  AffineAhead<2, kVecs> affine;
   if constexpr (kWeightsAhead) affine.start(a, COLV(t));
   const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
   auto write = [&](bool full) {
@@ -457,15 +489,16 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
       if constexpr (kWeightsAhead) {
         const Affine f = affine.take(a, i);
         if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
-        kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, full, f, h, s));
+        kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, true, f, h, s));
       } else {  // (as the other kernels write: through affine_at, LayerNorm spilled here)
         if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
         kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, full, h, COLV(v), s));
       }
     }
   };
-  // (With the weights ahead, one copy: two took LayerNorm f16's t1024 kernel from 55 to 62
-  // registers.)
+  // (With the weights ahead, one copy, the fused one: AffineAhead stands ones and minus
+  // zeros in for a missing weight or bias. Two copies had taken LayerNorm f16's t1024
+  // kernel from 55 to 62 registers.)
   if (!kWeightsAhead && has_affine(a)) {
     write(true);
   } else {
@@ -557,7 +590,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
 // read (and RMSNorm's weights) are in flight by then too. LayerNorm's weight and bias,
 // which its registers cannot hold with h that early, go out after the last barrier, a
-// few vectors ahead of the stores (AffineRing). (On the H200, RMSNorm 64 x 1M:
+// few vectors ahead of the stores (AffineAhead). (On the H200, RMSNorm 64 x 1M:
 // 81% of a copy in f16, 74% in f32, where multi pass ran at 50%.)
 namespace norms {
 
@@ -570,7 +603,7 @@ constexpr int kRowWords = kSlices * kSlotWords;
 // Warp 0 holds a row's slots, lane l those of slices l, l + 32, ... (both words of a
 // LayerNorm slice in one lane): at most 8 words a lane. (LayerNorm's had been 4, when its
 // registers held the slice's weight and bias with h: with 8, 48 to 168 bytes a thread
-// spilled. Its weight and bias now go out after the merge, AffineRing.)
+// spilled. Its weight and bias now go out after the merge, AffineAhead.)
 constexpr int kLaneSlices = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
 constexpr int kLaneWords = kLaneSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
@@ -586,58 +619,6 @@ static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
 }
-
-/// LayerNorm's weight and bias for the vectors a thread writes of a slice (vector i at
-/// column first + i * kThreadsPerRow), loaded kRingAhead vectors ahead of the stores: y may
-/// alias x, so a load the code places after a store stays after it, and loaded at each
-/// write the slice's weights had waited a round trip to L2 behind every store (as the
-/// staged rows' had, AffineAhead). The ring holds 32-bit words, and a missing weight or bias
-/// is a vector of ones or of minus zeros: fma(n, w, -0) is n * w and fma(n, 1, b) is n + b,
-/// bit for bit, so one fused write serves every launch. (Under the split launch bounds,
-/// 128 registers a thread: eight vectors ahead spilled 48 to 64 bytes a thread in f16,
-/// four none, and bf16, whose conversions take more, spilled 8 bytes on sm_80 with four
-/// at 64 threads; a ring of kiln::Vec loaded where the pointers are set, as AffineAhead's,
-/// with a write for each case, spilled 672 to 942.)
-constexpr int kRingAhead = kBf16 ? 3 : 4;
-struct AffineRing {
-  struct alignas(16) Words {
-    unsigned u[4];
-  };
-  static_assert(sizeof(Words) == sizeof(Vector), "a vector's words");
-  static constexpr int kAhead = kIters < kRingAhead ? kIters : kRingAhead;
-  static constexpr unsigned kOne = sizeof(Elem) == 4 ? 0x3f800000u
-                                   : kBf16           ? 0x3f803f80u
-                                                     : 0x3c003c00u;
-  static constexpr unsigned kMinusZero = sizeof(Elem) == 4 ? 0x80000000u : 0x80008000u;
-  Words w[kAhead], b[kAhead];
-  COLV first;
-
-  /// Loads vectors 0 to kAhead - 1.
-  KILN_DEVICE KILN_FORCEINLINE void start(const Args& a, COLV first_col) {
-    first = first_col;
-#pragma unroll
-    for (int i = 0; i < kAhead; ++i) load(a, i);
-  }
-  /// Vector i's weight and bias (as Affine); vector i + kAhead's loads go out.
-  KILN_DEVICE KILN_FORCEINLINE Affine take(const Args& a, int i) {
-    const Affine f{__builtin_bit_cast(Vector, w[i % kAhead]),
-                   __builtin_bit_cast(Vector, b[i % kAhead])};
-    if (i + kAhead < kIters) load(a, i + kAhead);
-    return f;
-  }
-
- private:
-  KILN_DEVICE KILN_FORCEINLINE static Words words(const Elem* p, COLV c, unsigned missing) {
-    return p ? *reinterpret_cast<const Words*>(In(p)[c].ptr())
-             : Words{{missing, missing, missing, missing}};
-  }
-  KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, int i) {
-    const COLV c = first + COLV(i * kThreadsPerRow);
-    if (!in_row<kSliceVecs>(c)) return;  // (nor is it written)
-    w[i % kAhead] = words(a.weight, c, kOne);
-    b[i % kAhead] = words(a.bias, c, kMinusZero);
-  }
-};
 
 KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(float v) {
   return kSlotTag | __float_as_uint(v);
@@ -783,7 +764,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     }
     kiln::sync_threads();
     if (writes) {
-      [[maybe_unused]] AffineRing affine_ring;  // LayerNorm's (RMSNorm's weight came with h)
+      // LayerNorm's weight and bias 4 vectors ahead of the stores (3 in bf16, whose
+      // conversions take more registers: with 4, 8 bytes a thread spilled on sm_80 by 64
+      // threads; and 8 ahead spilled 48 to 64 bytes a thread in f16). RMSNorm's weight
+      // came with h.
+      [[maybe_unused]] AffineAhead<kBf16 ? 3 : 4, kSliceVecs> affine_ring;
       if constexpr (!kRms) affine_ring.start(a, out_first);
       const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
 #pragma unroll

@@ -284,6 +284,18 @@ void every_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt199
     // 37 rows: no multiple of a block's rows
     check_configs<T>({kind, dt, cols, residual, 37}, gpu, rng, stream);
   }
+  // Staged rows without a weight or a bias (their writes stand ones and minus zeros in for
+  // them where the weights are loaded ahead), with and without the residual.
+  const ops::NormStrategy staged = ops::NormStrategy::staged;
+  for (int missing = 1; missing < (kind == NormKind::layer_norm ? 4 : 2); ++missing) {
+    const bool weight = (missing & 1) == 0, bias = (missing & 2) == 0;
+    CAPTURE(weight);
+    CAPTURE(bias);
+    for (bool residual : {false, true}) {
+      check_configs<T>({kind, dt, 16384, residual, 5}, gpu, rng, stream, &staged, {0, 2}, weight,
+                       bias);
+    }
+  }
 }
 
 }  // namespace

@@ -123,7 +123,8 @@ inline NormFactory::Description norm_description() {
       .version = 6,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                      // 5: the kernel's next_slots (split launches time without a memset);
                      // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
-                     // words a lane (more split candidates)
+                     // words a lane (more split candidates); the staged rows' weights
+                     // ahead as words, their writes fused
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
