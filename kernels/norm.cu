@@ -766,8 +766,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     if (writes) {
       // LayerNorm's weight and bias 4 vectors ahead of the stores (3 in bf16, whose
       // conversions take more registers: with 4, 8 bytes a thread spilled on sm_80 by 64
-      // threads; and 8 ahead spilled 48 to 64 bytes a thread in f16). RMSNorm's weight
-      // came with h.
+      // threads; and 8 ahead spilled 48 to 64 bytes a thread in f16; started before the
+      // barrier ahead of the merge, 4 spilled 12 to 88 bytes). RMSNorm's weight came with h.
       [[maybe_unused]] AffineAhead<kBf16 ? 3 : 4, kSliceVecs> affine_ring;
       if constexpr (!kRms) affine_ring.start(a, out_first);
       const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
