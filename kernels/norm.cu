@@ -586,7 +586,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // launch takes, kiln's two buffers used in turns), or the host did (where next_slots is
 // null, the launches of a captured graph). A reader spins until each slot of its row
 // carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
-// slices publish their mean and sum of squared deviations, merged as kiln::Moments). In
+// slices publish their mean and sum of squared deviations, gathered_stats). In
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
 // read (and RMSNorm's weights) are in flight by then too. LayerNorm's weight and bias,
 // which its registers cannot hold with h that early, go out after the last barrier, a
@@ -631,6 +631,32 @@ KILN_DEVICE KILN_FORCEINLINE float slot_float(unsigned long long w) {
 KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
   const int vecs = kVecs - slice * kSliceVecs;
   return float((vecs < kSliceVecs ? vecs : kSliceVecs) * kVec);
+}
+
+/// LayerNorm's row Stats from its slices' Moments, slice k * warp_size + lane's in `got`
+/// (kiln::gathered_offset and gathered_spread: two warp sums, no division, where merging
+/// them pair by pair, kiln::merge_moments, took two divisions at each of warp 0's 5 to 8
+/// merges while the block waited), in every lane of warp 0. The reference is slice 0's
+/// mean (a constant row's mean comes out as exactly its value).
+KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const unsigned long long (&got)[kLaneWords],
+                                                  int lane, float eps) {
+  auto part = [&](int k) {
+    const int at = k * kiln::warp_size + lane;
+    return kiln::Moments{slice_elements(at), slot_float(got[2 * k]), slot_float(got[2 * k + 1])};
+  };
+  const float reference = kiln::shuffle(slot_float(got[0]), 0);
+  float offset = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kLaneSlices; ++k) {
+    if (k * kiln::warp_size + lane < kSlices) offset += kiln::gathered_offset(part(k), reference);
+  }
+  const float mean = reference + kiln::warp_sum(offset) * kInvCols;
+  float spread = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kLaneSlices; ++k) {
+    if (k * kiln::warp_size + lane < kSlices) spread += kiln::gathered_spread(part(k), mean);
+  }
+  return {mean, reciprocal_sqrt(kiln::warp_sum(spread) * kInvCols + eps)};
 }
 
 KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots,
@@ -729,8 +755,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
       if (writes) {
         if (!kEarlySlots) load_slots();
-        float sum = 0.0f;                         // RMSNorm
-        kiln::Moments moments{0.0f, 0.0f, 0.0f};  // LayerNorm
+        float sum = 0.0f;  // RMSNorm
 #pragma unroll
         for (int k = 0; k < kLaneSlices; ++k) {
           const int at = k * kiln::warp_size + lane;  // the slice, in order
@@ -742,19 +767,13 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
               word = kiln::load_relaxed(row_slots + at * kSlotWords + j);
             }
           }
-          if constexpr (kRms) {
-            sum += slot_float(got[k]);
-          } else {
-            moments = kiln::merge_moments(
-                moments, {slice_elements(at), slot_float(got[2 * k]), slot_float(got[2 * k + 1])});
-          }
+          if constexpr (kRms) sum += slot_float(got[k]);
         }
         Stats st;
         if constexpr (kRms) {
           st = row_stats(Sums{kiln::warp_sum(sum), 0.0f}, 0.0f, a.eps);
         } else {
-          moments = kiln::RowMoments::lanes<kiln::warp_size>(moments);
-          st = {moments.mean, reciprocal_sqrt(moments.m2 * kInvCols + a.eps)};
+          st = gathered_stats(got, lane, a.eps);
         }
         if (lane == 0) {
           red[2 * kWarps] = st.mean;

@@ -118,3 +118,102 @@ TEST_CASE("a constant row: its value exactly as the mean, no variance, whatever 
     CHECK(m.m2 == 0.0f);
   }
 }
+
+namespace {
+
+// LayerNorm's split rows on the host: slices of `slice` elements (the last one ragged),
+// each's Moments as a slice publishes them (its sums shifted by its own first element),
+// slice s held by lane s % 32, then gathered as kernels/norm.cu's gathered_stats does: the
+// offsets from slice 0's mean and the spreads summed in each lane in slice order, then
+// over the lanes by a butterfly, which must leave the same bits in every lane.
+struct Gathered {
+  float mean, m2;
+};
+Gathered gather(const std::vector<float>& row, std::size_t slice) {
+  std::vector<Moments> parts;
+  for (std::size_t at = 0; at < row.size(); at += slice) {
+    const std::size_t end = std::min(row.size(), at + slice);
+    const float shift = row[at];
+    float sa = 0.0f, sb = 0.0f;
+    for (std::size_t i = at; i < end; ++i) {
+      const float d = row[i] - shift;
+      sa += d;
+      sb += d * d;
+    }
+    const float n = float(end - at);
+    const float m2 = sb - sa * (sa / n);
+    parts.push_back({n, shift + sa / n, m2 > 0.0f ? m2 : 0.0f});
+  }
+  const float inv_total = 1.0f / float(row.size());
+  auto over_lanes = [](std::array<float, kLanes> v) {
+    const auto out = kiln::butterfly_reduce<kLanes>(
+        v,
+        [](const std::array<float, kLanes>& a, const std::array<float, kLanes>& b) {
+          std::array<float, kLanes> r;
+          for (int l = 0; l < kLanes; ++l) r[size_t(l)] = a[size_t(l)] + b[size_t(l)];
+          return r;
+        },
+        [](const std::array<float, kLanes>& a, int mask) {
+          std::array<float, kLanes> r;
+          for (int l = 0; l < kLanes; ++l) r[size_t(l)] = a[size_t(l ^ mask)];
+          return r;
+        });
+    for (int l = 1; l < kLanes; ++l)
+      CHECK(std::bit_cast<std::uint32_t>(out[size_t(l)]) == std::bit_cast<std::uint32_t>(out[0]));
+    return out[0];
+  };
+  const float reference = parts[0].mean;
+  std::array<float, kLanes> offset{};
+  for (std::size_t s = 0; s < parts.size(); ++s) {
+    offset[s % kLanes] += kiln::gathered_offset(parts[s], reference);
+  }
+  const float mean = reference + over_lanes(offset) * inv_total;
+  std::array<float, kLanes> spread{};
+  for (std::size_t s = 0; s < parts.size(); ++s) {
+    spread[s % kLanes] += kiln::gathered_spread(parts[s], mean);
+  }
+  return {mean, over_lanes(spread)};
+}
+
+}  // namespace
+
+TEST_CASE("gathered Moments (LayerNorm's split rows): the mean and variance of the row") {
+  std::mt19937 rng(5);
+  // Rows of 1M in 128 slices of 8192 (4 a lane) and in 64 (2 a lane); of 100000 in 13
+  // slices, the last ragged (lanes without one).
+  const std::pair<std::size_t, std::size_t> shapes[] = {
+      {1 << 20, 8192}, {1 << 20, 16384}, {100000, 8192}};
+  for (const auto& [cols, slice] : shapes) {
+    for (float offset : {0.0f, 1e4f, -3e5f}) {
+      CAPTURE(cols);
+      CAPTURE(offset);
+      // Slices of different means and spreads: the part between them counts too.
+      std::vector<float> row(cols);
+      std::normal_distribution<float> shift(0.0f, 4.0f);
+      for (std::size_t at = 0; at < cols; at += slice) {
+        std::normal_distribution<float> value(offset + shift(rng), 1.0f + float(at / slice % 3));
+        for (std::size_t i = at; i < std::min(cols, at + slice); ++i) row[i] = value(rng);
+      }
+      double sum = 0;
+      for (float x : row) sum += x;
+      const double mean = sum / double(cols);
+      double m2 = 0;
+      for (float x : row) m2 += (x - mean) * (x - mean);
+      const Gathered g = gather(row, slice);
+      CHECK(g.mean == doctest::Approx(mean).epsilon(1e-6));
+      CHECK(g.m2 / double(cols) ==
+            doctest::Approx(m2 / double(cols)).epsilon(offset == 0.0f ? 1e-4 : 2e-2));
+    }
+  }
+}
+
+TEST_CASE("gathered Moments of a constant row: its value exactly, no variance") {
+  for (float c : {60000.0f, 0.1f, -7.25e-3f, 1e30f}) {
+    CAPTURE(c);
+    for (std::size_t cols : {std::size_t(1) << 20, std::size_t(100000)}) {
+      const Gathered g = gather(std::vector<float>(cols, c), 8192);
+      CHECK(g.mean == c);
+      CHECK(g.m2 == 0.0f);
+    }
+  }
+}

@@ -78,6 +78,22 @@ KILN_HOST_DEVICE constexpr Moments merge_moments(Moments a, Moments b) {
   const float mean = d == 0.0f ? a.mean : (a.n * a.mean + b.n * b.mean) / n;
   return {n, mean, (a.m2 + b.m2) + d * d * (a.n * b.n / n)};
 }
+/// The Moments of a set from its parts' gathered in two sums rather than merged pair by
+/// pair (merge_moments divides twice a merge): with r the mean of one of the parts and N
+/// the elements of all,
+///   mean = r + (sum over the parts of gathered_offset(p, r)) / N
+///   m2   = sum over the parts of gathered_spread(p, mean)
+/// the terms n (mean_p - r) and m2_p + n (mean_p - mean)^2. A set of one value keeps it
+/// exactly (every part's mean is r, every offset 0). The sums may be taken in any fixed
+/// order (a butterfly over the lanes holding the parts gives every lane the same bits).
+KILN_HOST_DEVICE constexpr float gathered_offset(Moments p, float reference) {
+  return p.n * (p.mean - reference);
+}
+KILN_HOST_DEVICE constexpr float gathered_spread(Moments p, float mean) {
+  const float d = p.mean - mean;
+  return p.m2 + p.n * d * d;
+}
+
 /// merge_moments as an operation (butterfly_reduce's Op).
 struct MergeMoments {
   KILN_HOST_DEVICE constexpr Moments operator()(Moments a, Moments b) const {

@@ -62,6 +62,14 @@ KILN_DEVICE KILN_FORCEINLINE T shuffle_xor(T v, int mask) {
   const int source = (lane_index() ^ mask) << 2;  // ds_bpermute addresses lanes in bytes
   return __builtin_bit_cast(T, __builtin_amdgcn_ds_bpermute(source, __builtin_bit_cast(int, v)));
 }
+/// The `v` of lane `source` of this warp (every lane the same one: a broadcast); T is a
+/// 4-byte type.
+template <class T>
+KILN_DEVICE KILN_FORCEINLINE T shuffle(T v, int source) {
+  static_assert(sizeof(T) == 4, "shuffle moves 4-byte values on HIP");
+  return __builtin_bit_cast(T,
+                            __builtin_amdgcn_ds_bpermute(source << 2, __builtin_bit_cast(int, v)));
+}
 /// Orders memory among the lanes of one warp (lanes of a wavefront run in lock step).
 KILN_DEVICE KILN_FORCEINLINE void sync_warp() {
   __builtin_amdgcn_wave_barrier();
@@ -71,6 +79,11 @@ KILN_DEVICE KILN_FORCEINLINE void sync_warp() {
 template <class T>
 KILN_DEVICE KILN_FORCEINLINE T shuffle_xor(T v, int mask) {
   return __shfl_xor_sync(0xffffffffu, v, mask);
+}
+/// The `v` of lane `source` of this warp (int, unsigned, float, double, ...).
+template <class T>
+KILN_DEVICE KILN_FORCEINLINE T shuffle(T v, int source) {
+  return __shfl_sync(0xffffffffu, v, source);
 }
 /// Waits for every lane of the warp; memory writes before it are visible after.
 KILN_DEVICE KILN_FORCEINLINE void sync_warp() {
