@@ -638,8 +638,10 @@ KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
 /// them pair by pair, kiln::merge_moments, took two divisions at each of warp 0's 5 to 8
 /// merges while the block waited), in every lane of warp 0. The reference is slice 0's
 /// mean (a constant row's mean comes out as exactly its value).
-KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const unsigned long long (&got)[kLaneWords],
-                                                  int lane, float eps) {
+template <int Words>
+KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const unsigned long long (&got)[Words], int lane,
+                                                  float eps) {
+  static_assert(Words == 2 * kLaneSlices, "two slot words a slice");
   auto part = [&](int k) {
     const int at = k * kiln::warp_size + lane;
     return kiln::Moments{slice_elements(at), slot_float(got[2 * k]), slot_float(got[2 * k + 1])};
