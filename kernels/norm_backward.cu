@@ -69,8 +69,8 @@ constexpr bool kPrefetch =
 // weights having spilled 8 to 16 bytes a thread; under CUDA 13.0's NVRTC, holding them
 // changes no candidate's spills at 512 to 65536 columns on sm_80 and sm_90, and each write
 // no longer waits on a weight loaded behind the store before it.)
-constexpr bool kHoldWeight = kIters * kVec * int(sizeof(Elem)) <= 32 &&
-                             kThreadsPerRow * kRowsPerBlock * kMinBlocks <= 512;
+constexpr bool kHoldWeight =
+    kIters * kVec * int(sizeof(Elem)) <= 32 && kThreadsPerRow * kRowsPerBlock * kMinBlocks <= 512;
 
 static_assert(kCols % kVec == 0, "the vector width divides the row");
 static_assert(kMultiPass == 0 || kRowsPerBlock == 1, "multi-pass: one row per block");
