@@ -357,6 +357,8 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
 /// Loops over i must be unrolled (the ring is indexed by i).
 template <int Ahead, int Step>
 struct AffineAhead {
+  // (Vector does not depend on the template's parameters, so these are compiled in every
+  // kernel, those of 2-byte vectors too, where no AffineAhead is used: hence the guards.)
   static constexpr int kWords = sizeof(Vector) < 4 ? 1 : int(sizeof(Vector) / 4);
   struct alignas(sizeof(Vector) < 4 ? 4 : sizeof(Vector)) Words {
     unsigned u[kWords];
