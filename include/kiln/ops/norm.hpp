@@ -124,7 +124,8 @@ inline NormFactory::Description norm_description() {
                      // 5: the kernel's next_slots (split launches time without a memset);
                      // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                      // words a lane (more split candidates); the staged rows' weights
-                     // ahead as words, their writes fused
+                     // ahead as words, their writes fused; LayerNorm's split merge by
+                     // gathered sums
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
