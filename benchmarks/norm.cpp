@@ -9,8 +9,13 @@
 //        [--kinds layer_norm,rms_norm] [--residual] [--backward] [--sweep]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
-// --sweep (forward only) also times every candidate config of each problem (what
-// KILN_TUNE=full would try) and names the fastest in the summary's last column.
+// --sweep also times every candidate config of each problem (what KILN_TUNE=full would
+// try) and names the fastest in the summary's last column; each is checked first (the
+// forward's y against the CPU, the backward's dx, dweight and dbias against the op's own
+// kernel's). Backward candidates are timed as a call runs them (their kernel over its
+// grid, then the column sum); multi-pass ones with the sums are left out, saying so: a
+// call runs them all alike (the weight-gradient kernel, dx, the column sum), as the op's
+// own does where it is one of them.
 //
 // Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
 // calls ask for dweight (and dbias) with a workspace. Where cuDNN is compiled in
@@ -22,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -154,6 +160,17 @@ struct Problem {
     split.launched();
   }
 
+  /// The backward as a call runs `plan` (norm_backward_plan_for one of the factory's
+  /// kernels), with `partial` for its partial sums.
+  void backward_with(const ops::detail::NormBackwardPlan& plan, rt::DeviceBuffer<float>& partial,
+                     rt::StreamRef st) {
+    const bool layer = kind == NormKind::layer_norm;
+    const ops::NormBackwardParams p{kind, dt, s.cols, true, layer, s.rows};
+    ops::detail::launch_norm_backward(
+        p, plan, dy.data(), x.data(), w.data(), layer ? mean.data() : nullptr, rstd.data(),
+        dx.data(), partial.data(), dw.data(), layer ? db.data() : nullptr, false, dx.device(), st);
+  }
+
   void backward(rt::StreamRef st) {
     ops::NormBackwardArgs<T> a{
         .weight = &w, .rstd = &rstd, .dweight = &dw, .workspace = &workspace};
@@ -210,9 +227,6 @@ int main(int argc, char** argv) try {
                   "' (besides the bench flags: --dtypes LIST, --shapes LIST, --kinds LIST, "
                   "--residual, --backward, --sweep)");
     }
-  }
-  if (backward && sweep) {
-    throw Error("norm: --sweep times the forward's candidates; leave out --backward");
   }
   if (backward && residual) {
     throw Error("norm: --residual is a forward variant; its backward is the plain backward");
@@ -344,9 +358,71 @@ int main(int argc, char** argv) try {
             }
           }
 #endif
+          // --sweep over the backward's candidates: each timed as a call runs it, its dx,
+          // dweight and dbias first compared with the op's own kernel's.
+          std::vector<std::shared_ptr<const ops::NormBackwardFactory::KernelType>> swept;
+          std::vector<std::unique_ptr<ops::detail::NormBackwardPlan>> plans;
+          std::vector<std::unique_ptr<rt::DeviceBuffer<float>>> partials;
+          if (sweep && backward) {
+            auto& factory = ops::norm_backward_factory();
+            const ops::NormBackwardParams p{kind, dt, s.cols, true, layer, s.rows};
+            ops::NormBackwardParams bucket = p;
+            bucket.rows = ops::detail::row_bucket(s.rows);
+            const auto configs = factory.configs(bucket, props);
+            auto built = factory.build_all(bucket, configs, gpu);
+            const std::vector<T> dx_ref = pr.dx.to_vector(), dw_ref = pr.dw.to_vector();
+            const std::vector<T> db_ref = layer ? pr.db.to_vector() : std::vector<T>{};
+            // Throws where `got` is more than 2% of |want| + 1 from `want`.
+            auto differs = [&](const std::vector<T>& got, const std::vector<T>& want,
+                               const char* what) {
+              for (std::size_t i = 0; i < want.size(); ++i) {
+                const double a = decode(dt, reinterpret_cast<const unsigned char*>(&want[i]));
+                const double b = decode(dt, reinterpret_cast<const unsigned char*>(&got[i]));
+                if (!(std::fabs(a - b) <= 2e-2 * (std::fabs(a) + 1.0))) {
+                  throw Error(fmt::format("its {} differs from the op's at {}: {} against {}", what,
+                                          i, b, a));
+                }
+              }
+            };
+            for (std::size_t i = 0; i < configs.size(); ++i) {
+              const std::string kname = factory.kernel_name(bucket, configs[i]);
+              if (kname == name) continue;
+              try {
+                if (ops::detail::norm_backward_split(p, configs[i])) {
+                  throw Error(
+                      "multi pass with the sums runs as the call's split plan, as every "
+                      "such candidate does");
+                }
+                auto k = built[i].kernel;
+                if (!k) throw Error(built[i].reason);
+                auto plan = std::make_unique<ops::detail::NormBackwardPlan>(
+                    ops::detail::norm_backward_plan_for(p, *k, gpu));
+                auto partial = std::make_unique<rt::DeviceBuffer<float>>(
+                    std::size_t(std::max<std::int64_t>(1, plan->partial_floats)), gpu);
+                pr.dx.fill_bytes(0xff);
+                pr.dw.fill_bytes(0xff);
+                if (layer) pr.db.fill_bytes(0xff);
+                pr.backward_with(*plan, *partial, rt::StreamRef{});
+                gpu.synchronize();
+                differs(pr.dx.to_vector(), dx_ref, "dx");
+                differs(pr.dw.to_vector(), dw_ref, "dweight");
+                if (layer) differs(pr.db.to_vector(), db_ref, "dbias");
+                const ops::detail::NormBackwardPlan* run = plan.get();
+                rt::DeviceBuffer<float>* ws = partial.get();
+                bench.add(
+                    kname, [&, run, ws](rt::StreamRef st) { pr.backward_with(*run, *ws, st); },
+                    bytes);
+                swept.push_back(std::move(k));
+                plans.push_back(std::move(plan));
+                partials.push_back(std::move(partial));
+              } catch (const std::exception& e) {
+                std::printf("sweep: %s left out: %s\n", kname.c_str(), e.what());
+              }
+            }
+          }
           // --sweep: every candidate config, compiled in parallel through the kernel cache,
           // each checked as the op's own kernel was before it is timed.
-          if (sweep) {
+          if (sweep && !backward) {
             auto& factory = ops::norm_factory();
             const NormParams bucket{kind, dt, s.cols, residual, ops::detail::row_bucket(s.rows)};
             const auto configs = factory.configs(bucket, props);

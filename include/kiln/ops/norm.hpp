@@ -643,8 +643,12 @@ inline NormBackwardPlan norm_backward_split_plan(const NormBackwardParams& p,
   return plan;
 }
 
-inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
-  const auto& k = norm_backward_kernel(p, device);
+/// The plan of a call of `p` that runs backward kernel `k` (one of the factory's for p,
+/// kept alive by the caller): `k` over its grid, the column sum of its partial rows; or,
+/// where `k` is multi pass with dweight or dbias, the split plan (which does not run `k`).
+inline NormBackwardPlan norm_backward_plan_for(const NormBackwardParams& p,
+                                               const NormBackwardFactory::KernelType& k,
+                                               const rt::Device& device) {
   const NormConfig& c = k.config();
   if (norm_backward_split(p, c)) return norm_backward_split_plan(p, device);
   const std::int64_t sums = std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad);
@@ -656,6 +660,12 @@ inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt
   plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
   plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
   return plan;
+}
+
+/// The plan of a call of `p` on `device`: norm_backward_plan_for the kernel the factory
+/// looks up (and tunes) for p's row bucket.
+inline NormBackwardPlan norm_backward_plan(const NormBackwardParams& p, const rt::Device& device) {
+  return norm_backward_plan_for(p, norm_backward_kernel(p, device), device);
 }
 
 /// Launches what `plan` says a backward call of `p` launches, on `stream`: dy, x, dx of
