@@ -45,7 +45,10 @@
 // (in the multi pass both passes read it, and the write comes after the row's reduction).
 #include "kiln/device/block.hpp"
 #include "kiln/device/cluster.hpp"
+#include "kiln/device/global_memory.hpp"
 #include "kiln/device/half.hpp"
+#include "kiln/device/shared_memory.hpp"
+#include "kiln/device/split_rows.hpp"
 #include "spec.hpp"
 
 namespace norms {  // not "norm": CUDA's math library has a function of that name
@@ -499,6 +502,264 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 
 }  // namespace norms
 
+#ifdef NORM_SPLIT
+// Split (NormStrategy::split): rows too long for a block's registers (64 x 1M), shared by
+// the whole GPU as the forward's split rows are (kernels/norm.cu says how the rounds go):
+// a persistent grid (a cooperative launch) walks the rows' slices of kSplitVecs vectors
+// in rounds, block b reading slice s = t * grid + b in round t and publishing its sums,
+// sum(g) (LayerNorm) and sum(g · (h - mean)), in the slots of s, then writing dx of the
+// slice it read a round before, whose row's sums are in by then. The grid is a whole
+// multiple of kSlices blocks (NormConfig::grid_blocks), so that block b takes slice
+// b % kSlices of every row it reads: its columns are the same in every round. It holds
+// their weights in registers, and sums their dy · x̂ and dy over its rows in shared memory
+// (f32, each thread its own elements: no barrier), and leaves them as the partial row
+// b / kSlices. The read loads h and dy with evict_last, the write loads them again (from
+// L2) with evict_first, as the forward's second read.
+namespace norms {
+
+constexpr int kSplitVecs = kThreadsPerRow * kIters;  // a slice's vectors
+constexpr int kSlices = (kVecs + kSplitVecs - 1) / kSplitVecs;  // a row's
+// Slot words a slice: LayerNorm's sum(g), then (both) sum(g · (h - mean)).
+constexpr int kSlotWords = kRms ? 1 : 2;
+constexpr int kRowWords = kSlices * kSlotWords;
+constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
+using RowSlots = kiln::SplitRowSlots<kSlices, kSlotWords>;
+// Warp 0 loads its row's slots with the slices' loads where they are few (the forward's
+// rule: more than 4 words a lane, loaded that early, spilled).
+constexpr bool kEarlySlots = RowSlots::lane_slices * kSlotWords <= 4;
+// The f32 sums of dweight and dbias: float quads of each vector's elements.
+constexpr int kQuads = kVec / 4;
+using Quad = kiln::Vec<float, 4>;
+static_assert(RowSlots::lane_slices * kSlotWords <= 8, "warp 0 holds a row's slots");
+static_assert(sizeof(Vector) == 16 && kVec % 4 == 0, "split slices are read in 16-byte vectors");
+static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slice at a time");
+
+KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
+  return reinterpret_cast<const Vector*>(p);
+}
+
+/// The block's dynamic shared memory, each thread's own parts side by side with the other
+/// threads' (no barrier: each thread reads only what it wrote): its weights, vector i at
+/// i * kThreadsPerRow + tid, then its f32 sums of dweight and dbias, quad q of vector i of
+/// sum `which` (0: dweight, 1: dbias when both) at ((which * kIters + i) * kQuads + q) *
+/// kThreadsPerRow + tid. (The weights held in registers spilled 4 to 56 bytes a thread
+/// under the launch bounds of 2 or 4 blocks an SM.)
+KILN_DEVICE KILN_FORCEINLINE Vector& weight_vector(int i, int tid) {
+  return static_cast<Vector*>(kiln::dynamic_shared_memory())[i * kThreadsPerRow + tid];
+}
+KILN_DEVICE KILN_FORCEINLINE Quad& sum_quad(int which, int i, int q, int tid) {
+  Quad* sums = reinterpret_cast<Quad*>(&weight_vector(kIters, 0));
+  return sums[((which * kIters + i) * kQuads + q) * kThreadsPerRow + tid];
+}
+
+/// Vector i of the read slice: its part of the row's Sums, and its dy · x̂ and dy added to
+/// the thread's sums. (bf16 and f16 pairs converted together, pair by pair inside the
+/// arithmetic, kiln::to_float_pair: element by element, bf16 rows spilled 200 to 480 bytes
+/// a thread on sm_90.)
+KILN_DEVICE KILN_FORCEINLINE void split_read(const Args& a, int i, int tid, const Vector& h,
+                                             const Vector& dy, const Vector& w, Stats s,
+                                             Sums& part) {
+#pragma unroll
+  for (int q = 0; q < kQuads; ++q) {
+    Quad dw, db;
+    if constexpr (kWeightGrad) dw = sum_quad(0, i, q, tid);
+    if constexpr (kBiasGrad) db = sum_quad(kWeightGrad, i, q, tid);
+#pragma unroll
+    for (int e = 0; e < 4; e += 2) {
+      const int j = 4 * q + e;
+      float h0, h1, d0, d1, w0 = 1.0f, w1 = 1.0f;
+      kiln::to_float_pair(h.v, j, h0, h1);
+      kiln::to_float_pair(dy.v, j, d0, d1);
+      if (a.weight) kiln::to_float_pair(w.v, j, w0, w1);
+      const float c0 = h0 - s.mean, c1 = h1 - s.mean;
+      add_sums(part, d0 * w0, c0);
+      add_sums(part, d1 * w1, c1);
+      if constexpr (kWeightGrad) {
+        dw[e] += d0 * (c0 * s.rstd);
+        dw[e + 1] += d1 * (c1 * s.rstd);
+      }
+      if constexpr (kBiasGrad) {
+        db[e] += d0;
+        db[e + 1] += d1;
+      }
+    }
+    if constexpr (kWeightGrad) sum_quad(0, i, q, tid) = dw;
+    if constexpr (kBiasGrad) sum_quad(kWeightGrad, i, q, tid) = db;
+  }
+}
+
+/// dx of vector (h, dy) of a written slice, from its row's statistics and Sums (b already
+/// times rstd).
+KILN_DEVICE KILN_FORCEINLINE Vector split_gradient(const Args& a, const Vector& h,
+                                                   const Vector& dy, const Vector& w, Stats s,
+                                                   Sums total) {
+  const float mean_g = total.a * kInvCols;
+  const float mean_gx = total.b * kInvCols;
+  Vector o;
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float h0, h1, d0, d1, w0 = 1.0f, w1 = 1.0f;
+    kiln::to_float_pair(h.v, j, h0, h1);
+    kiln::to_float_pair(dy.v, j, d0, d1);
+    if (a.weight) kiln::to_float_pair(w.v, j, w0, w1);
+    const float x0 = (h0 - s.mean) * s.rstd, x1 = (h1 - s.mean) * s.rstd;
+    const float g0 = d0 * w0, g1 = d1 * w1;
+    const float r0 = kRms ? g0 - x0 * mean_gx : g0 - mean_g - x0 * mean_gx;
+    const float r1 = kRms ? g1 - x1 * mean_gx : g1 - mean_g - x1 * mean_gx;
+    kiln::from_float_pair(s.rstd * r0, s.rstd * r1, o.v, j);
+  }
+  return o;
+}
+
+/// Writes the thread's sums of sum `Which` into the block's partial row.
+template <int Which>
+KILN_DEVICE KILN_FORCEINLINE void write_split_partial(const Args& a, long long p, COLV first,
+                                                      int tid) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (!in_row<kSplitVecs>(c)) continue;
+    float v[kVec];
+#pragma unroll
+    for (int q = 0; q < kQuads; ++q) {
+      const Quad u = sum_quad(Which, i, q, tid);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) v[4 * q + e] = u[e];
+    }
+    kiln::store_run<kVec>(partial_at(a, Which, p, c, 0), v);
+  }
+}
+
+KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots,
+                                             unsigned long long* next_slots) {
+  // Per buffer (by the round's parity): each warp's two sums, then the row's.
+  __shared__ float scratch[2][2 * kWarps + 2];
+  const int tid = kiln::thread_index();
+  const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
+  const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
+  // The block's columns, the same in every row (the grid: a multiple of kSlices blocks).
+  const int slice = kiln::block_index() % kSlices;
+  const COLV first(slice * kSplitVecs + tid);
+  if constexpr (kSums) {
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+#pragma unroll
+      for (int q = 0; q < kQuads; ++q) {
+        if constexpr (kWeightGrad) sum_quad(0, i, q, tid) = Quad{};
+        if constexpr (kBiasGrad) sum_quad(kWeightGrad, i, q, tid) = Quad{};
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {  // the block's weights (where there are)
+    const COLV c = first + COLV(i * kThreadsPerRow);
+    if (a.weight && in_row<kSplitVecs>(c)) {
+      weight_vector(i, tid) = kiln::load_vector<kVec>(In(a.weight)[c]);
+    }
+  }
+  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one.)
+  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  for (long long t = 0;; ++t) {
+    const kiln::SplitRound r = rounds.round(t);
+    if (r.done) break;
+    float* red = scratch[r.parity];
+    const long long row = r.read / kSlices, out_row = r.written / kSlices;
+    const long long start = row * kCols, out_start = out_row * kCols;
+    Vector h[kIters], dy[kIters], out_h[kIters], out_dy[kIters];
+    Stats s{0.0f, 0.0f}, out_s{0.0f, 0.0f};
+    if (r.reads) {
+      s = stats_of(a, ROW((int)row));
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        h[i] = kiln::load_hinted(as_vector(In(a.h + start)[c].ptr()), keep);
+        dy[i] = kiln::load_hinted(as_vector(In(a.dy + start)[c].ptr()), keep);
+      }
+    }
+    if (r.writes) {
+      out_s = stats_of(a, ROW((int)out_row));
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        out_h[i] = kiln::load_hinted(as_vector(In(a.h + out_start)[c].ptr()), once);
+        out_dy[i] = kiln::load_hinted(as_vector(In(a.dy + out_start)[c].ptr()), once);
+      }
+    }
+    const unsigned long long* row_slots = slots + out_row * kRowWords;
+    RowSlots got;
+    if (kEarlySlots && r.writes && warp == 0) got.load(row_slots, lane);
+    if (r.reads) {
+      Sums part{0.0f, 0.0f};
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        split_read(a, i, tid, h[i], dy[i], weight_vector(i, tid), s, part);
+      }
+      part.b = kiln::warp_sum(part.b);
+      if constexpr (!kRms) part.a = kiln::warp_sum(part.a);
+      if (lane == 0) {
+        red[2 * warp] = part.a;
+        red[2 * warp + 1] = part.b;
+      }
+    }
+    kiln::sync_threads();
+    if (warp == 0) {
+      if (r.reads) {
+        const float sa = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
+        const float sb = kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
+        if (lane == 0) {
+          const long long at = r.read * kSlotWords;
+          if constexpr (!kRms) kiln::store_relaxed(slots + at, kiln::split_slot_word(sa));
+          kiln::store_relaxed(slots + at + kSlotWords - 1, kiln::split_slot_word(sb));
+          if (next_slots) {  // the same words, for the next launch
+#pragma unroll
+            for (int j = 0; j < kSlotWords; ++j) next_slots[at + j] = 0;
+          }
+        }
+      }
+      if (r.writes) {
+        if (!kEarlySlots) got.load(row_slots, lane);
+        got.wait(row_slots, lane);
+        Sums total{0.0f, 0.0f};  // each lane's slices in order, then the lanes'
+#pragma unroll
+        for (int k = 0; k < RowSlots::lane_slices; ++k) {
+          if (!got.has(k, lane)) continue;
+          if constexpr (!kRms) total.a += got.value(k, 0);
+          total.b += got.value(k, kSlotWords - 1);
+        }
+        if constexpr (!kRms) total.a = kiln::warp_sum(total.a);
+        total.b = kiln::warp_sum(total.b);
+        if (lane == 0) {
+          red[2 * kWarps] = total.a;
+          red[2 * kWarps + 1] = total.b;
+        }
+      }
+    }
+    kiln::sync_threads();
+    if (r.writes) {
+      Sums total{red[2 * kWarps], red[2 * kWarps + 1]};
+      total.b *= out_s.rstd;
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        const Vector d = split_gradient(a, out_h[i], out_dy[i], weight_vector(i, tid), out_s, total);
+        kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.dx + out_start)[c].ptr()), d, once);
+      }
+    }
+  }
+  // The block's partial row: its group of blocks' (rows group, group + groups, ...).
+  const long long p = kiln::block_index() / kSlices;
+  if constexpr (kWeightGrad) write_split_partial<0>(a, p, first, tid);
+  if constexpr (kBiasGrad) write_split_partial<kWeightGrad>(a, p, first, tid);
+}
+
+}  // namespace norms
+#endif
+
 /// dy, h, dx: rows x kCols elements, row-major, each row starting at a multiple of kVec
 /// elements from a 16-byte aligned base; weight: kCols elements, 16-byte aligned (or
 /// null); mean, rstd: rows floats; partial: (kWeightGrad + kBiasGrad) x grid x kCols
@@ -507,10 +768,25 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 /// in each row (sum_parts 0 otherwise). Launched with kThreadsPerRow x kRowsPerBlock threads and
 /// any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1); with clusters, kCluster times
 /// that many clusters' blocks, in clusters of kCluster blocks along x (partial: a row each).
+#if defined(NORM_SPLIT)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
+#else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
+#endif
     KILN_KERNEL_NAME(const norms::Elem* dy, const norms::Elem* h, const norms::Elem* weight,
                      const float* mean, const float* rstd, norms::Elem* dx, float* partial,
-                     int rows, int sum_parts) {
+                     int rows, int sum_parts, unsigned long long* slots,
+                     unsigned long long* next_slots) {
+  (void)slots;  // split configs' only
+  (void)next_slots;
+#if defined(NORM_SPLIT)
+  const norms::Args a{dy,      h,
+                      weight,  mean,
+                      rstd,    dx,
+                      partial, (long long)(kiln::grid_size() / norms::kSlices),
+                      sum_parts};
+  norms::split_pass(a, rows, slots, next_slots);
+#else
   const norms::Args a{
       dy, h, weight, mean, rstd, dx, partial, (long long)(kiln::grid_size() / kCluster), sum_parts};
   if constexpr (kMultiPass) {
@@ -518,4 +794,5 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
   } else {
     norms::one_pass(a, rows);
   }
+#endif
 }

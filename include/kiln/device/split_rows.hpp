@@ -20,6 +20,9 @@
 
 #include "../detail/portability.hpp"
 #include "thread.hpp"
+#if KILN_GPU_COMPILER
+#include "global_memory.hpp"
+#endif
 
 namespace kiln {
 
@@ -43,6 +46,63 @@ KILN_HOST_DEVICE constexpr SplitRound split_round(long long t, long long grid, l
 }
 
 #if KILN_GPU_COMPILER
+/// A slot word: a float published in the low half of a 64-bit word whose high half holds
+/// the tag (a zero word is one no block has written yet).
+inline constexpr unsigned long long split_slot_tag = 1ull << 32;
+KILN_DEVICE KILN_FORCEINLINE unsigned long long split_slot_word(float v) {
+  return split_slot_tag | __float_as_uint(v);
+}
+KILN_DEVICE KILN_FORCEINLINE float split_slot_float(unsigned long long w) {
+  return __uint_as_float((unsigned)w);
+}
+
+/// A row's slot words as one warp gathers them: `Words` a slice, lane l holding those of
+/// slices l, l + warp_size, ... (a row of `Slices` slices). load() issues the loads (a
+/// word may not be there yet), wait() spins until every word carries the tag:
+///
+///   kiln::SplitRowSlots<kSlices, 2> got;
+///   got.load(slots + row * kSlices * 2, lane);   // early, with the slice's loads
+///   ...
+///   got.wait(slots + row * kSlices * 2, lane);
+///   for (int k = 0; k < got.lane_slices; ++k)
+///     if (got.has(k, lane)) sum += got.value(k, 0);   // slice k * warp_size + lane's
+template <int Slices, int Words>
+struct SplitRowSlots {
+  static constexpr int lane_slices = (Slices + warp_size - 1) / warp_size;
+  unsigned long long word[lane_slices * Words];
+
+  /// Whether the lane holds a k-th slice.
+  static KILN_DEVICE KILN_FORCEINLINE bool has(int k, int lane) {
+    return k * warp_size + lane < Slices;
+  }
+  KILN_DEVICE KILN_FORCEINLINE void load(const unsigned long long* row, int lane) {
+#pragma unroll
+    for (int k = 0; k < lane_slices; ++k) {
+#pragma unroll
+      for (int j = 0; j < Words; ++j) {
+        if (has(k, lane)) word[k * Words + j] = load_relaxed(row + (k * warp_size + lane) * Words + j);
+      }
+    }
+  }
+  KILN_DEVICE KILN_FORCEINLINE void wait(const unsigned long long* row, int lane) {
+#pragma unroll
+    for (int k = 0; k < lane_slices; ++k) {
+      if (!has(k, lane)) continue;
+#pragma unroll
+      for (int j = 0; j < Words; ++j) {
+        unsigned long long& w = word[k * Words + j];
+        while ((w >> 32) != (split_slot_tag >> 32)) {
+          w = load_relaxed(row + (k * warp_size + lane) * Words + j);
+        }
+      }
+    }
+  }
+  /// Word j of the lane's k-th slice, as a float.
+  KILN_DEVICE KILN_FORCEINLINE float value(int k, int j) const {
+    return split_slot_float(word[k * Words + j]);
+  }
+};
+
 /// This block's rounds over `total` slices, rows of `row_slices`. A grid of fewer blocks
 /// than `row_slices` may spread a row over three rounds, whose first would wait forever on
 /// slices no block has read: constructing the rounds traps instead (a grid one block short

@@ -367,7 +367,25 @@ namespace detail {
 /// A grid over every row group (cluster_blocks blocks each, in clusters of that many):
 /// the factory's launch (no partial sums to bound).
 inline rt::LaunchConfig norm_backward_launch(const NormBackwardParams& p, const NormConfig& c) {
-  return norm_launch(norm_forward(p), c);
+  rt::LaunchConfig lc = norm_launch(norm_forward(p), c);
+  if (c.strategy == NormStrategy::split) {  // the blocks' sums of dweight and dbias
+    lc.shared_bytes = unsigned(norm_backward_split_shared_bytes(p, c));
+  }
+  return lc;
+}
+
+/// The backward's split candidates kiln offers for `p` on `d`: norm_backward_split_configs
+/// where `d` has_split_rows, none elsewhere.
+inline std::vector<NormConfig> norm_backward_split_candidates(const NormBackwardParams& p,
+                                                              const rt::DeviceProperties& d) {
+  if (!has_split_rows(d)) return {};
+  return norm_backward_split_configs(p, warp_size(d), d.multiprocessors,
+                                     std::int64_t(d.shared_per_multiprocessor));
+}
+
+/// The slot words a backward split launch of `c` over `p` exchanges its sums through.
+inline std::size_t norm_backward_split_words(const NormBackwardParams& p, const NormConfig& c) {
+  return norm_split_words(norm_forward(p), c);
 }
 
 /// The blocks a backward launch takes: one per row group (cluster_blocks per row with
@@ -380,6 +398,7 @@ inline rt::LaunchConfig norm_backward_launch(const NormBackwardParams& p, const 
 /// runs at once where the driver says (rt::max_active_clusters), else 0.
 inline std::int64_t norm_backward_blocks(const NormBackwardParams& p, const NormConfig& c,
                                          const rt::DeviceProperties& d, int fit = 0) {
+  if (c.strategy == NormStrategy::split) return c.grid_blocks;  // the persistent grid
   const std::int64_t k = std::max(1, c.cluster_blocks);
   const std::int64_t groups = std::max<std::int64_t>(1, ceil_div(p.rows, c.rows_per_block));
   if (!p.weight_grad && !p.bias_grad) return groups * k;
@@ -391,11 +410,21 @@ inline std::int64_t norm_backward_blocks(const NormBackwardParams& p, const Norm
   return std::min(groups, resident) * k;
 }
 
+/// The partial rows of dweight (and of dbias) a backward launch over `blocks` blocks of
+/// config `c` leaves: one a block, a cluster, or (split) a row's slices' worth of blocks.
+inline std::int64_t norm_backward_partial_rows(const NormBackwardParams& p, const NormConfig& c,
+                                               std::int64_t blocks) {
+  if (c.strategy == NormStrategy::split) {
+    return blocks / std::max<std::int64_t>(1, norm_split_slices(norm_forward(p), c));
+  }
+  return blocks / std::max(1, c.cluster_blocks);
+}
+
 /// The floats of partial sums of dweight and dbias a backward launch over `blocks`
-/// blocks of config `c` leaves: a partial row of each a block, or a cluster.
+/// blocks of config `c` leaves: its partial rows of each.
 inline std::int64_t norm_backward_partial_floats(const NormBackwardParams& p, const NormConfig& c,
                                                  std::int64_t blocks) {
-  return blocks / std::max(1, c.cluster_blocks) * std::int64_t(p.cols) *
+  return norm_backward_partial_rows(p, c, blocks) * std::int64_t(p.cols) *
          (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
 }
 
@@ -450,23 +479,47 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 7,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+      .version = 8,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
                      // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
                      // the sums, multi pass timed as the call splits it; 7: bf16 holds its
-                     // weights
+                     // weights; 8: split configs, and the kernel's slots parameters
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
-            return norm_backward_configs(p, warp_size(d), has_clusters(d));
+            std::vector<NormConfig> out = norm_backward_configs(p, warp_size(d), has_clusters(d));
+            const auto split = norm_backward_split_candidates(p, d);
+            out.insert(out.end(), split.begin(), split.end());
+            return out;
           },
       .spec =
           [](const NormBackwardParams& p, const NormConfig& c, const rt::DeviceProperties& d) {
             validate_norm_backward(p);
             validate_norm_backward_config(p, c, warp_size(d));
+            const std::string what = std::string("kiln: ") + norm_name(p.kind) +
+                                     " backward config " + nlohmann::json(c).dump();
             if (c.cluster_blocks > 1 && !has_clusters(d)) {
-              throw Error(std::string("kiln: ") + norm_name(p.kind) + " backward config " +
-                          nlohmann::json(c).dump() +
-                          ": clusters need an sm_90 (or later) NVIDIA device, not " + d.arch);
+              throw Error(what + ": clusters need an sm_90 (or later) NVIDIA device, not " +
+                          d.arch);
+            }
+            if (c.strategy == NormStrategy::split) {
+              if (!has_split_rows(d)) {
+                throw Error(what + ": split rows need an sm_80 (or later) NVIDIA device, not " +
+                            d.arch);
+              }
+              const std::int64_t bytes = norm_backward_split_shared_bytes(p, c);
+              if (c.blocks_per_sm * (bytes + 2048) > std::int64_t(d.shared_per_multiprocessor) ||
+                  bytes > std::int64_t(d.shared_per_block_optin)) {
+                throw Error(what + ": " + std::to_string(c.blocks_per_sm) + " blocks of " +
+                            std::to_string(bytes) + " bytes of shared memory do not fit an SM of " +
+                            d.name + " (" + std::to_string(d.shared_per_multiprocessor) +
+                            " bytes); take fewer blocks an SM or shorter slices");
+              }
+              if (c.grid_blocks > std::int64_t(d.multiprocessors) * c.blocks_per_sm) {
+                throw Error(what + ": a grid of " + std::to_string(c.grid_blocks) +
+                            " blocks is not resident at once on " +
+                            std::to_string(d.multiprocessors) + " SMs of " +
+                            std::to_string(c.blocks_per_sm) + " blocks");
+              }
             }
             return norm_backward_spec(p, c);
           },
@@ -490,8 +543,10 @@ inline NormBackwardFactory::Description norm_backward_description() {
         // Partial sums for the config with the most of them (a block's row slots, the grid).
         std::int64_t most = 0;
         const rt::DeviceProperties props = device.properties();
-        const std::vector<NormConfig> configs =
+        std::vector<NormConfig> configs =
             norm_backward_configs(timed, warp_size(props), has_clusters(props));
+        const auto split_rows = norm_backward_split_candidates(timed, props);
+        configs.insert(configs.end(), split_rows.begin(), split_rows.end());
         for (const NormConfig& c : configs) {
           most = std::max(
               most, norm_backward_partial_floats(timed, c, norm_backward_blocks(timed, c, props)));
@@ -510,7 +565,9 @@ inline NormBackwardFactory::Description norm_backward_description() {
           grads = tuning_buffer(2 * tuning_bytes(p.dtype, p.cols, 1), device, false);
         }
         auto partial = std::make_shared<rt::DeviceBuffer<float>>(std::size_t(most), device);
-        return [in, dx, w, stats, partial, timed, props, split, grads](
+        // Split configs' slots: two buffers of each config's words, used in turns.
+        auto slots = std::make_shared<TuningSlots>(device);
+        return [in, dx, w, stats, partial, timed, props, split, grads, slots](
                    const NormBackwardFactory::KernelType& k, rt::StreamRef s) {
           const void* dy = in->data();
           float* mean = timed.kind == NormKind::layer_norm ? stats->data() : nullptr;
@@ -526,10 +583,18 @@ inline NormBackwardFactory::Description norm_backward_description() {
           lc.grid = rt::Dim3(norm_backward_blocks(
               timed, k.config(), props, norm_backward_fit(timed, k.config(), k.function())));
           lc.stream = s;
-          k.launch(lc, dy, dy, static_cast<const void*>(w->data()), static_cast<const float*>(mean),
-                   rstd, static_cast<void*>(dx->data()),
-                   timed.weight_grad || timed.bias_grad ? partial->data() : nullptr,
-                   int(timed.rows), 0);
+          auto launch = [&](std::uint64_t* own, std::uint64_t* next) {
+            k.launch(lc, dy, dy, static_cast<const void*>(w->data()),
+                     static_cast<const float*>(mean), rstd, static_cast<void*>(dx->data()),
+                     timed.weight_grad || timed.bias_grad ? partial->data() : nullptr,
+                     int(timed.rows), 0, own, next);
+          };
+          if (k.config().strategy == NormStrategy::split) {
+            slots->launch(norm_backward_split_words(timed, k.config()), s,
+                          std::string(norm_name(timed.kind)) + " backward", launch);
+          } else {
+            launch(nullptr, nullptr);
+          }
         };
       },
   };
@@ -657,7 +722,7 @@ inline NormBackwardPlan norm_backward_plan_for(const NormBackwardParams& p,
   plan.backward = &k;
   plan.blocks =
       norm_backward_blocks(p, c, device.properties(), norm_backward_fit(p, c, k.function()));
-  plan.partial_rows = sums > 0 ? plan.blocks / std::max(1, c.cluster_blocks) : 0;
+  plan.partial_rows = sums > 0 ? norm_backward_partial_rows(p, c, plan.blocks) : 0;
   plan.partial_floats = norm_backward_partial_floats(p, c, plan.blocks);
   return plan;
 }
@@ -699,14 +764,24 @@ inline void launch_norm_backward(const NormBackwardParams& p, const NormBackward
                              whole ? dweight : nullptr, whole ? dbias : nullptr, row_sums,
                              int(p.rows), int(plan.groups.rows_per_group));
   }
+  SplitSlots split;  // (held until the launch is queued)
+  if (k.config().strategy == NormStrategy::split) {
+    split = split_slots(device, stream, norm_backward_split_words(plan.backward_params, k.config()),
+                        std::string(norm_name(p.kind)) + " backward");
+  }
+  std::uint64_t* slots = split.data();
+  std::uint64_t* next_slots = split.next();
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const NormBackwardParams& bp = plan.backward_params;
     const rt::LaunchInfo info{nlohmann::json(bp).dump(), k.launch_info().config,
                               norm_backward_factory().bytes(bp), norm_backward_factory().flops(bp)};
-    k.launch(lc, info, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts);
+    k.launch(lc, info, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts, slots,
+             next_slots);
   } else {
-    k.launch(lc, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts);
+    k.launch(lc, dy, x, weight, mean, rstd, dx, kernel_partial, int(p.rows), sum_parts, slots,
+             next_slots);
   }
+  split.launched();
   if ((!p.weight_grad && !p.bias_grad) || whole) return;
   // dweight and dbias from the plan.partial_rows partial rows.
   const auto& sum = column_sum_factory().get({p.dtype, p.cols}, device);

@@ -375,14 +375,79 @@ inline std::int64_t norm_backward_register_bytes(std::int64_t threads_per_block)
   return softmax_register_bytes(threads_per_block) * 3 / 2;
 }
 
+/// The shapes of the backward's split candidates: (threads a block, vectors a thread a
+/// slice, blocks an SM). Its threads hold the slice they read and the one they write, h
+/// and dy of each, and their weights: 4 vectors of each by blocks of 256 or 128 threads
+/// that share an SM with another one or three, 8 by blocks alone (or two of 128).
+inline constexpr int norm_backward_split_shapes[4][3] = {
+    {256, 4, 2}, {128, 4, 4}, {256, 8, 1}, {128, 8, 2}};
+
+/// The dynamic shared memory a backward split block of `c` takes: its slice's weights (16
+/// bytes a vector), and the f32 sums of dweight and dbias (those `p` asks for) of its
+/// slice's elements.
+inline std::int64_t norm_backward_split_shared_bytes(const NormBackwardParams& p,
+                                                     const NormConfig& c) {
+  const std::int64_t vectors = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return vectors * 16 +
+         vectors * c.vector_width * 4 * (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+}
+
+/// The grid of a backward split config of `threads` x `vectors` a slice and `blocks_per_sm`
+/// on a device of `multiprocessors` SMs: the most whole multiples of a row's slices that
+/// many blocks hold (each block takes the same slice of every row it reads), 0 where
+/// they hold none.
+inline std::int32_t norm_backward_split_grid(const NormBackwardParams& p, int threads, int vectors,
+                                             int blocks_per_sm, int multiprocessors) {
+  NormConfig c;
+  c.threads_per_row = threads;
+  c.vector_width = int(16 / gen::size_of(p.dtype));
+  c.vectors_per_thread = vectors;
+  const std::int64_t slices = split_slices(p.cols, c);
+  if (slices < 1) return 0;
+  return std::int32_t(std::int64_t(multiprocessors) * blocks_per_sm / slices * slices);
+}
+
+/// Throws kiln::Error unless split config `c` can run the backward of `p`: the forward's
+/// split rules (split_rule_broken, with the forward's slot words), a grid of whole
+/// multiples of a row's slices, and at most 128 KiB of sums a block. (Whether the device
+/// holds blocks_per_sm such blocks an SM is the factory's to check: it knows the device.)
+inline void validate_norm_backward_split_config(const NormBackwardParams& p, const NormConfig& c,
+                                                int warp_size) {
+  auto fail = [&](const std::string& rule) {
+    throw Error(std::string("kiln: ") + norm_name(p.kind) + " backward config " +
+                nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump() + ": " + rule);
+  };
+  const NormParams forward = norm_forward(p);
+  const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
+                                             norm_split_slot_words(forward),
+                                             norm_split_lane_words(forward));
+  if (!rule.empty()) fail(rule);
+  const std::int64_t slices = split_slices(p.cols, c);
+  if (c.grid_blocks % slices != 0) {
+    fail("the backward's split grid is a whole multiple of a row's " + std::to_string(slices) +
+         " slices (each block takes the same columns of every row), not " +
+         std::to_string(c.grid_blocks) + " blocks");
+  }
+  if (norm_backward_split_shared_bytes(p, c) > 128 * 1024) {
+    fail("a split block's sums of dweight and dbias take " +
+         std::to_string(norm_backward_split_shared_bytes(p, c)) +
+         " bytes of shared memory, more than 131072; take shorter slices");
+  }
+}
+
 /// Throws kiln::Error unless `c` is a config the backward kernel can run `p` with: the
-/// forward's rules, and a one-pass thread holds at most norm_backward_register_bytes.
+/// forward's rules, and a one-pass thread holds at most norm_backward_register_bytes;
+/// split configs: validate_norm_backward_split_config.
 inline void validate_norm_backward_config(const NormBackwardParams& p, const NormConfig& c,
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
-  if (c.strategy == NormStrategy::split || c.blocks_per_sm != 0 || c.grid_blocks != 0) {
-    throw Error(what + ": the backward runs one_pass or multi_pass; split rows are the forward's");
+  if (c.strategy == NormStrategy::split) {
+    validate_norm_backward_split_config(p, c, warp_size);
+    return;
+  }
+  if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
+    throw Error(what + ": blocks_per_sm and grid_blocks are split configs' (0 for the others)");
   }
   try {
     validate_softmax_config(norm_row(norm_forward(p)), to_softmax(c), warp_size);
@@ -482,6 +547,34 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
   return out;
 }
 
+/// The backward's split candidates for `p` on a device of `multiprocessors` SMs with
+/// `shared_per_sm` bytes of shared memory an SM (`norm_backward_split_shapes`, rows of 64 KiB
+/// and more, NVIDIA GPUs): those the rules allow and whose blocks_per_sm blocks an SM fit
+/// its shared memory (their sums, and 2 KiB a block for the static scratch and what the
+/// driver keeps).
+/// Tuning candidates only: the heuristic does not take them.
+inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardParams& p,
+                                                           int warp_size, int multiprocessors,
+                                                           std::int64_t shared_per_sm) {
+  std::vector<NormConfig> out;
+  if (warp_size != 32 || multiprocessors < 1) return out;
+  if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
+  const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
+  for (const auto& t : norm_backward_split_shapes) {
+    const NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2],
+                       norm_backward_split_grid(p, t[0], t[1], t[2], multiprocessors)};
+    if (c.grid_blocks < 1) continue;
+    if (t[2] * (norm_backward_split_shared_bytes(p, c) + 2048) > shared_per_sm) continue;
+    try {
+      validate_norm_backward_split_config(p, c, warp_size);
+    } catch (const Error&) {
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 /// The config taken without timing (KILN_TUNE=off): softmax's heuristic for the row
 /// (norm_row_heuristic, not the forward's staged and LayerNorm rules; its two passes with
 /// steps as the backward's candidates load, softmax_backward_fitted) among the backward's
@@ -513,9 +606,9 @@ inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
     if (c.cluster_blocks > 1 && (!shared || rank(c) > rank(*shared))) shared = &c;
   }
   if (shared && (p.weight_grad || p.bias_grad || shared->cluster_blocks < 4)) return *shared;
-  std::vector<NormConfig> rows;  // (softmax's heuristic knows no clusters)
+  std::vector<NormConfig> rows;  // (softmax's heuristic knows no clusters, nor split rows)
   for (const auto& c : candidates) {
-    if (c.cluster_blocks == 1) rows.push_back(c);
+    if (c.cluster_blocks == 1 && c.strategy != NormStrategy::split) rows.push_back(c);
   }
   // Softmax's two passes, loading no more a step than the backward's candidates do.
   const SoftmaxParams row = norm_row(norm_forward(p));
@@ -564,6 +657,7 @@ inline std::string norm_backward_kernel_name(const NormBackwardParams& p, const 
 /// The blocks of a backward kernel an SM must hold at once (its launch bounds): with
 /// dweight or dbias, whose grid is that many blocks an SM, enough for 512 threads; else 1.
 inline int norm_backward_min_blocks(const NormBackwardParams& p, const NormConfig& c) {
+  if (c.strategy == NormStrategy::split) return c.blocks_per_sm;
   if (!p.weight_grad && !p.bias_grad) return 1;
   return std::max(1, 512 / (c.threads_per_row * c.rows_per_block));
 }
