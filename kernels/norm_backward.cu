@@ -525,8 +525,10 @@ constexpr int kRowWords = kSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 using RowSlots = kiln::SplitRowSlots<kSlices, kSlotWords>;
 // Warp 0 loads its row's slots with the slices' loads where they are few (the forward's
-// rule: more than 4 words a lane, loaded that early, spilled).
-constexpr bool kEarlySlots = RowSlots::lane_slices * kSlotWords <= 4;
+// rule: more than 4 words a lane, loaded that early, spilled), LayerNorm's with dweight
+// and dbias only where they are one word a lane (with two, 256 threads of 4 f32 vectors
+// spilled 4 bytes a thread on sm_80 to sm_89).
+constexpr bool kEarlySlots = RowSlots::lane_slices * kSlotWords <= (kRms || !kSums ? 4 : 1);
 // The f32 sums of dweight and dbias: float quads of each vector's elements.
 constexpr int kQuads = kVec / 4;
 using Quad = kiln::Vec<float, 4>;

@@ -97,3 +97,34 @@ TEST_CASE("split rows: a grid of fewer blocks than a row's slices would wait on 
   CHECK(kiln::split_round(9, 132, 5, 1000).done);
   static_assert(kiln::split_round(1, 4, 2, 16).read == 6, "host code, constexpr");
 }
+
+TEST_CASE("split rows: on a grid of whole multiples of a row's slices a block keeps its columns") {
+  // (The norms' backward: each block sums dweight and dbias over its own columns and
+  // leaves them as partial row block / row_slices, which holds every row it takes.)
+  for (int row_slices : {1, 3, 8, 128, 256}) {
+    for (long long groups : {1LL, 2LL, 4LL}) {
+      const long long grid = groups * row_slices;
+      for (long long rows : {1LL, 3LL, 64LL, 65LL}) {
+        CAPTURE(row_slices);
+        CAPTURE(grid);
+        CAPTURE(rows);
+        CHECK(violation(rows, row_slices, grid) == "");
+        const long long total = rows * row_slices;
+        std::vector<long long> rows_seen(std::size_t(rows), 0);
+        for (long long b = 0; b < grid; ++b) {
+          for (long long t = 0;; ++t) {
+            const kiln::SplitRound r = kiln::split_round(t, grid, b, total);
+            if (r.done) break;
+            if (!r.reads) continue;
+            CHECK(r.read % row_slices == b % row_slices);   // the same columns every round
+            CHECK(r.read / row_slices % groups == b / row_slices);  // rows of its group
+            ++rows_seen[std::size_t(r.read / row_slices)];
+          }
+        }
+        for (long long n : rows_seen) CHECK(n == row_slices);  // every slice of every row
+      }
+    }
+  }
+  // Not so on a grid that is no multiple: 264 blocks over rows of 128 slices.
+  CHECK(kiln::split_round(1, 264, 0, 64 * 128).read % 128 != 0);
+}

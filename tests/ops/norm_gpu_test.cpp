@@ -651,12 +651,87 @@ struct BackwardData {
   }
 };
 
+/// Checks every candidate backward config of `p` (in the `only` strategy, where given):
+/// on the op's grid, and (but split configs, whose grid is fixed) on a grid of 2 blocks or
+/// clusters, each looping over rows; dweight and dbias from the partial rows by the column
+/// sum, as the op adds them.
+template <class T>
+void check_backward_configs(const NormBackwardParams& p, const rt::Device& gpu,
+                            std::mt19937& rng, rt::Stream& stream,
+                            const ops::NormStrategy* only = nullptr) {
+  auto& factory = ops::norm_backward_factory();
+  const bool layer = p.kind == NormKind::layer_norm;
+  std::vector<ops::NormConfig> configs;
+  for (const auto& c : factory.configs(p, gpu.properties())) {
+    if (!only || c.strategy == *only) configs.push_back(c);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
+  // (Progress: this test compiles some 500 kernels.)
+  std::fprintf(stderr, "backward %s %s cols %d: %zu configs compiled in %.1f s\n",
+               std::string(ops::detail::norm_name(p.kind)).c_str(),
+               std::string(gen::to_string(p.dtype)).c_str(), p.cols, configs.size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const auto& sum = ops::column_sum_factory().get({p.dtype, p.cols}, gpu);
+  // Split configs' slots, used in turns as the op uses them (see check_configs).
+  kiln_test::TurnSlots slots(std::size_t(std::max<std::int64_t>(1, p.rows)) * 512,
+                             0x000000017fc00000ull, gpu);
+  // One case for every config, its outputs poisoned again before each launch.
+  BackwardData<T> d({p.kind, p.dtype, p.rows, p.cols, true, p.weight_grad, p.bias_grad}, gpu,
+                    rng);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const std::string name = factory.kernel_name(p, configs[i]);
+    CAPTURE(name);
+    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+    const bool split = configs[i].strategy == ops::NormStrategy::split;
+    const std::int64_t cluster = configs[i].cluster_blocks;
+    const std::int64_t op_blocks =
+        ops::detail::norm_backward_blocks(p, configs[i], gpu.properties());
+    std::vector<std::int64_t> grids{op_blocks};
+    if (!split) grids.push_back(2 * cluster);
+    for (std::int64_t blocks : grids) {
+      rt::DeviceBuffer<float> partial(
+          std::size_t(std::max<std::int64_t>(
+              1, ops::detail::norm_backward_partial_floats(p, configs[i], blocks))),
+          gpu);
+      partial.fill_bytes(0xff);
+      d.dx.fill_bytes(0xff);
+      if (p.weight_grad) d.dweight.fill_bytes(0xff);
+      if (p.bias_grad) d.dbias.fill_bytes(0xff);
+      rt::LaunchConfig lc = built[i].kernel->launch_config();
+      lc.grid = rt::Dim3(blocks);
+      lc.stream = stream;
+      const bool any = p.weight_grad || p.bias_grad;
+      std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+      if (split) {
+        slot_words = slots.take(ops::detail::norm_backward_split_words(p, configs[i]), stream);
+      }
+      rt::launch(built[i].kernel->function(), lc, d.dy.data(), d.fwd.dx.data(), d.fwd.dw.data(),
+                 layer ? d.fwd.dmean.data() : nullptr, d.fwd.drstd.data(), d.dx.data(),
+                 any ? partial.data() : nullptr, int(p.rows), 0, slot_words.first,
+                 slot_words.second);
+      if (any) {
+        rt::LaunchConfig slc = sum.launch_config();
+        slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
+        slc.stream = stream;
+        rt::launch(sum.function(), slc, static_cast<const float*>(partial.data()),
+                   p.weight_grad ? d.dweight.data() : d.dbias.data(),
+                   p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr,
+                   int(ops::detail::norm_backward_partial_rows(p, configs[i], blocks)));
+      }
+      stream.synchronize();
+      const std::string what = name + " on " + std::to_string(blocks) + " blocks";
+      d.check(d.dx.to_vector(), what);
+      if (split) slots.check_launched(what);
+    }
+  }
+}
+
 template <class T>
 void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
-  auto& factory = ops::norm_backward_factory();
   rt::Stream stream(gpu);
   // (16384, 65536 and 32768: on sm_90 rows shared by clusters too, 65536 with the sums,
-  // 32768 without, 16384 in f32.)
+  // 32768 without, 16384 in f32; 65536, and 32768 in f32, split across the grid too.)
   const int all_cols[] = {1, 7, 128, 1001, 4096, 8192, 12345, 16384, 65536, 32768};
   for (std::size_t k = 0; k < std::size(all_cols); ++k) {
     const int cols = all_cols[k];
@@ -664,55 +739,7 @@ void every_backward_config(NormKind kind, NormDType dt, const rt::Device& gpu, s
     // 37 rows: no multiple of a block's rows; the sums of dweight and dbias on alternate
     // row lengths (with them the grid is capped and blocks loop over rows).
     const bool grads = k % 2 == 0;
-    const NormBackwardParams p{kind, dt, cols, grads, grads && layer, 37};
-    const auto configs = factory.configs(p, gpu.properties());
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto built = factory.build_all(p, configs, gpu);  // compiled in parallel
-    // (Progress: this test compiles some 500 kernels.)
-    std::fprintf(stderr, "backward %s %s cols %d: %zu configs compiled in %.1f s\n",
-                 std::string(ops::detail::norm_name(kind)).c_str(),
-                 std::string(gen::to_string(dt)).c_str(), cols, configs.size(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    const auto& sum = ops::column_sum_factory().get({dt, cols}, gpu);
-    // One case for every config, its outputs poisoned again before each launch.
-    BackwardData<T> d({kind, dt, p.rows, cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      const std::string name = factory.kernel_name(p, configs[i]);
-      CAPTURE(name);
-      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      // As the op launches it, and then on a grid of 2 blocks, or clusters (each looping
-      // over rows).
-      const std::int64_t cluster = configs[i].cluster_blocks;
-      for (std::int64_t blocks :
-           {ops::detail::norm_backward_blocks(p, configs[i], gpu.properties()), 2 * cluster}) {
-        rt::DeviceBuffer<float> partial(
-            std::size_t(std::max<std::int64_t>(
-                1, ops::detail::norm_backward_partial_floats(p, configs[i], blocks))),
-            gpu);
-        partial.fill_bytes(0xff);
-        d.dx.fill_bytes(0xff);
-        if (p.weight_grad) d.dweight.fill_bytes(0xff);
-        if (p.bias_grad) d.dbias.fill_bytes(0xff);
-        rt::LaunchConfig lc = built[i].kernel->launch_config();
-        lc.grid = rt::Dim3(blocks);
-        lc.stream = stream;
-        const bool any = p.weight_grad || p.bias_grad;
-        rt::launch(built[i].kernel->function(), lc, d.dy.data(), d.fwd.dx.data(), d.fwd.dw.data(),
-                   layer ? d.fwd.dmean.data() : nullptr, d.fwd.drstd.data(), d.dx.data(),
-                   any ? partial.data() : nullptr, int(p.rows), 0);
-        if (any) {
-          rt::LaunchConfig slc = sum.launch_config();
-          slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
-          slc.stream = stream;
-          rt::launch(sum.function(), slc, static_cast<const float*>(partial.data()),
-                     p.weight_grad ? d.dweight.data() : d.dbias.data(),
-                     p.weight_grad && p.bias_grad ? d.dbias.data() : nullptr,
-                     int(blocks / cluster));
-        }
-        stream.synchronize();
-        d.check(d.dx.to_vector(), name + " on " + std::to_string(blocks) + " blocks");
-      }
-    }
+    check_backward_configs<T>({kind, dt, cols, grads, grads && layer, 37}, gpu, rng, stream);
   }
 }
 
@@ -728,6 +755,38 @@ TEST_CASE("backward: every candidate config, on the op's grid and on a grid of 2
         every_backward_config<std::uint32_t>(kind, dt, gpu, rng);
       } else {
         every_backward_config<std::uint16_t>(kind, dt, gpu, rng);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward split rows: every split config, few rows and many, ragged slices") {
+  rt::Device gpu(0);
+  if (!kiln_test::runs_split_rows(gpu)) return;
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  const ops::NormStrategy split = ops::NormStrategy::split;
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+        if (!shape.every && dt != shape.dtype) continue;
+        // With dweight (and dbias), and (rows of 1M, 100000) without.
+        for (bool grads : {true, false}) {
+          if (!grads && shape.cols == 65536) continue;
+          const NormBackwardParams p{kind,  dt,   shape.cols, grads, grads && kind == NormKind::layer_norm,
+                                     shape.rows};
+          CAPTURE(nlohmann::json(p).dump());
+          bool any = false;
+          for (const auto& c : ops::norm_backward_factory().configs(p, gpu.properties())) {
+            any = any || c.strategy == split;
+          }
+          CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
+          if (dt == NormDType::f32) {
+            check_backward_configs<std::uint32_t>(p, gpu, rng, stream, &split);
+          } else {
+            check_backward_configs<std::uint16_t>(p, gpu, rng, stream, &split);
+          }
+        }
       }
     }
   }
@@ -883,6 +942,64 @@ TEST_CASE("backward: tuning times multi-pass candidates with the sums as the cal
   for (const auto& c : entry->candidates) {
     CAPTURE(c.config.dump());
     CHECK(c.status == factory::CandidateStatus::timed);
+  }
+}
+
+TEST_CASE("backward split rows: the ops launch a split config their record names, dx over dy too") {
+  // Split configs are tuning candidates only: a tuning record naming one makes the call
+  // launch it (its slots, its grid, the column sum of its partial rows).
+  rt::Device gpu(0);
+  if (!kiln_test::runs_split_rows(gpu)) return;
+  std::mt19937 rng(std::random_device{}());
+  kiln_test::TempDir dir("kiln-norm-split-backward");
+  factory::TuningDatabase db(dir.path() / "tuning.json");
+  auto& f = ops::norm_backward_factory();
+  f.set_database(&db);
+  struct Restore {
+    ops::NormBackwardFactory& f;
+    ~Restore() { f.set_database(nullptr); }
+  } restore{f};
+  rt::Stream stream(gpu);
+  // 200 rows (a row bucket no other test of rows of 1M asks for, so that this lookup reads
+  // the record).
+  const BackwardCase cases[] = {
+      {NormKind::layer_norm, NormDType::f16, 200, 1 << 20, true, true, true},
+      {NormKind::rms_norm, NormDType::bf16, 200, 1 << 20, true, true, false},
+      {NormKind::layer_norm, NormDType::f32, 200, 1 << 20, false, false, false}};
+  for (const BackwardCase& c : cases) {
+    CAPTURE(describe(c));
+    ops::NormBackwardParams bucket{c.kind, c.dtype, c.cols, c.dweight, c.dbias,
+                                   ops::detail::row_bucket(c.rows)};
+    const auto split = ops::detail::norm_backward_split_candidates(bucket, gpu.properties());
+    REQUIRE_FALSE(split.empty());
+    factory::TuningEntry entry;
+    entry.key = f.tuning_key(bucket, gpu);
+    entry.best = nlohmann::json(split.front());
+    entry.policy = "full";
+    db.store(entry);
+    CHECK(ops::detail::norm_backward_kernel({c.kind, c.dtype, c.cols, c.dweight, c.dbias, c.rows},
+                                            gpu)
+              .config() == split.front());
+    auto run = [&](auto tag) {
+      BackwardData<decltype(tag)> d(c, gpu, rng);
+      d.run(d.args(), stream);
+      stream.synchronize();
+      d.check(d.dx.to_vector(), describe(c) + " split");
+      // dx over dy (each element read, twice, before its block writes it).
+      d.dy.copy_from(d.g);
+      if (c.kind == NormKind::layer_norm) {
+        ops::layer_norm_backward(c.dtype, d.dy, d.fwd.dx, d.dy, c.rows, c.cols, d.args(), stream);
+      } else {
+        ops::rms_norm_backward(c.dtype, d.dy, d.fwd.dx, d.dy, c.rows, c.cols, d.args(), stream);
+      }
+      stream.synchronize();
+      d.check(d.dy.to_vector(), describe(c) + " split, dx = dy");
+    };
+    if (c.dtype == NormDType::f32) {
+      run(std::uint32_t{});
+    } else {
+      run(std::uint16_t{});
+    }
   }
 }
 

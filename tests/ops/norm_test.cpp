@@ -1001,7 +1001,119 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   refused(layer, {S::split, 64, 8, 1, 8, 1, 8, 1056}, "8 slot words a lane");
   refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
           {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
-  // The backward's split grid is a whole multiple of a row's slices: 528 is, for 128.
+  // The backward's split grid is a whole multiple of a row's slices: 512 is, for 128;
+  // 528 is not.
+  const NormBackwardParams rms_backward{NormKind::rms_norm, NormDType::f16, 1 << 20};
   CHECK_NOTHROW(kiln::ops::detail::validate_norm_backward_config(
-      {NormKind::rms_norm, NormDType::f16, 1 << 20}, c, 32));
+      rms_backward, {S::split, 128, 8, 1, 8, 1, 4, 512}, 32));
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(rms_backward, c, 32),
+                       doctest::Contains("a whole multiple of a row's 128 slices"), kiln::Error);
+}
+
+TEST_CASE("backward split rows: candidates, their rules, names, launch and the heuristic") {
+  using S = NormStrategy;
+  using kiln::ops::detail::norm_backward_split_configs;
+  using kiln::ops::detail::norm_backward_split_shared_bytes;
+  namespace kd = kiln::ops::detail;
+  kiln::rt::DeviceProperties h200 = kiln_test::h200_properties();
+  h200.shared_per_multiprocessor = 228 * 1024;
+  kiln::rt::DeviceProperties a100 = kiln_test::a100_properties();
+  a100.shared_per_multiprocessor = 164 * 1024;
+  for (auto kind : both_kinds) {
+    for (auto dt : all_dtypes) {
+      for (int cols : kiln_test::split_test_cols) {
+        for (bool sums : {false, true}) {
+          const NormBackwardParams p{kind, dt, cols, sums, sums && kind == NormKind::layer_norm, 64};
+          CAPTURE(nlohmann::json(p).dump());
+          const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
+          const auto split = norm_backward_split_configs(p, 32, 132, 228 * 1024);
+          CHECK(split.empty() == !long_row);
+          std::set<std::string> names;
+          for (const NormConfig& c : split) {
+            CAPTURE(nlohmann::json(c).dump());
+            CHECK_NOTHROW(validate_norm_backward_config(p, c, 32));
+            const std::int64_t slices = kd::norm_split_slices(kd::norm_forward(p), c);
+            // A grid of whole multiples of a row's slices, resident on 132 SMs.
+            CHECK(c.grid_blocks % slices == 0);
+            CHECK(c.grid_blocks >= slices);
+            CHECK(c.grid_blocks <= 132 * c.blocks_per_sm);
+            CHECK(c.grid_blocks + slices > 132 * c.blocks_per_sm);  // the most that fit
+            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <=
+                  228 * 1024);
+            CHECK(names.insert(norm_backward_kernel_name(p, c)).second);
+            CHECK(names.begin()->find("__split_t") != std::string::npos);
+            // Launched cooperatively on the grid, with its shared memory; a partial row of
+            // each sum per group of a row's slices.
+            const kiln::rt::LaunchConfig lc = kd::norm_backward_launch(p, c);
+            CHECK(lc.cooperative);
+            CHECK(lc.grid.x == unsigned(c.grid_blocks));
+            CHECK(lc.block.x == unsigned(c.threads_per_row));
+            CHECK(lc.shared_bytes == unsigned(norm_backward_split_shared_bytes(p, c)));
+            CHECK(kd::norm_backward_blocks(p, c, h200) == c.grid_blocks);
+            CHECK(kd::norm_backward_partial_rows(p, c, c.grid_blocks) == c.grid_blocks / slices);
+            CHECK(kd::norm_backward_partial_floats(p, c, c.grid_blocks) ==
+                  c.grid_blocks / slices * cols * (int(p.weight_grad) + int(p.bias_grad)));
+            CHECK(kd::norm_backward_split_words(p, c) ==
+                  std::size_t(64 * slices * (kind == NormKind::rms_norm ? 1 : 2)));
+            const std::string header = kd::norm_backward_spec(p, c).header();
+            CHECK(header.find("NORM_SPLIT") != std::string::npos);
+            CHECK(header.find("kSplitMinBlocks = " + std::to_string(c.blocks_per_sm)) !=
+                  std::string::npos);
+          }
+          // The factory offers them on NVIDIA GPUs of sm_80 and later where their shared
+          // memory fits, never on 64-lane wavefronts; untuned, it never takes them.
+          const auto all = kiln::ops::norm_backward_factory().configs(p, h200);
+          CHECK(std::count_if(all.begin(), all.end(), [](const NormConfig& c) {
+                  return c.strategy == S::split;
+                }) == std::ptrdiff_t(split.size()));
+          CHECK(norm_backward_heuristic(p, all).strategy != S::split);
+          CHECK(norm_backward_split_configs(p, 64, 304, 64 * 1024).empty());
+          for (const auto& c : kiln::ops::norm_backward_factory().configs(p, a100)) {
+            if (c.strategy != S::split) continue;
+            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <=
+                  164 * 1024);
+            CHECK(c.grid_blocks <= 108 * c.blocks_per_sm);
+          }
+          for (const auto& c : kiln::ops::norm_backward_factory().configs(
+                   p, kiln_test::mi300_properties())) {
+            CHECK(c.strategy != S::split);
+          }
+        }
+      }
+    }
+  }
+  // LayerNorm f16 rows of 1M with both sums, 256 threads of 4 vectors, 2 blocks an SM:
+  // 128 slices of 8192 elements, a grid of 256 (two groups of a row's slices), 16 KiB of
+  // weights and 64 KiB of sums a block.
+  const NormBackwardParams p{NormKind::layer_norm, NormDType::f16, 1 << 20, true, true, 64};
+  const NormConfig c{S::split, 256, 8, 1, 4, 1, 2, 256};
+  CHECK(kd::norm_split_slices(kd::norm_forward(p), c) == 128);
+  CHECK(norm_backward_split_shared_bytes(p, c) == 16 * 1024 + 64 * 1024);
+  CHECK(norm_backward_kernel_name(p, c) ==
+        "norm_backward__layer__f16__cols1048576__dw_db__split_t256v8i4b2");
+  const auto offered = norm_backward_split_configs(p, 32, 132, 228 * 1024);
+  CHECK(std::find(offered.begin(), offered.end(), c) != offered.end());
+  // What the kernel cannot run is refused, naming the rule.
+  auto refused = [&](const NormBackwardParams& q, NormConfig bad, const char* rule) {
+    CAPTURE(std::string(rule));
+    CHECK_THROWS_WITH_AS(validate_norm_backward_config(q, bad, 32), doctest::Contains(rule),
+                         kiln::Error);
+  };
+  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 264}, "a whole multiple of a row's 128 slices");
+  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 64}, "fewer than a row's 128 slices");
+  refused(p, {S::split, 256, 8, 1, 16, 1, 1, 128}, "more than 131072");
+  refused(p, {S::split, 96, 8, 1, 4, 1, 2, 256}, "64, 128 or 256 threads");
+  refused(p, {S::one_pass, 256, 8, 1, 4, 1, 2, 256}, "are split configs'");
+  // The factory's spec refuses a config whose blocks the device's shared memory does not
+  // hold, or whose grid is not resident at once, and split rows on AMD GPUs.
+  auto spec_refused = [&](const kiln::rt::DeviceProperties& d, NormConfig bad, const char* rule) {
+    CAPTURE(std::string(rule));
+    CHECK_THROWS_WITH_AS(kd::norm_backward_description().spec(p, bad, d),
+                         doctest::Contains(rule), kiln::Error);
+  };
+  kiln::rt::DeviceProperties small = h200;
+  small.shared_per_multiprocessor = 100 * 1024;
+  spec_refused(small, c, "do not fit an SM");
+  spec_refused(h200, {S::split, 256, 8, 1, 4, 1, 1, 256}, "is not resident at once");
+  CHECK_NOTHROW(kd::norm_backward_description().spec(p, c, h200));
 }

@@ -50,10 +50,10 @@ KILN_HOST_DEVICE constexpr SplitRound split_round(long long t, long long grid, l
 /// the tag (a zero word is one no block has written yet).
 inline constexpr unsigned long long split_slot_tag = 1ull << 32;
 KILN_DEVICE KILN_FORCEINLINE unsigned long long split_slot_word(float v) {
-  return split_slot_tag | __float_as_uint(v);
+  return split_slot_tag | __builtin_bit_cast(unsigned, v);
 }
 KILN_DEVICE KILN_FORCEINLINE float split_slot_float(unsigned long long w) {
-  return __uint_as_float((unsigned)w);
+  return __builtin_bit_cast(float, (unsigned)w);
 }
 
 /// A row's slot words as one warp gathers them: `Words` a slice, lane l holding those of
