@@ -39,6 +39,9 @@
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kCluster, kRms,
 //               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's),
 //               kMinBlocks (blocks an SM the registers must allow)
+//   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
+//               constant kSplitMinBlocks (the launch bounds' blocks an SM); kIters is
+//               then the vectors a thread takes of a slice
 //   KILN_KERNEL_NAME, e.g. norm_backward__layer__f16__cols4096__dw_db__t256v8
 //
 // dx may be dy or h: every element is read by the thread that writes it, before it does
@@ -510,14 +513,14 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 // sum(g) (LayerNorm) and sum(g · (h - mean)), in the slots of s, then writing dx of the
 // slice it read a round before, whose row's sums are in by then. The grid is a whole
 // multiple of kSlices blocks (NormConfig::grid_blocks), so that block b takes slice
-// b % kSlices of every row it reads: its columns are the same in every round. It holds
-// their weights in registers, and sums their dy · x̂ and dy over its rows in shared memory
-// (f32, each thread its own elements: no barrier), and leaves them as the partial row
+// b % kSlices of every row it reads: its columns are the same in every round. It keeps
+// their weights, and its f32 sums of their dy · x̂ and dy over its rows, in shared memory
+// (each thread its own elements: no barrier), and leaves the sums as the partial row
 // b / kSlices. The read loads h and dy with evict_last, the write loads them again (from
 // L2) with evict_first, as the forward's second read.
 namespace norms {
 
-constexpr int kSplitVecs = kThreadsPerRow * kIters;  // a slice's vectors
+constexpr int kSplitVecs = kThreadsPerRow * kIters;             // a slice's vectors
 constexpr int kSlices = (kVecs + kSplitVecs - 1) / kSplitVecs;  // a row's
 // Slot words a slice: LayerNorm's sum(g), then (both) sum(g · (h - mean)).
 constexpr int kSlotWords = kRms ? 1 : 2;
@@ -592,9 +595,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_read(const Args& a, int i, int tid, cons
 
 /// dx of vector (h, dy) of a written slice, from its row's statistics and Sums (b already
 /// times rstd).
-KILN_DEVICE KILN_FORCEINLINE Vector split_gradient(const Args& a, const Vector& h,
-                                                   const Vector& dy, const Vector& w, Stats s,
-                                                   Sums total) {
+KILN_DEVICE KILN_FORCEINLINE Vector split_gradient(const Args& a, const Vector& h, const Vector& dy,
+                                                   const Vector& w, Stats s, Sums total) {
   const float mean_g = total.a * kInvCols;
   const float mean_gx = total.b * kInvCols;
   Vector o;
@@ -748,7 +750,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        const Vector d = split_gradient(a, out_h[i], out_dy[i], weight_vector(i, tid), out_s, total);
+        const Vector d =
+            split_gradient(a, out_h[i], out_dy[i], weight_vector(i, tid), out_s, total);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.dx + out_start)[c].ptr()), d, once);
       }
     }
@@ -770,6 +773,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// in each row (sum_parts 0 otherwise). Launched with kThreadsPerRow x kRowsPerBlock threads and
 /// any grid up to ceil(rows / kRowsPerBlock) blocks (at least 1); with clusters, kCluster times
 /// that many clusters' blocks, in clusters of kCluster blocks along x (partial: a row each).
+/// Split configs: kThreadsPerRow threads, the config's grid_blocks (a whole multiple of
+/// kSlices), cooperatively, with the dynamic shared memory of the slice's weights and sums
+/// (kiln::ops's norm_backward_split_shared_bytes), partial a row for each kSlices blocks,
+/// rows x kSlices x kSlotWords zeroed slots and, unless null, as many more that it zeroes
+/// for the next launch (`next_slots`); the others take null slots.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #else
@@ -782,10 +790,8 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, kMinBlocks)
   (void)slots;  // split configs' only
   (void)next_slots;
 #if defined(NORM_SPLIT)
-  const norms::Args a{dy,      h,
-                      weight,  mean,
-                      rstd,    dx,
-                      partial, (long long)(kiln::grid_size() / norms::kSlices),
+  const norms::Args a{dy,       h,  weight,  mean,
+                      rstd,     dx, partial, (long long)(kiln::grid_size() / norms::kSlices),
                       sum_parts};
   norms::split_pass(a, rows, slots, next_slots);
 #else

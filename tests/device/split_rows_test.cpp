@@ -116,7 +116,7 @@ TEST_CASE("split rows: on a grid of whole multiples of a row's slices a block ke
             const kiln::SplitRound r = kiln::split_round(t, grid, b, total);
             if (r.done) break;
             if (!r.reads) continue;
-            CHECK(r.read % row_slices == b % row_slices);   // the same columns every round
+            CHECK(r.read % row_slices == b % row_slices);           // the same columns every round
             CHECK(r.read / row_slices % groups == b / row_slices);  // rows of its group
             ++rows_seen[std::size_t(r.read / row_slices)];
           }

@@ -656,9 +656,8 @@ struct BackwardData {
 /// clusters, each looping over rows; dweight and dbias from the partial rows by the column
 /// sum, as the op adds them.
 template <class T>
-void check_backward_configs(const NormBackwardParams& p, const rt::Device& gpu,
-                            std::mt19937& rng, rt::Stream& stream,
-                            const ops::NormStrategy* only = nullptr) {
+void check_backward_configs(const NormBackwardParams& p, const rt::Device& gpu, std::mt19937& rng,
+                            rt::Stream& stream, const ops::NormStrategy* only = nullptr) {
   auto& factory = ops::norm_backward_factory();
   const bool layer = p.kind == NormKind::layer_norm;
   std::vector<ops::NormConfig> configs;
@@ -677,8 +676,7 @@ void check_backward_configs(const NormBackwardParams& p, const rt::Device& gpu,
   kiln_test::TurnSlots slots(std::size_t(std::max<std::int64_t>(1, p.rows)) * 512,
                              0x000000017fc00000ull, gpu);
   // One case for every config, its outputs poisoned again before each launch.
-  BackwardData<T> d({p.kind, p.dtype, p.rows, p.cols, true, p.weight_grad, p.bias_grad}, gpu,
-                    rng);
+  BackwardData<T> d({p.kind, p.dtype, p.rows, p.cols, true, p.weight_grad, p.bias_grad}, gpu, rng);
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
@@ -773,8 +771,8 @@ TEST_CASE("backward split rows: every split config, few rows and many, ragged sl
         // With dweight (and dbias), and (rows of 1M, 100000) without.
         for (bool grads : {true, false}) {
           if (!grads && shape.cols == 65536) continue;
-          const NormBackwardParams p{kind,  dt,   shape.cols, grads, grads && kind == NormKind::layer_norm,
-                                     shape.rows};
+          const NormBackwardParams p{
+              kind, dt, shape.cols, grads, grads && kind == NormKind::layer_norm, shape.rows};
           CAPTURE(nlohmann::json(p).dump());
           bool any = false;
           for (const auto& c : ops::norm_backward_factory().configs(p, gpu.properties())) {
@@ -968,8 +966,8 @@ TEST_CASE("backward split rows: the ops launch a split config their record names
       {NormKind::layer_norm, NormDType::f32, 200, 1 << 20, false, false, false}};
   for (const BackwardCase& c : cases) {
     CAPTURE(describe(c));
-    ops::NormBackwardParams bucket{c.kind, c.dtype, c.cols, c.dweight, c.dbias,
-                                   ops::detail::row_bucket(c.rows)};
+    ops::NormBackwardParams bucket{c.kind,    c.dtype, c.cols,
+                                   c.dweight, c.dbias, ops::detail::row_bucket(c.rows)};
     const auto split = ops::detail::norm_backward_split_candidates(bucket, gpu.properties());
     REQUIRE_FALSE(split.empty());
     factory::TuningEntry entry;

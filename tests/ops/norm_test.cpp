@@ -918,7 +918,7 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   kiln_test::TempDir dir("kiln-norm-backward-hip");
   for (const auto& k : every_backward_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
-    if (k.c.cluster_blocks > 1) continue;  // (NVIDIA's clusters)
+    if (k.c.cluster_blocks > 1) continue;               // (NVIDIA's clusters)
     if (k.c.strategy == NormStrategy::split) continue;  // NVIDIA GPUs only
     const std::string name = norm_backward_kernel_name(k.p, k.c);
     CAPTURE(name);
@@ -1023,7 +1023,8 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
     for (auto dt : all_dtypes) {
       for (int cols : kiln_test::split_test_cols) {
         for (bool sums : {false, true}) {
-          const NormBackwardParams p{kind, dt, cols, sums, sums && kind == NormKind::layer_norm, 64};
+          const NormBackwardParams p{kind, dt, cols, sums, sums && kind == NormKind::layer_norm,
+                                     64};
           CAPTURE(nlohmann::json(p).dump());
           const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
           const auto split = norm_backward_split_configs(p, 32, 132, 228 * 1024);
@@ -1038,8 +1039,7 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
             CHECK(c.grid_blocks >= slices);
             CHECK(c.grid_blocks <= 132 * c.blocks_per_sm);
             CHECK(c.grid_blocks + slices > 132 * c.blocks_per_sm);  // the most that fit
-            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <=
-                  228 * 1024);
+            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <= 228 * 1024);
             CHECK(names.insert(norm_backward_kernel_name(p, c)).second);
             CHECK(names.begin()->find("__split_t") != std::string::npos);
             // Launched cooperatively on the grid, with its shared memory; a partial row of
@@ -1070,12 +1070,11 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
           CHECK(norm_backward_split_configs(p, 64, 304, 64 * 1024).empty());
           for (const auto& c : kiln::ops::norm_backward_factory().configs(p, a100)) {
             if (c.strategy != S::split) continue;
-            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <=
-                  164 * 1024);
+            CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <= 164 * 1024);
             CHECK(c.grid_blocks <= 108 * c.blocks_per_sm);
           }
-          for (const auto& c : kiln::ops::norm_backward_factory().configs(
-                   p, kiln_test::mi300_properties())) {
+          for (const auto& c :
+               kiln::ops::norm_backward_factory().configs(p, kiln_test::mi300_properties())) {
             CHECK(c.strategy != S::split);
           }
         }
@@ -1108,8 +1107,8 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
   // hold, or whose grid is not resident at once, and split rows on AMD GPUs.
   auto spec_refused = [&](const kiln::rt::DeviceProperties& d, NormConfig bad, const char* rule) {
     CAPTURE(std::string(rule));
-    CHECK_THROWS_WITH_AS(kd::norm_backward_description().spec(p, bad, d),
-                         doctest::Contains(rule), kiln::Error);
+    CHECK_THROWS_WITH_AS(kd::norm_backward_description().spec(p, bad, d), doctest::Contains(rule),
+                         kiln::Error);
   };
   kiln::rt::DeviceProperties small = h200;
   small.shared_per_multiprocessor = 100 * 1024;

@@ -80,7 +80,8 @@ struct SplitRowSlots {
     for (int k = 0; k < lane_slices; ++k) {
 #pragma unroll
       for (int j = 0; j < Words; ++j) {
-        if (has(k, lane)) word[k * Words + j] = load_relaxed(row + (k * warp_size + lane) * Words + j);
+        if (has(k, lane))
+          word[k * Words + j] = load_relaxed(row + (k * warp_size + lane) * Words + j);
       }
     }
   }

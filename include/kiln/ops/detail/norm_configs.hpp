@@ -35,7 +35,7 @@ NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
 /// How a row is traversed: once with the row held in registers, twice (the row's sums,
 /// then the write) for rows too long for that, or once with the row (x, and the
 /// residual) staged in shared memory (the forward, rows of 32 KiB and more); or `split`
-/// (the forward without the residual, NVIDIA GPUs): each row cut into slices of
+/// (the forward without the residual, and the backward, NVIDIA GPUs): each row cut into slices of
 /// threads_per_row x vectors_per_thread vectors, shared by a persistent grid whose blocks
 /// exchange the slices' sums through global memory (kernels/norm.cu says how).
 enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged, split };
@@ -72,8 +72,9 @@ struct NormConfig {
   /// or slot), 2, 4 or 8. The backward's one pass only.
   std::int32_t cluster_blocks = 1;
   /// split only (else 0): the blocks an SM the kernel is compiled for (its launch
-  /// bounds), and the persistent grid, the device's SMs times that, every block resident
-  /// at once (a cooperative launch).
+  /// bounds), and the persistent grid, the device's SMs times that (the backward's: the
+  /// most whole multiples of a row's slices within that), every block resident at once (a
+  /// cooperative launch).
   std::int32_t blocks_per_sm = 0;
   std::int32_t grid_blocks = 0;
   bool operator==(const NormConfig&) const = default;
@@ -418,9 +419,9 @@ inline void validate_norm_backward_split_config(const NormBackwardParams& p, con
                 nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump() + ": " + rule);
   };
   const NormParams forward = norm_forward(p);
-  const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
-                                             norm_split_slot_words(forward),
-                                             norm_split_lane_words(forward));
+  const std::string rule =
+      split_rule_broken(p.cols, p.dtype, c, warp_size, norm_split_slot_words(forward),
+                        norm_split_lane_words(forward));
   if (!rule.empty()) fail(rule);
   const std::int64_t slices = split_slices(p.cols, c);
   if (c.grid_blocks % slices != 0) {
@@ -561,7 +562,13 @@ inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardPar
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
   const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
   for (const auto& t : norm_backward_split_shapes) {
-    const NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2],
+    const NormConfig c{NormStrategy::split,
+                       t[0],
+                       vec,
+                       1,
+                       t[1],
+                       1,
+                       t[2],
                        norm_backward_split_grid(p, t[0], t[1], t[2], multiprocessors)};
     if (c.grid_blocks < 1) continue;
     if (t[2] * (norm_backward_split_shared_bytes(p, c) + 2048) > shared_per_sm) continue;
