@@ -582,7 +582,8 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // that row, so its slots are mostly there already; the second read of the slice hits L2
 // (loaded with evict_last the first time, evict_first the second, as y is stored), so a
 // row crosses DRAM once each way, where multi pass reads it twice with a block a row.
-// A slot is a 64-bit word, kSlotTag in the high half and a float's bits in the low one.
+// A slot is a 64-bit word, kiln::split_slot_tag in the high half and a float's bits in the
+// low one (kiln::split_slot_word).
 // The slots are zero when the launch starts: the launch before zeroed them (`next_slots`:
 // as a block publishes a slice's words, it zeroes the same words of the buffer the next
 // launch takes, kiln's two buffers used in turns), or the host did (where next_slots is
@@ -606,10 +607,10 @@ constexpr int kRowWords = kSlices * kSlotWords;
 // LayerNorm slice in one lane): at most 8 words a lane. (LayerNorm's had been 4, when its
 // registers held the slice's weight and bias with h: with 8, 48 to 168 bytes a thread
 // spilled. Its weight and bias now go out after the merge, AffineAhead.)
-constexpr int kLaneSlices = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
+using RowSlots = kiln::SplitRowSlots<kSlices, kSlotWords>;
+constexpr int kLaneSlices = RowSlots::lane_slices;
 constexpr int kLaneWords = kLaneSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
-constexpr unsigned long long kSlotTag = 1ull << 32;
 // Warp 0 loads its row's slots with the slices' loads, but LayerNorm's of more than 4
 // words a lane (two words a slice), which it loads after its own sums: early, they spilled
 // 24 to 60 bytes a thread (f32 rows of 1M and 256K, 16-bit rows of 1M by 128 threads).
@@ -622,33 +623,26 @@ KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
 }
 
-KILN_DEVICE KILN_FORCEINLINE unsigned long long slot_word(float v) {
-  return kSlotTag | __float_as_uint(v);
-}
-KILN_DEVICE KILN_FORCEINLINE float slot_float(unsigned long long w) {
-  return __uint_as_float((unsigned)w);
-}
-
 /// The elements of slice `slice` of a row (the last one may be ragged).
 KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
   const int vecs = kVecs - slice * kSliceVecs;
   return float((vecs < kSliceVecs ? vecs : kSliceVecs) * kVec);
 }
 
-/// LayerNorm's row Stats from its slices' Moments, slice k * warp_size + lane's in `got`
+/// LayerNorm's row Stats from its slices' Moments, the lane's k-th (slice k * warp_size +
+/// lane) in `got`
 /// (kiln::gathered_offset and gathered_spread: two warp sums, no division, where merging
 /// them pair by pair, kiln::merge_moments, took two divisions at each of warp 0's 5 to 8
 /// merges while the block waited), in every lane of warp 0. The reference is slice 0's
 /// mean (a constant row's mean comes out as exactly its value).
-template <int Words>
-KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const unsigned long long (&got)[Words], int lane,
-                                                  float eps) {
-  static_assert(Words == 2 * kLaneSlices, "two slot words a slice");
+template <class Slots>  // (RowSlots: a template, compiled for LayerNorm alone)
+KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const Slots& got, int lane, float eps) {
+  static_assert(sizeof(Slots) > 0 && kSlotWords == 2, "two slot words a slice");
   auto part = [&](int k) {
     const int at = k * kiln::warp_size + lane;
-    return kiln::Moments{slice_elements(at), slot_float(got[2 * k]), slot_float(got[2 * k + 1])};
+    return kiln::Moments{slice_elements(at), got.value(k, 0), got.value(k, 1)};
   };
-  const float reference = kiln::shuffle(slot_float(got[0]), 0);
+  const float reference = kiln::shuffle(got.value(0, 0), 0);
   float offset = 0.0f;
 #pragma unroll
   for (int k = 0; k < kLaneSlices; ++k) {
@@ -705,20 +699,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         if (kRms && a.weight) w[i] = kiln::load_vector<kVec>(In(a.weight)[c]);
       }
     }
-    unsigned long long got[kLaneWords];
+    RowSlots got;
     const unsigned long long* row_slots = slots + out_row * kRowWords;
-    auto load_slots = [&] {
-#pragma unroll
-      for (int k = 0; k < kLaneSlices; ++k) {
-        const int at = k * kiln::warp_size + lane;  // the slice
-#pragma unroll
-        for (int j = 0; j < kSlotWords; ++j) {
-          if (at < kSlices)
-            got[k * kSlotWords + j] = kiln::load_relaxed(row_slots + at * kSlotWords + j);
-        }
-      }
-    };
-    if (kEarlySlots && writes && warp == 0) load_slots();
+    if (kEarlySlots && writes && warp == 0) got.load(row_slots, lane);
     float shift = 0.0f;
     if (reads) {
       // LayerNorm's sums are shifted by the slice's first element K (the block's own: a
@@ -730,26 +713,21 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (in_row<kSliceVecs>(c)) add_sums(part, v[i], shift);
       }
-      part.a = kiln::warp_sum(part.a);
-      if constexpr (!kRms) part.b = kiln::warp_sum(part.b);
-      if (lane == 0) {
-        red[2 * warp] = part.a;
-        red[2 * warp + 1] = part.b;
-      }
+      kiln::split_warp_sums<true, !kRms>(red, warp, lane, part.a, part.b);
     }
     kiln::sync_threads();
     if (warp == 0) {
       if (reads) {
-        const float sa = kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
-        const float sb = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
+        float sa, sb;
+        kiln::split_block_sums<kWarps, true, !kRms>(red, lane, sa, sb);
         if (lane == 0) {
           if constexpr (kRms) {
-            kiln::store_relaxed(slots + s, slot_word(sa));
+            kiln::store_relaxed(slots + s, kiln::split_slot_word(sa));
           } else {  // the slice's Moments: mean K + sa / n, deviations sb - sa^2 / n
             const float n = slice_elements(slice);
             const float m2 = sb - sa * (sa / n);
-            kiln::store_relaxed(slots + 2 * s, slot_word(shift + sa / n));
-            kiln::store_relaxed(slots + 2 * s + 1, slot_word(m2 > 0.0f ? m2 : 0.0f));
+            kiln::store_relaxed(slots + 2 * s, kiln::split_slot_word(shift + sa / n));
+            kiln::store_relaxed(slots + 2 * s + 1, kiln::split_slot_word(m2 > 0.0f ? m2 : 0.0f));
           }
           if (next_slots) {  // the same words, for the next launch
 #pragma unroll
@@ -758,20 +736,12 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         }
       }
       if (writes) {
-        if (!kEarlySlots) load_slots();
-        float sum = 0.0f;  // RMSNorm
+        if (!kEarlySlots) got.load(row_slots, lane);
+        got.wait(row_slots, lane);
+        float sum = 0.0f;  // RMSNorm: the lane's slices in order
 #pragma unroll
         for (int k = 0; k < kLaneSlices; ++k) {
-          const int at = k * kiln::warp_size + lane;  // the slice, in order
-          if (at >= kSlices) continue;
-#pragma unroll
-          for (int j = 0; j < kSlotWords; ++j) {
-            unsigned long long& word = got[k * kSlotWords + j];
-            while ((word >> 32) != (kSlotTag >> 32)) {
-              word = kiln::load_relaxed(row_slots + at * kSlotWords + j);
-            }
-          }
-          if constexpr (kRms) sum += slot_float(got[k]);
+          if (kRms && got.has(k, lane)) sum += got.value(k, 0);
         }
         Stats st;
         if constexpr (kRms) {

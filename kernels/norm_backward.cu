@@ -702,18 +702,13 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         if (!in_row<kSplitVecs>(c)) continue;
         split_read(a, i, tid, h[i], dy[i], weight_vector(i, tid), s, part);
       }
-      part.b = kiln::warp_sum(part.b);
-      if constexpr (!kRms) part.a = kiln::warp_sum(part.a);
-      if (lane == 0) {
-        red[2 * warp] = part.a;
-        red[2 * warp + 1] = part.b;
-      }
+      kiln::split_warp_sums<!kRms, true>(red, warp, lane, part.a, part.b);
     }
     kiln::sync_threads();
     if (warp == 0) {
       if (r.reads) {
-        const float sa = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
-        const float sb = kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
+        float sa, sb;
+        kiln::split_block_sums<kWarps, !kRms, true>(red, lane, sa, sb);
         if (lane == 0) {
           const long long at = r.read * kSlotWords;
           if constexpr (!kRms) kiln::store_relaxed(slots + at, kiln::split_slot_word(sa));

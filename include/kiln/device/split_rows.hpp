@@ -22,6 +22,7 @@
 #include "thread.hpp"
 #if KILN_GPU_COMPILER
 #include "global_memory.hpp"
+#include "warp.hpp"
 #endif
 
 namespace kiln {
@@ -103,6 +104,28 @@ struct SplitRowSlots {
     return split_slot_float(word[k * Words + j]);
   }
 };
+
+/// A round's sums over the block, of a pair of floats (a, b) each thread holds (`A`, `B`:
+/// whether each is summed; one left out stays as it is, and comes out of
+/// split_block_sums as 0): each warp's sums into `scratch` (2 floats a warp, lane 0
+/// writes) by split_warp_sums; then, after a barrier, split_block_sums adds the `Warps`
+/// warps' in every lane of warp 0 (the same bits in each, whatever the timing).
+template <bool A, bool B>
+KILN_DEVICE KILN_FORCEINLINE void split_warp_sums(float* scratch, int warp, int lane, float a,
+                                                  float b) {
+  if constexpr (A) a = warp_sum(a);
+  if constexpr (B) b = warp_sum(b);
+  if (lane == 0) {
+    scratch[2 * warp] = a;
+    scratch[2 * warp + 1] = b;
+  }
+}
+template <int Warps, bool A, bool B>
+KILN_DEVICE KILN_FORCEINLINE void split_block_sums(const float* scratch, int lane, float& a,
+                                                   float& b) {
+  a = A ? warp_sum(lane < Warps ? scratch[2 * lane] : 0.0f) : 0.0f;
+  b = B ? warp_sum(lane < Warps ? scratch[2 * lane + 1] : 0.0f) : 0.0f;
+}
 
 /// This block's rounds over `total` slices, rows of `row_slices`. A grid of fewer blocks
 /// than `row_slices` may spread a row over three rounds, whose first would wait forever on
