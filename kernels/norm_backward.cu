@@ -661,7 +661,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       weight_vector(i, tid) = kiln::load_vector<kVec>(In(a.weight)[c]);
     }
   }
-  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one.)
+  // (A grid of fewer blocks than a row's slices traps, and so does one that is no whole
+  // multiple of them, whose blocks would not keep their columns: kiln's configs never
+  // launch either.)
+  if (kiln::grid_size() % kSlices != 0) __trap();
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
