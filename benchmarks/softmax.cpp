@@ -213,8 +213,9 @@ int main(int argc, char** argv) try {
       out.fill_bytes(0xff);
       using Kernel = factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>;
       auto run = [&](const Kernel& k, rt::StreamRef st) {
-        if (backward) {
-          k(st, in, grad, out, int(s.rows));
+        if (backward) {  // as ops::softmax_backward launches it (a split config with slots)
+          ops::detail::launch_softmax_backward(k, gpu, k.launch_config(), in.data(), grad.data(),
+                                               out.data(), s.rows, st);
         } else {  // as ops::softmax launches it (a split config with kiln's slots)
           ops::detail::launch_softmax(k, gpu, k.launch_config(), in.data(), out.data(), s.rows, st);
         }

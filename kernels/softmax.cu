@@ -31,7 +31,8 @@
 // (the kernel name starts softmax_backward__). The same configs: one pass holds the row's
 // y and dy in registers (the host keeps that to 32 elements and 128 bytes of each a
 // thread, 64 bytes in blocks of 1024, so that nothing spills); multi pass sums dy * y in
-// one pass over the row and writes dx in a second, backwards.
+// one pass over the row and writes dx in a second, backwards; split (SOFTMAX_SPLIT too)
+// shares rows across a persistent grid as the forward's split does.
 // Its pointers carry no __restrict__: dx may be dy (or y); every element is read before
 // the thread that reads it writes it.
 //
@@ -650,15 +651,138 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
   }
 }
 
+#ifdef SOFTMAX_SPLIT
+// Split (the backward's): the forward's split rows (above), each slice's y and dy read in
+// one round with evict_last, its sum of dy * y published in its slot (kiln::split_slot_word:
+// a tagged word, a zero word no block's yet), and read again (from L2, evict_first) in the
+// next, dx written once the row's slots are all in. Converted a pair of elements at a
+// time, as the forward's (kiln::to_float_pair).
+using BackwardSlots = kiln::SplitRowSlots<kSlices, 1>;
+
+KILN_DEVICE KILN_FORCEINLINE float pairs_sum_product(const Vector& y, const Vector& dy, float s) {
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float y0, y1, d0, d1;
+    kiln::to_float_pair(y.v, j, y0, y1);
+    kiln::to_float_pair(dy.v, j, d0, d1);
+    s += y0 * d0;
+    s += y1 * d1;
+  }
+  return s;
+}
+KILN_DEVICE KILN_FORCEINLINE Vector pairs_gradient(const Vector& y, const Vector& dy, float dot) {
+  Vector o;
+#pragma unroll
+  for (int j = 0; j < kVec; j += 2) {
+    float y0, y1, d0, d1;
+    kiln::to_float_pair(y.v, j, y0, y1);
+    kiln::to_float_pair(dy.v, j, d0, d1);
+    kiln::from_float_pair(y0 * (d0 - dot), y1 * (d1 - dot), o.v, j);
+  }
+  return o;
+}
+
+KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const Elem* dy_in,
+                                                      Elem* dx_out, int rows,
+                                                      unsigned long long* slots,
+                                                      unsigned long long* next_slots) {
+  // Per buffer (by the round's parity): each warp's sum (two floats a warp), then the row's.
+  __shared__ float scratch[2][2 * kWarps + 2];
+  const int tid = kiln::thread_index();
+  const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
+  const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
+  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one.)
+  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  for (long long t = 0;; ++t) {
+    const kiln::SplitRound r = rounds.round(t);
+    if (r.done) break;
+    float* red = scratch[r.parity];
+    const long long row = r.read / kSlices, out_row = r.written / kSlices;
+    const In y(y_in + row * kCols), dy(dy_in + row * kCols);
+    const In y_again(y_in + out_row * kCols), dy_again(dy_in + out_row * kCols);
+    const Out dx(dx_out + out_row * kCols);
+    const COLV first((int)(r.read % kSlices) * kSplitVecs + tid);
+    const COLV out_first((int)(r.written % kSlices) * kSplitVecs + tid);
+    Vector vy[kIters], vdy[kIters], wy[kIters], wdy[kIters];
+    if (r.reads) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        vy[i] = kiln::load_hinted(vector_at(y[c].ptr()), keep);
+        vdy[i] = kiln::load_hinted(vector_at(dy[c].ptr()), keep);
+      }
+    }
+    if (r.writes) {
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        wy[i] = kiln::load_hinted(vector_at(y_again[c].ptr()), once);
+        wdy[i] = kiln::load_hinted(vector_at(dy_again[c].ptr()), once);
+      }
+    }
+    const unsigned long long* row_slots = slots + out_row * kSlices;
+    BackwardSlots got;
+    // (Loaded early where a lane holds at most 4 words, as the norms' split rows do.)
+    constexpr bool kEarly = BackwardSlots::lane_slices <= 4;
+    if (kEarly && r.writes && warp == 0) got.load(row_slots, lane);
+    if (r.reads) {
+      float part = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) part = pairs_sum_product(vy[i], vdy[i], part);
+      }
+      kiln::split_warp_sums<true, false>(red, warp, lane, part, 0.0f);
+    }
+    kiln::sync_threads();
+    if (warp == 0) {
+      if (r.reads) {
+        float sum, unused;
+        kiln::split_block_sums<kWarps, true, false>(red, lane, sum, unused);
+        if (lane == 0) {
+          kiln::store_relaxed(slots + r.read, kiln::split_slot_word(sum));
+          if (next_slots) next_slots[r.read] = 0;  // the same word, for the next launch
+        }
+      }
+      if (r.writes) {
+        if (!kEarly) got.load(row_slots, lane);
+        got.wait(row_slots, lane);
+        float dot = 0.0f;  // the lane's slices in order, then the lanes'
+#pragma unroll
+        for (int k = 0; k < BackwardSlots::lane_slices; ++k) {
+          if (got.has(k, lane)) dot += got.value(k, 0);
+        }
+        dot = kiln::warp_sum(dot);
+        if (lane == 0) red[2 * kWarps] = dot;
+      }
+    }
+    kiln::sync_threads();
+    if (r.writes) {
+      const float dot = red[2 * kWarps];
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = out_first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        kiln::store_hinted(reinterpret_cast<Vector*>(dx[c].ptr()),
+                           pairs_gradient(wy[i], wdy[i], dot), once);
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace softmax
 #endif
 
 /// in, out (backward: y, dy, dx): rows x kCols elements, row-major, each row starting at
 /// a multiple of kVec elements from a 16-byte aligned base. Launched with kThreadsPerRow *
 /// kRowsPerBlock threads and ceil(rows / kRowsPerBlock) * kCluster blocks, in clusters of
-/// kCluster blocks along x; split configs: kThreadsPerRow threads, the config's
-/// grid_blocks, cooperatively, with rows x kSlices zeroed slots (null for the others) and,
-/// unless null, as many more that it zeroes for the next launch (`next_slots`).
+/// kCluster blocks along x; split configs (the backward's too): kThreadsPerRow threads,
+/// the config's grid_blocks, cooperatively, with rows x kSlices zeroed slots (null for the
+/// others) and, unless null, as many more that it zeroes for the next launch
+/// (`next_slots`).
 // The block size bounds the registers (64 a thread at 1024 threads), so that every
 // config launches.
 // `out` may be `in` (in place), yet both keep __restrict__: every element is read before
@@ -693,13 +817,24 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
 #endif
 }
 #else
+#if defined(SOFTMAX_SPLIT)
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
+#else
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, 1)
-    KILN_KERNEL_NAME(const softmax::Elem* y, const softmax::Elem* dy, softmax::Elem* dx, int rows) {
+#endif
+    KILN_KERNEL_NAME(const softmax::Elem* y, const softmax::Elem* dy, softmax::Elem* dx, int rows,
+                     unsigned long long* slots, unsigned long long* next_slots) {
+  (void)slots;  // split configs' only
+  (void)next_slots;
+#if defined(SOFTMAX_SPLIT)
+  softmax::split_pass_backward(y, dy, dx, rows, slots, next_slots);
+#else
   if constexpr (kMultiPass) {
     if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
     softmax::multi_pass_backward(y, dy, dx);
   } else {
     softmax::one_pass_backward(y, dy, dx, rows);
   }
+#endif
 }
 #endif

@@ -849,7 +849,7 @@ std::vector<BackwardCase> every_backward_kind() {
       {{K::layer_norm, NormDType::bf16, 65536, true, true, 1}, {S::one_pass, 512, 8, 1, 2, 8}});
   out.push_back(
       {{K::layer_norm, NormDType::f32, 16384, false, false, 1}, {S::one_pass, 256, 4, 1, 4, 4}});
-  // Split rows (grids for 132 SMs): each shape of norm_backward_split_shapes, with both sums,
+  // Split rows (grids for 132 SMs): each shape of split_backward_shapes, with both sums,
   // one, or none; a ragged last slice (bf16 100000: 13 slices of 1024 vectors); RMSNorm's
   // 256 slices of a row of 1M.
   out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, true, true, 1},

@@ -513,6 +513,47 @@ double check_backward(const Backward& b, const std::vector<double>& got, const s
   return worst;
 }
 
+/// Backward kernel `k` over p.rows rows of each of the `kinds` of data (make_backward's),
+/// and in place (dx over dy) on the first, against the CPU reference: launched directly,
+/// a split config with two slot buffers of its own used in turns (TurnSlots, as
+/// check_every_kind's), the others with null slots.
+void check_every_backward_kind(const factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>& k,
+                               const SoftmaxParams& p, const std::string& name,
+                               const rt::Device& gpu, rt::Stream& stream, std::mt19937& rng,
+                               std::initializer_list<int> kinds = {0, 1, 2}) {
+  const SoftmaxDType dt = p.dtype;
+  rt::LaunchConfig lc = k.launch_config();
+  lc.stream = stream;
+  const bool split = k.config().strategy == ops::SoftmaxStrategy::split;
+  const std::size_t words = split ? ops::detail::softmax_split_words(p, k.config()) : 0;
+  kiln_test::TurnSlots slots(words + 16, 0x000000017fc00000ull, gpu);
+  auto launch = [&](DeviceMatrix& y, DeviceMatrix& dy, DeviceMatrix& dx, const std::string& what,
+                    auto&& check) {
+    std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
+    if (split) slot_words = slots.take(words, stream);
+    if (dt == SoftmaxDType::f32) {
+      rt::launch(k.function(), lc, y.b32, dy.b32, dx.b32, int(p.rows), slot_words.first,
+                 slot_words.second);
+    } else {
+      rt::launch(k.function(), lc, y.b16, dy.b16, dx.b16, int(p.rows), slot_words.first,
+                 slot_words.second);
+    }
+    stream.synchronize();
+    check();
+    if (split) slots.check_launched(what);
+  };
+  for (int kind : kinds) {
+    const Backward b = make_backward(dt, p.rows, p.cols, kind, rng);
+    DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
+    const std::string what = name + " data " + std::to_string(kind);
+    launch(y, dy, dx, what, [&] { check_backward(b, dx.values(dt), what); });
+    if (kind == *kinds.begin()) {  // in place: dx is dy
+      launch(y, dy, dy, what + " in place",
+             [&] { check_backward(b, dy.values(dt), name + " in place"); });
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("backward: every candidate config computes dx, ragged rows and in place included") {
@@ -530,21 +571,36 @@ TEST_CASE("backward: every candidate config computes dx, ragged rows and in plac
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
         REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        const rt::Function& fn = built[i].kernel->function();
-        rt::LaunchConfig lc = built[i].kernel->launch_config();
-        lc.stream = stream;
-        for (int kind : {0, 1, 2}) {
-          const Backward b = make_backward(dt, p.rows, cols, kind, rng);
-          DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
-          launch_over(fn, lc, dt, p.rows, y, dy, dx);
-          stream.synchronize();
-          check_backward(b, dx.values(dt), name + " data " + std::to_string(kind));
-          if (kind == 0) {  // in place: dx is dy
-            launch_over(fn, lc, dt, p.rows, y, dy, dy);
-            stream.synchronize();
-            check_backward(b, dy.values(dt), name + " in place");
-          }
-        }
+        check_every_backward_kind(*built[i].kernel, p, name, gpu, stream, rng);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward split rows: every split config, few rows and many, ragged slices") {
+  rt::Device gpu(0);
+  if (!kiln_test::runs_split_rows(gpu)) return;
+  auto& factory = ops::softmax_backward_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  for (auto dt : all_dtypes) {
+    for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+      if (!shape.every && dt != shape.dtype) continue;
+      const SoftmaxParams p{dt, shape.cols, shape.rows};
+      CAPTURE(nlohmann::json(p).dump());
+      std::vector<SoftmaxConfig> configs;
+      for (const auto& c : factory.configs(p, gpu.properties())) {
+        if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
+      }
+      CHECK(configs.empty() == (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024));
+      const auto built = factory.build_all(p, configs, gpu);
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        const std::string name = factory.kernel_name(p, configs[i]);
+        CAPTURE(name);
+        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+        check_every_backward_kind(
+            *built[i].kernel, p, name, gpu, stream, rng,
+            shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
       }
     }
   }

@@ -430,9 +430,15 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CHECK(names.insert(softmax_kernel_name(p, c)).second);
         CHECK(kiln::ops::detail::softmax_split_words(p, c) ==
               std::size_t(64 * split_slices(p.cols, c)));
-        // The backward has no split rows.
-        CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
-                             doctest::Contains("split rows are the forward's"), kiln::Error);
+        // The backward takes the shapes whose SM holds at most 2048 vectors of a slice.
+        const std::int64_t sm_vectors =
+            std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.blocks_per_sm;
+        if (sm_vectors <= 2048) {
+          CHECK_NOTHROW(validate_softmax_backward_config(p, c, 32));
+        } else {
+          CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
+                               doctest::Contains("at most 2048 vectors of a slice"), kiln::Error);
+        }
       }
       CHECK(softmax_split_configs(p, 64, sms).empty());  // not on 64-lane wavefronts
       // What the factory offers: split configs on NVIDIA GPUs of sm_80 and later only;
@@ -813,6 +819,12 @@ std::vector<Case> every_backward_kind() {
       {{f32, 65536, 1}, {S::multi_pass, 512, 4, 1, 8}},   // 128 bytes of each a step
       {{f32, 1, 1}, {S::one_pass, 1, 1, 128, 1}},
       {{f16, 1001, 1}, {S::one_pass, 64, 1, 2, 16}},
+      // Split rows (NVIDIA; grids for 132 SMs): each shape of split_backward_shapes, over
+      // rows of 1M (f16, bf16) and ragged slices (f32 100000: 25 slices of 1024 vectors).
+      {{f16, 1 << 20, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264}},
+      {{bf16, 1 << 20, 1}, {S::split, 128, 8, 1, 4, 1, 4, 528}},
+      {{f16, 1 << 20, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132}},
+      {{f32, 100000, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264}},
   };
 }
 
@@ -870,12 +882,75 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   kiln_test::TempDir dir("kiln-softmax-backward-hip");
   for (const auto& k : every_backward_kind()) {
     if (k.c.threads_per_row * k.c.rows_per_block % 64 != 0) continue;
+    if (k.c.strategy == SoftmaxStrategy::split) continue;  // NVIDIA GPUs only
     const std::string name = softmax_backward_kernel_name(k.p, k.c);
     CAPTURE(name);
     kiln_test::compile_for_gfx942(backward_program_for(k), "softmax.cu", name, dir);
   }
 }
 #endif
+
+TEST_CASE("backward split rows: candidates, their rules, names, launch and the heuristic") {
+  using S = SoftmaxStrategy;
+  using kiln::ops::detail::softmax_backward_split_configs;
+  const int sms = 132;
+  for (auto dt : all_dtypes) {
+    const int vec = dt == SoftmaxDType::f32 ? 4 : 8;
+    for (int cols : kiln_test::split_test_cols) {
+      const SoftmaxParams p{dt, cols, 64};
+      CAPTURE(nlohmann::json(p).dump());
+      const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
+      const auto split = softmax_backward_split_configs(p, 32, sms);
+      CHECK(split.empty() == !long_row);
+      std::set<std::string> names;
+      for (const SoftmaxConfig& c : split) {
+        CAPTURE(nlohmann::json(c).dump());
+        CHECK_NOTHROW(validate_softmax_backward_config(p, c, 32));
+        kiln_test::check_split_config(c, vec, sms, kiln::ops::detail::split_slices(p.cols, c),
+                                      kiln::ops::detail::softmax_launch(p, c));
+        CHECK(std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.blocks_per_sm <= 2048);
+        const std::string name = softmax_backward_kernel_name(p, c);
+        CHECK(names.insert(name).second);
+        CHECK(has(name, "softmax_backward__"));
+        CHECK(has(name, "__split_t"));
+        const std::string h = kiln::ops::detail::softmax_backward_spec(p, c).header();
+        CHECK(has(h, "#define SOFTMAX_BACKWARD 1"));
+        CHECK(has(h, "SOFTMAX_SPLIT"));
+        CHECK(has(h, "kSplitMinBlocks = " + std::to_string(c.blocks_per_sm)));
+      }
+      CHECK(softmax_backward_split_configs(p, 64, sms).empty());  // not on 64-lane wavefronts
+      // The factory offers them on NVIDIA GPUs of sm_80 and later; untuned, it never
+      // takes them.
+      const auto h200 =
+          kiln::ops::softmax_backward_factory().configs(p, kiln_test::h200_properties());
+      CHECK(std::count_if(h200.begin(), h200.end(), [](const SoftmaxConfig& c) {
+              return c.strategy == S::split;
+            }) == std::ptrdiff_t(split.size()));
+      CHECK(softmax_backward_heuristic(p, h200).strategy != S::split);
+      for (const auto& c :
+           kiln::ops::softmax_backward_factory().configs(p, kiln_test::mi300_properties())) {
+        CHECK(c.strategy != S::split);
+      }
+    }
+  }
+  // f16 rows of 1M by 256 threads of 4 vectors, 2 blocks an SM: 128 slices, one slot word
+  // each; what the kernel cannot run is refused, naming the rule.
+  const SoftmaxParams p{SoftmaxDType::f16, 1 << 20, 64};
+  const SoftmaxConfig c{S::split, 256, 8, 1, 4, 1, 2, 264};
+  CHECK(kiln::ops::detail::split_slices(p.cols, c) == 128);
+  CHECK(softmax_backward_kernel_name(p, c) ==
+        "softmax_backward__f16__cols1048576__split_t256v8i4b2");
+  CHECK(has(backward_config_error_of(p, {S::split, 256, 8, 1, 8, 1, 2, 264}),
+            "at most 2048 vectors of a slice"));
+  CHECK(has(backward_config_error_of(p, {S::split, 256, 8, 1, 4, 1, 2, 100}),
+            "fewer than a row's 128 slices"));
+  CHECK(
+      has(backward_config_error_of(p, {S::split, 256, 8, 1, 4, 2, 2, 264}), "cluster_blocks = 1"));
+  // The factory's spec refuses a grid the device does not hold at once.
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::softmax_backward_description().spec(
+                           p, {S::split, 256, 8, 1, 4, 1, 2, 528}, kiln_test::h200_properties()),
+                       doctest::Contains("is not resident at once"), kiln::Error);
+}
 
 TEST_CASE("split rows: two slot buffers in turns, each launch's words zero when it starts") {
   // The bookkeeping of kiln's slot buffers (SlotTurns) against buffers simulated on the

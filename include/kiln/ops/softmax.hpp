@@ -118,6 +118,26 @@ void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig 
   split.launched();
 }
 
+/// Launches softmax backward kernel `k` over `rows` rows (y, dy into dx: device pointers)
+/// on `stream`, as launch_softmax does the forward's: a split config with slots of kiln's.
+template <class Kernel>
+void launch_softmax_backward(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc,
+                             const void* y, const void* dy, void* dx, std::int64_t rows,
+                             rt::StreamRef stream, const rt::LaunchInfo* info = nullptr) {
+  lc.stream = stream;
+  SplitSlots split;  // (held until the launch is queued)
+  if (k.config().strategy == SoftmaxStrategy::split) {
+    const SoftmaxParams p{k.params().dtype, k.params().cols, rows};
+    split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax_backward");
+  }
+  if (info) {
+    k.launch(lc, *info, y, dy, dx, int(rows), split.data(), split.next());
+  } else {
+    k.launch(lc, y, dy, dx, int(rows), split.data(), split.next());
+  }
+  split.launched();
+}
+
 /// Candidates are timed on at most this much input (and as much output): a problem that
 /// large fills the GPU, and a bigger one need not fit twice in its memory.
 inline constexpr std::int64_t softmax_tuning_bytes = std::int64_t(256) << 20;
@@ -229,16 +249,33 @@ inline SoftmaxFactory::Description softmax_backward_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax_backward",
-      .version = 1,
+      .version = 2,  // 2: split configs, and the kernel's slots parameters
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
-            return softmax_backward_configs(p, warp_size(d));
+            std::vector<SoftmaxConfig> out = softmax_backward_configs(p, warp_size(d));
+            if (has_split_rows(d)) {
+              const auto split = softmax_backward_split_configs(p, warp_size(d), d.multiprocessors);
+              out.insert(out.end(), split.begin(), split.end());
+            }
+            return out;
           },
       .spec =
           [](const SoftmaxParams& p, const SoftmaxConfig& c, const rt::DeviceProperties& d) {
             validate_softmax_backward(p);
             validate_softmax_backward_config(p, c, warp_size(d));
+            if (c.strategy == SoftmaxStrategy::split && !has_split_rows(d)) {
+              throw Error("kiln: softmax_backward config " + nlohmann::json(c).dump() +
+                          ": split rows need an sm_80 (or later) NVIDIA device, not " + d.arch);
+            }
+            if (c.strategy == SoftmaxStrategy::split &&
+                c.grid_blocks > std::int64_t(d.multiprocessors) * c.blocks_per_sm) {
+              throw Error("kiln: softmax_backward config " + nlohmann::json(c).dump() +
+                          ": a grid of " + std::to_string(c.grid_blocks) +
+                          " blocks is not resident at once on " +
+                          std::to_string(d.multiprocessors) + " SMs of " +
+                          std::to_string(c.blocks_per_sm) + " blocks");
+            }
             return softmax_backward_spec(p, c);
           },
       .launch = softmax_launch,
@@ -259,10 +296,19 @@ inline SoftmaxFactory::Description softmax_backward_description() {
         auto dy = tuning_buffer(bytes, device, true);
         auto dx = tuning_buffer(bytes, device, false);
         const SoftmaxParams timed{p.dtype, p.cols, rows};
-        return [y, dy, dx, timed](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
+        // Split configs' slots: two buffers of each config's words, used in turns.
+        auto slots = std::make_shared<TuningSlots>(device);
+        return [y, dy, dx, timed, slots](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
           rt::LaunchConfig lc = softmax_launch(timed, k.config());
           lc.stream = s;
-          k.launch(lc, *y, *dy, *dx, int(timed.rows));
+          auto launch = [&](std::uint64_t* own, std::uint64_t* next) {
+            k.launch(lc, *y, *dy, *dx, int(timed.rows), own, next);
+          };
+          if (k.config().strategy == SoftmaxStrategy::split) {
+            slots->launch(softmax_split_words(timed, k.config()), s, "softmax_backward", launch);
+          } else {
+            launch(nullptr, nullptr);
+          }
         };
       },
   };
@@ -388,14 +434,14 @@ void softmax_backward_buffers(gen::DType dtype, const rt::DeviceBuffer<T>& y,
   SoftmaxFactory& factory = softmax_backward_factory();
   const auto& k =
       factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)}, dx.device());
-  rt::LaunchConfig lc = softmax_launch(p, k.config());
-  lc.stream = stream;
+  const rt::LaunchConfig lc = softmax_launch(p, k.config());
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};
-    k.launch(lc, info, y, dy, dx, int(rows));
+    launch_softmax_backward(k, dx.device(), lc, y.data(), dy.data(), dx.data(), rows, stream,
+                            &info);
   } else {
-    k.launch(lc, y, dy, dx, int(rows));
+    launch_softmax_backward(k, dx.device(), lc, y.data(), dy.data(), dx.data(), rows, stream);
   }
 }
 }  // namespace detail

@@ -376,13 +376,6 @@ inline std::int64_t norm_backward_register_bytes(std::int64_t threads_per_block)
   return softmax_register_bytes(threads_per_block) * 3 / 2;
 }
 
-/// The shapes of the backward's split candidates: (threads a block, vectors a thread a
-/// slice, blocks an SM). Its threads hold the slice they read and the one they write, h
-/// and dy of each, and their weights: 4 vectors of each by blocks of 256 or 128 threads
-/// that share an SM with another one or three, 8 by blocks alone (or two of 128).
-inline constexpr int norm_backward_split_shapes[4][3] = {
-    {256, 4, 2}, {128, 4, 4}, {256, 8, 1}, {128, 8, 2}};
-
 /// The dynamic shared memory a backward split block of `c` takes: its slice's weights (16
 /// bytes a vector), and the f32 sums of dweight and dbias (those `p` asks for) of its
 /// slice's elements.
@@ -410,7 +403,8 @@ inline std::int32_t norm_backward_split_grid(const NormBackwardParams& p, int th
 
 /// Throws kiln::Error unless split config `c` can run the backward of `p`: the forward's
 /// split rules (split_rule_broken, with the forward's slot words), a grid of whole
-/// multiples of a row's slices, and at most 128 KiB of sums a block. (Whether the device
+/// multiples of a row's slices, at most 128 KiB of weights and sums a block, and
+/// split_backward_rule_broken's. (Whether the device
 /// holds blocks_per_sm such blocks an SM is the factory's to check: it knows the device.)
 inline void validate_norm_backward_split_config(const NormBackwardParams& p, const NormConfig& c,
                                                 int warp_size) {
@@ -434,6 +428,8 @@ inline void validate_norm_backward_split_config(const NormBackwardParams& p, con
          std::to_string(norm_backward_split_shared_bytes(p, c)) +
          " bytes of shared memory, more than 131072; take shorter slices");
   }
+  const std::string registers = split_backward_rule_broken(c);
+  if (!registers.empty()) fail(registers);
 }
 
 /// Throws kiln::Error unless `c` is a config the backward kernel can run `p` with: the
@@ -549,7 +545,7 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
 }
 
 /// The backward's split candidates for `p` on a device of `multiprocessors` SMs with
-/// `shared_per_sm` bytes of shared memory an SM (`norm_backward_split_shapes`, rows of 64 KiB
+/// `shared_per_sm` bytes of shared memory an SM (`split_backward_shapes`, rows of 64 KiB
 /// and more, NVIDIA GPUs): those the rules allow and whose blocks_per_sm blocks an SM fit
 /// its shared memory (their sums, and 2 KiB a block for the static scratch and what the
 /// driver keeps).
@@ -561,7 +557,7 @@ inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardPar
   if (warp_size != 32 || multiprocessors < 1) return out;
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
   const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
-  for (const auto& t : norm_backward_split_shapes) {
+  for (const auto& t : split_backward_shapes) {
     const NormConfig c{NormStrategy::split,
                        t[0],
                        vec,

@@ -234,6 +234,29 @@ const C* split_choice(const std::vector<C>& candidates, decltype(C::strategy) sp
   return first;
 }
 
+/// The shapes of the backward passes' split candidates (softmax's and the norms'): (threads
+/// a block, vectors a thread a slice, blocks an SM). A backward thread holds two slices,
+/// the one it reads and the one it writes, of two matrices each (y and dy; h and dy): 4
+/// vectors a slice by blocks that share an SM with one or three others, 8 by a block
+/// alone or two of 128 threads, so that an SM holds 2048 vectors of a slice at most
+/// (split_backward_rule_broken).
+inline constexpr int split_backward_shapes[4][3] = {
+    {256, 4, 2}, {128, 4, 4}, {256, 8, 1}, {128, 8, 2}};
+
+/// The rule a backward split config `c` breaks beyond split_rule_broken's, "" where none:
+/// at most 2048 vectors of a slice an SM (threads x vectors a thread x blocks an SM).
+template <class C>
+std::string split_backward_rule_broken(const C& c) {
+  const std::int64_t vectors =
+      std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.blocks_per_sm;
+  if (vectors > 2048) {
+    return "a backward split SM holds at most 2048 vectors of a slice (threads x vectors a "
+           "thread x blocks an SM: " +
+           std::to_string(vectors) + " here); take fewer vectors or blocks";
+  }
+  return "";
+}
+
 /// A split launch's slot words a slice (one 64-bit word: the slice's maximum in the high
 /// half, its sum of exp(x - max) in the low one, never both zero), and the most a lane of
 /// the warp that adds a row's slices up holds.
@@ -650,10 +673,15 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
                 "the backward kernel runs a row per block or slot (cluster_blocks = 1); "
                 "clusters are the forward's");
   }
-  if (c.strategy == SoftmaxStrategy::staged || c.strategy == SoftmaxStrategy::split) {
-    throw Error(what + "the backward runs one_pass or multi_pass; " +
-                (c.strategy == SoftmaxStrategy::split ? "split" : "staged") +
-                " rows are the forward's");
+  if (c.strategy == SoftmaxStrategy::staged) {
+    throw Error(what +
+                "the backward runs one_pass, multi_pass or split; staged rows are the "
+                "forward's");
+  }
+  if (c.strategy == SoftmaxStrategy::split) {
+    const std::string rule = split_backward_rule_broken(c);
+    if (!rule.empty()) throw Error(what + rule);
+    return;
   }
   const std::int64_t block = std::int64_t(c.threads_per_row) * c.rows_per_block;
   if (!softmax_backward_fits(p, c)) {
@@ -679,6 +707,29 @@ inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& 
   std::vector<SoftmaxConfig> out;
   for (const SoftmaxConfig& c : softmax_configs(p, warp_size)) {
     if (softmax_backward_fits(p, c)) out.push_back(c);
+  }
+  return out;
+}
+
+/// The backward's split candidates for `p` on a device of `multiprocessors` SMs
+/// (split_backward_shapes, rows of 64 KiB and more, 32-thread warps): the forward's split
+/// rows over the forward's grid (the SMs times the blocks an SM), each slice's sum of dy * y
+/// in one slot word. Tuning candidates only: the heuristic does not take them.
+inline std::vector<SoftmaxConfig> softmax_backward_split_configs(const SoftmaxParams& p,
+                                                                 int warp_size,
+                                                                 int multiprocessors) {
+  std::vector<SoftmaxConfig> out;
+  if (warp_size != 32 || multiprocessors < 1) return out;
+  if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
+  const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
+  for (const auto& t : split_backward_shapes) {
+    const SoftmaxConfig c{SoftmaxStrategy::split, t[0], vec, 1, t[1], 1, t[2],
+                          multiprocessors * t[2]};
+    if (split_rule_broken(p.cols, p.dtype, c, warp_size, softmax_split_slot_words,
+                          softmax_split_lane_words)
+            .empty()) {
+      out.push_back(c);
+    }
   }
   return out;
 }
