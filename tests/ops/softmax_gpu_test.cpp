@@ -592,7 +592,11 @@ TEST_CASE("backward split rows: every split config, few rows and many, ragged sl
       for (const auto& c : factory.configs(p, gpu.properties())) {
         if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
       }
-      CHECK(configs.empty() == (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024));
+      // Rows of 64 KiB and more have split candidates where the grid holds a row's slices.
+      CHECK(configs.size() == ops::detail::softmax_backward_split_configs(
+                                  p, 32, gpu.properties().multiprocessors)
+                                  .size());
+      if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
       const auto built = factory.build_all(p, configs, gpu);
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const std::string name = factory.kernel_name(p, configs[i]);
