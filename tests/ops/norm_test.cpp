@@ -1001,11 +1001,15 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   refused(layer, {S::split, 64, 8, 1, 8, 1, 8, 1056}, "8 slot words a lane");
   refused({NormKind::rms_norm, NormDType::f32, 1 << 20, false, 64},
           {S::split, 64, 4, 1, 8, 1, 8, 1056}, "8 slot words a lane");
-  // The backward's split grid is a whole multiple of a row's slices: 512 is, for 128;
-  // 528 is not.
+  // The backward's split grid is a whole multiple of a row's slices: 512 is, for 256
+  // slices of 128 x 4 vectors; 528 is not, for 128; and an SM holds at most 2048 vectors
+  // of a slice.
   const NormBackwardParams rms_backward{NormKind::rms_norm, NormDType::f16, 1 << 20};
   CHECK_NOTHROW(kiln::ops::detail::validate_norm_backward_config(
-      rms_backward, {S::split, 128, 8, 1, 8, 1, 4, 512}, 32));
+      rms_backward, {S::split, 128, 8, 1, 4, 1, 4, 512}, 32));
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
+                           rms_backward, {S::split, 128, 8, 1, 8, 1, 4, 512}, 32),
+                       doctest::Contains("at most 2048 vectors of a slice"), kiln::Error);
   CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(rms_backward, c, 32),
                        doctest::Contains("a whole multiple of a row's 128 slices"), kiln::Error);
 }
