@@ -96,46 +96,44 @@ inline std::vector<SoftmaxConfig> softmax_split_candidates(const SoftmaxParams& 
   return softmax_split_configs(p, warp_size(d), d.multiprocessors);
 }
 
-/// Launches softmax kernel `k` over `rows` rows of `in` into `out` (device pointers) on
-/// `stream`, as `lc` (softmax_launch's) says: a split config with slots of kiln's
-/// (split_slots: zero when it starts, and the next launch's zeroed by it), kept until the
-/// launch is queued. `info`: the profiler's, where it is on.
-template <class Kernel>
-void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc, const void* in,
-                    void* out, std::int64_t rows, rt::StreamRef stream,
-                    const rt::LaunchInfo* info = nullptr) {
+/// Launches row kernel `k` (softmax's, or its backward's: `what` names it in errors) over
+/// `rows` rows of its `buffers` (device pointers) on `stream`, as `lc` (softmax_launch's)
+/// says: a split config with slots of kiln's (split_slots: zero when it starts, and the
+/// next launch's zeroed by it), kept until the launch is queued. `info`: the profiler's,
+/// where it is on.
+template <class Kernel, class... Buffers>
+void launch_row_kernel(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc,
+                       std::int64_t rows, rt::StreamRef stream, const rt::LaunchInfo* info,
+                       const char* what, Buffers... buffers) {
   lc.stream = stream;
   SplitSlots split;  // (held until the launch is queued)
   if (k.config().strategy == SoftmaxStrategy::split) {
     const SoftmaxParams p{k.params().dtype, k.params().cols, rows};
-    split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax");
+    split = split_slots(device, stream, softmax_split_words(p, k.config()), what);
   }
   if (info) {
-    k.launch(lc, *info, in, out, int(rows), split.data(), split.next());
+    k.launch(lc, *info, buffers..., int(rows), split.data(), split.next());
   } else {
-    k.launch(lc, in, out, int(rows), split.data(), split.next());
+    k.launch(lc, buffers..., int(rows), split.data(), split.next());
   }
   split.launched();
 }
 
-/// Launches softmax backward kernel `k` over `rows` rows (y, dy into dx: device pointers)
-/// on `stream`, as launch_softmax does the forward's: a split config with slots of kiln's.
+/// Launches softmax kernel `k` over `rows` rows of `in` into `out` (launch_row_kernel).
+template <class Kernel>
+void launch_softmax(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc, const void* in,
+                    void* out, std::int64_t rows, rt::StreamRef stream,
+                    const rt::LaunchInfo* info = nullptr) {
+  launch_row_kernel(k, device, lc, rows, stream, info, "softmax", in, out);
+}
+
+/// Launches softmax backward kernel `k` over `rows` rows of y and dy into dx
+/// (launch_row_kernel).
 template <class Kernel>
 void launch_softmax_backward(const Kernel& k, const rt::Device& device, rt::LaunchConfig lc,
                              const void* y, const void* dy, void* dx, std::int64_t rows,
                              rt::StreamRef stream, const rt::LaunchInfo* info = nullptr) {
-  lc.stream = stream;
-  SplitSlots split;  // (held until the launch is queued)
-  if (k.config().strategy == SoftmaxStrategy::split) {
-    const SoftmaxParams p{k.params().dtype, k.params().cols, rows};
-    split = split_slots(device, stream, softmax_split_words(p, k.config()), "softmax_backward");
-  }
-  if (info) {
-    k.launch(lc, *info, y, dy, dx, int(rows), split.data(), split.next());
-  } else {
-    k.launch(lc, y, dy, dx, int(rows), split.data(), split.next());
-  }
-  split.launched();
+  launch_row_kernel(k, device, lc, rows, stream, info, "softmax_backward", y, dy, dx);
 }
 
 /// Candidates are timed on at most this much input (and as much output): a problem that
