@@ -386,13 +386,15 @@ struct AffineAhead {
     return f;
   }
 
- private:
+  /// The vector at c of p as words, or `missing` in every word where p is null.
   KILN_DEVICE KILN_FORCEINLINE static Words words(const Elem* p, COLV c, unsigned missing) {
     Words m;
 #pragma unroll
     for (int k = 0; k < kWords; ++k) m.u[k] = missing;
     return p ? *reinterpret_cast<const Words*>(In(p)[c].ptr()) : m;
   }
+
+ private:
   KILN_DEVICE KILN_FORCEINLINE void load(const Args& a, int i) {
     const COLV c = first + COLV(i * kThreadsPerRow);
     if (!in_row<Step>(c)) return;  // (nor is it written)
@@ -591,10 +593,11 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 // carries the tag, then adds them in slice order (the same bits every run; LayerNorm's
 // slices publish their mean and sum of squared deviations, gathered_stats). In
 // RMSNorm warp 0 loads them before the block reduces its own sums; the slice's second
-// read (and RMSNorm's weights) are in flight by then too. LayerNorm's weight and bias,
-// which its registers cannot hold with h that early, go out after the last barrier, a
-// few vectors ahead of the stores (AffineAhead). (On the H200, RMSNorm 64 x 1M:
-// 81% of a copy in f16, 74% in f32, where multi pass ran at 50%.)
+// read is in flight by then too. The kernel runs on the grid's first whole multiple of
+// kSlices blocks, so that a block's slices are the same columns of each row: it holds
+// their weight (and LayerNorm's bias) in shared memory, loaded once, where it had loaded
+// them from L2 every round. (On the H200, before that: RMSNorm 64 x 1M at 81% of a copy
+// in f16, 74% in f32, where multi pass ran at 50%.)
 namespace norms {
 
 constexpr int kSliceVecs = kThreadsPerRow * kIters;
@@ -664,10 +667,30 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   const int tid = kiln::thread_index();
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
-  const bool affine = has_affine(a);
-  // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one,
-  // NormConfig::grid_blocks.)
-  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  // The grid's first whole multiple of kSlices blocks: block b then takes slice b % kSlices
+  // of its rows in every round, whose weights it loads once (the rest leave). A grid of
+  // fewer blocks than a row's slices traps: kiln's configs never launch one,
+  // NormConfig::grid_blocks.
+  const int grid = kiln::grid_size() / kSlices * kSlices;
+  const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices, grid);
+  if (kiln::block_index() >= grid) return;  // the whole block, before any barrier
+  const COLV mine((kiln::block_index() % kSlices) * kSliceVecs + tid);
+  // The weight (and LayerNorm's bias) of the block's slice, in shared memory (each thread
+  // its own vectors, read back by itself alone), as AffineAhead's words: ones and minus
+  // zeros stand in for a missing one.
+  using Ring = AffineAhead<1, kSliceVecs>;
+  typename Ring::Words* const affine_words =
+      static_cast<typename Ring::Words*>(kiln::dynamic_shared_memory());
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const COLV c = mine + COLV(i * kThreadsPerRow);
+    if (!in_row<kSliceVecs>(c)) continue;
+    affine_words[i * kThreadsPerRow + tid] = Ring::words(a.weight, c, Ring::kOne);
+    if constexpr (!kRms) {
+      affine_words[kSliceVecs + i * kThreadsPerRow + tid] =
+          Ring::words(a.bias, c, Ring::kMinusZero);
+    }
+  }
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -681,7 +704,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const long long out_start = out_row * kCols;
     const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
 
-    Vector v[kIters], h[kIters], w[kIters];
+    Vector v[kIters], h[kIters];
     if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
@@ -696,7 +719,6 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSliceVecs>(c)) continue;
         h[i] = kiln::load_hinted(as_vector(In(a.x + out_start)[c].ptr()), once);
-        if (kRms && a.weight) w[i] = kiln::load_vector<kVec>(In(a.weight)[c]);
       }
     }
     RowSlots got;
@@ -757,19 +779,19 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     }
     kiln::sync_threads();
     if (writes) {
-      // LayerNorm's weight and bias 4 vectors ahead of the stores (3 in bf16, whose
-      // conversions take more registers: with 4, 8 bytes a thread spilled on sm_80 by 64
-      // threads; and 8 ahead spilled 48 to 64 bytes a thread in f16; started before the
-      // barrier ahead of the merge, 4 spilled 12 to 88 bytes). RMSNorm's weight came with h.
-      [[maybe_unused]] AffineAhead<kBf16 ? 3 : 4, kSliceVecs> affine_ring;
-      if constexpr (!kRms) affine_ring.start(a, out_first);
+      // The weights from shared memory: every round's slices share the block's columns.
+      // (Loaded from L2 at each round, with h or a few vectors ahead of the stores, they
+      // made L2 move a quarter more than x, h and y: ncu had L2 78% busy, DRAM 63%.)
       const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSliceVecs>(c)) continue;
-        const Vector y = kRms ? normalized_with(a, affine, w[i], w[i], h[i], st)
-                              : normalized(a, true, affine_ring.take(a, i), h[i], st);
+        const int k = i * kThreadsPerRow + tid;
+        const Vector w = __builtin_bit_cast(Vector, affine_words[k]);
+        const Vector y = normalized_with(
+            a, true, w, kRms ? w : __builtin_bit_cast(Vector, affine_words[kSliceVecs + k]), h[i],
+            st);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.y + out_start)[c].ptr()), y, once);
       }
       if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);
@@ -785,7 +807,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// aligned; mean, rstd: rows floats. Launched with kThreadsPerRow * kRowsPerBlock threads
 /// and ceil(rows / kRowsPerBlock) blocks; split configs: kThreadsPerRow threads, the
 /// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots and,
-/// unless null, as many more that it zeroes for the next launch (`next_slots`).
+/// unless null, as many more that it zeroes for the next launch (`next_slots`), and
+/// dynamic shared memory for a slice's weight (and LayerNorm's bias): (kRms ? 1 : 2) x
+/// kSliceVecs x 16 bytes.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)

@@ -952,8 +952,14 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         for (const NormConfig& c : split) {
           CAPTURE(nlohmann::json(c).dump());
           CHECK_NOTHROW(validate_norm_config(p, c, 32));
-          kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c),
-                                        kiln::ops::detail::norm_launch(p, c));
+          const auto lc = kiln::ops::detail::norm_launch(p, c);
+          kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c), lc);
+          // A slice's weight (and LayerNorm's bias) in shared memory: 128 KiB an SM for
+          // LayerNorm, 64 KiB for RMSNorm, whatever the config.
+          const int vectors =
+              (kind == NormKind::layer_norm ? 2 : 1) * c.threads_per_row * c.vectors_per_thread;
+          CHECK(lc.shared_bytes == unsigned(16 * vectors));
+          CHECK(std::int64_t(lc.shared_bytes) * c.blocks_per_sm <= 128 * 1024);
           CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
           CHECK(names.insert(norm_kernel_name(p, c)).second);
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==

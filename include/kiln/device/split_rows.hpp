@@ -133,8 +133,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_block_sums(const float* scratch, int lan
 /// never does that, but the rule stays simple).
 class SplitRounds {
  public:
-  KILN_DEVICE KILN_FORCEINLINE SplitRounds(long long total, int row_slices)
-      : grid_(grid_size()), total_(total) {
+  KILN_DEVICE KILN_FORCEINLINE SplitRounds(long long total, int row_slices, int grid = grid_size())
+      : grid_(grid), total_(total) {
     if (grid_ < row_slices) {
 #if KILN_HIP
       __builtin_trap();

@@ -74,6 +74,9 @@ inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
   if (c.strategy == NormStrategy::split) {  // the persistent grid, every block resident
     rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
     lc.cooperative = true;
+    // The weight (and LayerNorm's bias) of a block's slice, 16-byte vectors.
+    lc.shared_bytes = unsigned((p.kind == NormKind::layer_norm ? 2 : 1) * 16 * c.threads_per_row *
+                               c.vectors_per_thread);
     return lc;
   }
   rt::LaunchConfig lc = softmax_launch(norm_row(p), to_softmax(c));
