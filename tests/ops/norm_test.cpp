@@ -1000,6 +1000,34 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   kiln_test::check_split_rules<NormConfig>(
       [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
+  // A split block keeps its slice's weight (and LayerNorm's bias) in shared memory: on an
+  // SM of 100 KiB (sm_86, sm_89) LayerNorm keeps only the candidates whose blocks fit
+  // (256 x 4 by two blocks: 64 KiB), RMSNorm all of them; the spec refuses the others.
+  {
+    kiln::rt::DeviceProperties small = kiln_test::h200_properties();
+    small.arch = "sm_89";
+    small.compute_major = 8;
+    small.shared_per_multiprocessor = 100 * 1024;
+    small.shared_per_block_optin = 99 * 1024;
+    const NormParams layer_f16{NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64};
+    std::size_t kept = 0;
+    for (const NormConfig& k : kiln::ops::norm_factory().configs(layer_f16, small)) {
+      if (k.strategy != S::split) continue;
+      ++kept;
+      CHECK(k.blocks_per_sm * (kiln::ops::detail::norm_split_shared_bytes(layer_f16, k) + 2048) <=
+            100 * 1024);
+    }
+    CHECK(kept >= 1);
+    CHECK(kept < norm_split_configs(layer_f16, 32, 132).size());
+    std::size_t rms = 0;
+    for (const NormConfig& k : kiln::ops::norm_factory().configs(p, small)) {
+      rms += k.strategy == S::split;
+    }
+    CHECK(rms == norm_split_configs(p, 32, 132).size());
+    CHECK_THROWS_WITH_AS(kiln::ops::detail::norm_description().spec(
+                             layer_f16, {S::split, 256, 8, 1, 8, 1, 2, 264}, small),
+                         doctest::Contains("do not fit an SM"), kiln::Error);
+  }
   refused({NormKind::rms_norm, NormDType::f16, (1 << 20) - 4, false, 64}, c, "must divide cols");
   // LayerNorm's slices take two slot words: 128 slices of 1M at most.
   const NormParams layer{NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64};

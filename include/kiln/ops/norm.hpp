@@ -74,9 +74,7 @@ inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
   if (c.strategy == NormStrategy::split) {  // the persistent grid, every block resident
     rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
     lc.cooperative = true;
-    // The weight (and LayerNorm's bias) of a block's slice, 16-byte vectors.
-    lc.shared_bytes = unsigned((p.kind == NormKind::layer_norm ? 2 : 1) * 16 * c.threads_per_row *
-                               c.vectors_per_thread);
+    lc.shared_bytes = unsigned(norm_split_shared_bytes(p, c));
     return lc;
   }
   rt::LaunchConfig lc = softmax_launch(norm_row(p), to_softmax(c));
@@ -98,12 +96,27 @@ T* data_or_null(const rt::DeviceBuffer<T>* b) {
   return b ? b->data() : nullptr;
 }
 
+/// Whether `d`'s SMs hold split config `c`'s blocks_per_sm blocks of `p` with their shared
+/// memory (norm_split_shared_bytes, and 2 KiB a block for the static scratch and what the
+/// driver keeps): LayerNorm's weight and bias of 256 x 8 vectors take 64 KiB a block, 128
+/// KiB an SM, which sm_86 and sm_89 (100 KiB) do not have.
+inline bool norm_split_fits(const NormParams& p, const NormConfig& c,
+                            const rt::DeviceProperties& d) {
+  const std::int64_t bytes = norm_split_shared_bytes(p, c);
+  return bytes <= std::int64_t(d.shared_per_block_optin) &&
+         c.blocks_per_sm * (bytes + 2048) <= std::int64_t(d.shared_per_multiprocessor);
+}
+
 /// The split candidates kiln offers for `p` on `d`: norm_split_configs where `d`
-/// has_split_rows, none elsewhere.
+/// has_split_rows and its SMs hold their blocks (norm_split_fits), none elsewhere.
 inline std::vector<NormConfig> norm_split_candidates(const NormParams& p,
                                                      const rt::DeviceProperties& d) {
   if (!has_split_rows(d)) return {};
-  return norm_split_configs(p, warp_size(d), d.multiprocessors);
+  std::vector<NormConfig> out;
+  for (const NormConfig& c : norm_split_configs(p, warp_size(d), d.multiprocessors)) {
+    if (norm_split_fits(p, c, d)) out.push_back(c);
+  }
+  return out;
 }
 
 /// The slot words a split launch of `c` over `p` exchanges its sums through.
@@ -123,12 +136,13 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 6,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 7,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                      // 5: the kernel's next_slots (split launches time without a memset);
                      // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                      // words a lane (more split candidates); the staged rows' weights
                      // ahead as words, their writes fused; LayerNorm's split merge by
-                     // gathered sums
+                     // gathered sums; 7: split blocks keep their columns' weights in
+                     // shared memory (candidates whose blocks fit the SM's)
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
@@ -147,6 +161,14 @@ inline NormFactory::Description norm_description() {
           [](const NormParams& p, const NormConfig& c, const rt::DeviceProperties& d) {
             validate_norm(p);
             validate_norm_config(p, c, warp_size(d));
+            if (c.strategy == NormStrategy::split && !norm_split_fits(p, c, d)) {
+              throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " +
+                          nlohmann::json(c).dump() + ": " + std::to_string(c.blocks_per_sm) +
+                          " blocks of " + std::to_string(norm_split_shared_bytes(p, c)) +
+                          " bytes of shared memory do not fit an SM of " + d.name + " (" +
+                          std::to_string(d.shared_per_multiprocessor) +
+                          " bytes); take fewer blocks an SM or shorter slices");
+            }
             return norm_spec(p, c);
           },
       .launch = norm_launch,

@@ -213,6 +213,13 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
   return 8;
 }
 
+/// The dynamic shared memory a split block of `c` takes for `p`: its slice's weight (and
+/// LayerNorm's bias), 16 bytes a vector.
+inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
+  return (p.kind == NormKind::layer_norm ? 2 : 1) * 16 * std::int64_t(c.threads_per_row) *
+         c.vectors_per_thread;
+}
+
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
 /// forward without the residual, and split_rule_broken's rules with
 /// norm_split_slot_words and norm_split_lane_words.
