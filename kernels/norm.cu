@@ -14,7 +14,8 @@
 //   NORM_STAGED (defined for staged configs: the row staged in shared memory), with the
 //               constant kStagedMinBlocks (the launch bounds' blocks an SM)
 //   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
-//               constant kSplitMinBlocks (the launch bounds' blocks an SM); kIters is
+//               constants kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing
+//               (the slices of a ringed split's ring in shared memory, else 0); kIters is
 //               then the vectors a thread takes of a slice
 //   KILN_KERNEL_NAME, e.g. norm__layer__f16__cols4096__t256v8
 //
@@ -691,6 +692,29 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
           Ring::words(a.bias, c, Ring::kMinusZero);
     }
   }
+  // Ringed (kSplitRing > 0): the slices a block reads pass through a ring of kSplitRing
+  // slices in shared memory after the weights, each thread copying its own vectors of
+  // round t's slice into slot t % kSplitRing a round ahead (cp.async, its own commit
+  // group) and reading them back there, for the sums and, a round later, for the write:
+  // no second read from L2, and nothing held in registers across the rounds' barriers.
+  // (A slot is written again two rounds after its write read it, by the same thread.)
+  Vector* const ring = reinterpret_cast<Vector*>(affine_words + (kRms ? 1 : 2) * kSliceVecs);
+  auto ring_at = [&](long long t, int i) -> Vector& {
+    return ring[int(t % (kSplitRing > 0 ? kSplitRing : 1)) * kSliceVecs + i * kThreadsPerRow + tid];
+  };
+  auto fetch = [&](long long t) {  // round t's read slice into its slot (an empty group past it)
+    const kiln::SplitRound q = rounds.round(t);
+    if (q.reads) {
+      const long long at = (q.read / kSlices) * kCols;
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = mine + COLV(i * kThreadsPerRow);
+        if (in_row<kSliceVecs>(c)) kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
+      }
+    }
+    kiln::async_commit_group();
+  };
+  if constexpr (kSplitRing > 0) fetch(0);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -705,7 +729,12 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
 
     Vector v[kIters], h[kIters];
-    if (reads) {
+    if constexpr (kSplitRing > 0) {
+      // The next round's slice on its way into the ring; this round's landed (this
+      // thread's copies: each thread reads back only its own vectors).
+      fetch(t + 1);
+      kiln::async_wait_group<1>();
+    } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
@@ -713,7 +742,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
           v[i] = kiln::load_hinted(as_vector(In(a.x + start)[c].ptr()), keep);
       }
     }
-    if (writes) {
+    if (kSplitRing == 0 && writes) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
@@ -733,7 +762,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c)) add_sums(part, v[i], shift);
+        if (in_row<kSliceVecs>(c)) add_sums(part, kSplitRing > 0 ? ring_at(t, i) : v[i], shift);
       }
       kiln::split_warp_sums<true, !kRms>(red, warp, lane, part.a, part.b);
     }
@@ -790,8 +819,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         const int k = i * kThreadsPerRow + tid;
         const Vector w = __builtin_bit_cast(Vector, affine_words[k]);
         const Vector y = normalized_with(
-            a, true, w, kRms ? w : __builtin_bit_cast(Vector, affine_words[kSliceVecs + k]), h[i],
-            st);
+            a, true, w, kRms ? w : __builtin_bit_cast(Vector, affine_words[kSliceVecs + k]),
+            kSplitRing > 0 ? ring_at(t - 1, i) : h[i], st);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.y + out_start)[c].ptr()), y, once);
       }
       if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);

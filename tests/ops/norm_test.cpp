@@ -744,6 +744,14 @@ std::vector<Case> every_kind() {
       {{K::rms_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::rms_norm, NormDType::f16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
+  // Ringed (a ring of 3 slices in shared memory): each ring shape, both kinds, ragged
+  // slices too.
+  out.push_back(
+      {{K::rms_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 3}});
+  out.push_back({{K::layer_norm, NormDType::bf16, 1 << 20, false, 1},
+                 {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
   // LayerNorm's: 16-bit rows of 1M in 64 slices (4 slot words a lane, loaded early) and in
   // 128 (8 a lane, loaded after the slice's sums), f32 rows of 1M in 128, of 65536 in 16,
   // and ragged ones.
@@ -955,11 +963,18 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           const auto lc = kiln::ops::detail::norm_launch(p, c);
           kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c), lc);
           // A slice's weight (and LayerNorm's bias) in shared memory: 128 KiB an SM for
-          // LayerNorm, 64 KiB for RMSNorm, whatever the config.
-          const int vectors =
-              (kind == NormKind::layer_norm ? 2 : 1) * c.threads_per_row * c.vectors_per_thread;
+          // LayerNorm, 64 KiB for RMSNorm, whatever the config; ringed ones add their ring
+          // of 3 slices, within 228 KiB an SM.
+          const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + c.split_ring) *
+                              c.threads_per_row * c.vectors_per_thread;
           CHECK(lc.shared_bytes == unsigned(16 * vectors));
-          CHECK(std::int64_t(lc.shared_bytes) * c.blocks_per_sm <= 128 * 1024);
+          if (c.split_ring == 0) {
+            CHECK(std::int64_t(lc.shared_bytes) * c.blocks_per_sm <= 128 * 1024);
+          } else {
+            CHECK(c.split_ring == 3);
+            CHECK(c.blocks_per_sm * (std::int64_t(lc.shared_bytes) + 2048) <= 228 * 1024);
+            CHECK(norm_kernel_name(p, c).find("q3") != std::string::npos);
+          }
           CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
           CHECK(names.insert(norm_kernel_name(p, c)).second);
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==
@@ -1000,9 +1015,17 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   kiln_test::check_split_rules<NormConfig>(
       [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
+  // Rings of 3 or 4 slices, split configs' only; the heuristic takes none.
+  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 2}, "split_ring is 0 (no ring), 3 or 4");
+  refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 0, 0, 3}, "split_ring are split configs'");
+  CHECK(norm_heuristic(p, kiln::ops::norm_factory().configs(p, kiln_test::h200_properties()))
+            .split_ring == 0);
+  CHECK(norm_kernel_name(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 3}) ==
+        "norm__rms__f16__cols1048576__split_t256v8i4b2q3");
   // A split block keeps its slice's weight (and LayerNorm's bias) in shared memory: on an
   // SM of 100 KiB (sm_86, sm_89) LayerNorm keeps only the candidates whose blocks fit
-  // (256 x 4 by two blocks: 64 KiB), RMSNorm all of them; the spec refuses the others.
+  // (256 x 4 by two blocks: 64 KiB), RMSNorm all its unringed ones; the spec refuses the
+  // others.
   {
     kiln::rt::DeviceProperties small = kiln_test::h200_properties();
     small.arch = "sm_89";
@@ -1019,11 +1042,12 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
     }
     CHECK(kept >= 1);
     CHECK(kept < norm_split_configs(layer_f16, 32, 132).size());
-    std::size_t rms = 0;
+    std::size_t rms = 0, unringed = 0;
     for (const NormConfig& k : kiln::ops::norm_factory().configs(p, small)) {
       rms += k.strategy == S::split;
     }
-    CHECK(rms == norm_split_configs(p, 32, 132).size());
+    for (const NormConfig& k : norm_split_configs(p, 32, 132)) unringed += k.split_ring == 0;
+    CHECK(rms >= unringed);  // (every unringed one; ringed ones where they fit)
     CHECK_THROWS_WITH_AS(kiln::ops::detail::norm_description().spec(
                              layer_f16, {S::split, 256, 8, 1, 8, 1, 2, 264}, small),
                          doctest::Contains("do not fit an SM"), kiln::Error);

@@ -77,13 +77,18 @@ struct NormConfig {
   /// cooperative launch).
   std::int32_t blocks_per_sm = 0;
   std::int32_t grid_blocks = 0;
+  /// The forward's split only (else 0): the slices a block's ring in shared memory holds
+  /// (3 or 4), each thread copying its vectors of the slices it reads next into it by
+  /// cp.async and reading them back there, for the sums and again for the write, where 0
+  /// loads each slice into registers and again from L2.
+  std::int32_t split_ring = 0;
   bool operator==(const NormConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks, blocks_per_sm and grid_blocks existed
-// read as 1, 0 and 0.)
+// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks and split_ring
+// existed read as 1, 0, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NormConfig, strategy, threads_per_row, vector_width,
                                                 rows_per_block, vectors_per_thread, cluster_blocks,
-                                                blocks_per_sm, grid_blocks)
+                                                blocks_per_sm, grid_blocks, split_ring)
 
 namespace detail {
 
@@ -159,10 +164,11 @@ inline void validate_norm_config(const NormParams& p, const NormConfig& c, int w
     validate_norm_split_config(p, c, warp_size);
     return;
   }
-  if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
+  if (c.blocks_per_sm != 0 || c.grid_blocks != 0 || c.split_ring != 0) {
     throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
                 " for " + nlohmann::json(p).dump() +
-                ": blocks_per_sm and grid_blocks are split configs' (0 for the others)");
+                ": blocks_per_sm, grid_blocks and split_ring are split configs' (0 for the "
+                "others)");
   }
   try {
     validate_softmax_config(norm_row(p), to_softmax(c), warp_size);
@@ -216,9 +222,13 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
 /// The dynamic shared memory a split block of `c` takes for `p`: its slice's weight (and
 /// LayerNorm's bias), 16 bytes a vector.
 inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
-  return (p.kind == NormKind::layer_norm ? 2 : 1) * 16 * std::int64_t(c.threads_per_row) *
-         c.vectors_per_thread;
+  return ((p.kind == NormKind::layer_norm ? 2 : 1) + std::int64_t(c.split_ring)) * 16 *
+         std::int64_t(c.threads_per_row) * c.vectors_per_thread;
 }
+
+/// The shapes of the forward's ringed split candidates (NormConfig::split_ring 3):
+/// (threads a block, vectors a thread a slice, blocks an SM).
+inline constexpr int norm_split_ring_shapes[3][3] = {{256, 4, 2}, {128, 8, 2}, {256, 8, 1}};
 
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
 /// forward without the residual, and split_rule_broken's rules with
@@ -233,6 +243,9 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
   const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                              norm_split_slot_words(p), norm_split_lane_words(p));
   if (!rule.empty()) fail(rule);
+  if (c.split_ring != 0 && c.split_ring != 3 && c.split_ring != 4) {
+    fail("split_ring is 0 (no ring), 3 or 4 slices, not " + std::to_string(c.split_ring));
+  }
 }
 
 /// The split candidates for `p` on a device of `multiprocessors` SMs (the forward without
@@ -241,9 +254,24 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
 inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
                                                   int multiprocessors) {
   if (p.residual) return {};
-  return split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size,
-                                      multiprocessors, norm_split_slot_words(p),
-                                      norm_split_lane_words(p));
+  std::vector<NormConfig> out =
+      split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size, multiprocessors,
+                                   norm_split_slot_words(p), norm_split_lane_words(p));
+  // Ringed: (threads, vectors a thread a slice, blocks an SM) whose ring of 3 slices and
+  // weights fit 228 KiB an SM (the device's own check: norm_split_fits).
+  if (!out.empty()) {
+    const std::int32_t vec = out.front().vector_width;
+    for (const auto& t : norm_split_ring_shapes) {
+      NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
+      c.split_ring = 3;
+      if (split_rule_broken(p.cols, p.dtype, c, warp_size, norm_split_slot_words(p),
+                            norm_split_lane_words(p))
+              .empty()) {
+        out.push_back(c);
+      }
+    }
+  }
+  return out;
 }
 
 /// The staged candidates for `p` (the forward on NVIDIA GPUs: norm_description adds them):
@@ -291,7 +319,11 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
     }
     // Rows no staged block holds: split (split_choice: 256 threads of 8 vectors, 2
     // blocks an SM, where the row's slots allow it).
-    if (const NormConfig* split = split_choice(candidates, NormStrategy::split)) return *split;
+    std::vector<NormConfig> unringed;  // (ringed splits are tuning candidates only)
+    for (const NormConfig& c : candidates) {
+      if (c.split_ring == 0) unringed.push_back(c);
+    }
+    if (const NormConfig* split = split_choice(unringed, NormStrategy::split)) return *split;
   }
   if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
       row_bytes == 16 * 1024) {
@@ -310,8 +342,9 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
 inline std::string norm_kernel_name(const NormParams& p, const NormConfig& c) {
   const std::string softmax = softmax_kernel_name(norm_row(p), to_softmax(c));
   std::string config = softmax.substr(softmax.rfind("__") + 2);
-  if (c.strategy == NormStrategy::split) {  // "split_t128v8i8b4"
+  if (c.strategy == NormStrategy::split) {  // "split_t128v8i8b4", ringed "split_t256v8i4b2q3"
     config = "split_" + config.substr(config.find('_') + 1) + "b" + std::to_string(c.blocks_per_sm);
+    if (c.split_ring > 0) config += "q" + std::to_string(c.split_ring);
   }
   return std::string("norm__") + (p.kind == NormKind::rms_norm ? "rms" : "layer") + "__" +
          std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__" +
@@ -333,7 +366,9 @@ inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
                   staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)));
   }
   if (c.strategy == NormStrategy::split) {
-    s.macro("NORM_SPLIT", "1").constant("kSplitMinBlocks", c.blocks_per_sm);
+    s.macro("NORM_SPLIT", "1")
+        .constant("kSplitMinBlocks", c.blocks_per_sm)
+        .constant("kSplitRing", c.split_ring);
   }
   return s;
 }
@@ -446,9 +481,12 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
-  if (c.strategy == NormStrategy::split) {
+  if (c.strategy == NormStrategy::split && c.split_ring == 0) {
     validate_norm_backward_split_config(p, c, warp_size);
     return;
+  }
+  if (c.split_ring != 0) {
+    throw Error(what + ": split_ring is the forward's (0 in the backward)");
   }
   if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
     throw Error(what + ": blocks_per_sm and grid_blocks are split configs' (0 for the others)");
