@@ -12,7 +12,8 @@
 //   SOFTMAX_BACKWARD (defined for the backward kernel only)
 //   SOFTMAX_STAGED (defined for staged configs: the row staged in shared memory)
 //   SOFTMAX_SPLIT  (defined for split configs: rows shared by a persistent grid), with
-//               kSplitMinBlocks (the launch bounds' blocks an SM)
+//               kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing (the
+//               slices of a ringed split's ring in shared memory, else 0)
 //
 // One pass (kMultiPass == 0): kThreadsPerRow threads own a row; each keeps its kIters
 // vectors of the row in registers, so the row is read once. Short rows share a warp
@@ -449,6 +450,30 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
   // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one,
   // SoftmaxConfig::grid_blocks.)
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  // Ringed (kSplitRing > 0): each thread copies its vectors of round t's slice into slot
+  // t % kSplitRing of a ring in dynamic shared memory a round ahead (cp.async, a commit
+  // group a round) and reads them back there, for the max and sum and, a round later, for
+  // the write: no second read from L2, no slice in registers across the barriers. (A
+  // thread reads back only its own vectors; it writes a slot again two rounds after its
+  // last read of it.)
+  Vector* const ring = static_cast<Vector*>(kiln::dynamic_shared_memory());
+  auto ring_at = [&](long long t, int i) -> Vector& {
+    return ring[int(t % (kSplitRing > 0 ? kSplitRing : 1)) * kSplitVecs + i * kThreadsPerRow + tid];
+  };
+  auto fetch = [&](long long t) {  // round t's read slice into its slot (an empty group past it)
+    const kiln::SplitRound q = rounds.round(t);
+    if (q.reads) {
+      const In src(in + (q.read / kSlices) * kCols);
+      const COLV at((int)(q.read % kSlices) * kSplitVecs + tid);
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = at + COLV(i * kThreadsPerRow);
+        if (in_row<kSplitVecs>(c)) kiln::async_copy<16>(&ring_at(t, i), src[c].ptr(), 16);
+      }
+    }
+    kiln::async_commit_group();
+  };
+  if constexpr (kSplitRing > 0) fetch(0);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -463,7 +488,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
     const COLV out_first((int)(o % kSlices) * kSplitVecs + tid);
 
     Vector v[kIters], h[kIters];
-    if (reads) {
+    if constexpr (kSplitRing > 0) {
+      fetch(t + 1);  // the next round's slice on its way; this round's landed
+      kiln::async_wait_group<1>();
+    } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
@@ -477,19 +505,22 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSplitVecs>(c)) part.m = pairs_max(v[i], part.m);
+        if (in_row<kSplitVecs>(c))
+          part.m = pairs_max(kSplitRing > 0 ? ring_at(t, i) : v[i], part.m);
       }
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSplitVecs>(c)) part.s = pairs_sum_exp(v[i], part.m, part.s);
+        if (in_row<kSplitVecs>(c)) {
+          part.s = pairs_sum_exp(kSplitRing > 0 ? ring_at(t, i) : v[i], part.m, part.s);
+        }
       }
       part = lanes_combine<kiln::warp_size>(part);
       if (lane == 0) red[warp] = part;
     }
     // The second read once the first's vectors are spent, in flight while the block waits
     // below (sm_80's code issues it after the wait: see kEarlySecondRead).
-    if (kEarlySecondRead && writes) {
+    if (kSplitRing == 0 && kEarlySecondRead && writes) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
@@ -541,8 +572,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        if (!kEarlySecondRead) h[i] = kiln::load_hinted(vector_at(x_again[c].ptr()), once);
-        const Vector o = pairs_normalized(h[i], row.m, inv_sum);
+        if (kSplitRing == 0 && !kEarlySecondRead) {
+          h[i] = kiln::load_hinted(vector_at(x_again[c].ptr()), once);
+        }
+        const Vector o =
+            pairs_normalized(kSplitRing > 0 ? ring_at(t - 1, i) : h[i], row.m, inv_sum);
         kiln::store_hinted(reinterpret_cast<Vector*>(y[c].ptr()), o, once);
       }
     }

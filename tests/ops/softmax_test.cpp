@@ -430,10 +430,21 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CHECK(names.insert(softmax_kernel_name(p, c)).second);
         CHECK(kiln::ops::detail::softmax_split_words(p, c) ==
               std::size_t(64 * split_slices(p.cols, c)));
-        // The backward takes the shapes whose SM holds at most 2048 vectors of a slice.
+        // The forward's ringed ones (a ring of 3 slices in shared memory, within 228 KiB an
+        // SM) are not the backward's; it takes the others whose SM holds at most 2048
+        // vectors of a slice.
         const std::int64_t sm_vectors =
             std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.blocks_per_sm;
-        if (sm_vectors <= 2048) {
+        const auto lc = kiln::ops::detail::softmax_launch(p, c);
+        CHECK(lc.shared_bytes ==
+              unsigned(16 * c.split_ring * c.threads_per_row * c.vectors_per_thread));
+        if (c.split_ring > 0) {
+          CHECK(c.split_ring == 3);
+          CHECK(c.blocks_per_sm * (std::int64_t(lc.shared_bytes) + 2048) <= 228 * 1024);
+          CHECK(softmax_kernel_name(p, c).find("q3") != std::string::npos);
+          CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
+                               doctest::Contains("split_ring is the forward's"), kiln::Error);
+        } else if (sm_vectors <= 2048) {
           CHECK_NOTHROW(validate_softmax_backward_config(p, c, 32));
         } else {
           CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),

@@ -67,6 +67,7 @@ inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConf
   if (c.strategy == SoftmaxStrategy::split) {  // the persistent grid, every block resident
     rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
     lc.cooperative = true;
+    lc.shared_bytes = unsigned(softmax_split_shared_bytes(c));  // a ringed block's ring
     return lc;
   }
   rt::LaunchConfig lc(
@@ -88,12 +89,25 @@ inline bool has_split_rows(const rt::DeviceProperties& d) {
   return d.platform == rt::Platform::cuda && d.compute_major >= 8;
 }
 
+/// Whether `d`'s SMs hold split config `c`'s blocks_per_sm blocks with their shared memory
+/// (a ringed block's ring, and 2 KiB a block for the static scratch and what the driver
+/// keeps).
+inline bool softmax_split_fits(const SoftmaxConfig& c, const rt::DeviceProperties& d) {
+  const std::int64_t bytes = softmax_split_shared_bytes(c);
+  return bytes <= std::int64_t(d.shared_per_block_optin) &&
+         c.blocks_per_sm * (bytes + 2048) <= std::int64_t(d.shared_per_multiprocessor);
+}
+
 /// The split candidates kiln offers for `p` on `d` (the forward's): softmax_split_configs
 /// where `d` has_split_rows, none elsewhere.
 inline std::vector<SoftmaxConfig> softmax_split_candidates(const SoftmaxParams& p,
                                                            const rt::DeviceProperties& d) {
   if (!has_split_rows(d)) return {};
-  return softmax_split_configs(p, warp_size(d), d.multiprocessors);
+  std::vector<SoftmaxConfig> out;
+  for (const SoftmaxConfig& c : softmax_split_configs(p, warp_size(d), d.multiprocessors)) {
+    if (softmax_split_fits(c, d)) out.push_back(c);
+  }
+  return out;
 }
 
 /// Launches row kernel `k` (softmax's, or its backward's: `what` names it in errors) over
@@ -168,8 +182,9 @@ inline SoftmaxFactory::Description softmax_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax",
-      .version = 4,  // 3: split configs, and the forward kernel's slots parameter; 4: its
-                     // next_slots (split launches time without a memset)
+      .version = 5,  // 3: split configs, and the forward kernel's slots parameter; 4: its
+                     // next_slots (split launches time without a memset); 5: ringed split
+                     // candidates (split_ring)
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
@@ -201,6 +216,13 @@ inline SoftmaxFactory::Description softmax_description() {
             if (c.cluster_blocks > 1 && !has_clusters(d)) {
               throw Error("kiln: softmax config " + nlohmann::json(c).dump() +
                           ": clusters need an sm_90 (or later) NVIDIA device, not " + d.arch);
+            }
+            if (c.strategy == SoftmaxStrategy::split && !softmax_split_fits(c, d)) {
+              throw Error("kiln: softmax config " + nlohmann::json(c).dump() + ": " +
+                          std::to_string(c.blocks_per_sm) + " blocks of " +
+                          std::to_string(softmax_split_shared_bytes(c)) +
+                          " bytes of shared memory do not fit an SM of " + d.name + " (" +
+                          std::to_string(d.shared_per_multiprocessor) + " bytes)");
             }
             return softmax_spec(p, c);
           },

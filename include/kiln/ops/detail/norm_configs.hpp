@@ -226,10 +226,6 @@ inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfi
          std::int64_t(c.threads_per_row) * c.vectors_per_thread;
 }
 
-/// The shapes of the forward's ringed split candidates (NormConfig::split_ring 3):
-/// (threads a block, vectors a thread a slice, blocks an SM).
-inline constexpr int norm_split_ring_shapes[3][3] = {{256, 4, 2}, {128, 8, 2}, {256, 8, 1}};
-
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
 /// forward without the residual, and split_rule_broken's rules with
 /// norm_split_slot_words and norm_split_lane_words.
@@ -243,9 +239,6 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
   const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                              norm_split_slot_words(p), norm_split_lane_words(p));
   if (!rule.empty()) fail(rule);
-  if (c.split_ring != 0 && c.split_ring != 3 && c.split_ring != 4) {
-    fail("split_ring is 0 (no ring), 3 or 4 slices, not " + std::to_string(c.split_ring));
-  }
 }
 
 /// The split candidates for `p` on a device of `multiprocessors` SMs (the forward without
@@ -254,24 +247,9 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
 inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
                                                   int multiprocessors) {
   if (p.residual) return {};
-  std::vector<NormConfig> out =
-      split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size, multiprocessors,
-                                   norm_split_slot_words(p), norm_split_lane_words(p));
-  // Ringed: (threads, vectors a thread a slice, blocks an SM) whose ring of 3 slices and
-  // weights fit 228 KiB an SM (the device's own check: norm_split_fits).
-  if (!out.empty()) {
-    const std::int32_t vec = out.front().vector_width;
-    for (const auto& t : norm_split_ring_shapes) {
-      NormConfig c{NormStrategy::split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
-      c.split_ring = 3;
-      if (split_rule_broken(p.cols, p.dtype, c, warp_size, norm_split_slot_words(p),
-                            norm_split_lane_words(p))
-              .empty()) {
-        out.push_back(c);
-      }
-    }
-  }
-  return out;
+  return split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size,
+                                      multiprocessors, norm_split_slot_words(p),
+                                      norm_split_lane_words(p), true);
 }
 
 /// The staged candidates for `p` (the forward on NVIDIA GPUs: norm_description adds them):

@@ -60,13 +60,19 @@ struct SoftmaxConfig {
   /// at once (a cooperative launch).
   std::int32_t blocks_per_sm = 0;
   std::int32_t grid_blocks = 0;
+  /// The forward's split only (else 0): the slices a block's ring in shared memory holds
+  /// (3 or 4), each thread copying its vectors of the slices it reads next into it by
+  /// cp.async and reading them back there, for the max and sum and again for the write,
+  /// where 0 loads each slice into registers and again from L2.
+  std::int32_t split_ring = 0;
   bool operator==(const SoftmaxConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks, blocks_per_sm and grid_blocks existed
-// read as 1, 0 and 0.)
+// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks and split_ring
+// existed read as 1, 0, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SoftmaxConfig, strategy, threads_per_row,
                                                 vector_width, rows_per_block, vectors_per_thread,
-                                                cluster_blocks, blocks_per_sm, grid_blocks)
+                                                cluster_blocks, blocks_per_sm, grid_blocks,
+                                                split_ring)
 
 namespace detail {
 
@@ -145,6 +151,10 @@ inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int b
 // ---- Rows split across a persistent grid: the rules softmax's split configs and the
 // norms' share (C is SoftmaxConfig or NormConfig) ----
 
+/// The shapes of ringed split candidates (split_ring 3: a ring of 3 slices in shared
+/// memory): (threads a block, vectors a thread a slice, blocks an SM).
+inline constexpr int split_ring_shapes[3][3] = {{256, 4, 2}, {128, 8, 2}, {256, 8, 1}};
+
 /// The shapes split candidates take: (threads a block, vectors a thread a slice, blocks
 /// an SM).
 inline constexpr int split_shapes[5][3] = {
@@ -186,6 +196,9 @@ std::string split_rule_broken(std::int32_t cols, gen::DType dtype, const C& c, i
   if (c.blocks_per_sm < 1 || c.threads_per_row * c.blocks_per_sm > 1024) {
     return "blocks_per_sm must be at least 1, with at most 1024 threads an SM";
   }
+  if (c.split_ring != 0 && c.split_ring != 3 && c.split_ring != 4) {
+    return "split_ring is 0 (no ring), 3 or 4 slices, not " + std::to_string(c.split_ring);
+  }
   const std::int64_t slices = split_slices(cols, c);
   if (c.grid_blocks < slices) {
     return "the grid's " + std::to_string(c.grid_blocks) + " blocks are fewer than a row's " +
@@ -204,13 +217,22 @@ std::string split_rule_broken(std::int32_t cols, gen::DType dtype, const C& c, i
 template <class C>
 std::vector<C> split_candidates(decltype(C::strategy) split, std::int32_t cols, gen::DType dtype,
                                 int warp_size, int multiprocessors, std::int64_t slot_words,
-                                std::int64_t lane_words) {
+                                std::int64_t lane_words, bool rings = false) {
   std::vector<C> out;
   if (warp_size != 32 || multiprocessors < 1) return out;
   if (std::int64_t(cols) * gen::size_of(dtype) < 64 * 1024) return out;
   const std::int32_t vec = std::int32_t(16 / gen::size_of(dtype));
   for (const auto& t : split_shapes) {
     const C c{split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
+    if (split_rule_broken(cols, dtype, c, warp_size, slot_words, lane_words).empty()) {
+      out.push_back(c);
+    }
+  }
+  // With `rings`: the ringed shapes too (a ring of 3 slices: split_ring_shapes).
+  for (const auto& t : split_ring_shapes) {
+    if (!rings) break;
+    C c{split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
+    c.split_ring = 3;
     if (split_rule_broken(cols, dtype, c, warp_size, slot_words, lane_words).empty()) {
       out.push_back(c);
     }
@@ -275,7 +297,13 @@ inline std::vector<SoftmaxConfig> softmax_split_configs(const SoftmaxParams& p, 
                                                         int multiprocessors) {
   return split_candidates<SoftmaxConfig>(SoftmaxStrategy::split, p.cols, p.dtype, warp_size,
                                          multiprocessors, softmax_split_slot_words,
-                                         softmax_split_lane_words);
+                                         softmax_split_lane_words, true);
+}
+
+/// The dynamic shared memory a split block of `c` takes: its ring's slices (16 bytes a
+/// vector), none without a ring.
+inline std::int64_t softmax_split_shared_bytes(const SoftmaxConfig& c) {
+  return std::int64_t(c.split_ring) * 16 * c.threads_per_row * c.vectors_per_thread;
 }
 
 /// Throws kiln::Error unless `c` is a config the kernel can run `p` with on a device
@@ -303,8 +331,10 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
     if (!rule.empty()) throw Error(what + rule);
     return;
   }
-  if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
-    throw Error(what + "blocks_per_sm and grid_blocks are split configs' (0 for the others)");
+  if (c.blocks_per_sm != 0 || c.grid_blocks != 0 || c.split_ring != 0) {
+    throw Error(what +
+                "blocks_per_sm, grid_blocks and split_ring are split configs' (0 for the "
+                "others)");
   }
   if (c.cluster_blocks != 1) {
     if (c.cluster_blocks != 2 && c.cluster_blocks != 4 && c.cluster_blocks != 8 &&
@@ -561,8 +591,12 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
       }
     }
   }
-  if (row_bytes >= 64 * 1024) {  // rows no staged block holds: split (split_choice)
-    if (const SoftmaxConfig* split = split_choice(candidates, SoftmaxStrategy::split)) {
+  if (row_bytes >= 64 * 1024) {           // rows no staged block holds: split (split_choice)
+    std::vector<SoftmaxConfig> unringed;  // (ringed splits are tuning candidates only)
+    for (const SoftmaxConfig& c : candidates) {
+      if (c.split_ring == 0) unringed.push_back(c);
+    }
+    if (const SoftmaxConfig* split = split_choice(unringed, SoftmaxStrategy::split)) {
       return *split;
     }
   }
@@ -592,6 +626,7 @@ inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConf
   }
   if (c.cluster_blocks > 1) name += "c" + std::to_string(c.cluster_blocks);
   if (c.strategy == SoftmaxStrategy::split) name += "b" + std::to_string(c.blocks_per_sm);
+  if (c.split_ring > 0) name += "q" + std::to_string(c.split_ring);
   return name;
 }
 
@@ -617,7 +652,9 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
     s.macro("SOFTMAX_STAGED", "1").constant("kMinBlocks", softmax_staged_min_blocks(p, c));
   }
   if (c.strategy == SoftmaxStrategy::split) {
-    s.macro("SOFTMAX_SPLIT", "1").constant("kSplitMinBlocks", int(c.blocks_per_sm));
+    s.macro("SOFTMAX_SPLIT", "1")
+        .constant("kSplitMinBlocks", int(c.blocks_per_sm))
+        .constant("kSplitRing", int(c.split_ring));
   }
   return s;
 }
@@ -679,6 +716,7 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
                 "forward's");
   }
   if (c.strategy == SoftmaxStrategy::split) {
+    if (c.split_ring != 0) throw Error(what + "split_ring is the forward's (0 in the backward)");
     const std::string rule = split_backward_rule_broken(c);
     if (!rule.empty()) throw Error(what + rule);
     return;
