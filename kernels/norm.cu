@@ -576,7 +576,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
 }  // namespace norms
 
 #ifdef NORM_SPLIT
-// Split (NormStrategy::split, the forward without the residual): rows too long for a
+// Split (NormStrategy::split, the forward, with or without the residual): rows too long for a
 // block's registers or shared memory (64 x 1M), shared by the whole GPU. The grid is
 // persistent (every block resident: a cooperative launch) and walks the rows' slices of
 // kSliceVecs vectors in rounds: in round t block b reads slice s = t * grid + b (row
@@ -698,9 +698,29 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   // group) and reading them back there, for the sums and, a round later, for the write:
   // no second read from L2, and nothing held in registers across the rounds' barriers.
   // (A slot is written again two rounds after its write read it, by the same thread.)
+  // With the residual, a second ring of as many slices holds the residual's.
   Vector* const ring = reinterpret_cast<Vector*>(affine_words + (kRms ? 1 : 2) * kSliceVecs);
-  auto ring_at = [&](long long t, int i) -> Vector& {
-    return ring[int(t % (kSplitRing > 0 ? kSplitRing : 1)) * kSliceVecs + i * kThreadsPerRow + tid];
+  constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
+  auto ring_at = [&](long long t, int i, int which = 0) -> Vector& {
+    return ring[(which * kRingSlices + int(t % kRingSlices)) * kSliceVecs + i * kThreadsPerRow +
+                tid];
+  };
+  // Vector i of this thread's h in round t's ring slot: x (+ the residual, rounded).
+  auto ring_h = [&](long long t, int i) -> Vector {
+    if constexpr (kResidual) {
+      return sum_of(ring_at(t, i), ring_at(t, i, 1));
+    } else {
+      return ring_at(t, i);
+    }
+  };
+  // h at vector c of the row at `start`, loaded with L2 policy `policy`.
+  auto load_h_hinted = [&](long long start, COLV c, unsigned long long policy) -> Vector {
+    const Vector v = kiln::load_hinted(as_vector(In(a.x + start)[c].ptr()), policy);
+    if constexpr (kResidual) {
+      return sum_of(v, kiln::load_hinted(as_vector(In(a.residual + start)[c].ptr()), policy));
+    } else {
+      return v;
+    }
   };
   auto fetch = [&](long long t) {  // round t's read slice into its slot (an empty group past it)
     const kiln::SplitRound q = rounds.round(t);
@@ -709,7 +729,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = mine + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c)) kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
+        if (!in_row<kSliceVecs>(c)) continue;
+        kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
+        if constexpr (kResidual) {
+          kiln::async_copy<16>(&ring_at(t, i, 1), In(a.residual + at)[c].ptr(), 16);
+        }
       }
     }
     kiln::async_commit_group();
@@ -738,8 +762,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c))
-          v[i] = kiln::load_hinted(as_vector(In(a.x + start)[c].ptr()), keep);
+        if (in_row<kSliceVecs>(c)) v[i] = load_h_hinted(start, c, keep);
       }
     }
     if (kSplitRing == 0 && writes) {
@@ -747,7 +770,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSliceVecs>(c)) continue;
-        h[i] = kiln::load_hinted(as_vector(In(a.x + out_start)[c].ptr()), once);
+        h[i] = load_h_hinted(out_start, c, once);
       }
     }
     RowSlots got;
@@ -755,14 +778,23 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     if (kEarlySlots && writes && warp == 0) got.load(row_slots, lane);
     float shift = 0.0f;
     if (reads) {
-      // LayerNorm's sums are shifted by the slice's first element K (the block's own: a
-      // constant slice's mean is exactly K, and no block reads another's elements).
-      if constexpr (!kRms) shift = to_float(a.x[start + (long long)slice * kSliceVecs * kVec]);
+      // LayerNorm's sums are shifted by the slice's first element K of h (the block's own:
+      // a constant slice's mean is exactly K, and no block reads another's elements; nor is
+      // h written before the slice's write round, so x and the residual are still there).
+      if constexpr (!kRms) {
+        const long long first_element = start + (long long)slice * kSliceVecs * kVec;
+        shift = to_float(a.x[first_element]);
+        if constexpr (kResidual) {
+          Elem rounded;
+          from_float(shift + to_float(a.residual[first_element]), rounded);
+          shift = to_float(rounded);
+        }
+      }
       Sums part{0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c)) add_sums(part, kSplitRing > 0 ? ring_at(t, i) : v[i], shift);
+        if (in_row<kSliceVecs>(c)) add_sums(part, kSplitRing > 0 ? ring_h(t, i) : v[i], shift);
       }
       kiln::split_warp_sums<true, !kRms>(red, warp, lane, part.a, part.b);
     }
@@ -818,9 +850,14 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         if (!in_row<kSliceVecs>(c)) continue;
         const int k = i * kThreadsPerRow + tid;
         const Vector w = __builtin_bit_cast(Vector, affine_words[k]);
+        const Vector hv = kSplitRing > 0 ? ring_h(t - 1, i) : h[i];
+        // h written where this thread has read the last of x and the residual there.
+        if constexpr (kResidual) {
+          kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.h + out_start)[c].ptr()), hv, once);
+        }
         const Vector y = normalized_with(
-            a, true, w, kRms ? w : __builtin_bit_cast(Vector, affine_words[kSliceVecs + k]),
-            kSplitRing > 0 ? ring_at(t - 1, i) : h[i], st);
+            a, true, w, kRms ? w : __builtin_bit_cast(Vector, affine_words[kSliceVecs + k]), hv,
+            st);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.y + out_start)[c].ptr()), y, once);
       }
       if (out_first == COLV(0)) write_stats(a, ROW((int)out_row), st);
@@ -837,8 +874,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// and ceil(rows / kRowsPerBlock) blocks; split configs: kThreadsPerRow threads, the
 /// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots and,
 /// unless null, as many more that it zeroes for the next launch (`next_slots`), and
-/// dynamic shared memory for a slice's weight (and LayerNorm's bias): (kRms ? 1 : 2) x
-/// kSliceVecs x 16 bytes.
+/// dynamic shared memory for a slice's weight (and LayerNorm's bias), and a ringed
+/// config's ring (twice as many slices with the residual): ((kRms ? 1 : 2) + kSplitRing x
+/// (kResidual ? 2 : 1)) x kSliceVecs x 16 bytes.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)

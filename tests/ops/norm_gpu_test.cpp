@@ -274,6 +274,43 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
   }
 }
 
+/// Every split config of `p` (with the residual) launched in place: h over x (y its own
+/// buffer), then h over the residual with y over x, on rows whose first element is huge
+/// (data 3: LayerNorm's shift, read by every thread of its slice before any writes h).
+template <class T>
+void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
+                          rt::Stream& stream) {
+  auto& factory = ops::norm_factory();
+  std::vector<ops::NormConfig> configs;
+  for (const auto& c : factory.configs(p, gpu.properties())) {
+    if (c.strategy == ops::NormStrategy::split) configs.push_back(c);
+  }
+  const auto built = factory.build_all(p, configs, gpu);
+  kiln_test::TurnSlots slots(std::size_t(p.rows) * 256, 0x000000017fc00000ull, gpu);
+  const bool layer = p.kind == NormKind::layer_norm;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const std::string name = factory.kernel_name(p, configs[i]);
+    CAPTURE(name);
+    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+    rt::LaunchConfig lc = built[i].kernel->launch_config();
+    lc.stream = stream;
+    for (int over_x = 1; over_x >= 0; --over_x) {
+      const Case c{p.kind, p.dtype, p.rows, p.cols, true, true, true, true, 3};
+      Data<T> d(c, gpu, rng);
+      T* const y = over_x ? d.dy.data() : d.dx.data();
+      T* const h = over_x ? d.dx.data() : d.dr.data();
+      const auto words = slots.take(ops::detail::norm_split_words(p, configs[i]), stream);
+      rt::launch(built[i].kernel->function(), lc, d.dx.data(), d.dr.data(), d.dw.data(),
+                 layer ? d.db.data() : nullptr, y, h, layer ? d.dmean.data() : nullptr,
+                 d.drstd.data(), c.eps, int(c.rows), words.first, words.second);
+      stream.synchronize();
+      const std::string what = name + (over_x ? ", h over x" : ", h over the residual, y over x");
+      d.check((over_x ? d.dy : d.dx).to_vector(), (over_x ? d.dx : d.dr).to_vector(), what);
+      slots.check_launched(what);
+    }
+  }
+}
+
 template <class T>
 void every_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt19937& rng) {
   rt::Stream stream(gpu);
@@ -325,7 +362,9 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
     for (auto dt : all_dtypes) {
       for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
         if (!shape.every && dt != shape.dtype) continue;
-        const NormParams p{kind, dt, shape.cols, false, shape.rows};
+        // The fused residual too (h = x + residual written), on rows of 1M and ragged ones.
+        const bool residual = shape.rows == 3 || shape.cols == 100000;
+        const NormParams p{kind, dt, shape.cols, residual, shape.rows};
         CAPTURE(nlohmann::json(p).dump());
         // Rows of 64 KiB and more have split candidates on these GPUs.
         bool any = false;
@@ -353,6 +392,13 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
         } else {
           check_configs<std::uint16_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
         }
+      }
+      // In place with the residual (h over x or over the residual, y over x), ragged slices.
+      const NormParams in_place{kind, dt, 100000, true, 3};
+      if (dt == NormDType::f32) {
+        check_split_in_place<std::uint32_t>(in_place, gpu, rng, stream);
+      } else {
+        check_split_in_place<std::uint16_t>(in_place, gpu, rng, stream);
       }
     }
   }

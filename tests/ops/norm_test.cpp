@@ -769,6 +769,20 @@ std::vector<Case> every_kind() {
       {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::layer_norm, NormDType::bf16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
+  // With the residual (h = x + residual written): unringed and ringed (two rings, x's and
+  // the residual's), both kinds, ragged slices too.
+  out.push_back(
+      {{K::rms_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 1 << 20, true, 1}, {S::split, 128, 8, 1, 8, 1, 4, 528}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 100000, true, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
+  out.push_back(
+      {{K::rms_norm, NormDType::bf16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 3}});
+  out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, true, 1},
+                 {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 100000, true, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
   return out;
 }
 
@@ -980,8 +994,23 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==
                 std::size_t(64 * norm_split_slices(p, c) * norm_split_slot_words(p)));
         }
-        // Neither with the residual, nor on 64-lane wavefronts.
-        CHECK(norm_split_configs({kind, dt, cols, true, 64}, 32, sms).empty());
+        // With the residual: the same candidates, a ringed one's ring twice as big (x's
+        // slices and the residual's); the heuristic takes none of them. None on 64-lane
+        // wavefronts.
+        const NormParams with_residual{kind, dt, cols, true, 64};
+        const auto residual_split = norm_split_configs(with_residual, 32, sms);
+        CHECK(residual_split == split);
+        for (const NormConfig& c : residual_split) {
+          CAPTURE(nlohmann::json(c).dump());
+          CHECK_NOTHROW(validate_norm_config(with_residual, c, 32));
+          const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + 2 * c.split_ring) *
+                              c.threads_per_row * c.vectors_per_thread;
+          CHECK(kiln::ops::detail::norm_launch(with_residual, c).shared_bytes ==
+                unsigned(16 * vectors));
+        }
+        const auto all_residual =
+            kiln::ops::norm_factory().configs(with_residual, kiln_test::h200_properties());
+        CHECK(norm_heuristic(with_residual, all_residual).strategy != S::split);
         CHECK(norm_split_configs(p, 64, sms).empty());
         // Untuned, among what the factory offers on an H200: split where no staged
         // candidate holds the row.
@@ -1011,7 +1040,6 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
     CAPTURE(std::string(rule));
     CHECK_THROWS_WITH_AS(validate_norm_config(q, bad, 32), doctest::Contains(rule), kiln::Error);
   };
-  refused({NormKind::rms_norm, NormDType::f16, 1 << 20, true, 64}, c, "without the residual");
   kiln_test::check_split_rules<NormConfig>(
       [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");

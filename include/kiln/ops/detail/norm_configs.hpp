@@ -35,7 +35,7 @@ NLOHMANN_JSON_SERIALIZE_ENUM(NormKind, {{NormKind::layer_norm, "layer_norm"},
 /// How a row is traversed: once with the row held in registers, twice (the row's sums,
 /// then the write) for rows too long for that, or once with the row (x, and the
 /// residual) staged in shared memory (the forward, rows of 32 KiB and more); or `split`
-/// (the forward without the residual, and the backward, NVIDIA GPUs): each row cut into slices of
+/// (the forward, and the backward, NVIDIA GPUs): each row cut into slices of
 /// threads_per_row x vectors_per_thread vectors, shared by a persistent grid whose blocks
 /// exchange the slices' sums through global memory (kernels/norm.cu says how).
 enum class NormStrategy : std::int32_t { one_pass, multi_pass, staged, split };
@@ -220,33 +220,31 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
 }
 
 /// The dynamic shared memory a split block of `c` takes for `p`: its slice's weight (and
-/// LayerNorm's bias), 16 bytes a vector.
+/// LayerNorm's bias), and a ringed config's ring of split_ring slices of x (and as many of
+/// the residual), 16 bytes a vector.
 inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
-  return ((p.kind == NormKind::layer_norm ? 2 : 1) + std::int64_t(c.split_ring)) * 16 *
-         std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return ((p.kind == NormKind::layer_norm ? 2 : 1) +
+          std::int64_t(c.split_ring) * (p.residual ? 2 : 1)) *
+         16 * std::int64_t(c.threads_per_row) * c.vectors_per_thread;
 }
 
-/// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split): the
-/// forward without the residual, and split_rule_broken's rules with
-/// norm_split_slot_words and norm_split_lane_words.
+/// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split):
+/// split_rule_broken's rules with norm_split_slot_words and norm_split_lane_words.
 inline void validate_norm_split_config(const NormParams& p, const NormConfig& c, int warp_size) {
   auto fail = [&](const std::string& rule) {
     throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
                 " for " + nlohmann::json(p).dump() + ": " + rule);
   };
-  if (p.residual)
-    fail("split rows are the forward's without the residual; use staged or multi_pass");
   const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                              norm_split_slot_words(p), norm_split_lane_words(p));
   if (!rule.empty()) fail(rule);
 }
 
-/// The split candidates for `p` on a device of `multiprocessors` SMs (the forward without
-/// the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB or more):
-/// split_candidates, the shapes of split_shapes that the rules allow.
+/// The split candidates for `p` on a device of `multiprocessors` SMs (the forward, with or
+/// without the residual, on NVIDIA GPUs: norm_description adds them where rows are 64 KiB
+/// or more): split_candidates, the shapes of split_shapes that the rules allow.
 inline std::vector<NormConfig> norm_split_configs(const NormParams& p, int warp_size,
                                                   int multiprocessors) {
-  if (p.residual) return {};
   return split_candidates<NormConfig>(NormStrategy::split, p.cols, p.dtype, warp_size,
                                       multiprocessors, norm_split_slot_words(p),
                                       norm_split_lane_words(p), true);
@@ -297,9 +295,10 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
     }
     // Rows no staged block holds: split (split_choice: 256 threads of 8 vectors, 2
     // blocks an SM, where the row's slots allow it).
-    std::vector<NormConfig> unringed;  // (ringed splits are tuning candidates only)
+    // (Ringed splits, and splits with the residual, are tuning candidates only.)
+    std::vector<NormConfig> unringed;
     for (const NormConfig& c : candidates) {
-      if (c.split_ring == 0) unringed.push_back(c);
+      if (c.split_ring == 0 && !p.residual) unringed.push_back(c);
     }
     if (const NormConfig* split = split_choice(unringed, NormStrategy::split)) return *split;
   }
