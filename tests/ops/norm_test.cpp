@@ -779,8 +779,8 @@ std::vector<Case> every_kind() {
       {{K::layer_norm, NormDType::f32, 100000, true, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::rms_norm, NormDType::bf16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 3}});
-  out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, true, 1},
-                 {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
   out.push_back(
       {{K::layer_norm, NormDType::f32, 100000, true, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
   return out;
