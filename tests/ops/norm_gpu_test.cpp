@@ -275,8 +275,10 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
 }
 
 /// Every split config of `p` (with the residual) launched in place: h over x (y its own
-/// buffer), then h over the residual with y over x, on rows whose first element is huge
-/// (data 3: LayerNorm's shift, read by every thread of its slice before any writes h).
+/// buffer), then h over the residual with y over x (on random rows, where h differs from
+/// x: LayerNorm's shift, the slice's first element of h, is read by every thread of the
+/// block before any writes h there). `p` takes more slices than a grid has blocks, so
+/// blocks go round more than once (and ringed ones reuse their ring's slots).
 template <class T>
 void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
                           rt::Stream& stream) {
@@ -285,6 +287,7 @@ void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt199
   for (const auto& c : factory.configs(p, gpu.properties())) {
     if (c.strategy == ops::NormStrategy::split) configs.push_back(c);
   }
+  REQUIRE(!configs.empty());
   const auto built = factory.build_all(p, configs, gpu);
   kiln_test::TurnSlots slots(std::size_t(p.rows) * 256, 0x000000017fc00000ull, gpu);
   const bool layer = p.kind == NormKind::layer_norm;
@@ -292,10 +295,11 @@ void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt199
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
     REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+    CHECK(p.rows * ops::detail::norm_split_slices(p, configs[i]) > 2 * configs[i].grid_blocks);
     rt::LaunchConfig lc = built[i].kernel->launch_config();
     lc.stream = stream;
     for (int over_x = 1; over_x >= 0; --over_x) {
-      const Case c{p.kind, p.dtype, p.rows, p.cols, true, true, true, true, 3};
+      const Case c{p.kind, p.dtype, p.rows, p.cols, true, true, true, true, 0};
       Data<T> d(c, gpu, rng);
       T* const y = over_x ? d.dy.data() : d.dx.data();
       T* const h = over_x ? d.dx.data() : d.dr.data();
@@ -362,9 +366,7 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
     for (auto dt : all_dtypes) {
       for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
         if (!shape.every && dt != shape.dtype) continue;
-        // The fused residual too (h = x + residual written), on rows of 1M and ragged ones.
-        const bool residual = shape.rows == 3 || shape.cols == 100000;
-        const NormParams p{kind, dt, shape.cols, residual, shape.rows};
+        const NormParams p{kind, dt, shape.cols, false, shape.rows};
         CAPTURE(nlohmann::json(p).dump());
         // Rows of 64 KiB and more have split candidates on these GPUs.
         bool any = false;
@@ -393,8 +395,15 @@ TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
           check_configs<std::uint16_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
         }
       }
-      // In place with the residual (h over x or over the residual, y over x), ragged slices.
-      const NormParams in_place{kind, dt, 100000, true, 3};
+      // The fused residual (h = x + residual written): rows of 1M, each kind of data; then
+      // in place (h over x or over the residual, y over x), ragged slices, many rounds.
+      const NormParams with_residual{kind, dt, 1 << 20, true, 3};
+      if (dt == NormDType::f32) {
+        check_configs<std::uint32_t>(with_residual, gpu, rng, stream, &split, {0, 1, 2, 3});
+      } else {
+        check_configs<std::uint16_t>(with_residual, gpu, rng, stream, &split, {0, 1, 2, 3});
+      }
+      const NormParams in_place{kind, dt, 100000, true, 64};
       if (dt == NormDType::f32) {
         check_split_in_place<std::uint32_t>(in_place, gpu, rng, stream);
       } else {
