@@ -294,7 +294,7 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
       if (c.threads_per_row == threads) return c;
     }
     // Rows no staged block holds: split (split_choice: 256 threads of 8 vectors, 2
-    // blocks an SM, where the row's slots allow it).
+    // blocks an SM, where the row's slots allow it), without the residual.
     // (Ringed splits, and splits with the residual, are tuning candidates only.)
     std::vector<NormConfig> unringed;
     for (const NormConfig& c : candidates) {
