@@ -698,17 +698,24 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   // group) and reading them back there, for the sums and, a round later, for the write:
   // no second read from L2, and nothing held in registers across the rounds' barriers.
   // (A slot is written again two rounds after its write read it, by the same thread.)
-  // With the residual, a second ring of as many slices holds the residual's.
+  // With the residual, a second ring of 2 slices after it takes the residual's slices: the
+  // read round adds a slice's two, and leaves h in x's slot for the write a round later (so
+  // the residual's slot is free for the slice after next).
   Vector* const ring = reinterpret_cast<Vector*>(affine_words + (kRms ? 1 : 2) * kSliceVecs);
   constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
-  auto ring_at = [&](long long t, int i, int which = 0) -> Vector& {
-    return ring[(which * kRingSlices + int(t % kRingSlices)) * kSliceVecs + i * kThreadsPerRow +
-                tid];
+  auto ring_at = [&](long long t, int i) -> Vector& {
+    return ring[int(t % kRingSlices) * kSliceVecs + i * kThreadsPerRow + tid];
   };
-  // Vector i of this thread's h in round t's ring slot: x (+ the residual, rounded).
+  auto residual_ring_at = [&](long long t, int i) -> Vector& {
+    return ring[(kRingSlices + int(t % 2)) * kSliceVecs + i * kThreadsPerRow + tid];
+  };
+  // Vector i of this thread's h in round t's ring slot, in its read round: x, or with the
+  // residual x + residual rounded, then left in x's slot for the write.
   auto ring_h = [&](long long t, int i) -> Vector {
     if constexpr (kResidual) {
-      return sum_of(ring_at(t, i), ring_at(t, i, 1));
+      const Vector h = sum_of(ring_at(t, i), residual_ring_at(t, i));
+      ring_at(t, i) = h;
+      return h;
     } else {
       return ring_at(t, i);
     }
@@ -732,7 +739,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         if (!in_row<kSliceVecs>(c)) continue;
         kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
         if constexpr (kResidual) {
-          kiln::async_copy<16>(&ring_at(t, i, 1), In(a.residual + at)[c].ptr(), 16);
+          kiln::async_copy<16>(&residual_ring_at(t, i), In(a.residual + at)[c].ptr(), 16);
         }
       }
     }
@@ -850,7 +857,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         if (!in_row<kSliceVecs>(c)) continue;
         const int k = i * kThreadsPerRow + tid;
         const Vector w = __builtin_bit_cast(Vector, affine_words[k]);
-        const Vector hv = kSplitRing > 0 ? ring_h(t - 1, i) : h[i];
+        const Vector hv = kSplitRing > 0 ? ring_at(t - 1, i) : h[i];
         // h written where this thread has read the last of x and the residual there.
         if constexpr (kResidual) {
           kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.h + out_start)[c].ptr()), hv, once);
@@ -875,8 +882,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots and,
 /// unless null, as many more that it zeroes for the next launch (`next_slots`), and
 /// dynamic shared memory for a slice's weight (and LayerNorm's bias), and a ringed
-/// config's ring (twice as many slices with the residual): ((kRms ? 1 : 2) + kSplitRing x
-/// (kResidual ? 2 : 1)) x kSliceVecs x 16 bytes.
+/// config's ring (and with the residual 2 slices of the residual's): ((kRms ? 1 : 2) +
+/// kSplitRing + (kResidual && kSplitRing ? 2 : 0)) x kSliceVecs x 16 bytes.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)

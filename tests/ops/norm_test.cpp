@@ -769,8 +769,8 @@ std::vector<Case> every_kind() {
       {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back(
       {{K::layer_norm, NormDType::bf16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
-  // With the residual (h = x + residual written): unringed, both kinds, and ringed (two
-  // rings, x's and the residual's: RMSNorm's, LayerNorm's fit no SM), ragged slices too.
+  // With the residual (h = x + residual written): unringed and ringed (x's ring, and one of
+  // 2 slices of the residual's), both kinds, ragged slices too.
   out.push_back(
       {{K::rms_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
   out.push_back(
@@ -780,7 +780,9 @@ std::vector<Case> every_kind() {
   out.push_back(
       {{K::rms_norm, NormDType::bf16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 3}});
   out.push_back(
-      {{K::rms_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
+      {{K::layer_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 100000, true, 1}, {S::split, 128, 8, 1, 8, 1, 2, 264, 3}});
   out.push_back(
       {{K::rms_norm, NormDType::f32, 100000, true, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
   return out;
@@ -1003,24 +1005,25 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         for (const NormConfig& c : residual_split) {
           CAPTURE(nlohmann::json(c).dump());
           CHECK_NOTHROW(validate_norm_config(with_residual, c, 32));
-          const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + 2 * c.split_ring) *
-                              c.threads_per_row * c.vectors_per_thread;
+          const int ring = c.split_ring > 0 ? c.split_ring + 2 : 0;
+          const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + ring) * c.threads_per_row *
+                              c.vectors_per_thread;
           CHECK(kiln::ops::detail::norm_launch(with_residual, c).shared_bytes ==
                 unsigned(16 * vectors));
         }
         const auto all_residual =
             kiln::ops::norm_factory().configs(with_residual, kiln_test::h200_properties());
         CHECK(norm_heuristic(with_residual, all_residual).strategy != S::split);
-        // On an H200 the ringed ones with the residual are RMSNorm's alone: LayerNorm's
-        // weight and bias beside two rings of 3 slices need 256 KiB an SM.
-        if (long_row && kind == NormKind::rms_norm && dt == NormDType::f16) {
-          CHECK(std::any_of(all_residual.begin(), all_residual.end(),
-                            [](const NormConfig& c) { return c.split_ring > 0; }));
+        // An H200 holds every ringed shape with the residual (LayerNorm's 256 x 4 by two
+        // blocks: 2 x 112 KiB and 2 KiB each, its 228 KiB).
+        std::size_t ringed = 0, ringed_residual = 0;
+        for (const NormConfig& c :
+             kiln::ops::norm_factory().configs(p, kiln_test::h200_properties())) {
+          ringed += c.split_ring > 0;
         }
-        if (kind == NormKind::layer_norm) {
-          CHECK(std::none_of(all_residual.begin(), all_residual.end(),
-                             [](const NormConfig& c) { return c.split_ring > 0; }));
-        }
+        for (const NormConfig& c : all_residual) ringed_residual += c.split_ring > 0;
+        CHECK(ringed_residual == ringed);
+        CHECK((ringed > 0) == long_row);
         CHECK(norm_split_configs(p, 64, sms).empty());
         // Untuned, among what the factory offers on an H200: split where no staged
         // candidate holds the row.

@@ -220,12 +220,12 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
 }
 
 /// The dynamic shared memory a split block of `c` takes for `p`: its slice's weight (and
-/// LayerNorm's bias), and a ringed config's ring of split_ring slices of x (and as many of
-/// the residual), 16 bytes a vector.
+/// LayerNorm's bias), and a ringed config's ring of split_ring slices of x (with the
+/// residual, and 2 of the residual's), 16 bytes a vector.
 inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
-  return ((p.kind == NormKind::layer_norm ? 2 : 1) +
-          std::int64_t(c.split_ring) * (p.residual ? 2 : 1)) *
-         16 * std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  const std::int64_t ring = c.split_ring > 0 ? c.split_ring + (p.residual ? 2 : 0) : 0;
+  return ((p.kind == NormKind::layer_norm ? 2 : 1) + ring) * 16 *
+         std::int64_t(c.threads_per_row) * c.vectors_per_thread;
 }
 
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split):
