@@ -295,7 +295,7 @@ void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt199
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
     REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-    CHECK(p.rows * ops::detail::norm_split_slices(p, configs[i]) > 2 * configs[i].grid_blocks);
+    CHECK(p.rows * ops::detail::norm_split_slices(p, configs[i]) > configs[i].grid_blocks);
     rt::LaunchConfig lc = built[i].kernel->launch_config();
     lc.stream = stream;
     for (int over_x = 1; over_x >= 0; --over_x) {
