@@ -788,15 +788,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       // LayerNorm's sums are shifted by the slice's first element K of h (the block's own:
       // a constant slice's mean is exactly K, and no block reads another's elements; nor is
       // h written before the slice's write round, so x and the residual are still there).
-      if constexpr (!kRms) {
-        const long long first_element = start + (long long)slice * kSliceVecs * kVec;
-        shift = to_float(a.x[first_element]);
-        if constexpr (kResidual) {
-          Elem rounded;
-          from_float(shift + to_float(a.residual[first_element]), rounded);
-          shift = to_float(rounded);
-        }
-      }
+      if constexpr (!kRms) shift = to_float(load_h(a, start, COLV(slice * kSliceVecs))[0]);
       Sums part{0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
