@@ -141,13 +141,19 @@ struct Data {
   }
 
   /// Launches a kernel of the factory directly, as ops::layer_norm would.
-  /// (`slots`: a split config's, zeroed, and the next launch's, which it zeroes.)
+  /// (`slots`: a split config's, zeroed, and the next launch's, which it zeroes; `y` and
+  /// `h`: other buffers for them, e.g. x's, where not null.)
   void launch(const rt::Function& fn, const rt::LaunchConfig& lc,
-              std::pair<std::uint64_t*, std::uint64_t*> slots = {nullptr, nullptr}) {
+              std::pair<std::uint64_t*, std::uint64_t*> slots = {nullptr, nullptr}, T* y = nullptr,
+              T* h = nullptr) {
     const bool layer = c.kind == NormKind::layer_norm;
     rt::launch(fn, lc, dx.data(), ptr(dr, c.residual), ptr(dw, c.weight), ptr(db, c.bias && layer),
-               dy.data(), c.residual ? dh.data() : nullptr, ptr(dmean, c.stats && layer),
-               ptr(drstd, c.stats), c.eps, int(c.rows), slots.first, slots.second);
+               y ? y : dy.data(),
+               h            ? h
+               : c.residual ? dh.data()
+                            : nullptr,
+               ptr(dmean, c.stats && layer), ptr(drstd, c.stats), c.eps, int(c.rows), slots.first,
+               slots.second);
   }
 
   /// Checks every element of y (and h, mean, rstd where asked for) against the double-
@@ -290,7 +296,6 @@ void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt199
   REQUIRE(!configs.empty());
   const auto built = factory.build_all(p, configs, gpu);
   kiln_test::TurnSlots slots(std::size_t(p.rows) * 256, 0x000000017fc00000ull, gpu);
-  const bool layer = p.kind == NormKind::layer_norm;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
@@ -303,10 +308,8 @@ void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt199
       Data<T> d(c, gpu, rng);
       T* const y = over_x ? d.dy.data() : d.dx.data();
       T* const h = over_x ? d.dx.data() : d.dr.data();
-      const auto words = slots.take(ops::detail::norm_split_words(p, configs[i]), stream);
-      rt::launch(built[i].kernel->function(), lc, d.dx.data(), d.dr.data(), d.dw.data(),
-                 layer ? d.db.data() : nullptr, y, h, layer ? d.dmean.data() : nullptr,
-                 d.drstd.data(), c.eps, int(c.rows), words.first, words.second);
+      d.launch(built[i].kernel->function(), lc,
+               slots.take(ops::detail::norm_split_words(p, configs[i]), stream), y, h);
       stream.synchronize();
       const std::string what = name + (over_x ? ", h over x" : ", h over the residual, y over x");
       d.check((over_x ? d.dy : d.dx).to_vector(), (over_x ? d.dx : d.dr).to_vector(), what);
