@@ -136,14 +136,16 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 9,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
-                     // 5: the kernel's next_slots (split launches time without a memset);
-                     // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
-                     // words a lane (more split candidates); the staged rows' weights
-                     // ahead as words, their writes fused; LayerNorm's split merge by
-                     // gathered sums; 7: split blocks keep their columns' weights in
-                     // shared memory (candidates whose blocks fit the SM's); 8: ringed split
-                     // candidates (split_ring); 9: split candidates with the residual
+      .version = 10,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+                      // 5: the kernel's next_slots (split launches time without a memset);
+                      // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
+                      // words a lane (more split candidates); the staged rows' weights
+                      // ahead as words, their writes fused; LayerNorm's split merge by
+                      // gathered sums; 7: split blocks keep their columns' weights in
+                      // shared memory (candidates whose blocks fit the SM's); 8: ringed split
+                      // candidates (split_ring); 9: split candidates with the residual;
+                      // 10: LayerNorm's sums about each thread's own shift, reduced in
+                      // two steps (kiln::RowShiftedSums): no cancellation at outliers
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
