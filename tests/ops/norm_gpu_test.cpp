@@ -233,6 +233,17 @@ struct Data {
   }
 };
 
+/// f(word) with `word` of the storage type of `dt` (Data's T): std::uint32_t for f32,
+/// std::uint16_t for f16 and bf16.
+template <class F>
+void with_storage(NormDType dt, F&& f) {
+  if (dt == NormDType::f32) {
+    f(std::uint32_t{});
+  } else {
+    f(std::uint16_t{});
+  }
+}
+
 const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
@@ -350,11 +361,7 @@ void every_config(NormKind kind) {
   std::mt19937 rng(std::random_device{}());
   for (auto dt : all_dtypes) {
     CAPTURE(gen::to_string(dt));
-    if (dt == NormDType::f32) {
-      every_config<std::uint32_t>(kind, dt, gpu, rng);
-    } else {
-      every_config<std::uint16_t>(kind, dt, gpu, rng);
-    }
+    with_storage(dt, [&](auto word) { every_config<decltype(word)>(kind, dt, gpu, rng); });
   }
 }
 }  // namespace
@@ -388,11 +395,8 @@ void split_rows(NormKind kind, NormDType dt) {
     CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
     const auto datas =
         shape.every ? std::initializer_list<int>{0, 1, 2, 3} : std::initializer_list<int>{0, 3};
-    if (dt == NormDType::f32) {
-      check_configs<std::uint32_t>(p, gpu, rng, stream, &split, datas);
-    } else {
-      check_configs<std::uint16_t>(p, gpu, rng, stream, &split, datas);
-    }
+    with_storage(
+        dt, [&](auto word) { check_configs<decltype(word)>(p, gpu, rng, stream, &split, datas); });
   }
   // A missing weight or bias (LayerNorm's split write stands ones and minus zeros in for
   // them), on ragged slices.
@@ -401,26 +405,19 @@ void split_rows(NormKind kind, NormDType dt) {
     CAPTURE(weight);
     CAPTURE(bias);
     const NormParams p{kind, dt, 100000, false, 5};
-    if (dt == NormDType::f32) {
-      check_configs<std::uint32_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
-    } else {
-      check_configs<std::uint16_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
-    }
+    with_storage(dt, [&](auto word) {
+      check_configs<decltype(word)>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
+    });
   }
   // The fused residual (h = x + residual written): rows of 1M, each kind of data; then in
   // place (h over x or over the residual, y over x), ragged slices, many rounds.
   const NormParams with_residual{kind, dt, 1 << 20, true, 3};
-  if (dt == NormDType::f32) {
-    check_configs<std::uint32_t>(with_residual, gpu, rng, stream, &split, {0, 1, 2, 3});
-  } else {
-    check_configs<std::uint16_t>(with_residual, gpu, rng, stream, &split, {0, 1, 2, 3});
-  }
+  with_storage(dt, [&](auto word) {
+    check_configs<decltype(word)>(with_residual, gpu, rng, stream, &split, {0, 1, 2, 3});
+  });
   const NormParams in_place{kind, dt, 100000, true, 64};
-  if (dt == NormDType::f32) {
-    check_split_in_place<std::uint32_t>(in_place, gpu, rng, stream);
-  } else {
-    check_split_in_place<std::uint16_t>(in_place, gpu, rng, stream);
-  }
+  with_storage(
+      dt, [&](auto word) { check_split_in_place<decltype(word)>(in_place, gpu, rng, stream); });
 }
 
 }  // namespace
@@ -483,11 +480,8 @@ TEST_CASE("kiln::ops::layer_norm and rms_norm: the factory's choice, every optio
                        (o & 8) != 0,
                        data,
                        o % 3 == 0 ? 1e-5f : 1e-6f};
-          if (dt == NormDType::f32) {
-            through_the_api<std::uint32_t>(c, gpu, rng, stream);
-          } else {
-            through_the_api<std::uint16_t>(c, gpu, rng, stream);
-          }
+          with_storage(dt,
+                       [&](auto word) { through_the_api<decltype(word)>(c, gpu, rng, stream); });
         }
       }
     }
@@ -839,11 +833,8 @@ TEST_CASE("backward: every candidate config, on the op's grid and on a grid of 2
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
       CAPTURE(gen::to_string(dt));
-      if (dt == NormDType::f32) {
-        every_backward_config<std::uint32_t>(kind, dt, gpu, rng);
-      } else {
-        every_backward_config<std::uint16_t>(kind, dt, gpu, rng);
-      }
+      with_storage(dt,
+                   [&](auto word) { every_backward_config<decltype(word)>(kind, dt, gpu, rng); });
     }
   }
 }
@@ -875,20 +866,16 @@ TEST_CASE("backward split rows: every split config, few rows and many, ragged sl
           }
           CHECK(offered == ops::detail::norm_backward_split_candidates(p, gpu.properties()).size());
           if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(offered == 0);
-          if (dt == NormDType::f32) {
-            check_backward_configs<std::uint32_t>(p, gpu, rng, stream, &split, weight);
-          } else {
-            check_backward_configs<std::uint16_t>(p, gpu, rng, stream, &split, weight);
-          }
+          with_storage(dt, [&](auto word) {
+            check_backward_configs<decltype(word)>(p, gpu, rng, stream, &split, weight);
+          });
         }
         if (kind == NormKind::layer_norm && shape.cols == 65536 && shape.rows == 37) {
           const NormBackwardParams bias_only{kind, dt, shape.cols, false, true, shape.rows};
           CAPTURE(nlohmann::json(bias_only).dump());
-          if (dt == NormDType::f32) {
-            check_backward_configs<std::uint32_t>(bias_only, gpu, rng, stream, &split);
-          } else {
-            check_backward_configs<std::uint16_t>(bias_only, gpu, rng, stream, &split);
-          }
+          with_storage(dt, [&](auto word) {
+            check_backward_configs<decltype(word)>(bias_only, gpu, rng, stream, &split);
+          });
         }
       }
     }
