@@ -24,9 +24,10 @@
 // such a row a variance of its own).
 // LayerNorm: each thread sums h - K and (h - K)^2 about its own shift K, the mean of its
 // first vector (kiln::ShiftedSums), and the row reduces them with kiln::RowShiftedSums:
-// each warp's (then the row's) sums about the group's approximate mean, two steps of warp
-// sums, no cancellation whatever the data. (The sums had been about the row's first
-// element: with an outlier there, f16 rows of 1M cancelled four digits away in the
+// each warp's (then the row's) sums about its first thread's K, one step of warp sums as
+// RMSNorm's, where that K lies near the warp's mean, else two steps more about the
+// approximate mean: no cancellation whatever the data. (The sums had been about the row's
+// first element: with an outlier there, f16 rows of 1M cancelled four digits away in the
 // variance. Merging each thread's exact moments by Chan's update, kiln::RowMoments,
 // costs two divisions a merge; on the H200 it took 8192 x 8192 f16 from 66% to 50% of a
 // copy.) A constant row's every K is its value: its mean comes out exactly.

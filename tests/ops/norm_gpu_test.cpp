@@ -293,8 +293,8 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
 
 /// Every split config of `p` (with the residual) launched in place: h over x (y its own
 /// buffer), then h over the residual with y over x (on random rows, where h differs from
-/// x: LayerNorm's shift, the slice's first element of h, is read by every thread of the
-/// block before any writes h there). `p` takes more slices than a grid has blocks, so
+/// x: a block's write round must not reread x or the residual another has overwritten).
+/// `p` takes more slices than a grid has blocks, so
 /// blocks go round more than once (and ringed ones reuse their ring's slots).
 template <class T>
 void check_split_in_place(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
@@ -523,7 +523,7 @@ TEST_CASE("in place: y over x, h over the residual, kiln::bf16 buffers, no rows"
     ops::rms_norm(NormDType::bf16, d.dx, d.dy, c.rows, c.cols, a);
     d.check(d.dy.to_vector(), d.dr.to_vector(), "h = residual, cols " + std::to_string(cols));
   }
-  // h over x, LayerNorm in two passes (K is read before any thread writes h).
+  // h over x, LayerNorm in two passes (the write reads h back).
   {
     const Case c{NormKind::layer_norm, NormDType::f16, 7, 40000, true, false, false, true, 0};
     Data<std::uint16_t> d(c, gpu, rng);
