@@ -21,12 +21,14 @@
 // A constant row's mean must come out as exactly its value, whatever its magnitude (an
 // unshifted f32 sum of 4096 values of 60000 already rounds, and the rounded mean gives
 // such a row a variance of its own).
-// LayerNorm's sums are shifted by the row's first element K (every thread loads it):
-// sum(h - K) and sum((h - K)^2) reduced together, one reduction as RMSNorm's, whose
-// cancellation is small where K is near the mean (and nil for a constant row: the mean is
-// K + sum(h - K) / cols). (Merging each thread's exact moments by Chan's update,
-// kiln::RowMoments, costs two divisions a merge; on the H200 it took 8192 x 8192 f16 from
-// 66% to 50% of a copy.)
+// LayerNorm: each thread sums h - K and (h - K)^2 about its own shift K, the mean of its
+// first vector (kiln::ShiftedSums), and the row reduces them with kiln::RowShiftedSums:
+// each warp's (then the row's) sums about the group's approximate mean, two steps of warp
+// sums, no cancellation whatever the data. (The sums had been about the row's first
+// element: with an outlier there, f16 rows of 1M cancelled four digits away in the
+// variance. Merging each thread's exact moments by Chan's update, kiln::RowMoments,
+// costs two divisions a merge; on the H200 it took 8192 x 8192 f16 from 66% to 50% of a
+// copy.) A constant row's every K is its value: its mean comes out exactly.
 // One pass (kMultiPass == 0): as softmax's, each thread keeps its kIters vectors of h in
 // registers.
 // Multi pass (kMultiPass == 1): a block per row streams it twice: the row's sums (and h
@@ -105,19 +107,6 @@ KILN_DEVICE KILN_FORCEINLINE float fma_f32(float x, float y, float z) {
 #endif
 }
 
-/// Two partial sums of a row (LayerNorm: of h - K and (h - K)^2, or of h - mean; RMSNorm:
-/// of h^2), reduced together.
-using Sums = kiln::FloatPair;
-
-/// The Sums of a whole row from each of its threads' parts, in every thread of the row
-/// (kiln::row_reduce over the block's (SLOT, RANK) layout). Each `Use` has shared memory
-/// of its own, so that two reductions in a row need no barrier between them. Every thread
-/// of the block calls it (it may hold a barrier).
-template <int Use>
-KILN_DEVICE KILN_FORCEINLINE Sums reduce_row(Sums v) {
-  return kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock, Use>(v);
-}
-
 using Vector = kiln::Vec<Elem, kVec>;
 
 /// The arguments of a launch, as the kernel receives them.
@@ -139,22 +128,9 @@ struct Stats {
   float rstd;
 };
 
-/// LayerNorm's Stats from the row's Sums of h - K and (h - K)^2: mean K + sum(h - K) / cols,
-/// and a variance whose cancellation is small where K is near the mean (nil for a
-/// constant row, whose mean is then exactly K).
-KILN_DEVICE KILN_FORCEINLINE Stats shifted_stats(Sums total, float shift, float eps) {
-  const float shifted_mean = total.a * kInvCols;
-  const float var = total.b * kInvCols - shifted_mean * shifted_mean;
-  return {shift + shifted_mean, reciprocal_sqrt((var > 0.0f ? var : 0.0f) + eps)};
-}
-
-/// The row's Stats from its reduced Sums: RMSNorm's of h^2, LayerNorm's shifted by `shift`.
-KILN_DEVICE KILN_FORCEINLINE Stats row_stats(Sums total, float shift, float eps) {
-  if constexpr (kRms) {
-    return {0.0f, reciprocal_sqrt(total.a * kInvCols + eps)};
-  } else {
-    return shifted_stats(total, shift, eps);
-  }
+/// RMSNorm's Stats from the row's sum of h^2.
+KILN_DEVICE KILN_FORCEINLINE Stats rms_stats(float total, float eps) {
+  return {0.0f, reciprocal_sqrt(total * kInvCols + eps)};
 }
 
 /// x + residual, rounded to the storage type.
@@ -179,16 +155,64 @@ KILN_DEVICE KILN_FORCEINLINE Vector load_h(const Args& a, long long start, COLV 
   return v;
 }
 
-/// Adds vector `v` of h to a thread's Sums: RMSNorm's of h^2 (in a), LayerNorm's of h - K
-/// and (h - K)^2 with K = `shift`.
-KILN_DEVICE KILN_FORCEINLINE void add_sums(Sums& part, const Vector& v, float shift) {
+static_assert((kVec & (kVec - 1)) == 0, "vectors of a power of 2 elements");
+
+/// The mean of a vector's elements, pairwise (equal elements give their value exactly):
+/// a thread's LayerNorm shift, near its elements.
+KILN_DEVICE KILN_FORCEINLINE float vector_mean(const Vector& v) {
   float h[kVec];
   to_floats(v.v, h);
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    const float d = h[j] - shift;
-    part.a += kRms ? d * d : d;
-    part.b += d * d;
+  for (int w = kVec / 2; w > 0; w /= 2) {
+#pragma unroll
+    for (int j = 0; j < w; ++j) h[j] = (h[j] + h[j + w]) * 0.5f;
+  }
+  return h[0];
+}
+
+/// A thread's part of its row's sums: RMSNorm's of h^2 (in a), LayerNorm's
+/// kiln::ShiftedSums about the mean of the thread's first vector (in multi pass, of each
+/// step's, the steps' merged).
+struct Part {
+  kiln::ShiftedSums s{0.0f, 0.0f, 0.0f, 0.0f};
+
+  /// Adds vector `v` of h, the thread's first where `first` (known when unrolled).
+  KILN_DEVICE KILN_FORCEINLINE void add(const Vector& v, bool first) {
+    if (!kRms && first) s.k = vector_mean(v);
+    float h[kVec];
+    to_floats(v.v, h);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      const float d = h[j] - s.k;
+      s.a += kRms ? d * d : d;
+      if constexpr (!kRms) s.b += d * d;
+    }
+    s.n += float(kVec);
+  }
+  /// Adds another LayerNorm Part's elements, the sums merged about their approximate mean
+  /// (kiln::merged: a thread's sums of many elements about one shift lose digits as it
+  /// lies off their mean).
+  KILN_DEVICE KILN_FORCEINLINE void absorb(const Part& o) {
+    s = kiln::merged(s, o.s);
+  }
+};
+
+/// LayerNorm's Stats from the row's ShiftedSums (kiln::RowShiftedSums: k near the mean).
+KILN_DEVICE KILN_FORCEINLINE Stats layer_stats(kiln::ShiftedSums total, float eps) {
+  const float offset = total.a * kInvCols;
+  const float var = total.b * kInvCols - offset * offset;
+  return {total.k + offset, reciprocal_sqrt((var > 0.0f ? var : 0.0f) + eps)};
+}
+
+/// The row's Stats from its threads' Parts (kiln::row_reduce over the block's (SLOT, RANK)
+/// layout: for LayerNorm in two steps, RowShiftedSums), in every thread of the row. Every
+/// thread of the block calls it (it may hold a barrier).
+KILN_DEVICE KILN_FORCEINLINE Stats reduce_stats(const Part& part, float eps) {
+  if constexpr (kRms) {
+    return rms_stats(kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part.s.a), eps);
+  } else {
+    return layer_stats(
+        kiln::row_reduce<kiln::RowShiftedSums, kThreadsPerRow, kRowsPerBlock>(part.s), eps);
   }
 }
 
@@ -312,17 +336,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
     part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
     s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
   } else {
-    // Sums shifted by the row's first element K, as in multi_pass: one reduction of two
-    // floats. (Every thread of the row reads h[0] before any thread writes: the writes
-    // follow the reduction.)
-    const float shift = valid ? to_float(load_h(a, start, COLV(0))[0]) : 0.0f;
-    Sums part{0.0f, 0.0f};
+    Part part;
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
-      if (i < held) add_sums(part, v[i], shift);  // (a thread holds its first `held` vectors)
+      if (i < held) part.add(v[i], i == 0);  // (a thread holds its first `held` vectors)
     }
-    const Sums total = reduce_row<0>(part);
-    s = shifted_stats(total, shift, a.eps);
+    s = reduce_stats(part, a.eps);
   }
   if (!valid) return;  // after the last barrier
   auto write = [&](bool full) {
@@ -460,16 +479,13 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
     }
     kiln::async_commit_group();
   }
-  // LayerNorm's shift K = h[0], from memory as one_pass does (no thread writes before the
-  // reduction's barrier).
-  const float shift = kRms ? 0.0f : to_float(load_h(a, start, COLV(0))[0]);
-  Sums part{0.0f, 0.0f};
+  Part part;
 #pragma unroll
   for (int g = 0; g < Groups::groups; ++g) {
     kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
 #pragma unroll
     for (int i = Groups::first(g); i < Groups::end(g); ++i) {
-      add_sums(part, staged_h(rows, i * kThreadsPerRow + t), shift);
+      part.add(staged_h(rows, i * kThreadsPerRow + t), i == 0);
     }
   }
   // The weights ahead (AffineAhead) where the launch bounds leave its ring 32 registers a
@@ -482,7 +498,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   constexpr int kUnroll = kWeightsAhead ? kIters : 2;
   AffineAhead<2, kVecs> affine;
   if constexpr (kWeightsAhead) affine.start(a, COLV(t));
-  const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
+  const Stats s = reduce_stats(part, a.eps);
   auto write = [&](bool full) {
 #pragma unroll kUnroll
     for (int i = 0; i < kIters; ++i) {
@@ -521,13 +537,7 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
   const ROW row(kiln::block_index());
   const long long start = (long long)row.get() * kCols;
 
-  float shift = 0.0f;  // K: LayerNorm's sums are of h - K
-  if constexpr (!kRms) {
-    shift = to_float(load_h(a, start, COLV(0))[0]);
-    // h may be x or the residual: no thread writes h[0] before every thread has read it.
-    if constexpr (kResidual) kiln::sync_threads();
-  }
-  Sums part{0.0f, 0.0f};
+  Part part;  // the steps' sums (each step's about its own shift)
   for (int step = 0; step < kSteps; ++step) {
     Vector v[kIters];
 #pragma unroll
@@ -535,15 +545,17 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
       if (in_row<kStep>(c)) v[i] = load_h(a, start, c);
     }
+    Part at_step;  // LayerNorm's step, about its own shift (RMSNorm adds to `part`)
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
       const COLV c = first + COLV(step * kStep + i * kThreadsPerRow);
       if (!in_row<kStep>(c)) continue;
       if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[c], v[i]);
-      add_sums(part, v[i], shift);
+      (kRms ? part : at_step).add(v[i], i == 0);
     }
+    if constexpr (!kRms) part.absorb(at_step);
   }
-  const Stats s = row_stats(reduce_row<0>(part), shift, a.eps);
+  const Stats s = reduce_stats(part, a.eps);
   const Elem* h = kResidual ? a.h : a.x;
   auto write = [&](bool full) {
     for (int step = kSteps - 1; step >= 0; --step) {
@@ -599,7 +611,7 @@ namespace norms {
 constexpr int kSliceVecs = kThreadsPerRow * kIters;
 constexpr int kSlices = (kVecs + kSliceVecs - 1) / kSliceVecs;  // a row's
 // Slot words a slice: RMSNorm's sum of h^2; LayerNorm's mean and sum of squared deviations
-// (the slice's Moments, its sums shifted by its own first element).
+// (the slice's Moments, from its warps' kiln::ShiftedSums).
 constexpr int kSlotWords = kRms ? 1 : 2;
 constexpr int kRowWords = kSlices * kSlotWords;
 // Warp 0 holds a row's slots, lane l those of slices l, l + 32, ... (both words of a
@@ -610,10 +622,12 @@ constexpr int kLaneSlices = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
 constexpr int kLaneWords = kLaneSlices * kSlotWords;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 constexpr unsigned long long kSlotTag = 1ull << 32;
-// Warp 0 loads its row's slots with the slices' loads, but LayerNorm's of more than 4
+// Warp 0 loads its row's slots with the slices' loads, but LayerNorm's of more than 2
 // words a lane (two words a slice), which it loads after its own sums: early, they spilled
-// 24 to 60 bytes a thread (f32 rows of 1M and 256K, 16-bit rows of 1M by 128 threads).
-constexpr bool kEarlySlots = kRms || kLaneWords <= 4;
+// 24 to 60 bytes a thread (f32 rows of 1M and 256K, 16-bit rows of 1M by 128 threads),
+// and with LayerNorm's shifted sums (kiln::RowShiftedSums) 4 words a lane spilled 16 bytes
+// on sm_80 (16-bit rows of 1M by 256 threads, the heuristic's).
+constexpr bool kEarlySlots = kRms || kLaneWords <= 2;
 static_assert(kLaneWords <= 8, "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
@@ -665,8 +679,11 @@ KILN_DEVICE KILN_FORCEINLINE Stats gathered_stats(const unsigned long long (&got
 
 KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned long long* slots,
                                              unsigned long long* next_slots) {
-  // Per buffer (by the round's parity): each warp's two sums, then the row's Stats.
-  __shared__ float scratch[2][2 * kWarps + 2];
+  // Per buffer (by the round's parity): each warp's sums (RMSNorm's in the first of two
+  // floats; LayerNorm's kiln::ShiftedSums), then the row's Stats.
+  constexpr int kWarpFloats = kRms ? 2 : 4;
+  constexpr int kStatsAt = kWarpFloats * kWarps;
+  __shared__ float scratch[2][kStatsAt + 2];
   const int tid = kiln::thread_index();
   const int lane = tid % kiln::warp_size, warp = tid / kiln::warp_size;
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
@@ -719,38 +736,46 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     };
     if (kEarlySlots && writes && warp == 0) load_slots();
-    float shift = 0.0f;
     if (reads) {
-      // LayerNorm's sums are shifted by the slice's first element K (the block's own: a
-      // constant slice's mean is exactly K, and no block reads another's elements).
-      if constexpr (!kRms) shift = to_float(a.x[start + (long long)slice * kSliceVecs * kVec]);
-      Sums part{0.0f, 0.0f};
+      // LayerNorm's sums about each thread's own shift (Part), the slice's reduced as a
+      // row's are (kiln::RowShiftedSums): each warp's about its approximate mean here, the
+      // warps' after the barrier.
+      Part part;
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c)) add_sums(part, v[i], shift);
+        if (in_row<kSliceVecs>(c)) part.add(v[i], i == 0);
       }
-      part.a = kiln::warp_sum(part.a);
-      if constexpr (!kRms) part.b = kiln::warp_sum(part.b);
-      if (lane == 0) {
-        red[2 * warp] = part.a;
-        red[2 * warp + 1] = part.b;
+      if constexpr (kRms) {
+        const float sum = kiln::warp_sum(part.s.a);
+        if (lane == 0) red[2 * warp] = sum;
+      } else {
+        const kiln::ShiftedSums sums = kiln::RowShiftedSums::lanes<kiln::warp_size>(part.s);
+        if (lane == 0) {
+          red[4 * warp] = sums.n;
+          red[4 * warp + 1] = sums.k;
+          red[4 * warp + 2] = sums.a;
+          red[4 * warp + 3] = sums.b;
+        }
       }
     }
     kiln::sync_threads();
     if (warp == 0) {
       if (reads) {
-        const float sa = kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
-        const float sb = kRms ? 0.0f : kiln::warp_sum(lane < kWarps ? red[2 * lane + 1] : 0.0f);
-        if (lane == 0) {
-          if constexpr (kRms) {
-            kiln::store_relaxed(slots + s, slot_word(sa));
-          } else {  // the slice's Moments: mean K + sa / n, deviations sb - sa^2 / n
-            const float n = slice_elements(slice);
-            const float m2 = sb - sa * (sa / n);
-            kiln::store_relaxed(slots + 2 * s, slot_word(shift + sa / n));
-            kiln::store_relaxed(slots + 2 * s + 1, slot_word(m2 > 0.0f ? m2 : 0.0f));
+        if constexpr (kRms) {
+          const float sum = kiln::warp_sum(lane < kWarps ? red[2 * lane] : 0.0f);
+          if (lane == 0) kiln::store_relaxed(slots + s, slot_word(sum));
+        } else {  // the slice's Moments (its mean and M2) from its warps' sums
+          const int w = lane % kWarps;
+          const kiln::ShiftedSums sums = kiln::RowShiftedSums::lanes<kWarps>(
+              {red[4 * w], red[4 * w + 1], red[4 * w + 2], red[4 * w + 3]});
+          const kiln::Moments m = kiln::shifted_moments(sums);
+          if (lane == 0) {
+            kiln::store_relaxed(slots + 2 * s, slot_word(m.mean));
+            kiln::store_relaxed(slots + 2 * s + 1, slot_word(m.m2));
           }
+        }
+        if (lane == 0) {
           if (next_slots) {  // the same words, for the next launch
 #pragma unroll
             for (int j = 0; j < kSlotWords; ++j) next_slots[kSlotWords * s + j] = 0;
@@ -775,13 +800,13 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         }
         Stats st;
         if constexpr (kRms) {
-          st = row_stats(Sums{kiln::warp_sum(sum), 0.0f}, 0.0f, a.eps);
+          st = rms_stats(kiln::warp_sum(sum), a.eps);
         } else {
           st = gathered_stats(got, lane, a.eps);
         }
         if (lane == 0) {
-          red[2 * kWarps] = st.mean;
-          red[2 * kWarps + 1] = st.rstd;
+          red[kStatsAt] = st.mean;
+          red[kStatsAt + 1] = st.rstd;
         }
       }
     }
@@ -793,7 +818,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       // barrier ahead of the merge, 4 spilled 12 to 88 bytes). RMSNorm's weight came with h.
       [[maybe_unused]] AffineAhead<kBf16 ? 3 : 4, kSliceVecs> affine_ring;
       if constexpr (!kRms) affine_ring.start(a, out_first);
-      const Stats st{red[2 * kWarps], red[2 * kWarps + 1]};
+      const Stats st{red[kStatsAt], red[kStatsAt + 1]};
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);

@@ -227,16 +227,27 @@ struct Data {
   }
 };
 
+/// f(word) with `word` of the storage type of `dt` (Data's T): std::uint32_t for f32,
+/// std::uint16_t for f16 and bf16.
+template <class F>
+void with_storage(NormDType dt, F&& f) {
+  if (dt == NormDType::f32) {
+    f(std::uint32_t{});
+  } else {
+    f(std::uint16_t{});
+  }
+}
+
 const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
 /// Checks every candidate config of `p` (in the `only` strategy, where given) on the
-/// kinds of data `datas` (Case::data: all three unless given), with a weight and a bias
+/// kinds of data `datas` (Case::data: all four unless given), with a weight and a bias
 /// unless told otherwise.
 template <class T>
 void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
                    rt::Stream& stream, const ops::NormStrategy* only = nullptr,
-                   std::initializer_list<int> datas = {0, 1, 2}, bool weight = true,
+                   std::initializer_list<int> datas = {0, 1, 2, 3}, bool weight = true,
                    bool bias = true) {
   auto& factory = ops::norm_factory();
   std::vector<ops::NormConfig> configs;
@@ -300,62 +311,81 @@ void every_config(NormKind kind, NormDType dt, const rt::Device& gpu, std::mt199
 
 }  // namespace
 
-TEST_CASE("every candidate config normalizes: ragged rows, huge values, zero variance") {
+namespace {
+
+void every_config(NormKind kind) {
   rt::Device gpu(0);
   std::mt19937 rng(std::random_device{}());
-  for (auto kind : both_kinds) {
-    for (auto dt : all_dtypes) {
-      CAPTURE(gen::to_string(dt));
-      if (dt == NormDType::f32) {
-        every_config<std::uint32_t>(kind, dt, gpu, rng);
-      } else {
-        every_config<std::uint16_t>(kind, dt, gpu, rng);
-      }
-    }
+  for (auto dt : all_dtypes) {
+    CAPTURE(gen::to_string(dt));
+    with_storage(dt, [&](auto word) { every_config<decltype(word)>(kind, dt, gpu, rng); });
   }
 }
 
-TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
+/// Every split config of `kind` in `dt`: few rows and many, ragged slices, a missing
+/// weight or bias.
+void split_rows(NormKind kind, NormDType dt) {
   rt::Device gpu(0);
   if (!kiln_test::runs_split_rows(gpu)) return;
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
   const ops::NormStrategy split = ops::NormStrategy::split;
-  for (auto kind : both_kinds) {
-    for (auto dt : all_dtypes) {
-      for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
-        if (!shape.every && dt != shape.dtype) continue;
-        const NormParams p{kind, dt, shape.cols, false, shape.rows};
-        CAPTURE(nlohmann::json(p).dump());
-        // Rows of 64 KiB and more have split candidates on these GPUs.
-        bool any = false;
-        for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
-          any = any || c.strategy == split;
-        }
-        CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
-        const auto datas =
-            shape.every ? std::initializer_list<int>{0, 1, 2, 3} : std::initializer_list<int>{0};
-        if (dt == NormDType::f32) {
-          check_configs<std::uint32_t>(p, gpu, rng, stream, &split, datas);
-        } else {
-          check_configs<std::uint16_t>(p, gpu, rng, stream, &split, datas);
-        }
-      }
-      // A missing weight or bias (LayerNorm's split write stands ones and minus zeros in
-      // for them), on ragged slices.
-      for (int missing = 1; missing < (kind == NormKind::layer_norm ? 4 : 2); ++missing) {
-        const bool weight = (missing & 1) == 0, bias = (missing & 2) == 0;
-        CAPTURE(weight);
-        CAPTURE(bias);
-        const NormParams p{kind, dt, 100000, false, 5};
-        if (dt == NormDType::f32) {
-          check_configs<std::uint32_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
-        } else {
-          check_configs<std::uint16_t>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
-        }
-      }
+  for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+    if (!shape.every && dt != shape.dtype) continue;
+    const NormParams p{kind, dt, shape.cols, false, shape.rows};
+    CAPTURE(nlohmann::json(p).dump());
+    // Rows of 64 KiB and more have split candidates on these GPUs.
+    bool any = false;
+    for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
+      any = any || c.strategy == split;
     }
+    CHECK(any == (std::int64_t(p.cols) * gen::size_of(dt) >= 64 * 1024));
+    const auto datas =
+        shape.every ? std::initializer_list<int>{0, 1, 2, 3} : std::initializer_list<int>{0, 3};
+    with_storage(
+        dt, [&](auto word) { check_configs<decltype(word)>(p, gpu, rng, stream, &split, datas); });
   }
+  // A missing weight or bias (LayerNorm's split write stands ones and minus zeros in for
+  // them), on ragged slices.
+  for (int missing = 1; missing < (kind == NormKind::layer_norm ? 4 : 2); ++missing) {
+    const bool weight = (missing & 1) == 0, bias = (missing & 2) == 0;
+    CAPTURE(weight);
+    CAPTURE(bias);
+    const NormParams p{kind, dt, 100000, false, 5};
+    with_storage(dt, [&](auto word) {
+      check_configs<decltype(word)>(p, gpu, rng, stream, &split, {0, 2}, weight, bias);
+    });
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every candidate config normalizes (layer_norm): ragged rows, huge values, outliers") {
+  every_config(NormKind::layer_norm);
+}
+TEST_CASE("every candidate config normalizes (rms_norm): ragged rows, huge values, outliers") {
+  every_config(NormKind::rms_norm);
+}
+
+// One case a kind and dtype (each compiles its own split kernels): run them one by one
+// with -tc='split rows: layer_norm f16*'.
+TEST_CASE("split rows: layer_norm f16, every split config") {
+  split_rows(NormKind::layer_norm, NormDType::f16);
+}
+TEST_CASE("split rows: layer_norm bf16, every split config") {
+  split_rows(NormKind::layer_norm, NormDType::bf16);
+}
+TEST_CASE("split rows: layer_norm f32, every split config") {
+  split_rows(NormKind::layer_norm, NormDType::f32);
+}
+TEST_CASE("split rows: rms_norm f16, every split config") {
+  split_rows(NormKind::rms_norm, NormDType::f16);
+}
+TEST_CASE("split rows: rms_norm bf16, every split config") {
+  split_rows(NormKind::rms_norm, NormDType::bf16);
+}
+TEST_CASE("split rows: rms_norm f32, every split config") {
+  split_rows(NormKind::rms_norm, NormDType::f32);
 }
 
 namespace {
@@ -382,7 +412,7 @@ TEST_CASE("kiln::ops::layer_norm and rms_norm: the factory's choice, every optio
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
       for (const kiln_test::RowShape& sh : kiln_test::ragged_row_shapes) {
-        for (int data : {0, 1, 2}) {
+        for (int data : {0, 1, 2, 3}) {
           // Walk through the combinations of weight, bias, statistics and residual.
           const int o = options++;
           const Case c{kind,
@@ -395,11 +425,8 @@ TEST_CASE("kiln::ops::layer_norm and rms_norm: the factory's choice, every optio
                        (o & 8) != 0,
                        data,
                        o % 3 == 0 ? 1e-5f : 1e-6f};
-          if (dt == NormDType::f32) {
-            through_the_api<std::uint32_t>(c, gpu, rng, stream);
-          } else {
-            through_the_api<std::uint16_t>(c, gpu, rng, stream);
-          }
+          with_storage(dt,
+                       [&](auto word) { through_the_api<decltype(word)>(c, gpu, rng, stream); });
         }
       }
     }
@@ -724,11 +751,8 @@ TEST_CASE("backward: every candidate config, on the op's grid and on a grid of 2
   for (auto kind : both_kinds) {
     for (auto dt : all_dtypes) {
       CAPTURE(gen::to_string(dt));
-      if (dt == NormDType::f32) {
-        every_backward_config<std::uint32_t>(kind, dt, gpu, rng);
-      } else {
-        every_backward_config<std::uint16_t>(kind, dt, gpu, rng);
-      }
+      with_storage(dt,
+                   [&](auto word) { every_backward_config<decltype(word)>(kind, dt, gpu, rng); });
     }
   }
 }

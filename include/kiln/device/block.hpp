@@ -9,6 +9,7 @@
 ///
 ///   KILN_KERNEL void KILN_LAUNCH_BOUNDS(256, 2) my_kernel(...);  // <= 256 threads, 2 blocks/SM
 
+#include "math.hpp"
 #include "warp.hpp"
 
 /// Launch bounds: the kernel is launched with at most `threads` threads a block, and the
@@ -92,6 +93,81 @@ KILN_HOST_DEVICE constexpr float gathered_offset(Moments p, float reference) {
 KILN_HOST_DEVICE constexpr float gathered_spread(Moments p, float mean) {
   const float d = p.mean - mean;
   return p.m2 + p.n * d * d;
+}
+
+/// A set's sums about a shift k: n elements, a = sum(h - k), b = sum((h - k)^2). Its
+/// mean is k + a / n and its M2 is b - a^2 / n, which cancels in f32 as much as k lies
+/// off the mean in its standard deviations (as k is a set's first element that is an
+/// outlier: its sums over 4096 elements lost 4 digits). ShiftedSums are what each thread
+/// accumulates about its own shift, near its own elements; shifted_union (RowShiftedSums)
+/// reduces them about a shift near their union's mean, never about an outlier.
+struct ShiftedSums {
+  float n;
+  float k;
+  float a;
+  float b;
+};
+/// The same set's sums about `s` (exact in real arithmetic; in f32 without cancellation
+/// where s is near the set's mean: b' = b + d (2 a + n d), d = k - s).
+KILN_HOST_DEVICE constexpr ShiftedSums reshifted(ShiftedSums p, float s) {
+  const float d = p.k - s;
+  return {p.n, s, p.a + p.n * d, p.b + d * (2.0f * p.a + p.n * d)};
+}
+/// Whether a set's sums are about a shift within 4 of its standard deviations of its
+/// mean (n d^2 <= 16 M2, d = a / n: b = M2 + n d^2, so M2 = b - a d cancels at most 17
+/// times), or the set is empty.
+KILN_HOST_DEVICE constexpr bool shifted_near(ShiftedSums p) {
+  const float ad = p.n > 0.0f ? p.a * (p.a * rcp_approx(p.n)) : 0.0f;
+  return 17.0f * ad <= 16.0f * p.b;
+}
+/// The mean and M2 of a non-empty set from its ShiftedSums (M2 clamped at 0).
+KILN_HOST_DEVICE constexpr Moments shifted_moments(ShiftedSums p) {
+  const float offset = p.a / p.n;
+  const float m2 = p.b - p.a * offset;
+  return {p.n, p.k + offset, m2 > 0.0f ? m2 : 0.0f};
+}
+/// The shift a union's sums are taken about: its approximate mean r + offset / n from its
+/// count and its elements' sum about r (rcp_approx's ulp is of no account for a shift; r
+/// itself where the offset is 0, as for sets of one value, or the union is empty).
+KILN_HOST_DEVICE constexpr float union_shift(float n, float offset, float r) {
+  return n > 0.0f ? r + offset * rcp_approx(n) : r;
+}
+/// The ShiftedSums of the union of two disjoint sets (a thread's running sums and those of
+/// its latest elements, say: sums of many elements about one shift lose digits as the
+/// shift lies off their mean), about its approximate mean; `x` alone where `y` is empty,
+/// `y` alone where `x` is.
+KILN_HOST_DEVICE constexpr ShiftedSums merged(ShiftedSums x, ShiftedSums y) {
+  if (x.n == 0.0f) return y;
+  if (y.n == 0.0f) return x;
+  const float n = x.n + y.n;
+  const float m = union_shift(n, x.a + (y.a + y.n * (y.k - x.k)), x.k);
+  const ShiftedSums p = reshifted(x, m), q = reshifted(y, m);
+  return {n, m, p.a + q.a, p.b + q.b};
+}
+/// The ShiftedSums of the union of disjoint sets, one a caller, given a reference `r` (any
+/// common value, e.g. one part's shift): the parts' sums about r give the union's
+/// mean m approximately (r + sum / n, the error growing with |r - mean|), and the sums
+/// about m are then the result (a near 0, b the M2 with no cancellation). `sum(x)` adds
+/// one float over the parts (every part's caller gets the same bits: a butterfly of adds);
+/// an empty part (n == 0, k finite) adds nothing; sets of one value keep it exactly (each
+/// part's k that value: m = r, a = b = 0).
+template <class Sum>
+KILN_HOST_DEVICE constexpr ShiftedSums union_of(ShiftedSums part, float r, Sum sum) {
+  const float n = sum(part.n);
+  const float m = union_shift(n, sum(part.a + part.n * (part.k - r)), r);
+  const ShiftedSums at_m = reshifted(part, m);
+  return {n, m, sum(at_m.a), sum(at_m.b)};
+}
+
+/// union_of where it is needed: the parts' sums about `r` in one step of `sum`s where r
+/// lies near the union's mean (shifted_near), else union_of's two steps more. `any(p)`
+/// tells whether p holds for any caller (the callers of one `sum` take one way together).
+template <class Sum, class Any>
+KILN_HOST_DEVICE constexpr ShiftedSums shifted_union(ShiftedSums part, float r, Sum sum, Any any) {
+  const ShiftedSums at_r = reshifted(part, r);
+  const ShiftedSums one_step{sum(part.n), r, sum(at_r.a), sum(at_r.b)};
+  if (!any(!shifted_near(one_step))) return one_step;
+  return union_of(part, r, sum);
 }
 
 /// merge_moments as an operation (butterfly_reduce's Op).
@@ -178,6 +254,23 @@ struct RowMoments {
       return {shuffle_xor(v.n, mask), shuffle_xor(v.mean, mask), shuffle_xor(v.m2, mask)};
     }
   };
+};
+
+/// row_reduce's Combine for ShiftedSums: LayerNorm's statistics without cancellation
+/// whatever the data, by sums and one approximate reciprocal (no pairwise division, as
+/// RowMoments takes). Each group of lanes sums its parts about the group's first lane's
+/// shift r (the group's first part: in row_reduce's second level, the row's first
+/// warp's), one step of warp sums, which is the result where r lies near the group's
+/// mean (within 4 standard deviations, shifted_near: M2 cancels at most 17 times); where
+/// it does not in some group of the warp (an outlier first, say), the warp takes every
+/// group's union_of about r instead, two steps more.
+struct RowShiftedSums {
+  template <int Lanes>
+  static KILN_DEVICE KILN_FORCEINLINE ShiftedSums lanes(ShiftedSums v) {
+    return shifted_union(
+        v, shuffle(v.k, lane_index() & ~(Lanes - 1)), [](float x) { return warp_sum<Lanes>(x); },
+        [](bool p) { return any_lane(p); });
+  }
 };
 
 /// A reduction over each row of a block laid out as RowsPerBlock rows of ThreadsPerRow

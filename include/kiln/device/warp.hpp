@@ -74,6 +74,14 @@ KILN_DEVICE KILN_FORCEINLINE T shuffle(T v, int source) {
 KILN_DEVICE KILN_FORCEINLINE void sync_warp() {
   __builtin_amdgcn_wave_barrier();
 }
+/// Whether `p` holds in any lane of this warp (every lane must make the call).
+KILN_DEVICE KILN_FORCEINLINE bool any_lane(bool p) {
+  if constexpr (warp_size == 64) {
+    return __builtin_amdgcn_ballot_w64(p) != 0;
+  } else {
+    return __builtin_amdgcn_ballot_w32(p) != 0;
+  }
+}
 #else
 /// The `v` of lane (lane_index() ^ mask) of this warp (int, unsigned, float, double, ...).
 template <class T>
@@ -88,6 +96,10 @@ KILN_DEVICE KILN_FORCEINLINE T shuffle(T v, int source) {
 /// Waits for every lane of the warp; memory writes before it are visible after.
 KILN_DEVICE KILN_FORCEINLINE void sync_warp() {
   __syncwarp();
+}
+/// Whether `p` holds in any lane of this warp (every lane must make the call).
+KILN_DEVICE KILN_FORCEINLINE bool any_lane(bool p) {
+  return __any_sync(0xffffffffu, p) != 0;
 }
 #endif
 

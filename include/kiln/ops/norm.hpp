@@ -120,12 +120,13 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 6,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 7,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                      // 5: the kernel's next_slots (split launches time without a memset);
                      // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                      // words a lane (more split candidates); the staged rows' weights
                      // ahead as words, their writes fused; LayerNorm's split merge by
-                     // gathered sums
+                     // gathered sums; 7: LayerNorm's sums about each thread's own shift,
+                     // reduced by kiln::RowShiftedSums: no cancellation at outliers
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
