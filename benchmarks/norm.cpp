@@ -31,6 +31,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -86,6 +87,24 @@ void spot_check(NormKind kind, NormDType dt, Shape s, const std::vector<unsigned
       }
     }
   }
+}
+
+/// `got` against `want` (outputs of `dt` as 16- or 32-bit patterns), element by element,
+/// relative to |want| + 1: the largest difference up to the first element more than 2%
+/// off, and that element (none where every one is within 2%).
+template <class T>
+std::pair<double, std::optional<std::size_t>> compare_outputs(NormDType dt,
+                                                              const std::vector<T>& got,
+                                                              const std::vector<T>& want) {
+  double worst = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double a = decode(dt, reinterpret_cast<const unsigned char*>(&want[i]));
+    const double b = decode(dt, reinterpret_cast<const unsigned char*>(&got[i]));
+    const double d = std::fabs(a - b) / (std::fabs(a) + 1.0);
+    if (!(d <= 2e-2)) return {worst, i};
+    worst = std::max(worst, d);
+  }
+  return {worst, std::nullopt};
 }
 
 /// A norm's buffers as 16- or 32-bit patterns (T), launched through the ops.
@@ -335,18 +354,14 @@ int main(int argc, char** argv) try {
               (*cud)(rt::StreamRef{});
               gpu.synchronize();
               const std::vector<T> cudnn_y = pr.y.to_vector();
-              double worst = 0;
-              for (std::size_t i = 0; i < kiln_y.size(); ++i) {
-                const double a = decode(dt, reinterpret_cast<const unsigned char*>(&kiln_y[i]));
-                const double b = decode(dt, reinterpret_cast<const unsigned char*>(&cudnn_y[i]));
-                const double d = std::fabs(a - b) / (std::fabs(a) + 1.0);
-                if (!(d <= 2e-2)) {
-                  throw Error(
-                      fmt::format("its output differs from kiln's at row {} col {}: {} "
-                                  "against kiln's {}",
-                                  i / std::size_t(s.cols), i % std::size_t(s.cols), b, a));
-                }
-                worst = std::max(worst, d);
+              const auto [worst, far] = compare_outputs(dt, cudnn_y, kiln_y);
+              if (far) {
+                const std::size_t i = *far;
+                throw Error(fmt::format(
+                    "its output differs from kiln's at row {} col {}: {} against kiln's {}",
+                    i / std::size_t(s.cols), i % std::size_t(s.cols),
+                    decode(dt, reinterpret_cast<const unsigned char*>(&cudnn_y[i])),
+                    decode(dt, reinterpret_cast<const unsigned char*>(&kiln_y[i]))));
               }
               std::printf("cuDNN's output matches kiln's (largest difference %.2e of |kiln| + 1)\n",
                           worst);
@@ -360,9 +375,6 @@ int main(int argc, char** argv) try {
 #endif
           // --sweep over the backward's candidates: each timed as a call runs it, its dx,
           // dweight and dbias first compared with the op's own kernel's.
-          std::vector<std::shared_ptr<const ops::NormBackwardFactory::KernelType>> swept;
-          std::vector<std::unique_ptr<ops::detail::NormBackwardPlan>> plans;
-          std::vector<std::unique_ptr<rt::DeviceBuffer<float>>> partials;
           if (sweep && backward) {
             auto& factory = ops::norm_backward_factory();
             const ops::NormBackwardParams p{kind, dt, s.cols, true, layer, s.rows};
@@ -375,13 +387,11 @@ int main(int argc, char** argv) try {
             // Throws where `got` is more than 2% of |want| + 1 from `want`.
             auto differs = [&](const std::vector<T>& got, const std::vector<T>& want,
                                const char* what) {
-              for (std::size_t i = 0; i < want.size(); ++i) {
-                const double a = decode(dt, reinterpret_cast<const unsigned char*>(&want[i]));
-                const double b = decode(dt, reinterpret_cast<const unsigned char*>(&got[i]));
-                if (!(std::fabs(a - b) <= 2e-2 * (std::fabs(a) + 1.0))) {
-                  throw Error(fmt::format("its {} differs from the op's at {}: {} against {}", what,
-                                          i, b, a));
-                }
+              if (const auto far = compare_outputs(dt, got, want).second) {
+                throw Error(
+                    fmt::format("its {} differs from the op's at {}: {} against {}", what, *far,
+                                decode(dt, reinterpret_cast<const unsigned char*>(&got[*far])),
+                                decode(dt, reinterpret_cast<const unsigned char*>(&want[*far]))));
               }
             };
             for (std::size_t i = 0; i < configs.size(); ++i) {
@@ -395,9 +405,10 @@ int main(int argc, char** argv) try {
                 }
                 auto k = built[i].kernel;
                 if (!k) throw Error(built[i].reason);
-                auto plan = std::make_unique<ops::detail::NormBackwardPlan>(
+                // (The timed run holds the kernel, whose plan points at it, and the buffer.)
+                auto plan = std::make_shared<const ops::detail::NormBackwardPlan>(
                     ops::detail::norm_backward_plan_for(p, *k, gpu));
-                auto partial = std::make_unique<rt::DeviceBuffer<float>>(
+                auto partial = std::make_shared<rt::DeviceBuffer<float>>(
                     std::size_t(std::max<std::int64_t>(1, plan->partial_floats)), gpu);
                 pr.dx.fill_bytes(0xff);
                 pr.dw.fill_bytes(0xff);
@@ -407,14 +418,12 @@ int main(int argc, char** argv) try {
                 differs(pr.dx.to_vector(), dx_ref, "dx");
                 differs(pr.dw.to_vector(), dw_ref, "dweight");
                 if (layer) differs(pr.db.to_vector(), db_ref, "dbias");
-                const ops::detail::NormBackwardPlan* run = plan.get();
-                rt::DeviceBuffer<float>* ws = partial.get();
                 bench.add(
-                    kname, [&, run, ws](rt::StreamRef st) { pr.backward_with(*run, *ws, st); },
+                    kname,
+                    [&, k, plan, partial](rt::StreamRef st) {
+                      pr.backward_with(*plan, *partial, st);
+                    },
                     bytes);
-                swept.push_back(std::move(k));
-                plans.push_back(std::move(plan));
-                partials.push_back(std::move(partial));
               } catch (const std::exception& e) {
                 std::printf("sweep: %s left out: %s\n", kname.c_str(), e.what());
               }
