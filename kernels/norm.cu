@@ -23,9 +23,10 @@
 // such a row a variance of its own).
 // LayerNorm: each thread sums h - K and (h - K)^2 about its own shift K, the mean of its
 // first vector (kiln::ShiftedSums), and the row reduces them with kiln::RowShiftedSums:
-// each warp's (then the row's) sums about the group's approximate mean, two steps of warp
-// sums, no cancellation whatever the data. (The sums had been about the row's first
-// element: with an outlier there, f16 rows of 1M cancelled four digits away in the
+// each warp's (then the row's) sums about its first thread's K, one step of warp sums as
+// RMSNorm's, where that K lies near the warp's mean, else two steps more about the
+// approximate mean: no cancellation whatever the data. (The sums had been about the row's
+// first element: with an outlier there, f16 rows of 1M cancelled four digits away in the
 // variance. Merging each thread's exact moments by Chan's update, kiln::RowMoments,
 // costs two divisions a merge; on the H200 it took 8192 x 8192 f16 from 66% to 50% of a
 // copy.) A constant row's every K is its value: its mean comes out exactly.
@@ -322,27 +323,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
       ++held;
     }
   }
-  Stats s{0.0f, 0.0f};
-  if constexpr (kRms) {
-    float part = 0.0f;
+  Part part;
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      if (i >= held) continue;  // (a thread holds its first `held` vectors)
-      float h[kVec];
-      to_floats(v[i].v, h);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) part += h[j] * h[j];
-    }
-    part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
-    s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
-  } else {
-    Part part;
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      if (i < held) part.add(v[i], i == 0);  // (a thread holds its first `held` vectors)
-    }
-    s = reduce_stats(part, a.eps);
+  for (int i = 0; i < kIters; ++i) {
+    if (i < held) part.add(v[i], i == 0);  // (a thread holds its first `held` vectors)
   }
+  const Stats s = reduce_stats(part, a.eps);
   if (!valid) return;  // after the last barrier
   auto write = [&](bool full) {
 #pragma unroll
