@@ -324,27 +324,12 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Args& a, int rows) {
       ++held;
     }
   }
-  Stats s{0.0f, 0.0f};
-  if constexpr (kRms) {
-    float part = 0.0f;
+  Part part;
 #pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      if (i >= held) continue;  // (a thread holds its first `held` vectors)
-      float h[kVec];
-      to_floats(v[i].v, h);
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) part += h[j] * h[j];
-    }
-    part = kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part);
-    s.rstd = reciprocal_sqrt(part * kInvCols + a.eps);
-  } else {
-    Part part;
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      if (i < held) part.add(v[i], i == 0);  // (a thread holds its first `held` vectors)
-    }
-    s = reduce_stats(part, a.eps);
+  for (int i = 0; i < kIters; ++i) {
+    if (i < held) part.add(v[i], i == 0);  // (a thread holds its first `held` vectors)
   }
+  const Stats s = reduce_stats(part, a.eps);
   if (!valid) return;  // after the last barrier
   auto write = [&](bool full) {
 #pragma unroll
