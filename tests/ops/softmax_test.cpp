@@ -930,14 +930,25 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
         CHECK(has(h, "kSplitMinBlocks = " + std::to_string(c.blocks_per_sm)));
       }
       CHECK(softmax_backward_split_configs(p, 64, sms).empty());  // not on 64-lane wavefronts
-      // The factory offers them on NVIDIA GPUs of sm_80 and later; untuned, it never
-      // takes them.
+      // The factory offers them on NVIDIA GPUs of sm_80 and later; untuned, it takes 256
+      // threads of 8 vectors by a block an SM for rows of 1 MiB and more where offered.
       const auto h200 =
           kiln::ops::softmax_backward_factory().configs(p, kiln_test::h200_properties());
       CHECK(std::count_if(h200.begin(), h200.end(), [](const SoftmaxConfig& c) {
               return c.strategy == S::split;
             }) == std::ptrdiff_t(split.size()));
-      CHECK(softmax_backward_heuristic(p, h200).strategy != S::split);
+      const SoftmaxConfig untuned = softmax_backward_heuristic(p, h200);
+      const bool offered = std::any_of(split.begin(), split.end(), [](const SoftmaxConfig& c) {
+        return c.threads_per_row == 256 && c.vectors_per_thread == 8 && c.blocks_per_sm == 1;
+      });
+      if (std::int64_t(cols) * kiln::gen::size_of(dt) >= 1024 * 1024 && offered) {
+        CHECK(untuned.strategy == S::split);
+        CHECK(untuned.threads_per_row == 256);
+        CHECK(untuned.vectors_per_thread == 8);
+        CHECK(untuned.blocks_per_sm == 1);
+      } else {
+        CHECK(untuned.strategy != S::split);
+      }
       for (const auto& c :
            kiln::ops::softmax_backward_factory().configs(p, kiln_test::mi300_properties())) {
         CHECK(c.strategy != S::split);

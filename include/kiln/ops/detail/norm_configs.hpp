@@ -224,8 +224,8 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
 /// residual, and 2 of the residual's), 16 bytes a vector.
 inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
   const std::int64_t ring = c.split_ring > 0 ? c.split_ring + (p.residual ? 2 : 0) : 0;
-  return ((p.kind == NormKind::layer_norm ? 2 : 1) + ring) * 16 *
-         std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return ((p.kind == NormKind::layer_norm ? 2 : 1) + ring) * 16 * std::int64_t(c.threads_per_row) *
+         c.vectors_per_thread;
 }
 
 /// Throws kiln::Error unless split config `c` can run `p` (see NormStrategy::split):
@@ -275,7 +275,10 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
 /// The config taken without timing (KILN_TUNE=off): staged where a staged candidate
 /// holds rows of x of 32 KiB and more (64 KiB and more with the residual), by 512 threads
 /// where it stages under 64 KiB and 1024 from 64 KiB; split (norm_split_configs) where no
-/// staged candidate holds such a row; else softmax's heuristic for the same row. On the H200
+/// staged candidate holds such a row (with the residual, ringed by 256 x 8 alone on an SM:
+/// 64 x 1M f16 on the H200, % of a copy of the op's bytes, LayerNorm 86% and RMSNorm 90%
+/// where multi pass ran at 65% and 72%, the unringed 256 x 8 by two at 52% and 79%); else
+/// softmax's heuristic for the same row. On the H200
 /// (benchmarks/norm --sweep), % of a copy, staged against the best config without it: RMSNorm 1024
 /// x 65536 f16 and bf16 92-94% (two passes 80-82%), LayerNorm 83% (82%); 4096 x 16384 f16 LayerNorm
 /// 94% (91%), f32 LayerNorm and RMSNorm 97% (94%); with the residual, 2048 x 32768 f16 98-99%
@@ -293,14 +296,23 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
       if (c.threads_per_row == threads) return c;
     }
-    // Rows no staged block holds: split (split_choice: 256 threads of 8 vectors, 2
-    // blocks an SM, where the row's slots allow it), without the residual.
-    // (Ringed splits, and splits with the residual, are tuning candidates only.)
-    std::vector<NormConfig> unringed;
-    for (const NormConfig& c : candidates) {
-      if (c.split_ring == 0 && !p.residual) unringed.push_back(c);
+    // Rows no staged block holds: split. Without the residual, unringed (split_choice: 256
+    // threads of 8 vectors, 2 blocks an SM, where the row's slots allow it); with it, ringed
+    // by 256 threads of 8 vectors, a block an SM, where the SM's shared memory holds it.
+    if (p.residual) {
+      for (const NormConfig& c : candidates) {
+        if (c.strategy == NormStrategy::split && c.split_ring > 0 && c.threads_per_row == 256 &&
+            c.vectors_per_thread == 8 && c.blocks_per_sm == 1) {
+          return c;
+        }
+      }
+    } else {
+      std::vector<NormConfig> unringed;
+      for (const NormConfig& c : candidates) {
+        if (c.split_ring == 0) unringed.push_back(c);
+      }
+      if (const NormConfig* split = split_choice(unringed, NormStrategy::split)) return *split;
     }
-    if (const NormConfig* split = split_choice(unringed, NormStrategy::split)) return *split;
   }
   if (p.kind == NormKind::layer_norm && !p.residual && gen::size_of(p.dtype) == 2 &&
       row_bytes == 16 * 1024) {

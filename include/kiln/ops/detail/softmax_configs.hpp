@@ -752,7 +752,7 @@ inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& 
 /// The backward's split candidates for `p` on a device of `multiprocessors` SMs
 /// (split_backward_shapes, rows of 64 KiB and more, 32-thread warps): the forward's split
 /// rows over the forward's grid (the SMs times the blocks an SM), each slice's sum of dy * y
-/// in one slot word. Tuning candidates only: the heuristic does not take them.
+/// in one slot word. Untuned, rows of 1 MiB and more take one (softmax_backward_heuristic).
 inline std::vector<SoftmaxConfig> softmax_backward_split_configs(const SoftmaxParams& p,
                                                                  int warp_size,
                                                                  int multiprocessors) {
@@ -783,11 +783,21 @@ inline SoftmaxConfig softmax_backward_fitted(const SoftmaxParams& p, SoftmaxConf
   return want;
 }
 
-/// The backward's config without timing (KILN_TUNE=off): the forward's choice
-/// (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the forward's
-/// would not fit (softmax_backward_fitted). Its speed has not been measured on a GPU.
+/// The backward's config without timing (KILN_TUNE=off): for rows of 1 MiB and more, split
+/// by 256 threads of 8 vectors, a block an SM, where it is offered (64 x 1M f16 on the
+/// H200: 76% of a copy of the op's bytes, where multi pass ran at 60%); else the forward's
+/// choice (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the
+/// forward's would not fit (softmax_backward_fitted).
 inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
                                                 const std::vector<SoftmaxConfig>& candidates) {
+  if (std::int64_t(p.cols) * gen::size_of(p.dtype) >= 1024 * 1024) {
+    for (const auto& c : candidates) {
+      if (c.strategy == SoftmaxStrategy::split && c.threads_per_row == 256 &&
+          c.vectors_per_thread == 8 && c.blocks_per_sm == 1) {
+        return c;
+      }
+    }
+  }
   const SoftmaxConfig want = softmax_backward_fitted(p, softmax_heuristic_choice(p));
   for (const auto& c : candidates) {
     if (c == want) return c;
