@@ -941,14 +941,8 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
       const bool offered = std::any_of(split.begin(), split.end(), [](const SoftmaxConfig& c) {
         return c.threads_per_row == 256 && c.vectors_per_thread == 8 && c.blocks_per_sm == 1;
       });
-      if (std::int64_t(cols) * kiln::gen::size_of(dt) >= 1024 * 1024 && offered) {
-        CHECK(untuned.strategy == S::split);
-        CHECK(untuned.threads_per_row == 256);
-        CHECK(untuned.vectors_per_thread == 8);
-        CHECK(untuned.blocks_per_sm == 1);
-      } else {
-        CHECK(untuned.strategy != S::split);
-      }
+      kiln_test::check_split_heuristic(
+          untuned, std::int64_t(cols) * kiln::gen::size_of(dt) >= 1024 * 1024 && offered, 1);
       for (const auto& c :
            kiln::ops::softmax_backward_factory().configs(p, kiln_test::mi300_properties())) {
         CHECK(c.strategy != S::split);

@@ -35,16 +35,16 @@ void check_split_config(const Config& c, int vec, int sms, std::int64_t slices,
   CHECK(lc.cooperative);
 }
 
-/// Checks the untuned choice `h` of a row op: split (256 threads of 8 vectors, 2 blocks an
-/// SM) where `split` says it should be, anything else otherwise.
+/// Checks the untuned choice `h` of a row op: split (256 threads of 8 vectors, `blocks`
+/// blocks an SM) where `split` says it should be, anything else otherwise.
 template <class Config>
-void check_split_heuristic(const Config& h, bool split) {
+void check_split_heuristic(const Config& h, bool split, int blocks = 2) {
   using S = decltype(h.strategy);
   if (split) {
     CHECK(h.strategy == S::split);
     CHECK(h.threads_per_row == 256);
     CHECK(h.vectors_per_thread == 8);
-    CHECK(h.blocks_per_sm == 2);
+    CHECK(h.blocks_per_sm == blocks);
   } else {
     CHECK(h.strategy != S::split);
   }

@@ -300,11 +300,8 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
     // threads of 8 vectors, 2 blocks an SM, where the row's slots allow it); with it, ringed
     // by 256 threads of 8 vectors, a block an SM, where the SM's shared memory holds it.
     if (p.residual) {
-      for (const NormConfig& c : candidates) {
-        if (c.strategy == NormStrategy::split && c.split_ring > 0 && c.threads_per_row == 256 &&
-            c.vectors_per_thread == 8 && c.blocks_per_sm == 1) {
-          return c;
-        }
+      if (const NormConfig* ringed = split_shaped(candidates, NormStrategy::split, 256, 8, 1, 3)) {
+        return *ringed;
       }
     } else {
       std::vector<NormConfig> unringed;

@@ -256,6 +256,21 @@ const C* split_choice(const std::vector<C>& candidates, decltype(C::strategy) sp
   return first;
 }
 
+/// The split candidate (strategy `split`) among `candidates` of `threads` threads of
+/// `vectors` vectors, `blocks` blocks an SM and a ring of `ring` slices (0: none); null
+/// where there is none (not offered on the device, or the row's rules refuse it).
+template <class C>
+const C* split_shaped(const std::vector<C>& candidates, decltype(C::strategy) split, int threads,
+                      int vectors, int blocks, int ring) {
+  for (const C& c : candidates) {
+    if (c.strategy == split && c.threads_per_row == threads && c.vectors_per_thread == vectors &&
+        c.blocks_per_sm == blocks && c.split_ring == ring) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
 /// The shapes of the backward passes' split candidates (softmax's and the norms'): (threads
 /// a block, vectors a thread a slice, blocks an SM). A backward thread holds two slices,
 /// the one it reads and the one it writes, of two matrices each (y and dy; h and dy): 4
@@ -791,11 +806,9 @@ inline SoftmaxConfig softmax_backward_fitted(const SoftmaxParams& p, SoftmaxConf
 inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
                                                 const std::vector<SoftmaxConfig>& candidates) {
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) >= 1024 * 1024) {
-    for (const auto& c : candidates) {
-      if (c.strategy == SoftmaxStrategy::split && c.threads_per_row == 256 &&
-          c.vectors_per_thread == 8 && c.blocks_per_sm == 1) {
-        return c;
-      }
+    if (const SoftmaxConfig* split =
+            split_shaped(candidates, SoftmaxStrategy::split, 256, 8, 1, 0)) {
+      return *split;
     }
   }
   const SoftmaxConfig want = softmax_backward_fitted(p, softmax_heuristic_choice(p));
