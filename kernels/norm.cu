@@ -695,20 +695,24 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   }
   // Ringed (kSplitRing > 0): the slices a block reads pass through a ring of kSplitRing
   // slices in shared memory after the weights, each thread copying its own vectors of
-  // round t's slice into slot t % kSplitRing a round ahead (cp.async, its own commit
-  // group) and reading them back there, for the sums and, a round later, for the write:
-  // no second read from L2, and nothing held in registers across the rounds' barriers.
-  // (A slot is written again two rounds after its write read it, by the same thread.)
-  // With the residual, a second ring of 2 slices after it takes the residual's slices: the
-  // read round adds a slice's two, and leaves h in x's slot for the write a round later (so
-  // the residual's slot is free for the slice after next).
+  // round t's slice into slot t % kSplitRing kSplitAhead = kSplitRing - 2 rounds ahead
+  // (cp.async, a commit group a round) and reading them back there, for the sums and, a
+  // round later, for the write: no second read from L2, and nothing held in registers
+  // across the rounds' barriers. (A slot is written again in the round after its write
+  // read it, by the same thread.) With the residual, a second ring of kSplitRing - 1
+  // slices after it takes the residual's slices: the read round adds a slice's two, and
+  // leaves h in x's slot for the write a round later (so the residual's slot is free for
+  // the next fetch).
   Vector* const ring = reinterpret_cast<Vector*>(affine_words + (kRms ? 1 : 2) * kSliceVecs);
   constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
+  constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
+  constexpr int kResidualSlices = kSplitAhead + 1;
+  static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
   auto ring_at = [&](long long t, int i) -> Vector& {
     return ring[int(t % kRingSlices) * kSliceVecs + i * kThreadsPerRow + tid];
   };
   auto residual_ring_at = [&](long long t, int i) -> Vector& {
-    return ring[(kRingSlices + int(t % 2)) * kSliceVecs + i * kThreadsPerRow + tid];
+    return ring[(kRingSlices + int(t % kResidualSlices)) * kSliceVecs + i * kThreadsPerRow + tid];
   };
   // Vector i of this thread's h in round t's ring slot, in its read round: x, or with the
   // residual x + residual rounded, then left in x's slot for the write.
@@ -746,7 +750,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     }
     kiln::async_commit_group();
   };
-  if constexpr (kSplitRing > 0) fetch(0);
+  if constexpr (kSplitRing > 0) {
+#pragma unroll
+    for (int ahead = 0; ahead < kSplitAhead; ++ahead) fetch(ahead);
+  }
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -762,10 +769,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 
     Vector v[kIters], h[kIters];
     if constexpr (kSplitRing > 0) {
-      // The next round's slice on its way into the ring; this round's landed (this
+      // A later round's slice on its way into the ring; this round's landed (this
       // thread's copies: each thread reads back only its own vectors).
-      fetch(t + 1);
-      kiln::async_wait_group<1>();
+      fetch(t + kSplitAhead);
+      kiln::async_wait_group<kSplitAhead>();
     } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
@@ -887,8 +894,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// config's grid_blocks, cooperatively, with rows x kSlices x kSlotWords zeroed slots and,
 /// unless null, as many more that it zeroes for the next launch (`next_slots`), and
 /// dynamic shared memory for a slice's weight (and LayerNorm's bias), and a ringed
-/// config's ring (and with the residual 2 slices of the residual's): ((kRms ? 1 : 2) +
-/// kSplitRing + (kResidual && kSplitRing ? 2 : 0)) x kSliceVecs x 16 bytes.
+/// config's ring (and with the residual kSplitRing - 1 slices of the residual's):
+/// ((kRms ? 1 : 2) + kSplitRing + (kResidual && kSplitRing ? kSplitRing - 1 : 0)) x
+/// kSliceVecs x 16 bytes.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)

@@ -386,6 +386,10 @@ static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slic
 constexpr int kSplitVecs = kThreadsPerRow * kIters;
 constexpr int kSlices = (kVecs + kSplitVecs - 1) / kSplitVecs;  // a row's
 constexpr int kLaneWords = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
+// The rounds a ringed split's copies run ahead: a ring's slots hold the slices of the
+// round being read, the round being written and those in flight.
+constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
+static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 static_assert(kLaneWords <= 8, "warp 0 holds a row's slots, 8 words a lane");
 // Whether a slice's second read is issued before the block waits for its row's slots
@@ -451,11 +455,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
   // SoftmaxConfig::grid_blocks.)
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
   // Ringed (kSplitRing > 0): each thread copies its vectors of round t's slice into slot
-  // t % kSplitRing of a ring in dynamic shared memory a round ahead (cp.async, a commit
-  // group a round) and reads them back there, for the max and sum and, a round later, for
-  // the write: no second read from L2, no slice in registers across the barriers. (A
-  // thread reads back only its own vectors; it writes a slot again two rounds after its
-  // last read of it.)
+  // t % kSplitRing of a ring in dynamic shared memory kSplitAhead rounds ahead (cp.async,
+  // a commit group a round) and reads them back there, for the max and sum and, a round
+  // later, for the write: no second read from L2, no slice in registers across the
+  // barriers. (A thread reads back only its own vectors; it writes a slot again in the
+  // round after its last read of it: kSplitRing = kSplitAhead + 2.)
   Vector* const ring = static_cast<Vector*>(kiln::dynamic_shared_memory());
   auto ring_at = [&](long long t, int i) -> Vector& {
     return ring[int(t % (kSplitRing > 0 ? kSplitRing : 1)) * kSplitVecs + i * kThreadsPerRow + tid];
@@ -473,7 +477,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
     }
     kiln::async_commit_group();
   };
-  if constexpr (kSplitRing > 0) fetch(0);
+  if constexpr (kSplitRing > 0) {
+#pragma unroll
+    for (int a = 0; a < kSplitAhead; ++a) fetch(a);
+  }
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -489,8 +496,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
 
     Vector v[kIters], h[kIters];
     if constexpr (kSplitRing > 0) {
-      fetch(t + 1);  // the next round's slice on its way; this round's landed
-      kiln::async_wait_group<1>();
+      fetch(t + kSplitAhead);  // a later round's slice on its way; this round's landed
+      kiln::async_wait_group<kSplitAhead>();
     } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {

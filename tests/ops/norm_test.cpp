@@ -752,6 +752,13 @@ std::vector<Case> every_kind() {
                  {S::split, 256, 8, 1, 8, 1, 1, 132, 3}});
   out.push_back(
       {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
+  // Rings of 4 and 5 slices (copying 2 and 3 rounds ahead).
+  out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, false, 1},
+                 {S::split, 256, 8, 1, 8, 1, 1, 132, 5}});
+  out.push_back(
+      {{K::rms_norm, NormDType::bf16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 4}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 256, 4, 1, 4, 1, 2, 264, 5}});
   // LayerNorm's: 16-bit rows of 1M in 64 slices (4 slot words a lane, loaded early) and in
   // 128 (8 a lane, loaded after the slice's sums), f32 rows of 1M in 128, of 65536 in 16,
   // and ragged ones.
@@ -770,7 +777,7 @@ std::vector<Case> every_kind() {
   out.push_back(
       {{K::layer_norm, NormDType::bf16, 100000, false, 1}, {S::split, 64, 8, 1, 8, 1, 8, 1056}});
   // With the residual (h = x + residual written): unringed and ringed (x's ring, and one of
-  // 2 slices of the residual's), both kinds, ragged slices too.
+  // R - 1 slices of the residual's), both kinds, ragged slices too.
   out.push_back(
       {{K::rms_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
   out.push_back(
@@ -785,6 +792,9 @@ std::vector<Case> every_kind() {
       {{K::layer_norm, NormDType::bf16, 100000, true, 1}, {S::split, 128, 8, 1, 8, 1, 2, 264, 3}});
   out.push_back(
       {{K::rms_norm, NormDType::f32, 100000, true, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
+  // ... and a ring of 4 (the residual's ring of 3), which an H200 SM does not hold.
+  out.push_back(
+      {{K::layer_norm, NormDType::bf16, 100000, true, 1}, {S::split, 128, 8, 1, 8, 1, 2, 264, 4}});
   return out;
 }
 
@@ -980,31 +990,33 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           kiln_test::check_split_config(c, vec, sms, norm_split_slices(p, c), lc);
           // A slice's weight (and LayerNorm's bias) in shared memory: 128 KiB an SM for
           // LayerNorm, 64 KiB for RMSNorm, whatever the config; ringed ones add their ring
-          // of 3 slices, within 228 KiB an SM.
+          // of 3 to 5 slices, within 228 KiB an SM.
           const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + c.split_ring) *
                               c.threads_per_row * c.vectors_per_thread;
           CHECK(lc.shared_bytes == unsigned(16 * vectors));
           if (c.split_ring == 0) {
             CHECK(std::int64_t(lc.shared_bytes) * c.blocks_per_sm <= 128 * 1024);
           } else {
-            CHECK(c.split_ring == 3);
+            CHECK(c.split_ring >= 3);
+            CHECK(c.split_ring <= 5);
             CHECK(c.blocks_per_sm * (std::int64_t(lc.shared_bytes) + 2048) <= 228 * 1024);
-            CHECK(norm_kernel_name(p, c).find("q3") != std::string::npos);
+            const std::string name = norm_kernel_name(p, c);
+            CHECK(name.substr(name.size() - 2) == "q" + std::to_string(c.split_ring));
           }
           CHECK(norm_split_slices(p, c) * norm_split_slot_words(p) <= 256);
           CHECK(names.insert(norm_kernel_name(p, c)).second);
           CHECK(kiln::ops::detail::norm_split_words(p, c) ==
                 std::size_t(64 * norm_split_slices(p, c) * norm_split_slot_words(p)));
         }
-        // With the residual: the same candidates, a ringed one's ring twice as big (x's
-        // slices and the residual's). None on 64-lane wavefronts.
+        // With the residual: the same candidates, a ringed one's ring of R slices of x and
+        // R - 1 of the residual's. None on 64-lane wavefronts.
         const NormParams with_residual{kind, dt, cols, true, 64};
         const auto residual_split = norm_split_configs(with_residual, 32, sms);
         CHECK(residual_split.empty() == !long_row);
         for (const NormConfig& c : residual_split) {
           CAPTURE(nlohmann::json(c).dump());
           CHECK_NOTHROW(validate_norm_config(with_residual, c, 32));
-          const int ring = c.split_ring > 0 ? c.split_ring + 2 : 0;
+          const int ring = c.split_ring > 0 ? 2 * c.split_ring - 1 : 0;
           const int vectors = ((kind == NormKind::layer_norm ? 2 : 1) + ring) * c.threads_per_row *
                               c.vectors_per_thread;
           CHECK(kiln::ops::detail::norm_launch(with_residual, c).shared_bytes ==
@@ -1021,16 +1033,23 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CAPTURE(nlohmann::json(h).dump());
         kiln_test::check_split_heuristic(h, long_row && !staged_residual, 1);
         if (long_row && !staged_residual) CHECK(h.split_ring == 3);
-        // An H200 holds every ringed shape with the residual (LayerNorm's 256 x 4 by two
-        // blocks: 2 x 112 KiB and 2 KiB each, its 228 KiB).
-        std::size_t ringed = 0, ringed_residual = 0;
+        // An H200 holds every ringed shape without the residual (LayerNorm's 256 x 4 by two
+        // blocks with a ring of 5: 2 x 112 KiB and 2 KiB each, its 228 KiB), and with it
+        // the rings of 3 alone (LayerNorm's 256 x 8: 7 slices of 32 KiB).
+        std::size_t ringed = 0, ringed3 = 0, ringed_residual = 0, rings_of_shapes = 0;
         for (const NormConfig& c :
              kiln::ops::norm_factory().configs(p, kiln_test::h200_properties())) {
           ringed += c.split_ring > 0;
+          ringed3 += c.split_ring == 3;
+          if (c.split_ring == 3) rings_of_shapes += kiln_test::split_rings_of(c);
         }
-        for (const NormConfig& c : all_residual) ringed_residual += c.split_ring > 0;
-        CHECK(ringed_residual == ringed);
-        CHECK((ringed > 0) == long_row);
+        for (const NormConfig& c : all_residual) {
+          ringed_residual += c.split_ring > 0;
+          if (c.split_ring > 0) CHECK(c.split_ring == 3);
+        }
+        CHECK(ringed_residual == ringed3);
+        CHECK((ringed3 > 0) == long_row);
+        CHECK(ringed == rings_of_shapes);
         CHECK(norm_split_configs(p, 64, sms).empty());
         // Untuned, among what the factory offers on an H200: split where no staged
         // candidate holds the row.
@@ -1063,8 +1082,10 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
   kiln_test::check_split_rules<NormConfig>(
       [&](const NormConfig& bad, const char* rule) { refused(p, bad, rule); });
   refused(p, {S::split, 96, 8, 1, 8, 1, 4, 528}, "64, 128 or 256 threads");
-  // Rings of 3 or 4 slices, split configs' only; the heuristic takes none.
-  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 2}, "split_ring is 0 (no ring), 3 or 4");
+  // Rings of 3 to 5 slices, split configs' only; the heuristic takes none.
+  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 2}, "split_ring is 0 (no ring) or 3 to 5");
+  refused(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 6}, "3 to 5 slices, not 6");
+  CHECK_NOTHROW(validate_norm_config(p, {S::split, 256, 8, 1, 4, 1, 2, 264, 5}, 32));
   refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 0, 0, 3}, "split_ring are split configs'");
   CHECK(norm_heuristic(p, kiln::ops::norm_factory().configs(p, kiln_test::h200_properties()))
             .split_ring == 0);

@@ -136,7 +136,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 10,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 11,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                       // 5: the kernel's next_slots (split launches time without a memset);
                       // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                       // words a lane (more split candidates); the staged rows' weights
@@ -145,7 +145,8 @@ inline NormFactory::Description norm_description() {
                       // shared memory (candidates whose blocks fit the SM's); 8: ringed split
                       // candidates (split_ring); 9: split candidates with the residual;
                       // 10: LayerNorm's sums about each thread's own shift, reduced in
-                      // two steps (kiln::RowShiftedSums): no cancellation at outliers
+                      // two steps (kiln::RowShiftedSums): no cancellation at outliers;
+                      // 11: rings of 4 and 5 slices, copying 2 and 3 rounds ahead
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {

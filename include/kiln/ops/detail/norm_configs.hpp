@@ -78,8 +78,8 @@ struct NormConfig {
   std::int32_t blocks_per_sm = 0;
   std::int32_t grid_blocks = 0;
   /// The forward's split only (else 0): the slices a block's ring in shared memory holds
-  /// (3 or 4), each thread copying its vectors of the slices it reads next into it by
-  /// cp.async and reading them back there, for the sums and again for the write, where 0
+  /// (3 to split_ring_max), each thread copying its vectors of the slices it reads next
+  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for the sums and again for the write, where 0
   /// loads each slice into registers and again from L2.
   std::int32_t split_ring = 0;
   bool operator==(const NormConfig&) const = default;
@@ -221,9 +221,10 @@ inline std::int64_t norm_split_lane_words(const NormParams&) {
 
 /// The dynamic shared memory a split block of `c` takes for `p`: its slice's weight (and
 /// LayerNorm's bias), and a ringed config's ring of split_ring slices of x (with the
-/// residual, and 2 of the residual's), 16 bytes a vector.
+/// residual, and split_ring - 1 of the residual's), 16 bytes a vector.
 inline std::int64_t norm_split_shared_bytes(const NormParams& p, const NormConfig& c) {
-  const std::int64_t ring = c.split_ring > 0 ? c.split_ring + (p.residual ? 2 : 0) : 0;
+  const std::int64_t ring =
+      c.split_ring > 0 ? c.split_ring + (p.residual ? c.split_ring - 1 : 0) : 0;
   return ((p.kind == NormKind::layer_norm ? 2 : 1) + ring) * 16 * std::int64_t(c.threads_per_row) *
          c.vectors_per_thread;
 }

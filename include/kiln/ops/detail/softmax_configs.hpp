@@ -61,8 +61,8 @@ struct SoftmaxConfig {
   std::int32_t blocks_per_sm = 0;
   std::int32_t grid_blocks = 0;
   /// The forward's split only (else 0): the slices a block's ring in shared memory holds
-  /// (3 or 4), each thread copying its vectors of the slices it reads next into it by
-  /// cp.async and reading them back there, for the max and sum and again for the write,
+  /// (3 to split_ring_max), each thread copying its vectors of the slices it reads next
+  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for the max and sum and again for the write,
   /// where 0 loads each slice into registers and again from L2.
   std::int32_t split_ring = 0;
   bool operator==(const SoftmaxConfig&) const = default;
@@ -151,9 +151,17 @@ inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int b
 // ---- Rows split across a persistent grid: the rules softmax's split configs and the
 // norms' share (C is SoftmaxConfig or NormConfig) ----
 
-/// The shapes of ringed split candidates (split_ring 3: a ring of 3 slices in shared
-/// memory): (threads a block, vectors a thread a slice, blocks an SM).
-inline constexpr int split_ring_shapes[3][3] = {{256, 4, 2}, {128, 8, 2}, {256, 8, 1}};
+/// The shapes of ringed split candidates: (threads a block, vectors a thread a slice,
+/// blocks an SM, split_ring). A ring of R slices in shared memory copies R - 2 rounds
+/// ahead: 3 keeps one slice a block in flight while the block sums and writes, 4 and 5 two
+/// and three, for GPUs whose SMs need more bytes in flight than one slice (an H200 SM about
+/// 36 KiB at a copy's rate). The devices' shared memory decides which are offered.
+inline constexpr int split_ring_shapes[8][4] = {{256, 4, 2, 3}, {128, 8, 2, 3}, {256, 8, 1, 3},
+                                                {256, 4, 2, 4}, {128, 8, 2, 4}, {256, 8, 1, 4},
+                                                {256, 4, 2, 5}, {256, 8, 1, 5}};
+
+/// The most slices a split ring holds (split_ring 3 to this).
+inline constexpr int split_ring_max = 5;
 
 /// The shapes split candidates take: (threads a block, vectors a thread a slice, blocks
 /// an SM).
@@ -196,8 +204,9 @@ std::string split_rule_broken(std::int32_t cols, gen::DType dtype, const C& c, i
   if (c.blocks_per_sm < 1 || c.threads_per_row * c.blocks_per_sm > 1024) {
     return "blocks_per_sm must be at least 1, with at most 1024 threads an SM";
   }
-  if (c.split_ring != 0 && c.split_ring != 3 && c.split_ring != 4) {
-    return "split_ring is 0 (no ring), 3 or 4 slices, not " + std::to_string(c.split_ring);
+  if (c.split_ring != 0 && (c.split_ring < 3 || c.split_ring > split_ring_max)) {
+    return "split_ring is 0 (no ring) or 3 to " + std::to_string(split_ring_max) +
+           " slices, not " + std::to_string(c.split_ring);
   }
   const std::int64_t slices = split_slices(cols, c);
   if (c.grid_blocks < slices) {
@@ -228,11 +237,11 @@ std::vector<C> split_candidates(decltype(C::strategy) split, std::int32_t cols, 
       out.push_back(c);
     }
   }
-  // With `rings`: the ringed shapes too (a ring of 3 slices: split_ring_shapes).
+  // With `rings`: the ringed shapes too (split_ring_shapes).
   for (const auto& t : split_ring_shapes) {
     if (!rings) break;
     C c{split, t[0], vec, 1, t[1], 1, t[2], multiprocessors * t[2]};
-    c.split_ring = 3;
+    c.split_ring = t[3];
     if (split_rule_broken(cols, dtype, c, warp_size, slot_words, lane_words).empty()) {
       out.push_back(c);
     }
