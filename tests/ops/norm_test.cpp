@@ -753,8 +753,8 @@ std::vector<Case> every_kind() {
   out.push_back(
       {{K::layer_norm, NormDType::f32, 100000, false, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
   // Rings of 4 and 5 slices (copying 2 and 3 rounds ahead).
-  out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, false, 1},
-                 {S::split, 256, 8, 1, 8, 1, 1, 132, 5}});
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 5}});
   out.push_back(
       {{K::rms_norm, NormDType::bf16, 1 << 20, false, 1}, {S::split, 256, 8, 1, 4, 1, 2, 264, 4}});
   out.push_back(

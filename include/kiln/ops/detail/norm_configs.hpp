@@ -79,8 +79,9 @@ struct NormConfig {
   std::int32_t grid_blocks = 0;
   /// The forward's split only (else 0): the slices a block's ring in shared memory holds
   /// (3 to split_ring_max), each thread copying its vectors of the slices it reads next
-  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for the sums and again for the write, where 0
-  /// loads each slice into registers and again from L2.
+  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for
+  /// the sums and again for the write, where 0 loads each slice into registers and
+  /// again from L2.
   std::int32_t split_ring = 0;
   bool operator==(const NormConfig&) const = default;
 };

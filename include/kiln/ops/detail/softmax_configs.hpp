@@ -62,8 +62,9 @@ struct SoftmaxConfig {
   std::int32_t grid_blocks = 0;
   /// The forward's split only (else 0): the slices a block's ring in shared memory holds
   /// (3 to split_ring_max), each thread copying its vectors of the slices it reads next
-  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for the max and sum and again for the write,
-  /// where 0 loads each slice into registers and again from L2.
+  /// into it by cp.async, split_ring - 2 rounds ahead, and reading them back there, for
+  /// the max and sum and again for the write, where 0 loads each slice into registers and
+  /// again from L2.
   std::int32_t split_ring = 0;
   bool operator==(const SoftmaxConfig&) const = default;
 };
@@ -205,8 +206,8 @@ std::string split_rule_broken(std::int32_t cols, gen::DType dtype, const C& c, i
     return "blocks_per_sm must be at least 1, with at most 1024 threads an SM";
   }
   if (c.split_ring != 0 && (c.split_ring < 3 || c.split_ring > split_ring_max)) {
-    return "split_ring is 0 (no ring) or 3 to " + std::to_string(split_ring_max) +
-           " slices, not " + std::to_string(c.split_ring);
+    return "split_ring is 0 (no ring) or 3 to " + std::to_string(split_ring_max) + " slices, not " +
+           std::to_string(c.split_ring);
   }
   const std::int64_t slices = split_slices(cols, c);
   if (c.grid_blocks < slices) {
