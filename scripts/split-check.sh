@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Checks the row ops' split rows (rows shared by the whole GPU: softmax, LayerNorm and
+# RMSNorm, kernels/softmax.cu and kernels/norm.cu) on a machine with a GPU: every split
+# test case of tests/ops/norm_gpu_test and tests/ops/softmax_gpu_test, each in its own
+# process and side by side (they compile their kernels on the CPU, which fills the kernel
+# cache), then, with the GPU to themselves, the sweeps that time every candidate config of
+# the long-row shapes (64 x 1M, 1024 x 65536) against a device copy. Logs go to OUT.
+#
+#   scripts/split-check.sh [BUILD] [OUT]     (defaults build/gpu and build/split-results)
+#
+# BUILD is a Release build tree (scripts/gpu-check.sh makes build/gpu) or any folder with
+# benchmarks/norm, benchmarks/softmax, tests/ops/norm_gpu_test and tests/ops/softmax_gpu_test
+# at those paths. The kernel cache is KILN_CACHE_DIR (default OUT/cache). LANE_SECONDS
+# (default 420) bounds each test process, SWEEP_SECONDS (default 240) each sweep.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build/gpu}"
+out="${2:-build/split-results}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+for f in benchmarks/norm benchmarks/softmax tests/ops/norm_gpu_test tests/ops/softmax_gpu_test; do
+  [ -x "$build/$f" ] || { echo "split-check: $build/$f is missing; build it first" >&2; exit 2; }
+done
+export KILN_CACHE_DIR="${KILN_CACHE_DIR:-$out/cache}"
+lane="${LANE_SECONDS:-420}"
+sweep="${SWEEP_SECONDS:-240}"
+status=0
+start=$(date +%s)
+
+pids=()
+names=()
+run_lane() {  # run_lane NAME COMMAND...: in the background, output in NAME.log
+  local name="$1"
+  shift
+  timeout "$lane" "$@" > "$out/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+for kind in layer_norm rms_norm; do
+  for dtype in f16 bf16 f32; do
+    run_lane "norm_split_${kind}_$dtype" "$build/tests/ops/norm_gpu_test" \
+      -tc="split rows: $kind $dtype*"
+  done
+done
+run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}"
+  rc=$?
+  echo "${names[$i]}: exit $rc, $(grep -E '^\[doctest\] (test cases|assertions)' \
+    "$out/${names[$i]}.log" | tr -s ' ' | tr '\n' ' ')"
+  [ $rc -eq 0 ] || status=1
+done
+echo "tests: $(( $(date +%s) - start )) s"
+
+sweep_step() {  # sweep_step NAME COMMAND...: alone on the GPU, output in NAME.log
+  local name="$1"
+  shift
+  timeout "$sweep" "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  echo "$name: exit $rc ($(( $(date +%s) - start )) s)"
+  [ $rc -eq 0 ] || status=1
+}
+sweep_step norm_sweep "$build/benchmarks/norm" --sweep --kinds layer_norm,rms_norm \
+  --dtypes f16,f32 --shapes 64x1048576 --seconds 0.03
+sweep_step softmax_sweep "$build/benchmarks/softmax" --sweep --dtypes f16,f32 \
+  --shapes 64x1048576,1024x65536 --seconds 0.03
+sweep_step norm_residual_sweep "$build/benchmarks/norm" --residual --sweep \
+  --kinds layer_norm,rms_norm --dtypes f16 --shapes 64x1048576 --seconds 0.03
+exit $status
