@@ -40,12 +40,14 @@
 //               kWeightGrad (1: dweight's partial sums), kBiasGrad (1: dbias's),
 //               kMinBlocks (blocks an SM the registers must allow)
 //   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
-//               constant kSplitMinBlocks (the launch bounds' blocks an SM); kIters is
-//               then the vectors a thread takes of a slice
+//               constants kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing
+//               (the slices of a ringed split's rings of h and dy in shared memory, else
+//               0); kIters is then the vectors a thread takes of a slice
 //   KILN_KERNEL_NAME, e.g. norm_backward__layer__f16__cols4096__dw_db__t256v8
 //
 // dx may be dy or h: every element is read by the thread that writes it, before it does
 // (in the multi pass both passes read it, and the write comes after the row's reduction).
+#include "kiln/device/async_copy.hpp"
 #include "kiln/device/block.hpp"
 #include "kiln/device/cluster.hpp"
 #include "kiln/device/global_memory.hpp"
@@ -517,7 +519,12 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass(const Args& a, int rows) {
 // their weights, and its f32 sums of their dy · x̂ and dy over its rows, in shared memory
 // (each thread its own elements: no barrier), and leaves the sums as the partial row
 // b / kSlices. The read loads h and dy with evict_last, the write loads them again (from
-// L2) with evict_first, as the forward's second read.
+// L2) with evict_first, as the forward's second read. Ringed (kSplitRing = R > 0), as the
+// forward's ringed split: each thread copies its vectors of h and dy of round t's slice
+// into slot t % R of two rings in shared memory (after the weights and sums) R - 2 rounds
+// ahead (cp.async, a commit group a round) and reads them back there, for the sums and,
+// a round later, for dx: no second read from L2, no slice held in registers across the
+// rounds' barriers, and R - 2 slices of each in flight while the block sums and writes.
 namespace norms {
 
 constexpr int kSplitVecs = kThreadsPerRow * kIters;             // a slice's vectors
@@ -535,6 +542,10 @@ constexpr bool kEarlySlots = RowSlots::lane_slices * kSlotWords <= (kRms || !kSu
 // The f32 sums of dweight and dbias: float quads of each vector's elements.
 constexpr int kQuads = kVec / 4;
 using Quad = kiln::Vec<float, 4>;
+// The rounds a ringed split's copies run ahead (a ring's slots hold the slices of the round
+// being read, the round being written and those in flight).
+constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
+static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
 static_assert(RowSlots::lane_slices * kSlotWords <= 8, "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16 && kVec % 4 == 0, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slice at a time");
@@ -555,6 +566,13 @@ KILN_DEVICE KILN_FORCEINLINE Vector& weight_vector(int i, int tid) {
 KILN_DEVICE KILN_FORCEINLINE Quad& sum_quad(int which, int i, int q, int tid) {
   Quad* sums = reinterpret_cast<Quad*>(&weight_vector(kIters, 0));
   return sums[((which * kIters + i) * kQuads + q) * kThreadsPerRow + tid];
+}
+/// Ringed: vector i of this thread's h (`which` 0) or dy (1) of round t's slice, in slot
+/// t % kSplitRing of its ring, after the sums.
+KILN_DEVICE KILN_FORCEINLINE Vector& ring_vector(int which, long long t, int i, int tid) {
+  constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
+  Vector* rings = reinterpret_cast<Vector*>(&sum_quad(kWeightGrad + kBiasGrad, 0, 0, 0));
+  return rings[((which * kRingSlices + int(t % kRingSlices)) * kIters + i) * kThreadsPerRow + tid];
 }
 
 /// Vector i of the read slice: its part of the row's Sums, and its dy · x̂ and dy added to
@@ -666,6 +684,27 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   // launch either.)
   if (kiln::grid_size() % kSlices != 0) __trap();
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  // Ringed: round t's slice of h and dy into their rings' slot t % kSplitRing (an empty
+  // commit group past the last read).
+  auto fetch = [&](long long t) {
+    const kiln::SplitRound q = rounds.round(t);
+    if (q.reads) {
+      const long long at = (q.read / kSlices) * kCols;
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = first + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        kiln::async_copy<16>(&ring_vector(0, t, i, tid), In(a.h + at)[c].ptr(), 16);
+        kiln::async_copy<16>(&ring_vector(1, t, i, tid), In(a.dy + at)[c].ptr(), 16);
+      }
+    }
+    kiln::async_commit_group();
+  };
+  if constexpr (kSplitRing > 0) {
+#pragma unroll
+    for (int ahead = 0; ahead < kSplitAhead; ++ahead) fetch(ahead);
+  }
+  Stats last_s{0.0f, 0.0f};  // ringed: the statistics of the row read a round before
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -674,24 +713,44 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const long long start = row * kCols, out_start = out_row * kCols;
     Vector h[kIters], dy[kIters], out_h[kIters], out_dy[kIters];
     Stats s{0.0f, 0.0f}, out_s{0.0f, 0.0f};
-    if (r.reads) {
-      s = stats_of(a, ROW((int)row));
+    if constexpr (kSplitRing > 0) {
+      // A later round's slices on their way; this round's landed (this thread's copies:
+      // each thread reads back only its own vectors). The written slice is the one read a
+      // round before, in its row's statistics.
+      if (r.reads) s = stats_of(a, ROW((int)row));
+      out_s = last_s;
+      last_s = s;
+      fetch(t + kSplitAhead);
+      kiln::async_wait_group<kSplitAhead>();
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        h[i] = kiln::load_hinted(as_vector(In(a.h + start)[c].ptr()), keep);
-        dy[i] = kiln::load_hinted(as_vector(In(a.dy + start)[c].ptr()), keep);
+        if (r.reads) {
+          h[i] = ring_vector(0, t, i, tid);
+          dy[i] = ring_vector(1, t, i, tid);
+        }
       }
-    }
-    if (r.writes) {
-      out_s = stats_of(a, ROW((int)out_row));
+    } else {
+      if (r.reads) {
+        s = stats_of(a, ROW((int)row));
 #pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(i * kThreadsPerRow);
-        if (!in_row<kSplitVecs>(c)) continue;
-        out_h[i] = kiln::load_hinted(as_vector(In(a.h + out_start)[c].ptr()), once);
-        out_dy[i] = kiln::load_hinted(as_vector(In(a.dy + out_start)[c].ptr()), once);
+        for (int i = 0; i < kIters; ++i) {
+          const COLV c = first + COLV(i * kThreadsPerRow);
+          if (!in_row<kSplitVecs>(c)) continue;
+          h[i] = kiln::load_hinted(as_vector(In(a.h + start)[c].ptr()), keep);
+          dy[i] = kiln::load_hinted(as_vector(In(a.dy + start)[c].ptr()), keep);
+        }
+      }
+      if (r.writes) {
+        out_s = stats_of(a, ROW((int)out_row));
+#pragma unroll
+        for (int i = 0; i < kIters; ++i) {
+          const COLV c = first + COLV(i * kThreadsPerRow);
+          if (!in_row<kSplitVecs>(c)) continue;
+          out_h[i] = kiln::load_hinted(as_vector(In(a.h + out_start)[c].ptr()), once);
+          out_dy[i] = kiln::load_hinted(as_vector(In(a.dy + out_start)[c].ptr()), once);
+        }
       }
     }
     const unsigned long long* row_slots = slots + out_row * kRowWords;
@@ -748,6 +807,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
+        if constexpr (kSplitRing > 0) {
+          out_h[i] = ring_vector(0, t - 1, i, tid);
+          out_dy[i] = ring_vector(1, t - 1, i, tid);
+        }
         const Vector d =
             split_gradient(a, out_h[i], out_dy[i], weight_vector(i, tid), out_s, total);
         kiln::store_hinted(reinterpret_cast<Vector*>(Out(a.dx + out_start)[c].ptr()), d, once);
@@ -773,9 +836,9 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// that many clusters' blocks, in clusters of kCluster blocks along x (partial: a row each).
 /// Split configs: kThreadsPerRow threads, the config's grid_blocks (a whole multiple of
 /// kSlices), cooperatively, with the dynamic shared memory of the slice's weights and sums
-/// (kiln::ops's norm_backward_split_shared_bytes), partial a row for each kSlices blocks,
-/// rows x kSlices x kSlotWords zeroed slots and, unless null, as many more that it zeroes
-/// for the next launch (`next_slots`); the others take null slots.
+/// and a ringed config's rings (kiln::ops's norm_backward_split_shared_bytes), partial a row for
+/// each kSlices blocks, rows x kSlices x kSlotWords zeroed slots and, unless null, as many more
+/// that it zeroes for the next launch (`next_slots`); the others take null slots.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #else

@@ -896,6 +896,15 @@ std::vector<BackwardCase> every_backward_kind() {
                  {S::split, 128, 8, 1, 8, 1, 2, 260}});
   out.push_back({{K::layer_norm, NormDType::f16, 65536, false, false, 1},
                  {S::split, 256, 8, 1, 4, 1, 2, 264}});
+  // Ringed split rows (rings of h and dy): LayerNorm f16 with both sums, a ring of 4;
+  // RMSNorm bf16 with dweight, a ring of 5; LayerNorm f32 without sums on ragged slices,
+  // 128 x 8 with a ring of 3.
+  out.push_back({{K::layer_norm, NormDType::f16, 1 << 20, true, true, 1},
+                 {S::split, 256, 8, 1, 4, 1, 1, 128, 4}});
+  out.push_back({{K::rms_norm, NormDType::bf16, 1 << 20, true, false, 1},
+                 {S::split, 256, 8, 1, 4, 1, 1, 128, 5}});
+  out.push_back({{K::layer_norm, NormDType::f32, 100000, false, false, 1},
+                 {S::split, 128, 4, 1, 8, 1, 1, 125, 3}});
   return out;
 }
 
@@ -1158,9 +1167,10 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
                                      64};
           CAPTURE(nlohmann::json(p).dump());
           const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
-          const auto split = norm_backward_split_configs(p, 32, 132, 228 * 1024);
+          const auto split = norm_backward_split_configs(p, 32, 132, 228 * 1024, 227 * 1024);
           CHECK(split.empty() == !long_row);
           std::set<std::string> names;
+          std::size_t ringed = 0;
           for (const NormConfig& c : split) {
             CAPTURE(nlohmann::json(c).dump());
             CHECK_NOTHROW(validate_norm_backward_config(p, c, 32));
@@ -1190,7 +1200,23 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
             CHECK(header.find("NORM_SPLIT") != std::string::npos);
             CHECK(header.find("kSplitMinBlocks = " + std::to_string(c.blocks_per_sm)) !=
                   std::string::npos);
+            CHECK(header.find("kSplitRing = " + std::to_string(c.split_ring)) != std::string::npos);
+            // Ringed: rings of h and dy of 3 to 5 slices each after the weights and sums,
+            // in 227 KiB a block.
+            const std::int64_t ring_bytes =
+                2 * std::int64_t(c.split_ring) * c.threads_per_row * c.vectors_per_thread * 16;
+            CHECK(norm_backward_split_shared_bytes(p, c) ==
+                  kd::norm_backward_split_sums_bytes(p, c) + ring_bytes);
+            CHECK(norm_backward_split_shared_bytes(p, c) <= 227 * 1024);
+            ringed += c.split_ring > 0;
+            if (c.split_ring > 0) {
+              CHECK(c.split_ring >= 3);
+              CHECK(c.split_ring <= 5);
+              const std::string name = norm_backward_kernel_name(p, c);
+              CHECK(name.substr(name.size() - 2) == "q" + std::to_string(c.split_ring));
+            }
           }
+          if (!long_row) CHECK(ringed == 0);
           // The factory offers them on NVIDIA GPUs of sm_80 and later where their shared
           // memory fits, never on 64-lane wavefronts; untuned, it never takes them.
           const auto all = kiln::ops::norm_backward_factory().configs(p, h200);
@@ -1198,7 +1224,7 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
                   return c.strategy == S::split;
                 }) == std::ptrdiff_t(split.size()));
           CHECK(norm_backward_heuristic(p, all).strategy != S::split);
-          CHECK(norm_backward_split_configs(p, 64, 304, 64 * 1024).empty());
+          CHECK(norm_backward_split_configs(p, 64, 304, 64 * 1024, 64 * 1024).empty());
           for (const auto& c : kiln::ops::norm_backward_factory().configs(p, a100)) {
             if (c.strategy != S::split) continue;
             CHECK(c.blocks_per_sm * (norm_backward_split_shared_bytes(p, c) + 2048) <= 164 * 1024);
@@ -1221,7 +1247,7 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
   CHECK(norm_backward_split_shared_bytes(p, c) == 16 * 1024 + 64 * 1024);
   CHECK(norm_backward_kernel_name(p, c) ==
         "norm_backward__layer__f16__cols1048576__dw_db__split_t256v8i4b2");
-  const auto offered = norm_backward_split_configs(p, 32, 132, 228 * 1024);
+  const auto offered = norm_backward_split_configs(p, 32, 132, 228 * 1024, 227 * 1024);
   CHECK(std::find(offered.begin(), offered.end(), c) != offered.end());
   // What the kernel cannot run is refused, naming the rule.
   auto refused = [&](const NormBackwardParams& q, NormConfig bad, const char* rule) {
@@ -1234,6 +1260,32 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
   refused(p, {S::split, 256, 8, 1, 16, 1, 1, 128}, "more than 131072");
   refused(p, {S::split, 96, 8, 1, 4, 1, 2, 256}, "64, 128 or 256 threads");
   refused(p, {S::one_pass, 256, 8, 1, 4, 1, 2, 256}, "are split configs'");
+  refused(p, {S::multi_pass, 1024, 8, 1, 8, 1, 0, 0, 3}, "split_ring is split configs'");
+  refused(p, {S::split, 256, 8, 1, 4, 1, 1, 128, 6}, "3 to 5 slices, not 6");
+  // Ringed: 256 x 4 alone with a ring of 4, 16 KiB of weights, 64 KiB of sums and two rings
+  // of 4 slices of 16 KiB (208 KiB).
+  const NormConfig ringed{S::split, 256, 8, 1, 4, 1, 1, 128, 4};
+  CHECK_NOTHROW(validate_norm_backward_config(p, ringed, 32));
+  CHECK(norm_backward_split_shared_bytes(p, ringed) == 208 * 1024);
+  CHECK(norm_backward_kernel_name(p, ringed) ==
+        "norm_backward__layer__f16__cols1048576__dw_db__split_t256v8i4b1q4");
+  CHECK(std::find(offered.begin(), offered.end(), ringed) != offered.end());
+  // Of the ringed shapes, LayerNorm's f16 rows of 1M with both sums take 256 x 4 with rings
+  // of 3 and 4 and 128 x 8 with 4 (with 5, 240 KiB a block; 128 x 4 cuts a row into 256
+  // slices, more slot words than a lane holds); RMSNorm's with dweight take them all.
+  auto rings_offered = [](const std::vector<NormConfig>& v) {
+    std::vector<std::pair<int, int>> out;
+    for (const NormConfig& x : v) {
+      if (x.split_ring > 0)
+        out.emplace_back(x.threads_per_row * 10 + x.vectors_per_thread, x.split_ring);
+    }
+    return out;
+  };
+  CHECK(rings_offered(offered) ==
+        std::vector<std::pair<int, int>>{{2564, 3}, {2564, 4}, {1288, 4}});
+  const NormBackwardParams rms{NormKind::rms_norm, NormDType::f16, 1 << 20, true, false, 64};
+  CHECK(rings_offered(norm_backward_split_configs(rms, 32, 132, 228 * 1024, 227 * 1024)).size() ==
+        std::size(kd::norm_backward_ring_shapes));
   // The factory's spec refuses a config whose blocks the device's shared memory does not
   // hold, or whose grid is not resident at once, and split rows on AMD GPUs.
   auto spec_refused = [&](const kiln::rt::DeviceProperties& d, NormConfig bad, const char* rule) {

@@ -409,7 +409,8 @@ inline std::vector<NormConfig> norm_backward_split_candidates(const NormBackward
                                                               const rt::DeviceProperties& d) {
   if (!has_split_rows(d)) return {};
   return norm_backward_split_configs(p, warp_size(d), d.multiprocessors,
-                                     std::int64_t(d.shared_per_multiprocessor));
+                                     std::int64_t(d.shared_per_multiprocessor),
+                                     std::int64_t(d.shared_per_block_optin));
 }
 
 /// The slot words a backward split launch of `c` over `p` exchanges its sums through.
@@ -508,10 +509,11 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 8,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+      .version = 9,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
                      // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
                      // the sums, multi pass timed as the call splits it; 7: bf16 holds its
-                     // weights; 8: split configs, and the kernel's slots parameters
+                     // weights; 8: split configs, and the kernel's slots parameters; 9:
+                     // ringed split candidates (split_ring)
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {

@@ -406,14 +406,22 @@ inline std::int64_t norm_backward_register_bytes(std::int64_t threads_per_block)
   return softmax_register_bytes(threads_per_block) * 3 / 2;
 }
 
-/// The dynamic shared memory a backward split block of `c` takes: its slice's weights (16
-/// bytes a vector), and the f32 sums of dweight and dbias (those `p` asks for) of its
-/// slice's elements.
-inline std::int64_t norm_backward_split_shared_bytes(const NormBackwardParams& p,
-                                                     const NormConfig& c) {
+/// The shared memory of a backward split block of `c`'s slice's weights (16 bytes a
+/// vector) and f32 sums of dweight and dbias (those `p` asks for) of its elements.
+inline std::int64_t norm_backward_split_sums_bytes(const NormBackwardParams& p,
+                                                   const NormConfig& c) {
   const std::int64_t vectors = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
   return vectors * 16 +
          vectors * c.vector_width * 4 * (std::int64_t(p.weight_grad) + std::int64_t(p.bias_grad));
+}
+
+/// The dynamic shared memory a backward split block of `c` takes: its weights and sums
+/// (norm_backward_split_sums_bytes), then a ringed config's rings of split_ring slices of h
+/// and of dy (16 bytes a vector).
+inline std::int64_t norm_backward_split_shared_bytes(const NormBackwardParams& p,
+                                                     const NormConfig& c) {
+  const std::int64_t vectors = std::int64_t(c.threads_per_row) * c.vectors_per_thread;
+  return norm_backward_split_sums_bytes(p, c) + 2 * std::int64_t(c.split_ring) * vectors * 16;
 }
 
 /// The grid of a backward split config of `threads` x `vectors` a slice and `blocks_per_sm`
@@ -453,9 +461,9 @@ inline void validate_norm_backward_split_config(const NormBackwardParams& p, con
          " slices (each block takes the same columns of every row), not " +
          std::to_string(c.grid_blocks) + " blocks");
   }
-  if (norm_backward_split_shared_bytes(p, c) > 128 * 1024) {
+  if (norm_backward_split_sums_bytes(p, c) > 128 * 1024) {
     fail("a split block's sums of dweight and dbias take " +
-         std::to_string(norm_backward_split_shared_bytes(p, c)) +
+         std::to_string(norm_backward_split_sums_bytes(p, c)) +
          " bytes of shared memory, more than 131072; take shorter slices");
   }
   const std::string registers = split_backward_rule_broken(c);
@@ -469,12 +477,12 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
-  if (c.strategy == NormStrategy::split && c.split_ring == 0) {
+  if (c.strategy == NormStrategy::split) {
     validate_norm_backward_split_config(p, c, warp_size);
     return;
   }
   if (c.split_ring != 0) {
-    throw Error(what + ": split_ring is the forward's (0 in the backward)");
+    throw Error(what + ": split_ring is split configs' (0 for the others)");
   }
   if (c.blocks_per_sm != 0 || c.grid_blocks != 0) {
     throw Error(what + ": blocks_per_sm and grid_blocks are split configs' (0 for the others)");
@@ -577,37 +585,51 @@ inline std::vector<NormConfig> norm_backward_configs(const NormBackwardParams& p
   return out;
 }
 
+/// The shapes of the norms' ringed backward split candidates: (threads a block, vectors a
+/// thread a slice, blocks an SM, split_ring). A ringed thread holds no slice across the
+/// rounds, but its SM's shared memory holds the weights, the sums and two rings (h and dy)
+/// of its blocks' slices: 1024 vectors of a slice an SM, whose rings of 4 keep two slices
+/// of each (64 KiB) in flight.
+inline constexpr int norm_backward_ring_shapes[5][4] = {
+    {256, 4, 1, 3}, {256, 4, 1, 4}, {256, 4, 1, 5}, {128, 4, 2, 4}, {128, 8, 1, 4}};
+
 /// The backward's split candidates for `p` on a device of `multiprocessors` SMs with
-/// `shared_per_sm` bytes of shared memory an SM (`split_backward_shapes`, rows of 64 KiB
+/// `shared_per_sm` bytes of shared memory an SM and `shared_per_block` a block
+/// (`split_backward_shapes`, then the ringed `norm_backward_ring_shapes`, rows of 64 KiB
 /// and more, NVIDIA GPUs): those the rules allow and whose blocks_per_sm blocks an SM fit
-/// its shared memory (their sums, and 2 KiB a block for the static scratch and what the
-/// driver keeps).
+/// its shared memory (their sums and rings, and 2 KiB a block for the static scratch and
+/// what the driver keeps).
 /// Tuning candidates only: the heuristic does not take them.
 inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardParams& p,
                                                            int warp_size, int multiprocessors,
-                                                           std::int64_t shared_per_sm) {
+                                                           std::int64_t shared_per_sm,
+                                                           std::int64_t shared_per_block) {
   std::vector<NormConfig> out;
   if (warp_size != 32 || multiprocessors < 1) return out;
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
   const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
-  for (const auto& t : split_backward_shapes) {
-    const NormConfig c{NormStrategy::split,
-                       t[0],
-                       vec,
-                       1,
-                       t[1],
-                       1,
-                       t[2],
-                       norm_backward_split_grid(p, t[0], t[1], t[2], multiprocessors)};
-    if (c.grid_blocks < 1) continue;
-    if (t[2] * (norm_backward_split_shared_bytes(p, c) + 2048) > shared_per_sm) continue;
+  auto offer = [&](int threads, int vectors, int blocks, int ring) {
+    NormConfig c{NormStrategy::split,
+                 threads,
+                 vec,
+                 1,
+                 vectors,
+                 1,
+                 blocks,
+                 norm_backward_split_grid(p, threads, vectors, blocks, multiprocessors)};
+    c.split_ring = ring;
+    if (c.grid_blocks < 1) return;
+    const std::int64_t bytes = norm_backward_split_shared_bytes(p, c);
+    if (bytes > shared_per_block || blocks * (bytes + 2048) > shared_per_sm) return;
     try {
       validate_norm_backward_split_config(p, c, warp_size);
     } catch (const Error&) {
-      continue;
+      return;
     }
     out.push_back(c);
-  }
+  };
+  for (const auto& t : split_backward_shapes) offer(t[0], t[1], t[2], 0);
+  for (const auto& t : norm_backward_ring_shapes) offer(t[0], t[1], t[2], t[3]);
   return out;
 }
 
