@@ -697,7 +697,12 @@ KILN_DEVICE KILN_FORCEINLINE void multi_pass_backward(const Elem* y_in, const El
 // one round with evict_last, its sum of dy * y published in its slot (kiln::split_slot_word:
 // a tagged word, a zero word no block's yet), and read again (from L2, evict_first) in the
 // next, dx written once the row's slots are all in. Converted a pair of elements at a
-// time, as the forward's (kiln::to_float_pair).
+// time, as the forward's (kiln::to_float_pair). Ringed (kSplitRing = R > 0), as the
+// forward's ringed split: each thread copies its vectors of y and dy of round t's slice
+// into slot t % R of two rings in dynamic shared memory (y's, then dy's) R - 2 rounds
+// ahead (cp.async, a commit group a round) and reads them back there, for the sum and, a
+// round later, for dx: no second read from L2, and R - 2 slices of each in flight while
+// the block sums and writes.
 using BackwardSlots = kiln::SplitRowSlots<kSlices, 1>;
 
 KILN_DEVICE KILN_FORCEINLINE float pairs_sum_product(const Vector& y, const Vector& dy, float s) {
@@ -734,6 +739,32 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
   const unsigned long long keep = kiln::l2_evict_last(), once = kiln::l2_evict_first();
   // (A grid of fewer blocks than a row's slices traps: kiln's configs never launch one.)
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
+  // Ringed: vector i of this thread's y (`which` 0) or dy (1) of round t's slice.
+  Vector* const rings = static_cast<Vector*>(kiln::dynamic_shared_memory());
+  auto ring_at = [&](int which, long long t, int i) -> Vector& {
+    constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
+    return rings[(which * kRingSlices + int(t % kRingSlices)) * kSplitVecs + i * kThreadsPerRow +
+                 tid];
+  };
+  auto fetch = [&](long long t) {  // round t's slices into their slots (an empty group past)
+    const kiln::SplitRound q = rounds.round(t);
+    if (q.reads) {
+      const long long at = (q.read / kSlices) * kCols;
+      const COLV from((int)(q.read % kSlices) * kSplitVecs + tid);
+#pragma unroll
+      for (int i = 0; i < kIters; ++i) {
+        const COLV c = from + COLV(i * kThreadsPerRow);
+        if (!in_row<kSplitVecs>(c)) continue;
+        kiln::async_copy<16>(&ring_at(0, t, i), In(y_in + at)[c].ptr(), 16);
+        kiln::async_copy<16>(&ring_at(1, t, i), In(dy_in + at)[c].ptr(), 16);
+      }
+    }
+    kiln::async_commit_group();
+  };
+  if constexpr (kSplitRing > 0) {
+#pragma unroll
+    for (int a = 0; a < kSplitAhead; ++a) fetch(a);
+  }
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -745,7 +776,20 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
     const COLV first((int)(r.read % kSlices) * kSplitVecs + tid);
     const COLV out_first((int)(r.written % kSlices) * kSplitVecs + tid);
     Vector vy[kIters], vdy[kIters], wy[kIters], wdy[kIters];
-    if (r.reads) {
+    if constexpr (kSplitRing > 0) {
+      // A later round's slices on their way; this round's landed (this thread's copies).
+      fetch(t + kSplitAhead);
+      kiln::async_wait_group<kSplitAhead>();
+      if (r.reads) {
+#pragma unroll
+        for (int i = 0; i < kIters; ++i) {
+          const COLV c = first + COLV(i * kThreadsPerRow);
+          if (!in_row<kSplitVecs>(c)) continue;
+          vy[i] = ring_at(0, t, i);
+          vdy[i] = ring_at(1, t, i);
+        }
+      }
+    } else if (r.reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
@@ -754,7 +798,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
         vdy[i] = kiln::load_hinted(vector_at(dy[c].ptr()), keep);
       }
     }
-    if (r.writes) {
+    if (kSplitRing == 0 && r.writes) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
@@ -806,6 +850,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
+        if constexpr (kSplitRing > 0) {
+          wy[i] = ring_at(0, t - 1, i);
+          wdy[i] = ring_at(1, t - 1, i);
+        }
         kiln::store_hinted(reinterpret_cast<Vector*>(dx[c].ptr()),
                            pairs_gradient(wy[i], wdy[i], dot), once);
       }

@@ -4,7 +4,7 @@
 # test case of tests/ops/norm_gpu_test and tests/ops/softmax_gpu_test, each in its own
 # process and side by side (they compile their kernels on the CPU, which fills the kernel
 # cache), then, with the GPU to themselves, the sweeps that time every candidate config of
-# the long-row shapes (64 x 1M, 1024 x 65536; the norms' forward, with the residual and
+# the long-row shapes (64 x 1M, 1024 x 65536; forward, the norms' with the residual, and
 # backward) against a device copy. Logs go to OUT.
 #
 #   scripts/split-check.sh [BUILD] [OUT]     (defaults build/gpu and build/split-results)
@@ -45,6 +45,8 @@ for kind in layer_norm rms_norm; do
 done
 run_lane norm_backward_split "$build/tests/ops/norm_gpu_test" -tc='backward split rows: every*'
 run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
+run_lane softmax_backward_split "$build/tests/ops/softmax_gpu_test" \
+  -tc='backward split rows: every*'
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}"
   rc=$?
@@ -70,4 +72,6 @@ sweep_step norm_residual_sweep "$build/benchmarks/norm" --residual --sweep \
   --kinds layer_norm,rms_norm --dtypes f16 --shapes 64x1048576 --seconds 0.03
 sweep_step norm_backward_sweep "$build/benchmarks/norm" --backward --sweep \
   --kinds layer_norm,rms_norm --dtypes f16 --shapes 64x1048576 --seconds 0.03
+sweep_step softmax_backward_sweep "$build/benchmarks/softmax" --backward --sweep \
+  --dtypes f16 --shapes 64x1048576 --seconds 0.03
 exit $status

@@ -593,9 +593,11 @@ TEST_CASE("backward split rows: every split config, few rows and many, ragged sl
         if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
       }
       // Rows of 64 KiB and more have split candidates where the grid holds a row's slices.
-      CHECK(configs.size() ==
-            ops::detail::softmax_backward_split_configs(p, 32, gpu.properties().multiprocessors)
-                .size());
+      CHECK(configs.size() == ops::detail::softmax_backward_split_configs(
+                                  p, 32, gpu.properties().multiprocessors,
+                                  std::int64_t(gpu.properties().shared_per_multiprocessor),
+                                  std::int64_t(gpu.properties().shared_per_block_optin))
+                                  .size());
       if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
       const auto built = factory.build_all(p, configs, gpu);
       for (std::size_t i = 0; i < configs.size(); ++i) {

@@ -430,9 +430,9 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CHECK(names.insert(softmax_kernel_name(p, c)).second);
         CHECK(kiln::ops::detail::softmax_split_words(p, c) ==
               std::size_t(64 * split_slices(p.cols, c)));
-        // The forward's ringed ones (a ring of 3 to 5 slices in shared memory, within 228
-        // KiB an SM) are not the backward's; it takes the others whose SM holds at most 2048
-        // vectors of a slice.
+        // The forward's ringed ones: a ring of 3 to 5 slices in shared memory, within 228
+        // KiB an SM. The backward's rules take those (ringed or not) whose SM holds at most
+        // 2048 vectors of a slice.
         const std::int64_t sm_vectors =
             std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.blocks_per_sm;
         const auto lc = kiln::ops::detail::softmax_launch(p, c);
@@ -444,9 +444,8 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
           CHECK(c.blocks_per_sm * (std::int64_t(lc.shared_bytes) + 2048) <= 228 * 1024);
           const std::string name = softmax_kernel_name(p, c);
           CHECK(name.substr(name.size() - 2) == "q" + std::to_string(c.split_ring));
-          CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
-                               doctest::Contains("split_ring is the forward's"), kiln::Error);
-        } else if (sm_vectors <= 2048) {
+        }
+        if (sm_vectors <= 2048) {
           CHECK_NOTHROW(validate_softmax_backward_config(p, c, 32));
         } else {
           CHECK_THROWS_WITH_AS(validate_softmax_backward_config(p, c, 32),
@@ -841,6 +840,10 @@ std::vector<Case> every_backward_kind() {
       {{bf16, 1 << 20, 1}, {S::split, 128, 8, 1, 4, 1, 4, 528}},
       {{f16, 1 << 20, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132}},
       {{f32, 100000, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264}},
+      // ... ringed (rings of y and dy): rings of 3 to 5, ragged slices too.
+      {{f16, 1 << 20, 1}, {S::split, 256, 8, 1, 4, 1, 1, 132, 5}},
+      {{bf16, 1 << 20, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 3}},
+      {{f32, 100000, 1}, {S::split, 128, 4, 1, 4, 1, 2, 264, 4}},
   };
 }
 
@@ -916,9 +919,10 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
       const SoftmaxParams p{dt, cols, 64};
       CAPTURE(nlohmann::json(p).dump());
       const bool long_row = std::int64_t(cols) * kiln::gen::size_of(dt) >= 64 * 1024;
-      const auto split = softmax_backward_split_configs(p, 32, sms);
+      const auto split = softmax_backward_split_configs(p, 32, sms, 228 * 1024, 227 * 1024);
       CHECK(split.empty() == !long_row);
       std::set<std::string> names;
+      std::size_t ringed = 0;
       for (const SoftmaxConfig& c : split) {
         CAPTURE(nlohmann::json(c).dump());
         CHECK_NOTHROW(validate_softmax_backward_config(p, c, 32));
@@ -933,8 +937,29 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
         CHECK(has(h, "#define SOFTMAX_BACKWARD 1"));
         CHECK(has(h, "SOFTMAX_SPLIT"));
         CHECK(has(h, "kSplitMinBlocks = " + std::to_string(c.blocks_per_sm)));
+        CHECK(has(h, "kSplitRing = " + std::to_string(c.split_ring)));
+        // Ringed ones take rings of y and dy (3 to 5 slices each) in shared memory, their
+        // blocks within 228 KiB an SM.
+        const auto lc = kiln::ops::detail::softmax_backward_launch(p, c);
+        CHECK(lc.shared_bytes ==
+              unsigned(2 * 16 * c.split_ring * c.threads_per_row * c.vectors_per_thread));
+        CHECK(c.blocks_per_sm * (std::int64_t(lc.shared_bytes) + 2048) <= 228 * 1024);
+        ringed += c.split_ring > 0;
+        if (c.split_ring > 0) {
+          CHECK(c.split_ring >= 3);
+          CHECK(c.split_ring <= 5);
+          CHECK(name.substr(name.size() - 2) == "q" + std::to_string(c.split_ring));
+        }
       }
-      CHECK(softmax_backward_split_configs(p, 64, sms).empty());  // not on 64-lane wavefronts
+      // Every ringed shape on rows of 1M, but in f32 (256 slices of 1024 vectors, more
+      // than 132 blocks alone) 256 x 8 alone.
+      if (cols == 1 << 20) {
+        CHECK(ringed == (dt == SoftmaxDType::f32
+                             ? 1
+                             : std::size(kiln::ops::detail::softmax_backward_ring_shapes)));
+      }
+      // Not on 64-lane wavefronts.
+      CHECK(softmax_backward_split_configs(p, 64, sms, 228 * 1024, 227 * 1024).empty());
       // The factory offers them on NVIDIA GPUs of sm_80 and later; untuned, it takes 256
       // threads of 8 vectors by a block an SM for rows of 1 MiB and more where offered.
       const auto h200 =

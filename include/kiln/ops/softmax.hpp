@@ -78,6 +78,16 @@ inline rt::LaunchConfig softmax_launch(const SoftmaxParams& p, const SoftmaxConf
   return lc;
 }
 
+/// The backward's launch: the forward's (softmax_launch), a ringed split block with its
+/// rings of y and dy (softmax_backward_split_shared_bytes).
+inline rt::LaunchConfig softmax_backward_launch(const SoftmaxParams& p, const SoftmaxConfig& c) {
+  rt::LaunchConfig lc = softmax_launch(p, c);
+  if (c.strategy == SoftmaxStrategy::split) {
+    lc.shared_bytes = unsigned(softmax_backward_split_shared_bytes(c));
+  }
+  return lc;
+}
+
 /// Whether `d` runs thread-block clusters (sm_90 and later, CUDA).
 inline bool has_clusters(const rt::DeviceProperties& d) {
   return d.arch.rfind("sm_", 0) == 0 && d.compute_major >= 9;
@@ -270,13 +280,16 @@ inline SoftmaxFactory::Description softmax_backward_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax_backward",
-      .version = 2,  // 2: split configs, and the kernel's slots parameters
+      .version = 3,  // 2: split configs, and the kernel's slots parameters; 3: ringed split
+                     // candidates (split_ring)
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {
             std::vector<SoftmaxConfig> out = softmax_backward_configs(p, warp_size(d));
             if (has_split_rows(d)) {
-              const auto split = softmax_backward_split_configs(p, warp_size(d), d.multiprocessors);
+              const auto split = softmax_backward_split_configs(
+                  p, warp_size(d), d.multiprocessors, std::int64_t(d.shared_per_multiprocessor),
+                  std::int64_t(d.shared_per_block_optin));
               out.insert(out.end(), split.begin(), split.end());
             }
             return out;
@@ -299,7 +312,7 @@ inline SoftmaxFactory::Description softmax_backward_description() {
             }
             return softmax_backward_spec(p, c);
           },
-      .launch = softmax_launch,
+      .launch = softmax_backward_launch,
       .validate = validate_softmax_backward,
       .heuristic = softmax_backward_heuristic,
       .kernel_name = softmax_backward_kernel_name,
@@ -320,7 +333,7 @@ inline SoftmaxFactory::Description softmax_backward_description() {
         // Split configs' slots: two buffers of each config's words, used in turns.
         auto slots = std::make_shared<TuningSlots>(device);
         return [y, dy, dx, timed, slots](const SoftmaxFactory::KernelType& k, rt::StreamRef s) {
-          rt::LaunchConfig lc = softmax_launch(timed, k.config());
+          rt::LaunchConfig lc = softmax_backward_launch(timed, k.config());
           lc.stream = s;
           auto launch = [&](std::uint64_t* own, std::uint64_t* next) {
             k.launch(lc, *y, *dy, *dx, int(timed.rows), own, next);
@@ -455,7 +468,7 @@ void softmax_backward_buffers(gen::DType dtype, const rt::DeviceBuffer<T>& y,
   SoftmaxFactory& factory = softmax_backward_factory();
   const auto& k =
       factory.get(SoftmaxParams{dtype, std::int32_t(cols), row_bucket(rows)}, dx.device());
-  const rt::LaunchConfig lc = softmax_launch(p, k.config());
+  const rt::LaunchConfig lc = softmax_backward_launch(p, k.config());
   if (rt::launch_observer().load(std::memory_order_relaxed)) {  // the profiler is on
     const rt::LaunchInfo info{nlohmann::json(p).dump(), k.launch_info().config, factory.bytes(p),
                               factory.flops(p)};

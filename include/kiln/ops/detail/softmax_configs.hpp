@@ -741,7 +741,6 @@ inline void validate_softmax_backward_config(const SoftmaxParams& p, const Softm
                 "forward's");
   }
   if (c.strategy == SoftmaxStrategy::split) {
-    if (c.split_ring != 0) throw Error(what + "split_ring is the forward's (0 in the backward)");
     const std::string rule = split_backward_rule_broken(c);
     if (!rule.empty()) throw Error(what + rule);
     return;
@@ -774,26 +773,47 @@ inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& 
   return out;
 }
 
-/// The backward's split candidates for `p` on a device of `multiprocessors` SMs
-/// (split_backward_shapes, rows of 64 KiB and more, 32-thread warps): the forward's split
-/// rows over the forward's grid (the SMs times the blocks an SM), each slice's sum of dy * y
-/// in one slot word. Untuned, rows of 1 MiB and more take one (softmax_backward_heuristic).
+/// The shapes of softmax's ringed backward split candidates: (threads a block, vectors a
+/// thread a slice, blocks an SM, split_ring). A block's rings of y and dy take 2 x R
+/// slices of shared memory: up to 192 KiB an SM here, with 64 to 96 KiB of them in flight.
+inline constexpr int softmax_backward_ring_shapes[5][4] = {
+    {256, 4, 1, 3}, {256, 4, 1, 4}, {256, 4, 1, 5}, {128, 4, 2, 4}, {256, 8, 1, 3}};
+
+/// The dynamic shared memory a backward split block of `c` takes: a ringed one's rings of
+/// y and dy (split_ring slices each, 16 bytes a vector), none without a ring.
+inline std::int64_t softmax_backward_split_shared_bytes(const SoftmaxConfig& c) {
+  return 2 * softmax_split_shared_bytes(c);
+}
+
+/// The backward's split candidates for `p` on a device of `multiprocessors` SMs with
+/// `shared_per_sm` bytes of shared memory an SM and `shared_per_block` a block
+/// (split_backward_shapes, then the ringed softmax_backward_ring_shapes whose blocks
+/// those hold with 2 KiB each for the static scratch and what the driver keeps; rows of 64
+/// KiB and more, 32-thread warps): the forward's split rows over the forward's grid (the
+/// SMs times the blocks an SM), each slice's sum of dy * y in one slot word. Untuned, rows
+/// of 1 MiB and more take the unringed 256 x 8 alone (softmax_backward_heuristic).
 inline std::vector<SoftmaxConfig> softmax_backward_split_configs(const SoftmaxParams& p,
-                                                                 int warp_size,
-                                                                 int multiprocessors) {
+                                                                 int warp_size, int multiprocessors,
+                                                                 std::int64_t shared_per_sm,
+                                                                 std::int64_t shared_per_block) {
   std::vector<SoftmaxConfig> out;
   if (warp_size != 32 || multiprocessors < 1) return out;
   if (std::int64_t(p.cols) * gen::size_of(p.dtype) < 64 * 1024) return out;
   const std::int32_t vec = std::int32_t(16 / gen::size_of(p.dtype));
-  for (const auto& t : split_backward_shapes) {
-    const SoftmaxConfig c{SoftmaxStrategy::split, t[0], vec, 1, t[1], 1, t[2],
-                          multiprocessors * t[2]};
+  auto offer = [&](int threads, int vectors, int blocks, int ring) {
+    SoftmaxConfig c{SoftmaxStrategy::split,  threads, vec, 1, vectors, 1, blocks,
+                    multiprocessors * blocks};
+    c.split_ring = ring;
+    const std::int64_t bytes = softmax_backward_split_shared_bytes(c);
+    if (bytes > shared_per_block || blocks * (bytes + 2048) > shared_per_sm) return;
     if (split_rule_broken(p.cols, p.dtype, c, warp_size, softmax_split_slot_words,
                           softmax_split_lane_words)
             .empty()) {
       out.push_back(c);
     }
-  }
+  };
+  for (const auto& t : split_backward_shapes) offer(t[0], t[1], t[2], 0);
+  for (const auto& t : softmax_backward_ring_shapes) offer(t[0], t[1], t[2], t[3]);
   return out;
 }
 
