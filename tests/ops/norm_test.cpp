@@ -792,7 +792,10 @@ std::vector<Case> every_kind() {
       {{K::layer_norm, NormDType::bf16, 100000, true, 1}, {S::split, 128, 8, 1, 8, 1, 2, 264, 3}});
   out.push_back(
       {{K::rms_norm, NormDType::f32, 100000, true, 1}, {S::split, 128, 4, 1, 8, 1, 2, 264, 3}});
-  // ... and a ring of 4 (the residual's ring of 3), which an H200 SM does not hold.
+  // ... 256 x 4 alone with a ring of 5 (the residual's ring of 4), LayerNorm's 176 KiB ...
+  out.push_back(
+      {{K::layer_norm, NormDType::f16, 1 << 20, true, 1}, {S::split, 256, 8, 1, 4, 1, 1, 132, 5}});
+  // ... and a ring of 4 (the residual's ring of 3), which an H200 SM does not hold by two.
   out.push_back(
       {{K::layer_norm, NormDType::bf16, 100000, true, 1}, {S::split, 128, 8, 1, 8, 1, 2, 264, 4}});
   return out;
@@ -1042,23 +1045,38 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CAPTURE(nlohmann::json(h).dump());
         kiln_test::check_split_heuristic(h, long_row && !staged_residual, 1);
         if (long_row && !staged_residual) CHECK(h.split_ring == 3);
-        // An H200 holds every ringed shape without the residual (LayerNorm's 256 x 4 by two
-        // blocks with a ring of 5: 2 x 112 KiB and 2 KiB each, its 228 KiB), and with it
-        // the rings of 3 alone (LayerNorm's 256 x 8: 7 slices of 32 KiB).
-        std::size_t ringed = 0, ringed3 = 0, ringed_residual = 0, rings_of_shapes = 0;
+        // What an H200 holds of the ringed shapes the rules allow: a block's weights (and
+        // LayerNorm's bias) and its ring of R slices, with the residual R - 1 more, within
+        // 227 KiB, and its blocks with 2 KiB each within 228 KiB an SM. (Without the
+        // residual every ringed shape; with it the rings of 3 and 256 x 4 alone with rings
+        // of 4 and 5.)
+        std::size_t ringed = 0, ringed_residual = 0, held = 0, held_residual = 0;
         for (const NormConfig& c :
              kiln::ops::norm_factory().configs(p, kiln_test::h200_properties())) {
           ringed += c.split_ring > 0;
-          ringed3 += c.split_ring == 3;
-          if (c.split_ring == 3) rings_of_shapes += kiln_test::split_rings_of(c);
         }
-        for (const NormConfig& c : all_residual) {
-          ringed_residual += c.split_ring > 0;
-          if (c.split_ring > 0) CHECK(c.split_ring == 3);
+        for (const NormConfig& c : all_residual) ringed_residual += c.split_ring > 0;
+        for (const auto& t : kiln::ops::detail::split_ring_shapes) {
+          if (!long_row) break;  // (no split candidates: rows under 64 KiB)
+          NormConfig c{S::split, t[0], vec, 1, t[1], 1, t[2], sms * t[2]};
+          c.split_ring = t[3];
+          if (!kiln::ops::detail::split_rule_broken(cols, dt, c, 32, norm_split_slot_words(p), 8)
+                   .empty()) {
+            continue;
+          }
+          const std::int64_t slice = 16 * t[0] * t[1];
+          const int weights = kind == NormKind::layer_norm ? 2 : 1;
+          auto fits = [&](int slices) {
+            const std::int64_t bytes = slices * slice;
+            return bytes <= 227 * 1024 && t[2] * (bytes + 2048) <= 228 * 1024;
+          };
+          held += fits(weights + t[3]);
+          held_residual += fits(weights + 2 * t[3] - 1);
         }
-        CHECK(ringed_residual == ringed3);
-        CHECK((ringed3 > 0) == long_row);
-        CHECK(ringed == rings_of_shapes);
+        CHECK(ringed == held);
+        CHECK(ringed_residual == held_residual);
+        CHECK((ringed > 0) == long_row);
+        CHECK((ringed_residual > 0) == long_row);
         CHECK(norm_split_configs(p, 64, sms).empty());
         // Untuned, among what the factory offers on an H200: split where no staged
         // candidate holds the row.
@@ -1068,6 +1086,20 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         kiln_test::check_split_heuristic(norm_heuristic(p, all), long_row && !staged);
       }
     }
+  }
+  // LayerNorm f16 rows of 1M with the residual: the rings of 3, and 256 x 4 alone with
+  // rings of 4 and 5 (2 + 7 and 2 + 9 slices of 16 KiB).
+  {
+    const NormParams ln{NormKind::layer_norm, NormDType::f16, 1 << 20, true, 64};
+    std::vector<std::string> rings;
+    for (const NormConfig& c :
+         kiln::ops::norm_factory().configs(ln, kiln_test::h200_properties())) {
+      const std::string name = norm_kernel_name(ln, c);
+      if (c.split_ring > 0) rings.push_back(name.substr(name.rfind("__") + 2));
+    }
+    CHECK(rings == std::vector<std::string>{"split_t256v8i4b2q3", "split_t128v8i8b2q3",
+                                            "split_t256v8i8b1q3", "split_t256v8i4b1q4",
+                                            "split_t256v8i4b1q5"});
   }
   // 16-bit rows of 1M: 128 slices of 8192 elements by the heuristic's config.
   const NormParams p{NormKind::rms_norm, NormDType::f16, 1 << 20, false, 64};

@@ -4,7 +4,6 @@
 // every op's validation names, and the shapes the GPU tests run every split config on.
 #include <doctest/doctest.h>
 
-#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -34,17 +33,6 @@ void check_split_config(const Config& c, int vec, int sms, std::int64_t slices,
   CHECK(lc.grid.x == unsigned(c.grid_blocks));
   CHECK(lc.block.x == unsigned(c.threads_per_row));
   CHECK(lc.cooperative);
-}
-
-/// The ringed split shapes (kiln::ops::detail::split_ring_shapes) of `c`'s threads,
-/// vectors and blocks an SM, whatever their ring.
-template <class Config>
-std::size_t split_rings_of(const Config& c) {
-  std::size_t n = 0;
-  for (const auto& t : kiln::ops::detail::split_ring_shapes) {
-    n += t[0] == c.threads_per_row && t[1] == c.vectors_per_thread && t[2] == c.blocks_per_sm;
-  }
-  return n;
 }
 
 /// Checks the untuned choice `h` of a row op: split (256 threads of 8 vectors, `blocks`

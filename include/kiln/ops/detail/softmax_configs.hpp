@@ -156,10 +156,11 @@ inline SoftmaxConfig softmax_one_pass(const SoftmaxParams& p, int threads, int b
 /// blocks an SM, split_ring). A ring of R slices in shared memory copies R - 2 rounds
 /// ahead: 3 keeps one slice a block in flight while the block sums and writes, 4 and 5 two
 /// and three, for GPUs whose SMs need more bytes in flight than one slice (an H200 SM about
-/// 36 KiB at a copy's rate). The devices' shared memory decides which are offered.
-inline constexpr int split_ring_shapes[8][4] = {{256, 4, 2, 3}, {128, 8, 2, 3}, {256, 8, 1, 3},
-                                                {256, 4, 2, 4}, {128, 8, 2, 4}, {256, 8, 1, 4},
-                                                {256, 4, 2, 5}, {256, 8, 1, 5}};
+/// 36 KiB at a copy's rate). The devices' shared memory decides which are offered (256 x 4
+/// alone with rings of 4 and 5: the deeper rings an H200 SM holds with the norms' residual).
+inline constexpr int split_ring_shapes[10][4] = {
+    {256, 4, 2, 3}, {128, 8, 2, 3}, {256, 8, 1, 3}, {256, 4, 2, 4}, {128, 8, 2, 4},
+    {256, 8, 1, 4}, {256, 4, 2, 5}, {256, 8, 1, 5}, {256, 4, 1, 4}, {256, 4, 1, 5}};
 
 /// The most slices a split ring holds (split_ring 3 to this).
 inline constexpr int split_ring_max = 5;
