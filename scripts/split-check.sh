@@ -7,7 +7,11 @@
 # the long-row shapes (64 x 1M, 1024 x 65536; forward, the norms' with the residual, and
 # backward) against a device copy. Logs go to OUT.
 #
-#   scripts/split-check.sh [BUILD] [OUT]     (defaults build/gpu and build/split-results)
+#   scripts/split-check.sh [BUILD] [OUT] [PART]
+#
+# (defaults build/gpu, build/split-results and all; PART tests or sweeps runs that part
+# alone, for machines that bound a command's time: the sweeps after the tests reuse the
+# kernels they compiled, in the kernel cache.)
 #
 # BUILD is a Release build tree (scripts/gpu-check.sh makes build/gpu) or any folder with
 # benchmarks/norm, benchmarks/softmax, tests/ops/norm_gpu_test and tests/ops/softmax_gpu_test
@@ -17,6 +21,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build/gpu}"
 out="${2:-build/split-results}"
+part="${3:-all}"
+case "$part" in
+  all | tests | sweeps) ;;
+  *) echo "split-check: PART is all, tests or sweeps, not '$part'" >&2; exit 2 ;;
+esac
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 for f in benchmarks/norm benchmarks/softmax tests/ops/norm_gpu_test tests/ops/softmax_gpu_test; do
@@ -28,33 +37,36 @@ sweep="${SWEEP_SECONDS:-240}"
 status=0
 start=$(date +%s)
 
-pids=()
-names=()
-run_lane() {  # run_lane NAME COMMAND...: in the background, output in NAME.log
-  local name="$1"
-  shift
-  timeout "$lane" "$@" > "$out/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
-for kind in layer_norm rms_norm; do
-  for dtype in f16 bf16 f32; do
-    run_lane "norm_split_${kind}_$dtype" "$build/tests/ops/norm_gpu_test" \
-      -tc="split rows: $kind $dtype*"
+if [ "$part" != sweeps ]; then
+  pids=()
+  names=()
+  run_lane() {  # run_lane NAME COMMAND...: in the background, output in NAME.log
+    local name="$1"
+    shift
+    timeout "$lane" "$@" > "$out/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+  }
+  for kind in layer_norm rms_norm; do
+    for dtype in f16 bf16 f32; do
+      run_lane "norm_split_${kind}_$dtype" "$build/tests/ops/norm_gpu_test" \
+        -tc="split rows: $kind $dtype*"
+    done
   done
-done
-run_lane norm_backward_split "$build/tests/ops/norm_gpu_test" -tc='backward split rows: every*'
-run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
-run_lane softmax_backward_split "$build/tests/ops/softmax_gpu_test" \
-  -tc='backward split rows: every*'
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}"
-  rc=$?
-  echo "${names[$i]}: exit $rc, $(grep -E '^\[doctest\] (test cases|assertions)' \
-    "$out/${names[$i]}.log" | tr -s ' ' | tr '\n' ' ')"
-  [ $rc -eq 0 ] || status=1
-done
-echo "tests: $(( $(date +%s) - start )) s"
+  run_lane norm_backward_split "$build/tests/ops/norm_gpu_test" -tc='backward split rows: every*'
+  run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
+  run_lane softmax_backward_split "$build/tests/ops/softmax_gpu_test" \
+    -tc='backward split rows: every*'
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    rc=$?
+    echo "${names[$i]}: exit $rc, $(grep -E '^\[doctest\] (test cases|assertions)' \
+      "$out/${names[$i]}.log" | tr -s ' ' | tr '\n' ' ')"
+    [ $rc -eq 0 ] || status=1
+  done
+  echo "tests: $(( $(date +%s) - start )) s"
+fi
+[ "$part" = tests ] && exit $status
 
 sweep_step() {  # sweep_step NAME COMMAND...: alone on the GPU, output in NAME.log
   local name="$1"
