@@ -695,8 +695,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   }
   // Ringed (kSplitRing > 0): the slices a block reads pass through a ring of kSplitRing
   // slices in shared memory after the weights, each thread copying its own vectors of
-  // round t's slice into slot t % kSplitRing kSplitAhead = kSplitRing - 2 rounds ahead
-  // (cp.async, a commit group a round) and reading them back there, for the sums and, a
+  // round t's slice into slot t % kSplitRing kSplitRing - 2 rounds ahead (kiln::SplitRing:
+  // cp.async, a commit group a round) and reading them back there, for the sums and, a
   // round later, for the write: no second read from L2, and nothing held in registers
   // across the rounds' barriers. (A slot is written again in the round after its write
   // read it, by the same thread.) With the residual, a second ring of kSplitRing - 1
@@ -704,15 +704,14 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   // leaves h in x's slot for the write a round later (so the residual's slot is free for
   // the next fetch).
   Vector* const ring = reinterpret_cast<Vector*>(affine_words + (kRms ? 1 : 2) * kSliceVecs);
-  constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
-  constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
-  constexpr int kResidualSlices = kSplitAhead + 1;
-  static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
+  using SliceRing = kiln::SplitRing<kSplitRing>;
+  constexpr int kResidualSlices = SliceRing::ahead + 1;
   auto ring_at = [&](long long t, int i) -> Vector& {
-    return ring[int(t % kRingSlices) * kSliceVecs + i * kThreadsPerRow + tid];
+    return ring[SliceRing::slot(t) * kSliceVecs + i * kThreadsPerRow + tid];
   };
   auto residual_ring_at = [&](long long t, int i) -> Vector& {
-    return ring[(kRingSlices + int(t % kResidualSlices)) * kSliceVecs + i * kThreadsPerRow + tid];
+    return ring[(SliceRing::slices + int(t % kResidualSlices)) * kSliceVecs + i * kThreadsPerRow +
+                tid];
   };
   // Vector i of this thread's h in round t's ring slot, in its read round: x, or with the
   // residual x + residual rounded, then left in x's slot for the write.
@@ -734,26 +733,18 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       return v;
     }
   };
-  auto fetch = [&](long long t) {  // round t's read slice into its slot (an empty group past it)
-    const kiln::SplitRound q = rounds.round(t);
-    if (q.reads) {
+  auto fetch = [&](long long t) {  // round t's read slice (and the residual's) into its slot
+    kiln::split_fetch<kIters>(rounds, t, [&](const kiln::SplitRound& q, int i) {
       const long long at = (q.read / kSlices) * kCols;
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = mine + COLV(i * kThreadsPerRow);
-        if (!in_row<kSliceVecs>(c)) continue;
-        kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
-        if constexpr (kResidual) {
-          kiln::async_copy<16>(&residual_ring_at(t, i), In(a.residual + at)[c].ptr(), 16);
-        }
+      const COLV c = mine + COLV(i * kThreadsPerRow);
+      if (!in_row<kSliceVecs>(c)) return;
+      kiln::async_copy<16>(&ring_at(t, i), In(a.x + at)[c].ptr(), 16);
+      if constexpr (kResidual) {
+        kiln::async_copy<16>(&residual_ring_at(t, i), In(a.residual + at)[c].ptr(), 16);
       }
-    }
-    kiln::async_commit_group();
+    });
   };
-  if constexpr (kSplitRing > 0) {
-#pragma unroll
-    for (int ahead = 0; ahead < kSplitAhead; ++ahead) fetch(ahead);
-  }
+  if constexpr (SliceRing::ringed) SliceRing::start(fetch);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -768,11 +759,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
 
     Vector v[kIters], h[kIters];
-    if constexpr (kSplitRing > 0) {
+    if constexpr (SliceRing::ringed) {
       // A later round's slice on its way into the ring; this round's landed (this
       // thread's copies: each thread reads back only its own vectors).
-      fetch(t + kSplitAhead);
-      kiln::async_wait_group<kSplitAhead>();
+      SliceRing::next(t, fetch);
     } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {

@@ -542,10 +542,8 @@ constexpr bool kEarlySlots = RowSlots::lane_slices * kSlotWords <= (kRms || !kSu
 // The f32 sums of dweight and dbias: float quads of each vector's elements.
 constexpr int kQuads = kVec / 4;
 using Quad = kiln::Vec<float, 4>;
-// The rounds a ringed split's copies run ahead (a ring's slots hold the slices of the round
-// being read, the round being written and those in flight).
-constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
-static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
+// A ringed split's copies (kiln::SplitRing: R - 2 rounds ahead).
+using Ring = kiln::SplitRing<kSplitRing>;
 static_assert(RowSlots::lane_slices * kSlotWords <= 8, "warp 0 holds a row's slots");
 static_assert(sizeof(Vector) == 16 && kVec % 4 == 0, "split slices are read in 16-byte vectors");
 static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slice at a time");
@@ -570,9 +568,8 @@ KILN_DEVICE KILN_FORCEINLINE Quad& sum_quad(int which, int i, int q, int tid) {
 /// Ringed: vector i of this thread's h (`which` 0) or dy (1) of round t's slice, in slot
 /// t % kSplitRing of its ring, after the sums.
 KILN_DEVICE KILN_FORCEINLINE Vector& ring_vector(int which, long long t, int i, int tid) {
-  constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
   Vector* rings = reinterpret_cast<Vector*>(&sum_quad(kWeightGrad + kBiasGrad, 0, 0, 0));
-  return rings[((which * kRingSlices + int(t % kRingSlices)) * kIters + i) * kThreadsPerRow + tid];
+  return rings[((which * Ring::slices + Ring::slot(t)) * kIters + i) * kThreadsPerRow + tid];
 }
 
 /// Vector i of the read slice: its part of the row's Sums, and its dy · x̂ and dy added to
@@ -687,23 +684,15 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   // Ringed: round t's slice of h and dy into their rings' slot t % kSplitRing (an empty
   // commit group past the last read).
   auto fetch = [&](long long t) {
-    const kiln::SplitRound q = rounds.round(t);
-    if (q.reads) {
+    kiln::split_fetch<kIters>(rounds, t, [&](const kiln::SplitRound& q, int i) {
       const long long at = (q.read / kSlices) * kCols;
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(i * kThreadsPerRow);
-        if (!in_row<kSplitVecs>(c)) continue;
-        kiln::async_copy<16>(&ring_vector(0, t, i, tid), In(a.h + at)[c].ptr(), 16);
-        kiln::async_copy<16>(&ring_vector(1, t, i, tid), In(a.dy + at)[c].ptr(), 16);
-      }
-    }
-    kiln::async_commit_group();
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kSplitVecs>(c)) return;
+      kiln::async_copy<16>(&ring_vector(0, t, i, tid), In(a.h + at)[c].ptr(), 16);
+      kiln::async_copy<16>(&ring_vector(1, t, i, tid), In(a.dy + at)[c].ptr(), 16);
+    });
   };
-  if constexpr (kSplitRing > 0) {
-#pragma unroll
-    for (int ahead = 0; ahead < kSplitAhead; ++ahead) fetch(ahead);
-  }
+  if constexpr (Ring::ringed) Ring::start(fetch);
   Stats last_s{0.0f, 0.0f};  // ringed: the statistics of the row read a round before
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
@@ -713,15 +702,14 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     const long long start = row * kCols, out_start = out_row * kCols;
     Vector h[kIters], dy[kIters], out_h[kIters], out_dy[kIters];
     Stats s{0.0f, 0.0f}, out_s{0.0f, 0.0f};
-    if constexpr (kSplitRing > 0) {
+    if constexpr (Ring::ringed) {
       // A later round's slices on their way; this round's landed (this thread's copies:
       // each thread reads back only its own vectors). The written slice is the one read a
       // round before, in its row's statistics.
       if (r.reads) s = stats_of(a, ROW((int)row));
       out_s = last_s;
       last_s = s;
-      fetch(t + kSplitAhead);
-      kiln::async_wait_group<kSplitAhead>();
+      Ring::next(t, fetch);
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
@@ -807,7 +795,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        if constexpr (kSplitRing > 0) {
+        if constexpr (Ring::ringed) {
           out_h[i] = ring_vector(0, t - 1, i, tid);
           out_dy[i] = ring_vector(1, t - 1, i, tid);
         }

@@ -386,10 +386,8 @@ static_assert(kRowsPerBlock == 1 && kCluster == 1, "a split block takes one slic
 constexpr int kSplitVecs = kThreadsPerRow * kIters;
 constexpr int kSlices = (kVecs + kSplitVecs - 1) / kSplitVecs;  // a row's
 constexpr int kLaneWords = (kSlices + kiln::warp_size - 1) / kiln::warp_size;
-// The rounds a ringed split's copies run ahead: a ring's slots hold the slices of the
-// round being read, the round being written and those in flight.
-constexpr int kSplitAhead = kSplitRing > 0 ? kSplitRing - 2 : 0;
-static_assert(kSplitRing == 0 || kSplitAhead >= 1, "a ring holds at least 3 slices");
+// A ringed split's copies (kiln::SplitRing: R - 2 rounds ahead).
+using Ring = kiln::SplitRing<kSplitRing>;
 constexpr int kWarps = kThreadsPerRow / kiln::warp_size;
 static_assert(kLaneWords <= 8, "warp 0 holds a row's slots, 8 words a lane");
 // Whether a slice's second read is issued before the block waits for its row's slots
@@ -455,32 +453,23 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
   // SoftmaxConfig::grid_blocks.)
   const kiln::SplitRounds rounds((long long)rows * kSlices, kSlices);
   // Ringed (kSplitRing > 0): each thread copies its vectors of round t's slice into slot
-  // t % kSplitRing of a ring in dynamic shared memory kSplitAhead rounds ahead (cp.async,
-  // a commit group a round) and reads them back there, for the max and sum and, a round
-  // later, for the write: no second read from L2, no slice in registers across the
-  // barriers. (A thread reads back only its own vectors; it writes a slot again in the
-  // round after its last read of it: kSplitRing = kSplitAhead + 2.)
+  // t % kSplitRing of a ring in dynamic shared memory kSplitRing - 2 rounds ahead
+  // (kiln::SplitRing: cp.async, a commit group a round) and reads them back there, for the
+  // max and sum and, a round later, for the write: no second read from L2, no slice in
+  // registers across the barriers. (A thread reads back only its own vectors.)
   Vector* const ring = static_cast<Vector*>(kiln::dynamic_shared_memory());
   auto ring_at = [&](long long t, int i) -> Vector& {
-    return ring[int(t % (kSplitRing > 0 ? kSplitRing : 1)) * kSplitVecs + i * kThreadsPerRow + tid];
+    return ring[Ring::slot(t) * kSplitVecs + i * kThreadsPerRow + tid];
   };
-  auto fetch = [&](long long t) {  // round t's read slice into its slot (an empty group past it)
-    const kiln::SplitRound q = rounds.round(t);
-    if (q.reads) {
-      const In src(in + (q.read / kSlices) * kCols);
-      const COLV at((int)(q.read % kSlices) * kSplitVecs + tid);
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = at + COLV(i * kThreadsPerRow);
-        if (in_row<kSplitVecs>(c)) kiln::async_copy<16>(&ring_at(t, i), src[c].ptr(), 16);
+  auto fetch = [&](long long t) {  // round t's read slice into its slot
+    kiln::split_fetch<kIters>(rounds, t, [&](const kiln::SplitRound& q, int i) {
+      const COLV c((int)(q.read % kSlices) * kSplitVecs + tid + i * kThreadsPerRow);
+      if (in_row<kSplitVecs>(c)) {
+        kiln::async_copy<16>(&ring_at(t, i), In(in + (q.read / kSlices) * kCols)[c].ptr(), 16);
       }
-    }
-    kiln::async_commit_group();
+    });
   };
-  if constexpr (kSplitRing > 0) {
-#pragma unroll
-    for (int a = 0; a < kSplitAhead; ++a) fetch(a);
-  }
+  if constexpr (Ring::ringed) Ring::start(fetch);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -495,9 +484,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
     const COLV out_first((int)(o % kSlices) * kSplitVecs + tid);
 
     Vector v[kIters], h[kIters];
-    if constexpr (kSplitRing > 0) {
-      fetch(t + kSplitAhead);  // a later round's slice on its way; this round's landed
-      kiln::async_wait_group<kSplitAhead>();
+    if constexpr (Ring::ringed) {
+      Ring::next(t, fetch);  // a later round's slice on its way; this round's landed
     } else if (reads) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
@@ -742,29 +730,18 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
   // Ringed: vector i of this thread's y (`which` 0) or dy (1) of round t's slice.
   Vector* const rings = static_cast<Vector*>(kiln::dynamic_shared_memory());
   auto ring_at = [&](int which, long long t, int i) -> Vector& {
-    constexpr int kRingSlices = kSplitRing > 0 ? kSplitRing : 1;
-    return rings[(which * kRingSlices + int(t % kRingSlices)) * kSplitVecs + i * kThreadsPerRow +
-                 tid];
+    return rings[(which * Ring::slices + Ring::slot(t)) * kSplitVecs + i * kThreadsPerRow + tid];
   };
-  auto fetch = [&](long long t) {  // round t's slices into their slots (an empty group past)
-    const kiln::SplitRound q = rounds.round(t);
-    if (q.reads) {
+  auto fetch = [&](long long t) {  // round t's slices of y and dy into their slots
+    kiln::split_fetch<kIters>(rounds, t, [&](const kiln::SplitRound& q, int i) {
       const long long at = (q.read / kSlices) * kCols;
-      const COLV from((int)(q.read % kSlices) * kSplitVecs + tid);
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = from + COLV(i * kThreadsPerRow);
-        if (!in_row<kSplitVecs>(c)) continue;
-        kiln::async_copy<16>(&ring_at(0, t, i), In(y_in + at)[c].ptr(), 16);
-        kiln::async_copy<16>(&ring_at(1, t, i), In(dy_in + at)[c].ptr(), 16);
-      }
-    }
-    kiln::async_commit_group();
+      const COLV c((int)(q.read % kSlices) * kSplitVecs + tid + i * kThreadsPerRow);
+      if (!in_row<kSplitVecs>(c)) return;
+      kiln::async_copy<16>(&ring_at(0, t, i), In(y_in + at)[c].ptr(), 16);
+      kiln::async_copy<16>(&ring_at(1, t, i), In(dy_in + at)[c].ptr(), 16);
+    });
   };
-  if constexpr (kSplitRing > 0) {
-#pragma unroll
-    for (int a = 0; a < kSplitAhead; ++a) fetch(a);
-  }
+  if constexpr (Ring::ringed) Ring::start(fetch);
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -776,10 +753,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
     const COLV first((int)(r.read % kSlices) * kSplitVecs + tid);
     const COLV out_first((int)(r.written % kSlices) * kSplitVecs + tid);
     Vector vy[kIters], vdy[kIters], wy[kIters], wdy[kIters];
-    if constexpr (kSplitRing > 0) {
-      // A later round's slices on their way; this round's landed (this thread's copies).
-      fetch(t + kSplitAhead);
-      kiln::async_wait_group<kSplitAhead>();
+    if constexpr (Ring::ringed) {
+      Ring::next(t, fetch);  // a later round's slices on their way; this round's landed
       if (r.reads) {
 #pragma unroll
         for (int i = 0; i < kIters; ++i) {

@@ -21,6 +21,7 @@
 #include "../detail/portability.hpp"
 #include "thread.hpp"
 #if KILN_GPU_COMPILER
+#include "async_copy.hpp"
 #include "global_memory.hpp"
 #include "warp.hpp"
 #endif
@@ -152,6 +153,57 @@ class SplitRounds {
   long long grid_;
   long long total_;
 };
+
+/// The copies of a ringed split (`Ring` > 0 slices a ring in shared memory; 0: none): each
+/// thread copies its vectors of round t's read slice into slot slot(t) of its rings by
+/// cp.async, `ahead` = Ring - 2 rounds before round t reads them there (for its sums) and
+/// round t + 1 again (for its write); the slot is written again in the round after that.
+/// Each thread reads back only its own copies, so no barrier orders them:
+///
+///   using Ring = kiln::SplitRing<kSplitRing>;
+///   auto fetch = [&](long long t) {   // round t's read slice, a commit group
+///     kiln::split_fetch<kIters>(rounds, t, [&](const kiln::SplitRound& q, int i) {
+///       ... kiln::async_copy<16>(&ring[Ring::slot(t)][i], source of q.read's vector i, 16);
+///     });
+///   };
+///   Ring::start(fetch);
+///   for (long long t = 0;; ++t) {
+///     ...
+///     if constexpr (Ring::ringed) Ring::next(t, fetch);   // round t's copies have landed
+template <int Ring>
+struct SplitRing {
+  static constexpr bool ringed = Ring > 0;
+  static constexpr int slices = Ring > 0 ? Ring : 1;
+  static constexpr int ahead = Ring > 0 ? Ring - 2 : 0;
+  static_assert(Ring == 0 || ahead >= 1, "a split ring holds at least 3 slices");
+  /// The slot of round t's slice.
+  static KILN_DEVICE KILN_FORCEINLINE int slot(long long t) { return int(t % slices); }
+  /// The copies of the first `ahead` rounds.
+  template <class Fetch>
+  static KILN_DEVICE KILN_FORCEINLINE void start(Fetch&& fetch) {
+#pragma unroll
+    for (int t = 0; t < ahead; ++t) fetch(t);
+  }
+  /// Round t + ahead's copies out, round t's landed (this thread's).
+  template <class Fetch>
+  static KILN_DEVICE KILN_FORCEINLINE void next(long long t, Fetch&& fetch) {
+    fetch(t + ahead);
+    async_wait_group<ahead>();
+  }
+};
+
+/// Round t's copies of a ringed split as one commit group: `copy(q, i)` for each of the
+/// thread's `Iters` vectors of the slice q = rounds.round(t) reads, none past the last
+/// read (an empty group, so that every round commits one).
+template <int Iters, class Copy>
+KILN_DEVICE KILN_FORCEINLINE void split_fetch(const SplitRounds& rounds, long long t, Copy&& copy) {
+  const SplitRound q = rounds.round(t);
+  if (q.reads) {
+#pragma unroll
+    for (int i = 0; i < Iters; ++i) copy(q, i);
+  }
+  async_commit_group();
+}
 #endif
 
 }  // namespace kiln
