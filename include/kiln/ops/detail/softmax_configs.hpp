@@ -776,7 +776,7 @@ inline std::vector<SoftmaxConfig> softmax_backward_configs(const SoftmaxParams& 
 
 /// The shapes of softmax's ringed backward split candidates: (threads a block, vectors a
 /// thread a slice, blocks an SM, split_ring). A block's rings of y and dy take 2 x R
-/// slices of shared memory: up to 192 KiB an SM here, with 64 to 96 KiB of them in flight.
+/// slices of shared memory: up to 192 KiB an SM here, with 32 to 96 KiB of them in flight.
 inline constexpr int softmax_backward_ring_shapes[5][4] = {
     {256, 4, 1, 3}, {256, 4, 1, 4}, {256, 4, 1, 5}, {128, 4, 2, 4}, {256, 8, 1, 3}};
 
