@@ -793,16 +793,17 @@ std::vector<Case> every_kind() {
   // A 2 MiB f16 row over a cluster of 16 blocks (not portable), 128 KiB each.
   out.push_back({{SoftmaxDType::f16, 1 << 20, 1}, {S::staged, 1024, 8, 1, 8, 16}});
   // Rows split across a persistent grid (NVIDIA): every split shape in each dtype over
-  // rows of 1M (f32: the shapes of 256 slices and fewer), the rings of 4 and 5 slices
-  // (whose code differs from the ring of 3 only in how far ahead it copies) in bf16 alone,
-  // and ragged slices (100000).
+  // rows of 1M (f32: the shapes of 256 slices and fewer) with no ring or a ring of 3, a
+  // ring of 4 and one of 5 in bf16 (whose code differs from the ring of 3's only in how far
+  // ahead it copies), and ragged slices (100000).
   for (auto dt : all_dtypes) {
     for (const SoftmaxConfig& c :
          kiln::ops::detail::softmax_split_configs({dt, 1 << 20, 1}, 32, 132)) {
-      if (c.split_ring > 3 && dt != SoftmaxDType::bf16) continue;
-      out.push_back({{dt, 1 << 20, 1}, c});
+      if (c.split_ring <= 3) out.push_back({{dt, 1 << 20, 1}, c});
     }
   }
+  out.push_back({{SoftmaxDType::bf16, 1 << 20, 1}, {S::split, 256, 8, 1, 4, 1, 1, 132, 4}});
+  out.push_back({{SoftmaxDType::bf16, 1 << 20, 1}, {S::split, 256, 8, 1, 8, 1, 1, 132, 5}});
   out.push_back({{SoftmaxDType::f32, 100000, 1}, {S::split, 64, 4, 1, 16, 1, 4, 528}});
   out.push_back({{SoftmaxDType::bf16, 100000, 1}, {S::split, 256, 8, 1, 8, 1, 2, 264}});
   return out;
