@@ -997,6 +997,17 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
   CHECK_THROWS_WITH_AS(kiln::ops::detail::softmax_backward_description().spec(
                            p, {S::split, 256, 8, 1, 4, 1, 2, 528}, kiln_test::h200_properties()),
                        doctest::Contains("is not resident at once"), kiln::Error);
+  // ... and ringed blocks whose rings the SM's shared memory does not hold: 256 x 4 with
+  // rings of 5 take 160 KiB a block, one of which an H200 SM holds, two not.
+  const SoftmaxConfig ringed{S::split, 256, 8, 1, 4, 1, 1, 132, 5};
+  CHECK_NOTHROW(kiln::ops::detail::softmax_backward_description().spec(
+      p, ringed, kiln_test::h200_properties()));
+  SoftmaxConfig two = ringed;
+  two.blocks_per_sm = 2;
+  two.grid_blocks = 264;
+  CHECK_THROWS_WITH_AS(
+      kiln::ops::detail::softmax_backward_description().spec(p, two, kiln_test::h200_properties()),
+      doctest::Contains("bytes of shared memory do not fit an SM"), kiln::Error);
 }
 
 TEST_CASE("split rows: two slot buffers in turns, each launch's words zero when it starts") {

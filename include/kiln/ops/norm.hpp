@@ -102,9 +102,7 @@ T* data_or_null(const rt::DeviceBuffer<T>* b) {
 /// KiB an SM, which sm_86 and sm_89 (100 KiB) do not have.
 inline bool norm_split_fits(const NormParams& p, const NormConfig& c,
                             const rt::DeviceProperties& d) {
-  const std::int64_t bytes = norm_split_shared_bytes(p, c);
-  return bytes <= std::int64_t(d.shared_per_block_optin) &&
-         c.blocks_per_sm * (bytes + 2048) <= std::int64_t(d.shared_per_multiprocessor);
+  return split_fits(norm_split_shared_bytes(p, c), c.blocks_per_sm, d);
 }
 
 /// The split candidates kiln offers for `p` on `d`: norm_split_configs where `d`
@@ -538,8 +536,7 @@ inline NormBackwardFactory::Description norm_backward_description() {
                             d.arch);
               }
               const std::int64_t bytes = norm_backward_split_shared_bytes(p, c);
-              if (c.blocks_per_sm * (bytes + 2048) > std::int64_t(d.shared_per_multiprocessor) ||
-                  bytes > std::int64_t(d.shared_per_block_optin)) {
+              if (!split_fits(bytes, c.blocks_per_sm, d)) {
                 throw Error(what + ": " + std::to_string(c.blocks_per_sm) + " blocks of " +
                             std::to_string(bytes) + " bytes of shared memory do not fit an SM of " +
                             d.name + " (" + std::to_string(d.shared_per_multiprocessor) +

@@ -99,13 +99,17 @@ inline bool has_split_rows(const rt::DeviceProperties& d) {
   return d.platform == rt::Platform::cuda && d.compute_major >= 8;
 }
 
+/// Whether `d`'s SMs hold `blocks` split blocks of `bytes` of dynamic shared memory each
+/// (split_blocks_fit).
+inline bool split_fits(std::int64_t bytes, int blocks, const rt::DeviceProperties& d) {
+  return split_blocks_fit(bytes, blocks, std::int64_t(d.shared_per_block_optin),
+                          std::int64_t(d.shared_per_multiprocessor));
+}
+
 /// Whether `d`'s SMs hold split config `c`'s blocks_per_sm blocks with their shared memory
-/// (a ringed block's ring, and 2 KiB a block for the static scratch and what the driver
-/// keeps).
+/// (a ringed block's ring).
 inline bool softmax_split_fits(const SoftmaxConfig& c, const rt::DeviceProperties& d) {
-  const std::int64_t bytes = softmax_split_shared_bytes(c);
-  return bytes <= std::int64_t(d.shared_per_block_optin) &&
-         c.blocks_per_sm * (bytes + 2048) <= std::int64_t(d.shared_per_multiprocessor);
+  return split_fits(softmax_split_shared_bytes(c), c.blocks_per_sm, d);
 }
 
 /// The split candidates kiln offers for `p` on `d` (the forward's): softmax_split_configs
@@ -301,6 +305,14 @@ inline SoftmaxFactory::Description softmax_backward_description() {
             if (c.strategy == SoftmaxStrategy::split && !has_split_rows(d)) {
               throw Error("kiln: softmax_backward config " + nlohmann::json(c).dump() +
                           ": split rows need an sm_80 (or later) NVIDIA device, not " + d.arch);
+            }
+            if (c.strategy == SoftmaxStrategy::split &&
+                !split_fits(softmax_backward_split_shared_bytes(c), c.blocks_per_sm, d)) {
+              throw Error("kiln: softmax_backward config " + nlohmann::json(c).dump() + ": " +
+                          std::to_string(c.blocks_per_sm) + " blocks of " +
+                          std::to_string(softmax_backward_split_shared_bytes(c)) +
+                          " bytes of shared memory do not fit an SM of " + d.name + " (" +
+                          std::to_string(d.shared_per_multiprocessor) + " bytes)");
             }
             if (c.strategy == SoftmaxStrategy::split &&
                 c.grid_blocks > std::int64_t(d.multiprocessors) * c.blocks_per_sm) {

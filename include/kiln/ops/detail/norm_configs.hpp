@@ -619,8 +619,10 @@ inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardPar
                  norm_backward_split_grid(p, threads, vectors, blocks, multiprocessors)};
     c.split_ring = ring;
     if (c.grid_blocks < 1) return;
-    const std::int64_t bytes = norm_backward_split_shared_bytes(p, c);
-    if (bytes > shared_per_block || blocks * (bytes + 2048) > shared_per_sm) return;
+    if (!split_blocks_fit(norm_backward_split_shared_bytes(p, c), blocks, shared_per_block,
+                          shared_per_sm)) {
+      return;
+    }
     try {
       validate_norm_backward_split_config(p, c, warp_size);
     } catch (const Error&) {

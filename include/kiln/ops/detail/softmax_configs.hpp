@@ -326,6 +326,14 @@ inline std::vector<SoftmaxConfig> softmax_split_configs(const SoftmaxParams& p, 
                                          softmax_split_lane_words, true);
 }
 
+/// Whether an SM holds `blocks` split blocks (softmax's or the norms', either direction)
+/// of `bytes` of dynamic shared memory each: each within `shared_per_block`, and all, with
+/// 2 KiB a block for the static scratch and what the driver keeps, within `shared_per_sm`.
+inline bool split_blocks_fit(std::int64_t bytes, std::int64_t blocks, std::int64_t shared_per_block,
+                             std::int64_t shared_per_sm) {
+  return bytes <= shared_per_block && blocks * (bytes + 2048) <= shared_per_sm;
+}
+
 /// The dynamic shared memory a split block of `c` takes: its ring's slices (16 bytes a
 /// vector), none without a ring.
 inline std::int64_t softmax_split_shared_bytes(const SoftmaxConfig& c) {
@@ -805,8 +813,10 @@ inline std::vector<SoftmaxConfig> softmax_backward_split_configs(const SoftmaxPa
     SoftmaxConfig c{SoftmaxStrategy::split,  threads, vec, 1, vectors, 1, blocks,
                     multiprocessors * blocks};
     c.split_ring = ring;
-    const std::int64_t bytes = softmax_backward_split_shared_bytes(c);
-    if (bytes > shared_per_block || blocks * (bytes + 2048) > shared_per_sm) return;
+    if (!split_blocks_fit(softmax_backward_split_shared_bytes(c), blocks, shared_per_block,
+                          shared_per_sm)) {
+      return;
+    }
     if (split_rule_broken(p.cols, p.dtype, c, warp_size, softmax_split_slot_words,
                           softmax_split_lane_words)
             .empty()) {
