@@ -773,7 +773,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
         vdy[i] = kiln::load_hinted(vector_at(dy[c].ptr()), keep);
       }
     }
-    if (kSplitRing == 0 && r.writes) {
+    if (!Ring::ringed && r.writes) {
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
@@ -825,7 +825,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        if constexpr (kSplitRing > 0) {
+        if constexpr (Ring::ringed) {
           wy[i] = ring_at(0, t - 1, i);
           wdy[i] = ring_at(1, t - 1, i);
         }
