@@ -12,7 +12,9 @@
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, and
 //               kRms (1: RMSNorm), kResidual (1: the fused residual variant)
 //   NORM_STAGED (defined for staged configs: the row staged in shared memory), with the
-//               constant kStagedMinBlocks (the launch bounds' blocks an SM)
+//               constants kStagedMinBlocks (the launch bounds' blocks an SM) and
+//               kStagedAhead (the vectors a thread copies of its block's next row ahead,
+//               for a persistent grid; 0: a row a block)
 //   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
 //               constants kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing
 //               (the slices of a ringed split's ring in shared memory, else 0); kIters is
@@ -208,13 +210,15 @@ KILN_DEVICE KILN_FORCEINLINE Stats layer_stats(kiln::ShiftedSums total, float ep
 
 /// The row's Stats from its threads' Parts (kiln::row_reduce over the block's (SLOT, RANK)
 /// layout: for LayerNorm in two steps, RowShiftedSums), in every thread of the row. Every
-/// thread of the block calls it (it may hold a barrier).
-KILN_DEVICE KILN_FORCEINLINE Stats reduce_stats(const Part& part, float eps) {
+/// thread of the block calls it (it may hold a barrier); a block that reduces row after
+/// row passes each its count, `round` (row_reduce's: no barrier between rows).
+KILN_DEVICE KILN_FORCEINLINE Stats reduce_stats(const Part& part, float eps, int round = 0) {
   if constexpr (kRms) {
-    return rms_stats(kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part.s.a), eps);
+    return rms_stats(kiln::row_reduce<kiln::RowSum, kThreadsPerRow, kRowsPerBlock>(part.s.a, round),
+                     eps);
   } else {
     return layer_stats(
-        kiln::row_reduce<kiln::RowShiftedSums, kThreadsPerRow, kRowsPerBlock>(part.s), eps);
+        kiln::row_reduce<kiln::RowShiftedSums, kThreadsPerRow, kRowsPerBlock>(part.s, round), eps);
   }
 }
 
@@ -410,14 +414,27 @@ struct AffineAhead {
 };
 
 #ifdef NORM_STAGED
-// Staged (forward, one row per block): the block copies its row of x (and of the
-// residual) into shared memory by cp.async, all of it in flight at once, then makes one
-// pass as one_pass does, h = x (+ residual) from the copies for the sums and again for the
-// writes (each thread reads back only what its own copies wrote: no barrier between).
+// Staged (forward): the block copies its row of x (and of the residual) into shared memory
+// by cp.async, all of it in flight at once, then makes one pass as one_pass does, h = x
+// (+ residual) from the copies for the sums and again for the writes (each thread reads
+// back only what its own copies wrote: no barrier between).
+// Without kStagedAhead, a row a block. With it (a persistent grid: rows block, block +
+// grid, ...), each thread's copies go round a ring of kSlots = kIters + kStagedAhead
+// vectors (of x, then of the residual): once its sums are taken, a thread copies the
+// first kStagedAhead vectors of the block's next row into the free slots, and each
+// vector it writes frees its slot for the next row's vector kStagedAhead further on, so
+// an SM that holds one such block (a row of 64 KiB and more) keeps reading while it
+// reduces and writes (a row a block, the next block's copies waited for this one to
+// finish).
 static_assert(kRowsPerBlock == 1 && kMultiPass == 0 && kVecs == kThreadsPerRow * kIters,
               "staged: a row a block, the threads tiling it");
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");
+static_assert(kStagedAhead == 0 || (kStagedAhead <= kIters && kIters <= 8),
+              "staged ahead: at most a row's vectors ahead, rows of at most 8 vectors a "
+              "thread (a commit group each)");
+constexpr int kSlots = kIters + kStagedAhead;  // a thread's vectors of each stream
+constexpr int kStreams = kResidual ? 2 : 1;    // x, and the residual
 
 // The launch bounds' blocks an SM: the host's kStagedMinBlocks (threads and shared memory
 // on an SM of 228 KiB), capped at what the target's SM holds, and for LayerNorm with the
@@ -431,50 +448,70 @@ constexpr int kStagedByHost = kStagedMinBlocks < kStagedByRegisters ? kStagedMin
 constexpr int kStagedBlocks = kStagedByHost;
 #else
 constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
-    kThreadsPerRow, kStagedByHost, (kResidual ? 2 : 1) * kVecs * (long long)sizeof(Vector));
+    kThreadsPerRow, kStagedByHost, kStreams* kSlots* kThreadsPerRow*(long long)sizeof(Vector));
 #endif
 
-/// h at this thread's vector v of the staged rows (x, then the residual's kVecs vectors).
-KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int v) {
-  Vector h = kiln::load_whole(rows + v);
+/// h at this thread's vector in slot `slot` of the staged rows (x, then the residual's
+/// kSlots vectors a thread).
+KILN_DEVICE KILN_FORCEINLINE Vector staged_h(const Vector* rows, int slot, int t) {
+  Vector h = kiln::load_whole(rows + slot * kThreadsPerRow + t);
   if constexpr (kResidual) {
-    h = sum_of(h, kiln::load_whole(rows + kVecs + v));
+    h = sum_of(h, kiln::load_whole(rows + (kSlots + slot) * kThreadsPerRow + t));
   }
   return h;
+}
+
+/// This thread's copies of vector i of the row starting at element `start` into `slot`.
+KILN_DEVICE KILN_FORCEINLINE void staged_copy(const Args& a, Vector* rows, long long start, int i,
+                                              int slot, int t) {
+#pragma unroll
+  for (int k = 0; k < kStreams; ++k) {
+    const Elem* from = (k == 0 ? a.x : a.residual) + start;
+    const int v = i * kThreadsPerRow + t;
+    kiln::async_copy<int(sizeof(Vector))>(rows + (k * kSlots + slot) * kThreadsPerRow + t,
+                                          from + (long long)v * kVec, int(sizeof(Vector)));
+  }
 }
 
 // The copies go in commit groups (at most 8) of x and of the residual, all issued at once;
 // each group is summed as soon as it lands, while the later ones are still in flight (with
 // the whole row first, an SM holding one block of a long row did no loading while it
-// summed).
+// summed). (With kStagedAhead, a group a vector.)
 using Groups = kiln::CommitGroups<kIters>;
 
-KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
-  Vector* const rows = static_cast<Vector*>(kiln::dynamic_shared_memory());
-  const int t = kiln::thread_index();
-  const ROW row(kiln::block_index());
-  const long long start = (long long)row.get() * kCols;
+/// The block's row `row` (from element `start`), its vector i in slot (base + i) mod
+/// kSlots, its copies issued (and, with kStagedAhead, each vector its own commit group,
+/// none committed since); `round` counts the block's rows. With kStagedAhead and `next`
+/// (the block's next row, starting at element next_start), the copies of that row go out
+/// as this one frees its slots.
+KILN_DEVICE KILN_FORCEINLINE void staged_row(const Args& a, Vector* rows, int t, ROW row,
+                                             long long start, int base, int round, bool next,
+                                             long long next_start) {
+  const auto slot_of = [&](int i) {  // (base + i) mod kSlots, i < 2 * kSlots - base
+    const int s = base + i;
+    return s >= kSlots ? s - kSlots : s;
+  };
+  Part part;
+  if constexpr (kStagedAhead == 0) {
 #pragma unroll
-  for (int g = 0; g < Groups::groups; ++g) {
-#pragma unroll
-    for (int k = 0; k < (kResidual ? 2 : 1); ++k) {
-      const Elem* from = (k == 0 ? a.x : a.residual) + start;
+    for (int g = 0; g < Groups::groups; ++g) {
+      kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
 #pragma unroll
       for (int i = Groups::first(g); i < Groups::end(g); ++i) {
-        const int v = i * kThreadsPerRow + t;
-        kiln::async_copy<int(sizeof(Vector))>(rows + k * kVecs + v, from + (long long)v * kVec,
-                                              int(sizeof(Vector)));
+        part.add(staged_h(rows, i, t), i == 0);
       }
     }
-    kiln::async_commit_group();
-  }
-  Part part;
+  } else {
 #pragma unroll
-  for (int g = 0; g < Groups::groups; ++g) {
-    kiln::async_wait_pending(Groups::groups - 1 - g);  // group g has landed
+    for (int i = 0; i < kIters; ++i) {
+      kiln::async_wait_pending(kIters - 1 - i);  // vector i has landed
+      part.add(staged_h(rows, slot_of(i), t), i == 0);
+    }
+    // The next row's first vectors, into the slots this row leaves free.
 #pragma unroll
-    for (int i = Groups::first(g); i < Groups::end(g); ++i) {
-      part.add(staged_h(rows, i * kThreadsPerRow + t), i == 0);
+    for (int i = 0; i < kStagedAhead; ++i) {
+      if (next) staged_copy(a, rows, next_start, i, slot_of(kIters + i), t);
+      kiln::async_commit_group();
     }
   }
   // The weights ahead (AffineAhead) where the launch bounds leave its ring 32 registers a
@@ -487,12 +524,13 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
   constexpr int kUnroll = kWeightsAhead ? kIters : 2;
   AffineAhead<2, kVecs> affine;
   if constexpr (kWeightsAhead) affine.start(a, COLV(t));
-  const Stats s = reduce_stats(part, a.eps);
+  const Stats s = reduce_stats(part, a.eps, round);
   auto write = [&](bool full) {
 #pragma unroll kUnroll
     for (int i = 0; i < kIters; ++i) {
       const int v = i * kThreadsPerRow + t;
-      const Vector h = staged_h(rows, v);
+      const int slot = kStagedAhead ? slot_of(i) : i;
+      const Vector h = staged_h(rows, slot, t);
       if constexpr (kWeightsAhead) {
         const Affine f = affine.take(a, i);
         if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
@@ -500,6 +538,12 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
       } else {  // (as the other kernels write: through affine_at, LayerNorm spilled here)
         if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
         kiln::store_vector<kVec>(Out(a.y + start)[COLV(v)], normalized(a, full, h, COLV(v), s));
+      }
+      // The slot read, the next row's vector kStagedAhead on takes it (this thread's
+      // reads of it come before its copy's write, in program order).
+      if (kStagedAhead && kStagedAhead + i < kIters) {
+        if (next) staged_copy(a, rows, next_start, kStagedAhead + i, slot, t);
+        kiln::async_commit_group();
       }
     }
   };
@@ -512,6 +556,39 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a) {
     write(false);
   }
   if (t == 0) write_stats(a, row, s);
+}
+
+KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a, int rows_total) {
+  Vector* const rows = static_cast<Vector*>(kiln::dynamic_shared_memory());
+  const int t = kiln::thread_index();
+  int row = kiln::block_index();
+  long long start = (long long)row * kCols;
+  if constexpr (kStagedAhead == 0) {
+#pragma unroll
+    for (int g = 0; g < Groups::groups; ++g) {
+#pragma unroll
+      for (int i = Groups::first(g); i < Groups::end(g); ++i) staged_copy(a, rows, start, i, i, t);
+      kiln::async_commit_group();
+    }
+    staged_row(a, rows, t, ROW(row), start, 0, 0, false, 0);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      staged_copy(a, rows, start, i, i, t);
+      kiln::async_commit_group();
+    }
+    const int grid = kiln::grid_size();
+    int base = 0;
+    for (int round = 0;; ++round) {
+      const long long next = (long long)row + grid;
+      const long long next_start = next * kCols;
+      staged_row(a, rows, t, ROW(row), start, base, round, next < rows_total, next_start);
+      if (next >= rows_total) break;
+      row = int(next);
+      start = next_start;
+      base = base + kIters >= kSlots ? base + kIters - kSlots : base + kIters;
+    }
+  }
 }
 #endif
 
@@ -886,7 +963,10 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
 /// dynamic shared memory for a slice's weight (and LayerNorm's bias), and a ringed
 /// config's ring (and with the residual kSplitRing - 1 slices of the residual's):
 /// ((kRms ? 1 : 2) + kSplitRing + (kResidual && kSplitRing ? kSplitRing - 1 : 0)) x
-/// kSliceVecs x 16 bytes.
+/// kSliceVecs x 16 bytes; staged configs: kThreadsPerRow threads, a block a row (with
+/// kStagedAhead, at most rows blocks, each taking rows block, block + grid, ...), and
+/// dynamic shared memory for (kResidual ? 2 : 1) x (kIters + kStagedAhead) x
+/// kThreadsPerRow vectors.
 #if defined(NORM_SPLIT)
 KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow, kSplitMinBlocks)
 #elif defined(NORM_STAGED)
@@ -906,7 +986,7 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(kThreadsPerRow* kRowsPerBlock, norms::kMinBl
   norms::split_pass(a, rows, slots, next_slots);
 #elif defined(NORM_STAGED)
   if (kiln::block_index() >= rows) return;  // the whole block: before any barrier
-  norms::staged_pass(a);
+  norms::staged_pass(a, rows);
 #else
   if constexpr (kMultiPass) {
     if (kiln::block_index() >= rows) return;  // the whole block: before any barrier

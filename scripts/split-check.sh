@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the row ops' split rows (rows shared by the whole GPU: softmax, LayerNorm and
-# RMSNorm, kernels/softmax.cu and kernels/norm.cu) on a machine with a GPU: every split
-# test case of tests/ops/norm_gpu_test and tests/ops/softmax_gpu_test, each in its own
+# RMSNorm, kernels/softmax.cu and kernels/norm.cu), and the norms' staged rows ahead, on a
+# machine with a GPU: every split test case of tests/ops/norm_gpu_test and
+# tests/ops/softmax_gpu_test and the staged-ahead one, each in its own
 # process and side by side (they compile their kernels on the CPU, which fills the kernel
 # cache), then, with the GPU to themselves, the sweeps that time every candidate config of
 # the long-row shapes (64 x 1M, 1024 x 65536; forward, the norms' with the residual, and
@@ -54,6 +55,7 @@ if [ "$part" != sweeps ]; then
     done
   done
   run_lane norm_backward_split "$build/tests/ops/norm_gpu_test" -tc='backward split rows: every*'
+  run_lane norm_staged_ahead "$build/tests/ops/norm_gpu_test" -tc='staged rows ahead*'
   run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
   run_lane softmax_backward_split "$build/tests/ops/softmax_gpu_test" \
     -tc='backward split rows: every*'
@@ -78,6 +80,8 @@ sweep_step() {  # sweep_step NAME COMMAND...: alone on the GPU, output in NAME.l
 }
 sweep_step norm_sweep "$build/benchmarks/norm" --sweep --kinds layer_norm,rms_norm \
   --dtypes f16,f32 --shapes 64x1048576 --seconds 0.03
+sweep_step norm_sweep_1024 "$build/benchmarks/norm" --sweep --kinds layer_norm,rms_norm \
+  --dtypes f16 --shapes 1024x65536 --seconds 0.03
 sweep_step softmax_sweep "$build/benchmarks/softmax" --sweep --dtypes f16,f32 \
   --shapes 64x1048576,1024x65536 --seconds 0.03
 sweep_step norm_residual_sweep "$build/benchmarks/norm" --residual --sweep \

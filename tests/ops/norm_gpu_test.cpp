@@ -249,12 +249,13 @@ const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
 /// Checks every candidate config of `p` (in the `only` strategy, where given) on the
 /// kinds of data `datas` (Case::data: all four unless given), with a weight and a bias
-/// unless told otherwise.
+/// unless told otherwise; with `ahead_grid`, those with staged rows ahead on a grid of that
+/// many blocks, not their own.
 template <class T>
 void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng,
                    rt::Stream& stream, const ops::NormStrategy* only = nullptr,
                    std::initializer_list<int> datas = {0, 1, 2, 3}, bool weight = true,
-                   bool bias = true) {
+                   bool bias = true, unsigned ahead_grid = 0) {
   auto& factory = ops::norm_factory();
   std::vector<ops::NormConfig> configs;
   for (const auto& c : factory.configs(p, gpu.properties())) {
@@ -279,6 +280,7 @@ void check_configs(const NormParams& p, const rt::Device& gpu, std::mt19937& rng
       CAPTURE(name);
       rt::LaunchConfig lc = built[i].kernel->launch_config();
       lc.stream = stream;
+      if (ahead_grid > 0 && configs[i].staged_ahead > 0) lc.grid = rt::Dim3(ahead_grid);
       d.poison_outputs();
       const bool split = configs[i].strategy == ops::NormStrategy::split;
       std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
@@ -365,6 +367,44 @@ void every_config(NormKind kind) {
   }
 }
 }  // namespace
+
+// Staged rows ahead (a persistent grid): more rows than the grid has blocks, so each block
+// takes two or three rows, its ring's slots going round, then a grid of 2 blocks (each
+// taking 150 rows), both kinds, every dtype, x alone and with the residual. (Staged
+// configs only: those without rows ahead run a row a block, on their own grid.)
+TEST_CASE("staged rows ahead: blocks take row after row, on the op's grid and on 2 blocks") {
+  rt::Device gpu(0);
+  rt::Stream stream(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const ops::NormStrategy staged = ops::NormStrategy::staged;
+  struct Shape {
+    NormKind kind;
+    NormDType dt;
+    int cols;
+    bool residual;
+  };
+  const Shape shapes[] = {{NormKind::layer_norm, NormDType::f16, 65536, false},
+                          {NormKind::rms_norm, NormDType::bf16, 65536, false},
+                          {NormKind::rms_norm, NormDType::f32, 32768, false},
+                          {NormKind::layer_norm, NormDType::bf16, 32768, true}};
+  for (const Shape& s : shapes) {
+    const NormParams p{s.kind, s.dt, s.cols, s.residual, 300};
+    CAPTURE(nlohmann::json(p).dump());
+    int ahead = 0;
+    for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
+      ahead += c.staged_ahead > 0;
+    }
+    if (ahead == 0) {
+      MESSAGE("no staged rows ahead on " << gpu.properties().name << " for this shape");
+      continue;
+    }
+    with_storage(s.dt, [&](auto word) {
+      using T = decltype(word);
+      check_configs<T>(p, gpu, rng, stream, &staged);
+      check_configs<T>(p, gpu, rng, stream, &staged, {0, 3}, true, true, 2);
+    });
+  }
+}
 
 TEST_CASE("every candidate config normalizes (layer_norm): ragged rows, huge values, outliers") {
   every_config(NormKind::layer_norm);

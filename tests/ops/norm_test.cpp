@@ -259,15 +259,17 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   // The factory offers them on an H200, not on an MI300; the backward refuses them.
   const kiln::rt::DeviceProperties d = kiln_test::h200_properties();
   const kiln::rt::DeviceProperties mi300 = kiln_test::mi300_properties();
-  auto staged = [&](const kiln::rt::DeviceProperties& dev) {
+  auto staged = [&](const kiln::rt::DeviceProperties& dev, bool ahead) {
     int n = 0;
     for (const auto& c : kiln::ops::norm_factory().configs(plain, dev)) {
-      n += c.strategy == S::staged;
+      n += c.strategy == S::staged && (c.staged_ahead > 0) == ahead;
     }
     return n;
   };
-  CHECK(staged(d) == 2);
-  CHECK(staged(mi300) == 0);
+  CHECK(staged(d, false) == 2);
+  CHECK(staged(d, true) == 2);  // (norm_staged_ahead_configs)
+  CHECK(staged(mi300, false) == 0);
+  CHECK(staged(mi300, true) == 0);
   // The heuristic stages rows of x of 32 KiB and more (64 KiB with the residual): 512
   // threads under 64 KiB staged, 1024 from 64 KiB; never on the MI300, which has none.
   auto chosen = [&](NormKind kind, NormDType dt, int cols, bool residual,
@@ -310,6 +312,110 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
                        doctest::Contains("staged rows are the forward's"), kiln::Error);
   CHECK(nlohmann::json(NormConfig{S::staged, 1024, 8, 1, 8}).dump().find("\"staged\"") !=
         std::string::npos);
+}
+
+TEST_CASE("staged rows ahead: a persistent grid whose blocks copy their next row early") {
+  using S = NormStrategy;
+  using kiln::ops::detail::norm_shared_bytes;
+  using kiln::ops::detail::norm_staged_ahead_configs;
+  const kiln::rt::DeviceProperties d = kiln_test::h200_properties();
+  const kiln::rt::DeviceProperties a100 = kiln_test::a100_properties();
+  auto ahead_configs = [](const NormParams& p, const kiln::rt::DeviceProperties& dev) {
+    return norm_staged_ahead_configs(p, 32, std::int64_t(dev.shared_per_block_optin),
+                                     std::int64_t(dev.shared_per_multiprocessor),
+                                     dev.multiprocessors);
+  };
+  auto ahead = [](NormConfig c, int vectors) {  // c, a block an SM, 132 of them
+    c.blocks_per_sm = 1;
+    c.grid_blocks = 132;
+    c.staged_ahead = vectors;
+    return c;
+  };
+  // 128 KiB rows of x: 1024 threads of 8 vectors (512 of 16 take more than 8 vectors a
+  // thread), 2 and 4 vectors ahead (8 would be 256 KiB).
+  const NormParams plain{NormKind::layer_norm, NormDType::f16, 65536, false, 1024};
+  const NormConfig t1024{S::staged, 1024, 8, 1, 8};
+  CHECK(ahead_configs(plain, d) == std::vector<NormConfig>{ahead(t1024, 2), ahead(t1024, 4)});
+  CHECK(norm_shared_bytes(plain, ahead(t1024, 2)) == 160 * 1024);
+  CHECK(norm_shared_bytes(plain, ahead(t1024, 4)) == 192 * 1024);
+  // f32 rows of 128 KiB alike; x and the residual, 64 KiB each: 2 vectors ahead of each.
+  const NormParams f32{NormKind::rms_norm, NormDType::f32, 32768, false, 1024};
+  CHECK(ahead_configs(f32, d) == std::vector<NormConfig>{ahead({S::staged, 1024, 4, 1, 8}, 2),
+                                                         ahead({S::staged, 1024, 4, 1, 8}, 4)});
+  const NormParams residual{NormKind::layer_norm, NormDType::bf16, 32768, true, 1024};
+  const NormConfig t512i8{S::staged, 512, 8, 1, 8}, t1024i4{S::staged, 1024, 8, 1, 4};
+  CHECK(ahead_configs(residual, d) ==
+        std::vector<NormConfig>{ahead(t512i8, 2), ahead(t512i8, 4), ahead(t1024i4, 2)});
+  CHECK(norm_shared_bytes(residual, ahead(t1024i4, 2)) == 2 * 6 * 1024 * 16);
+  // None where an SM holds several staged blocks (rows of 32 KiB), or where no vector ahead
+  // fits the block (an A100's 163 KiB), or without staged rows (an MI300).
+  CHECK(ahead_configs({NormKind::layer_norm, NormDType::f16, 16384, false, 1024}, d).empty());
+  CHECK(ahead_configs(plain, a100).empty());
+  CHECK(ahead_configs(plain, kiln_test::mi300_properties()).empty());
+  for (const auto& c : ahead_configs(plain, d)) CHECK_NOTHROW(validate_norm_config(plain, c, 32));
+
+  // Names, header and launch: at most grid_blocks blocks, at least one.
+  CHECK(norm_kernel_name(plain, ahead(t1024, 4)) ==
+        "norm__layer__f16__cols65536__staged_t1024v8i8a4");
+  CHECK(norm_kernel_name(residual, ahead(t1024i4, 2)) ==
+        "norm__layer__bf16__cols32768__residual__staged_t1024v8i4a2");
+  const std::string h = kiln::ops::detail::norm_spec(plain, ahead(t1024, 4)).header();
+  CHECK(has(h, "#define NORM_STAGED 1"));
+  CHECK(has(h, "inline constexpr int kStagedAhead = 4;"));
+  CHECK(has(h, "inline constexpr int kStagedMinBlocks = 1;"));
+  CHECK(has(kiln::ops::detail::norm_spec(plain, t1024).header(),
+            "inline constexpr int kStagedAhead = 0;"));
+  for (const auto& [rows, grid] : {std::pair{1024, 132}, {133, 132}, {5, 5}, {0, 1}}) {
+    NormParams p = plain;
+    p.rows = rows;
+    const auto lc = kiln::ops::detail::norm_launch(p, ahead(t1024, 4));
+    CHECK(lc.grid.x == unsigned(grid));
+    CHECK(lc.block.x == 1024);
+    CHECK(lc.shared_bytes == 192 * 1024);
+    CHECK_FALSE(lc.cooperative);  // (no block waits for another)
+    CHECK(kiln::ops::detail::norm_launch(p, t1024).grid.x == unsigned(std::max(rows, 1)));
+  }
+  // JSON: the field, and records written before it read as 0.
+  CHECK(nlohmann::json(ahead(t1024, 2)).get<NormConfig>() == ahead(t1024, 2));
+  nlohmann::json old = nlohmann::json(t1024);
+  old.erase("staged_ahead");
+  CHECK(old.get<NormConfig>() == t1024);
+  // The untuned choice stays a row a block (its rows ahead are yet to run on a GPU).
+  CHECK(
+      norm_kernel_name(plain, norm_heuristic(plain, kiln::ops::norm_factory().configs(plain, d))) ==
+      "norm__layer__f16__cols65536__staged_t1024v8i8");
+
+  // What the kernel cannot run is refused, naming the rule.
+  auto refused = [&](const NormParams& p, const NormConfig& c, const char* rule) {
+    CAPTURE(nlohmann::json(c).dump());
+    CHECK_THROWS_WITH_AS(validate_norm_config(p, c, 32), doctest::Contains(rule), kiln::Error);
+  };
+  NormConfig bad = ahead(t1024, 4);
+  bad.strategy = S::multi_pass;
+  refused(plain, bad, "staged_ahead is staged configs' (0 for the others)");
+  refused(plain, ahead(t1024, 9), "staged_ahead is 0 to vectors_per_thread (8)");
+  refused(plain, ahead(t1024, -1), "staged_ahead is 0 to vectors_per_thread (8)");
+  refused(plain, ahead({S::staged, 512, 8, 1, 16}, 2),
+          "staged_ahead takes rows of at most 8 vectors a thread (16 here)");
+  refused(plain, ahead(t1024, 8), "a staged block holds at most 196608 bytes");
+  bad = ahead(t1024, 2);
+  bad.blocks_per_sm = 0;
+  refused(plain, bad, "a staged_ahead config's grid is persistent");
+  bad = ahead(t1024, 2);
+  bad.grid_blocks = 0;
+  refused(plain, bad, "a staged_ahead config's grid is persistent");
+  bad = t1024;
+  bad.grid_blocks = 132;
+  refused(plain, bad, "blocks_per_sm, grid_blocks and split_ring are split configs'");
+  NormConfig split{S::split, 256, 8, 1, 8, 1, 1, 132};
+  split.staged_ahead = 2;
+  refused({NormKind::layer_norm, NormDType::f16, 1 << 20, false, 64}, split,
+          "staged_ahead is staged configs' (0 for split ones)");
+  CHECK_THROWS_WITH_AS(kiln::ops::detail::validate_norm_backward_config(
+                           {NormKind::layer_norm, NormDType::f16, 65536, false, false, 64},
+                           ahead({S::one_pass, 1024, 8, 1, 8}, 2), 32),
+                       doctest::Contains("staged_ahead is the forward's staged configs'"),
+                       kiln::Error);
 }
 
 // ---- The backward passes ----
@@ -732,6 +838,11 @@ std::vector<Case> every_kind() {
   out.push_back({{K::rms_norm, NormDType::f16, 32768, true, 1}, {S::staged, 1024, 8, 1, 4}});
   out.push_back({{K::layer_norm, NormDType::f32, 16384, false, 1}, {S::staged, 512, 4, 1, 8}});
   out.push_back({{K::layer_norm, NormDType::bf16, 16384, true, 1}, {S::staged, 512, 8, 1, 4}});
+  // Staged rows ahead: a persistent grid, each thread's copies round a ring.
+  out.push_back({{K::layer_norm, NormDType::f16, 65536, false, 1},
+                 {S::staged, 1024, 8, 1, 8, 1, 1, 132, 0, 4}});
+  out.push_back({{K::rms_norm, NormDType::bf16, 32768, true, 1},
+                 {S::staged, 1024, 8, 1, 4, 1, 1, 132, 0, 2}});
   // Split rows (a persistent grid, RMSNorm): f16 of 1M, 128 slices; bf16 of 1M by 256
   // threads; f32 of 1M, 256 slices; ragged slices (100000 columns); 16 vectors a thread.
   out.push_back(

@@ -69,7 +69,8 @@ struct NormArgs {
 
 namespace detail {
 
-/// A kernel's grid covers p.rows rows (at least one block), as softmax's.
+/// A kernel's grid covers p.rows rows (at least one block), as softmax's; a staged_ahead
+/// config's, grid_blocks blocks at most.
 inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
   if (c.strategy == NormStrategy::split) {  // the persistent grid, every block resident
     rt::LaunchConfig lc(rt::Dim3(unsigned(c.grid_blocks)), rt::Dim3(unsigned(c.threads_per_row)));
@@ -79,6 +80,9 @@ inline rt::LaunchConfig norm_launch(const NormParams& p, const NormConfig& c) {
   }
   rt::LaunchConfig lc = softmax_launch(norm_row(p), to_softmax(c));
   lc.shared_bytes = unsigned(norm_shared_bytes(p, c));  // a staged block's rows
+  if (c.staged_ahead > 0) {
+    lc.grid = rt::Dim3(unsigned(std::clamp<std::int64_t>(p.rows, 1, c.grid_blocks)));
+  }
   return lc;
 }
 
@@ -134,7 +138,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 11,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 12,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                       // 5: the kernel's next_slots (split launches time without a memset);
                       // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                       // words a lane (more split candidates); the staged rows' weights
@@ -144,16 +148,21 @@ inline NormFactory::Description norm_description() {
                       // candidates (split_ring); 9: split candidates with the residual;
                       // 10: LayerNorm's sums about each thread's own shift, reduced in
                       // two steps (kiln::RowShiftedSums): no cancellation at outliers;
-                      // 11: rings of 4 and 5 slices, copying 2 and 3 rounds ahead
+                      // 11: rings of 4 and 5 slices, copying 2 and 3 rounds ahead;
+                      // 12: staged rows ahead (staged_ahead)
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
             std::vector<NormConfig> out = norm_configs(p, warp_size(d));
             // Staged rows on NVIDIA GPUs (on AMD ones they are yet to be run).
             if (d.platform == rt::Platform::cuda) {
-              const auto staged =
-                  norm_staged_configs(p, warp_size(d), std::int64_t(d.shared_per_block_optin));
+              const auto optin = std::int64_t(d.shared_per_block_optin);
+              const auto staged = norm_staged_configs(p, warp_size(d), optin);
               out.insert(out.end(), staged.begin(), staged.end());
+              const auto ahead = norm_staged_ahead_configs(
+                  p, warp_size(d), optin, std::int64_t(d.shared_per_multiprocessor),
+                  d.multiprocessors);
+              out.insert(out.end(), ahead.begin(), ahead.end());
               const auto split = norm_split_candidates(p, d);
               out.insert(out.end(), split.begin(), split.end());
             }

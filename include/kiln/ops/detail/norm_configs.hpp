@@ -83,13 +83,22 @@ struct NormConfig {
   /// the sums and again for the write, where 0 loads each slice into registers and
   /// again from L2.
   std::int32_t split_ring = 0;
+  /// The forward's staged only (else 0): the vectors of its block's next row each thread
+  /// copies into shared memory while it still works on the current row (1 to
+  /// vectors_per_thread, which is then at most 8), its copies going round a ring of
+  /// vectors_per_thread + staged_ahead vectors; the grid is then persistent, blocks_per_sm
+  /// an SM and grid_blocks in all (fewer where there are fewer rows), block b taking rows
+  /// b, b + grid, ... Where an SM holds one staged block (rows of 64 KiB and more), the
+  /// next row's reads go on while the block reduces and writes.
+  std::int32_t staged_ahead = 0;
   bool operator==(const NormConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks and split_ring
-// existed read as 1, 0, 0 and 0.)
+// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks, split_ring and
+// staged_ahead existed read as 1, 0, 0, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NormConfig, strategy, threads_per_row, vector_width,
                                                 rows_per_block, vectors_per_thread, cluster_blocks,
-                                                blocks_per_sm, grid_blocks, split_ring)
+                                                blocks_per_sm, grid_blocks, split_ring,
+                                                staged_ahead)
 
 namespace detail {
 
@@ -130,9 +139,12 @@ inline NormConfig to_norm(const SoftmaxConfig& c) {
 }
 
 /// The dynamic shared memory of a block of config `c` for `p`: a staged block's row of x,
-/// and of the residual (0 for the other strategies).
+/// and of the residual, with staged_ahead vectors a thread more of each (0 for the other
+/// strategies).
 inline std::int64_t norm_shared_bytes(const NormParams& p, const NormConfig& c) {
-  return softmax_shared_bytes(norm_row(p), to_softmax(c)) * (p.residual ? 2 : 1);
+  SoftmaxConfig row = to_softmax(c);
+  if (c.strategy == NormStrategy::staged) row.vectors_per_thread += c.staged_ahead;
+  return softmax_shared_bytes(norm_row(p), row) * (p.residual ? 2 : 1);
 }
 
 /// Throws kiln::Error unless kiln's norms support `p`.
@@ -165,11 +177,30 @@ inline void validate_norm_config(const NormParams& p, const NormConfig& c, int w
     validate_norm_split_config(p, c, warp_size);
     return;
   }
-  if (c.blocks_per_sm != 0 || c.grid_blocks != 0 || c.split_ring != 0) {
-    throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
-                " for " + nlohmann::json(p).dump() +
-                ": blocks_per_sm, grid_blocks and split_ring are split configs' (0 for the "
-                "others)");
+  const std::string what = std::string("kiln: ") + norm_name(p.kind) + " config " +
+                           nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump() + ": ";
+  if (c.split_ring != 0 || (c.staged_ahead == 0 && (c.blocks_per_sm != 0 || c.grid_blocks != 0))) {
+    throw Error(what +
+                "blocks_per_sm, grid_blocks and split_ring are split configs' (0 for the "
+                "others; blocks_per_sm and grid_blocks staged_ahead configs' too)");
+  }
+  if (c.staged_ahead != 0) {
+    if (c.strategy != NormStrategy::staged) {
+      throw Error(what + "staged_ahead is staged configs' (0 for the others)");
+    }
+    if (c.vectors_per_thread > 8) {
+      throw Error(what + "staged_ahead takes rows of at most 8 vectors a thread (" +
+                  std::to_string(c.vectors_per_thread) + " here); use more threads or 0");
+    }
+    if (c.staged_ahead < 0 || c.staged_ahead > c.vectors_per_thread) {
+      throw Error(what + "staged_ahead is 0 to vectors_per_thread (" +
+                  std::to_string(c.vectors_per_thread) + ")");
+    }
+    if (c.blocks_per_sm < 1 || c.grid_blocks < c.blocks_per_sm) {
+      throw Error(what +
+                  "a staged_ahead config's grid is persistent: blocks_per_sm 1 or more, and "
+                  "grid_blocks (the SMs times blocks_per_sm) at least blocks_per_sm");
+    }
   }
   try {
     validate_softmax_config(norm_row(p), to_softmax(c), warp_size);
@@ -237,6 +268,7 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
     throw Error(std::string("kiln: ") + norm_name(p.kind) + " config " + nlohmann::json(c).dump() +
                 " for " + nlohmann::json(p).dump() + ": " + rule);
   };
+  if (c.staged_ahead != 0) fail("staged_ahead is staged configs' (0 for split ones)");
   const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                              norm_split_slot_words(p), norm_split_lane_words(p));
   if (!rule.empty()) fail(rule);
@@ -262,6 +294,39 @@ inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp
     const NormConfig n = to_norm(c);
     const std::int64_t bytes = norm_shared_bytes(p, n);
     if (bytes <= softmax_max_staged_bytes && bytes <= shared_optin - 4 * 1024) out.push_back(n);
+  }
+  return out;
+}
+
+/// The staged candidates with rows ahead for `p` on a device of `multiprocessors` SMs of
+/// `shared_per_sm` bytes of shared memory whose blocks may have `shared_optin` (the
+/// forward on NVIDIA GPUs: norm_description adds them): each staged candidate
+/// (norm_staged_configs) of at most 8 vectors a thread whose block the SM holds alone, with
+/// staged_ahead 2, 4 and 8 where the vectors ahead fit what a staged block holds
+/// (softmax_max_staged_bytes, and `shared_optin` less 4 KiB); a block an SM, the grid one
+/// an SM. (A block an SM that waits for its row before it sums, then writes, and only then
+/// makes way for the next block, leaves the SM's reads idle while it reduces and writes.)
+inline std::vector<NormConfig> norm_staged_ahead_configs(const NormParams& p, int warp_size,
+                                                         std::int64_t shared_optin,
+                                                         std::int64_t shared_per_sm,
+                                                         int multiprocessors) {
+  std::vector<NormConfig> out;
+  if (multiprocessors < 1) return out;
+  for (NormConfig c : norm_staged_configs(p, warp_size, shared_optin)) {
+    // (2 KiB a block for the static scratch and what the driver keeps, as split blocks.)
+    if (c.vectors_per_thread > 8 || 2 * (norm_shared_bytes(p, c) + 2048) <= shared_per_sm) {
+      continue;
+    }
+    c.blocks_per_sm = 1;
+    c.grid_blocks = multiprocessors;
+    for (int ahead : {2, 4, 8}) {
+      c.staged_ahead = ahead;
+      const std::int64_t bytes = norm_shared_bytes(p, c);
+      if (ahead <= c.vectors_per_thread && bytes <= softmax_max_staged_bytes &&
+          bytes <= shared_optin - 4 * 1024) {
+        out.push_back(c);
+      }
+    }
   }
   return out;
 }
@@ -294,7 +359,7 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   if (row_bytes >= (p.residual ? 64 : 32) * 1024) {
     for (const NormConfig& c : candidates) {
-      if (c.strategy != NormStrategy::staged) continue;
+      if (c.strategy != NormStrategy::staged || c.staged_ahead != 0) continue;
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
       if (c.threads_per_row == threads) return c;
     }
@@ -334,6 +399,7 @@ inline std::string norm_kernel_name(const NormParams& p, const NormConfig& c) {
     config = "split_" + config.substr(config.find('_') + 1) + "b" + std::to_string(c.blocks_per_sm);
     if (c.split_ring > 0) config += "q" + std::to_string(c.split_ring);
   }
+  if (c.staged_ahead > 0) config += "a" + std::to_string(c.staged_ahead);  // "staged_t1024v8i8a4"
   return std::string("norm__") + (p.kind == NormKind::rms_norm ? "rms" : "layer") + "__" +
          std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols) + "__" +
          (p.residual ? "residual__" : "") + config;
@@ -350,8 +416,8 @@ inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
       .constant("kResidual", p.residual ? 1 : 0);
   if (c.strategy == NormStrategy::staged) {
     s.macro("NORM_STAGED", "1")
-        .constant("kStagedMinBlocks",
-                  staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)));
+        .constant("kStagedMinBlocks", staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)))
+        .constant("kStagedAhead", c.staged_ahead);
   }
   if (c.strategy == NormStrategy::split) {
     s.macro("NORM_SPLIT", "1")
@@ -477,6 +543,9 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
+  if (c.staged_ahead != 0) {
+    throw Error(what + ": staged_ahead is the forward's staged configs' (0 in the backward)");
+  }
   if (c.strategy == NormStrategy::split) {
     validate_norm_backward_split_config(p, c, warp_size);
     return;
