@@ -601,7 +601,8 @@ TEST_CASE("backward: with dweight or dbias, one pass where two would split the c
   CHECK(h(NormKind::rms_norm, NormDType::bf16, 10972, true).strategy == S::one_pass);
   // No one-pass block holds LayerNorm f32 8192 with both sums: clusters, as before.
   CHECK(h(NormKind::layer_norm, NormDType::f32, 8192, true).cluster_blocks == 2);
-  // Nor 1M columns: two passes, split.
+  // Nor 1M columns: two passes, split, where no split candidate is offered (the factory
+  // offers them on NVIDIA GPUs, and the heuristic then takes one: the split rows' test).
   CHECK(h(NormKind::rms_norm, NormDType::f16, 1 << 20, true).strategy == S::multi_pass);
   // Whatever it picks, the call does not split.
   for (int cols : {4279, 5414, 6144, 8192, 8670, 10972, 12288}) {
@@ -1366,7 +1367,24 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
           CHECK(std::count_if(all.begin(), all.end(), [](const NormConfig& c) {
                   return c.strategy == S::split;
                 }) == std::ptrdiff_t(split.size()));
-          CHECK(norm_backward_heuristic(p, all).strategy != S::split);
+          // Untuned, split only with the sums where no one-pass block or cluster holds the
+          // row: LayerNorm's 256 x 4 by two blocks an SM, RMSNorm's 128 x 4 by four.
+          const bool held = std::any_of(all.begin(), all.end(), [](const NormConfig& c) {
+            return c.strategy == S::one_pass;
+          });
+          const NormConfig chosen = norm_backward_heuristic(p, all);
+          CHECK((chosen.strategy == S::split) == (sums && long_row && !held));
+          if (chosen.strategy == S::split) {
+            const NormConfig* preferred = kind == NormKind::layer_norm
+                                              ? kd::split_shaped(all, S::split, 256, 4, 2, 0)
+                                              : kd::split_shaped(all, S::split, 128, 4, 4, 0);
+            const auto first = std::find_if(all.begin(), all.end(), [](const NormConfig& c) {
+              return c.strategy == S::split && c.split_ring == 0;
+            });
+            REQUIRE(first != all.end());
+            CHECK(chosen == (preferred ? *preferred : *first));
+            if (dt == NormDType::f16) CHECK(preferred);  // (as timed)
+          }
           CHECK(norm_backward_split_configs(p, 64, 304, 64 * 1024, 64 * 1024).empty());
           for (const auto& c : kiln::ops::norm_backward_factory().configs(p, a100)) {
             if (c.strategy != S::split) continue;

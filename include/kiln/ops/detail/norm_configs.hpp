@@ -723,7 +723,8 @@ inline std::vector<NormConfig> norm_backward_split_configs(const NormBackwardPar
 /// block holds the row, one pass by the most threads: on an H200, % of a copy, RMSNorm
 /// f32 8192 x 8192 94.5% (two passes 52%), 4096 x 6144 81-83% (47%), LayerNorm f32
 /// 4096 x 6144 80-81% (47%), RMSNorm f16 8192 x 12288 72.5% (46%), ragged rows (5414 f32,
-/// 10972 f16 and bf16) 54-77% (35-38%).
+/// 10972 f16 and bf16) 54-77% (35-38%). With dweight or dbias where no block or cluster
+/// holds the row, split where split candidates are offered (below).
 inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
                                           const std::vector<NormConfig>& candidates) {
   // Fewest blocks a cluster first, then 512 threads, then the most.
@@ -757,6 +758,19 @@ inline NormConfig norm_backward_heuristic(const NormBackwardParams& p,
       }
     }
     if (held) return *held;
+    // Nor one pass (rows no block or cluster holds): split where there are split
+    // candidates, LayerNorm's 256 threads of 4 vectors by two blocks an SM and RMSNorm's
+    // 128 of 4 by four (else the first unringed): on an H100 (benchmarks/norm --backward
+    // --sweep), 64 x 1M f16, % of a copy of the op's bytes, LayerNorm with dweight and
+    // dbias 65% (two passes 56%), RMSNorm with dweight 75% (55%), the best of their
+    // candidates there, as they had been on an H200.
+    const NormConfig* split = p.kind == NormKind::layer_norm
+                                  ? split_shaped(candidates, NormStrategy::split, 256, 4, 2, 0)
+                                  : split_shaped(candidates, NormStrategy::split, 128, 4, 4, 0);
+    for (const auto& c : candidates) {
+      if (!split && c.strategy == NormStrategy::split && c.split_ring == 0) split = &c;
+    }
+    if (split) return *split;
   }
   for (const auto& c : candidates) {
     if (c == want) return c;
