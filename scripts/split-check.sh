@@ -56,9 +56,11 @@ if [ "$part" != sweeps ]; then
   done
   run_lane norm_backward_split "$build/tests/ops/norm_gpu_test" -tc='backward split rows: every*'
   run_lane norm_staged_ahead "$build/tests/ops/norm_gpu_test" -tc='staged rows ahead*'
-  run_lane softmax_split "$build/tests/ops/softmax_gpu_test" -tc='split rows: every*'
-  run_lane softmax_backward_split "$build/tests/ops/softmax_gpu_test" \
-    -tc='backward split rows: every*'
+  for dtype in f16 bf16 f32; do
+    run_lane "softmax_split_$dtype" "$build/tests/ops/softmax_gpu_test" -tc="split rows: $dtype*"
+    run_lane "softmax_backward_split_$dtype" "$build/tests/ops/softmax_gpu_test" \
+      -tc="backward split rows: $dtype*"
+  done
   for i in "${!pids[@]}"; do
     wait "${pids[$i]}"
     rc=$?

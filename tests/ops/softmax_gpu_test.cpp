@@ -269,35 +269,47 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
   MESSAGE(ran << " staged cluster configs ran");
 }
 
-TEST_CASE("split rows: every split config, few rows and many, ragged slices") {
+namespace {
+// Every split config of the forward in `dt` (a test case a dtype: scripts/split-check.sh
+// runs them side by side).
+void split_every_config(SoftmaxDType dt) {
   rt::Device gpu(0);
   const auto& props = gpu.properties();
   if (!kiln_test::runs_split_rows(gpu)) return;
   auto& factory = ops::softmax_factory();
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  for (auto dt : all_dtypes) {
-    for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
-      if (!shape.every && dt != shape.dtype) continue;
-      const SoftmaxParams p{dt, shape.cols, shape.rows};
-      CAPTURE(nlohmann::json(p).dump());
-      std::vector<SoftmaxConfig> configs;
-      for (const auto& c : factory.configs(p, props)) {
-        if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
-      }
-      CHECK(!configs.empty());  // rows of 64 KiB and more
-      const auto built = factory.build_all(p, configs, gpu);
-      for (std::size_t i = 0; i < configs.size(); ++i) {
-        const std::string name = factory.kernel_name(p, configs[i]);
-        CAPTURE(name);
-        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        check_every_kind(
-            built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i], name, gpu,
-            stream, rng,
-            shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
-      }
+  for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+    if (!shape.every && dt != shape.dtype) continue;
+    const SoftmaxParams p{dt, shape.cols, shape.rows};
+    CAPTURE(nlohmann::json(p).dump());
+    std::vector<SoftmaxConfig> configs;
+    for (const auto& c : factory.configs(p, props)) {
+      if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
+    }
+    CHECK(!configs.empty());  // rows of 64 KiB and more
+    const auto built = factory.build_all(p, configs, gpu);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      check_every_kind(
+          built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i], name, gpu,
+          stream, rng,
+          shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
     }
   }
+}
+}  // namespace
+
+TEST_CASE("split rows: f16, every split config, few rows and many, ragged slices") {
+  split_every_config(SoftmaxDType::f16);
+}
+TEST_CASE("split rows: bf16, every split config, few rows and many, ragged slices") {
+  split_every_config(SoftmaxDType::bf16);
+}
+TEST_CASE("split rows: f32, every split config, few rows and many, ragged slices") {
+  split_every_config(SoftmaxDType::f32);
 }
 
 TEST_CASE("split rows through kiln's slots: grown, on streams made and destroyed, two threads") {
@@ -577,39 +589,50 @@ TEST_CASE("backward: every candidate config computes dx, ragged rows and in plac
   }
 }
 
-TEST_CASE("backward split rows: every split config, few rows and many, ragged slices") {
+namespace {
+// Every split config of the backward in `dt` (a test case a dtype, as the forward's).
+void backward_split_every_config(SoftmaxDType dt) {
   rt::Device gpu(0);
   if (!kiln_test::runs_split_rows(gpu)) return;
   auto& factory = ops::softmax_backward_factory();
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
-  for (auto dt : all_dtypes) {
-    for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
-      if (!shape.every && dt != shape.dtype) continue;
-      const SoftmaxParams p{dt, shape.cols, shape.rows};
-      CAPTURE(nlohmann::json(p).dump());
-      std::vector<SoftmaxConfig> configs;
-      for (const auto& c : factory.configs(p, gpu.properties())) {
-        if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
-      }
-      // Rows of 64 KiB and more have split candidates where the grid holds a row's slices.
-      CHECK(configs.size() == ops::detail::softmax_backward_split_configs(
-                                  p, 32, gpu.properties().multiprocessors,
-                                  std::int64_t(gpu.properties().shared_per_multiprocessor),
-                                  std::int64_t(gpu.properties().shared_per_block_optin))
-                                  .size());
-      if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
-      const auto built = factory.build_all(p, configs, gpu);
-      for (std::size_t i = 0; i < configs.size(); ++i) {
-        const std::string name = factory.kernel_name(p, configs[i]);
-        CAPTURE(name);
-        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        check_every_backward_kind(
-            *built[i].kernel, p, name, gpu, stream, rng,
-            shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
-      }
+  for (const kiln_test::SplitShape& shape : kiln_test::split_row_shapes) {
+    if (!shape.every && dt != shape.dtype) continue;
+    const SoftmaxParams p{dt, shape.cols, shape.rows};
+    CAPTURE(nlohmann::json(p).dump());
+    std::vector<SoftmaxConfig> configs;
+    for (const auto& c : factory.configs(p, gpu.properties())) {
+      if (c.strategy == ops::SoftmaxStrategy::split) configs.push_back(c);
+    }
+    // Rows of 64 KiB and more have split candidates where the grid holds a row's slices.
+    CHECK(configs.size() == ops::detail::softmax_backward_split_configs(
+                                p, 32, gpu.properties().multiprocessors,
+                                std::int64_t(gpu.properties().shared_per_multiprocessor),
+                                std::int64_t(gpu.properties().shared_per_block_optin))
+                                .size());
+    if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
+    const auto built = factory.build_all(p, configs, gpu);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      check_every_backward_kind(
+          *built[i].kernel, p, name, gpu, stream, rng,
+          shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
     }
   }
+}
+}  // namespace
+
+TEST_CASE("backward split rows: f16, every split config, few rows and many, ragged slices") {
+  backward_split_every_config(SoftmaxDType::f16);
+}
+TEST_CASE("backward split rows: bf16, every split config, few rows and many, ragged slices") {
+  backward_split_every_config(SoftmaxDType::bf16);
+}
+TEST_CASE("backward split rows: f32, every split config, few rows and many, ragged slices") {
+  backward_split_every_config(SoftmaxDType::f32);
 }
 
 TEST_CASE("kiln::ops::softmax_backward: the factory's choice, over many shapes") {
