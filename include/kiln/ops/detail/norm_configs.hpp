@@ -313,8 +313,9 @@ inline std::vector<NormConfig> norm_staged_ahead_configs(const NormParams& p, in
   std::vector<NormConfig> out;
   if (multiprocessors < 1) return out;
   for (NormConfig c : norm_staged_configs(p, warp_size, shared_optin)) {
-    // (2 KiB a block for the static scratch and what the driver keeps, as split blocks.)
-    if (c.vectors_per_thread > 8 || 2 * (norm_shared_bytes(p, c) + 2048) <= shared_per_sm) {
+    // (Whether the SM holds two such blocks: the split blocks' rule, split_blocks_fit.)
+    if (c.vectors_per_thread > 8 ||
+        split_blocks_fit(norm_shared_bytes(p, c), 2, shared_optin, shared_per_sm)) {
       continue;
     }
     c.blocks_per_sm = 1;

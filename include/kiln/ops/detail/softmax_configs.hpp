@@ -326,8 +326,9 @@ inline std::vector<SoftmaxConfig> softmax_split_configs(const SoftmaxParams& p, 
                                          softmax_split_lane_words, true);
 }
 
-/// Whether an SM holds `blocks` split blocks (softmax's or the norms', either direction)
-/// of `bytes` of dynamic shared memory each: each within `shared_per_block`, and all, with
+/// Whether an SM holds `blocks` split blocks (softmax's or the norms', either direction;
+/// and the norms' staged blocks, for their rows ahead) of `bytes` of dynamic shared memory
+/// each: each within `shared_per_block`, and all, with
 /// 2 KiB a block for the static scratch and what the driver keeps, within `shared_per_sm`.
 inline bool split_blocks_fit(std::int64_t bytes, std::int64_t blocks, std::int64_t shared_per_block,
                              std::int64_t shared_per_sm) {
