@@ -184,7 +184,15 @@ inline NormFactory::Description norm_description() {
           },
       .launch = norm_launch,
       .validate = validate_norm,
-      .heuristic = norm_heuristic,
+      .heuristic =
+          [](const NormParams& p, const std::vector<NormConfig>& candidates,
+             const rt::DeviceProperties& d) {
+            // (Staged rows ahead where the memory is fast for the SMs:
+            // norm_staged_ahead_bandwidth_per_sm.)
+            return norm_heuristic(
+                p, candidates,
+                d.multiprocessors > 0 ? d.peak_bandwidth() / d.multiprocessors : 0.0);
+          },
       .kernel_name = norm_kernel_name,
       .bytes = norm_bytes,
       // Per element: the add (residual), the sums, the deviation, scale, weight and bias.

@@ -356,13 +356,42 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
 /// threads ran at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
 /// vectors a thread spilled in bf16). (The staged candidates exist on NVIDIA GPUs only. The
 /// backward takes norm_row_heuristic.)
-inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates) {
+/// The memory bandwidth an SM (bytes a second: the device's peak over its SMs) from which
+/// the untuned heuristic takes staged rows ahead for f16 rows where they are offered. On
+/// the H200 (about 37 GB/s an SM) they won, LayerNorm 1024 x 65536 f16 by 7% and RMSNorm
+/// by 3%; on the H100 (about 25 GB/s an SM) they tie or lose, up to 4% (bf16, f32): the
+/// faster memory drains a block's copies sooner, so a block a row leaves its SM idle for
+/// a larger share of the row while it reduces and writes. (bf16 and f32 rows are yet to be
+/// timed on an H200: tuning times them.)
+inline constexpr double norm_staged_ahead_bandwidth_per_sm = 30e9;
+
+/// The config used untuned (KILN_TUNE=off) for `p` among `candidates`, on a device whose
+/// memory moves `bandwidth_per_sm` bytes a second an SM (0: unknown).
+inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates,
+                                 double bandwidth_per_sm = 0.0) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   if (row_bytes >= (p.residual ? 64 : 32) * 1024) {
     for (const NormConfig& c : candidates) {
       if (c.strategy != NormStrategy::staged || c.staged_ahead != 0) continue;
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
-      if (c.threads_per_row == threads) return c;
+      if (c.threads_per_row != threads) continue;
+      // f16 rows staged ahead where the memory is fast (above): the most vectors ahead up
+      // to 4 (LayerNorm 1024 x 65536 f16 on the H200: 77.8 us with 4, 81.3 with 2).
+      if (p.dtype == gen::DType::f16 && bandwidth_per_sm >= norm_staged_ahead_bandwidth_per_sm) {
+        const NormConfig* ahead = nullptr;
+        for (const NormConfig& a : candidates) {
+          NormConfig base = a;
+          base.staged_ahead = 0;
+          base.blocks_per_sm = c.blocks_per_sm;
+          base.grid_blocks = c.grid_blocks;
+          if (a.staged_ahead > 0 && a.staged_ahead <= 4 && base == c &&
+              (!ahead || a.staged_ahead > ahead->staged_ahead)) {
+            ahead = &a;
+          }
+        }
+        if (ahead) return *ahead;
+      }
+      return c;
     }
     // Rows no staged block holds: split. Without the residual, unringed (split_choice: 256
     // threads of 8 vectors, 2 blocks an SM, where the row's slots allow it); with it, ringed
