@@ -312,6 +312,23 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
         "norm__rms__f16__cols16384__staged_t512v8i4");
   CHECK(untuned(NormKind::rms_norm, NormDType::f16, 1048576, false, fast) ==
         "norm__rms__f16__cols1048576__split_t256v8i8b2");
+  // Whatever the row, on either device the choice is one of the factory's candidates.
+  for (const auto* dev : {&fast, &slow}) {
+    for (auto kind : {NormKind::layer_norm, NormKind::rms_norm}) {
+      for (auto dt : {NormDType::f16, NormDType::bf16, NormDType::f32}) {
+        for (int cols : {4096, 16384, 32768, 65536, 131072, 1 << 20}) {
+          for (bool residual : {false, true}) {
+            const NormParams p{kind, dt, cols, residual, 1024};
+            CAPTURE(nlohmann::json(p).dump());
+            const auto& f = kiln::ops::norm_factory();
+            const auto candidates = f.configs(p, *dev);
+            const NormConfig choice = f.heuristic(p, candidates, *dev);
+            CHECK(std::find(candidates.begin(), candidates.end(), choice) != candidates.end());
+          }
+        }
+      }
+    }
+  }
   CHECK(chosen(NormKind::rms_norm, NormDType::bf16, 16384, false, d) ==
         "norm__rms__bf16__cols16384__staged_t512v8i4");
   CHECK(chosen(NormKind::layer_norm, NormDType::f32, 16384, false, d) ==
