@@ -340,6 +340,15 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
   return to_norm(softmax_heuristic(norm_row(p), row));
 }
 
+/// The memory bandwidth an SM (bytes a second: the device's peak over its SMs) from which
+/// the untuned heuristic takes staged rows ahead for f16 rows where they are offered. On
+/// the H200 (about 37 GB/s an SM) they won, LayerNorm 1024 x 65536 f16 by 7% and RMSNorm
+/// by 3%; on the H100 (about 25 GB/s an SM) they tie or lose, up to 4% (bf16, f32): the
+/// faster memory drains a block's copies sooner, so a block a row leaves its SM idle for
+/// a larger share of the row while it reduces and writes. (bf16 and f32 rows are yet to be
+/// timed on an H200: tuning times them.)
+inline constexpr double norm_staged_ahead_bandwidth_per_sm = 30e9;
+
 /// The config taken without timing (KILN_TUNE=off): staged where a staged candidate
 /// holds rows of x of 32 KiB and more (64 KiB and more with the residual), by 512 threads
 /// where it stages under 64 KiB and 1024 from 64 KiB; split (norm_split_configs) where no
@@ -355,18 +364,9 @@ inline NormConfig norm_row_heuristic(const NormParams& p,
 /// 2 vectors a step: on 8192 x 8192, 94% (f16) and 91% (bf16) where softmax's one pass over 512
 /// threads ran at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
 /// vectors a thread spilled in bf16). (The staged candidates exist on NVIDIA GPUs only. The
-/// backward takes norm_row_heuristic.)
-/// The memory bandwidth an SM (bytes a second: the device's peak over its SMs) from which
-/// the untuned heuristic takes staged rows ahead for f16 rows where they are offered. On
-/// the H200 (about 37 GB/s an SM) they won, LayerNorm 1024 x 65536 f16 by 7% and RMSNorm
-/// by 3%; on the H100 (about 25 GB/s an SM) they tie or lose, up to 4% (bf16, f32): the
-/// faster memory drains a block's copies sooner, so a block a row leaves its SM idle for
-/// a larger share of the row while it reduces and writes. (bf16 and f32 rows are yet to be
-/// timed on an H200: tuning times them.)
-inline constexpr double norm_staged_ahead_bandwidth_per_sm = 30e9;
-
-/// The config used untuned (KILN_TUNE=off) for `p` among `candidates`, on a device whose
-/// memory moves `bandwidth_per_sm` bytes a second an SM (0: unknown).
+/// backward takes norm_row_heuristic.) f16 rows are staged ahead by 4 vectors where those
+/// candidates exist and the device's memory moves `bandwidth_per_sm` bytes a second an SM
+/// (0: unknown) of at least norm_staged_ahead_bandwidth_per_sm.
 inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConfig>& candidates,
                                  double bandwidth_per_sm = 0.0) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
