@@ -10,7 +10,9 @@
 //   constants   kCols, kVec, kThreadsPerRow, kRowsPerBlock, kIters, kMultiPass, kCluster
 //   KILN_KERNEL_NAME, e.g. softmax__f16__cols4096__t256v8
 //   SOFTMAX_BACKWARD (defined for the backward kernel only)
-//   SOFTMAX_STAGED (defined for staged configs: the row staged in shared memory)
+//   SOFTMAX_STAGED (defined for staged configs: the row staged in shared memory), with
+//               kMinBlocks (the launch bounds' blocks an SM) and kStagedHeld (the last of
+//               a thread's kIters vectors, held in registers rather than staged)
 //   SOFTMAX_SPLIT  (defined for split configs: rows shared by a persistent grid), with
 //               kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing (the
 //               slices of a ringed split's ring in shared memory, else 0)
@@ -249,9 +251,15 @@ KILN_DEVICE KILN_FORCEINLINE void one_pass(const Elem* __restrict__ in, Elem* __
 // where one_pass holds 64 KiB in registers, and an SM holds several blocks of rows up to
 // 64 KiB at once, one loading while another writes. (Clusters of staged blocks, each with
 // a slice, are valid, but were measured slower than one block a row.)
+// Rows longer than the shared memory holds (up to 256 KiB) keep each thread's last
+// kStagedHeld vectors in registers: loaded after the copies are issued, summed after the
+// copies' groups, written after the staged vectors. The row still crosses DRAM once.
 static_assert(kSliceVecs == kThreadsPerRow * kIters, "staged: the threads tile the slice");
 static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16,
               "staged: cp.async copies vectors of 4, 8 or 16 bytes");
+static_assert(kStagedHeld >= 0 && kStagedHeld < kIters, "staged: a thread stages a vector or more");
+static_assert(kStagedHeld == 0 || kCluster == 1, "staged: held vectors in a block a row");
+constexpr int kStagedIters = kIters - kStagedHeld;  // a thread's vectors in shared memory
 
 // The launch bounds' blocks an SM: the host's kMinBlocks (threads and shared memory on an
 // SM of 228 KiB), capped at what the target's SM holds.
@@ -259,7 +267,7 @@ static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16
 constexpr int kStagedBlocks = kMinBlocks;
 #else
 constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
-    kThreadsPerRow, kMinBlocks, kSliceVecs*(long long)sizeof(Vector));
+    kThreadsPerRow, kMinBlocks, kThreadsPerRow* kStagedIters*(long long)sizeof(Vector));
 #endif
 
 // The copies go in commit groups (at most 8), all issued at once; the max and sum of each
@@ -267,7 +275,7 @@ constexpr int kStagedBlocks = kiln::detail::launch_min_blocks_shared(
 // flight (the row's max kept online, as multi_pass does). With the whole row first, an SM
 // holding one block of a long row did no loading while it summed. Each vector is read
 // back from shared memory in one load (kiln::load_whole).
-using Groups = kiln::CommitGroups<kIters>;
+using Groups = kiln::CommitGroups<kStagedIters>;
 
 KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem* __restrict__ out) {
   Vector* const held = static_cast<Vector*>(kiln::dynamic_shared_memory());
@@ -283,6 +291,11 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem*
     }
     kiln::async_commit_group();
   }
+  const In x(in + start);
+  Vector regs[kStagedHeld > 0 ? kStagedHeld : 1];
+#pragma unroll
+  for (int j = 0; j < kStagedHeld; ++j)
+    regs[j] = kiln::load_vector<kVec>(x[COLV((kStagedIters + j) * kThreadsPerRow + t)]);
   MaxSum part{kLowest, 0.0f};
 #pragma unroll
   for (int g = 0; g < Groups::groups; ++g) {
@@ -297,15 +310,29 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Elem* __restrict__ in, Elem*
     for (int i = Groups::first(g); i < Groups::end(g); ++i)
       part.s = sum_exp(kiln::load_whole(held + i * kThreadsPerRow + t), part.m, part.s);
   }
+  if constexpr (kStagedHeld > 0) {
+    float m = part.m;
+#pragma unroll
+    for (int j = 0; j < kStagedHeld; ++j) m = max_in(regs[j], m);
+    part.s *= exp_minus(part.m, m);
+    part.m = m;
+#pragma unroll
+    for (int j = 0; j < kStagedHeld; ++j) part.s = sum_exp(regs[j], part.m, part.s);
+  }
   const MaxSum total = cluster_combine(reduce_row(part));
   const float inv_sum = 1.0f / total.s;
   const Out y(out + start);
   // (Unrolled by two: the vectors are in shared memory, and registers held for all of
   // them would leave room for fewer blocks.)
 #pragma unroll 2
-  for (int i = 0; i < kIters; ++i) {
+  for (int i = 0; i < kStagedIters; ++i) {
     const int v = i * kThreadsPerRow + t;
     kiln::store_vector<kVec>(y[COLV(v)], normalized(kiln::load_whole(held + v), total.m, inv_sum));
+  }
+#pragma unroll
+  for (int j = 0; j < kStagedHeld; ++j) {
+    kiln::store_vector<kVec>(y[COLV((kStagedIters + j) * kThreadsPerRow + t)],
+                             normalized(regs[j], total.m, inv_sum));
   }
   cluster_done();
 }

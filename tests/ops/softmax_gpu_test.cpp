@@ -269,6 +269,45 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
   MESSAGE(ran << " staged cluster configs ran");
 }
 
+TEST_CASE("staged rows held partly in registers: rows of 192 to 256 KiB, every such config") {
+  rt::Device gpu(0);
+  const auto& props = gpu.properties();
+  auto& factory = ops::softmax_factory();
+  std::mt19937 rng(std::random_device{}());
+  rt::Stream stream(gpu);
+  int ran = 0;
+  // Rows of 256 KiB in each dtype and of 224 KiB in f32 (2 or 4 vectors a thread held),
+  // over 37 rows and over 300 (more rows than SMs: blocks after blocks).
+  const SoftmaxParams problems[] = {{SoftmaxDType::f32, 65536, 37},
+                                    {SoftmaxDType::f32, 57344, 37},
+                                    {SoftmaxDType::f16, 131072, 37},
+                                    {SoftmaxDType::bf16, 131072, 37},
+                                    {SoftmaxDType::bf16, 131072, 300}};
+  for (const SoftmaxParams& p : problems) {
+    CAPTURE(nlohmann::json(p).dump());
+    std::vector<SoftmaxConfig> configs;
+    for (const auto& c : factory.configs(p, props)) {
+      if (c.staged_held > 0) configs.push_back(c);
+    }
+    if (configs.empty()) {
+      MESSAGE("skipped: no config holds " << p.cols << " columns on " << props.name);
+      continue;
+    }
+    const auto built = factory.build_all(p, configs, gpu);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      const std::string name = factory.kernel_name(p, configs[i]);
+      CAPTURE(name);
+      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+      check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i],
+                       name, gpu, stream, rng);
+      ++ran;
+    }
+  }
+  MESSAGE(ran << " held staged configs ran");
+  // An H100's or H200's blocks (227 KiB of shared memory) take each of them.
+  if (props.shared_per_block_optin >= 227 * 1024) CHECK(ran == 10);
+}
+
 namespace {
 // Every split config of the forward in `dt` (a test case a dtype: scripts/split-check.sh
 // runs them side by side).

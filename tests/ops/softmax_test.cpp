@@ -344,20 +344,41 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   const SoftmaxParams f16_128k{SoftmaxDType::f16, 65536, 1024};
   CHECK(softmax_staged_configs(f16_128k, 32, h200) ==
         std::vector<SoftmaxConfig>{{S::staged, 512, 8, 1, 16}, {S::staged, 1024, 8, 1, 8}});
-  CHECK(softmax_staged_configs(f16_128k, 32, ada).empty());  // 128 KiB: more than 95 KiB
   CHECK(softmax_staged_configs({SoftmaxDType::f16, 16384, 8}, 32, ada).size() == 2);  // 32 KiB
   CHECK(softmax_staged_configs({SoftmaxDType::f16, 8192, 8}, 32, h200).empty());      // 16 KiB
-  CHECK(softmax_staged_configs({SoftmaxDType::f32, 65536, 8}, 32, h200).empty());     // 256 KiB
   CHECK(softmax_staged_configs({SoftmaxDType::f16, 65535, 8}, 32, h200).empty());     // 2-byte
+  // Rows over 192 KiB: as many vectors a thread staged as fit, the rest held in registers
+  // (64 bytes a thread of 1024, 128 of 512), rows of up to 256 KiB.
+  auto held = [](int threads, int vec, int vectors, int in_registers) {
+    SoftmaxConfig c{S::staged, threads, vec, 1, vectors};
+    c.staged_held = in_registers;
+    return c;
+  };
+  CHECK(softmax_staged_configs({SoftmaxDType::f32, 65536, 8}, 32, h200) ==
+        std::vector<SoftmaxConfig>{held(512, 4, 32, 8), held(1024, 4, 16, 4)});  // 256 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::bf16, 131072, 8}, 32, h200) ==
+        std::vector<SoftmaxConfig>{held(512, 8, 32, 8), held(1024, 8, 16, 4)});
+  CHECK(softmax_staged_configs({SoftmaxDType::f32, 57344, 8}, 32, h200) ==
+        std::vector<SoftmaxConfig>{held(512, 4, 28, 4), held(1024, 4, 14, 2)});    // 224 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f32, 73728, 8}, 32, h200).empty());  // 288 KiB
+  CHECK(softmax_staged_configs({SoftmaxDType::f32, 65536, 8}, 32, ada).empty());
+  // 128 KiB where a block has 99 KiB: 88 KiB staged by 512 threads (11 vectors a thread)
+  // and 40 KiB held (5), or 80 KiB by 1024 (5) and 48 KiB held (3).
+  CHECK(softmax_staged_configs(f16_128k, 32, ada) ==
+        std::vector<SoftmaxConfig>{held(512, 8, 16, 5), held(1024, 8, 8, 3)});
   for (auto dt : all_dtypes) {
-    for (int cols : {16384, 32768, 49152, 65536, 100000}) {
+    for (int cols : {16384, 32768, 49152, 57344, 65536, 100000, 131072}) {
       const SoftmaxParams p{dt, cols, 64};
       for (const auto& c : softmax_staged_configs(p, 32, h200)) {
         CAPTURE(softmax_kernel_name(p, c));
         CHECK(validate_error(p, c).empty());
-        // The row exactly, in the block's shared memory.
-        CHECK(softmax_shared_bytes(p, c) == std::int64_t(cols) * kiln::gen::size_of(dt));
+        // The row exactly, in the block's shared memory and, past 192 KiB, the registers.
+        const std::int64_t in_registers = std::int64_t(c.threads_per_row) * c.staged_held *
+                                          c.vector_width * kiln::gen::size_of(dt);
+        CHECK(softmax_shared_bytes(p, c) + in_registers ==
+              std::int64_t(cols) * kiln::gen::size_of(dt));
         CHECK(softmax_shared_bytes(p, c) <= 192 * 1024);
+        CHECK((c.staged_held > 0) == (std::int64_t(cols) * kiln::gen::size_of(dt) > 192 * 1024));
       }
     }
   }
@@ -401,8 +422,21 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   CHECK(heuristic(SoftmaxDType::bf16, 16384) == "softmax__bf16__cols16384__staged_t512v8i4");
   CHECK(heuristic(SoftmaxDType::f32, 16384) == "softmax__f32__cols16384__staged_t1024v4i4");
   CHECK(heuristic(SoftmaxDType::f32, 8192) == "softmax__f32__cols8192__staged_t1024v4i2");
-  // Rows no staged block holds are split across the grid (NVIDIA, sm_80 and later).
-  CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__split_t256v4i8b2");
+  // Rows over 192 KiB hold their last vectors in registers; rows no staged block holds
+  // are split across the grid (NVIDIA, sm_80 and later).
+  CHECK(heuristic(SoftmaxDType::f32, 65536) == "softmax__f32__cols65536__staged_t1024v4i16h4");
+  CHECK(heuristic(SoftmaxDType::bf16, 131072) == "softmax__bf16__cols131072__staged_t512v8i32h8");
+  CHECK(heuristic(SoftmaxDType::f32, 73728) == "softmax__f32__cols73728__split_t256v4i8b2");
+  const SoftmaxParams f32_256k{SoftmaxDType::f32, 65536, 1024};
+  const SoftmaxConfig h4 = held(1024, 4, 16, 4);
+  const auto f32_configs = kiln::ops::softmax_factory().configs(f32_256k, d);
+  CHECK(std::count(f32_configs.begin(), f32_configs.end(), h4) == 1);
+  CHECK(softmax_kernel_name(f32_256k, h4) == "softmax__f32__cols65536__staged_t1024v4i16h4");
+  CHECK(kiln::ops::detail::softmax_launch(f32_256k, h4).shared_bytes == 196608);
+  const std::string h4_header = kiln::ops::detail::softmax_spec(f32_256k, h4).header();
+  CHECK(has(h4_header, "inline constexpr int kStagedHeld = 4;"));
+  CHECK(has(h4_header, "inline constexpr int kMinBlocks = 1;"));
+  CHECK(has(h, "inline constexpr int kStagedHeld = 0;"));
   CHECK(heuristic(SoftmaxDType::f16, 1 << 20) == "softmax__f16__cols1048576__split_t256v8i8b2");
   CHECK(heuristic(SoftmaxDType::f16, 8192) == "softmax__f16__cols8192__t512v8");
 }
@@ -507,6 +541,27 @@ TEST_CASE("staged configs the kernel cannot run are refused, naming the rule") {
   CHECK(has(validate_error({SoftmaxDType::f32, 65536, 64}, {S::staged, 1024, 4, 1, 16}),
             "at most 196608 bytes"));
   CHECK(validate_error({SoftmaxDType::f32, 65536, 64}, {S::staged, 1024, 4, 1, 8, 2}).empty());
+  // Vectors held in registers (staged_held): staged configs' alone, a block a row, fewer
+  // than a thread's vectors, within the registers' budget.
+  auto held = [](SoftmaxConfig c, int in_registers) {
+    c.staged_held = in_registers;
+    return c;
+  };
+  const SoftmaxParams f32_256k{SoftmaxDType::f32, 65536, 64};
+  CHECK(validate_error(f32_256k, held({S::staged, 1024, 4, 1, 16}, 4)).empty());
+  CHECK(validate_error(f32_256k, held({S::staged, 512, 4, 1, 32}, 8)).empty());
+  CHECK(has(validate_error(f32_256k, held({S::multi_pass, 1024, 4, 1, 4}, 1)),
+            "staged_held is staged configs'"));
+  CHECK(has(validate_error(f32_256k, held({S::staged, 1024, 4, 1, 8, 2}, 1)),
+            "a block a row (cluster_blocks 1)"));
+  CHECK(has(validate_error({SoftmaxDType::f32, 4096, 64}, held({S::staged, 1024, 4, 1, 1}, 1)),
+            "staged_held is 0 to vectors_per_thread - 1 (0)"));
+  CHECK(has(validate_error(f32_256k, held({S::staged, 1024, 4, 1, 16}, 5)),
+            "at most 64 bytes of the row in registers in blocks of 1024 threads (80 here)"));
+  CHECK(has(validate_error(f32_256k, held({S::staged, 1024, 4, 1, 16}, 3)),
+            "or hold vectors in registers (staged_held)"));
+  CHECK(has(validate_error(f32_256k, held({S::staged, 1024, 4, 1, 16}, -1)),
+            "staged_held is 0 to vectors_per_thread - 1 (15)"));
   // The backward has no staged rows.
   const std::string backward = [&] {
     try {
@@ -790,6 +845,13 @@ std::vector<Case> every_kind() {
   out.push_back({{SoftmaxDType::f16, 65536, 1}, {S::staged, 1024, 8, 1, 8}});
   out.push_back({{SoftmaxDType::f32, 8192, 1}, {S::staged, 512, 4, 1, 4}});
   out.push_back({{SoftmaxDType::f32, 65536, 1}, {S::staged, 1024, 4, 1, 4, 4}});
+  // Rows of 256 KiB, 192 KiB staged and the rest held in registers: f32 by 1024 threads (4
+  // vectors a thread), bf16 by 512 (8).
+  SoftmaxConfig f32_held{S::staged, 1024, 4, 1, 16}, bf16_held{S::staged, 512, 8, 1, 32};
+  f32_held.staged_held = 4;
+  bf16_held.staged_held = 8;
+  out.push_back({{SoftmaxDType::f32, 65536, 1}, f32_held});
+  out.push_back({{SoftmaxDType::bf16, 131072, 1}, bf16_held});
   // A 2 MiB f16 row over a cluster of 16 blocks (not portable), 128 KiB each.
   out.push_back({{SoftmaxDType::f16, 1 << 20, 1}, {S::staged, 1024, 8, 1, 8, 16}});
   // Rows split across a persistent grid (NVIDIA): every split shape in each dtype over

@@ -196,10 +196,10 @@ inline SoftmaxFactory::Description softmax_description() {
   using TuningRun = SoftmaxFactory::TuningRun;
   return {
       .name = "softmax",
-      .version = 6,  // 3: split configs, and the forward kernel's slots parameter; 4: its
+      .version = 7,  // 3: split configs, and the forward kernel's slots parameter; 4: its
                      // next_slots (split launches time without a memset); 5: ringed split
                      // candidates (split_ring); 6: rings of 4 and 5 slices, copying 2 and 3
-                     // rounds ahead
+                     // rounds ahead; 7: staged rows held partly in registers (staged_held)
       .source = "softmax.cu",
       .configs =
           [](const SoftmaxParams& p, const rt::DeviceProperties& d) {

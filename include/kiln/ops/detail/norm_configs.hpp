@@ -291,6 +291,7 @@ inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp
                                                    std::int64_t shared_optin) {
   std::vector<NormConfig> out;
   for (const SoftmaxConfig& c : softmax_staged_configs(norm_row(p), warp_size, shared_optin)) {
+    if (c.staged_held != 0) continue;  // (kernels/norm.cu stages the whole row)
     const NormConfig n = to_norm(c);
     const std::int64_t bytes = norm_shared_bytes(p, n);
     if (bytes <= softmax_max_staged_bytes && bytes <= shared_optin - 4 * 1024) out.push_back(n);

@@ -66,14 +66,20 @@ struct SoftmaxConfig {
   /// the max and sum and again for the write, where 0 loads each slice into registers and
   /// again from L2.
   std::int32_t split_ring = 0;
+  /// staged only (else 0): of a thread's vectors_per_thread, the last staged_held it holds
+  /// in registers rather than in shared memory, for rows longer than a block's shared
+  /// memory holds (up to 256 KiB: 192 KiB staged, the rest 64 bytes a thread by 1024
+  /// threads or 128 by 512), so that such a row too is read from memory once. A block a
+  /// row (cluster_blocks 1).
+  std::int32_t staged_held = 0;
   bool operator==(const SoftmaxConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks and split_ring
-// existed read as 1, 0, 0 and 0.)
+// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks, split_ring and
+// staged_held existed read as 1, 0, 0, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SoftmaxConfig, strategy, threads_per_row,
                                                 vector_width, rows_per_block, vectors_per_thread,
                                                 cluster_blocks, blocks_per_sm, grid_blocks,
-                                                split_ring)
+                                                split_ring, staged_held)
 
 namespace detail {
 
@@ -89,10 +95,10 @@ inline constexpr int softmax_max_threads = 1024;
 inline constexpr std::int64_t softmax_max_staged_bytes = 192 * 1024;
 
 /// The dynamic shared memory of a block of config `c` for `p`: a staged block's slice of
-/// the row (0 for the other strategies).
+/// the row, less the vectors its threads hold in registers (0 for the other strategies).
 inline std::int64_t softmax_shared_bytes(const SoftmaxParams& p, const SoftmaxConfig& c) {
   if (c.strategy != SoftmaxStrategy::staged) return 0;
-  return std::int64_t(c.threads_per_row) * c.vectors_per_thread * c.vector_width *
+  return std::int64_t(c.threads_per_row) * (c.vectors_per_thread - c.staged_held) * c.vector_width *
          gen::size_of(p.dtype);
 }
 
@@ -360,6 +366,9 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
                 std::to_string(warp_size) + ", at most 1024 threads");
   }
   if (c.vectors_per_thread < 1) throw Error(what + "vectors_per_thread must be positive");
+  if (c.staged_held != 0 && c.strategy != SoftmaxStrategy::staged) {
+    throw Error(what + "staged_held is staged configs' (0 for the others)");
+  }
   if (c.strategy == SoftmaxStrategy::split) {
     const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                                softmax_split_slot_words, softmax_split_lane_words);
@@ -416,11 +425,29 @@ inline void validate_softmax_config(const SoftmaxParams& p, const SoftmaxConfig&
                   "staged needs threads_per_row x vectors_per_thread vectors a block, the "
                   "row's (or its cluster's slice) exactly");
     }
+    if (c.staged_held != 0) {
+      if (c.cluster_blocks != 1) {
+        throw Error(what + "staged_held is for a block a row (cluster_blocks 1)");
+      }
+      if (c.staged_held < 0 || c.staged_held >= c.vectors_per_thread) {
+        throw Error(what + "staged_held is 0 to vectors_per_thread - 1 (" +
+                    std::to_string(c.vectors_per_thread - 1) +
+                    "): a thread stages one vector or more");
+      }
+      const std::int64_t held_bytes = std::int64_t(c.staged_held) * vector_bytes;
+      if (held_bytes > softmax_register_bytes(block)) {
+        throw Error(what + "a staged thread holds at most " +
+                    std::to_string(softmax_register_bytes(block)) +
+                    " bytes of the row in registers in blocks of " + std::to_string(block) +
+                    " threads (" + std::to_string(held_bytes) + " here)");
+      }
+    }
     if (softmax_shared_bytes(p, c) > softmax_max_staged_bytes) {
       throw Error(what + "a staged block holds at most " +
                   std::to_string(softmax_max_staged_bytes) + " bytes of the row (" +
                   std::to_string(softmax_shared_bytes(p, c)) +
-                  " here); use a cluster of more blocks");
+                  " here); use a cluster of more blocks, or hold vectors in registers "
+                  "(staged_held)");
     }
   } else if (c.rows_per_block != 1) {
     throw Error(what + "multi_pass runs one row per block (rows_per_block = 1)");
@@ -518,22 +545,31 @@ inline std::int64_t softmax_staged_fit(std::int64_t shared_optin) {
 /// The staged candidates for `p` (the forward: softmax_description adds them), for rows of
 /// 32 KiB and more whose vectors are 4 to 16 bytes and whose bytes are at most
 /// softmax_max_staged_bytes and the device's `shared_optin` bytes a block less 4 KiB: the
-/// row copied into one block's shared memory by 512 or 1024 threads. (Clusters of 2 to 8
-/// staged blocks sharing a row are valid configs, but ran at 29-66% of a copy on the H200
-/// where one block a row reached 82-98%: none are offered.)
+/// row copied into one block's shared memory by 512 or 1024 threads. Rows longer than that
+/// by at most what the threads hold in registers (softmax_register_bytes: 64 bytes a
+/// thread of 1024, 128 of 512) take as many vectors a thread as the shared memory holds,
+/// and hold the rest in registers (staged_held): rows of up to 256 KiB on an H100 or H200
+/// (f32 65536 columns, 16-bit 131072). (Clusters of 2 to 8 staged blocks sharing a row are
+/// valid configs, but ran at 29-66% of a copy on the H200 where one block a row reached
+/// 82-98%: none are offered where a block holds the row.)
 inline std::vector<SoftmaxConfig> softmax_staged_configs(const SoftmaxParams& p, int warp_size,
                                                          std::int64_t shared_optin) {
   std::vector<SoftmaxConfig> out;
   const int esize = gen::size_of(p.dtype);
   const int vec = softmax_vector_width(p);
   const std::int64_t row_bytes = std::int64_t(p.cols) * esize;
-  if (row_bytes < 32 * 1024 || vec * esize < 4 || row_bytes > softmax_staged_fit(shared_optin)) {
-    return out;
-  }
+  const std::int64_t fit = softmax_staged_fit(shared_optin);
+  if (row_bytes < 32 * 1024 || vec * esize < 4) return out;
   const std::int64_t vecs = p.cols / vec;
   for (int t : {512, 1024}) {
     if (t % warp_size != 0 || vecs % t != 0) continue;
-    out.push_back({SoftmaxStrategy::staged, t, vec, 1, std::int32_t(vecs / t)});
+    const std::int64_t iters = vecs / t;
+    const std::int64_t staged = std::min(iters, fit / (std::int64_t(t) * vec * esize));
+    const std::int64_t held = iters - staged;
+    if (staged < 1 || held * vec * esize > softmax_register_bytes(t)) continue;
+    SoftmaxConfig c{SoftmaxStrategy::staged, t, vec, 1, std::int32_t(iters)};
+    c.staged_held = std::int32_t(held);
+    out.push_back(c);
   }
   return out;
 }
@@ -604,15 +640,16 @@ inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
 
 /// The forward's config without timing: softmax_heuristic, but rows of 32 KiB and more
 /// are staged in shared memory where a candidate does, by 512 threads (f16, bf16) or 1024
-/// (f32); rows of 64 KiB and more that no staged candidate holds are split across the
-/// grid (softmax_split_configs); else rows over 16 KiB and up to 32 KiB are held in one
-/// pass by 1024 threads. On
-/// the H200 (benchmarks/softmax --sweep), % of a copy, staged against the best config
-/// without it: 1024 x 65536 f16 91% (two passes 80%), 2048 x 32768 f16 97% (88%), 4096 x
-/// 16384 f16 97% (one pass 92%), bf16 the same within a point; 4096 x 16384 f32 96-97%
-/// (two passes 91%), 8192 x 8192 f32 98%. (512 threads lead 1024 by up to 5% in 16-bit rows;
-/// in f32 1024 lead by up to 3% or tie.) The backward and the norms, which hold more a
-/// thread, keep softmax_heuristic.
+/// (f32), rows over 192 KiB with their last vectors held in registers (staged_held); rows
+/// of 64 KiB and more that no staged candidate holds are split across the grid
+/// (softmax_split_configs); else rows over 16 KiB and up to 32 KiB are held in one pass by
+/// 1024 threads. On the H200 (benchmarks/softmax --sweep), % of a copy, staged against the
+/// best config without it: 1024 x 65536 f16 91% (two passes 80%), 2048 x 32768 f16 97%
+/// (88%), 4096 x 16384 f16 97% (one pass 92%), bf16 the same within a point; 4096 x 16384
+/// f32 96-97% (two passes 91%), 8192 x 8192 f32 98%. (512 threads lead 1024 by up to 5% in
+/// 16-bit rows; in f32 1024 lead by up to 3% or tie.) Rows held partly in registers, on an
+/// H100: 1024 x 65536 f32 96% (split 89-90%), 512 x 131072 f16 93% (split 86%). The
+/// backward and the norms, which hold more a thread, keep softmax_heuristic.
 inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
                                                const std::vector<SoftmaxConfig>& candidates) {
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
@@ -660,6 +697,7 @@ inline std::string softmax_kernel_name(const SoftmaxParams& p, const SoftmaxConf
     name += "r" + std::to_string(c.rows_per_block);
   }
   if (c.cluster_blocks > 1) name += "c" + std::to_string(c.cluster_blocks);
+  if (c.staged_held > 0) name += "h" + std::to_string(c.staged_held);
   if (c.strategy == SoftmaxStrategy::split) name += "b" + std::to_string(c.blocks_per_sm);
   if (c.split_ring > 0) name += "q" + std::to_string(c.split_ring);
   return name;
@@ -684,7 +722,9 @@ inline gen::Spec softmax_spec(const SoftmaxParams& p, const SoftmaxConfig& c) {
       .constant("kMultiPass", c.strategy == SoftmaxStrategy::multi_pass ? 1 : 0)
       .constant("kCluster", int(c.cluster_blocks));
   if (c.strategy == SoftmaxStrategy::staged) {
-    s.macro("SOFTMAX_STAGED", "1").constant("kMinBlocks", softmax_staged_min_blocks(p, c));
+    s.macro("SOFTMAX_STAGED", "1")
+        .constant("kMinBlocks", softmax_staged_min_blocks(p, c))
+        .constant("kStagedHeld", int(c.staged_held));
   }
   if (c.strategy == SoftmaxStrategy::split) {
     s.macro("SOFTMAX_SPLIT", "1")
