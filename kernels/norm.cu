@@ -14,7 +14,8 @@
 //   NORM_STAGED (defined for staged configs: the row staged in shared memory), with the
 //               constants kStagedMinBlocks (the launch bounds' blocks an SM) and
 //               kStagedAhead (the vectors a thread copies of its block's next row ahead,
-//               for a persistent grid; 0: a row a block)
+//               for a persistent grid; 0: a row a block) and kStagedHeld (the last of a
+//               thread's kIters vectors, held in registers rather than staged)
 //   NORM_SPLIT  (defined for split configs: rows shared by a persistent grid), with the
 //               constants kSplitMinBlocks (the launch bounds' blocks an SM) and kSplitRing
 //               (the slices of a ringed split's ring in shared memory, else 0); kIters is
@@ -433,8 +434,20 @@ static_assert(sizeof(Vector) == 4 || sizeof(Vector) == 8 || sizeof(Vector) == 16
 static_assert(kStagedAhead == 0 || (kStagedAhead <= kIters && kIters <= 8),
               "staged ahead: at most a row's vectors ahead, rows of at most 8 vectors a "
               "thread (a commit group each)");
-constexpr int kSlots = kIters + kStagedAhead;  // a thread's vectors of each stream
-constexpr int kStreams = kResidual ? 2 : 1;    // x, and the residual
+// Rows longer than the shared memory holds (up to 256 KiB, no residual) keep each
+// thread's last kStagedHeld vectors of x in registers: loaded after the copies are issued,
+// summed after the copies' groups, written after the staged vectors. The row still
+// crosses DRAM once.
+static_assert(kStagedHeld >= 0 && kStagedHeld < kIters, "staged: a thread stages a vector or more");
+static_assert(kStagedHeld == 0 || (kStagedAhead == 0 && !kResidual),
+              "staged: vectors held in registers take neither rows ahead nor the residual");
+constexpr int kStagedIters = kIters - kStagedHeld;   // a thread's vectors in shared memory
+constexpr int kSlots = kStagedIters + kStagedAhead;  // a thread's vectors of each stream
+/// The vectors a thread holds in registers (one unused where it holds none).
+struct HeldVectors {
+  Vector v[kStagedHeld > 0 ? kStagedHeld : 1];
+};
+constexpr int kStreams = kResidual ? 2 : 1;  // x, and the residual
 
 // The launch bounds' blocks an SM: the host's kStagedMinBlocks (threads and shared memory
 // on an SM of 228 KiB), capped at what the target's SM holds, and for LayerNorm with the
@@ -477,7 +490,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_copy(const Args& a, Vector* rows, long 
 // each group is summed as soon as it lands, while the later ones are still in flight (with
 // the whole row first, an SM holding one block of a long row did no loading while it
 // summed). (With kStagedAhead, a group a vector.)
-using Groups = kiln::CommitGroups<kIters>;
+using Groups = kiln::CommitGroups<kStagedIters>;
 
 /// The block's row `row` (from element `start`), its vector i in slot (base + i) mod
 /// kSlots, its copies issued (and, with kStagedAhead, each vector its own commit group,
@@ -486,7 +499,7 @@ using Groups = kiln::CommitGroups<kIters>;
 /// as this one frees its slots.
 KILN_DEVICE KILN_FORCEINLINE void staged_row(const Args& a, Vector* rows, int t, ROW row,
                                              long long start, int base, int round, bool next,
-                                             long long next_start) {
+                                             long long next_start, const HeldVectors& held) {
   const auto slot_of = [&](int i) {  // (base + i) mod kSlots, i < 2 * kSlots - base
     const int s = base + i;
     return s >= kSlots ? s - kSlots : s;
@@ -501,6 +514,8 @@ KILN_DEVICE KILN_FORCEINLINE void staged_row(const Args& a, Vector* rows, int t,
         part.add(staged_h(rows, i, t), i == 0);
       }
     }
+#pragma unroll
+    for (int j = 0; j < kStagedHeld; ++j) part.add(held.v[j], false);
   } else {
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
@@ -521,7 +536,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_row(const Args& a, Vector* rows, int t,
   // with it at 64 registers, and ran at 75% of a copy where it runs at 79% without.)
   constexpr bool kWeightsAhead =
       65536 / (kThreadsPerRow * kStagedBlocks) >= kStagedRegisters + 32 && !(kBf16 && !kRms);
-  constexpr int kUnroll = kWeightsAhead ? kIters : 2;
+  constexpr int kUnroll = kWeightsAhead || kStagedHeld > 0 ? kIters : 2;  // (held: by index)
   AffineAhead<2, kVecs> affine;
   if constexpr (kWeightsAhead) affine.start(a, COLV(t));
   const Stats s = reduce_stats(part, a.eps, round);
@@ -530,7 +545,7 @@ KILN_DEVICE KILN_FORCEINLINE void staged_row(const Args& a, Vector* rows, int t,
     for (int i = 0; i < kIters; ++i) {
       const int v = i * kThreadsPerRow + t;
       const int slot = kStagedAhead ? slot_of(i) : i;
-      const Vector h = staged_h(rows, slot, t);
+      const Vector h = i < kStagedIters ? staged_h(rows, slot, t) : held.v[i - kStagedIters];
       if constexpr (kWeightsAhead) {
         const Affine f = affine.take(a, i);
         if constexpr (kResidual) kiln::store_vector<kVec>(Out(a.h + start)[COLV(v)], h);
@@ -570,7 +585,12 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a, int rows_total) {
       for (int i = Groups::first(g); i < Groups::end(g); ++i) staged_copy(a, rows, start, i, i, t);
       kiln::async_commit_group();
     }
-    staged_row(a, rows, t, ROW(row), start, 0, 0, false, 0);
+    HeldVectors held;
+    const In x(a.x + start);
+#pragma unroll
+    for (int j = 0; j < kStagedHeld; ++j)
+      held.v[j] = kiln::load_vector<kVec>(x[COLV((kStagedIters + j) * kThreadsPerRow + t)]);
+    staged_row(a, rows, t, ROW(row), start, 0, 0, false, 0, held);
   } else {
 #pragma unroll
     for (int i = 0; i < kIters; ++i) {
@@ -582,7 +602,8 @@ KILN_DEVICE KILN_FORCEINLINE void staged_pass(const Args& a, int rows_total) {
     for (int round = 0;; ++round) {
       const long long next = (long long)row + grid;
       const long long next_start = next * kCols;
-      staged_row(a, rows, t, ROW(row), start, base, round, next < rows_total, next_start);
+      staged_row(a, rows, t, ROW(row), start, base, round, next < rows_total, next_start,
+                 HeldVectors{});
       if (next >= rows_total) break;
       row = int(next);
       start = next_start;

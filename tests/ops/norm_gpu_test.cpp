@@ -406,6 +406,42 @@ TEST_CASE("staged rows ahead: blocks take row after row, on the op's grid and on
   }
 }
 
+// Staged rows of 192 to 256 KiB, each thread's last vectors held in registers: every such
+// config, both kinds, 16-bit and f32 rows, with and without a weight and a bias, over more
+// rows than SMs.
+TEST_CASE("staged rows held partly in registers: rows of 192 to 256 KiB, every such config") {
+  rt::Device gpu(0);
+  rt::Stream stream(gpu);
+  std::mt19937 rng(std::random_device{}());
+  const ops::NormStrategy staged = ops::NormStrategy::staged;
+  const NormParams shapes[] = {{NormKind::layer_norm, NormDType::f32, 65536, false, 300},
+                               {NormKind::rms_norm, NormDType::f32, 57344, false, 37},
+                               {NormKind::layer_norm, NormDType::f16, 131072, false, 37},
+                               {NormKind::rms_norm, NormDType::bf16, 131072, false, 37},
+                               {NormKind::layer_norm, NormDType::bf16, 131072, false, 37}};
+  int held = 0;
+  for (const NormParams& p : shapes) {
+    CAPTURE(nlohmann::json(p).dump());
+    int here = 0;
+    for (const auto& c : ops::norm_factory().configs(p, gpu.properties())) {
+      CHECK((c.strategy != staged || c.staged_held > 0));  // (none stages the whole row)
+      here += c.staged_held > 0;
+    }
+    if (here == 0) {
+      MESSAGE("no staged rows held in registers on " << gpu.properties().name);
+      continue;
+    }
+    held += here;
+    with_storage(p.dtype, [&](auto word) {
+      using T = decltype(word);
+      check_configs<T>(p, gpu, rng, stream, &staged);
+      check_configs<T>(p, gpu, rng, stream, &staged, {0, 2}, false, false);
+    });
+  }
+  // An H100's or H200's blocks (227 KiB of shared memory) take two a shape.
+  if (gpu.properties().shared_per_block_optin >= 227 * 1024) CHECK(held == 10);
+}
+
 TEST_CASE("every candidate config normalizes (layer_norm): ragged rows, huge values, outliers") {
   every_config(NormKind::layer_norm);
 }

@@ -248,6 +248,56 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   CHECK_THROWS_WITH_AS(validate_norm_config(with_residual, {S::staged, 1024, 8, 1, 8}, 32),
                        doctest::Contains("at most 196608 bytes of x and the residual"),
                        kiln::Error);
+  // Rows of 192 to 256 KiB without the residual: 192 KiB staged, the rest of each thread's
+  // vectors held in registers (softmax's staged_held), none with the residual.
+  auto held = [](NormConfig c, int in_registers) {
+    c.staged_held = in_registers;
+    return c;
+  };
+  const NormParams f32_256k{NormKind::layer_norm, NormDType::f32, 65536, false, 64};
+  const NormConfig h4 = held({S::staged, 1024, 4, 1, 16}, 4);
+  CHECK(norm_staged_configs(f32_256k, 32, h200) ==
+        std::vector<NormConfig>{held({S::staged, 512, 4, 1, 32}, 8), h4});
+  CHECK(
+      norm_staged_configs({NormKind::rms_norm, NormDType::f32, 65536, true, 64}, 32, h200).empty());
+  CHECK_NOTHROW(validate_norm_config(f32_256k, h4, 32));
+  CHECK(norm_shared_bytes(f32_256k, h4) == 196608);
+  CHECK(norm_kernel_name(f32_256k, h4) == "norm__layer__f32__cols65536__staged_t1024v4i16h4");
+  const std::string h4_header = kiln::ops::detail::norm_spec(f32_256k, h4).header();
+  CHECK(has(h4_header, "inline constexpr int kStagedHeld = 4;"));
+  CHECK(has(h4_header, "inline constexpr int kIters = 16;"));
+  CHECK(has(kiln::ops::detail::norm_spec(half, configs[1]).header(),
+            "inline constexpr int kStagedHeld = 0;"));
+  CHECK(nlohmann::json(h4).get<NormConfig>() == h4);
+  // The untuned choice: by 1024 threads, as for rows of 64 KiB and more that a block stages
+  // whole (on an H100: LayerNorm f32 1024 x 65536 189.9 us against the split rows' 194.4).
+  const auto f32_all = kiln::ops::norm_factory().configs(f32_256k, kiln_test::h200_properties());
+  CHECK(norm_heuristic(f32_256k, f32_all) == h4);
+  nlohmann::json before = nlohmann::json(NormConfig{S::staged, 1024, 8, 1, 8});
+  before.erase("staged_held");  // (records written before the field)
+  CHECK(before.get<NormConfig>() == NormConfig{S::staged, 1024, 8, 1, 8});
+  auto refused_held = [&](const NormParams& p, const NormConfig& c, const char* rule) {
+    CAPTURE(nlohmann::json(c).dump());
+    CHECK_THROWS_WITH_AS(validate_norm_config(p, c, 32), doctest::Contains(rule), kiln::Error);
+  };
+  refused_held({NormKind::rms_norm, NormDType::f32, 32768, true, 64},
+               held({S::staged, 1024, 4, 1, 8}, 2),
+               "staged_held (vectors held in registers) takes neither staged_ahead nor the "
+               "residual");
+  NormConfig ahead_held = held({S::staged, 1024, 4, 1, 8, 1, 1, 132, 0, 2}, 2);
+  refused_held({NormKind::rms_norm, NormDType::f32, 32768, false, 64}, ahead_held,
+               "takes neither staged_ahead nor the residual");
+  refused_held(f32_256k, held({S::staged, 1024, 4, 1, 16}, 5),
+               "at most 64 bytes of the row in registers");
+  refused_held(f32_256k, held({S::multi_pass, 1024, 4, 1, 4}, 1), "staged_held is staged configs'");
+  refused_held({NormKind::rms_norm, NormDType::f16, 1 << 20, false, 64},
+               held({S::split, 256, 8, 1, 8, 1, 2, 264}, 1),
+               "staged_held is staged configs' (0 for split ones)");
+  CHECK_THROWS_WITH_AS(
+      kiln::ops::detail::validate_norm_backward_config(
+          {NormKind::layer_norm, NormDType::f32, 65536, true, true, 64}, h4, 32),
+      doctest::Contains("staged_held is the forward's staged configs' (0 in the backward)"),
+      kiln::Error);
   // The header: one pass's constants, and the staged kernel's own.
   const std::string h = kiln::ops::detail::norm_spec(half, configs[1]).header();
   CHECK(has(h, "#define NORM_STAGED 1"));
@@ -889,6 +939,13 @@ std::vector<Case> every_kind() {
   out.push_back({{K::rms_norm, NormDType::f16, 32768, true, 1}, {S::staged, 1024, 8, 1, 4}});
   out.push_back({{K::layer_norm, NormDType::f32, 16384, false, 1}, {S::staged, 512, 4, 1, 8}});
   out.push_back({{K::layer_norm, NormDType::bf16, 16384, true, 1}, {S::staged, 512, 8, 1, 4}});
+  // Staged rows of 256 KiB, each thread's last vectors held in registers: LayerNorm f32
+  // by 1024 threads (4 held) and RMSNorm bf16 by 512 (8 held).
+  NormConfig f32_held{S::staged, 1024, 4, 1, 16}, bf16_held{S::staged, 512, 8, 1, 32};
+  f32_held.staged_held = 4;
+  bf16_held.staged_held = 8;
+  out.push_back({{K::layer_norm, NormDType::f32, 65536, false, 1}, f32_held});
+  out.push_back({{K::rms_norm, NormDType::bf16, 131072, false, 1}, bf16_held});
   // Staged rows ahead: a persistent grid, each thread's copies round a ring.
   out.push_back({{K::layer_norm, NormDType::f16, 65536, false, 1},
                  {S::staged, 1024, 8, 1, 8, 1, 1, 132, 0, 4}});
@@ -1241,7 +1298,7 @@ TEST_CASE("split rows: configs, their rules, the heuristic, names, header and la
         CHECK((ringed_residual > 0) == long_row);
         CHECK(norm_split_configs(p, 64, sms).empty());
         // Untuned, among what the factory offers on an H200: split where no staged
-        // candidate holds the row.
+        // candidate holds the row (in shared memory, past 192 KiB partly in registers).
         const auto all = kiln::ops::norm_factory().configs(p, kiln_test::h200_properties());
         const bool staged = std::any_of(
             all.begin(), all.end(), [](const NormConfig& c) { return c.strategy == S::staged; });

@@ -138,7 +138,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 12,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 13,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                       // 5: the kernel's next_slots (split launches time without a memset);
                       // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                       // words a lane (more split candidates); the staged rows' weights
@@ -149,7 +149,8 @@ inline NormFactory::Description norm_description() {
                       // 10: LayerNorm's sums about each thread's own shift, reduced in
                       // two steps (kiln::RowShiftedSums): no cancellation at outliers;
                       // 11: rings of 4 and 5 slices, copying 2 and 3 rounds ahead;
-                      // 12: staged rows ahead (staged_ahead)
+                      // 12: staged rows ahead (staged_ahead); 13: staged rows held partly
+                      // in registers (staged_held)
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {

@@ -91,14 +91,18 @@ struct NormConfig {
   /// b, b + grid, ... Where an SM holds one staged block (rows of 64 KiB and more), the
   /// next row's reads go on while the block reduces and writes.
   std::int32_t staged_ahead = 0;
+  /// The forward's staged only, without the residual or staged_ahead (else 0):
+  /// SoftmaxConfig::staged_held, the last vectors of a thread's vectors_per_thread it holds
+  /// in registers rather than in shared memory (rows of up to 256 KiB).
+  std::int32_t staged_held = 0;
   bool operator==(const NormConfig&) const = default;
 };
-// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks, split_ring and
-// staged_ahead existed read as 1, 0, 0, 0 and 0.)
+// (Tuning records written before cluster_blocks, blocks_per_sm, grid_blocks, split_ring,
+// staged_ahead and staged_held existed read as 1, 0, 0, 0, 0 and 0.)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NormConfig, strategy, threads_per_row, vector_width,
                                                 rows_per_block, vectors_per_thread, cluster_blocks,
                                                 blocks_per_sm, grid_blocks, split_ring,
-                                                staged_ahead)
+                                                staged_ahead, staged_held)
 
 namespace detail {
 
@@ -129,18 +133,22 @@ inline SoftmaxConfig to_softmax(const NormConfig& c) {
           ? SoftmaxStrategy::multi_pass
       : c.strategy == NormStrategy::staged ? SoftmaxStrategy::staged
                                            : SoftmaxStrategy::one_pass;
-  return with_strategy<SoftmaxConfig>(s, c);
+  SoftmaxConfig out = with_strategy<SoftmaxConfig>(s, c);
+  out.staged_held = c.staged_held;
+  return out;
 }
 inline NormConfig to_norm(const SoftmaxConfig& c) {
   const NormStrategy s = c.strategy == SoftmaxStrategy::multi_pass ? NormStrategy::multi_pass
                          : c.strategy == SoftmaxStrategy::staged   ? NormStrategy::staged
                                                                    : NormStrategy::one_pass;
-  return with_strategy<NormConfig>(s, c);
+  NormConfig out = with_strategy<NormConfig>(s, c);
+  out.staged_held = c.staged_held;
+  return out;
 }
 
 /// The dynamic shared memory of a block of config `c` for `p`: a staged block's row of x,
-/// and of the residual, with staged_ahead vectors a thread more of each (0 for the other
-/// strategies).
+/// and of the residual, with staged_ahead vectors a thread more of each, less the
+/// staged_held vectors a thread holds in registers (0 for the other strategies).
 inline std::int64_t norm_shared_bytes(const NormParams& p, const NormConfig& c) {
   SoftmaxConfig row = to_softmax(c);
   if (c.strategy == NormStrategy::staged) row.vectors_per_thread += c.staged_ahead;
@@ -183,6 +191,11 @@ inline void validate_norm_config(const NormParams& p, const NormConfig& c, int w
     throw Error(what +
                 "blocks_per_sm, grid_blocks and split_ring are split configs' (0 for the "
                 "others; blocks_per_sm and grid_blocks staged_ahead configs' too)");
+  }
+  if (c.staged_held != 0 && (c.staged_ahead != 0 || p.residual)) {
+    throw Error(what +
+                "staged_held (vectors held in registers) takes neither staged_ahead nor the "
+                "residual");
   }
   if (c.staged_ahead != 0) {
     if (c.strategy != NormStrategy::staged) {
@@ -269,6 +282,7 @@ inline void validate_norm_split_config(const NormParams& p, const NormConfig& c,
                 " for " + nlohmann::json(p).dump() + ": " + rule);
   };
   if (c.staged_ahead != 0) fail("staged_ahead is staged configs' (0 for split ones)");
+  if (c.staged_held != 0) fail("staged_held is staged configs' (0 for split ones)");
   const std::string rule = split_rule_broken(p.cols, p.dtype, c, warp_size,
                                              norm_split_slot_words(p), norm_split_lane_words(p));
   if (!rule.empty()) fail(rule);
@@ -291,7 +305,7 @@ inline std::vector<NormConfig> norm_staged_configs(const NormParams& p, int warp
                                                    std::int64_t shared_optin) {
   std::vector<NormConfig> out;
   for (const SoftmaxConfig& c : softmax_staged_configs(norm_row(p), warp_size, shared_optin)) {
-    if (c.staged_held != 0) continue;  // (kernels/norm.cu stages the whole row)
+    if (c.staged_held != 0 && p.residual) continue;  // (x's row held in part: no residual)
     const NormConfig n = to_norm(c);
     const std::int64_t bytes = norm_shared_bytes(p, n);
     if (bytes <= softmax_max_staged_bytes && bytes <= shared_optin - 4 * 1024) out.push_back(n);
@@ -315,7 +329,7 @@ inline std::vector<NormConfig> norm_staged_ahead_configs(const NormParams& p, in
   if (multiprocessors < 1) return out;
   for (NormConfig c : norm_staged_configs(p, warp_size, shared_optin)) {
     // (Whether the SM holds two such blocks: the split blocks' rule, split_blocks_fit.)
-    if (c.vectors_per_thread > 8 ||
+    if (c.vectors_per_thread > 8 || c.staged_held != 0 ||
         split_blocks_fit(norm_shared_bytes(p, c), 2, shared_optin, shared_per_sm)) {
       continue;
     }
@@ -364,7 +378,11 @@ inline constexpr double norm_staged_ahead_bandwidth_per_sm = 30e9;
 /// 16-bit rows of 16 KiB (the shortest with two-pass candidates) take two passes over 256 threads,
 /// 2 vectors a step: on 8192 x 8192, 94% (f16) and 91% (bf16) where softmax's one pass over 512
 /// threads ran at 87% and 83% (its launch bounds leave LayerNorm two or three blocks an SM; more
-/// vectors a thread spilled in bf16). (The staged candidates exist on NVIDIA GPUs only. The
+/// vectors a thread spilled in bf16). Rows of 192 to 256 KiB without the residual are staged
+/// too, each thread's last vectors held in registers (staged_held; on an H100, 1024 x 65536
+/// f32 LayerNorm 189.9 us and RMSNorm 188.4 against the split rows' 194.4 and 194.2, 512 x
+/// 131072 f16 100.1 and 98.1 against 102.0 and 101.5; by 512 threads 1-10% slower than by
+/// 1024). (The staged candidates exist on NVIDIA GPUs only. The
 /// backward takes norm_row_heuristic.) f16 rows are staged ahead by 4 vectors where those
 /// candidates exist and the device's memory moves `bandwidth_per_sm` bytes a second an SM
 /// (0: unknown) of at least norm_staged_ahead_bandwidth_per_sm.
@@ -448,7 +466,8 @@ inline gen::Spec norm_spec(const NormParams& p, const NormConfig& c) {
   if (c.strategy == NormStrategy::staged) {
     s.macro("NORM_STAGED", "1")
         .constant("kStagedMinBlocks", staged_min_blocks(c.threads_per_row, norm_shared_bytes(p, c)))
-        .constant("kStagedAhead", c.staged_ahead);
+        .constant("kStagedAhead", c.staged_ahead)
+        .constant("kStagedHeld", c.staged_held);
   }
   if (c.strategy == NormStrategy::split) {
     s.macro("NORM_SPLIT", "1")
@@ -574,6 +593,9 @@ inline void validate_norm_backward_config(const NormBackwardParams& p, const Nor
                                           int warp_size) {
   const std::string what = std::string("kiln: ") + norm_name(p.kind) + " backward config " +
                            nlohmann::json(c).dump() + " for " + nlohmann::json(p).dump();
+  if (c.staged_held != 0) {
+    throw Error(what + ": staged_held is the forward's staged configs' (0 in the backward)");
+  }
   if (c.staged_ahead != 0) {
     throw Error(what + ": staged_ahead is the forward's staged configs' (0 in the backward)");
   }
