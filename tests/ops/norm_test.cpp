@@ -273,6 +273,16 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   // whole (on an H100: LayerNorm f32 1024 x 65536 189.9 us against the split rows' 194.4).
   const auto f32_all = kiln::ops::norm_factory().configs(f32_256k, kiln_test::h200_properties());
   CHECK(norm_heuristic(f32_256k, f32_all) == h4);
+  // Where a smaller shared memory than an H100's makes rows of at most 192 KiB held in
+  // part (128 KiB of f16 where a block has 99 KiB), the heuristic leaves them to tuning.
+  const NormParams f16_128k{NormKind::rms_norm, NormDType::f16, 65536, false, 64};
+  std::vector<NormConfig> ada = norm_staged_configs(f16_128k, 32, 99 * 1024);
+  REQUIRE(ada.size() == 2);
+  CHECK(ada[0].staged_held == 5);
+  for (const NormConfig& c : kiln::ops::detail::norm_split_configs(f16_128k, 32, 128)) {
+    ada.push_back(c);
+  }
+  CHECK(norm_heuristic(f16_128k, ada).strategy == S::split);
   nlohmann::json before = nlohmann::json(NormConfig{S::staged, 1024, 8, 1, 8});
   before.erase("staged_held");  // (records written before the field)
   CHECK(before.get<NormConfig>() == NormConfig{S::staged, 1024, 8, 1, 8});

@@ -366,6 +366,17 @@ TEST_CASE("staged rows: offered for rows of 32 KiB to what a block's shared memo
   // and 40 KiB held (5), or 80 KiB by 1024 (5) and 48 KiB held (3).
   CHECK(softmax_staged_configs(f16_128k, 32, ada) ==
         std::vector<SoftmaxConfig>{held(512, 8, 16, 5), held(1024, 8, 8, 3)});
+  // ... which the untuned heuristic leaves to tuning there (timed on an H100 alone): rows
+  // of at most 192 KiB keep their choice (split), longer ones take them.
+  {
+    std::vector<SoftmaxConfig> ada_configs = softmax_configs(f16_128k, 32);
+    for (const SoftmaxConfig& c : softmax_staged_configs(f16_128k, 32, ada))
+      ada_configs.push_back(c);
+    for (const SoftmaxConfig& c : kiln::ops::detail::softmax_split_configs(f16_128k, 32, 128)) {
+      ada_configs.push_back(c);
+    }
+    CHECK(softmax_forward_heuristic(f16_128k, ada_configs).strategy == S::split);
+  }
   for (auto dt : all_dtypes) {
     for (int cols : {16384, 32768, 49152, 57344, 65536, 100000, 131072}) {
       const SoftmaxParams p{dt, cols, 64};

@@ -656,9 +656,12 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
   if (row_bytes >= 32 * 1024) {
     const int threads = p.dtype == gen::DType::f32 ? 1024 : 512;
     for (const auto& c : candidates) {
-      // (A block a row: staged clusters are tuning candidates only.)
+      // (A block a row: staged clusters are tuning candidates only. Rows held partly in
+      // registers where the device's shared memory is smaller than an H100's, rows of at
+      // most 192 KiB, are too: they have been timed on an H100 alone.)
       if (c.strategy == SoftmaxStrategy::staged && c.cluster_blocks == 1 &&
-          c.threads_per_row == threads) {
+          c.threads_per_row == threads &&
+          (c.staged_held == 0 || row_bytes > softmax_max_staged_bytes)) {
         return c;
       }
     }
