@@ -206,27 +206,31 @@ void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const Softmax
   }
 }
 
+/// Each of `configs` for `p`, compiled all at once (in parallel), then run on every kind of
+/// data against the CPU reference (check_every_kind).
+void check_configs(const SoftmaxParams& p, const std::vector<SoftmaxConfig>& configs,
+                   const rt::Device& gpu, rt::Stream& stream, std::mt19937& rng) {
+  auto& factory = ops::softmax_factory();
+  const auto built = factory.build_all(p, configs, gpu);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const std::string name = factory.kernel_name(p, configs[i]);
+    CAPTURE(name);
+    REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
+    check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i],
+                     name, gpu, stream, rng);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("every candidate config computes softmax, ragged rows and huge values included") {
   rt::Device gpu(0);
-  const auto& props = gpu.properties();
-  auto& factory = ops::softmax_factory();
   std::mt19937 rng(std::random_device{}());
   rt::Stream stream(gpu);
   for (auto dt : all_dtypes) {
     for (int cols : {1, 7, 128, 1000, 1001, 4096, 8192, 12345, 65536}) {
       const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
-      const auto configs = factory.configs(p, props);
-      // Compile every candidate at once (in parallel), then run each.
-      const auto built = factory.build_all(p, configs, gpu);
-      for (std::size_t i = 0; i < configs.size(); ++i) {
-        const std::string name = factory.kernel_name(p, configs[i]);
-        CAPTURE(name);
-        REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p,
-                         configs[i], name, gpu, stream, rng);
-      }
+      check_configs(p, ops::softmax_factory().configs(p, gpu.properties()), gpu, stream, rng);
     }
   }
 }
@@ -293,15 +297,8 @@ TEST_CASE("staged rows held partly in registers: rows of 192 to 256 KiB, every s
       MESSAGE("skipped: no config holds " << p.cols << " columns on " << props.name);
       continue;
     }
-    const auto built = factory.build_all(p, configs, gpu);
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      const std::string name = factory.kernel_name(p, configs[i]);
-      CAPTURE(name);
-      REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i],
-                       name, gpu, stream, rng);
-      ++ran;
-    }
+    check_configs(p, configs, gpu, stream, rng);
+    ran += int(configs.size());
   }
   MESSAGE(ran << " held staged configs ran");
   // An H100's or H200's blocks (227 KiB of shared memory) take each of them.
