@@ -391,10 +391,10 @@ inline NormConfig norm_heuristic(const NormParams& p, const std::vector<NormConf
   const std::int64_t row_bytes = std::int64_t(p.cols) * gen::size_of(p.dtype);
   if (row_bytes >= (p.residual ? 64 : 32) * 1024) {
     for (const NormConfig& c : candidates) {
-      if (c.strategy != NormStrategy::staged || c.staged_ahead != 0) continue;
-      // (Held partly in registers where a smaller shared memory than an H100's makes it:
-      // tuning candidates, as softmax's.)
-      if (c.staged_held != 0 && row_bytes <= softmax_max_staged_bytes) continue;
+      if (c.strategy != NormStrategy::staged || c.staged_ahead != 0 ||
+          !untuned_staged(c.staged_held, row_bytes)) {
+        continue;
+      }
       const int threads = norm_shared_bytes(p, c) < 64 * 1024 ? 512 : 1024;
       if (c.threads_per_row != threads) continue;
       // f16 rows staged ahead where the memory is fast (above): the most vectors ahead up

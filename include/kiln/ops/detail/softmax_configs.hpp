@@ -628,6 +628,14 @@ inline SoftmaxConfig softmax_heuristic_choice(const SoftmaxParams& p) {
   while (iters < 8 && std::int64_t(t) * iters * 2 < vecs) iters *= 2;
   return {SoftmaxStrategy::multi_pass, t, vec, 1, iters};
 }
+/// Whether an untuned heuristic may take staged config `staged_held` for a row of
+/// `row_bytes`: a row held partly in registers only past softmax_max_staged_bytes, where an
+/// H100's or H200's blocks hold it (as it was timed); where a smaller shared memory makes
+/// shorter rows held in part (sm_86, sm_89), those are tuning candidates only.
+inline bool untuned_staged(std::int32_t staged_held, std::int64_t row_bytes) {
+  return staged_held == 0 || row_bytes > softmax_max_staged_bytes;
+}
+
 /// softmax_heuristic_choice where it is among `candidates`, else the first of them.
 inline SoftmaxConfig softmax_heuristic(const SoftmaxParams& p,
                                        const std::vector<SoftmaxConfig>& candidates) {
@@ -656,12 +664,10 @@ inline SoftmaxConfig softmax_forward_heuristic(const SoftmaxParams& p,
   if (row_bytes >= 32 * 1024) {
     const int threads = p.dtype == gen::DType::f32 ? 1024 : 512;
     for (const auto& c : candidates) {
-      // (A block a row: staged clusters are tuning candidates only. Rows held partly in
-      // registers where the device's shared memory is smaller than an H100's, rows of at
-      // most 192 KiB, are too: they have been timed on an H100 alone.)
+      // (A block a row: staged clusters are tuning candidates only, as are some rows held
+      // partly in registers: untuned_staged.)
       if (c.strategy == SoftmaxStrategy::staged && c.cluster_blocks == 1 &&
-          c.threads_per_row == threads &&
-          (c.staged_held == 0 || row_bytes > softmax_max_staged_bytes)) {
+          c.threads_per_row == threads && untuned_staged(c.staged_held, row_bytes)) {
         return c;
       }
     }
