@@ -51,6 +51,12 @@ bool has(const std::string& text, const std::string& part) {
 const NormDType all_dtypes[] = {NormDType::f16, NormDType::bf16, NormDType::f32};
 const NormKind both_kinds[] = {NormKind::layer_norm, NormKind::rms_norm};
 
+/// Checks that the forward refuses config `c` for `p`, naming `rule`.
+void refused_config(const NormParams& p, const NormConfig& c, const char* rule) {
+  CAPTURE(nlohmann::json(c).dump());
+  CHECK_THROWS_WITH_AS(validate_norm_config(p, c, 32), doctest::Contains(rule), kiln::Error);
+}
+
 }  // namespace
 
 TEST_CASE("every candidate config is valid, and the heuristic picks one of them") {
@@ -286,23 +292,20 @@ TEST_CASE("staged rows: x and the residual in a block's shared memory, on NVIDIA
   nlohmann::json before = nlohmann::json(NormConfig{S::staged, 1024, 8, 1, 8});
   before.erase("staged_held");  // (records written before the field)
   CHECK(before.get<NormConfig>() == NormConfig{S::staged, 1024, 8, 1, 8});
-  auto refused_held = [&](const NormParams& p, const NormConfig& c, const char* rule) {
-    CAPTURE(nlohmann::json(c).dump());
-    CHECK_THROWS_WITH_AS(validate_norm_config(p, c, 32), doctest::Contains(rule), kiln::Error);
-  };
-  refused_held({NormKind::rms_norm, NormDType::f32, 32768, true, 64},
-               held({S::staged, 1024, 4, 1, 8}, 2),
-               "staged_held (vectors held in registers) takes neither staged_ahead nor the "
-               "residual");
+  refused_config({NormKind::rms_norm, NormDType::f32, 32768, true, 64},
+                 held({S::staged, 1024, 4, 1, 8}, 2),
+                 "staged_held (vectors held in registers) takes neither staged_ahead nor the "
+                 "residual");
   NormConfig ahead_held = held({S::staged, 1024, 4, 1, 8, 1, 1, 132, 0, 2}, 2);
-  refused_held({NormKind::rms_norm, NormDType::f32, 32768, false, 64}, ahead_held,
-               "takes neither staged_ahead nor the residual");
-  refused_held(f32_256k, held({S::staged, 1024, 4, 1, 16}, 5),
-               "at most 64 bytes of the row in registers");
-  refused_held(f32_256k, held({S::multi_pass, 1024, 4, 1, 4}, 1), "staged_held is staged configs'");
-  refused_held({NormKind::rms_norm, NormDType::f16, 1 << 20, false, 64},
-               held({S::split, 256, 8, 1, 8, 1, 2, 264}, 1),
-               "staged_held is staged configs' (0 for split ones)");
+  refused_config({NormKind::rms_norm, NormDType::f32, 32768, false, 64}, ahead_held,
+                 "takes neither staged_ahead nor the residual");
+  refused_config(f32_256k, held({S::staged, 1024, 4, 1, 16}, 5),
+                 "at most 64 bytes of the row in registers");
+  refused_config(f32_256k, held({S::multi_pass, 1024, 4, 1, 4}, 1),
+                 "staged_held is staged configs'");
+  refused_config({NormKind::rms_norm, NormDType::f16, 1 << 20, false, 64},
+                 held({S::split, 256, 8, 1, 8, 1, 2, 264}, 1),
+                 "staged_held is staged configs' (0 for split ones)");
   CHECK_THROWS_WITH_AS(
       kiln::ops::detail::validate_norm_backward_config(
           {NormKind::layer_norm, NormDType::f32, 65536, true, true, 64}, h4, 32),
@@ -496,10 +499,7 @@ TEST_CASE("staged rows ahead: a persistent grid whose blocks copy their next row
       "norm__layer__f16__cols65536__staged_t1024v8i8");
 
   // What the kernel cannot run is refused, naming the rule.
-  auto refused = [&](const NormParams& p, const NormConfig& c, const char* rule) {
-    CAPTURE(nlohmann::json(c).dump());
-    CHECK_THROWS_WITH_AS(validate_norm_config(p, c, 32), doctest::Contains(rule), kiln::Error);
-  };
+  const auto refused = refused_config;
   NormConfig bad = ahead(t1024, 4);
   bad.strategy = S::multi_pass;
   refused(plain, bad, "staged_ahead is staged configs' (0 for the others)");
