@@ -1,8 +1,9 @@
-// kiln::gelu_erf (kiln/device/math.hpp), GELU's erf form through Phi's tail, measured on
-// the host (exact 1/x and 2^x there; the GPU's approximate ones add about 3e-7) against
-// long double's erfc over f32 inputs.
+// kiln::gelu_erf, gelu_erf_f16 and gelu_erf_bf16 (kiln/device/math.hpp), GELU's erf form
+// through Phi's tail, measured on the host (exact 1/x and 2^x there; the GPU's approximate
+// ones add about 3e-7) against long double's erfc over f32 inputs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -18,20 +19,62 @@ long double exact_gelu(float v) {
   return 0.5L * x * std::erfc(-x / std::sqrt(2.0L));
 }
 
-// The largest relative error of gelu_erf over the f32 values of magnitude in [lo, hi),
-// every `stride`-th bit pattern of each sign, skipping exact results under 2^-126 (which
-// the GPU flushes to zero).
-double worst_relative_error(float lo, float hi, std::uint32_t stride) {
-  double worst = 0.0;
+// Calls f on the f32 values of magnitude in [lo, hi), every `stride`-th bit pattern, each
+// with both signs.
+template <class F>
+void for_each_input(float lo, float hi, std::uint32_t stride, F f) {
   for (std::uint32_t bits = std::bit_cast<std::uint32_t>(lo);
        bits < std::bit_cast<std::uint32_t>(hi); bits += stride) {
-    for (const float v : {std::bit_cast<float>(bits), -std::bit_cast<float>(bits)}) {
-      const long double want = exact_gelu(v);
-      if (std::fabs(want) < std::numeric_limits<float>::min()) continue;
-      const double e = double(std::fabs((kiln::gelu_erf(v) - want) / want));
-      if (e > worst) worst = e;
-    }
+    f(std::bit_cast<float>(bits));
+    f(-std::bit_cast<float>(bits));
   }
+}
+
+// The largest relative error of `gelu` over those inputs, skipping exact results under
+// `smallest` (2^-126, which the GPU flushes to zero, for f32 results; the smallest normal
+// value of a 16-bit result type, under which only absolute error counts).
+template <class Gelu>
+double worst_relative_error(Gelu gelu, float lo, float hi, std::uint32_t stride,
+                            long double smallest = std::numeric_limits<float>::min()) {
+  double worst = 0.0;
+  for_each_input(lo, hi, stride, [&](float v) {
+    const long double want = exact_gelu(v);
+    if (std::fabs(want) < smallest) return;
+    const double e = double(std::fabs((gelu(v) - want) / want));
+    if (e > worst) worst = e;
+  });
+  return worst;
+}
+
+// Rounding to the 16-bit types (to nearest, ties to even) and the distance between two
+// rounded values in units in the last place, without the host compiler's 16-bit types
+// (g++ 12 has no __bf16): a value of `mantissa` stored bits and a smallest normal 2^emin.
+struct Format16 {
+  int mantissa;
+  int emin;
+  float round(long double x) const {
+    if (x == 0) return 0.0f;
+    const int e = std::max(std::ilogb(x), emin);  // subnormals: the step of the smallest
+    const long double step = std::ldexp(1.0L, e - mantissa);
+    return float(std::nearbyint(x / step) * step);  // the default mode: ties to even
+  }
+  double ulps(float a, float b) const {
+    const int e = std::max(std::ilogb(std::max(std::fabs(a), std::fabs(b))), emin);
+    return std::fabs(double(a) - double(b)) / std::ldexp(1.0, e - mantissa);
+  }
+};
+constexpr Format16 kF16{10, -14};
+constexpr Format16 kBF16{7, -126};
+
+// The largest distance, in units in the last place of `format`, between gelu's result and
+// the exact one, each rounded to `format`, over every input in [lo, hi) and both signs.
+template <class Gelu>
+double worst_rounded_ulps(Gelu gelu, Format16 format, float lo, float hi, std::uint32_t stride) {
+  double worst = 0.0;
+  for_each_input(lo, hi, stride, [&](float v) {
+    const double d = format.ulps(format.round(gelu(v)), format.round(exact_gelu(v)));
+    if (d > worst) worst = d;
+  });
   return worst;
 }
 
@@ -39,8 +82,9 @@ double worst_relative_error(float lo, float hi, std::uint32_t stride) {
 
 TEST_CASE("gelu_erf: within 1.2e-6 of GELU for |v| <= 4 and 1e-5 beyond, tails included") {
   // About 2.6 million inputs: every 257th f32 from 2^-20 up.
-  const double near = worst_relative_error(0x1p-20f, 4.0f, 257);
-  const double far = worst_relative_error(4.0f, 16.0f, 257);
+  const auto gelu = [](float v) { return kiln::gelu_erf(v); };
+  const double near = worst_relative_error(gelu, 0x1p-20f, 4.0f, 257);
+  const double far = worst_relative_error(gelu, 4.0f, 16.0f, 257);
   MESSAGE("worst relative error: " << near << " for |v| in [2^-20, 4), " << far
                                    << " for |v| in [4, 16)");
   CHECK(near < 1.2e-6);
@@ -62,6 +106,46 @@ TEST_CASE("gelu_erf: zero, small, large and non-finite inputs") {
   // Odd about v / 2: GELU(v) - GELU(-v) = v.
   for (const float v : {0.1f, 0.5f, 1.0f, 2.0f, 3.0f}) {
     CHECK(kiln::gelu_erf(v) - kiln::gelu_erf(-v) == doctest::Approx(v).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("gelu_erf_f16 and gelu_erf_bf16: within a small part of their type's rounding") {
+  const auto f16 = [](float v) { return kiln::gelu_erf_f16(v); };
+  const auto bf16 = [](float v) { return kiln::gelu_erf_bf16(v); };
+  // Relative error where the 16-bit result is normal (f16 from 2^-14, bf16 from 2^-126):
+  // every 257th f32 from 2^-20 up to 64 (f16's results are 0 or subnormal from |v| = 5.2).
+  const double f16_error = worst_relative_error(f16, 0x1p-20f, 64.0f, 257, 0x1p-14L);
+  const double bf16_error = worst_relative_error(bf16, 0x1p-20f, 64.0f, 257, 0x1p-126L);
+  MESSAGE("worst relative error: gelu_erf_f16 " << f16_error << ", gelu_erf_bf16 " << bf16_error);
+  CHECK(f16_error < 1e-5);
+  CHECK(bf16_error < 5e-5);
+  // Rounded to the type, within one unit in the last place of the exact result rounded,
+  // subnormal and zero results included (f16's tail from v = -5.2 down, where the
+  // polynomial, fitted up to 5.9, runs on), and far out on both sides.
+  CHECK(worst_rounded_ulps(f16, kF16, 0x1p-20f, 64.0f, 263) <= 1.0);
+  CHECK(worst_rounded_ulps(bf16, kBF16, 0x1p-20f, 64.0f, 263) <= 1.0);
+  CHECK(worst_rounded_ulps(f16, kF16, 64.0f, 0x1p120f, 65537) == 0.0);
+  CHECK(worst_rounded_ulps(bf16, kBF16, 64.0f, 0x1p120f, 65537) == 0.0);
+  // The rounding test can fail: f16's fit is not good enough for bf16's tail.
+  CHECK(worst_rounded_ulps(f16, kBF16, 8.0f, 13.0f, 263) > 1.0);
+}
+
+TEST_CASE("gelu_erf_f16 and gelu_erf_bf16: zero, large and non-finite inputs") {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const auto gelu : {+[](float v) { return kiln::gelu_erf_f16(v); },
+                          +[](float v) { return kiln::gelu_erf_bf16(v); }}) {
+    CHECK(gelu(0.0f) == 0.0f);
+    CHECK(gelu(1e-30f) == doctest::Approx(0.5e-30).epsilon(1e-4));
+    CHECK(gelu(100.0f) == 100.0f);
+    CHECK(gelu(-100.0f) == 0.0f);
+    CHECK(gelu(3e38f) == 3e38f);
+    CHECK(gelu(-3e38f) == 0.0f);
+    CHECK(gelu(inf) == inf);
+    CHECK(gelu(-inf) == 0.0f);
+    CHECK(std::isnan(gelu(std::numeric_limits<float>::quiet_NaN())));
+    for (const float v : {0.1f, 0.5f, 1.0f, 2.0f, 3.0f}) {
+      CHECK(gelu(v) - gelu(-v) == doctest::Approx(v).epsilon(1e-5));
+    }
   }
 }
 

@@ -544,6 +544,11 @@ TEST_CASE("ready-made epilogues and a user's own, with alpha and beta") {
                       DType::bf16,
                       {.m = m, .n = n, .k = k, .layout = layout, .epilogue = e.e}},
                      false, e.host, e.ctx) == 0);
+      // f16 C: the GELUs' 16-bit forms (kiln::gelu_erf_f16) as well as bf16's.
+      CHECK(
+          run_case(
+              {DType::f16, DType::f16, {.m = m, .n = n, .k = k, .layout = layout, .epilogue = e.e}},
+              false, e.host, e.ctx) == 0);
     }
   }
 

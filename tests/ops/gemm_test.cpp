@@ -244,6 +244,14 @@ std::vector<Kind> every_epilogue() {
     out.push_back(
         {gemm_params(DType::f16, DType::f16, {.m = 512, .n = 512, .k = 512, .epilogue = e}), mid});
   }
+  // GELU's form follows C's type: gelu_erf_bf16 and gelu_erf as well as gelu_erf_f16.
+  for (const DType c : {DType::bf16, DType::f32}) {
+    out.push_back(
+        {gemm_params(
+             DType::bf16, c,
+             {.m = 512, .n = 512, .k = 512, .epilogue = gemm_epilogues::bias_gelu(nullptr)}),
+         mid});
+  }
   return out;
 }
 
@@ -266,6 +274,11 @@ void compile_sm80_kinds(const std::vector<Kind>& kinds) {
       CHECK(has(ptx, "cp.async.cg.shared.global") == (va == 8 || vb == 8));
       for (int v : {4, 2}) {
         CHECK(has(ptx, "], " + std::to_string(2 * v) + ", ") == (va == v || vb == v));
+      }
+      if (k.p.epilogue_name == "bias_gelu") {
+        // GELU's tail takes 2^x alone for 16-bit C, 1/x and 2^x for f32 C.
+        CHECK(has(ptx, "ex2.approx.ftz.f32"));
+        CHECK(has(ptx, "rcp.approx.ftz.f32") == (k.p.out == DType::f32));
       }
     }
     first = false;

@@ -107,11 +107,25 @@ inline std::string host_type_name(gen::DType t) {
       return "float";
   }
 }
-// GELU's erf form through Phi's tail (kiln/device/math.hpp: no erff, no branch; relative
-// error about 1e-6).
+// GELU's erf form through Phi's tail (kiln/device/math.hpp: no erff, no branch), to the
+// precision C's element type keeps: kiln::gelu_erf for f32 C (relative error about 1e-6),
+// gelu_erf_f16 and gelu_erf_bf16 for 16-bit C (1e-5 and 5e-5, within one unit in the last
+// place once rounded; one approximate instruction where gelu_erf takes two).
 inline const char* gelu_code =
+    "#include \"kiln/device/half.hpp\"\n"
     "#include \"kiln/device/math.hpp\"\n"
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) { return kiln::gelu_erf(v); }\n";
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const float*) {\n"
+    "  return kiln::gelu_erf(v);\n"
+    "}\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const kiln::f16*) {\n"
+    "  return kiln::gelu_erf_f16(v);\n"
+    "}\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const kiln::bf16*) {\n"
+    "  return kiln::gelu_erf_bf16(v);\n"
+    "}\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) {\n"
+    "  return kiln_gelu_to(v, static_cast<const typename C::element_type*>(nullptr));\n"
+    "}\n";
 // GELU's tanh form, with the hardware's tanh (one instruction on sm_75 and later, relative
 // error about 2^-11) where there is one.
 inline const char* gelu_tanh_code =
@@ -137,8 +151,10 @@ inline GemmEpilogue relu() {
                             "{ return v > 0.0f ? v : 0.0f; }\n"
                             "};\n");
 }
-/// GELU (the erf form): v / 2 * (1 + erf(v / sqrt 2)), computed as kiln::gelu_erf does
-/// (kiln/device/math.hpp: relative error about 1e-6, the negative tail included).
+/// GELU (the erf form): v / 2 * (1 + erf(v / sqrt 2)), to the precision C's element type
+/// keeps (kiln/device/math.hpp, the negative tail included): relative error about 1e-6 for
+/// f32 C (kiln::gelu_erf); for f16 and bf16 C about 1e-5 and 5e-5 (kiln::gelu_erf_f16 and
+/// gelu_erf_bf16: half the instructions), within one unit in the last place once rounded.
 inline GemmEpilogue gelu() {
   return GemmEpilogue::make("gelu", std::string(detail::gelu_code) +
                                         "struct Epilogue {\n"
