@@ -507,7 +507,7 @@ const prof::Result* find_result(const std::vector<prof::Result>& rs, const std::
 /// The element-wise pass a framework runs after an unfused GEMM: C = GELU(C + bias[col]),
 /// 8 elements (16 bytes of 16-bit C) a thread per step, in f32; rows of a multiple of 8.
 /// The element-wise pass: C = GELU(C + bias), with the same GELU code as kiln's epilogue
-/// (`gelu`, kiln_gelu or kiln_gelu_tanh, defined before this).
+/// (`GELU`, kiln_gelu_tanh or the erf form for C's type T, defined before this).
 const char* bias_gelu_source = R"(
 template <class T>
 __device__ void run(T* c, const float* bias, long long total, int n) {
@@ -688,7 +688,8 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
           std::string("#include \"kiln/device.hpp\"\n#include \"kiln/device/half.hpp\"\n") +
           (tanh_form ? ops::gemm_epilogues::detail::gelu_tanh_code
                      : ops::gemm_epilogues::detail::gelu_code) +
-          (tanh_form ? "#define GELU kiln_gelu_tanh\n" : "#define GELU kiln_gelu\n") +
+          (tanh_form ? "#define GELU kiln_gelu_tanh\n"
+                     : "#define GELU(v) kiln_gelu_for(v, static_cast<const T*>(nullptr))\n") +
           bias_gelu_source;
       elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", source, {}, {}},
                                        "bias_gelu_" + std::string(gen::to_string(out)), {},

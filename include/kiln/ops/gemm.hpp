@@ -108,24 +108,29 @@ inline std::string host_type_name(gen::DType t) {
   }
 }
 // GELU's erf form through Phi's tail (kiln/device/math.hpp: no erff, no branch), to the
-// precision C's element type keeps: kiln::gelu_erf for f32 C (relative error about 1e-6),
-// gelu_erf_f16 and gelu_erf_bf16 for 16-bit C (1e-5 and 5e-5, within one unit in the last
-// place once rounded; one approximate instruction where gelu_erf takes two).
+// precision a result type keeps: kiln_gelu_for(v, (const T*)nullptr) is kiln::gelu_erf for
+// f32 (relative error about 1e-6), gelu_erf_f16 and gelu_erf_bf16 for 16-bit results (1e-5
+// and 5e-5, within one unit in the last place once rounded; one approximate instruction
+// where gelu_erf takes two).
 inline const char* gelu_code =
     "#include \"kiln/device/half.hpp\"\n"
     "#include \"kiln/device/math.hpp\"\n"
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const float*) {\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_for(float v, const float*) {\n"
     "  return kiln::gelu_erf(v);\n"
     "}\n"
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const kiln::f16*) {\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_for(float v, const kiln::f16*) {\n"
     "  return kiln::gelu_erf_f16(v);\n"
     "}\n"
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_to(float v, const kiln::bf16*) {\n"
+    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu_for(float v, const kiln::bf16*) {\n"
     "  return kiln::gelu_erf_bf16(v);\n"
-    "}\n"
-    "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) {\n"
-    "  return kiln_gelu_to(v, static_cast<const typename C::element_type*>(nullptr));\n"
     "}\n";
+// The epilogues' GELU: the form for C's element type.
+inline std::string gelu_epilogue_code() {
+  return std::string(gelu_code) +
+         "KILN_DEVICE KILN_FORCEINLINE float kiln_gelu(float v) {\n"
+         "  return kiln_gelu_for(v, static_cast<const typename C::element_type*>(nullptr));\n"
+         "}\n";
+}
 // GELU's tanh form, with the hardware's tanh (one instruction on sm_75 and later, relative
 // error about 2^-11) where there is one.
 inline const char* gelu_tanh_code =
@@ -156,7 +161,7 @@ inline GemmEpilogue relu() {
 /// f32 C (kiln::gelu_erf); for f16 and bf16 C about 1e-5 and 5e-5 (kiln::gelu_erf_f16 and
 /// gelu_erf_bf16: half the instructions), within one unit in the last place once rounded.
 inline GemmEpilogue gelu() {
-  return GemmEpilogue::make("gelu", std::string(detail::gelu_code) +
+  return GemmEpilogue::make("gelu", detail::gelu_epilogue_code() +
                                         "struct Epilogue {\n"
                                         "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, "
                                         "M, N) const { return kiln_gelu(v); }\n"
@@ -187,11 +192,11 @@ struct BiasArgs {
 };
 namespace detail {
 // An epilogue of f(v + bias[n]): `prelude` defines f, named `f` (empty: the identity).
-inline GemmEpilogue bias_then(std::string name, const char* prelude, const char* f,
+inline GemmEpilogue bias_then(std::string name, const std::string& prelude, const char* f,
                               const float* bias) {
   const std::string value = std::string(f) + (*f ? "(v + bias[n.get()])" : "v + bias[n.get()]");
   return GemmEpilogue::make(std::move(name),
-                            std::string(prelude) +
+                            prelude +
                                 "struct Epilogue {\n"
                                 "  const float* bias;\n"
                                 "  KILN_DEVICE KILN_FORCEINLINE float operator()(float v, M, N n) "
@@ -207,7 +212,7 @@ inline GemmEpilogue bias(const float* bias) {
 }
 /// GELU(v + bias[n]).
 inline GemmEpilogue bias_gelu(const float* bias) {
-  return detail::bias_then("bias_gelu", detail::gelu_code, "kiln_gelu", bias);
+  return detail::bias_then("bias_gelu", detail::gelu_epilogue_code(), "kiln_gelu", bias);
 }
 /// GELU's tanh form of (v + bias[n]) (see gelu_tanh()).
 inline GemmEpilogue bias_gelu_tanh(const float* bias) {
