@@ -78,7 +78,9 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float rcp_approx(float x) {
 /// where 1 + erf(v / sqrt 2) loses it to cancellation (all of it below v = -5.5).
 /// Relative error, every f32 v with exact 1/x and 2^x (tests/device/math_test.cpp): under
 /// 1.2e-6 for |v| <= 4, under 1e-5 everywhere; the GPU's rcp and ex2 add about 3e-7.
-/// NaN gives NaN, +inf gives +inf, and -inf gives NaN (as v / 2 * (1 + erf) does).
+/// NaN gives NaN, +inf gives +inf, and -inf gives NaN (as v / 2 * (1 + erf) does). On
+/// NVIDIA GPUs, whose 2^x flushes results under 2^-126 to zero, results under about 2^-122
+/// (v below -13) are 0.
 KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf(float v) {
   const float t =
       rcp_approx(detail::fma_f32(detail::abs_f32(v), 0.26870057685088806f, 1.0f));  // 0.38 / sqrt 2
@@ -134,7 +136,8 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf_f16(float v) {
 /// 0 <= a <= 13.3 (past which GELU's bf16 result is under bf16's smallest normal value).
 /// Relative error over the results of normal bf16 size: under 5e-5, against bf16's
 /// rounding error of up to 2e-3; rounded to bf16, within one unit in the last place of the
-/// exact result rounded.
+/// exact result rounded. On NVIDIA GPUs, whose 2^x flushes results under 2^-126 to zero,
+/// results under about 2^-122 (v below -13.1) are 0, as they are with gelu_erf.
 KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf_bf16(float v) {
   const float a = detail::abs_f32(v);
   float p = -1.9317604316153821e-9f;
