@@ -46,6 +46,14 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float max_f32(float a, float b) {
   return __builtin_fmaxf(a, b);
 #endif
 }
+// c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1] by Horner's rule: N - 1 fmas, in that order.
+template <int N>
+KILN_HOST_DEVICE KILN_FORCEINLINE float horner(float x, const float (&c)[N]) {
+  float s = c[0];
+  KILN_UNROLL
+  for (int i = 1; i < N; ++i) s = fma_f32(s, x, c[i]);
+  return s;
+}
 }  // namespace detail
 
 KILN_HOST_DEVICE KILN_FORCEINLINE float exp2_approx(float x) {
@@ -84,15 +92,10 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float rcp_approx(float x) {
 KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf(float v) {
   const float t =
       rcp_approx(detail::fma_f32(detail::abs_f32(v), 0.26870057685088806f, 1.0f));  // 0.38 / sqrt 2
-  float s = -0.36479410059691598f;
-  s = detail::fma_f32(s, t, 1.7780172927757488f);
-  s = detail::fma_f32(s, t, -3.2780963276172212f);
-  s = detail::fma_f32(s, t, 2.8187975535780906f);
-  s = detail::fma_f32(s, t, -1.4999915128928567f);
-  s = detail::fma_f32(s, t, 0.80691678465949928f);
-  s = detail::fma_f32(s, t, 0.50582189648747182f);
-  s = detail::fma_f32(s, t, 1.4556475592482035f);
-  s = detail::fma_f32(s, t, -3.2223192281333537f);
+  const float c[] = {-0.36479410059691598f, 1.7780172927757488f,  -3.2780963276172212f,
+                     2.8187975535780906f,   -1.4999915128928567f, 0.80691678465949928f,
+                     0.50582189648747182f,  1.4556475592482035f,  -3.2223192281333537f};
+  const float s = detail::horner(t, c);
   // z^2 log2 e = v^2 (log2 e) / 2
   const float q = t * exp2_approx(detail::fma_f32(v * -0.7213475204444817f, v, s));
   return v * (v < 0.0f ? q : 1.0f - q);
@@ -119,16 +122,10 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_from_log2_tail(float v, float p) {
 /// result rounded.
 /// +inf gives +inf, -inf gives 0, NaN gives NaN.
 KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf_f16(float v) {
-  const float a = detail::abs_f32(v);
-  float p = -2.0137209969679433e-6f;
-  p = detail::fma_f32(p, a, 6.5284089923942264e-5f);
-  p = detail::fma_f32(p, a, -9.6041582809252330e-4f);
-  p = detail::fma_f32(p, a, 8.6284934116045948e-3f);
-  p = detail::fma_f32(p, a, -5.4211211622016860e-2f);
-  p = detail::fma_f32(p, a, -0.45821313199729535f);
-  p = detail::fma_f32(p, a, -1.1513467377773196f);
-  p = detail::fma_f32(p, a, -0.99998918590584974f);
-  return detail::gelu_from_log2_tail(v, p);
+  const float c[] = {-2.0137209969679433e-6f, 6.5284089923942264e-5f,  -9.6041582809252330e-4f,
+                     8.6284934116045948e-3f,  -5.4211211622016860e-2f, -0.45821313199729535f,
+                     -1.1513467377773196f,    -0.99998918590584974f};
+  return detail::gelu_from_log2_tail(v, detail::horner(detail::abs_f32(v), c));
 }
 
 /// GELU's erf form for a result that is then rounded to bf16, as gelu_erf_f16 computes it
@@ -139,18 +136,11 @@ KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf_f16(float v) {
 /// exact result rounded. On NVIDIA GPUs, whose 2^x flushes results under 2^-126 to zero,
 /// results under about 2^-122 (v below -13.1) are 0, as they are with gelu_erf.
 KILN_HOST_DEVICE KILN_FORCEINLINE float gelu_erf_bf16(float v) {
-  const float a = detail::abs_f32(v);
-  float p = -1.9317604316153821e-9f;
-  p = detail::fma_f32(p, a, 1.4137868649906157e-7f);
-  p = detail::fma_f32(p, a, -4.5444184914197738e-6f);
-  p = detail::fma_f32(p, a, 8.4913249527559424e-5f);
-  p = detail::fma_f32(p, a, -1.0327983118098062e-3f);
-  p = detail::fma_f32(p, a, 8.7335847914499661e-3f);
-  p = detail::fma_f32(p, a, -5.4172729549678458e-2f);
-  p = detail::fma_f32(p, a, -0.45842586639897814f);
-  p = detail::fma_f32(p, a, -1.1512372326561083f);
-  p = detail::fma_f32(p, a, -0.99999356792771434f);
-  return detail::gelu_from_log2_tail(v, p);
+  const float c[] = {-1.9317604316153821e-9f, 1.4137868649906157e-7f,  -4.5444184914197738e-6f,
+                     8.4913249527559424e-5f,  -1.0327983118098062e-3f, 8.7335847914499661e-3f,
+                     -5.4172729549678458e-2f, -0.45842586639897814f,   -1.1512372326561083f,
+                     -0.99999356792771434f};
+  return detail::gelu_from_log2_tail(v, detail::horner(detail::abs_f32(v), c));
 }
 
 }  // namespace kiln
