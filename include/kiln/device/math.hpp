@@ -15,37 +15,27 @@
 namespace kiln {
 
 namespace detail {
-// a * b + c rounded once, and |x| (NVRTC has fmaf and fabsf built in, but not the
-// compilers' __builtin_ spellings, which host compilers and clang's HIP mode have).
-KILN_HOST_DEVICE KILN_FORCEINLINE float fma_f32(float a, float b, float c) {
+// C's float functions as NVRTC has them built in (fmaf, fabsf, fminf, fmaxf), or by the
+// __builtin_ spellings that host compilers and clang's HIP mode have (NVRTC lacks those).
 #if KILN_GPU_COMPILER && !KILN_HIP
-  return fmaf(a, b, c);
+#define KILN_DETAIL_LIBM(f) f
 #else
-  return __builtin_fmaf(a, b, c);
+#define KILN_DETAIL_LIBM(f) __builtin_##f
 #endif
+// a * b + c rounded once; |x|; min and max that return the other operand where one is NaN.
+KILN_HOST_DEVICE KILN_FORCEINLINE float fma_f32(float a, float b, float c) {
+  return KILN_DETAIL_LIBM(fmaf)(a, b, c);
 }
 KILN_HOST_DEVICE KILN_FORCEINLINE float abs_f32(float x) {
-#if KILN_GPU_COMPILER && !KILN_HIP
-  return fabsf(x);
-#else
-  return __builtin_fabsf(x);
-#endif
+  return KILN_DETAIL_LIBM(fabsf)(x);
 }
-// min and max that return the other operand where one is NaN (as fminf and fmaxf do).
 KILN_HOST_DEVICE KILN_FORCEINLINE float min_f32(float a, float b) {
-#if KILN_GPU_COMPILER && !KILN_HIP
-  return fminf(a, b);
-#else
-  return __builtin_fminf(a, b);
-#endif
+  return KILN_DETAIL_LIBM(fminf)(a, b);
 }
 KILN_HOST_DEVICE KILN_FORCEINLINE float max_f32(float a, float b) {
-#if KILN_GPU_COMPILER && !KILN_HIP
-  return fmaxf(a, b);
-#else
-  return __builtin_fmaxf(a, b);
-#endif
+  return KILN_DETAIL_LIBM(fmaxf)(a, b);
 }
+#undef KILN_DETAIL_LIBM
 // c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1] by Horner's rule: N - 1 fmas, in that order.
 template <int N>
 KILN_HOST_DEVICE KILN_FORCEINLINE float horner(float x, const float (&c)[N]) {
