@@ -4,6 +4,7 @@
 // host compiler has.
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace kiln_test {
@@ -40,6 +41,13 @@ inline std::uint16_t float_to_bf16(float f) {
   std::uint32_t bits;
   std::memcpy(&bits, &f, 4);
   return std::uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// The distance between two finite values of one 16-bit type (both f16 or both bf16), in
+// units in the last place: their bit patterns as ordered integers (+0 and -0 alike).
+inline int ulp_distance16(std::uint16_t a, std::uint16_t b) {
+  const auto ordered = [](std::uint16_t x) { return (x & 0x8000) ? -int(x & 0x7fff) : int(x); };
+  return std::abs(ordered(a) - ordered(b));
 }
 
 }  // namespace kiln_test

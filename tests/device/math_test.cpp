@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <limits>
 
+#include "../half_bits.hpp"
 #include "kiln/device/math.hpp"
 
 namespace {
@@ -46,34 +47,15 @@ double worst_relative_error(Gelu gelu, float lo, float hi, std::uint32_t stride,
   return worst;
 }
 
-// Rounding to the 16-bit types (to nearest, ties to even) and the distance between two
-// rounded values in units in the last place, without the host compiler's 16-bit types
-// (g++ 12 has no __bf16): a value of `mantissa` stored bits and a smallest normal 2^emin.
-struct Format16 {
-  int mantissa;
-  int emin;
-  float round(long double x) const {
-    if (x == 0) return 0.0f;
-    const int e = std::max(std::ilogb(x), emin);  // subnormals: the step of the smallest
-    const long double step = std::ldexp(1.0L, e - mantissa);
-    return float(std::nearbyint(x / step) * step);  // the default mode: ties to even
-  }
-  double ulps(float a, float b) const {
-    const int e = std::max(std::ilogb(std::max(std::fabs(a), std::fabs(b))), emin);
-    return std::fabs(double(a) - double(b)) / std::ldexp(1.0, e - mantissa);
-  }
-};
-constexpr Format16 kF16{10, -14};
-constexpr Format16 kBF16{7, -126};
-
-// The largest distance, in units in the last place of `format`, between gelu's result and
-// the exact one, each rounded to `format`, over every input in [lo, hi) and both signs.
+// The largest distance, in units in the last place of a 16-bit type, between gelu's result
+// and the exact one, each rounded to the type by `round` (tests/half_bits.hpp: to nearest,
+// ties to even), over every input in [lo, hi) and both signs.
 template <class Gelu>
-double worst_rounded_ulps(Gelu gelu, Format16 format, float lo, float hi, std::uint32_t stride) {
-  double worst = 0.0;
+double worst_rounded_ulps(Gelu gelu, std::uint16_t (*round)(float), float lo, float hi,
+                          std::uint32_t stride) {
+  int worst = 0;
   for_each_input(lo, hi, stride, [&](float v) {
-    const double d = format.ulps(format.round(gelu(v)), format.round(exact_gelu(v)));
-    if (d > worst) worst = d;
+    worst = std::max(worst, kiln_test::ulp_distance16(round(gelu(v)), round(float(exact_gelu(v)))));
   });
   return worst;
 }
@@ -122,12 +104,12 @@ TEST_CASE("gelu_erf_f16 and gelu_erf_bf16: within a small part of their type's r
   // Rounded to the type, within one unit in the last place of the exact result rounded,
   // subnormal and zero results included (f16's tail from v = -5.2 down, where the
   // polynomial, fitted up to 5.9, runs on), and far out on both sides.
-  CHECK(worst_rounded_ulps(f16, kF16, 0x1p-20f, 64.0f, 263) <= 1.0);
-  CHECK(worst_rounded_ulps(bf16, kBF16, 0x1p-20f, 64.0f, 263) <= 1.0);
-  CHECK(worst_rounded_ulps(f16, kF16, 64.0f, 0x1p120f, 65537) == 0.0);
-  CHECK(worst_rounded_ulps(bf16, kBF16, 64.0f, 0x1p120f, 65537) == 0.0);
+  CHECK(worst_rounded_ulps(f16, kiln_test::float_to_half, 0x1p-20f, 64.0f, 263) <= 1.0);
+  CHECK(worst_rounded_ulps(bf16, kiln_test::float_to_bf16, 0x1p-20f, 64.0f, 263) <= 1.0);
+  CHECK(worst_rounded_ulps(f16, kiln_test::float_to_half, 64.0f, 0x1p120f, 65537) == 0.0);
+  CHECK(worst_rounded_ulps(bf16, kiln_test::float_to_bf16, 64.0f, 0x1p120f, 65537) == 0.0);
   // The rounding test can fail: f16's fit is not good enough for bf16's tail.
-  CHECK(worst_rounded_ulps(f16, kBF16, 8.0f, 13.0f, 263) > 1.0);
+  CHECK(worst_rounded_ulps(f16, kiln_test::float_to_bf16, 8.0f, 13.0f, 263) > 1.0);
 }
 
 TEST_CASE("gelu_erf_f16 and gelu_erf_bf16: zero, large and non-finite inputs") {

@@ -616,8 +616,6 @@ TEST_CASE("GELU's erf form for each C type, on the GPU's ex2 and rcp, its tails 
       }
       rt::Device::current().synchronize();
       const auto got = read_c(out, &c16, &c32);
-      // Distance in units in the last place of a 16-bit type: bit patterns as ordered ints.
-      const auto ordered = [](std::uint16_t x) { return (x & 0x8000) ? -int(x & 0x7fff) : int(x); };
       int wrong = 0;
       for (std::int64_t i = 0; i < m; ++i) {
         for (std::int64_t j = 0; j < n; ++j) {
@@ -633,8 +631,7 @@ TEST_CASE("GELU's erf form for each C type, on the GPU's ex2 and rcp, its tails 
             ok = std::fabs(want) < 0x1p-126L ? std::fabs(g) < 0x1p-125
                                              : std::fabs((g - want) / want) < 1.1e-5L;
           } else {
-            ok =
-                std::abs(ordered(to_bits(out, float(g))) - ordered(to_bits(out, float(want)))) <= 1;
+            ok = kiln_test::ulp_distance16(to_bits(out, float(g)), to_bits(out, float(want))) <= 1;
           }
           if (!ok && ++wrong <= 5) {
             MESSAGE("GELU(" << double(v) << ") = " << g << ", want " << double(want));
