@@ -506,8 +506,8 @@ const prof::Result* find_result(const std::vector<prof::Result>& rs, const std::
 
 /// The element-wise pass a framework runs after an unfused GEMM: C = GELU(C + bias[col]),
 /// 8 elements (16 bytes of 16-bit C) a thread per step, in f32; rows of a multiple of 8.
-/// The element-wise pass: C = GELU(C + bias), with the same GELU code as kiln's epilogue
-/// (`GELU`, kiln_gelu_tanh or the erf form for C's type T, defined before this).
+/// `GELU` is defined before this: kiln_gelu_tanh, or the erf form for C's type T, the same
+/// code as kiln's epilogue.
 const char* bias_gelu_source = R"(
 template <class T>
 __device__ void run(T* c, const float* bias, long long total, int n) {
