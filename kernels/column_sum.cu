@@ -2,9 +2,11 @@
 // (blockIdx.y) matrices of `parts` rows of kCols floats,
 //   out[c] = sum over p of partial[p][c]
 // added in an order fixed by the launch alone (the same bits on every run): a block's
-// (GROUP: kGroups) x (COL: kColsPerBlock) threads each add the partial rows
-// p = GROUP, GROUP + kGroups, ... in turn, then thread GROUP 0 adds the groups' sums
-// in group order. A column's reads are consecutive across a warp's lanes.
+// (GROUP: kGroups) x (COL: kColsPerBlock) threads each take the partial rows
+// p = GROUP, GROUP + kGroups, ... in four chains (the j-th of every four such rows to
+// chain j, so that four loads are in flight, not one), add the chains as
+// (c0 + c1) + (c2 + c3), then thread GROUP 0 adds the groups' sums in group order.
+// A column's reads are consecutive across a warp's lanes.
 //
 // The host (include/kiln/ops/norm.hpp: the norms' dweight and dbias) generates spec.hpp:
 //   tensors     Out: (COL: kCols), f16 / bf16 / f32 storage (its element type is used)
@@ -33,11 +35,20 @@ KILN_KERNEL void KILN_KERNEL_NAME(const float* partial, column_sum::Elem* out0,
   const float* in = partial + (long long)which * parts * kCols;
   // (Launched programmatically after the kernel that writes `partial`: wait for it.)
   kiln::wait_prior_grid();
-  float s = 0.0f;
+  float chain[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   if (col < kCols) {
-    for (int p = group; p < parts; p += kGroups) s += in[(long long)p * kCols + col];
+    const float* at = in + col;
+    int p = group;
+    for (; p + 3 * kGroups < parts; p += 4 * kGroups) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) chain[j] += at[(long long)(p + j * kGroups) * kCols];
+    }
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+      if (p + j * kGroups < parts) chain[j] += at[(long long)(p + j * kGroups) * kCols];
+    }
   }
-  sums[group][x] = s;
+  sums[group][x] = (chain[0] + chain[1]) + (chain[2] + chain[3]);
   kiln::sync_threads();
   if (group != 0 || col >= kCols) return;
   float total = sums[0][x];

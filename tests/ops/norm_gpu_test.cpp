@@ -1179,6 +1179,94 @@ TEST_CASE("backward split rows: the ops launch a split config their record names
   }
 }
 
+namespace {
+
+/// kernels/column_sum.cu's sum of column `col` over `parts` partial rows, in its order:
+/// group g takes rows g, g + groups, ...; the i-th of them goes to chain i % 4; the chains
+/// are added as (c0 + c1) + (c2 + c3) and the groups in order.
+float column_sum_in_order(const std::vector<float>& partial, int cols, int col, int parts,
+                          int groups) {
+  float total = 0.0f;
+  for (int g = 0; g < groups; ++g) {
+    float chain[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; g + i * groups < parts; ++i) {
+      chain[i % 4] += partial[std::size_t(g + i * groups) * std::size_t(cols) + std::size_t(col)];
+    }
+    const float group = (chain[0] + chain[1]) + (chain[2] + chain[3]);
+    total = g == 0 ? group : total + group;
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("column sums: 8 and 32 groups, any number of partial rows, in their fixed order") {
+  rt::Device gpu(0);
+  rt::Stream stream(gpu);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto& factory = ops::column_sum_factory();
+  // The factory's choice: 32 groups where the 32-column blocks are fewer than the SMs.
+  const int sms = gpu.properties().multiprocessors;
+  CHECK(factory.get({NormDType::f32, 32 * (sms - 1)}, gpu).config().groups == 32);
+  CHECK(factory.get({NormDType::f32, 32 * sms}, gpu).config().groups == 8);
+  for (const int cols : {1, 45, 512}) {
+    for (const auto dt : {NormDType::f32, NormDType::bf16}) {
+      const ops::ColumnSumParams p{dt, cols};
+      const std::vector<ops::ColumnSumConfig> configs{{32, 8}, {32, 32}};
+      const auto built = factory.build_all(p, configs, gpu);
+      for (std::size_t c = 0; c < configs.size(); ++c) {
+        const std::string name = factory.kernel_name(p, configs[c]);
+        CAPTURE(name);
+        REQUIRE_MESSAGE(built[c].kernel, built[c].reason);
+        // Parts around the multiples of 4 chains of 8 and 32 groups.
+        for (const int parts : {1, 3, 8, 31, 32, 33, 127, 128, 129, 131, 1000}) {
+          CAPTURE(parts);
+          std::vector<float> partial(std::size_t(2 * parts) * std::size_t(cols));
+          for (float& v : partial) v = normal(rng);
+          rt::DeviceBuffer<float> d_partial(partial.size(), gpu);
+          d_partial.copy_from(partial);
+          const std::size_t bytes = std::size_t(cols) * std::size_t(gen::size_of(dt));
+          rt::DeviceBuffer<unsigned char> out0(bytes, gpu), out1(bytes, gpu);
+          out0.fill_bytes(0xff);
+          out1.fill_bytes(0xff);
+          rt::LaunchConfig lc = built[c].kernel->launch_config();
+          lc.grid.y = 2;
+          lc.stream = stream;
+          rt::launch(built[c].kernel->function(), lc, static_cast<const float*>(d_partial.data()),
+                     static_cast<void*>(out0.data()), static_cast<void*>(out1.data()), parts);
+          stream.synchronize();
+          const std::vector<unsigned char> got[2] = {out0.to_vector(), out1.to_vector()};
+          int wrong = 0;
+          for (int which = 0; which < 2; ++which) {
+            const std::vector<float> mine(
+                partial.begin() + std::ptrdiff_t(which) * parts * cols,
+                partial.begin() + std::ptrdiff_t(which + 1) * parts * cols);
+            for (int col = 0; col < cols; ++col) {
+              const float want = column_sum_in_order(mine, cols, col, parts, configs[c].groups);
+              std::uint32_t got_bits = 0, want_bits = 0;
+              if (dt == NormDType::f32) {
+                std::memcpy(&got_bits, got[which].data() + 4 * col, 4);
+                std::memcpy(&want_bits, &want, 4);
+              } else {  // bf16: the f32 sum rounded to nearest even
+                std::uint16_t h = 0;
+                std::memcpy(&h, got[which].data() + 2 * col, 2);
+                got_bits = h;
+                want_bits = kiln_test::float_to_bf16(want);
+              }
+              if (got_bits != want_bits && ++wrong <= 3) {
+                FAIL_CHECK("output " << which << " column " << col << ": bits " << got_bits
+                                     << ", the fixed order gives " << want_bits);
+              }
+            }
+          }
+          CHECK(wrong == 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("backward: no rows gives zero sums; what kiln does not support is refused") {
   rt::Device gpu(0);
   rt::DeviceBuffer<float> a(100, gpu), b(100, gpu), c(100, gpu), dw(10, gpu), stats(10, gpu),

@@ -801,12 +801,27 @@ TEST_CASE("backward: kernel names, header, JSON and hash") {
   q.kind = NormKind::layer_norm;
   hashes.insert(hash(q));
   CHECK(hashes.size() == 5);
-  // The column sums: one config, the name and the header.
+  // The column sums: one config for a problem on a device, its name and its header.
+  using kiln::ops::detail::column_sum_config;
   const kiln::ops::ColumnSumParams cs{NormDType::bf16, 1000};
   CHECK(kiln::ops::detail::column_sum_kernel_name(cs, {}) == "column_sum__bf16__cols1000");
   const std::string ch = kiln::ops::detail::column_sum_spec(cs, {}).header();
   CHECK(has(ch, "using Out = kiln::Tensor<kiln::bf16, kiln::Extent<COL, 1000>>;"));
   CHECK(has(ch, "inline constexpr int kGroups = 8;"));
+  // 32 groups where the blocks of 32 columns are fewer than the SMs (32768 x 512's 16
+  // blocks on 132 SMs), 8 from as many blocks as SMs on; 8 where the SMs are not known.
+  CHECK(column_sum_config(512, 132).groups == 32);
+  CHECK(column_sum_config(4192, 132).groups == 32);  // 131 blocks
+  CHECK(column_sum_config(4193, 132).groups == 8);   // 132
+  CHECK(column_sum_config(65536, 132).groups == 8);
+  CHECK(column_sum_config(1, 0).groups == 8);
+  CHECK(column_sum_config(512, 132).cols_per_block == 32);
+  const kiln::ops::ColumnSumConfig g32 = column_sum_config(512, 132);
+  CHECK(kiln::ops::detail::column_sum_kernel_name(cs, g32) == "column_sum__bf16__cols1000__g32");
+  CHECK(has(kiln::ops::detail::column_sum_spec(cs, g32).header(),
+            "inline constexpr int kGroups = 32;"));
+  CHECK(kiln::ops::detail::column_sum_kernel_name(cs, {64, 8}) ==
+        "column_sum__bf16__cols1000__w64");
 }
 
 TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial rows it leaves") {
@@ -1145,10 +1160,11 @@ kiln::jit::Program backward_program_for(const BackwardCase& k) {
                       norm_backward_kernel_name(k.p, k.c));
 }
 
-kiln::jit::Program column_sum_program(NormDType dt, int cols) {
+kiln::jit::Program column_sum_program(NormDType dt, int cols,
+                                      const kiln::ops::ColumnSumConfig& c = {}) {
   const kiln::ops::ColumnSumParams p{dt, cols};
-  return program_with("column_sum.cu", kiln::ops::detail::column_sum_spec(p, {}),
-                      kiln::ops::detail::column_sum_kernel_name(p, {}));
+  return program_with("column_sum.cu", kiln::ops::detail::column_sum_spec(p, c),
+                      kiln::ops::detail::column_sum_kernel_name(p, c));
 }
 
 kiln::jit::Program weight_grad_program(const NormBackwardParams& p) {
@@ -1181,6 +1197,8 @@ TEST_CASE("NVRTC: every kind of backward config compiles for sm_80, sm_86, sm_89
         column_sum_program(dt, 1000),
         "column_sum__" + std::string(kiln::gen::to_string(dt)) + "__cols1000", false);
   }
+  kiln_test::compile_for_nvidia_targets(column_sum_program(NormDType::f16, 512, {32, 32}),
+                                        "column_sum__f16__cols512__g32", false);
   for (const auto& p : every_weight_grad_kind()) {
     const std::string name = kiln::ops::detail::norm_weight_grad_kernel_name(p, {});
     CAPTURE(name);

@@ -650,10 +650,12 @@ inline NormBackwardFactory::Description norm_backward_description() {
 inline ColumnSumFactory::Description column_sum_description() {
   return {
       .name = "column_sum",
-      .version = 1,
+      .version = 2,  // 2: four chains a thread; 32 groups where the columns are few
       .source = "column_sum.cu",
-      .configs = [](const ColumnSumParams&,
-                    const rt::DeviceProperties&) { return std::vector<ColumnSumConfig>{{}}; },
+      .configs =
+          [](const ColumnSumParams& p, const rt::DeviceProperties& props) {
+            return std::vector<ColumnSumConfig>{column_sum_config(p.cols, props.multiprocessors)};
+          },
       .spec = [](const ColumnSumParams& p, const ColumnSumConfig& c,
                  const rt::DeviceProperties&) { return column_sum_spec(p, c); },
       .launch =

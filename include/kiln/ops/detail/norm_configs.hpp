@@ -944,8 +944,9 @@ struct ColumnSumParams {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ColumnSumParams, dtype, cols)
 
 /// A block of cols_per_block x groups threads: each group adds every groups-th partial
-/// row of its columns, then the groups' sums are added in order. One config (the order
-/// of the additions is part of the result).
+/// row of its columns, then the groups' sums are added in order. One config for a
+/// problem on a device (`detail::column_sum_config`; the order of the additions is part
+/// of the result, so it is never tuned).
 struct ColumnSumConfig {
   std::int32_t cols_per_block = 32;
   std::int32_t groups = 8;
@@ -955,9 +956,27 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ColumnSumConfig, cols_per_block, groups)
 
 namespace detail {
 
-/// "column_sum__f16__cols4096".
-inline std::string column_sum_kernel_name(const ColumnSumParams& p, const ColumnSumConfig&) {
-  return "column_sum__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols);
+/// The column sum's config for rows of `cols` on a device of `multiprocessors` SMs: 8
+/// groups a block, or 32 where its blocks (one per 32 columns) are fewer than the SMs.
+/// There the columns are too few to fill the GPU, and each thread's chains of partial
+/// rows are its time (32768 x 512 backward: 16 blocks adding some 130 partial rows).
+inline ColumnSumConfig column_sum_config(std::int32_t cols, int multiprocessors) {
+  ColumnSumConfig c;
+  if (ceil_div(std::int64_t(cols), c.cols_per_block) < std::int64_t(multiprocessors)) {
+    c.groups = 32;
+  }
+  return c;
+}
+
+/// "column_sum__f16__cols4096", "column_sum__f16__cols512__g32" (groups other than 8).
+inline std::string column_sum_kernel_name(const ColumnSumParams& p, const ColumnSumConfig& c) {
+  std::string name =
+      "column_sum__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols);
+  if (c.groups != ColumnSumConfig{}.groups) name += "__g" + std::to_string(c.groups);
+  if (c.cols_per_block != ColumnSumConfig{}.cols_per_block) {
+    name += "__w" + std::to_string(c.cols_per_block);
+  }
+  return name;
 }
 
 /// The header kernels/column_sum.cu includes as "spec.hpp".
