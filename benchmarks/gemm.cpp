@@ -6,8 +6,8 @@
 // kiln is faster).
 //
 //   gemm [--json FILE] [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]
-//        [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh] [--config JSON]
-//        [--host] [bench flags: --noise PCT --seconds S --no-flush]
+//        [--out f16|bf16|f32] [--sweep] [--epilogue bias|bias_gelu|bias_gelu_tanh]
+//        [--config JSON] [--host] [bench flags: --noise PCT --seconds S --no-flush]
 //
 // --host also times the host's cost of one call (kiln::ops::gemm against cublasGemmEx, in
 // bursts of calls on the same buffers) and, for wgmma kernels, of encoding their three tensor
@@ -74,7 +74,7 @@ constexpr std::size_t sweep_shown = 5;
 
 const char* const usage =
     "usage: gemm [--shapes MxNxK,...] [--dtypes f16,bf16] [--layouts nn,nt,tn,tt]\n"
-    "            [--out f16|bf16|f32] [--sweep] [--epilogue bias_gelu|bias_gelu_tanh]\n"
+    "            [--out f16|bf16|f32] [--sweep] [--epilogue bias|bias_gelu|bias_gelu_tanh]\n"
     "            [--config JSON] [--host]\n"
     "            [bench flags]\n"
     "  --shapes LIST   problems as MxNxK (default: 8192x8192x8192, 4096x4096x4096; M of 128,\n"
@@ -86,7 +86,7 @@ const char* const usage =
     "  --sweep         also time every candidate config and show the fastest few\n"
     "  --epilogue NAME also time C = GELU(A B + bias) fused into kiln's kernel, against cuBLAS\n"
     "                  followed by an element-wise bias + GELU kernel over C; NAME bias_gelu\n"
-    "                  (erf form) or bias_gelu_tanh (tanh form)\n"
+    "                  (erf form), bias_gelu_tanh (tanh form) or bias (C = A B + bias, no GELU)\n"
     "  --config JSON   kiln's config instead of the factory's choice, as GemmConfig JSON\n"
     "                  ({\"block_m\":128,\"block_n\":256,\"path\":\"wgmma\",\"consumers\":2})\n"
     "  --host          also time the host's cost of a call: kiln::ops::gemm against\n"
@@ -119,7 +119,7 @@ struct Options {
   std::vector<GemmLayout> layouts = {GemmLayout::nn};
   std::optional<DType> out;  ///< empty: C has A's and B's type
   bool sweep = false;
-  /// --epilogue bias_gelu or bias_gelu_tanh: also time that epilogue fused (empty: none)
+  /// --epilogue bias, bias_gelu or bias_gelu_tanh: also time that epilogue fused (empty: none)
   std::string epilogue;
   std::optional<ops::GemmConfig> config;  ///< --config: kiln's config, pinned
   bool host = false;                      ///< --host: also time each call's host cost
@@ -227,9 +227,9 @@ Options parse_options(const std::vector<std::string>& extra) {
     } else if (flag == "--out") {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
     } else if (flag == "--epilogue") {
-      const std::string e = take_value("bias_gelu or bias_gelu_tanh");
-      if (e != "bias_gelu" && e != "bias_gelu_tanh") {
-        throw Error("gemm: --epilogue takes bias_gelu or bias_gelu_tanh, not '" + e + "'");
+      const std::string e = take_value("bias, bias_gelu or bias_gelu_tanh");
+      if (e != "bias" && e != "bias_gelu" && e != "bias_gelu_tanh") {
+        throw Error("gemm: --epilogue takes bias, bias_gelu or bias_gelu_tanh, not '" + e + "'");
       }
       o.epilogue = e;
     } else if (flag == "--config") {
@@ -506,8 +506,8 @@ const prof::Result* find_result(const std::vector<prof::Result>& rs, const std::
 
 /// The element-wise pass a framework runs after an unfused GEMM: C = GELU(C + bias[col]),
 /// 8 elements (16 bytes of 16-bit C) a thread per step, in f32; rows of a multiple of 8.
-/// `GELU` is defined before this: kiln_gelu_tanh, or the erf form for C's type T, the same
-/// code as kiln's epilogue.
+/// `GELU` is defined before this: kiln_gelu_tanh, the erf form for C's type T (the same
+/// code as kiln's epilogue), or nothing (--epilogue bias).
 const char* bias_gelu_source = R"(
 template <class T>
 __device__ void run(T* c, const float* bias, long long total, int n) {
@@ -643,9 +643,10 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
   }
 
   // --epilogue bias_gelu(_tanh): kiln's kernel with GELU(v + bias[n]) fused, and cuBLAS
-  // followed by the element-wise pass a framework would run.
+  // followed by the element-wise pass a framework would run (--epilogue bias: v + bias[n]).
   const std::string& epilogue = run.options.epilogue;
   const bool tanh_form = epilogue == "bias_gelu_tanh";
+  const bool bias_only = epilogue == "bias";
   const bool with_epilogue = !epilogue.empty() && s.n % 8 == 0;
   if (!epilogue.empty() && !with_epilogue) {
     std::printf("epilogue skipped for %s: the element-wise peer needs N a multiple of 8\n",
@@ -674,8 +675,9 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     for (float& v : bias_host) v = u(gen);
     bias.emplace(bias_host.size(), run.gpu);
     bias->copy_from(bias_host);
-    fused_problem.epilogue = tanh_form ? ops::gemm_epilogues::bias_gelu_tanh(bias->data())
-                                       : ops::gemm_epilogues::bias_gelu(bias->data());
+    fused_problem.epilogue = bias_only   ? ops::gemm_epilogues::bias(bias->data())
+                             : tanh_form ? ops::gemm_epilogues::bias_gelu_tanh(bias->data())
+                                         : ops::gemm_epilogues::bias_gelu(bias->data());
     GemmParams fused_params = ops::gemm_params(in, out, fused_problem);
     if (run.options.config) fused_params.config = *run.options.config;
     fused = &ops::gemm_kernel(fused_params, run.gpu);
@@ -688,8 +690,9 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
           std::string("#include \"kiln/device.hpp\"\n#include \"kiln/device/half.hpp\"\n") +
           (tanh_form ? ops::gemm_epilogues::detail::gelu_tanh_code
                      : ops::gemm_epilogues::detail::gelu_code) +
-          (tanh_form ? "#define GELU kiln_gelu_tanh\n"
-                     : "#define GELU(v) kiln_gelu_for(v, static_cast<const T*>(nullptr))\n") +
+          (bias_only   ? "#define GELU(v) (v)\n"
+           : tanh_form ? "#define GELU kiln_gelu_tanh\n"
+                       : "#define GELU(v) kiln_gelu_for(v, static_cast<const T*>(nullptr))\n") +
           bias_gelu_source;
       elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", source, {}, {}},
                                        "bias_gelu_" + std::string(gen::to_string(out)), {},
@@ -801,7 +804,7 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     std::vector<double> want_fused(want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
       const double v = want[i] + double(bias_host[std::size_t(positions[i].col)]);
-      want_fused[i] = tanh_form ? host_gelu_tanh(v) : host_gelu(v);
+      want_fused[i] = bias_only ? v : tanh_form ? host_gelu_tanh(v) : host_gelu(v);
     }
     const double ferr = max_rel_err(sampled(out, *c_fused, s, positions), want_fused);
     std::printf("%s fused: max rel err %.2g%s\n\n", epilogue.c_str(), ferr,
@@ -939,11 +942,13 @@ int main(int argc, char** argv) try {
   std::printf("# Summary\n\n%s\n%s\n%s", header.c_str(), rule.c_str(), run.summary.c_str());
   if (!options.epilogue.empty()) {
     std::printf(
-        "\n# Fused epilogue: C = GELU(A B + bias) (%s)\n\n| M x N x K | dtype | kiln ms | kiln + "
+        "\n# Fused epilogue: %s\n\n| M x N x K | dtype | kiln ms | kiln + "
         "%s ms | fused cost | cuBLAS ms | cuBLAS + pass ms | pass cost |\n| --- | --- "
         "| ---: | ---: | ---: | ---: | ---: | ---: |\n%s",
-        options.epilogue == "bias_gelu" ? "erf form" : "tanh form", options.epilogue.c_str(),
-        run.epilogue_summary.c_str());
+        options.epilogue == "bias"        ? "C = A B + bias"
+        : options.epilogue == "bias_gelu" ? "C = GELU(A B + bias) (erf form)"
+                                          : "C = GELU(A B + bias) (tanh form)",
+        options.epilogue.c_str(), run.epilogue_summary.c_str());
   }
   if (options.host) {
     std::printf(
