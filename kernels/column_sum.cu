@@ -11,7 +11,7 @@
 // The host (include/kiln/ops/norm.hpp: the norms' dweight and dbias) generates spec.hpp:
 //   tensors     Out: (COL: kCols), f16 / bf16 / f32 storage (its element type is used)
 //   constants   kCols, kColsPerBlock, kGroups
-//   KILN_KERNEL_NAME, e.g. column_sum__f16__cols4096
+//   KILN_KERNEL_NAME, e.g. column_sum__f16__cols8192, column_sum__f16__cols512__g32
 #include "kiln/device/grid_dependency.hpp"
 #include "kiln/device/half.hpp"
 #include "spec.hpp"

@@ -968,7 +968,7 @@ inline ColumnSumConfig column_sum_config(std::int32_t cols, int multiprocessors)
   return c;
 }
 
-/// "column_sum__f16__cols4096", "column_sum__f16__cols512__g32" (groups other than 8).
+/// "column_sum__f16__cols8192", "column_sum__f16__cols512__g32" (groups other than 8).
 inline std::string column_sum_kernel_name(const ColumnSumParams& p, const ColumnSumConfig& c) {
   std::string name =
       "column_sum__" + std::string(gen::to_string(p.dtype)) + "__cols" + std::to_string(p.cols);
