@@ -57,6 +57,9 @@ step norm_backward 300 build/gpu/benchmarks/norm --backward --seconds 0.3 \
 step gemm 420 build/gpu/benchmarks/gemm --seconds 0.5 --json "$out/gemm.json"
 step gemm_epilogue_tanh 120 build/gpu/benchmarks/gemm --shapes 8192x8192x8192 \
   --epilogue bias_gelu_tanh --seconds 0.3 --json "$out/gemm_epilogue_tanh.json"
+# The bias alone: the part of the fused epilogue's cost both GELU forms share.
+step gemm_epilogue_bias 120 build/gpu/benchmarks/gemm --shapes 8192x8192x8192 \
+  --epilogue bias --seconds 0.3 --json "$out/gemm_epilogue_bias.json"
 # The grouped convolution (fprop, dgrad, wgrad; f16 and bf16) against cuDNN, whose whole
 # output each of kiln's must match.
 step conv 420 build/gpu/benchmarks/conv --seconds 0.2 --json "$out/conv.json"
