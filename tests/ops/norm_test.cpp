@@ -1219,6 +1219,8 @@ TEST_CASE("gfx942: every kind of backward config compiles with clang's HIP mode"
   }
   kiln_test::compile_for_gfx942(column_sum_program(NormDType::bf16, 4096), "column_sum.cu",
                                 "column_sum__bf16__cols4096", dir);
+  kiln_test::compile_for_gfx942(column_sum_program(NormDType::f16, 512, {32, 32}), "column_sum.cu",
+                                "column_sum__f16__cols512__g32", dir);
   for (const auto& p : every_weight_grad_kind()) {
     const std::string name = kiln::ops::detail::norm_weight_grad_kernel_name(p, {});
     CAPTURE(name);
