@@ -111,6 +111,41 @@ bool b_transposed(GemmLayout l) {
   return l == GemmLayout::nt || l == GemmLayout::tt;
 }
 
+// ---- The fused epilogues --epilogue times ----------------------------------------------
+
+double host_gelu(double v) {
+  return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+}
+double host_gelu_tanh(double v) {
+  return 0.5 * v *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+}
+double host_identity(double v) {
+  return v;
+}
+
+/// One --epilogue NAME: kiln's fused epilogue, the element-wise pass's `GELU` (its code
+/// and its definition, the same code as the fused kernel's), the host's reference of
+/// GELU(v + bias) and the title of the summary's table.
+struct EpilogueForm {
+  std::string_view name;
+  ops::GemmEpilogue (*make)(const float* bias);
+  const char* gelu_code;
+  const char* gelu_define;
+  double (*host)(double);
+  const char* title;
+};
+const EpilogueForm epilogue_forms[] = {
+    {"bias_gelu", ops::gemm_epilogues::bias_gelu, ops::gemm_epilogues::detail::gelu_code,
+     "#define GELU(v) kiln_gelu_for(v, static_cast<const T*>(nullptr))\n", host_gelu,
+     "C = GELU(A B + bias) (erf form)"},
+    {"bias_gelu_tanh", ops::gemm_epilogues::bias_gelu_tanh,
+     ops::gemm_epilogues::detail::gelu_tanh_code, "#define GELU kiln_gelu_tanh\n", host_gelu_tanh,
+     "C = GELU(A B + bias) (tanh form)"},
+    {"bias", ops::gemm_epilogues::bias, "", "#define GELU(v) (v)\n", host_identity,
+     "C = A B + bias"},
+};
+
 // ---- The command line -------------------------------------------------------------------
 
 struct Options {
@@ -119,8 +154,8 @@ struct Options {
   std::vector<GemmLayout> layouts = {GemmLayout::nn};
   std::optional<DType> out;  ///< empty: C has A's and B's type
   bool sweep = false;
-  /// --epilogue bias, bias_gelu or bias_gelu_tanh: also time that epilogue fused (empty: none)
-  std::string epilogue;
+  /// --epilogue bias, bias_gelu or bias_gelu_tanh: also time that epilogue fused (null: none)
+  const EpilogueForm* epilogue = nullptr;
   std::optional<ops::GemmConfig> config;  ///< --config: kiln's config, pinned
   bool host = false;                      ///< --host: also time each call's host cost
 };
@@ -228,10 +263,12 @@ Options parse_options(const std::vector<std::string>& extra) {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
     } else if (flag == "--epilogue") {
       const std::string e = take_value("bias, bias_gelu or bias_gelu_tanh");
-      if (e != "bias" && e != "bias_gelu" && e != "bias_gelu_tanh") {
+      const auto* form = std::find_if(std::begin(epilogue_forms), std::end(epilogue_forms),
+                                      [&](const EpilogueForm& f) { return f.name == e; });
+      if (form == std::end(epilogue_forms)) {
         throw Error("gemm: --epilogue takes bias, bias_gelu or bias_gelu_tanh, not '" + e + "'");
       }
-      o.epilogue = e;
+      o.epilogue = form;
     } else if (flag == "--config") {
       const std::string text = take_value("a GemmConfig as JSON");
       try {
@@ -532,14 +569,6 @@ extern "C" __global__ void bias_gelu_bf16(kiln::bf16* c, const float* b, long lo
 extern "C" __global__ void bias_gelu_f32(float* c, const float* b, long long t, int n) { run(c, b, t, n); }
 )";
 
-double host_gelu(double v) {
-  return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-}
-double host_gelu_tanh(double v) {
-  return 0.5 * v *
-         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
-}
-
 /// Times one problem (cuBLAS, kiln's choice and, with --sweep, every other candidate),
 /// checks kiln's C, prints the problem's table and adds its row to the summary and the JSON.
 /// TOut is C's element: float for f32, 16-bit patterns for f16 and bf16.
@@ -644,11 +673,10 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
 
   // --epilogue bias_gelu(_tanh): kiln's kernel with GELU(v + bias[n]) fused, and cuBLAS
   // followed by the element-wise pass a framework would run (--epilogue bias: v + bias[n]).
-  const std::string& epilogue = run.options.epilogue;
-  const bool tanh_form = epilogue == "bias_gelu_tanh";
-  const bool bias_only = epilogue == "bias";
-  const bool with_epilogue = !epilogue.empty() && s.n % 8 == 0;
-  if (!epilogue.empty() && !with_epilogue) {
+  const EpilogueForm* form = run.options.epilogue;
+  const std::string epilogue = form ? std::string(form->name) : std::string();
+  const bool with_epilogue = form && s.n % 8 == 0;
+  if (form && !with_epilogue) {
     std::printf("epilogue skipped for %s: the element-wise peer needs N a multiple of 8\n",
                 what.c_str());
   }
@@ -675,9 +703,7 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     for (float& v : bias_host) v = u(gen);
     bias.emplace(bias_host.size(), run.gpu);
     bias->copy_from(bias_host);
-    fused_problem.epilogue = bias_only   ? ops::gemm_epilogues::bias(bias->data())
-                             : tanh_form ? ops::gemm_epilogues::bias_gelu_tanh(bias->data())
-                                         : ops::gemm_epilogues::bias_gelu(bias->data());
+    fused_problem.epilogue = form->make(bias->data());
     GemmParams fused_params = ops::gemm_params(in, out, fused_problem);
     if (run.options.config) fused_params.config = *run.options.config;
     fused = &ops::gemm_kernel(fused_params, run.gpu);
@@ -688,12 +714,7 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     if (c_cublas) {
       const std::string source =
           std::string("#include \"kiln/device.hpp\"\n#include \"kiln/device/half.hpp\"\n") +
-          (tanh_form ? ops::gemm_epilogues::detail::gelu_tanh_code
-                     : ops::gemm_epilogues::detail::gelu_code) +
-          (bias_only   ? "#define GELU(v) (v)\n"
-           : tanh_form ? "#define GELU kiln_gelu_tanh\n"
-                       : "#define GELU(v) kiln_gelu_for(v, static_cast<const T*>(nullptr))\n") +
-          bias_gelu_source;
+          form->gelu_code + form->gelu_define + bias_gelu_source;
       elementwise.emplace(kiln::kernel(jit::Program{"bias_gelu.cu", source, {}, {}},
                                        "bias_gelu_" + std::string(gen::to_string(out)), {},
                                        run.gpu));
@@ -804,7 +825,7 @@ void run_problem(Run& run, DType in, GemmLayout layout, Shape s, const Inputs& i
     std::vector<double> want_fused(want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
       const double v = want[i] + double(bias_host[std::size_t(positions[i].col)]);
-      want_fused[i] = bias_only ? v : tanh_form ? host_gelu_tanh(v) : host_gelu(v);
+      want_fused[i] = form->host(v);
     }
     const double ferr = max_rel_err(sampled(out, *c_fused, s, positions), want_fused);
     std::printf("%s fused: max rel err %.2g%s\n\n", epilogue.c_str(), ferr,
@@ -940,15 +961,13 @@ int main(int argc, char** argv) try {
     rule += " --- |";
   }
   std::printf("# Summary\n\n%s\n%s\n%s", header.c_str(), rule.c_str(), run.summary.c_str());
-  if (!options.epilogue.empty()) {
+  if (options.epilogue) {
     std::printf(
         "\n# Fused epilogue: %s\n\n| M x N x K | dtype | kiln ms | kiln + "
         "%s ms | fused cost | cuBLAS ms | cuBLAS + pass ms | pass cost |\n| --- | --- "
         "| ---: | ---: | ---: | ---: | ---: | ---: |\n%s",
-        options.epilogue == "bias"        ? "C = A B + bias"
-        : options.epilogue == "bias_gelu" ? "C = GELU(A B + bias) (erf form)"
-                                          : "C = GELU(A B + bias) (tanh form)",
-        options.epilogue.c_str(), run.epilogue_summary.c_str());
+        options.epilogue->title, std::string(options.epilogue->name).c_str(),
+        run.epilogue_summary.c_str());
   }
   if (options.host) {
     std::printf(
