@@ -262,11 +262,16 @@ Options parse_options(const std::vector<std::string>& extra) {
     } else if (flag == "--out") {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
     } else if (flag == "--epilogue") {
-      const std::string e = take_value("bias, bias_gelu or bias_gelu_tanh");
+      std::string names;  // the table's, for the messages
+      for (const EpilogueForm& f : epilogue_forms) {
+        names += (names.empty() ? "" : &f == std::end(epilogue_forms) - 1 ? " or " : ", ");
+        names += f.name;
+      }
+      const std::string e = take_value(names.c_str());
       const auto* form = std::find_if(std::begin(epilogue_forms), std::end(epilogue_forms),
                                       [&](const EpilogueForm& f) { return f.name == e; });
       if (form == std::end(epilogue_forms)) {
-        throw Error("gemm: --epilogue takes bias, bias_gelu or bias_gelu_tanh, not '" + e + "'");
+        throw Error("gemm: --epilogue takes " + names + ", not '" + e + "'");
       }
       o.epilogue = form;
     } else if (flag == "--config") {
