@@ -49,6 +49,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kiln/detail/enum_names.hpp"
 #include "kiln/ops/gemm.hpp"
 #include "kiln/prof.hpp"
 #include "kiln/rt.hpp"
@@ -262,11 +263,8 @@ Options parse_options(const std::vector<std::string>& extra) {
     } else if (flag == "--out") {
       o.out = parse_dtype(take_value("f16, bf16 or f32"), flag, true);
     } else if (flag == "--epilogue") {
-      std::string names;  // the table's, for the messages
-      for (const EpilogueForm& f : epilogue_forms) {
-        names += (names.empty() ? "" : &f == std::end(epilogue_forms) - 1 ? " or " : ", ");
-        names += f.name;
-      }
+      const std::string names = kiln::detail::choices_of(
+          epilogue_forms, [](const EpilogueForm& f) { return f.name; });  // for the messages
       const std::string e = take_value(names.c_str());
       const auto* form = std::find_if(std::begin(epilogue_forms), std::end(epilogue_forms),
                                       [&](const EpilogueForm& f) { return f.name == e; });

@@ -12,11 +12,27 @@
 
 #include <array>
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace kiln::detail {
+
+/// The names of `items` (`name(item)` each), for messages: "a, b or c" (`last` joins the
+/// last two). EnumNames::choices, and any other table of named things.
+template <class Range, class Name>
+std::string choices_of(const Range& items, Name&& name, std::string_view last = " or ") {
+  const std::size_t n = std::size(items);
+  std::string out;
+  std::size_t i = 0;
+  for (const auto& item : items) {
+    if (i > 0) out += i + 1 == n ? last : std::string_view(", ");
+    out += name(item);
+    ++i;
+  }
+  return out;
+}
 
 /// One value of an enum and its name.
 template <class E>
@@ -48,12 +64,8 @@ struct EnumNames {
 
   /// Every name, for messages: "a, b or c" (`last` joins the last two).
   std::string choices(std::string_view last = " or ") const {
-    std::string out;
-    for (std::size_t i = 0; i < N; ++i) {
-      if (i > 0) out += i + 1 == N ? std::string(last) : std::string(", ");
-      out += entries[i].name;
-    }
-    return out;
+    return choices_of(
+        entries, [](const EnumName<E>& e) { return e.name; }, last);
   }
 };
 
