@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,24 @@ using ops::SoftmaxParams;
 
 namespace {
 
+/// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many
+/// as the machine has cores, at most one a row); returns how many parts there were.
+template <class F>
+std::size_t parallel_rows(std::int64_t rows, F fn) {
+  const std::int64_t parts = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency())));
+  if (parts == 1) {
+    fn(std::size_t(0), std::int64_t(0), rows);
+    return 1;
+  }
+  std::vector<std::thread> threads;
+  for (std::int64_t i = 0; i < parts; ++i) {
+    threads.emplace_back(fn, std::size_t(i), rows * i / parts, rows * (i + 1) / parts);
+  }
+  for (auto& t : threads) t.join();
+  return std::size_t(parts);
+}
+
 /// One matrix in its storage type, with the values it holds as doubles.
 struct Data {
   SoftmaxDType dtype;
@@ -41,11 +60,33 @@ struct Data {
   std::vector<double> values;
   std::vector<std::uint16_t> bits;  // f16 / bf16
   std::vector<float> floats;        // f32
+  /// The double-precision softmax of `values`, computed once, when first asked for (every
+  /// config a test runs on this matrix is checked against it).
+  const std::vector<double>& softmax() const {
+    if (softmax_.empty() && !values.empty()) {
+      softmax_.resize(values.size());
+      const auto n = std::size_t(cols);
+      parallel_rows(rows, [&](std::size_t, std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const double* x = values.data() + std::size_t(r) * n;
+          double* w = softmax_.data() + std::size_t(r) * n;
+          const double m = *std::max_element(x, x + n);
+          double s = 0;
+          for (std::size_t c = 0; c < n; ++c) s += (w[c] = std::exp(x[c] - m));
+          for (std::size_t c = 0; c < n; ++c) w[c] /= s;
+        }
+      });
+    }
+    return softmax_;
+  }
+  mutable std::vector<double> softmax_{};  // softmax()'s
 };
 
 /// `values` (rows x cols, row-major) rounded to the storage type of `dt`.
 Data stored(SoftmaxDType dt, std::int64_t rows, int cols, const std::vector<double>& values) {
   Data d{dt, rows, cols, {}, {}, {}};
+  d.values.reserve(values.size());
+  (dt == SoftmaxDType::f32 ? d.floats.reserve(values.size()) : d.bits.reserve(values.size()));
   for (double v : values) {
     const float f = float(v);
     if (dt == SoftmaxDType::f32) {
@@ -101,6 +142,7 @@ struct DeviceMatrix {
   }
   std::vector<double> values(SoftmaxDType dt) const {
     std::vector<double> out;
+    out.reserve(dt == SoftmaxDType::f32 ? b32.size() : b16.size());
     if (dt == SoftmaxDType::f32) {
       for (float f : b32.to_vector()) out.push_back(f);
     } else {
@@ -132,29 +174,46 @@ struct DeviceData {
 };
 
 /// Checks every element against the double-precision softmax of `d`; returns the worst
-/// relative error beyond the storage type's rounding. NaN never passes.
+/// relative error beyond the storage type's rounding. NaN never passes. (Rows are compared
+/// in parallel; the first few wrong elements, in row order, are reported.)
 double check(const Data& d, const std::vector<double>& got, const std::string& what) {
   const double tol = d.dtype == SoftmaxDType::f32 ? 2e-5 : 1e-4;
-  double worst = 0;
-  std::size_t bad = 0;
-  std::vector<double> want(std::size_t(d.cols));
-  for (std::int64_t r = 0; r < d.rows; ++r) {
-    const double* x = d.values.data() + std::size_t(r) * std::size_t(d.cols);
-    const double m = *std::max_element(x, x + d.cols);
-    double s = 0;
-    for (int c = 0; c < d.cols; ++c) s += (want[std::size_t(c)] = std::exp(x[c] - m));
-    for (int c = 0; c < d.cols; ++c) {
-      const double w = want[std::size_t(c)] / s;
-      const double g = got[std::size_t(r) * std::size_t(d.cols) + std::size_t(c)];
-      // Outputs under f32's smallest normal may flush to zero.
-      const double excess = std::fabs(g - w) - half_ulp(d.dtype, w) - 1.2e-38;
-      const double err = excess <= 0 ? 0 : excess / w;
-      if (!(err <= tol)) {
-        if (bad++ < 5) {
-          MESSAGE(what << ": row " << r << " col " << c << ": got " << g << ", want " << w);
+  const std::vector<double>& want = d.softmax();
+  REQUIRE_MESSAGE(got.size() == want.size(),
+                  what << ": " << got.size() << " elements, not " << want.size());
+  struct Part {
+    double worst = 0;
+    std::size_t bad = 0;
+    std::vector<std::string> first;  // the part's first 5 wrong elements
+  };
+  std::vector<Part> parts(std::max(1u, std::thread::hardware_concurrency()));
+  const auto n = std::size_t(d.cols);
+  const std::size_t used =
+      parallel_rows(d.rows, [&](std::size_t part, std::int64_t r0, std::int64_t r1) {
+        Part& out = parts[part];
+        for (std::int64_t r = r0; r < r1; ++r) {
+          for (std::size_t c = 0; c < n; ++c) {
+            const double w = want[std::size_t(r) * n + c];
+            const double g = got[std::size_t(r) * n + c];
+            // Outputs under f32's smallest normal may flush to zero.
+            const double excess = std::fabs(g - w) - half_ulp(d.dtype, w) - 1.2e-38;
+            const double err = excess <= 0 ? 0 : excess / w;
+            if (!(err <= tol) && out.bad++ < 5) {
+              std::ostringstream line;
+              line << "row " << r << " col " << c << ": got " << g << ", want " << w;
+              out.first.push_back(line.str());
+            }
+            if (!std::isnan(err)) out.worst = std::max(out.worst, err);
+          }
         }
-      }
-      if (!std::isnan(err)) worst = std::max(worst, err);
+      });
+  double worst = 0;
+  std::size_t bad = 0, shown = 0;
+  for (std::size_t i = 0; i < used; ++i) {
+    worst = std::max(worst, parts[i].worst);
+    bad += parts[i].bad;
+    for (const std::string& line : parts[i].first) {
+      if (shown++ < 5) MESSAGE(what << ": " << line);
     }
   }
   CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
@@ -168,24 +227,38 @@ std::string describe(const Data& d) {
 
 const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
 
+/// A matrix of p.rows x p.cols of each of the `kinds` of make_data, made once for every
+/// config a test checks on them (with their softmax, computed at the first check).
+struct KindData {
+  int kind;
+  Data data;
+};
+std::vector<KindData> data_of_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
+                                    std::mt19937& rng) {
+  std::vector<KindData> out;
+  for (int kind : kinds) out.push_back({kind, make_data(p.dtype, p.rows, p.cols, kind, rng)});
+  return out;
+}
+
 /// Forward kernel `fn` of config `c` launched as `lc` on `stream` over p.rows rows of each
-/// of the `kinds` of data (make_data's), against the CPU reference. A split config gets
-/// two slot buffers of its own, used in turns as kiln's calls use theirs (TurnSlots: the
-/// first launch's zeroed on the stream, each later one's by the launch before it, which
-/// is checked), both left tagged (nonzero) by earlier launches.
+/// of the matrices of `data` (data_of_kinds'), against the CPU reference. A split config
+/// gets two slot buffers of its own, used in turns as kiln's calls use theirs (TurnSlots:
+/// the first launch's zeroed on the stream, each later one's by the launch before it,
+/// which is checked), both left tagged (nonzero) by earlier launches.
 void check_every_kind(const rt::Function& fn, rt::LaunchConfig lc, const SoftmaxParams& p,
                       const SoftmaxConfig& c, const std::string& name, const rt::Device& gpu,
-                      rt::Stream& stream, std::mt19937& rng,
-                      std::initializer_list<int> kinds = {0, 1, 2}) {
+                      rt::Stream& stream, const std::vector<KindData>& data) {
   lc.stream = stream;
   const bool split = c.strategy == ops::SoftmaxStrategy::split;
   const std::size_t words = split ? ops::detail::softmax_split_words(p, c) : 0;
   kiln_test::TurnSlots slots(words + 16, 0x3f8000007f7fffffull, gpu);
   // One kind of data (the long shapes): a split config runs twice, the second launch on
   // the slots the first zeroed.
-  const int runs = split && kinds.size() == 1 ? 2 : 1;
-  for (int kind : kinds) {
-    const Data d = make_data(p.dtype, p.rows, p.cols, kind, rng);
+  const int runs = split && data.size() == 1 ? 2 : 1;
+  REQUIRE(!data.empty());
+  for (const auto& [kind, d] : data) {
+    REQUIRE(d.rows == p.rows);
+    REQUIRE(d.cols == p.cols);
     for (int run = 0; run < runs; ++run) {
       DeviceData dev(d, gpu);  // (the output poisoned again)
       std::pair<std::uint64_t*, std::uint64_t*> slot_words{nullptr, nullptr};
@@ -212,12 +285,13 @@ void check_configs(const SoftmaxParams& p, const std::vector<SoftmaxConfig>& con
                    const rt::Device& gpu, rt::Stream& stream, std::mt19937& rng) {
   auto& factory = ops::softmax_factory();
   const auto built = factory.build_all(p, configs, gpu);
+  const std::vector<KindData> data = data_of_kinds(p, {0, 1, 2}, rng);
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
     REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
     check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i],
-                     name, gpu, stream, rng);
+                     name, gpu, stream, data);
   }
 }
 
@@ -254,6 +328,7 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
     }
     REQUIRE(!configs.empty());
     const auto built = factory.build_all(p, configs, gpu);
+    const std::vector<KindData> data = data_of_kinds(p, {0, 1, 2}, rng);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
@@ -266,7 +341,7 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
         MESSAGE("skipped " << name << ": the device holds clusters of " << most << " such blocks");
         continue;
       }
-      check_every_kind(fn, lc, p, configs[i], name, gpu, stream, rng);
+      check_every_kind(fn, lc, p, configs[i], name, gpu, stream, data);
       ++ran;
     }
   }
@@ -325,14 +400,14 @@ void split_every_config(SoftmaxDType dt) {
     }
     CHECK(!configs.empty());  // rows of 64 KiB and more
     const auto built = factory.build_all(p, configs, gpu);
+    const std::vector<KindData> data = data_of_kinds(
+        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
       REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      check_every_kind(
-          built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i], name, gpu,
-          stream, rng,
-          shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
+      check_every_kind(built[i].kernel->function(), built[i].kernel->launch_config(), p, configs[i],
+                       name, gpu, stream, data);
     }
   }
 }
