@@ -1,11 +1,16 @@
 #pragma once
 // What the GPU tests of kiln's row ops (softmax, LayerNorm, RMSNorm) share: the ragged
-// shapes the ops are called on, elements as f16 / bf16 / f32 bit patterns, and the
-// rounding of the storage type that no kernel avoids.
+// shapes the ops are called on, elements as f16 / bf16 / f32 bit patterns, the rounding
+// of the storage type that no kernel avoids, and checking the rows of a result against
+// the CPU's reference on every core.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "../half_bits.hpp"
 #include "kiln/gen/dtype.hpp"
@@ -51,6 +56,55 @@ inline double half_ulp(kiln::gen::DType dt, double v) {
   const int min_exp = dt == kiln::gen::DType::f16 ? -14 : -126;
   const int e = v == 0 ? min_exp : std::max(min_exp, std::ilogb(v));
   return std::ldexp(1.0, e - bits - 1);
+}
+
+/// What one thread of check_rows found: the values it checked, how many were wrong, the
+/// worst error it was told of, and the first 5 wrong ones described.
+struct RowCheckPart {
+  std::size_t checked = 0;
+  std::size_t bad = 0;
+  double worst = 0;
+  std::vector<std::string> first;
+  /// One wrong value, described by `what...` (streamed).
+  template <class... A>
+  void fail(const A&... what) {
+    if (bad++ < 5) {
+      std::ostringstream line;
+      (line << ... << what);
+      first.push_back(line.str());
+    }
+  }
+};
+
+/// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many
+/// as the machine has cores, at most one a row), and returns their findings merged in row
+/// order: counts summed, the worst of the worsts, the first 5 wrong values of all. `fn`
+/// must only read what the threads share and write its own RowCheckPart.
+template <class F>
+RowCheckPart check_rows(std::int64_t rows, F fn) {
+  const std::int64_t parts = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency())));
+  std::vector<RowCheckPart> found(static_cast<std::size_t>(parts));
+  if (parts == 1) {
+    fn(found[0], std::int64_t(0), rows);
+  } else {
+    std::vector<std::thread> threads;
+    for (std::int64_t i = 0; i < parts; ++i) {
+      threads.emplace_back(
+          [&, i] { fn(found[std::size_t(i)], rows * i / parts, rows * (i + 1) / parts); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  RowCheckPart all;
+  for (const RowCheckPart& p : found) {
+    all.checked += p.checked;
+    all.bad += p.bad;
+    all.worst = std::max(all.worst, p.worst);
+    for (const std::string& line : p.first) {
+      if (all.first.size() < 5) all.first.push_back(line);
+    }
+  }
+  return all;
 }
 
 }  // namespace kiln_test

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,24 +33,6 @@ using ops::SoftmaxParams;
 
 namespace {
 
-/// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many
-/// as the machine has cores, at most one a row); returns how many parts there were.
-template <class F>
-std::size_t parallel_rows(std::int64_t rows, F fn) {
-  const std::int64_t parts = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency())));
-  if (parts == 1) {
-    fn(std::size_t(0), std::int64_t(0), rows);
-    return 1;
-  }
-  std::vector<std::thread> threads;
-  for (std::int64_t i = 0; i < parts; ++i) {
-    threads.emplace_back(fn, std::size_t(i), rows * i / parts, rows * (i + 1) / parts);
-  }
-  for (auto& t : threads) t.join();
-  return std::size_t(parts);
-}
-
 /// One matrix in its storage type, with the values it holds as doubles.
 struct Data {
   SoftmaxDType dtype;
@@ -66,7 +47,7 @@ struct Data {
     if (softmax_.empty() && !values.empty()) {
       softmax_.resize(values.size());
       const auto n = std::size_t(cols);
-      parallel_rows(rows, [&](std::size_t, std::int64_t r0, std::int64_t r1) {
+      kiln_test::check_rows(rows, [&](kiln_test::RowCheckPart&, std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
           const double* x = values.data() + std::size_t(r) * n;
           double* w = softmax_.data() + std::size_t(r) * n;
@@ -175,22 +156,15 @@ struct DeviceData {
 
 /// Checks every element against the double-precision softmax of `d`; returns the worst
 /// relative error beyond the storage type's rounding. NaN never passes. (Rows are compared
-/// in parallel; the first few wrong elements, in row order, are reported.)
+/// on every core; the first few wrong elements, in row order, are reported.)
 double check(const Data& d, const std::vector<double>& got, const std::string& what) {
   const double tol = d.dtype == SoftmaxDType::f32 ? 2e-5 : 1e-4;
   const std::vector<double>& want = d.softmax();
   REQUIRE_MESSAGE(got.size() == want.size(),
                   what << ": " << got.size() << " elements, not " << want.size());
-  struct Part {
-    double worst = 0;
-    std::size_t bad = 0;
-    std::vector<std::string> first;  // the part's first 5 wrong elements
-  };
-  std::vector<Part> parts(std::max(1u, std::thread::hardware_concurrency()));
   const auto n = std::size_t(d.cols);
-  const std::size_t used =
-      parallel_rows(d.rows, [&](std::size_t part, std::int64_t r0, std::int64_t r1) {
-        Part& out = parts[part];
+  const kiln_test::RowCheckPart found = kiln_test::check_rows(
+      d.rows, [&](kiln_test::RowCheckPart& out, std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
           for (std::size_t c = 0; c < n; ++c) {
             const double w = want[std::size_t(r) * n + c];
@@ -198,26 +172,15 @@ double check(const Data& d, const std::vector<double>& got, const std::string& w
             // Outputs under f32's smallest normal may flush to zero.
             const double excess = std::fabs(g - w) - half_ulp(d.dtype, w) - 1.2e-38;
             const double err = excess <= 0 ? 0 : excess / w;
-            if (!(err <= tol) && out.bad++ < 5) {
-              std::ostringstream line;
-              line << "row " << r << " col " << c << ": got " << g << ", want " << w;
-              out.first.push_back(line.str());
-            }
+            if (!(err <= tol)) out.fail("row ", r, " col ", c, ": got ", g, ", want ", w);
             if (!std::isnan(err)) out.worst = std::max(out.worst, err);
           }
         }
       });
-  double worst = 0;
-  std::size_t bad = 0, shown = 0;
-  for (std::size_t i = 0; i < used; ++i) {
-    worst = std::max(worst, parts[i].worst);
-    bad += parts[i].bad;
-    for (const std::string& line : parts[i].first) {
-      if (shown++ < 5) MESSAGE(what << ": " << line);
-    }
-  }
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
-  return worst;
+  for (const std::string& line : found.first) MESSAGE(what << ": " << line);
+  CHECK_MESSAGE(found.bad == 0,
+                what << ": " << found.bad << " of " << got.size() << " elements wrong");
+  return found.worst;
 }
 
 std::string describe(const Data& d) {
