@@ -165,67 +165,71 @@ struct Data {
     const std::vector<float> mean_got = c.stats && layer ? dmean.to_vector() : std::vector<float>{};
     const std::vector<float> rstd_got = c.stats ? drstd.to_vector() : std::vector<float>{};
     const double tol = 1e-4;  // f32 math, relative to the row's scale of y
-    std::size_t bad = 0, n = 0;
-    auto fail = [&](std::int64_t row, int col, const char* which, double got, double want) {
-      if (bad++ < 5) {
-        MESSAGE(what << ": " << which << " row " << row << " col " << col << ": got " << got
-                     << ", want " << want);
-      }
-    };
-    std::vector<double> h(std::size_t(c.cols));
-    for (std::int64_t row = 0; row < c.rows; ++row) {
-      const std::size_t base = std::size_t(row) * std::size_t(c.cols);
-      for (int col = 0; col < c.cols; ++col) {
-        const std::size_t i = base + std::size_t(col);
-        if (c.residual) {
-          // The kernel's f32 add, rounded to the storage type: bit for bit.
-          const T want = encode<T>(dt, float(decode(dt, x[i])) + float(decode(dt, r[i])));
-          h[std::size_t(col)] = decode(dt, want);
-          ++n;
-          if (h_host[i] != want) fail(row, col, "h", decode(dt, h_host[i]), decode(dt, want));
-        } else {
-          h[std::size_t(col)] = decode(dt, x[i]);
-        }
-      }
-      double mean = 0, var = 0;
-      if (layer) {
-        for (double v : h) mean += v;
-        mean /= c.cols;
-        for (double v : h) var += (v - mean) * (v - mean);
-        var /= c.cols;
-      } else {
-        for (double v : h) var += v * v;
-        var /= c.cols;
-      }
-      const double rstd = 1.0 / std::sqrt(var + double(c.eps));
-      double sd = std::sqrt(var);
-      for (int col = 0; col < c.cols; ++col) {
-        const std::size_t i = base + std::size_t(col);
-        const double wv = c.weight ? decode(dt, w[std::size_t(col)]) : 1.0;
-        const double bv = layer && c.bias ? decode(dt, b[std::size_t(col)]) : 0.0;
-        const double norm = (h[std::size_t(col)] - (layer ? mean : 0.0)) * rstd;
-        const double want = norm * wv + bv;
-        const double got = decode(dt, y_host[i]);
-        const double scale = (std::fabs(norm) + 1.0) * std::fabs(wv) + std::fabs(bv);
-        ++n;
-        if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
-          fail(row, col, "y", got, want);
-        }
-      }
-      if (c.stats) {
-        ++n;
-        const double got_rstd = rstd_got[std::size_t(row)];
-        if (!(std::fabs(got_rstd - rstd) <= tol * rstd)) fail(row, 0, "rstd", got_rstd, rstd);
-        if (layer) {
-          ++n;
-          const double got_mean = mean_got[std::size_t(row)];
-          if (!(std::fabs(got_mean - mean) <= 1e-5 * (std::fabs(mean) + sd) + 1e-30)) {
-            fail(row, 0, "mean", got_mean, mean);
+    // Rows on every core, each part with its own h.
+    const kiln_test::RowCheckPart found = kiln_test::check_rows(
+        c.rows, [&](kiln_test::RowCheckPart& out, std::int64_t r0, std::int64_t r1) {
+          std::vector<double> h(std::size_t(c.cols));
+          for (std::int64_t row = r0; row < r1; ++row) {
+            const std::size_t base = std::size_t(row) * std::size_t(c.cols);
+            for (int col = 0; col < c.cols; ++col) {
+              const std::size_t i = base + std::size_t(col);
+              if (c.residual) {
+                // The kernel's f32 add, rounded to the storage type: bit for bit.
+                const T want = encode<T>(dt, float(decode(dt, x[i])) + float(decode(dt, r[i])));
+                h[std::size_t(col)] = decode(dt, want);
+                ++out.checked;
+                if (h_host[i] != want) {
+                  out.fail("h row ", row, " col ", col, ": got ", decode(dt, h_host[i]), ", want ",
+                           decode(dt, want));
+                }
+              } else {
+                h[std::size_t(col)] = decode(dt, x[i]);
+              }
+            }
+            double mean = 0, var = 0;
+            if (layer) {
+              for (double v : h) mean += v;
+              mean /= c.cols;
+              for (double v : h) var += (v - mean) * (v - mean);
+              var /= c.cols;
+            } else {
+              for (double v : h) var += v * v;
+              var /= c.cols;
+            }
+            const double rstd = 1.0 / std::sqrt(var + double(c.eps));
+            double sd = std::sqrt(var);
+            for (int col = 0; col < c.cols; ++col) {
+              const std::size_t i = base + std::size_t(col);
+              const double wv = c.weight ? decode(dt, w[std::size_t(col)]) : 1.0;
+              const double bv = layer && c.bias ? decode(dt, b[std::size_t(col)]) : 0.0;
+              const double norm = (h[std::size_t(col)] - (layer ? mean : 0.0)) * rstd;
+              const double want = norm * wv + bv;
+              const double got = decode(dt, y_host[i]);
+              const double scale = (std::fabs(norm) + 1.0) * std::fabs(wv) + std::fabs(bv);
+              ++out.checked;
+              if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
+                out.fail("y row ", row, " col ", col, ": got ", got, ", want ", want);
+              }
+            }
+            if (c.stats) {
+              ++out.checked;
+              const double got_rstd = rstd_got[std::size_t(row)];
+              if (!(std::fabs(got_rstd - rstd) <= tol * rstd)) {
+                out.fail("rstd row ", row, ": got ", got_rstd, ", want ", rstd);
+              }
+              if (layer) {
+                ++out.checked;
+                const double got_mean = mean_got[std::size_t(row)];
+                if (!(std::fabs(got_mean - mean) <= 1e-5 * (std::fabs(mean) + sd) + 1e-30)) {
+                  out.fail("mean row ", row, ": got ", got_mean, ", want ", mean);
+                }
+              }
+            }
           }
-        }
-      }
-    }
-    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << n << " values wrong");
+        });
+    for (const std::string& line : found.first) MESSAGE(what << ": " << line);
+    CHECK_MESSAGE(found.bad == 0,
+                  what << ": " << found.bad << " of " << found.checked << " values wrong");
   }
 
   void check(const std::string& what) const {
