@@ -1,7 +1,7 @@
 // Softmax and its backward on a GPU: every candidate config of each row length, and the
-// factory's own choice, against a double-precision CPU reference on fresh random data,
-// outputs poisoned with NaN first, every element checked. Skips (exit 77) where there is
-// no GPU.
+// factory's own choice, against a double-precision CPU reference on fresh random data (made
+// once a shape for all its configs), outputs poisoned with NaN first, every element
+// checked (on every core). Skips (exit 77) where there is no GPU.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -567,46 +567,62 @@ double check_backward(const Backward& b, const std::vector<double>& got, const s
   const Data& y = b.y;
   const SoftmaxDType dt = y.dtype;
   const double tol = dt == SoftmaxDType::f32 ? 2e-5 : 1e-4;
-  double worst = 0;
-  std::size_t bad = 0;
-  for (std::int64_t r = 0; r < y.rows; ++r) {
-    const std::size_t base = std::size_t(r) * std::size_t(y.cols);
-    const double* yr = y.values.data() + base;
-    const double* gr = b.dy.values.data() + base;
-    double dot = 0, size = 0;
-    for (int c = 0; c < y.cols; ++c) {
-      dot += yr[c] * gr[c];
-      size += std::fabs(yr[c] * gr[c]);
-    }
-    for (int c = 0; c < y.cols; ++c) {
-      const double w = yr[c] * (gr[c] - dot);
-      const double g = got[base + std::size_t(c)];
-      // Results under f32's smallest normal may flush to zero, and so may a y under it
-      // (then dx is 0).
-      const double off = yr[c] < 1.2e-38 && g == 0 ? 0 : std::fabs(g - w);
-      const double excess = off - half_ulp(dt, w) - 1.2e-38;
-      const double scale = yr[c] * (std::fabs(gr[c]) + size);
-      const double err = excess <= 0 ? 0 : excess / scale;  // 0 / 0, +-x / 0: fail
-      if (!(err <= tol)) {
-        if (bad++ < 5) {
-          MESSAGE(what << ": row " << r << " col " << c << ": got " << g << ", want " << w);
+  REQUIRE_MESSAGE(got.size() == y.values.size(),
+                  what << ": " << got.size() << " elements, not " << y.values.size());
+  const kiln_test::RowCheckPart found = kiln_test::check_rows(
+      y.rows, [&](kiln_test::RowCheckPart& out, std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const std::size_t base = std::size_t(r) * std::size_t(y.cols);
+          const double* yr = y.values.data() + base;
+          const double* gr = b.dy.values.data() + base;
+          double dot = 0, size = 0;
+          for (int c = 0; c < y.cols; ++c) {
+            dot += yr[c] * gr[c];
+            size += std::fabs(yr[c] * gr[c]);
+          }
+          for (int c = 0; c < y.cols; ++c) {
+            const double w = yr[c] * (gr[c] - dot);
+            const double g = got[base + std::size_t(c)];
+            // Results under f32's smallest normal may flush to zero, and so may a y under
+            // it (then dx is 0).
+            const double off = yr[c] < 1.2e-38 && g == 0 ? 0 : std::fabs(g - w);
+            const double excess = off - half_ulp(dt, w) - 1.2e-38;
+            const double scale = yr[c] * (std::fabs(gr[c]) + size);
+            const double err = excess <= 0 ? 0 : excess / scale;  // 0 / 0, +-x / 0: fail
+            if (!(err <= tol)) out.fail("row ", r, " col ", c, ": got ", g, ", want ", w);
+            if (!std::isnan(err)) out.worst = std::max(out.worst, err);
+          }
         }
-      }
-      if (!std::isnan(err)) worst = std::max(worst, err);
-    }
-  }
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements wrong");
-  return worst;
+      });
+  for (const std::string& line : found.first) MESSAGE(what << ": " << line);
+  CHECK_MESSAGE(found.bad == 0,
+                what << ": " << found.bad << " of " << got.size() << " elements wrong");
+  return found.worst;
 }
 
-/// Backward kernel `k` over p.rows rows of each of the `kinds` of data (make_backward's),
-/// and in place (dx over dy) on the first, against the CPU reference: launched directly,
-/// a split config with two slot buffers of its own used in turns (TurnSlots, as
-/// check_every_kind's), the others with null slots.
+/// The y and dy of p.rows x p.cols of each of the `kinds` of make_backward, made once for
+/// every config a test checks on them.
+struct BackwardKind {
+  int kind;
+  Backward data;
+};
+std::vector<BackwardKind> backward_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
+                                         std::mt19937& rng) {
+  std::vector<BackwardKind> out;
+  for (int kind : kinds) {
+    out.push_back({kind, make_backward(p.dtype, p.rows, p.cols, kind, rng)});
+  }
+  return out;
+}
+
+/// Backward kernel `k` over p.rows rows of each of the matrices of `data`
+/// (backward_kinds'), and in place (dx over dy) on the first, against the CPU reference:
+/// launched directly, a split config with two slot buffers of its own used in turns
+/// (TurnSlots, as check_every_kind's), the others with null slots.
 void check_every_backward_kind(const factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>& k,
                                const SoftmaxParams& p, const std::string& name,
-                               const rt::Device& gpu, rt::Stream& stream, std::mt19937& rng,
-                               std::initializer_list<int> kinds = {0, 1, 2}) {
+                               const rt::Device& gpu, rt::Stream& stream,
+                               const std::vector<BackwardKind>& data) {
   const SoftmaxDType dt = p.dtype;
   rt::LaunchConfig lc = k.launch_config();
   lc.stream = stream;
@@ -628,12 +644,14 @@ void check_every_backward_kind(const factory::Kernel<SoftmaxParams, ops::Softmax
     check();
     if (split) slots.check_launched(what);
   };
-  for (int kind : kinds) {
-    const Backward b = make_backward(dt, p.rows, p.cols, kind, rng);
+  REQUIRE(!data.empty());
+  for (const auto& [kind, b] : data) {
+    REQUIRE(b.y.rows == p.rows);
+    REQUIRE(b.y.cols == p.cols);
     DeviceMatrix y(b.y, gpu), dy(b.dy, gpu), dx(dt, b.y.values.size(), gpu);
     const std::string what = name + " data " + std::to_string(kind);
     launch(y, dy, dx, what, [&] { check_backward(b, dx.values(dt), what); });
-    if (kind == *kinds.begin()) {  // in place: dx is dy
+    if (&b == &data.front().data) {  // in place: dx is dy
       launch(y, dy, dy, what + " in place",
              [&] { check_backward(b, dy.values(dt), name + " in place"); });
     }
@@ -653,11 +671,12 @@ TEST_CASE("backward: every candidate config computes dx, ragged rows and in plac
       const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
       const auto configs = factory.configs(p, props);
       const auto built = factory.build_all(p, configs, gpu);
+      const std::vector<BackwardKind> data = backward_kinds(p, {0, 1, 2}, rng);
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
         REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-        check_every_backward_kind(*built[i].kernel, p, name, gpu, stream, rng);
+        check_every_backward_kind(*built[i].kernel, p, name, gpu, stream, data);
       }
     }
   }
@@ -687,13 +706,13 @@ void backward_split_every_config(SoftmaxDType dt) {
                                 .size());
     if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
     const auto built = factory.build_all(p, configs, gpu);
+    const std::vector<BackwardKind> data = backward_kinds(
+        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
       REQUIRE_MESSAGE(built[i].kernel, built[i].reason);
-      check_every_backward_kind(
-          *built[i].kernel, p, name, gpu, stream, rng,
-          shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0});
+      check_every_backward_kind(*built[i].kernel, p, name, gpu, stream, data);
     }
   }
 }
