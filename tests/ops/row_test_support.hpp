@@ -74,6 +74,13 @@ struct RowCheckPart {
       first.push_back(line.str());
     }
   }
+  /// One value's error `err` against the tolerance `tol`: wrong unless err <= tol (NaN is
+  /// wrong), and the worst so far if it is a number.
+  template <class... A>
+  void error(double err, double tol, const A&... what) {
+    if (!(err <= tol)) fail(what...);
+    if (!std::isnan(err)) worst = std::max(worst, err);
+  }
 };
 
 /// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many

@@ -154,6 +154,15 @@ struct DeviceData {
   std::vector<double> result(SoftmaxDType dt) const { return out.values(dt); }
 };
 
+/// Reports what kiln_test::check_rows found in `elements` elements (the first wrong ones,
+/// then whether any was wrong); returns the worst error.
+double report(const kiln_test::RowCheckPart& found, const std::string& what, std::size_t elements) {
+  for (const std::string& line : found.first) MESSAGE(what << ": " << line);
+  CHECK_MESSAGE(found.bad == 0,
+                what << ": " << found.bad << " of " << elements << " elements wrong");
+  return found.worst;
+}
+
 /// Checks every element against the double-precision softmax of `d`; returns the worst
 /// relative error beyond the storage type's rounding. NaN never passes. (Rows are compared
 /// on every core; the first few wrong elements, in row order, are reported.)
@@ -172,15 +181,11 @@ double check(const Data& d, const std::vector<double>& got, const std::string& w
             // Outputs under f32's smallest normal may flush to zero.
             const double excess = std::fabs(g - w) - half_ulp(d.dtype, w) - 1.2e-38;
             const double err = excess <= 0 ? 0 : excess / w;
-            if (!(err <= tol)) out.fail("row ", r, " col ", c, ": got ", g, ", want ", w);
-            if (!std::isnan(err)) out.worst = std::max(out.worst, err);
+            out.error(err, tol, "row ", r, " col ", c, ": got ", g, ", want ", w);
           }
         }
       });
-  for (const std::string& line : found.first) MESSAGE(what << ": " << line);
-  CHECK_MESSAGE(found.bad == 0,
-                what << ": " << found.bad << " of " << got.size() << " elements wrong");
-  return found.worst;
+  return report(found, what, got.size());
 }
 
 std::string describe(const Data& d) {
@@ -190,17 +195,25 @@ std::string describe(const Data& d) {
 
 const SoftmaxDType all_dtypes[] = {SoftmaxDType::f16, SoftmaxDType::bf16, SoftmaxDType::f32};
 
-/// A matrix of p.rows x p.cols of each of the `kinds` of make_data, made once for every
-/// config a test checks on them (with their softmax, computed at the first check).
-struct KindData {
+/// A test's data of one kind (make_data's or make_backward's), made once for every config
+/// it checks.
+template <class T>
+struct Kind {
   int kind;
-  Data data;
+  T data;
 };
+/// make(dtype, rows, cols, kind, rng) of p's shape for each of `kinds`.
+template <class Make>
+auto of_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds, std::mt19937& rng,
+              Make make) {
+  std::vector<Kind<decltype(make(p.dtype, p.rows, p.cols, 0, rng))>> out;
+  for (int kind : kinds) out.push_back({kind, make(p.dtype, p.rows, p.cols, kind, rng)});
+  return out;
+}
+using KindData = Kind<Data>;  // (with its softmax, computed at the first check)
 std::vector<KindData> data_of_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
                                     std::mt19937& rng) {
-  std::vector<KindData> out;
-  for (int kind : kinds) out.push_back({kind, make_data(p.dtype, p.rows, p.cols, kind, rng)});
-  return out;
+  return of_kinds(p, kinds, rng, make_data);
 }
 
 /// Forward kernel `fn` of config `c` launched as `lc` on `stream` over p.rows rows of each
@@ -589,30 +602,17 @@ double check_backward(const Backward& b, const std::vector<double>& got, const s
             const double excess = off - half_ulp(dt, w) - 1.2e-38;
             const double scale = yr[c] * (std::fabs(gr[c]) + size);
             const double err = excess <= 0 ? 0 : excess / scale;  // 0 / 0, +-x / 0: fail
-            if (!(err <= tol)) out.fail("row ", r, " col ", c, ": got ", g, ", want ", w);
-            if (!std::isnan(err)) out.worst = std::max(out.worst, err);
+            out.error(err, tol, "row ", r, " col ", c, ": got ", g, ", want ", w);
           }
         }
       });
-  for (const std::string& line : found.first) MESSAGE(what << ": " << line);
-  CHECK_MESSAGE(found.bad == 0,
-                what << ": " << found.bad << " of " << got.size() << " elements wrong");
-  return found.worst;
+  return report(found, what, got.size());
 }
 
-/// The y and dy of p.rows x p.cols of each of the `kinds` of make_backward, made once for
-/// every config a test checks on them.
-struct BackwardKind {
-  int kind;
-  Backward data;
-};
+using BackwardKind = Kind<Backward>;
 std::vector<BackwardKind> backward_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
                                          std::mt19937& rng) {
-  std::vector<BackwardKind> out;
-  for (int kind : kinds) {
-    out.push_back({kind, make_backward(p.dtype, p.rows, p.cols, kind, rng)});
-  }
-  return out;
+  return of_kinds(p, kinds, rng, make_backward);
 }
 
 /// Backward kernel `k` over p.rows rows of each of the matrices of `data`
