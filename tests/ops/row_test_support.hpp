@@ -84,24 +84,32 @@ struct RowCheckPart {
 };
 
 /// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many
-/// as the machine has cores, at most one a row), and returns their findings merged in row
-/// order: counts summed, the worst of the worsts, the first 5 wrong values of all. `fn`
-/// must only read what the threads share and write its own RowCheckPart.
+/// as the machine has cores, at most one a row); returns how many parts there were. `fn`
+/// must only read what the threads share and write what is its part's alone.
 template <class F>
-RowCheckPart check_rows(std::int64_t rows, F fn) {
+std::size_t parallel_rows(std::int64_t rows, F fn) {
   const std::int64_t parts = std::max<std::int64_t>(
       1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency())));
-  std::vector<RowCheckPart> found(static_cast<std::size_t>(parts));
   if (parts == 1) {
-    fn(found[0], std::int64_t(0), rows);
-  } else {
-    std::vector<std::thread> threads;
-    for (std::int64_t i = 0; i < parts; ++i) {
-      threads.emplace_back(
-          [&, i] { fn(found[std::size_t(i)], rows * i / parts, rows * (i + 1) / parts); });
-    }
-    for (auto& t : threads) t.join();
+    fn(std::size_t(0), std::int64_t(0), rows);
+    return 1;
   }
+  std::vector<std::thread> threads;
+  for (std::int64_t i = 0; i < parts; ++i) {
+    threads.emplace_back(fn, std::size_t(i), rows * i / parts, rows * (i + 1) / parts);
+  }
+  for (auto& t : threads) t.join();
+  return std::size_t(parts);
+}
+
+/// fn(part, first_row, end_row) over parallel_rows, each part writing its own RowCheckPart,
+/// and their findings merged in row order: counts summed, the worst of the worsts, the
+/// first 5 wrong values of all.
+template <class F>
+RowCheckPart check_rows(std::int64_t rows, F fn) {
+  std::vector<RowCheckPart> found(std::max(1u, std::thread::hardware_concurrency()));
+  found.resize(parallel_rows(
+      rows, [&](std::size_t part, std::int64_t r0, std::int64_t r1) { fn(found[part], r0, r1); }));
   RowCheckPart all;
   for (const RowCheckPart& p : found) {
     all.checked += p.checked;

@@ -47,7 +47,7 @@ struct Data {
     if (softmax_.empty() && !values.empty()) {
       softmax_.resize(values.size());
       const auto n = std::size_t(cols);
-      kiln_test::check_rows(rows, [&](kiln_test::RowCheckPart&, std::int64_t r0, std::int64_t r1) {
+      kiln_test::parallel_rows(rows, [&](std::size_t, std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
           const double* x = values.data() + std::size_t(r) * n;
           double* w = softmax_.data() + std::size_t(r) * n;
