@@ -67,7 +67,11 @@ struct Data {
 Data stored(SoftmaxDType dt, std::int64_t rows, int cols, const std::vector<double>& values) {
   Data d{dt, rows, cols, {}, {}, {}};
   d.values.reserve(values.size());
-  (dt == SoftmaxDType::f32 ? d.floats.reserve(values.size()) : d.bits.reserve(values.size()));
+  if (dt == SoftmaxDType::f32) {
+    d.floats.reserve(values.size());
+  } else {
+    d.bits.reserve(values.size());
+  }
   for (double v : values) {
     const float f = float(v);
     if (dt == SoftmaxDType::f32) {
@@ -211,13 +215,9 @@ auto of_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds, std::mt1
   return out;
 }
 using KindData = Kind<Data>;  // (with its softmax, computed at the first check)
-std::vector<KindData> data_of_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
-                                    std::mt19937& rng) {
-  return of_kinds(p, kinds, rng, make_data);
-}
 
 /// Forward kernel `fn` of config `c` launched as `lc` on `stream` over p.rows rows of each
-/// of the matrices of `data` (data_of_kinds'), against the CPU reference. A split config
+/// of the matrices of `data` (of_kinds' of make_data), against the CPU reference. A split config
 /// gets two slot buffers of its own, used in turns as kiln's calls use theirs (TurnSlots:
 /// the first launch's zeroed on the stream, each later one's by the launch before it,
 /// which is checked), both left tagged (nonzero) by earlier launches.
@@ -261,7 +261,7 @@ void check_configs(const SoftmaxParams& p, const std::vector<SoftmaxConfig>& con
                    const rt::Device& gpu, rt::Stream& stream, std::mt19937& rng) {
   auto& factory = ops::softmax_factory();
   const auto built = factory.build_all(p, configs, gpu);
-  const std::vector<KindData> data = data_of_kinds(p, {0, 1, 2}, rng);
+  const std::vector<KindData> data = of_kinds(p, {0, 1, 2}, rng, make_data);
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = factory.kernel_name(p, configs[i]);
     CAPTURE(name);
@@ -304,7 +304,7 @@ TEST_CASE("staged clusters: rows of 2^20 over 16 blocks, where the device holds 
     }
     REQUIRE(!configs.empty());
     const auto built = factory.build_all(p, configs, gpu);
-    const std::vector<KindData> data = data_of_kinds(p, {0, 1, 2}, rng);
+    const std::vector<KindData> data = of_kinds(p, {0, 1, 2}, rng, make_data);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
@@ -376,8 +376,9 @@ void split_every_config(SoftmaxDType dt) {
     }
     CHECK(!configs.empty());  // rows of 64 KiB and more
     const auto built = factory.build_all(p, configs, gpu);
-    const std::vector<KindData> data = data_of_kinds(
-        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng);
+    const std::vector<KindData> data = of_kinds(
+        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng,
+        make_data);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
@@ -610,13 +611,9 @@ double check_backward(const Backward& b, const std::vector<double>& got, const s
 }
 
 using BackwardKind = Kind<Backward>;
-std::vector<BackwardKind> backward_kinds(const SoftmaxParams& p, std::initializer_list<int> kinds,
-                                         std::mt19937& rng) {
-  return of_kinds(p, kinds, rng, make_backward);
-}
 
 /// Backward kernel `k` over p.rows rows of each of the matrices of `data`
-/// (backward_kinds'), and in place (dx over dy) on the first, against the CPU reference:
+/// (of_kinds' of make_backward), and in place (dx over dy) on the first, against the CPU reference:
 /// launched directly, a split config with two slot buffers of its own used in turns
 /// (TurnSlots, as check_every_kind's), the others with null slots.
 void check_every_backward_kind(const factory::Kernel<SoftmaxParams, ops::SoftmaxConfig>& k,
@@ -671,7 +668,7 @@ TEST_CASE("backward: every candidate config computes dx, ragged rows and in plac
       const SoftmaxParams p{dt, cols, 37};  // 37 rows: no multiple of any rows per block
       const auto configs = factory.configs(p, props);
       const auto built = factory.build_all(p, configs, gpu);
-      const std::vector<BackwardKind> data = backward_kinds(p, {0, 1, 2}, rng);
+      const std::vector<BackwardKind> data = of_kinds(p, {0, 1, 2}, rng, make_backward);
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const std::string name = factory.kernel_name(p, configs[i]);
         CAPTURE(name);
@@ -706,8 +703,9 @@ void backward_split_every_config(SoftmaxDType dt) {
                                 .size());
     if (std::int64_t(p.cols) * gen::size_of(dt) < 64 * 1024) CHECK(configs.empty());
     const auto built = factory.build_all(p, configs, gpu);
-    const std::vector<BackwardKind> data = backward_kinds(
-        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng);
+    const std::vector<BackwardKind> data = of_kinds(
+        p, shape.every ? std::initializer_list<int>{0, 1, 2} : std::initializer_list<int>{0}, rng,
+        make_backward);
     for (std::size_t i = 0; i < configs.size(); ++i) {
       const std::string name = factory.kernel_name(p, configs[i]);
       CAPTURE(name);
