@@ -6,7 +6,7 @@
 // copy's (one read and one write), measured here.
 //
 //   norm [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...]
-//        [--kinds layer_norm,rms_norm] [--residual] [--backward] [--sweep]
+//        [--kinds layer_norm,rms_norm] [--residual] [--backward] [--sweep] [--copy-kernel]
 //        [bench flags: --noise PCT --seconds S --no-flush]
 //
 // --sweep also times every candidate config of each problem (what KILN_TUNE=full would
@@ -15,7 +15,8 @@
 // kernel's). Backward candidates are timed as a call runs them (their kernel over its
 // grid, then the column sum); multi-pass ones with the sums are left out, saying so: a
 // call runs them all alike (the weight-gradient kernel, dx, the column sum), as the op's
-// own does where it is one of them.
+// own does where it is one of them. --copy-kernel also times a plain streaming copy kernel
+// of the copy's bytes (bench::CopyKernel), and the summary gains kiln's % of its GB/s.
 //
 // Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
 // calls ask for dweight (and dbias) with a workspace. Where cuDNN is compiled in
@@ -47,6 +48,7 @@
 
 using namespace kiln;
 using NormDType = kiln::gen::DType;  // f16, bf16 or f32 for a norm
+using bench::CopyKernel;
 using bench::decode;
 using bench::gbps_of;
 using bench::make_input;
@@ -213,7 +215,7 @@ int main(int argc, char** argv) try {
   std::vector<Shape> shapes = {{8192, 8192},  {65536, 1024}, {16384, 4096},
                                {32768, 512},  {4096, 16384}, {1024, 65536},
                                {64, 1 << 20}, {512, 4096},   {8, 8192}};
-  bool backward = false, residual = false, sweep = false;
+  bool backward = false, residual = false, sweep = false, with_copy_kernel = false;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
@@ -222,6 +224,8 @@ int main(int argc, char** argv) try {
       backward = true;
     } else if (a == "--residual") {
       residual = true;
+    } else if (a == "--copy-kernel") {
+      with_copy_kernel = true;
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
       for (const auto& d : split(extra[++i], ','))
@@ -244,7 +248,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("norm: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --shapes LIST, --kinds LIST, "
-                  "--residual, --backward, --sweep)");
+                  "--residual, --backward, --sweep, --copy-kernel)");
     }
   }
   if (backward && residual) {
@@ -278,10 +282,12 @@ int main(int argc, char** argv) try {
     }
   } cudnn_guard{cudnn};
 #endif
-  std::string summary =
+  std::string summary = bench::table_header(
       "| op | rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | time us | "
-      "cuDNN GB/s | x cuDNN | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | "
-      "--- | --- | --- | --- |\n";
+      "cuDNN GB/s | x cuDNN | best config (sweep) |",
+      with_copy_kernel);
+  std::optional<CopyKernel> copy_kernel;
+  if (with_copy_kernel) copy_kernel.emplace(gpu);
   for (NormKind kind : kinds) {
     for (NormDType dt : dtypes) {
       for (const Shape s : shapes) {
@@ -315,6 +321,14 @@ int main(int argc, char** argv) try {
           prof::Bench bench(args.options());
           bench.add(
               "copy", [&](rt::StreamRef st) { pr.y.copy_from(pr.x, st); }, 2.0 * matrix);
+          if (copy_kernel) {
+            bench.add(
+                "copy kernel",
+                [&](rt::StreamRef st) {
+                  (*copy_kernel)(pr.x.data(), pr.y.data(), std::size_t(matrix), st);
+                },
+                2.0 * matrix);
+          }
           if (backward) {
             const auto grad = make_input(dt, n, 777);
             std::memcpy(host.data(), grad.data(), grad.size());
@@ -464,7 +478,8 @@ int main(int argc, char** argv) try {
           std::string best = name;
           double best_gbps = kiln_gbps;
           for (const auto& r : results) {
-            if (r.name != "copy" && r.name != "cudnn" && r.gbps() > best_gbps) {
+            if (r.name != "copy" && r.name != "copy kernel" && r.name != "cudnn" &&
+                r.gbps() > best_gbps) {
               best = r.name;
               best_gbps = r.gbps();
             }
@@ -477,6 +492,11 @@ int main(int argc, char** argv) try {
               cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
               sweep ? fmt::format("{} {:.0f} ({:.1f}%)", best, best_gbps, 100 * best_gbps / copy)
                     : "-");
+          const double copy_kernel_gbps = gbps_of(results, "copy kernel");
+          if (copy_kernel) {
+            summary.pop_back();  // the row's newline
+            summary += fmt::format(" {:.1f}% |\n", 100 * kiln_gbps / copy_kernel_gbps);
+          }
           json["problems"].push_back(
               {{"op", ops::detail::norm_name(kind)},
                {"rows", s.rows},
@@ -491,6 +511,10 @@ int main(int argc, char** argv) try {
                {"best",
                 sweep ? nlohmann::json{{"kernel", best}, {"gbps", best_gbps}} : nlohmann::json()},
                {"results", prof::to_json(results)}});
+          if (copy_kernel) {
+            json["problems"].back()["copy_kernel_gbps"] = copy_kernel_gbps;
+            json["problems"].back()["percent_of_copy_kernel"] = 100 * kiln_gbps / copy_kernel_gbps;
+          }
         };
         if (dt == NormDType::f32) {
           bench_one(std::uint32_t{});

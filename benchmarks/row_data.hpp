@@ -1,7 +1,8 @@
 #pragma once
 // What benchmarks/softmax and benchmarks/norm share: f16 / bf16 / f32 rows as bytes on the
-// host (random inputs, decoding for spot checks), their --shapes / --dtypes lists, and a
-// result's GB/s by name.
+// host (random inputs, decoding for spot checks), their --shapes / --dtypes lists, a
+// result's GB/s by name, and the copy kernel of --copy-kernel.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -10,7 +11,9 @@
 #include <vector>
 
 #include "kiln/gen/dtype.hpp"
+#include "kiln/jit.hpp"
 #include "kiln/prof.hpp"
+#include "kiln/rt.hpp"
 
 namespace bench {
 
@@ -71,5 +74,67 @@ inline double gbps_of(const std::vector<kiln::prof::Result>& rs, const std::stri
   }
   return 0;
 }
+
+/// A markdown table's first two lines: `columns` ("| a | b |"), with a column "% of copy
+/// kernel" after them where `copy_kernel`, and the rule under them.
+inline std::string table_header(std::string columns, bool copy_kernel) {
+  if (copy_kernel) columns += " % of copy kernel |";
+  std::string rule = "|";
+  for (std::size_t i = 1; i < columns.size(); ++i) {
+    if (columns[i] == '|') rule += " --- |";
+  }
+  return columns + "\n" + rule + "\n";
+}
+
+/// A plain streaming copy, compiled and launched through kiln (`--copy-kernel`): 4 blocks of
+/// 256 threads an SM walk the bytes in 16-byte vectors, each thread loading 8 before it
+/// stores them. The driver's device-to-device copy ("copy", the peer the "% of copy"
+/// columns divide by) may move bytes faster than an ordinary kernel does; this one shows,
+/// in the same run, what an ordinary kernel's loads and stores reach on the same bytes.
+class CopyKernel {
+ public:
+  explicit CopyKernel(const kiln::rt::Device& device)
+      : kernel_(kiln::kernel(kiln::jit::Program{"kiln_bench_copy.cu", source, {}, {}},
+                             "kiln_bench_copy", {}, device)),
+        grid_(unsigned(4 * std::max(device.properties().multiprocessors, 1))) {}
+
+  /// Copies `bytes` from `from` to `to` (device pointers, 16-byte aligned) on `stream`.
+  void operator()(const void* from, void* to, std::size_t bytes, kiln::rt::StreamRef stream) const {
+    kernel_(kiln::rt::Dim3(grid_), kiln::rt::Dim3(threads), stream,
+            static_cast<const unsigned char*>(from), static_cast<unsigned char*>(to),
+            static_cast<long long>(bytes));
+  }
+
+ private:
+  static constexpr int threads = 256;
+  static constexpr const char* source = R"(
+#include "kiln/device/block.hpp"
+#include "kiln/device/thread.hpp"
+struct alignas(16) kiln_bench_v16 { unsigned w[4]; };
+KILN_KERNEL void KILN_LAUNCH_BOUNDS(256, 1)
+    kiln_bench_copy(const unsigned char* from, unsigned char* to, long long bytes) {
+  const kiln_bench_v16* x = reinterpret_cast<const kiln_bench_v16*>(from);
+  kiln_bench_v16* y = reinterpret_cast<kiln_bench_v16*>(to);
+  const long long n = bytes / 16, step = (long long)kiln::grid_size() * 256 * 8;
+  for (long long i = (long long)kiln::block_index() * 256 * 8 + kiln::thread_index(); i < n;
+       i += step) {
+    kiln_bench_v16 v[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      if (i + j * 256 < n) v[j] = x[i + j * 256];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      if (i + j * 256 < n) y[i + j * 256] = v[j];
+    }
+  }
+  if (kiln::block_index() == 0) {  // the bytes after the last whole vector
+    for (long long b = n * 16 + kiln::thread_index(); b < bytes; b += 256) to[b] = from[b];
+  }
+}
+)";
+  kiln::rt::JitKernel kernel_;
+  unsigned grid_;
+};
 
 }  // namespace bench

@@ -4,13 +4,15 @@
 // write of the matrix; "% of copy" is kiln's GB/s over the copy's, measured here.
 //
 //   softmax [--json FILE] [--dtypes f16,bf16,f32] [--shapes 8192x8192,...] [--sweep]
-//           [--backward] [bench flags: --noise PCT --seconds S --no-flush]
+//           [--backward] [--copy-kernel] [bench flags: --noise PCT --seconds S --no-flush]
 //
 // --backward times the backward instead, kiln::ops::softmax_backward (dx from y and dy)
 // against cudnnSoftmaxBackward: its GB/s count two reads and one write of the matrix, the
 // copy's still one read and one write, so "% of copy" compares bandwidths.
 // --sweep also times every candidate config of each problem (what KILN_TUNE=full would
-// choose from). The factory picks its config as KILN_TUNE says (off: the heuristic).
+// choose from). --copy-kernel also times a plain streaming copy kernel of the same bytes
+// (bench::CopyKernel), and the summary gains kiln's % of its GB/s. The factory picks its
+// config as KILN_TUNE says (off: the heuristic).
 // cuDNN is compiled in where CMake found it (KILN_BENCH_CUDNN).
 #include <cmath>
 #include <cstdio>
@@ -36,6 +38,7 @@
 
 using namespace kiln;
 using SoftmaxDType = kiln::gen::DType;  // f16, bf16 or f32 for a softmax
+using bench::CopyKernel;
 using bench::decode;
 using bench::gbps_of;
 using bench::make_input;
@@ -147,12 +150,15 @@ int main(int argc, char** argv) try {
                                {4096, 16384}, {1024, 65536}, {64, 1 << 20}, {8, 8192}};
   bool sweep = false;
   bool backward = false;
+  bool with_copy_kernel = false;
   for (std::size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
     if (a == "--sweep") {
       sweep = true;
     } else if (a == "--backward") {
       backward = true;
+    } else if (a == "--copy-kernel") {
+      with_copy_kernel = true;
     } else if (a == "--dtypes" && i + 1 < extra.size()) {
       dtypes.clear();
       for (const auto& d : split(extra[++i], ','))
@@ -167,7 +173,7 @@ int main(int argc, char** argv) try {
     } else {
       throw Error("softmax: unknown argument '" + a +
                   "' (besides the bench flags: --dtypes LIST, --shapes LIST, --sweep, "
-                  "--backward)");
+                  "--backward, --copy-kernel)");
     }
   }
   if (rt::device_count() == 0) {
@@ -192,10 +198,12 @@ int main(int argc, char** argv) try {
                          {"peer", peer},
                          {"op", backward ? "softmax_backward" : "softmax"},
                          {"problems", nlohmann::json::array()}};
-  std::string summary =
+  std::string summary = bench::table_header(
       "| rows x cols | dtype | kiln kernel | copy GB/s | kiln GB/s | % of copy | cuDNN GB/s | "
-      "kiln / cuDNN speed | best config (sweep) |\n| --- | --- | --- | --- | --- | --- | --- | --- "
-      "| --- |\n";
+      "kiln / cuDNN speed | best config (sweep) |",
+      with_copy_kernel);
+  std::optional<CopyKernel> copy_kernel;
+  if (with_copy_kernel) copy_kernel.emplace(gpu);
   for (SoftmaxDType dt : dtypes) {
     for (const Shape s : shapes) {
       const SoftmaxParams p{dt, s.cols, s.rows};
@@ -235,6 +243,12 @@ int main(int argc, char** argv) try {
       prof::Bench bench(args.options());
       bench.add(
           "copy", [&](rt::StreamRef st) { out.copy_from(in, st); }, copy_bytes);
+      if (copy_kernel) {
+        bench.add(
+            "copy kernel",
+            [&](rt::StreamRef st) { (*copy_kernel)(in.data(), out.data(), in.size(), st); },
+            copy_bytes);
+      }
       bench.add(
           "kiln " + kernel.name(), [&](rt::StreamRef st) { run(kernel, st); }, bytes);
 #ifdef KILN_BENCH_CUDNN
@@ -294,7 +308,8 @@ int main(int argc, char** argv) try {
       std::string best = kernel.name();
       double best_gbps = kiln_gbps;
       for (const auto& r : results) {
-        if (r.name != "copy" && r.name != "cudnn" && r.gbps() > best_gbps) {
+        if (r.name != "copy" && r.name != "copy kernel" && r.name != "cudnn" &&
+            r.gbps() > best_gbps) {
           best = r.name;
           best_gbps = r.gbps();
         }
@@ -305,6 +320,11 @@ int main(int argc, char** argv) try {
                              cudnn_gbps > 0 ? fmt::format("{:.0f}", cudnn_gbps) : "-",
                              cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
                              sweep ? fmt::format("{} {:.0f}", best, best_gbps) : "-");
+      const double copy_kernel_gbps = gbps_of(results, "copy kernel");
+      if (copy_kernel) {
+        summary.pop_back();  // the row's newline
+        summary += fmt::format(" {:.1f}% |\n", 100 * kiln_gbps / copy_kernel_gbps);
+      }
       nlohmann::json j = {{"rows", s.rows},
                           {"cols", s.cols},
                           {"dtype", std::string(gen::to_string(dt)).c_str()},
@@ -318,6 +338,10 @@ int main(int argc, char** argv) try {
         j["speedup_vs_cudnn"] = kiln_gbps / cudnn_gbps;
       }
       if (sweep) j["best"] = {{"kernel", best}, {"gbps", best_gbps}};
+      if (copy_kernel) {
+        j["copy_kernel_gbps"] = copy_kernel_gbps;
+        j["percent_of_copy_kernel"] = 100 * kiln_gbps / copy_kernel_gbps;
+      }
       json["problems"].push_back(std::move(j));
     }
   }

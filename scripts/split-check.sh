@@ -6,7 +6,8 @@
 # process and side by side (they compile their kernels on the CPU, which fills the kernel
 # cache), then, with the GPU to themselves, the sweeps that time every candidate config of
 # the long-row shapes (64 x 1M, 1024 x 65536; forward, the norms' with the residual, and
-# backward) against a device copy. Logs go to OUT.
+# backward) against a device copy (the forward's also against a plain copy kernel,
+# --copy-kernel). Logs go to OUT.
 #
 #   scripts/split-check.sh [BUILD] [OUT] [PART]
 #
@@ -80,11 +81,11 @@ sweep_step() {  # sweep_step NAME COMMAND...: alone on the GPU, output in NAME.l
   echo "$name: exit $rc ($(( $(date +%s) - start )) s)"
   [ $rc -eq 0 ] || status=1
 }
-sweep_step norm_sweep "$build/benchmarks/norm" --sweep --kinds layer_norm,rms_norm \
-  --dtypes f16,f32 --shapes 64x1048576 --seconds 0.03
-sweep_step norm_sweep_1024 "$build/benchmarks/norm" --sweep --kinds layer_norm,rms_norm \
-  --dtypes f16 --shapes 1024x65536 --seconds 0.03
-sweep_step softmax_sweep "$build/benchmarks/softmax" --sweep --dtypes f16,f32 \
+sweep_step norm_sweep "$build/benchmarks/norm" --sweep --copy-kernel \
+  --kinds layer_norm,rms_norm --dtypes f16,f32 --shapes 64x1048576 --seconds 0.03
+sweep_step norm_sweep_1024 "$build/benchmarks/norm" --sweep --copy-kernel \
+  --kinds layer_norm,rms_norm --dtypes f16 --shapes 1024x65536 --seconds 0.03
+sweep_step softmax_sweep "$build/benchmarks/softmax" --sweep --copy-kernel --dtypes f16,f32 \
   --shapes 64x1048576,1024x65536 --seconds 0.03
 sweep_step norm_residual_sweep "$build/benchmarks/norm" --residual --sweep \
   --kinds layer_norm,rms_norm --dtypes f16 --shapes 64x1048576 --seconds 0.03
