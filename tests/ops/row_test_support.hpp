@@ -83,23 +83,27 @@ struct RowCheckPart {
   }
 };
 
-/// Calls fn(part, first_row, end_row) for the parts of [0, rows), one thread each (as many
-/// as the machine has cores, at most one a row); returns how many parts there were. `fn`
-/// must only read what the threads share and write what is its part's alone.
+/// The parts parallel_rows cuts `rows` rows into: as many as the machine has cores, at most
+/// one a row, at least one.
+inline std::size_t row_parts(std::int64_t rows) {
+  return std::size_t(std::max<std::int64_t>(
+      1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency()))));
+}
+
+/// Calls fn(part, first_row, end_row) for the row_parts(rows) parts of [0, rows), one thread
+/// each. `fn` must only read what the threads share and write what is its part's alone.
 template <class F>
-std::size_t parallel_rows(std::int64_t rows, F fn) {
-  const std::int64_t parts = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(rows, std::max(1u, std::thread::hardware_concurrency())));
+void parallel_rows(std::int64_t rows, F fn) {
+  const auto parts = std::int64_t(row_parts(rows));
   if (parts == 1) {
     fn(std::size_t(0), std::int64_t(0), rows);
-    return 1;
+    return;
   }
   std::vector<std::thread> threads;
   for (std::int64_t i = 0; i < parts; ++i) {
     threads.emplace_back(fn, std::size_t(i), rows * i / parts, rows * (i + 1) / parts);
   }
   for (auto& t : threads) t.join();
-  return std::size_t(parts);
 }
 
 /// fn(part, first_row, end_row) over parallel_rows, each part writing its own RowCheckPart,
@@ -107,9 +111,9 @@ std::size_t parallel_rows(std::int64_t rows, F fn) {
 /// first 5 wrong values of all.
 template <class F>
 RowCheckPart check_rows(std::int64_t rows, F fn) {
-  std::vector<RowCheckPart> found(std::max(1u, std::thread::hardware_concurrency()));
-  found.resize(parallel_rows(
-      rows, [&](std::size_t part, std::int64_t r0, std::int64_t r1) { fn(found[part], r0, r1); }));
+  std::vector<RowCheckPart> found(row_parts(rows));
+  parallel_rows(
+      rows, [&](std::size_t part, std::int64_t r0, std::int64_t r1) { fn(found[part], r0, r1); });
   RowCheckPart all;
   for (const RowCheckPart& p : found) {
     all.checked += p.checked;
