@@ -106,7 +106,7 @@ class CopyKernel {
   }
 
  private:
-  static constexpr int threads = 256;
+  static constexpr int threads = 256;  // (at most the kernel's launch bounds)
   static constexpr const char* source = R"(
 #include "kiln/device/block.hpp"
 #include "kiln/device/thread.hpp"
@@ -115,21 +115,20 @@ KILN_KERNEL void KILN_LAUNCH_BOUNDS(256, 1)
     kiln_bench_copy(const unsigned char* from, unsigned char* to, long long bytes) {
   const kiln_bench_v16* x = reinterpret_cast<const kiln_bench_v16*>(from);
   kiln_bench_v16* y = reinterpret_cast<kiln_bench_v16*>(to);
-  const long long n = bytes / 16, step = (long long)kiln::grid_size() * 256 * 8;
-  for (long long i = (long long)kiln::block_index() * 256 * 8 + kiln::thread_index(); i < n;
-       i += step) {
+  const long long t = kiln::block_size(), n = bytes / 16, step = kiln::grid_size() * t * 8;
+  for (long long i = kiln::block_index() * t * 8 + kiln::thread_index(); i < n; i += step) {
     kiln_bench_v16 v[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      if (i + j * 256 < n) v[j] = x[i + j * 256];
+      if (i + j * t < n) v[j] = x[i + j * t];
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      if (i + j * 256 < n) y[i + j * 256] = v[j];
+      if (i + j * t < n) y[i + j * t] = v[j];
     }
   }
   if (kiln::block_index() == 0) {  // the bytes after the last whole vector
-    for (long long b = n * 16 + kiln::thread_index(); b < bytes; b += 256) to[b] = from[b];
+    for (long long b = n * 16 + kiln::thread_index(); b < bytes; b += t) to[b] = from[b];
   }
 }
 )";
