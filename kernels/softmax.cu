@@ -435,6 +435,12 @@ KILN_DEVICE KILN_FORCEINLINE MaxSum slot_value(unsigned long long w) {
 KILN_DEVICE KILN_FORCEINLINE const Vector* vector_at(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
 }
+// A thread's vector i of a split slice whose first vector is at `first`: a constant offset
+// on from there, which the compiler folds into the load, where each vector's own 64-bit
+// address from its row's start and its column took about 4 instructions a load.
+KILN_DEVICE KILN_FORCEINLINE const Vector* slice_vector(const Elem* first, int i) {
+  return vector_at(In(first)[COLV(i * kThreadsPerRow)].ptr());
+}
 // max_in, sum_exp and normalized a pair of elements at a time (kiln::to_float_pair: a
 // 16-bit pair read as one word), so that few converted values are live at once: over
 // whole vectors the 16-bit slices spilled 12 to 312 bytes a thread.
@@ -514,10 +520,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
     if constexpr (Ring::ringed) {
       Ring::next(t, fetch);  // a later round's slice on its way; this round's landed
     } else if (reads) {
+      const Elem* const x0 = x[first].ptr();
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSplitVecs>(c)) v[i] = kiln::load_hinted(vector_at(x[c].ptr()), keep);
+        if (in_row<kSplitVecs>(c)) v[i] = kiln::load_hinted(slice_vector(x0, i), keep);
       }
     }
     unsigned long long got[kLaneWords];
@@ -543,10 +550,11 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
     // The second read once the first's vectors are spent, in flight while the block waits
     // below (sm_80's code issues it after the wait: see kEarlySecondRead).
     if (kSplitRing == 0 && kEarlySecondRead && writes) {
+      const Elem* const x0 = x_again[out_first].ptr();
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
-        if (in_row<kSplitVecs>(c)) h[i] = kiln::load_hinted(vector_at(x_again[c].ptr()), once);
+        if (in_row<kSplitVecs>(c)) h[i] = kiln::load_hinted(slice_vector(x0, i), once);
       }
     }
     kiln::sync_threads();
@@ -792,21 +800,25 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass_backward(const Elem* y_in, const El
         }
       }
     } else if (r.reads) {
+      const Elem* const y0 = y[first].ptr();
+      const Elem* const dy0 = dy[first].ptr();
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        vy[i] = kiln::load_hinted(vector_at(y[c].ptr()), keep);
-        vdy[i] = kiln::load_hinted(vector_at(dy[c].ptr()), keep);
+        vy[i] = kiln::load_hinted(slice_vector(y0, i), keep);
+        vdy[i] = kiln::load_hinted(slice_vector(dy0, i), keep);
       }
     }
     if (!Ring::ringed && r.writes) {
+      const Elem* const y0 = y_again[out_first].ptr();
+      const Elem* const dy0 = dy_again[out_first].ptr();
 #pragma unroll
       for (int i = 0; i < kIters; ++i) {
         const COLV c = out_first + COLV(i * kThreadsPerRow);
         if (!in_row<kSplitVecs>(c)) continue;
-        wy[i] = kiln::load_hinted(vector_at(y_again[c].ptr()), once);
-        wdy[i] = kiln::load_hinted(vector_at(dy_again[c].ptr()), once);
+        wy[i] = kiln::load_hinted(slice_vector(y0, i), once);
+        wdy[i] = kiln::load_hinted(slice_vector(dy0, i), once);
       }
     }
     const unsigned long long* row_slots = slots + out_row * kSlices;
