@@ -747,69 +747,86 @@ struct BackwardData {
   }
 
   /// Checks every element of dx (`dx_host`, what the device wrote), dweight and dbias
-  /// against a double-precision reference over the same inputs and saved statistics.
+  /// against a double-precision reference over the same inputs and saved statistics: dx's
+  /// rows on every core (kiln_test::check_rows), then dweight's and dbias's columns, each
+  /// part summing its columns over the rows in order.
   void check(const std::vector<T>& dx_host, const std::string& what) const {
     const NormDType dt = c.dtype;
     const bool layer = c.kind == NormKind::layer_norm;
     const std::vector<float> mean = layer ? fwd.dmean.to_vector() : std::vector<float>{};
     const std::vector<float> rstd = fwd.drstd.to_vector();
     const double tol = 1e-4;  // f32 math, relative to the size of the terms
-    std::size_t bad = 0, n = 0;
-    auto fail = [&](std::int64_t row, int col, const char* which, double got, double want) {
-      if (bad++ < 5) {
-        MESSAGE(what << ": " << which << " row " << row << " col " << col << ": got " << got
-                     << ", want " << want);
-      }
-    };
     const std::size_t cols = std::size_t(c.cols);
+    auto mean_of = [&](std::int64_t row) { return layer ? double(mean[std::size_t(row)]) : 0.0; };
+    auto weight_of = [&](std::size_t col) { return c.weight ? decode(dt, fwd.w[col]) : 1.0; };
+    kiln_test::RowCheckPart found = kiln_test::check_rows(
+        c.rows, [&](kiln_test::RowCheckPart& out, std::int64_t r0, std::int64_t r1) {
+          std::vector<double> xhat(cols), gw(cols);
+          for (std::int64_t row = r0; row < r1; ++row) {
+            const std::size_t base = std::size_t(row) * cols;
+            const double mu = mean_of(row);
+            const double rs = rstd[std::size_t(row)];
+            double sum_g = 0, sum_gx = 0, size_g = 0, size_gx = 0;
+            for (std::size_t col = 0; col < cols; ++col) {
+              xhat[col] = (decode(dt, fwd.x[base + col]) - mu) * rs;
+              gw[col] = decode(dt, g[base + col]) * weight_of(col);
+              sum_g += gw[col];
+              sum_gx += gw[col] * xhat[col];
+              size_g += std::fabs(gw[col]);
+              size_gx += std::fabs(gw[col] * xhat[col]);
+            }
+            const double n_cols = double(cols);
+            for (std::size_t col = 0; col < cols; ++col) {
+              const double d = layer ? gw[col] - sum_g / n_cols - xhat[col] * sum_gx / n_cols
+                                     : gw[col] - xhat[col] * sum_gx / n_cols;
+              const double want = rs * d;
+              const double scale = rs * (std::fabs(gw[col]) + size_g / n_cols +
+                                         std::fabs(xhat[col]) * size_gx / n_cols);
+              const double got = decode(dt, dx_host[base + col]);
+              ++out.checked;
+              if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
+                out.fail("dx row ", row, " col ", col, ": got ", got, ", want ", want);
+              }
+            }
+          }
+        });
+    // The sums over rows of dy * xhat and dy, with the sums of their sizes, a part of the
+    // columns a core (cut as parallel_rows cuts rows).
     std::vector<double> dw(cols, 0.0), dw_abs(cols, 0.0), db(cols, 0.0), db_abs(cols, 0.0);
-    std::vector<double> xhat(cols), gw(cols);
-    for (std::int64_t row = 0; row < c.rows; ++row) {
-      const std::size_t base = std::size_t(row) * cols;
-      const double mu = layer ? double(mean[std::size_t(row)]) : 0.0;
-      const double rs = rstd[std::size_t(row)];
-      double sum_g = 0, sum_gx = 0, size_g = 0, size_gx = 0;
-      for (std::size_t col = 0; col < cols; ++col) {
-        xhat[col] = (decode(dt, fwd.x[base + col]) - mu) * rs;
-        const double dyv = decode(dt, g[base + col]);
-        gw[col] = dyv * (c.weight ? decode(dt, fwd.w[col]) : 1.0);
-        sum_g += gw[col];
-        sum_gx += gw[col] * xhat[col];
-        size_g += std::fabs(gw[col]);
-        size_gx += std::fabs(gw[col] * xhat[col]);
-        dw[col] += dyv * xhat[col];
-        dw_abs[col] += std::fabs(dyv * xhat[col]);
-        db[col] += dyv;
-        db_abs[col] += std::fabs(dyv);
-      }
-      const double n_cols = double(cols);
-      for (std::size_t col = 0; col < cols; ++col) {
-        const double d = layer ? gw[col] - sum_g / n_cols - xhat[col] * sum_gx / n_cols
-                               : gw[col] - xhat[col] * sum_gx / n_cols;
-        const double want = rs * d;
-        const double scale =
-            rs * (std::fabs(gw[col]) + size_g / n_cols + std::fabs(xhat[col]) * size_gx / n_cols);
-        const double got = decode(dt, dx_host[base + col]);
-        ++n;
-        if (!(std::fabs(got - want) <= half_ulp(dt, want) + tol * scale)) {
-          fail(row, int(col), "dx", got, want);
-        }
-      }
+    if (c.dweight || c.dbias) {
+      kiln_test::parallel_rows(std::int64_t(cols),
+                               [&](std::size_t, std::int64_t c0, std::int64_t c1) {
+                                 for (std::int64_t row = 0; row < c.rows; ++row) {
+                                   const std::size_t base = std::size_t(row) * cols;
+                                   const double mu = mean_of(row);
+                                   const double rs = rstd[std::size_t(row)];
+                                   for (auto col = std::size_t(c0); col < std::size_t(c1); ++col) {
+                                     const double xh = (decode(dt, fwd.x[base + col]) - mu) * rs;
+                                     const double dyv = decode(dt, g[base + col]);
+                                     dw[col] += dyv * xh;
+                                     dw_abs[col] += std::fabs(dyv * xh);
+                                     db[col] += dyv;
+                                     db_abs[col] += std::fabs(dyv);
+                                   }
+                                 }
+                               });
     }
     auto check_sum = [&](const rt::DeviceBuffer<T>& buffer, const std::vector<double>& want,
                          const std::vector<double>& size, const char* which) {
       const std::vector<T> got = buffer.to_vector();
       for (std::size_t col = 0; col < cols; ++col) {
         const double v = decode(dt, got[col]);
-        ++n;
+        ++found.checked;
         if (!(std::fabs(v - want[col]) <= half_ulp(dt, want[col]) + tol * size[col] + 1e-30)) {
-          fail(-1, int(col), which, v, want[col]);
+          found.fail(which, " col ", col, ": got ", v, ", want ", want[col]);
         }
       }
     };
     if (c.dweight) check_sum(dweight, dw, dw_abs, "dweight");
     if (c.dbias) check_sum(dbias, db, db_abs, "dbias");
-    CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << n << " values wrong");
+    for (const std::string& line : found.first) MESSAGE(what << ": " << line);
+    CHECK_MESSAGE(found.bad == 0,
+                  what << ": " << found.bad << " of " << found.checked << " values wrong");
   }
 };
 
