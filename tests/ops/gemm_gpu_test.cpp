@@ -19,6 +19,7 @@
 #include "../half_bits.hpp"
 #include "kiln/ops/gemm.hpp"
 #include "kiln/rt.hpp"
+#include "row_test_support.hpp"
 
 using namespace kiln;
 using gen::DType;
@@ -84,8 +85,10 @@ struct Reference {
 };
 
 /// Checks C (read back as doubles) against the double reference at `points` (all of C when
-/// empty). Tolerance: the output's rounding, plus 2e-4 of the sum of |a b| terms (f32
-/// accumulation); a wrong element is off by about that whole sum.
+/// empty), on every core (kiln_test::check_rows: C's rows, or the points, a part a core; the
+/// first 5 wrong elements reported in order). Tolerance: the output's rounding, plus 2e-4
+/// of the sum of |a b| terms (f32 accumulation); a wrong element is off by about that whole
+/// sum.
 int check(const Case& k, const Reference& ref, const std::vector<double>& got,
           const std::vector<std::pair<std::int64_t, std::int64_t>>& points) {
   const auto& p = k.problem;
@@ -95,8 +98,8 @@ int check(const Case& k, const Reference& ref, const std::vector<double>& got,
   const double out_eps = k.out == DType::f16    ? std::ldexp(1.0, -11)
                          : k.out == DType::bf16 ? std::ldexp(1.0, -8)
                                                 : std::ldexp(1.0, -24);
-  int wrong = 0;
-  auto one = [&](std::int64_t i, std::int64_t j) {
+  // (Reads alone of what the parts share; the host epilogues are pure functions.)
+  auto one = [&](kiln_test::RowCheckPart& out, std::int64_t i, std::int64_t j) {
     double sum = 0, abs_sum = 0;
     for (std::int64_t l = 0; l < p.k; ++l) {
       const double t = at(ref.a.values, a_cols, ta, i, l) * at(ref.b.values, b_cols, tb, l, j);
@@ -113,20 +116,31 @@ int check(const Case& k, const Reference& ref, const std::vector<double>& got,
     if (ref.epilogue) v = ref.epilogue(v, i, j, ref.ctx);
     const double g = got[std::size_t(i * p.n + j)];
     const double tol = out_eps * std::fabs(v) + 2e-4 * scale + 1e-30;
+    ++out.checked;
     if (!(std::fabs(g - v) <= tol)) {  // NaN fails
-      if (++wrong <= 5) {
-        MESSAGE("C[" << i << "][" << j << "] = " << g << ", want " << v << " (tol " << tol << ")");
-      }
+      out.fail("C[", i, "][", j, "] = ", g, ", want ", v, " (tol ", tol, ")");
     }
   };
+  kiln_test::RowCheckPart found;
   if (points.empty()) {
-    for (std::int64_t i = 0; i < p.m; ++i) {
-      for (std::int64_t j = 0; j < p.n; ++j) one(i, j);
-    }
+    found = kiln_test::check_rows(
+        p.m, [&](kiln_test::RowCheckPart& out, std::int64_t r0, std::int64_t r1) {
+          for (std::int64_t i = r0; i < r1; ++i) {
+            for (std::int64_t j = 0; j < p.n; ++j) one(out, i, j);
+          }
+        });
   } else {
-    for (auto [i, j] : points) one(i, j);
+    found =
+        kiln_test::check_rows(std::int64_t(points.size()),
+                              [&](kiln_test::RowCheckPart& out, std::int64_t q0, std::int64_t q1) {
+                                for (std::int64_t q = q0; q < q1; ++q) {
+                                  const auto [i, j] = points[std::size_t(q)];
+                                  one(out, i, j);
+                                }
+                              });
   }
-  return wrong;
+  for (const std::string& line : found.first) MESSAGE(line);
+  return int(found.bad);
 }
 
 /// Every corner, edge and some random elements of an m x n matrix.
