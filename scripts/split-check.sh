@@ -7,7 +7,8 @@
 # cache), then, with the GPU to themselves, the sweeps that time every candidate config of
 # the long-row shapes (64 x 1M, 1024 x 65536; forward, the norms' with the residual, and
 # backward) against a device copy (the forward's also against a plain copy kernel,
-# --copy-kernel). Logs go to OUT.
+# --copy-kernel). Logs go to OUT (a test's log lines led by the seconds since the tests
+# started).
 #
 #   scripts/split-check.sh [BUILD] [OUT] [PART]
 #
@@ -42,10 +43,18 @@ start=$(date +%s)
 if [ "$part" != sweeps ]; then
   pids=()
   names=()
-  run_lane() {  # run_lane NAME COMMAND...: in the background, output in NAME.log
+  # run_lane NAME COMMAND...: in the background, output in NAME.log, each line led by the
+  # seconds since the tests started (so that a case cut by the limit shows where it was,
+  # and since when), the lane's status the command's.
+  run_lane() {
     local name="$1"
     shift
-    timeout "$lane" "$@" > "$out/$name.log" 2>&1 &
+    (
+      timeout "$lane" "$@" 2>&1 | while IFS= read -r line; do
+        printf '%4ds %s\n' "$(( $(date +%s) - start ))" "$line"
+      done
+      exit "${PIPESTATUS[0]}"
+    ) > "$out/$name.log" &
     pids+=($!)
     names+=("$name")
   }
@@ -65,8 +74,8 @@ if [ "$part" != sweeps ]; then
   for i in "${!pids[@]}"; do
     wait "${pids[$i]}"
     rc=$?
-    echo "${names[$i]}: exit $rc, $(grep -E '^\[doctest\] (test cases|assertions)' \
-      "$out/${names[$i]}.log" | tr -s ' ' | tr '\n' ' ')"
+    echo "${names[$i]}: exit $rc, $(grep -E '^ *[0-9]+s \[doctest\] (test cases|assertions)' \
+      "$out/${names[$i]}.log" | sed -E 's/^ *[0-9]+s //' | tr -s ' ' | tr '\n' ' ')"
     [ $rc -eq 0 ] || status=1
   done
   echo "tests: $(( $(date +%s) - start )) s"
