@@ -478,8 +478,7 @@ int main(int argc, char** argv) try {
           std::string best = name;
           double best_gbps = kiln_gbps;
           for (const auto& r : results) {
-            if (r.name != "copy" && r.name != "copy kernel" && r.name != "cudnn" &&
-                r.gbps() > best_gbps) {
+            if (!bench::is_peer(r.name) && r.gbps() > best_gbps) {
               best = r.name;
               best_gbps = r.gbps();
             }
@@ -492,11 +491,6 @@ int main(int argc, char** argv) try {
               cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
               sweep ? fmt::format("{} {:.0f} ({:.1f}%)", best, best_gbps, 100 * best_gbps / copy)
                     : "-");
-          const double copy_kernel_gbps = gbps_of(results, "copy kernel");
-          if (copy_kernel) {
-            summary.pop_back();  // the row's newline
-            summary += fmt::format(" {:.1f}% |\n", 100 * kiln_gbps / copy_kernel_gbps);
-          }
           json["problems"].push_back(
               {{"op", ops::detail::norm_name(kind)},
                {"rows", s.rows},
@@ -512,8 +506,7 @@ int main(int argc, char** argv) try {
                 sweep ? nlohmann::json{{"kernel", best}, {"gbps", best_gbps}} : nlohmann::json()},
                {"results", prof::to_json(results)}});
           if (copy_kernel) {
-            json["problems"].back()["copy_kernel_gbps"] = copy_kernel_gbps;
-            json["problems"].back()["percent_of_copy_kernel"] = 100 * kiln_gbps / copy_kernel_gbps;
+            bench::add_copy_kernel_share(summary, json["problems"].back(), kiln_gbps, results);
           }
         };
         if (dt == NormDType::f32) {

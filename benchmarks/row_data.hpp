@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "kiln/gen/dtype.hpp"
 #include "kiln/jit.hpp"
 #include "kiln/prof.hpp"
@@ -73,6 +76,24 @@ inline double gbps_of(const std::vector<kiln::prof::Result>& rs, const std::stri
     if (r.name == name) return r.gbps();
   }
   return 0;
+}
+
+/// Whether a result of a run is one of its peers (the driver's copy, the copy kernel,
+/// cuDNN) rather than one of kiln's kernels (a sweep's best is kiln's).
+inline bool is_peer(const std::string& name) {
+  return name == "copy" || name == "copy kernel" || name == "cudnn";
+}
+
+/// With --copy-kernel: kiln's GB/s (`kiln_gbps`) as a share of the copy kernel's in
+/// `results`, as the last cell of the summary's last row (which ends with its newline) and
+/// as `problem`'s copy_kernel_gbps and percent_of_copy_kernel.
+inline void add_copy_kernel_share(std::string& summary, nlohmann::json& problem, double kiln_gbps,
+                                  const std::vector<kiln::prof::Result>& results) {
+  const double copy_kernel_gbps = gbps_of(results, "copy kernel");
+  summary.pop_back();  // the row's newline
+  summary += fmt::format(" {:.1f}% |\n", 100 * kiln_gbps / copy_kernel_gbps);
+  problem["copy_kernel_gbps"] = copy_kernel_gbps;
+  problem["percent_of_copy_kernel"] = 100 * kiln_gbps / copy_kernel_gbps;
 }
 
 /// A markdown table's first two lines: `columns` ("| a | b |"), with a column "% of copy

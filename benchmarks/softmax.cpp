@@ -308,8 +308,7 @@ int main(int argc, char** argv) try {
       std::string best = kernel.name();
       double best_gbps = kiln_gbps;
       for (const auto& r : results) {
-        if (r.name != "copy" && r.name != "copy kernel" && r.name != "cudnn" &&
-            r.gbps() > best_gbps) {
+        if (!bench::is_peer(r.name) && r.gbps() > best_gbps) {
           best = r.name;
           best_gbps = r.gbps();
         }
@@ -320,11 +319,6 @@ int main(int argc, char** argv) try {
                              cudnn_gbps > 0 ? fmt::format("{:.0f}", cudnn_gbps) : "-",
                              cudnn_gbps > 0 ? fmt::format("{:.2f}x", kiln_gbps / cudnn_gbps) : "-",
                              sweep ? fmt::format("{} {:.0f}", best, best_gbps) : "-");
-      const double copy_kernel_gbps = gbps_of(results, "copy kernel");
-      if (copy_kernel) {
-        summary.pop_back();  // the row's newline
-        summary += fmt::format(" {:.1f}% |\n", 100 * kiln_gbps / copy_kernel_gbps);
-      }
       nlohmann::json j = {{"rows", s.rows},
                           {"cols", s.cols},
                           {"dtype", std::string(gen::to_string(dt)).c_str()},
@@ -338,10 +332,7 @@ int main(int argc, char** argv) try {
         j["speedup_vs_cudnn"] = kiln_gbps / cudnn_gbps;
       }
       if (sweep) j["best"] = {{"kernel", best}, {"gbps", best_gbps}};
-      if (copy_kernel) {
-        j["copy_kernel_gbps"] = copy_kernel_gbps;
-        j["percent_of_copy_kernel"] = 100 * kiln_gbps / copy_kernel_gbps;
-      }
+      if (copy_kernel) bench::add_copy_kernel_share(summary, j, kiln_gbps, results);
       json["problems"].push_back(std::move(j));
     }
   }
