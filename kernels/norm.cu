@@ -842,10 +842,12 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     });
   };
-  // Unringed: the read slice's vectors of x (and the residual) in registers, loaded a
-  // round ahead: round t + 1's once round t's row is known (after the block's second
-  // barrier, where warp 0 has its slots), so that they are in flight while the block
-  // writes round t's slice.
+  // Unringed: the read slice's vectors of h in registers. Without the residual they are
+  // loaded a round ahead: round t + 1's once round t's row is known (after the block's
+  // second barrier, where warp 0 has its slots), so that they are in flight while the
+  // block writes round t's slice. (With it, h = x + residual would wait for its loads
+  // there, before the write: its slices are loaded as each round starts.)
+  constexpr bool kAhead = kSplitRing == 0 && !kResidual;
   Vector v[kIters];
   auto load_read = [&](const kiln::SplitRound& q) {
     if (kSplitRing > 0 || !q.reads) return;
@@ -857,11 +859,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       if (in_row<kSliceVecs>(c)) v[i] = load_h_hinted(at, c, keep);
     }
   };
-  if constexpr (SliceRing::ringed) {
-    SliceRing::start(fetch);
-  } else {
-    load_read(rounds.round(0));
-  }
+  if constexpr (SliceRing::ringed) SliceRing::start(fetch);
+  if constexpr (kAhead) load_read(rounds.round(0));
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
@@ -879,6 +878,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       // A later round's slice on its way into the ring; this round's landed (this
       // thread's copies: each thread reads back only its own vectors).
       SliceRing::next(t, fetch);
+    } else if (!kAhead) {
+      load_read(r);
     }
     if (kSplitRing == 0 && writes) {
 #pragma unroll
@@ -958,7 +959,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     }
     kiln::sync_threads();
-    load_read(rounds.round(t + 1));  // (v is spent: the round's sums are in)
+    if constexpr (kAhead) load_read(rounds.round(t + 1));  // (v is spent: the sums are in)
     if (writes) {
       // The weights from shared memory: every round's slices share the block's columns.
       // (Loaded from L2 at each round, with h or a few vectors ahead of the stores, they
