@@ -842,31 +842,44 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     });
   };
+  // Unringed: the read slice's vectors of h in registers. Without the residual they are
+  // loaded a round ahead: round t + 1's once round t's row is known (after the block's
+  // second barrier, where warp 0 has its slots), so that they are in flight while the
+  // block writes round t's slice. (With it, h = x + residual would wait for its loads
+  // there, before the write: its slices are loaded as each round starts.)
+  constexpr bool kAhead = kSplitRing == 0 && !kResidual;
+  Vector v[kIters];
+  auto load_read = [&](const kiln::SplitRound& q) {
+    if (kSplitRing > 0 || !q.reads) return;
+    const long long at = (q.read / kSlices) * kCols;
+    const COLV c0((int)(q.read % kSlices) * kSliceVecs + tid);
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = c0 + COLV(i * kThreadsPerRow);
+      if (in_row<kSliceVecs>(c)) v[i] = load_h_hinted(at, c, keep);
+    }
+  };
   if constexpr (SliceRing::ringed) SliceRing::start(fetch);
+  if constexpr (kAhead) load_read(rounds.round(0));
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
     const long long s = r.read, o = r.written;
     const bool reads = r.reads, writes = r.writes;
     float* red = scratch[r.parity];
-    const long long start = (s / kSlices) * kCols;
     const int slice = (int)(s % kSlices);
     const COLV first(slice * kSliceVecs + tid);
     const long long out_row = o / kSlices;
     const long long out_start = out_row * kCols;
     const COLV out_first((int)(o % kSlices) * kSliceVecs + tid);
 
-    Vector v[kIters], h[kIters];
+    Vector h[kIters];
     if constexpr (SliceRing::ringed) {
       // A later round's slice on its way into the ring; this round's landed (this
       // thread's copies: each thread reads back only its own vectors).
       SliceRing::next(t, fetch);
-    } else if (reads) {
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = first + COLV(i * kThreadsPerRow);
-        if (in_row<kSliceVecs>(c)) v[i] = load_h_hinted(start, c, keep);
-      }
+    } else if (!kAhead) {
+      load_read(r);
     }
     if (kSplitRing == 0 && writes) {
 #pragma unroll
@@ -946,6 +959,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     }
     kiln::sync_threads();
+    if constexpr (kAhead) load_read(rounds.round(t + 1));  // (v is spent: the sums are in)
     if (writes) {
       // The weights from shared memory: every round's slices share the block's columns.
       // (Loaded from L2 at each round, with h or a few vectors ahead of the stores, they

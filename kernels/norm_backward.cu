@@ -692,15 +692,34 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       kiln::async_copy<16>(&ring_vector(1, t, i, tid), In(a.dy + at)[c].ptr(), 16);
     });
   };
-  if constexpr (Ring::ringed) Ring::start(fetch);
+  // Unringed: the read slice's h and dy in registers, loaded a round ahead: round t + 1's
+  // once round t's written row is known (after the block's second barrier, where warp 0
+  // has its slots), so that they are in flight while the block writes round t's dx.
+  Vector h[kIters], dy[kIters];
+  auto load_read = [&](const kiln::SplitRound& q) {
+    if (Ring::ringed || !q.reads) return;
+    const long long at = (q.read / kSlices) * kCols;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const COLV c = first + COLV(i * kThreadsPerRow);
+      if (!in_row<kSplitVecs>(c)) continue;
+      h[i] = kiln::load_hinted(as_vector(In(a.h + at)[c].ptr()), keep);
+      dy[i] = kiln::load_hinted(as_vector(In(a.dy + at)[c].ptr()), keep);
+    }
+  };
+  if constexpr (Ring::ringed) {
+    Ring::start(fetch);
+  } else {
+    load_read(rounds.round(0));
+  }
   Stats last_s{0.0f, 0.0f};  // ringed: the statistics of the row read a round before
   for (long long t = 0;; ++t) {
     const kiln::SplitRound r = rounds.round(t);
     if (r.done) break;
     float* red = scratch[r.parity];
     const long long row = r.read / kSlices, out_row = r.written / kSlices;
-    const long long start = row * kCols, out_start = out_row * kCols;
-    Vector h[kIters], dy[kIters], out_h[kIters], out_dy[kIters];
+    const long long out_start = out_row * kCols;
+    Vector out_h[kIters], out_dy[kIters];
     Stats s{0.0f, 0.0f}, out_s{0.0f, 0.0f};
     if constexpr (Ring::ringed) {
       // A later round's slices on their way; this round's landed (this thread's copies:
@@ -720,16 +739,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
         }
       }
     } else {
-      if (r.reads) {
-        s = stats_of(a, ROW((int)row));
-#pragma unroll
-        for (int i = 0; i < kIters; ++i) {
-          const COLV c = first + COLV(i * kThreadsPerRow);
-          if (!in_row<kSplitVecs>(c)) continue;
-          h[i] = kiln::load_hinted(as_vector(In(a.h + start)[c].ptr()), keep);
-          dy[i] = kiln::load_hinted(as_vector(In(a.dy + start)[c].ptr()), keep);
-        }
-      }
+      if (r.reads) s = stats_of(a, ROW((int)row));
       if (r.writes) {
         out_s = stats_of(a, ROW((int)out_row));
 #pragma unroll
@@ -788,6 +798,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       }
     }
     kiln::sync_threads();
+    load_read(rounds.round(t + 1));  // (h and dy are spent: the round's sums are in)
     if (r.writes) {
       Sums total{red[2 * kWarps], red[2 * kWarps + 1]};
       total.b *= out_s.rstd;

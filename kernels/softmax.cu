@@ -590,6 +590,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
           mine.s = mine.s * exp_minus(mine.m, m) + part.s * exp_minus(part.m, m);
           mine.m = m;
         }
+        kiln::sync_warp();  // (the lanes leave their spins apart)
         const MaxSum row = lanes_combine<kiln::warp_size>(mine);
         if (lane == 0) red[kWarps] = row;
       }
