@@ -334,7 +334,7 @@ std::string compile_sm90a(const GemmParams& p, const GemmConfig& c) {
   const kiln::jit::Binary b = kiln::jit::compiler_for("sm_90a").compile(program, o);
   CHECK_FALSE(b.code.empty());
   CHECK(b.ptx.find(".entry " + name) != std::string::npos);
-  CHECK(b.log.find("warning") == std::string::npos);
+  CHECK_MESSAGE(b.log.find("warning") == std::string::npos, b.log);
   // Nor does ptxas serialize the products (its C7515 "info", not a warning: non-wgmma
   // instructions defining accumulator registers within the pipeline, as a conditional
   // start of the accumulators from a bias did on a branch).
