@@ -557,45 +557,45 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Elem* in, Elem* out, int rows
         if (in_row<kSplitVecs>(c)) h[i] = kiln::load_hinted(slice_vector(x0, i), once);
       }
     }
-    kiln::sync_threads();
-    if (warp == 0) {
-      if (reads) {
-        // The block's MaxSum, its warps in order (the same in every lane).
-        MaxSum b{kLowest, 0.0f};
+    // Warp 0 gathers the written row's MaxSum before the round's one barrier (the second
+    // read in flight) and leaves it in shared memory; after it, warp 0 publishes the
+    // slice's while the other warps write.
+    if (writes && warp == 0) {
+      // (Loaded with the slice's loads, as RMSNorm's are, the slots spilled 16-bit
+      // slices 12 to 312 bytes a thread.)
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) b.m = max_of(b.m, red[w].m);
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) b.s += red[w].s * exp_minus(red[w].m, b.m);
-        if (lane == 0) {
-          kiln::store_relaxed(slots + s, slot_word(b));
-          if (next_slots) next_slots[s] = 0;  // for the next launch
-        }
+      for (int k = 0; k < kLaneWords; ++k) {
+        const int at = k * kiln::warp_size + lane;
+        if (at < kSlices) got[k] = kiln::load_relaxed(row_slots + at);
       }
-      if (writes) {
-        // (Loaded with the slice's loads, as RMSNorm's are, the slots spilled 16-bit
-        // slices 12 to 312 bytes a thread.)
+      MaxSum mine{kLowest, 0.0f};  // this lane's slices, in order
 #pragma unroll
-        for (int k = 0; k < kLaneWords; ++k) {
-          const int at = k * kiln::warp_size + lane;
-          if (at < kSlices) got[k] = kiln::load_relaxed(row_slots + at);
-        }
-        MaxSum mine{kLowest, 0.0f};  // this lane's slices, in order
-#pragma unroll
-        for (int k = 0; k < kLaneWords; ++k) {
-          const int at = k * kiln::warp_size + lane;
-          if (at >= kSlices) continue;
-          while (got[k] == 0) got[k] = kiln::load_relaxed(row_slots + at);
-          const MaxSum part = slot_value(got[k]);
-          const float m = max_of(mine.m, part.m);
-          mine.s = mine.s * exp_minus(mine.m, m) + part.s * exp_minus(part.m, m);
-          mine.m = m;
-        }
-        kiln::sync_warp();  // (the lanes leave their spins apart)
-        const MaxSum row = lanes_combine<kiln::warp_size>(mine);
-        if (lane == 0) red[kWarps] = row;
+      for (int k = 0; k < kLaneWords; ++k) {
+        const int at = k * kiln::warp_size + lane;
+        if (at >= kSlices) continue;
+        while (got[k] == 0) got[k] = kiln::load_relaxed(row_slots + at);
+        const MaxSum part = slot_value(got[k]);
+        const float m = max_of(mine.m, part.m);
+        mine.s = mine.s * exp_minus(mine.m, m) + part.s * exp_minus(part.m, m);
+        mine.m = m;
       }
+      kiln::sync_warp();  // (the lanes leave their spins apart)
+      const MaxSum row = lanes_combine<kiln::warp_size>(mine);
+      if (lane == 0) red[kWarps] = row;
     }
     kiln::sync_threads();
+    if (warp == 0 && reads) {
+      // The block's MaxSum, its warps in order (the same in every lane).
+      MaxSum b{kLowest, 0.0f};
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) b.m = max_of(b.m, red[w].m);
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) b.s += red[w].s * exp_minus(red[w].m, b.m);
+      if (lane == 0) {
+        kiln::store_relaxed(slots + s, slot_word(b));
+        if (next_slots) next_slots[s] = 0;  // for the next launch
+      }
+    }
     if (writes) {
       const MaxSum row = red[kWarps];
       const float inv_sum = 1.0f / row.s;
