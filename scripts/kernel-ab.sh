@@ -5,7 +5,7 @@
 # through KILN_KERNEL_PATH and KILN_INCLUDE_DIR, each side with its own kernel cache (so
 # that a kernel compiled from one side's source never serves the other).
 #
-#   scripts/kernel-ab.sh [-n ROUNDS] [-o OUT] [-g PATTERN] BASE -- COMMAND [ARGS...]
+#   scripts/kernel-ab.sh [-n ROUNDS] [-o OUT] [-g PATTERN] [-x PROGRAM] BASE -- COMMAND [ARGS...]
 #
 # BASE is a git revision of this repository (main, HEAD~1, a commit) or a folder holding
 # kernels/ and include/. ROUNDS defaults to 2, OUT to build/kernel-ab. COMMAND runs in the
@@ -16,25 +16,32 @@
 #
 # The host code is COMMAND's own on both sides: BASE may differ from the working tree in
 # kernel source (kernels/, the device headers under include/) but not in what the host
-# generates for it (configs, the spec's constants), or its kernels may not compile.
+# generates for it (configs, the spec's constants), or its kernels may not compile. Where
+# the host code differs too, build BASE's program and name it with -x: BASE's side then
+# runs PROGRAM in place of COMMAND (with the same ARGS), the working tree's side COMMAND.
 #
 # Example (a branch's kernels against main's, on a Release build of the branch):
 #   scripts/kernel-ab.sh main -- build/release/benchmarks/norm --sweep --kinds rms_norm \
 #     --dtypes f16 --shapes 64x1048576 --seconds 0.03
+# (and with main's own benchmark, built in build/main, where the branch changed host code:
+#   scripts/kernel-ab.sh -x build/main/benchmarks/norm main -- build/release/benchmarks/norm ...)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 usage() {
-  echo "usage: scripts/kernel-ab.sh [-n ROUNDS] [-o OUT] [-g PATTERN] BASE -- COMMAND [ARGS...]" >&2
+  echo "usage: scripts/kernel-ab.sh [-n ROUNDS] [-o OUT] [-g PATTERN] [-x PROGRAM] BASE --" \
+    "COMMAND [ARGS...]" >&2
   exit 2
 }
 rounds=2
 out="$root/build/kernel-ab"
 pattern='^\| (kiln|copy|.*__)'
-while getopts "n:o:g:" opt; do
+base_program=""
+while getopts "n:o:g:x:" opt; do
   case "$opt" in
     n) rounds="$OPTARG" ;;
     o) out="$OPTARG" ;;
     g) pattern="$OPTARG" ;;
+    x) base_program="$OPTARG" ;;
     *) usage ;;
   esac
 done
@@ -68,16 +75,23 @@ else
   exit 2
 fi
 b_tree="$root"
-echo "kernel-ab: A = $base ($a_tree), B = the working tree ($b_tree), $rounds rounds; logs in $out"
+if [ -n "$base_program" ] && ! [ -x "$base_program" ]; then
+  echo "kernel-ab: -x $base_program is not a program this shell can run" >&2
+  exit 2
+fi
+echo "kernel-ab: A = $base ($a_tree${base_program:+, running $base_program}), B = the working" \
+  "tree ($b_tree), $rounds rounds; logs in $out"
 
 status=0
 for ((r = 1; r <= rounds; ++r)); do
   for side in a b; do
     tree="$a_tree"
+    command=("$@")
+    [ "$side" = a ] && [ -n "$base_program" ] && command[0]="$base_program"
     [ "$side" = b ] && tree="$b_tree"
     log="$out/$side-$r.log"
     env KILN_KERNEL_PATH="$tree/kernels" KILN_INCLUDE_DIR="$tree/include" \
-      KILN_CACHE_DIR="$out/cache-$side" "$@" > "$log" 2>&1
+      KILN_CACHE_DIR="$out/cache-$side" "${command[@]}" > "$log" 2>&1
     rc=$?
     echo "== $side-$r ($( [ "$side" = a ] && echo "$base" || echo "working tree" )): exit $rc"
     grep -E -- "$pattern" "$log"

@@ -44,6 +44,18 @@ else
   echo "(not a git clone: the git revision case is skipped)"
 fi
 
+# -x PROGRAM: BASE's side runs PROGRAM with COMMAND's arguments, the working tree's COMMAND.
+printf '#!/bin/sh\necho "| kiln base-program $*"\n' > "$scratch/base-program"
+chmod +x "$scratch/base-program"
+# shellcheck disable=SC2016  # ($0 is the command's own)
+"$ab" -n 1 -o "$scratch/program" -x "$scratch/base-program" "$scratch/base" -- \
+  sh -c 'echo "| kiln working-tree $0"' one > "$scratch/program.txt" 2>&1 ||
+  fail "-x exited $?"
+grep -q "| kiln base-program -c echo \"| kiln working-tree \$0\" one" "$scratch/program/a-1.log" ||
+  fail "side A did not run -x's program with the command's arguments: $(cat "$scratch/program/a-1.log")"
+grep -q "| kiln working-tree one" "$scratch/program/b-1.log" ||
+  fail "side B did not run the command: $(cat "$scratch/program/b-1.log")"
+
 # A failing command fails the run, and every round still runs.
 "$ab" -n 2 -o "$scratch/failing" "$scratch/base" -- sh -c 'exit 3' > "$scratch/failing.txt" 2>&1
 rc=$?
@@ -65,6 +77,8 @@ expect_usage "no command" "put the command after '--'" -o "$scratch/bad" "$scrat
 expect_usage "an unknown BASE" "neither a git revision" -o "$scratch/bad" no-such-revision-xyz -- true
 expect_usage "-n 0" "whole number of rounds" -n 0 -o "$scratch/bad" "$scratch/base" -- true
 expect_usage "-n two" "whole number of rounds" -n two -o "$scratch/bad" "$scratch/base" -- true
+expect_usage "-x of no program" "not a program" -x "$scratch/none" -o "$scratch/bad" \
+  "$scratch/base" -- true
 expect_usage "nothing" "usage:"
 
 if [ $failures -ne 0 ]; then
