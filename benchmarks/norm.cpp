@@ -475,14 +475,7 @@ int main(int argc, char** argv) try {
           const double kiln_gbps = gbps_of(results, "kiln " + name);
           const double us = kiln_gbps > 0 ? bytes / kiln_gbps / 1e3 : 0.0;
           const double cudnn_gbps = gbps_of(results, "cudnn");
-          std::string best = name;
-          double best_gbps = kiln_gbps;
-          for (const auto& r : results) {
-            if (!bench::is_peer(r.name) && r.gbps() > best_gbps) {
-              best = r.name;
-              best_gbps = r.gbps();
-            }
-          }
+          const auto [best, best_gbps] = bench::best_kernel(results, name, kiln_gbps);
           summary += fmt::format(
               "| {} | {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {:.1f} | {} | {} | {} |\n",
               ops::detail::norm_name(kind), s.rows, s.cols, std::string(gen::to_string(dt)), name,

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -82,6 +83,19 @@ inline double gbps_of(const std::vector<kiln::prof::Result>& rs, const std::stri
 /// cuDNN) rather than one of kiln's kernels (a sweep's best is kiln's).
 inline bool is_peer(const std::string& name) {
   return name == "copy" || name == "copy kernel" || name == "cudnn";
+}
+
+/// The fastest of kiln's kernels in `results` (a sweep's candidates, the peers left out),
+/// or `name` at `gbps` (the factory's choice) where none is faster: its name and GB/s.
+inline std::pair<std::string, double> best_kernel(const std::vector<kiln::prof::Result>& results,
+                                                  std::string name, double gbps) {
+  for (const auto& r : results) {
+    if (!is_peer(r.name) && r.gbps() > gbps) {
+      name = r.name;
+      gbps = r.gbps();
+    }
+  }
+  return {name, gbps};
 }
 
 /// With --copy-kernel: kiln's GB/s (`kiln_gbps`) as a share of the copy kernel's in

@@ -305,14 +305,7 @@ int main(int argc, char** argv) try {
       const double copy = gbps_of(results, "copy");
       const double kiln_gbps = gbps_of(results, "kiln " + kernel.name());
       const double cudnn_gbps = gbps_of(results, "cudnn");
-      std::string best = kernel.name();
-      double best_gbps = kiln_gbps;
-      for (const auto& r : results) {
-        if (!bench::is_peer(r.name) && r.gbps() > best_gbps) {
-          best = r.name;
-          best_gbps = r.gbps();
-        }
-      }
+      const auto [best, best_gbps] = bench::best_kernel(results, kernel.name(), kiln_gbps);
       summary += fmt::format("| {} x {} | {} | {} | {:.0f} | {:.0f} | {:.1f}% | {} | {} | {} |\n",
                              s.rows, s.cols, std::string(gen::to_string(dt)).c_str(), kernel.name(),
                              copy, kiln_gbps, 100 * kiln_gbps / copy,
