@@ -82,13 +82,15 @@ fi
 echo "kernel-ab: A = $base ($a_tree${base_program:+, running $base_program}), B = the working" \
   "tree ($b_tree), $rounds rounds; logs in $out"
 
+a_command=("$@")  # side A's command: -x's program in place of COMMAND's
+[ -n "$base_program" ] && a_command[0]="$base_program"
+
 status=0
 for ((r = 1; r <= rounds; ++r)); do
   for side in a b; do
     tree="$a_tree"
-    command=("$@")
-    [ "$side" = a ] && [ -n "$base_program" ] && command[0]="$base_program"
-    [ "$side" = b ] && tree="$b_tree"
+    command=("${a_command[@]}")
+    [ "$side" = b ] && tree="$b_tree" && command=("$@")
     log="$out/$side-$r.log"
     env KILN_KERNEL_PATH="$tree/kernels" KILN_INCLUDE_DIR="$tree/include" \
       KILN_CACHE_DIR="$out/cache-$side" "${command[@]}" > "$log" 2>&1
