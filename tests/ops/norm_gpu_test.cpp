@@ -1222,6 +1222,8 @@ float column_sum_in_order(const std::vector<float>& partial, int cols, int col, 
 }  // namespace
 
 TEST_CASE("column sums: 8 and 32 groups, any number of partial rows, in their fixed order") {
+  // (Fewer partial rows than groups, in rows of whole 4-float vectors: each thread 4 columns
+  // and every partial row, in the order of one group, on the host's smaller grid.)
   rt::Device gpu(0);
   rt::Stream stream(gpu);
   std::mt19937 rng(11);
@@ -1231,7 +1233,7 @@ TEST_CASE("column sums: 8 and 32 groups, any number of partial rows, in their fi
   const int sms = gpu.properties().multiprocessors;
   CHECK(factory.get({NormDType::f32, 32 * (sms - 1)}, gpu).config().groups == 32);
   CHECK(factory.get({NormDType::f32, 32 * sms}, gpu).config().groups == 8);
-  for (const int cols : {1, 45, 512}) {
+  for (const int cols : {1, 45, 512, 4100}) {
     for (const auto dt : {NormDType::f32, NormDType::bf16}) {
       const ops::ColumnSumParams p{dt, cols};
       const std::vector<ops::ColumnSumConfig> configs{{32, 8}, {32, 32}};
@@ -1251,7 +1253,11 @@ TEST_CASE("column sums: 8 and 32 groups, any number of partial rows, in their fi
           rt::DeviceBuffer<unsigned char> out0(bytes, gpu), out1(bytes, gpu);
           out0.fill_bytes(0xff);
           out1.fill_bytes(0xff);
+          const bool few = ops::detail::column_sum_few(configs[c], cols, parts, d_partial.data());
+          CHECK(few == (cols % 4 == 0 && parts < configs[c].groups));
           rt::LaunchConfig lc = built[c].kernel->launch_config();
+          lc.grid.x =
+              unsigned(ops::detail::column_sum_blocks(configs[c], cols, parts, d_partial.data()));
           lc.grid.y = 2;
           lc.stream = stream;
           rt::launch(built[c].kernel->function(), lc, static_cast<const float*>(d_partial.data()),
@@ -1264,7 +1270,8 @@ TEST_CASE("column sums: 8 and 32 groups, any number of partial rows, in their fi
                 partial.begin() + std::ptrdiff_t(which) * parts * cols,
                 partial.begin() + std::ptrdiff_t(which + 1) * parts * cols);
             for (int col = 0; col < cols; ++col) {
-              const float want = column_sum_in_order(mine, cols, col, parts, configs[c].groups);
+              const float want =
+                  column_sum_in_order(mine, cols, col, parts, few ? 1 : configs[c].groups);
               std::uint32_t got_bits = 0, want_bits = 0;
               if (dt == NormDType::f32) {
                 std::memcpy(&got_bits, got[which].data() + 4 * col, 4);

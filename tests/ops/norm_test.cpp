@@ -822,6 +822,22 @@ TEST_CASE("backward: kernel names, header, JSON and hash") {
             "inline constexpr int kGroups = 32;"));
   CHECK(kiln::ops::detail::column_sum_kernel_name(cs, {64, 8}) ==
         "column_sum__bf16__cols1000__w64");
+  // Fewer partial rows than groups (a split backward's 2 or 4), rows of whole 4-float
+  // vectors from a 16-byte aligned base: each thread 4 columns, a block 4 x 32 x 8 of them.
+  using kiln::ops::detail::column_sum_blocks;
+  using kiln::ops::detail::column_sum_few;
+  alignas(16) static float rows[8];
+  const kiln::ops::ColumnSumConfig g8{};
+  CHECK(column_sum_few(g8, 1048576, 2, rows));
+  CHECK(column_sum_blocks(g8, 1048576, 2, rows) == 1048576 / 1024);
+  CHECK(column_sum_blocks(g8, 1000, 7, rows) == 1);
+  CHECK_FALSE(column_sum_few(g8, 1048576, 8, rows));  // as many as the groups
+  CHECK(column_sum_blocks(g8, 1048576, 8, rows) == 1048576 / 32);
+  CHECK_FALSE(column_sum_few(g8, 1002, 2, rows));  // rows of 1002 floats
+  CHECK(column_sum_blocks(g8, 1002, 2, rows) == 32);
+  CHECK_FALSE(column_sum_few(g8, 1000, 2, rows + 2));  // an 8-byte aligned base
+  CHECK(column_sum_few(g32, 512, 31, rows));
+  CHECK(column_sum_blocks(g32, 512, 31, rows) == 1);
 }
 
 TEST_CASE("backward: the grid, capped with dweight or dbias, and the partial rows it leaves") {
@@ -1199,6 +1215,9 @@ TEST_CASE("NVRTC: every kind of backward config compiles for sm_80, sm_86, sm_89
   }
   kiln_test::compile_for_nvidia_targets(column_sum_program(NormDType::f16, 512, {32, 32}),
                                         "column_sum__f16__cols512__g32", false);
+  // Rows of whole 4-float vectors take the few-parts path too, 1002 columns do not.
+  kiln_test::compile_for_nvidia_targets(column_sum_program(NormDType::bf16, 1002),
+                                        "column_sum__bf16__cols1002", false);
   for (const auto& p : every_weight_grad_kind()) {
     const std::string name = kiln::ops::detail::norm_weight_grad_kernel_name(p, {});
     CAPTURE(name);

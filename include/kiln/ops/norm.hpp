@@ -650,7 +650,8 @@ inline NormBackwardFactory::Description norm_backward_description() {
 inline ColumnSumFactory::Description column_sum_description() {
   return {
       .name = "column_sum",
-      .version = 2,  // 2: four chains a thread; 32 groups where the columns are few
+      .version = 3,  // 3: few parts, 4 columns a thread; 2: four chains a thread; 32 groups
+                     // where the columns are few
       .source = "column_sum.cu",
       .configs =
           [](const ColumnSumParams& p, const rt::DeviceProperties& props) {
@@ -833,14 +834,15 @@ inline void launch_norm_backward(const NormBackwardParams& p, const NormBackward
   if ((!p.weight_grad && !p.bias_grad) || whole) return;
   // dweight and dbias from the plan.partial_rows partial rows.
   const auto& sum = column_sum_factory().get({p.dtype, p.cols}, device);
+  const float* rows_at = partial + plan.row_sum_floats;
   rt::LaunchConfig slc = sum.launch_config();
+  slc.grid.x = unsigned(column_sum_blocks(sum.config(), p.cols, plan.partial_rows, rows_at));
   slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
   slc.stream = stream;
   slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
   void* first = dweight ? dweight : dbias;
   void* second = dweight && dbias ? dbias : nullptr;
-  sum.launch(slc, static_cast<const float*>(partial + plan.row_sum_floats), first, second,
-             int(plan.partial_rows));
+  sum.launch(slc, rows_at, first, second, int(plan.partial_rows));
 }
 
 template <class T>

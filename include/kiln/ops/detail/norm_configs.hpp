@@ -968,6 +968,24 @@ inline ColumnSumConfig column_sum_config(std::int32_t cols, int multiprocessors)
   return c;
 }
 
+/// Whether kernels/column_sum.cu takes its few-parts path for `parts` partial rows at
+/// `partial` (each thread 4 columns of its own, every partial row in order): fewer partial
+/// rows than the config's groups, rows of whole 4-float vectors and a 16-byte aligned base.
+/// The kernel makes the same test.
+inline bool column_sum_few(const ColumnSumConfig& c, std::int32_t cols, std::int64_t parts,
+                           const float* partial) {
+  return cols % 4 == 0 && parts < c.groups && reinterpret_cast<std::uintptr_t>(partial) % 16 == 0;
+}
+
+/// The column sum's blocks along x for `parts` partial rows at `partial`: one per
+/// cols_per_block columns, or on the few-parts path one per 4 x cols_per_block x groups.
+inline std::int64_t column_sum_blocks(const ColumnSumConfig& c, std::int32_t cols,
+                                      std::int64_t parts, const float* partial) {
+  return column_sum_few(c, cols, parts, partial)
+             ? ceil_div(std::int64_t(cols), 4 * std::int64_t(c.cols_per_block) * c.groups)
+             : ceil_div(std::int64_t(cols), std::int64_t(c.cols_per_block));
+}
+
 /// "column_sum__f16__cols8192", "column_sum__f16__cols512__g32" (groups other than 8).
 inline std::string column_sum_kernel_name(const ColumnSumParams& p, const ColumnSumConfig& c) {
   std::string name =
