@@ -1035,7 +1035,7 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
       // Not on 64-lane wavefronts.
       CHECK(softmax_backward_split_configs(p, 64, sms, 228 * 1024, 227 * 1024).empty());
       // The factory offers them on NVIDIA GPUs of sm_80 and later; untuned, it takes 256
-      // threads of 8 vectors by a block an SM for rows of 1 MiB and more where offered.
+      // threads of 8 vectors by a block an SM for rows of 128 KiB and more where offered.
       const auto h200 =
           kiln::ops::softmax_backward_factory().configs(p, kiln_test::h200_properties());
       CHECK(std::count_if(h200.begin(), h200.end(), [](const SoftmaxConfig& c) {
@@ -1046,7 +1046,7 @@ TEST_CASE("backward split rows: candidates, their rules, names, launch and the h
         return c.threads_per_row == 256 && c.vectors_per_thread == 8 && c.blocks_per_sm == 1;
       });
       kiln_test::check_split_heuristic(
-          untuned, std::int64_t(cols) * kiln::gen::size_of(dt) >= 1024 * 1024 && offered, 1);
+          untuned, std::int64_t(cols) * kiln::gen::size_of(dt) >= 128 * 1024 && offered, 1);
       for (const auto& c :
            kiln::ops::softmax_backward_factory().configs(p, kiln_test::mi300_properties())) {
         CHECK(c.strategy != S::split);

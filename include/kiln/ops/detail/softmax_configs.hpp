@@ -850,7 +850,7 @@ inline std::int64_t softmax_backward_split_shared_bytes(const SoftmaxConfig& c) 
 /// those hold with 2 KiB each for the static scratch and what the driver keeps; rows of 64
 /// KiB and more, 32-thread warps): the forward's split rows over the forward's grid (the
 /// SMs times the blocks an SM), each slice's sum of dy * y in one slot word. Untuned, rows
-/// of 1 MiB and more take the unringed 256 x 8 alone (softmax_backward_heuristic).
+/// of 128 KiB and more take the unringed 256 x 8 alone (softmax_backward_heuristic).
 inline std::vector<SoftmaxConfig> softmax_backward_split_configs(const SoftmaxParams& p,
                                                                  int warp_size, int multiprocessors,
                                                                  std::int64_t shared_per_sm,
@@ -889,14 +889,17 @@ inline SoftmaxConfig softmax_backward_fitted(const SoftmaxParams& p, SoftmaxConf
   return want;
 }
 
-/// The backward's config without timing (KILN_TUNE=off): for rows of 1 MiB and more, split
-/// by 256 threads of 8 vectors, a block an SM, where it is offered (64 x 1M f16 on the
-/// H200: 76% of a copy of the op's bytes, where multi pass ran at 60%); else the forward's
-/// choice (softmax_heuristic_choice), multi_pass loading fewer vectors a step where the
-/// forward's would not fit (softmax_backward_fitted).
+/// The backward's config without timing (KILN_TUNE=off): for rows of 128 KiB and more,
+/// split by 256 threads of 8 vectors, a block an SM, where it is offered (64 x 1M f16 on the
+/// H200: 76% of a copy of the op's bytes, where multi pass ran at 60%; on an H100, GB/s of
+/// split against multi pass, f16 1024 x 65536 2690 against 2275, 4096 x 65536 2880 against
+/// 2424, 256 x 262144 2744 against 1932, f32 4096 x 32768 2902 against 2248; rows of 64 KiB
+/// kept theirs, f16 2048 x 32768 2850 against 2712 and f32 2048 x 16384 2821 against 2740);
+/// else the forward's choice (softmax_heuristic_choice), multi_pass loading fewer vectors a
+/// step where the forward's would not fit (softmax_backward_fitted).
 inline SoftmaxConfig softmax_backward_heuristic(const SoftmaxParams& p,
                                                 const std::vector<SoftmaxConfig>& candidates) {
-  if (std::int64_t(p.cols) * gen::size_of(p.dtype) >= 1024 * 1024) {
+  if (std::int64_t(p.cols) * gen::size_of(p.dtype) >= 128 * 1024) {
     if (const SoftmaxConfig* split =
             split_shaped(candidates, SoftmaxStrategy::split, 256, 8, 1, 0)) {
       return *split;
