@@ -390,15 +390,9 @@ void conv2d_grouped_wgrad(const rt::DeviceBuffer<T>& x, const rt::DeviceBuffer<T
              int(g.out_w), int(p.channels));
   }
   const std::int64_t cols = conv_weight_elements(p);
-  const auto& sum = column_sum_factory().get({p.dtype, std::int32_t(cols)}, dw.device());
-  const std::int64_t parts = partial_floats / cols;
-  rt::LaunchConfig slc = sum.launch_config();
-  slc.grid.x =
-      unsigned(detail::column_sum_blocks(sum.config(), std::int32_t(cols), parts, partial));
-  slc.stream = stream;
-  slc.programmatic = true;  // scheduled as the blocks above finish; it waits for them
-  sum.launch(slc, static_cast<const float*>(partial), dw.data(), static_cast<T*>(nullptr),
-             int(parts));
+  // (Scheduled as the blocks above finish; it waits for them.)
+  detail::launch_column_sum(column_sum_factory().get({p.dtype, std::int32_t(cols)}, dw.device()),
+                            partial, partial_floats / cols, dw.data(), nullptr, stream);
   if (!workspace) {
     // The partial sums are read on the stream: wait for it before `own` is freed.
     rt::ContextGuard guard(dw.device().context());

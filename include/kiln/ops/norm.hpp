@@ -720,6 +720,21 @@ inline ColumnSumFactory& column_sum_factory() {
 
 namespace detail {
 
+/// Launches column sum kernel `sum` (column_sum_factory()'s for the outputs' dtype and
+/// columns) on `stream` over `parts` partial rows at `partial` into out0 and, unless null,
+/// out1 (the rows of out1's sums following out0's): on the grid the kernel's path needs
+/// (column_sum_blocks), programmatically, so that it is scheduled as the kernel before it
+/// ends (it waits for it).
+inline void launch_column_sum(const ColumnSumFactory::KernelType& sum, const float* partial,
+                              std::int64_t parts, void* out0, void* out1, rt::StreamRef stream) {
+  rt::LaunchConfig lc = sum.launch_config();
+  lc.grid.x = unsigned(column_sum_blocks(sum.config(), sum.params().cols, parts, partial));
+  lc.grid.y = out1 ? 2u : 1u;
+  lc.stream = stream;
+  lc.programmatic = true;
+  sum.launch(lc, partial, out0, out1, int(parts));
+}
+
 /// The backward kernel for `p` on `device`, looked up (and tuned) for p's row bucket.
 inline const NormBackwardFactory::KernelType& norm_backward_kernel(const NormBackwardParams& p,
                                                                    const rt::Device& device) {
@@ -833,16 +848,10 @@ inline void launch_norm_backward(const NormBackwardParams& p, const NormBackward
   split.launched();
   if ((!p.weight_grad && !p.bias_grad) || whole) return;
   // dweight and dbias from the plan.partial_rows partial rows.
-  const auto& sum = column_sum_factory().get({p.dtype, p.cols}, device);
-  const float* rows_at = partial + plan.row_sum_floats;
-  rt::LaunchConfig slc = sum.launch_config();
-  slc.grid.x = unsigned(column_sum_blocks(sum.config(), p.cols, plan.partial_rows, rows_at));
-  slc.grid.y = unsigned(int(p.weight_grad) + int(p.bias_grad));
-  slc.stream = stream;
-  slc.programmatic = true;  // scheduled as the kernel before ends; it waits for it
   void* first = dweight ? dweight : dbias;
   void* second = dweight && dbias ? dbias : nullptr;
-  sum.launch(slc, rows_at, first, second, int(plan.partial_rows));
+  launch_column_sum(column_sum_factory().get({p.dtype, p.cols}, device),
+                    partial + plan.row_sum_floats, plan.partial_rows, first, second, stream);
 }
 
 template <class T>
