@@ -1,15 +1,17 @@
 #pragma once
-// cuDNN's LayerNorm and RMSNorm forward, for benchmarks/norm: an operation graph of one
-// normalization node (the backend API, cudnn_graph.h; cuDNN has no legacy call for them),
-// the engines its heuristics list tried in order until one builds an execution plan, and
-// that plan run on a variant pack of the benchmark's buffers. The graph is laid out as
+// cuDNN's LayerNorm and RMSNorm, forward and backward, for benchmarks/norm: an operation
+// graph of one normalization node (the backend API, cudnn_graph.h; cuDNN has no legacy call
+// for them), the engines its heuristics list tried in order until one builds an execution
+// plan, and that plan run on a variant pack of the benchmark's buffers. The graph is laid out as
 // cuDNN's frontend samples lay out theirs: x and y (rows, cols, 1, 1), scale and bias
 // (1, cols, 1, 1) in f32, the saved mean and inverse variance (rows, 1, 1, 1) in f32,
 // epsilon a float passed by value; the training phase, so that the statistics are saved as
-// kiln's forward saves them.
+// kiln's forward saves them. The backward node takes those statistics (and dy, x, the scale)
+// and makes dx with dscale and dbias in f32, (1, cols, 1, 1).
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,13 +49,21 @@ class CudnnDescriptor {
   cudnnBackendDescriptor_t d_ = nullptr;
 };
 
-/// LayerNorm (with bias) or RMSNorm (without) of (rows x cols) x into y, saving the mean
-/// (LayerNorm) and the inverse standard deviation, as one cuDNN execution plan.
+/// LayerNorm (with bias) or RMSNorm (without) of (rows x cols), forward or backward, as one
+/// cuDNN execution plan. The forward makes y from x, saving the mean (LayerNorm) and the
+/// inverse standard deviation; the backward makes dx, dscale (and dbias for LayerNorm) from
+/// dy, x, the scale and those saved statistics.
 class CudnnNorm {
  public:
+  enum Direction { forward, backward };
+
   CudnnNorm(cudnnHandle_t handle, bool layer, kiln::gen::DType dt, std::int64_t rows,
             std::int64_t cols, float epsilon, const kiln::rt::Device& gpu)
-      : handle_(handle), layer_(layer), epsilon_(epsilon) {
+      : CudnnNorm(forward, handle, layer, dt, rows, cols, epsilon, gpu) {}
+
+  CudnnNorm(Direction direction, cudnnHandle_t handle, bool layer, kiln::gen::DType dt,
+            std::int64_t rows, std::int64_t cols, float epsilon, const kiln::rt::Device& gpu)
+      : handle_(handle), direction_(direction), layer_(layer), epsilon_(epsilon) {
     const cudnnDataType_t io = dt == kiln::gen::DType::f16    ? CUDNN_DATA_HALF
                                : dt == kiln::gen::DType::bf16 ? CUDNN_DATA_BFLOAT16
                                                               : CUDNN_DATA_FLOAT;
@@ -61,15 +71,23 @@ class CudnnNorm {
     const std::int64_t dw[4] = {1, cols, 1, 1}, sw[4] = {cols, 1, cols, cols};
     const std::int64_t ds[4] = {rows, 1, 1, 1}, ss[4] = {1, 1, 1, 1};
     const std::int64_t one[4] = {1, 1, 1, 1};
+    const bool bwd = direction_ == backward;
+    // The tensors of the node: the matrices in the problem's dtype, the per-column scale
+    // (bias, and their gradients) and per-row statistics in f32, epsilon a float by value.
     tensors_.push_back(tensor(kX, io, dx, sx, false));
-    tensors_.push_back(tensor(kY, io, dx, sx, false));
+    tensors_.push_back(tensor(bwd ? kDy : kY, io, dx, sx, false));
     tensors_.push_back(tensor(kScale, CUDNN_DATA_FLOAT, dw, sw, false));
     if (layer_) {
-      tensors_.push_back(tensor(kBias, CUDNN_DATA_FLOAT, dw, sw, false));
+      if (!bwd) tensors_.push_back(tensor(kBias, CUDNN_DATA_FLOAT, dw, sw, false));
       tensors_.push_back(tensor(kMean, CUDNN_DATA_FLOAT, ds, ss, false));
     }
     tensors_.push_back(tensor(kInvVariance, CUDNN_DATA_FLOAT, ds, ss, false));
     tensors_.push_back(tensor(kEpsilon, CUDNN_DATA_FLOAT, one, one, true));
+    if (bwd) {
+      tensors_.push_back(tensor(kDx, io, dx, sx, false));
+      tensors_.push_back(tensor(kDscale, CUDNN_DATA_FLOAT, dw, sw, false));
+      if (layer_) tensors_.push_back(tensor(kDbias, CUDNN_DATA_FLOAT, dw, sw, false));
+    }
     auto desc = [&](std::int64_t id) {
       for (std::size_t i = 0; i < ids_.size(); ++i) {
         if (ids_[i] == id) return tensors_[i].get();
@@ -77,28 +95,51 @@ class CudnnNorm {
       throw kiln::Error("cuDNN norm: no tensor " + std::to_string(id));
     };
 
-    CudnnDescriptor op(CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
     const cudnnBackendNormMode_t mode = layer_ ? CUDNN_LAYER_NORM : CUDNN_RMS_NORM;
-    const cudnnBackendNormFwdPhase_t phase = CUDNN_NORM_FWD_TRAINING;
-    cudnnBackendDescriptor_t x = desc(kX), y = desc(kY), scale = desc(kScale),
-                             inv = desc(kInvVariance), eps = desc(kEpsilon);
-    op.set(CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &scale)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-             &inv)
-        .set(CUDNN_ATTR_OPERATION_NORM_FWD_EPSILON_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &eps);
-    if (layer_) {
-      cudnnBackendDescriptor_t bias = desc(kBias), mean = desc(kMean);
-      op.set(CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &bias)
-          .set(CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &mean);
+    cudnnBackendDescriptor_t x = desc(kX), scale = desc(kScale), inv = desc(kInvVariance),
+                             eps = desc(kEpsilon);
+    std::optional<CudnnDescriptor> op;
+    if (!bwd) {
+      op.emplace(CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
+      const cudnnBackendNormFwdPhase_t phase = CUDNN_NORM_FWD_TRAINING;
+      cudnnBackendDescriptor_t y = desc(kY);
+      op->set(CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_SCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &scale)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_INV_VARIANCE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+               &inv)
+          .set(CUDNN_ATTR_OPERATION_NORM_FWD_EPSILON_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &eps);
+      if (layer_) {
+        cudnnBackendDescriptor_t bias = desc(kBias), mean = desc(kMean);
+        op->set(CUDNN_ATTR_OPERATION_NORM_FWD_BIAS_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &bias)
+            .set(CUDNN_ATTR_OPERATION_NORM_FWD_MEAN_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &mean);
+      }
+    } else {
+      op.emplace(CUDNN_BACKEND_OPERATION_NORM_BACKWARD_DESCRIPTOR);
+      cudnnBackendDescriptor_t dy = desc(kDy), dxd = desc(kDx), dscale = desc(kDscale);
+      op->set(CUDNN_ATTR_OPERATION_NORM_BWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_DYDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &dy)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_SCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &scale)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_INV_VARIANCE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+               &inv)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_EPSILON_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &eps)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_DXDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &dxd)
+          .set(CUDNN_ATTR_OPERATION_NORM_BWD_DSCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+               &dscale);
+      if (layer_) {
+        cudnnBackendDescriptor_t mean = desc(kMean), dbias = desc(kDbias);
+        op->set(CUDNN_ATTR_OPERATION_NORM_BWD_MEAN_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &mean)
+            .set(CUDNN_ATTR_OPERATION_NORM_BWD_DBIAS_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                 &dbias);
+      }
     }
-    op.finalize("the normalization node");
+    op->finalize("the normalization node");
 
     CudnnDescriptor graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-    cudnnBackendDescriptor_t ops = op.get();
+    cudnnBackendDescriptor_t ops = op->get();
     graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle_)
         .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ops);
     graph.finalize("the operation graph");
@@ -156,23 +197,26 @@ class CudnnNorm {
   /// RMSNorm), saving mean (LayerNorm) and the inverse standard deviation.
   void bind(const void* x, void* y, const void* scale, const void* bias, float* mean,
             float* inv_std) {
-    std::vector<std::int64_t> ids{kX, kY, kScale};
-    std::vector<void*> ptrs{const_cast<void*>(x), y, const_cast<void*>(scale)};
-    if (layer_) {
-      ids.insert(ids.end(), {kBias, kMean});
-      ptrs.insert(ptrs.end(), {const_cast<void*>(bias), mean});
-    }
-    ids.insert(ids.end(), {kInvVariance, kEpsilon});
-    ptrs.insert(ptrs.end(), {inv_std, &epsilon_});
-    auto pack = std::make_unique<CudnnDescriptor>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    void* ws = workspace_.data();
-    pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, std::int64_t(ids.size()),
-              ids.data())
-        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, std::int64_t(ptrs.size()),
-             ptrs.data())
-        .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
-    pack->finalize("the variant pack");
-    pack_ = std::move(pack);
+    if (direction_ != forward) throw kiln::Error("cuDNN norm: bind() is the forward's");
+    Bindings b;
+    b.add(kX, x).add(kY, y).add(kScale, scale);
+    if (layer_) b.add(kBias, bias).add(kMean, mean);
+    b.add(kInvVariance, inv_std).add(kEpsilon, &epsilon_);
+    pack(b);
+  }
+
+  /// Binds the backward's buffers: dx, dscale (f32) and dbias (f32, LayerNorm's; ignored for
+  /// RMSNorm) from dy, x, the scale (f32) and the forward's saved mean (LayerNorm) and
+  /// inverse standard deviation.
+  void bind_backward(const void* dy, const void* x, const void* scale, const float* mean,
+                     const float* inv_std, void* dx, float* dscale, float* dbias) {
+    if (direction_ != backward) throw kiln::Error("cuDNN norm: bind_backward() is the backward's");
+    Bindings b;
+    b.add(kX, x).add(kDy, dy).add(kScale, scale);
+    if (layer_) b.add(kMean, mean);
+    b.add(kInvVariance, inv_std).add(kEpsilon, &epsilon_).add(kDx, dx).add(kDscale, dscale);
+    if (layer_) b.add(kDbias, dbias);
+    pack(b);
   }
 
   /// Runs the plan on `st` over the buffers bound last.
@@ -183,7 +227,44 @@ class CudnnNorm {
   }
 
  private:
-  enum : std::int64_t { kX = 1, kY, kScale, kBias, kMean, kInvVariance, kEpsilon };
+  enum : std::int64_t {
+    kX = 1,
+    kY,
+    kScale,
+    kBias,
+    kMean,
+    kInvVariance,
+    kEpsilon,
+    kDy,
+    kDx,
+    kDscale,
+    kDbias
+  };
+
+  /// A variant pack's tensors: their ids and device pointers (epsilon's a host one).
+  struct Bindings {
+    std::vector<std::int64_t> ids;
+    std::vector<void*> ptrs;
+    Bindings& add(std::int64_t id, const void* p) {
+      ids.push_back(id);
+      ptrs.push_back(const_cast<void*>(p));
+      return *this;
+    }
+  };
+
+  void pack(Bindings& b) {
+    std::vector<std::int64_t>& ids = b.ids;
+    std::vector<void*>& ptrs = b.ptrs;
+    auto pack = std::make_unique<CudnnDescriptor>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    void* ws = workspace_.data();
+    pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, std::int64_t(ids.size()),
+              ids.data())
+        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, std::int64_t(ptrs.size()),
+             ptrs.data())
+        .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
+    pack->finalize("the variant pack");
+    pack_ = std::move(pack);
+  }
 
   CudnnDescriptor tensor(std::int64_t id, cudnnDataType_t type, const std::int64_t* dims,
                          const std::int64_t* strides, bool by_value) {
@@ -204,6 +285,7 @@ class CudnnNorm {
   }
 
   cudnnHandle_t handle_;
+  Direction direction_;
   bool layer_;
   float epsilon_;
   std::vector<std::int64_t> ids_;

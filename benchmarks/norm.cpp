@@ -20,10 +20,11 @@
 //
 // Forward calls pass a weight (and a bias for LayerNorm) and save mean and rstd; backward
 // calls ask for dweight (and dbias) with a workspace. Where cuDNN is compiled in
-// (KILN_BENCH_CUDNN), the plain forward is also timed through cuDNN's graph API
-// (cudnn_norm.hpp: one normalization node, training phase, so that it saves its statistics
-// too), after its whole output is compared with kiln's; a cuDNN that cannot run a problem
-// is left out of it, saying why.
+// (KILN_BENCH_CUDNN), the plain forward and the backward are also timed through cuDNN's
+// graph API (cudnn_norm.hpp: one normalization node; the forward's in the training phase,
+// so that it saves its statistics too; the backward's on the statistics kiln's forward
+// saved, making dx, dscale and dbias), after its whole output (y; dx, dscale, dbias) is
+// compared with kiln's; a cuDNN that cannot run a problem is left out of it, saying why.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -91,22 +92,39 @@ void spot_check(NormKind kind, NormDType dt, Shape s, const std::vector<unsigned
   }
 }
 
-/// `got` against `want` (outputs of `dt` as 16- or 32-bit patterns), element by element,
-/// relative to |want| + 1: the largest difference up to the first element more than 2%
-/// off, and that element (none where every one is within 2%).
+/// The values of outputs of `dt` held as 16- or 32-bit patterns (T), as doubles.
 template <class T>
-std::pair<double, std::optional<std::size_t>> compare_outputs(NormDType dt,
-                                                              const std::vector<T>& got,
-                                                              const std::vector<T>& want) {
+std::vector<double> values_of(NormDType dt, const std::vector<T>& v) {
+  std::vector<double> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    out[i] = decode(dt, reinterpret_cast<const unsigned char*>(&v[i]));
+  return out;
+}
+/// f32 outputs (cuDNN's dscale and dbias) as doubles.
+std::vector<double> values_of(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+/// `got` against `want`, element by element, relative to |want| + 1: the largest difference
+/// up to the first element more than 2% off, and that element (none where every one is
+/// within 2%).
+std::pair<double, std::optional<std::size_t>> compare_values(const std::vector<double>& got,
+                                                             const std::vector<double>& want) {
   double worst = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
-    const double a = decode(dt, reinterpret_cast<const unsigned char*>(&want[i]));
-    const double b = decode(dt, reinterpret_cast<const unsigned char*>(&got[i]));
-    const double d = std::fabs(a - b) / (std::fabs(a) + 1.0);
+    const double d = std::fabs(want[i] - got[i]) / (std::fabs(want[i]) + 1.0);
     if (!(d <= 2e-2)) return {worst, i};
     worst = std::max(worst, d);
   }
   return {worst, std::nullopt};
+}
+
+/// compare_values of outputs of `dt` as 16- or 32-bit patterns.
+template <class T>
+std::pair<double, std::optional<std::size_t>> compare_outputs(NormDType dt,
+                                                              const std::vector<T>& got,
+                                                              const std::vector<T>& want) {
+  return compare_values(values_of(dt, got), values_of(dt, want));
 }
 
 /// A norm's buffers as 16- or 32-bit patterns (T), launched through the ops.
@@ -346,14 +364,16 @@ int main(int argc, char** argv) try {
                 "kiln " + name, [&](rt::StreamRef st) { pr.forward(st); }, bytes);
           }
 #ifdef KILN_BENCH_CUDNN
-          // cuDNN's forward (not the residual variant, which it has no node for), its whole
-          // output first compared with kiln's.
+          // cuDNN's forward or backward (not the residual variant, which it has no node for),
+          // its whole output first compared with kiln's: y, or dx, dweight and dbias.
           std::unique_ptr<bench::CudnnNorm> cud;
-          std::optional<rt::DeviceBuffer<float>> weight32;
-          if (cudnn && !backward && !residual) {
+          std::optional<rt::DeviceBuffer<float>> weight32, dscale32, dbias32;
+          std::optional<rt::DeviceBuffer<T>> cudnn_dx;
+          if (cudnn && !residual) {
             try {
-              cud =
-                  std::make_unique<bench::CudnnNorm>(cudnn, layer, dt, s.rows, s.cols, 1e-5f, gpu);
+              cud = std::make_unique<bench::CudnnNorm>(
+                  backward ? bench::CudnnNorm::backward : bench::CudnnNorm::forward, cudnn, layer,
+                  dt, s.rows, s.cols, 1e-5f, gpu);
               // Its scale and bias in f32 (as cuDNN's engines take them): kiln's weight, which
               // serves as both here.
               std::vector<float> w32(std::size_t(s.cols));
@@ -361,24 +381,54 @@ int main(int argc, char** argv) try {
                 w32[std::size_t(c)] = decode(dt, &weight[c * std::size_t(esize)]);
               weight32.emplace(std::size_t(s.cols), gpu);
               weight32->copy_from(w32);
-              cud->bind(pr.x.data(), pr.y.data(), weight32->data(), weight32->data(),
-                        pr.mean.data(), pr.rstd.data());
-              const std::vector<T> kiln_y = pr.y.to_vector();  // the forward's above
-              pr.y.fill_bytes(0xff);
-              (*cud)(rt::StreamRef{});
-              gpu.synchronize();
-              const std::vector<T> cudnn_y = pr.y.to_vector();
-              const auto [worst, far] = compare_outputs(dt, cudnn_y, kiln_y);
-              if (far) {
-                const std::size_t i = *far;
-                throw Error(fmt::format(
-                    "its output differs from kiln's at row {} col {}: {} against kiln's {}",
-                    i / std::size_t(s.cols), i % std::size_t(s.cols),
-                    decode(dt, reinterpret_cast<const unsigned char*>(&cudnn_y[i])),
-                    decode(dt, reinterpret_cast<const unsigned char*>(&kiln_y[i]))));
+              // compare(what, cudnn's, kiln's, cols) as doubles: throws at the first element
+              // far apart, else gives the largest difference.
+              auto compare = [&](const char* what, const std::vector<double>& theirs,
+                                 const std::vector<double>& ours, std::size_t cols) {
+                const auto [worst, far] = compare_values(theirs, ours);
+                if (far) {
+                  throw Error(fmt::format(
+                      "its {} differs from kiln's at row {} col {}: {} against kiln's {}", what,
+                      *far / cols, *far % cols, theirs[*far], ours[*far]));
+                }
+                return worst;
+              };
+              double worst = 0;
+              if (!backward) {
+                cud->bind(pr.x.data(), pr.y.data(), weight32->data(), weight32->data(),
+                          pr.mean.data(), pr.rstd.data());
+                const std::vector<T> kiln_y = pr.y.to_vector();  // the forward's above
+                pr.y.fill_bytes(0xff);
+                (*cud)(rt::StreamRef{});
+                gpu.synchronize();
+                worst = compare("output", values_of(dt, pr.y.to_vector()), values_of(dt, kiln_y),
+                                std::size_t(s.cols));
+              } else {
+                // On the statistics kiln's forward saved above; dscale and dbias in f32.
+                cudnn_dx.emplace(n, gpu);
+                dscale32.emplace(std::size_t(s.cols), gpu);
+                if (layer) dbias32.emplace(std::size_t(s.cols), gpu);
+                cud->bind_backward(pr.dy.data(), pr.x.data(), weight32->data(), pr.mean.data(),
+                                   pr.rstd.data(), cudnn_dx->data(), dscale32->data(),
+                                   layer ? dbias32->data() : nullptr);
+                cudnn_dx->fill_bytes(0xff);
+                dscale32->fill_bytes(0xff);
+                if (layer) dbias32->fill_bytes(0xff);
+                (*cud)(rt::StreamRef{});
+                gpu.synchronize();
+                worst = compare("dx", values_of(dt, cudnn_dx->to_vector()),
+                                values_of(dt, pr.dx.to_vector()), std::size_t(s.cols));
+                worst =
+                    std::max(worst, compare("dweight", values_of(dscale32->to_vector()),
+                                            values_of(dt, pr.dw.to_vector()), std::size_t(s.cols)));
+                if (layer) {
+                  worst = std::max(worst,
+                                   compare("dbias", values_of(dbias32->to_vector()),
+                                           values_of(dt, pr.db.to_vector()), std::size_t(s.cols)));
+                }
               }
-              std::printf("cuDNN's output matches kiln's (largest difference %.2e of |kiln| + 1)\n",
-                          worst);
+              std::printf("cuDNN's %s matches kiln's (largest difference %.2e of |kiln| + 1)\n",
+                          backward ? "dx, dweight and dbias" : "output", worst);
               bench.add(
                   "cudnn", [&](rt::StreamRef st) { (*cud)(st); }, bytes);
             } catch (const std::exception& e) {
