@@ -6,8 +6,8 @@
 // cuDNN's frontend samples lay out theirs: x and y (rows, cols, 1, 1), scale and bias
 // (1, cols, 1, 1) in f32, the saved mean and inverse variance (rows, 1, 1, 1) in f32,
 // epsilon a float passed by value; the training phase, so that the statistics are saved as
-// kiln's forward saves them. The backward node takes those statistics (and dy, x, the scale)
-// and makes dx with dscale and dbias in f32, (1, cols, 1, 1).
+// kiln's forward saves them. The backward node takes those statistics (and dy, x, the scale;
+// no epsilon) and makes dx with dscale and dbias in f32, (1, cols, 1, 1).
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -82,7 +82,10 @@ class CudnnNorm {
       tensors_.push_back(tensor(kMean, CUDNN_DATA_FLOAT, ds, ss, false));
     }
     tensors_.push_back(tensor(kInvVariance, CUDNN_DATA_FLOAT, ds, ss, false));
-    tensors_.push_back(tensor(kEpsilon, CUDNN_DATA_FLOAT, one, one, true));
+    // (The backward takes no epsilon: the saved inverse deviation has it. cuDNN's own
+    // frontend sets none for backends from 8.9.6; given one, the plan ran into
+    // CUDNN_STATUS_BAD_PARAM_NULL_POINTER at every execution.)
+    if (!bwd) tensors_.push_back(tensor(kEpsilon, CUDNN_DATA_FLOAT, one, one, true));
     if (bwd) {
       tensors_.push_back(tensor(kDx, io, dx, sx, false));
       tensors_.push_back(tensor(kDscale, CUDNN_DATA_FLOAT, dw, sw, false));
@@ -96,13 +99,12 @@ class CudnnNorm {
     };
 
     const cudnnBackendNormMode_t mode = layer_ ? CUDNN_LAYER_NORM : CUDNN_RMS_NORM;
-    cudnnBackendDescriptor_t x = desc(kX), scale = desc(kScale), inv = desc(kInvVariance),
-                             eps = desc(kEpsilon);
+    cudnnBackendDescriptor_t x = desc(kX), scale = desc(kScale), inv = desc(kInvVariance);
     std::optional<CudnnDescriptor> op;
     if (!bwd) {
       op.emplace(CUDNN_BACKEND_OPERATION_NORM_FORWARD_DESCRIPTOR);
       const cudnnBackendNormFwdPhase_t phase = CUDNN_NORM_FWD_TRAINING;
-      cudnnBackendDescriptor_t y = desc(kY);
+      cudnnBackendDescriptor_t y = desc(kY), eps = desc(kEpsilon);
       op->set(CUDNN_ATTR_OPERATION_NORM_FWD_MODE, CUDNN_TYPE_NORM_MODE, 1, &mode)
           .set(CUDNN_ATTR_OPERATION_NORM_FWD_PHASE, CUDNN_TYPE_NORM_FWD_PHASE, 1, &phase)
           .set(CUDNN_ATTR_OPERATION_NORM_FWD_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x)
@@ -125,7 +127,6 @@ class CudnnNorm {
           .set(CUDNN_ATTR_OPERATION_NORM_BWD_SCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &scale)
           .set(CUDNN_ATTR_OPERATION_NORM_BWD_INV_VARIANCE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                &inv)
-          .set(CUDNN_ATTR_OPERATION_NORM_BWD_EPSILON_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &eps)
           .set(CUDNN_ATTR_OPERATION_NORM_BWD_DXDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &dxd)
           .set(CUDNN_ATTR_OPERATION_NORM_BWD_DSCALE_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                &dscale);
@@ -214,7 +215,7 @@ class CudnnNorm {
     Bindings b;
     b.add(kX, x).add(kDy, dy).add(kScale, scale);
     if (layer_) b.add(kMean, mean);
-    b.add(kInvVariance, inv_std).add(kEpsilon, &epsilon_).add(kDx, dx).add(kDscale, dscale);
+    b.add(kInvVariance, inv_std).add(kDx, dx).add(kDscale, dscale);
     if (layer_) b.add(kDbias, dbias);
     pack(b);
   }
