@@ -722,6 +722,14 @@ static_assert(kRowsPerBlock == 1, "a split block takes one slice at a time");
 KILN_DEVICE KILN_FORCEINLINE const Vector* as_vector(const Elem* p) {
   return reinterpret_cast<const Vector*>(p);
 }
+// A thread's vector i of a slice whose first vector (this thread's) is at `first`: a
+// constant offset on from there, which the compiler folds into the load, where each
+// vector's own 64-bit address from its row's start and its column took a few instructions
+// a load (as softmax's split rows read theirs). (The stores keep their own addresses: the
+// same offsets there spilled.)
+KILN_DEVICE KILN_FORCEINLINE const Vector* slice_vector(const Elem* first, int i) {
+  return as_vector(In(first)[COLV(i * kThreadsPerRow)].ptr());
+}
 
 /// The elements of slice `slice` of a row (the last one may be ragged).
 KILN_DEVICE KILN_FORCEINLINE float slice_elements(int slice) {
@@ -822,13 +830,18 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
       return ring_at(t, i);
     }
   };
-  // h at vector c of the row at `start`, loaded with L2 policy `policy`.
-  auto load_h_hinted = [&](long long start, COLV c, unsigned long long policy) -> Vector {
-    const Vector v = kiln::load_hinted(as_vector(In(a.x + start)[c].ptr()), policy);
-    if constexpr (kResidual) {
-      return sum_of(v, kiln::load_hinted(as_vector(In(a.residual + start)[c].ptr()), policy));
-    } else {
-      return v;
+  // This thread's vectors of h in the slice at vector `c0` of the row at `start`, those in
+  // the row, loaded with L2 policy `policy` (slice_vector's constant offsets).
+  auto load_h_hinted = [&](Vector(&out)[kIters], long long start, COLV c0,
+                           unsigned long long policy) {
+    const Elem* const x0 = In(a.x + start)[c0].ptr();
+    const Elem* const r0 = kResidual ? In(a.residual + start)[c0].ptr() : nullptr;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      if (!in_row<kSliceVecs>(c0 + COLV(i * kThreadsPerRow))) continue;
+      out[i] = kiln::load_hinted(slice_vector(x0, i), policy);
+      if constexpr (kResidual)
+        out[i] = sum_of(out[i], kiln::load_hinted(slice_vector(r0, i), policy));
     }
   };
   auto fetch = [&](long long t) {  // round t's read slice (and the residual's) into its slot
@@ -851,13 +864,8 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
   Vector v[kIters];
   auto load_read = [&](const kiln::SplitRound& q) {
     if (kSplitRing > 0 || !q.reads) return;
-    const long long at = (q.read / kSlices) * kCols;
-    const COLV c0((int)(q.read % kSlices) * kSliceVecs + tid);
-#pragma unroll
-    for (int i = 0; i < kIters; ++i) {
-      const COLV c = c0 + COLV(i * kThreadsPerRow);
-      if (in_row<kSliceVecs>(c)) v[i] = load_h_hinted(at, c, keep);
-    }
+    load_h_hinted(v, (q.read / kSlices) * kCols, COLV((int)(q.read % kSlices) * kSliceVecs + tid),
+                  keep);
   };
   if constexpr (SliceRing::ringed) SliceRing::start(fetch);
   if constexpr (kAhead) load_read(rounds.round(0));
@@ -881,14 +889,7 @@ KILN_DEVICE KILN_FORCEINLINE void split_pass(const Args& a, int rows, unsigned l
     } else if (!kAhead) {
       load_read(r);
     }
-    if (kSplitRing == 0 && writes) {
-#pragma unroll
-      for (int i = 0; i < kIters; ++i) {
-        const COLV c = out_first + COLV(i * kThreadsPerRow);
-        if (!in_row<kSliceVecs>(c)) continue;
-        h[i] = load_h_hinted(out_start, c, once);
-      }
-    }
+    if (kSplitRing == 0 && writes) load_h_hinted(h, out_start, out_first, once);
     RowSlots got;
     const unsigned long long* row_slots = slots + out_row * kRowWords;
     if (kEarlySlots && writes && warp == 0) got.load(row_slots, lane);
