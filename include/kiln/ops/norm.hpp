@@ -138,7 +138,7 @@ inline NormFactory::Description norm_description() {
   using TuningRun = NormFactory::TuningRun;
   return {
       .name = "norm",
-      .version = 13,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
+      .version = 14,  // 3: split configs, and the kernel's slots parameter; 4: LayerNorm split;
                       // 5: the kernel's next_slots (split launches time without a memset);
                       // 6: LayerNorm's split weights ahead, and its rows of up to 8 slot
                       // words a lane (more split candidates); the staged rows' weights
@@ -150,7 +150,8 @@ inline NormFactory::Description norm_description() {
                       // two steps (kiln::RowShiftedSums): no cancellation at outliers;
                       // 11: rings of 4 and 5 slices, copying 2 and 3 rounds ahead;
                       // 12: staged rows ahead (staged_ahead); 13: staged rows held partly
-                      // in registers (staged_held)
+                      // in registers (staged_held); 14: split slices loaded a constant
+                      // offset on from the thread's first vector
       .source = "norm.cu",
       .configs =
           [](const NormParams& p, const rt::DeviceProperties& d) {
@@ -525,11 +526,12 @@ inline NormBackwardFactory::Description norm_backward_description() {
   using TuningRun = NormBackwardFactory::TuningRun;
   return {
       .name = "norm_backward",
-      .version = 9,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
-                     // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
-                     // the sums, multi pass timed as the call splits it; 7: bf16 holds its
-                     // weights; 8: split configs, and the kernel's slots parameters; 9:
-                     // ringed split candidates (split_ring)
+      .version = 10,  // 3: rows shared by clusters (cluster_blocks); 4: no multi_pass step
+                      // over the backward budget (softmax_backward_fits); 5: sum_parts; 6: with
+                      // the sums, multi pass timed as the call splits it; 7: bf16 holds its
+                      // weights; 8: split configs, and the kernel's slots parameters; 9:
+                      // ringed split candidates (split_ring); 10: split slices loaded a
+                      // constant offset on, f32's next slice before the first barrier
       .source = "norm_backward.cu",
       .configs =
           [](const NormBackwardParams& p, const rt::DeviceProperties& d) {
