@@ -57,10 +57,6 @@ class CudnnNorm {
  public:
   enum Direction { forward, backward };
 
-  CudnnNorm(cudnnHandle_t handle, bool layer, kiln::gen::DType dt, std::int64_t rows,
-            std::int64_t cols, float epsilon, const kiln::rt::Device& gpu)
-      : CudnnNorm(forward, handle, layer, dt, rows, cols, epsilon, gpu) {}
-
   CudnnNorm(Direction direction, cudnnHandle_t handle, bool layer, kiln::gen::DType dt,
             std::int64_t rows, std::int64_t cols, float epsilon, const kiln::rt::Device& gpu)
       : handle_(handle), direction_(direction), layer_(layer), epsilon_(epsilon) {
@@ -85,8 +81,9 @@ class CudnnNorm {
     // (The backward takes no epsilon: the saved inverse deviation has it. cuDNN's own
     // frontend sets none for backends from 8.9.6; given one, the plan ran into
     // CUDNN_STATUS_BAD_PARAM_NULL_POINTER at every execution.)
-    if (!bwd) tensors_.push_back(tensor(kEpsilon, CUDNN_DATA_FLOAT, one, one, true));
-    if (bwd) {
+    if (!bwd) {
+      tensors_.push_back(tensor(kEpsilon, CUDNN_DATA_FLOAT, one, one, true));
+    } else {
       tensors_.push_back(tensor(kDx, io, dx, sx, false));
       tensors_.push_back(tensor(kDscale, CUDNN_DATA_FLOAT, dw, sw, false));
       if (layer_) tensors_.push_back(tensor(kDbias, CUDNN_DATA_FLOAT, dw, sw, false));
@@ -253,15 +250,13 @@ class CudnnNorm {
     }
   };
 
-  void pack(Bindings& b) {
-    std::vector<std::int64_t>& ids = b.ids;
-    std::vector<void*>& ptrs = b.ptrs;
+  void pack(const Bindings& b) {
     auto pack = std::make_unique<CudnnDescriptor>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     void* ws = workspace_.data();
-    pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, std::int64_t(ids.size()),
-              ids.data())
-        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, std::int64_t(ptrs.size()),
-             ptrs.data())
+    pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, std::int64_t(b.ids.size()),
+              b.ids.data())
+        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR,
+             std::int64_t(b.ptrs.size()), b.ptrs.data())
         .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
     pack->finalize("the variant pack");
     pack_ = std::move(pack);

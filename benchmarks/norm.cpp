@@ -381,10 +381,11 @@ int main(int argc, char** argv) try {
                 w32[std::size_t(c)] = decode(dt, &weight[c * std::size_t(esize)]);
               weight32.emplace(std::size_t(s.cols), gpu);
               weight32->copy_from(w32);
-              // compare(what, cudnn's, kiln's, cols) as doubles: throws at the first element
-              // far apart, else gives the largest difference.
+              // compare(what, cudnn's, kiln's) as doubles: throws at the first element far
+              // apart, else gives the largest difference.
               auto compare = [&](const char* what, const std::vector<double>& theirs,
-                                 const std::vector<double>& ours, std::size_t cols) {
+                                 const std::vector<double>& ours) {
+                const std::size_t cols = std::size_t(s.cols);
                 const auto [worst, far] = compare_values(theirs, ours);
                 if (far) {
                   throw Error(fmt::format(
@@ -401,8 +402,7 @@ int main(int argc, char** argv) try {
                 pr.y.fill_bytes(0xff);
                 (*cud)(rt::StreamRef{});
                 gpu.synchronize();
-                worst = compare("output", values_of(dt, pr.y.to_vector()), values_of(dt, kiln_y),
-                                std::size_t(s.cols));
+                worst = compare("output", values_of(dt, pr.y.to_vector()), values_of(dt, kiln_y));
               } else {
                 // On the statistics kiln's forward saved above; dscale and dbias in f32.
                 cudnn_dx.emplace(n, gpu);
@@ -417,14 +417,12 @@ int main(int argc, char** argv) try {
                 (*cud)(rt::StreamRef{});
                 gpu.synchronize();
                 worst = compare("dx", values_of(dt, cudnn_dx->to_vector()),
-                                values_of(dt, pr.dx.to_vector()), std::size_t(s.cols));
-                worst =
-                    std::max(worst, compare("dweight", values_of(dscale32->to_vector()),
-                                            values_of(dt, pr.dw.to_vector()), std::size_t(s.cols)));
+                                values_of(dt, pr.dx.to_vector()));
+                worst = std::max(worst, compare("dweight", values_of(dscale32->to_vector()),
+                                                values_of(dt, pr.dw.to_vector())));
                 if (layer) {
-                  worst = std::max(worst,
-                                   compare("dbias", values_of(dbias32->to_vector()),
-                                           values_of(dt, pr.db.to_vector()), std::size_t(s.cols)));
+                  worst = std::max(worst, compare("dbias", values_of(dbias32->to_vector()),
+                                                  values_of(dt, pr.db.to_vector())));
                 }
               }
               std::printf("cuDNN's %s matches kiln's (largest difference %.2e of |kiln| + 1)\n",
